@@ -1,0 +1,162 @@
+"""Settings read from environment variables, each with a working default.
+
+An invalid value stops start-up with a SettingsError naming the variable, the value and what
+is expected. See README.md ("Configuration") for the list.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA_DIR = ROOT / "data"
+FEED_KINDS = ("replay", "random_walk")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class SettingsError(ValueError):
+    """A configuration variable holds a value StratLens cannot use."""
+
+    def __init__(self, variable: str, value: object, expected: str) -> None:
+        super().__init__(f"{variable}={value!r} is invalid: expected {expected}")
+        self.variable = variable
+        self.value = value
+        self.expected = expected
+
+
+@dataclass(frozen=True)
+class FeedSpec:
+    """Which live feed drives one stored symbol."""
+
+    symbol: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    redis_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8050
+    feeds: tuple[FeedSpec, ...] = field(default_factory=tuple)
+    feed_speed: float = 1.0  # closed candles per second, per feed
+    feed_updates_per_candle: int = 4  # forming-candle updates between two closes
+    replay_bars: int = 300  # bars held back at start and streamed by the replay feed
+    refresh_ms: int = 1000  # browser refresh interval
+    chart_bars: int = 5000  # most bars one chart holds
+    log_level: str = "INFO"
+    data_dir: Path = DEFAULT_DATA_DIR
+    load_sample_data: bool = True
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        data_dir = Path(env.get("STRATLENS_DATA_DIR", str(DEFAULT_DATA_DIR)))
+        return cls(
+            database_url=_database_url(env.get("DATABASE_URL"), data_dir),
+            redis_url=_redis_url(env.get("REDIS_URL")),
+            host=_non_empty("HOST", env.get("HOST", "127.0.0.1")),
+            port=_int("PORT", env.get("PORT", "8050"), 1, 65535),
+            feeds=_feeds(env.get("FEEDS", "SP500:replay,NASDAQ:replay,DEMO:random_walk")),
+            feed_speed=_float("FEED_SPEED", env.get("FEED_SPEED", "1"), 0.01, 1000),
+            feed_updates_per_candle=_int(
+                "FEED_UPDATES_PER_CANDLE", env.get("FEED_UPDATES_PER_CANDLE", "4"), 0, 100
+            ),
+            replay_bars=_int("REPLAY_BARS", env.get("REPLAY_BARS", "300"), 1, 10_000_000),
+            refresh_ms=_int("REFRESH_MS", env.get("REFRESH_MS", "1000"), 100, 3_600_000),
+            chart_bars=_int("CHART_BARS", env.get("CHART_BARS", "5000"), 10, 1_000_000),
+            log_level=_choice("LOG_LEVEL", env.get("LOG_LEVEL", "INFO").upper(), LOG_LEVELS),
+            data_dir=data_dir,
+            load_sample_data=_bool("LOAD_SAMPLE_DATA", env.get("LOAD_SAMPLE_DATA", "true")),
+        )
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **changes)
+
+    @property
+    def log_level_number(self) -> int:
+        return logging.getLevelNamesMapping()[self.log_level]
+
+
+def _database_url(value: str | None, data_dir: Path) -> str:
+    if not value:
+        return f"sqlite:///{data_dir / 'stratlens.db'}"
+    scheme = urlsplit(value).scheme
+    if scheme not in ("sqlite", "postgresql+psycopg2", "postgresql"):
+        raise SettingsError(
+            "DATABASE_URL", value, "sqlite:///PATH or postgresql+psycopg2://USER@HOST:PORT/DB"
+        )
+    if scheme == "postgresql":
+        # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3; we ship psycopg2
+        value = "postgresql+psycopg2" + value[len("postgresql") :]
+    return value
+
+
+def _redis_url(value: str | None) -> str | None:
+    if not value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path):
+        raise SettingsError("REDIS_URL", value, "redis://HOST:PORT/DB (or unset for no Redis)")
+    return value
+
+
+def _non_empty(name: str, value: str) -> str:
+    if not value.strip():
+        raise SettingsError(name, value, "a non-empty value")
+    return value.strip()
+
+
+def _int(name: str, value: str, low: int, high: int) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise SettingsError(name, value, f"an integer from {low} to {high}") from None
+    if not low <= number <= high:
+        raise SettingsError(name, value, f"an integer from {low} to {high}")
+    return number
+
+
+def _float(name: str, value: str, low: float, high: float) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise SettingsError(name, value, f"a number from {low:g} to {high:g}") from None
+    if not low <= number <= high:  # also rejects nan
+        raise SettingsError(name, value, f"a number from {low:g} to {high:g}")
+    return number
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise SettingsError(name, value, f"one of {', '.join(allowed)}")
+    return value
+
+
+def _bool(name: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(name, value, "true or false")
+
+
+def _feeds(value: str) -> tuple[FeedSpec, ...]:
+    expected = f"SYMBOL:KIND[,SYMBOL:KIND...] with KIND one of {', '.join(FEED_KINDS)}, or 'none'"
+    if value.strip().lower() == "none":
+        return ()
+    specs: list[FeedSpec] = []
+    for item in value.split(","):
+        symbol, sep, kind = item.strip().partition(":")
+        if not sep or not symbol.strip() or kind.strip() not in FEED_KINDS:
+            raise SettingsError("FEEDS", value, expected)
+        if any(s.symbol == symbol.strip() for s in specs):
+            raise SettingsError("FEEDS", value, f"each symbol once ({symbol.strip()} repeats)")
+        specs.append(FeedSpec(symbol.strip(), kind.strip()))
+    return tuple(specs)

@@ -1,0 +1,90 @@
+"""Timeframes: parsing, durations and bucket alignment.
+
+>>> tf = Timeframe.parse("15m")
+>>> tf.seconds, tf.label
+(900, '15m')
+>>> Timeframe.parse("1d").can_resample_to(Timeframe.parse("1w"))
+True
+
+Buckets are aligned to the Unix epoch (1970-01-01 00:00 UTC), except weeks, which start on
+Monday 00:00 UTC (1970-01-05 was the first Monday), as on TradingView and most exchanges.
+A bar is labelled by the start of its bucket.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import total_ordering
+
+import numpy as np
+import pandas as pd
+
+_UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
+_PATTERN = re.compile(r"^(\d+)([mhdw])$")
+_WEEK_ORIGIN_MS = 4 * 86400 * 1000  # 1970-01-05, a Monday
+
+SUPPORTED = ("1m", "5m", "15m", "30m", "1h", "4h", "1d", "1w")
+
+
+class TimeframeError(ValueError):
+    """An unknown or unsupported timeframe."""
+
+
+@total_ordering
+@dataclass(frozen=True)
+class Timeframe:
+    label: str
+    seconds: int
+
+    @classmethod
+    def parse(cls, text: str | Timeframe) -> Timeframe:
+        if isinstance(text, Timeframe):
+            return text
+        match = _PATTERN.match(str(text).strip())
+        if not match or str(text).strip() not in SUPPORTED:
+            raise TimeframeError(
+                f"unknown timeframe {text!r}: expected one of {', '.join(SUPPORTED)}"
+            )
+        count, unit = match.groups()
+        return cls(label=f"{count}{unit}", seconds=int(count) * _UNIT_SECONDS[unit])
+
+    @property
+    def millis(self) -> int:
+        return self.seconds * 1000
+
+    @property
+    def delta(self) -> pd.Timedelta:
+        return pd.Timedelta(seconds=self.seconds)
+
+    @property
+    def origin_ms(self) -> int:
+        return _WEEK_ORIGIN_MS if self.label.endswith("w") else 0
+
+    def can_resample_to(self, target: Timeframe) -> bool:
+        """True when every `target` bucket is a whole number of `self` buckets, aligned."""
+        if target.seconds <= self.seconds or target.seconds % self.seconds:
+            return False
+        # weekly buckets start on Monday: the source buckets must tile that origin too
+        return target.origin_ms % self.millis == 0
+
+    def bucket_start_ms(self, ts_ms: np.ndarray | int) -> np.ndarray | int:
+        """Start (epoch ms) of the bucket holding each timestamp (epoch ms)."""
+        origin = self.origin_ms
+        return (np.asarray(ts_ms, dtype=np.int64) - origin) // self.millis * self.millis + origin
+
+    def __lt__(self, other: Timeframe) -> bool:
+        return self.seconds < other.seconds
+
+    def __str__(self) -> str:
+        return self.label
+
+
+def to_epoch_ms(index: pd.DatetimeIndex) -> np.ndarray:
+    """Epoch milliseconds of a tz-aware (UTC) DatetimeIndex, whatever its resolution."""
+    return index.as_unit("ms").asi8.astype(np.int64, copy=False)
+
+
+def from_epoch_ms(values: np.ndarray) -> pd.DatetimeIndex:
+    """A UTC DatetimeIndex named 'ts' from epoch milliseconds."""
+    return pd.DatetimeIndex(pd.to_datetime(np.asarray(values, dtype=np.int64), unit="ms", utc=True), name="ts")
