@@ -70,7 +70,7 @@ class Settings:
             replay_bars=_int("REPLAY_BARS", env.get("REPLAY_BARS", "300"), 1, 10_000_000),
             refresh_ms=_int("REFRESH_MS", env.get("REFRESH_MS", "1000"), 100, 3_600_000),
             chart_bars=_int("CHART_BARS", env.get("CHART_BARS", "5000"), 10, 1_000_000),
-            log_level=_choice("LOG_LEVEL", env.get("LOG_LEVEL", "INFO").upper(), LOG_LEVELS),
+            log_level=_choice("LOG_LEVEL", env.get("LOG_LEVEL", "INFO"), LOG_LEVELS),
             data_dir=data_dir,
             load_sample_data=_bool("LOAD_SAMPLE_DATA", env.get("LOAD_SAMPLE_DATA", "true")),
         )
@@ -133,9 +133,9 @@ def _float(name: str, value: str, low: float, high: float) -> float:
 
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
+    if value.strip().upper() not in allowed:
         raise SettingsError(name, value, f"one of {', '.join(allowed)}")
-    return value
+    return value.strip().upper()
 
 
 def _bool(name: str, value: str) -> bool:

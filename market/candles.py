@@ -34,7 +34,8 @@ class Candle:
 
 
 def empty_candles() -> pd.DataFrame:
-    index = pd.DatetimeIndex([], tz="UTC", name="ts")
+    # microseconds: the resolution pandas 3 gives every parsed or converted timestamp
+    index = pd.DatetimeIndex([], tz="UTC", name="ts").as_unit("us")
     return pd.DataFrame({c: np.array([], dtype=np.float64) for c in CANDLE_COLUMNS}, index=index)
 
 

@@ -87,4 +87,6 @@ def to_epoch_ms(index: pd.DatetimeIndex) -> np.ndarray:
 
 def from_epoch_ms(values: np.ndarray) -> pd.DatetimeIndex:
     """A UTC DatetimeIndex named 'ts' from epoch milliseconds."""
-    return pd.DatetimeIndex(pd.to_datetime(np.asarray(values, dtype=np.int64), unit="ms", utc=True), name="ts")
+    return pd.DatetimeIndex(
+        pd.to_datetime(np.asarray(values, dtype=np.int64), unit="ms", utc=True), name="ts"
+    )

@@ -1,0 +1,242 @@
+"""StratLens: create_app(settings) and the command line.
+
+python app.py                      serve the dashboard (default command)
+python app.py import FILE --symbol SYM --timeframe TF [--skip-invalid]
+python app.py db upgrade           apply database migrations
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import dash
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from config.settings import FeedSpec, Settings, SettingsError
+from dashboard.live import layout, register_callbacks
+from database import migrate
+from database.repositories import CandleRepository
+from database.session import make_engine, make_session_factory
+from market.candles import iter_candles
+from market.feeds import Feed, RandomWalkFeed, ReplayFeed
+from market.importer import read_candle_file
+from market.sample_data import DEMO_SEED, SAMPLE_SERIES
+from market.timeframes import SUPPORTED, Timeframe
+from services.cache import SharedCache
+from services.live import FeedRunner, LiveMarket
+from services.market_data import MarketDataService
+
+log = logging.getLogger("stratlens")
+ASSETS = Path(__file__).resolve().parent / "dashboard" / "assets"
+
+
+@dataclass
+class Services:
+    """Everything the dashboard and the command line share, built once per app."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    market: LiveMarket
+    cache: SharedCache
+    market_data: MarketDataService
+    runner: FeedRunner
+
+    def close(self) -> None:
+        self.runner.stop()
+        self.cache.close()
+        self.engine.dispose()
+
+
+def build_services(settings: Settings) -> Services:
+    """Migrate the database, load the bundled data on first start, and wire the live feeds."""
+    engine = make_engine(settings.database_url)
+    migrate.upgrade(engine)
+    sessions = make_session_factory(engine)
+    if settings.load_sample_data:
+        seed_sample_data(sessions)
+    market = LiveMarket()
+    feeds = _make_feeds(settings, sessions, market)
+    runner = FeedRunner(
+        feeds,
+        market,
+        sessions,
+        events_per_second=settings.feed_speed * (settings.feed_updates_per_candle + 1),
+    )
+    cache = SharedCache.from_url(settings.redis_url)
+    market_data = MarketDataService(sessions, market, cache)
+    return Services(settings, engine, sessions, market, cache, market_data, runner)
+
+
+def seed_sample_data(sessions: sessionmaker[Session]) -> None:
+    """Store each bundled series that is not stored yet (first start)."""
+    for sample in SAMPLE_SERIES.values():
+        tf = sample.timeframe.label
+        with sessions.begin() as session:
+            repo = CandleRepository(session)
+            if repo.count(sample.symbol, tf) == 0:
+                frame = sample.load()
+                repo.upsert(sample.symbol, tf, frame)
+                log.info(
+                    "loaded sample %s %s: %d bars (%s)",
+                    sample.symbol,
+                    tf,
+                    len(frame),
+                    sample.source,
+                )
+
+
+def _make_feeds(
+    settings: Settings, sessions: sessionmaker[Session], market: LiveMarket
+) -> list[tuple[Feed, str]]:
+    with sessions() as session:
+        repo = CandleRepository(session)
+        stored: dict[str, Timeframe] = {}
+        for info in repo.series():  # a symbol stored in several timeframes streams the finest
+            tf = Timeframe.parse(info.timeframe)
+            if info.symbol not in stored or tf < stored[info.symbol]:
+                stored[info.symbol] = tf
+        feeds: list[tuple[Feed, str]] = []
+        for spec in settings.feeds:
+            if spec.symbol not in stored:
+                raise SettingsError(
+                    "FEEDS",
+                    ",".join(f"{s.symbol}:{s.kind}" for s in settings.feeds),
+                    f"stored symbols only ({', '.join(sorted(stored)) or 'none stored'});"
+                    f" {spec.symbol} is not stored",
+                )
+            feeds.append((_feed(spec, stored[spec.symbol], repo, settings), spec.kind))
+        for symbol, tf in stored.items():
+            if symbol not in {spec.symbol for spec in settings.feeds}:
+                market.register_static(symbol, tf, repo.last_ts(symbol, tf.label))
+    return feeds
+
+
+def _feed(spec: FeedSpec, tf: Timeframe, repo: CandleRepository, settings: Settings) -> Feed:
+    if spec.kind == "replay":
+        return ReplayFeed(
+            spec.symbol,
+            tf,
+            repo.frame(spec.symbol, tf.label),
+            replay_bars=settings.replay_bars,
+            updates_per_candle=settings.feed_updates_per_candle,
+            loop=True,
+        )
+    last = repo.frame(spec.symbol, tf.label, last=1)
+    return RandomWalkFeed(
+        spec.symbol,
+        tf,
+        next(iter_candles(last), None),
+        seed=DEMO_SEED,  # the walk is keyed by symbol too: DEMO continues its stored history
+        updates_per_candle=settings.feed_updates_per_candle,
+    )
+
+
+def create_app(settings: Settings | None = None, *, start_feeds: bool = True) -> dash.Dash:
+    """The Dash app over fresh services; `app.server.extensions['stratlens']` holds them."""
+    settings = settings or Settings.from_env()
+    services = build_services(settings)
+    app = dash.Dash(
+        __name__,
+        title="StratLens",
+        update_title=None,  # no "Updating..." flicker in the tab title on every tick
+        assets_folder=str(ASSETS),
+        serve_locally=True,
+    )
+    default_symbol = settings.feeds[0].symbol if settings.feeds else None
+    app.layout = lambda: layout(services.market_data, settings.refresh_ms, default_symbol)
+    register_callbacks(app, services.market_data, settings.chart_bars)
+    app.server.extensions["stratlens"] = services
+    if start_feeds:
+        services.runner.start()
+    return app
+
+
+# -- command line --------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="app.py", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command")
+    serve = commands.add_parser("serve", help="serve the dashboard (default)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    imp = commands.add_parser("import", help="import candles from a CSV or Parquet file")
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--symbol", required=True)
+    imp.add_argument("--timeframe", required=True, choices=SUPPORTED)
+    imp.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="store the valid rows and report every rejected one (default: reject the file)",
+    )
+    db = commands.add_parser("db", help="database maintenance")
+    db.add_argument("action", choices=["upgrade", "current"])
+    args = parser.parse_args(argv)
+
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level_number, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if args.command == "import":
+        return _import(settings, args.file, args.symbol, args.timeframe, args.skip_invalid)
+    if args.command == "db":
+        engine = make_engine(settings.database_url)
+        try:
+            if args.action == "upgrade":
+                migrate.upgrade(engine)
+            print(f"database at revision {migrate.current_revision(engine)}")
+        finally:
+            engine.dispose()
+        return 0
+    if args.command == "serve":
+        settings = settings.with_overrides(
+            host=args.host or settings.host, port=args.port or settings.port
+        )
+    try:
+        app = create_app(settings)
+    except SettingsError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    log.info("StratLens on http://%s:%d/", settings.host, settings.port)
+    app.run(host=settings.host, port=settings.port, debug=False)
+    return 0
+
+
+def _import(settings: Settings, path: Path, symbol: str, timeframe: str, skip: bool) -> int:
+    from market.validation import CandleValidationError
+
+    try:
+        result = read_candle_file(path, skip_invalid=skip)
+    except (CandleValidationError, OSError, ValueError) as exc:
+        print(f"import rejected, nothing written: {exc}", file=sys.stderr)
+        for error in getattr(exc, "errors", [])[:200]:
+            print(f"  {error}", file=sys.stderr)
+        return 1
+    engine = make_engine(settings.database_url)
+    try:
+        migrate.upgrade(engine)
+        with make_session_factory(engine).begin() as session:
+            written = CandleRepository(session).upsert(symbol, timeframe, result.candles)
+    finally:
+        engine.dispose()
+    for error in result.rejected:
+        print(f"  skipped: {error}", file=sys.stderr)
+    print(
+        f"imported {written} bars of {symbol} {timeframe} from {path}"
+        + (f"; skipped {len(result.rejected)} invalid rows" if result.rejected else "")
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

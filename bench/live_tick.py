@@ -1,0 +1,169 @@
+"""Live tick against full-figure rebuild, for a chart holding 10,000 candles, in one run.
+
+    python bench/live_tick.py [--bars 10000] [--rounds 60]
+
+Both requests go through the real Dash app (Flask test client -> /_dash-update-component ->
+callback -> JSON), on a SQLite database in a temporary folder. "Full rebuild" is what a
+dashboard that redraws on every refresh does: the build callback with the window cache
+cleared. "Live tick" is the interval callback after one feed event (a forming update or a
+close), plus the status callback it triggers. Goals (issue 2): tick response <= 1 KB and
+>= 1,000x smaller than the full figure; server time >= 20x less.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from app import create_app
+from config.settings import Settings
+from database import migrate
+from database.repositories import CandleRepository
+from database.session import make_engine, make_session_factory
+from market.sample_data import generate_random_walk
+
+SYMBOL = "BENCH"
+
+
+def _callback_key(app, fragment: str, duplicate: bool) -> str:
+    for key in app.callback_map:
+        if fragment in key and ("@" in key) == duplicate:
+            return key
+    raise LookupError(fragment)
+
+
+def _outputs(key: str) -> list[dict]:
+    outputs = []
+    for part in key.strip(".").split("..."):
+        component, prop = part.rsplit(".", 1)
+        outputs.append({"id": component.strip("."), "property": prop})
+    return outputs
+
+
+def _post(client, payload: dict) -> tuple[float, int, dict]:
+    start = time.perf_counter()
+    response = client.post("/_dash-update-component", json=payload)
+    elapsed = time.perf_counter() - start
+    if response.status_code == 204:
+        return elapsed, 0, {}
+    assert response.status_code == 200, response.data[:500]
+    return elapsed, len(response.data), json.loads(response.data)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bars", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=60)
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="stratlens-bench-"))
+    settings = Settings.from_env(
+        {
+            "STRATLENS_DATA_DIR": str(folder),
+            "LOAD_SAMPLE_DATA": "false",
+            "FEEDS": f"{SYMBOL}:replay",
+            "REPLAY_BARS": str(args.rounds * 10),
+            "CHART_BARS": str(args.bars),
+            "FEED_UPDATES_PER_CANDLE": "4",
+        }
+    )
+    engine = make_engine(settings.database_url)
+    migrate.upgrade(engine)
+    candles = generate_random_walk(
+        SYMBOL, "1m", start="2024-01-01", bars=args.bars + args.rounds * 10, seed=7
+    )
+    with make_session_factory(engine).begin() as session:
+        CandleRepository(session).upsert(SYMBOL, "1m", candles)
+    engine.dispose()
+
+    app = create_app(settings, start_feeds=False)
+    services = app.server.extensions["stratlens"]
+    client = app.server.test_client()
+    client.get("/")  # first request initialises dash's routes
+
+    selection = [
+        {"id": "symbol", "property": "value", "value": SYMBOL},
+        {"id": "timeframe", "property": "value", "value": "1m"},
+    ]
+    build_key = _callback_key(app, "price-chart.figure", duplicate=False)
+    build = {
+        "output": build_key,
+        "outputs": _outputs(build_key),
+        "inputs": selection,
+        "changedPropIds": ["symbol.value"],
+        "state": [],
+    }
+    tick_key = _callback_key(app, "price-chart.figure", duplicate=True)
+    status_key = _callback_key(app, "status-line.children", duplicate=False)
+
+    full_time, full_size = [], []
+    for _ in range(max(5, args.rounds // 4)):
+        services.cache.clear()  # the naive dashboard recomputes everything on each refresh
+        elapsed, size, body = _post(client, build)
+        full_time.append(elapsed)
+        full_size.append(size)
+    chart_state = body["response"]["chart-state"]["data"]
+    held = len(services.market_data.window(SYMBOL, "1m", args.bars).closed)
+
+    ticks = {"forming": ([], []), "close": ([], [])}
+    for _ in range(args.rounds):
+        services.runner.step()
+        tick = {
+            "output": tick_key,
+            "outputs": _outputs(tick_key),
+            "inputs": [{"id": "tick", "property": "n_intervals", "value": 1}],
+            "changedPropIds": ["tick.n_intervals"],
+            "state": [
+                {"id": "chart-state", "property": "data", "value": chart_state},
+                *selection,
+            ],
+        }
+        elapsed, size, body = _post(client, tick)
+        patch_ops = json.dumps(body)
+        chart_state = next(v["data"] for k, v in body["response"].items() if k == "chart-state")
+        status = {
+            "output": status_key,
+            "outputs": _outputs(status_key),
+            "inputs": [{"id": "chart-state", "property": "data", "value": chart_state}],
+            "changedPropIds": ["chart-state.data"],
+            "state": [
+                {"id": "timeframe", "property": "value", "value": "1m"},
+                {"id": "feed-badge", "property": "children", "value": "LIVE"},
+            ],
+        }
+        s_elapsed, s_size, _ = _post(client, status)
+        kind = "close" if '"Extend"' in patch_ops else "forming"
+        ticks[kind][0].append(elapsed + s_elapsed)
+        ticks[kind][1].append(size + s_size)
+    services.close()
+
+    full_t, full_b = statistics.median(full_time), statistics.median(full_size)
+    print(f"chart holding {held:,} candles (1m), {args.rounds} ticks, median of each")
+    print(f"{'request':<34}{'bytes':>12}{'server ms':>12}{'size ratio':>13}{'time ratio':>13}")
+    print(f"{'full figure rebuild (naive)':<34}{full_b:>12,.0f}{full_t * 1e3:>12.2f}")
+    worst_size, worst_time = 0.0, 0.0
+    for kind, (times, sizes) in ticks.items():
+        if not times:
+            continue
+        t, b = statistics.median(times), max(sizes)
+        worst_size, worst_time = max(worst_size, b), max(worst_time, t)
+        label = f"live tick, {kind} (+status)"
+        print(f"{label:<34}{b:>12,.0f}{t * 1e3:>12.2f}{full_b / b:>12,.0f}x{full_t / t:>12,.1f}x")
+    goals = [
+        ("tick response <= 1 KB", worst_size <= 1024),
+        ("tick response >= 1,000x smaller", full_b / worst_size >= 1000),
+        ("tick server time >= 20x less", full_t / worst_time >= 20),
+    ]
+    for name, ok in goals:
+        print(f"  {'PASS' if ok else 'FAIL'}  {name}")
+    return 0 if all(ok for _, ok in goals) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

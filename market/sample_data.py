@@ -1,0 +1,123 @@
+"""The sample series StratLens loads on first start.
+
+>>> sorted(SAMPLE_SERIES)
+['DEMO', 'NASDAQ', 'SP500']
+>>> len(load_sample("SP500"))
+5031
+
+SP500 and NASDAQ are daily bars 1999-2018 shipped with the ``arch`` package (NCSA licence,
+data/sample/LICENSE-arch.md), read through :func:`market.importer.read_candle_file`.
+DEMO is a seeded random walk of 1m bars; its live continuation is a
+:class:`market.feeds.RandomWalkFeed` with the same symbol and seed, which uses the same
+bar generator and so extends the series as if it had been generated in one go.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from config.settings import ROOT
+from market.candles import CANDLE_COLUMNS
+from market.feeds import DEFAULT_VOLATILITY, random_walk_bars
+from market.importer import read_candle_file
+from market.timeframes import Timeframe, from_epoch_ms, to_epoch_ms
+
+SAMPLE_DIR = ROOT / "data" / "sample"
+DEMO_SEED = 20240101
+DEMO_START = pd.Timestamp("2024-01-01 00:00", tz="UTC")
+DEMO_BARS = 20 * 24 * 60
+DEMO_START_PRICE = 100.0
+_ARCH = "arch package by Kevin Sheppard (NCSA licence, see data/sample/LICENSE-arch.md)"
+
+
+@dataclass(frozen=True)
+class SampleSeries:
+    symbol: str
+    timeframe: Timeframe
+    description: str
+    source: str  # attribution
+    loader: Callable[[], pd.DataFrame]
+
+    def load(self) -> pd.DataFrame:
+        return self.loader()
+
+
+def generate_random_walk(
+    symbol: str,
+    timeframe: Timeframe | str,
+    start: pd.Timestamp | str,
+    bars: int,
+    seed: int,
+    start_price: float = 100.0,
+    volatility: float = DEFAULT_VOLATILITY,
+) -> pd.DataFrame:
+    """A candle frame of ``bars`` contiguous random-walk bars, the first opening at ``start``.
+
+    >>> frame = generate_random_walk("DEMO", "1m", pd.Timestamp("2024-01-01", tz="UTC"), 3, 7)
+    >>> frame.index[-1]
+    Timestamp('2024-01-01 00:02:00+0000', tz='UTC')
+
+    ``start`` is floored to the timeframe; a naive time is UTC. The same generator drives
+    RandomWalkFeed, so ``RandomWalkFeed(symbol, timeframe, last bar, seed=seed, ...)``
+    continues this series.
+    """
+    tf = Timeframe.parse(timeframe)
+    stamp = pd.Timestamp(start)
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    first = int(tf.bucket_start_ms(to_epoch_ms(pd.DatetimeIndex([stamp]))[0]))
+    ts_ms = first + np.arange(bars, dtype=np.int64) * tf.millis
+    data = random_walk_bars(symbol, ts_ms, start_price, seed=seed, volatility=volatility)
+    return pd.DataFrame({c: data[c] for c in CANDLE_COLUMNS}, index=from_epoch_ms(ts_ms))
+
+
+def _file_loader(path: Path) -> Callable[[], pd.DataFrame]:
+    return lambda: read_candle_file(path).candles
+
+
+def _demo() -> pd.DataFrame:
+    return generate_random_walk(
+        "DEMO", "1m", DEMO_START, DEMO_BARS, DEMO_SEED, start_price=DEMO_START_PRICE
+    )
+
+
+SAMPLE_SERIES: dict[str, SampleSeries] = {
+    s.symbol: s
+    for s in (
+        SampleSeries(
+            "SP500",
+            Timeframe.parse("1d"),
+            "S&P 500 index, daily, 1999-2018",
+            _ARCH,
+            _file_loader(SAMPLE_DIR / "sp500.csv.gz"),
+        ),
+        SampleSeries(
+            "NASDAQ",
+            Timeframe.parse("1d"),
+            "NASDAQ Composite index, daily, 1999-2018",
+            _ARCH,
+            _file_loader(SAMPLE_DIR / "nasdaq.csv.gz"),
+        ),
+        SampleSeries(
+            "DEMO",
+            Timeframe.parse("1m"),
+            "Random-walk demo symbol, 1 minute bars, 20 days from 2024-01-01 UTC",
+            f"generated (seed {DEMO_SEED})",
+            _demo,
+        ),
+    )
+}
+
+
+def load_sample(name: str) -> pd.DataFrame:
+    """The candle frame of one sample series (a fresh copy each call)."""
+    try:
+        series = SAMPLE_SERIES[name]
+    except KeyError:
+        known = ", ".join(SAMPLE_SERIES)
+        raise KeyError(f"unknown sample series {name!r}: expected one of {known}") from None
+    return series.load()

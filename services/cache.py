@@ -1,0 +1,62 @@
+"""The shared cache: flask-caching's SimpleCache in process, RedisCache when REDIS_URL is set.
+
+Keys always carry the data version (the cursor of the series) and the parameters, so a new
+candle or another window can never be served a stale value. Hits and misses are counted.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from flask_caching.backends import BaseCache, RedisCache, SimpleCache
+
+
+@dataclass(frozen=True)
+class CacheStats:
+    backend: str
+    hits: int
+    misses: int
+
+
+class SharedCache:
+    def __init__(self, backend: BaseCache, name: str, client: redis.Redis | None = None) -> None:
+        self._backend = backend
+        self._name = name
+        self._client = client
+        self._lock = threading.Lock()
+        self._hits = 0
+        self._misses = 0
+
+    @classmethod
+    def from_url(cls, redis_url: str | None, timeout_s: int = 600) -> SharedCache:
+        if not redis_url:
+            return cls(SimpleCache(threshold=256, default_timeout=timeout_s), "simple")
+        client = redis.Redis.from_url(redis_url)
+        backend = RedisCache(host=client, default_timeout=timeout_s, key_prefix="stratlens:")
+        return cls(backend, "redis", client)
+
+    def get(self, key: str) -> Any | None:
+        value = self._backend.get(key)
+        with self._lock:
+            if value is None:
+                self._misses += 1
+            else:
+                self._hits += 1
+        return value
+
+    def set(self, key: str, value: Any) -> None:
+        self._backend.set(key, value)
+
+    def clear(self) -> None:
+        self._backend.clear()
+
+    def stats(self) -> CacheStats:
+        with self._lock:
+            return CacheStats(self._name, self._hits, self._misses)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()

@@ -1,0 +1,192 @@
+"""What the charts ask for: a window of bars, and what changed since the last bar they hold.
+
+Higher timeframes are resampled on the fly from the stored base timeframe. Only bars whose
+bucket has ended are "closed"; the rest of the current bucket, plus the feed's forming candle,
+make the forming bar. Windows are cached under (symbol, timeframe, bars, cursor).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+from sqlalchemy.orm import Session, sessionmaker
+
+from database.records import SeriesInfo
+from database.repositories import CandleRepository
+from market.candles import CANDLE_COLUMNS, Candle, candles_from_records, empty_candles
+from market.resample import resample
+from market.timeframes import SUPPORTED, Timeframe, to_epoch_ms
+from services.cache import SharedCache
+from services.live import LiveMarket, StreamState
+
+
+class UnknownSeriesError(LookupError):
+    """Asked for a symbol or timeframe that is not stored or cannot be derived."""
+
+
+@dataclass(frozen=True)
+class ChartData:
+    """A full chart window: closed bars (oldest first) and the forming bar, if any."""
+
+    symbol: str
+    timeframe: Timeframe
+    closed: pd.DataFrame
+    forming: Candle | None
+    state: StreamState
+
+
+@dataclass(frozen=True)
+class ChartDelta:
+    """The bars closed after the client's last one, the forming bar, or a reset order."""
+
+    closed: pd.DataFrame
+    forming: Candle | None
+    state: StreamState
+    reset: bool  # the series went back in time (a replay restarted): rebuild the chart
+
+
+class MarketDataService:
+    def __init__(
+        self, session_factory: sessionmaker[Session], market: LiveMarket, cache: SharedCache
+    ) -> None:
+        self._sessions = session_factory
+        self._market = market
+        self._cache = cache
+
+    # -- catalogue -----------------------------------------------------------------------
+    def series(self) -> list[SeriesInfo]:
+        with self._sessions() as session:
+            return CandleRepository(session).series()
+
+    def symbols(self) -> list[str]:
+        return sorted({s.symbol for s in self.series()})
+
+    def timeframes(self, symbol: str) -> list[str]:
+        """The stored base timeframe of `symbol` and every timeframe resampled from it."""
+        base = self._state(symbol).timeframe
+        return [
+            tf for tf in SUPPORTED if tf == base.label or base.can_resample_to(Timeframe.parse(tf))
+        ]
+
+    def state(self, symbol: str) -> StreamState:
+        return self._state(symbol)
+
+    # -- chart data ----------------------------------------------------------------------
+    def window(self, symbol: str, timeframe: str | Timeframe, bars: int) -> ChartData:
+        """The last `bars` closed bars of `timeframe` up to the cursor, and the forming bar."""
+        state = self._state(symbol)
+        tf = self._check_timeframe(state, timeframe)
+        key = f"window:{symbol}:{tf.label}:{bars}:{_ms(state.cursor)}"
+        cached = self._cache.get(key)
+        if cached is None:
+            cached = self._closed_window(state, tf, bars)
+            self._cache.set(key, cached)
+        closed, forming = _with_live_candle(*cached, state.forming, tf)
+        return ChartData(symbol, tf, closed.iloc[-bars:], forming, state)
+
+    def delta(
+        self, symbol: str, timeframe: str | Timeframe, since: pd.Timestamp | None
+    ) -> ChartDelta:
+        """Bars closed after `since` (the client's last closed bar) and the forming bar."""
+        state = self._state(symbol)
+        tf = self._check_timeframe(state, timeframe)
+        if since is None or state.cursor is None or state.cursor < since:
+            return ChartDelta(empty_candles(), None, state, reset=True)
+        with self._sessions() as session:
+            # the first bucket the client does not hold as closed
+            rows = CandleRepository(session).frame(
+                symbol, state.timeframe.label, start=since + tf.delta, end=state.cursor
+            )
+        closed, forming = _with_live_candle(*_split(rows, state.timeframe, tf), state.forming, tf)
+        return ChartDelta(closed, forming, state, reset=False)
+
+    # -- internals -----------------------------------------------------------------------
+    def _state(self, symbol: str) -> StreamState:
+        state = self._market.get(symbol)
+        if state is None:
+            known = ", ".join(s.symbol for s in self._market.all()) or "none"
+            raise UnknownSeriesError(f"unknown symbol {symbol!r}: known symbols are {known}")
+        return state
+
+    def _check_timeframe(self, state: StreamState, timeframe: str | Timeframe) -> Timeframe:
+        tf = Timeframe.parse(timeframe)
+        if tf != state.timeframe and not state.timeframe.can_resample_to(tf):
+            raise UnknownSeriesError(
+                f"{state.symbol} is stored in {state.timeframe.label} and cannot be shown in "
+                f"{tf.label}: choose one of {', '.join(self.timeframes(state.symbol))}"
+            )
+        return tf
+
+    def _closed_window(
+        self, state: StreamState, tf: Timeframe, bars: int
+    ) -> tuple[pd.DataFrame, Candle | None]:
+        if state.cursor is None:
+            return empty_candles(), None
+        base = state.timeframe
+        limit = (bars + 1) * (tf.seconds // base.seconds)
+        with self._sessions() as session:
+            rows = CandleRepository(session).frame(
+                state.symbol, base.label, end=state.cursor, last=limit
+            )
+        closed, partial = _split(rows, base, tf)
+        if tf != base and len(rows) == limit and len(closed):
+            closed = closed.iloc[1:]  # the oldest bucket may have been cut by the row limit
+        return closed, partial
+
+
+def _split(
+    rows: pd.DataFrame, base: Timeframe, tf: Timeframe
+) -> tuple[pd.DataFrame, Candle | None]:
+    """Closed `tf` bars from base rows, and the partial last bucket (time has not reached its end).
+
+    Completeness is judged on the data alone (as of the close of the last base row), so the
+    result can be cached under the cursor; `_with_live_candle` then applies the live feed.
+    """
+    if tf == base or rows.empty:
+        return rows, None
+    bars = resample(rows, base, tf, include_forming=True, as_of=rows.index[-1] + base.delta)
+    if bars.index[-1] + tf.delta <= rows.index[-1] + base.delta:
+        return bars, None
+    return bars.iloc[:-1], _candle(bars, -1)
+
+
+def _with_live_candle(
+    closed: pd.DataFrame, partial: Candle | None, live: Candle | None, tf: Timeframe
+) -> tuple[pd.DataFrame, Candle | None]:
+    """Merge the feed's forming candle into the partial bucket; a live candle in a later
+    bucket proves the partial bucket's time is over, so it becomes a closed bar."""
+    if live is None:
+        return closed, partial
+    bucket = _bucket_of(live.ts, tf)
+    if partial is not None and partial.ts != bucket:
+        closed = (
+            pd.concat([closed, candles_from_records([partial])])
+            if len(closed)
+            else (candles_from_records([partial]))
+        )
+        partial = None
+    if partial is None:
+        return closed, Candle(bucket, live.open, live.high, live.low, live.close, live.volume)
+    return closed, Candle(
+        bucket,
+        partial.open,
+        max(partial.high, live.high),
+        min(partial.low, live.low),
+        live.close,
+        partial.volume + live.volume,
+    )
+
+
+def _bucket_of(ts: pd.Timestamp, tf: Timeframe) -> pd.Timestamp:
+    start_ms = int(tf.bucket_start_ms(to_epoch_ms(pd.DatetimeIndex([ts]))[0]))
+    return pd.Timestamp(start_ms, unit="ms", tz="UTC")
+
+
+def _candle(frame: pd.DataFrame, i: int) -> Candle:
+    row = frame.iloc[i]
+    return Candle(frame.index[i], *(float(row[c]) for c in CANDLE_COLUMNS))
+
+
+def _ms(ts: pd.Timestamp | None) -> int:
+    return -1 if ts is None else int(ts.value // 1_000_000)
