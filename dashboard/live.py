@@ -2,14 +2,15 @@
 
 A symbol or timeframe change builds the whole figure once. Each interval tick asks the
 market data service only for what changed since the last closed bar this browser tab holds
-(kept in the tab's own dcc.Store), and answers with a dash Patch: the new closed bars are
-appended and the forming bar replaced. Nothing per tab lives on the server, so any number of
-tabs stay correct.
+(kept in the tab's own dcc.Store), and answers with a compact delta, which the browser turns
+into a dash Patch of the figure (assets/chart_view.js): the new closed bars are appended and
+the forming bar replaced. Nothing per tab lives on the server, so any number of
+tabs stay correct. The status line, badge and last price are rendered in the browser from
+the tab's chart state (assets/chart_view.js): no request of their own per tick.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import dash_bootstrap_components as dbc
@@ -18,7 +19,7 @@ import plotly.graph_objects as go
 from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from components.charts.candles import candle_figure, candle_patch
+from components.charts.candles import candle_delta, candle_figure, chart_key
 from market.timeframes import Timeframe
 from services.live import StreamState
 from services.market_data import MarketDataService, UnknownSeriesError
@@ -27,13 +28,6 @@ GRAPH_CONFIG = {
     "displaylogo": False,
     "scrollZoom": True,
     "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d"],
-}
-BADGE = {  # feed status -> (label, bootstrap colour)
-    "live": ("LIVE", "success"),
-    "starting": ("STARTING", "secondary"),
-    "finished": ("REPLAY ENDED", "secondary"),
-    "static": ("HISTORY", "info"),
-    "error": ("FEED ERROR", "danger"),
 }
 
 
@@ -121,6 +115,7 @@ def layout(
             ),
             dcc.Interval(id="tick", interval=refresh_ms),
             dcc.Store(id="chart-state"),
+            dcc.Store(id="chart-delta"),  # what the last tick changed, applied in the browser
             dcc.Store(id="chart-view"),  # the output of the browser-side follow-and-fit
         ],
         className="sl-app",
@@ -158,60 +153,73 @@ def live_tick(
     symbol: str,
     timeframe: str,
     bars: int,
-) -> tuple[Any, dict[str, Any]]:
-    """What one interval tick sends: a Patch (or a rebuilt figure after a replay restart)."""
-    if not chart_state or chart_state["s"] != symbol or chart_state["tf"] != timeframe:
-        raise PreventUpdate  # a rebuild for another selection is under way
-    state = market.state(symbol)
-    if _ms(state.updated_at) == chart_state["u"]:
-        raise PreventUpdate  # the feed has not moved since this tab's last answer
+) -> tuple[Any, Any, Any]:
+    """What one interval tick sends: (figure, delta, chart state).
+
+    Normally only the delta travels: every bar closed after the last one this tab has applied,
+    the forming bar and the feed status. The browser applies it and records what it applied in
+    the chart state (assets/chart_view.js), so a delta lost or applied late is made good by
+    the next one. The whole figure is rebuilt only when the tab's chart is not the selected
+    one, when a replay started over, or when the chart reached its bounded size.
+    """
+    if not symbol or not timeframe:
+        raise PreventUpdate
     tf = Timeframe.parse(timeframe)
-    since = (
-        None
-        if chart_state["last"] is None
-        else pd.Timestamp(chart_state["last"], unit="ms", tz="UTC")
-    )
+    if not chart_state or chart_state["k"] != chart_key(symbol, tf):
+        figure, new_state = build_chart(market, symbol, timeframe, bars)
+        return figure, no_update, new_state
+    state = market.state(symbol)
+    if state.version == chart_state["v"]:
+        raise PreventUpdate  # the feed has not moved since this tab's last answer
+    last_ms = chart_state["last"]
+    since = None if last_ms is None else pd.Timestamp(last_ms, unit="ms", tz="UTC")
     delta = market.delta(symbol, tf, since)
-    held = chart_state["n"] + len(delta.closed)
-    if delta.reset or held > bars + bars // 10:  # restart, or bounded size reached: rebuild
-        return build_chart(market, symbol, timeframe, bars)
-    last = delta.closed.index[-1] if len(delta.closed) else since
-    patch = candle_patch(delta.closed, delta.forming, timeframe=tf)
-    return patch, _chart_state(symbol, tf, last, held, delta.state)
+    if delta.reset or chart_state["n"] + len(delta.closed) > bars + bars // 10:
+        figure, new_state = build_chart(market, symbol, timeframe, bars)
+        return figure, no_update, new_state
+    changes = candle_delta(delta.closed, delta.forming, symbol=symbol, timeframe=tf)
+    changes.update(_status(delta.state))
+    return no_update, changes, no_update
 
 
 def _chart_state(
     symbol: str, tf: Timeframe, last: pd.Timestamp | None, held: int, state: StreamState
 ) -> dict[str, Any]:
-    # short keys: this store travels with every tick
-    return {"s": symbol, "tf": tf.label, "last": _ms(last), "n": held, "u": _ms(state.updated_at)}
+    # short keys: the browser renders the status line from this store
+    return {
+        "k": chart_key(symbol, tf),
+        "s": symbol,
+        "tf": tf.label,
+        "last": _ms(last),
+        "n": held,
+        **_status(state),
+    }
 
 
-def _ms(value: pd.Timestamp | datetime | None) -> int | None:
-    if value is None:
-        return None
-    return int(pd.Timestamp(value).value // 1_000_000)
+def _status(state: StreamState) -> dict[str, Any]:
+    status = {"v": state.version, "st": state.status, "fk": state.feed_kind}
+    if state.error:
+        status["err"] = state.error
+    return status
 
 
-def status_text(state: StreamState, timeframe: str) -> str:
-    cursor = "-" if state.cursor is None else state.cursor.strftime("%Y-%m-%d %H:%M")
-    updated = (
-        "-" if state.updated_at is None else state.updated_at.astimezone(UTC).strftime("%H:%M:%S")
-    )
-    feed = {"none": "no feed"}.get(state.feed_kind, f"{state.feed_kind.replace('_', ' ')} feed")
-    text = f"{state.symbol} {timeframe} · {feed} · last close {cursor} UTC · updated {updated} UTC"
-    return f"{text} · {state.error}" if state.error else text
-
-
-def price_text(state: StreamState) -> str:
-    candle = state.forming
-    return "" if candle is None else f"{state.symbol} {candle.close:,.2f}"
+def _ms(value: pd.Timestamp | None) -> int | None:
+    return None if value is None else int(value.value // 1_000_000)
 
 
 # -- wiring --------------------------------------------------------------------------------
 
 
 def register_callbacks(app: Dash, market: MarketDataService, bars: int) -> None:
+    app.clientside_callback(  # the delta becomes a dash Patch of the figure, in the browser
+        ClientsideFunction("stratlens", "applyDelta"),
+        Output("price-chart", "figure", allow_duplicate=True),
+        Output("chart-state", "data", allow_duplicate=True),
+        Input("chart-delta", "data"),
+        State("price-chart", "figure"),
+        State("chart-state", "data"),
+        prevent_initial_call=True,
+    )
     app.clientside_callback(
         ClientsideFunction("stratlens", "followAndFit"),
         Output("chart-view", "data"),
@@ -246,6 +254,7 @@ def register_callbacks(app: Dash, market: MarketDataService, bars: int) -> None:
 
     @app.callback(
         Output("price-chart", "figure", allow_duplicate=True),
+        Output("chart-delta", "data"),
         Output("chart-state", "data", allow_duplicate=True),
         Input("tick", "n_intervals"),
         State("chart-state", "data"),
@@ -256,20 +265,12 @@ def register_callbacks(app: Dash, market: MarketDataService, bars: int) -> None:
     def _tick(_n: int, chart_state: dict | None, symbol: str, timeframe: str):
         return live_tick(market, chart_state, symbol, timeframe, bars)
 
-    @app.callback(
+    app.clientside_callback(
+        ClientsideFunction("stratlens", "status"),
         Output("status-line", "children"),
         Output("last-price", "children"),
         Output("feed-badge", "children"),
         Output("feed-badge", "color"),
         Input("chart-state", "data"),
-        State("timeframe", "value"),
-        State("feed-badge", "children"),
+        State("price-chart", "figure"),
     )
-    def _status(chart_state: dict | None, timeframe: str, badge: str):
-        if not chart_state:
-            raise PreventUpdate
-        state = market.state(chart_state["s"])
-        label, color = BADGE.get(state.status, (state.status.upper(), "secondary"))
-        if label == badge:
-            label = color = no_update
-        return status_text(state, timeframe), price_text(state), label, color

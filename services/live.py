@@ -40,6 +40,7 @@ class StreamState:
     closed_count: int = 0  # closed candles received since start
     updated_at: datetime | None = None  # wall-clock time of the last event
     error: str | None = None
+    version: int = 0  # +1 on every event or status change: "has anything moved?" in one int
 
 
 class LiveMarket:
@@ -91,20 +92,31 @@ class LiveMarket:
                     forming=None,
                     closed_count=state.closed_count + 1,
                     updated_at=now,
+                    version=state.version + 1,
                 )
             elif event.kind == "forming":
-                state = replace(state, status="live", forming=event.candle, updated_at=now)
+                state = replace(
+                    state,
+                    status="live",
+                    forming=event.candle,
+                    updated_at=now,
+                    version=state.version + 1,
+                )
             elif event.kind == "rewind":
                 # a looping replay starts over: charts see the cursor go back and rebuild
                 cursor = self._start_cursors.get(event.symbol)
-                state = replace(state, cursor=cursor, forming=None, updated_at=now)
+                state = replace(
+                    state, cursor=cursor, forming=None, updated_at=now, version=state.version + 1
+                )
             self._streams[event.symbol] = state
             return state
 
     def set_status(self, symbol: str, status: str, error: str | None = None) -> None:
         with self._lock:
             state = self._streams[symbol]
-            self._streams[symbol] = replace(state, status=status, error=error)
+            self._streams[symbol] = replace(
+                state, status=status, error=error, version=state.version + 1
+            )
 
 
 class FeedRunner:

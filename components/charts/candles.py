@@ -1,4 +1,4 @@
-"""Candlestick + volume chart: a full figure, and the small patch a live tick sends.
+"""Candlestick + volume chart: a full figure, and the compact delta a live tick sends.
 
 Trace order is fixed, so a patch can address traces by index:
 0 closed candles, 1 the forming candle, 2 up volume, 3 down volume, 4 forming volume.
@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from dash import Patch
 from plotly.subplots import make_subplots
 
 from market.candles import Candle
@@ -41,6 +40,16 @@ def x_labels(index: pd.DatetimeIndex, timeframe: Timeframe) -> list[str]:
     return list(index.strftime(fmt))
 
 
+def compact(values: np.ndarray | list[float]) -> list[float]:
+    """Values to 10 significant digits, as plain lists.
+
+    Lists, not numpy arrays: plotly ships arrays as base64 typed arrays, which a live patch's
+    "extend" cannot append to. Ten digits keep every price and volume exact to 1e-10 while
+    a live tick stays small (full repr floats take 17 digits).
+    """
+    return [float(f"{v:.10g}") for v in np.asarray(values, dtype=np.float64).tolist()]
+
+
 def _rgba(hex_color: str, alpha: float) -> str:
     r, g, b = (int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
     return f"rgba({r},{g},{b},{alpha})"
@@ -65,12 +74,10 @@ def candle_figure(
     fig.add_trace(
         go.Candlestick(
             x=x,
-            # plain lists, not numpy arrays: plotly would ship those as base64 typed arrays,
-            # which a live patch's "extend" cannot append to
-            open=closed["open"].tolist(),
-            high=closed["high"].tolist(),
-            low=closed["low"].tolist(),
-            close=closed["close"].tolist(),
+            open=compact(closed["open"]),
+            high=compact(closed["high"]),
+            low=compact(closed["low"]),
+            close=compact(closed["close"]),
             name=symbol,
             increasing={"line": {"color": theme.up, "width": 1}, "fillcolor": theme.up},
             decreasing={"line": {"color": theme.down, "width": 1}, "fillcolor": theme.down},
@@ -101,7 +108,7 @@ def candle_figure(
         fig.add_trace(
             go.Bar(
                 x=[v for v, keep in zip(x, mask, strict=True) if keep],
-                y=volume[mask].tolist(),
+                y=compact(volume[mask]),
                 name=name,
                 marker={"color": _rgba(color, theme.volume_alpha), "line": {"width": 0}},
                 showlegend=False,
@@ -130,7 +137,8 @@ def _forming_values(forming: Candle | None, timeframe: Timeframe) -> tuple[list,
     if forming is None:
         return [], [], [], [], [], []
     x = x_labels(pd.DatetimeIndex([forming.ts]), timeframe)
-    return x, [forming.open], [forming.high], [forming.low], [forming.close], [forming.volume]
+    values = compact([forming.open, forming.high, forming.low, forming.close, forming.volume])
+    return x, *([v] for v in values)
 
 
 def _style(
@@ -156,7 +164,7 @@ def _style(
     }
     fig.update_layout(
         template="none",
-        uirevision=f"{symbol}|{timeframe.label}",  # keeps the trader's zoom across live patches
+        uirevision=chart_key(symbol, timeframe),  # keeps the trader's zoom across live patches
         paper_bgcolor=theme.background,
         plot_bgcolor=theme.background,
         font={
@@ -218,27 +226,29 @@ def _fit_view(
     fig.update_yaxes(range=[0, float(np.max(vols)) * 1.15 or 1.0], row=2, col=1)
 
 
-def candle_patch(
-    new_closed: pd.DataFrame,
-    forming: Candle | None,
-    *,
-    timeframe: Timeframe,
-) -> Patch:
-    """Only what changed: append the newly closed bars, replace the forming bar."""
-    patch = Patch()
-    if len(new_closed):
-        x = x_labels(new_closed.index, timeframe)
-        candles = patch["data"][CLOSED]
-        candles["x"].extend(x)
-        for column in ("open", "high", "low", "close"):
-            candles[column].extend([float(v) for v in new_closed[column].to_numpy()])
-        up = (new_closed["close"] >= new_closed["open"]).to_numpy()
-        volume = new_closed["volume"].to_numpy()
-        for trace, mask in ((VOLUME_UP, up), (VOLUME_DOWN, ~up)):
-            if mask.any():
-                patch["data"][trace]["x"].extend([v for v, k in zip(x, mask, strict=True) if k])
-                patch["data"][trace]["y"].extend([float(v) for v in volume[mask]])
-    fx, fo, fh, fl, fc, fv = _forming_values(forming, timeframe)
-    patch["data"][FORMING].update({"x": fx, "open": fo, "high": fh, "low": fl, "close": fc})
-    patch["data"][VOLUME_FORMING].update({"x": fx, "y": fv})
-    return patch
+def chart_key(symbol: str, timeframe: Timeframe) -> str:
+    """Which series a figure shows; live deltas carry it so none lands on another chart."""
+    return f"{symbol}|{timeframe.label}"
+
+
+def candle_delta(
+    new_closed: pd.DataFrame, forming: Candle | None, *, symbol: str, timeframe: Timeframe
+) -> dict:
+    """Only what changed, compactly: the newly closed bars and the forming bar.
+
+    ``{"k": chart key, "c": [[x, open, high, low, close, volume], ...], "f": [...] or None,
+    "last": epoch ms of the last row or None}``. The browser turns it into a dash Patch
+    (assets/chart_view.js, ``applyDelta``): rows newer than the figure's last closed bar are
+    appended to trace 0 and to the up or down volume trace (2 if close >= open, else 3); the
+    forming bar replaces traces 1 and 4. Values are those the full figure would hold.
+    """
+    x = x_labels(new_closed.index, timeframe)
+    columns = [compact(new_closed[c]) for c in ("open", "high", "low", "close", "volume")]
+    rows = [[label, *values] for label, *values in zip(x, *columns, strict=True)]
+    fx, *values = _forming_values(forming, timeframe)
+    return {
+        "k": chart_key(symbol, timeframe),
+        "c": rows,
+        "f": [fx[0], *(v[0] for v in values)] if fx else None,
+        "last": int(new_closed.index[-1].value // 1_000_000) if len(new_closed) else None,
+    }

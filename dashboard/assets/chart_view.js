@@ -1,7 +1,8 @@
-/* The live chart's view, kept like a trading terminal's, in the browser (no server round trip):
+/* The live chart's view and status, kept in the browser (no server round trip):
  * - it follows the newest bar until the trader pans or zooms away from it, and follows again
  *   once the newest bar is back in view (or after a double-click reset);
- * - the price and volume axes are fitted to the bars in view (plotly would fit all the data).
+ * - the price and volume axes are fitted to the bars in view (plotly would fit all the data);
+ * - the status line, feed badge and last price are rendered from the tab's chart state.
  */
 (function () {
   "use strict";
@@ -104,8 +105,61 @@
     });
   }
 
+  const CLOSED = 0, FORMING = 1, VOLUME_UP = 2, VOLUME_DOWN = 3, VOLUME_FORMING = 4;
+
+  /* A live tick's delta (components/charts/candles.py, candle_delta) as a dash Patch, and the
+   * chart state recording what this tab now holds. Rows the figure already has are skipped,
+   * so a late or repeated delta is harmless, and a lost one is made good by the next (the
+   * server always sends every bar after the last one recorded here). */
+  function applyDelta(delta, figure, state) {
+    const skip = window.dash_clientside.no_update;
+    const key = figure && figure.layout && figure.layout.uirevision;
+    if (!delta || !state || delta.k !== key || state.k !== key) return [skip, skip];
+    const held = figure.data[CLOSED].x;
+    const lastX = held.length ? held[held.length - 1] : null;
+    // x labels have one fixed, sortable format per chart: text order is time order
+    const rows = (delta.c || []).filter(function (row) { return lastX === null || row[0] > lastX; });
+    const patch = new window.dash_clientside.Patch();
+    if (rows.length) {
+      const candles = { x: [], open: [], high: [], low: [], close: [] };
+      const volume = { [VOLUME_UP]: { x: [], y: [] }, [VOLUME_DOWN]: { x: [], y: [] } };
+      for (const [x, open, high, low, close, vol] of rows) {
+        candles.x.push(x);
+        candles.open.push(open);
+        candles.high.push(high);
+        candles.low.push(low);
+        candles.close.push(close);
+        const side = volume[close >= open ? VOLUME_UP : VOLUME_DOWN];
+        side.x.push(x);
+        side.y.push(vol);
+      }
+      for (const [name, values] of Object.entries(candles)) {
+        patch.extend(["data", CLOSED, name], values);
+      }
+      for (const trace of [VOLUME_UP, VOLUME_DOWN]) {
+        if (volume[trace].x.length) {
+          patch.extend(["data", trace, "x"], volume[trace].x);
+          patch.extend(["data", trace, "y"], volume[trace].y);
+        }
+      }
+    }
+    const f = delta.f;
+    patch.merge(["data", FORMING], f
+      ? { x: [f[0]], open: [f[1]], high: [f[2]], low: [f[3]], close: [f[4]] }
+      : { x: [], open: [], high: [], low: [], close: [] });
+    patch.merge(["data", VOLUME_FORMING], f ? { x: [f[0]], y: [f[5]] } : { x: [], y: [] });
+    const next = Object.assign({}, state, {
+      v: delta.v, st: delta.st, fk: delta.fk,
+      last: rows.length ? delta.last : state.last,
+      n: state.n + rows.length,
+    });
+    if (delta.err) next.err = delta.err; else delete next.err;
+    return [patch.build(), next];
+  }
+
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
     stratlens: {
+      applyDelta: applyDelta,
       followAndFit: function () {
         const gd = chartDiv();
         if (gd && gd.on) {
@@ -114,6 +168,41 @@
         }
         return window.dash_clientside.no_update;
       },
+      status: function (state, figure) {
+        const skip = window.dash_clientside.no_update;
+        if (!state) return [skip, skip, skip, skip];
+        const [label, color] = BADGES[state.st] || [String(state.st).toUpperCase(), "secondary"];
+        const feed = state.fk === "none" ? "no feed" : state.fk.replace("_", " ") + " feed";
+        const last = state.last == null ? "-" : utc(state.last).slice(0, 16);
+        const now = utc(Date.now()).slice(11, 19);
+        let text = `${state.s} ${state.tf} · ${feed} · last closed bar ${last} UTC · updated ${now} UTC`;
+        if (state.err) text += " · " + state.err;
+        const data = (figure && figure.data) || [];
+        const price = lastClose(data[1]) ?? lastClose(data[0]);
+        return [text, price == null ? "" : `${state.s} ${formatPrice(price)}`, label, color];
+      },
     },
   });
+
+  const BADGES = {
+    live: ["LIVE", "success"],
+    starting: ["STARTING", "secondary"],
+    finished: ["REPLAY ENDED", "secondary"],
+    static: ["HISTORY", "info"],
+    error: ["FEED ERROR", "danger"],
+  };
+
+  function utc(ms) {
+    return new Date(ms).toISOString().replace("T", " ");
+  }
+
+  function lastClose(trace) {
+    return trace && trace.close && trace.close.length ? trace.close[trace.close.length - 1] : null;
+  }
+
+  function formatPrice(price) {
+    return Math.abs(price) >= 1
+      ? price.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })
+      : price.toPrecision(6);
+  }
 })();

@@ -36,7 +36,8 @@ def assert_chart_matches_database(dash_duo, services, symbol: str) -> None:
         stored = CandleRepository(session).frame(symbol, "1d", start=x[0], end=x[-1])
     assert list(stored.index) == list(x)
     for column in ("open", "high", "low", "close"):
-        assert trace[column] == pytest.approx(stored[column].tolist(), rel=1e-12)
+        # the chart carries 10 significant digits (components.charts.candles.compact)
+        assert trace[column] == pytest.approx(stored[column].tolist(), rel=1e-9)
 
 
 def test_live_chart_streams_switches_symbol_and_logs_no_error(dash_duo, live_app, artifacts):
@@ -52,7 +53,10 @@ def test_live_chart_streams_switches_symbol_and_logs_no_error(dash_duo, live_app
     until(lambda: closed_bars(dash_duo) >= start + 2, timeout=20)  # two live updates at least
     until(lambda: len(chart(dash_duo)[1]["x"]) == 1, timeout=10)  # the forming candle shows
     assert_chart_matches_database(dash_duo, services, "SP500")
-    assert "SP500 1d" in dash_duo.find_element("#status-line").text
+    assert dash_duo.find_element("#status-line").text.startswith(
+        "SP500 1d · replay feed · last closed bar "
+    )
+    assert dash_duo.find_element("#last-price").text.startswith("SP500 ")
     dash_duo.wait_for_text_to_equal("#feed-badge", "LIVE", timeout=10)
     dash_duo.driver.save_screenshot(str(artifacts / "live_chart.png"))
 
@@ -61,7 +65,7 @@ def test_live_chart_streams_switches_symbol_and_logs_no_error(dash_duo, live_app
     start = closed_bars(dash_duo)
     until(lambda: closed_bars(dash_duo) >= start + 2, timeout=20)
     assert_chart_matches_database(dash_duo, services, "NASDAQ")
-    assert "NASDAQ 1d" in dash_duo.find_element("#status-line").text
+    dash_duo.wait_for_contains_text("#status-line", "NASDAQ 1d · replay feed", timeout=10)
 
     assert dash_duo.get_logs() == []
 

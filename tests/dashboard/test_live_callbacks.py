@@ -13,33 +13,44 @@ from pathlib import Path
 import plotly.graph_objects as go
 import plotly.io as pio
 import pytest
-from dash import Patch
+from dash import no_update
 from dash.exceptions import PreventUpdate
 
 from app import Services, build_services
 from config.settings import Settings
-from dashboard.live import build_chart, live_tick, status_text, timeframe_choices
+from dashboard.live import build_chart, live_tick, timeframe_choices
+from database.repositories import CandleRepository
+from market.candles import CANDLE_COLUMNS
 
 BARS = 6000  # more than any bundled daily series holds: both figures show everything
 
 
-def apply_patch(figure: dict, patch: Patch) -> dict:
-    """What dash-renderer does with a Patch on the client, for the operations we send."""
-    for op in patch.to_plotly_json()["operations"]:
-        *path, last = op["location"]
-        target = figure
-        for key in path:
-            target = target[key]
-        value = op["params"].get("value")
-        if op["operation"] == "Extend":
-            target[last].extend(value)
-        elif op["operation"] == "Merge":
-            target[last].update(value)
-        elif op["operation"] == "Assign":
-            target[last] = value
-        else:
-            raise AssertionError(f"unexpected patch operation {op['operation']}")
-    return figure
+def apply_delta(figure: dict, state: dict, delta: dict) -> tuple[dict, dict]:
+    """The documented client rule (candle_delta's docstring; assets/chart_view.js applies it
+    in the browser, which the browser tests check against the database)."""
+    assert delta["k"] == figure["layout"]["uirevision"] == state["k"]
+    data = figure["data"]
+    last_x = data[0]["x"][-1] if data[0]["x"] else None
+    rows = [row for row in delta["c"] if last_x is None or row[0] > last_x]
+    for x, o, h, low, c, v in rows:
+        for key, value in zip(("x", "open", "high", "low", "close"), (x, o, h, low, c)):  # noqa: B905
+            data[0][key].append(value)
+        volume = data[2] if c >= o else data[3]
+        volume["x"].append(x)
+        volume["y"].append(v)
+    f = delta["f"]
+    for key, i in (("x", 0), ("open", 1), ("high", 2), ("low", 3), ("close", 4)):
+        data[1][key] = [f[i]] if f else []
+    data[4]["x"], data[4]["y"] = ([f[0]], [f[5]]) if f else ([], [])
+    state = {
+        **state,
+        "v": delta["v"],
+        "st": delta["st"],
+        "fk": delta["fk"],
+        "last": delta["last"] if rows else state["last"],
+        "n": state["n"] + len(rows),
+    }
+    return figure, state
 
 
 def as_json(figure: go.Figure) -> dict:
@@ -55,6 +66,40 @@ def trace_data(figure: dict, tail_of: dict | None = None) -> list[dict]:
         n = len(tail_of["data"][i]["x"]) if tail_of else None
         traces.append({k: trace[k][-n:] if n else trace[k] for k in keys if k in trace})
     return traces
+
+
+class Tab:
+    """One browser tab, simulated: the figure it holds and its chart state."""
+
+    def __init__(self, services: Services, symbol: str, timeframe: str) -> None:
+        self.market = services.market_data
+        self.symbol, self.timeframe = symbol, timeframe
+        figure, self.state = build_chart(self.market, symbol, timeframe, BARS)
+        self.figure = as_json(figure)
+        self.rebuilds = 0
+
+    def request(self) -> tuple:
+        return live_tick(self.market, self.state, self.symbol, self.timeframe, BARS)
+
+    def receive(self, answer: tuple) -> None:
+        figure, delta, state = answer
+        if figure is not no_update:
+            self.figure, self.state = as_json(figure), state
+            self.rebuilds += 1
+        else:
+            assert state is no_update, "the browser records what it applied"
+            self.figure, self.state = apply_delta(self.figure, self.state, delta)
+
+    def tick(self) -> None:
+        self.receive(self.request())
+
+    def matches_a_rebuild(self) -> bool:
+        rebuilt, state = build_chart(self.market, self.symbol, self.timeframe, BARS)
+        rebuilt = as_json(rebuilt)
+        return (
+            trace_data(self.figure, tail_of=rebuilt) == trace_data(rebuilt)
+            and self.state["last"] == state["last"]
+        )
 
 
 def make_services(tmp_path: Path, feeds: str, replay_bars: int = 40) -> Services:
@@ -80,69 +125,90 @@ def services(tmp_path: Path) -> Iterator[Services]:
     ("symbol", "timeframe"), [("SP500", "1d"), ("SP500", "1w"), ("DEMO", "1m"), ("DEMO", "15m")]
 )
 def test_patched_figure_equals_a_rebuilt_one_tick_after_tick(services, symbol, timeframe):
-    market = services.market_data
-    figure, state = build_chart(market, symbol, timeframe, BARS)
-    client = as_json(figure)
-    closed_seen = 0
-    for _ in range(40):  # 40 feed events: 13 closed candles and their forming updates
+    tab = Tab(services, symbol, timeframe)
+    held = len(tab.figure["data"][0]["x"])
+    for _ in range(52):  # 17 closed candles, then a forming one: a 15m bar closes too
         services.runner.step()
-        update, state = live_tick(market, state, symbol, timeframe, BARS)
-        assert isinstance(update, Patch), "a plain tick must not rebuild the figure"
-        client = apply_patch(client, update)
-        rebuilt, rebuilt_state = build_chart(market, symbol, timeframe, BARS)
-        rebuilt = as_json(rebuilt)
-        assert trace_data(client, tail_of=rebuilt) == trace_data(rebuilt)
-        assert state["last"] == rebuilt_state["last"]
-        closed_seen = len(client["data"][0]["x"])
-    assert closed_seen > 0
-    assert len(client["data"][1]["x"]) == 1, "the forming bar is shown"
+        tab.tick()
+        assert tab.matches_a_rebuild()
+    assert tab.rebuilds == 0, "a plain tick must not rebuild the figure"
+    assert len(tab.figure["data"][0]["x"]) > held
+    assert len(tab.figure["data"][1]["x"]) == 1, "the forming bar is shown"
+
+
+def test_a_lost_delta_is_made_good_by_the_next_and_a_repeated_one_is_harmless(services):
+    tab = Tab(services, "SP500", "1d")
+    for _ in range(4):
+        services.runner.step()
+    lost = tab.request()  # never applied: the browser missed it
+    for _ in range(4):
+        services.runner.step()
+    late = tab.request()
+    tab.receive(late)
+    tab.receive(late)  # applied twice
+    assert lost[1]["c"], "the lost delta held a closed bar"
+    assert tab.matches_a_rebuild()
+    for _ in range(3):
+        services.runner.step()
+    tab.receive(lost)  # a stale answer arriving last changes nothing already held
+    tab.tick()
+    assert tab.matches_a_rebuild()
 
 
 def test_a_tick_sends_only_the_new_bars_and_the_forming_bar(services):
-    market = services.market_data
-    _, state = build_chart(market, "SP500", "1d", BARS)
-    for _ in range(3):  # forming, forming, closed
+    tab = Tab(services, "SP500", "1d")
+    for _ in range(4):  # forming, forming, closed, forming of the next bar
         services.runner.step()
-    patch, new_state = live_tick(market, state, "SP500", "1d", BARS)
-    ops = patch.to_plotly_json()["operations"]
-    extended = [op for op in ops if op["operation"] == "Extend"]
-    assert {tuple(op["location"]) for op in extended} >= {("data", 0, "x"), ("data", 0, "close")}
-    assert all(len(op["params"]["value"]) == 1 for op in extended)
-    assert new_state["n"] == state["n"] + 1
-    assert new_state["last"] > state["last"]
+    figure, delta, _ = tab.request()
+    assert figure is no_update
+    live = services.market_data.state("SP500")
+    with services.sessions() as session:
+        closed = CandleRepository(session).frame("SP500", "1d", start=live.cursor, end=live.cursor)
+    # S&P 500 values have at most 10 significant digits: the delta carries them exactly
+    assert delta["k"] == "SP500|1d"
+    assert delta["c"] == [
+        [live.cursor.strftime("%Y-%m-%d"), *(float(closed.iloc[0][c]) for c in CANDLE_COLUMNS)]
+    ]
+    assert delta["last"] == live.cursor.value // 1_000_000
+    forming = live.forming
+    assert forming.ts > live.cursor
+    assert delta["f"][0] == forming.ts.strftime("%Y-%m-%d")
+    # forming values are interpolated: 10 significant digits travel
+    assert delta["f"][1:] == pytest.approx([getattr(forming, c) for c in CANDLE_COLUMNS], rel=1e-9)
+    assert (delta["v"], delta["st"], delta["fk"]) == (live.version, "live", "replay")
 
 
 def test_a_tick_with_nothing_new_sends_nothing(services):
-    market = services.market_data
-    _, state = build_chart(market, "SP500", "1d", BARS)
+    tab = Tab(services, "SP500", "1d")
     services.runner.step()
-    _, state = live_tick(market, state, "SP500", "1d", BARS)
+    tab.tick()
     with pytest.raises(PreventUpdate):
-        live_tick(market, state, "SP500", "1d", BARS)
+        tab.request()
 
 
-def test_a_tick_for_a_selection_being_rebuilt_is_dropped(services):
-    _, state = build_chart(services.market_data, "SP500", "1d", BARS)
+def test_a_tick_for_a_chart_that_is_not_the_selected_one_rebuilds_the_selected(services):
+    tab = Tab(services, "SP500", "1d")
     services.runner.step()
-    with pytest.raises(PreventUpdate):
-        live_tick(services.market_data, state, "DEMO", "1m", BARS)
+    figure, delta, state = live_tick(services.market_data, tab.state, "DEMO", "1m", BARS)
+    assert figure.data[0].name == "DEMO"
+    assert delta is no_update
+    assert state["k"] == "DEMO|1m"
 
 
 def test_a_replay_that_starts_over_rebuilds_the_chart(tmp_path):
     services = make_services(tmp_path, "SP500:replay", replay_bars=2)
     try:
-        market = services.market_data
-        figure, state = build_chart(market, "SP500", "1d", BARS)
-        start_bars = len(figure.data[0].x)
+        tab = Tab(services, "SP500", "1d")
+        start_bars = len(tab.figure["data"][0]["x"])
         for _ in range(6):  # two bars replayed, each with two forming updates
             services.runner.step()
-            update, state = live_tick(market, state, "SP500", "1d", BARS)
-            assert isinstance(update, Patch)
-        assert state["n"] == start_bars + 2
+            tab.tick()
+        assert (tab.rebuilds, tab.state["n"]) == (0, start_bars + 2)
         services.runner.step()  # the rewind
-        update, state = live_tick(market, state, "SP500", "1d", BARS)
-        assert isinstance(update, go.Figure)
-        assert len(update.data[0].x) == start_bars
+        tab.tick()
+        assert tab.rebuilds == 1
+        assert len(tab.figure["data"][0]["x"]) == start_bars
+        assert tab.matches_a_rebuild()
     finally:
         services.close()
 
@@ -156,7 +222,10 @@ def test_timeframes_offered_are_the_stored_one_and_those_resampled_from_it(servi
     assert value == "4h"
 
 
-def test_status_line_names_symbol_feed_and_last_close(services):
+def test_chart_state_carries_what_the_status_line_shows(services):
+    tab = Tab(services, "SP500", "1d")
+    assert (tab.state["st"], tab.state["fk"]) == ("starting", "replay")
     services.runner.step()
-    text = status_text(services.market_data.state("SP500"), "1d")
-    assert text.startswith("SP500 1d · replay feed · last close ")
+    tab.tick()
+    assert (tab.state["s"], tab.state["tf"], tab.state["st"]) == ("SP500", "1d", "live")
+    assert "err" not in tab.state
