@@ -31,11 +31,14 @@ class SharedCache:
         self._misses = 0
 
     @classmethod
-    def from_url(cls, redis_url: str | None, timeout_s: int = 600) -> SharedCache:
+    def from_url(
+        cls, redis_url: str | None, timeout_s: int = 600, key_prefix: str = "stratlens:"
+    ) -> SharedCache:
+        """SimpleCache (this process only) without a URL, else RedisCache (shared)."""
         if not redis_url:
             return cls(SimpleCache(threshold=256, default_timeout=timeout_s), "simple")
         client = redis.Redis.from_url(redis_url)
-        backend = RedisCache(host=client, default_timeout=timeout_s, key_prefix="stratlens:")
+        backend = RedisCache(host=client, default_timeout=timeout_s, key_prefix=key_prefix)
         return cls(backend, "redis", client)
 
     def get(self, key: str) -> Any | None:

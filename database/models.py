@@ -1,0 +1,245 @@
+"""SQLAlchemy 2 declarative models: the schema of record (Alembic migrations build it).
+
+Candle times are stored as ``ts``: BigInteger epoch milliseconds (UTC) of the bar's open. An
+integer key keeps bulk upserts and range scans fast on both databases and is the convention of
+exchanges and ccxt. Every other time is a ``UTCDateTime``: timezone-aware UTC in and out.
+
+CHECK constraints repeat the records' validation so that even raw SQL cannot store a corrupt
+row. ``x < 1e308`` rejects NaN and infinity on PostgreSQL (NaN sorts above every number there);
+SQLite stores NaN as NULL, which NOT NULL rejects.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Mapper,
+    ORMExecuteState,
+    Session,
+    mapped_column,
+    object_session,
+)
+from sqlalchemy.types import TypeDecorator
+
+from database.errors import TradeImmutableError
+from database.records import RUN_MODES, RUN_STATUSES, SIGNAL_TYPES, TRADE_SIDES, utc_datetime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only autoincrements a column declared exactly INTEGER PRIMARY KEY
+ID_TYPE = BigInteger().with_variant(Integer(), "sqlite")
+JSON_TYPE = JSON().with_variant(JSONB(), "postgresql")
+FINITE_MAX = "1e308"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend; naive values raise ValueError.
+
+    PostgreSQL stores ``timestamptz``; SQLite stores the UTC wall time as text, which sorts in
+    time order. Values come back as ``datetime`` in UTC.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = utc_datetime(value, "UTCDateTime value")
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _in(column: str, allowed: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in allowed)})"
+
+
+def _finite(column: str) -> str:
+    return f"{column} > -{FINITE_MAX} AND {column} < {FINITE_MAX}"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Candle(Base):
+    """One OHLCV bar of one (symbol, timeframe) series."""
+
+    __tablename__ = "candles"
+    __table_args__ = (
+        # also the index of every chart query: symbol, timeframe, then a ts range or last N
+        UniqueConstraint("symbol", "timeframe", "ts"),
+        CheckConstraint("length(symbol) > 0", name="symbol_not_empty"),
+        CheckConstraint("length(timeframe) > 0", name="timeframe_not_empty"),
+        CheckConstraint("low > 0", name="low_positive"),
+        CheckConstraint("high >= low", name="high_ge_low"),
+        CheckConstraint(f"high < {FINITE_MAX}", name="high_finite"),
+        CheckConstraint("open >= low AND open <= high", name="open_in_range"),
+        CheckConstraint("close >= low AND close <= high", name="close_in_range"),
+        CheckConstraint(f"volume >= 0 AND volume < {FINITE_MAX}", name="volume_valid"),
+    )
+
+    id: Mapped[int] = mapped_column(ID_TYPE, primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(64))
+    timeframe: Mapped[str] = mapped_column(String(16))
+    ts: Mapped[int] = mapped_column(BigInteger, comment="bar open time, epoch milliseconds UTC")
+    open: Mapped[float] = mapped_column(Double)
+    high: Mapped[float] = mapped_column(Double)
+    low: Mapped[float] = mapped_column(Double)
+    close: Mapped[float] = mapped_column(Double)
+    volume: Mapped[float] = mapped_column(Double)
+
+
+class StrategyRun(Base):
+    """One backtest, live or paper run of a strategy with its JSON config."""
+
+    __tablename__ = "strategy_runs"
+    __table_args__ = (
+        CheckConstraint(_in("mode", RUN_MODES), name="mode_valid"),
+        CheckConstraint(_in("status", RUN_STATUSES), name="status_valid"),
+        CheckConstraint(
+            "(status = 'running' AND finished_at IS NULL)"
+            " OR (status <> 'running' AND finished_at IS NOT NULL)",
+            name="finished_matches_status",
+        ),
+        CheckConstraint(
+            "finished_at IS NULL OR finished_at >= started_at", name="finished_after_start"
+        ),
+        Index(None, "strategy_name", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(ID_TYPE, primary_key=True)
+    strategy_name: Mapped[str] = mapped_column(String(128))
+    config: Mapped[dict[str, Any]] = mapped_column(JSON_TYPE)
+    symbol: Mapped[str] = mapped_column(String(64))
+    timeframe: Mapped[str] = mapped_column(String(16))
+    mode: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class StrategySignal(Base):
+    """A signal a strategy emitted on a closed bar."""
+
+    __tablename__ = "strategy_signals"
+    __table_args__ = (
+        CheckConstraint(_in("signal_type", SIGNAL_TYPES), name="signal_type_valid"),
+        CheckConstraint(f"price > 0 AND price < {FINITE_MAX}", name="price_valid"),
+        CheckConstraint("confidence >= 0 AND confidence <= 1", name="confidence_valid"),
+        Index(None, "strategy_name", "symbol", "timeframe", "timestamp"),
+        Index(None, "run_id"),
+    )
+
+    id: Mapped[int] = mapped_column(ID_TYPE, primary_key=True)
+    strategy_name: Mapped[str] = mapped_column(String(128))
+    strategy_config: Mapped[dict[str, Any]] = mapped_column(JSON_TYPE)
+    symbol: Mapped[str] = mapped_column(String(64))
+    timeframe: Mapped[str] = mapped_column(String(16))
+    timestamp: Mapped[datetime] = mapped_column(UTCDateTime)
+    signal_type: Mapped[str] = mapped_column(String(16))
+    price: Mapped[float] = mapped_column(Double)
+    confidence: Mapped[float] = mapped_column(Double)
+    signal_metadata: Mapped[dict[str, Any]] = mapped_column(JSON_TYPE)
+    # a run's signals go with it
+    run_id: Mapped[int | None] = mapped_column(
+        ID_TYPE, ForeignKey("strategy_runs.id", ondelete="CASCADE")
+    )
+
+
+class Trade(Base):
+    """An executed trade. Immutable: ORM events here and database triggers refuse changes."""
+
+    __tablename__ = "trades"
+    __table_args__ = (
+        UniqueConstraint("trade_id"),
+        CheckConstraint("length(trade_id) > 0", name="trade_id_not_empty"),
+        CheckConstraint(_in("side", TRADE_SIDES), name="side_valid"),
+        CheckConstraint(f"price > 0 AND price < {FINITE_MAX}", name="price_valid"),
+        CheckConstraint(f"volume > 0 AND volume < {FINITE_MAX}", name="volume_valid"),
+        CheckConstraint(_finite("commission"), name="commission_finite"),
+        CheckConstraint(f"pnl IS NULL OR ({_finite('pnl')})", name="pnl_finite"),
+        CheckConstraint(
+            f"cumulative_pnl IS NULL OR ({_finite('cumulative_pnl')})",
+            name="cumulative_pnl_finite",
+        ),
+        Index(None, "symbol", "execution_time"),
+        Index(None, "strategy_id", "execution_time"),
+        Index(None, "run_id"),
+    )
+
+    id: Mapped[int] = mapped_column(ID_TYPE, primary_key=True)
+    trade_id: Mapped[str] = mapped_column(String(128))
+    account_id: Mapped[str] = mapped_column(String(128))
+    strategy_id: Mapped[str] = mapped_column(String(128))
+    # no cascade: a run that has trades cannot be deleted, the trades stay as they were
+    run_id: Mapped[int | None] = mapped_column(ID_TYPE, ForeignKey("strategy_runs.id"))
+    symbol: Mapped[str] = mapped_column(String(64))
+    side: Mapped[str] = mapped_column(String(8))
+    price: Mapped[float] = mapped_column(Double)
+    volume: Mapped[float] = mapped_column(Double)
+    commission: Mapped[float] = mapped_column(Double)
+    execution_time: Mapped[datetime] = mapped_column(UTCDateTime)
+    market_context: Mapped[dict[str, Any]] = mapped_column(JSON_TYPE)
+    labels: Mapped[list[str]] = mapped_column(JSON_TYPE)
+    pnl: Mapped[float | None] = mapped_column(Double)
+    cumulative_pnl: Mapped[float | None] = mapped_column(Double)
+
+
+@event.listens_for(Trade, "before_update")
+def _refuse_trade_update(_mapper: Mapper[Trade], _connection: Any, target: Trade) -> None:
+    session = object_session(target)
+    # the ORM calls this for every dirty instance, even one without a net change
+    if session is None or session.is_modified(target, include_collections=False):
+        raise TradeImmutableError(f"trade {target.trade_id!r} is stored and cannot be changed")
+
+
+@event.listens_for(Trade, "before_delete")
+def _refuse_trade_delete(_mapper: Mapper[Trade], _connection: Any, target: Trade) -> None:
+    raise TradeImmutableError(f"trade {target.trade_id!r} is stored and cannot be deleted")
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _refuse_bulk_trade_changes(state: ORMExecuteState) -> None:
+    """Refuse ``session.execute(update(Trade) ...)`` / ``delete(Trade)``, which skip the
+    mapper events above."""
+    if not (state.is_update or state.is_delete):
+        return
+    table = getattr(state.statement, "table", None)
+    if getattr(table, "name", None) == Trade.__tablename__:
+        action = "updated" if state.is_update else "deleted"
+        raise TradeImmutableError(f"trades are immutable: stored trades cannot be {action}")

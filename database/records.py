@@ -1,0 +1,177 @@
+"""Frozen records the repositories take in and hand out (no ORM object leaves database/).
+
+Times are timezone-aware ``datetime`` values normalized to UTC; a naive time is refused, since
+nothing could tell whether it meant UTC or the machine's local time.
+
+>>> from datetime import UTC, datetime
+>>> SignalRecord(strategy_name="sma_cross", symbol="SP500", timeframe="1d",
+...              timestamp=datetime(2024, 1, 2, tzinfo=UTC), signal_type="entry_long",
+...              price=4742.8).confidence
+1.0
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal, get_args
+
+import pandas as pd
+
+RunMode = Literal["backtest", "live", "paper"]
+RunStatus = Literal["running", "finished", "failed"]
+SignalType = Literal["entry_long", "exit_long", "entry_short", "exit_short"]
+TradeSide = Literal["buy", "sell"]
+
+RUN_MODES: tuple[str, ...] = get_args(RunMode)
+RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
+SIGNAL_TYPES: tuple[str, ...] = get_args(SignalType)
+TRADE_SIDES: tuple[str, ...] = get_args(TradeSide)
+
+
+def utc_datetime(value: object, name: str = "time") -> datetime:
+    """``value`` as a plain UTC ``datetime``; naive or non-datetime values raise.
+
+    A ``pd.Timestamp`` is accepted and becomes a ``datetime`` (microsecond precision).
+    """
+    if not isinstance(value, datetime):
+        raise TypeError(f"{name} must be a timezone-aware datetime, got {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(
+            f"{name}={value!r} is naive: pass a timezone-aware datetime "
+            "(e.g. datetime(..., tzinfo=UTC)), stored values are UTC"
+        )
+    value = value.astimezone(UTC)
+    # rebuild as a plain datetime: drivers and equality checks then see one type only
+    return datetime(
+        value.year, value.month, value.day, value.hour, value.minute, value.second,
+        value.microsecond, tzinfo=UTC,
+    )  # fmt: skip
+
+
+def _choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name}={value!r} is invalid: expected one of {', '.join(allowed)}")
+
+
+def _text(name: str, value: object) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name}={value!r} is invalid: expected a non-empty string")
+
+
+def _number(name: str, value: object, *, low: float | None = None, strict: bool = False) -> float:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}={value!r} is invalid: expected a number") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{name}={value!r} is invalid: expected a finite number")
+    if low is not None and (number <= low if strict else number < low):
+        sign = ">" if strict else ">="
+        raise ValueError(f"{name}={value!r} is invalid: expected a number {sign} {low:g}")
+    return number
+
+
+def _set(record: object, name: str, value: object) -> None:
+    object.__setattr__(record, name, value)  # normalizing inside a frozen dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesInfo:
+    """One stored candle series: how many bars and the first and last bar's open time."""
+
+    symbol: str
+    timeframe: str
+    bars: int
+    first: pd.Timestamp
+    last: pd.Timestamp
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StrategyRunRecord:
+    """One run of a strategy (a backtest, a live or a paper session)."""
+
+    id: int
+    strategy_name: str
+    config: Mapping[str, Any] = field(hash=False)
+    symbol: str
+    timeframe: str
+    mode: RunMode
+    status: RunStatus
+    started_at: datetime
+    finished_at: datetime | None = None
+    error: str | None = None
+
+    def __post_init__(self) -> None:
+        _choice("mode", self.mode, RUN_MODES)
+        _choice("status", self.status, RUN_STATUSES)
+        _set(self, "started_at", utc_datetime(self.started_at, "started_at"))
+        if self.finished_at is not None:
+            _set(self, "finished_at", utc_datetime(self.finished_at, "finished_at"))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignalRecord:
+    """A strategy's signal on one bar; ``id`` is None until stored."""
+
+    strategy_name: str
+    symbol: str
+    timeframe: str
+    timestamp: datetime
+    signal_type: SignalType
+    price: float
+    confidence: float = 1.0
+    strategy_config: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    metadata: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    run_id: int | None = None
+    id: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("strategy_name", "symbol", "timeframe"):
+            _text(name, getattr(self, name))
+        _choice("signal_type", self.signal_type, SIGNAL_TYPES)
+        _set(self, "timestamp", utc_datetime(self.timestamp, "timestamp"))
+        _set(self, "price", _number("price", self.price, low=0, strict=True))
+        confidence = _number("confidence", self.confidence, low=0)
+        if confidence > 1:
+            raise ValueError(f"confidence={self.confidence!r} is invalid: expected 0 to 1")
+        _set(self, "confidence", confidence)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TradeRecord:
+    """One executed trade (a fill); immutable once stored, identified by ``trade_id``."""
+
+    trade_id: str
+    account_id: str
+    strategy_id: str
+    symbol: str
+    side: TradeSide
+    price: float
+    volume: float
+    execution_time: datetime
+    commission: float = 0.0
+    market_context: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    labels: tuple[str, ...] = ()
+    pnl: float | None = None
+    cumulative_pnl: float | None = None
+    run_id: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("trade_id", "account_id", "strategy_id", "symbol"):
+            _text(name, getattr(self, name))
+        _choice("side", self.side, TRADE_SIDES)
+        _set(self, "execution_time", utc_datetime(self.execution_time, "execution_time"))
+        _set(self, "price", _number("price", self.price, low=0, strict=True))
+        _set(self, "volume", _number("volume", self.volume, low=0, strict=True))
+        # negative commission is a maker rebate
+        _set(self, "commission", _number("commission", self.commission))
+        for name in ("pnl", "cumulative_pnl"):
+            if getattr(self, name) is not None:
+                _set(self, name, _number(name, getattr(self, name)))
+        labels = self.labels
+        if not isinstance(labels, list | tuple) or not all(isinstance(x, str) for x in labels):
+            raise ValueError(f"labels={self.labels!r} is invalid: expected a sequence of strings")
+        _set(self, "labels", tuple(self.labels))
