@@ -532,21 +532,40 @@ class SignalRepository:
         run_id: int | None = None,
     ) -> Select[Any]:
         c = SIGNALS.c
-        for column, value in (
-            (c.strategy_name, strategy_name),
-            (c.symbol, symbol),
-            (c.timeframe, timeframe),
-            (c.run_id, run_id),
-        ):
-            if value is not None:
-                statement = statement.where(column == value)
-        if start is not None:
-            statement = statement.where(c.timestamp >= _timestamp(start, "start"))
-        if end is not None:
-            statement = statement.where(c.timestamp <= _timestamp(end, "end"))
+        statement = _where_equal_and_within(
+            statement,
+            (
+                (c.strategy_name, strategy_name),
+                (c.symbol, symbol),
+                (c.timeframe, timeframe),
+                (c.run_id, run_id),
+            ),
+            c.timestamp,
+            start,
+            end,
+        )
         if signal_types is not None:
             statement = statement.where(c.signal_type.in_(list(signal_types)))
         return statement
+
+
+def _where_equal_and_within(
+    statement: Select[Any],
+    equal: Iterable[tuple[Any, Any]],
+    time_column: Any,
+    start: TimeLike | None,
+    end: TimeLike | None,
+) -> Select[Any]:
+    """Filters shared by the signal and trade queries: each given column equals its value,
+    and ``start <= time_column <= end``. None means "any"."""
+    for column, value in equal:
+        if value is not None:
+            statement = statement.where(column == value)
+    if start is not None:
+        statement = statement.where(time_column >= _timestamp(start, "start"))
+    if end is not None:
+        statement = statement.where(time_column <= _timestamp(end, "end"))
+    return statement
 
 
 def _signal_record(row: Any) -> SignalRecord:
@@ -640,19 +659,18 @@ class TradeRepository:
         """Trades matching every given filter (``start <= execution_time <= end``), in
         execution order."""
         c = TRADES.c
-        statement = select(TRADES)
-        for column, value in (
-            (c.symbol, symbol),
-            (c.strategy_id, strategy_id),
-            (c.account_id, account_id),
-            (c.run_id, run_id),
-        ):
-            if value is not None:
-                statement = statement.where(column == value)
-        if start is not None:
-            statement = statement.where(c.execution_time >= _timestamp(start, "start"))
-        if end is not None:
-            statement = statement.where(c.execution_time <= _timestamp(end, "end"))
+        statement = _where_equal_and_within(
+            select(TRADES),
+            (
+                (c.symbol, symbol),
+                (c.strategy_id, strategy_id),
+                (c.account_id, account_id),
+                (c.run_id, run_id),
+            ),
+            c.execution_time,
+            start,
+            end,
+        )
         statement = statement.order_by(c.execution_time, c.id)
         if limit is not None:
             statement = statement.limit(limit)

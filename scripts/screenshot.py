@@ -21,6 +21,8 @@ from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.support.ui import Select
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from scripts.headless import HEADLESS_CHROME_ARGS  # noqa: E402
 
 
 def wait_for(url: str, timeout: float = 60) -> None:
@@ -52,18 +54,7 @@ def main() -> int:
     )
     server = subprocess.Popen([sys.executable, str(ROOT / "app.py")], env=env, cwd=ROOT)
     options = Options()
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        f"--window-size={width},{height}",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--hide-scrollbars",
-    ):
+    for argument in (*HEADLESS_CHROME_ARGS, f"--window-size={width},{height}", "--hide-scrollbars"):
         options.add_argument(argument)
     driver = None
     try:
@@ -72,10 +63,9 @@ def main() -> int:
         driver = webdriver.Chrome(options=options)
         driver.get(url)
         time.sleep(args.wait)
-        driver.save_screenshot(str(args.out / f"live_chart_{args.size}.png"))
+        driver.save_screenshot(str(args.out / f"live_chart_sp500_1d_{args.size}.png"))
         Select(driver.find_element("id", "symbol")).select_by_value("DEMO")
         time.sleep(2)
-        driver.find_element("css selector", "label[for$='15m'], #timeframe label:nth-of-type(3)")
         for label in driver.find_elements("css selector", "#timeframe label"):
             if label.text == "15m":
                 label.click()

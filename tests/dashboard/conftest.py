@@ -11,6 +11,7 @@ import pytest
 
 from app import create_app
 from config.settings import Settings
+from scripts.headless import HEADLESS_CHROME_ARGS
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 
@@ -19,17 +20,7 @@ def pytest_setup_options():
     from selenium.webdriver.chrome.options import Options
 
     options = Options()
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--window-size=1280,800",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-    ):
+    for argument in (*HEADLESS_CHROME_ARGS, "--window-size=1280,800"):
         options.add_argument(argument)
     return options
 
