@@ -187,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=settings.log_level_number, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if settings.log_level != "DEBUG":  # one line per live tick of every tab is noise
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
     if args.command == "import":
         return _import(settings, args.file, args.symbol, args.timeframe, args.skip_invalid)
     if args.command == "db":
