@@ -172,14 +172,15 @@ def _style(
             "color": theme.text,
             "size": 12,
         },
-        margin={"l": 10, "r": 72, "t": 10, "b": 30},  # room for the right-hand price scale
+        # right: the price scale; top: a strip for the legend and the mode bar, off the bars
+        margin={"l": 10, "r": 72, "t": 34, "b": 30},
         showlegend=True,
         legend={
             "orientation": "h",
             "x": 0.0,
             "y": 1.0,
             "xanchor": "left",
-            "yanchor": "top",
+            "yanchor": "bottom",
             "bgcolor": "rgba(0,0,0,0)",
         },
         hovermode="x unified",
