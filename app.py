@@ -23,7 +23,7 @@ from database import migrate
 from database.repositories import CandleRepository
 from database.session import make_engine, make_session_factory
 from market.candles import iter_candles
-from market.feeds import Feed, RandomWalkFeed, ReplayFeed
+from market.feeds import Feed, RandomWalkFeed, ReplayFeed, event_interval
 from market.importer import read_candle_file
 from market.sample_data import DEMO_SEED, SAMPLE_SERIES
 from market.timeframes import SUPPORTED, Timeframe
@@ -66,7 +66,7 @@ def build_services(settings: Settings) -> Services:
         feeds,
         market,
         sessions,
-        events_per_second=settings.feed_speed * (settings.feed_updates_per_candle + 1),
+        interval=event_interval(settings.feed_speed, settings.feed_updates_per_candle),
     )
     cache = SharedCache.from_url(settings.redis_url)
     market_data = MarketDataService(sessions, market, cache)

@@ -1,7 +1,7 @@
 """The live loop: feeds -> repository -> the in-memory market state the charts read.
 
 `LiveMarket` holds, per symbol, the cursor (the open time of the last closed candle that is
-visible) and the forming candle. `FeedRunner` drives the feeds on one background thread: closed
+visible) and the forming candle. `FeedRunner` drives each feed on a background thread: closed
 candles are upserted through the CandleRepository (idempotent, so a replay of stored bars is
 harmless) before the cursor moves, so a chart never shows a candle the database does not hold.
 One failing feed is stopped with its error recorded; the others go on.
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -21,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from database.repositories import CandleRepository
 from market.candles import Candle, candles_from_records
-from market.feeds import Feed, FeedEvent
+from market.feeds import Feed, FeedEvent, stream
 from market.timeframes import Timeframe
 
 log = logging.getLogger(__name__)
@@ -120,63 +119,81 @@ class LiveMarket:
 
 
 class FeedRunner:
-    """Steps every feed on one background thread at `events_per_second` events per feed."""
+    """Runs each feed on its own background thread (`start`), or steps them all in turn (`step`,
+    for tests and benchmarks: use one or the other).
+
+    Feeds the runner paces get one event per `interval` seconds; a self-paced feed (an
+    exchange) is read as fast as its source delivers. The on_closed hook is where a live
+    strategy runner will plug in.
+    """
 
     def __init__(
         self,
         feeds: list[tuple[Feed, str]],
         market: LiveMarket,
         session_factory: sessionmaker[Session],
-        events_per_second: float,
+        interval: float,
         on_closed: Callable[[FeedEvent], None] | None = None,
     ) -> None:
         self._feeds = feeds
         self._market = market
         self._sessions = session_factory
-        self._interval = 1.0 / events_per_second
+        self._interval = interval
         self._on_closed = on_closed
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self._streams: dict[str, Iterator[FeedEvent]] | None = None
         for feed, kind in feeds:
             market.register(feed, kind)
 
     def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="feed-runner", daemon=True)
-            self._thread.start()
+        if self._threads or self._streams is not None:
+            raise RuntimeError("the feed runner is already running or being stepped")
+        for feed, _ in self._feeds:
+            thread = threading.Thread(
+                target=self._run, args=(feed,), name=f"feed-{feed.symbol}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads = []
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return any(thread.is_alive() for thread in self._threads)
 
-    def _run(self) -> None:
-        next_at = time.monotonic()
-        while not self._stop.is_set() and self.step():
-            next_at += self._interval
-            self._stop.wait(max(0.0, next_at - time.monotonic()))
+    def _run(self, feed: Feed) -> None:
+        events = stream(feed, self._interval, self._stop)
+        while self._advance(feed.symbol, events):
+            pass
 
     def step(self) -> bool:
-        """Advance every active feed by one event; False once no feed is left."""
+        """Advance every active feed by one event, without waiting; False once none is left."""
+        if self._threads:
+            raise RuntimeError("the feed runner is running on its threads")
         if self._streams is None:
             self._streams = {feed.symbol: iter(feed.events()) for feed, _ in self._feeds}
-        for symbol in list(self._streams):
-            try:
-                self.handle(next(self._streams[symbol]))
-            except StopIteration:
+        for symbol, events in list(self._streams.items()):
+            if not self._advance(symbol, events):
                 del self._streams[symbol]
-                self._market.set_status(symbol, "finished")
-            except Exception as exc:  # one broken feed must not stop the others
-                log.exception("feed %s failed", symbol)
-                del self._streams[symbol]
-                self._market.set_status(symbol, "error", f"{type(exc).__name__}: {exc}")
         return bool(self._streams)
+
+    def _advance(self, symbol: str, events: Iterator[FeedEvent]) -> bool:
+        """Handle the next event of one feed; False when the feed ended, failed or was stopped."""
+        try:
+            self.handle(next(events))
+            return True
+        except StopIteration:
+            if not self._stop.is_set():
+                self._market.set_status(symbol, "finished")
+        except Exception as exc:  # one broken feed must not stop the others
+            log.exception("feed %s failed", symbol)
+            self._market.set_status(symbol, "error", f"{type(exc).__name__}: {exc}")
+        return False
 
     def handle(self, event: FeedEvent) -> StreamState:
         """Persist a closed candle, then publish the event (exposed for tests and benchmarks)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 
@@ -45,7 +46,7 @@ def test_random_walk_closes_are_stored_before_the_cursor_moves(session_factory):
     feed = RandomWalkFeed(
         "WALK", M1, None, seed=3, updates_per_candle=2, start=pd.Timestamp("2024-03-01", tz="UTC")
     )
-    runner = FeedRunner([(feed, "random_walk")], market, session_factory, events_per_second=100)
+    runner = FeedRunner([(feed, "random_walk")], market, session_factory, interval=0.01)
     assert market.get("WALK").status == "starting"
     for _ in range(9):  # three bars: two forming updates and a close each
         runner.step()
@@ -68,7 +69,7 @@ def test_replay_moves_the_cursor_over_stored_bars_and_rewinds(session_factory):
         CandleRepository(session).upsert("REPLAY", "1m", bars)
     market = LiveMarket()
     feed = ReplayFeed("REPLAY", M1, bars, replay_bars=2, updates_per_candle=1, loop=True)
-    runner = FeedRunner([(feed, "replay")], market, session_factory, events_per_second=100)
+    runner = FeedRunner([(feed, "replay")], market, session_factory, interval=0.01)
     assert market.get("REPLAY").cursor == bars.index[7]
     for _ in range(4):
         runner.step()
@@ -87,7 +88,7 @@ def test_a_failing_feed_is_stopped_with_its_error_and_the_others_go_on(session_f
         [(BrokenFeed(), "exchange"), (walk, "random_walk")],
         market,
         session_factory,
-        events_per_second=100,
+        interval=0.01,
     )
     for _ in range(5):
         assert runner.step()
@@ -103,7 +104,7 @@ def test_the_runner_thread_streams_at_its_pace_and_stops(session_factory):
     walk = RandomWalkFeed(
         "WALK", M1, None, seed=3, updates_per_candle=0, start=pd.Timestamp("2024-03-01", tz="UTC")
     )
-    runner = FeedRunner([(walk, "random_walk")], market, session_factory, events_per_second=50)
+    runner = FeedRunner([(walk, "random_walk")], market, session_factory, interval=0.02)
     runner.start()
     try:
         deadline = time.monotonic() + 10
@@ -116,3 +117,57 @@ def test_the_runner_thread_streams_at_its_pace_and_stops(session_factory):
     count = market.get("WALK").closed_count
     time.sleep(0.2)
     assert market.get("WALK").closed_count == count
+
+
+class WaitingExchangeFeed:
+    """A self-paced feed blocked on its source (an exchange with no trade yet)."""
+
+    symbol = "EXCH"
+    timeframe = M1
+    self_paced = True
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+
+    def start_cursor(self) -> pd.Timestamp | None:
+        return None
+
+    def events(self) -> Iterator[FeedEvent]:
+        self.release.wait(10)
+        bar = generate_random_walk("EXCH", "1m", pd.Timestamp("2024-01-01", tz="UTC"), 1, 2)
+        yield FeedEvent("closed", "EXCH", M1, next(iter_candles(bar)))
+
+
+def wait_until(condition, seconds: float = 10) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return condition()
+
+
+def test_on_threads_a_blocked_or_failing_feed_holds_up_no_other(session_factory):
+    market = LiveMarket()
+    walk = RandomWalkFeed(
+        "WALK", M1, None, seed=3, updates_per_candle=0, start=pd.Timestamp("2024-03-01", tz="UTC")
+    )
+    exchange = WaitingExchangeFeed()
+    runner = FeedRunner(
+        [(exchange, "exchange"), (BrokenFeed(), "exchange"), (walk, "random_walk")],
+        market,
+        session_factory,
+        interval=0.01,
+    )
+    runner.start()
+    try:
+        assert wait_until(lambda: market.get("WALK").closed_count >= 5)
+        assert wait_until(lambda: market.get("BROKEN").status == "error")
+        assert market.get("EXCH").status == "starting"  # still waiting on its source
+        exchange.release.set()
+        assert wait_until(lambda: market.get("EXCH").status == "finished")
+        assert market.get("EXCH").closed_count == 1
+        with pytest.raises(RuntimeError, match="running on its threads"):
+            runner.step()
+    finally:
+        runner.stop()
+    assert not runner.running
+    assert len(stored(session_factory, "EXCH")) == 1

@@ -32,7 +32,7 @@ def live_sp500(
         CandleRepository(session).upsert("SP500", "1d", sp500)
     market = LiveMarket()
     feed = ReplayFeed("SP500", D1, sp500, replay_bars=HELD_BACK, updates_per_candle=1)
-    runner = FeedRunner([(feed, "replay")], market, session_factory, events_per_second=100)
+    runner = FeedRunner([(feed, "replay")], market, session_factory, interval=0.01)
     return MarketDataService(session_factory, market, cache), runner
 
 
