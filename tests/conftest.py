@@ -1,4 +1,5 @@
-"""Shared fixtures. Database: every test using ``database_url`` (or ``engine``, ``session_factory``,
+"""Shared fixtures. Redis: `redis_url` (a real server; REQUIRE_REDIS=1 forbids skipping) and
+`cache_prefix`. Database: every test using ``database_url`` (or ``engine``, ``session_factory``,
 ``session``) runs twice, on SQLite and on PostgreSQL, each time on a fresh database whose schema
 was built by the migrations.
 
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 from sqlalchemy import Engine, create_engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,6 +26,7 @@ from sqlalchemy.pool import NullPool
 from database.migrate import upgrade
 from database.session import make_engine, make_session_factory
 
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
 DEFAULT_POSTGRES_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
@@ -144,3 +147,26 @@ def session(session_factory: sessionmaker[Session]) -> Iterator[Session]:
     ``session_factory.begin()`` instead."""
     with session_factory() as session:
         yield session
+
+
+# -- Redis: a real server for the shared-cache tests (REQUIRE_REDIS=1 turns a skip into a failure)
+@pytest.fixture
+def redis_url() -> str:
+    url = os.environ.get("TEST_REDIS_URL", DEFAULT_REDIS_URL)
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        client.close()
+        reason = f"Redis unreachable at {url}: {exc}"
+        if os.environ.get("REQUIRE_REDIS") == "1":
+            pytest.fail(f"{reason} (REQUIRE_REDIS=1 forbids skipping)", pytrace=False)
+        pytest.skip(reason)
+    client.close()
+    return url
+
+
+@pytest.fixture
+def cache_prefix() -> str:
+    """Keys of one test only: tests never see each other's (or anybody's) entries."""
+    return f"stratlens-test-{uuid.uuid4().hex[:10]}:"
