@@ -10,10 +10,11 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import dash
+import pandas as pd
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -22,14 +23,17 @@ from dashboard.live import layout, register_callbacks
 from database import migrate
 from database.repositories import CandleRepository
 from database.session import make_engine, make_session_factory
+from indicators.base import IndicatorParamError, UnknownIndicatorError
 from market.candles import iter_candles
 from market.feeds import Feed, RandomWalkFeed, ReplayFeed, event_interval
 from market.importer import read_candle_file
 from market.sample_data import DEMO_SEED, SAMPLE_SERIES
 from market.timeframes import SUPPORTED, Timeframe
 from services.cache import SharedCache
+from services.indicator_table import IndicatorTableError, indicator_table, parse_param
 from services.live import FeedRunner, LiveMarket
 from services.market_data import MarketDataService
+from strategies.data_integration import StrategyDataIntegrator
 
 log = logging.getLogger("stratlens")
 ASSETS = Path(__file__).resolve().parent / "dashboard" / "assets"
@@ -45,6 +49,7 @@ class Services:
     market: LiveMarket
     cache: SharedCache
     market_data: MarketDataService
+    integrator: StrategyDataIntegrator
     runner: FeedRunner
 
     def close(self) -> None:
@@ -70,7 +75,8 @@ def build_services(settings: Settings) -> Services:
     )
     cache = SharedCache.from_url(settings.redis_url)
     market_data = MarketDataService(sessions, market, cache)
-    return Services(settings, engine, sessions, market, cache, market_data, runner)
+    integrator = StrategyDataIntegrator(sessions, cache)
+    return Services(settings, engine, sessions, market, cache, market_data, integrator, runner)
 
 
 def seed_sample_data(sessions: sessionmaker[Session]) -> None:
@@ -152,9 +158,31 @@ def create_app(settings: Settings | None = None, *, start_feeds: bool = True) ->
     app.layout = lambda: layout(services.market_data, settings.refresh_ms, default_symbol)
     register_callbacks(app, services.market_data, settings.chart_bars)
     app.server.extensions["stratlens"] = services
+    app.server.add_url_rule("/debug/stats", "debug_stats", lambda: debug_stats(services))
     if start_feeds:
         services.runner.start()
     return app
+
+
+def debug_stats(services: Services) -> dict:
+    """Counters of the caches and the live feeds, as JSON (GET /debug/stats)."""
+    cache = services.cache.stats()
+    return {
+        "chart_cache": {"backend": cache.backend, "hits": cache.hits, "misses": cache.misses},
+        "indicators": asdict(services.integrator.stats()),
+        "feeds": [
+            {
+                "symbol": s.symbol,
+                "timeframe": s.timeframe.label,
+                "feed": s.feed_kind,
+                "status": s.status,
+                "cursor": None if s.cursor is None else s.cursor.isoformat(),
+                "closed": s.closed_count,
+                "error": s.error,
+            }
+            for s in services.market.all()
+        ],
+    }
 
 
 # -- command line --------------------------------------------------------------------------
@@ -177,6 +205,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     db = commands.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["upgrade", "current"])
+    ind = commands.add_parser("indicator", help="print an indicator series as CSV")
+    ind.add_argument("--symbol", required=True)
+    ind.add_argument("--timeframe", required=True, choices=SUPPORTED)
+    ind.add_argument("--name", required=True, help="sma, ema, rsi, macd, bbands, ...")
+    ind.add_argument("--set", action="append", default=[], metavar="PARAM=VALUE")
+    ind.add_argument("--start", type=_utc, help="first bar (ISO date or time, UTC)")
+    ind.add_argument("--end", type=_utc, help="last bar (ISO date or time, UTC)")
     args = parser.parse_args(argv)
 
     try:
@@ -187,10 +222,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=settings.log_level_number, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    if settings.log_level != "DEBUG":  # one line per live tick of every tab is noise
+    if settings.log_level != "DEBUG":  # one line per live tick, per migration step: noise
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     if args.command == "import":
         return _import(settings, args.file, args.symbol, args.timeframe, args.skip_invalid)
+    if args.command == "indicator":
+        return _indicator(settings, args)
     if args.command == "db":
         engine = make_engine(settings.database_url)
         try:
@@ -211,6 +249,40 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     log.info("StratLens on http://%s:%d/", settings.host, settings.port)
     app.run(host=settings.host, port=settings.port, debug=False)
+    return 0
+
+
+def _utc(text: str) -> pd.Timestamp:
+    ts = pd.Timestamp(text)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def _indicator(settings: Settings, args: argparse.Namespace) -> int:
+    engine = make_engine(settings.database_url)
+    cache = SharedCache.from_url(settings.redis_url)
+    try:
+        migrate.upgrade(engine)
+        sessions = make_session_factory(engine)
+        if settings.load_sample_data:
+            seed_sample_data(sessions)
+        params = dict(parse_param(item) for item in args.set)
+        table = indicator_table(
+            sessions,
+            StrategyDataIntegrator(sessions, cache),
+            args.symbol,
+            args.timeframe,
+            args.name,
+            params,
+            start=args.start,
+            end=args.end,
+        )
+    except (IndicatorParamError, UnknownIndicatorError, IndicatorTableError, ValueError) as exc:
+        print(f"indicator: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        cache.close()
+        engine.dispose()
+    table.to_csv(sys.stdout, index_label="timestamp", date_format="%Y-%m-%dT%H:%M:%SZ")
     return 0
 
 

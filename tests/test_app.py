@@ -1,17 +1,25 @@
-"""The command line: import, db upgrade, and start-up refusing bad configuration."""
+"""The command line (import, indicator, db upgrade), start-up refusing bad configuration, and
+the debug view."""
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+import talib
 
 import app
+from config.settings import Settings
 from database.repositories import CandleRepository
 from database.session import make_engine, make_session_factory
+from indicators import request
+from market.resample import resample
+from market.sample_data import load_sample
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD = """timestamp,open,high,low,close,volume
@@ -118,3 +126,87 @@ def test_db_upgrade_from_the_command_line(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("database at revision ")
     assert (tmp_path / "stratlens.db").exists()
+
+
+def run_indicator(capsys, *args: str) -> tuple[int, pd.DataFrame | None, str]:
+    code = app.main(["indicator", *args])
+    out, err = capsys.readouterr()
+    if code != 0:
+        return code, None, err
+    table = pd.read_csv(io.StringIO(out), index_col="timestamp", parse_dates=["timestamp"])
+    return code, table, err
+
+
+@pytest.fixture
+def sample_env(monkeypatch, tmp_path) -> Path:
+    monkeypatch.setenv("STRATLENS_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("LOG_LEVEL", "WARNING")
+    return tmp_path
+
+
+def test_indicator_prints_the_series_as_csv_equal_to_talib(sample_env, capsys):
+    code, table, _ = run_indicator(
+        capsys, "--symbol", "SP500", "--timeframe", "1d", "--name", "macd", "--set", "fast=8"
+    )
+    assert code == 0
+    assert list(table.columns) == ["macd", "signal", "hist"]
+    sp500 = load_sample("SP500")
+    expected = talib.MACD(sp500["close"].to_numpy(), 8, 26, 9)
+    assert table.index[0] == sp500.index[0]
+    assert len(table) == len(sp500)
+    for column, values in zip(table.columns, expected, strict=True):
+        np.testing.assert_allclose(table[column].to_numpy(), values, rtol=1e-12, equal_nan=True)
+
+
+def test_indicator_on_a_resampled_timeframe_and_a_row_range(sample_env, capsys):
+    code, table, _ = run_indicator(
+        capsys, "--symbol", "SP500", "--timeframe", "1w", "--name", "rsi",
+        "--set", "timeperiod=10", "--start", "2018-06-01", "--end", "2018-06-30",
+    )  # fmt: skip
+    assert code == 0
+    weekly = resample(load_sample("SP500"), "1d", "1w")
+    expected = pd.Series(talib.RSI(weekly["close"].to_numpy(), 10), index=weekly.index)
+    expected = expected.loc["2018-06-01":"2018-06-30"]
+    assert list(table.index) == list(expected.index)  # Mondays of June 2018
+    np.testing.assert_allclose(table["rsi"].to_numpy(), expected.to_numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--name", "rsj"], "unknown indicator 'rsj' (did you mean 'rsi'?)"),
+        (["--name", "rsi", "--set", "timeperiod=1"], "timeperiod=1 is out of range"),
+        (["--name", "rsi", "--set", "period=3"], "did you mean 'timeperiod'?"),
+        (["--name", "rsi", "--set", "timeperiod"], "expected PARAM=VALUE"),
+    ],
+)
+def test_indicator_errors_name_what_is_wrong(sample_env, capsys, args, message):
+    code, _, err = run_indicator(capsys, "--symbol", "SP500", "--timeframe", "1d", *args)
+    assert code == 2
+    assert message in err
+
+
+def test_indicator_on_a_timeframe_that_cannot_be_derived(sample_env, capsys):
+    code, _, err = run_indicator(capsys, "--symbol", "SP500", "--timeframe", "1h", "--name", "rsi")
+    assert code == 2
+    assert "SP500 is stored in 1d: 1h is neither stored nor resampled from those" in err
+
+
+def test_debug_stats_shows_cache_counters_and_feeds(sample_env):
+    settings = Settings.from_env({"STRATLENS_DATA_DIR": str(sample_env), "FEEDS": "SP500:replay"})
+    dash_app = app.create_app(settings, start_feeds=False)
+    services = dash_app.server.extensions["stratlens"]
+    try:
+        services.integrator.frame("SP500", "1d", requests=[request("rsi")], last=50)
+        services.integrator.frame("SP500", "1d", requests=[request("rsi")], last=50)
+        stats = dash_app.server.test_client().get("/debug/stats").get_json()
+    finally:
+        services.close()
+    assert stats["indicators"]["computations"] == 1
+    assert stats["indicators"]["hits"] == 1
+    assert stats["chart_cache"]["backend"] == "simple"
+    assert {f["symbol"]: f["feed"] for f in stats["feeds"]} == {
+        "SP500": "replay",
+        "NASDAQ": "none",
+        "DEMO": "none",
+    }
