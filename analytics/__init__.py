@@ -1,0 +1,1 @@
+"""Backtest engine, performance metrics, labels, attribution, TCA and exports (next issues)."""

@@ -1,0 +1,1 @@
+"""Settings from the environment; strategy templates and schemas come with the strategy engine."""

@@ -1,0 +1,1 @@
+"""The Dash pages: layout, thin callbacks, and assets served locally (no CDN)."""

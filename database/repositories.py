@@ -424,15 +424,18 @@ class StrategyRunRepository:
         limit: int | None = None,
     ) -> list[StrategyRunRecord]:
         """Runs matching every given filter, newest first."""
-        statement = select(StrategyRun)
-        for column, value in (
-            (StrategyRun.strategy_name, strategy_name),
-            (StrategyRun.symbol, symbol),
-            (StrategyRun.mode, mode),
-            (StrategyRun.status, status),
-        ):
-            if value is not None:
-                statement = statement.where(column == value)
+        statement = _where_equal_and_within(
+            select(StrategyRun),
+            (
+                (StrategyRun.strategy_name, strategy_name),
+                (StrategyRun.symbol, symbol),
+                (StrategyRun.mode, mode),
+                (StrategyRun.status, status),
+            ),
+            StrategyRun.started_at,
+            None,
+            None,
+        )
         statement = statement.order_by(StrategyRun.started_at.desc(), StrategyRun.id.desc())
         if limit is not None:
             statement = statement.limit(limit)
@@ -556,8 +559,8 @@ def _where_equal_and_within(
     start: TimeLike | None,
     end: TimeLike | None,
 ) -> Select[Any]:
-    """Filters shared by the signal and trade queries: each given column equals its value,
-    and ``start <= time_column <= end``. None means "any"."""
+    """Filters shared by the run, signal and trade queries: each given column equals its
+    value, and ``start <= time_column <= end``. None means "any"."""
     for column, value in equal:
         if value is not None:
             statement = statement.where(column == value)

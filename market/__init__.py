@@ -1,0 +1,1 @@
+"""Market data: the candle frame, validation, import, resampling, live feeds, bundled samples."""

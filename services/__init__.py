@@ -1,0 +1,1 @@
+"""Services the dashboard and the command line share: the live loop, chart data, the cache."""

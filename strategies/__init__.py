@@ -1,0 +1,1 @@
+"""Strategies and the StrategyDataIntegrator (strategies/data_integration.py)."""
