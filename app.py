@@ -8,6 +8,7 @@ python app.py db upgrade           apply database migrations
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from dataclasses import asdict, dataclass
@@ -33,7 +34,9 @@ from services.cache import SharedCache
 from services.indicator_table import IndicatorTableError, indicator_table, parse_param
 from services.live import FeedRunner, LiveMarket
 from services.market_data import MarketDataService
+from strategies.config import StrategyConfigError, validate_config
 from strategies.data_integration import StrategyDataIntegrator
+from strategies.manager import StrategyExistsError, StrategyManager, StrategyNotFoundError
 
 log = logging.getLogger("stratlens")
 ASSETS = Path(__file__).resolve().parent / "dashboard" / "assets"
@@ -212,6 +215,15 @@ def main(argv: list[str] | None = None) -> int:
     ind.add_argument("--set", action="append", default=[], metavar="PARAM=VALUE")
     ind.add_argument("--start", type=_utc, help="first bar (ISO date or time, UTC)")
     ind.add_argument("--end", type=_utc, help="last bar (ISO date or time, UTC)")
+    strategy = commands.add_parser("strategy", help="manage user strategies (JSON configs)")
+    strategy.add_argument(
+        "action", choices=["templates", "list", "show", "validate", "import", "export", "delete"]
+    )
+    strategy.add_argument(
+        "target", nargs="?", help="a strategy name, or a file for validate/import"
+    )
+    strategy.add_argument("file", nargs="?", type=Path, help="export: the file to write")
+    strategy.add_argument("--replace", action="store_true", help="import over a namesake")
     args = parser.parse_args(argv)
 
     try:
@@ -229,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
         return _import(settings, args.file, args.symbol, args.timeframe, args.skip_invalid)
     if args.command == "indicator":
         return _indicator(settings, args)
+    if args.command == "strategy":
+        return _strategy(StrategyManager(settings.strategies_dir), args)
     if args.command == "db":
         engine = make_engine(settings.database_url)
         try:
@@ -283,6 +297,49 @@ def _indicator(settings: Settings, args: argparse.Namespace) -> int:
         cache.close()
         engine.dispose()
     table.to_csv(sys.stdout, index_label="timestamp", date_format="%Y-%m-%dT%H:%M:%SZ")
+    return 0
+
+
+def _strategy(manager: StrategyManager, args: argparse.Namespace) -> int:
+    """The user-strategy commands: 0 done, 1 an invalid config (every problem listed), 2 a
+    missing argument, an unknown or an existing name."""
+    needs_target = args.action not in ("templates", "list")
+    if (needs_target and not args.target) or (args.action == "export" and args.file is None):
+        print(f"strategy {args.action}: missing argument (see --help)", file=sys.stderr)
+        return 2
+    try:
+        if args.action == "templates":
+            for config in manager.templates():
+                print(json.dumps(config))
+        elif args.action == "list":
+            for stored in manager.list():
+                params = ", ".join(f"{k}={v}" for k, v in stored.params.items())
+                state = "" if stored.enabled else "  (disabled)"
+                print(f"{stored.name}: {stored.strategy}({params}){state}")
+        elif args.action == "show":
+            print(json.dumps(manager.get(args.target).config, indent=2))
+        elif args.action == "validate":
+            problems = validate_config(json.loads(Path(args.target).read_text()))
+            if problems:
+                raise StrategyConfigError(problems, args.target)
+            print(f"{args.target}: valid")
+        elif args.action == "import":
+            stored = manager.import_file(Path(args.target), replace=args.replace)
+            print(f"imported {stored.name!r} into {stored.path}")
+        elif args.action == "export":
+            print(f"exported {args.target!r} to {manager.export(args.target, args.file)}")
+        elif args.action == "delete":
+            manager.delete(args.target)
+            print(f"deleted {args.target!r}")
+    except StrategyConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except json.JSONDecodeError as exc:
+        print(f"{args.target}: line {exc.lineno}, column {exc.colno}: {exc.msg}", file=sys.stderr)
+        return 1
+    except (StrategyNotFoundError, StrategyExistsError, OSError) as exc:
+        print(exc, file=sys.stderr)
+        return 2
     return 0
 
 

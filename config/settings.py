@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = ROOT / "data"
+DEFAULT_STRATEGIES_DIR = ROOT / "config" / "strategies" / "user_strategies"
 FEED_KINDS = ("replay", "random_walk")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -52,6 +53,7 @@ class Settings:
     log_level: str = "INFO"
     data_dir: Path = DEFAULT_DATA_DIR
     load_sample_data: bool = True
+    strategies_dir: Path = DEFAULT_STRATEGIES_DIR  # the user's strategy configs (JSON)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -73,6 +75,7 @@ class Settings:
             log_level=_choice("LOG_LEVEL", env.get("LOG_LEVEL", "INFO"), LOG_LEVELS),
             data_dir=data_dir,
             load_sample_data=_bool("LOAD_SAMPLE_DATA", env.get("LOAD_SAMPLE_DATA", "true")),
+            strategies_dir=Path(env.get("STRATEGIES_DIR", str(DEFAULT_STRATEGIES_DIR))),
         )
 
     def with_overrides(self, **changes: object) -> Settings:

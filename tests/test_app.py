@@ -210,3 +210,30 @@ def test_debug_stats_shows_cache_counters_and_feeds(sample_env):
         "NASDAQ": "none",
         "DEMO": "none",
     }
+
+
+def test_strategy_commands_manage_user_configs(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("STRATEGIES_DIR", str(tmp_path / "mine"))
+    template = Path(app.__file__).parent / "config/strategies/templates/ema_crossover.json"
+    assert app.main(["strategy", "import", str(template)]) == 0
+    assert app.main(["strategy", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "EMA crossover: ema_crossover(fast=12, slow=26, direction=long)" in out
+    assert app.main(["strategy", "import", str(template)]) == 2  # exists: --replace to overwrite
+    assert "exists" in capsys.readouterr().err
+    assert app.main(["strategy", "export", "EMA crossover", str(tmp_path / "out.json")]) == 0
+    assert app.main(["strategy", "delete", "EMA crossover"]) == 0
+    assert app.main(["strategy", "list"]) == 0
+    assert capsys.readouterr().out.strip().endswith("deleted 'EMA crossover'")
+
+
+def test_strategy_validate_lists_every_problem(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text(
+        '{"strategy": "rsi_reversion", "name": "r", "params": {"period": 1, "oversold": "low"}}'
+    )
+    assert app.main(["strategy", "validate", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert f"{bad}: 2 problem(s)" in err
+    assert "params.period: 1 is invalid" in err
+    assert "params.oversold: 'low' is invalid: expected a value of type number" in err

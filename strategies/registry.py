@@ -1,0 +1,50 @@
+"""The strategy registry: look a strategy up by name, create one from parameters.
+
+>>> create("sma_crossover", fast=5, slow=20).config
+{'fast': 5, 'slow': 20, 'direction': 'long'}
+>>> get("sma_crossver")
+UnknownStrategyError: unknown strategy 'sma_crossver' (did you mean 'sma_crossover'?); ...
+>>> [cls.name for cls in all_strategies()]
+['sma_crossover', 'ema_crossover', 'rsi_reversion', 'macd_cross', 'bollinger_reversion', ...]
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from indicators.base import closest
+from strategies.base import BaseStrategy
+from strategies.implementations import ALL
+
+_STRATEGIES: dict[str, type[BaseStrategy]] = {cls.name: cls for cls in ALL}
+
+
+class UnknownStrategyError(LookupError):
+    """No strategy of that name (the message suggests the closest)."""
+
+    def __str__(self) -> str:  # LookupError's str() would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+def get(name: str) -> type[BaseStrategy]:
+    """The strategy class called ``name`` (case-insensitive): ``get("rsi_reversion")``."""
+    cls = _STRATEGIES.get(str(name).strip().lower())
+    if cls is None:
+        names = sorted(_STRATEGIES)
+        raise UnknownStrategyError(
+            f"unknown strategy {name!r}{closest(name, names)}; available: {', '.join(names)}"
+        )
+    return cls
+
+
+def create(name: str, **params: Any) -> BaseStrategy:
+    """A validated strategy: ``create("donchian_breakout", entry_period=55, exit_period=20)``."""
+    return get(name)(**params)
+
+
+def all_strategies() -> list[type[BaseStrategy]]:
+    """Every strategy class, in registry order."""
+    return list(_STRATEGIES.values())
+
+
+__all__ = ["UnknownStrategyError", "all_strategies", "create", "get"]
