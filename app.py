@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from config.settings import FeedSpec, Settings, SettingsError
 from dashboard.live import layout, register_callbacks
 from database import migrate
-from database.repositories import CandleRepository
+from database.records import RetentionPolicy
+from database.repositories import CandleRepository, StrategyRepository
 from database.session import make_engine, make_session_factory
 from indicators.base import IndicatorParamError, UnknownIndicatorError
 from market.candles import iter_candles
@@ -34,9 +35,13 @@ from services.cache import SharedCache
 from services.indicator_table import IndicatorTableError, indicator_table, parse_param
 from services.live import FeedRunner, LiveMarket
 from services.market_data import MarketDataService
+from services.strategy_runs import StrategyRunError, run_strategy
+from strategies.base import StrategyParamError
 from strategies.config import StrategyConfigError, validate_config
 from strategies.data_integration import StrategyDataIntegrator
 from strategies.manager import StrategyExistsError, StrategyManager, StrategyNotFoundError
+from strategies.registry import UnknownStrategyError
+from strategies.registry import create as create_strategy
 
 log = logging.getLogger("stratlens")
 ASSETS = Path(__file__).resolve().parent / "dashboard" / "assets"
@@ -207,7 +212,12 @@ def main(argv: list[str] | None = None) -> int:
         help="store the valid rows and report every rejected one (default: reject the file)",
     )
     db = commands.add_parser("db", help="database maintenance")
-    db.add_argument("action", choices=["upgrade", "current"])
+    db.add_argument("action", choices=["upgrade", "current", "retention"])
+    db.add_argument(
+        "--days",
+        type=int,
+        help="retention: keep backtest runs this many days (SIGNAL_RETENTION_DAYS)",
+    )
     ind = commands.add_parser("indicator", help="print an indicator series as CSV")
     ind.add_argument("--symbol", required=True)
     ind.add_argument("--timeframe", required=True, choices=SUPPORTED)
@@ -224,6 +234,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     strategy.add_argument("file", nargs="?", type=Path, help="export: the file to write")
     strategy.add_argument("--replace", action="store_true", help="import over a namesake")
+    sig = commands.add_parser("signals", help="run a strategy over stored history, store the run")
+    sig.add_argument("--symbol", required=True)
+    sig.add_argument("--timeframe", required=True, choices=SUPPORTED)
+    which = sig.add_mutually_exclusive_group(required=True)
+    which.add_argument("--strategy", help="a built-in strategy: sma_crossover, ema_crossover, ...")
+    which.add_argument("--user", help="a stored user strategy, by name")
+    sig.add_argument("--set", action="append", default=[], metavar="PARAM=VALUE")
+    sig.add_argument("--start", type=_utc)
+    sig.add_argument("--end", type=_utc)
+    sig.add_argument("--no-store", action="store_true", help="print only, store nothing")
     args = parser.parse_args(argv)
 
     try:
@@ -243,9 +263,15 @@ def main(argv: list[str] | None = None) -> int:
         return _indicator(settings, args)
     if args.command == "strategy":
         return _strategy(StrategyManager(settings.strategies_dir), args)
+    if args.command == "signals":
+        return _signals(settings, args)
     if args.command == "db":
         engine = make_engine(settings.database_url)
         try:
+            if args.action == "retention":
+                return _retention(
+                    engine, args.days if args.days is not None else settings.retention_days
+                )
             if args.action == "upgrade":
                 migrate.upgrade(engine)
             print(f"database at revision {migrate.current_revision(engine)}")
@@ -297,6 +323,73 @@ def _indicator(settings: Settings, args: argparse.Namespace) -> int:
         cache.close()
         engine.dispose()
     table.to_csv(sys.stdout, index_label="timestamp", date_format="%Y-%m-%dT%H:%M:%SZ")
+    return 0
+
+
+def _retention(engine: Engine, days: int) -> int:
+    """Delete the signals of backtest runs started more than `days` ago; never live or paper."""
+    if days < 0:
+        print(f"--days={days} is invalid: expected 0 or more", file=sys.stderr)
+        return 2
+    migrate.upgrade(engine)
+    with make_session_factory(engine).begin() as session:
+        report = StrategyRepository(session).apply_retention(
+            RetentionPolicy(keep_analysis_days=days)
+        )
+    print(
+        f"retention ({days} days, cutoff {report.cutoff:%Y-%m-%d %H:%M} UTC): deleted "
+        f"{report.deleted_signals} signals and {report.deleted_runs} backtest runs; "
+        "live and paper records kept"
+    )
+    return 0
+
+
+def _signals(settings: Settings, args: argparse.Namespace) -> int:
+    """Signals as CSV on stdout (timestamp, type, price, confidence); a summary on stderr."""
+    engine = make_engine(settings.database_url)
+    cache = SharedCache.from_url(settings.redis_url)
+    try:
+        migrate.upgrade(engine)
+        sessions = make_session_factory(engine)
+        if settings.load_sample_data:
+            seed_sample_data(sessions)
+        if args.user:
+            strategy = StrategyManager(settings.strategies_dir).build(args.user)
+        else:
+            strategy = create_strategy(args.strategy, **dict(parse_param(p) for p in args.set))
+        outcome = run_strategy(
+            sessions,
+            StrategyDataIntegrator(sessions, cache),
+            strategy,
+            args.symbol,
+            args.timeframe,
+            start=args.start,
+            end=args.end,
+            store=not args.no_store,
+        )
+    except (
+        StrategyConfigError,
+        StrategyNotFoundError,
+        UnknownStrategyError,
+        StrategyParamError,
+        StrategyRunError,
+        ValueError,
+    ) as exc:
+        print(f"signals: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        cache.close()
+        engine.dispose()
+    print("timestamp,signal_type,price,confidence")
+    for signal in outcome.result.signals:
+        stamp = signal.timestamp.strftime("%Y-%m-%dT%H:%M:%SZ")
+        print(f"{stamp},{signal.signal_type},{signal.price:.10g},{signal.confidence:.4f}")
+    stored = f"stored as run {outcome.run.id}" if outcome.run else "not stored"
+    print(
+        f"{strategy.name} {strategy.config} on {args.symbol} {args.timeframe}: "
+        f"{len(outcome.result.signals)} signals, {stored}",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -54,6 +54,7 @@ class Settings:
     data_dir: Path = DEFAULT_DATA_DIR
     load_sample_data: bool = True
     strategies_dir: Path = DEFAULT_STRATEGIES_DIR  # the user's strategy configs (JSON)
+    retention_days: int = 90  # backtest (analysis) runs older than this lose their signals
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -76,6 +77,9 @@ class Settings:
             data_dir=data_dir,
             load_sample_data=_bool("LOAD_SAMPLE_DATA", env.get("LOAD_SAMPLE_DATA", "true")),
             strategies_dir=Path(env.get("STRATEGIES_DIR", str(DEFAULT_STRATEGIES_DIR))),
+            retention_days=_int(
+                "SIGNAL_RETENTION_DAYS", env.get("SIGNAL_RETENTION_DAYS", "90"), 0, 100_000
+            ),
         )
 
     def with_overrides(self, **changes: object) -> Settings:

@@ -175,3 +175,34 @@ class TradeRecord:
         if not isinstance(labels, list | tuple) or not all(isinstance(x, str) for x in labels):
             raise ValueError(f"labels={self.labels!r} is invalid: expected a sequence of strings")
         _set(self, "labels", tuple(self.labels))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetentionPolicy:
+    """How long analysis results are kept; live and paper records are always kept.
+
+    Analysis means a finished or failed ``backtest`` run, whose age is its ``started_at`` (when
+    the analysis was made, not the bars it is about: a backtest of 2015 made today is new).
+    Signals without a run are kept unless ``include_unattached_signals``: nothing proves they
+    are analysis, and a deleted live signal cannot come back. Their age is their bar time.
+
+    >>> RetentionPolicy(keep_analysis_days=30).keep_analysis_days
+    30
+    """
+
+    keep_analysis_days: int
+    include_unattached_signals: bool = False
+
+    def __post_init__(self) -> None:
+        days = self.keep_analysis_days
+        if isinstance(days, bool) or not isinstance(days, int) or days < 0:
+            raise ValueError(f"keep_analysis_days={days!r} is invalid: expected an integer >= 0")
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionReport:
+    """What one retention pass deleted, and the cutoff it used."""
+
+    deleted_signals: int
+    deleted_runs: int
+    cutoff: datetime

@@ -11,17 +11,22 @@ Bulk paths use Core statements on the tables (executemany, raw rows), not ORM ob
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta
-from typing import Any, NoReturn
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, NoReturn, TypedDict, Unpack
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    Date,
     Double,
+    FunctionElement,
     Select,
     String,
     Table,
@@ -29,20 +34,30 @@ from sqlalchemy import (
     bindparam,
     cast,
     delete,
+    exists,
     func,
     insert,
     literal,
     or_,
     select,
+    table,
 )
+from sqlalchemy import column as sql_column
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from database.errors import DuplicateTradeError, RunNotFoundError, TradeImmutableError
 from database.models import Candle, StrategyRun, StrategySignal, Trade
 from database.records import (
     RUN_MODES,
+    RUN_STATUSES,
+    SIGNAL_TYPES,
+    RetentionPolicy,
+    RetentionReport,
     SeriesInfo,
     SignalRecord,
     StrategyRunRecord,
@@ -56,6 +71,7 @@ TimeLike = datetime | str
 """A timezone-aware time: a datetime / pd.Timestamp, or an ISO string with an offset."""
 
 CANDLES: Table = Candle.__table__  # type: ignore[assignment]
+RUNS: Table = StrategyRun.__table__  # type: ignore[assignment]
 SIGNALS: Table = StrategySignal.__table__  # type: ignore[assignment]
 TRADES: Table = Trade.__table__  # type: ignore[assignment]
 
@@ -457,8 +473,31 @@ def _run_record(run: StrategyRun) -> StrategyRunRecord:
     )
 
 
+class SignalFilters(TypedDict, total=False):
+    """Filters of the signal queries; each given one must hold, None means "any"."""
+
+    strategy_name: str | None
+    symbol: str | None
+    timeframe: str | None
+    start: TimeLike | None
+    end: TimeLike | None
+    signal_types: str | Iterable[str] | None
+    min_confidence: float | None
+    run_id: int | None
+    mode: str | Iterable[str] | None
+
+
+SIGNAL_GROUP_KEYS = ("strategy_name", "symbol", "timeframe", "signal_type", "run_id", "mode", "day")
+"""What ``signal_counts`` and ``average_confidence`` can group by; ``day`` is the UTC day."""
+
+SIGNAL_FRAME_COLUMNS = (
+    "id", "run_id", "strategy_name", "symbol", "timeframe", "timestamp", "signal_type", "price",
+    "confidence",
+)  # fmt: skip
+
+
 class SignalRepository:
-    """Strategy signals: bulk insert and filtered reads (filters live in ``_filtered``)."""
+    """Strategy signals: bulk insert, filtered reads and aggregations (filters: ``_filtered``)."""
 
     def __init__(self, session: Session, *, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> None:
         self._session = session
@@ -466,29 +505,9 @@ class SignalRepository:
 
     def add_many(self, records: Iterable[SignalRecord]) -> int:
         """Store new signals in bulk; returns how many."""
-        rows = []
-        for record in records:
-            if not isinstance(record, SignalRecord):
-                raise TypeError(f"expected SignalRecord, got {type(record).__name__}")
-            if record.id is not None:
-                raise ValueError(f"signal {record.id} is already stored")
-            rows.append(
-                {
-                    "strategy_name": record.strategy_name,
-                    "strategy_config": dict(record.strategy_config),
-                    "symbol": record.symbol,
-                    "timeframe": record.timeframe,
-                    "timestamp": record.timestamp,
-                    "signal_type": record.signal_type,
-                    "price": record.price,
-                    "confidence": record.confidence,
-                    "signal_metadata": dict(record.metadata),
-                    "run_id": record.run_id,
-                }
-            )
-        for chunk in _chunks(rows, self._chunk_rows):
-            self._session.execute(insert(SIGNALS), chunk)
-        return len(rows)
+        batch = _new_signals(records)
+        _insert_signals(self._session, batch, self._chunk_rows)
+        return len(batch)
 
     def list(
         self,
@@ -498,29 +517,122 @@ class SignalRepository:
         timeframe: str | None = None,
         start: TimeLike | None = None,
         end: TimeLike | None = None,
-        signal_types: Iterable[str] | None = None,
+        signal_types: str | Iterable[str] | None = None,
+        min_confidence: float | None = None,
         run_id: int | None = None,
+        mode: str | Iterable[str] | None = None,
         limit: int | None = None,
+        newest_first: bool = False,
     ) -> list[SignalRecord]:
-        """Signals matching every given filter (``start <= timestamp <= end``), oldest first."""
-        statement = self._filtered(
+        """Signals matching every given filter (``start <= timestamp <= end``, ``confidence >=
+        min_confidence``, ``mode`` of their run), oldest first unless ``newest_first``."""
+        statement = self._ordered(
             select(SIGNALS),
+            limit,
+            newest_first,
             strategy_name=strategy_name,
             symbol=symbol,
             timeframe=timeframe,
             start=start,
             end=end,
             signal_types=signal_types,
+            min_confidence=min_confidence,
             run_id=run_id,
-        ).order_by(SIGNALS.c.timestamp, SIGNALS.c.id)
-        if limit is not None:
-            statement = statement.limit(limit)
+            mode=mode,
+        )
         return [_signal_record(row) for row in self._session.execute(statement).mappings()]
 
-    def count(self, **filters: Any) -> int:
+    def frame(
+        self,
+        *,
+        limit: int | None = None,
+        newest_first: bool = False,
+        **filters: Unpack[SignalFilters],
+    ) -> pd.DataFrame:
+        """The signals of ``list`` as a DataFrame (``SIGNAL_FRAME_COLUMNS``, ``timestamp`` UTC),
+        without the JSON config and metadata: the cheap read for charts and large ranges."""
+        columns = [SIGNALS.c[name] for name in SIGNAL_FRAME_COLUMNS]
+        statement = self._ordered(select(*columns), limit, newest_first, **filters)
+        rows = self._session.execute(statement).all()
+        frame = pd.DataFrame(rows, columns=list(SIGNAL_FRAME_COLUMNS))
+        frame["run_id"] = frame["run_id"].astype("Int64")
+        frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
+        return frame.astype({"id": "int64", "price": "float64", "confidence": "float64"})
+
+    def count(self, **filters: Unpack[SignalFilters]) -> int:
         """How many signals match the filters of ``list``."""
         statement = self._filtered(select(func.count()).select_from(SIGNALS), **filters)
         return int(self._session.scalar(statement) or 0)
+
+    def signal_counts(
+        self,
+        by: Sequence[str] = ("strategy_name", "day"),
+        **filters: Unpack[SignalFilters],
+    ) -> pd.DataFrame:
+        """Signals per group: columns ``*by, signals``, sorted by ``by``.
+
+        ``by`` holds names of ``SIGNAL_GROUP_KEYS``; ``day`` is the UTC calendar day (midnight
+        UTC timestamps) on every backend, whatever the database session's time zone.
+        """
+        return self._aggregate(by, {"signals": func.count()}, filters)
+
+    def average_confidence(
+        self,
+        by: Sequence[str] = ("strategy_name",),
+        **filters: Unpack[SignalFilters],
+    ) -> pd.DataFrame:
+        """Mean confidence per group: columns ``*by, signals, mean_confidence``."""
+        measures = {"signals": func.count(), "mean_confidence": func.avg(SIGNALS.c.confidence)}
+        return self._aggregate(by, measures, filters)
+
+    def _ordered(
+        self,
+        statement: Select[Any],
+        limit: int | None,
+        newest_first: bool,
+        **filters: Unpack[SignalFilters],
+    ) -> Select[Any]:
+        c = SIGNALS.c
+        order = (c.timestamp.desc(), c.id.desc()) if newest_first else (c.timestamp, c.id)
+        statement = self._filtered(statement, **filters).order_by(*order)
+        if limit is not None:
+            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+                raise ValueError(f"limit={limit!r} is invalid: expected an integer >= 0")
+            statement = statement.limit(limit)
+        return statement
+
+    def _aggregate(
+        self,
+        by: Sequence[str],
+        measures: Mapping[str, ColumnElement[Any]],
+        filters: SignalFilters,
+    ) -> pd.DataFrame:
+        keys = [by] if isinstance(by, str) else list(by)
+        unknown = [key for key in keys if key not in SIGNAL_GROUP_KEYS]
+        if unknown or len(set(keys)) != len(keys):
+            raise ValueError(
+                f"by={by!r} is invalid: expected distinct names among "
+                f"{', '.join(SIGNAL_GROUP_KEYS)}"
+            )
+        source: Any = SIGNALS
+        if "mode" in keys:  # signals without a run count under mode None
+            source = SIGNALS.outerjoin(RUNS, RUNS.c.id == SIGNALS.c.run_id)
+        groups = [_group_column(key).label(key) for key in keys]
+        statement = self._filtered(
+            select(*groups, *(m.label(name) for name, m in measures.items())).select_from(source),
+            **filters,
+        )
+        if groups:
+            statement = statement.group_by(*groups).order_by(*groups)
+        frame = pd.DataFrame(self._session.execute(statement).all(), columns=[*keys, *measures])
+        if "day" in keys:
+            frame["day"] = pd.to_datetime(frame["day"]).dt.tz_localize("UTC")
+        if "run_id" in keys:
+            frame["run_id"] = frame["run_id"].astype("Int64")
+        frame["signals"] = frame["signals"].astype("int64")
+        if "mean_confidence" in measures:
+            frame["mean_confidence"] = frame["mean_confidence"].astype("float64")
+        return frame
 
     @staticmethod
     def _filtered(
@@ -531,8 +643,10 @@ class SignalRepository:
         timeframe: str | None = None,
         start: TimeLike | None = None,
         end: TimeLike | None = None,
-        signal_types: Iterable[str] | None = None,
+        signal_types: str | Iterable[str] | None = None,
+        min_confidence: float | None = None,
         run_id: int | None = None,
+        mode: str | Iterable[str] | None = None,
     ) -> Select[Any]:
         c = SIGNALS.c
         statement = _where_equal_and_within(
@@ -548,8 +662,171 @@ class SignalRepository:
             end,
         )
         if signal_types is not None:
-            statement = statement.where(c.signal_type.in_(list(signal_types)))
+            types = _choices("signal_types", signal_types, SIGNAL_TYPES)
+            statement = statement.where(c.signal_type.in_(types))
+        if min_confidence is not None:
+            statement = statement.where(c.confidence >= _confidence(min_confidence))
+        if mode is not None:
+            modes = _choices("mode", mode, RUN_MODES)
+            statement = statement.where(
+                c.run_id.in_(select(RUNS.c.id).where(RUNS.c.mode.in_(modes)))
+            )
         return statement
+
+
+def _choices(name: str, values: str | Iterable[str], allowed: tuple[str, ...]) -> list[str]:
+    chosen = [values] if isinstance(values, str) else list(values)
+    unknown = [value for value in chosen if value not in allowed]
+    if unknown:
+        raise ValueError(
+            f"{name}={values!r}: unknown {', '.join(map(repr, unknown))}; "
+            f"expected among {', '.join(allowed)}"
+        )
+    return chosen
+
+
+def _confidence(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise ValueError(f"min_confidence={value!r} is invalid: expected a number from 0 to 1")
+    return float(value)
+
+
+class utc_day(FunctionElement[date]):
+    """The UTC calendar day of a timestamp column, as a DATE, on SQLite and PostgreSQL."""
+
+    type = Date()
+    name = "utc_day"
+    inherit_cache = True
+
+
+@compiles(utc_day, "postgresql")
+def _utc_day_postgresql(element: utc_day, compiler: SQLCompiler, **kw: Any) -> str:
+    # timestamptz -> date would use the session's TimeZone, not UTC
+    return f"CAST(timezone('UTC', {compiler.process(element.clauses, **kw)}) AS DATE)"
+
+
+@compiles(utc_day, "sqlite")
+def _utc_day_sqlite(element: utc_day, compiler: SQLCompiler, **kw: Any) -> str:
+    # UTCDateTime stores the UTC wall time as text: its date part is the UTC day
+    return f"date({compiler.process(element.clauses, **kw)})"
+
+
+def _group_column(key: str) -> ColumnElement[Any]:
+    if key == "day":
+        return utc_day(SIGNALS.c.timestamp)
+    if key == "mode":
+        return RUNS.c.mode
+    return SIGNALS.c[key]
+
+
+_SIGNAL_COLUMNS = (
+    "strategy_name", "strategy_config", "symbol", "timeframe", "timestamp", "signal_type",
+    "price", "confidence", "signal_metadata", "run_id",
+)  # fmt: skip
+# untyped columns: values arrive already in the stored form (JSON text, UTC wall time text)
+_RAW_SIGNALS = table(SIGNALS.name, *(sql_column(name) for name in _SIGNAL_COLUMNS))
+
+
+def _new_signals(records: Iterable[SignalRecord]) -> list[SignalRecord]:
+    batch = list(records)
+    for index, record in enumerate(batch):
+        if not isinstance(record, SignalRecord):
+            raise TypeError(f"signal {index}: expected SignalRecord, got {type(record).__name__}")
+        if record.id is not None:
+            raise ValueError(f"signal {index}: signal {record.id} is already stored")
+    return batch
+
+
+def _insert_signals(
+    session: Session,
+    records: Sequence[SignalRecord],
+    chunk_rows: int,
+    *,
+    run_id: int | None = None,
+    run_config: Mapping[str, Any] | None = None,
+) -> None:
+    """Insert checked records (with ``run_id`` / ``run_config`` for those without their own).
+
+    Values are serialized here, not by the column types: SQLAlchemy's per-row processing made
+    100,000 signals take 2 s on SQLite and 8 s on PostgreSQL.
+    """
+    if not records:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        _insert_signals_postgresql(session, records, chunk_rows, run_id, run_config)
+        return
+    # one run's signals share one config mapping: serialize it once
+    dumps: dict[int, str] = {}
+
+    def config_text(config: Mapping[str, Any]) -> str:
+        key = id(config)
+        if key not in dumps:
+            dumps[key] = json.dumps(dict(config))
+        return dumps[key]
+
+    rows = [
+        {
+            "strategy_name": r.strategy_name,
+            "strategy_config": config_text(r.strategy_config or run_config or {}),
+            "symbol": r.symbol,
+            "timeframe": r.timeframe,
+            "timestamp": r.timestamp.replace(tzinfo=None).isoformat(" ", "microseconds"),
+            "signal_type": r.signal_type,
+            "price": r.price,
+            "confidence": r.confidence,
+            "signal_metadata": json.dumps(dict(r.metadata)),
+            "run_id": r.run_id if run_id is None else run_id,
+        }
+        for r in records
+    ]
+    for chunk in _chunks(rows, chunk_rows):
+        session.execute(insert(_RAW_SIGNALS), chunk)  # sqlite3 executemany
+
+
+def _insert_signals_postgresql(
+    session: Session,
+    records: Sequence[SignalRecord],
+    chunk_rows: int,
+    run_id: int | None,
+    run_config: Mapping[str, Any] | None,
+) -> None:
+    # COPY: 100,000 signals in ~1 s; executemany took 8 s, INSERT ... SELECT FROM
+    # jsonb_to_recordset or unnest(arrays) 2-3 s of server time. It runs on the session's own
+    # connection, so it is part of the caller's transaction like any other statement.
+    connection = session.connection()
+    preparer = connection.dialect.identifier_preparer
+    names = ", ".join(preparer.quote(name) for name in _SIGNAL_COLUMNS)
+    statement = f"COPY {preparer.format_table(SIGNALS)} ({names}) FROM STDIN WITH (FORMAT csv)"
+    default_config = json.dumps(dict(run_config or {}))
+    dumps: dict[int, str] = {}
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        for chunk in _chunks(records, chunk_rows):
+            buffer = io.StringIO()
+            writer = csv.writer(buffer)
+            for r in chunk:
+                config = r.strategy_config
+                if not config:
+                    config_text = default_config
+                elif (config_text := dumps.get(id(config))) is None:
+                    config_text = dumps[id(config)] = json.dumps(dict(config))
+                writer.writerow(
+                    (
+                        r.strategy_name, config_text, r.symbol, r.timeframe,
+                        r.timestamp.isoformat(), r.signal_type, r.price, r.confidence,
+                        json.dumps(dict(r.metadata)), r.run_id if run_id is None else run_id,
+                    )
+                )  # fmt: skip
+            buffer.seek(0)
+            try:
+                cursor.copy_expert(statement, buffer)
+            except connection.dialect.loaded_dbapi.Error as exc:
+                # the same IntegrityError etc. an INSERT would raise through SQLAlchemy
+                raise DBAPIError.instance(
+                    statement, None, exc, connection.dialect.loaded_dbapi.Error
+                ) from exc
+    finally:
+        cursor.close()
 
 
 def _where_equal_and_within(
@@ -585,6 +862,133 @@ def _signal_record(row: Any) -> SignalRecord:
         metadata=row["signal_metadata"],
         run_id=row["run_id"],
     )
+
+
+class StrategyRepository:
+    """The facade a strategy service uses: runs with their signals, queries, retention.
+
+    Never commits; one ``save_run`` is all or nothing within the caller's transaction::
+
+        with factory.begin() as session:
+            run = StrategyRepository(session).save_run("sma_cross", config, "SP500", "1d",
+                                                       "backtest", signals)
+
+    ``runs`` and ``signals`` are the underlying repositories (create/finish a live run,
+    add signals to it, ``signals.list``/``frame``/``count`` and the aggregations).
+    """
+
+    def __init__(self, session: Session, *, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> None:
+        self._session = session
+        self._chunk_rows = chunk_rows
+        self.runs = StrategyRunRepository(session)
+        self.signals = SignalRepository(session, chunk_rows=chunk_rows)
+
+    def save_run(
+        self,
+        strategy_name: str,
+        config: Mapping[str, Any],
+        symbol: str,
+        timeframe: str,
+        mode: str,
+        signals: Iterable[SignalRecord],
+        *,
+        started_at: datetime | None = None,
+        finished_at: datetime | None = None,
+        status: str = "finished",
+        error: str | None = None,
+    ) -> StrategyRunRecord:
+        """Store a run and its signals in bulk; returns the run with its id.
+
+        Every argument and signal is checked before anything is written (ValueError or
+        TypeError naming the defect). Signals must be of this strategy, symbol and timeframe
+        and carry no run id (they get the new run's); one without a config gets ``config``.
+        A finished or failed run without ``finished_at`` finishes now.
+        """
+        for name, value in (
+            ("strategy_name", strategy_name),
+            ("symbol", symbol),
+            ("timeframe", timeframe),
+        ):
+            if not isinstance(value, str) or not value.strip():
+                raise ValueError(f"{name}={value!r} is invalid: expected a non-empty string")
+        if not isinstance(config, Mapping):
+            raise TypeError(f"config must be a mapping, got {type(config).__name__}")
+        _choices("mode", mode, RUN_MODES)
+        _choices("status", status, RUN_STATUSES)
+        now = datetime.now(UTC)
+        started = utc_datetime(started_at or now, "started_at")
+        finished = None if finished_at is None else utc_datetime(finished_at, "finished_at")
+        if status == "running" and finished is not None:
+            raise ValueError("finished_at is given but status='running': a running run has none")
+        if status != "running" and finished is None:
+            finished = max(now, started)
+        if finished is not None and finished < started:
+            raise ValueError(
+                f"finished_at={finished.isoformat()} is before started_at={started.isoformat()}"
+            )
+        batch = _new_signals(signals)
+        run_key = {"strategy_name": strategy_name, "symbol": symbol, "timeframe": timeframe}
+        for index, record in enumerate(batch):
+            if record.run_id is not None:
+                raise ValueError(
+                    f"signal {index} already names run {record.run_id}; save_run assigns the "
+                    "new run's id"
+                )
+            for name, expected in run_key.items():
+                if getattr(record, name) != expected:
+                    raise ValueError(
+                        f"signal {index} has {name}={getattr(record, name)!r} but the run is "
+                        f"for {name}={expected!r}"
+                    )
+
+        run = StrategyRun(
+            strategy_name=strategy_name,
+            config=dict(config),
+            symbol=symbol,
+            timeframe=timeframe,
+            mode=mode,
+            status=status,
+            started_at=started,
+            finished_at=finished,
+            error=error,
+        )
+        self._session.add(run)
+        self._session.flush()
+        _insert_signals(self._session, batch, self._chunk_rows, run_id=run.id, run_config=config)
+        return _run_record(run)
+
+    def apply_retention(
+        self, policy: RetentionPolicy, now: datetime | None = None
+    ) -> RetentionReport:
+        """Delete the analysis results older than the policy keeps (see ``RetentionPolicy``).
+
+        Two bulk DELETEs: the signals of backtest runs started before the cutoff (and, if
+        the policy says so, signals without a run whose bar time is before it), then those
+        runs. Live and paper runs and their signals are never touched, nor is a running
+        backtest; a backtest run that trades refer to keeps its row (trades are immutable).
+        """
+        if not isinstance(policy, RetentionPolicy):
+            raise TypeError(f"expected a RetentionPolicy, got {type(policy).__name__}")
+        cutoff = utc_datetime(now or datetime.now(UTC), "now") - timedelta(
+            days=policy.keep_analysis_days
+        )
+        expired = (
+            select(RUNS.c.id)
+            .where(RUNS.c.mode == "backtest")
+            .where(RUNS.c.status != "running")
+            .where(RUNS.c.started_at < cutoff)
+        )
+        doomed: ColumnElement[bool] = SIGNALS.c.run_id.in_(expired)
+        if policy.include_unattached_signals:
+            doomed = or_(doomed, SIGNALS.c.run_id.is_(None) & (SIGNALS.c.timestamp < cutoff))
+        signals = self._session.execute(delete(SIGNALS).where(doomed))
+        traded = exists().where(TRADES.c.run_id == RUNS.c.id)
+        runs = self._session.execute(delete(RUNS).where(RUNS.c.id.in_(expired)).where(~traded))
+        return RetentionReport(
+            deleted_signals=int(signals.rowcount),  # type: ignore[attr-defined]
+            deleted_runs=int(runs.rowcount),  # type: ignore[attr-defined]
+            cutoff=cutoff,
+        )
 
 
 class TradeRepository:

@@ -15,11 +15,12 @@ import talib
 
 import app
 from config.settings import Settings
-from database.repositories import CandleRepository
+from database.repositories import CandleRepository, StrategyRepository
 from database.session import make_engine, make_session_factory
 from indicators import request
 from market.resample import resample
 from market.sample_data import load_sample
+from tests.database.builders import signal
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD = """timestamp,open,high,low,close,volume
@@ -237,3 +238,45 @@ def test_strategy_validate_lists_every_problem(tmp_path, capsys):
     assert f"{bad}: 2 problem(s)" in err
     assert "params.period: 1 is invalid" in err
     assert "params.oversold: 'low' is invalid: expected a value of type number" in err
+
+
+def test_signals_runs_a_strategy_stores_the_run_and_retention_keeps_live_records(
+    monkeypatch, database_url, tmp_path, capsys
+):
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("LOG_LEVEL", "WARNING")
+    args = ["--symbol", "SP500", "--timeframe", "1d", "--strategy", "sma_crossover"]
+    assert app.main(["signals", *args, "--set", "fast=10", "--set", "slow=30"]) == 0
+    out, err = capsys.readouterr()
+    rows = pd.read_csv(io.StringIO(out))
+    assert list(rows.columns) == ["timestamp", "signal_type", "price", "confidence"]
+    # pandas' rolling means give the same crossings (88 entries, the first on 1999-02-25)
+    assert (rows["signal_type"] == "entry_long").sum() == 88
+    assert rows["timestamp"].iloc[0] == "1999-02-25T00:00:00Z"
+    assert "stored as run" in err
+    engine = make_engine(database_url)
+    try:
+        sessions = make_session_factory(engine)
+        with sessions.begin() as session:
+            repo = StrategyRepository(session)
+            assert repo.signals.count(strategy_name="sma_crossover") == len(rows)
+            live = repo.runs.create("sma_crossover", {}, "SP500", "1d", "live")
+            repo.signals.add_many([signal(strategy_name="sma_crossover", run_id=live.id)])
+        assert app.main(["db", "retention", "--days", "0"]) == 0
+        assert f"deleted {len(rows)} signals and 1 backtest runs" in capsys.readouterr().out
+        with sessions() as session:
+            repo = StrategyRepository(session)
+            assert repo.signals.count(strategy_name="sma_crossover") == 1  # the live one
+            assert repo.runs.get(live.id) is not None
+    finally:
+        engine.dispose()
+
+
+def test_signals_refuses_what_cannot_run(sample_env, capsys):
+    base = ["signals", "--symbol", "SP500", "--timeframe"]
+    assert app.main([*base, "1d", "--strategy", "ema_crosover"]) == 2
+    assert "did you mean 'ema_crossover'" in capsys.readouterr().err
+    assert app.main([*base, "1d", "--strategy", "ema_crossover", "--set", "fast=40"]) == 2
+    assert "fast=40 is not below slow" in capsys.readouterr().err
+    assert app.main([*base, "1d", "--user", "nothing"]) == 2
+    assert "no user strategy named 'nothing'" in capsys.readouterr().err

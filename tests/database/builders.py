@@ -69,3 +69,21 @@ def trade(trade_id: str = "t-1", minutes: int = 0, **changes: Any) -> TradeRecor
     }
     values.update(changes)
     return TradeRecord(**values)
+
+
+def signals(
+    count: int, start: datetime = T0, step: timedelta = timedelta(hours=1), **changes: Any
+) -> list[SignalRecord]:
+    """``count`` signals ``step`` apart from ``start``, alternating entry and exit."""
+    kinds = ("entry_long", "exit_long")
+    return [
+        signal(
+            **{
+                "timestamp": start + i * step,
+                "price": 4700.0 + i,
+                "signal_type": kinds[i % 2],
+                **changes,
+            }
+        )
+        for i in range(count)
+    ]
