@@ -327,17 +327,19 @@ class BaseStrategy:
             ready[0] = False
         rules = self.rules(cur, prev)
         el, xl, es, xs = self._directed(rules, ready)
-        long_open = _position(el, xl)
-        short_open = _position(es, xs)
-        entry_long, exit_long = _changes(long_open)
-        entry_short, exit_short = _changes(short_open)
-        confidence = np.where(
-            entry_long,
-            rules.long_confidence,
-            np.where(
-                entry_short, rules.short_confidence, np.where(exit_long | exit_short, 1.0, np.nan)
-            ),
+        never = np.zeros_like(ready)
+        # a one-sided strategy skips the other side's passes (they would be all False)
+        long_open = _position(el, xl) if self.direction != "short" else never
+        short_open = _position(es, xs) if self.direction != "long" else never
+        entry_long, exit_long = _changes(long_open) if self.direction != "short" else (never, never)
+        entry_short, exit_short = (
+            _changes(short_open) if self.direction != "long" else (never, never)
         )
+        confidence = np.where(exit_long | exit_short, 1.0, np.nan)
+        if self.direction != "short":
+            confidence = np.where(entry_long, rules.long_confidence, confidence)
+        if self.direction != "long":
+            confidence = np.where(entry_short, rules.short_confidence, confidence)
         metadata = (
             rules.metadata if rules.metadata is not None else _alias_columns(cur, self._inputs)
         )
