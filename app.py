@@ -11,6 +11,8 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -297,7 +299,9 @@ def _utc(text: str) -> pd.Timestamp:
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
-def _indicator(settings: Settings, args: argparse.Namespace) -> int:
+@contextmanager
+def _offline(settings: Settings) -> Iterator[tuple[sessionmaker[Session], StrategyDataIntegrator]]:
+    """A migrated database (bundled data loaded) and an integrator, for one command."""
     engine = make_engine(settings.database_url)
     cache = SharedCache.from_url(settings.redis_url)
     try:
@@ -305,23 +309,29 @@ def _indicator(settings: Settings, args: argparse.Namespace) -> int:
         sessions = make_session_factory(engine)
         if settings.load_sample_data:
             seed_sample_data(sessions)
-        params = dict(parse_param(item) for item in args.set)
-        table = indicator_table(
-            sessions,
-            StrategyDataIntegrator(sessions, cache),
-            args.symbol,
-            args.timeframe,
-            args.name,
-            params,
-            start=args.start,
-            end=args.end,
-        )
-    except (IndicatorParamError, UnknownIndicatorError, IndicatorTableError, ValueError) as exc:
-        print(f"indicator: {exc}", file=sys.stderr)
-        return 2
+        yield sessions, StrategyDataIntegrator(sessions, cache)
     finally:
         cache.close()
         engine.dispose()
+
+
+def _indicator(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        with _offline(settings) as (sessions, integrator):
+            params = dict(parse_param(item) for item in args.set)
+            table = indicator_table(
+                sessions,
+                integrator,
+                args.symbol,
+                args.timeframe,
+                args.name,
+                params,
+                start=args.start,
+                end=args.end,
+            )
+    except (IndicatorParamError, UnknownIndicatorError, IndicatorTableError, ValueError) as exc:
+        print(f"indicator: {exc}", file=sys.stderr)
+        return 2
     table.to_csv(sys.stdout, index_label="timestamp", date_format="%Y-%m-%dT%H:%M:%SZ")
     return 0
 
@@ -346,27 +356,23 @@ def _retention(engine: Engine, days: int) -> int:
 
 def _signals(settings: Settings, args: argparse.Namespace) -> int:
     """Signals as CSV on stdout (timestamp, type, price, confidence); a summary on stderr."""
-    engine = make_engine(settings.database_url)
-    cache = SharedCache.from_url(settings.redis_url)
     try:
-        migrate.upgrade(engine)
-        sessions = make_session_factory(engine)
-        if settings.load_sample_data:
-            seed_sample_data(sessions)
-        if args.user:
-            strategy = StrategyManager(settings.strategies_dir).build(args.user)
-        else:
-            strategy = create_strategy(args.strategy, **dict(parse_param(p) for p in args.set))
-        outcome = run_strategy(
-            sessions,
-            StrategyDataIntegrator(sessions, cache),
-            strategy,
-            args.symbol,
-            args.timeframe,
-            start=args.start,
-            end=args.end,
-            store=not args.no_store,
-        )
+        with _offline(settings) as (sessions, integrator):
+            if args.user:
+                strategy = StrategyManager(settings.strategies_dir).build(args.user)
+            else:
+                params = dict(parse_param(p) for p in args.set)
+                strategy = create_strategy(args.strategy, **params)
+            outcome = run_strategy(
+                sessions,
+                integrator,
+                strategy,
+                args.symbol,
+                args.timeframe,
+                start=args.start,
+                end=args.end,
+                store=not args.no_store,
+            )
     except (
         StrategyConfigError,
         StrategyNotFoundError,
@@ -377,9 +383,6 @@ def _signals(settings: Settings, args: argparse.Namespace) -> int:
     ) as exc:
         print(f"signals: {exc}", file=sys.stderr)
         return 2
-    finally:
-        cache.close()
-        engine.dispose()
     print("timestamp,signal_type,price,confidence")
     for signal in outcome.result.signals:
         stamp = signal.timestamp.strftime("%Y-%m-%dT%H:%M:%SZ")
