@@ -1,0 +1,578 @@
+"""Backtest engine: positions from strategy signals, fills, costs, stops and the equity curve.
+
+>>> strategy = create("sma_crossover", fast=10, slow=30, direction="both")
+>>> result = run_backtest(candles, strategy.generate(candles), BacktestSettings(cash=10_000))
+>>> result.trades[["entry_time", "side", "size", "pnl", "exit_reason"]].head(2)
+>>> result.equity.iloc[-1], result.benchmark.iloc[-1]
+
+One position at a time. A signal on bar ``i`` (decided on its close) fills at the open of bar
+``i + 1`` (``fill="next_open"``) or at the close of bar ``i`` (``fill="close"``). On one bar
+exits come before entries, and an entry of the other side closes the open position first.
+Stops are checked inside each bar against its high and low; when the stop and the target both
+lie inside one bar the stop counts (we cannot know which came first, so we assume the worse).
+``compat="backtesting.py"`` reproduces backtesting.py's broker (see docs/backtest.md).
+
+The bar loop is :func:`simulate`, a pure function of numpy arrays and plain numbers, so it can
+later move to a compiled kernel unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from market.candles import PRICE_COLUMNS
+from strategies.signals import SIGNAL_COLUMNS, StrategyResult
+
+Fill = Literal["next_open", "close"]
+Sizing = Literal["all_in", "fraction", "quantity", "half_kelly"]
+Direction = Literal["long", "short", "both"]
+Compat = Literal["backtesting.py"]
+
+EXIT_REASONS: tuple[str, ...] = (
+    "signal",
+    "stop_loss",
+    "take_profit",
+    "trailing_stop",
+    "end",
+    "drawdown_halt",
+)
+SIGNAL, STOP_LOSS, TAKE_PROFIT, TRAILING_STOP, END, DRAWDOWN_HALT = range(6)
+SIZINGS: tuple[str, ...] = ("all_in", "fraction", "quantity", "half_kelly")
+TRADE_COLUMNS: tuple[str, ...] = (
+    "entry_time",
+    "exit_time",
+    "entry_bar",
+    "exit_bar",
+    "side",
+    "size",
+    "entry_price",
+    "exit_price",
+    "pnl",
+    "return_pct",
+    "commission",
+    "duration",
+    "exit_reason",
+    "mae",
+    "mfe",
+)
+# backtesting.py sizes a default buy() as this fraction of the available margin
+BACKTESTING_PY_FULL = 1 - sys.float_info.epsilon
+
+
+class BacktestInputError(ValueError):
+    """Candles, signals or settings the engine cannot use (the message says which and why)."""
+
+
+@dataclass(frozen=True)
+class BacktestSettings:
+    """How to trade the signals: ``BacktestSettings(cash=10_000, commission_pct=0.001)``.
+
+    Every ``*_pct`` and ``*_bps`` is a cost or a distance: ``*_pct`` are fractions
+    (0.05 = 5 %), ``*_bps`` basis points (10 = 0.1 %). ``size`` is the parameter of ``sizing``:
+    the fraction of equity for "fraction", the units for "quantity", the fraction used by
+    "half_kelly" until ``kelly_min_trades`` trades exist; unused by "all_in".
+    ``spread_bps`` is the quoted bid-ask spread; each fill pays half of it
+    (backtesting.py compat: the whole spread on entry, none on exit).
+    ``None`` turns a stop, target or halt off.
+    """
+
+    cash: float = 10_000.0
+    fill: Fill = "next_open"
+    direction: Direction = "both"
+    sizing: Sizing = "all_in"
+    size: float | None = None
+    kelly_window: int = 30
+    kelly_min_trades: int = 10
+    commission_pct: float = 0.0
+    commission_fixed: float = 0.0
+    slippage_bps: float = 0.0
+    spread_bps: float = 0.0
+    stop_loss_pct: float | None = None
+    take_profit_pct: float | None = None
+    trailing_stop_pct: float | None = None
+    max_drawdown_halt_pct: float | None = None
+    whole_units: bool = False
+    close_at_end: bool = True
+    compat: Compat | None = None
+
+    def __post_init__(self) -> None:
+        _check_settings(self)
+
+
+def _bad(field: str, value: object, expected: str) -> BacktestInputError:
+    return BacktestInputError(f"BacktestSettings.{field}={value!r} is invalid: expected {expected}")
+
+
+def _check_settings(s: BacktestSettings) -> None:
+    if not (isinstance(s.cash, int | float) and math.isfinite(s.cash) and s.cash > 0):
+        raise _bad("cash", s.cash, "a finite amount > 0")
+    choices = {
+        "fill": ("next_open", "close"),
+        "direction": ("long", "short", "both"),
+        "sizing": SIZINGS,
+        "compat": (None, "backtesting.py"),
+    }
+    for name, allowed in choices.items():
+        if getattr(s, name) not in allowed:
+            raise _bad(name, getattr(s, name), "one of " + ", ".join(map(repr, allowed)))
+    if s.sizing == "fraction" and not (s.size is not None and 0 < s.size <= 1):
+        raise _bad("size", s.size, "a fraction of equity in (0, 1] for sizing='fraction'")
+    if s.sizing == "half_kelly" and s.size is not None and not 0 < s.size <= 1:
+        raise _bad("size", s.size, "a fallback fraction in (0, 1] for sizing='half_kelly'")
+    if s.sizing == "quantity" and not (s.size is not None and s.size > 0):
+        raise _bad("size", s.size, "units > 0 for sizing='quantity'")
+    if s.kelly_window < 2 or not 1 <= s.kelly_min_trades <= s.kelly_window:
+        raise _bad("kelly_min_trades", s.kelly_min_trades, "1 <= kelly_min_trades <= kelly_window")
+    # 0.1 = 10 % per fill: a larger value is almost surely a percent typed as a fraction
+    if not 0 <= s.commission_pct < 0.1:
+        raise _bad("commission_pct", s.commission_pct, "a fraction in [0, 0.1) (0.001 = 0.1 %)")
+    if not 0 <= s.commission_fixed < math.inf:
+        raise _bad("commission_fixed", s.commission_fixed, "a finite amount >= 0 per fill")
+    for name in ("slippage_bps", "spread_bps"):
+        if not 0 <= getattr(s, name) < 10_000:
+            raise _bad(name, getattr(s, name), "basis points in [0, 10000)")
+    for name in ("stop_loss_pct", "take_profit_pct", "trailing_stop_pct", "max_drawdown_halt_pct"):
+        value = getattr(s, name)
+        if value is not None and not 0 < value < (math.inf if name == "take_profit_pct" else 1):
+            raise _bad(name, value, "None or a fraction > 0 (0.05 = 5 %), below 1 for losses")
+    if s.compat is not None:
+        unsupported = [
+            name
+            for name in (
+                "slippage_bps",
+                "stop_loss_pct",
+                "take_profit_pct",
+                "trailing_stop_pct",
+                "max_drawdown_halt_pct",
+            )
+            if getattr(s, name)
+        ]
+        if s.sizing == "half_kelly":
+            unsupported.append("sizing='half_kelly'")
+        if unsupported:
+            raise BacktestInputError(
+                f"compat={s.compat!r} does not support {', '.join(unsupported)}: "
+                "backtesting.py has no such setting with the same meaning"
+            )
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    """Trades, equity curve and buy-and-hold benchmark of one run.
+
+    >>> result.trades.loc[0, ["side", "size", "entry_price", "exit_price", "return_pct"]]
+    >>> result.equity.iloc[-1] / result.settings.cash - 1        # total return, fraction
+
+    ``trades``: one row per closed trade (columns :data:`TRADE_COLUMNS`; ``size`` signed,
+    ``return_pct``/``mae``/``mfe`` fractions). ``equity``: account value after each bar.
+    ``drawdown_halt``: the bar whose close breached ``max_drawdown_halt_pct`` (None if never).
+    ``benchmark``: ``cash`` held in the asset from the first close.
+    """
+
+    trades: pd.DataFrame
+    equity: pd.Series
+    drawdown_halt: pd.Timestamp | None
+    benchmark: pd.Series
+    settings: BacktestSettings
+    candles: pd.DataFrame
+
+
+class KernelParams(NamedTuple):
+    """The settings as plain numbers, the only configuration :func:`simulate` reads."""
+
+    cash: float
+    fill_close: bool
+    long_ok: bool
+    short_ok: bool
+    sizing: int  # index into SIZINGS
+    size: float
+    kelly_window: int
+    kelly_min_trades: int
+    commission_rel: float
+    commission_fixed: float
+    slippage: float  # fraction of price, per fill
+    spread: float  # whole bid-ask spread, fraction of price
+    stop_loss: float  # 0: off
+    take_profit: float
+    trailing_stop: float
+    max_drawdown: float
+    whole_units: bool
+    close_at_end: bool
+    compat: bool
+
+
+def kernel_params(s: BacktestSettings) -> KernelParams:
+    """``BacktestSettings`` -> :class:`KernelParams` (fractions, 0 for "off")."""
+    fallback = {"all_in": 1.0, "half_kelly": 0.1}.get(s.sizing, 0.0)
+    return KernelParams(
+        cash=float(s.cash),
+        fill_close=s.fill == "close",
+        long_ok=s.direction != "short",
+        short_ok=s.direction != "long",
+        sizing=SIZINGS.index(s.sizing),
+        size=float(s.size) if s.size is not None else fallback,
+        kelly_window=int(s.kelly_window),
+        kelly_min_trades=int(s.kelly_min_trades),
+        commission_rel=float(s.commission_pct),
+        commission_fixed=float(s.commission_fixed),
+        slippage=s.slippage_bps / 10_000,
+        spread=s.spread_bps / 10_000,
+        stop_loss=float(s.stop_loss_pct or 0.0),
+        take_profit=float(s.take_profit_pct or 0.0),
+        trailing_stop=float(s.trailing_stop_pct or 0.0),
+        max_drawdown=float(s.max_drawdown_halt_pct or 0.0),
+        whole_units=bool(s.whole_units or s.compat is not None),
+        close_at_end=bool(s.close_at_end),
+        compat=s.compat is not None,
+    )
+
+
+def half_kelly(returns: list[float]) -> float:
+    """Half the Kelly fraction of trade returns, clipped to [0, 1].
+
+    >>> half_kelly([0.10, -0.05, 0.10, -0.05])   # W = 0.5, R = 2: Kelly 0.25
+    0.125
+
+    Kelly = W - (1 - W) / R with W the share of winning trades and R = mean win / mean loss.
+    """
+    wins = [r for r in returns if r > 0]
+    losses = [-r for r in returns if r <= 0]
+    if not wins:
+        return 0.0
+    if not losses or sum(losses) == 0:
+        return 0.5
+    w = len(wins) / len(returns)
+    ratio = (sum(wins) / len(wins)) / (sum(losses) / len(losses))
+    return min(1.0, max(0.0, 0.5 * (w - (1 - w) / ratio)))
+
+
+# trade record fields, in order, as simulate returns them
+_ENTRY_BAR, _EXIT_BAR, _SIZE, _ENTRY, _EXIT, _COMMISSION, _REASON, _MAE, _MFE = range(9)
+
+
+def simulate(
+    open_: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    entry_long: np.ndarray,
+    exit_long: np.ndarray,
+    entry_short: np.ndarray,
+    exit_short: np.ndarray,
+    p: KernelParams,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """The bar loop: (equity per bar, trades as an (n, 9) float array, halt bar or -1).
+
+    >>> equity, trades, halt = simulate(o, h, l, c, el, xl, es, xs, kernel_params(settings))
+
+    Trade rows: entry_bar, exit_bar, size (signed), entry_price, exit_price, commission,
+    exit reason (index into :data:`EXIT_REASONS`), mae, mfe. Cash is realized PnL only;
+    equity = cash + size x (mark - entry price), as backtesting.py keeps its books.
+    """
+    n = len(close)
+    o, h, lo_, c = open_.tolist(), high.tolist(), low.tolist(), close.tolist()
+    el, xl = entry_long.tolist(), exit_long.tolist()
+    es, xs = entry_short.tolist(), exit_short.tolist()
+    equity = np.empty(n, dtype=np.float64)
+    trades: list[tuple[float, ...]] = []
+    history: list[float] = []  # trade returns for half-Kelly, including paper trades
+    rel, fixed = p.commission_rel, p.commission_fixed
+    half_cost = p.spread / 2 + p.slippage
+    has_stops = p.stop_loss > 0 or p.take_profit > 0 or p.trailing_stop > 0
+
+    cash = p.cash
+    size = 0.0
+    side = 0
+    entry_price = entry_comm = 0.0
+    entry_bar = 0
+    seen_lo = seen_hi = trail = 0.0  # price extremes since entry; trailing-stop anchor
+    paper_side, paper_entry = 0, 0.0
+    pending_close, pending_open, pending_reason = False, 0, SIGNAL
+    halted, halt_bar = False, -1
+    peak_equity = p.cash
+
+    def fill_price(base: float, buy: bool, opening: bool) -> float:
+        if p.compat:
+            # backtesting.py: the whole spread on entry, exits at the raw price
+            return base * (1 + (p.spread if buy else -p.spread)) if opening else base
+        return base * (1 + half_cost) if buy else base * (1 - half_cost)
+
+    def close_position(bar: int, base: float, reason: int) -> None:
+        nonlocal cash, size, side
+        price = fill_price(base, side < 0, False)
+        commission = fixed + abs(size) * price * rel
+        cash += size * (price - entry_price) - commission
+        total = commission + entry_comm
+        sign = 1.0 if side > 0 else -1.0
+        lo_seen, hi_seen = min(seen_lo, base), max(seen_hi, base)
+        adverse = (lo_seen if side > 0 else hi_seen) / entry_price - 1
+        favourable = (hi_seen if side > 0 else lo_seen) / entry_price - 1
+        trades.append(
+            (entry_bar, bar, size, entry_price, price, total, reason,
+             min(0.0, sign * adverse), max(0.0, sign * favourable))
+        )  # fmt: skip
+        history.append(sign * (price / entry_price - 1) - total / (abs(size) * entry_price))
+        size, side = 0.0, 0
+
+    def open_position(bar: int, base: float, new_side: int) -> None:
+        nonlocal cash, size, side, entry_price, entry_comm, entry_bar
+        nonlocal seen_lo, seen_hi, trail, paper_side, paper_entry
+        price = fill_price(base, new_side > 0, True)
+        equity_now = cash  # flat here: every fill closes before it opens
+        if p.sizing == 2:  # quantity
+            units = p.size
+        else:
+            fraction = p.size
+            if p.sizing == 3 and len(history) >= p.kelly_min_trades:
+                fraction = half_kelly(history[-p.kelly_window :])
+            if fraction <= 0:
+                units = 0.0
+            elif p.compat:
+                # backtesting.py: whole units of (margin x fraction) // (price + commission/unit)
+                per_unit = price + (fixed + fraction * base * rel) / fraction
+                units = float((max(0.0, equity_now) * 1.0 * fraction) // per_unit)
+            else:
+                units = (fraction * equity_now - fixed) / (price * (1 + rel))
+        if p.whole_units:
+            units = float(math.floor(units))
+        if p.compat and units * (price + (fixed + units * base * rel) / max(units, 1.0)) > max(
+            0.0, equity_now
+        ):
+            units = 0.0  # backtesting.py cancels an order the margin cannot cover
+        if units <= 0:
+            if p.sizing == 3:  # not taken, yet half-Kelly keeps learning from the signals
+                paper_side, paper_entry = new_side, price
+            return
+        size = units * new_side
+        side = new_side
+        entry_price, entry_bar = price, bar
+        entry_comm = fixed + units * price * rel
+        cash -= entry_comm
+        seen_lo = seen_hi = trail = base
+
+    def act(bar: int, base: float, close_now: bool, open_side: int, reason: int) -> None:
+        nonlocal paper_side
+        if close_now and side != 0:
+            close_position(bar, base, reason)
+        if close_now and paper_side != 0:
+            history.append(paper_side * (base / paper_entry - 1))
+            paper_side = 0
+        if open_side != 0 and side == 0:
+            open_position(bar, base, open_side)
+
+    def decide(i: int) -> tuple[bool, int]:
+        want_long = el[i] and not xl[i] and p.long_ok
+        want_short = es[i] and not xs[i] and p.short_ok
+        if want_long and want_short:
+            want_long = want_short = False  # contradictory: stay put
+        held = side if side != 0 else paper_side
+        close_now = (held > 0 and (xl[i] or es[i])) or (held < 0 and (xs[i] or el[i]))
+        if p.compat and ((held > 0 and want_long) or (held < 0 and want_short)):
+            close_now = True  # backtesting.py's SmaCross closes and buys again
+        after = 0 if close_now else held
+        open_side = (1 if want_long else -1 if want_short else 0) if after == 0 else 0
+        return close_now, open_side
+
+    for i in range(n):
+        if not p.fill_close and (pending_close or pending_open):
+            act(i, o[i], pending_close, pending_open, pending_reason)
+            pending_close, pending_open, pending_reason = False, 0, SIGNAL
+        if side != 0 and not (p.fill_close and entry_bar == i):
+            exit_base, reason = -1.0, SIGNAL
+            if has_stops:
+                exit_base, reason = _stop_exit(side, entry_price, trail, o[i], h[i], lo_[i], p)
+            if exit_base > 0:
+                seen_lo, seen_hi = min(seen_lo, o[i]), max(seen_hi, o[i])
+                close_position(i, exit_base, reason)
+            else:
+                seen_lo, seen_hi = min(seen_lo, lo_[i]), max(seen_hi, h[i])
+                trail = max(trail, o[i], h[i]) if side > 0 else min(trail, o[i], lo_[i])
+        if p.compat and p.fill_close:
+            # backtesting.py's trade_on_close fills on the next bar's pass: this bar's equity
+            # is logged before the fill
+            equity[i] = cash + size * (c[i] - entry_price)
+        if p.fill_close and not halted:
+            close_now, open_side = decide(i)
+            act(i, c[i], close_now, open_side, SIGNAL)
+        if not (p.compat and p.fill_close):
+            equity[i] = cash + size * (c[i] - entry_price)
+        if p.max_drawdown > 0 and not halted:
+            peak_equity = max(peak_equity, equity[i])
+            if equity[i] <= peak_equity * (1 - p.max_drawdown):
+                halted, halt_bar = True, i
+                if side != 0 and (p.fill_close or i == n - 1):
+                    close_position(i, c[i], DRAWDOWN_HALT)
+                    equity[i] = cash
+                elif side != 0:
+                    pending_close, pending_reason = True, DRAWDOWN_HALT
+        if not p.fill_close and not halted and i < n - 1:
+            pending_close, pending_open = decide(i)
+    if n and side != 0 and p.close_at_end:
+        bar, base = n - 1, c[n - 1]
+        if p.compat:
+            # backtesting.py's finalize_trades re-runs the last bar's orders: a market order
+            # fills at its open, or with trade_on_close at the bar before's close
+            bar, base = (n - 2, c[n - 2]) if p.fill_close and n > 1 else (n - 1, o[n - 1])
+        close_position(bar, base, END)
+        equity[n - 1] = cash
+    return equity, np.array(trades, dtype=np.float64).reshape(-1, 9), halt_bar
+
+
+def _stop_exit(
+    side: int, entry: float, anchor: float, o: float, h: float, low: float, p: KernelParams
+) -> tuple[float, int]:
+    """(raw exit price, reason) if a stop or target triggers in this bar, else (-1, SIGNAL).
+
+    The trailing stop trails the best price seen up to this bar's open: the bar's own
+    extreme might come after its other extreme, so it moves the stop only from the next bar.
+    """
+    inf = math.inf
+    if side > 0:
+        sl = entry * (1 - p.stop_loss) if p.stop_loss else -inf
+        tr = max(anchor, o) * (1 - p.trailing_stop) if p.trailing_stop else -inf
+        stop, reason = (sl, STOP_LOSS) if sl >= tr else (tr, TRAILING_STOP)
+        tp = entry * (1 + p.take_profit) if p.take_profit else inf
+        if o <= stop:
+            return o, reason  # gapped through: filled at the open, worse than the stop
+        if o >= tp:
+            return o, TAKE_PROFIT
+        if low <= stop:  # pessimistic: checked before the target
+            return stop, reason
+        if h >= tp:
+            return tp, TAKE_PROFIT
+        return -1.0, SIGNAL
+    sl = entry * (1 + p.stop_loss) if p.stop_loss else inf
+    tr = min(anchor, o) * (1 + p.trailing_stop) if p.trailing_stop else inf
+    stop, reason = (sl, STOP_LOSS) if sl <= tr else (tr, TRAILING_STOP)
+    tp = entry * (1 - p.take_profit) if p.take_profit else -inf
+    if o >= stop:
+        return o, reason
+    if o <= tp:
+        return o, TAKE_PROFIT
+    if h >= stop:
+        return stop, reason
+    if low <= tp:
+        return tp, TAKE_PROFIT
+    return -1.0, SIGNAL
+
+
+def _signal_frame(signals: StrategyResult | pd.DataFrame) -> pd.DataFrame:
+    frame = signals.frame if isinstance(signals, StrategyResult) else signals
+    if not isinstance(frame, pd.DataFrame):
+        raise BacktestInputError(
+            f"signals must be a StrategyResult or a DataFrame, got {type(signals).__name__}"
+        )
+    missing = [c for c in SIGNAL_COLUMNS if c not in frame.columns]
+    if missing:
+        raise BacktestInputError(f"signals lack columns {missing}; need {list(SIGNAL_COLUMNS)}")
+    return frame
+
+
+def _check_inputs(candles: pd.DataFrame, frame: pd.DataFrame) -> None:
+    if not isinstance(candles, pd.DataFrame) or not isinstance(candles.index, pd.DatetimeIndex):
+        raise BacktestInputError("candles must be a candle frame with a DatetimeIndex")
+    missing = [c for c in PRICE_COLUMNS if c not in candles.columns]
+    if missing:
+        raise BacktestInputError(f"candles lack columns {missing}")
+    if not candles.index.is_monotonic_increasing or not candles.index.is_unique:
+        raise BacktestInputError("candles index must be strictly increasing")
+    prices = candles[list(PRICE_COLUMNS)].to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(prices) | (prices <= 0)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise BacktestInputError(
+            f"candles: {PRICE_COLUMNS[col]}={float(prices[row, col])!r} at {candles.index[row]} "
+            "is not a finite price > 0"
+        )
+    if len(frame) != len(candles) or not frame.index.equals(candles.index):
+        raise BacktestInputError(
+            f"signals index ({len(frame)} rows) does not match the candles index "
+            f"({len(candles)} rows): generate the signals from these candles"
+        )
+    for column in SIGNAL_COLUMNS:
+        values = frame[column]
+        if values.dtype != bool and not values.isin([0, 1]).all():
+            raise BacktestInputError(f"signals column {column!r} must be boolean")
+
+
+def run_backtest(
+    candles: pd.DataFrame,
+    signals: StrategyResult | pd.DataFrame,
+    settings: BacktestSettings | None = None,
+) -> BacktestResult:
+    """Trade ``signals`` on ``candles``: the trade list, the equity curve, the benchmark.
+
+    >>> run_backtest(candles, create("sma_crossover", direction="both").generate(candles),
+    ...              BacktestSettings(cash=10_000, commission_pct=0.001, stop_loss_pct=0.05))
+    BacktestResult(trades=<66 rows>, equity=<Series>, drawdown_halt=None, ...)
+    """
+    settings = settings if settings is not None else BacktestSettings()
+    frame = _signal_frame(signals)
+    _check_inputs(candles, frame)
+    arrays = [candles[c].to_numpy(dtype=np.float64) for c in PRICE_COLUMNS]
+    flags = [frame[c].to_numpy(dtype=bool) for c in SIGNAL_COLUMNS]
+    equity, rows, halt_bar = simulate(*arrays, *flags, kernel_params(settings))
+    index = candles.index
+    trades = _trade_frame(rows, index)
+    close = arrays[3]
+    benchmark = settings.cash * close / close[0] if len(close) else close.copy()
+    return BacktestResult(
+        trades=trades,
+        equity=pd.Series(equity, index=index, name="equity"),
+        drawdown_halt=index[halt_bar] if halt_bar >= 0 else None,
+        benchmark=pd.Series(benchmark, index=index, name="benchmark"),
+        settings=settings,
+        candles=candles,
+    )
+
+
+def _trade_frame(rows: np.ndarray, index: pd.DatetimeIndex) -> pd.DataFrame:
+    entry_bar = rows[:, _ENTRY_BAR].astype(np.int64)
+    exit_bar = rows[:, _EXIT_BAR].astype(np.int64)
+    size = rows[:, _SIZE]
+    entry, exit_ = rows[:, _ENTRY], rows[:, _EXIT]
+    commission = rows[:, _COMMISSION]
+    sign = np.sign(size)
+    entry_time, exit_time = index[entry_bar], index[exit_bar]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return_pct = sign * (exit_ / entry - 1) - commission / (np.abs(size) * entry)
+    return pd.DataFrame(
+        {
+            "entry_time": entry_time,
+            "exit_time": exit_time,
+            "entry_bar": entry_bar,
+            "exit_bar": exit_bar,
+            "side": np.where(size > 0, "long", "short").astype(object),
+            "size": size,
+            "entry_price": entry,
+            "exit_price": exit_,
+            "pnl": size * (exit_ - entry) - commission,
+            "return_pct": return_pct,
+            "commission": commission,
+            "duration": exit_time - entry_time,
+            "exit_reason": [EXIT_REASONS[int(r)] for r in rows[:, _REASON]],
+            "mae": rows[:, _MAE],
+            "mfe": rows[:, _MFE],
+        },
+        columns=list(TRADE_COLUMNS),
+    )
+
+
+__all__ = [
+    "EXIT_REASONS",
+    "TRADE_COLUMNS",
+    "BacktestInputError",
+    "BacktestResult",
+    "BacktestSettings",
+    "KernelParams",
+    "half_kelly",
+    "kernel_params",
+    "run_backtest",
+    "simulate",
+]
