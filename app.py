@@ -17,10 +17,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import dash
+import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from analytics.metrics import PRESETS, compute_metrics, returns_metrics
+from analytics.series_io import SeriesFileError, read_series_csv
 from config.settings import FeedSpec, Settings, SettingsError
 from dashboard.live import layout, register_callbacks
 from database import migrate
@@ -246,8 +249,15 @@ def main(argv: list[str] | None = None) -> int:
     sig.add_argument("--start", type=_utc)
     sig.add_argument("--end", type=_utc)
     sig.add_argument("--no-store", action="store_true", help="print only, store nothing")
+    met = commands.add_parser("metrics", help="metrics of an equity or returns series (CSV)")
+    met.add_argument("file", type=Path)
+    met.add_argument("--preset", default="quantstats", choices=sorted(PRESETS))
+    met.add_argument("--risk-free", type=float, default=0.0, help="annual rate, 0.02 = 2 %%")
+    met.add_argument("--json", action="store_true", help="one JSON object (NaN as null)")
     args = parser.parse_args(argv)
 
+    if args.command == "metrics":  # needs no database nor settings
+        return _metrics(args)
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
@@ -334,6 +344,45 @@ def _indicator(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     table.to_csv(sys.stdout, index_label="timestamp", date_format="%Y-%m-%dT%H:%M:%SZ")
     return 0
+
+
+def _metrics(args: argparse.Namespace) -> int:
+    try:
+        kind, series = read_series_csv(args.file)
+    except SeriesFileError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    if kind == "equity":
+        stats = compute_metrics(series, None, preset=args.preset, risk_free=args.risk_free)
+    else:
+        stats = returns_metrics(series, preset=args.preset, risk_free=args.risk_free)
+    if args.json:
+        print(json.dumps({name: _jsonable(value) for name, value in stats.items()}, indent=2))
+        return 0
+    width = max(len(str(name)) for name in stats.index)
+    for name, value in stats.items():
+        print(f"{name:<{width}}  {_display(value)}")
+    return 0
+
+
+def _jsonable(value: object) -> object:
+    if value is pd.NaT:
+        return None
+    if isinstance(value, pd.Timedelta):
+        return str(value)
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, float | np.floating):
+        return None if not np.isfinite(value) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def _display(value: object) -> str:
+    if isinstance(value, float | np.floating):
+        return "NaN" if np.isnan(value) else f"{value:,.5f}"
+    return str(value)
 
 
 def _retention(engine: Engine, days: int) -> int:
