@@ -1,0 +1,626 @@
+"""Batch backtests: strategies x parameter grids x symbols in worker processes, stored as runs.
+
+>>> jobs = expand(["sma_crossover"], {"sma_crossover": {"fast": [5, 10], "slow": [20, 30]}},
+...               ["SP500", "NASDAQ"], "1d")
+>>> report = run_batch(database_url, jobs, BacktestSettings(cash=10_000), workers=4, progress=True)
+>>> report.table()[["strategy", "symbol", "fast", "slow", "run_id", "Sharpe Ratio"]]
+>>> sweep_table(report, x="fast", y="slow", metric="Sharpe Ratio", symbol="SP500")
+
+Each job runs integrator.frame -> strategy.generate -> run_backtest -> compute_metrics and is
+stored through ``StrategyRepository.save_run`` (mode "backtest"; a failing job as a failed run
+with its error, and the batch goes on). Workers are spawned processes that receive only the
+database URL and build their own engine, session factories and integrator: sessions and TA-Lib
+states never cross a process boundary. Jobs are grouped by symbol into one chunk per worker
+where possible, so a worker's integrator computes the indicators a symbol's jobs share once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import logging
+import math
+import multiprocessing
+import os
+import queue as queue_module
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from multiprocessing import util as mp_util
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
+
+from analytics.backtest import BacktestSettings, run_backtest
+from analytics.metrics import compute_metrics
+from database.repositories import CandleRepository, StrategyRepository
+from database.session import make_engine, make_session_factory
+from services.cache import SharedCache
+from strategies import registry
+from strategies.base import BaseStrategy, ParamValue
+from strategies.data_integration import StrategyDataIntegrator
+
+log = logging.getLogger(__name__)
+
+Progress = bool | Callable[[int, int], None]
+Grid = Mapping[str, Sequence[ParamValue]]
+
+
+class BatchJobError(RuntimeError):
+    """A job that cannot run on its data (no candles, an indicator failed)."""
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    """One backtest: ``BatchJob("sma_crossover", {"fast": 5, "slow": 20}, "SP500", "1d")``.
+
+    ``start``/``end`` bound the bars by open time (None: the whole stored series).
+    """
+
+    strategy: str
+    params: Mapping[str, ParamValue] = field(hash=False)
+    symbol: str
+    timeframe: str
+    start: pd.Timestamp | None = None
+    end: pd.Timestamp | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "params", dict(self.params))
+
+    @property
+    def label(self) -> str:
+        """``"sma_crossover(fast=5, slow=20) SP500 1d"``."""
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"{self.strategy}({args}) {self.symbol} {self.timeframe}"
+
+
+@dataclass(frozen=True)
+class SkippedCombination:
+    """A grid combination :func:`expand` refused, and why (e.g. fast >= slow)."""
+
+    strategy: str
+    params: Mapping[str, ParamValue]
+    reason: str
+
+
+class JobList(list[BatchJob]):
+    """The jobs :func:`expand` built, plus ``skipped``: the invalid combinations left out."""
+
+    skipped: tuple[SkippedCombination, ...] = ()
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """The outcome of one job: ``metrics`` is None when it failed (``error`` says why)."""
+
+    job: BatchJob
+    run_id: int | None
+    metrics: pd.Series | None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    """Every job's result, in the order of the jobs given, and the skipped combinations.
+
+    >>> report.failed                      # the JobResults with an error
+    >>> report.table()                     # one row per job: params, run id, error, metrics
+    """
+
+    results: tuple[JobResult, ...]
+    skipped: tuple[SkippedCombination, ...] = ()
+    elapsed_s: float = 0.0
+
+    @property
+    def failed(self) -> list[JobResult]:
+        return [r for r in self.results if not r.ok]
+
+    def table(self) -> pd.DataFrame:
+        """One row per job: strategy, symbol, timeframe, each param, run_id, error, metrics."""
+        rows = []
+        for r in self.results:
+            row: dict[str, Any] = {
+                "strategy": r.job.strategy,
+                "symbol": r.job.symbol,
+                "timeframe": r.job.timeframe,
+                **r.job.params,
+                "run_id": r.run_id,
+                "error": r.error,
+            }
+            if r.metrics is not None:
+                row.update(r.metrics.to_dict())
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+
+def expand(
+    strategies: Iterable[str],
+    grids: Mapping[str, Grid] | None,
+    symbols: Iterable[str],
+    timeframe: str,
+    *,
+    start: pd.Timestamp | None = None,
+    end: pd.Timestamp | None = None,
+) -> JobList:
+    """Jobs for every strategy x its grid's cartesian product x symbol.
+
+    >>> jobs = expand(["sma_crossover"], {"sma_crossover": {"fast": [5, 30], "slow": [20]}},
+    ...               ["SP500"], "1d")
+    >>> [job.params for job in jobs], jobs.skipped[0].reason
+    ([{'fast': 5, 'slow': 20}], 'sma_crossover: fast=30 is not below slow; ...')
+
+    A strategy without a grid runs with its defaults. An invalid combination is left out and
+    listed in ``skipped`` (and logged); an unknown strategy or parameter name raises at once,
+    since it is a typo that would void the whole grid.
+    """
+    grids = grids or {}
+    symbols = list(symbols)
+    jobs = JobList()
+    skipped: list[SkippedCombination] = []
+    for name in strategies:
+        cls = registry.get(name)
+        grid = dict(grids.get(name, grids.get(cls.name, {})))
+        for param in grid:
+            cls.param(param)  # raises StrategyParamError naming the closest parameter
+        keys = list(grid)
+        for values in itertools.product(*(list(grid[k]) for k in keys)):
+            params = dict(zip(keys, values, strict=True))
+            try:
+                cls.validate(params)
+            except ValueError as exc:
+                skipped.append(SkippedCombination(cls.name, params, str(exc)))
+                log.warning("skipped %s%s: %s", cls.name, params, exc)
+                continue
+            jobs.extend(BatchJob(cls.name, params, s, timeframe, start, end) for s in symbols)
+    jobs.skipped = tuple(skipped)
+    return jobs
+
+
+# -- one job --------------------------------------------------------------------------------
+
+
+@dataclass
+class JobContext:
+    """What a process needs to run jobs: built from the database URL, never pickled."""
+
+    reads: sessionmaker[Session]
+    writes: sessionmaker[Session]
+    integrator: StrategyDataIntegrator
+    close: Callable[[], None]
+
+
+def open_context(database_url: str, cache_url: str | None) -> JobContext:
+    # NullPool: no idle connection outlives a job, so nothing is left open when a worker exits
+    engine = make_engine(database_url, poolclass=NullPool)
+    cache = SharedCache.from_url(cache_url)
+    reads = make_session_factory(engine)
+    # SQLite: several processes write; take the write lock up front instead of failing midway
+    writes = make_session_factory(engine.execution_options(sqlite_begin="IMMEDIATE"))
+
+    def close() -> None:
+        cache.close()
+        engine.dispose()
+
+    return JobContext(reads, writes, StrategyDataIntegrator(reads, cache), close)
+
+
+def _config(
+    job: BatchJob, strategy: BaseStrategy | None, settings: BacktestSettings
+) -> dict[str, Any]:
+    config: dict[str, Any] = dict(strategy.config if strategy is not None else job.params)
+    config["backtest"] = dataclasses.asdict(settings)
+    if job.start is not None or job.end is not None:
+        config["window"] = {
+            "start": None if job.start is None else pd.Timestamp(job.start).isoformat(),
+            "end": None if job.end is None else pd.Timestamp(job.end).isoformat(),
+        }
+    return config
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def run_job(
+    job: BatchJob,
+    settings: BacktestSettings,
+    context: JobContext,
+    *,
+    preset: str = "backtesting.py",
+    store: bool = True,
+) -> JobResult:
+    """Backtest one job and store it as a run (a failure is stored as a failed run)."""
+    started = datetime.now(UTC)
+    strategy: BaseStrategy | None = None
+    metrics: pd.Series | None = None
+    signals: list[Any] = []
+    error: str | None = None
+    try:
+        strategy = registry.create(job.strategy, **job.params)
+        data = context.integrator.frame(
+            job.symbol, job.timeframe, strategies=[strategy], start=job.start, end=job.end
+        )
+        if data.candles.empty:
+            raise BatchJobError(f"no {job.timeframe} candles of {job.symbol} in this window")
+        if data.failures:
+            raise BatchJobError("; ".join(f"{k}: {why}" for k, why in data.failures.items()))
+        result = strategy.generate(data, symbol=job.symbol, timeframe=job.timeframe)
+        backtest = run_backtest(data.candles, result, settings)
+        metrics = compute_metrics(
+            backtest.equity, backtest.trades, benchmark=backtest.benchmark, preset=preset
+        )
+        signals = result.to_records()
+    except Exception as exc:  # one failing job must not stop the batch
+        error, metrics, signals = _describe(exc), None, []
+    run_id = None
+    if store:
+        name = strategy.name if strategy is not None else job.strategy
+        try:
+            with context.writes.begin() as session:
+                run = StrategyRepository(session).save_run(
+                    name,
+                    _config(job, strategy, settings),
+                    job.symbol,
+                    job.timeframe,
+                    "backtest",
+                    signals,
+                    started_at=started,
+                    finished_at=datetime.now(UTC),
+                    status="finished" if error is None else "failed",
+                    error=error,
+                )
+            run_id = run.id
+        except Exception as exc:
+            error = f"{error}; " if error else ""
+            error += f"not stored: {_describe(exc)}"
+    return JobResult(job, run_id, metrics, error)
+
+
+# -- worker processes -----------------------------------------------------------------------
+
+_worker: JobContext | None = None
+_ticks: Any = None  # the parent's multiprocessing queue: one job index per finished job
+
+
+def _init_worker(database_url: str, cache_url: str | None, ticks: Any) -> None:
+    global _worker, _ticks
+    _worker, _ticks = open_context(database_url, cache_url), ticks
+    # pool workers leave through os._exit: atexit never runs, multiprocessing finalizers do
+    mp_util.Finalize(_worker, _worker.close, exitpriority=10)
+
+
+def _run_chunk(
+    chunk: list[tuple[int, BatchJob]], settings: BacktestSettings, preset: str, store: bool
+) -> list[tuple[int, JobResult]]:
+    assert _worker is not None, "_run_chunk runs in a worker started by run_batch"
+    out = []
+    for index, job in chunk:
+        out.append((index, run_job(job, settings, _worker, preset=preset, store=store)))
+        _ticks.put(index)
+    return out
+
+
+def _chunks(jobs: Sequence[BatchJob], workers: int) -> list[list[tuple[int, BatchJob]]]:
+    """Jobs grouped by series, each group cut into about its share of the workers.
+
+    Fewer, larger chunks than jobs: a worker then runs many jobs of one symbol in a row and
+    its integrator reuses their shared indicators, at the cost of coarser load balancing.
+    """
+    groups: dict[tuple[Any, ...], list[tuple[int, BatchJob]]] = {}
+    for index, job in enumerate(jobs):
+        groups.setdefault((job.symbol, job.timeframe, job.start, job.end), []).append((index, job))
+    chunks = []
+    for group in groups.values():
+        pieces = max(1, round(workers * len(group) / len(jobs)))
+        size = math.ceil(len(group) / pieces)
+        chunks.extend(group[i : i + size] for i in range(0, len(group), size))
+    return chunks
+
+
+class _Ticker:
+    """Counts finished jobs once each and reports them to a tqdm bar or a callback."""
+
+    def __init__(self, total: int, progress: Progress) -> None:
+        self.total = total
+        self.done: set[int] = set()
+        self._bar: Any = None
+        self._callback: Callable[[int, int], None] | None = None
+        if callable(progress):
+            self._callback = progress
+        elif progress:
+            from tqdm import tqdm  # only the command line needs it
+
+            # disable=None: no bar when stderr is not a terminal (logs, CI)
+            self._bar = tqdm(total=total, file=sys.stderr, unit="job", desc="batch", disable=None)
+
+    def tick(self, index: int) -> None:
+        if index in self.done:
+            return
+        self.done.add(index)
+        if self._bar is not None:
+            self._bar.update(1)
+        if self._callback is not None:
+            self._callback(len(self.done), self.total)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def run_batch(
+    database_url: str,
+    jobs: Sequence[BatchJob],
+    settings: BacktestSettings | None = None,
+    *,
+    workers: int | None = None,
+    progress: Progress = False,
+    store: bool = True,
+    preset: str = "backtesting.py",
+    cache_url: str | None = None,
+) -> BatchReport:
+    """Run every job in worker processes; returns their results in the order of ``jobs``.
+
+    >>> report = run_batch("sqlite:///data/stratlens.db", jobs, BacktestSettings(),
+    ...                    workers=4, progress=lambda done, total: print(done, total))
+    >>> [(r.job.label, r.run_id, r.metrics["Sharpe Ratio"]) for r in report.results if r.ok]
+
+    ``workers``: processes (default ``os.cpu_count()``); 0 runs the jobs in this process.
+    ``progress``: True for a tqdm bar on stderr, or a ``callback(done, total)`` called once
+    per finished job. ``store=False`` keeps nothing in the database. ``cache_url``: a Redis
+    URL the workers' integrators share (None: each worker caches in its own memory).
+    A worker that dies fails its unfinished jobs (not stored) and the others go on.
+    """
+    settings = settings if settings is not None else BacktestSettings()
+    skipped = jobs.skipped if isinstance(jobs, JobList) else ()
+    jobs = list(jobs)
+    began = time.perf_counter()
+    results: dict[int, JobResult] = {}
+    ticker = _Ticker(len(jobs), progress)
+    try:
+        workers = (os.cpu_count() or 1) if workers is None else workers
+        if workers <= 0:
+            context = open_context(database_url, cache_url)
+            try:
+                for chunk in _chunks(jobs, 1):
+                    for index, job in chunk:
+                        results[index] = run_job(job, settings, context, preset=preset, store=store)
+                        ticker.tick(index)
+            finally:
+                context.close()
+        elif jobs:
+            chunks = _chunks(jobs, workers)
+            _run_pool(
+                database_url, cache_url, chunks, workers, (settings, preset, store), ticker, results
+            )
+    finally:
+        ticker.close()
+    ordered = tuple(results[i] for i in range(len(jobs)))
+    return BatchReport(ordered, skipped, time.perf_counter() - began)
+
+
+def _run_pool(
+    database_url: str,
+    cache_url: str | None,
+    chunks: list[list[tuple[int, BatchJob]]],
+    workers: int,
+    args: tuple[BacktestSettings, str, bool],
+    ticker: _Ticker,
+    results: dict[int, JobResult],
+) -> None:
+    # spawn everywhere: a forked worker would inherit the parent's engine, sockets and threads
+    context = multiprocessing.get_context("spawn")
+    ticks = context.Queue()
+    try:
+        with ProcessPoolExecutor(
+            max_workers=min(workers, len(chunks)),
+            mp_context=context,
+            initializer=_init_worker,
+            initargs=(database_url, cache_url, ticks),
+        ) as pool:
+            pending: dict[Future[list[tuple[int, JobResult]]], list[tuple[int, BatchJob]]] = {
+                pool.submit(_run_chunk, chunk, *args): chunk for chunk in chunks
+            }
+            while pending:
+                finished, _ = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
+                _drain(ticks, ticker)
+                for future in finished:
+                    chunk = pending.pop(future)
+                    try:
+                        for index, result in future.result():
+                            results[index] = result
+                    except Exception as exc:  # a dead worker: BrokenProcessPool
+                        for index, job in chunk:
+                            error = f"worker failed: {_describe(exc)}"
+                            results.setdefault(index, JobResult(job, None, None, error))
+                    # the ticks of a chunk may still be in the queue's pipe: count them now
+                    for index, _ in chunk:
+                        ticker.tick(index)
+    finally:
+        ticks.close()
+        ticks.join_thread()
+
+
+def _drain(ticks: Any, ticker: _Ticker) -> None:
+    while True:
+        try:
+            ticker.tick(ticks.get_nowait())
+        except queue_module.Empty:
+            return
+
+
+def sweep_table(
+    report: BatchReport,
+    x: str = "fast",
+    y: str = "slow",
+    metric: str = "Sharpe Ratio",
+    *,
+    strategy: str | None = None,
+    symbol: str | None = None,
+) -> pd.DataFrame:
+    """``metric`` by ``y`` (rows) x ``x`` (columns), sorted, ready for a heatmap.
+
+    >>> sweep_table(report, x="fast", y="slow", metric="Return [%]", symbol="SP500")
+    fast        5     10
+    slow
+    20      12.3   8.1
+    30       NaN   4.2
+
+    Every value of ``x`` and ``y`` seen in the report (skipped combinations included) gets a
+    row or column; a failed, skipped or missing cell is NaN. Filter with ``strategy`` and
+    ``symbol`` so each cell holds one job; two jobs in one cell raise ValueError.
+    """
+    cells: dict[tuple[Any, Any], float] = {}
+    xs: set[Any] = set()
+    ys: set[Any] = set()
+
+    known: set[str] = set()
+    for r in report.results:
+        job = r.job
+        if strategy is not None and job.strategy != strategy:
+            continue
+        if (symbol is not None and job.symbol != symbol) or not {x, y} <= job.params.keys():
+            continue
+        cell = (job.params[x], job.params[y])
+        if cell in cells:
+            raise ValueError(
+                f"several jobs for {x}={cell[0]!r}, {y}={cell[1]!r} ({job.label} and another): "
+                "pass strategy= and symbol=, or fix the other parameters"
+            )
+        xs.add(cell[0])
+        ys.add(cell[1])
+        cells[cell] = np.nan
+        if r.metrics is not None:
+            known.update(r.metrics.index)
+            value = r.metrics.get(metric)
+            cells[cell] = np.nan if value is None else float(value)
+    if known and metric not in known:
+        raise KeyError(f"no metric {metric!r}; the results have {sorted(known)}")
+    for s in report.skipped:
+        if (strategy is None or s.strategy == strategy) and {x, y} <= s.params.keys():
+            xs.add(s.params[x])
+            ys.add(s.params[y])
+    table = pd.DataFrame(np.nan, index=sorted(ys), columns=sorted(xs), dtype=np.float64)
+    for (cx, cy), value in cells.items():
+        table.loc[cy, cx] = value
+    table.index.name, table.columns.name = y, x
+    return table
+
+
+# -- walk-forward ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WalkForwardReport:
+    """Per fold: the train and test windows, the params chosen on train, both scores.
+
+    ``folds`` columns: fold, train_start, train_end, test_start, test_end, params, train_score,
+    test_score, test_run_id, error. ``train`` and ``test``: the underlying batch reports.
+    """
+
+    folds: pd.DataFrame
+    train: BatchReport
+    test: BatchReport
+
+
+def walk_forward(
+    database_url: str,
+    strategy: str,
+    grid: Grid,
+    symbol: str,
+    timeframe: str,
+    settings: BacktestSettings | None = None,
+    *,
+    train_bars: int,
+    test_bars: int,
+    metric: str = "Sharpe Ratio",
+    maximize: bool = True,
+    **batch_options: Any,
+) -> WalkForwardReport:
+    """Choose the best params on each train window, then report them on the next test window.
+
+    >>> wf = walk_forward(url, "sma_crossover", {"fast": [5, 10], "slow": [20, 50]}, "SP500",
+    ...                   "1d", train_bars=500, test_bars=125, metric="Sharpe Ratio")
+    >>> wf.folds[["test_start", "params", "train_score", "test_score"]]
+
+    Folds roll by ``test_bars`` over the stored bars; a test window starts right after its
+    train window and never takes part in a selection (no look-ahead). Each window is read on
+    its own (``start``..``end``), so the indicators warm up inside it: keep windows well above
+    the longest lookback. ``batch_options`` go to :func:`run_batch` (workers, progress, store).
+    """
+    if train_bars < 2 or test_bars < 2:
+        raise ValueError(f"train_bars={train_bars}, test_bars={test_bars}: expected >= 2 each")
+    engine = make_engine(database_url, poolclass=NullPool)
+    try:
+        with make_session_factory(engine)() as session:
+            times = CandleRepository(session).frame(symbol, timeframe).index
+    finally:
+        engine.dispose()
+    windows = []
+    for first in range(0, len(times) - train_bars - test_bars + 1, test_bars):
+        train = times[first : first + train_bars]
+        test = times[first + train_bars : first + train_bars + test_bars]
+        windows.append((train[0], train[-1], test[0], test[-1]))
+    if not windows:
+        raise ValueError(
+            f"{len(times)} {timeframe} bars of {symbol}: too few for one fold of "
+            f"train_bars={train_bars} + test_bars={test_bars}"
+        )
+    train_jobs = JobList()
+    for train_start, train_end, _, _ in windows:
+        fold_jobs = expand([strategy], {strategy: grid}, [symbol], timeframe,
+                           start=train_start, end=train_end)  # fmt: skip
+        train_jobs.extend(fold_jobs)
+        train_jobs.skipped = fold_jobs.skipped
+    train = run_batch(database_url, train_jobs, settings, **batch_options)
+
+    sign = 1.0 if maximize else -1.0
+    chosen: list[tuple[dict[str, ParamValue] | None, float]] = []
+    for train_start, *_ in windows:
+        best: tuple[dict[str, ParamValue] | None, float] = (None, np.nan)
+        for r in train.results:
+            if r.job.start != train_start or r.metrics is None:
+                continue
+            score = float(r.metrics.get(metric, np.nan))
+            if np.isfinite(score) and (best[0] is None or sign * score > sign * best[1]):
+                best = (dict(r.job.params), score)
+        chosen.append(best)
+    test_jobs = [
+        BatchJob(registry.get(strategy).name, params, symbol, timeframe, start, end)
+        for (params, _), (_, _, start, end) in zip(chosen, windows, strict=True)
+        if params is not None
+    ]
+    test = run_batch(database_url, test_jobs, settings, **batch_options)
+
+    by_start = {r.job.start: r for r in test.results}
+    rows = []
+    for fold, ((params, score), (train_start, train_end, test_start, test_end)) in enumerate(
+        zip(chosen, windows, strict=True)
+    ):
+        r = by_start.get(test_start)
+        rows.append(
+            {
+                "fold": fold,
+                "train_start": train_start,
+                "train_end": train_end,
+                "test_start": test_start,
+                "test_end": test_end,
+                "params": params,
+                "train_score": score,
+                "test_score": np.nan
+                if r is None or r.metrics is None
+                else float(r.metrics.get(metric, np.nan)),
+                "test_run_id": None if r is None else r.run_id,
+                "error": "no finite train score" if params is None else (r and r.error),
+            }
+        )
+    return WalkForwardReport(pd.DataFrame(rows), train, test)

@@ -1,0 +1,210 @@
+"""Batch backtests: grid expansion, worker processes vs in-process runs, stored runs, sweeps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analytics.backtest import BacktestSettings, run_backtest
+from analytics.metrics import compute_metrics
+from database.repositories import CandleRepository, StrategyRepository
+from database.session import make_engine, make_session_factory
+from market.sample_data import load_sample
+from services.cache import SharedCache
+from strategies.base import StrategyParamError
+from strategies.batch import (
+    BatchJob,
+    BatchReport,
+    JobResult,
+    expand,
+    run_batch,
+    sweep_table,
+    walk_forward,
+)
+from strategies.data_integration import StrategyDataIntegrator
+from strategies.registry import UnknownStrategyError, create
+
+BARS = 600
+GRID = {"sma_crossover": {"fast": [5, 10, 20], "slow": [20, 30]}}  # (20, 20) is invalid
+SETTINGS = BacktestSettings(cash=10_000, commission_pct=0.001)
+
+
+@pytest.fixture
+def seeded(database_url: str) -> str:
+    engine = make_engine(database_url)
+    try:
+        with make_session_factory(engine).begin() as session:
+            for symbol in ("SP500", "NASDAQ"):
+                CandleRepository(session).upsert(symbol, "1d", load_sample(symbol).iloc[-BARS:])
+    finally:
+        engine.dispose()
+    return database_url
+
+
+def in_process(database_url: str, job: BatchJob) -> pd.Series:
+    """The reference: the same pipeline, called directly."""
+    engine = make_engine(database_url)
+    try:
+        integrator = StrategyDataIntegrator(
+            make_session_factory(engine), SharedCache.from_url(None)
+        )
+        strategy = create(job.strategy, **job.params)
+        data = integrator.frame(
+            job.symbol, job.timeframe, strategies=[strategy], start=job.start, end=job.end
+        )
+        result = run_backtest(data.candles, strategy.generate(data), SETTINGS)
+        return compute_metrics(result.equity, result.trades, benchmark=result.benchmark)
+    finally:
+        engine.dispose()
+
+
+def test_expand_builds_the_cartesian_product_and_skips_invalid_combinations():
+    jobs = expand(["sma_crossover", "rsi_reversion"], GRID, ["SP500", "NASDAQ"], "1d")
+
+    sma = [job for job in jobs if job.strategy == "sma_crossover"]
+    assert [(j.params["fast"], j.params["slow"]) for j in sma[::2]] == [
+        (5, 20), (5, 30), (10, 20), (10, 30), (20, 30)
+    ]  # fmt: skip
+    assert {j.symbol for j in sma} == {"SP500", "NASDAQ"}
+    assert [(j.strategy, j.params) for j in jobs if j.strategy == "rsi_reversion"] == [
+        ("rsi_reversion", {}),
+        ("rsi_reversion", {}),
+    ]  # no grid: the defaults
+    assert [(s.params, "not below slow" in s.reason) for s in jobs.skipped] == [
+        ({"fast": 20, "slow": 20}, True)
+    ]
+
+
+def test_expand_refuses_unknown_strategies_and_parameters_at_once():
+    with pytest.raises(UnknownStrategyError, match="sma_crossover"):
+        expand(["sma_crossver"], None, ["SP500"], "1d")
+    with pytest.raises(StrategyParamError, match="did you mean 'slow'"):
+        expand(["sma_crossover"], {"sma_crossover": {"slwo": [20]}}, ["SP500"], "1d")
+
+
+def test_a_parallel_batch_matches_in_process_runs_and_stores_every_job(seeded: str):
+    jobs = expand(["sma_crossover"], GRID, ["SP500", "NASDAQ"], "1d")
+    invalid = BatchJob("sma_crossover", {"fast": 30, "slow": 20}, "SP500", "1d")
+    missing = BatchJob("sma_crossover", {"fast": 5, "slow": 20}, "NOPE", "1d")
+    jobs.extend([invalid, missing])
+    calls: list[tuple[int, int]] = []
+
+    report = run_batch(
+        seeded, jobs, SETTINGS, workers=2, progress=lambda *c: calls.append(c), store=True
+    )
+
+    assert calls == [(done, len(jobs)) for done in range(1, len(jobs) + 1)]
+    assert [r.job for r in report.results] == list(jobs)
+    assert report.skipped == jobs.skipped
+    assert [r.job for r in report.failed] == [invalid, missing]
+    assert "StrategyParamError" in str(report.results[-2].error)
+    assert "no 1d candles of NOPE" in str(report.results[-1].error)
+    for r in report.results[:-2]:
+        assert r.ok
+        assert r.metrics is not None
+        pd.testing.assert_series_equal(r.metrics, in_process(seeded, r.job))
+
+    engine = make_engine(seeded)
+    try:
+        with make_session_factory(engine)() as session:
+            repo = StrategyRepository(session)
+            for r in report.results:
+                assert r.run_id is not None
+                run = repo.runs.get(r.run_id)
+                assert run is not None
+                assert (run.strategy_name, run.symbol, run.mode) == (
+                    "sma_crossover",
+                    r.job.symbol,
+                    "backtest",
+                )
+                assert run.config["fast"] == r.job.params["fast"]
+                assert run.config["backtest"]["commission_pct"] == 0.001
+                signals = repo.signals.count(run_id=r.run_id)
+                if r.ok:
+                    assert (run.status, run.error) == ("finished", None)
+                    assert signals > 0
+                else:
+                    assert (run.status, run.error) == ("failed", r.error)
+                    assert signals == 0
+    finally:
+        engine.dispose()
+
+    table = sweep_table(report, x="fast", y="slow", metric="Sharpe Ratio", symbol="SP500")
+    assert list(table.columns) == [5, 10, 20, 30]
+    assert list(table.index) == [20, 30]
+    assert (table.columns.name, table.index.name) == ("fast", "slow")
+    by_cell = {
+        (r.job.params["fast"], r.job.params["slow"]): r.metrics["Sharpe Ratio"]
+        for r in report.results
+        if r.ok and r.job.symbol == "SP500"
+    }
+    assert len(by_cell) == 5
+    for (fast, slow), value in by_cell.items():
+        assert table.loc[slow, fast] == pytest.approx(value, nan_ok=True)
+    assert np.isnan(table.loc[20, 20])  # skipped
+    assert np.isnan(table.loc[20, 30])  # failed
+    assert np.isnan(table.loc[30, 30])  # never asked
+
+
+def test_in_process_without_storing(seeded: str):
+    jobs = expand(["sma_crossover"], GRID, ["NASDAQ"], "1d")
+
+    report = run_batch(seeded, jobs, SETTINGS, workers=0, store=False)
+
+    assert all(r.ok and r.run_id is None for r in report.results)
+    for r in report.results[:2]:
+        pd.testing.assert_series_equal(r.metrics, in_process(seeded, r.job))
+    engine = make_engine(seeded)
+    try:
+        with make_session_factory(engine)() as session:
+            assert StrategyRepository(session).runs.list() == []
+    finally:
+        engine.dispose()
+
+
+def test_sweep_table_needs_one_job_per_cell():
+    metrics = pd.Series({"Sharpe Ratio": 1.0})
+    results = tuple(
+        JobResult(BatchJob("sma_crossover", {"fast": 5, "slow": 20}, s, "1d"), 1, metrics)
+        for s in ("SP500", "NASDAQ")
+    )
+    report = BatchReport(results)
+
+    with pytest.raises(ValueError, match="pass strategy= and symbol="):
+        sweep_table(report)
+    assert sweep_table(report, symbol="NASDAQ").loc[20, 5] == 1.0
+    with pytest.raises(KeyError, match="no metric 'Sharpe'"):
+        sweep_table(report, symbol="NASDAQ", metric="Sharpe")
+
+
+def test_walk_forward_chooses_on_train_windows_and_scores_the_next_window(seeded: str):
+    grid = {"fast": [5, 10], "slow": [20, 30]}
+
+    wf = walk_forward(
+        seeded, "sma_crossover", grid, "SP500", "1d", SETTINGS,
+        train_bars=200, test_bars=100, metric="Return [%]", workers=0, store=False,
+    )  # fmt: skip
+
+    folds = wf.folds
+    assert list(folds["fold"]) == [0, 1, 2, 3]
+    assert (folds["test_start"] > folds["train_end"]).all()
+    times = load_sample("SP500").iloc[-BARS:].index
+    for row in folds.itertuples():
+        assert row.train_start == times[row.fold * 100]
+        assert row.test_start == times[row.fold * 100 + 200]
+        assert row.test_end == times[row.fold * 100 + 299]
+        train = {
+            (r.job.params["fast"], r.job.params["slow"]): float(r.metrics["Return [%]"])
+            for r in wf.train.results
+            if r.job.start == row.train_start
+        }
+        assert len(train) == 4
+        best = max(train, key=train.__getitem__)
+        assert (row.params["fast"], row.params["slow"]) == best
+        assert row.train_score == train[best]
+        test_job = BatchJob(
+            "sma_crossover", row.params, "SP500", "1d", row.test_start, row.test_end
+        )
+        assert row.test_score == in_process(seeded, test_job)["Return [%]"]
+        assert row.error is None
