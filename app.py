@@ -22,6 +22,7 @@ import pandas as pd
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from analytics.backtest import BacktestSettings
 from analytics.metrics import PRESETS, compute_metrics, returns_metrics
 from analytics.series_io import SeriesFileError, read_series_csv
 from config.settings import FeedSpec, Settings, SettingsError
@@ -42,6 +43,7 @@ from services.live import FeedRunner, LiveMarket
 from services.market_data import MarketDataService
 from services.strategy_runs import StrategyRunError, run_strategy
 from strategies.base import StrategyParamError
+from strategies.batch import BatchJob, expand, open_context, run_batch, run_job, sweep_table
 from strategies.config import StrategyConfigError, validate_config
 from strategies.data_integration import StrategyDataIntegrator
 from strategies.manager import StrategyExistsError, StrategyManager, StrategyNotFoundError
@@ -249,6 +251,25 @@ def main(argv: list[str] | None = None) -> int:
     sig.add_argument("--start", type=_utc)
     sig.add_argument("--end", type=_utc)
     sig.add_argument("--no-store", action="store_true", help="print only, store nothing")
+    bt = commands.add_parser("backtest", help="backtest a strategy, print statistics, store")
+    sw = commands.add_parser("sweep", help="backtest a parameter grid in worker processes")
+    for sub in (bt, sw):
+        sub.add_argument("--symbol", required=True, action="append" if sub is sw else "store")
+        sub.add_argument("--timeframe", required=True, choices=SUPPORTED)
+        sub.add_argument("--strategy", required=True, help="sma_crossover, ema_crossover, ...")
+        sub.add_argument("--start", type=_utc)
+        sub.add_argument("--end", type=_utc)
+        sub.add_argument("--cash", type=float, default=10_000.0)
+        sub.add_argument("--commission", type=float, default=0.0, help="fraction: 0.001 = 0.1 %%")
+        sub.add_argument("--slippage-bps", type=float, default=0.0)
+        sub.add_argument("--preset", default="backtesting.py", choices=sorted(PRESETS))
+        sub.add_argument("--no-store", action="store_true", help="store no run")
+    bt.add_argument("--set", action="append", default=[], metavar="PARAM=VALUE")
+    bt.add_argument("--compat", choices=["backtesting.py"], help="backtesting.py's fill rules")
+    bt.add_argument("--json", action="store_true", help="one JSON object with a trades list")
+    sw.add_argument("--grid", action="append", default=[], metavar="PARAM=V1,V2,...")
+    sw.add_argument("--metric", default="Sharpe Ratio")
+    sw.add_argument("--workers", type=int, default=None, help="processes (default: CPU count)")
     met = commands.add_parser("metrics", help="metrics of an equity or returns series (CSV)")
     met.add_argument("file", type=Path)
     met.add_argument("--preset", default="quantstats", choices=sorted(PRESETS))
@@ -277,6 +298,10 @@ def main(argv: list[str] | None = None) -> int:
         return _strategy(StrategyManager(settings.strategies_dir), args)
     if args.command == "signals":
         return _signals(settings, args)
+    if args.command in ("backtest", "sweep"):
+        with _offline(settings):  # migrated, bundled data loaded
+            pass
+        return _backtest(settings, args) if args.command == "backtest" else _sweep(settings, args)
     if args.command == "db":
         engine = make_engine(settings.database_url)
         try:
@@ -346,6 +371,102 @@ def _indicator(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _backtest_settings(args: argparse.Namespace, **extra: object) -> BacktestSettings:
+    return BacktestSettings(
+        cash=args.cash, commission_pct=args.commission, slippage_bps=args.slippage_bps, **extra
+    )
+
+
+def _backtest(settings: Settings, args: argparse.Namespace) -> int:
+    """Statistics (backtesting.py names where one exists) of one backtest; the run is stored."""
+    try:
+        params = dict(parse_param(p) for p in args.set)
+        strategy = create_strategy(args.strategy, **params)
+        backtest_settings = _backtest_settings(
+            args, compat=args.compat, direction=strategy.direction
+        )
+    except (UnknownStrategyError, StrategyParamError, ValueError) as exc:
+        print(f"backtest: {exc}", file=sys.stderr)
+        return 2
+    job = BatchJob(
+        args.strategy, strategy.config, args.symbol, args.timeframe, args.start, args.end
+    )
+    context = open_context(settings.database_url, settings.redis_url)
+    try:
+        outcome = run_job(
+            job,
+            backtest_settings,
+            context,
+            preset=args.preset,
+            store=not args.no_store,
+            keep_backtest=True,
+        )
+    finally:
+        context.close()
+    if outcome.error:
+        print(f"backtest: {outcome.error}", file=sys.stderr)
+        return 1
+    if args.json:
+        document = {name: _jsonable(value) for name, value in outcome.metrics.items()}
+        document["trades"] = [
+            {column: _jsonable(value) for column, value in row.items()}
+            for row in outcome.backtest.trades.to_dict("records")
+        ]
+        document["run_id"] = outcome.run_id
+        print(json.dumps(document, indent=2))
+        return 0
+    _print_metrics(outcome.metrics)
+    print(f"stored as run {outcome.run_id}" if outcome.run_id else "not stored", file=sys.stderr)
+    return 0
+
+
+def _sweep(settings: Settings, args: argparse.Namespace) -> int:
+    """Every grid combination in worker processes; prints the sweep table (heatmap-ready)."""
+    try:
+        grid: dict[str, list[object]] = {}
+        for item in args.grid:
+            name, sep, values = item.partition("=")
+            if not sep or not values:
+                raise ValueError(f"--grid {item!r}: expected PARAM=V1,V2,... (fast=5,10,20)")
+            grid[name.strip()] = [parse_param(f"{name}={v}")[1] for v in values.split(",")]
+        if len(grid) < 1:
+            raise ValueError("give at least one --grid PARAM=V1,V2,...")
+        jobs = expand([args.strategy], {args.strategy: grid}, args.symbol, args.timeframe,
+                      start=args.start, end=args.end)  # fmt: skip
+        report = run_batch(
+            settings.database_url,
+            jobs,
+            _backtest_settings(args),
+            workers=args.workers,
+            progress=True,
+            store=not args.no_store,
+            preset=args.preset,
+            cache_url=settings.redis_url,
+        )
+    except (UnknownStrategyError, StrategyParamError, ValueError) as exc:
+        print(f"sweep: {exc}", file=sys.stderr)
+        return 2
+    names = list(grid)
+    for symbol in args.symbol:
+        print(f"{symbol} {args.timeframe} {args.strategy}: {args.metric}")
+        if len(names) >= 2:
+            table = sweep_table(report, x=names[0], y=names[1], metric=args.metric, symbol=symbol)
+        else:
+            rows = report.table()
+            table = rows[rows["symbol"] == symbol].set_index(names[0])[[args.metric]]
+        print(table.to_string(float_format=lambda v: f"{v:,.4f}"))
+    for failed in report.failed:
+        print(f"failed: {failed.job.label}: {failed.error}", file=sys.stderr)
+    print(f"{len(report.results)} runs in {report.elapsed_s:.1f} s", file=sys.stderr)
+    return 1 if report.failed else 0
+
+
+def _print_metrics(stats: pd.Series) -> None:
+    width = max(len(str(name)) for name in stats.index)
+    for name, value in stats.items():
+        print(f"{name:<{width}}  {_display(value)}")
+
+
 def _metrics(args: argparse.Namespace) -> int:
     try:
         kind, series = read_series_csv(args.file)
@@ -359,9 +480,7 @@ def _metrics(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({name: _jsonable(value) for name, value in stats.items()}, indent=2))
         return 0
-    width = max(len(str(name)) for name in stats.index)
-    for name, value in stats.items():
-        print(f"{name:<{width}}  {_display(value)}")
+    _print_metrics(stats)
     return 0
 
 

@@ -37,7 +37,7 @@ import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
-from analytics.backtest import BacktestSettings, run_backtest
+from analytics.backtest import BacktestResult, BacktestSettings, run_backtest
 from analytics.metrics import compute_metrics
 from database.repositories import CandleRepository, StrategyRepository
 from database.session import make_engine, make_session_factory
@@ -103,6 +103,7 @@ class JobResult:
     run_id: int | None
     metrics: pd.Series | None
     error: str | None = None
+    backtest: BacktestResult | None = None  # only when run in-process with keep_backtest
 
     @property
     def ok(self) -> bool:
@@ -238,10 +239,15 @@ def run_job(
     *,
     preset: str = "backtesting.py",
     store: bool = True,
+    keep_backtest: bool = False,
 ) -> JobResult:
-    """Backtest one job and store it as a run (a failure is stored as a failed run)."""
+    """Backtest one job and store it as a run (a failure is stored as a failed run).
+
+    ``keep_backtest`` returns the trades and equity too (in-process callers: the command line).
+    """
     started = datetime.now(UTC)
     strategy: BaseStrategy | None = None
+    backtest: BacktestResult | None = None
     metrics: pd.Series | None = None
     signals: list[Any] = []
     error: str | None = None
@@ -257,7 +263,12 @@ def run_job(
         result = strategy.generate(data, symbol=job.symbol, timeframe=job.timeframe)
         backtest = run_backtest(data.candles, result, settings)
         metrics = compute_metrics(
-            backtest.equity, backtest.trades, benchmark=backtest.benchmark, preset=preset
+            backtest.equity,
+            backtest.trades,
+            benchmark=backtest.benchmark,
+            preset=preset,
+            # buy and hold from the first bar every indicator is defined, as backtesting.py does
+            warmup_bars=min(strategy.warmup - 1, len(data.candles) - 1),
         )
         signals = result.to_records()
     except Exception as exc:  # one failing job must not stop the batch
@@ -283,7 +294,8 @@ def run_job(
         except Exception as exc:
             error = f"{error}; " if error else ""
             error += f"not stored: {_describe(exc)}"
-    return JobResult(job, run_id, metrics, error)
+    kept = backtest if keep_backtest and error is None else None
+    return JobResult(job, run_id, metrics, error, kept)
 
 
 # -- worker processes -----------------------------------------------------------------------

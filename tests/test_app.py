@@ -4,6 +4,7 @@ the debug view."""
 from __future__ import annotations
 
 import io
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -280,3 +281,40 @@ def test_signals_refuses_what_cannot_run(sample_env, capsys):
     assert "fast=40 is not below slow" in capsys.readouterr().err
     assert app.main([*base, "1d", "--user", "nothing"]) == 2
     assert "no user strategy named 'nothing'" in capsys.readouterr().err
+
+
+def test_backtest_prints_backtesting_py_statistics_and_trades_and_stores_the_run(
+    sample_env, capsys
+):
+    args = ["backtest", "--symbol", "SP500", "--timeframe", "1d", "--strategy", "sma_crossover"]
+    assert app.main([*args, "--set", "direction=both", "--commission", "0.001", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["# Trades"] == len(result["trades"]) > 100
+    for name in ("Return [%]", "Sharpe Ratio", "Max. Drawdown [%]", "Win Rate [%]", "SQN"):
+        assert isinstance(result[name], float), name
+    trades = pd.DataFrame(result["trades"])
+    equity_final = 10_000 + trades["pnl"].sum()
+    assert result["Equity Final [$]"] == pytest.approx(equity_final, rel=1e-9)
+    assert (trades["commission"] > 0).all()
+    assert set(trades["side"]) == {"long", "short"}
+    assert isinstance(result["run_id"], int)
+
+
+def test_backtest_refuses_bad_parameters(sample_env, capsys):
+    args = ["backtest", "--symbol", "SP500", "--timeframe", "1d", "--strategy", "sma_crossover"]
+    assert app.main([*args, "--set", "fast=50"]) == 2
+    assert "fast=50 is not below slow" in capsys.readouterr().err
+    assert app.main([*args, "--cash", "-5"]) == 2
+    assert "cash=-5.0 is invalid" in capsys.readouterr().err
+
+
+def test_sweep_prints_a_heatmap_table(sample_env, capsys):
+    args = ["sweep", "--symbol", "SP500", "--timeframe", "1d", "--strategy", "sma_crossover"]
+    grid = ["--grid", "fast=5,10", "--grid", "slow=10,30", "--workers", "0", "--no-store"]
+    assert app.main([*args, *grid]) == 0
+    out = capsys.readouterr().out
+    assert "SP500 1d sma_crossover: Sharpe Ratio" in out
+    lines = out.strip().splitlines()
+    assert lines[1].split() == ["fast", "5", "10"]
+    assert lines[3].split()[0] == "10"
+    assert lines[3].split()[2] == "NaN"  # fast=10, slow=10 is skipped: not a valid combination

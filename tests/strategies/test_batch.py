@@ -54,7 +54,12 @@ def in_process(database_url: str, job: BatchJob) -> pd.Series:
             job.symbol, job.timeframe, strategies=[strategy], start=job.start, end=job.end
         )
         result = run_backtest(data.candles, strategy.generate(data), SETTINGS)
-        return compute_metrics(result.equity, result.trades, benchmark=result.benchmark)
+        return compute_metrics(
+            result.equity,
+            result.trades,
+            benchmark=result.benchmark,
+            warmup_bars=strategy.warmup - 1,  # buy and hold from the first defined bar
+        )
     finally:
         engine.dispose()
 
