@@ -12,8 +12,9 @@ Stops are checked inside each bar against its high and low; when the stop and th
 lie inside one bar the stop counts (we cannot know which came first, so we assume the worse).
 ``compat="backtesting.py"`` reproduces backtesting.py's broker (see docs/backtest.md).
 
-The bar loop is :func:`simulate`, a pure function of numpy arrays and plain numbers, so it can
-later move to a compiled kernel unchanged.
+The bar loop is :func:`simulate` (in :mod:`analytics._kernel`), a pure function of numpy arrays
+and plain numbers compiled by numba; ``analytics._kernel.simulate_py`` is the same code as
+plain Python.
 """
 
 from __future__ import annotations
@@ -26,6 +27,25 @@ from typing import Literal, NamedTuple
 import numpy as np
 import pandas as pd
 
+from analytics._kernel import (  # noqa: F401 - exit-reason indices re-exported
+    _COMMISSION,
+    _ENTRY,
+    _ENTRY_BAR,
+    _EXIT,
+    _EXIT_BAR,
+    _MAE,
+    _MFE,
+    _REASON,
+    _SIZE,
+    DRAWDOWN_HALT,
+    END,
+    SIGNAL,
+    STOP_LOSS,
+    TAKE_PROFIT,
+    TRAILING_STOP,
+    half_kelly_window,
+    simulate,
+)
 from market.candles import PRICE_COLUMNS
 from strategies.signals import SIGNAL_COLUMNS, StrategyResult
 
@@ -42,7 +62,6 @@ EXIT_REASONS: tuple[str, ...] = (
     "end",
     "drawdown_halt",
 )
-SIGNAL, STOP_LOSS, TAKE_PROFIT, TRAILING_STOP, END, DRAWDOWN_HALT = range(6)
 SIZINGS: tuple[str, ...] = ("all_in", "fraction", "quantity", "half_kelly")
 TRADE_COLUMNS: tuple[str, ...] = (
     "entry_time",
@@ -241,225 +260,8 @@ def half_kelly(returns: list[float]) -> float:
 
     Kelly = W - (1 - W) / R with W the share of winning trades and R = mean win / mean loss.
     """
-    wins = [r for r in returns if r > 0]
-    losses = [-r for r in returns if r <= 0]
-    if not wins:
-        return 0.0
-    if not losses or sum(losses) == 0:
-        return 0.5
-    w = len(wins) / len(returns)
-    ratio = (sum(wins) / len(wins)) / (sum(losses) / len(losses))
-    return min(1.0, max(0.0, 0.5 * (w - (1 - w) / ratio)))
-
-
-# trade record fields, in order, as simulate returns them
-_ENTRY_BAR, _EXIT_BAR, _SIZE, _ENTRY, _EXIT, _COMMISSION, _REASON, _MAE, _MFE = range(9)
-
-
-def simulate(
-    open_: np.ndarray,
-    high: np.ndarray,
-    low: np.ndarray,
-    close: np.ndarray,
-    entry_long: np.ndarray,
-    exit_long: np.ndarray,
-    entry_short: np.ndarray,
-    exit_short: np.ndarray,
-    p: KernelParams,
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """The bar loop: (equity per bar, trades as an (n, 9) float array, halt bar or -1).
-
-    >>> equity, trades, halt = simulate(o, h, l, c, el, xl, es, xs, kernel_params(settings))
-
-    Trade rows: entry_bar, exit_bar, size (signed), entry_price, exit_price, commission,
-    exit reason (index into :data:`EXIT_REASONS`), mae, mfe. Cash is realized PnL only;
-    equity = cash + size x (mark - entry price), as backtesting.py keeps its books.
-    """
-    n = len(close)
-    o, h, lo_, c = open_.tolist(), high.tolist(), low.tolist(), close.tolist()
-    el, xl = entry_long.tolist(), exit_long.tolist()
-    es, xs = entry_short.tolist(), exit_short.tolist()
-    equity = np.empty(n, dtype=np.float64)
-    trades: list[tuple[float, ...]] = []
-    history: list[float] = []  # trade returns for half-Kelly, including paper trades
-    rel, fixed = p.commission_rel, p.commission_fixed
-    half_cost = p.spread / 2 + p.slippage
-    has_stops = p.stop_loss > 0 or p.take_profit > 0 or p.trailing_stop > 0
-
-    cash = p.cash
-    size = 0.0
-    side = 0
-    entry_price = entry_comm = 0.0
-    entry_bar = 0
-    seen_lo = seen_hi = trail = 0.0  # price extremes since entry; trailing-stop anchor
-    paper_side, paper_entry = 0, 0.0
-    pending_close, pending_open, pending_reason = False, 0, SIGNAL
-    halted, halt_bar = False, -1
-    peak_equity = p.cash
-
-    def fill_price(base: float, buy: bool, opening: bool) -> float:
-        if p.compat:
-            # backtesting.py: the whole spread on entry, exits at the raw price
-            return base * (1 + (p.spread if buy else -p.spread)) if opening else base
-        return base * (1 + half_cost) if buy else base * (1 - half_cost)
-
-    def close_position(bar: int, base: float, reason: int) -> None:
-        nonlocal cash, size, side
-        price = fill_price(base, side < 0, False)
-        commission = fixed + abs(size) * price * rel
-        cash += size * (price - entry_price) - commission
-        total = commission + entry_comm
-        sign = 1.0 if side > 0 else -1.0
-        lo_seen, hi_seen = min(seen_lo, base), max(seen_hi, base)
-        adverse = (lo_seen if side > 0 else hi_seen) / entry_price - 1
-        favourable = (hi_seen if side > 0 else lo_seen) / entry_price - 1
-        trades.append(
-            (entry_bar, bar, size, entry_price, price, total, reason,
-             min(0.0, sign * adverse), max(0.0, sign * favourable))
-        )  # fmt: skip
-        history.append(sign * (price / entry_price - 1) - total / (abs(size) * entry_price))
-        size, side = 0.0, 0
-
-    def open_position(bar: int, base: float, new_side: int) -> None:
-        nonlocal cash, size, side, entry_price, entry_comm, entry_bar
-        nonlocal seen_lo, seen_hi, trail, paper_side, paper_entry
-        price = fill_price(base, new_side > 0, True)
-        equity_now = cash  # flat here: every fill closes before it opens
-        if p.sizing == 2:  # quantity
-            units = p.size
-        else:
-            fraction = p.size
-            if p.sizing == 3 and len(history) >= p.kelly_min_trades:
-                fraction = half_kelly(history[-p.kelly_window :])
-            if fraction <= 0:
-                units = 0.0
-            elif p.compat:
-                # backtesting.py: whole units of (margin x fraction) // (price + commission/unit)
-                per_unit = price + (fixed + fraction * base * rel) / fraction
-                units = float((max(0.0, equity_now) * 1.0 * fraction) // per_unit)
-            else:
-                units = (fraction * equity_now - fixed) / (price * (1 + rel))
-        if p.whole_units:
-            units = float(math.floor(units))
-        if p.compat and units * (price + (fixed + units * base * rel) / max(units, 1.0)) > max(
-            0.0, equity_now
-        ):
-            units = 0.0  # backtesting.py cancels an order the margin cannot cover
-        if units <= 0:
-            if p.sizing == 3:  # not taken, yet half-Kelly keeps learning from the signals
-                paper_side, paper_entry = new_side, price
-            return
-        size = units * new_side
-        side = new_side
-        entry_price, entry_bar = price, bar
-        entry_comm = fixed + units * price * rel
-        cash -= entry_comm
-        seen_lo = seen_hi = trail = base
-
-    def act(bar: int, base: float, close_now: bool, open_side: int, reason: int) -> None:
-        nonlocal paper_side
-        if close_now and side != 0:
-            close_position(bar, base, reason)
-        if close_now and paper_side != 0:
-            history.append(paper_side * (base / paper_entry - 1))
-            paper_side = 0
-        if open_side != 0 and side == 0:
-            open_position(bar, base, open_side)
-
-    def decide(i: int) -> tuple[bool, int]:
-        want_long = el[i] and not xl[i] and p.long_ok
-        want_short = es[i] and not xs[i] and p.short_ok
-        if want_long and want_short:
-            want_long = want_short = False  # contradictory: stay put
-        held = side if side != 0 else paper_side
-        close_now = (held > 0 and (xl[i] or es[i])) or (held < 0 and (xs[i] or el[i]))
-        if p.compat and ((held > 0 and want_long) or (held < 0 and want_short)):
-            close_now = True  # backtesting.py's SmaCross closes and buys again
-        after = 0 if close_now else held
-        open_side = (1 if want_long else -1 if want_short else 0) if after == 0 else 0
-        return close_now, open_side
-
-    for i in range(n):
-        if not p.fill_close and (pending_close or pending_open):
-            act(i, o[i], pending_close, pending_open, pending_reason)
-            pending_close, pending_open, pending_reason = False, 0, SIGNAL
-        if side != 0 and not (p.fill_close and entry_bar == i):
-            exit_base, reason = -1.0, SIGNAL
-            if has_stops:
-                exit_base, reason = _stop_exit(side, entry_price, trail, o[i], h[i], lo_[i], p)
-            if exit_base > 0:
-                seen_lo, seen_hi = min(seen_lo, o[i]), max(seen_hi, o[i])
-                close_position(i, exit_base, reason)
-            else:
-                seen_lo, seen_hi = min(seen_lo, lo_[i]), max(seen_hi, h[i])
-                trail = max(trail, o[i], h[i]) if side > 0 else min(trail, o[i], lo_[i])
-        if p.compat and p.fill_close:
-            # backtesting.py's trade_on_close fills on the next bar's pass: this bar's equity
-            # is logged before the fill
-            equity[i] = cash + size * (c[i] - entry_price)
-        if p.fill_close and not halted:
-            close_now, open_side = decide(i)
-            act(i, c[i], close_now, open_side, SIGNAL)
-        if not (p.compat and p.fill_close):
-            equity[i] = cash + size * (c[i] - entry_price)
-        if p.max_drawdown > 0 and not halted:
-            peak_equity = max(peak_equity, equity[i])
-            if equity[i] <= peak_equity * (1 - p.max_drawdown):
-                halted, halt_bar = True, i
-                if side != 0 and (p.fill_close or i == n - 1):
-                    close_position(i, c[i], DRAWDOWN_HALT)
-                    equity[i] = cash
-                elif side != 0:
-                    pending_close, pending_reason = True, DRAWDOWN_HALT
-        if not p.fill_close and not halted and i < n - 1:
-            pending_close, pending_open = decide(i)
-    if n and side != 0 and p.close_at_end:
-        bar, base = n - 1, c[n - 1]
-        if p.compat:
-            # backtesting.py's finalize_trades re-runs the last bar's orders: a market order
-            # fills at its open, or with trade_on_close at the bar before's close
-            bar, base = (n - 2, c[n - 2]) if p.fill_close and n > 1 else (n - 1, o[n - 1])
-        close_position(bar, base, END)
-        equity[n - 1] = cash
-    return equity, np.array(trades, dtype=np.float64).reshape(-1, 9), halt_bar
-
-
-def _stop_exit(
-    side: int, entry: float, anchor: float, o: float, h: float, low: float, p: KernelParams
-) -> tuple[float, int]:
-    """(raw exit price, reason) if a stop or target triggers in this bar, else (-1, SIGNAL).
-
-    The trailing stop trails the best price seen up to this bar's open: the bar's own
-    extreme might come after its other extreme, so it moves the stop only from the next bar.
-    """
-    inf = math.inf
-    if side > 0:
-        sl = entry * (1 - p.stop_loss) if p.stop_loss else -inf
-        tr = max(anchor, o) * (1 - p.trailing_stop) if p.trailing_stop else -inf
-        stop, reason = (sl, STOP_LOSS) if sl >= tr else (tr, TRAILING_STOP)
-        tp = entry * (1 + p.take_profit) if p.take_profit else inf
-        if o <= stop:
-            return o, reason  # gapped through: filled at the open, worse than the stop
-        if o >= tp:
-            return o, TAKE_PROFIT
-        if low <= stop:  # pessimistic: checked before the target
-            return stop, reason
-        if h >= tp:
-            return tp, TAKE_PROFIT
-        return -1.0, SIGNAL
-    sl = entry * (1 + p.stop_loss) if p.stop_loss else inf
-    tr = min(anchor, o) * (1 + p.trailing_stop) if p.trailing_stop else inf
-    stop, reason = (sl, STOP_LOSS) if sl <= tr else (tr, TRAILING_STOP)
-    tp = entry * (1 - p.take_profit) if p.take_profit else -inf
-    if o >= stop:
-        return o, reason
-    if o <= tp:
-        return o, TAKE_PROFIT
-    if h >= stop:
-        return stop, reason
-    if low <= tp:
-        return tp, TAKE_PROFIT
-    return -1.0, SIGNAL
+    values = np.asarray(returns, dtype=np.float64)
+    return float(half_kelly_window(values, 0, len(values)))  # the kernel's own code
 
 
 def _signal_frame(signals: StrategyResult | pd.DataFrame) -> pd.DataFrame:
@@ -515,8 +317,8 @@ def run_backtest(
     settings = settings if settings is not None else BacktestSettings()
     frame = _signal_frame(signals)
     _check_inputs(candles, frame)
-    arrays = [candles[c].to_numpy(dtype=np.float64) for c in PRICE_COLUMNS]
-    flags = [frame[c].to_numpy(dtype=bool) for c in SIGNAL_COLUMNS]
+    arrays = [_kernel_array(candles[c], np.float64) for c in PRICE_COLUMNS]
+    flags = [_kernel_array(frame[c], np.bool_) for c in SIGNAL_COLUMNS]
     equity, rows, halt_bar = simulate(*arrays, *flags, kernel_params(settings))
     index = candles.index
     trades = _trade_frame(rows, index)
@@ -530,6 +332,17 @@ def run_backtest(
         settings=settings,
         candles=candles,
     )
+
+
+def _kernel_array(column: pd.Series, dtype: type) -> np.ndarray:
+    """A contiguous read-only array: one compiled (and cached) kernel for every input.
+
+    numba compiles one machine-code version per array type (layout, writability), so a
+    writable or strided column would cost another compilation (~2 s, once).
+    """
+    values = np.ascontiguousarray(column.to_numpy(dtype=dtype))
+    values.flags.writeable = False
+    return values
 
 
 def _trade_frame(rows: np.ndarray, index: pd.DatetimeIndex) -> pd.DataFrame:

@@ -479,7 +479,7 @@ def compute_metrics(
     s["Alpha [%]"] = NAN
     s["Beta"] = NAN
     dd_stats, max_dd = _drawdown_block(
-        values, index.to_numpy() if is_time else None, values.size - 1, conv
+        values, _datetime64(index) if is_time else None, values.size - 1, conv
     )
     numerator = (
         s["Return (Ann.) [%]"] if conv.calmar_numerator == "annual_return" else s["CAGR [%]"]
@@ -547,7 +547,7 @@ def returns_metrics(
     values = np.r_[1.0, np.cumprod(1 + r)]
     times = None
     if isinstance(series.index, pd.DatetimeIndex) and len(series) > 1:
-        stamps = series.index.to_numpy()
+        stamps = _datetime64(series.index)
         times = np.r_[stamps[:1] - (stamps[1] - stamps[0]), stamps]
     total = values[-1] - 1
     risk = _risk_block(r, big_n, conv, risk_free)
@@ -885,3 +885,9 @@ __all__ = [
     "rolling_sortino",
     "rolling_volatility",
 ]
+
+
+def _datetime64(index: pd.DatetimeIndex) -> np.ndarray:
+    """Naive UTC datetime64 values: a tz-aware index's to_numpy() builds one Python object per
+    bar (1.7 s at 1,000,000 bars); durations only need the instants."""
+    return (index.tz_convert(None) if index.tz is not None else index).to_numpy()
