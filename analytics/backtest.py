@@ -46,6 +46,7 @@ from analytics._kernel import (  # noqa: F401 - exit-reason indices re-exported
     half_kelly_window,
     simulate,
 )
+from analytics.metrics import TRADE_COLUMNS  # the trade-list contract the metrics read
 from market.candles import PRICE_COLUMNS
 from strategies.signals import SIGNAL_COLUMNS, StrategyResult
 
@@ -63,23 +64,6 @@ EXIT_REASONS: tuple[str, ...] = (
     "drawdown_halt",
 )
 SIZINGS: tuple[str, ...] = ("all_in", "fraction", "quantity", "half_kelly")
-TRADE_COLUMNS: tuple[str, ...] = (
-    "entry_time",
-    "exit_time",
-    "entry_bar",
-    "exit_bar",
-    "side",
-    "size",
-    "entry_price",
-    "exit_price",
-    "pnl",
-    "return_pct",
-    "commission",
-    "duration",
-    "exit_reason",
-    "mae",
-    "mfe",
-)
 # backtesting.py sizes a default buy() as this fraction of the available margin
 BACKTESTING_PY_FULL = 1 - sys.float_info.epsilon
 
