@@ -17,9 +17,9 @@ from __future__ import annotations
 import difflib
 import math
 import numbers
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -151,17 +151,7 @@ class IndicatorSpec:
     check_fn: Callable[[Mapping[str, Any]], None] | None = None  # cross-parameter rules
 
     def param(self, name: str, value: Any = None) -> Param:
-        for p in self.params:
-            if p.name == name:
-                return p
-        names = [p.name for p in self.params]
-        raise IndicatorParamError(
-            self.name,
-            name,
-            value,
-            "parameters " + (", ".join(names) or "(none)"),
-            "is not a parameter" + closest(name, names),
-        )
+        return find_param(self.params, self.name, name, value)
 
     def validate(self, params: Mapping[str, Any] | None = None) -> dict[str, ParamValue]:
         """Defaults filled in, types and bounds checked; errors name the parameter and range.
@@ -170,13 +160,7 @@ class IndicatorSpec:
         Traceback (most recent call last):
         IndicatorParamError: rsi: timeperiod=1 is out of range; allowed: int in 2..100000
         """
-        given = dict(params or {})
-        for name, value in given.items():
-            self.param(name, value)  # raises for an unknown name, with a suggestion
-        checked = {p.name: p.check(self.name, given.get(p.name, p.default)) for p in self.params}
-        if self.check_fn is not None:
-            self.check_fn(checked)
-        return checked
+        return validate_params(self.params, self.name, params, self.check_fn)
 
     def compute(
         self, data: pd.DataFrame | Inputs, params: Mapping[str, Any] | None = None
@@ -248,3 +232,46 @@ def get(name: str) -> IndicatorSpec:
     from indicators.registry import get as registry_get
 
     return registry_get(name)
+
+
+P = TypeVar("P", bound="Param")
+
+
+def find_param(
+    params: Sequence[P],
+    owner: str,
+    name: str,
+    value: Any = None,
+    error: type[IndicatorParamError] = IndicatorParamError,
+) -> P:
+    """The parameter called ``name`` of an indicator or strategy; an unknown name raises
+    ``error`` listing the parameters and suggesting the closest."""
+    for p in params:
+        if p.name == name:
+            return p
+    names = [p.name for p in params]
+    raise error(
+        owner,
+        name,
+        value,
+        "parameters " + (", ".join(names) or "(none)"),
+        "is not a parameter" + closest(name, names),
+    )
+
+
+def validate_params(
+    params: Sequence[Param],
+    owner: str,
+    given: Mapping[str, Any] | None,
+    check: Callable[[dict[str, ParamValue]], None] | None = None,
+    error: type[IndicatorParamError] = IndicatorParamError,
+) -> dict[str, ParamValue]:
+    """Defaults filled in, every given name known, each value checked, then ``check`` (the
+    cross-parameter rules). Shared by indicators and strategies."""
+    values = dict(given or {})
+    for name, value in values.items():
+        find_param(params, owner, name, value, error)
+    checked = {p.name: p.check(owner, values.get(p.name, p.default)) for p in params}
+    if check is not None:
+        check(checked)
+    return checked

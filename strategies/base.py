@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from indicators.base import IndicatorParamError, Param, closest
+from indicators.base import IndicatorParamError, Param, find_param, validate_params
 from indicators.registry import IndicatorRequest
 from market.candles import Candle, iter_candles
 from strategies.data_integration import IntegratedData
@@ -151,17 +151,7 @@ class BaseStrategy:
     # -- parameters -----------------------------------------------------------------------
     @classmethod
     def param(cls, name: str, value: Any = None) -> StrategyParam:
-        for p in cls.params:
-            if p.name == name:
-                return p
-        names = [p.name for p in cls.params]
-        raise StrategyParamError(
-            cls.name,
-            name,
-            value,
-            "parameters " + (", ".join(names) or "(none)"),
-            "is not a parameter" + closest(name, names),
-        )
+        return find_param(cls.params, cls.name, name, value, StrategyParamError)
 
     @classmethod
     def validate(cls, params: Mapping[str, Any] | None = None) -> dict[str, ParamValue]:
@@ -170,12 +160,7 @@ class BaseStrategy:
         >>> SmaCrossover.validate({"fast": 30, "slow": 10})
         StrategyParamError: sma_crossover: fast=30 is not below slow; allowed: fast < slow ...
         """
-        given = dict(params or {})
-        for name, value in given.items():
-            cls.param(name, value)
-        checked = {p.name: p.check(cls.name, given.get(p.name, p.default)) for p in cls.params}
-        cls.check(checked)
-        return checked
+        return validate_params(cls.params, cls.name, params, cls.check, StrategyParamError)
 
     @classmethod
     def check(cls, params: Mapping[str, ParamValue]) -> None:
