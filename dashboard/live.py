@@ -20,7 +20,7 @@ from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html, no_u
 from dash.exceptions import PreventUpdate
 
 from components.charts.candles import candle_delta, candle_figure, chart_key
-from market.timeframes import Timeframe
+from market.timeframes import Timeframe, timestamp_ms
 from services.live import StreamState
 from services.market_data import MarketDataService, UnknownSeriesError
 
@@ -204,7 +204,7 @@ def _status(state: StreamState) -> dict[str, Any]:
 
 
 def _ms(value: pd.Timestamp | None) -> int | None:
-    return None if value is None else int(value.value // 1_000_000)
+    return None if value is None else timestamp_ms(value)
 
 
 # -- wiring --------------------------------------------------------------------------------

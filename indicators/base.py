@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from market.candles import Candle
-from market.timeframes import to_epoch_ms
+from market.timeframes import timestamp_ms, to_epoch_ms
 
 ParamValue = int | float | str
 Inputs = Mapping[str, np.ndarray]  # "open", "high", "low", "close", "volume", and "ts" (epoch ms)
@@ -224,7 +224,7 @@ def _epoch_ms(values: Any) -> np.ndarray:
 
 def candle_ms(candle: Candle) -> int:
     """The candle's open time in epoch ms (pd.Timestamp.value is always nanoseconds)."""
-    return candle.ts.value // 1_000_000
+    return timestamp_ms(candle.ts)
 
 
 def get(name: str) -> IndicatorSpec:

@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from market.candles import CANDLE_COLUMNS, Candle
-from market.timeframes import Timeframe, from_epoch_ms, to_epoch_ms
+from market.timeframes import Timeframe, from_epoch_ms, timestamp_ms
 
 DEFAULT_VOLATILITY = 0.001  # standard deviation of one bar's log return
 BASE_VOLUME = 1000.0
@@ -168,11 +168,11 @@ class RandomWalkFeed:
 
     def events(self) -> Iterator[FeedEvent]:
         if self.last_candle is not None:
-            ts_ms = _ms(self.last_candle.ts) + self.timeframe.millis
+            ts_ms = timestamp_ms(self.last_candle.ts) + self.timeframe.millis
             price = self.last_candle.close
         else:
             start = pd.Timestamp.now(tz="UTC") if self.start is None else self.start
-            ts_ms = int(self.timeframe.bucket_start_ms(_ms(start)))
+            ts_ms = int(self.timeframe.bucket_start_ms(timestamp_ms(start)))
             price = self.start_price
         while True:
             bars = random_walk_bars(
@@ -300,10 +300,6 @@ def _bar_events(
     for state in forming_updates(candle, updates):
         yield FeedEvent("forming", symbol, timeframe, state)
     yield FeedEvent("closed", symbol, timeframe, candle)
-
-
-def _ms(ts: pd.Timestamp) -> int:
-    return int(to_epoch_ms(pd.DatetimeIndex([ts]))[0])
 
 
 def _symbol_key(seed: int, symbol: str) -> np.ndarray:

@@ -80,6 +80,11 @@ class Timeframe:
         return self.label
 
 
+def timestamp_ms(ts: pd.Timestamp | str) -> int:
+    """Epoch milliseconds of one timestamp (a naive one is taken as UTC)."""
+    return pd.Timestamp(ts).value // 1_000_000  # .value is nanoseconds whatever the unit
+
+
 def to_epoch_ms(index: pd.DatetimeIndex) -> np.ndarray:
     """Epoch milliseconds of a tz-aware (UTC) DatetimeIndex, whatever its resolution."""
     return index.as_unit("ms").asi8.astype(np.int64, copy=False)

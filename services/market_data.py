@@ -16,7 +16,7 @@ from database.records import SeriesInfo
 from database.repositories import CandleRepository
 from market.candles import CANDLE_COLUMNS, Candle, candles_from_records, empty_candles
 from market.resample import resample
-from market.timeframes import SUPPORTED, Timeframe, to_epoch_ms
+from market.timeframes import SUPPORTED, Timeframe, timestamp_ms
 from services.cache import SharedCache
 from services.live import LiveMarket, StreamState
 
@@ -179,7 +179,7 @@ def _with_live_candle(
 
 
 def _bucket_of(ts: pd.Timestamp, tf: Timeframe) -> pd.Timestamp:
-    start_ms = int(tf.bucket_start_ms(to_epoch_ms(pd.DatetimeIndex([ts]))[0]))
+    start_ms = int(tf.bucket_start_ms(timestamp_ms(ts)))
     return pd.Timestamp(start_ms, unit="ms", tz="UTC")
 
 
@@ -189,4 +189,4 @@ def _candle(frame: pd.DataFrame, i: int) -> Candle:
 
 
 def _ms(ts: pd.Timestamp | None) -> int:
-    return -1 if ts is None else int(ts.value // 1_000_000)
+    return -1 if ts is None else timestamp_ms(ts)

@@ -42,7 +42,7 @@ from database.repositories import CandleRepository
 from indicators import registry
 from market.candles import iter_candles
 from market.resample import check_resample_pair, resample
-from market.timeframes import Timeframe, to_epoch_ms
+from market.timeframes import Timeframe, timestamp_ms, to_epoch_ms
 from services.cache import SharedCache
 
 CACHE_VERSION = "sdi1"  # bump when the cached layout changes: old entries are never read
@@ -89,7 +89,7 @@ class DataVersion:
 
     @property
     def token(self) -> str:
-        last = "-" if self.last_ts is None else str(_ms(self.last_ts))
+        last = "-" if self.last_ts is None else str(timestamp_ms(self.last_ts))
         return f"{last}x{self.count}"
 
 
@@ -524,7 +524,7 @@ class StrategyDataIntegrator:
         read: list[tuple[int | None, pd.DataFrame]] = []
 
         def load(start: pd.Timestamp | None) -> pd.DataFrame:
-            wanted = None if start is None else _ms(start)
+            wanted = None if start is None else timestamp_ms(start)
             for first, frame in read:
                 if first is None or (wanted is not None and first <= wanted):
                     return frame if wanted is None else frame[to_epoch_ms(frame.index) >= wanted]
@@ -551,7 +551,7 @@ class StrategyDataIntegrator:
     def _slot(
         self, symbol: str, base: Timeframe, start: pd.Timestamp | None, item: RequestLike
     ) -> tuple[str, ...]:
-        anchor = "-" if start is None else str(_ms(start))
+        anchor = "-" if start is None else str(timestamp_ms(start))
         tf = base.label if item.timeframe in (None, base.label) else str(item.timeframe)
         params = ",".join(f"{k}={v!r}" for k, v in sorted(_params_dict(item.params).items()))
         return (symbol, base.label, anchor, f"{item.name}({params})@{tf}")
@@ -657,10 +657,6 @@ def _closed_by(
 
 def _params_dict(params: Any) -> dict[str, Any]:
     return dict(params.items() if isinstance(params, Mapping) else params)
-
-
-def _ms(stamp: pd.Timestamp) -> int:
-    return int(to_epoch_ms(pd.DatetimeIndex([pd.Timestamp(stamp)]))[0])
 
 
 def _describe(exc: BaseException) -> str:

@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from market.candles import Candle
-from market.timeframes import Timeframe
+from market.timeframes import Timeframe, timestamp_ms
 
 CLOSED, FORMING, VOLUME_UP, VOLUME_DOWN, VOLUME_FORMING = range(5)
 
@@ -251,5 +251,5 @@ def candle_delta(
         "k": chart_key(symbol, timeframe),
         "c": rows,
         "f": [fx[0], *(v[0] for v in values)] if fx else None,
-        "last": int(new_closed.index[-1].value // 1_000_000) if len(new_closed) else None,
+        "last": timestamp_ms(new_closed.index[-1]) if len(new_closed) else None,
     }
