@@ -299,8 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "signals":
         return _signals(settings, args)
     if args.command in ("backtest", "sweep"):
-        with _offline(settings):  # migrated, bundled data loaded
-            pass
+        _prepare_database(settings).dispose()  # the workers open their own engines
         return _backtest(settings, args) if args.command == "backtest" else _sweep(settings, args)
     if args.command == "db":
         engine = make_engine(settings.database_url)
@@ -337,17 +336,27 @@ def _utc(text: str) -> pd.Timestamp:
 @contextmanager
 def _offline(settings: Settings) -> Iterator[tuple[sessionmaker[Session], StrategyDataIntegrator]]:
     """A migrated database (bundled data loaded) and an integrator, for one command."""
-    engine = make_engine(settings.database_url)
+    engine = _prepare_database(settings)
     cache = SharedCache.from_url(settings.redis_url)
     try:
-        migrate.upgrade(engine)
         sessions = make_session_factory(engine)
-        if settings.load_sample_data:
-            seed_sample_data(sessions)
         yield sessions, StrategyDataIntegrator(sessions, cache)
     finally:
         cache.close()
         engine.dispose()
+
+
+def _prepare_database(settings: Settings) -> Engine:
+    """The engine of a migrated database, the bundled data loaded on first use."""
+    engine = make_engine(settings.database_url)
+    try:
+        migrate.upgrade(engine)
+        if settings.load_sample_data:
+            seed_sample_data(make_session_factory(engine))
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
 
 
 def _indicator(settings: Settings, args: argparse.Namespace) -> int:
