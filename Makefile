@@ -31,4 +31,4 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/live_tick.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-runtime .pytest_cache .ruff_cache

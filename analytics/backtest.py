@@ -268,14 +268,15 @@ def _check_inputs(candles: pd.DataFrame, frame: pd.DataFrame) -> None:
         raise BacktestInputError(f"candles lack columns {missing}")
     if not candles.index.is_monotonic_increasing or not candles.index.is_unique:
         raise BacktestInputError("candles index must be strictly increasing")
-    prices = candles[list(PRICE_COLUMNS)].to_numpy(dtype=np.float64)
-    bad = ~np.isfinite(prices) | (prices <= 0)
-    if bad.any():
-        row, col = np.argwhere(bad)[0]
-        raise BacktestInputError(
-            f"candles: {PRICE_COLUMNS[col]}={float(prices[row, col])!r} at {candles.index[row]} "
-            "is not a finite price > 0"
-        )
+    for name in PRICE_COLUMNS:
+        prices = candles[name].to_numpy(dtype=np.float64)
+        # min > 0 also fails on NaN; two reductions instead of a 1,000,000-row mask per column
+        if prices.size and not (prices.min() > 0 and prices.max() < np.inf):
+            row = int(np.flatnonzero(~(np.isfinite(prices) & (prices > 0)))[0])
+            raise BacktestInputError(
+                f"candles: {name}={float(prices[row])!r} at {candles.index[row]} "
+                "is not a finite price > 0"
+            )
     if len(frame) != len(candles) or not frame.index.equals(candles.index):
         raise BacktestInputError(
             f"signals index ({len(frame)} rows) does not match the candles index "
@@ -329,6 +330,11 @@ def _kernel_array(column: pd.Series, dtype: type) -> np.ndarray:
     return values
 
 
+# categorical: building 36,000 strings in pandas' string dtype took ~3 ms of a 1M-bar run
+_SIDE_DTYPE = pd.CategoricalDtype(["short", "long"])
+_REASON_DTYPE = pd.CategoricalDtype(list(EXIT_REASONS))
+
+
 def _trade_frame(rows: np.ndarray, index: pd.DatetimeIndex) -> pd.DataFrame:
     entry_bar = rows[:, _ENTRY_BAR].astype(np.int64)
     exit_bar = rows[:, _EXIT_BAR].astype(np.int64)
@@ -345,7 +351,7 @@ def _trade_frame(rows: np.ndarray, index: pd.DatetimeIndex) -> pd.DataFrame:
             "exit_time": exit_time,
             "entry_bar": entry_bar,
             "exit_bar": exit_bar,
-            "side": np.where(size > 0, "long", "short").astype(object),
+            "side": pd.Categorical.from_codes((size > 0).astype(np.int8), dtype=_SIDE_DTYPE),
             "size": size,
             "entry_price": entry,
             "exit_price": exit_,
@@ -353,11 +359,14 @@ def _trade_frame(rows: np.ndarray, index: pd.DatetimeIndex) -> pd.DataFrame:
             "return_pct": return_pct,
             "commission": commission,
             "duration": exit_time - entry_time,
-            "exit_reason": [EXIT_REASONS[int(r)] for r in rows[:, _REASON]],
+            "exit_reason": pd.Categorical.from_codes(
+                rows[:, _REASON].astype(np.int8), dtype=_REASON_DTYPE
+            ),
             "mae": rows[:, _MAE],
             "mfe": rows[:, _MFE],
         },
         columns=list(TRADE_COLUMNS),
+        copy=False,  # every column is a fresh array already
     )
 
 

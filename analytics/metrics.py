@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Literal
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
 NAN = float("nan")
+_NORMAL = NormalDist()  # the standard normal (stdlib; scipy.stats alone took 0.65 s to import)
 
 TRADE_COLUMNS = (
     "entry_time",
@@ -226,7 +227,7 @@ def infer_periods_per_year(index: pd.Index) -> int | float:
     if not isinstance(index, pd.DatetimeIndex) or len(index) < 2:
         return NAN
     days = _data_period(index).days
-    weekends = (index.day_of_week >= 5).mean() > 2 / 7 * 0.6
+    weekends = _weekend_share(index) > 2 / 7 * 0.6
     return {7: 52, 31: 12, 365: 1}.get(days, 365 if weekends else 252)
 
 
@@ -242,8 +243,55 @@ def period_returns(equity: pd.Series, preset: str | Convention = "backtesting.py
     conv = get_convention(preset)
     series = equity
     if conv.resample and isinstance(equity.index, pd.DatetimeIndex) and len(equity) > 1:
-        series = equity.resample(_resample_rule(equity.index)).last().dropna()
+        rule = _resample_rule(equity.index)
+        daily = _daily_last(equity) if rule == "D" else None
+        series = daily if daily is not None else equity.resample(rule).last().dropna()
     return series.pct_change().dropna()
+
+
+_UNIT_PER_DAY = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000, "ns": 86_400_000_000_000}
+
+
+def _day_numbers(index: pd.DatetimeIndex) -> np.ndarray | None:
+    """Days since 1970-01-01 of each timestamp, as integers, for a naive or UTC index (a day
+    of another time zone starts at its local midnight: None, the caller asks pandas).
+
+    Integer arithmetic on the stored instants: pandas' calendar fields cost ~17 ms per
+    1,000,000 bars, this ~2 ms.
+    """
+    if index.tz is not None and str(index.tz) != "UTC":
+        return None
+    return index.asi8 // _UNIT_PER_DAY[index.unit]
+
+
+def _weekend_share(index: pd.DatetimeIndex) -> float:
+    """Share of timestamps on a Saturday or Sunday; for a sorted naive/UTC index counted per
+    day (one modulo per day instead of per bar: 0.5 ms instead of 17 ms at 1,000,000 bars)."""
+    days = _day_numbers(index)
+    if days is None or not index.is_monotonic_increasing:
+        return float((index.day_of_week >= 5).mean())
+    last = np.flatnonzero(np.r_[days[1:] != days[:-1], True])
+    per_day = np.diff(np.r_[-1, last])
+    weekend = (days[last] + 3) % 7 >= 5  # 1970-01-01 was a Thursday (Monday = 0)
+    return float(per_day[weekend].sum() / days.size)
+
+
+def _daily_last(equity: pd.Series) -> pd.Series | None:
+    """``equity.resample("D").last().dropna()`` for a sorted naive/UTC index without NaN: the
+    last value of each calendar day that has one, labelled with the day's midnight. None when
+    the fast path does not apply."""
+    index = equity.index
+    days = _day_numbers(index)
+    values = equity.to_numpy(dtype=float)
+    if days is None or np.isnan(values).any() or not index.is_monotonic_increasing:
+        return None
+    last = np.flatnonzero(np.r_[days[1:] != days[:-1], True])
+    labels = pd.DatetimeIndex(
+        (days[last] * _UNIT_PER_DAY[index.unit]).astype(f"datetime64[{index.unit}]")
+    )
+    if index.tz is not None:
+        labels = labels.tz_localize(index.tz)
+    return pd.Series(values[last], index=labels, name=equity.name)
 
 
 # --- metric blocks ---------------------------------------------------------------------------
@@ -298,7 +346,7 @@ def _risk_block(r: np.ndarray, n_per_year: float, conv: Convention, risk_free: f
     alpha = 1 - conv.var_confidence
     q_low, q_high = np.quantile(r, [alpha, conv.var_confidence])
     cvar_hist = float(r[r <= q_low].mean())
-    z = norm.ppf(alpha)
+    z = _NORMAL.inv_cdf(alpha) if 0 < alpha < 1 else NAN
     skew, kurt = _moments(d, d2, ddof)
     values = (
         annual * 100,
@@ -309,7 +357,7 @@ def _risk_block(r: np.ndarray, n_per_year: float, conv: Convention, risk_free: f
         float(q_low) * 100,
         (mu + sd * z) * 100,
         cvar_hist * 100,
-        (mu - sd * norm.pdf(z) / alpha) * 100,
+        (mu - sd * _NORMAL.pdf(z) / alpha) * 100,
         abs(_div(q_high, q_low)),
         skew,
         kurt,
@@ -364,6 +412,22 @@ def _drawdown_block(
     return out, max_dd
 
 
+def _exposed_bars(trades: pd.DataFrame) -> int:
+    """Bars covered by at least one trade, entry to exit bar inclusive (overlaps counted once):
+    the union of the intervals, merged in start order (per trade, not per bar)."""
+    if not len(trades):
+        return 0
+    start = trades["entry_bar"].to_numpy(dtype=np.int64)
+    end = trades["exit_bar"].to_numpy(dtype=np.int64)
+    order = np.argsort(start, kind="stable")
+    start, end = start[order], np.maximum.accumulate(end[order])
+    # a new block starts where a trade begins after every earlier one has ended
+    new_block = np.r_[True, start[1:] > end[:-1]]
+    first = np.flatnonzero(new_block)
+    last = np.r_[first[1:] - 1, start.size - 1]
+    return int((end[last] - start[first] + 1).sum())
+
+
 def _trade_block(trades: pd.DataFrame | None, n_bars: int, times: pd.Index | None) -> dict:
     """backtesting.py's trade statistics plus payoff ratio and streaks (in the frame's order)."""
     if trades is None:
@@ -371,11 +435,7 @@ def _trade_block(trades: pd.DataFrame | None, n_bars: int, times: pd.Index | Non
     n = len(trades)
     pnl = trades["pnl"].to_numpy(dtype=float)
     ret = trades["return_pct"].to_numpy(dtype=float)
-    exposed = np.zeros(n_bars + 1, dtype=np.int64)
-    if n:
-        np.add.at(exposed, trades["entry_bar"].to_numpy(dtype=np.int64), 1)
-        np.add.at(exposed, trades["exit_bar"].to_numpy(dtype=np.int64) + 1, -1)
-    exposure = float((np.cumsum(exposed[:n_bars]) > 0).mean()) * 100 if n_bars else NAN
+    exposure = _exposed_bars(trades) / n_bars * 100 if n_bars else NAN
     win_rate = float((pnl > 0).mean()) if n else NAN
     avg_win, avg_loss = _mean(pnl[pnl > 0]), _mean(pnl[pnl < 0])
     payoff = _div(avg_win, -avg_loss)

@@ -15,9 +15,12 @@ from hypothesis import strategies as st
 from analytics.metrics import (
     PRESETS,
     IncrementalMetrics,
+    _exposed_bars,
+    _weekend_share,
     compute_metrics,
     get_convention,
     infer_periods_per_year,
+    period_returns,
     returns_metrics,
     rolling_return,
     rolling_sharpe,
@@ -435,3 +438,44 @@ def test_infer_periods_per_year():
 def test_unknown_preset():
     with pytest.raises(ValueError, match="unknown metrics preset"):
         get_convention("pyfolio")
+
+
+# --- fast paths equal the plain definitions -------------------------------------------------
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+@pytest.mark.parametrize("tz", [None, "UTC", "America/New_York"])
+@pytest.mark.parametrize("freq", ["37min", "1D", "1h", "B"])
+def test_day_arithmetic_equals_pandas_calendar(unit: str, tz: str | None, freq: str):
+    # starts before 1970 too: day numbers are floor-divided
+    index = pd.date_range("1969-12-20 05:00", periods=4000, freq=freq, tz=tz, unit=unit)
+    rng = np.random.default_rng(5)
+    equity = pd.Series(1e4 * np.cumprod(1 + rng.normal(0, 1e-3, index.size)), index=index)
+    expected = equity.resample("D").last().dropna().pct_change().dropna()
+    got = period_returns(equity)
+    pd.testing.assert_series_equal(got, expected, check_freq=False)
+    assert _weekend_share(index) == pytest.approx((index.day_of_week >= 5).mean(), abs=1e-15)
+
+
+def test_period_returns_with_gaps_and_nan_equals_resample():
+    index = pd.date_range("2024-01-01", periods=3000, freq="1h", tz="UTC")
+    values = np.linspace(100, 130, index.size)
+    values[500:900] = np.nan  # whole days without a value, and part days
+    equity = pd.Series(values, index=index).drop(index[1200:1400])
+    expected = equity.resample("D").last().dropna().pct_change().dropna()
+    pd.testing.assert_series_equal(period_returns(equity), expected, check_freq=False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(1, 80),
+    st.lists(st.tuples(st.integers(0, 79), st.integers(0, 20)), max_size=10),
+)
+def test_exposed_bars_is_the_union_of_trade_intervals(n_bars: int, spans):
+    entry = np.array([min(s, n_bars - 1) for s, _ in spans], dtype=np.int64)
+    exit_ = np.array([min(s + d, n_bars - 1) for s, d in spans], dtype=np.int64)
+    covered = np.zeros(n_bars, dtype=bool)
+    for a, b in zip(entry, exit_, strict=True):
+        covered[a : b + 1] = True
+    trades = pd.DataFrame({"entry_bar": entry, "exit_bar": exit_})
+    assert _exposed_bars(trades) == covered.sum()
