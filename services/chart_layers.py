@@ -1,0 +1,362 @@
+"""What the chart's layers show, kept up to date one closed candle at a time.
+
+>>> tracks = ChartTracks(market_data)
+>>> track = tracks.sync("SP500", "1d")                  # history up to the feed's cursor
+>>> view = track.view([request("ema", timeperiod=20)], [create("ema_crossover")], last=500)
+>>> view.candles, view.indicators["ema(timeperiod=20)"], view.results["ema_crossover(...)"]
+
+One :class:`SeriesTrack` per (symbol, timeframe) holds the whole closed history of the
+chart's timeframe (resampled when it is not the stored one) in growing arrays, and for every
+indicator and strategy any tab has shown, its values over that history plus its live state.
+A new closed candle updates each state once (O(1): ``IncrementalIndicator.update``,
+``LiveStrategy.on_candle``), whichever and however many tabs show it; a tab asks for the rows
+after the last bar it holds. Nothing per tab lives here. Values equal a computation from
+scratch on the same history (indicator states are TA-Lib's stream functions; the live
+strategy path equals the vectorized one: tests/strategies).
+
+Everything is in-process (TA-Lib states cannot be shared): another process builds its own.
+A replay that starts over (the cursor goes back) rebuilds the track.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from analytics.backtest import BacktestResult, BacktestSettings, run_backtest
+from indicators.base import IncrementalIndicator
+from indicators.registry import IndicatorRequest
+from market.candles import CANDLE_COLUMNS, Candle
+from market.timeframes import Timeframe
+from services.live import StreamState
+from services.market_data import MarketDataService
+from strategies.base import BaseStrategy, LiveStrategy
+from strategies.signals import SIGNAL_COLUMNS, StrategyResult, StrategySignal
+
+ALL_BARS = 10**9  # "the whole history" for MarketDataService.window
+
+
+def strategy_key(strategy: BaseStrategy) -> str:
+    """``ema_crossover(direction=both,fast=12,slow=26)``: name and every parameter, sorted."""
+    args = ",".join(f"{k}={v}" for k, v in sorted(strategy.config.items()))
+    return f"{strategy.name}({args})"
+
+
+class _Columns:
+    """Named numpy columns that grow by appending (capacity doubles: amortised O(1))."""
+
+    def __init__(self, dtypes: dict[str, np.dtype | type]) -> None:
+        self._data = {name: np.empty(0, dtype=dtype) for name, dtype in dtypes.items()}
+        self.n = 0
+
+    def extend(self, columns: dict[str, np.ndarray]) -> None:
+        k = len(next(iter(columns.values())))
+        if not k:
+            return
+        for name, values in columns.items():
+            data = self._data[name]
+            if self.n + k > data.size:
+                grown = np.empty(max(2 * data.size, self.n + k, 64), dtype=data.dtype)
+                grown[: self.n] = data[: self.n]
+                self._data[name] = data = grown
+            data[self.n : self.n + k] = values
+        self.n += k
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self._data[name][: self.n]
+
+    def names(self) -> list[str]:
+        return list(self._data)
+
+
+@dataclass
+class _IndicatorTrack:
+    request: IndicatorRequest
+    state: IncrementalIndicator
+    values: _Columns
+
+
+@dataclass
+class _StrategyTrack:
+    strategy: BaseStrategy
+    live: LiveStrategy
+    columns: _Columns  # the four signal columns, confidence, close, metadata columns
+
+
+@dataclass(frozen=True)
+class TrackView:
+    """A slice of a track: candles (closed), indicator frames and strategy results on them."""
+
+    symbol: str
+    timeframe: Timeframe
+    candles: pd.DataFrame
+    forming: Candle | None
+    indicators: dict[str, pd.DataFrame]
+    results: dict[str, StrategyResult]
+    state: StreamState
+    failures: dict[str, str]
+
+
+class SeriesTrack:
+    """The closed history of one (symbol, timeframe) and the indicators and strategies on it."""
+
+    def __init__(self, symbol: str, timeframe: Timeframe) -> None:
+        self.symbol = symbol
+        self.timeframe = timeframe
+        self.lock = threading.RLock()
+        self.version = -1  # the feed version the history was last synced to
+        self.candles = _Columns({"ts": np.int64, **dict.fromkeys(CANDLE_COLUMNS, np.float64)})
+        self.forming: Candle | None = None
+        self.state: StreamState | None = None
+        self._indicators: dict[str, _IndicatorTrack] = {}
+        self._strategies: dict[str, _StrategyTrack] = {}
+        self._backtests: dict[tuple[str, int, BacktestSettings], BacktestResult] = {}
+
+    # -- history -----------------------------------------------------------------------------
+    @property
+    def last_ts(self) -> pd.Timestamp | None:
+        n = self.candles.n
+        return pd.Timestamp(int(self.candles["ts"][n - 1]), unit="ms", tz="UTC") if n else None
+
+    def reset(self, closed: pd.DataFrame) -> None:
+        self.candles = _Columns({"ts": np.int64, **dict.fromkeys(CANDLE_COLUMNS, np.float64)})
+        self._indicators.clear()
+        self._strategies.clear()
+        self._backtests.clear()
+        self.candles.extend(_frame_columns(closed))
+
+    def append(self, closed: pd.DataFrame) -> None:
+        """New closed candles: every tracked indicator and strategy takes them, in order."""
+        if closed.empty:
+            return
+        self.candles.extend(_frame_columns(closed))
+        for candle in _candles(closed):
+            values = {}
+            for key, track in self._indicators.items():
+                values[key] = out = track.state.update(candle)
+                track.values.extend(
+                    {o: np.array([v]) for o, v in zip(track.values.names(), out, strict=True)}
+                )
+            for track in self._strategies.values():
+                _append_signals(track, candle, track.live.on_candle(candle, values))
+
+    def frame(self, start: int = 0, stop: int | None = None) -> pd.DataFrame:
+        """Candles ``start:stop`` as a candle frame (UTC index ``ts``)."""
+        stop = self.candles.n if stop is None else stop
+        index = pd.DatetimeIndex(
+            pd.to_datetime(self.candles["ts"][start:stop], unit="ms", utc=True), name="ts"
+        )
+        return pd.DataFrame(
+            {c: self.candles[c][start:stop] for c in CANDLE_COLUMNS}, index=index, copy=True
+        )
+
+    def position_after(self, since: pd.Timestamp | None) -> int:
+        """Index of the first closed candle after ``since`` (0 when None)."""
+        if since is None:
+            return 0
+        ms = int(since.value // 1_000_000)
+        return int(np.searchsorted(self.candles["ts"], ms, side="right"))
+
+    # -- what is tracked ---------------------------------------------------------------------
+    def track_indicators(self, requests: Iterable[IndicatorRequest]) -> dict[str, str]:
+        """Open a live state for every request not tracked yet; {key: why} for failures."""
+        failures: dict[str, str] = {}
+        history = None
+        for req in requests:
+            if req.key in self._indicators:
+                continue
+            if history is None:
+                history = self.frame()
+            try:
+                state, values = req.spec.open(history, req.param_dict)
+            except Exception as exc:  # one bad request must not hide the other layers
+                failures[req.key] = f"{type(exc).__name__}: {exc}"
+                continue
+            columns = _Columns(dict.fromkeys(req.spec.outputs, np.float64))
+            columns.extend({o: np.asarray(values[o], dtype=np.float64) for o in req.spec.outputs})
+            self._indicators[req.key] = _IndicatorTrack(req, state, columns)
+        return failures
+
+    def track_strategies(self, strategies: Iterable[BaseStrategy]) -> dict[str, str]:
+        failures: dict[str, str] = {}
+        for strategy in strategies:
+            key = strategy_key(strategy)
+            if key in self._strategies:
+                continue
+            failures |= self.track_indicators(strategy.required_indicators())
+            try:
+                history = self.frame()
+                result = strategy.generate(
+                    history, symbol=self.symbol, timeframe=self.timeframe.label
+                )
+                live = strategy.live(history, symbol=self.symbol, timeframe=self.timeframe.label)
+            except Exception as exc:
+                failures[key] = f"{type(exc).__name__}: {exc}"
+                continue
+            meta = {f"m:{name}": np.float64 for name in result.metadata_columns}
+            columns = _Columns(
+                {**dict.fromkeys(SIGNAL_COLUMNS, np.bool_), "confidence": np.float64,
+                 "close": np.float64, **meta}
+            )  # fmt: skip
+            frame = result.frame
+            columns.extend(
+                {c: frame[c].to_numpy() for c in SIGNAL_COLUMNS}
+                | {"confidence": frame["confidence"].to_numpy(dtype=np.float64),
+                   "close": np.asarray(result.prices, dtype=np.float64)}
+                | {f"m:{k}": np.asarray(v, dtype=np.float64)
+                   for k, v in result.metadata_columns.items()}
+            )  # fmt: skip
+            self._strategies[key] = _StrategyTrack(strategy, live, columns)
+        return failures
+
+    # -- reading -----------------------------------------------------------------------------
+    def view(
+        self,
+        requests: Sequence[IndicatorRequest],
+        strategies: Sequence[BaseStrategy],
+        *,
+        last: int | None = None,
+        since: pd.Timestamp | None = None,
+    ) -> TrackView:
+        """The newest ``last`` candles, or those after ``since``, with their layers' data."""
+        with self.lock:
+            failures = self.track_indicators(requests) | self.track_strategies(strategies)
+            n = self.candles.n
+            start = max(0, n - last) if last is not None else self.position_after(since)
+            candles = self.frame(start, n)
+            indicators = {
+                req.key: pd.DataFrame(
+                    {o: track.values[o][start:n] for o in req.spec.outputs},
+                    index=candles.index,
+                    copy=True,
+                )
+                for req in requests
+                if (track := self._indicators.get(req.key)) is not None
+            }
+            results = {}
+            for strategy in strategies:
+                key = strategy_key(strategy)
+                track = self._strategies.get(key)
+                if track is not None:
+                    results[key] = _result(track, self, candles.index, start, n)
+            return TrackView(
+                self.symbol, self.timeframe, candles, self.forming, indicators, results,
+                self.state, failures,  # type: ignore[arg-type]
+            )  # fmt: skip
+
+    def backtest(
+        self, strategy: BaseStrategy, settings: BacktestSettings | None = None
+    ) -> BacktestResult:
+        """The strategy traded over the whole tracked history (cached per history length)."""
+        settings = settings or BacktestSettings(direction=strategy.direction)
+        with self.lock:
+            self.track_strategies([strategy])
+            key = (strategy_key(strategy), self.candles.n, settings)
+            cached = self._backtests.get(key)
+            if cached is None:
+                track = self._strategies[strategy_key(strategy)]
+                candles = self.frame()
+                signals = pd.DataFrame(
+                    {c: track.columns[c] for c in SIGNAL_COLUMNS}, index=candles.index, copy=True
+                )
+                cached = run_backtest(candles, signals, settings)
+                self._backtests = {
+                    k: v for k, v in self._backtests.items() if k[1] == self.candles.n
+                }
+                self._backtests[key] = cached
+            return cached
+
+
+def _frame_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    ms = frame.index.as_unit("ms").asi8 if len(frame) else np.empty(0, np.int64)
+    return {"ts": ms, **{c: frame[c].to_numpy(dtype=np.float64) for c in CANDLE_COLUMNS}}
+
+
+def _candles(frame: pd.DataFrame) -> list[Candle]:
+    columns = [frame[c].to_numpy(dtype=np.float64).tolist() for c in CANDLE_COLUMNS]
+    return [Candle(ts, *values) for ts, *values in zip(frame.index, *columns, strict=True)]
+
+
+def _append_signals(track: _StrategyTrack, candle: Candle, fired: list[StrategySignal]) -> None:
+    row: dict[str, np.ndarray] = {c: np.array([False]) for c in SIGNAL_COLUMNS}
+    row["close"] = np.array([candle.close])
+    confidence = math.nan
+    metadata: dict[str, float] = {}
+    for signal in fired:
+        row[signal.signal_type] = np.array([True])
+        metadata = dict(signal.metadata)
+        if signal.is_entry:
+            confidence = signal.confidence
+        elif math.isnan(confidence):
+            confidence = 1.0
+    row["confidence"] = np.array([confidence])
+    for name in track.columns.names():
+        if name.startswith("m:"):
+            row[name] = np.array([metadata.get(name[2:], math.nan)])
+    track.columns.extend(row)
+
+
+def _result(
+    track: _StrategyTrack, series: SeriesTrack, index: pd.DatetimeIndex, start: int, stop: int
+) -> StrategyResult:
+    strategy, columns = track.strategy, track.columns
+    frame = pd.DataFrame(
+        {c: columns[c][start:stop] for c in (*SIGNAL_COLUMNS, "confidence")},
+        index=index,
+        copy=True,
+    )
+    return StrategyResult(
+        strategy.name,
+        dict(strategy.config),
+        strategy.config_hash,
+        series.symbol,
+        series.timeframe.label,
+        frame,
+        columns["close"][start:stop].copy(),
+        {n[2:]: columns[n][start:stop].copy() for n in columns.names() if n.startswith("m:")},
+    )
+
+
+class ChartTracks:
+    """Every (symbol, timeframe) track of this process, synced to the live market on demand.
+
+    At most ``max_tracks`` are kept (least recently used dropped); a dropped one is rebuilt.
+    """
+
+    def __init__(self, market_data: MarketDataService, *, max_tracks: int = 16) -> None:
+        self._market_data = market_data
+        self._max = max_tracks
+        self._tracks: OrderedDict[tuple[str, str], SeriesTrack] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def sync(self, symbol: str, timeframe: str | Timeframe) -> SeriesTrack:
+        """The track of (symbol, timeframe) with every bar closed up to the feed's cursor."""
+        tf = Timeframe.parse(timeframe)
+        with self._lock:
+            track = self._tracks.get((symbol, tf.label))
+            if track is None:
+                track = self._tracks[(symbol, tf.label)] = SeriesTrack(symbol, tf)
+            self._tracks.move_to_end((symbol, tf.label))
+            while len(self._tracks) > self._max:
+                self._tracks.popitem(last=False)
+        with track.lock:
+            state = self._market_data.state(symbol)
+            if state.version == track.version:
+                return track
+            since = track.last_ts
+            delta = self._market_data.delta(symbol, tf, since) if since is not None else None
+            if delta is None or delta.reset:
+                window = self._market_data.window(symbol, tf, ALL_BARS)
+                track.reset(window.closed)
+                track.forming, track.state = window.forming, window.state
+            else:
+                track.append(delta.closed)
+                track.forming, track.state = delta.forming, delta.state
+            track.version = track.state.version
+            return track
