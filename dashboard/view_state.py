@@ -52,6 +52,8 @@ def parse_spec(text: str) -> tuple[str, dict[str, Any]]:
             key, value = parse_param(part)
         except ValueError:
             raise SpecError(f"{text!r}: {part!r} is not param=value") from None
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            value = value.lower() == "true"
         params[key] = value
     return name, params
 

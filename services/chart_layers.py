@@ -44,8 +44,12 @@ ALL_BARS = 10**9  # "the whole history" for MarketDataService.window
 
 def strategy_key(strategy: BaseStrategy) -> str:
     """``ema_crossover(direction=both,fast=12,slow=26)``: name and every parameter, sorted."""
-    args = ",".join(f"{k}={v}" for k, v in sorted(strategy.config.items()))
+    args = ",".join(f"{k}={_text(v)}" for k, v in sorted(strategy.config.items()))
     return f"{strategy.name}({args})"
+
+
+def _text(value: object) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 class _Columns:
