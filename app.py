@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import dash
+import diskcache
 import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
@@ -26,7 +27,10 @@ from analytics.backtest import BacktestSettings
 from analytics.metrics import PRESETS, compute_metrics, returns_metrics
 from analytics.series_io import SeriesFileError, read_series_csv
 from config.settings import FeedSpec, Settings, SettingsError
-from dashboard.live import layout, register_callbacks
+from dashboard import backtest as backtest_page
+from dashboard import live as live_page
+from dashboard import live_panels, shell
+from dashboard.live import LiveContext
 from database import migrate
 from database.records import RetentionPolicy
 from database.repositories import CandleRepository, StrategyRepository
@@ -38,6 +42,7 @@ from market.importer import read_candle_file
 from market.sample_data import DEMO_SEED, SAMPLE_SERIES
 from market.timeframes import SUPPORTED, Timeframe
 from services.cache import SharedCache
+from services.chart_layers import ChartTracks
 from services.indicator_table import IndicatorTableError, indicator_table, parse_param
 from services.live import FeedRunner, LiveMarket
 from services.market_data import MarketDataService
@@ -66,6 +71,7 @@ class Services:
     market_data: MarketDataService
     integrator: StrategyDataIntegrator
     runner: FeedRunner
+    tracks: ChartTracks
 
     def close(self) -> None:
         self.runner.stop()
@@ -91,7 +97,10 @@ def build_services(settings: Settings) -> Services:
     cache = SharedCache.from_url(settings.redis_url)
     market_data = MarketDataService(sessions, market, cache)
     integrator = StrategyDataIntegrator(sessions, cache)
-    return Services(settings, engine, sessions, market, cache, market_data, integrator, runner)
+    tracks = ChartTracks(market_data)
+    return Services(
+        settings, engine, sessions, market, cache, market_data, integrator, runner, tracks
+    )
 
 
 def seed_sample_data(sessions: sessionmaker[Session]) -> None:
@@ -159,19 +168,35 @@ def _feed(spec: FeedSpec, tf: Timeframe, repo: CandleRepository, settings: Setti
 
 
 def create_app(settings: Settings | None = None, *, start_feeds: bool = True) -> dash.Dash:
-    """The Dash app over fresh services; `app.server.extensions['stratlens']` holds them."""
+    """The Dash app over fresh services; `app.server.extensions['stratlens']` holds them.
+
+    Pages: the live chart (/), the backtest page (/backtest, its runs are dash background
+    callbacks run by a DiskcacheManager under the data directory), the formulas (/formulas).
+    """
     settings = settings or Settings.from_env()
     services = build_services(settings)
+    background = settings.data_dir / "background-callbacks"
+    background.mkdir(parents=True, exist_ok=True)
+    manager = dash.DiskcacheManager(diskcache.Cache(str(background)))
     app = dash.Dash(
         __name__,
         title="StratLens",
         update_title=None,  # no "Updating..." flicker in the tab title on every tick
         assets_folder=str(ASSETS),
         serve_locally=True,
+        background_callback_manager=manager,
+        suppress_callback_exceptions=False,
     )
     default_symbol = settings.feeds[0].symbol if settings.feeds else None
-    app.layout = lambda: layout(services.market_data, settings.refresh_ms, default_symbol)
-    register_callbacks(app, services.market_data, settings.chart_bars)
+    live = LiveContext(services.market_data, services.tracks, settings.chart_bars)
+    app.layout = lambda: shell.shell(
+        live_page.layout(services.market_data, settings.refresh_ms, default_symbol),
+        backtest_page.layout(services),
+    )
+    shell.register_callbacks(app)
+    live_page.register_callbacks(app, live)
+    live_panels.register_callbacks(app, services.tracks)
+    backtest_page.register_callbacks(app, services, manager)
     app.server.extensions["stratlens"] = services
     app.server.add_url_rule("/debug/stats", "debug_stats", lambda: debug_stats(services))
     if start_feeds:

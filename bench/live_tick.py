@@ -15,49 +15,23 @@ time >= 20x less.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app import create_app
+from bench._dash_client import applied_state, build_payload, post, tick_payload
 from config.settings import Settings
+from dashboard.view_state import ViewState
 from database import migrate
 from database.repositories import CandleRepository
 from database.session import make_engine, make_session_factory
 from market.sample_data import generate_random_walk
 
 SYMBOL = "BENCH"
-
-
-def _callback_key(app, fragment: str, duplicate: bool) -> str:
-    """The server callback whose outputs include `fragment` (duplicates carry an @hash)."""
-    for key, callback in app.callback_map.items():
-        if fragment in key and ("@" in key) == duplicate and "callback" in callback:
-            return key
-    raise LookupError(fragment)
-
-
-def _outputs(key: str) -> list[dict]:
-    outputs = []
-    for part in key.strip(".").split("..."):
-        component, prop = part.rsplit(".", 1)
-        outputs.append({"id": component.strip("."), "property": prop})
-    return outputs
-
-
-def _post(client, payload: dict) -> tuple[float, int, dict]:
-    start = time.perf_counter()
-    response = client.post("/_dash-update-component", json=payload)
-    elapsed = time.perf_counter() - start
-    if response.status_code == 204:
-        return elapsed, 0, {}
-    assert response.status_code == 200, response.data[:500]
-    return elapsed, len(response.data), json.loads(response.data)
 
 
 def main() -> int:
@@ -90,24 +64,13 @@ def main() -> int:
     client = app.server.test_client()
     client.get("/")  # first request initialises dash's routes
 
-    selection = [
-        {"id": "symbol", "property": "value", "value": SYMBOL},
-        {"id": "timeframe", "property": "value", "value": "1m"},
-    ]
-    build_key = _callback_key(app, "price-chart.figure", duplicate=False)
-    build = {
-        "output": build_key,
-        "outputs": _outputs(build_key),
-        "inputs": selection,
-        "changedPropIds": ["symbol.value"],
-        "state": [],
-    }
-    tick_key = _callback_key(app, "chart-delta.data..", duplicate=True)
+    view = ViewState(symbol=SYMBOL, timeframe="1m")  # candles only, as in issue 2
+    build = build_payload(app, view)
 
     full_time, full_size = [], []
     for _ in range(max(5, args.rounds // 4)):
         services.cache.clear()  # the naive dashboard recomputes everything on each refresh
-        elapsed, size, body = _post(client, build)
+        elapsed, size, body = post(client, build)
         full_time.append(elapsed)
         full_size.append(size)
     chart_state = body["response"]["chart-state"]["data"]
@@ -118,26 +81,9 @@ def main() -> int:
         # one feed event, or five: the defaults' events per 1 s refresh (1 close + 4 forming)
         for _ in range(1 if round_ % 2 else 5):
             services.runner.step()
-        tick = {
-            "output": tick_key,
-            "outputs": _outputs(tick_key),
-            "inputs": [{"id": "tick", "property": "n_intervals", "value": 1}],
-            "changedPropIds": ["tick.n_intervals"],
-            "state": [
-                {"id": "chart-state", "property": "data", "value": chart_state},
-                *selection,
-            ],
-        }
-        elapsed, size, body = _post(client, tick)
+        elapsed, size, body = post(client, tick_payload(app, view, chart_state))
         delta = body["response"]["chart-delta"]["data"]
-        # what the browser records after applying the delta (assets/chart_view.js)
-        chart_state = {
-            **chart_state,
-            "v": delta["v"],
-            "st": delta["st"],
-            "last": delta["last"] if delta["c"] else chart_state["last"],
-            "n": chart_state["n"] + len(delta["c"]),
-        }
+        chart_state = applied_state(chart_state, delta)
         kind = "close" if delta["c"] else "forming"
         ticks[kind][0].append(elapsed)
         ticks[kind][1].append(size)

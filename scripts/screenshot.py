@@ -18,7 +18,6 @@ from pathlib import Path
 
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.support.ui import Select
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -58,19 +57,37 @@ def main() -> int:
         options.add_argument(argument)
     driver = None
     try:
-        url = f"http://127.0.0.1:{args.port}/"
-        wait_for(url)
+        base = f"http://127.0.0.1:{args.port}"
+        wait_for(base + "/")
         driver = webdriver.Chrome(options=options)
-        driver.get(url)
-        time.sleep(args.wait)
-        driver.save_screenshot(str(args.out / f"live_chart_sp500_1d_{args.size}.png"))
-        Select(driver.find_element("id", "symbol")).select_by_value("DEMO")
-        time.sleep(2)
-        for label in driver.find_elements("css selector", "#timeframe label"):
-            if label.text == "15m":
-                label.click()
-        time.sleep(args.wait / 2)
-        driver.save_screenshot(str(args.out / f"live_chart_demo_15m_{args.size}.png"))
+        layered = (
+            "symbol=SP500&tf=1d&ind=ema(timeperiod=50)&ind=bbands&ind=rsi&ind=macd"
+            "&strat=ema_crossover(direction=both,fast=12,slow=26)"
+            "&strat=rsi_reversion(direction=both)"
+        )
+        shots = [
+            ("live_chart_sp500_1d", "/?symbol=SP500&tf=1d", None),
+            ("live_layers_sp500_1d", "/?" + layered, None),
+            ("live_layers_sp500_1d_light", "/?" + layered + "&theme=light", None),
+            ("live_performance_sp500_1d", "/?" + layered, "#panel-tabs"),
+            ("live_comparison_sp500_1d", "/?" + layered, "comparison"),
+            ("live_chart_demo_15m", "/?symbol=DEMO&tf=15m&ind=vwap&strat=donchian_breakout", None),
+            ("live_lod_demo_1m", "/?symbol=DEMO&tf=1m&lod=1", None),
+        ]
+        for name, path, then in shots:
+            driver.get(base + path)
+            time.sleep(args.wait)
+            if then == "comparison":
+                for link in driver.find_elements("css selector", "#panel-tabs .nav-link"):
+                    if link.text == "Comparison":
+                        driver.execute_script("arguments[0].click();", link)
+                time.sleep(args.wait / 2)
+                then = "#panel-tabs"
+            if then:
+                element = driver.find_element("css selector", then)
+                driver.execute_script("arguments[0].scrollIntoView(true);", element)
+                time.sleep(1)
+            driver.save_screenshot(str(args.out / f"{name}_{args.size}.png"))
         logs = driver.get_log("browser")
         for entry in logs:
             print("browser console:", entry)

@@ -257,8 +257,12 @@ class SeriesTrack:
     def backtest(
         self, strategy: BaseStrategy, settings: BacktestSettings | None = None
     ) -> BacktestResult:
-        """The strategy traded over the whole tracked history (cached per history length)."""
-        settings = settings or BacktestSettings(direction=strategy.direction)
+        """The strategy traded over the whole tracked history (cached per history length).
+
+        By default an open position stays open (``close_at_end=False``): a live chart shows
+        closed trades only, and the equity curve marks the open one to market.
+        """
+        settings = settings or BacktestSettings(direction=strategy.direction, close_at_end=False)
         with self.lock:
             self.track_strategies([strategy])
             key = (strategy_key(strategy), self.candles.n, settings)
@@ -338,6 +342,11 @@ class ChartTracks:
         self._max = max_tracks
         self._tracks: OrderedDict[tuple[str, str], SeriesTrack] = OrderedDict()
         self._lock = threading.Lock()
+
+    def clear(self) -> None:
+        """Drop every track (each is rebuilt on its next use)."""
+        with self._lock:
+            self._tracks.clear()
 
     def sync(self, symbol: str, timeframe: str | Timeframe) -> SeriesTrack:
         """The track of (symbol, timeframe) with every bar closed up to the feed's cursor."""

@@ -7,31 +7,16 @@ Components never query anything: they receive frames and return figures.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from components.charts.theme import DARK, ChartTheme  # re-exported: the themes live there
 from market.candles import Candle
 from market.timeframes import Timeframe, timestamp_ms
 
 CLOSED, FORMING, VOLUME_UP, VOLUME_DOWN, VOLUME_FORMING = range(5)
-
-
-@dataclass(frozen=True)
-class ChartTheme:
-    background: str = "#131722"
-    grid: str = "#232837"
-    text: str = "#b2b5be"
-    up: str = "#26a69a"
-    down: str = "#ef5350"
-    forming: str = "#f0b90b"
-    volume_alpha: float = 0.45
-
-
-DARK = ChartTheme()
 
 
 def x_labels(index: pd.DatetimeIndex, timeframe: Timeframe) -> list[str]:

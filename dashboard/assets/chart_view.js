@@ -148,6 +148,25 @@
       ? { x: [f[0]], open: [f[1]], high: [f[2]], low: [f[3]], close: [f[4]] }
       : { x: [], open: [], high: [], low: [], close: [] });
     patch.merge(["data", VOLUME_FORMING], f ? { x: [f[0]], y: [f[5]] } : { x: [], y: [] });
+    // the layers' points: appended (indicator values, signal markers, trade segments) or
+    // replaced whole; rows already held are skipped by x, like the candles
+    for (const [index, columns] of delta.e || []) {
+      const trace = figure.data[index];
+      if (!trace) continue;
+      const keep = newRows(trace, columns);
+      if (!keep) continue;
+      for (const [name, values] of Object.entries(columns)) {
+        const kept = keep === true ? values : values.filter(function (_, i) { return keep[i]; });
+        // "marker.color" -> ["data", i, "marker", "color"]
+        if (kept.length) patch.extend(["data", index].concat(name.split(".")), kept);
+      }
+    }
+    for (const [index, columns] of delta.r || []) {
+      if (!figure.data[index]) continue;
+      for (const [name, values] of Object.entries(columns)) {
+        patch.assign(["data", index].concat(name.split(".")), values);
+      }
+    }
     const next = Object.assign({}, state, {
       v: delta.v, st: delta.st, fk: delta.fk,
       last: rows.length ? delta.last : state.last,
@@ -157,9 +176,53 @@
     return [patch.build(), next];
   }
 
+  /* Which of the appended points the trace does not hold yet: true for all, false for none,
+   * or a mask. Points carry x (a sortable label). Segment traces (trades) hold [entry, exit,
+   * null] groups: a group is new when its exit is after the last exit held. */
+  function newRows(trace, columns) {
+    const xs = columns.x;
+    const held = trace.x || [];
+    if (!xs || !held.length) return true;
+    let last = null;
+    for (let i = held.length - 1; i >= 0; i--) {
+      if (held[i] !== null) { last = held[i]; break; }
+    }
+    if (last === null) return true;
+    const mask = new Array(xs.length).fill(false);
+    if (xs.indexOf(null) >= 0) {
+      let start = 0;
+      for (let i = 0; i <= xs.length; i++) {
+        if (i === xs.length || xs[i] === null) {
+          const end = i === xs.length ? i - 1 : i;
+          const exit = xs[i - 1];
+          if (i > start && exit > last) for (let j = start; j <= end; j++) mask[j] = true;
+          start = i + 1;
+        }
+      }
+    } else {
+      for (let i = 0; i < xs.length; i++) mask[i] = xs[i] > last;
+    }
+    if (mask.every(Boolean)) return true;
+    return mask.some(Boolean) ? mask : false;
+  }
+
+  /* A trade clicked in the trade table: show it with some bars around it, stop following. */
+  function zoomTo(zoom) {
+    const gd = chartDiv();
+    if (!zoom || !gd || !gd._fullLayout) return window.dash_clientside.no_update;
+    const span = Math.max(zoom[1] - zoom[0], 1);
+    gd._slFollow = false;
+    window.Plotly.relayout(gd, {
+      "xaxis.range": [new Date(zoom[0] - span * 0.6).toISOString(),
+                      new Date(zoom[1] + span * 0.6).toISOString()],
+    });
+    return window.dash_clientside.no_update;
+  }
+
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
     stratlens: {
       applyDelta: applyDelta,
+      zoomTo: zoomTo,
       followAndFit: function () {
         const gd = chartDiv();
         if (gd && gd.on) {

@@ -1,7 +1,8 @@
 """The live chart's callbacks as plain functions, on a real SQLite database and real feeds.
 
 The key property: a figure built once and then patched tick after tick holds exactly what a
-figure rebuilt from scratch at that moment holds.
+figure rebuilt from scratch at that moment holds: candles, and with layers shown, every
+indicator line, signal marker and trade segment.
 """
 
 from __future__ import annotations
@@ -18,16 +19,48 @@ from dash.exceptions import PreventUpdate
 
 from app import Services, build_services
 from config.settings import Settings
-from dashboard.live import build_chart, live_tick, timeframe_choices
+from dashboard.live import LiveContext, build_chart, live_tick, timeframe_choices
+from dashboard.view_state import ViewState, build_strategy, indicator_request
 from database.repositories import CandleRepository
 from market.candles import CANDLE_COLUMNS
+from services.chart_layers import strategy_key
+from strategies.registry import create
 
 BARS = 6000  # more than any bundled daily series holds: both figures show everything
 
 
+def new_rows(trace: dict, columns: dict) -> list[bool]:
+    """Which appended points a trace does not hold yet (assets/chart_view.js, newRows): points
+    after the last x held; for segment traces ([entry, exit, None] groups), groups whose exit
+    is after the last exit held."""
+    xs = columns.get("x")
+    held = [x for x in trace.get("x") or [] if x is not None]
+    if not xs or not held:
+        return [True] * len(next(iter(columns.values())))
+    last = held[-1]
+    if None not in xs:
+        return [x > last for x in xs]
+    mask, start = [False] * len(xs), 0
+    for i in range(len(xs) + 1):
+        if i == len(xs) or xs[i] is None:
+            if i > start and xs[i - 1] > last:
+                for j in range(start, min(i + 1, len(xs))):
+                    mask[j] = True
+            start = i + 1
+    return mask
+
+
+def resolve(trace: dict, path: str) -> tuple[dict, str]:
+    *parents, key = path.split(".")
+    for name in parents:
+        trace = trace.setdefault(name, {})
+    return trace, key
+
+
 def apply_delta(figure: dict, state: dict, delta: dict) -> tuple[dict, dict]:
-    """The documented client rule (candle_delta's docstring; assets/chart_view.js applies it
-    in the browser, which the browser tests check against the database)."""
+    """The documented client rule (candle_delta's and compose_delta's docstrings;
+    assets/chart_view.js applies it in the browser, which the browser tests check against
+    the database)."""
     assert delta["k"] == figure["layout"]["uirevision"] == state["k"]
     data = figure["data"]
     last_x = data[0]["x"][-1] if data[0]["x"] else None
@@ -42,6 +75,16 @@ def apply_delta(figure: dict, state: dict, delta: dict) -> tuple[dict, dict]:
     for key, i in (("x", 0), ("open", 1), ("high", 2), ("low", 3), ("close", 4)):
         data[1][key] = [f[i]] if f else []
     data[4]["x"], data[4]["y"] = ([f[0]], [f[5]]) if f else ([], [])
+    for index, columns in delta.get("e", []):
+        keep = new_rows(data[index], columns)
+        for path, values in columns.items():
+            parent, key = resolve(data[index], path)
+            kept = [v for v, k in zip(values, keep, strict=True) if k]
+            parent[key] = [*(parent.get(key) or ()), *kept]
+    for index, columns in delta.get("r", []):
+        for path, values in columns.items():
+            parent, key = resolve(data[index], path)
+            parent[key] = list(values)
     state = {
         **state,
         "v": delta["v"],
@@ -57,29 +100,41 @@ def as_json(figure: go.Figure) -> dict:
     return json.loads(pio.to_json(figure))
 
 
+LAYER_KEYS = ("x", "open", "high", "low", "close", "y", "customdata", "marker")
+
+
 def trace_data(figure: dict, tail_of: dict | None = None) -> list[dict]:
     """Each trace's arrays; with `tail_of`, only as many of the last values as that figure has
     (a window of the newest N bars moves on, while a patched chart keeps its older bars)."""
-    keys = ("x", "open", "high", "low", "close", "y")
     traces = []
     for i, trace in enumerate(figure["data"]):
-        n = len(tail_of["data"][i]["x"]) if tail_of else None
-        traces.append({k: trace[k][-n:] if n else trace[k] for k in keys if k in trace})
+        n = len(tail_of["data"][i].get("x") or []) if tail_of else None
+        item = {}
+        for k in LAYER_KEYS:
+            if k not in trace:
+                continue
+            value = trace[k]
+            if k == "marker":  # per-point colours (MACD histogram) only
+                value = value.get("color") if isinstance(value.get("color"), list) else None
+            if isinstance(value, list) and n is not None:
+                value = value[-n:] if n else []
+            item[k] = value
+        traces.append(item)
     return traces
 
 
 class Tab:
     """One browser tab, simulated: the figure it holds and its chart state."""
 
-    def __init__(self, services: Services, symbol: str, timeframe: str) -> None:
-        self.market = services.market_data
-        self.symbol, self.timeframe = symbol, timeframe
-        figure, self.state = build_chart(self.market, symbol, timeframe, BARS)
+    def __init__(self, services: Services, symbol: str, timeframe: str, **view) -> None:
+        self.live = LiveContext(services.market_data, services.tracks, BARS)
+        self.view = ViewState(symbol=symbol, timeframe=timeframe, **view)
+        figure, self.state = build_chart(self.live, self.view)
         self.figure = as_json(figure)
         self.rebuilds = 0
 
     def request(self) -> tuple:
-        return live_tick(self.market, self.state, self.symbol, self.timeframe, BARS)
+        return live_tick(self.live, self.state, self.view)
 
     def receive(self, answer: tuple) -> None:
         figure, delta, state = answer
@@ -94,7 +149,7 @@ class Tab:
         self.receive(self.request())
 
     def matches_a_rebuild(self) -> bool:
-        rebuilt, state = build_chart(self.market, self.symbol, self.timeframe, BARS)
+        rebuilt, state = build_chart(self.live, self.view)
         rebuilt = as_json(rebuilt)
         return (
             trace_data(self.figure, tail_of=rebuilt) == trace_data(rebuilt)
@@ -189,7 +244,8 @@ def test_a_tick_with_nothing_new_sends_nothing(services):
 def test_a_tick_for_a_chart_that_is_not_the_selected_one_rebuilds_the_selected(services):
     tab = Tab(services, "SP500", "1d")
     services.runner.step()
-    figure, delta, state = live_tick(services.market_data, tab.state, "DEMO", "1m", BARS)
+    other = LiveContext(services.market_data, services.tracks, BARS)
+    figure, delta, state = live_tick(other, tab.state, ViewState(symbol="DEMO", timeframe="1m"))
     assert figure.data[0].name == "DEMO"
     assert delta is no_update
     assert state["k"] == "DEMO|1m"
@@ -216,10 +272,10 @@ def test_a_replay_that_starts_over_rebuilds_the_chart(tmp_path):
 def test_timeframes_offered_are_the_stored_one_and_those_resampled_from_it(services):
     options, value = timeframe_choices(services.market_data, "SP500", "4h")
     assert [o["value"] for o in options] == ["1d", "1w"]
-    assert value == "1d"
+    assert value == "1d"  # 4h cannot be shown: the stored one is chosen
     options, value = timeframe_choices(services.market_data, "DEMO", "4h")
     assert [o["value"] for o in options] == ["1m", "5m", "15m", "30m", "1h", "4h", "1d", "1w"]
-    assert value == "4h"
+    assert value is no_update  # a valid choice (perhaps just set from the URL) is kept
 
 
 def test_chart_state_carries_what_the_status_line_shows(services):
@@ -229,3 +285,53 @@ def test_chart_state_carries_what_the_status_line_shows(services):
     tab.tick()
     assert (tab.state["s"], tab.state["tf"], tab.state["st"]) == ("SP500", "1d", "live")
     assert "err" not in tab.state
+
+
+LAYERS = {
+    "indicators": tuple(
+        indicator_request(text).key for text in ("ema(timeperiod=20)", "bbands", "rsi", "macd")
+    ),
+    "strategies": (
+        strategy_key(create("ema_crossover", fast=5, slow=12, direction="both")),
+        strategy_key(create("rsi_reversion", period=5, direction="both")),
+        strategy_key(create("macd_cross", fast=3, slow=8, signal=3, direction="both")),
+    ),
+}
+
+
+@pytest.mark.parametrize(("symbol", "timeframe"), [("SP500", "1d"), ("DEMO", "1m")])
+def test_layered_figure_patched_tick_after_tick_equals_a_rebuilt_one(services, symbol, timeframe):
+    tab = Tab(services, symbol, timeframe, **LAYERS)
+    names = [trace.get("name") for trace in tab.figure["data"]]
+    assert len(names) > 5  # candles + indicator lines, signal markers and trade segments
+    markers_before = markers(tab.figure)
+    for step in range(90):
+        services.runner.step()
+        tab.tick()
+        if step % 9 == 8:  # a rebuild with every layer takes ~0.5 s: compare every 9 events
+            assert tab.matches_a_rebuild()
+    assert tab.rebuilds == 0, "a plain tick must not rebuild the figure"
+    assert markers(tab.figure) > markers_before, "new signals arrived through ticks"
+
+
+def markers(figure: dict) -> int:
+    return sum(
+        len(trace.get("x") or [])
+        for trace in figure["data"]
+        if trace.get("mode") == "markers" and trace.get("type") == "scatter"
+    )
+
+
+def test_a_filtered_view_shows_only_the_chosen_signals(services):
+    tab = Tab(services, "SP500", "1d", **LAYERS, signal_types=("entry_long",), min_confidence=0.5)
+    track = services.tracks.sync("SP500", "1d")
+    strategies = [build_strategy(spec) for spec in LAYERS["strategies"]]
+    view = track.view([], strategies, last=BARS)
+    expected = sum(
+        1
+        for result in view.results.values()
+        for s in result.signals
+        if s.signal_type == "entry_long" and s.confidence >= 0.5
+    )
+    assert expected > 0
+    assert markers(tab.figure) == expected

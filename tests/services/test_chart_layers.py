@@ -71,7 +71,9 @@ def check_equals_scratch(tracks: ChartTracks, service: MarketDataService, timefr
         ]
         backtest = track.backtest(strategy)
         again = run_backtest(
-            expected.closed, scratch, BacktestSettings(direction=strategy.direction)
+            expected.closed,
+            scratch,
+            BacktestSettings(direction=strategy.direction, close_at_end=False),
         )
         pd.testing.assert_frame_equal(backtest.trades, again.trades)
     return view

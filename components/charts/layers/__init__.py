@@ -1,0 +1,54 @@
+"""Layered charts: candles, indicators, strategy signals and trades, composed into one figure.
+
+>>> chart = compose(data, [CandlesLayer(), IndicatorLayer([request("rsi")]), TradeLayer()])
+>>> chart.figure, chart.trace_index, chart.panels
+
+A layer type is a module here with one ``@register_layer`` class, imported below: that import
+is its registry line (``LAYER_TYPES[kind]``).
+"""
+
+from components.charts.layers.base import (
+    LAYER_TYPES,
+    PRICE,
+    VOLUME,
+    ChartData,
+    ComposedChart,
+    Layer,
+    LayerTrace,
+    Panel,
+    StrategyView,
+    apply_layer_delta,
+    compose,
+    compose_delta,
+    make_layer,
+    register_layer,
+    row_heights,
+)
+from components.charts.layers.candles import CandlesLayer
+from components.charts.layers.indicators import IndicatorLayer, compute_indicators, indicator_label
+from components.charts.layers.signals import StrategySignalLayer
+from components.charts.layers.trades import TradeLayer
+
+__all__ = [
+    "LAYER_TYPES",
+    "PRICE",
+    "VOLUME",
+    "CandlesLayer",
+    "ChartData",
+    "ComposedChart",
+    "IndicatorLayer",
+    "Layer",
+    "LayerTrace",
+    "Panel",
+    "StrategySignalLayer",
+    "StrategyView",
+    "TradeLayer",
+    "apply_layer_delta",
+    "compose",
+    "compose_delta",
+    "compute_indicators",
+    "indicator_label",
+    "make_layer",
+    "register_layer",
+    "row_heights",
+]

@@ -1,0 +1,128 @@
+"""The trades layer: each closed trade a segment from its entry to its exit, coloured by PnL.
+
+>>> [t.id for t in TradeLayer().traces(data, DARK)]
+['trade:ema_crossover(fast=12, slow=26):win', 'trade:ema_crossover(fast=12, slow=26):loss']
+
+Two traces per strategy, winners (pnl > 0, the theme's profit colour) and the rest (loss
+colour), each one scatter of segments separated by None (cheap: two traces, however many
+trades). A live extend appends the trades that closed after the tab's last bar.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from components.charts.layers.base import (
+    PRICE,
+    ChartData,
+    Columns,
+    LayerTrace,
+    Panel,
+    StrategyView,
+    clean,
+    register_layer,
+)
+from components.charts.theme import ChartTheme
+
+OUTCOMES = ("win", "loss")
+
+
+def trade_id(view: StrategyView, outcome: str) -> str:
+    """``trade:<label>:win`` or ``trade:<label>:loss``."""
+    return f"trade:{view.label}:{outcome}"
+
+
+@register_layer
+@dataclass(frozen=True)
+class TradeLayer:
+    """Entry-to-exit segments of every strategy's ``trades`` (TRADE_COLUMNS frames)."""
+
+    kind: ClassVar[str] = "trades"
+
+    def panels(self, data: ChartData) -> list[Panel]:
+        return []
+
+    def traces(self, data: ChartData, theme: ChartTheme) -> list[LayerTrace]:
+        out = []
+        for view in data.strategies.values():
+            for outcome in OUTCOMES:
+                color = theme.profit if outcome == "win" else theme.loss
+                columns = trade_columns(data, view, outcome, None)
+                trace = go.Scatter(
+                    **columns,
+                    mode="lines+markers",
+                    name=f"{view.label} trades",
+                    legendgroup=f"trade:{view.label}",
+                    showlegend=outcome == OUTCOMES[0],
+                    line={"color": color, "width": 1.5, "dash": "dot"},
+                    marker={"color": color, "size": 5},
+                    hovertemplate=_hovertemplate(view.label),
+                    _validate=False,
+                )
+                out.append(LayerTrace(trade_id(view, outcome), PRICE, trace))
+        return out
+
+    def extend(
+        self, data: ChartData, since: pd.Timestamp | None, theme: ChartTheme
+    ) -> dict[str, Columns]:
+        return {
+            trade_id(view, outcome): trade_columns(data, view, outcome, since)
+            for view in data.strategies.values()
+            for outcome in OUTCOMES
+        }
+
+    def replace(self, data: ChartData, theme: ChartTheme) -> dict[str, Columns]:
+        return {}
+
+
+def trade_columns(
+    data: ChartData, view: StrategyView, outcome: str, since: pd.Timestamp | None
+) -> Columns:
+    """x, y, customdata of the winning or losing trades that closed after `since` (None: all),
+    by exit time: ``[entry, exit, None]`` per trade."""
+    trades = view.trades
+    if trades is None or not len(trades):
+        return {"x": [], "y": [], "customdata": []}
+    trades = trades.sort_values(["exit_time", "entry_time"], kind="stable")
+    pnl = trades["pnl"].to_numpy(np.float64)
+    keep = pnl > 0 if outcome == "win" else ~(pnl > 0)
+    if since is not None:
+        keep &= (trades["exit_time"] > since).to_numpy()
+    trades = trades[keep]
+    entry_x = data.x(pd.DatetimeIndex(trades["entry_time"]))
+    exit_x = data.x(pd.DatetimeIndex(trades["exit_time"]))
+    entry_price, exit_price = clean(trades["entry_price"]), clean(trades["exit_price"])
+    rows = zip(
+        trades["side"].astype(str).tolist(),
+        entry_x,
+        exit_x,
+        entry_price,
+        exit_price,
+        clean(trades["pnl"]),
+        clean(trades["return_pct"].to_numpy(np.float64) * 100.0),
+        trades["exit_reason"].astype(str).tolist(),
+        strict=True,
+    )
+    x: list = []
+    y: list = []
+    customdata: list = []
+    for row in rows:
+        x += [row[1], row[2], None]
+        y += [row[3], row[4], None]
+        customdata += [list(row), list(row), None]
+    return {"x": x, "y": y, "customdata": customdata}
+
+
+def _hovertemplate(label: str) -> str:
+    return (
+        f"<b>{html.escape(label)}</b> %{{customdata[0]}} trade"
+        "<br>entry %{customdata[1]} @ %{customdata[3]:,.6~g}"
+        "<br>exit %{customdata[2]} @ %{customdata[4]:,.6~g} (%{customdata[7]})"
+        "<br>PnL %{customdata[5]:,.2f} · %{customdata[6]:+.2f}%<extra></extra>"
+    )

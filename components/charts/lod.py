@@ -1,0 +1,82 @@
+"""Level of detail for long histories: a range of candles merged into at most N buckets.
+
+>>> view = aggregate_ohlc(candles, max_bars=2000)            # 1,000,000 1m bars -> 2000 rows
+>>> int(view["bars"].iloc[0]), lod_timeframe_label(int(view["bars"].iloc[0]), "1m")
+(500, '≈ 8.3h per bar')
+
+A bucket is a run of consecutive bars (equal counts, the last one may hold fewer): open is the
+first open, high the max high, low the min low, close the last close, volume the sum. It is
+labelled by its first bar's time. Vectorised (``np.maximum.reduceat``): a million bars take a
+few milliseconds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from market.candles import CANDLE_COLUMNS
+from market.timeframes import Timeframe
+
+# unit, its seconds, the duration from which it is used (days up to two weeks: "10d")
+_UNITS = (("w", 7 * 86400, 14 * 86400), ("d", 86400, 86400), ("h", 3600, 3600), ("m", 60, 0))
+
+
+def aggregate_ohlc(
+    frame: pd.DataFrame,
+    max_bars: int = 2000,
+    start: pd.Timestamp | str | None = None,
+    end: pd.Timestamp | str | None = None,
+) -> pd.DataFrame:
+    """The candles within [start, end] (inclusive; all when None) in at most `max_bars` rows.
+
+    >>> aggregate_ohlc(candles, max_bars=3)["bars"].tolist()   # 7 bars -> buckets of 3
+    [3, 3, 1]
+
+    Returns a candle frame plus an int64 column ``bars`` (raw bars per row); a range of at
+    most `max_bars` bars comes back as it is (``bars`` all 1).
+    """
+    if max_bars < 1:
+        raise ValueError(f"max_bars={max_bars!r} is invalid: expected an int >= 1")
+    index = frame.index
+    first = 0 if start is None else int(index.searchsorted(_utc(start), side="left"))
+    stop = len(index) if end is None else int(index.searchsorted(_utc(end), side="right"))
+    stop = max(stop, first)
+    n = stop - first
+    if n <= max_bars:
+        out = frame.iloc[first:stop][list(CANDLE_COLUMNS)].copy()
+        out["bars"] = np.ones(n, dtype=np.int64)
+        return out
+    size = -(-n // max_bars)  # ceil: at most max_bars buckets
+    starts = np.arange(0, n, size)
+    ends = np.minimum(starts + size, n) - 1
+    column = {c: frame[c].to_numpy(np.float64)[first:stop] for c in CANDLE_COLUMNS}
+    data = {
+        "open": column["open"][starts],
+        "high": np.maximum.reduceat(column["high"], starts),
+        "low": np.minimum.reduceat(column["low"], starts),
+        "close": column["close"][ends],
+        "volume": np.add.reduceat(column["volume"], starts),
+        "bars": ends - starts + 1,
+    }
+    return pd.DataFrame(data, index=index[first:stop][starts])
+
+
+def _utc(ts: pd.Timestamp | str) -> pd.Timestamp:
+    stamp = pd.Timestamp(ts)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def lod_timeframe_label(bucket_bars: int, timeframe: Timeframe | str) -> str:
+    """The effective bar size, for the trader: ``lod_timeframe_label(8, "1h") == "≈ 8h per bar"``.
+
+    One bar per bucket is the timeframe itself (``"1h per bar"``); otherwise the duration in the
+    largest unit it fills (weeks from two weeks on, days, hours, minutes), to one decimal.
+    """
+    tf = Timeframe.parse(timeframe)
+    if bucket_bars <= 1:
+        return f"{tf.label} per bar"
+    seconds = bucket_bars * tf.seconds
+    unit, size = next((u, s) for u, s, threshold in _UNITS if seconds >= threshold)
+    text = f"{seconds / size:.1f}".removesuffix(".0")
+    return f"≈ {text}{unit} per bar"

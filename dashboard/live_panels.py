@@ -1,0 +1,358 @@
+"""Below the live chart: the performance panel of one strategy and the side-by-side comparison
+of every strategy switched on, on the chart's data, refreshed when a candle closes.
+
+Each strategy is traded over the chart's whole history (``SeriesTrack.backtest``, cached per
+history length: computed once per closed candle for every tab); open positions stay open
+(only closed trades count; the equity curve marks them to market). Metrics follow the chosen
+convention preset (analytics.metrics.PRESETS), each formula one click away (/formulas).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash_bootstrap_components as dbc
+import pandas as pd
+from dash import ALL, Dash, Input, Output, State, ctx, dash_table, dcc, html
+from dash.exceptions import PreventUpdate
+
+from analytics.exports import EXPORT_FORMATS, export_bytes, export_filename
+from analytics.metrics import PRESETS, compute_metrics, period_returns
+from components.charts.theme import THEMES, ChartTheme
+from components.panels.comparison import (
+    RunSummary,
+    best_per_row,
+    comparison_table,
+    comparison_table_component,
+    correlation_heatmap_figure,
+    drawdown_overlay_figure,
+    equity_overlay_figure,
+    risk_return_scatter_figure,
+)
+from components.panels.performance import (
+    kpi_cards,
+    kpi_values,
+    monthly_heatmap_figure,
+    monthly_returns_table,
+    performance_figure,
+    returns_distribution_figure,
+    trade_table_columns,
+    trade_table_records,
+    trade_table_style,
+)
+from dashboard.view_state import build_strategy
+from services.chart_layers import ChartTracks, strategy_key
+
+FIG = {"displaylogo": False, "displayModeBar": False}
+EXPORT_KINDS = ("trades", "signals", "metrics", "equity")
+
+
+def _graph(id_: str, height: int) -> dcc.Loading:
+    return dcc.Loading(
+        dcc.Graph(id=id_, config=FIG, style={"height": f"{height}px"}),
+        type="dot",
+        color="#f0b90b",
+        delay_show=300,
+    )
+
+
+def _hint(text: str) -> html.Div:
+    return html.Div(text, className="sl-hint")
+
+
+def layout() -> dbc.Card:
+    exports = dbc.DropdownMenu(
+        [
+            dbc.DropdownMenuItem(
+                f"{kind.capitalize()} · {fmt.upper()}",
+                id={"type": "export", "kind": kind, "fmt": fmt},
+            )
+            for kind in EXPORT_KINDS
+            for fmt in EXPORT_FORMATS
+        ],
+        label="Export",
+        size="sm",
+        color="secondary",
+        id="export-menu",
+        className="sl-export",
+    )
+    performance = html.Div(
+        [
+            dbc.Row(
+                [
+                    dbc.Col(
+                        dbc.Select(id="perf-strategy", size="sm", placeholder="strategy"), md=5
+                    ),
+                    dbc.Col(
+                        dbc.Select(
+                            id="perf-preset",
+                            options=[{"label": f"{p} convention", "value": p} for p in PRESETS],
+                            value="backtesting.py",
+                            size="sm",
+                        ),
+                        md=3,
+                    ),
+                    dbc.Col(
+                        html.A("formulas", href="/formulas", target="_blank", className="sl-small"),
+                        width="auto",
+                    ),
+                    dbc.Col(exports, width="auto", className="ms-auto"),
+                ],
+                className="g-2 align-items-center mb-2",
+            ),
+            html.Div(_hint("Switch a strategy on above to see its performance."), id="perf-kpis"),
+            dbc.Row(
+                [
+                    dbc.Col(_graph("perf-figure", 400), xl=8),
+                    dbc.Col(_graph("perf-distribution", 400), xl=4),
+                    dbc.Col(_graph("perf-monthly", 420), xl=12),
+                ],
+                className="g-2 mt-1",
+            ),
+            dash_table.DataTable(
+                id="perf-trades",
+                columns=trade_table_columns(),
+                data=[],
+                sort_action="native",
+                filter_action="native",
+                page_action="native",
+                page_size=10,
+                **trade_table_style(THEMES["dark"]),
+            ),
+            html.Div("Click a trade to zoom the chart to it.", className="sl-hint mt-1"),
+            dcc.Download(id="download"),
+        ]
+    )
+    comparison = html.Div(
+        [
+            html.Div(_hint("Switch two or more strategies on to compare them."), id="cmp-table"),
+            dbc.Row(
+                [
+                    dbc.Col(_graph("cmp-equity", 300), lg=6),
+                    dbc.Col(_graph("cmp-drawdown", 300), lg=6),
+                    dbc.Col(_graph("cmp-correlation", 300), lg=6),
+                    dbc.Col(_graph("cmp-scatter", 300), lg=6),
+                ],
+                className="g-2 mt-1",
+            ),
+        ]
+    )
+    return dbc.Card(
+        dbc.Tabs(
+            [
+                dbc.Tab(performance, label="Performance", tab_id="performance"),
+                dbc.Tab(comparison, label="Comparison", tab_id="comparison"),
+            ],
+            id="panel-tabs",
+            active_tab="performance",
+            className="sl-tabs",
+        ),
+        body=True,
+        className="sl-card sl-panels mt-3",
+    )
+
+
+# -- plain logic ----------------------------------------------------------------------------
+
+
+def strategy_runs(
+    tracks: ChartTracks, symbol: str, timeframe: str, specs: list[str], preset: str
+) -> dict[str, tuple[Any, pd.Series, Any]]:
+    """spec -> (backtest result over the chart's whole history, its metrics, strategy)."""
+    track = tracks.sync(symbol, timeframe)
+    out = {}
+    for spec in specs:
+        strategy = build_strategy(spec)
+        result = track.backtest(strategy)
+        metrics = compute_metrics(
+            result.equity,
+            result.trades,
+            benchmark=result.benchmark,
+            preset=preset,
+            warmup_bars=min(strategy.warmup - 1, max(len(result.equity) - 1, 0)),
+        )
+        out[spec] = (result, metrics, strategy)
+    return out
+
+
+def performance_panel(
+    tracks: ChartTracks, symbol: str, timeframe: str, spec: str, preset: str, theme: ChartTheme
+) -> tuple[Any, ...]:
+    """(KPI cards, performance figure, returns distribution, monthly heatmap, trade rows)."""
+    runs = strategy_runs(tracks, symbol, timeframe, [spec], preset)
+    result, metrics, _ = runs[spec]
+    cash = result.settings.cash
+    cards = kpi_cards(kpi_values(metrics, cash), id_prefix="kpi", theme=theme, docs_url="/formulas")
+    returns = period_returns(result.equity, preset)
+    return (
+        cards,
+        performance_figure(result.equity, result.trades, benchmark=result.benchmark, theme=theme),
+        returns_distribution_figure(returns, theme=theme),
+        monthly_heatmap_figure(monthly_returns_table(result.equity), theme=theme),
+        trade_table_records(result.trades.iloc[::-1]),  # newest first
+    )
+
+
+def comparison_panel(
+    tracks: ChartTracks,
+    symbol: str,
+    timeframe: str,
+    specs: list[str],
+    preset: str,
+    theme: ChartTheme,
+    labels: dict[str, str],
+) -> tuple[Any, ...]:
+    """(table, equity overlay, drawdown overlay, correlation heatmap, risk/return scatter)."""
+    runs = strategy_runs(tracks, symbol, timeframe, specs, preset)
+    summaries = {
+        labels.get(spec, spec): RunSummary(labels.get(spec, spec), r.equity, r.trades, m)
+        for spec, (r, m, _) in runs.items()
+    }
+    table = comparison_table(summaries)
+    return (
+        comparison_table_component(table, best_per_row(table), theme=theme, table_id="cmp"),
+        equity_overlay_figure(summaries, theme=theme),
+        drawdown_overlay_figure(summaries, theme=theme),
+        correlation_heatmap_figure(summaries, theme=theme),
+        risk_return_scatter_figure(summaries, theme=theme),
+    )
+
+
+def export_payload(
+    tracks: ChartTracks, symbol: str, timeframe: str, spec: str, preset: str, kind: str, fmt: str
+) -> dict[str, Any]:
+    """What dcc.Download sends for one export of the selected strategy."""
+    result, metrics, strategy = strategy_runs(tracks, symbol, timeframe, [spec], preset)[spec]
+    if kind == "signals":
+        track = tracks.sync(symbol, timeframe)
+        data: Any = track.view([], [strategy]).results[strategy_key(strategy)]
+    else:
+        data = {"trades": result.trades, "metrics": metrics, "equity": result.equity}[kind]
+    payload, _suffix, mime = export_bytes(
+        kind,
+        data,
+        fmt,
+        benchmark=result.benchmark if kind == "equity" else None,  # type: ignore[arg-type]
+    )
+    filename = export_filename(kind, [strategy.name, symbol, timeframe], fmt)  # type: ignore[arg-type]
+    return dcc.send_bytes(payload, filename, type=mime)
+
+
+# -- wiring ---------------------------------------------------------------------------------
+
+
+def register_callbacks(app: Dash, tracks: ChartTracks) -> None:
+    app.clientside_callback(  # a new closed candle (not every forming update) refreshes panels
+        """function (state, held) {
+            // a new chart at once; on the same chart at most every 5 s, so that a fast replay
+            // does not queue panel refreshes faster than they are computed
+            const skip = window.dash_clientside.no_update;
+            const last = state ? [state.k, state.last] : null;
+            if (JSON.stringify(last) === JSON.stringify(held)) return skip;
+            const now = Date.now();
+            const sameChart = held && last && held[0] === last[0];
+            if (sameChart && now - (window._slPanelsAt || 0) < 5000) return skip;
+            window._slPanelsAt = now;
+            return last;
+        }""",
+        Output("chart-closed", "data"),
+        Input("chart-state", "data"),
+        State("chart-closed", "data"),
+    )
+
+    @app.callback(
+        Output("perf-strategy", "options"),
+        Output("perf-strategy", "value"),
+        Input("strategies", "value"),
+        State("strategies", "options"),
+        State("perf-strategy", "value"),
+    )
+    def _choices(specs, options, current):
+        labels = {o["value"]: o["label"] for o in options or []}
+        specs = specs or []
+        choice = current if current in specs else (specs[0] if specs else None)
+        return [{"label": labels.get(s, s), "value": s} for s in specs], choice
+
+    @app.callback(
+        Output("perf-kpis", "children"),
+        Output("perf-figure", "figure"),
+        Output("perf-distribution", "figure"),
+        Output("perf-monthly", "figure"),
+        Output("perf-trades", "data"),
+        Output("perf-trades", "style_header"),
+        Output("perf-trades", "style_cell"),
+        Output("perf-trades", "style_data_conditional"),
+        Output("perf-trades", "style_filter"),
+        Input("perf-strategy", "value"),
+        Input("perf-preset", "value"),
+        Input("chart-closed", "data"),
+        Input("theme-switch", "value"),
+        State("symbol", "value"),
+        State("timeframe", "value"),
+    )
+    def _performance(spec, preset, _closed, light, symbol, timeframe):
+        if not spec or not symbol or not timeframe:
+            raise PreventUpdate
+        theme = THEMES["light" if light else "dark"]
+        style = trade_table_style(theme)
+        return (
+            *performance_panel(tracks, symbol, timeframe, spec, preset, theme),
+            style.get("style_header"),
+            style.get("style_cell"),
+            style.get("style_data_conditional"),
+            style.get("style_filter"),
+        )
+
+    @app.callback(
+        Output("cmp-table", "children"),
+        Output("cmp-equity", "figure"),
+        Output("cmp-drawdown", "figure"),
+        Output("cmp-correlation", "figure"),
+        Output("cmp-scatter", "figure"),
+        Input("strategies", "value"),
+        Input("perf-preset", "value"),
+        Input("chart-closed", "data"),
+        Input("panel-tabs", "active_tab"),
+        Input("theme-switch", "value"),
+        State("strategies", "options"),
+        State("symbol", "value"),
+        State("timeframe", "value"),
+    )
+    def _comparison(specs, preset, _closed, tab, light, options, symbol, timeframe):
+        if tab != "comparison" or not symbol or not timeframe:
+            raise PreventUpdate  # computed when shown
+        if not specs or len(specs) < 2:
+            hint = _hint("Switch two or more strategies on to compare them.")
+            return hint, *([{}] * 4)
+        labels = {o["value"]: o["label"] for o in options or []}
+        theme = THEMES["light" if light else "dark"]
+        return comparison_panel(tracks, symbol, timeframe, specs, preset, theme, labels)
+
+    @app.callback(
+        Output("chart-zoom", "data"),
+        Input("perf-trades", "active_cell"),
+        State("perf-trades", "derived_viewport_data"),
+        prevent_initial_call=True,
+    )
+    def _zoom(cell, rows):
+        if not cell or not rows or cell["row"] >= len(rows):
+            raise PreventUpdate
+        row = rows[cell["row"]]
+        return [row["entry_ms"], row["exit_ms"]]
+
+    @app.callback(
+        Output("download", "data"),
+        Input({"type": "export", "kind": ALL, "fmt": ALL}, "n_clicks"),
+        State("perf-strategy", "value"),
+        State("perf-preset", "value"),
+        State("symbol", "value"),
+        State("timeframe", "value"),
+        prevent_initial_call=True,
+    )
+    def _export(clicks, spec, preset, symbol, timeframe):
+        trigger = ctx.triggered_id
+        if not trigger or not any(clicks or []) or not spec:
+            raise PreventUpdate
+        return export_payload(
+            tracks, symbol, timeframe, spec, preset, trigger["kind"], trigger["fmt"]
+        )

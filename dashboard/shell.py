@@ -1,0 +1,127 @@
+"""The app's frame: navbar (pages, theme switch, feed badge), the pages, and their routing.
+
+Both pages are in the layout at once and a path change only shows one and hides the other,
+so going to the backtest page and back keeps the live chart, its view and its zoom. The live
+page's view stays in the URL's query (dashboard.view_state); the Live link carries it back.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dash_bootstrap_components as dbc
+from dash import Dash, Input, Output, dcc, html
+from dash.development.base_component import Component
+
+PAGES = ("live", "backtest", "formulas")
+METRICS_DOC = Path(__file__).resolve().parent.parent / "docs" / "metrics.md"
+
+
+def navbar() -> dbc.Navbar:
+    return dbc.Navbar(
+        dbc.Container(
+            [
+                html.Div(
+                    [
+                        html.Span("StratLens", className="sl-brand"),
+                        html.Span("live strategy charts", className="sl-tagline"),
+                    ],
+                    className="d-flex align-items-center",
+                ),
+                dbc.Nav(
+                    [
+                        dbc.NavLink("Live", id="nav-live", href="/", active="exact"),
+                        dbc.NavLink(
+                            "Backtest", id="nav-backtest", href="/backtest", active="exact"
+                        ),
+                        dbc.NavLink(
+                            "Formulas", id="nav-formulas", href="/formulas", active="exact"
+                        ),
+                    ],
+                    className="sl-nav ms-4 me-auto",
+                    navbar=True,
+                ),
+                html.Div(
+                    [
+                        dbc.Switch(
+                            id="theme-switch",
+                            label="Light",
+                            value=False,
+                            className="sl-theme-switch mb-0 me-3",
+                        ),
+                        dbc.Badge(
+                            "STARTING", id="feed-badge", color="secondary", className="sl-badge"
+                        ),
+                    ],
+                    className="d-flex align-items-center",
+                ),
+            ],
+            fluid=True,
+        ),
+        className="sl-navbar",
+        color="dark",
+        dark=True,
+    )
+
+
+def formulas_page() -> html.Div:
+    """docs/metrics.md in the app: every metric's formula under each convention preset."""
+    return html.Div(
+        dcc.Markdown(
+            METRICS_DOC.read_text(), mathjax=False, className="sl-doc", link_target="_blank"
+        ),
+        className="sl-card sl-doc-card",
+    )
+
+
+def shell(live_page: Component, backtest_page: Component) -> html.Div:
+    return html.Div(
+        [
+            dcc.Location(id="url", refresh=False),
+            navbar(),
+            dbc.Container(
+                [
+                    html.Div(live_page, id="page-live"),
+                    html.Div(backtest_page, id="page-backtest", style={"display": "none"}),
+                    html.Div(formulas_page(), id="page-formulas", style={"display": "none"}),
+                ],
+                fluid=True,
+                className="sl-main",
+            ),
+        ],
+        id="app-root",
+        className="sl-app",
+        **{"data-bs-theme": "dark"},
+    )
+
+
+def page_styles(pathname: str | None) -> tuple[dict, ...]:
+    """One style per page (PAGES order): the path's page shown, the others hidden; unknown
+    paths show the live page."""
+    name = (pathname or "/").strip("/") or "live"
+    shown = name if name in PAGES else "live"
+    return tuple({} if page == shown else {"display": "none"} for page in PAGES)
+
+
+def register_callbacks(app: Dash) -> None:
+    @app.callback(
+        *(Output(f"page-{page}", "style") for page in PAGES),
+        Input("url", "pathname"),
+    )
+    def _route(pathname: str | None):
+        return page_styles(pathname)
+
+    app.clientside_callback(  # Bootstrap's colour mode on <html>, and the live link's query
+        """function (light, search, pathname) {
+            const theme = light ? "light" : "dark";
+            document.documentElement.setAttribute("data-bs-theme", theme);
+            const root = document.getElementById("app-root");
+            if (root) root.setAttribute("data-bs-theme", theme);
+            const href = pathname === "/" || pathname === "" ? "/" + (search || "") : null;
+            return href === null ? window.dash_clientside.no_update : href;
+        }""",
+        Output("nav-live", "href"),
+        Input("theme-switch", "value"),
+        Input("url", "search"),
+        Input("url", "pathname"),
+    )

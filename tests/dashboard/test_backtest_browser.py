@@ -1,0 +1,233 @@
+"""The Backtest page in a real headless Chromium: run with a progress bar, the command line's
+numbers in the KPI cards, reopen a saved run, compare two runs.
+
+The expected numbers come from ``strategies.batch.run_job`` with the settings ``python app.py
+backtest --symbol SP500 --timeframe 1d --strategy sma_crossover --set fast=... --json`` uses,
+never from literals. The page is dashboard.backtest.make_test_app over a temporary SQLite
+database holding the bundled sample data; Run goes through a real DiskcacheManager (worker
+processes), slowed to ``STEP_S`` per step so that the test can watch the bar move.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import dash
+import diskcache
+import pytest
+from dash.testing.wait import until
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
+
+import app as cli
+from app import build_services
+from components.panels.performance import format_metric
+from config.settings import Settings
+from dashboard.backtest import make_test_app
+from dashboard.runs import STEPS
+from strategies.batch import BatchJob, open_context, run_job
+from strategies.registry import create
+
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("browser_required")]
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOT = ROOT / "docs" / "screenshots" / "backtest_page_1280x800.png"
+STEP_S = 0.6  # each step stays on screen this long: the bar is polled every 250 ms
+KPIS = ("# Trades", "Return [%]")
+WATCH_PROGRESS = """
+window.__btProgress = [];
+const wrap = document.querySelector('#bt-progress-wrap');
+new MutationObserver(() => {
+  const bar = wrap.querySelector('.progress-bar');
+  if (bar && wrap.style.display !== 'none') {
+    window.__btProgress.push([Number(bar.getAttribute('aria-valuenow')), bar.textContent]);
+  }
+}).observe(wrap, {subtree: true, attributes: true, childList: true, characterData: true});
+"""
+
+
+@pytest.fixture
+def backtest_app(live_settings: Settings, tmp_path: Path) -> Iterator[tuple[dash.Dash, Any]]:
+    services = build_services(live_settings)  # no feed started: the page needs none
+    cache = diskcache.Cache(str(tmp_path / "background"))
+    app = make_test_app(services, dash.DiskcacheManager(cache), min_step_s=STEP_S)
+    yield app, services
+    services.close()
+    cache.close()
+
+
+def command_line_kpis(settings: Settings, fast: int) -> dict[str, str]:
+    """The KPI texts of `python app.py backtest ... --set fast=<fast> --json`'s numbers."""
+    args = type("Args", (), {"cash": 10_000.0, "commission": 0.0, "slippage_bps": 0.0})()
+    strategy = create("sma_crossover", fast=fast)
+    job = BatchJob("sma_crossover", strategy.config, "SP500", "1d")
+    context = open_context(settings.database_url, settings.redis_url)
+    try:
+        outcome = run_job(
+            job,
+            cli._backtest_settings(args, compat=None, direction=strategy.direction),
+            context,
+            preset="backtesting.py",
+            store=False,
+            keep_backtest=True,
+        )
+    finally:
+        context.close()
+    assert outcome.error is None
+    return {key: format_metric(key, outcome.metrics[key]) for key in KPIS}
+
+
+def shown_kpis(dash_duo) -> dict[str, str]:
+    ids = {"# Trades": "#bt-kpi-trades", "Return [%]": "#bt-kpi-return"}
+    texts = {}
+    for key, css in ids.items():
+        found = dash_duo.driver.find_elements(By.CSS_SELECTOR, css)
+        texts[key] = found[0].text if found else None
+    return texts
+
+
+def param_names(dash_duo) -> list[str]:
+    """The generated parameter inputs' names, in page order."""
+    return dash_duo.driver.execute_script(
+        "return [...document.querySelectorAll('#bt-params [id]')]"
+        ".map(e => { try { return JSON.parse(e.id).name } catch (_) { return null } })"
+        ".filter(name => name)"
+    )
+
+
+def set_param(dash_duo, name: str, value: int) -> None:
+    field = next(
+        e
+        for e in dash_duo.driver.find_elements(By.CSS_SELECTOR, "#bt-params input")
+        if f'"name":"{name}"' in (e.get_attribute("id") or "")
+    )
+    dash_duo.clear_input(field)
+    field.send_keys(str(value))
+    until(lambda: field.get_attribute("value") == str(value), timeout=5)
+
+
+def run_and_wait(dash_duo, expected: dict[str, str], status: str) -> None:
+    dash_duo.find_element("#bt-run").click()
+    dash_duo.wait_for_contains_text("#bt-status", status, timeout=60)
+    until(lambda: shown_kpis(dash_duo) == expected, timeout=10)
+
+
+def select_run(dash_duo, run_id: int) -> None:
+    box = dash_duo.driver.find_element(
+        By.XPATH,
+        "//div[@id='bt-runs']//tr[td[@data-dash-column='id' and normalize-space()="
+        f"'{run_id}']]//input[@type='checkbox']",
+    )
+    # Bootstrap scrolls smoothly: an instant scroll, or the click lands before the box does
+    dash_duo.driver.execute_script(
+        "arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", box
+    )
+    if not box.is_selected():
+        box.click()
+    until(box.is_selected, timeout=5)
+
+
+def screenshot(driver, path: Path, width: int = 1280, height: int = 800) -> None:
+    """The page's top as a ``width`` x ``height`` PNG: the window is grown until its viewport
+    (not the window with the browser's frame) has that size, then restored."""
+    outer = driver.get_window_size()
+    driver.set_window_size(width, height)
+    inner = driver.execute_script("return [window.innerWidth, window.innerHeight]")
+    driver.set_window_size(2 * width - inner[0], 2 * height - inner[1])
+    until(
+        lambda: (
+            driver.execute_script("return [window.innerWidth, window.innerHeight]")
+            == [width, height]
+        ),
+        timeout=5,
+    )
+    driver.execute_script("window.scrollTo({top: 0, behavior: 'instant'})")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(path))
+    driver.set_window_size(outer["width"], outer["height"])
+
+
+def plotted_traces(dash_duo, graph_id: str) -> list[str]:
+    return dash_duo.driver.execute_script(
+        f"const g = document.querySelector('#{graph_id} .js-plotly-plot');"
+        " return g && g.data ? g.data.map(t => t.name) : []"
+    )
+
+
+def test_run_reopen_and_compare_in_the_browser(dash_duo, backtest_app):
+    app, services = backtest_app
+    dash_duo.start_server(app)
+    driver = dash_duo.driver
+    driver.get(dash_duo.server_url + "/backtest")
+    dash_duo.wait_for_element("#bt-run", timeout=20)
+    assert dash_duo.find_element("#bt-empty").text.startswith("No result yet")
+
+    # the parameter inputs follow the strategy, the timeframes and the period the symbol
+    Select(dash_duo.find_element("#bt-strategy")).select_by_value("rsi_reversion")
+    rsi = ["period", "oversold", "overbought", "trend_filter", "trend_period"]
+    until(lambda: param_names(dash_duo) == rsi, timeout=10)
+    Select(dash_duo.find_element("#bt-strategy")).select_by_value("sma_crossover")
+    until(lambda: param_names(dash_duo) == ["fast", "slow"], timeout=10)
+    Select(dash_duo.find_element("#bt-symbol")).select_by_value("DEMO")
+    until(lambda: dash_duo.find_element("#bt-start").get_attribute("value") == "2024-01-01", 10)
+    assert "1m" in [
+        o.get_attribute("value") for o in Select(dash_duo.find_element("#bt-timeframe")).options
+    ]
+    Select(dash_duo.find_element("#bt-symbol")).select_by_value("SP500")
+    until(lambda: dash_duo.find_element("#bt-start").get_attribute("value") == "1999-01-04", 10)
+    Select(dash_duo.find_element("#bt-timeframe")).select_by_value("1d")
+    set_param(dash_duo, "fast", 5)
+    assert dash_duo.find_element("#bt-form-message").text == ""
+    expected_first = command_line_kpis(services.settings, fast=5)
+
+    driver.execute_script(WATCH_PROGRESS)
+    dash_duo.find_element("#bt-run").click()
+    until(lambda: dash_duo.find_element("#bt-run").get_attribute("disabled") is not None, 10)
+    dash_duo.wait_for_contains_text("#bt-status", "Run #1 stored in", timeout=60)
+    until(lambda: shown_kpis(dash_duo) == expected_first, timeout=10)
+    assert dash_duo.find_element("#bt-run").get_attribute("disabled") is None
+    seen = driver.execute_script("return window.__btProgress")
+    values = [value for value, _ in seen if value > 0]
+    assert len(set(values)) >= 3, f"the bar should move through the steps, saw {seen}"
+    assert values == sorted(values), f"the bar only moves forward, saw {seen}"
+    labels = {label.split(" ", 1)[1] for _, label in seen if label}
+    assert labels <= set(STEPS)
+    assert len(labels) >= 3
+
+    until(lambda: "Equity" in plotted_traces(dash_duo, "bt-performance"), timeout=20)
+    assert dash_duo.find_element("#bt-empty").is_displayed() is False
+    title = dash_duo.find_element("#bt-result-title").text
+    assert title.startswith("SMA crossover (fast=5, slow=30, direction=long) · SP500 1d")
+    assert "run #1 · 1999-01-04 → 2018-12-31" in title
+    trades = dash_duo.driver.find_elements(By.CSS_SELECTOR, "#bt-trades td[data-dash-column='id']")
+    assert len(trades) == min(15, int(expected_first["# Trades"].replace(",", "")))
+    screenshot(driver, SCREENSHOT)
+
+    # a second run, then the first one reopened from the saved runs
+    set_param(dash_duo, "fast", 10)
+    expected_second = command_line_kpis(services.settings, fast=10)
+    assert expected_second != expected_first
+    run_and_wait(dash_duo, expected_second, "Run #2 stored in")
+    run_rows = "#bt-runs td[data-dash-column='id']"
+    until(lambda: len(driver.find_elements(By.CSS_SELECTOR, run_rows)) == 2, timeout=10)
+    select_run(dash_duo, 1)
+    dash_duo.find_element("#bt-open").click()
+    dash_duo.wait_for_contains_text("#bt-status", "Opened run #1", timeout=60)
+    until(lambda: shown_kpis(dash_duo) == expected_first, timeout=10)
+    assert "run #1 ·" in dash_duo.find_element("#bt-result-title").text
+
+    # compare the two runs
+    select_run(dash_duo, 2)
+    dash_duo.find_element("#bt-compare").click()
+    dash_duo.wait_for_element("#bt-compare-metrics", timeout=30)
+    assert dash_duo.find_element("#bt-compare-card").is_displayed()
+    labels = ["#1 sma_crossover(5, 30, long)", "#2 sma_crossover(10, 30, long)"]
+    header = [th.text for th in driver.find_elements(By.CSS_SELECTOR, "#bt-compare-metrics th")]
+    assert header[:3] == ["Metric", *labels]
+    assert driver.find_elements(By.CSS_SELECTOR, "#bt-compare-metrics td.sl-best")
+    for graph in ("bt-compare-equity", "bt-compare-drawdown", "bt-compare-scatter"):
+        until(lambda graph=graph: plotted_traces(dash_duo, graph) == labels, timeout=20)
+    dash_duo.wait_for_contains_text("#bt-runs-message", "Comparing runs", timeout=10)
+    assert dash_duo.get_logs() == []

@@ -1,0 +1,732 @@
+"""The Backtest page without a browser: its service functions (dashboard/runs.py) and its
+callbacks as plain functions (dashboard/backtest.py), on SQLite and on PostgreSQL.
+
+The reference for every number is the command line's pipeline: ``strategies.batch.run_job``
+with the settings ``python app.py backtest`` builds (and once the command itself, --json).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import plotly.io as pio
+import pytest
+from dash import no_update
+from dash.exceptions import PreventUpdate
+from pandas.testing import assert_frame_equal, assert_series_equal
+
+import app as cli
+from analytics.backtest import BacktestSettings
+from analytics.metrics import PRESETS
+from app import Services, build_services
+from components.panels.performance import format_metric, metric_slug
+from config.settings import Settings
+from dashboard import backtest as page
+from dashboard.runs import (
+    STEPS,
+    BacktestRequest,
+    FormError,
+    ResultCache,
+    RunFailed,
+    compare_runs,
+    context_from,
+    list_runs,
+    load_request,
+    parse_form,
+    reopen_run,
+    run_request,
+)
+from database.repositories import CandleRepository, StrategyRunRepository
+from market.sample_data import load_sample
+from services.strategy_runs import run_strategy
+from strategies.batch import BatchJob, JobContext, open_context, run_job
+from strategies.manager import StrategyManager
+from strategies.registry import all_strategies, create
+
+FORM: dict[str, Any] = {
+    "strategy": "sma_crossover",
+    "params": {"fast": 5, "slow": 30},
+    "symbol": "SP500",
+    "timeframe": "1d",
+}
+DEMO_BARS = 3 * 1440  # three days of the bundled 1m random walk
+
+
+def cli_settings(strategy: str = "sma_crossover", **params: Any) -> BacktestSettings:
+    """What `python app.py backtest --strategy ... --set ...` trades with (its defaults)."""
+    args = type("Args", (), {"cash": 10_000.0, "commission": 0.0, "slippage_bps": 0.0})()
+    return cli._backtest_settings(args, compat=None, direction=create(strategy, **params).direction)
+
+
+def cli_job(params: dict[str, Any], **window: Any) -> BatchJob:
+    return BatchJob("sma_crossover", params, "SP500", "1d", window.get("start"), window.get("end"))
+
+
+def make_services(database_url: str, tmp_path: Path) -> Services:
+    """Services over ``database_url`` holding the whole SP500 and three days of DEMO, no feed."""
+    settings = Settings.from_env(
+        {
+            "DATABASE_URL": database_url,
+            "STRATLENS_DATA_DIR": str(tmp_path),
+            "FEEDS": "none",
+            "LOAD_SAMPLE_DATA": "false",
+            "STRATEGIES_DIR": str(tmp_path / "user_strategies"),
+        }
+    )
+    context = open_context(database_url, None)
+    try:
+        with context.writes.begin() as session:
+            repo = CandleRepository(session)
+            repo.upsert("SP500", "1d", load_sample("SP500"))
+            repo.upsert("DEMO", "1m", load_sample("DEMO").iloc[:DEMO_BARS])
+    finally:
+        context.close()
+    return build_services(settings)
+
+
+@pytest.fixture
+def services(database_url: str, tmp_path: Path) -> Iterator[Services]:
+    services = make_services(database_url, tmp_path)
+    yield services
+    services.close()
+
+
+@pytest.fixture
+def context(services: Services) -> JobContext:
+    return context_from(services.sessions, services.integrator)
+
+
+@pytest.fixture
+def reference(services: Services) -> Iterator[JobContext]:
+    """A context of its own (as the command line opens one): no cache shared with the page."""
+    context = open_context(services.settings.database_url, None)
+    yield context
+    context.close()
+
+
+def assert_same_result(a: Any, b: Any) -> None:
+    assert_series_equal(a.metrics, b.metrics)
+    assert_frame_equal(a.trades, b.trades)
+    assert_series_equal(a.equity, b.equity)
+    assert_series_equal(a.benchmark, b.benchmark)
+
+
+# -- the form ------------------------------------------------------------------------------
+
+
+def test_a_default_form_trades_like_the_command_line():
+    request = parse_form(FORM)
+    assert request.params == {"fast": 5, "slow": 30, "direction": "long"}
+    assert request.settings == cli_settings(fast=5)
+    assert (request.start, request.end, request.preset) == (None, None, "backtesting.py")
+
+
+def test_percent_fields_become_fractions_and_the_end_day_is_included():
+    request = parse_form(
+        {
+            **FORM,
+            "start": "2010-01-01",
+            "end": "2010-12-31",
+            "commission": 0.1,
+            "commission_fixed": 1,
+            "slippage_bps": 2,
+            "spread_bps": 3,
+            "stop_loss": 5,
+            "take_profit": 150,
+            "trailing_stop": 7.5,
+            "max_drawdown_halt": 30,
+            "sizing": "fraction",
+            "size": 50,
+            "direction": "both",
+            "fill": "close",
+            "preset": "quantstats",
+        }
+    )
+    s = request.settings
+    assert (s.commission_pct, s.commission_fixed, s.slippage_bps, s.spread_bps) == (
+        0.001,
+        1.0,
+        2.0,
+        3.0,
+    )
+    assert (s.stop_loss_pct, s.take_profit_pct, s.trailing_stop_pct) == (0.05, 1.5, 0.075)
+    assert (s.max_drawdown_halt_pct, s.sizing, s.size, s.fill) == (0.3, "fraction", 0.5, "close")
+    assert s.direction == request.params["direction"] == "both"
+    assert request.start == pd.Timestamp("2010-01-01", tz="UTC")
+    assert request.end == pd.Timestamp("2011-01-01", tz="UTC") - pd.Timedelta(microseconds=1)
+    assert request.preset == "quantstats"
+    quantity = parse_form({**FORM, "sizing": "quantity", "size": 3}).settings
+    assert (quantity.sizing, quantity.size) == ("quantity", 3.0)
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "words"),
+    [
+        ({"params": {"fast": 40, "slow": 30}}, "fast", "fast=40 is not below slow"),
+        ({"params": {"fast": 1}}, "fast", "fast=1 is out of range; allowed: int in 2..1000"),
+        ({"params": {"fast": 5.5}}, "fast", "fast=5.5 is not an integer"),
+        ({"params": {"fast": None}}, "fast", "fast is empty; allowed: int in 2..1000"),
+        ({"params": {"fsat": 5}}, "fsat", "did you mean 'fast'?"),
+        ({"strategy": "sma_crosover"}, "strategy", "did you mean 'sma_crossover'?"),
+        ({"strategy": None}, "strategy", "Strategy: choose one"),
+        ({"symbol": ""}, "symbol", "Symbol: choose one"),
+        ({"timeframe": "2d"}, "timeframe", "Timeframe: '2d' is not one of"),
+        ({"cash": 0}, "cash", "Cash: 0 is invalid: expected a number > 0"),
+        ({"cash": "lots"}, "cash", "Cash: 'lots' is not a number"),
+        ({"commission": 12}, "commission", "Commission [%]: 12 is invalid"),
+        ({"commission": -1}, "commission", "Commission [%]: -1 is invalid"),
+        ({"slippage_bps": 20_000}, "slippage_bps", "Slippage [bps]: 20000 is invalid"),
+        ({"stop_loss": 0}, "stop_loss", "Stop-loss [%]: 0 is invalid: expected a number > 0"),
+        ({"trailing_stop": 100.5}, "trailing_stop", "Trailing stop [%]: 100.5 is invalid"),
+        ({"sizing": "fraction"}, "size", "Size: enter a number"),
+        ({"sizing": "fraction", "size": 150}, "size", "expected a percent in (0, 100]"),
+        ({"sizing": "lots"}, "sizing", "Sizing: 'lots' is not one of all_in"),
+        ({"direction": "up"}, "direction", "Direction: 'up' is not one of long"),
+        ({"preset": "mine"}, "preset", "Metrics preset: 'mine' is not one of"),
+        ({"start": "2010-13-01"}, "start", "From: '2010-13-01' is not a date"),
+        ({"start": "2011-01-01", "end": "2010-01-01"}, "end", "To: 2010-01-01 is before From"),
+        ({"compat": True, "stop_loss": 5}, "compat", "does not support Stop-loss [%]"),
+        (
+            {"compat": True, "sizing": "half_kelly"},
+            "compat",
+            "does not support Sizing='half_kelly'",
+        ),
+    ],
+)
+def test_an_invalid_value_is_refused_with_a_message_naming_its_field(change, field, words):
+    with pytest.raises(FormError) as caught:
+        parse_form({**FORM, **change})
+    assert caught.value.field == field
+    assert words in str(caught.value)
+    assert "Traceback" not in str(caught.value)
+
+
+# -- the service functions -----------------------------------------------------------------
+
+
+def test_a_run_reports_each_step_matches_the_command_line_and_is_stored(context, reference):
+    seen: list[tuple[int, int, str]] = []
+    result = run_request(parse_form(FORM), context, progress=lambda *step: seen.append(step))
+    assert seen == [(i + 1, len(STEPS), name) for i, name in enumerate(STEPS)]
+    expected = run_job(
+        cli_job({"fast": 5}), cli_settings(fast=5), reference, store=False, keep_backtest=True
+    )
+    assert_series_equal(result.metrics, expected.metrics)
+    assert_frame_equal(result.trades, expected.backtest.trades)
+    assert_series_equal(result.equity, expected.backtest.equity)
+    assert result.metrics["# Trades"] > 50
+
+    frame = load_sample("SP500")
+    assert (result.request.start, result.request.end) == (frame.index[0], frame.index[-1])
+    with context.reads() as session:
+        run = StrategyRunRepository(session).get(result.run_id)
+    assert (run.strategy_name, run.symbol, run.timeframe, run.mode, run.status) == (
+        "sma_crossover",
+        "SP500",
+        "1d",
+        "backtest",
+        "finished",
+    )
+    assert run.config["fast"] == 5
+    assert run.config["backtest"]["cash"] == 10_000.0
+    assert run.config["window"] == {
+        "start": frame.index[0].isoformat(),
+        "end": frame.index[-1].isoformat(),
+    }
+    assert run.config["metrics"] == {"preset": "backtesting.py"}
+    saved = list_runs(context.reads)
+    assert [s.id for s in saved] == [result.run_id]
+    assert saved[0].row() == {
+        "id": result.run_id,
+        "strategy": "sma_crossover",
+        "params": "fast=5, slow=30, direction=long",
+        "symbol": "SP500",
+        "timeframe": "1d",
+        "period": "1999-01-04 → 2018-12-31",
+        "finished": run.finished_at.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+
+
+def test_reopening_a_run_gives_the_same_result_even_after_the_series_grew(context, reference):
+    form = {
+        **FORM,
+        "params": {"fast": 8, "slow": 21},
+        "direction": "both",
+        "commission": 0.1,
+        "stop_loss": 4,
+        "preset": "quantstats",
+        "start": "2004-01-01",
+    }
+    shown = run_request(parse_form(form), context)
+    later = load_sample("SP500").iloc[-30:].copy()  # a live feed appends bars after the run
+    later.index = later.index + pd.Timedelta(days=60)
+    with context.writes.begin() as session:
+        CandleRepository(session).upsert("SP500", "1d", later)
+
+    again = reopen_run(shown.run_id, reference)
+    assert_same_result(again, shown)
+    assert again.run_id == shown.run_id
+    assert again.request == shown.request
+    assert again.metrics.name == "quantstats"
+    request, finished = load_request(reference.reads, shown.run_id)
+    assert request == shown.request
+    assert finished is not None
+    assert len(list_runs(reference.reads)) == 1, "reopening stores nothing"
+
+
+def test_a_resampled_timeframe_runs_on_complete_buckets_and_reopens_the_same(context, reference):
+    form = {
+        **FORM,
+        "timeframe": "1w",
+        "params": {"fast": 4, "slow": 12},
+        "start": "2005-01-01",
+        "end": "2012-12-31",
+    }
+    result = run_request(parse_form(form), context)
+    index = result.candles.index
+    assert (index.day_of_week == 0).all(), "weekly buckets start on Monday"
+    assert index[0] == pd.Timestamp("2005-01-03", tz="UTC")
+    assert result.request.end == pd.Timestamp("2012-12-31", tz="UTC")  # the last stored bar
+    assert result.metrics["# Trades"] > 0
+    assert_same_result(reopen_run(result.run_id, reference), result)
+
+
+def test_a_run_without_data_fails_at_loading_and_is_stored_as_failed(context):
+    seen: list[str] = []
+    form = {**FORM, "start": "2030-01-01"}
+    with pytest.raises(RunFailed) as caught:
+        run_request(parse_form(form), context, progress=lambda *step: seen.append(step[2]))
+    assert caught.value.step == "loading data"
+    assert str(caught.value) == "loading data: no 1d candles of SP500 in this window"
+    assert seen == ["loading data"]
+    with context.reads() as session:
+        run = StrategyRunRepository(session).get(caught.value.run_id)
+    assert (run.status, run.error) == ("failed", str(caught.value))
+    assert list_runs(context.reads) == [], "failed runs are not listed"
+    with pytest.raises(RunFailed, match="is a failed backtest run"):
+        reopen_run(run.id, context)
+    with pytest.raises(RunFailed, match="no stored run with id 999"):
+        reopen_run(999, context)
+    with pytest.raises(RunFailed, match="cannot be resampled to 1h"):
+        run_request(parse_form({**FORM, "timeframe": "1h"}), context, store=False)
+
+
+def test_runs_of_the_command_line_are_listed_and_reopen_like_it_computed_them(
+    context, reference, services
+):
+    stored = run_job(cli_job({"fast": 7}), cli_settings(fast=7), reference, keep_backtest=True)
+    signals_only = run_strategy(
+        services.sessions, services.integrator, create("ema_crossover"), "SP500", "1d"
+    )
+    saved = list_runs(context.reads)
+    assert [s.id for s in saved] == [stored.run_id], "a signals-only run has no backtest"
+    assert saved[0].period == "all bars"
+    again = reopen_run(stored.run_id, context)
+    assert_series_equal(again.metrics, stored.metrics)
+    assert_frame_equal(again.trades, stored.backtest.trades)
+    with pytest.raises(RunFailed, match="has no backtest settings"):
+        reopen_run(signals_only.run.id, context)
+
+
+def test_compare_reopens_each_run_once_in_order_and_the_cache_reuses_results(context):
+    first = run_request(parse_form(FORM), context)
+    second = run_request(parse_form({**FORM, "params": {"fast": 10, "slow": 50}}), context)
+    results = compare_runs([second.run_id, first.run_id, second.run_id], context)
+    assert [r.run_id for r in results] == [second.run_id, first.run_id]
+    assert_same_result(results[1], first)
+    cache = ResultCache(size=1)
+    hit = cache.get(first.run_id, context)
+    assert cache.get(first.run_id, context) is hit
+    cache.get(second.run_id, context)  # evicts the first (size 1)
+    assert cache.get(first.run_id, context) is not hit
+
+
+def test_a_request_round_trips_through_its_stored_config():
+    request = parse_form({**FORM, "stop_loss": 3, "compat": False, "preset": "trade"})
+    request = BacktestRequest(**{**request.__dict__, "start": pd.Timestamp("2001-01-02", tz="UTC")})
+    config = json.loads(json.dumps(request.config()))
+    record = type(
+        "Run",
+        (),
+        {
+            "id": 1,
+            "strategy_name": "sma_crossover",
+            "symbol": "SP500",
+            "timeframe": "1d",
+            "config": config,
+        },
+    )()
+    assert BacktestRequest.from_run(record) == request
+
+
+# -- the page's callbacks as plain functions -----------------------------------------------
+
+
+def component_ids(component: Any) -> list[Any]:
+    """Every id in a component tree."""
+    found = []
+    stack = [component]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list | tuple):
+            stack.extend(item)
+            continue
+        if not hasattr(item, "to_plotly_json"):
+            continue
+        if getattr(item, "id", None) is not None:
+            found.append(item.id)
+        children = getattr(item, "children", None)
+        if children is not None:
+            stack.append(children)
+        for prop in ("label",):
+            value = getattr(item, prop, None)
+            if hasattr(value, "to_plotly_json"):
+                stack.append(value)
+    return found
+
+
+def find(component: Any, id_: Any) -> Any:
+    stack = [component]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list | tuple):
+            stack.extend(item)
+        elif hasattr(item, "to_plotly_json"):
+            if getattr(item, "id", None) == id_:
+                return item
+            children = getattr(item, "children", None)
+            if children is not None:
+                stack.append(children)
+    raise LookupError(id_)
+
+
+def values(**change: Any) -> dict[str, Any]:
+    """What the callback's form states hold: the layout's defaults, then ``change``."""
+    form = {
+        "strategy": "sma_crossover",
+        "symbol": "SP500",
+        "timeframe": "1d",
+        "start": "1999-01-04",
+        "end": "2018-12-31",
+        "cash": 10_000,
+        "commission": 0,
+        "commission_fixed": 0,
+        "slippage_bps": 0,
+        "spread_bps": 0,
+        "fill": "next_open",
+        "direction": "long",
+        "sizing": "all_in",
+        "size": None,
+        "stop_loss": None,
+        "take_profit": None,
+        "trailing_stop": None,
+        "max_drawdown_halt": None,
+        "preset": "backtesting.py",
+        "compat": False,
+    }
+    params = change.pop("params", {"fast": 10, "slow": 30})
+    form.update(change)
+    form["param_ids"] = [{"type": page.PARAM_TYPE, "name": name} for name in params]
+    form["param_values"] = list(params.values())
+    return form
+
+
+def kpi_text(outputs: dict[str, Any], key: str) -> str:
+    return find(outputs["bt-kpis.children"], f"{page.KPI_PREFIX}-{metric_slug(key)}").children
+
+
+def run(services: Services, trigger: str, form: dict[str, Any], selected=None, progress=None):
+    return page.run_or_open(
+        trigger,
+        form,
+        selected,
+        services.settings.database_url,
+        services.settings.redis_url,
+        "dark",
+        set_progress=progress,
+    )
+
+
+@pytest.mark.parametrize("theme", ["dark", "light"])
+def test_the_layout_offers_every_strategy_and_uses_only_bt_ids(services, theme):
+    tree = page.layout(services, theme=theme)
+    ids = component_ids(tree)
+    names = [i["type"] if isinstance(i, dict) else i for i in ids]
+    assert names
+    assert all(name.startswith("bt-") for name in names), [n for n in names if n[:3] != "bt-"]
+    assert len(set(map(str, ids))) == len(ids), "ids are unique"
+    strategy = find(tree, "bt-strategy")
+    assert [o["value"] for o in strategy.options] == [cls.name for cls in all_strategies()]
+    assert strategy.value == "sma_crossover"
+    assert [o["value"] for o in find(tree, "bt-timeframe").options] == ["1d", "1w"]
+    assert [o["value"] for o in find(tree, "bt-preset").options] == sorted(PRESETS)
+    assert (find(tree, "bt-start").value, find(tree, "bt-end").value) == (
+        "1999-01-04",
+        "2018-12-31",
+    )
+    assert find(tree, "bt-empty").style == page.SHOW, "a hint instead of blank panels"
+    assert find(tree, "bt-result-body").style == page.HIDE
+    trades = find(tree, "bt-trades")
+    assert (trades.sort_action, trades.filter_action, trades.page_size) == ("native", "native", 15)
+    assert find(tree, "bt-runs").row_selectable == "multi"
+    assert find(tree, "bt-theme").data == theme
+    with pytest.raises(ValueError, match="theme='blue' is invalid"):
+        page.layout(services, theme="blue")
+
+
+@pytest.mark.parametrize("cls", all_strategies(), ids=lambda cls: cls.name)
+def test_parameter_inputs_follow_the_declarations(cls):
+    inputs = {
+        i.id["name"]: i
+        for i in _walk(page.param_inputs(cls.name))
+        if isinstance(getattr(i, "id", None), dict)
+    }
+    declared = [p for p in cls.params if p.name != "direction"]
+    assert list(inputs) == [p.name for p in declared], "direction is the form's own field"
+    for p in declared:
+        control = inputs[p.name]
+        if p.kind is bool:
+            assert type(control).__name__ == "Switch"
+            assert control.value is p.default
+        elif p.kind is str:
+            assert [o["value"] for o in control.options] == list(p.choices)
+        else:
+            assert (control.type, control.min, control.max, control.value) == (
+                "number",
+                p.low,
+                p.high,
+                p.default,
+            )
+            assert control.step == (1 if p.kind is int else "any")
+
+
+def _walk(component: Any) -> list[Any]:
+    out, stack = [], [component]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list | tuple):
+            stack.extend(reversed(item))
+        elif hasattr(item, "to_plotly_json"):
+            out.append(item)
+            children = getattr(item, "children", None)
+            if children is not None:
+                stack.append(children)
+    return out
+
+
+def test_symbols_offer_their_stored_and_resampled_timeframes_and_their_period(services):
+    options, value, first, last = page.symbol_choices(services, "DEMO", "4h")
+    assert [o["value"] for o in options] == ["1m", "5m", "15m", "30m", "1h", "4h", "1d", "1w"]
+    assert (value, first, last) == ("4h", "2024-01-01", "2024-01-03")
+    options, value, first, last = page.symbol_choices(services, "SP500", "4h")
+    assert ([o["value"] for o in options], value) == (["1d", "1w"], "1d")
+    assert (first, last) == ("1999-01-04", "2018-12-31")
+
+
+def test_changing_the_strategy_or_starting_from_a_saved_one_rebuilds_the_parameters(tmp_path):
+    manager = StrategyManager(tmp_path / "user")
+    manager.create(
+        {
+            "strategy": "rsi_reversion",
+            "name": "RSI deep",
+            "params": {"period": 7, "oversold": 20.0, "direction": "both"},
+        }
+    )
+    strategy, inputs, direction = page.strategy_form("ema_crossover", None, "bt-strategy", manager)
+    assert (strategy, direction) == ("ema_crossover", no_update)
+    assert {
+        i.id["name"]: i.value for i in _walk(inputs) if isinstance(getattr(i, "id", None), dict)
+    } == {
+        "fast": 12,
+        "slow": 26,
+    }
+    strategy, inputs, direction = page.strategy_form(
+        "ema_crossover", "RSI deep", "bt-saved", manager
+    )
+    got = {i.id["name"]: i.value for i in _walk(inputs) if isinstance(getattr(i, "id", None), dict)}
+    assert (strategy, direction, got["period"], got["oversold"]) == (
+        "rsi_reversion",
+        "both",
+        7,
+        20.0,
+    )
+    assert page.saved_strategy_options(manager) == [
+        {"label": "RSI deep (rsi_reversion)", "value": "RSI deep"}
+    ]
+    with pytest.raises(PreventUpdate):
+        page.strategy_form(None, None, "bt-strategy", manager)
+
+
+def test_the_form_message_names_the_invalid_field_or_is_empty():
+    assert page.form_message(values()) == ""
+    assert page.form_message(values(params={"fast": 40, "slow": 30})) == (
+        "sma_crossover: fast=40 is not below slow; allowed: fast < slow (slow=30)"
+    )
+    assert page.form_message(values(cash=None)) == ""  # empty cash: the default 10,000
+    assert page.form_message(values(cash=-5)).startswith("Cash: -5 is invalid")
+
+
+def test_run_shows_the_result_with_the_command_line_numbers_and_lists_the_run(services, reference):
+    progress: list[tuple[int, str]] = []
+    outputs = run(
+        services, "bt-run", values(params={"fast": 5, "slow": 30}), progress=progress.append
+    )
+    assert progress == [(20 * (i + 1), f"{i + 1}/5 {name}") for i, name in enumerate(STEPS)]
+    assert set(outputs) == {f"{i}.{p}" for i, p in page.RESULT_OUTPUTS}
+    expected = run_job(cli_job({"fast": 5}), cli_settings(fast=5), reference, store=False)
+    for key in ("# Trades", "Return [%]", "Sharpe Ratio", "Max. Drawdown [%]"):
+        assert kpi_text(outputs, key) == format_metric(key, expected.metrics[key])
+    run_id = outputs["bt-current.data"]["run_id"]
+    assert outputs["bt-current.data"]["label"] == f"#{run_id} sma_crossover(5, 30, long) SP500 1d"
+    assert [row["id"] for row in outputs["bt-runs.data"]] == [run_id]
+    assert len(outputs["bt-trades.data"]) == expected.metrics["# Trades"]
+    assert (outputs["bt-result-body.style"], outputs["bt-empty.style"]) == (page.SHOW, page.HIDE)
+    assert outputs["bt-status.children"].startswith(f"Run #{run_id} stored in ")
+    names = [trace.name for trace in outputs["bt-performance.figure"].data]
+    assert names == ["Equity", "Buy & hold", "Drawdown", "Traded notional"]
+    title = [div.children for div in outputs["bt-result-title.children"]]
+    assert title == [
+        "SMA crossover (fast=5, slow=30, direction=long) · SP500 1d",
+        f"run #{run_id} · 1999-01-04 → 2018-12-31 · metrics: backtesting.py",
+    ]
+
+
+def test_open_shows_a_saved_run_exactly_as_it_was_shown(services):
+    shown = run(
+        services,
+        "bt-run",
+        values(params={"fast": 6, "slow": 40}, direction="both", commission=0.05),
+    )
+    run_id = shown["bt-current.data"]["run_id"]
+    steps: list[tuple[int, str]] = []
+    opened = run(services, "bt-open", values(), selected=[run_id], progress=steps.append)
+    assert [label for _, label in steps] == [f"{i + 1}/4 {n}" for i, n in enumerate(STEPS[:4])]
+    for key in (
+        "bt-kpis.children",
+        "bt-trades.data",
+        "bt-trades.columns",
+        "bt-current.data",
+        "bt-result-title.children",
+    ):
+        assert json.dumps(opened[key], cls=_PlotlyEncoder) == json.dumps(
+            shown[key], cls=_PlotlyEncoder
+        )
+    for key in ("bt-performance.figure", "bt-returns.figure", "bt-monthly.figure"):
+        assert pio.to_json(opened[key]) == pio.to_json(shown[key])
+    assert opened["bt-status.children"].startswith(f"Opened run #{run_id} (re-run from its")
+    assert opened["bt-runs.selected_rows"] == [0]
+    assert len(opened["bt-runs.data"]) == 1, "opening stores nothing"
+
+
+class _PlotlyEncoder(json.JSONEncoder):
+    def default(self, o: Any) -> Any:
+        if hasattr(o, "to_plotly_json"):
+            return o.to_plotly_json()
+        return super().default(o)
+
+
+def test_a_bad_form_or_a_failed_run_only_changes_the_status_line(services):
+    outputs = run(services, "bt-run", values(params={"fast": 40, "slow": 30}))
+    assert outputs["bt-status.children"].children == (
+        "Not run: sma_crossover: fast=40 is not below slow; allowed: fast < slow (slow=30)"
+    )
+    assert all(v is no_update for k, v in outputs.items() if k != "bt-status.children")
+    outputs = run(services, "bt-run", values(start="2030-01-01", end="2030-02-01"))
+    text = outputs["bt-status.children"].children
+    assert text.startswith("Run failed at loading data: no 1d candles of SP500 in this window")
+    assert "stored as failed run #" in text
+    assert all(v is no_update for k, v in outputs.items() if k != "bt-status.children")
+    outputs = run(services, "bt-open", values(), selected=[])
+    assert outputs["bt-status.children"] == "Select a saved run in the table, then press Open."
+    with pytest.raises(PreventUpdate):
+        run(services, None, values())
+
+
+def test_compare_marks_the_best_run_per_metric_and_overlays_them(services):
+    ids = []
+    for fast, slow in ((5, 30), (10, 50), (20, 100)):
+        outputs = run(services, "bt-run", values(params={"fast": fast, "slow": slow}))
+        ids.append(outputs["bt-current.data"]["run_id"])
+    cache = ResultCache()
+    few = page.compare(ids[:1], services, cache, "dark")
+    assert few[-1] == "Select two or more saved runs, then press Compare."
+    assert all(v is no_update for v in few[:-1])
+
+    table, equity, drawdown, correlation, scatter, style, message = page.compare(
+        [ids[2], ids[0], ids[1], ids[0]], services, cache, "light"
+    )
+    labels = [
+        f"#{ids[0]} sma_crossover(5, 30, long)",
+        f"#{ids[1]} sma_crossover(10, 50, long)",
+        f"#{ids[2]} sma_crossover(20, 100, long)",
+    ]
+    header = [th.children for th in table.children[0].children.children]
+    assert header == ["Metric", *labels]
+    starred = [td for td in _walk(table) if getattr(td, "className", None) == "sl-best"]
+    assert starred
+    assert all(td.children.startswith("★ ") for td in starred)
+    for figure in (equity, drawdown, scatter):
+        assert [trace.name for trace in figure.data] == labels
+    assert list(correlation.data[0].x) == labels
+    assert style == page.SHOW
+    assert message == f"Comparing runs #{ids[0]}, #{ids[1]}, #{ids[2]}."
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "xlsx"])
+def test_exports_hold_the_shown_run(services, fmt):
+    outputs = run(services, "bt-run", values(params={"fast": 5, "slow": 30}))
+    current = outputs["bt-current.data"]
+    cache = ResultCache()
+    result = cache.get(current["run_id"], context_from(services.sessions, services.integrator))
+    for kind, rows in (
+        ("trades", len(result.trades)),
+        ("metrics", len(result.metrics)),
+        ("equity", len(result.equity)),
+    ):
+        download = page.export(kind, fmt, current, services, cache)
+        assert download["filename"].startswith(f"{current['run_id']}_sma_crossover_5_30_long_")
+        assert download["filename"].endswith(f"_{kind}_{pd.Timestamp.now(tz='UTC'):%Y-%m-%d}.{fmt}")
+        payload = io.BytesIO(base64.b64decode(download["content"]))
+        if fmt == "csv":
+            frame = pd.read_csv(payload)
+        elif fmt == "json":
+            frame = pd.DataFrame(json.loads(payload.getvalue()))
+        else:
+            frame = pd.read_excel(payload, engine="openpyxl")
+        assert len(frame) == rows
+    with pytest.raises(PreventUpdate):
+        page.export("trades", "csv", None, services, cache)
+
+
+@pytest.mark.parametrize("database_backend", ["sqlite"], indirect=True)
+def test_the_page_shows_what_python_app_py_backtest_json_prints(
+    services, monkeypatch, capsys, tmp_path
+):
+    monkeypatch.setenv("DATABASE_URL", services.settings.database_url)
+    monkeypatch.setenv("STRATLENS_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("LOAD_SAMPLE_DATA", "false")
+    monkeypatch.setenv("LOG_LEVEL", "WARNING")
+    argv = [
+        "backtest",
+        "--symbol",
+        "SP500",
+        "--timeframe",
+        "1d",
+        "--strategy",
+        "sma_crossover",
+        "--set",
+        "fast=5",
+        "--json",
+        "--no-store",
+    ]
+    assert cli.main(argv) == 0
+    printed = json.loads(capsys.readouterr().out)
+    outputs = run(services, "bt-run", values(params={"fast": 5, "slow": 30}))
+    assert kpi_text(outputs, "# Trades") == format_metric("# Trades", printed["# Trades"])
+    assert kpi_text(outputs, "Return [%]") == format_metric("Return [%]", printed["Return [%]"])
