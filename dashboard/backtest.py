@@ -10,8 +10,10 @@ symbol and timeframe (stored and resampled ones, as the live page), period, cost
 stops, metrics preset and backtesting.py compat. An invalid value shows a message under the
 form naming the field (strategy parameters: ``StrategyParamError``'s message), never a
 traceback. Right, the result: KPI cards, equity/drawdown/volume, return distribution, monthly
-returns, the trade table and the exports. Below, the saved runs: "Open" shows a stored run
-again (re-run from its stored config: dashboard/runs.py), "Compare" two or more.
+returns, the trade grid (dash-ag-grid, as the panels module builds it) and the exports.
+Below, the saved runs: "Open" shows a stored run again (re-run from its stored config:
+dashboard/runs.py), "Compare" two or more. Charts and grids take their colours from the
+"bt-theme" store ("dark"/"light"); writing it redraws what is shown.
 
 Run and Open go through one dash background callback (``background=True``, the manager passed
 in): it runs in a worker process that opens its own database engine from the URL, and reports
@@ -23,15 +25,15 @@ tested without dash in tests/dashboard/test_backtest_page.py. Component ids star
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 import pandas as pd
 import plotly.graph_objects as go
-from dash import ALL, Dash, Input, Output, State, ctx, dash_table, dcc, html, no_update
+from dash import ALL, Dash, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from analytics.backtest import SIZINGS
@@ -125,24 +127,32 @@ RESULT_OUTPUTS: tuple[tuple[str, str], ...] = (
     ("bt-returns", "style"),
     ("bt-monthly", "figure"),
     ("bt-monthly", "style"),
-    ("bt-trades", "data"),
-    ("bt-trades", "columns"),
+    ("bt-trades", "rowData"),
+    ("bt-trades", "columnDefs"),
     ("bt-current", "data"),
     ("bt-result-body", "style"),
     ("bt-empty", "style"),
     ("bt-status", "children"),
-    ("bt-runs", "data"),
-    ("bt-runs", "selected_rows"),
+    ("bt-runs", "rowData"),
 )
-RUN_COLUMNS: list[dict[str, str]] = [
-    {"id": "id", "name": "#", "type": "numeric"},
-    {"id": "strategy", "name": "Strategy", "type": "text"},
-    {"id": "params", "name": "Parameters", "type": "text"},
-    {"id": "symbol", "name": "Symbol", "type": "text"},
-    {"id": "timeframe", "name": "TF", "type": "text"},
-    {"id": "period", "name": "Period", "type": "text"},
-    {"id": "finished", "name": "Finished (UTC)", "type": "text"},
+_TEXT = {"cellDataType": "text", "filter": "agTextColumnFilter"}  # no guessed date filters
+RUN_COLUMNS: list[dict[str, Any]] = [  # the saved-runs grid's columnDefs
+    {
+        "field": "id",
+        "headerName": "#",
+        "width": 90,
+        "type": "rightAligned",
+        "filter": "agNumberColumnFilter",
+        "sort": "desc",
+    },
+    {"field": "strategy", "headerName": "Strategy", "minWidth": 130, **_TEXT},
+    {"field": "params", "headerName": "Parameters", "minWidth": 220, **_TEXT},
+    {"field": "symbol", "headerName": "Symbol", "width": 100, **_TEXT},
+    {"field": "timeframe", "headerName": "TF", "width": 80, **_TEXT},
+    {"field": "period", "headerName": "Period", "minWidth": 190, **_TEXT},
+    {"field": "finished", "headerName": "Finished (UTC)", "minWidth": 160, **_TEXT},
 ]
+TRADE_PAGE_ROWS = 15
 
 Progress = Callable[[Sequence[Any]], None]  # dash's set_progress: (value, label)
 
@@ -188,6 +198,7 @@ def layout(services: Any, theme: str = "dark") -> html.Div:
             _compare_card(),
             dcc.Store(id="bt-theme", data=theme),
             dcc.Store(id="bt-current"),
+            dcc.Store(id="bt-compared"),
             dcc.Download(id="bt-download"),
         ],
         id="bt-page",
@@ -627,14 +638,12 @@ def _result_card(look: ChartTheme) -> dbc.Card:
                 className="g-2 mt-1",
             ),
             html.Div("Trades", className="sl-label mt-2 mb-1"),
-            data_table(
+            dag.AgGrid(
                 id="bt-trades",
-                columns=trade_table_columns(),
-                data=[],
-                sort_action="native",
-                filter_action="native",
-                page_size=15,
-                **trade_table_style(look),
+                columnDefs=trade_table_columns(2, look),
+                rowData=[],
+                className="sl-grid",
+                **trades_grid_style(look),
             ),
         ],
         id="bt-result-body",
@@ -655,16 +664,35 @@ def _result_card(look: ChartTheme) -> dbc.Card:
     )
 
 
-def data_table(**props: Any) -> dash_table.DataTable:
-    """``dash_table.DataTable(**props)`` without dash 4's warning that DataTable will leave
-    the builtin components one day (a DeprecationWarning per table, every page load)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore",
-            message=r"\s*The dash_table.DataTable will be removed",
-            category=DeprecationWarning,
-        )
-        return dash_table.DataTable(**props)
+def trades_grid_style(look: ChartTheme) -> dict[str, Any]:
+    """The trade grid's props (components.panels.performance.trade_table_style: sortable,
+    filterable, paginated) with :data:`TRADE_PAGE_ROWS` trades a page."""
+    style = trade_table_style(look)
+    style["dashGridOptions"] = {
+        **style["dashGridOptions"],
+        "paginationPageSize": TRADE_PAGE_ROWS,
+        "paginationPageSizeSelector": [TRADE_PAGE_ROWS, 50, 100],
+    }
+    return style
+
+
+def runs_grid_style(look: ChartTheme) -> dict[str, Any]:
+    """The saved-runs grid's props: the trade grid's look, several rows selectable by their
+    checkboxes (``selectedRows``: the selected rows' dicts), 10 runs a page."""
+    style = trade_table_style(look)
+    style["getRowId"] = "params.data.row_id"  # a string: AG Grid warns about a number id
+    style["dashGridOptions"] = {
+        **style["dashGridOptions"],
+        "rowSelection": {
+            "mode": "multiRow",
+            "checkboxes": True,
+            "headerCheckbox": False,
+            "enableClickSelection": False,
+        },
+        "paginationPageSize": 10,
+        "paginationPageSizeSelector": [10, 25, 50],
+    }
+    return style
 
 
 def _blank(look: ChartTheme) -> go.Figure:
@@ -681,11 +709,6 @@ def _blank(look: ChartTheme) -> go.Figure:
 
 
 def _runs_card(services: Any, look: ChartTheme) -> dbc.Card:
-    style = trade_table_style(look)
-    style["style_cell_conditional"] = [
-        {"if": {"column_id": c["id"]}, "textAlign": "left"} for c in RUN_COLUMNS if c["id"] != "id"
-    ]
-    style["style_data_conditional"] = style["style_data_conditional"][-1:]  # the active cell
     return dbc.Card(
         dbc.CardBody(
             [
@@ -711,16 +734,13 @@ def _runs_card(services: Any, look: ChartTheme) -> dbc.Card:
                     ],
                     className="d-flex justify-content-between align-items-center mb-2",
                 ),
-                data_table(
+                dag.AgGrid(
                     id="bt-runs",
-                    columns=RUN_COLUMNS,
-                    data=runs_rows(services.sessions),
-                    row_selectable="multi",
-                    selected_rows=[],
-                    sort_action="native",
-                    filter_action="native",
-                    page_size=10,
-                    **style,
+                    columnDefs=RUN_COLUMNS,
+                    rowData=runs_rows(services.sessions),
+                    selectedRows=[],
+                    className="sl-grid",
+                    **runs_grid_style(look),
                 ),
                 html.Div(id="bt-runs-message", className="sl-status small"),
             ],
@@ -762,8 +782,9 @@ def _compare_card() -> dbc.Card:
 
 
 def runs_rows(sessions: Any) -> list[dict[str, Any]]:
-    """The saved-runs table's rows (:func:`dashboard.runs.list_runs`), newest first."""
-    return [run.row() for run in list_runs(sessions)]
+    """The saved-runs grid's rows (:func:`dashboard.runs.list_runs`), newest first; each
+    also carries ``row_id``, its run id as text (the grid's row id)."""
+    return [{**run.row(), "row_id": str(run.id)} for run in list_runs(sessions)]
 
 
 def symbol_choices(
@@ -813,7 +834,7 @@ def form_message(values: Mapping[str, Any]) -> str:
 def run_or_open(
     trigger: str | None,
     values: Mapping[str, Any],
-    selected_ids: Sequence[int] | None,
+    selected_ids: Sequence[Any] | None,
     database_url: str,
     cache_url: str | None,
     theme: str,
@@ -822,7 +843,8 @@ def run_or_open(
     min_step_s: float = 0.0,
 ) -> dict[str, Any]:
     """What the Run ("bt-run") or Open ("bt-open") button shows: ``"id.prop"`` -> value for
-    every one of :data:`RESULT_OUTPUTS`.
+    every one of :data:`RESULT_OUTPUTS`. ``selected_ids``: the saved-runs grid's selected
+    rows (or run ids).
 
     Run: the form's backtest, stored. Open: the first selected saved run, re-run from its
     stored config (nothing stored). Opens its own database context from ``database_url``
@@ -831,7 +853,7 @@ def run_or_open(
     that long (0 in the app; a browser test slows a fast run down to watch the bar move).
     A bad form or a failed run only changes the status line.
     """
-    selected = [int(i) for i in (selected_ids or [])]
+    selected = selected_run_ids(selected_ids)
 
     def progress(step: int, total: int, name: str) -> None:
         if set_progress is not None:
@@ -868,11 +890,14 @@ def run_or_open(
         status = f"Run #{result.run_id} stored in {elapsed:.1f} s."
     else:
         status = f"Opened run #{result.run_id} (re-run from its stored config in {elapsed:.1f} s)."
-    keep = {row["id"]: i for i, row in enumerate(rows)}
     outputs = result_outputs(result, theme, status)
-    outputs["bt-runs.data"] = rows
-    outputs["bt-runs.selected_rows"] = [keep[i] for i in selected if i in keep]
+    outputs["bt-runs.rowData"] = rows  # the grid keeps the selection (rows keyed by id)
     return outputs
+
+
+def selected_run_ids(selection: Sequence[Any] | None) -> list[int]:
+    """Run ids of a selection: the saved-runs grid's ``selectedRows`` (row dicts) or ids."""
+    return [int(r["id"]) if isinstance(r, Mapping) else int(r) for r in (selection or [])]
 
 
 def _message(text: str, color: str) -> html.Span:
@@ -935,8 +960,8 @@ def result_outputs(result: RunResult, theme: str, status: Any = "") -> dict[str,
         "bt-returns.style": height,
         "bt-monthly.figure": heatmap,
         "bt-monthly.style": height,
-        "bt-trades.data": trade_table_records(trades),
-        "bt-trades.columns": trade_table_columns(decimals),
+        "bt-trades.rowData": trade_table_records(trades),
+        "bt-trades.columnDefs": trade_table_columns(decimals, look),
         "bt-current.data": {"run_id": result.run_id, "label": short_label(result)},
         "bt-result-body.style": SHOW,
         "bt-empty.style": HIDE,
@@ -965,21 +990,37 @@ def short_label(result: RunResult, *, series: bool = True) -> str:
     return f"{head}{request.strategy}({values}){tail}"
 
 
+COMPARE_OUTPUTS: tuple[tuple[str, str], ...] = (
+    ("bt-compare-table", "children"),
+    ("bt-compare-equity", "figure"),
+    ("bt-compare-drawdown", "figure"),
+    ("bt-compare-correlation", "figure"),
+    ("bt-compare-scatter", "figure"),
+    ("bt-compare-card", "style"),
+    ("bt-compared", "data"),
+    ("bt-runs-message", "children"),
+)
+
+
 def compare(
-    run_ids: Sequence[int] | None, services: Any, cache: ResultCache, theme: str
-) -> tuple[Any, ...]:
-    """The comparison panel of the selected runs (2 or more, by run id): (metrics table with
-    the best per row marked, equity overlay, drawdown overlay, correlation heatmap, risk/return
-    scatter, panel style, message). Fewer than two: only the message changes."""
-    ids = sorted({int(i) for i in (run_ids or [])})  # oldest first, whatever the selection order
+    run_ids: Sequence[Any] | None, services: Any, cache: ResultCache, theme: str
+) -> dict[str, Any]:
+    """``"id.prop"`` -> value of :data:`COMPARE_OUTPUTS`: the comparison panel of the selected
+    runs (2 or more, by run id): metrics table with the best per row marked, equity overlay,
+    drawdown overlay, correlation heatmap, risk/return scatter, the panel shown, the ids
+    compared, a message. Fewer than two runs: only the message changes."""
+    outputs: dict[str, Any] = {f"{id_}.{prop}": no_update for id_, prop in COMPARE_OUTPUTS}
+    ids = sorted(set(selected_run_ids(run_ids)))  # oldest first, whatever the selection order
     if len(ids) < 2:
-        return (*([no_update] * 6), "Select two or more saved runs, then press Compare.")
+        outputs["bt-runs-message.children"] = "Select two or more saved runs, then press Compare."
+        return outputs
     look = resolve_theme(theme)
     context = context_from(services.sessions, services.integrator)
     try:
         results = [cache.get(run_id, context) for run_id in ids]
     except RunFailed as exc:
-        return (*([no_update] * 6), _message(f"Cannot compare: {exc}", "danger"))
+        outputs["bt-runs-message.children"] = _message(f"Cannot compare: {exc}", "danger")
+        return outputs
     # the symbol and timeframe in the labels only when they differ between the runs
     series = len({(r.request.symbol, r.request.timeframe) for r in results}) > 1
     runs = {}
@@ -987,17 +1028,69 @@ def compare(
         label = short_label(result, series=series)
         runs[label] = RunSummary(label, result.equity, result.trades, result.metrics)
     table = comparison_table(runs)
-    return (
-        comparison_table_component(
-            table, best_per_row(table), theme=look, table_id="bt-compare-metrics"
-        ),
-        tidy(equity_overlay_figure(runs, theme=look)),
-        tidy(drawdown_overlay_figure(runs, theme=look)),
-        tidy(correlation_heatmap_figure(runs, theme=look)),
-        tidy(risk_return_scatter_figure(runs, theme=look)),
-        SHOW,
-        f"Comparing runs {', '.join(f'#{i}' for i in ids)}.",
+    outputs.update(
+        {
+            "bt-compare-table.children": comparison_table_component(
+                table, best_per_row(table), theme=look, table_id="bt-compare-metrics"
+            ),
+            "bt-compare-equity.figure": tidy(equity_overlay_figure(runs, theme=look)),
+            "bt-compare-drawdown.figure": tidy(drawdown_overlay_figure(runs, theme=look)),
+            "bt-compare-correlation.figure": tidy(correlation_heatmap_figure(runs, theme=look)),
+            "bt-compare-scatter.figure": tidy(risk_return_scatter_figure(runs, theme=look)),
+            "bt-compare-card.style": SHOW,
+            "bt-compared.data": ids,
+            "bt-runs-message.children": f"Comparing runs {', '.join(f'#{i}' for i in ids)}.",
+        }
     )
+    return outputs
+
+
+THEMED_OUTPUTS: tuple[tuple[str, str], ...] = (
+    ("bt-kpis", "children"),
+    ("bt-performance", "figure"),
+    ("bt-returns", "figure"),
+    ("bt-monthly", "figure"),
+    ("bt-trades", "dashGridOptions"),
+    ("bt-trades", "columnDefs"),
+    ("bt-runs", "dashGridOptions"),
+    *COMPARE_OUTPUTS[:5],
+)
+
+
+def retheme(
+    theme: str,
+    current: Mapping[str, Any] | None,
+    compared: Sequence[int] | None,
+    services: Any,
+    cache: ResultCache,
+) -> dict[str, Any]:
+    """``"id.prop"`` -> value of :data:`THEMED_OUTPUTS` in ``theme``: the tables' colours, and
+    the shown run (``current``) and comparison (``compared`` ids) drawn again (from the
+    result cache, or reopened); what is not shown stays as it is."""
+    look = resolve_theme(theme)
+    outputs: dict[str, Any] = {f"{id_}.{prop}": no_update for id_, prop in THEMED_OUTPUTS}
+    outputs["bt-trades.dashGridOptions"] = trades_grid_style(look)["dashGridOptions"]
+    outputs["bt-trades.columnDefs"] = trade_table_columns(2, look)
+    outputs["bt-runs.dashGridOptions"] = runs_grid_style(look)["dashGridOptions"]
+    context = context_from(services.sessions, services.integrator)
+    if current and current.get("run_id") is not None:
+        try:
+            shown = result_outputs(cache.get(int(current["run_id"]), context), theme)
+        except RunFailed:  # deleted meanwhile: leave the charts as they are
+            shown = {}
+        for key in (
+            "bt-trades.columnDefs",
+            "bt-kpis.children",
+            "bt-performance.figure",
+            "bt-returns.figure",
+            "bt-monthly.figure",
+        ):
+            outputs[key] = shown.get(key, no_update)
+    if compared and len(compared) >= 2:
+        panel = compare(compared, services, cache, theme)
+        for id_, prop in COMPARE_OUTPUTS[:5]:
+            outputs[f"{id_}.{prop}"] = panel[f"{id_}.{prop}"]
+    return outputs
 
 
 def export(
@@ -1022,7 +1115,10 @@ def export(
 
 def register_callbacks(app: Dash, services: Any, manager: Any, *, min_step_s: float = 0.0) -> None:
     """The page's callbacks on ``app``; Run/Open run in the background through ``manager``
-    (a ``dash.DiskcacheManager``). ``min_step_s``: see :func:`run_or_open` (tests only)."""
+    (a ``dash.DiskcacheManager``). ``min_step_s``: see :func:`run_or_open` (tests only).
+
+    The "bt-theme" store ("dark" or "light") colours the charts and tables: an app-wide theme
+    switch writes it (``Output("bt-theme", "data")``) and the page redraws in that theme."""
     database_url = services.settings.database_url
     cache_url = services.settings.redis_url
     cache = ResultCache()
@@ -1077,7 +1173,7 @@ def register_callbacks(app: Dash, services: Any, manager: Any, *, min_step_s: fl
         },
         state={
             "values": form_state,
-            "selected": State("bt-runs", "selected_row_ids"),
+            "selected": State("bt-runs", "selectedRows"),
             "theme": State("bt-theme", "data"),
         },
         background=True,
@@ -1108,27 +1204,29 @@ def register_callbacks(app: Dash, services: Any, manager: Any, *, min_step_s: fl
         return [outputs[f"{id_}.{prop}"] for id_, prop in RESULT_OUTPUTS]
 
     @app.callback(
-        Output("bt-compare-table", "children"),
-        Output("bt-compare-equity", "figure"),
-        Output("bt-compare-drawdown", "figure"),
-        Output("bt-compare-correlation", "figure"),
-        Output("bt-compare-scatter", "figure"),
-        Output("bt-compare-card", "style"),
-        Output("bt-runs-message", "children"),
+        [Output(id_, prop) for id_, prop in COMPARE_OUTPUTS],
         Input("bt-compare", "n_clicks"),
-        State("bt-runs", "selected_row_ids"),
+        State("bt-runs", "selectedRows"),
         State("bt-theme", "data"),
-        State("bt-compare-card", "style"),
         prevent_initial_call=True,
     )
-    def _compare(_n: int, selected: list[int] | None, theme: str, style: dict | None):
-        outputs = list(compare(selected, services, cache, theme))
-        if outputs[5] is SHOW:
-            outputs[5] = {**(style or {}), **SHOW}
-        return tuple(outputs)
+    def _compare(_n: int, selected: list[int] | None, theme: str):
+        outputs = compare(selected, services, cache, theme)
+        return [outputs[f"{id_}.{prop}"] for id_, prop in COMPARE_OUTPUTS]
 
     @app.callback(
-        Output("bt-runs", "data", allow_duplicate=True),
+        [Output(id_, prop, allow_duplicate=True) for id_, prop in THEMED_OUTPUTS],
+        Input("bt-theme", "data"),
+        State("bt-current", "data"),
+        State("bt-compared", "data"),
+        prevent_initial_call=True,
+    )
+    def _retheme(theme: str, current: dict | None, compared: list[int] | None):
+        outputs = retheme(theme or "dark", current, compared, services, cache)
+        return [outputs[f"{id_}.{prop}"] for id_, prop in THEMED_OUTPUTS]
+
+    @app.callback(
+        Output("bt-runs", "rowData", allow_duplicate=True),
         Input("bt-refresh", "n_clicks"),
         prevent_initial_call=True,
     )
@@ -1170,11 +1268,12 @@ def make_test_app(
 
 
 __all__ = [
+    "COMPARE_OUTPUTS",
     "FORM_IDS",
     "RESULT_OUTPUTS",
     "STEP_NAMES",
+    "THEMED_OUTPUTS",
     "compare",
-    "data_table",
     "export",
     "form_dict",
     "form_message",
@@ -1186,11 +1285,16 @@ __all__ = [
     "resolve_theme",
     "result_outputs",
     "result_title",
+    "retheme",
     "run_or_open",
+    "runs_grid_style",
     "runs_rows",
     "saved_strategy_options",
+    "selected_run_ids",
     "short_label",
     "strategy_form",
     "strategy_options",
     "symbol_choices",
+    "tidy",
+    "trades_grid_style",
 ]

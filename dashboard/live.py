@@ -242,7 +242,9 @@ def layout(
     )
     chart = dbc.Card(
         [
-            dcc.Graph(id="price-chart", config=GRAPH_CONFIG, className="sl-graph"),
+            dcc.Graph(
+                id="price-chart", config=GRAPH_CONFIG, className="sl-graph", figure=placeholder()
+            ),
             # shown while a whole chart is built, never on live ticks
             html.Div(
                 dbc.Spinner(color="warning", size="sm", spinner_class_name="me-2"),
@@ -281,6 +283,34 @@ def layout(
             dcc.Store(id="chart-closed"),  # [chart key, last closed bar]: panels refresh on it
         ],
     )
+
+
+def placeholder(theme: str = "dark") -> dict:
+    """An empty chart in the theme's colours, shown until the first figure arrives (instead
+    of plotly's white default)."""
+    t = THEMES[theme]
+    axis = {"visible": False}
+    return {
+        "data": [],
+        "layout": {
+            "paper_bgcolor": t.background,
+            "plot_bgcolor": t.background,
+            "xaxis": axis,
+            "yaxis": axis,
+            "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
+            "annotations": [
+                {
+                    "text": "loading chart…",
+                    "showarrow": False,
+                    "font": {"color": t.text},
+                    "xref": "paper",
+                    "yref": "paper",
+                    "x": 0.5,
+                    "y": 0.5,
+                }
+            ],
+        },
+    }
 
 
 def _spec_adder(kind: str, names: list[dict[str, str]], example: str) -> html.Div:
@@ -425,7 +455,7 @@ def build_lod_chart(
         strategies={},
         show_forming=False,
     )
-    composed = compose(data, [CandlesLayer()], THEMES[view.theme])
+    composed = compose(data, [CandlesLayer()], THEMES[view.theme], view_bars=max(len(lod), 1))
     figure = composed.figure
     label = lod_timeframe_label(per_bar, track.timeframe)
     figure.update_layout(
@@ -723,9 +753,12 @@ def register_callbacks(app: Dash, live: LiveContext) -> None:
         view = view_from_controls(*controls)
         try:
             if view.lod:
-                x_range = _x_range(relayout) if ctx.triggered_id == "price-chart" else None
-                if ctx.triggered_id == "price-chart" and x_range is None:
-                    raise PreventUpdate
+                x_range = None
+                if ctx.triggered_id == "price-chart":
+                    # a zoom or pan re-aggregates over the new range; a reset, over everything
+                    x_range = _x_range(relayout)
+                    if x_range is None and not (relayout or {}).get("xaxis.autorange"):
+                        raise PreventUpdate
                 return build_lod_chart(live, view, x_range)
             if ctx.triggered_id == "price-chart":
                 raise PreventUpdate  # zooming a live chart is handled in the browser
@@ -767,6 +800,4 @@ def _x_range(relayout: dict | None) -> tuple[Any, Any] | None:
         return relayout["xaxis.range[0]"], relayout["xaxis.range[1]"]
     if "xaxis.range" in relayout:
         return tuple(relayout["xaxis.range"][:2])  # type: ignore[return-value]
-    if relayout.get("xaxis.autorange"):
-        return None
     return None

@@ -13,7 +13,7 @@ from typing import Any
 
 import dash_bootstrap_components as dbc
 import pandas as pd
-from dash import ALL, Dash, Input, Output, State, ctx, dash_table, dcc, html
+from dash import ALL, Dash, Input, Output, State, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
 from analytics.exports import EXPORT_FORMATS, export_bytes, export_filename
@@ -35,7 +35,9 @@ from components.panels.performance import (
     monthly_heatmap_figure,
     monthly_returns_table,
     performance_figure,
+    price_decimals,
     returns_distribution_figure,
+    trade_grid,
     trade_table_columns,
     trade_table_records,
     trade_table_style,
@@ -109,16 +111,7 @@ def layout() -> dbc.Card:
                 ],
                 className="g-2 mt-1",
             ),
-            dash_table.DataTable(
-                id="perf-trades",
-                columns=trade_table_columns(),
-                data=[],
-                sort_action="native",
-                filter_action="native",
-                page_action="native",
-                page_size=10,
-                **trade_table_style(THEMES["dark"]),
-            ),
+            trade_grid("perf-trades", THEMES["dark"]),
             html.Div("Click a trade to zoom the chart to it.", className="sl-hint mt-1"),
             dcc.Download(id="download"),
         ]
@@ -178,7 +171,8 @@ def strategy_runs(
 def performance_panel(
     tracks: ChartTracks, symbol: str, timeframe: str, spec: str, preset: str, theme: ChartTheme
 ) -> tuple[Any, ...]:
-    """(KPI cards, performance figure, returns distribution, monthly heatmap, trade rows)."""
+    """(KPI cards, performance figure, returns distribution, monthly heatmap, trade rows,
+    price decimals)."""
     runs = strategy_runs(tracks, symbol, timeframe, [spec], preset)
     result, metrics, _ = runs[spec]
     cash = result.settings.cash
@@ -190,6 +184,7 @@ def performance_panel(
         returns_distribution_figure(returns, theme=theme),
         monthly_heatmap_figure(monthly_returns_table(result.equity), theme=theme),
         trade_table_records(result.trades.iloc[::-1]),  # newest first
+        price_decimals(result.trades["entry_price"]) if len(result.trades) else 2,
     )
 
 
@@ -238,6 +233,17 @@ def export_payload(
     return dcc.send_bytes(payload, filename, type=mime)
 
 
+def trade_zoom(cell: dict | None, rows: list[dict] | None) -> list[int]:
+    """[entry ms, exit ms] of the trade whose row was clicked (its row id is its number)."""
+    if not cell or not rows or cell.get("rowId") is None:
+        raise PreventUpdate
+    wanted = str(cell["rowId"])
+    for row in rows:
+        if str(row["id"]) == wanted:
+            return [row["entry_ms"], row["exit_ms"]]
+    raise PreventUpdate
+
+
 # -- wiring ---------------------------------------------------------------------------------
 
 
@@ -278,11 +284,9 @@ def register_callbacks(app: Dash, tracks: ChartTracks) -> None:
         Output("perf-figure", "figure"),
         Output("perf-distribution", "figure"),
         Output("perf-monthly", "figure"),
-        Output("perf-trades", "data"),
-        Output("perf-trades", "style_header"),
-        Output("perf-trades", "style_cell"),
-        Output("perf-trades", "style_data_conditional"),
-        Output("perf-trades", "style_filter"),
+        Output("perf-trades", "rowData"),
+        Output("perf-trades", "columnDefs"),
+        Output("perf-trades", "dashGridOptions"),
         Input("perf-strategy", "value"),
         Input("perf-preset", "value"),
         Input("chart-closed", "data"),
@@ -294,13 +298,17 @@ def register_callbacks(app: Dash, tracks: ChartTracks) -> None:
         if not spec or not symbol or not timeframe:
             raise PreventUpdate
         theme = THEMES["light" if light else "dark"]
-        style = trade_table_style(theme)
+        cards, figure, distribution, monthly, rows, decimals = performance_panel(
+            tracks, symbol, timeframe, spec, preset, theme
+        )
         return (
-            *performance_panel(tracks, symbol, timeframe, spec, preset, theme),
-            style.get("style_header"),
-            style.get("style_cell"),
-            style.get("style_data_conditional"),
-            style.get("style_filter"),
+            cards,
+            figure,
+            distribution,
+            monthly,
+            rows,
+            trade_table_columns(decimals, theme),
+            trade_table_style(theme)["dashGridOptions"],
         )
 
     @app.callback(
@@ -330,15 +338,12 @@ def register_callbacks(app: Dash, tracks: ChartTracks) -> None:
 
     @app.callback(
         Output("chart-zoom", "data"),
-        Input("perf-trades", "active_cell"),
-        State("perf-trades", "derived_viewport_data"),
+        Input("perf-trades", "cellClicked"),
+        State("perf-trades", "rowData"),
         prevent_initial_call=True,
     )
     def _zoom(cell, rows):
-        if not cell or not rows or cell["row"] >= len(rows):
-            raise PreventUpdate
-        row = rows[cell["row"]]
-        return [row["entry_ms"], row["exit_ms"]]
+        return trade_zoom(cell, rows)
 
     @app.callback(
         Output("download", "data"),

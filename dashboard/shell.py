@@ -111,6 +111,11 @@ def register_callbacks(app: Dash) -> None:
     def _route(pathname: str | None):
         return page_styles(pathname)
 
+    app.clientside_callback(  # the backtest page colours its charts and grids from its store
+        """function (light) { return light ? "light" : "dark"; }""",
+        Output("bt-theme", "data"),
+        Input("theme-switch", "value"),
+    )
     app.clientside_callback(  # Bootstrap's colour mode on <html>, and the live link's query
         """function (light, search, pathname) {
             const theme = light ? "light" : "dark";

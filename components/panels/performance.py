@@ -13,6 +13,7 @@ docs/metrics.md under the anchor ``metric_slug(name)``.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -23,7 +24,6 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from dash import html
-from dash.dash_table.Format import Format, Group, Scheme, Symbol, Trim
 from plotly.subplots import make_subplots
 
 from analytics.exports import format_duration
@@ -634,36 +634,56 @@ def price_decimals(prices: pd.Series | np.ndarray) -> int:
     return int(min(8, max(2, 4 - math.floor(math.log10(float(np.median(values)))))))
 
 
-def _fixed(decimals: int, *, percent: bool = False, trim: bool = False) -> dict:
-    fmt = Format(precision=decimals, scheme=Scheme.fixed, group=Group.yes)
-    if trim:
-        fmt = fmt.trim(Trim.yes)
-    if percent:
-        fmt = fmt.symbol(Symbol.yes).symbol_suffix("%")
-    return fmt.to_plotly_json()
+def _number_format(decimals: int, *, suffix: str = "", trim: bool = False) -> dict:
+    """An AG Grid valueFormatter: thousands separators, fixed decimals (d3-format)."""
+    spec = f",.{decimals}{'~' if trim else ''}f"
+    return {
+        "function": f"params.value == null ? '' : d3.format('{spec}')(params.value) + '{suffix}'"
+    }
 
 
-def trade_table_columns(decimals: int = 2) -> list[dict]:
-    """``columns`` of the trade DataTable; ``decimals`` of the prices (see :func:`price_decimals`).
-
-    The ids are keys of :func:`trade_table_records`.
-    """
-    price = _fixed(decimals)
-    percent = _fixed(2, percent=True)
+def trade_table_columns(decimals: int = 2, theme: ChartTheme = DARK) -> list[dict]:
+    """``columnDefs`` of the trade grid (dash-ag-grid); ``decimals`` of the prices (see
+    :func:`price_decimals`). Fields are keys of :func:`trade_table_records`; PnL and return
+    are coloured profit/loss by sign."""
+    signed = {
+        "function": f"params.value > 0 ? {{color: '{theme.profit}'}} : "
+        f"params.value < 0 ? {{color: '{theme.loss}'}} : null"
+    }
+    price = _number_format(decimals)
+    percent = _number_format(2, suffix="%")
+    numeric = {"type": "rightAligned", "filter": "agNumberColumnFilter"}
     return [
-        {"id": "id", "name": "#", "type": "numeric"},
-        {"id": "side", "name": "Side", "type": "text"},
-        {"id": "entry_time", "name": "Entry (UTC)", "type": "datetime"},
-        {"id": "exit_time", "name": "Exit (UTC)", "type": "datetime"},
-        {"id": "entry_price", "name": "Entry price", "type": "numeric", "format": price},
-        {"id": "exit_price", "name": "Exit price", "type": "numeric", "format": price},
-        {"id": "size", "name": "Size", "type": "numeric", "format": _fixed(6, trim=True)},
-        {"id": "pnl", "name": "PnL", "type": "numeric", "format": _fixed(2)},
-        {"id": "return_pct", "name": "Return", "type": "numeric", "format": percent},
-        {"id": "duration", "name": "Duration", "type": "text"},
-        {"id": "exit_reason", "name": "Exit reason", "type": "text"},
-        {"id": "mae_pct", "name": "MAE", "type": "numeric", "format": percent},
-        {"id": "mfe_pct", "name": "MFE", "type": "numeric", "format": percent},
+        {"field": "id", "headerName": "#", "width": 70, **numeric},
+        {"field": "side", "headerName": "Side", "width": 90},
+        {"field": "entry_time", "headerName": "Entry (UTC)", "minWidth": 150},
+        {"field": "exit_time", "headerName": "Exit (UTC)", "minWidth": 150},
+        {"field": "entry_price", "headerName": "Entry price", "valueFormatter": price, **numeric},
+        {"field": "exit_price", "headerName": "Exit price", "valueFormatter": price, **numeric},
+        {
+            "field": "size",
+            "headerName": "Size",
+            "valueFormatter": _number_format(6, trim=True),
+            **numeric,
+        },
+        {
+            "field": "pnl",
+            "headerName": "PnL",
+            "valueFormatter": _number_format(2),
+            "cellStyle": signed,
+            **numeric,
+        },
+        {
+            "field": "return_pct",
+            "headerName": "Return",
+            "valueFormatter": percent,
+            "cellStyle": signed,
+            **numeric,
+        },
+        {"field": "duration", "headerName": "Duration", "width": 110},
+        {"field": "exit_reason", "headerName": "Exit reason", "width": 130},
+        {"field": "mae_pct", "headerName": "MAE", "valueFormatter": percent, **numeric},
+        {"field": "mfe_pct", "headerName": "MFE", "valueFormatter": percent, **numeric},
     ]
 
 
@@ -713,46 +733,56 @@ def trade_table_records(trades: pd.DataFrame) -> list[dict]:
 
 
 def trade_table_style(theme: ChartTheme = DARK) -> dict[str, Any]:
-    """DataTable style keyword arguments: ``DataTable(**trade_table_style(theme), ...)``.
-
-    PnL and return are coloured profit/loss by sign; text columns are left-aligned.
-    """
-    border = f"1px solid {theme.grid}"
-    signed = [
-        {"if": {"filter_query": f"{{{column}}} {op} 0", "column_id": column}, "color": color}
-        for column in ("pnl", "return_pct")
-        for op, color in ((">", theme.profit), ("<", theme.loss))
-    ]
-    return {
-        "style_table": {"overflowX": "auto"},
-        "style_header": {
-            "backgroundColor": theme.grid,
-            "color": theme.text,
-            "fontWeight": "600",
-            "border": border,
-        },
-        "style_cell": {
-            "backgroundColor": theme.background,
-            "color": theme.text,
-            "border": border,
-            "fontFamily": _FONT,
-            "fontSize": "12px",
-            "padding": "2px 6px",
-            "textAlign": "right",
-        },
-        "style_filter": {"backgroundColor": theme.background, "color": theme.text},
-        "style_cell_conditional": [
-            {"if": {"column_id": c}, "textAlign": "left"} for c in TRADE_TABLE_TEXT_COLUMNS
-        ],
-        "style_data_conditional": [
-            *signed,
-            {
-                "if": {"state": "active"},
-                "backgroundColor": rgba(theme.line_palette[0], 0.15),
-                "border": f"1px solid {theme.line_palette[0]}",
-            },
-        ],
+    """The trade grid's theme and behaviour (dash-ag-grid keyword arguments):
+    ``AgGrid(**trade_table_style(theme), ...)``. AG Grid's Quartz theme with the chart
+    theme's colours; sort, filter, 10 rows a page."""
+    params = {
+        "backgroundColor": theme.background,
+        "foregroundColor": theme.text,
+        "headerBackgroundColor": theme.grid,
+        "borderColor": theme.grid,
+        "rowHoverColor": rgba(theme.line_palette[0], 0.12),
+        "accentColor": theme.line_palette[0],
+        "fontFamily": _FONT,
+        "fontSize": 12,
+        "headerFontSize": 12,
+        "spacing": 5,
+        "wrapperBorderRadius": 4,
     }
+    return {
+        "dashGridOptions": {
+            "theme": {"function": f"themeQuartz.withParams({json.dumps(params)})"},
+            "pagination": True,
+            "paginationPageSize": 10,
+            "paginationPageSizeSelector": [10, 25, 50, 100],
+            "animateRows": False,
+            "domLayout": "autoHeight",
+        },
+        "defaultColDef": {
+            "sortable": True,
+            "filter": True,
+            "floatingFilter": True,
+            "resizable": True,
+            "minWidth": 80,
+            "flex": 1,
+        },
+        "columnSize": "responsiveSizeToFit",
+        "getRowId": "params.data.id",
+    }
+
+
+def trade_grid(grid_id: str, theme: ChartTheme = DARK, decimals: int = 2) -> Any:
+    """The sortable, filterable, paginated trade table (dash-ag-grid); rows from
+    :func:`trade_table_records`, a click on a row gives ``cellClicked`` with its ``rowId``."""
+    import dash_ag_grid as dag
+
+    return dag.AgGrid(
+        id=grid_id,
+        columnDefs=trade_table_columns(decimals, theme),
+        rowData=[],
+        className="sl-grid",
+        **trade_table_style(theme),
+    )
 
 
 __all__ = [
@@ -774,6 +804,7 @@ __all__ = [
     "price_decimals",
     "returns_distribution_figure",
     "style_figure",
+    "trade_grid",
     "trade_table_columns",
     "trade_table_records",
     "trade_table_style",

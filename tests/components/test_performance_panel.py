@@ -316,7 +316,7 @@ def test_trade_table_records(run: tuple[BacktestResult, pd.Series]) -> None:
     trades = run[0].trades
     records = trade_table_records(trades)
     assert len(records) == len(trades)
-    ids = {c["id"] for c in trade_table_columns()}
+    ids = {c["field"] for c in trade_table_columns()}
     assert ids <= set(records[0])
     for i in (0, len(trades) - 1):
         record, trade = records[i], trades.iloc[i]
@@ -338,19 +338,20 @@ def test_trade_table_records(run: tuple[BacktestResult, pd.Series]) -> None:
 
 
 def test_trade_table_columns_and_style() -> None:
-    columns = {c["id"]: c for c in trade_table_columns(decimals=4)}
-    assert columns["entry_price"]["format"]["specifier"] == ",.4f"
-    assert columns["return_pct"]["format"]["locale"]["symbol"] == ["", "%"]
-    assert columns["entry_time"]["type"] == "datetime"
+    columns = {c["field"]: c for c in trade_table_columns(decimals=4, theme=LIGHT)}
+    assert "d3.format(',.4f')" in columns["entry_price"]["valueFormatter"]["function"]
+    assert columns["return_pct"]["valueFormatter"]["function"].endswith("+ '%'")
+    pnl_style = columns["pnl"]["cellStyle"]["function"]
+    assert LIGHT.profit in pnl_style
+    assert LIGHT.loss in pnl_style
     style = trade_table_style(LIGHT)
-    rules = {
-        (r["if"].get("column_id"), r["if"].get("filter_query")): r
-        for r in style["style_data_conditional"]
-    }
-    assert rules[("pnl", "{pnl} > 0")]["color"] == LIGHT.profit
-    assert rules[("pnl", "{pnl} < 0")]["color"] == LIGHT.loss
-    assert style["style_cell"]["backgroundColor"] == LIGHT.background
-    assert trade_table_style(DARK)["style_cell"]["backgroundColor"] == DARK.background
+    assert (
+        f'"backgroundColor": "{LIGHT.background}"' in style["dashGridOptions"]["theme"]["function"]
+    )
+    assert DARK.background in trade_table_style(DARK)["dashGridOptions"]["theme"]["function"]
+    assert style["dashGridOptions"]["pagination"] is True
+    assert style["defaultColDef"]["sortable"] is True
+    assert style["defaultColDef"]["filter"] is True
     assert price_decimals(pd.Series([1245.02, 1300.5])) == 2
     assert price_decimals(np.array([1.0834, 1.0901])) == 4
     assert price_decimals(np.array([0.000123])) == 8

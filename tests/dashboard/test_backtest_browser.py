@@ -10,6 +10,7 @@ processes), slowed to ``STEP_S`` per step so that the test can watch the bar mov
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -114,19 +115,34 @@ def run_and_wait(dash_duo, expected: dict[str, str], status: str) -> None:
     until(lambda: shown_kpis(dash_duo) == expected, timeout=10)
 
 
-def select_run(dash_duo, run_id: int) -> None:
-    box = dash_duo.driver.find_element(
-        By.XPATH,
-        "//div[@id='bt-runs']//tr[td[@data-dash-column='id' and normalize-space()="
-        f"'{run_id}']]//input[@type='checkbox']",
+def click(dash_duo, css: str) -> None:
+    """Scroll the element into view at once, then click it (Bootstrap makes scrolls smooth:
+    a click right after a smooth scroll lands where the element was)."""
+    element = dash_duo.find_element(css)
+    dash_duo.driver.execute_script(
+        "arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", element
     )
+    element.click()
+
+
+def grid_rows(dash_duo, grid: str) -> list[Any]:
+    """The rows an AG Grid shows (its centre part: one element per row)."""
+    return dash_duo.driver.find_elements(
+        By.CSS_SELECTOR, f"#{grid} .ag-center-cols-container .ag-row"
+    )
+
+
+def select_run(dash_duo, run_id: int) -> None:
+    """Tick the saved run's checkbox in the runs grid."""
+    row = f"#bt-runs .ag-center-cols-container .ag-row[row-id='{run_id}']"
+    box = dash_duo.driver.find_element(By.CSS_SELECTOR, f"{row} input[type=checkbox]")
     # Bootstrap scrolls smoothly: an instant scroll, or the click lands before the box does
     dash_duo.driver.execute_script(
         "arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", box
     )
-    if not box.is_selected():
+    if "ag-row-selected" not in dash_duo.find_element(row).get_attribute("class"):
         box.click()
-    until(box.is_selected, timeout=5)
+    until(lambda: "ag-row-selected" in dash_duo.find_element(row).get_attribute("class"), 5)
 
 
 def screenshot(driver, path: Path, width: int = 1280, height: int = 800) -> None:
@@ -201,7 +217,8 @@ def test_run_reopen_and_compare_in_the_browser(dash_duo, backtest_app):
     title = dash_duo.find_element("#bt-result-title").text
     assert title.startswith("SMA crossover (fast=5, slow=30, direction=long) · SP500 1d")
     assert "run #1 · 1999-01-04 → 2018-12-31" in title
-    trades = dash_duo.driver.find_elements(By.CSS_SELECTOR, "#bt-trades td[data-dash-column='id']")
+    until(lambda: len(grid_rows(dash_duo, "bt-trades")) > 0, timeout=10)
+    trades = grid_rows(dash_duo, "bt-trades")
     assert len(trades) == min(15, int(expected_first["# Trades"].replace(",", "")))
     screenshot(driver, SCREENSHOT)
 
@@ -210,17 +227,16 @@ def test_run_reopen_and_compare_in_the_browser(dash_duo, backtest_app):
     expected_second = command_line_kpis(services.settings, fast=10)
     assert expected_second != expected_first
     run_and_wait(dash_duo, expected_second, "Run #2 stored in")
-    run_rows = "#bt-runs td[data-dash-column='id']"
-    until(lambda: len(driver.find_elements(By.CSS_SELECTOR, run_rows)) == 2, timeout=10)
+    until(lambda: len(grid_rows(dash_duo, "bt-runs")) == 2, timeout=10)
     select_run(dash_duo, 1)
-    dash_duo.find_element("#bt-open").click()
+    click(dash_duo, "#bt-open")
     dash_duo.wait_for_contains_text("#bt-status", "Opened run #1", timeout=60)
     until(lambda: shown_kpis(dash_duo) == expected_first, timeout=10)
     assert "run #1 ·" in dash_duo.find_element("#bt-result-title").text
 
     # compare the two runs
     select_run(dash_duo, 2)
-    dash_duo.find_element("#bt-compare").click()
+    click(dash_duo, "#bt-compare")
     dash_duo.wait_for_element("#bt-compare-metrics", timeout=30)
     assert dash_duo.find_element("#bt-compare-card").is_displayed()
     labels = ["#1 sma_crossover(5, 30, long)", "#2 sma_crossover(10, 30, long)"]
@@ -230,4 +246,19 @@ def test_run_reopen_and_compare_in_the_browser(dash_duo, backtest_app):
     for graph in ("bt-compare-equity", "bt-compare-drawdown", "bt-compare-scatter"):
         until(lambda graph=graph: plotted_traces(dash_duo, graph) == labels, timeout=20)
     dash_duo.wait_for_contains_text("#bt-runs-message", "Comparing runs", timeout=10)
+
+    # a run cancelled half-way shows and stores nothing
+    status = dash_duo.find_element("#bt-status").text
+    set_param(dash_duo, "fast", 15)
+    dash_duo.find_element("#bt-run").click()
+    until(lambda: "computing signals" in dash_duo.find_element("#bt-progress").text, timeout=20)
+    dash_duo.find_element("#bt-cancel").click()
+    until(lambda: dash_duo.find_element("#bt-run").get_attribute("disabled") is None, 10)
+    assert not dash_duo.find_element("#bt-progress-wrap").is_displayed()
+    time.sleep(len(STEPS) * STEP_S)  # long enough for the cancelled run to have finished
+    assert dash_duo.find_element("#bt-status").text == status
+    assert shown_kpis(dash_duo) == expected_first
+    click(dash_duo, "#bt-refresh")
+    time.sleep(1)
+    assert len(grid_rows(dash_duo, "bt-runs")) == 2
     assert dash_duo.get_logs() == []

@@ -25,6 +25,7 @@ import app as cli
 from analytics.backtest import BacktestSettings
 from analytics.metrics import PRESETS
 from app import Services, build_services
+from components.charts.theme import DARK, LIGHT
 from components.panels.performance import format_metric, metric_slug
 from config.settings import Settings
 from dashboard import backtest as page
@@ -473,8 +474,21 @@ def test_the_layout_offers_every_strategy_and_uses_only_bt_ids(services, theme):
     assert find(tree, "bt-empty").style == page.SHOW, "a hint instead of blank panels"
     assert find(tree, "bt-result-body").style == page.HIDE
     trades = find(tree, "bt-trades")
-    assert (trades.sort_action, trades.filter_action, trades.page_size) == ("native", "native", 15)
-    assert find(tree, "bt-runs").row_selectable == "multi"
+    assert trades.defaultColDef["sortable"] is trades.defaultColDef["filter"] is True
+    assert trades.dashGridOptions["pagination"] is True
+    assert trades.dashGridOptions["paginationPageSize"] == 15
+    assert [c["field"] for c in trades.columnDefs][:4] == ["id", "side", "entry_time", "exit_time"]
+    runs = find(tree, "bt-runs")
+    assert runs.dashGridOptions["rowSelection"]["mode"] == "multiRow"
+    assert [c["field"] for c in runs.columnDefs] == [
+        "id",
+        "strategy",
+        "params",
+        "symbol",
+        "timeframe",
+        "period",
+        "finished",
+    ]
     assert find(tree, "bt-theme").data == theme
     with pytest.raises(ValueError, match="theme='blue' is invalid"):
         page.layout(services, theme="blue")
@@ -584,8 +598,8 @@ def test_run_shows_the_result_with_the_command_line_numbers_and_lists_the_run(se
         assert kpi_text(outputs, key) == format_metric(key, expected.metrics[key])
     run_id = outputs["bt-current.data"]["run_id"]
     assert outputs["bt-current.data"]["label"] == f"#{run_id} sma_crossover(5, 30, long) SP500 1d"
-    assert [row["id"] for row in outputs["bt-runs.data"]] == [run_id]
-    assert len(outputs["bt-trades.data"]) == expected.metrics["# Trades"]
+    assert [row["id"] for row in outputs["bt-runs.rowData"]] == [run_id]
+    assert len(outputs["bt-trades.rowData"]) == expected.metrics["# Trades"]
     assert (outputs["bt-result-body.style"], outputs["bt-empty.style"]) == (page.SHOW, page.HIDE)
     assert outputs["bt-status.children"].startswith(f"Run #{run_id} stored in ")
     names = [trace.name for trace in outputs["bt-performance.figure"].data]
@@ -605,12 +619,18 @@ def test_open_shows_a_saved_run_exactly_as_it_was_shown(services):
     )
     run_id = shown["bt-current.data"]["run_id"]
     steps: list[tuple[int, str]] = []
-    opened = run(services, "bt-open", values(), selected=[run_id], progress=steps.append)
+    opened = run(
+        services,
+        "bt-open",
+        values(),
+        selected=[{"id": run_id, "strategy": "sma_crossover"}],
+        progress=steps.append,
+    )
     assert [label for _, label in steps] == [f"{i + 1}/4 {n}" for i, n in enumerate(STEPS[:4])]
     for key in (
         "bt-kpis.children",
-        "bt-trades.data",
-        "bt-trades.columns",
+        "bt-trades.rowData",
+        "bt-trades.columnDefs",
         "bt-current.data",
         "bt-result-title.children",
     ):
@@ -620,8 +640,7 @@ def test_open_shows_a_saved_run_exactly_as_it_was_shown(services):
     for key in ("bt-performance.figure", "bt-returns.figure", "bt-monthly.figure"):
         assert pio.to_json(opened[key]) == pio.to_json(shown[key])
     assert opened["bt-status.children"].startswith(f"Opened run #{run_id} (re-run from its")
-    assert opened["bt-runs.selected_rows"] == [0]
-    assert len(opened["bt-runs.data"]) == 1, "opening stores nothing"
+    assert len(opened["bt-runs.rowData"]) == 1, "opening stores nothing"
 
 
 class _PlotlyEncoder(json.JSONEncoder):
@@ -655,27 +674,67 @@ def test_compare_marks_the_best_run_per_metric_and_overlays_them(services):
         ids.append(outputs["bt-current.data"]["run_id"])
     cache = ResultCache()
     few = page.compare(ids[:1], services, cache, "dark")
-    assert few[-1] == "Select two or more saved runs, then press Compare."
-    assert all(v is no_update for v in few[:-1])
+    assert few["bt-runs-message.children"] == "Select two or more saved runs, then press Compare."
+    assert all(v is no_update for k, v in few.items() if k != "bt-runs-message.children")
 
-    table, equity, drawdown, correlation, scatter, style, message = page.compare(
-        [ids[2], ids[0], ids[1], ids[0]], services, cache, "light"
-    )
+    panel = page.compare([ids[2], ids[0], ids[1], ids[0]], services, cache, "light")
+    assert set(panel) == {f"{i}.{p}" for i, p in page.COMPARE_OUTPUTS}
     labels = [
         f"#{ids[0]} sma_crossover(5, 30, long)",
         f"#{ids[1]} sma_crossover(10, 50, long)",
         f"#{ids[2]} sma_crossover(20, 100, long)",
     ]
+    table = panel["bt-compare-table.children"]
     header = [th.children for th in table.children[0].children.children]
     assert header == ["Metric", *labels]
     starred = [td for td in _walk(table) if getattr(td, "className", None) == "sl-best"]
     assert starred
     assert all(td.children.startswith("★ ") for td in starred)
-    for figure in (equity, drawdown, scatter):
-        assert [trace.name for trace in figure.data] == labels
-    assert list(correlation.data[0].x) == labels
-    assert style == page.SHOW
-    assert message == f"Comparing runs #{ids[0]}, #{ids[1]}, #{ids[2]}."
+    for key in (
+        "bt-compare-equity.figure",
+        "bt-compare-drawdown.figure",
+        "bt-compare-scatter.figure",
+    ):
+        assert [trace.name for trace in panel[key].data] == labels
+    assert list(panel["bt-compare-correlation.figure"].data[0].x) == labels
+    assert panel["bt-compare-card.style"] == page.SHOW
+    assert panel["bt-compared.data"] == ids
+    assert panel["bt-runs-message.children"] == f"Comparing runs #{ids[0]}, #{ids[1]}, #{ids[2]}."
+
+
+def test_a_theme_change_redraws_the_shown_run_the_comparison_and_the_tables(services):
+    ids = [
+        run(services, "bt-run", values(params=params))["bt-current.data"]["run_id"]
+        for params in ({"fast": 5, "slow": 30}, {"fast": 10, "slow": 50})
+    ]
+    cache = ResultCache()
+    nothing_shown = page.retheme("light", None, None, services, cache)
+    assert set(nothing_shown) == {f"{i}.{p}" for i, p in page.THEMED_OUTPUTS}
+    for grid in ("bt-trades", "bt-runs"):
+        theme_function = nothing_shown[f"{grid}.dashGridOptions"]["theme"]["function"]
+        assert f'"backgroundColor": "{LIGHT.background}"' in theme_function
+    assert nothing_shown["bt-runs.dashGridOptions"]["rowSelection"]["mode"] == "multiRow"
+    assert nothing_shown["bt-trades.dashGridOptions"]["paginationPageSize"] == 15
+    assert nothing_shown["bt-performance.figure"] is no_update
+    assert nothing_shown["bt-compare-equity.figure"] is no_update
+
+    current = {"run_id": ids[1], "label": "whatever"}
+    light = page.retheme("light", current, ids, services, cache)
+    dark = page.retheme("dark", current, ids, services, cache)
+    for outputs, look in ((light, LIGHT), (dark, DARK)):
+        for key in (
+            "bt-performance.figure",
+            "bt-returns.figure",
+            "bt-monthly.figure",
+            "bt-compare-equity.figure",
+            "bt-compare-scatter.figure",
+        ):
+            assert outputs[key].layout.paper_bgcolor == look.background, key
+        assert outputs["bt-kpis.children"].children[0].children.style["backgroundColor"] == (
+            look.background
+        )
+    shown = run(services, "bt-open", values(), selected=[ids[1]])
+    assert pio.to_json(dark["bt-performance.figure"]) == pio.to_json(shown["bt-performance.figure"])
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json", "xlsx"])
