@@ -505,6 +505,16 @@ def live_tick(
     if since is None or (track.last_ts is not None and track.last_ts < since):
         figure, new_state = build_chart(live, view)  # the replay started over
         return figure, no_update, new_state
+    with track.lock:  # the history and the forming bar of one moment
+        if track.position_after(since) == track.candles.n:
+            # only the forming bar moved: the layers change when a candle closes
+            forming = track.forming if view.show_forming else None
+            changes = candle_delta(
+                track.frame(track.candles.n, track.candles.n), forming,
+                symbol=view.symbol, timeframe=tf,
+            )  # fmt: skip
+            changes.update(_status(track.state))  # type: ignore[arg-type]
+            return no_update, changes, no_update
     requests, strategies = view.requests(), view.strategy_objects()
     tv = track.view(requests, strategies, since=since)
     if chart_state["n"] + len(tv.candles) > live.bars + live.bars // 10:
@@ -512,11 +522,10 @@ def live_tick(
         return figure, no_update, new_state
     forming = tv.forming if view.show_forming else None
     changes = candle_delta(tv.candles, forming, symbol=view.symbol, timeframe=tf)
-    if len(tv.candles) or strategies:
-        data = chart_data(track, tv, view, strategies, window_start=since)
-        layers = chart_layers(view, requests, strategies)
-        extra = compose_delta(data, layers, since, chart_state.get("ti", {}), THEMES[view.theme])
-        changes.update({k: v for k, v in extra.items() if v})
+    data = chart_data(track, tv, view, strategies, window_start=since)
+    layers = chart_layers(view, requests, strategies)
+    extra = compose_delta(data, layers, since, chart_state.get("ti", {}), THEMES[view.theme])
+    changes.update({k: v for k, v in extra.items() if v})
     changes.update(_status(tv.state))
     return no_update, changes, no_update
 

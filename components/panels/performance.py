@@ -767,7 +767,7 @@ def trade_table_style(theme: ChartTheme = DARK) -> dict[str, Any]:
             "flex": 1,
         },
         "columnSize": "responsiveSizeToFit",
-        "getRowId": "params.data.id",
+        "getRowId": "String(params.data.id)",  # AG Grid wants a string row id
     }
 
 
