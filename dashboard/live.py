@@ -380,22 +380,29 @@ def chart_layers(view: ViewState, requests: list, strategies: list) -> list:
 
 
 def chart_data(
-    track: SeriesTrack, tv: TrackView, view: ViewState, strategies: list, *, window_start=None
+    track: SeriesTrack,
+    tv: TrackView,
+    view: ViewState,
+    strategies: list,
+    *,
+    window_start=None,
+    quiet: frozenset[str] = frozenset(),
 ) -> ChartData:
     """The layers' input: the track's slice, and per strategy its signals and the trades of
-    its backtest over the whole history that touch the slice."""
+    its backtest over the whole history that touch the slice. ``quiet`` strategies (no signal
+    in a tick's bars, so no new marker or closed trade) carry neither: same traces, no work."""
     views = {}
     for i, strategy in enumerate(strategies):
         key = strategy_key(strategy)
+        if key in quiet:
+            views[key] = StrategyView(label=_strategy_label(key), color=i)
+            continue
         result = tv.results.get(key)
-        trades = track.backtest(strategy).trades
-        start = (
-            window_start
-            if window_start is not None
-            else (tv.candles.index[0] if len(tv.candles) else None)
-        )
-        if start is not None:
-            trades = trades[trades["exit_time"] >= start]
+        trades = track.trades(strategy)
+        if window_start is None and len(tv.candles):
+            # a full build draws the trades that end on the chart; a tick's trade layer
+            # takes those that closed after its `since` itself
+            trades = trades[(trades["exit_time"] >= tv.candles.index[0]).to_numpy()]
         views[key] = StrategyView(
             label=_strategy_label(key),
             color=i,
@@ -516,13 +523,16 @@ def live_tick(
             changes.update(_status(track.state))  # type: ignore[arg-type]
             return no_update, changes, no_update
     requests, strategies = view.requests(), view.strategy_objects()
-    tv = track.view(requests, strategies, since=since)
+    start = track.position_after(since)
+    quiet = frozenset(strategy_key(s) for s in strategies if not track.fired(s, start))
+    active = [s for s in strategies if strategy_key(s) not in quiet]
+    tv = track.view(requests, active, since=since)
     if chart_state["n"] + len(tv.candles) > live.bars + live.bars // 10:
         figure, new_state = build_chart(live, view)
         return figure, no_update, new_state
     forming = tv.forming if view.show_forming else None
     changes = candle_delta(tv.candles, forming, symbol=view.symbol, timeframe=tf)
-    data = chart_data(track, tv, view, strategies, window_start=since)
+    data = chart_data(track, tv, view, strategies, window_start=since, quiet=quiet)
     layers = chart_layers(view, requests, strategies)
     extra = compose_delta(data, layers, since, chart_state.get("ti", {}), THEMES[view.theme])
     changes.update({k: v for k, v in extra.items() if v})

@@ -53,7 +53,11 @@ def _text(value: object) -> str:
 
 
 class _Columns:
-    """Named numpy columns that grow by appending (capacity doubles: amortised O(1))."""
+    """Named numpy columns that grow by appending (capacity doubles: amortised O(1)).
+
+    Rows once written never change (appends write past ``n``; a full buffer is copied to a
+    new one), so frames and results built on slices of them need no copy.
+    """
 
     def __init__(self, dtypes: dict[str, np.dtype | type]) -> None:
         self._data = {name: np.empty(0, dtype=dtype) for name, dtype in dtypes.items()}
@@ -121,6 +125,7 @@ class SeriesTrack:
         self._indicators: dict[str, _IndicatorTrack] = {}
         self._strategies: dict[str, _StrategyTrack] = {}
         self._backtests: dict[tuple[str, int, BacktestSettings], BacktestResult] = {}
+        self._trades: dict[str, tuple[int, pd.DataFrame]] = {}  # key -> (history length, trades)
 
     # -- history -----------------------------------------------------------------------------
     @property
@@ -133,6 +138,7 @@ class SeriesTrack:
         self._indicators.clear()
         self._strategies.clear()
         self._backtests.clear()
+        self._trades.clear()
         self.candles.extend(_frame_columns(closed))
 
     def append(self, closed: pd.DataFrame) -> None:
@@ -157,7 +163,7 @@ class SeriesTrack:
             pd.to_datetime(self.candles["ts"][start:stop], unit="ms", utc=True), name="ts"
         )
         return pd.DataFrame(
-            {c: self.candles[c][start:stop] for c in CANDLE_COLUMNS}, index=index, copy=True
+            {c: self.candles[c][start:stop] for c in CANDLE_COLUMNS}, index=index, copy=False
         )
 
     def position_after(self, since: pd.Timestamp | None) -> int:
@@ -238,7 +244,7 @@ class SeriesTrack:
                 req.key: pd.DataFrame(
                     {o: track.values[o][start:n] for o in req.spec.outputs},
                     index=candles.index,
-                    copy=True,
+                    copy=False,
                 )
                 for req in requests
                 if (track := self._indicators.get(req.key)) is not None
@@ -280,6 +286,35 @@ class SeriesTrack:
                 self._backtests[key] = cached
             return cached
 
+    def fired(self, strategy: BaseStrategy, start: int) -> bool:
+        """Whether the (tracked) strategy signalled on a bar from ``start - 1`` on: the bars
+        after a tab's last one can then hold a new signal or a fill that closed a trade."""
+        with self.lock:
+            track = self._strategies.get(strategy_key(strategy))
+            if track is None:
+                return True  # not tracked yet: the caller computes it
+            lo = max(start - 1, 0)
+            return any(track.columns[c][lo:].any() for c in SIGNAL_COLUMNS)
+
+    def trades(self, strategy: BaseStrategy) -> pd.DataFrame:
+        """The closed trades of :meth:`backtest` with default settings, without re-running it
+        while no signal fired: fills happen on a signal's bar or the next one (no stops in the
+        default settings), so the trade list only changes after a signal."""
+        key = strategy_key(strategy)
+        with self.lock:
+            self.track_strategies([strategy])
+            n = self.candles.n
+            cached = self._trades.get(key)
+            if cached is not None:
+                since_n, trades = cached
+                columns = self._strategies[key].columns
+                start = max(since_n - 1, 0)
+                if since_n <= n and not any(columns[c][start:n].any() for c in SIGNAL_COLUMNS):
+                    return trades
+            trades = self.backtest(strategy).trades
+            self._trades[key] = (n, trades)
+            return trades
+
 
 def _frame_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     ms = frame.index.as_unit("ms").asi8 if len(frame) else np.empty(0, np.int64)
@@ -317,7 +352,7 @@ def _result(
     frame = pd.DataFrame(
         {c: columns[c][start:stop] for c in (*SIGNAL_COLUMNS, "confidence")},
         index=index,
-        copy=True,
+        copy=False,
     )
     return StrategyResult(
         strategy.name,
@@ -326,8 +361,8 @@ def _result(
         series.symbol,
         series.timeframe.label,
         frame,
-        columns["close"][start:stop].copy(),
-        {n[2:]: columns[n][start:stop].copy() for n in columns.names() if n.startswith("m:")},
+        columns["close"][start:stop],
+        {n[2:]: columns[n][start:stop] for n in columns.names() if n.startswith("m:")},
     )
 
 

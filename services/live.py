@@ -40,6 +40,12 @@ class StreamState:
     updated_at: datetime | None = None  # wall-clock time of the last event
     error: str | None = None
     version: int = 0  # +1 on every event or status change: "has anything moved?" in one int
+    # the last closed candles of this feed, oldest first (stored before they got here): a
+    # chart a few bars behind catches up without a query
+    recent: tuple[Candle, ...] = ()
+
+
+RECENT_CANDLES = 32
 
 
 class LiveMarket:
@@ -89,6 +95,7 @@ class LiveMarket:
                     status="live",
                     cursor=event.candle.ts,
                     forming=None,
+                    recent=(*state.recent[-(RECENT_CANDLES - 1) :], event.candle),
                     closed_count=state.closed_count + 1,
                     updated_at=now,
                     version=state.version + 1,
@@ -105,7 +112,12 @@ class LiveMarket:
                 # a looping replay starts over: charts see the cursor go back and rebuild
                 cursor = self._start_cursors.get(event.symbol)
                 state = replace(
-                    state, cursor=cursor, forming=None, updated_at=now, version=state.version + 1
+                    state,
+                    cursor=cursor,
+                    forming=None,
+                    recent=(),
+                    updated_at=now,
+                    version=state.version + 1,
                 )
             self._streams[event.symbol] = state
             return state

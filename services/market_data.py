@@ -93,6 +93,18 @@ class MarketDataService:
         tf = self._check_timeframe(state, timeframe)
         if since is None or state.cursor is None or state.cursor < since:
             return ChartDelta(empty_candles(), None, state, reset=True)
+        if state.timeframe == tf and state.cursor < since + tf.delta:
+            # nothing stored after the client's last bar: only the forming bar moved
+            closed, forming = _with_live_candle(empty_candles(), None, state.forming, tf)
+            return ChartDelta(closed, forming, state, reset=False)
+        if state.timeframe == tf and state.recent and state.recent[0].ts <= since:
+            # every bar closed after `since` came through the feed since the oldest one held
+            # in memory (each was stored before it got there): no query needed
+            newer = [c for c in state.recent if c.ts > since]
+            closed, forming = _with_live_candle(
+                candles_from_records(newer) if newer else empty_candles(), None, state.forming, tf
+            )
+            return ChartDelta(closed, forming, state, reset=False)
         with self._sessions() as session:
             # the first bucket the client does not hold as closed
             rows = CandleRepository(session).frame(

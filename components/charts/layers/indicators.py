@@ -202,15 +202,21 @@ class IndicatorLayer:
         for req, plan in zip(self.requests, _plan(self.requests, theme), strict=True):
             index, values = indicator_values(data, req)
             start = 0 if since is None else int(index.searchsorted(since, side="right"))
+            labels = data.x(index[start:])  # once per request: its lines share the bars
             for line in plan:
-                idx, y = finite_rows(index[start:], values[line.output][start:])
-                columns: Columns = {"x": data.x(idx), "y": y}
+                tail = np.asarray(values[line.output][start:], dtype=np.float64)
+                keep = np.isfinite(tail)
+                x = labels if keep.all() else [labels[i] for i in np.flatnonzero(keep)]
+                y = compact(tail[keep])
+                columns: Columns = {"x": x, "y": y}
                 if line.style == "hist":
                     columns["marker.color"] = _hist_colors(y, theme)
                 out[_id(req, line)] = columns
         return out
 
     def replace(self, data: ChartData, theme: ChartTheme) -> dict[str, Columns]:
+        if not data.forming_indicators:
+            return {}  # no forming values given: the forming dots stay as built (empty)
         out: dict[str, Columns] = {}
         for req, plan in zip(self.requests, _plan(self.requests, theme), strict=True):
             forming = self._forming(data, req)

@@ -148,6 +148,8 @@ def signal_columns(
     frame = result.frame
     start = 0 if since is None else int(frame.index.searchsorted(since, side="right"))
     rows = np.flatnonzero(frame[signal_type].to_numpy()[start:]) + start
+    if not rows.size:  # the usual case on a live tick: no signal of this type in the new bars
+        return {"x": [], "y": [], "customdata": []}
     if signal_type.startswith("entry"):
         confidence = frame["confidence"].to_numpy(np.float64)[rows]
     else:

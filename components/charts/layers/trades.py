@@ -89,11 +89,17 @@ def trade_columns(
     trades = view.trades
     if trades is None or not len(trades):
         return {"x": [], "y": [], "customdata": []}
+    if since is not None:
+        exits = trades["exit_time"]
+        if exits.iat[-1] <= since and exits.is_monotonic_increasing:
+            return {"x": [], "y": [], "customdata": []}  # fast path: one position at a time
+        after = (exits > since).to_numpy()
+        if not after.any():  # the usual live tick: no trade closed in the new bars
+            return {"x": [], "y": [], "customdata": []}
+        trades = trades[after]
     trades = trades.sort_values(["exit_time", "entry_time"], kind="stable")
     pnl = trades["pnl"].to_numpy(np.float64)
     keep = pnl > 0 if outcome == "win" else ~(pnl > 0)
-    if since is not None:
-        keep &= (trades["exit_time"] > since).to_numpy()
     trades = trades[keep]
     entry_x = data.x(pd.DatetimeIndex(trades["entry_time"]))
     exit_x = data.x(pd.DatetimeIndex(trades["exit_time"]))

@@ -1,0 +1,183 @@
+"""The live page's other callbacks as plain functions, on a real SQLite database: URL <->
+controls, the indicator and strategy pickers, the performance and comparison panels, the
+trade click, exports, the level-of-detail chart."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from dash import no_update
+from dash.exceptions import PreventUpdate
+
+from analytics.metrics import compute_metrics
+from app import Services, build_services
+from components.charts.theme import DARK
+from components.panels.performance import kpi_values
+from config.settings import Settings
+from dashboard.live import LiveContext, add_spec, build_lod_chart, sync_view, view_from_controls
+from dashboard.live_panels import comparison_panel, export_payload, performance_panel, trade_zoom
+from dashboard.view_state import ViewState
+from database.repositories import CandleRepository
+from services.chart_layers import strategy_key
+from strategies.registry import create
+
+EMA = strategy_key(create("ema_crossover", direction="both"))
+SMA = strategy_key(create("sma_crossover", direction="both"))
+
+
+@pytest.fixture
+def services(tmp_path: Path) -> Iterator[Services]:
+    settings = Settings.from_env({"STRATLENS_DATA_DIR": str(tmp_path), "FEEDS": "none"})
+    services = build_services(settings)
+    yield services
+    services.close()
+
+
+def controls(**changes) -> ViewState:
+    base = {"symbol": "SP500", "timeframe": "1d"}
+    return ViewState(**(base | changes))
+
+
+def test_a_url_sets_the_controls_and_names_what_it_ignored(services):
+    out = sync_view(
+        "url",
+        "?symbol=NASDAQ&tf=1w&ind=macd&ind=nope&strat=sma_crossover(fast=5)&conf=0.25&theme=light",
+        controls(),
+        services.market_data,
+    )
+    search, symbol, timeframe, indicators, strategies, *rest = out
+    _types, confidence, forming, light, lod, ind_options, strat_options, problems, shown = rest
+    assert search is no_update
+    assert (symbol, timeframe) == ("NASDAQ", "1w")
+    assert indicators == ["macd(fast=12,signal=9,slow=26)"]
+    assert strategies == [strategy_key(create("sma_crossover", fast=5))]
+    assert (confidence, forming, light, lod) == (0.25, True, True, False)
+    assert strategies[0] in [o["value"] for o in strat_options]  # the parameter set is offered
+    assert "macd(fast=12,signal=9,slow=26)" in [o["value"] for o in ind_options]
+    assert "indicator 'nope' ignored" in problems
+    assert shown is True
+
+
+def test_an_unknown_symbol_or_timeframe_in_the_url_keeps_the_current_one(services):
+    out = sync_view("url", "?symbol=DOGE&tf=1m", controls(), services.market_data)
+    assert (out[1], out[2]) == ("SP500", "1d")
+    assert "symbol 'DOGE' ignored" in out[12]
+    assert "timeframe '1m' ignored" in out[12]
+
+
+def test_a_control_writes_the_url(services):
+    view = view_from_controls(
+        "SP500", "1d", ["rsi(timeperiod=14)"], [EMA], ["entry_long"], 0.5, False, False, True
+    )
+    out = sync_view("indicators", "", view, services.market_data)
+    assert out[0] == view.to_query()
+    assert all(value is no_update for value in out[1:])
+    again, problems = ViewState.from_query(out[0])
+    assert again == view
+    assert problems == []
+    # the same URL again: nothing to write
+    assert sync_view("lod", view.to_query(), view, services.market_data)[0] is no_update
+
+
+def test_the_pickers_add_validated_canonical_specs():
+    value, options, error = add_spec(
+        "indicator", "ema", "ema(timeperiod=30)", ["rsi(timeperiod=14)"]
+    )
+    assert value == ["rsi(timeperiod=14)", "ema(timeperiod=30)"]
+    assert error == ""
+    assert "ema(timeperiod=30)" in [o["value"] for o in options]
+    value, _, error = add_spec("indicator", "ema", "timeperiod=1", [])
+    assert value is no_update
+    assert "timeperiod=1 is out of range" in error
+    value, options, error = add_spec("strategy", "ema_crossover", "fast=9,slow=21", [EMA])
+    added = strategy_key(create("ema_crossover", fast=9, slow=21))
+    assert value == [EMA, added]
+    assert error == ""
+    _, _, error = add_spec("strategy", None, "", [])
+    assert "choose" in error
+
+
+def test_performance_panel_shows_the_metrics_of_the_strategy_over_the_chart(services):
+    cards, figure, distribution, monthly, rows, decimals = performance_panel(
+        services.tracks, "SP500", "1d", EMA, "quantstats", DARK
+    )
+    backtest = services.tracks.sync("SP500", "1d").backtest(
+        create("ema_crossover", direction="both")
+    )
+    metrics = compute_metrics(
+        backtest.equity, backtest.trades, benchmark=backtest.benchmark, preset="quantstats",
+        warmup_bars=create("ema_crossover").warmup - 1,
+    )  # fmt: skip
+    texts = [k.text for k in kpi_values(metrics, backtest.settings.cash)]
+    shown = json.dumps(cards.to_plotly_json(), default=str, ensure_ascii=False)
+    for text in texts:
+        assert text in shown
+    assert len(rows) == len(backtest.trades)
+    assert rows[0]["entry_ms"] == backtest.trades["entry_time"].iloc[-1].value // 10**6  # newest
+    assert decimals == 2
+    equity = next(t for t in figure.data if t.name == "Equity")
+    np.testing.assert_allclose(np.asarray(equity.y, dtype=float), backtest.equity.to_numpy())
+    assert distribution.data
+    assert monthly.data
+
+
+def test_comparison_marks_the_best_and_overlays_every_strategy(services):
+    table, equity, drawdown, correlation, scatter = comparison_panel(
+        services.tracks, "SP500", "1d", [EMA, SMA], "backtesting.py", DARK,
+        {EMA: "EMA", SMA: "SMA"},
+    )  # fmt: skip
+    text = json.dumps(table.to_plotly_json(), default=str, ensure_ascii=False)
+    assert "★" in text
+    assert {t.name for t in equity.data} == {"EMA", "SMA"}
+    assert {t.name for t in drawdown.data} == {"EMA", "SMA"}
+    z = np.asarray(correlation.data[0].z, dtype=float)
+    assert z.shape == (2, 2)
+    np.testing.assert_allclose(np.diag(z), 1.0)
+    assert len(scatter.data) >= 1
+
+
+def test_a_trade_click_zooms_to_that_trade():
+    rows = [{"id": 1, "entry_ms": 10, "exit_ms": 20}, {"id": 2, "entry_ms": 30, "exit_ms": 90}]
+    assert trade_zoom({"rowId": "2", "colId": "pnl"}, rows) == [30, 90]
+    with pytest.raises(PreventUpdate):
+        trade_zoom({"rowId": "7"}, rows)
+    with pytest.raises(PreventUpdate):
+        trade_zoom(None, rows)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "xlsx"])
+def test_exports_of_the_selected_strategy(services, fmt):
+    payload = export_payload(services.tracks, "SP500", "1d", EMA, "backtesting.py", "trades", fmt)
+    assert payload["filename"].startswith("ema_crossover_SP500_1d_trades_")
+    assert payload["filename"].endswith(f".{fmt}")
+    assert payload["base64"] is True
+    signals = export_payload(services.tracks, "SP500", "1d", EMA, "backtesting.py", "signals", fmt)
+    assert signals["filename"].startswith("ema_crossover_SP500_1d_signals_")
+
+
+def test_level_of_detail_chart_keeps_true_highs_and_lows(services):
+    live = LiveContext(services.market_data, services.tracks, 5000)
+    view = ViewState(symbol="DEMO", timeframe="1m", lod=True)
+    figure, state = build_lod_chart(live, view)
+    candles = figure.data[0]
+    assert len(candles.x) <= 2000
+    assert state["lod"] > 1
+    with services.sessions() as session:
+        stored = CandleRepository(session).frame("DEMO", "1m")
+    starts = pd.to_datetime(list(candles.x)).tz_localize("UTC")
+    edges = np.searchsorted(stored.index, starts)
+    np.testing.assert_allclose(candles.high, np.maximum.reduceat(stored["high"].to_numpy(), edges))
+    np.testing.assert_allclose(candles.low, np.minimum.reduceat(stored["low"].to_numpy(), edges))
+    # zoomed in: finer buckets over the range only
+    x0, x1 = candles.x[100], candles.x[140]
+    zoomed, _ = build_lod_chart(live, view, (x0, x1))
+    z = zoomed.data[0]
+    assert pd.Timestamp(z.x[0]) >= pd.Timestamp(x0)
+    assert pd.Timestamp(z.x[1]) - pd.Timestamp(z.x[0]) < pd.Timestamp(candles.x[1]) - pd.Timestamp(
+        candles.x[0]
+    )
