@@ -154,6 +154,11 @@ def tick_section(bars: int, rounds: int) -> list[tuple[str, bool, str]]:
     return [
         ("tick <= 2 KB (largest tick)", b_max <= GOAL_TICK_BYTES, f"{b_max:,} bytes"),
         (
+            "  close ticks <= 5 ms (median; with defaults each 1 s tick has a close)",
+            t_close * 1e3 <= GOAL_TICK_MS,
+            f"{t_close * 1e3:.2f} ms",
+        ),
+        (
             "tick <= 5 ms server time (median of all ticks)",
             t_all * 1e3 <= GOAL_TICK_MS,
             f"{t_all * 1e3:.2f} ms (close ticks {t_close * 1e3:.2f} ms; naive "

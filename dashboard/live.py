@@ -472,6 +472,7 @@ def build_lod_chart(
             "font": {"size": 12},
         },
         uirevision=f"lod:{chart_key(view.symbol, track.timeframe)}",
+        showlegend=False,  # one series; the title names it and the bucket size
     )
     last = tv.candles.index[-1] if len(tv.candles) else None
     state = _chart_state(view, track.timeframe, last, len(tv.candles), tv.state)

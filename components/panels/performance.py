@@ -374,8 +374,9 @@ def style_figure(
             "font": {"color": theme.hover_text},
         },
     )
-    fig.update_xaxes(**axis, rangeslider={"visible": False})
-    fig.update_yaxes(**axis, side="right")
+    # automargin: long category labels (years, strategy names) are never cut by the margins
+    fig.update_xaxes(**axis, rangeslider={"visible": False}, automargin=True)
+    fig.update_yaxes(**axis, side="right", automargin=True)
     return fig
 
 
@@ -766,8 +767,7 @@ def trade_table_style(theme: ChartTheme = DARK) -> dict[str, Any]:
             "minWidth": 80,
             "flex": 1,
         },
-        "columnSize": "responsiveSizeToFit",
-        "getRowId": "String(params.data.id)",  # AG Grid wants a string row id
+        "getRowId": "'' + params.data.id",  # a string, as AG Grid wants
     }
 
 
