@@ -81,7 +81,7 @@ def main() -> int:
                 for link in driver.find_elements("css selector", "#panel-tabs .nav-link"):
                     if link.text == "Comparison":
                         driver.execute_script("arguments[0].click();", link)
-                time.sleep(args.wait / 2)
+                time.sleep(args.wait)  # four figures and a table are computed on first show
                 then = "#panel-tabs"
             if then:
                 element = driver.find_element("css selector", then)

@@ -59,7 +59,9 @@
     let hi = xa.r2l(xa.range[1]);
     const last = lastX(gd, xa);
     const update = {};
-    if (gd._slFollow !== false && isFinite(last)) {
+    // a level-of-detail chart is a history view: it never follows (an x change re-aggregates)
+    const lod = String((gd.layout && gd.layout.uirevision) || "").startsWith("lod:");
+    if (!lod && gd._slFollow !== false && isFinite(last)) {
       const right = last + PAD_BARS * barWidth(gd, xa);
       if (Math.abs(right - hi) > barWidth(gd, xa) * 0.5) {
         lo += right - hi;
