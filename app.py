@@ -199,6 +199,7 @@ def create_app(settings: Settings | None = None, *, start_feeds: bool = True) ->
     backtest_page.register_callbacks(app, services, manager)
     app.server.extensions["stratlens"] = services
     app.server.add_url_rule("/debug/stats", "debug_stats", lambda: debug_stats(services))
+    app.server.add_url_rule(shell.FORMULAS_URL, "formulas", shell.formulas_html)
     if start_feeds:
         services.runner.start()
     return app

@@ -4,7 +4,7 @@ of every strategy switched on, on the chart's data, refreshed when a candle clos
 Each strategy is traded over the chart's whole history (``SeriesTrack.backtest``, cached per
 history length: computed once per closed candle for every tab); open positions stay open
 (only closed trades count; the equity curve marks them to market). Metrics follow the chosen
-convention preset (analytics.metrics.PRESETS), each formula one click away (/formulas).
+convention preset (analytics.metrics.PRESETS), each formula one click away (/docs/metrics).
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from components.panels.performance import (
     trade_table_records,
     trade_table_style,
 )
+from dashboard.shell import FORMULAS_URL
 from dashboard.view_state import build_strategy
 from services.chart_layers import ChartTracks, strategy_key
 
@@ -95,7 +96,9 @@ def layout() -> dbc.Card:
                         md=3,
                     ),
                     dbc.Col(
-                        html.A("formulas", href="/formulas", target="_blank", className="sl-small"),
+                        html.A(
+                            "formulas", href=FORMULAS_URL, target="_blank", className="sl-small"
+                        ),
                         width="auto",
                     ),
                     dbc.Col(exports, width="auto", className="ms-auto"),
@@ -176,7 +179,9 @@ def performance_panel(
     runs = strategy_runs(tracks, symbol, timeframe, [spec], preset)
     result, metrics, _ = runs[spec]
     cash = result.settings.cash
-    cards = kpi_cards(kpi_values(metrics, cash), id_prefix="kpi", theme=theme, docs_url="/formulas")
+    cards = kpi_cards(
+        kpi_values(metrics, cash), id_prefix="kpi", theme=theme, docs_url=FORMULAS_URL
+    )
     returns = period_returns(result.equity, preset)
     return (
         cards,

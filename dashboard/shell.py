@@ -13,7 +13,8 @@ import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, dcc, html
 from dash.development.base_component import Component
 
-PAGES = ("live", "backtest", "formulas")
+PAGES = ("live", "backtest")
+FORMULAS_URL = "/docs/metrics"  # docs/metrics.md as HTML, served by app.py
 METRICS_DOC = Path(__file__).resolve().parent.parent / "docs" / "metrics.md"
 
 
@@ -35,7 +36,11 @@ def navbar() -> dbc.Navbar:
                             "Backtest", id="nav-backtest", href="/backtest", active="exact"
                         ),
                         dbc.NavLink(
-                            "Formulas", id="nav-formulas", href="/formulas", active="exact"
+                            "Formulas",
+                            id="nav-formulas",
+                            href=FORMULAS_URL,
+                            target="_blank",
+                            external_link=True,
                         ),
                     ],
                     className="sl-nav ms-4 me-auto",
@@ -64,13 +69,18 @@ def navbar() -> dbc.Navbar:
     )
 
 
-def formulas_page() -> html.Div:
-    """docs/metrics.md in the app: every metric's formula under each convention preset."""
-    return html.Div(
-        dcc.Markdown(
-            METRICS_DOC.read_text(), mathjax=False, className="sl-doc", link_target="_blank"
-        ),
-        className="sl-card sl-doc-card",
+def formulas_html() -> str:
+    """docs/metrics.md as a page in the app's look: every metric's formula per convention
+    preset; its ``<a id>`` anchors are the targets of the KPI cards' "?" links."""
+    import markdown  # the formulas page only
+
+    body = markdown.markdown(METRICS_DOC.read_text(), extensions=["tables", "fenced_code"])
+    return (
+        '<!doctype html><html data-bs-theme="dark"><head><meta charset="utf-8">'
+        "<title>StratLens · metric formulas</title>"
+        '<link rel="stylesheet" href="/assets/00-bootstrap.min.css">'
+        '<link rel="stylesheet" href="/assets/10-stratlens.css"></head>'
+        f'<body class="sl-app"><main class="container py-4 sl-doc">{body}</main></body></html>'
     )
 
 
@@ -83,7 +93,6 @@ def shell(live_page: Component, backtest_page: Component) -> html.Div:
                 [
                     html.Div(live_page, id="page-live"),
                     html.Div(backtest_page, id="page-backtest", style={"display": "none"}),
-                    html.Div(formulas_page(), id="page-formulas", style={"display": "none"}),
                 ],
                 fluid=True,
                 className="sl-main",

@@ -73,6 +73,7 @@ def main() -> int:
             ("live_comparison_sp500_1d", "/?" + layered, "comparison"),
             ("live_chart_demo_15m", "/?symbol=DEMO&tf=15m&ind=vwap&strat=donchian_breakout", None),
             ("live_lod_demo_1m", "/?symbol=DEMO&tf=1m&lod=1", None),
+            ("formulas", "/docs/metrics", None),
         ]
         for name, path, then in shots:
             driver.get(base + path)

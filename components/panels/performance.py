@@ -31,7 +31,7 @@ from components.charts.theme import DARK, ChartTheme, rgba
 
 NAN = float("nan")
 MISSING = "—"  # what a NaN metric shows
-METRICS_DOC = "docs/metrics.md"
+METRICS_DOC = "/docs/metrics"  # docs/metrics.md as HTML (app.py serves it)
 NET_PNL = "Net PnL [$]"
 KPI_KEYS: tuple[str, ...] = (
     NET_PNL,

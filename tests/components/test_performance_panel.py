@@ -147,7 +147,7 @@ def test_kpi_cards_have_stable_ids_and_formula_links(
         assert value.style["color"] == colour
         help_link = by_id[f"perf-{kpi.slug}-help"]
         formula = FORMULAS[kpi.key]
-        assert help_link.href == f"docs/metrics.md#{formula.anchor}"
+        assert help_link.href == f"/docs/metrics#{formula.anchor}"
         tip_text = [c.children for c in walk(tooltips[help_link.id].children)]
         assert formula.text in tip_text
         assert formula.note in tip_text

@@ -181,3 +181,22 @@ def test_level_of_detail_chart_keeps_true_highs_and_lows(services):
     assert pd.Timestamp(z.x[1]) - pd.Timestamp(z.x[0]) < pd.Timestamp(candles.x[1]) - pd.Timestamp(
         candles.x[0]
     )
+
+
+def test_the_formulas_page_serves_every_kpi_anchor(tmp_path):
+    from app import create_app
+    from components.panels.performance import FORMULAS
+    from dashboard.shell import FORMULAS_URL
+
+    settings = Settings.from_env({"STRATLENS_DATA_DIR": str(tmp_path), "FEEDS": "none"})
+    app = create_app(settings, start_feeds=False)
+    try:
+        response = app.server.test_client().get(FORMULAS_URL)
+        page = response.data.decode()
+    finally:
+        app.server.extensions["stratlens"].close()
+    assert response.status_code == 200
+    assert "<table>" in page
+    assert "<h1>Metrics</h1>" in page
+    for formula in FORMULAS.values():
+        assert f'id="{formula.anchor}"' in page, formula.anchor
