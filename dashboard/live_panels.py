@@ -165,7 +165,7 @@ def strategy_runs(
             result.trades,
             benchmark=result.benchmark,
             preset=preset,
-            warmup_bars=min(strategy.warmup - 1, max(len(result.equity) - 1, 0)),
+            warmup_bars=strategy.benchmark_start(len(result.equity)),
         )
         out[spec] = (result, metrics, strategy)
     return out

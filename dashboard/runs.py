@@ -447,7 +447,7 @@ def run_request(
         begin(2)
         backtest = run_backtest(candles, result, request.settings)
         begin(3)
-        warmup = min(strategy.warmup - 1, len(candles) - 1)
+        warmup = strategy.benchmark_start(len(candles))
         metrics = _metrics(backtest, request.preset, warmup)
     except Exception as exc:  # stored as a failed run, like run_job, then reported
         reason = exc.reason if isinstance(exc, RunFailed) else _describe(exc)

@@ -32,7 +32,7 @@ import pandas as pd
 from analytics.backtest import BacktestResult, BacktestSettings, run_backtest
 from indicators.base import IncrementalIndicator
 from indicators.registry import IndicatorRequest
-from market.candles import CANDLE_COLUMNS, Candle
+from market.candles import CANDLE_COLUMNS, Candle, iter_candles
 from market.timeframes import Timeframe
 from services.live import StreamState
 from services.market_data import MarketDataService
@@ -146,7 +146,7 @@ class SeriesTrack:
         if closed.empty:
             return
         self.candles.extend(_frame_columns(closed))
-        for candle in _candles(closed):
+        for candle in iter_candles(closed):
             values = {}
             for key, track in self._indicators.items():
                 values[key] = out = track.state.update(candle)
@@ -319,11 +319,6 @@ class SeriesTrack:
 def _frame_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     ms = frame.index.as_unit("ms").asi8 if len(frame) else np.empty(0, np.int64)
     return {"ts": ms, **{c: frame[c].to_numpy(dtype=np.float64) for c in CANDLE_COLUMNS}}
-
-
-def _candles(frame: pd.DataFrame) -> list[Candle]:
-    columns = [frame[c].to_numpy(dtype=np.float64).tolist() for c in CANDLE_COLUMNS]
-    return [Candle(ts, *values) for ts, *values in zip(frame.index, *columns, strict=True)]
 
 
 def _append_signals(track: _StrategyTrack, candle: Candle, fired: list[StrategySignal]) -> None:

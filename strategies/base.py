@@ -211,6 +211,11 @@ class BaseStrategy:
             max((r.spec.lookback(r.param_dict) for r in self.required_indicators()), default=0) + 1
         )
 
+    def benchmark_start(self, bars: int) -> int:
+        """Bar where buy and hold starts in the metrics: the first bar every indicator is
+        defined (``warmup - 1``), as backtesting.py does, within ``bars`` bars."""
+        return max(0, min(self.warmup - 1, bars - 1))
+
     @property
     def direction(self) -> str:
         return str(self.config.get("direction", "long"))

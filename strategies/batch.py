@@ -267,8 +267,7 @@ def run_job(
             backtest.trades,
             benchmark=backtest.benchmark,
             preset=preset,
-            # buy and hold from the first bar every indicator is defined, as backtesting.py does
-            warmup_bars=min(strategy.warmup - 1, len(data.candles) - 1),
+            warmup_bars=strategy.benchmark_start(len(data.candles)),
         )
         signals = result.to_records()
     except Exception as exc:  # one failing job must not stop the batch
