@@ -21,7 +21,7 @@ def chart(dash_duo) -> list[dict]:
 def closed_bars(dash_duo) -> int:
     data = dash_duo.driver.execute_script(
         "const g = document.querySelector('#price-chart .js-plotly-plot');"
-        " return g && g.data ? g.data[0].x.length : 0"
+        " return g && g.data && g.data.length ? g.data[0].x.length : 0"
     )
     return int(data or 0)
 
