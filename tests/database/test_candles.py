@@ -10,9 +10,8 @@ import pandas as pd
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from database import repositories
 from database.records import SeriesInfo
-from database.repositories import CandleRepository
+from database.repositories import CandleRepository, candles
 from market.candles import CANDLE_COLUMNS
 from market.timeframes import to_epoch_ms
 from tests.database.builders import candle_frame
@@ -243,7 +242,7 @@ def test_a_database_error_midway_leaves_the_stored_series_intact(session_factory
     # bypass the frame checks so the database itself refuses a bar of the third chunk
     corrupt = frame.assign(close=frame["close"] + 0.001)
     corrupt.iloc[45, corrupt.columns.get_loc("high")] = corrupt["low"].iloc[45] - 1
-    monkeypatch.setattr(repositories, "_candle_arrays", _unchecked)
+    monkeypatch.setattr(candles, "_candle_arrays", _unchecked)
     with pytest.raises(IntegrityError), session_factory.begin() as session:
         CandleRepository(session, chunk_rows=20).upsert("SP500", "1m", corrupt)
 

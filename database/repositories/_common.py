@@ -1,0 +1,81 @@
+"""What the repositories share: chunked bulk writes, aware times, argument checks, filters.
+
+Helpers for the modules of this package only; callers use the repositories.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import ColumnElement, Select, Table
+
+TimeLike = datetime | str
+"""A timezone-aware time: a datetime / pd.Timestamp, or an ISO string with an offset."""
+
+DEFAULT_CHUNK_ROWS = 10_000
+IN_CHUNK = 500  # ids per IN (...) query, far below SQLite's bound-parameter limit
+
+
+def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def aware_timestamp(value: TimeLike, name: str) -> pd.Timestamp:
+    """``value`` as a UTC timestamp; ValueError naming ``name`` if it is naive."""
+    stamp = pd.Timestamp(value)
+    if stamp.tzinfo is None:
+        raise ValueError(
+            f"{name}={value!r} is naive: pass a timezone-aware time (UTC), e.g. "
+            "pd.Timestamp('2024-01-02', tz='UTC')"
+        )
+    return stamp.tz_convert("UTC")
+
+
+def check_non_empty(name: str, value: object) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name}={value!r} is invalid: expected a non-empty string")
+
+
+def choices(name: str, values: str | Iterable[str], allowed: tuple[str, ...]) -> list[str]:
+    """``values`` (one or many) as a list; ValueError naming those not in ``allowed``."""
+    chosen = [values] if isinstance(values, str) else list(values)
+    unknown = [value for value in chosen if value not in allowed]
+    if unknown:
+        raise ValueError(
+            f"{name}={values!r}: unknown {', '.join(map(repr, unknown))}; "
+            f"expected among {', '.join(allowed)}"
+        )
+    return chosen
+
+
+def where_matching(
+    statement: Select[Any],
+    table: Table,
+    equal: Mapping[str, Any],
+    *,
+    within: str | None = None,
+    start: TimeLike | None = None,
+    end: TimeLike | None = None,
+) -> Select[Any]:
+    """The filters of the run, signal and trade queries: each column of ``table`` named in
+    ``equal`` equals its value, and ``start <= within <= end``. None means "any"."""
+    for name, value in equal.items():
+        if value is not None:
+            statement = statement.where(table.c[name] == value)
+    if start is not None:
+        statement = statement.where(table.c[within] >= aware_timestamp(start, "start"))
+    if end is not None:
+        statement = statement.where(table.c[within] <= aware_timestamp(end, "end"))
+    return statement
+
+
+def ordered(
+    statement: Select[Any], order: Sequence[ColumnElement[Any]], limit: int | None
+) -> Select[Any]:
+    """The statement sorted by ``order``, its first ``limit`` rows when given."""
+    statement = statement.order_by(*order)
+    return statement if limit is None else statement.limit(limit)

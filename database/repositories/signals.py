@@ -1,0 +1,413 @@
+"""SignalRepository: strategy signals, bulk inserted, read back filtered and aggregated.
+
+Bulk inserts serialize values themselves: executemany on SQLite, COPY on PostgreSQL.
+``utc_day`` groups by the UTC calendar day on both backends.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import date
+from typing import Any, TypedDict, Unpack
+
+import pandas as pd
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    FunctionElement,
+    Select,
+    Table,
+    func,
+    insert,
+    select,
+    table,
+)
+from sqlalchemy import column as sql_column
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import SQLCompiler
+
+from database.models import StrategySignal
+from database.records import RUN_MODES, SIGNAL_TYPES, SignalRecord
+from database.repositories._common import (
+    DEFAULT_CHUNK_ROWS,
+    TimeLike,
+    choices,
+    chunks,
+    ordered,
+    where_matching,
+)
+from database.repositories.runs import RUNS
+
+SIGNALS: Table = StrategySignal.__table__  # type: ignore[assignment]
+
+
+class SignalFilters(TypedDict, total=False):
+    """Filters of the signal queries; each given one must hold, None means "any"."""
+
+    strategy_name: str | None
+    symbol: str | None
+    timeframe: str | None
+    start: TimeLike | None
+    end: TimeLike | None
+    signal_types: str | Iterable[str] | None
+    min_confidence: float | None
+    run_id: int | None
+    mode: str | Iterable[str] | None
+
+
+SIGNAL_GROUP_KEYS = ("strategy_name", "symbol", "timeframe", "signal_type", "run_id", "mode", "day")
+"""What ``signal_counts`` and ``average_confidence`` can group by; ``day`` is the UTC day."""
+
+SIGNAL_FRAME_COLUMNS = (
+    "id", "run_id", "strategy_name", "symbol", "timeframe", "timestamp", "signal_type", "price",
+    "confidence",
+)  # fmt: skip
+
+
+class SignalRepository:
+    """Strategy signals: bulk insert, filtered reads and aggregations (filters: ``_filtered``)."""
+
+    def __init__(self, session: Session, *, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> None:
+        self._session = session
+        self._chunk_rows = chunk_rows
+
+    def add_many(self, records: Iterable[SignalRecord]) -> int:
+        """Store new signals in bulk; returns how many."""
+        batch = new_signals(records)
+        insert_signals(self._session, batch, self._chunk_rows)
+        return len(batch)
+
+    def list(
+        self,
+        *,
+        strategy_name: str | None = None,
+        symbol: str | None = None,
+        timeframe: str | None = None,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+        signal_types: str | Iterable[str] | None = None,
+        min_confidence: float | None = None,
+        run_id: int | None = None,
+        mode: str | Iterable[str] | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> list[SignalRecord]:
+        """Signals matching every given filter (``start <= timestamp <= end``, ``confidence >=
+        min_confidence``, ``mode`` of their run), oldest first unless ``newest_first``."""
+        statement = self._ordered(
+            select(SIGNALS),
+            limit,
+            newest_first,
+            strategy_name=strategy_name,
+            symbol=symbol,
+            timeframe=timeframe,
+            start=start,
+            end=end,
+            signal_types=signal_types,
+            min_confidence=min_confidence,
+            run_id=run_id,
+            mode=mode,
+        )
+        return [_signal_record(row) for row in self._session.execute(statement).mappings()]
+
+    def frame(
+        self,
+        *,
+        limit: int | None = None,
+        newest_first: bool = False,
+        **filters: Unpack[SignalFilters],
+    ) -> pd.DataFrame:
+        """The signals of ``list`` as a DataFrame (``SIGNAL_FRAME_COLUMNS``, ``timestamp`` UTC),
+        without the JSON config and metadata: the cheap read for charts and large ranges."""
+        columns = [SIGNALS.c[name] for name in SIGNAL_FRAME_COLUMNS]
+        statement = self._ordered(select(*columns), limit, newest_first, **filters)
+        rows = self._session.execute(statement).all()
+        frame = pd.DataFrame(rows, columns=list(SIGNAL_FRAME_COLUMNS))
+        frame["run_id"] = frame["run_id"].astype("Int64")
+        frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
+        return frame.astype({"id": "int64", "price": "float64", "confidence": "float64"})
+
+    def count(self, **filters: Unpack[SignalFilters]) -> int:
+        """How many signals match the filters of ``list``."""
+        statement = self._filtered(select(func.count()).select_from(SIGNALS), **filters)
+        return int(self._session.scalar(statement) or 0)
+
+    def signal_counts(
+        self,
+        by: Sequence[str] = ("strategy_name", "day"),
+        **filters: Unpack[SignalFilters],
+    ) -> pd.DataFrame:
+        """Signals per group: columns ``*by, signals``, sorted by ``by``.
+
+        ``by`` holds names of ``SIGNAL_GROUP_KEYS``; ``day`` is the UTC calendar day (midnight
+        UTC timestamps) on every backend, whatever the database session's time zone.
+        """
+        return self._aggregate(by, {"signals": func.count()}, filters)
+
+    def average_confidence(
+        self,
+        by: Sequence[str] = ("strategy_name",),
+        **filters: Unpack[SignalFilters],
+    ) -> pd.DataFrame:
+        """Mean confidence per group: columns ``*by, signals, mean_confidence``."""
+        measures = {"signals": func.count(), "mean_confidence": func.avg(SIGNALS.c.confidence)}
+        return self._aggregate(by, measures, filters)
+
+    def _ordered(
+        self,
+        statement: Select[Any],
+        limit: int | None,
+        newest_first: bool,
+        **filters: Unpack[SignalFilters],
+    ) -> Select[Any]:
+        c = SIGNALS.c
+        order = (c.timestamp.desc(), c.id.desc()) if newest_first else (c.timestamp, c.id)
+        return ordered(self._filtered(statement, **filters), order, _limit(limit))
+
+    def _aggregate(
+        self,
+        by: Sequence[str],
+        measures: Mapping[str, ColumnElement[Any]],
+        filters: SignalFilters,
+    ) -> pd.DataFrame:
+        keys = [by] if isinstance(by, str) else list(by)
+        unknown = [key for key in keys if key not in SIGNAL_GROUP_KEYS]
+        if unknown or len(set(keys)) != len(keys):
+            raise ValueError(
+                f"by={by!r} is invalid: expected distinct names among "
+                f"{', '.join(SIGNAL_GROUP_KEYS)}"
+            )
+        source: Any = SIGNALS
+        if "mode" in keys:  # signals without a run count under mode None
+            source = SIGNALS.outerjoin(RUNS, RUNS.c.id == SIGNALS.c.run_id)
+        groups = [_group_column(key).label(key) for key in keys]
+        statement = self._filtered(
+            select(*groups, *(m.label(name) for name, m in measures.items())).select_from(source),
+            **filters,
+        )
+        if groups:
+            statement = statement.group_by(*groups).order_by(*groups)
+        frame = pd.DataFrame(self._session.execute(statement).all(), columns=[*keys, *measures])
+        if "day" in keys:
+            frame["day"] = pd.to_datetime(frame["day"]).dt.tz_localize("UTC")
+        if "run_id" in keys:
+            frame["run_id"] = frame["run_id"].astype("Int64")
+        frame["signals"] = frame["signals"].astype("int64")
+        if "mean_confidence" in measures:
+            frame["mean_confidence"] = frame["mean_confidence"].astype("float64")
+        return frame
+
+    @staticmethod
+    def _filtered(
+        statement: Select[Any],
+        *,
+        strategy_name: str | None = None,
+        symbol: str | None = None,
+        timeframe: str | None = None,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+        signal_types: str | Iterable[str] | None = None,
+        min_confidence: float | None = None,
+        run_id: int | None = None,
+        mode: str | Iterable[str] | None = None,
+    ) -> Select[Any]:
+        c = SIGNALS.c
+        statement = where_matching(
+            statement,
+            SIGNALS,
+            {
+                "strategy_name": strategy_name,
+                "symbol": symbol,
+                "timeframe": timeframe,
+                "run_id": run_id,
+            },
+            within="timestamp",
+            start=start,
+            end=end,
+        )
+        if signal_types is not None:
+            types = choices("signal_types", signal_types, SIGNAL_TYPES)
+            statement = statement.where(c.signal_type.in_(types))
+        if min_confidence is not None:
+            statement = statement.where(c.confidence >= _confidence(min_confidence))
+        if mode is not None:
+            modes = choices("mode", mode, RUN_MODES)
+            statement = statement.where(
+                c.run_id.in_(select(RUNS.c.id).where(RUNS.c.mode.in_(modes)))
+            )
+        return statement
+
+
+def _limit(value: int | None) -> int | None:
+    # runs and trades pass their limit through unchecked; signals always refused a bad one
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise ValueError(f"limit={value!r} is invalid: expected an integer >= 0")
+    return value
+
+
+def _confidence(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise ValueError(f"min_confidence={value!r} is invalid: expected a number from 0 to 1")
+    return float(value)
+
+
+class utc_day(FunctionElement[date]):
+    """The UTC calendar day of a timestamp column, as a DATE, on SQLite and PostgreSQL."""
+
+    type = Date()
+    name = "utc_day"
+    inherit_cache = True
+
+
+@compiles(utc_day, "postgresql")
+def _utc_day_postgresql(element: utc_day, compiler: SQLCompiler, **kw: Any) -> str:
+    # timestamptz -> date would use the session's TimeZone, not UTC
+    return f"CAST(timezone('UTC', {compiler.process(element.clauses, **kw)}) AS DATE)"
+
+
+@compiles(utc_day, "sqlite")
+def _utc_day_sqlite(element: utc_day, compiler: SQLCompiler, **kw: Any) -> str:
+    # UTCDateTime stores the UTC wall time as text: its date part is the UTC day
+    return f"date({compiler.process(element.clauses, **kw)})"
+
+
+def _group_column(key: str) -> ColumnElement[Any]:
+    if key == "day":
+        return utc_day(SIGNALS.c.timestamp)
+    if key == "mode":
+        return RUNS.c.mode
+    return SIGNALS.c[key]
+
+
+_SIGNAL_COLUMNS = (
+    "strategy_name", "strategy_config", "symbol", "timeframe", "timestamp", "signal_type",
+    "price", "confidence", "signal_metadata", "run_id",
+)  # fmt: skip
+# untyped columns: values arrive already in the stored form (JSON text, UTC wall time text)
+_RAW_SIGNALS = table(SIGNALS.name, *(sql_column(name) for name in _SIGNAL_COLUMNS))
+
+
+def new_signals(records: Iterable[SignalRecord]) -> list[SignalRecord]:
+    batch = list(records)
+    for index, record in enumerate(batch):
+        if not isinstance(record, SignalRecord):
+            raise TypeError(f"signal {index}: expected SignalRecord, got {type(record).__name__}")
+        if record.id is not None:
+            raise ValueError(f"signal {index}: signal {record.id} is already stored")
+    return batch
+
+
+def insert_signals(
+    session: Session,
+    records: Sequence[SignalRecord],
+    chunk_rows: int,
+    *,
+    run_id: int | None = None,
+    run_config: Mapping[str, Any] | None = None,
+) -> None:
+    """Insert checked records (with ``run_id`` / ``run_config`` for those without their own).
+
+    Values are serialized here, not by the column types: SQLAlchemy's per-row processing made
+    100,000 signals take 2 s on SQLite and 8 s on PostgreSQL.
+    """
+    if not records:
+        return
+    config_text = _config_texts(run_config)
+    if session.get_bind().dialect.name == "postgresql":
+        _insert_signals_postgresql(session, records, chunk_rows, run_id, config_text)
+        return
+    rows = [
+        {
+            "strategy_name": r.strategy_name,
+            "strategy_config": config_text(r.strategy_config),
+            "symbol": r.symbol,
+            "timeframe": r.timeframe,
+            "timestamp": r.timestamp.replace(tzinfo=None).isoformat(" ", "microseconds"),
+            "signal_type": r.signal_type,
+            "price": r.price,
+            "confidence": r.confidence,
+            "signal_metadata": json.dumps(dict(r.metadata)),
+            "run_id": r.run_id if run_id is None else run_id,
+        }
+        for r in records
+    ]
+    for chunk in chunks(rows, chunk_rows):
+        session.execute(insert(_RAW_SIGNALS), chunk)  # sqlite3 executemany
+
+
+def _config_texts(
+    run_config: Mapping[str, Any] | None,
+) -> Callable[[Mapping[str, Any] | None], str]:
+    """The JSON text of a signal's config (the run's for one without its own), each mapping
+    serialized once: one run's signals share one config mapping."""
+    default = json.dumps(dict(run_config or {}))
+    dumps: dict[int, str] = {}
+
+    def config_text(config: Mapping[str, Any] | None) -> str:
+        if not config:
+            return default
+        if (text := dumps.get(id(config))) is None:
+            text = dumps[id(config)] = json.dumps(dict(config))
+        return text
+
+    return config_text
+
+
+def _insert_signals_postgresql(
+    session: Session,
+    records: Sequence[SignalRecord],
+    chunk_rows: int,
+    run_id: int | None,
+    config_text: Callable[[Mapping[str, Any] | None], str],
+) -> None:
+    # COPY: 100,000 signals in ~1 s; executemany took 8 s, INSERT ... SELECT FROM
+    # jsonb_to_recordset or unnest(arrays) 2-3 s of server time. It runs on the session's own
+    # connection, so it is part of the caller's transaction like any other statement.
+    connection = session.connection()
+    preparer = connection.dialect.identifier_preparer
+    names = ", ".join(preparer.quote(name) for name in _SIGNAL_COLUMNS)
+    statement = f"COPY {preparer.format_table(SIGNALS)} ({names}) FROM STDIN WITH (FORMAT csv)"
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        for chunk in chunks(records, chunk_rows):
+            buffer = io.StringIO()
+            writer = csv.writer(buffer)
+            for r in chunk:
+                writer.writerow(
+                    (
+                        r.strategy_name, config_text(r.strategy_config), r.symbol, r.timeframe,
+                        r.timestamp.isoformat(), r.signal_type, r.price, r.confidence,
+                        json.dumps(dict(r.metadata)), r.run_id if run_id is None else run_id,
+                    )
+                )  # fmt: skip
+            buffer.seek(0)
+            try:
+                cursor.copy_expert(statement, buffer)
+            except connection.dialect.loaded_dbapi.Error as exc:
+                # the same IntegrityError etc. an INSERT would raise through SQLAlchemy
+                raise DBAPIError.instance(
+                    statement, None, exc, connection.dialect.loaded_dbapi.Error
+                ) from exc
+    finally:
+        cursor.close()
+
+
+def _signal_record(row: Any) -> SignalRecord:
+    return SignalRecord(
+        id=row["id"],
+        strategy_name=row["strategy_name"],
+        strategy_config=row["strategy_config"],
+        symbol=row["symbol"],
+        timeframe=row["timeframe"],
+        timestamp=row["timestamp"],
+        signal_type=row["signal_type"],
+        price=row["price"],
+        confidence=row["confidence"],
+        metadata=row["signal_metadata"],
+        run_id=row["run_id"],
+    )
