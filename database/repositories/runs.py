@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,17 +36,8 @@ class StrategyRunRepository:
         """Record a run that starts now (or at ``started_at``); returns it with its id."""
         if mode not in RUN_MODES:
             raise ValueError(f"mode={mode!r} is invalid: expected one of {', '.join(RUN_MODES)}")
-        run = StrategyRun(
-            strategy_name=strategy_name,
-            config=dict(config),
-            symbol=symbol,
-            timeframe=timeframe,
-            mode=mode,
-            status="running",
-            started_at=utc_datetime(started_at or datetime.now(UTC), "started_at"),
-        )
-        self._session.add(run)
-        self._session.flush()
+        started = utc_datetime(started_at or datetime.now(UTC), "started_at")
+        run = add_run(self._session, strategy_name, config, symbol, timeframe, mode, started)
         return run_record(run)
 
     def finish(
@@ -90,6 +82,36 @@ class StrategyRunRepository:
         )
         statement = ordered(statement, (RUNS.c.started_at.desc(), RUNS.c.id.desc()), limit)
         return [run_record(run) for run in self._session.scalars(statement)]
+
+
+def add_run(
+    session: Session,
+    strategy_name: str,
+    config: Mapping[str, Any],
+    symbol: str,
+    timeframe: str,
+    mode: str,
+    started_at: datetime,
+    *,
+    status: str = "running",
+    finished_at: datetime | None = None,
+    error: str | None = None,
+) -> StrategyRun:
+    """Insert one checked run (its config copied to a dict), flushed so that it has its id."""
+    run = StrategyRun(
+        strategy_name=strategy_name,
+        config=dict(config),
+        symbol=symbol,
+        timeframe=timeframe,
+        mode=mode,
+        status=status,
+        started_at=started_at,
+        finished_at=finished_at,
+        error=error,
+    )
+    session.add(run)
+    session.flush()
+    return run
 
 
 def check_finished_after_started(started: datetime, finished: datetime) -> None:

@@ -85,34 +85,13 @@ class SignalRepository:
     def list(
         self,
         *,
-        strategy_name: str | None = None,
-        symbol: str | None = None,
-        timeframe: str | None = None,
-        start: TimeLike | None = None,
-        end: TimeLike | None = None,
-        signal_types: str | Iterable[str] | None = None,
-        min_confidence: float | None = None,
-        run_id: int | None = None,
-        mode: str | Iterable[str] | None = None,
         limit: int | None = None,
         newest_first: bool = False,
+        **filters: Unpack[SignalFilters],
     ) -> list[SignalRecord]:
         """Signals matching every given filter (``start <= timestamp <= end``, ``confidence >=
         min_confidence``, ``mode`` of their run), oldest first unless ``newest_first``."""
-        statement = self._ordered(
-            select(SIGNALS),
-            limit,
-            newest_first,
-            strategy_name=strategy_name,
-            symbol=symbol,
-            timeframe=timeframe,
-            start=start,
-            end=end,
-            signal_types=signal_types,
-            min_confidence=min_confidence,
-            run_id=run_id,
-            mode=mode,
-        )
+        statement = self._ordered(select(SIGNALS), limit, newest_first, **filters)
         return [_signal_record(row) for row in self._session.execute(statement).mappings()]
 
     def frame(

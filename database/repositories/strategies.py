@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, exists, or_, select
 from sqlalchemy.orm import Session
 
-from database.models import StrategyRun
 from database.records import (
     RUN_MODES,
     RUN_STATUSES,
@@ -23,6 +22,7 @@ from database.repositories._common import DEFAULT_CHUNK_ROWS, check_non_empty, c
 from database.repositories.runs import (
     RUNS,
     StrategyRunRepository,
+    add_run,
     check_finished_after_started,
     run_record,
 )
@@ -104,19 +104,18 @@ class StrategyRepository:
                         f"for {name}={expected!r}"
                     )
 
-        run = StrategyRun(
-            strategy_name=strategy_name,
-            config=dict(config),
-            symbol=symbol,
-            timeframe=timeframe,
-            mode=mode,
+        run = add_run(
+            self._session,
+            strategy_name,
+            config,
+            symbol,
+            timeframe,
+            mode,
+            started,
             status=status,
-            started_at=started,
             finished_at=finished,
             error=error,
         )
-        self._session.add(run)
-        self._session.flush()
         insert_signals(self._session, batch, self._chunk_rows, run_id=run.id, run_config=config)
         return run_record(run)
 
