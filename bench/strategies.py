@@ -22,7 +22,8 @@ import pandas as pd
 
 from market.sample_data import generate_random_walk
 from market.timeframes import Timeframe
-from strategies.data_integration import DataVersion, IntegratedData
+from strategies.data_integration import IntegratedData
+from strategies.indicator_series import DataVersion
 from strategies.registry import all_strategies
 
 GOAL_NS_PER_BAR = 50.0

@@ -30,20 +30,26 @@ look-ahead: a base bar closing at T sees the last higher bar whose end is <= T.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
 from database.repositories import CandleRepository
 from indicators import registry
-from market.candles import iter_candles
-from market.resample import check_resample_pair, resample
+from market.resample import check_resample_pair
 from market.timeframes import Timeframe, timestamp_ms, to_epoch_ms
 from services.cache import SharedCache
+from strategies.indicator_series import (
+    DataVersion,
+    IndicatorFailure,
+    IndicatorRun,
+    IndicatorSeries,
+    long_enough,
+    version_of,
+)
 
 CACHE_VERSION = "sdi1"  # bump when the cached layout changes: old entries are never read
 DEFAULT_CHUNK_BARS = 5_000
@@ -70,27 +76,6 @@ class StrategyLike(Protocol):
     """Anything that declares the indicators it reads (strategies, in the next issue)."""
 
     def required_indicators(self) -> Iterable[RequestLike]: ...
-
-
-class IndicatorFailure(Exception):
-    """An indicator that cannot be computed on this data (too short, impossible timeframe)."""
-
-
-@dataclass(frozen=True)
-class DataVersion:
-    """Last bar (open time) and bar count of a computed span: any new or backfilled bar moves it.
-
-    >>> DataVersion(pd.Timestamp("2024-01-02", tz="UTC"), 250).token
-    '1704153600000x250'
-    """
-
-    last_ts: pd.Timestamp | None
-    count: int
-
-    @property
-    def token(self) -> str:
-        last = "-" if self.last_ts is None else str(timestamp_ms(self.last_ts))
-        return f"{last}x{self.count}"
 
 
 @dataclass(frozen=True)
@@ -132,123 +117,6 @@ class IntegratorStats:
     reused: int  # a live state already at the wanted version (cache entry evicted)
     failures: int
     live_states: int
-
-
-@dataclass(frozen=True)
-class _Series:
-    """The cached value: one request's outputs over a span (picklable: no TA-Lib handle)."""
-
-    version: DataVersion
-    values: dict[str, np.ndarray]  # aligned to the span's base bars
-    higher_ts: np.ndarray | None = None  # open times (ms) of the complete higher bars
-    higher_values: dict[str, np.ndarray] | None = None
-
-
-@dataclass
-class _Run:
-    """One request's computation over a span that grows: opened once, then extended."""
-
-    spec: Any
-    params: dict[str, Any]
-    base: Timeframe
-    higher: Timeframe | None
-    state: Any
-    series: _Series
-
-    @classmethod
-    def open(
-        cls,
-        spec: Any,
-        params: dict[str, Any],
-        base: Timeframe,
-        higher: Timeframe | None,
-        span: pd.DataFrame,
-    ) -> _Run:
-        """Full pass over ``span`` (base bars); IndicatorFailure when it is too short."""
-        version = _version_of(span)
-        if higher is None:
-            _check_length(spec, params, len(span), base)
-            state, values = spec.open(span, params)
-            series = _Series(version, _float_arrays(values, spec.outputs))
-            return cls(spec, params, base, None, state, series)
-        bars = resample(span, base, higher)
-        # a bucket that started before the first loaded bar would be built from part of its bars
-        bars = bars[bars.index >= span.index[0]]
-        _check_length(spec, params, len(bars), higher)
-        state, hvalues = spec.open(bars, params)
-        hts, hvalues = to_epoch_ms(bars.index), _float_arrays(hvalues, spec.outputs)
-        aligned = align_to_base(hts, higher, hvalues, to_epoch_ms(span.index), base)
-        series = _Series(version, aligned, hts, hvalues)
-        return cls(spec, params, base, higher, state, series)
-
-    def needs_from(self) -> pd.Timestamp:
-        """First base bar the next extension must see (higher: the bucket still forming)."""
-        last = self.series.version.last_ts
-        assert last is not None
-        if self.higher is None or self.series.higher_ts is None:
-            return last + _MS
-        pending = int(self.series.higher_ts[-1]) + self.higher.millis
-        return min(pd.Timestamp(pending, unit="ms", tz="UTC"), last + _MS)
-
-    def extend(self, frame: pd.DataFrame) -> int:
-        """Feed the bars of ``frame`` after the series' last bar; ``frame`` starts at or before
-        ``needs_from()``. Returns how many new base bars were added."""
-        old = self.series
-        assert old.version.last_ts is not None
-        new = frame[frame.index > old.version.last_ts]
-        if new.empty:
-            return 0
-        outputs = self.spec.outputs
-        if self.higher is None:
-            rows = [self.state.update(candle) for candle in iter_candles(new)]
-            added = _rows_to_arrays(rows, outputs)
-            values = {o: np.concatenate([old.values[o], added[o]]) for o in outputs}
-            hts, hvalues = None, None
-        else:
-            assert old.higher_ts is not None
-            assert old.higher_values is not None
-            pending = int(old.higher_ts[-1]) + self.higher.millis
-            source = frame[to_epoch_ms(frame.index) >= pending]
-            bars = resample(source, self.base, self.higher)
-            rows = [self.state.update(candle) for candle in iter_candles(bars)]
-            added = _rows_to_arrays(rows, outputs)
-            hts = np.concatenate([old.higher_ts, to_epoch_ms(bars.index)])
-            hvalues = {o: np.concatenate([old.higher_values[o], added[o]]) for o in outputs}
-            aligned = align_to_base(hts, self.higher, hvalues, to_epoch_ms(new.index), self.base)
-            values = {o: np.concatenate([old.values[o], aligned[o]]) for o in outputs}
-        version = DataVersion(new.index[-1], old.version.count + len(new))
-        self.series = _Series(version, values, hts, hvalues)
-        return len(new)
-
-
-def align_to_base(
-    higher_ts: np.ndarray,
-    higher: Timeframe,
-    values: Mapping[str, np.ndarray],
-    base_ts: np.ndarray,
-    base: Timeframe,
-) -> dict[str, np.ndarray]:
-    """Higher-timeframe values on base bars, without look-ahead (times are open times in ms).
-
-    >>> hours = np.array([0, 3_600_000])                       # 00:00 and 01:00 hours
-    >>> minutes = np.array([3_540_000, 3_600_000])             # 00:59 and 01:00 bars
-    >>> align_to_base(hours, Timeframe.parse("1h"), {"v": np.array([1.0, 2.0])}, minutes,
-    ...               Timeframe.parse("1m"))["v"]
-    array([1., 1.])
-
-    The 00:59 bar closes at 01:00, when the 00:00 hour has ended; the 01:00 bar still sees that
-    hour until 02:00.
-    """
-    ends = np.asarray(higher_ts, dtype=np.int64) + higher.millis
-    closes = np.asarray(base_ts, dtype=np.int64) + base.millis
-    index = np.searchsorted(ends, closes, side="right") - 1
-    seen = index >= 0
-    out = {}
-    for name, column in values.items():
-        aligned = np.full(len(closes), np.nan)
-        aligned[seen] = np.asarray(column, dtype=np.float64)[index[seen]]
-        out[name] = aligned
-    return out
 
 
 def collect_requests(
@@ -293,7 +161,7 @@ class StrategyDataIntegrator:
         self._specs = specs
         self._max_live_states = max_live_states
         self._lock = threading.Lock()
-        self._runs: dict[tuple[str, ...], _Run] = {}
+        self._runs: dict[tuple[str, ...], IndicatorRun] = {}
         self._slot_locks: dict[tuple[str, ...], threading.Lock] = {}
         self._counts = dict.fromkeys(
             ("hits", "misses", "computations", "extensions", "extended_bars", "reused", "failures"),
@@ -379,7 +247,7 @@ class StrategyDataIntegrator:
             raise ValueError(f"chunk_bars={chunk_bars!r} is invalid: expected an integer >= 1")
         base = Timeframe.parse(timeframe)
         wanted = collect_requests(strategies, requests)
-        runs: dict[str, _Run] = {}
+        runs: dict[str, IndicatorRun] = {}
         pending: dict[str, list[pd.DataFrame]] = {item.key: [] for item in wanted}
         failures: dict[str, str] = {}
         prepared: dict[str, tuple[Any, dict[str, Any], Timeframe | None]] = {}
@@ -400,9 +268,9 @@ class StrategyDataIntegrator:
                     if run is None:
                         pending[key].append(chunk)
                         span = pd.concat(pending[key])
-                        if not _long_enough(spec, params, span, base, higher):
+                        if not long_enough(spec, params, span, base, higher):
                             continue
-                        run = runs[key] = _Run.open(spec, params, base, higher, span)
+                        run = runs[key] = IndicatorRun.open(spec, params, base, higher, span)
                         pending[key] = []
                         self._count("computations")
                     else:
@@ -415,7 +283,7 @@ class StrategyDataIntegrator:
                 except Exception as exc:
                     failures[key] = _describe(exc)
         candles = pd.concat(chunks) if chunks else self._window(symbol, base, start, end)
-        version = _version_of(candles)
+        version = version_of(candles)
         values: dict[str, pd.DataFrame] = {}
         for item in wanted:
             if item.key in failures:
@@ -426,7 +294,7 @@ class StrategyDataIntegrator:
                 try:
                     if candles.empty:
                         raise IndicatorFailure(f"no {base} candles of {symbol} in this window")
-                    _Run.open(spec, params, base, higher, candles)
+                    IndicatorRun.open(spec, params, base, higher, candles)
                 except Exception as exc:  # the too-short message, with the real numbers
                     failures[item.key] = _describe(exc)
                 continue
@@ -457,10 +325,10 @@ class StrategyDataIntegrator:
         slot: tuple[str, ...],
         version: DataVersion,
         load: Callable[[pd.Timestamp | None], pd.DataFrame],
-    ) -> _Series:
+    ) -> IndicatorSeries:
         key = ":".join((CACHE_VERSION, *slot, version.token))
         cached = self._cache.get(key)
-        if isinstance(cached, _Series) and cached.version == version:
+        if isinstance(cached, IndicatorSeries) and cached.version == version:
             self._count("hits")
             return cached
         self._count("misses")
@@ -477,7 +345,7 @@ class StrategyDataIntegrator:
         slot: tuple[str, ...],
         version: DataVersion,
         load: Callable[[pd.Timestamp | None], pd.DataFrame],
-    ) -> _Series:
+    ) -> IndicatorSeries:
         with self._lock:
             run = self._runs.get(slot)
             if run is not None:  # most recently used last: the first one is evicted
@@ -502,7 +370,7 @@ class StrategyDataIntegrator:
                         with self._lock:
                             self._runs.pop(slot, None)
         spec, params, higher = self._prepare(item, base)
-        run = _Run.open(spec, params, base, higher, load(start))
+        run = IndicatorRun.open(spec, params, base, higher, load(start))
         self._count("computations")
         with self._lock:
             current = self._runs.get(slot)
@@ -609,42 +477,6 @@ def _higher(item: RequestLike, base: Timeframe) -> Timeframe | None:
     return target
 
 
-def _check_length(spec: Any, params: Mapping[str, Any], bars: int, tf: Timeframe) -> None:
-    needed = int(spec.lookback(params)) + 1
-    if bars < needed:
-        raise IndicatorFailure(
-            f"{spec.name} needs at least {needed} complete {tf} bars for one value, got {bars}"
-        )
-
-
-def _long_enough(
-    spec: Any,
-    params: Mapping[str, Any],
-    span: pd.DataFrame,
-    base: Timeframe,
-    higher: Timeframe | None,
-) -> bool:
-    if higher is None:
-        return len(span) > spec.lookback(params)
-    bars = resample(span, base, higher)
-    return int((bars.index >= span.index[0]).sum()) > spec.lookback(params)
-
-
-def _float_arrays(
-    values: Mapping[str, np.ndarray], outputs: Sequence[str]
-) -> dict[str, np.ndarray]:
-    return {o: np.asarray(values[o], dtype=np.float64) for o in outputs}
-
-
-def _rows_to_arrays(rows: list[tuple[float, ...]], outputs: Sequence[str]) -> dict[str, np.ndarray]:
-    table = np.asarray(rows, dtype=np.float64).reshape(len(rows), len(outputs))
-    return {o: table[:, i].copy() for i, o in enumerate(outputs)}
-
-
-def _version_of(span: pd.DataFrame) -> DataVersion:
-    return DataVersion(span.index[-1] if len(span) else None, len(span))
-
-
 def _closed_by(
     end: pd.Timestamp | None, as_of: pd.Timestamp | None, base: Timeframe
 ) -> pd.Timestamp | None:
@@ -664,13 +496,10 @@ def _describe(exc: BaseException) -> str:
 
 
 __all__ = [
-    "DataVersion",
-    "IndicatorFailure",
     "IntegratedData",
     "IntegratorStats",
     "RequestLike",
     "StrategyDataIntegrator",
     "StrategyLike",
-    "align_to_base",
     "collect_requests",
 ]

@@ -13,7 +13,8 @@ from market.candles import iter_candles
 from market.sample_data import load_sample
 from market.timeframes import Timeframe
 from strategies.base import StrategyParamError
-from strategies.data_integration import DataVersion, IntegratedData
+from strategies.data_integration import IntegratedData
+from strategies.indicator_series import DataVersion
 from strategies.registry import UnknownStrategyError, all_strategies, create, get
 from strategies.signals import StrategySignal, config_hash
 

@@ -21,12 +21,8 @@ from market.resample import resample
 from market.sample_data import generate_random_walk, load_sample
 from market.timeframes import Timeframe
 from services.cache import SharedCache
-from strategies.data_integration import (
-    DataVersion,
-    StrategyDataIntegrator,
-    align_to_base,
-    collect_requests,
-)
+from strategies.data_integration import StrategyDataIntegrator, collect_requests
+from strategies.indicator_series import DataVersion, align_to_base
 
 D1, M1 = Timeframe.parse("1d"), Timeframe.parse("1m")
 SP500_BARS = 1500  # the last ~6 years: enough for every family, quick to store on PostgreSQL
