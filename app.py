@@ -13,11 +13,8 @@ import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
 from pathlib import Path
 
-import dash
-import diskcache
 import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
@@ -27,10 +24,7 @@ from analytics.backtest import BacktestSettings
 from analytics.metrics import PRESETS, compute_metrics, returns_metrics
 from analytics.series_io import SeriesFileError, read_series_csv
 from config.settings import Settings, SettingsError
-from dashboard import backtest as backtest_page
-from dashboard import live as live_page
-from dashboard import live_panels, shell
-from dashboard.live import LiveContext
+from dashboard.server import create_app
 from database import migrate
 from database.records import RetentionPolicy
 from database.repositories import CandleRepository, StrategyRepository
@@ -40,7 +34,7 @@ from market.importer import read_candle_file
 from market.timeframes import SUPPORTED
 from services.cache import SharedCache
 from services.indicator_table import IndicatorTableError, indicator_table, parse_param
-from services.runtime import Services, build_services, seed_sample_data
+from services.runtime import seed_sample_data
 from services.strategy_runs import StrategyRunError, run_strategy
 from strategies.base import StrategyParamError
 from strategies.batch import BatchJob, expand, open_context, run_batch, run_job, sweep_table
@@ -51,66 +45,6 @@ from strategies.registry import UnknownStrategyError
 from strategies.registry import create as create_strategy
 
 log = logging.getLogger("stratlens")
-ASSETS = Path(__file__).resolve().parent / "dashboard" / "assets"
-
-
-def create_app(settings: Settings | None = None, *, start_feeds: bool = True) -> dash.Dash:
-    """The Dash app over fresh services; `app.server.extensions['stratlens']` holds them.
-
-    Pages: the live chart (/), the backtest page (/backtest, its runs are dash background
-    callbacks run by a DiskcacheManager under the data directory), the formulas (/formulas).
-    """
-    settings = settings or Settings.from_env()
-    services = build_services(settings)
-    background = settings.data_dir / "background-callbacks"
-    background.mkdir(parents=True, exist_ok=True)
-    manager = dash.DiskcacheManager(diskcache.Cache(str(background)))
-    app = dash.Dash(
-        __name__,
-        title="StratLens",
-        update_title=None,  # no "Updating..." flicker in the tab title on every tick
-        assets_folder=str(ASSETS),
-        serve_locally=True,
-        background_callback_manager=manager,
-        suppress_callback_exceptions=False,
-    )
-    default_symbol = settings.feeds[0].symbol if settings.feeds else None
-    live = LiveContext(services.market_data, services.tracks, settings.chart_bars)
-    app.layout = lambda: shell.shell(
-        live_page.layout(services.market_data, settings.refresh_ms, default_symbol),
-        backtest_page.layout(services),
-    )
-    shell.register_callbacks(app)
-    live_page.register_callbacks(app, live)
-    live_panels.register_callbacks(app, services.tracks)
-    backtest_page.register_callbacks(app, services, manager)
-    app.server.extensions["stratlens"] = services
-    app.server.add_url_rule("/debug/stats", "debug_stats", lambda: debug_stats(services))
-    app.server.add_url_rule(shell.FORMULAS_URL, "formulas", shell.formulas_html)
-    if start_feeds:
-        services.runner.start()
-    return app
-
-
-def debug_stats(services: Services) -> dict:
-    """Counters of the caches and the live feeds, as JSON (GET /debug/stats)."""
-    cache = services.cache.stats()
-    return {
-        "chart_cache": {"backend": cache.backend, "hits": cache.hits, "misses": cache.misses},
-        "indicators": asdict(services.integrator.stats()),
-        "feeds": [
-            {
-                "symbol": s.symbol,
-                "timeframe": s.timeframe.label,
-                "feed": s.feed_kind,
-                "status": s.status,
-                "cursor": None if s.cursor is None else s.cursor.isoformat(),
-                "closed": s.closed_count,
-                "error": s.error,
-            }
-            for s in services.market.all()
-        ],
-    }
 
 
 # -- command line --------------------------------------------------------------------------

@@ -1,8 +1,10 @@
-"""The app's frame: navbar (pages, theme switch, feed badge), the pages, and their routing.
+"""The app's frame: navbar (pages, theme switch, feed badge), the pages, and their routing;
+and what every page shares (the assets folder, the charts' plotly config).
 
 Both pages are in the layout at once and a path change only shows one and hides the other,
 so going to the backtest page and back keeps the live chart, its view and its zoom. The live
-page's view stays in the URL's query (dashboard.view_state); the Live link carries it back.
+page's view stays in the URL's query (dashboard.pages.live.view_state); the Live link carries
+it back. The formulas page (dashboard.pages.formulas) is served apart, as plain HTML.
 """
 
 from __future__ import annotations
@@ -13,9 +15,15 @@ import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, dcc, html
 from dash.development.base_component import Component
 
+from dashboard.pages.formulas import FORMULAS_URL
+
 PAGES = ("live", "backtest")
-FORMULAS_URL = "/docs/metrics"  # docs/metrics.md as HTML, served by app.py
-METRICS_DOC = Path(__file__).resolve().parent.parent / "docs" / "metrics.md"
+ASSETS = Path(__file__).resolve().parent / "assets"  # served locally: the app needs no CDN
+GRAPH_CONFIG = {  # the plotly config of the pages' main charts
+    "displaylogo": False,
+    "scrollZoom": True,
+    "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d"],
+}
 
 
 def navbar() -> dbc.Navbar:
@@ -66,21 +74,6 @@ def navbar() -> dbc.Navbar:
         className="sl-navbar",
         color="dark",
         dark=True,
-    )
-
-
-def formulas_html() -> str:
-    """docs/metrics.md as a page in the app's look: every metric's formula per convention
-    preset; its ``<a id>`` anchors are the targets of the KPI cards' "?" links."""
-    import markdown  # the formulas page only
-
-    body = markdown.markdown(METRICS_DOC.read_text(), extensions=["tables", "fenced_code"])
-    return (
-        '<!doctype html><html data-bs-theme="dark"><head><meta charset="utf-8">'
-        "<title>StratLens · metric formulas</title>"
-        '<link rel="stylesheet" href="/assets/00-bootstrap.min.css">'
-        '<link rel="stylesheet" href="/assets/10-stratlens.css"></head>'
-        f'<body class="sl-app"><main class="container py-4 sl-doc">{body}</main></body></html>'
     )
 
 

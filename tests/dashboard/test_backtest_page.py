@@ -27,7 +27,7 @@ from analytics.metrics import PRESETS
 from components.charts.theme import DARK, LIGHT
 from components.panels.performance import format_metric, metric_slug
 from config.settings import Settings
-from dashboard import backtest as page
+from dashboard.pages import backtest as page
 from dashboard.runs import (
     STEPS,
     BacktestRequest,
