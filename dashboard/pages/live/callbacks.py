@@ -5,23 +5,20 @@ assets/chart_view.js, and the panels' (:mod:`~dashboard.pages.live.panels_callba
 
 from __future__ import annotations
 
-from typing import Any
-
 from dash import ClientsideFunction, Dash, Input, Output, State, ctx
 from dash.exceptions import PreventUpdate
 
 from dashboard.pages.live import panels_callbacks
-from dashboard.pages.live.chart import LiveContext, build_chart, build_lod_chart, live_tick
+from dashboard.pages.live.chart import LiveContext, live_tick, view_chart
 from dashboard.pages.live.controls import (
     CONTROL_PROPS,
     VIEW_CONTROLS,
     add_spec,
+    spec_prefill,
     sync_view,
     timeframe_choices,
     view_from_controls,
 )
-from dashboard.pages.live.view_state import build_strategy, indicator_request
-from services.chart_layers import strategy_key
 from services.market_data import UnknownSeriesError
 
 
@@ -110,11 +107,7 @@ def register_callbacks(app: Dash, live: LiveContext) -> None:
             prevent_initial_call=True,
         )
         def _prefill(name, kind=kind):
-            if not name:
-                raise PreventUpdate
-            if kind == "indicator":
-                return indicator_request(name).key
-            return strategy_key(build_strategy(name))
+            return spec_prefill(kind, name)
 
     @app.callback(
         Output("price-chart", "figure"),
@@ -125,21 +118,8 @@ def register_callbacks(app: Dash, live: LiveContext) -> None:
     )
     def _build(*values):
         *controls, relayout = values
-        view = view_from_controls(*controls)
-        try:
-            if view.lod:
-                x_range = None
-                if ctx.triggered_id == "price-chart":
-                    # a zoom or pan re-aggregates over the new range; a reset, over everything
-                    x_range = _x_range(relayout)
-                    if x_range is None and not (relayout or {}).get("xaxis.autorange"):
-                        raise PreventUpdate
-                return build_lod_chart(live, view, x_range)
-            if ctx.triggered_id == "price-chart":
-                raise PreventUpdate  # zooming a live chart is handled in the browser
-            return build_chart(live, view)
-        except UnknownSeriesError:
-            raise PreventUpdate from None  # the timeframe list for the new symbol is on its way
+        zoomed = ctx.triggered_id == "price-chart"
+        return view_chart(live, view_from_controls(*controls), relayout, zoomed=zoomed)
 
     @app.callback(
         Output("price-chart", "figure", allow_duplicate=True),
@@ -166,14 +146,3 @@ def register_callbacks(app: Dash, live: LiveContext) -> None:
         State("price-chart", "figure"),
     )
     panels_callbacks.register_callbacks(app, live.tracks)
-
-
-def _x_range(relayout: dict | None) -> tuple[Any, Any] | None:
-    """The x range of a zoom or pan (None for anything else, e.g. an autoscale)."""
-    if not relayout:
-        return None
-    if "xaxis.range[0]" in relayout:
-        return relayout["xaxis.range[0]"], relayout["xaxis.range[1]"]
-    if "xaxis.range" in relayout:
-        return tuple(relayout["xaxis.range"][:2])  # type: ignore[return-value]
-    return None

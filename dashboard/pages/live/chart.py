@@ -42,7 +42,7 @@ from dashboard.pages.live.view_state import ViewState
 from market.timeframes import Timeframe, timestamp_ms
 from services.chart_layers import ChartTracks, SeriesTrack, TrackView, strategy_key
 from services.live import StreamState
-from services.market_data import MarketDataService
+from services.market_data import MarketDataService, UnknownSeriesError
 
 LOD_BARS = 2000  # candles drawn at most in the level-of-detail view of a whole history
 
@@ -182,6 +182,39 @@ def build_lod_chart(
     state = _chart_state(view, track.timeframe, last, len(tv.candles), tv.state)
     state["lod"] = per_bar
     return figure, state
+
+
+def view_chart(
+    live: LiveContext, view: ViewState, relayout: dict | None = None, *, zoomed: bool = False
+) -> tuple[go.Figure, dict[str, Any]]:
+    """The figure and chart state after a view change, or after a zoom or pan (``zoomed``,
+    with the chart's ``relayoutData``): the whole figure, or the level-of-detail view
+    re-aggregated over the new x range. PreventUpdate where nothing is to be redrawn."""
+    try:
+        if view.lod:
+            x_range = None
+            if zoomed:
+                # a zoom or pan re-aggregates over the new range; a reset, over everything
+                x_range = _x_range(relayout)
+                if x_range is None and not (relayout or {}).get("xaxis.autorange"):
+                    raise PreventUpdate
+            return build_lod_chart(live, view, x_range)
+        if zoomed:
+            raise PreventUpdate  # zooming a live chart is handled in the browser
+        return build_chart(live, view)
+    except UnknownSeriesError:
+        raise PreventUpdate from None  # the timeframe list for the new symbol is on its way
+
+
+def _x_range(relayout: dict | None) -> tuple[Any, Any] | None:
+    """The x range of a zoom or pan (None for anything else, e.g. an autoscale)."""
+    if not relayout:
+        return None
+    if "xaxis.range[0]" in relayout:
+        return relayout["xaxis.range[0]"], relayout["xaxis.range[1]"]
+    if "xaxis.range" in relayout:
+        return tuple(relayout["xaxis.range"][:2])  # type: ignore[return-value]
+    return None
 
 
 def live_tick(

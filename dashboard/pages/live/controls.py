@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from dash import no_update
+from dash.exceptions import PreventUpdate
 
 from dashboard.pages.live.view_state import SpecError, ViewState, build_strategy, indicator_request
 from services.chart_layers import strategy_key
@@ -168,3 +169,13 @@ def add_spec(kind: str, name: str | None, text: str | None, current: list[str] |
         else strategy_choices(tuple(current))
     )
     return current, options, ""
+
+
+def spec_prefill(kind: str, name: str | None) -> str:
+    """The indicator or strategy picker's text box once a name is picked: its spec with every
+    parameter at its default, to edit."""
+    if not name:
+        raise PreventUpdate
+    if kind == "indicator":
+        return indicator_request(name).key
+    return strategy_key(build_strategy(name))

@@ -148,6 +148,17 @@ def layout() -> dbc.Card:
     )
 
 
+def strategy_picker(
+    specs: list[str] | None, options: list[dict[str, str]] | None, current: str | None
+) -> tuple[list[dict[str, str]], str | None]:
+    """(options, value) of the panel's strategy select: the strategies switched on, labelled
+    as in the sidebar (``options``); the current one kept while it stays switched on."""
+    labels = {o["value"]: o["label"] for o in options or []}
+    specs = specs or []
+    choice = current if current in specs else (specs[0] if specs else None)
+    return [{"label": labels.get(s, s), "value": s} for s in specs], choice
+
+
 def strategy_runs(
     tracks: ChartTracks, symbol: str, timeframe: str, specs: list[str], preset: str
 ) -> dict[str, tuple[Any, pd.Series, Any]]:

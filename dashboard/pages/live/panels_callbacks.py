@@ -14,6 +14,7 @@ from dashboard.pages.live.panels import (
     export_payload,
     hint,
     performance_panel,
+    strategy_picker,
     trade_zoom,
 )
 from services.chart_layers import ChartTracks
@@ -46,10 +47,7 @@ def register_callbacks(app: Dash, tracks: ChartTracks) -> None:
         State("perf-strategy", "value"),
     )
     def _choices(specs, options, current):
-        labels = {o["value"]: o["label"] for o in options or []}
-        specs = specs or []
-        choice = current if current in specs else (specs[0] if specs else None)
-        return [{"label": labels.get(s, s), "value": s} for s in specs], choice
+        return strategy_picker(specs, options, current)
 
     @app.callback(
         Output("perf-kpis", "children"),
