@@ -27,50 +27,50 @@ GRAPH_CONFIG = {  # the plotly config of the pages' main charts
 
 
 def navbar() -> dbc.Navbar:
-    return dbc.Navbar(
-        dbc.Container(
+    """The app's navbar: the pages, the formulas (a new tab), the theme switch, the feed badge."""
+    return navbar_frame(
+        "live strategy charts",
+        [
+            dbc.NavLink("Live", id="nav-live", href="/", active="exact"),
+            dbc.NavLink("Backtest", id="nav-backtest", href="/backtest", active="exact"),
+            dbc.NavLink(
+                "Formulas",
+                id="nav-formulas",
+                href=FORMULAS_URL,
+                target="_blank",
+                external_link=True,
+            ),
+        ],
+        html.Div(
             [
-                html.Div(
-                    [
-                        html.Span("StratLens", className="sl-brand"),
-                        html.Span("live strategy charts", className="sl-tagline"),
-                    ],
-                    className="d-flex align-items-center",
+                dbc.Switch(
+                    id="theme-switch",
+                    label="Light",
+                    value=False,
+                    className="sl-theme-switch mb-0 me-3",
                 ),
-                dbc.Nav(
-                    [
-                        dbc.NavLink("Live", id="nav-live", href="/", active="exact"),
-                        dbc.NavLink(
-                            "Backtest", id="nav-backtest", href="/backtest", active="exact"
-                        ),
-                        dbc.NavLink(
-                            "Formulas",
-                            id="nav-formulas",
-                            href=FORMULAS_URL,
-                            target="_blank",
-                            external_link=True,
-                        ),
-                    ],
-                    className="sl-nav ms-4 me-auto",
-                    navbar=True,
-                ),
-                html.Div(
-                    [
-                        dbc.Switch(
-                            id="theme-switch",
-                            label="Light",
-                            value=False,
-                            className="sl-theme-switch mb-0 me-3",
-                        ),
-                        dbc.Badge(
-                            "STARTING", id="feed-badge", color="secondary", className="sl-badge"
-                        ),
-                    ],
-                    className="d-flex align-items-center",
-                ),
+                dbc.Badge("STARTING", id="feed-badge", color="secondary", className="sl-badge"),
             ],
-            fluid=True,
+            className="d-flex align-items-center",
         ),
+    )
+
+
+def navbar_frame(
+    tagline: str, links: list[Component], tools: Component | None = None
+) -> dbc.Navbar:
+    """A StratLens navbar: the brand and ``tagline``, the nav ``links``, then ``tools`` (at
+    the right) if any; the app's and the standalone backtest page's."""
+    brand = html.Div(
+        [
+            html.Span("StratLens", className="sl-brand"),
+            html.Span(tagline, className="sl-tagline"),
+        ],
+        className="d-flex align-items-center",
+    )
+    nav = dbc.Nav(links, className="sl-nav ms-4 me-auto", navbar=True)
+    return dbc.Navbar(
+        dbc.Container([brand, nav] if tools is None else [brand, nav, tools], fluid=True),
         className="sl-navbar",
         color="dark",
         dark=True,

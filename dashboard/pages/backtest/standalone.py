@@ -10,41 +10,23 @@ from dash import Dash, html
 
 from dashboard.pages.backtest.callbacks import register_callbacks
 from dashboard.pages.backtest.layout import layout
-from dashboard.shell import ASSETS
+from dashboard.shell import ASSETS, navbar_frame
 
 
 def _navbar() -> dbc.Navbar:
     """The standalone app's navbar (:func:`make_test_app`); the app's shell has its own."""
-    return dbc.Navbar(
-        dbc.Container(
-            [
-                html.Div(
-                    [
-                        html.Span("StratLens", className="sl-brand"),
-                        html.Span("backtests", className="sl-tagline"),
-                    ],
-                    className="d-flex align-items-center",
-                ),
-                dbc.Nav(
-                    [
-                        dbc.NavLink("Live", href="/", external_link=True, id="bt-nav-live"),
-                        dbc.NavLink(
-                            "Backtest",
-                            href="/backtest",
-                            external_link=True,
-                            active=True,
-                            id="bt-nav-backtest",
-                        ),
-                    ],
-                    className="sl-nav ms-4 me-auto",
-                    navbar=True,
-                ),
-            ],
-            fluid=True,
-        ),
-        className="sl-navbar",
-        color="dark",
-        dark=True,
+    return navbar_frame(
+        "backtests",
+        [
+            dbc.NavLink("Live", href="/", external_link=True, id="bt-nav-live"),
+            dbc.NavLink(
+                "Backtest",
+                href="/backtest",
+                external_link=True,
+                active=True,
+                id="bt-nav-backtest",
+            ),
+        ],
     )
 
 
