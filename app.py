@@ -13,11 +13,8 @@ import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import dash
-import diskcache
 import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
@@ -26,26 +23,18 @@ from sqlalchemy.orm import Session, sessionmaker
 from analytics.backtest import BacktestSettings
 from analytics.metrics import PRESETS, compute_metrics, returns_metrics
 from analytics.series_io import SeriesFileError, read_series_csv
-from config.settings import FeedSpec, Settings, SettingsError
-from dashboard import backtest as backtest_page
-from dashboard import live as live_page
-from dashboard import live_panels, shell
-from dashboard.live import LiveContext
+from config.settings import Settings, SettingsError
+from dashboard.server import create_app
 from database import migrate
 from database.records import RetentionPolicy
 from database.repositories import CandleRepository, StrategyRepository
 from database.session import make_engine, make_session_factory
 from indicators.base import IndicatorParamError, UnknownIndicatorError
-from market.candles import iter_candles
-from market.feeds import Feed, RandomWalkFeed, ReplayFeed, event_interval
 from market.importer import read_candle_file
-from market.sample_data import DEMO_SEED, SAMPLE_SERIES
-from market.timeframes import SUPPORTED, Timeframe
+from market.timeframes import SUPPORTED
 from services.cache import SharedCache
-from services.chart_layers import ChartTracks
 from services.indicator_table import IndicatorTableError, indicator_table, parse_param
-from services.live import FeedRunner, LiveMarket
-from services.market_data import MarketDataService
+from services.runtime import seed_sample_data
 from services.strategy_runs import StrategyRunError, run_strategy
 from strategies.base import StrategyParamError
 from strategies.batch import BatchJob, expand, open_context, run_batch, run_job, sweep_table
@@ -56,174 +45,6 @@ from strategies.registry import UnknownStrategyError
 from strategies.registry import create as create_strategy
 
 log = logging.getLogger("stratlens")
-ASSETS = Path(__file__).resolve().parent / "dashboard" / "assets"
-
-
-@dataclass
-class Services:
-    """Everything the dashboard and the command line share, built once per app."""
-
-    settings: Settings
-    engine: Engine
-    sessions: sessionmaker[Session]
-    market: LiveMarket
-    cache: SharedCache
-    market_data: MarketDataService
-    integrator: StrategyDataIntegrator
-    runner: FeedRunner
-    tracks: ChartTracks
-
-    def close(self) -> None:
-        self.runner.stop()
-        self.cache.close()
-        self.engine.dispose()
-
-
-def build_services(settings: Settings) -> Services:
-    """Migrate the database, load the bundled data on first start, and wire the live feeds."""
-    engine = make_engine(settings.database_url)
-    migrate.upgrade(engine)
-    sessions = make_session_factory(engine)
-    if settings.load_sample_data:
-        seed_sample_data(sessions)
-    market = LiveMarket()
-    feeds = _make_feeds(settings, sessions, market)
-    runner = FeedRunner(
-        feeds,
-        market,
-        sessions,
-        interval=event_interval(settings.feed_speed, settings.feed_updates_per_candle),
-    )
-    cache = SharedCache.from_url(settings.redis_url)
-    market_data = MarketDataService(sessions, market, cache)
-    integrator = StrategyDataIntegrator(sessions, cache)
-    tracks = ChartTracks(market_data)
-    return Services(
-        settings, engine, sessions, market, cache, market_data, integrator, runner, tracks
-    )
-
-
-def seed_sample_data(sessions: sessionmaker[Session]) -> None:
-    """Store each bundled series that is not stored yet (first start)."""
-    for sample in SAMPLE_SERIES.values():
-        tf = sample.timeframe.label
-        with sessions.begin() as session:
-            repo = CandleRepository(session)
-            if repo.count(sample.symbol, tf) == 0:
-                frame = sample.load()
-                repo.upsert(sample.symbol, tf, frame)
-                log.info(
-                    "loaded sample %s %s: %d bars (%s)",
-                    sample.symbol,
-                    tf,
-                    len(frame),
-                    sample.source,
-                )
-
-
-def _make_feeds(
-    settings: Settings, sessions: sessionmaker[Session], market: LiveMarket
-) -> list[tuple[Feed, str]]:
-    with sessions() as session:
-        repo = CandleRepository(session)
-        stored: dict[str, Timeframe] = {}
-        for info in repo.series():  # a symbol stored in several timeframes streams the finest
-            tf = Timeframe.parse(info.timeframe)
-            if info.symbol not in stored or tf < stored[info.symbol]:
-                stored[info.symbol] = tf
-        feeds: list[tuple[Feed, str]] = []
-        for spec in settings.feeds:
-            if spec.symbol not in stored:
-                raise SettingsError(
-                    "FEEDS",
-                    ",".join(f"{s.symbol}:{s.kind}" for s in settings.feeds),
-                    f"stored symbols only ({', '.join(sorted(stored)) or 'none stored'});"
-                    f" {spec.symbol} is not stored",
-                )
-            feeds.append((_feed(spec, stored[spec.symbol], repo, settings), spec.kind))
-        for symbol, tf in stored.items():
-            if symbol not in {spec.symbol for spec in settings.feeds}:
-                market.register_static(symbol, tf, repo.last_ts(symbol, tf.label))
-    return feeds
-
-
-def _feed(spec: FeedSpec, tf: Timeframe, repo: CandleRepository, settings: Settings) -> Feed:
-    if spec.kind == "replay":
-        return ReplayFeed(
-            spec.symbol,
-            tf,
-            repo.frame(spec.symbol, tf.label),
-            replay_bars=settings.replay_bars,
-            updates_per_candle=settings.feed_updates_per_candle,
-            loop=True,
-        )
-    last = repo.frame(spec.symbol, tf.label, last=1)
-    return RandomWalkFeed(
-        spec.symbol,
-        tf,
-        next(iter_candles(last), None),
-        seed=DEMO_SEED,  # the walk is keyed by symbol too: DEMO continues its stored history
-        updates_per_candle=settings.feed_updates_per_candle,
-    )
-
-
-def create_app(settings: Settings | None = None, *, start_feeds: bool = True) -> dash.Dash:
-    """The Dash app over fresh services; `app.server.extensions['stratlens']` holds them.
-
-    Pages: the live chart (/), the backtest page (/backtest, its runs are dash background
-    callbacks run by a DiskcacheManager under the data directory), the formulas (/formulas).
-    """
-    settings = settings or Settings.from_env()
-    services = build_services(settings)
-    background = settings.data_dir / "background-callbacks"
-    background.mkdir(parents=True, exist_ok=True)
-    manager = dash.DiskcacheManager(diskcache.Cache(str(background)))
-    app = dash.Dash(
-        __name__,
-        title="StratLens",
-        update_title=None,  # no "Updating..." flicker in the tab title on every tick
-        assets_folder=str(ASSETS),
-        serve_locally=True,
-        background_callback_manager=manager,
-        suppress_callback_exceptions=False,
-    )
-    default_symbol = settings.feeds[0].symbol if settings.feeds else None
-    live = LiveContext(services.market_data, services.tracks, settings.chart_bars)
-    app.layout = lambda: shell.shell(
-        live_page.layout(services.market_data, settings.refresh_ms, default_symbol),
-        backtest_page.layout(services),
-    )
-    shell.register_callbacks(app)
-    live_page.register_callbacks(app, live)
-    live_panels.register_callbacks(app, services.tracks)
-    backtest_page.register_callbacks(app, services, manager)
-    app.server.extensions["stratlens"] = services
-    app.server.add_url_rule("/debug/stats", "debug_stats", lambda: debug_stats(services))
-    app.server.add_url_rule(shell.FORMULAS_URL, "formulas", shell.formulas_html)
-    if start_feeds:
-        services.runner.start()
-    return app
-
-
-def debug_stats(services: Services) -> dict:
-    """Counters of the caches and the live feeds, as JSON (GET /debug/stats)."""
-    cache = services.cache.stats()
-    return {
-        "chart_cache": {"backend": cache.backend, "hits": cache.hits, "misses": cache.misses},
-        "indicators": asdict(services.integrator.stats()),
-        "feeds": [
-            {
-                "symbol": s.symbol,
-                "timeframe": s.timeframe.label,
-                "feed": s.feed_kind,
-                "status": s.status,
-                "cursor": None if s.cursor is None else s.cursor.isoformat(),
-                "closed": s.closed_count,
-                "error": s.error,
-            }
-            for s in services.market.all()
-        ],
-    }
 
 
 # -- command line --------------------------------------------------------------------------

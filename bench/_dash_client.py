@@ -7,8 +7,8 @@ import json
 import time
 from typing import Any
 
-from dashboard.live import VIEW_CONTROLS
-from dashboard.view_state import ViewState
+from dashboard.pages.live.controls import VIEW_CONTROLS
+from dashboard.pages.live.view_state import ViewState
 
 
 def callback_key(app, fragment: str, duplicate: bool) -> str:

@@ -28,10 +28,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app import create_app
 from bench._dash_client import applied_state, build_payload, post, tick_payload
 from config.settings import Settings
-from dashboard.view_state import ViewState
+from dashboard.pages.live.view_state import ViewState
+from dashboard.server import create_app
 from database import migrate
 from database.repositories import CandleRepository
 from database.session import make_engine, make_session_factory

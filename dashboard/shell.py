@@ -1,8 +1,10 @@
-"""The app's frame: navbar (pages, theme switch, feed badge), the pages, and their routing.
+"""The app's frame: navbar (pages, theme switch, feed badge), the pages, and their routing;
+and what every page shares (the assets folder, the charts' plotly config).
 
 Both pages are in the layout at once and a path change only shows one and hides the other,
 so going to the backtest page and back keeps the live chart, its view and its zoom. The live
-page's view stays in the URL's query (dashboard.view_state); the Live link carries it back.
+page's view stays in the URL's query (dashboard.pages.live.view_state); the Live link carries
+it back. The formulas page (dashboard.pages.formulas) is served apart, as plain HTML.
 """
 
 from __future__ import annotations
@@ -13,74 +15,65 @@ import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, dcc, html
 from dash.development.base_component import Component
 
+from dashboard.pages.formulas import FORMULAS_URL
+
 PAGES = ("live", "backtest")
-FORMULAS_URL = "/docs/metrics"  # docs/metrics.md as HTML, served by app.py
-METRICS_DOC = Path(__file__).resolve().parent.parent / "docs" / "metrics.md"
+ASSETS = Path(__file__).resolve().parent / "assets"  # served locally: the app needs no CDN
+GRAPH_CONFIG = {  # the plotly config of the pages' main charts
+    "displaylogo": False,
+    "scrollZoom": True,
+    "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d"],
+}
 
 
 def navbar() -> dbc.Navbar:
-    return dbc.Navbar(
-        dbc.Container(
+    """The app's navbar: the pages, the formulas (a new tab), the theme switch, the feed badge."""
+    return navbar_frame(
+        "live strategy charts",
+        [
+            dbc.NavLink("Live", id="nav-live", href="/", active="exact"),
+            dbc.NavLink("Backtest", id="nav-backtest", href="/backtest", active="exact"),
+            dbc.NavLink(
+                "Formulas",
+                id="nav-formulas",
+                href=FORMULAS_URL,
+                target="_blank",
+                external_link=True,
+            ),
+        ],
+        html.Div(
             [
-                html.Div(
-                    [
-                        html.Span("StratLens", className="sl-brand"),
-                        html.Span("live strategy charts", className="sl-tagline"),
-                    ],
-                    className="d-flex align-items-center",
+                dbc.Switch(
+                    id="theme-switch",
+                    label="Light",
+                    value=False,
+                    className="sl-theme-switch mb-0 me-3",
                 ),
-                dbc.Nav(
-                    [
-                        dbc.NavLink("Live", id="nav-live", href="/", active="exact"),
-                        dbc.NavLink(
-                            "Backtest", id="nav-backtest", href="/backtest", active="exact"
-                        ),
-                        dbc.NavLink(
-                            "Formulas",
-                            id="nav-formulas",
-                            href=FORMULAS_URL,
-                            target="_blank",
-                            external_link=True,
-                        ),
-                    ],
-                    className="sl-nav ms-4 me-auto",
-                    navbar=True,
-                ),
-                html.Div(
-                    [
-                        dbc.Switch(
-                            id="theme-switch",
-                            label="Light",
-                            value=False,
-                            className="sl-theme-switch mb-0 me-3",
-                        ),
-                        dbc.Badge(
-                            "STARTING", id="feed-badge", color="secondary", className="sl-badge"
-                        ),
-                    ],
-                    className="d-flex align-items-center",
-                ),
+                dbc.Badge("STARTING", id="feed-badge", color="secondary", className="sl-badge"),
             ],
-            fluid=True,
+            className="d-flex align-items-center",
         ),
-        className="sl-navbar",
-        color="dark",
-        dark=True,
     )
 
 
-def formulas_html() -> str:
-    """docs/metrics.md as a page in the app's look: every metric's formula per convention
-    preset; its ``<a id>`` anchors are the targets of the KPI cards' "?" links."""
-    import markdown  # the formulas page only
-
-    body = markdown.markdown(METRICS_DOC.read_text(), extensions=["tables", "fenced_code"])
-    return (
-        '<!doctype html><html data-bs-theme="dark"><head><meta charset="utf-8">'
-        "<title>StratLens · metric formulas</title>"
-        '<link rel="stylesheet" href="/assets/00-bootstrap.min.css">'
-        '<link rel="stylesheet" href="/assets/10-stratlens.css"></head>'
-        f'<body class="sl-app"><main class="container py-4 sl-doc">{body}</main></body></html>'
+def navbar_frame(
+    tagline: str, links: list[Component], tools: Component | None = None
+) -> dbc.Navbar:
+    """A StratLens navbar: the brand and ``tagline``, the nav ``links``, then ``tools`` (at
+    the right) if any; the app's and the standalone backtest page's."""
+    brand = html.Div(
+        [
+            html.Span("StratLens", className="sl-brand"),
+            html.Span(tagline, className="sl-tagline"),
+        ],
+        className="d-flex align-items-center",
+    )
+    nav = dbc.Nav(links, className="sl-nav ms-4 me-auto", navbar=True)
+    return dbc.Navbar(
+        dbc.Container([brand, nav] if tools is None else [brand, nav, tools], fluid=True),
+        className="sl-navbar",
+        color="dark",
+        dark=True,
     )
 
 

@@ -16,6 +16,7 @@ import talib
 
 import app
 from config.settings import Settings
+from dashboard.server import create_app
 from database.repositories import CandleRepository, StrategyRepository
 from database.session import make_engine, make_session_factory
 from indicators import request
@@ -196,7 +197,7 @@ def test_indicator_on_a_timeframe_that_cannot_be_derived(sample_env, capsys):
 
 def test_debug_stats_shows_cache_counters_and_feeds(sample_env):
     settings = Settings.from_env({"STRATLENS_DATA_DIR": str(sample_env), "FEEDS": "SP500:replay"})
-    dash_app = app.create_app(settings, start_feeds=False)
+    dash_app = create_app(settings, start_feeds=False)
     services = dash_app.server.extensions["stratlens"]
     try:
         services.integrator.frame("SP500", "1d", requests=[request("rsi")], last=50)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from app import create_app
 from config.settings import Settings
+from dashboard.server import create_app
 from scripts.headless import HEADLESS_CHROME_ARGS
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"

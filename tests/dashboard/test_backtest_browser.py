@@ -3,7 +3,7 @@ numbers in the KPI cards, reopen a saved run, compare two runs.
 
 The expected numbers come from ``strategies.batch.run_job`` with the settings ``python app.py
 backtest --symbol SP500 --timeframe 1d --strategy sma_crossover --set fast=... --json`` uses,
-never from literals. The page is dashboard.backtest.make_test_app over a temporary SQLite
+never from literals. The page is dashboard.pages.backtest.make_test_app over a temporary SQLite
 database holding the bundled sample data; Run goes through a real DiskcacheManager (worker
 processes), slowed to ``STEP_S`` per step so that the test can watch the bar move.
 """
@@ -23,11 +23,11 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
 import app as cli
-from app import build_services
 from components.panels.performance import format_metric
 from config.settings import Settings
-from dashboard.backtest import make_test_app
+from dashboard.pages.backtest import make_test_app
 from dashboard.runs import STEPS
+from services.runtime import build_services
 from strategies.batch import BatchJob, open_context, run_job
 from strategies.registry import create
 

@@ -15,8 +15,8 @@ import pytest
 import talib
 from dash.testing.wait import until
 
-from app import create_app
 from config.settings import Settings
+from dashboard.server import create_app
 from database.repositories import CandleRepository
 from services.chart_layers import strategy_key
 from strategies.registry import create

@@ -15,15 +15,21 @@ from dash import no_update
 from dash.exceptions import PreventUpdate
 
 from analytics.metrics import compute_metrics
-from app import Services, build_services
 from components.charts.theme import DARK
 from components.panels.performance import kpi_values
 from config.settings import Settings
-from dashboard.live import LiveContext, add_spec, build_lod_chart, sync_view, view_from_controls
-from dashboard.live_panels import comparison_panel, export_payload, performance_panel, trade_zoom
-from dashboard.view_state import ViewState
+from dashboard.pages.live.chart import LiveContext, build_lod_chart
+from dashboard.pages.live.controls import add_spec, sync_view, view_from_controls
+from dashboard.pages.live.panels import (
+    comparison_panel,
+    export_payload,
+    performance_panel,
+    trade_zoom,
+)
+from dashboard.pages.live.view_state import ViewState
 from database.repositories import CandleRepository
 from services.chart_layers import strategy_key
+from services.runtime import Services, build_services
 from strategies.registry import create
 
 EMA = strategy_key(create("ema_crossover", direction="both"))
@@ -184,9 +190,9 @@ def test_level_of_detail_chart_keeps_true_highs_and_lows(services):
 
 
 def test_the_formulas_page_serves_every_kpi_anchor(tmp_path):
-    from app import create_app
     from components.panels.performance import FORMULAS
-    from dashboard.shell import FORMULAS_URL
+    from dashboard.pages.formulas import FORMULAS_URL
+    from dashboard.server import create_app
 
     settings = Settings.from_env({"STRATLENS_DATA_DIR": str(tmp_path), "FEEDS": "none"})
     app = create_app(settings, start_feeds=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.view_state import SpecError, ViewState, indicator_request, parse_spec
+from dashboard.pages.live.view_state import SpecError, ViewState, indicator_request, parse_spec
 from services.chart_layers import strategy_key
 from strategies.registry import create
 from strategies.signals import SIGNAL_TYPES

@@ -1,5 +1,7 @@
 """Below the live chart: the performance panel of one strategy and the side-by-side comparison
-of every strategy switched on, on the chart's data, refreshed when a candle closes.
+of every strategy switched on, on the chart's data, refreshed when a candle closes; their
+layout and the plain functions that fill them (wired in
+:mod:`~dashboard.pages.live.panels_callbacks`).
 
 Each strategy is traded over the chart's whole history (``SeriesTrack.backtest``, cached per
 history length: computed once per closed candle for every tab); open positions stay open
@@ -13,7 +15,7 @@ from typing import Any
 
 import dash_bootstrap_components as dbc
 import pandas as pd
-from dash import ALL, Dash, Input, Output, State, ctx, dcc, html
+from dash import dcc, html
 from dash.exceptions import PreventUpdate
 
 from analytics.exports import EXPORT_FORMATS, export_bytes, export_filename
@@ -38,12 +40,10 @@ from components.panels.performance import (
     price_decimals,
     returns_distribution_figure,
     trade_grid,
-    trade_table_columns,
     trade_table_records,
-    trade_table_style,
 )
-from dashboard.shell import FORMULAS_URL
-from dashboard.view_state import build_strategy
+from dashboard.pages.formulas import FORMULAS_URL
+from dashboard.pages.live.view_state import build_strategy
 from services.chart_layers import ChartTracks, strategy_key
 
 FIG = {"displaylogo": False, "displayModeBar": False}
@@ -59,7 +59,7 @@ def _graph(id_: str, height: int) -> dcc.Loading:
     )
 
 
-def _hint(text: str) -> html.Div:
+def hint(text: str) -> html.Div:
     return html.Div(text, className="sl-hint")
 
 
@@ -105,7 +105,7 @@ def layout() -> dbc.Card:
                 ],
                 className="g-2 align-items-center mb-2",
             ),
-            html.Div(_hint("Switch a strategy on above to see its performance."), id="perf-kpis"),
+            html.Div(hint("Switch a strategy on above to see its performance."), id="perf-kpis"),
             dbc.Row(
                 [
                     dbc.Col(_graph("perf-figure", 400), xl=8),
@@ -121,7 +121,7 @@ def layout() -> dbc.Card:
     )
     comparison = html.Div(
         [
-            html.Div(_hint("Switch two or more strategies on to compare them."), id="cmp-table"),
+            html.Div(hint("Switch two or more strategies on to compare them."), id="cmp-table"),
             dbc.Row(
                 [
                     dbc.Col(_graph("cmp-equity", 300), lg=6),
@@ -148,7 +148,15 @@ def layout() -> dbc.Card:
     )
 
 
-# -- plain logic ----------------------------------------------------------------------------
+def strategy_picker(
+    specs: list[str] | None, options: list[dict[str, str]] | None, current: str | None
+) -> tuple[list[dict[str, str]], str | None]:
+    """(options, value) of the panel's strategy select: the strategies switched on, labelled
+    as in the sidebar (``options``); the current one kept while it stays switched on."""
+    labels = {o["value"]: o["label"] for o in options or []}
+    specs = specs or []
+    choice = current if current in specs else (specs[0] if specs else None)
+    return [{"label": labels.get(s, s), "value": s} for s in specs], choice
 
 
 def strategy_runs(
@@ -247,122 +255,3 @@ def trade_zoom(cell: dict | None, rows: list[dict] | None) -> list[int]:
         if str(row["id"]) == wanted:
             return [row["entry_ms"], row["exit_ms"]]
     raise PreventUpdate
-
-
-# -- wiring ---------------------------------------------------------------------------------
-
-
-def register_callbacks(app: Dash, tracks: ChartTracks) -> None:
-    app.clientside_callback(  # a new closed candle (not every forming update) refreshes panels
-        """function (state, held) {
-            // a new chart at once; on the same chart at most every 5 s, so that a fast replay
-            // does not queue panel refreshes faster than they are computed
-            const skip = window.dash_clientside.no_update;
-            const last = state ? [state.k, state.last] : null;
-            if (JSON.stringify(last) === JSON.stringify(held)) return skip;
-            const now = Date.now();
-            const sameChart = held && last && held[0] === last[0];
-            if (sameChart && now - (window._slPanelsAt || 0) < 5000) return skip;
-            window._slPanelsAt = now;
-            return last;
-        }""",
-        Output("chart-closed", "data"),
-        Input("chart-state", "data"),
-        State("chart-closed", "data"),
-    )
-
-    @app.callback(
-        Output("perf-strategy", "options"),
-        Output("perf-strategy", "value"),
-        Input("strategies", "value"),
-        State("strategies", "options"),
-        State("perf-strategy", "value"),
-    )
-    def _choices(specs, options, current):
-        labels = {o["value"]: o["label"] for o in options or []}
-        specs = specs or []
-        choice = current if current in specs else (specs[0] if specs else None)
-        return [{"label": labels.get(s, s), "value": s} for s in specs], choice
-
-    @app.callback(
-        Output("perf-kpis", "children"),
-        Output("perf-figure", "figure"),
-        Output("perf-distribution", "figure"),
-        Output("perf-monthly", "figure"),
-        Output("perf-trades", "rowData"),
-        Output("perf-trades", "columnDefs"),
-        Output("perf-trades", "dashGridOptions"),
-        Input("perf-strategy", "value"),
-        Input("perf-preset", "value"),
-        Input("chart-closed", "data"),
-        Input("theme-switch", "value"),
-        State("symbol", "value"),
-        State("timeframe", "value"),
-    )
-    def _performance(spec, preset, _closed, light, symbol, timeframe):
-        if not spec or not symbol or not timeframe:
-            raise PreventUpdate
-        theme = THEMES["light" if light else "dark"]
-        cards, figure, distribution, monthly, rows, decimals = performance_panel(
-            tracks, symbol, timeframe, spec, preset, theme
-        )
-        return (
-            cards,
-            figure,
-            distribution,
-            monthly,
-            rows,
-            trade_table_columns(decimals, theme),
-            trade_table_style(theme)["dashGridOptions"],
-        )
-
-    @app.callback(
-        Output("cmp-table", "children"),
-        Output("cmp-equity", "figure"),
-        Output("cmp-drawdown", "figure"),
-        Output("cmp-correlation", "figure"),
-        Output("cmp-scatter", "figure"),
-        Input("strategies", "value"),
-        Input("perf-preset", "value"),
-        Input("chart-closed", "data"),
-        Input("panel-tabs", "active_tab"),
-        Input("theme-switch", "value"),
-        State("strategies", "options"),
-        State("symbol", "value"),
-        State("timeframe", "value"),
-    )
-    def _comparison(specs, preset, _closed, tab, light, options, symbol, timeframe):
-        if tab != "comparison" or not symbol or not timeframe:
-            raise PreventUpdate  # computed when shown
-        if not specs or len(specs) < 2:
-            hint = _hint("Switch two or more strategies on to compare them.")
-            return hint, *([{}] * 4)
-        labels = {o["value"]: o["label"] for o in options or []}
-        theme = THEMES["light" if light else "dark"]
-        return comparison_panel(tracks, symbol, timeframe, specs, preset, theme, labels)
-
-    @app.callback(
-        Output("chart-zoom", "data"),
-        Input("perf-trades", "cellClicked"),
-        State("perf-trades", "rowData"),
-        prevent_initial_call=True,
-    )
-    def _zoom(cell, rows):
-        return trade_zoom(cell, rows)
-
-    @app.callback(
-        Output("download", "data"),
-        Input({"type": "export", "kind": ALL, "fmt": ALL}, "n_clicks"),
-        State("perf-strategy", "value"),
-        State("perf-preset", "value"),
-        State("symbol", "value"),
-        State("timeframe", "value"),
-        prevent_initial_call=True,
-    )
-    def _export(clicks, spec, preset, symbol, timeframe):
-        trigger = ctx.triggered_id
-        if not trigger or not any(clicks or []) or not spec:
-            raise PreventUpdate
-        return export_payload(
-            tracks, symbol, timeframe, spec, preset, trigger["kind"], trigger["fmt"]
-        )

@@ -1,0 +1,148 @@
+"""The live page's callbacks: thin wrappers over the plain functions of
+:mod:`~dashboard.pages.live.controls` (URL and controls, pickers, timeframes) and
+:mod:`~dashboard.pages.live.chart` (whole figure, tick deltas), the browser-side ones of
+assets/chart_view.js, and the panels' (:mod:`~dashboard.pages.live.panels_callbacks`)."""
+
+from __future__ import annotations
+
+from dash import ClientsideFunction, Dash, Input, Output, State, ctx
+from dash.exceptions import PreventUpdate
+
+from dashboard.pages.live import panels_callbacks
+from dashboard.pages.live.chart import LiveContext, live_tick, view_chart
+from dashboard.pages.live.controls import (
+    CONTROL_PROPS,
+    VIEW_CONTROLS,
+    add_spec,
+    spec_prefill,
+    sync_view,
+    timeframe_choices,
+    view_from_controls,
+)
+from services.market_data import UnknownSeriesError
+
+
+def _view_inputs() -> list[Input]:
+    return [Input(c, "value") for c in VIEW_CONTROLS]
+
+
+def register_callbacks(app: Dash, live: LiveContext) -> None:
+    """The live page's callbacks on ``app``: the chart's, then the panels' below it."""
+    market = live.market
+    app.clientside_callback(  # the delta becomes a dash Patch of the figure, in the browser
+        ClientsideFunction("stratlens", "applyDelta"),
+        Output("price-chart", "figure", allow_duplicate=True),
+        Output("chart-state", "data", allow_duplicate=True),
+        Input("chart-delta", "data"),
+        State("price-chart", "figure"),
+        State("chart-state", "data"),
+        prevent_initial_call=True,
+    )
+    app.clientside_callback(
+        ClientsideFunction("stratlens", "followAndFit"),
+        Output("chart-view", "data"),
+        Input("price-chart", "figure"),
+    )
+    app.clientside_callback(
+        ClientsideFunction("stratlens", "zoomTo"),
+        Output("chart-view", "data", allow_duplicate=True),
+        Input("chart-zoom", "data"),
+        prevent_initial_call=True,
+    )
+
+    @app.callback(
+        Output("url", "search"),
+        *(
+            Output(c, p, allow_duplicate=True)
+            for c, p in zip(VIEW_CONTROLS, CONTROL_PROPS, strict=True)
+        ),
+        Output("indicators", "options"),
+        Output("strategies", "options"),
+        Output("view-problems", "children"),
+        Output("view-problems", "is_open"),
+        Input("url", "search"),
+        *_view_inputs(),
+        State("url", "pathname"),
+        prevent_initial_call="initial_duplicate",
+    )
+    def _sync(search, *values):
+        *controls, pathname = values
+        if (pathname or "/").strip("/"):
+            raise PreventUpdate  # another page: its URL is not the live view's
+        trigger = ctx.triggered_id if ctx.triggered_id else "url"
+        return sync_view(trigger, search, view_from_controls(*controls), market)
+
+    @app.callback(
+        Output("timeframe", "options"),
+        Output("timeframe", "value", allow_duplicate=True),
+        Input("symbol", "value"),
+        State("timeframe", "value"),
+        prevent_initial_call="initial_duplicate",
+    )
+    def _timeframes(symbol: str | None, current: str | None):
+        if not symbol:
+            raise PreventUpdate
+        return timeframe_choices(market, symbol, current)
+
+    for kind in ("indicator", "strategy"):
+        target = "indicators" if kind == "indicator" else "strategies"
+
+        @app.callback(
+            Output(target, "value", allow_duplicate=True),
+            Output(target, "options", allow_duplicate=True),
+            Output(f"{kind}-error", "children"),
+            Input(f"{kind}-add", "n_clicks"),
+            Input(f"{kind}-spec", "n_submit"),
+            State(f"{kind}-name", "value"),
+            State(f"{kind}-spec", "value"),
+            State(target, "value"),
+            prevent_initial_call=True,
+        )
+        def _add(_clicks, _submit, name, text, current, kind=kind):
+            return add_spec(kind, name, text, current)
+
+        @app.callback(
+            Output(f"{kind}-spec", "value"),
+            Input(f"{kind}-name", "value"),
+            prevent_initial_call=True,
+        )
+        def _prefill(name, kind=kind):
+            return spec_prefill(kind, name)
+
+    @app.callback(
+        Output("price-chart", "figure"),
+        Output("chart-state", "data"),
+        *_view_inputs(),
+        Input("price-chart", "relayoutData"),
+        running=[(Output("chart-loading", "className"), "sl-loading show", "sl-loading")],
+    )
+    def _build(*values):
+        *controls, relayout = values
+        zoomed = ctx.triggered_id == "price-chart"
+        return view_chart(live, view_from_controls(*controls), relayout, zoomed=zoomed)
+
+    @app.callback(
+        Output("price-chart", "figure", allow_duplicate=True),
+        Output("chart-delta", "data"),
+        Output("chart-state", "data", allow_duplicate=True),
+        Input("tick", "n_intervals"),
+        State("chart-state", "data"),
+        *(State(c, "value") for c in VIEW_CONTROLS),
+        prevent_initial_call=True,
+    )
+    def _tick(_n: int, chart_state: dict | None, *controls):
+        try:
+            return live_tick(live, chart_state, view_from_controls(*controls))
+        except UnknownSeriesError:
+            raise PreventUpdate from None
+
+    app.clientside_callback(
+        ClientsideFunction("stratlens", "status"),
+        Output("status-line", "children"),
+        Output("last-price", "children"),
+        Output("feed-badge", "children"),
+        Output("feed-badge", "color"),
+        Input("chart-state", "data"),
+        State("price-chart", "figure"),
+    )
+    panels_callbacks.register_callbacks(app, live.tracks)

@@ -1,0 +1,240 @@
+"""The live page's layout: a toolbar (symbol, timeframe, switches, last price), a sidebar of
+layers (indicators, strategies, signal filter) beside the chart, and the panels below."""
+
+from __future__ import annotations
+
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+from components.charts.theme import THEMES
+from dashboard.pages.live import panels
+from dashboard.pages.live.controls import (
+    indicator_choices,
+    strategy_choices,
+    timeframe_options,
+)
+from dashboard.shell import GRAPH_CONFIG
+from indicators.registry import all_specs
+from services.market_data import MarketDataService
+from strategies.registry import all_strategies
+from strategies.signals import SIGNAL_TYPES
+
+SIGNAL_LABELS = {
+    "entry_long": "Long entry",
+    "exit_long": "Long exit",
+    "entry_short": "Short entry",
+    "exit_short": "Short exit",
+}
+
+
+def layout(
+    market: MarketDataService, refresh_ms: int, default_symbol: str | None = None
+) -> html.Div:
+    """A toolbar (symbol, timeframe, switches, last price), a sidebar of layers (indicators,
+    strategies, signal filter) beside the chart, and the panels below."""
+    symbols = market.symbols()
+    symbol = default_symbol if default_symbol in symbols else (symbols[0] if symbols else None)
+    timeframes = market.timeframes(symbol) if symbol else []
+    toolbar = dbc.Row(
+        [
+            dbc.Col(
+                dbc.Select(
+                    id="symbol",
+                    options=[{"label": s, "value": s} for s in symbols],
+                    value=symbol,
+                    size="sm",
+                    className="sl-symbol",
+                ),
+                width="auto",
+            ),
+            dbc.Col(
+                dbc.RadioItems(
+                    id="timeframe",
+                    options=timeframe_options(timeframes),
+                    value=timeframes[0] if timeframes else None,
+                    className="btn-group sl-timeframes",
+                    inputClassName="btn-check",
+                    labelClassName="btn btn-outline-secondary btn-sm",
+                    labelCheckedClassName="active",
+                ),
+                width="auto",
+            ),
+            dbc.Col(
+                dbc.Switch(
+                    id="show-forming", label="Forming candle", value=True, className="sl-small mb-0"
+                ),
+                width="auto",
+            ),
+            dbc.Col(
+                dbc.Switch(
+                    id="lod", label="Whole history (LOD)", value=False, className="sl-small mb-0"
+                ),
+                width="auto",
+            ),
+            dbc.Col(
+                html.Div(id="last-price", className="sl-last-price"),
+                className="ms-auto text-end",
+            ),
+        ],
+        className="g-3 align-items-center sl-controls",
+    )
+    sidebar = html.Div(
+        [
+            html.Div(
+                [
+                    html.Div("Indicators", className="sl-label"),
+                    dcc.Dropdown(
+                        id="indicators",
+                        options=indicator_choices(),
+                        value=[],
+                        multi=True,
+                        placeholder="add indicators…",
+                        className="sl-dropdown",
+                    ),
+                    _spec_adder(
+                        "indicator",
+                        [{"label": s.title, "value": s.name} for s in all_specs()],
+                        "bbands(timeperiod=20,nbdevup=2.5)",
+                    ),
+                ],
+                className="sl-side-section",
+            ),
+            html.Div(
+                [
+                    html.Div("Strategies", className="sl-label"),
+                    dbc.Checklist(
+                        id="strategies",
+                        options=strategy_choices(),
+                        value=[],
+                        switch=True,
+                        className="sl-strategies",
+                    ),
+                    _spec_adder(
+                        "strategy",
+                        [{"label": c.name, "value": c.name} for c in all_strategies()],
+                        "ema_crossover(fast=9,slow=21,direction=both)",
+                    ),
+                ],
+                className="sl-side-section",
+            ),
+            html.Div(
+                [
+                    html.Div("Signal filter", className="sl-label"),
+                    dbc.Checklist(
+                        id="signal-types",
+                        options=[{"label": SIGNAL_LABELS[t], "value": t} for t in SIGNAL_TYPES],
+                        value=list(SIGNAL_TYPES),
+                        className="sl-small sl-types",
+                    ),
+                    html.Div("Minimum confidence", className="sl-small sl-muted mt-1"),
+                    dcc.Slider(
+                        id="min-confidence",
+                        min=0,
+                        max=1,
+                        step=0.05,
+                        value=0,
+                        marks={0: "0", 0.25: "0.25", 0.5: "0.5", 0.75: "0.75", 1: "1"},
+                        tooltip={"placement": "bottom"},
+                        className="sl-slider",
+                    ),
+                ],
+                className="sl-side-section",
+            ),
+        ],
+        className="sl-sidebar",
+    )
+    chart = dbc.Card(
+        [
+            dcc.Graph(
+                id="price-chart", config=GRAPH_CONFIG, className="sl-graph", figure=placeholder()
+            ),
+            # shown while a whole chart is built, never on live ticks
+            html.Div(
+                dbc.Spinner(color="warning", size="sm", spinner_class_name="me-2"),
+                id="chart-loading",
+                className="sl-loading show",
+            ),
+        ],
+        className="sl-card sl-chart-card",
+    )
+    return html.Div(
+        [
+            toolbar,
+            dbc.Alert(
+                id="view-problems",
+                color="warning",
+                is_open=False,
+                dismissable=True,
+                className="sl-alert",
+            ),
+            html.Div(
+                [
+                    sidebar,
+                    html.Div(
+                        [chart, html.Div(id="status-line", className="sl-status")],
+                        className="sl-chart-col",
+                    ),
+                ],
+                className="sl-workspace",
+            ),
+            panels.layout(),
+            dcc.Interval(id="tick", interval=refresh_ms),
+            dcc.Store(id="chart-state"),
+            dcc.Store(id="chart-delta"),  # what the last tick changed, applied in the browser
+            dcc.Store(id="chart-view"),  # the output of the browser-side follow-and-fit
+            dcc.Store(id="chart-zoom"),  # a trade clicked in the trade table: zoom to it
+            dcc.Store(id="chart-closed"),  # [chart key, last closed bar]: panels refresh on it
+        ],
+    )
+
+
+def placeholder(theme: str = "dark") -> dict:
+    """An empty chart in the theme's colours, shown until the first figure arrives (instead
+    of plotly's white default)."""
+    t = THEMES[theme]
+    axis = {"visible": False}
+    return {
+        "data": [],
+        "layout": {
+            "paper_bgcolor": t.background,
+            "plot_bgcolor": t.background,
+            "xaxis": axis,
+            "yaxis": axis,
+            "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
+            "annotations": [
+                {
+                    "text": "loading chart…",
+                    "showarrow": False,
+                    "font": {"color": t.text},
+                    "xref": "paper",
+                    "yref": "paper",
+                    "x": 0.5,
+                    "y": 0.5,
+                }
+            ],
+        },
+    }
+
+
+def _spec_adder(kind: str, names: list[dict[str, str]], example: str) -> html.Div:
+    """A name picker, a ``name(param=value,...)`` text box prefilled with its defaults, Add."""
+    return html.Div(
+        [
+            dbc.InputGroup(
+                [
+                    dbc.Select(
+                        id=f"{kind}-name",
+                        options=names,
+                        placeholder=kind,
+                        size="sm",
+                        className="sl-adder-name",
+                    ),
+                    dbc.Input(id=f"{kind}-spec", placeholder=example, size="sm", debounce=True),
+                    dbc.Button("Add", id=f"{kind}-add", size="sm", color="secondary", n_clicks=0),
+                ],
+                size="sm",
+                className="sl-adder",
+            ),
+            html.Div(id=f"{kind}-error", className="sl-error"),
+        ]
+    )

@@ -1,0 +1,80 @@
+"""The Dash app of StratLens: create_app(settings) builds the services, lays the pages out in
+the shell, wires their callbacks and the server's extra routes (/debug/stats, /docs/metrics).
+
+>>> app = create_app(Settings.from_env())  # the live feeds start unless start_feeds=False
+>>> app.run(host=settings.host, port=settings.port)
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import dash
+import diskcache
+
+from config.settings import Settings
+from dashboard import shell
+from dashboard.pages import backtest as backtest_page
+from dashboard.pages import formulas
+from dashboard.pages import live as live_page
+from services.runtime import Services, build_services
+
+SERVER_NAME = "app"  # the Flask app's name ("Serving Flask app 'app'"), after the entry point
+
+
+def create_app(settings: Settings | None = None, *, start_feeds: bool = True) -> dash.Dash:
+    """The Dash app over fresh services; `app.server.extensions['stratlens']` holds them.
+
+    Pages: the live chart (/), the backtest page (/backtest, its runs are dash background
+    callbacks run by a DiskcacheManager under the data directory), the formulas (/docs/metrics).
+    """
+    settings = settings or Settings.from_env()
+    services = build_services(settings)
+    background = settings.data_dir / "background-callbacks"
+    background.mkdir(parents=True, exist_ok=True)
+    manager = dash.DiskcacheManager(diskcache.Cache(str(background)))
+    app = dash.Dash(
+        SERVER_NAME,
+        title="StratLens",
+        update_title=None,  # no "Updating..." flicker in the tab title on every tick
+        assets_folder=str(shell.ASSETS),
+        serve_locally=True,
+        background_callback_manager=manager,
+        suppress_callback_exceptions=False,
+    )
+    default_symbol = settings.feeds[0].symbol if settings.feeds else None
+    live = live_page.LiveContext(services.market_data, services.tracks, settings.chart_bars)
+    app.layout = lambda: shell.shell(
+        live_page.layout(services.market_data, settings.refresh_ms, default_symbol),
+        backtest_page.layout(services),
+    )
+    shell.register_callbacks(app)
+    live_page.register_callbacks(app, live)
+    backtest_page.register_callbacks(app, services, manager)
+    app.server.extensions["stratlens"] = services
+    app.server.add_url_rule("/debug/stats", "debug_stats", lambda: debug_stats(services))
+    app.server.add_url_rule(formulas.FORMULAS_URL, "formulas", formulas.formulas_html)
+    if start_feeds:
+        services.runner.start()
+    return app
+
+
+def debug_stats(services: Services) -> dict:
+    """Counters of the caches and the live feeds, as JSON (GET /debug/stats)."""
+    cache = services.cache.stats()
+    return {
+        "chart_cache": {"backend": cache.backend, "hits": cache.hits, "misses": cache.misses},
+        "indicators": asdict(services.integrator.stats()),
+        "feeds": [
+            {
+                "symbol": s.symbol,
+                "timeframe": s.timeframe.label,
+                "feed": s.feed_kind,
+                "status": s.status,
+                "cursor": None if s.cursor is None else s.cursor.isoformat(),
+                "closed": s.closed_count,
+                "error": s.error,
+            }
+            for s in services.market.all()
+        ],
+    }

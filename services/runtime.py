@@ -1,0 +1,139 @@
+"""What the server process runs on: the services built once per app (database, live feeds,
+caches, chart tracks), the bundled sample data loaded on first start, and the feeds factory.
+
+>>> services = build_services(Settings.from_env())
+>>> services.runner.start()  # the live feeds
+>>> services.close()
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from config.settings import FeedSpec, Settings, SettingsError
+from database import migrate
+from database.repositories import CandleRepository
+from database.session import make_engine, make_session_factory
+from market.candles import iter_candles
+from market.feeds import Feed, RandomWalkFeed, ReplayFeed, event_interval
+from market.sample_data import DEMO_SEED, SAMPLE_SERIES
+from market.timeframes import Timeframe
+from services.cache import SharedCache
+from services.chart_layers import ChartTracks
+from services.live import FeedRunner, LiveMarket
+from services.market_data import MarketDataService
+from strategies.data_integration import StrategyDataIntegrator
+
+log = logging.getLogger("stratlens")
+
+
+@dataclass
+class Services:
+    """Everything the dashboard and the command line share, built once per app."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    market: LiveMarket
+    cache: SharedCache
+    market_data: MarketDataService
+    integrator: StrategyDataIntegrator
+    runner: FeedRunner
+    tracks: ChartTracks
+
+    def close(self) -> None:
+        self.runner.stop()
+        self.cache.close()
+        self.engine.dispose()
+
+
+def build_services(settings: Settings) -> Services:
+    """Migrate the database, load the bundled data on first start, and wire the live feeds."""
+    engine = make_engine(settings.database_url)
+    migrate.upgrade(engine)
+    sessions = make_session_factory(engine)
+    if settings.load_sample_data:
+        seed_sample_data(sessions)
+    market = LiveMarket()
+    feeds = _make_feeds(settings, sessions, market)
+    runner = FeedRunner(
+        feeds,
+        market,
+        sessions,
+        interval=event_interval(settings.feed_speed, settings.feed_updates_per_candle),
+    )
+    cache = SharedCache.from_url(settings.redis_url)
+    market_data = MarketDataService(sessions, market, cache)
+    integrator = StrategyDataIntegrator(sessions, cache)
+    tracks = ChartTracks(market_data)
+    return Services(
+        settings, engine, sessions, market, cache, market_data, integrator, runner, tracks
+    )
+
+
+def seed_sample_data(sessions: sessionmaker[Session]) -> None:
+    """Store each bundled series that is not stored yet (first start)."""
+    for sample in SAMPLE_SERIES.values():
+        tf = sample.timeframe.label
+        with sessions.begin() as session:
+            repo = CandleRepository(session)
+            if repo.count(sample.symbol, tf) == 0:
+                frame = sample.load()
+                repo.upsert(sample.symbol, tf, frame)
+                log.info(
+                    "loaded sample %s %s: %d bars (%s)",
+                    sample.symbol,
+                    tf,
+                    len(frame),
+                    sample.source,
+                )
+
+
+def _make_feeds(
+    settings: Settings, sessions: sessionmaker[Session], market: LiveMarket
+) -> list[tuple[Feed, str]]:
+    with sessions() as session:
+        repo = CandleRepository(session)
+        stored: dict[str, Timeframe] = {}
+        for info in repo.series():  # a symbol stored in several timeframes streams the finest
+            tf = Timeframe.parse(info.timeframe)
+            if info.symbol not in stored or tf < stored[info.symbol]:
+                stored[info.symbol] = tf
+        feeds: list[tuple[Feed, str]] = []
+        for spec in settings.feeds:
+            if spec.symbol not in stored:
+                raise SettingsError(
+                    "FEEDS",
+                    ",".join(f"{s.symbol}:{s.kind}" for s in settings.feeds),
+                    f"stored symbols only ({', '.join(sorted(stored)) or 'none stored'});"
+                    f" {spec.symbol} is not stored",
+                )
+            feeds.append((_feed(spec, stored[spec.symbol], repo, settings), spec.kind))
+        for symbol, tf in stored.items():
+            if symbol not in {spec.symbol for spec in settings.feeds}:
+                market.register_static(symbol, tf, repo.last_ts(symbol, tf.label))
+    return feeds
+
+
+def _feed(spec: FeedSpec, tf: Timeframe, repo: CandleRepository, settings: Settings) -> Feed:
+    if spec.kind == "replay":
+        return ReplayFeed(
+            spec.symbol,
+            tf,
+            repo.frame(spec.symbol, tf.label),
+            replay_bars=settings.replay_bars,
+            updates_per_candle=settings.feed_updates_per_candle,
+            loop=True,
+        )
+    last = repo.frame(spec.symbol, tf.label, last=1)
+    return RandomWalkFeed(
+        spec.symbol,
+        tf,
+        next(iter_candles(last), None),
+        seed=DEMO_SEED,  # the walk is keyed by symbol too: DEMO continues its stored history
+        updates_per_candle=settings.feed_updates_per_candle,
+    )
