@@ -11,9 +11,7 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import dash
@@ -21,12 +19,11 @@ import diskcache
 import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
 from analytics.backtest import BacktestSettings
 from analytics.metrics import PRESETS, compute_metrics, returns_metrics
 from analytics.series_io import SeriesFileError, read_series_csv
-from config.settings import FeedSpec, Settings, SettingsError
+from config.settings import Settings, SettingsError
 from dashboard import backtest as backtest_page
 from dashboard import live as live_page
 from dashboard import live_panels, shell
@@ -36,135 +33,20 @@ from database.records import RetentionPolicy
 from database.repositories import CandleRepository, StrategyRepository
 from database.session import make_engine, make_session_factory
 from indicators.base import IndicatorParamError, UnknownIndicatorError
-from market.candles import iter_candles
-from market.feeds import Feed, RandomWalkFeed, ReplayFeed, event_interval
 from market.importer import read_candle_file
-from market.sample_data import DEMO_SEED, SAMPLE_SERIES
-from market.timeframes import SUPPORTED, Timeframe
-from services.cache import SharedCache
-from services.chart_layers import ChartTracks
+from market.timeframes import SUPPORTED
 from services.indicator_table import IndicatorTableError, indicator_table, parse_param
-from services.live import FeedRunner, LiveMarket
-from services.market_data import MarketDataService
+from services.runtime import Services, build_services, offline_services, prepare_database
 from services.strategy_runs import StrategyRunError, run_strategy
 from strategies.base import StrategyParamError
 from strategies.batch import BatchJob, expand, open_context, run_batch, run_job, sweep_table
 from strategies.config import StrategyConfigError, validate_config
-from strategies.data_integration import StrategyDataIntegrator
 from strategies.manager import StrategyExistsError, StrategyManager, StrategyNotFoundError
 from strategies.registry import UnknownStrategyError
 from strategies.registry import create as create_strategy
 
 log = logging.getLogger("stratlens")
 ASSETS = Path(__file__).resolve().parent / "dashboard" / "assets"
-
-
-@dataclass
-class Services:
-    """Everything the dashboard and the command line share, built once per app."""
-
-    settings: Settings
-    engine: Engine
-    sessions: sessionmaker[Session]
-    market: LiveMarket
-    cache: SharedCache
-    market_data: MarketDataService
-    integrator: StrategyDataIntegrator
-    runner: FeedRunner
-    tracks: ChartTracks
-
-    def close(self) -> None:
-        self.runner.stop()
-        self.cache.close()
-        self.engine.dispose()
-
-
-def build_services(settings: Settings) -> Services:
-    """Migrate the database, load the bundled data on first start, and wire the live feeds."""
-    engine = make_engine(settings.database_url)
-    migrate.upgrade(engine)
-    sessions = make_session_factory(engine)
-    if settings.load_sample_data:
-        seed_sample_data(sessions)
-    market = LiveMarket()
-    feeds = _make_feeds(settings, sessions, market)
-    runner = FeedRunner(
-        feeds,
-        market,
-        sessions,
-        interval=event_interval(settings.feed_speed, settings.feed_updates_per_candle),
-    )
-    cache = SharedCache.from_url(settings.redis_url)
-    market_data = MarketDataService(sessions, market, cache)
-    integrator = StrategyDataIntegrator(sessions, cache)
-    tracks = ChartTracks(market_data)
-    return Services(
-        settings, engine, sessions, market, cache, market_data, integrator, runner, tracks
-    )
-
-
-def seed_sample_data(sessions: sessionmaker[Session]) -> None:
-    """Store each bundled series that is not stored yet (first start)."""
-    for sample in SAMPLE_SERIES.values():
-        tf = sample.timeframe.label
-        with sessions.begin() as session:
-            repo = CandleRepository(session)
-            if repo.count(sample.symbol, tf) == 0:
-                frame = sample.load()
-                repo.upsert(sample.symbol, tf, frame)
-                log.info(
-                    "loaded sample %s %s: %d bars (%s)",
-                    sample.symbol,
-                    tf,
-                    len(frame),
-                    sample.source,
-                )
-
-
-def _make_feeds(
-    settings: Settings, sessions: sessionmaker[Session], market: LiveMarket
-) -> list[tuple[Feed, str]]:
-    with sessions() as session:
-        repo = CandleRepository(session)
-        stored: dict[str, Timeframe] = {}
-        for info in repo.series():  # a symbol stored in several timeframes streams the finest
-            tf = Timeframe.parse(info.timeframe)
-            if info.symbol not in stored or tf < stored[info.symbol]:
-                stored[info.symbol] = tf
-        feeds: list[tuple[Feed, str]] = []
-        for spec in settings.feeds:
-            if spec.symbol not in stored:
-                raise SettingsError(
-                    "FEEDS",
-                    ",".join(f"{s.symbol}:{s.kind}" for s in settings.feeds),
-                    f"stored symbols only ({', '.join(sorted(stored)) or 'none stored'});"
-                    f" {spec.symbol} is not stored",
-                )
-            feeds.append((_feed(spec, stored[spec.symbol], repo, settings), spec.kind))
-        for symbol, tf in stored.items():
-            if symbol not in {spec.symbol for spec in settings.feeds}:
-                market.register_static(symbol, tf, repo.last_ts(symbol, tf.label))
-    return feeds
-
-
-def _feed(spec: FeedSpec, tf: Timeframe, repo: CandleRepository, settings: Settings) -> Feed:
-    if spec.kind == "replay":
-        return ReplayFeed(
-            spec.symbol,
-            tf,
-            repo.frame(spec.symbol, tf.label),
-            replay_bars=settings.replay_bars,
-            updates_per_candle=settings.feed_updates_per_candle,
-            loop=True,
-        )
-    last = repo.frame(spec.symbol, tf.label, last=1)
-    return RandomWalkFeed(
-        spec.symbol,
-        tf,
-        next(iter_candles(last), None),
-        seed=DEMO_SEED,  # the walk is keyed by symbol too: DEMO continues its stored history
-        updates_per_candle=settings.feed_updates_per_candle,
-    )
 
 
 def create_app(settings: Settings | None = None, *, start_feeds: bool = True) -> dash.Dash:
@@ -325,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "signals":
         return _signals(settings, args)
     if args.command in ("backtest", "sweep"):
-        _prepare_database(settings).dispose()  # the workers open their own engines
+        prepare_database(settings).dispose()  # the workers open their own engines
         return _backtest(settings, args) if args.command == "backtest" else _sweep(settings, args)
     if args.command == "db":
         engine = make_engine(settings.database_url)
@@ -359,35 +241,9 @@ def _utc(text: str) -> pd.Timestamp:
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
-@contextmanager
-def _offline(settings: Settings) -> Iterator[tuple[sessionmaker[Session], StrategyDataIntegrator]]:
-    """A migrated database (bundled data loaded) and an integrator, for one command."""
-    engine = _prepare_database(settings)
-    cache = SharedCache.from_url(settings.redis_url)
-    try:
-        sessions = make_session_factory(engine)
-        yield sessions, StrategyDataIntegrator(sessions, cache)
-    finally:
-        cache.close()
-        engine.dispose()
-
-
-def _prepare_database(settings: Settings) -> Engine:
-    """The engine of a migrated database, the bundled data loaded on first use."""
-    engine = make_engine(settings.database_url)
-    try:
-        migrate.upgrade(engine)
-        if settings.load_sample_data:
-            seed_sample_data(make_session_factory(engine))
-    except BaseException:
-        engine.dispose()
-        raise
-    return engine
-
-
 def _indicator(settings: Settings, args: argparse.Namespace) -> int:
     try:
-        with _offline(settings) as (sessions, integrator):
+        with offline_services(settings) as (sessions, integrator):
             params = dict(parse_param(item) for item in args.set)
             table = indicator_table(
                 sessions,
@@ -560,7 +416,7 @@ def _retention(engine: Engine, days: int) -> int:
 def _signals(settings: Settings, args: argparse.Namespace) -> int:
     """Signals as CSV on stdout (timestamp, type, price, confidence); a summary on stderr."""
     try:
-        with _offline(settings) as (sessions, integrator):
+        with offline_services(settings) as (sessions, integrator):
             if args.user:
                 strategy = StrategyManager(settings.strategies_dir).build(args.user)
             else:

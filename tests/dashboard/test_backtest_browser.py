@@ -23,11 +23,11 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
 import app as cli
-from app import build_services
 from components.panels.performance import format_metric
 from config.settings import Settings
 from dashboard.backtest import make_test_app
 from dashboard.runs import STEPS
+from services.runtime import build_services
 from strategies.batch import BatchJob, open_context, run_job
 from strategies.registry import create
 

@@ -24,7 +24,6 @@ from pandas.testing import assert_frame_equal, assert_series_equal
 import app as cli
 from analytics.backtest import BacktestSettings
 from analytics.metrics import PRESETS
-from app import Services, build_services
 from components.charts.theme import DARK, LIGHT
 from components.panels.performance import format_metric, metric_slug
 from config.settings import Settings
@@ -45,6 +44,7 @@ from dashboard.runs import (
 )
 from database.repositories import CandleRepository, StrategyRunRepository
 from market.sample_data import load_sample
+from services.runtime import Services, build_services
 from services.strategy_runs import run_strategy
 from strategies.batch import BatchJob, JobContext, open_context, run_job
 from strategies.manager import StrategyManager

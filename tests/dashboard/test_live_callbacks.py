@@ -17,13 +17,13 @@ import pytest
 from dash import no_update
 from dash.exceptions import PreventUpdate
 
-from app import Services, build_services
 from config.settings import Settings
 from dashboard.live import LiveContext, build_chart, live_tick, timeframe_choices
 from dashboard.view_state import ViewState, build_strategy, indicator_request
 from database.repositories import CandleRepository
 from market.candles import CANDLE_COLUMNS
 from services.chart_layers import strategy_key
+from services.runtime import Services, build_services
 from strategies.registry import create
 
 BARS = 6000  # more than any bundled daily series holds: both figures show everything

@@ -15,7 +15,6 @@ from dash import no_update
 from dash.exceptions import PreventUpdate
 
 from analytics.metrics import compute_metrics
-from app import Services, build_services
 from components.charts.theme import DARK
 from components.panels.performance import kpi_values
 from config.settings import Settings
@@ -24,6 +23,7 @@ from dashboard.live_panels import comparison_panel, export_payload, performance_
 from dashboard.view_state import ViewState
 from database.repositories import CandleRepository
 from services.chart_layers import strategy_key
+from services.runtime import Services, build_services
 from strategies.registry import create
 
 EMA = strategy_key(create("ema_crossover", direction="both"))

@@ -1,0 +1,166 @@
+"""What a StratLens process runs on: the shared services, the database and the bundled data.
+
+build_services(settings) is the server's: a migrated database, the bundled series stored on
+first start, the live feeds wired to the market. A one-shot command (indicator, signals,
+backtest, ...) needs only the database part: prepare_database, or offline_services for the
+database with an indicator integrator.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from config.settings import FeedSpec, Settings, SettingsError
+from database import migrate
+from database.repositories import CandleRepository
+from database.session import make_engine, make_session_factory
+from market.candles import iter_candles
+from market.feeds import Feed, RandomWalkFeed, ReplayFeed, event_interval
+from market.sample_data import DEMO_SEED, SAMPLE_SERIES
+from market.timeframes import Timeframe
+from services.cache import SharedCache
+from services.chart_layers import ChartTracks
+from services.live import FeedRunner, LiveMarket
+from services.market_data import MarketDataService
+from strategies.data_integration import StrategyDataIntegrator
+
+log = logging.getLogger("stratlens")
+
+
+@dataclass
+class Services:
+    """Everything the dashboard and the command line share, built once per app."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    market: LiveMarket
+    cache: SharedCache
+    market_data: MarketDataService
+    integrator: StrategyDataIntegrator
+    runner: FeedRunner
+    tracks: ChartTracks
+
+    def close(self) -> None:
+        self.runner.stop()
+        self.cache.close()
+        self.engine.dispose()
+
+
+def build_services(settings: Settings) -> Services:
+    """Migrate the database, load the bundled data on first start, and wire the live feeds."""
+    engine = prepare_database(settings)
+    sessions = make_session_factory(engine)
+    market = LiveMarket()
+    feeds = _make_feeds(settings, sessions, market)
+    runner = FeedRunner(
+        feeds,
+        market,
+        sessions,
+        interval=event_interval(settings.feed_speed, settings.feed_updates_per_candle),
+    )
+    cache = SharedCache.from_url(settings.redis_url)
+    market_data = MarketDataService(sessions, market, cache)
+    integrator = StrategyDataIntegrator(sessions, cache)
+    tracks = ChartTracks(market_data)
+    return Services(
+        settings, engine, sessions, market, cache, market_data, integrator, runner, tracks
+    )
+
+
+def prepare_database(settings: Settings) -> Engine:
+    """The engine of a migrated database, the bundled data loaded on first use."""
+    engine = make_engine(settings.database_url)
+    try:
+        migrate.upgrade(engine)
+        if settings.load_sample_data:
+            seed_sample_data(make_session_factory(engine))
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
+
+
+@contextmanager
+def offline_services(
+    settings: Settings,
+) -> Iterator[tuple[sessionmaker[Session], StrategyDataIntegrator]]:
+    """A migrated database (bundled data loaded) and an integrator, for one command."""
+    engine = prepare_database(settings)
+    cache = SharedCache.from_url(settings.redis_url)
+    try:
+        sessions = make_session_factory(engine)
+        yield sessions, StrategyDataIntegrator(sessions, cache)
+    finally:
+        cache.close()
+        engine.dispose()
+
+
+def seed_sample_data(sessions: sessionmaker[Session]) -> None:
+    """Store each bundled series that is not stored yet (first start)."""
+    for sample in SAMPLE_SERIES.values():
+        tf = sample.timeframe.label
+        with sessions.begin() as session:
+            repo = CandleRepository(session)
+            if repo.count(sample.symbol, tf) == 0:
+                frame = sample.load()
+                repo.upsert(sample.symbol, tf, frame)
+                log.info(
+                    "loaded sample %s %s: %d bars (%s)",
+                    sample.symbol,
+                    tf,
+                    len(frame),
+                    sample.source,
+                )
+
+
+def _make_feeds(
+    settings: Settings, sessions: sessionmaker[Session], market: LiveMarket
+) -> list[tuple[Feed, str]]:
+    with sessions() as session:
+        repo = CandleRepository(session)
+        stored: dict[str, Timeframe] = {}
+        for info in repo.series():  # a symbol stored in several timeframes streams the finest
+            tf = Timeframe.parse(info.timeframe)
+            if info.symbol not in stored or tf < stored[info.symbol]:
+                stored[info.symbol] = tf
+        feeds: list[tuple[Feed, str]] = []
+        for spec in settings.feeds:
+            if spec.symbol not in stored:
+                raise SettingsError(
+                    "FEEDS",
+                    ",".join(f"{s.symbol}:{s.kind}" for s in settings.feeds),
+                    f"stored symbols only ({', '.join(sorted(stored)) or 'none stored'});"
+                    f" {spec.symbol} is not stored",
+                )
+            feeds.append((_feed(spec, stored[spec.symbol], repo, settings), spec.kind))
+        for symbol, tf in stored.items():
+            if symbol not in {spec.symbol for spec in settings.feeds}:
+                market.register_static(symbol, tf, repo.last_ts(symbol, tf.label))
+    return feeds
+
+
+def _feed(spec: FeedSpec, tf: Timeframe, repo: CandleRepository, settings: Settings) -> Feed:
+    if spec.kind == "replay":
+        return ReplayFeed(
+            spec.symbol,
+            tf,
+            repo.frame(spec.symbol, tf.label),
+            replay_bars=settings.replay_bars,
+            updates_per_candle=settings.feed_updates_per_candle,
+            loop=True,
+        )
+    last = repo.frame(spec.symbol, tf.label, last=1)
+    return RandomWalkFeed(
+        spec.symbol,
+        tf,
+        next(iter_candles(last), None),
+        seed=DEMO_SEED,  # the walk is keyed by symbol too: DEMO continues its stored history
+        updates_per_candle=settings.feed_updates_per_candle,
+    )
