@@ -20,11 +20,11 @@ from functools import total_ordering
 import numpy as np
 import pandas as pd
 
+from config.choices import SUPPORTED_TIMEFRAMES as SUPPORTED
+
 _UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
 _PATTERN = re.compile(r"^(\d+)([mhdw])$")
 _WEEK_ORIGIN_MS = 4 * 86400 * 1000  # 1970-01-05, a Monday
-
-SUPPORTED = ("1m", "5m", "15m", "30m", "1h", "4h", "1d", "1w")
 
 
 class TimeframeError(ValueError):

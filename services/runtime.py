@@ -1,14 +1,16 @@
-"""What the server process runs on: the services built once per app (database, live feeds,
-caches, chart tracks), the bundled sample data loaded on first start, and the feeds factory.
+"""What a StratLens process runs on: the shared services, the database and the bundled data.
 
->>> services = build_services(Settings.from_env())
->>> services.runner.start()  # the live feeds
->>> services.close()
+build_services(settings) is the server's: a migrated database, the bundled series stored on
+first start, the live feeds wired to the market. A one-shot command (indicator, signals,
+backtest, ...) needs only the database part: prepare_database, or offline_services for the
+database with an indicator integrator.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -53,11 +55,8 @@ class Services:
 
 def build_services(settings: Settings) -> Services:
     """Migrate the database, load the bundled data on first start, and wire the live feeds."""
-    engine = make_engine(settings.database_url)
-    migrate.upgrade(engine)
+    engine = prepare_database(settings)
     sessions = make_session_factory(engine)
-    if settings.load_sample_data:
-        seed_sample_data(sessions)
     market = LiveMarket()
     feeds = _make_feeds(settings, sessions, market)
     runner = FeedRunner(
@@ -73,6 +72,34 @@ def build_services(settings: Settings) -> Services:
     return Services(
         settings, engine, sessions, market, cache, market_data, integrator, runner, tracks
     )
+
+
+def prepare_database(settings: Settings) -> Engine:
+    """The engine of a migrated database, the bundled data loaded on first use."""
+    engine = make_engine(settings.database_url)
+    try:
+        migrate.upgrade(engine)
+        if settings.load_sample_data:
+            seed_sample_data(make_session_factory(engine))
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
+
+
+@contextmanager
+def offline_services(
+    settings: Settings,
+) -> Iterator[tuple[sessionmaker[Session], StrategyDataIntegrator]]:
+    """A migrated database (bundled data loaded) and an integrator, for one command."""
+    engine = prepare_database(settings)
+    cache = SharedCache.from_url(settings.redis_url)
+    try:
+        sessions = make_session_factory(engine)
+        yield sessions, StrategyDataIntegrator(sessions, cache)
+    finally:
+        cache.close()
+        engine.dispose()
 
 
 def seed_sample_data(sessions: sessionmaker[Session]) -> None:

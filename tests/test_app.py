@@ -15,6 +15,8 @@ import pytest
 import talib
 
 import app
+from analytics.metrics import PRESETS
+from config.choices import METRIC_PRESETS
 from config.settings import Settings
 from dashboard.server import create_app
 from database.repositories import CandleRepository, StrategyRepository
@@ -129,6 +131,24 @@ def test_db_upgrade_from_the_command_line(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("database at revision ")
     assert (tmp_path / "stratlens.db").exists()
+
+
+def test_help_loads_neither_the_dashboard_nor_pandas():
+    """`app.py --help` stays fast: each command imports its heavy modules when it runs."""
+    script = (
+        "import sys, app\n"
+        "try:\n    app.main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = ('dash', 'dashboard', 'pandas', 'numpy', 'sqlalchemy')\n"
+        "print([name for name in heavy if name in sys.modules])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.splitlines()[-1] == "[]"
+
+
+def test_the_command_line_offers_every_metrics_preset():
+    assert sorted(METRIC_PRESETS) == sorted(PRESETS)
 
 
 def run_indicator(capsys, *args: str) -> tuple[int, pd.DataFrame | None, str]:

@@ -22,7 +22,7 @@ from dash.testing.wait import until
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
-import app as cli
+from cli.backtest import backtest_settings
 from components.panels.performance import format_metric
 from config.settings import Settings
 from dashboard.pages.backtest import make_test_app
@@ -68,7 +68,7 @@ def command_line_kpis(settings: Settings, fast: int) -> dict[str, str]:
     try:
         outcome = run_job(
             job,
-            cli._backtest_settings(args, compat=None, direction=strategy.direction),
+            backtest_settings(args, compat=None, direction=strategy.direction),
             context,
             preset="backtesting.py",
             store=False,

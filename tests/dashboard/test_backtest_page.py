@@ -21,9 +21,10 @@ from dash import no_update
 from dash.exceptions import PreventUpdate
 from pandas.testing import assert_frame_equal, assert_series_equal
 
-import app as cli
+import cli
 from analytics.backtest import BacktestSettings
 from analytics.metrics import PRESETS
+from cli.backtest import backtest_settings
 from components.charts.theme import DARK, LIGHT
 from components.panels.performance import format_metric, metric_slug
 from config.settings import Settings
@@ -62,7 +63,7 @@ DEMO_BARS = 3 * 1440  # three days of the bundled 1m random walk
 def cli_settings(strategy: str = "sma_crossover", **params: Any) -> BacktestSettings:
     """What `python app.py backtest --strategy ... --set ...` trades with (its defaults)."""
     args = type("Args", (), {"cash": 10_000.0, "commission": 0.0, "slippage_bps": 0.0})()
-    return cli._backtest_settings(args, compat=None, direction=create(strategy, **params).direction)
+    return backtest_settings(args, compat=None, direction=create(strategy, **params).direction)
 
 
 def cli_job(params: dict[str, Any], **window: Any) -> BatchJob:

@@ -1,0 +1,60 @@
+"""The command line: main(argv) builds the parser from each command group and dispatches.
+
+One module per command group; each has ``register(commands)``, which adds its sub-commands
+and sets ``run`` on each: ``run(args, settings) -> exit code`` (or ``run(args)`` where it sets
+``needs_settings=False``: such a command reads no configuration). A group imports only
+argparse and config at module level, its handlers the rest, so ``app.py --help`` stays light.
+
+    serve.py       serve (the default command)
+    data.py        import, db upgrade|current|retention
+    indicators.py  indicator
+    strategies.py  strategy templates|list|show|validate|import|export|delete, signals
+    backtest.py    backtest, sweep, metrics
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from cli import backtest, data, indicators, serve, strategies
+from cli.common import configuration_error
+from config.settings import Settings, SettingsError
+
+GROUPS = (serve, data, indicators, strategies, backtest)  # the order of `app.py --help`
+DEFAULT_COMMAND = "serve"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(  # the entry point's name and docstring line, as ever
+        prog="app.py", description="StratLens: create_app(settings) and the command line."
+    )
+    commands = parser.add_subparsers(dest="command")
+    for group in GROUPS:
+        group.register(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; its exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args = parser.parse_args([DEFAULT_COMMAND])
+    if not getattr(args, "needs_settings", True):
+        return args.run(args)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        return configuration_error(exc)
+    _configure_logging(settings)
+    return args.run(args, settings)
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level_number, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if settings.log_level != "DEBUG":  # one line per live tick, per migration step: noise
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        logging.getLogger("alembic").setLevel(logging.WARNING)

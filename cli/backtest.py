@@ -1,0 +1,207 @@
+"""The performance commands: backtest (one strategy), sweep (a parameter grid in worker
+processes) and metrics (of an equity or returns file)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cli.common import _utc
+from config.choices import METRIC_PRESETS, SUPPORTED_TIMEFRAMES
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from analytics.backtest import BacktestSettings
+    from config.settings import Settings
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    bt = commands.add_parser("backtest", help="backtest a strategy, print statistics, store")
+    sw = commands.add_parser("sweep", help="backtest a parameter grid in worker processes")
+    for sub in (bt, sw):
+        sub.add_argument("--symbol", required=True, action="append" if sub is sw else "store")
+        sub.add_argument("--timeframe", required=True, choices=SUPPORTED_TIMEFRAMES)
+        sub.add_argument("--strategy", required=True, help="sma_crossover, ema_crossover, ...")
+        sub.add_argument("--start", type=_utc)
+        sub.add_argument("--end", type=_utc)
+        sub.add_argument("--cash", type=float, default=10_000.0)
+        sub.add_argument("--commission", type=float, default=0.0, help="fraction: 0.001 = 0.1 %%")
+        sub.add_argument("--slippage-bps", type=float, default=0.0)
+        sub.add_argument("--preset", default="backtesting.py", choices=sorted(METRIC_PRESETS))
+        sub.add_argument("--no-store", action="store_true", help="store no run")
+    bt.add_argument("--set", action="append", default=[], metavar="PARAM=VALUE")
+    bt.add_argument("--compat", choices=["backtesting.py"], help="backtesting.py's fill rules")
+    bt.add_argument("--json", action="store_true", help="one JSON object with a trades list")
+    bt.set_defaults(run=_backtest)
+    sw.add_argument("--grid", action="append", default=[], metavar="PARAM=V1,V2,...")
+    sw.add_argument("--metric", default="Sharpe Ratio")
+    sw.add_argument("--workers", type=int, default=None, help="processes (default: CPU count)")
+    sw.set_defaults(run=_sweep)
+    met = commands.add_parser("metrics", help="metrics of an equity or returns series (CSV)")
+    met.add_argument("file", type=Path)
+    met.add_argument("--preset", default="quantstats", choices=sorted(METRIC_PRESETS))
+    met.add_argument("--risk-free", type=float, default=0.0, help="annual rate, 0.02 = 2 %%")
+    met.add_argument("--json", action="store_true", help="one JSON object (NaN as null)")
+    met.set_defaults(run=_metrics, needs_settings=False)  # a file in, no database
+
+
+def backtest_settings(args: argparse.Namespace, **extra: object) -> BacktestSettings:
+    """What backtest and sweep trade with: --cash, --commission, --slippage-bps (+ extra)."""
+    from analytics.backtest import BacktestSettings
+
+    return BacktestSettings(
+        cash=args.cash, commission_pct=args.commission, slippage_bps=args.slippage_bps, **extra
+    )
+
+
+def _backtest(args: argparse.Namespace, settings: Settings) -> int:
+    """Statistics (backtesting.py names where one exists) of one backtest; the run is stored."""
+    from services.indicator_table import parse_param
+    from services.runtime import prepare_database
+    from strategies.base import StrategyParamError
+    from strategies.batch import BatchJob, open_context, run_job
+    from strategies.registry import UnknownStrategyError
+    from strategies.registry import create as create_strategy
+
+    prepare_database(settings).dispose()  # the job opens its own engine
+    try:
+        params = dict(parse_param(p) for p in args.set)
+        strategy = create_strategy(args.strategy, **params)
+        trading = backtest_settings(args, compat=args.compat, direction=strategy.direction)
+    except (UnknownStrategyError, StrategyParamError, ValueError) as exc:
+        print(f"backtest: {exc}", file=sys.stderr)
+        return 2
+    job = BatchJob(
+        args.strategy, strategy.config, args.symbol, args.timeframe, args.start, args.end
+    )
+    context = open_context(settings.database_url, settings.redis_url)
+    try:
+        outcome = run_job(
+            job,
+            trading,
+            context,
+            preset=args.preset,
+            store=not args.no_store,
+            keep_backtest=True,
+        )
+    finally:
+        context.close()
+    if outcome.error:
+        print(f"backtest: {outcome.error}", file=sys.stderr)
+        return 1
+    if args.json:
+        document = {name: _jsonable(value) for name, value in outcome.metrics.items()}
+        document["trades"] = [
+            {column: _jsonable(value) for column, value in row.items()}
+            for row in outcome.backtest.trades.to_dict("records")
+        ]
+        document["run_id"] = outcome.run_id
+        print(json.dumps(document, indent=2))
+        return 0
+    _print_metrics(outcome.metrics)
+    print(f"stored as run {outcome.run_id}" if outcome.run_id else "not stored", file=sys.stderr)
+    return 0
+
+
+def _sweep(args: argparse.Namespace, settings: Settings) -> int:
+    """Every grid combination in worker processes; prints the sweep table (heatmap-ready)."""
+    from services.indicator_table import parse_param
+    from services.runtime import prepare_database
+    from strategies.base import StrategyParamError
+    from strategies.batch import expand, run_batch, sweep_table
+    from strategies.registry import UnknownStrategyError
+
+    prepare_database(settings).dispose()  # the workers open their own engines
+    try:
+        grid: dict[str, list[object]] = {}
+        for item in args.grid:
+            name, sep, values = item.partition("=")
+            if not sep or not values:
+                raise ValueError(f"--grid {item!r}: expected PARAM=V1,V2,... (fast=5,10,20)")
+            grid[name.strip()] = [parse_param(f"{name}={v}")[1] for v in values.split(",")]
+        if len(grid) < 1:
+            raise ValueError("give at least one --grid PARAM=V1,V2,...")
+        jobs = expand([args.strategy], {args.strategy: grid}, args.symbol, args.timeframe,
+                      start=args.start, end=args.end)  # fmt: skip
+        report = run_batch(
+            settings.database_url,
+            jobs,
+            backtest_settings(args),
+            workers=args.workers,
+            progress=True,
+            store=not args.no_store,
+            preset=args.preset,
+            cache_url=settings.redis_url,
+        )
+    except (UnknownStrategyError, StrategyParamError, ValueError) as exc:
+        print(f"sweep: {exc}", file=sys.stderr)
+        return 2
+    names = list(grid)
+    for symbol in args.symbol:
+        print(f"{symbol} {args.timeframe} {args.strategy}: {args.metric}")
+        if len(names) >= 2:
+            table = sweep_table(report, x=names[0], y=names[1], metric=args.metric, symbol=symbol)
+        else:
+            rows = report.table()
+            table = rows[rows["symbol"] == symbol].set_index(names[0])[[args.metric]]
+        print(table.to_string(float_format=lambda v: f"{v:,.4f}"))
+    for failed in report.failed:
+        print(f"failed: {failed.job.label}: {failed.error}", file=sys.stderr)
+    print(f"{len(report.results)} runs in {report.elapsed_s:.1f} s", file=sys.stderr)
+    return 1 if report.failed else 0
+
+
+def _metrics(args: argparse.Namespace) -> int:
+    """The metrics of the series in a CSV file (equity or returns, told apart by its column)."""
+    from analytics.metrics import compute_metrics, returns_metrics
+    from analytics.series_io import SeriesFileError, read_series_csv
+
+    try:
+        kind, series = read_series_csv(args.file)
+    except SeriesFileError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    if kind == "equity":
+        stats = compute_metrics(series, None, preset=args.preset, risk_free=args.risk_free)
+    else:
+        stats = returns_metrics(series, preset=args.preset, risk_free=args.risk_free)
+    if args.json:
+        print(json.dumps({name: _jsonable(value) for name, value in stats.items()}, indent=2))
+        return 0
+    _print_metrics(stats)
+    return 0
+
+
+def _print_metrics(stats: pd.Series) -> None:
+    width = max(len(str(name)) for name in stats.index)
+    for name, value in stats.items():
+        print(f"{name:<{width}}  {_display(value)}")
+
+
+def _jsonable(value: object) -> object:
+    import numpy as np
+    import pandas as pd
+
+    if value is pd.NaT:
+        return None
+    if isinstance(value, pd.Timedelta):
+        return str(value)
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, float | np.floating):
+        return None if not np.isfinite(value) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def _display(value: object) -> str:
+    import numpy as np
+
+    if isinstance(value, float | np.floating):
+        return "NaN" if np.isnan(value) else f"{value:,.5f}"
+    return str(value)
