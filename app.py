@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from analytics.backtest import BacktestSettings
 from analytics.metrics import PRESETS, compute_metrics, returns_metrics
 from analytics.series_io import SeriesFileError, read_series_csv
+from caching import SharedCache
 from config.settings import FeedSpec, Settings, SettingsError
 from dashboard import backtest as backtest_page
 from dashboard import live as live_page
@@ -41,7 +42,6 @@ from market.feeds import Feed, RandomWalkFeed, ReplayFeed, event_interval
 from market.importer import read_candle_file
 from market.sample_data import DEMO_SEED, SAMPLE_SERIES
 from market.timeframes import SUPPORTED, Timeframe
-from services.cache import SharedCache
 from services.chart_layers import ChartTracks
 from services.indicator_table import IndicatorTableError, indicator_table, parse_param
 from services.live import FeedRunner, LiveMarket

@@ -39,9 +39,9 @@ from sqlalchemy.pool import NullPool
 
 from analytics.backtest import BacktestResult, BacktestSettings, run_backtest
 from analytics.metrics import compute_metrics
+from caching import SharedCache
 from database.repositories import CandleRepository, StrategyRepository
 from database.session import make_engine, make_session_factory
-from services.cache import SharedCache
 from strategies import registry
 from strategies.base import BaseStrategy, ParamValue
 from strategies.data_integration import StrategyDataIntegrator

@@ -38,12 +38,12 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
+from caching import SharedCache
 from database.repositories import CandleRepository
 from indicators import registry
 from market.candles import iter_candles
 from market.resample import check_resample_pair, resample
 from market.timeframes import Timeframe, timestamp_ms, to_epoch_ms
-from services.cache import SharedCache
 
 CACHE_VERSION = "sdi1"  # bump when the cached layout changes: old entries are never read
 DEFAULT_CHUNK_BARS = 5_000

@@ -8,10 +8,10 @@ import pytest
 
 from analytics.backtest import BacktestSettings, run_backtest
 from analytics.metrics import compute_metrics
+from caching import SharedCache
 from database.repositories import CandleRepository, StrategyRepository
 from database.session import make_engine, make_session_factory
 from market.sample_data import load_sample
-from services.cache import SharedCache
 from strategies.base import StrategyParamError
 from strategies.batch import (
     BatchJob,
