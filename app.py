@@ -42,13 +42,14 @@ from market.feeds import Feed, RandomWalkFeed, ReplayFeed, event_interval
 from market.importer import read_candle_file
 from market.sample_data import DEMO_SEED, SAMPLE_SERIES
 from market.timeframes import SUPPORTED, Timeframe
+from services.backtests import BatchJob, open_context
+from services.batch import expand, run_batch, run_job, sweep_table
 from services.chart_layers import ChartTracks
 from services.indicator_table import IndicatorTableError, indicator_table, parse_param
 from services.live import FeedRunner, LiveMarket
 from services.market_data import MarketDataService
 from services.strategy_runs import StrategyRunError, run_strategy
 from strategies.base import StrategyParamError
-from strategies.batch import BatchJob, expand, open_context, run_batch, run_job, sweep_table
 from strategies.config import StrategyConfigError, validate_config
 from strategies.data_integration import StrategyDataIntegrator
 from strategies.manager import StrategyExistsError, StrategyManager, StrategyNotFoundError

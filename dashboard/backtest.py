@@ -77,8 +77,8 @@ from dashboard.runs import (
     run_request,
 )
 from market.timeframes import Timeframe
+from services.backtests import open_context
 from strategies.base import StrategyParam
-from strategies.batch import open_context
 from strategies.manager import StrategyManager
 from strategies.registry import all_strategies
 from strategies.registry import get as get_strategy
