@@ -19,12 +19,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from caching import SharedCache
 from database import migrate
 from database.repositories import CandleRepository
 from database.session import make_engine, make_session_factory
 from indicators import request
 from market.sample_data import generate_random_walk
-from services.cache import SharedCache
 from strategies.data_integration import StrategyDataIntegrator
 
 SYMBOL = "BENCH"

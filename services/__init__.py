@@ -1,1 +1,1 @@
-"""Services the dashboard and the command line share: the live loop, chart data, the cache."""
+"""Services the dashboard and the command line share: the live loop, chart data, backtest runs."""

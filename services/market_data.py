@@ -12,12 +12,12 @@ from dataclasses import dataclass
 import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
+from caching import SharedCache
 from database.records import SeriesInfo
 from database.repositories import CandleRepository
 from market.candles import CANDLE_COLUMNS, Candle, candles_from_records, empty_candles
 from market.resample import resample
 from market.timeframes import SUPPORTED, Timeframe, timestamp_ms
-from services.cache import SharedCache
 from services.live import LiveMarket, StreamState
 
 

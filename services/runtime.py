@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from caching import SharedCache
 from config.settings import FeedSpec, Settings, SettingsError
 from database import migrate
 from database.repositories import CandleRepository
@@ -24,7 +25,6 @@ from market.candles import iter_candles
 from market.feeds import Feed, RandomWalkFeed, ReplayFeed, event_interval
 from market.sample_data import DEMO_SEED, SAMPLE_SERIES
 from market.timeframes import Timeframe
-from services.cache import SharedCache
 from services.chart_layers import ChartTracks
 from services.live import FeedRunner, LiveMarket
 from services.market_data import MarketDataService

@@ -37,11 +37,11 @@ from typing import Any, Protocol
 import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
+from caching import SharedCache
 from database.repositories import CandleRepository
 from indicators import registry
 from market.resample import check_resample_pair
 from market.timeframes import Timeframe, timestamp_ms, to_epoch_ms
-from services.cache import SharedCache
 from strategies.indicator_series import (
     DataVersion,
     IndicatorFailure,

@@ -1,7 +1,7 @@
 """The Backtest page in a real headless Chromium: run with a progress bar, the command line's
 numbers in the KPI cards, reopen a saved run, compare two runs.
 
-The expected numbers come from ``strategies.batch.run_job`` with the settings ``python app.py
+The expected numbers come from ``services.batch.run_job`` with the settings ``python app.py
 backtest --symbol SP500 --timeframe 1d --strategy sma_crossover --set fast=... --json`` uses,
 never from literals. The page is dashboard.pages.backtest.make_test_app over a temporary SQLite
 database holding the bundled sample data; Run goes through a real DiskcacheManager (worker
@@ -26,9 +26,9 @@ from cli.backtest import backtest_settings
 from components.panels.performance import format_metric
 from config.settings import Settings
 from dashboard.pages.backtest import make_test_app
-from dashboard.runs import STEPS
+from services.backtests import STEPS, BatchJob, open_context
+from services.batch import run_job
 from services.runtime import build_services
-from strategies.batch import BatchJob, open_context, run_job
 from strategies.registry import create
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("browser_required")]

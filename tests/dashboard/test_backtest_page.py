@@ -1,7 +1,8 @@
-"""The Backtest page without a browser: its service functions (dashboard/runs.py) and its
-callbacks as plain functions (dashboard/backtest.py), on SQLite and on PostgreSQL.
+"""The Backtest page without a browser: its service functions (services/backtests.py,
+services/saved_runs.py; the form: dashboard/pages/backtest/parse.py) and its callbacks as plain functions
+(dashboard/pages/backtest/), on SQLite and on PostgreSQL.
 
-The reference for every number is the command line's pipeline: ``strategies.batch.run_job``
+The reference for every number is the command line's pipeline: ``services.batch.run_job``
 with the settings ``python app.py backtest`` builds (and once the command itself, --json).
 """
 
@@ -29,25 +30,23 @@ from components.charts.theme import DARK, LIGHT
 from components.panels.performance import format_metric, metric_slug
 from config.settings import Settings
 from dashboard.pages import backtest as page
-from dashboard.runs import (
-    STEPS,
-    BacktestRequest,
-    FormError,
-    ResultCache,
-    RunFailed,
-    compare_runs,
-    context_from,
-    list_runs,
-    load_request,
-    parse_form,
-    reopen_run,
-    run_request,
-)
+from dashboard.pages.backtest.parse import FormError, parse_form
 from database.repositories import CandleRepository, StrategyRunRepository
 from market.sample_data import load_sample
+from services.backtests import (
+    STEPS,
+    BacktestRequest,
+    BatchJob,
+    JobContext,
+    RunFailed,
+    context_from,
+    open_context,
+    run_request,
+)
+from services.batch import run_job
 from services.runtime import Services, build_services
+from services.saved_runs import ResultCache, compare_runs, list_runs, load_request, reopen_run
 from services.strategy_runs import run_strategy
-from strategies.batch import BatchJob, JobContext, open_context, run_job
 from strategies.manager import StrategyManager
 from strategies.registry import all_strategies, create
 

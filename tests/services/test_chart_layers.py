@@ -10,12 +10,12 @@ import pytest
 import talib
 
 from analytics.backtest import BacktestSettings, run_backtest
+from caching import SharedCache
 from database.repositories import CandleRepository
 from indicators.registry import request
 from market.feeds import ReplayFeed
 from market.sample_data import load_sample
 from market.timeframes import Timeframe
-from services.cache import SharedCache
 from services.chart_layers import ChartTracks, strategy_key
 from services.live import FeedRunner, LiveMarket
 from services.market_data import MarketDataService

@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from caching import SharedCache
 from database.repositories import CandleRepository
 from market.feeds import ReplayFeed
 from market.resample import resample
 from market.sample_data import load_sample
 from market.timeframes import Timeframe
-from services.cache import SharedCache
 from services.live import FeedRunner, LiveMarket
 from services.market_data import MarketDataService, UnknownSeriesError
 

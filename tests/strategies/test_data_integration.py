@@ -14,13 +14,13 @@ import pytest
 from numpy.testing import assert_array_equal
 from sqlalchemy.orm import Session, sessionmaker
 
+from caching import SharedCache
 from database.repositories import CandleRepository
 from indicators import request
 from indicators.registry import get
 from market.resample import resample
 from market.sample_data import generate_random_walk, load_sample
 from market.timeframes import Timeframe
-from services.cache import SharedCache
 from strategies.data_integration import StrategyDataIntegrator, collect_requests
 from strategies.indicator_series import DataVersion, align_to_base
 

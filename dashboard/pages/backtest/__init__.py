@@ -19,12 +19,12 @@ form naming the field (strategy parameters: ``StrategyParamError``'s message), n
 traceback. Right, the result: KPI cards, equity/drawdown/volume, return distribution, monthly
 returns, the trade grid (dash-ag-grid, as the panels module builds it) and the exports.
 Below, the saved runs: "Open" shows a stored run again (re-run from its stored config:
-dashboard/runs.py), "Compare" two or more. Charts and grids take their colours from the
+services/saved_runs.py), "Compare" two or more. Charts and grids take their colours from the
 "bt-theme" store ("dark"/"light"); writing it redraws what is shown.
 
 Run and Open go through one dash background callback (``background=True``, the manager passed
 in): it runs in a worker process that opens its own database engine from the URL, and reports
-each step of :data:`dashboard.runs.STEPS` to the progress bar. Every callback is a thin
+each step of :data:`services.backtests.STEPS` to the progress bar. Every callback is a thin
 wrapper over a plain function of form.py or results.py (``run_or_open``, ``compare``,
 ``export``, ...), tested without dash in tests/dashboard/test_backtest_page.py. Component ids
 start with "bt-".

@@ -29,7 +29,7 @@ from dashboard.pages.backtest.results import (
     runs_rows,
 )
 from dashboard.pages.backtest.style import HIDE, SHOW
-from dashboard.runs import ResultCache
+from services.saved_runs import ResultCache
 
 
 def register_callbacks(app: Dash, services: Any, manager: Any, *, min_step_s: float = 0.0) -> None:

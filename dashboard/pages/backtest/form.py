@@ -19,8 +19,8 @@ from dash.exceptions import PreventUpdate
 
 from analytics.backtest import SIZINGS
 from analytics.metrics import PRESETS
+from dashboard.pages.backtest.parse import FormError, parse_form
 from dashboard.pages.backtest.style import HIDE
-from dashboard.runs import FormError, parse_form
 from market.timeframes import Timeframe
 from strategies.base import StrategyParam
 from strategies.manager import StrategyManager
@@ -408,7 +408,7 @@ def strategy_form(
 
 
 def form_dict(values: Mapping[str, Any]) -> dict[str, Any]:
-    """The form as :func:`dashboard.runs.parse_form` takes it, from the callback's values:
+    """The form as :func:`dashboard.pages.backtest.parse.parse_form` takes it, from the callback's values:
     every :data:`FORM_IDS` field plus ``param_ids`` / ``param_values`` (pattern-matching)."""
     form = {name: values.get(name) for name in FORM_IDS}
     ids = values.get("param_ids") or []

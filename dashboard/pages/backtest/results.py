@@ -40,6 +40,7 @@ from components.panels.performance import (
     trade_table_records,
 )
 from dashboard.pages.backtest.form import form_dict
+from dashboard.pages.backtest.parse import FormError, parse_form
 from dashboard.pages.backtest.style import (
     HIDE,
     SHOW,
@@ -48,20 +49,16 @@ from dashboard.pages.backtest.style import (
     tidy,
     trades_grid_style,
 )
-from dashboard.runs import (
+from services.backtests import (
     STEPS,
-    FormError,
-    ResultCache,
     RunFailed,
     RunResult,
     context_from,
-    list_runs,
+    open_context,
     params_text,
-    parse_form,
-    reopen_run,
     run_request,
 )
-from strategies.batch import open_context
+from services.saved_runs import ResultCache, list_runs, reopen_run
 from strategies.registry import get as get_strategy
 
 KPI_PREFIX = "bt-kpi"
@@ -87,7 +84,7 @@ Progress = Callable[[Sequence[Any]], None]  # dash's set_progress: (value, label
 
 
 def runs_rows(sessions: Any) -> list[dict[str, Any]]:
-    """The saved-runs grid's rows (:func:`dashboard.runs.list_runs`), newest first; each
+    """The saved-runs grid's rows (:func:`services.saved_runs.list_runs`), newest first; each
     also carries ``row_id``, its run id as text (the grid's row id)."""
     return [{**run.row(), "row_id": str(run.id)} for run in list_runs(sessions)]
 

@@ -8,13 +8,12 @@ import pytest
 
 from analytics.backtest import BacktestSettings, run_backtest
 from analytics.metrics import compute_metrics
+from caching import SharedCache
 from database.repositories import CandleRepository, StrategyRepository
 from database.session import make_engine, make_session_factory
 from market.sample_data import load_sample
-from services.cache import SharedCache
-from strategies.base import StrategyParamError
-from strategies.batch import (
-    BatchJob,
+from services.backtests import BatchJob
+from services.batch import (
     BatchReport,
     JobResult,
     expand,
@@ -22,6 +21,7 @@ from strategies.batch import (
     sweep_table,
     walk_forward,
 )
+from strategies.base import StrategyParamError
 from strategies.data_integration import StrategyDataIntegrator
 from strategies.registry import UnknownStrategyError, create
 

@@ -6,17 +6,18 @@
 >>> report.table()[["strategy", "symbol", "fast", "slow", "run_id", "Sharpe Ratio"]]
 >>> sweep_table(report, x="fast", y="slow", metric="Sharpe Ratio", symbol="SP500")
 
-Each job runs integrator.frame -> strategy.generate -> run_backtest -> compute_metrics and is
-stored through ``StrategyRepository.save_run`` (mode "backtest"; a failing job as a failed run
-with its error, and the batch goes on). Workers are spawned processes that receive only the
-database URL and build their own engine, session factories and integrator: sessions and TA-Lib
-states never cross a process boundary. Jobs are grouped by symbol into one chunk per worker
-where possible, so a worker's integrator computes the indicators a symbol's jobs share once.
+Each job is one run of the backtest pipeline (services/backtests.py: load -> generate ->
+backtest -> metrics -> store, the one the page runs too) and is stored as a run (mode
+"backtest"; a failing job as a failed run with its error, and the batch goes on). Workers are
+spawned processes that receive only the database URL and build their own engine, session
+factories and integrator: sessions and TA-Lib states never cross a process boundary; they send
+back only each job's metrics and run id (:class:`JobResult`). Jobs are grouped by symbol into
+one chunk per worker where possible, so a worker's integrator computes the indicators a
+symbol's jobs share once.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import logging
 import math
@@ -27,57 +28,33 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from multiprocessing import util as mp_util
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
-from analytics.backtest import BacktestResult, BacktestSettings, run_backtest
-from analytics.metrics import compute_metrics
-from database.repositories import CandleRepository, StrategyRepository
+from analytics.backtest import BacktestResult, BacktestSettings
+from database.repositories import CandleRepository
 from database.session import make_engine, make_session_factory
-from services.cache import SharedCache
+from services.backtests import (
+    DEFAULT_PRESET,
+    BacktestRequest,
+    BatchJob,
+    JobContext,
+    RunFailed,
+    open_context,
+    run_request,
+)
 from strategies import registry
-from strategies.base import BaseStrategy, ParamValue
-from strategies.data_integration import StrategyDataIntegrator
+from strategies.base import ParamValue
 
 log = logging.getLogger(__name__)
 
 Progress = bool | Callable[[int, int], None]
 Grid = Mapping[str, Sequence[ParamValue]]
-
-
-class BatchJobError(RuntimeError):
-    """A job that cannot run on its data (no candles, an indicator failed)."""
-
-
-@dataclass(frozen=True)
-class BatchJob:
-    """One backtest: ``BatchJob("sma_crossover", {"fast": 5, "slow": 20}, "SP500", "1d")``.
-
-    ``start``/``end`` bound the bars by open time (None: the whole stored series).
-    """
-
-    strategy: str
-    params: Mapping[str, ParamValue] = field(hash=False)
-    symbol: str
-    timeframe: str
-    start: pd.Timestamp | None = None
-    end: pd.Timestamp | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "params", dict(self.params))
-
-    @property
-    def label(self) -> str:
-        """``"sma_crossover(fast=5, slow=20) SP500 1d"``."""
-        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
-        return f"{self.strategy}({args}) {self.symbol} {self.timeframe}"
 
 
 @dataclass(frozen=True)
@@ -190,111 +167,30 @@ def expand(
 # -- one job --------------------------------------------------------------------------------
 
 
-@dataclass
-class JobContext:
-    """What a process needs to run jobs: built from the database URL, never pickled."""
-
-    reads: sessionmaker[Session]
-    writes: sessionmaker[Session]
-    integrator: StrategyDataIntegrator
-    close: Callable[[], None]
-
-
-def open_context(database_url: str, cache_url: str | None) -> JobContext:
-    # NullPool: no idle connection outlives a job, so nothing is left open when a worker exits
-    engine = make_engine(database_url, poolclass=NullPool)
-    cache = SharedCache.from_url(cache_url)
-    reads = make_session_factory(engine)
-    # SQLite: several processes write; take the write lock up front instead of failing midway
-    writes = make_session_factory(engine.execution_options(sqlite_begin="IMMEDIATE"))
-
-    def close() -> None:
-        cache.close()
-        engine.dispose()
-
-    return JobContext(reads, writes, StrategyDataIntegrator(reads, cache), close)
-
-
-def _config(
-    job: BatchJob, strategy: BaseStrategy | None, settings: BacktestSettings
-) -> dict[str, Any]:
-    config: dict[str, Any] = dict(strategy.config if strategy is not None else job.params)
-    config["backtest"] = dataclasses.asdict(settings)
-    if job.start is not None or job.end is not None:
-        config["window"] = {
-            "start": None if job.start is None else pd.Timestamp(job.start).isoformat(),
-            "end": None if job.end is None else pd.Timestamp(job.end).isoformat(),
-        }
-    return config
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
-
-
 def run_job(
     job: BatchJob,
     settings: BacktestSettings,
     context: JobContext,
     *,
-    preset: str = "backtesting.py",
+    preset: str = DEFAULT_PRESET,
     store: bool = True,
     keep_backtest: bool = False,
 ) -> JobResult:
-    """Backtest one job and store it as a run (a failure is stored as a failed run).
+    """Backtest one job and store it as a run (a failure is stored as a failed run); never
+    raises: a failure is the result's ``error`` (``"<step>: <reason>"``).
 
-    ``keep_backtest`` returns the trades and equity too (in-process callers: the command line).
+    The pipeline is :func:`services.backtests.run_request`; the stored config keeps the
+    job's own window (None: the whole series). ``keep_backtest`` returns the trades and
+    equity too (in-process callers: the command line).
     """
-    started = datetime.now(UTC)
-    strategy: BaseStrategy | None = None
-    backtest: BacktestResult | None = None
-    metrics: pd.Series | None = None
-    signals: list[Any] = []
-    error: str | None = None
+    request = BacktestRequest.of(job, settings, preset)
     try:
-        strategy = registry.create(job.strategy, **job.params)
-        data = context.integrator.frame(
-            job.symbol, job.timeframe, strategies=[strategy], start=job.start, end=job.end
-        )
-        if data.candles.empty:
-            raise BatchJobError(f"no {job.timeframe} candles of {job.symbol} in this window")
-        if data.failures:
-            raise BatchJobError("; ".join(f"{k}: {why}" for k, why in data.failures.items()))
-        result = strategy.generate(data, symbol=job.symbol, timeframe=job.timeframe)
-        backtest = run_backtest(data.candles, result, settings)
-        metrics = compute_metrics(
-            backtest.equity,
-            backtest.trades,
-            benchmark=backtest.benchmark,
-            preset=preset,
-            warmup_bars=strategy.benchmark_start(len(data.candles)),
-        )
-        signals = result.to_records()
-    except Exception as exc:  # one failing job must not stop the batch
-        error, metrics, signals = _describe(exc), None, []
-    run_id = None
-    if store:
-        name = strategy.name if strategy is not None else job.strategy
-        try:
-            with context.writes.begin() as session:
-                run = StrategyRepository(session).save_run(
-                    name,
-                    _config(job, strategy, settings),
-                    job.symbol,
-                    job.timeframe,
-                    "backtest",
-                    signals,
-                    started_at=started,
-                    finished_at=datetime.now(UTC),
-                    status="finished" if error is None else "failed",
-                    error=error,
-                )
-            run_id = run.id
-        except Exception as exc:
-            error = f"{error}; " if error else ""
-            error += f"not stored: {_describe(exc)}"
-    kept = backtest if keep_backtest and error is None else None
-    return JobResult(job, run_id, metrics, error, kept)
+        result = run_request(request, context, store=store, pin_window=False)
+    except RunFailed as exc:
+        metrics = None if exc.result is None else exc.result.metrics  # only storing failed
+        return JobResult(job, exc.run_id, metrics, str(exc))
+    kept = result.backtest if keep_backtest else None
+    return JobResult(job, result.run_id, result.metrics, None, kept)
 
 
 # -- worker processes -----------------------------------------------------------------------
@@ -376,7 +272,7 @@ def run_batch(
     workers: int | None = None,
     progress: Progress = False,
     store: bool = True,
-    preset: str = "backtesting.py",
+    preset: str = DEFAULT_PRESET,
     cache_url: str | None = None,
 ) -> BatchReport:
     """Run every job in worker processes; returns their results in the order of ``jobs``.
@@ -451,7 +347,7 @@ def _run_pool(
                             results[index] = result
                     except Exception as exc:  # a dead worker: BrokenProcessPool
                         for index, job in chunk:
-                            error = f"worker failed: {_describe(exc)}"
+                            error = f"worker failed: {type(exc).__name__}: {exc}"
                             results.setdefault(index, JobResult(job, None, None, error))
                     # the ticks of a chunk may still be in the queue's pipe: count them now
                     for index, _ in chunk:
