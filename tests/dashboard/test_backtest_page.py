@@ -1,6 +1,6 @@
 """The Backtest page without a browser: its service functions (services/backtests.py,
-services/saved_runs.py; the form: dashboard/pages/backtest/parse.py) and its callbacks as plain functions
-(dashboard/pages/backtest/), on SQLite and on PostgreSQL.
+services/saved_runs.py; the form: dashboard/pages/backtest/parse.py) and its callbacks as
+plain functions (dashboard/pages/backtest/), on SQLite and on PostgreSQL.
 
 The reference for every number is the command line's pipeline: ``services.batch.run_job``
 with the settings ``python app.py backtest`` builds (and once the command itself, --json).

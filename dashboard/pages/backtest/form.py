@@ -408,7 +408,7 @@ def strategy_form(
 
 
 def form_dict(values: Mapping[str, Any]) -> dict[str, Any]:
-    """The form as :func:`dashboard.pages.backtest.parse.parse_form` takes it, from the callback's values:
+    """The form as :func:`.parse.parse_form` takes it, from the callback's values:
     every :data:`FORM_IDS` field plus ``param_ids`` / ``param_values`` (pattern-matching)."""
     form = {name: values.get(name) for name in FORM_IDS}
     ids = values.get("param_ids") or []
