@@ -46,7 +46,7 @@ from analytics._kernel import (  # noqa: F401 - exit-reason indices re-exported
     half_kelly_window,
     simulate,
 )
-from analytics.metrics import TRADE_COLUMNS  # the trade-list contract the metrics read
+from analytics.trade_list import TRADE_COLUMNS  # the trade-list contract the metrics read
 from market.candles import PRICE_COLUMNS
 from strategies.signals import SIGNAL_COLUMNS, StrategyResult
 

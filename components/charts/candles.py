@@ -12,7 +12,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from components.charts.theme import DARK, ChartTheme  # re-exported: the themes live there
+from components.charts.style import hover_label, style_figure
+from components.charts.theme import DARK, ChartTheme, rgba
 from market.candles import Candle
 from market.timeframes import Timeframe, timestamp_ms
 
@@ -35,11 +36,6 @@ def compact(values: np.ndarray | list[float]) -> list[float]:
     a live tick stays small (full repr floats take 17 digits).
     """
     return [float(f"{v:.10g}") for v in np.asarray(values, dtype=np.float64).tolist()]
-
-
-def _rgba(hex_color: str, alpha: float) -> str:
-    r, g, b = (int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
-    return f"rgba({r},{g},{b},{alpha})"
 
 
 def candle_figure(
@@ -75,7 +71,7 @@ def candle_figure(
     fx, fo, fh, fl, fc, fv = _forming_values(forming, timeframe)
     forming_style = {
         "line": {"color": theme.forming, "width": 1.5},
-        "fillcolor": _rgba(theme.forming, 0.25),
+        "fillcolor": rgba(theme.forming, 0.25),
     }
     fig.add_trace(
         go.Candlestick(
@@ -97,7 +93,7 @@ def candle_figure(
                 x=[v for v, keep in zip(x, mask, strict=True) if keep],
                 y=compact(volume[mask]),
                 name=name,
-                marker={"color": _rgba(color, theme.volume_alpha), "line": {"width": 0}},
+                marker={"color": rgba(color, theme.volume_alpha), "line": {"width": 0}},
                 showlegend=False,
                 hovertemplate="volume %{y:,.0f}<extra></extra>",
             ),
@@ -110,7 +106,7 @@ def candle_figure(
             y=fv,
             name="forming volume",
             showlegend=False,
-            marker={"color": _rgba(theme.forming, 0.6), "line": {"width": 0}},
+            marker={"color": rgba(theme.forming, 0.6), "line": {"width": 0}},
             hovertemplate="forming volume %{y:,.0f}<extra></extra>",
         ),
         row=2,
@@ -128,6 +124,19 @@ def _forming_values(forming: Candle | None, timeframe: Timeframe) -> tuple[list,
     return x, *([v] for v in values)
 
 
+# the candle chart's own margins: right, the price scale; top, a strip for the legend and the
+# mode bar, off the bars
+_MARGIN = {"l": 10, "r": 72, "t": 34, "b": 30}
+_SPIKES = {
+    "showspikes": True,
+    "spikecolor": DARK.level,
+    "spikethickness": 1,
+    "spikedash": "dot",
+    "spikemode": "across",
+    "spikesnap": "cursor",
+}
+
+
 def _style(
     fig: go.Figure,
     closed: pd.DataFrame,
@@ -137,48 +146,19 @@ def _style(
     view_bars: int,
     theme: ChartTheme,
 ) -> None:
-    axis = {
-        "gridcolor": theme.grid,
-        "zeroline": False,
-        "showline": False,
-        "color": theme.text,
-        "showspikes": True,
-        "spikecolor": "#787b86",
-        "spikethickness": 1,
-        "spikedash": "dot",
-        "spikemode": "across",
-        "spikesnap": "cursor",
-    }
+    # the dark hover label and spikes on every theme (the layered chart sets the theme's)
+    style_figure(
+        fig, theme, margin=_MARGIN, hoverlabel=hover_label(DARK), axis=_SPIKES, automargin=False
+    )
     fig.update_layout(
-        template="none",
         uirevision=chart_key(symbol, timeframe),  # keeps the trader's zoom across live patches
-        paper_bgcolor=theme.background,
-        plot_bgcolor=theme.background,
-        font={
-            "family": "Inter, system-ui, -apple-system, Segoe UI, sans-serif",
-            "color": theme.text,
-            "size": 12,
-        },
-        # right: the price scale; top: a strip for the legend and the mode bar, off the bars
-        margin={"l": 10, "r": 72, "t": 34, "b": 30},
-        showlegend=True,
-        legend={
-            "orientation": "h",
-            "x": 0.0,
-            "y": 1.0,
-            "xanchor": "left",
-            "yanchor": "bottom",
-            "bgcolor": "rgba(0,0,0,0)",
-        },
-        hovermode="x unified",
-        hoverlabel={"bgcolor": "#1e222d", "bordercolor": "#363a45", "font": {"color": "#d1d4dc"}},
         dragmode="pan",
         bargap=0.15,
         barmode="overlay",
     )
-    fig.update_xaxes(**axis, rangeslider={"visible": False}, type="date")
-    fig.update_yaxes(**axis, side="right", tickformat=",.2f", row=1, col=1)
-    fig.update_yaxes(**axis, side="right", tickformat=".2s", row=2, col=1)
+    fig.update_xaxes(type="date")
+    fig.update_yaxes(tickformat=",.2f", row=1, col=1)
+    fig.update_yaxes(tickformat=".2s", row=2, col=1)
     if timeframe.seconds <= 86400 and len(closed) and not (closed.index.day_of_week >= 5).any():
         fig.update_xaxes(rangebreaks=[{"bounds": ["sat", "mon"]}])  # a market closed on weekends
     _fit_view(fig, closed, forming, timeframe, view_bars)

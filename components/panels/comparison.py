@@ -24,29 +24,20 @@ import plotly.graph_objects as go
 from dash import html
 
 from analytics.metrics import compute_metrics, period_returns
+from components.charts.style import cell_text, diverging_scale, style_figure
 from components.charts.theme import DARK, ChartTheme, rgba
 from components.panels.performance import (
     FORMULAS,
     NET_PNL,
     drawdown_pct,
     format_metric,
-    style_figure,
     x_values,
 )
 
 NAN = float("nan")
 BEST_MARK = "★"
-# used when a theme has no strategy_palette
-DEFAULT_PALETTE: tuple[str, ...] = (
-    "#42a5f5",
-    "#ffa726",
-    "#ce93d8",
-    "#26c6da",
-    "#ffee58",
-    "#f06292",
-    "#9ccc65",
-    "#ff7043",
-)
+# used when a theme has no strategy_palette: the dark theme's first eight colours
+DEFAULT_PALETTE: tuple[str, ...] = DARK.strategy_palette[:8]
 COMPARISON_KEYS: tuple[str, ...] = (
     NET_PNL,
     "Return [%]",
@@ -333,10 +324,6 @@ def returns_correlation(runs: Mapping[str, RunSummary]) -> pd.DataFrame:
     return aligned.corr()
 
 
-def _diverging(theme: ChartTheme) -> list[list[Any]]:
-    return [[0.0, theme.down], [0.5, theme.grid], [1.0, theme.up]]
-
-
 def correlation_heatmap_figure(
     runs: Mapping[str, RunSummary], *, theme: ChartTheme = DARK
 ) -> go.Figure:
@@ -344,7 +331,7 @@ def correlation_heatmap_figure(
     corr = returns_correlation(runs)
     z = corr.to_numpy(dtype=float)
     labels = [str(c) for c in corr.columns]
-    text = [["" if math.isnan(v) else f"{v:.2f}" for v in row] for row in z.tolist()]
+    text = cell_text(z, 2)
     fig = go.Figure(
         go.Heatmap(
             z=z,
@@ -353,7 +340,7 @@ def correlation_heatmap_figure(
             zmin=-1,
             zmax=1,
             zmid=0,
-            colorscale=_diverging(theme),
+            colorscale=diverging_scale(theme),
             text=text,
             texttemplate="%{text}",
             xgap=1,

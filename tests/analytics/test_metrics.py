@@ -15,8 +15,6 @@ from hypothesis import strategies as st
 from analytics.metrics import (
     PRESETS,
     IncrementalMetrics,
-    _exposed_bars,
-    _weekend_share,
     compute_metrics,
     get_convention,
     infer_periods_per_year,
@@ -27,6 +25,8 @@ from analytics.metrics import (
     rolling_sortino,
     rolling_volatility,
 )
+from analytics.metrics._calendar import _weekend_share
+from analytics.metrics.blocks import _exposed_bars
 
 # backtesting.py 0.6.6 itself calls a DatetimeIndex accessor that pandas 3 deprecates
 pytestmark = pytest.mark.filterwarnings(
