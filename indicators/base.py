@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from market.candles import Candle
-from market.timeframes import timestamp_ms, to_epoch_ms
+from market.timeframes import timestamp_ms, to_epoch_ms, utc_index
 
 ParamValue = int | float | str
 Inputs = Mapping[str, np.ndarray]  # "open", "high", "low", "close", "volume", and "ts" (epoch ms)
@@ -218,8 +218,7 @@ def _epoch_ms(values: Any) -> np.ndarray:
     array = np.asarray(values) if not isinstance(values, pd.Index) else None
     if array is not None and array.dtype.kind in "iu":
         return np.ascontiguousarray(array, dtype=np.int64)  # already epoch ms
-    index = pd.DatetimeIndex(values)
-    return to_epoch_ms(index if index.tz is not None else index.tz_localize("UTC"))
+    return to_epoch_ms(utc_index(values))
 
 
 def candle_ms(candle: Candle) -> int:
