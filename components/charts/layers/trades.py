@@ -19,11 +19,9 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from components.charts.layers.base import (
-    PRICE,
     ChartData,
     Columns,
-    LayerTrace,
-    Panel,
+    StrategyLayer,
     StrategyView,
     clean,
     register_layer,
@@ -40,45 +38,35 @@ def trade_id(view: StrategyView, outcome: str) -> str:
 
 @register_layer
 @dataclass(frozen=True)
-class TradeLayer:
+class TradeLayer(StrategyLayer):
     """Entry-to-exit segments of every strategy's ``trades`` (TRADE_COLUMNS frames)."""
 
     kind: ClassVar[str] = "trades"
+    kinds: ClassVar[tuple[str, ...]] = OUTCOMES
 
-    def panels(self, data: ChartData) -> list[Panel]:
-        return []
+    def trace_id(self, view: StrategyView, kind: str) -> str:
+        return trade_id(view, kind)
 
-    def traces(self, data: ChartData, theme: ChartTheme) -> list[LayerTrace]:
-        out = []
-        for view in data.strategies.values():
-            for outcome in OUTCOMES:
-                color = theme.profit if outcome == "win" else theme.loss
-                columns = trade_columns(data, view, outcome, None)
-                trace = go.Scatter(
-                    **columns,
-                    mode="lines+markers",
-                    name=f"{view.label} trades",
-                    legendgroup=f"trade:{view.label}",
-                    showlegend=outcome == OUTCOMES[0],
-                    line={"color": color, "width": 1.5, "dash": "dot"},
-                    marker={"color": color, "size": 5},
-                    hovertemplate=_hovertemplate(view.label),
-                    _validate=False,
-                )
-                out.append(LayerTrace(trade_id(view, outcome), PRICE, trace))
-        return out
+    def columns(
+        self, data: ChartData, view: StrategyView, kind: str, since: pd.Timestamp | None
+    ) -> Columns:
+        return trade_columns(data, view, kind, since)
 
-    def extend(
-        self, data: ChartData, since: pd.Timestamp | None, theme: ChartTheme
-    ) -> dict[str, Columns]:
-        return {
-            trade_id(view, outcome): trade_columns(data, view, outcome, since)
-            for view in data.strategies.values()
-            for outcome in OUTCOMES
-        }
-
-    def replace(self, data: ChartData, theme: ChartTheme) -> dict[str, Columns]:
-        return {}
+    def trace(
+        self, view: StrategyView, position: int, kind: str, columns: Columns, theme: ChartTheme
+    ) -> go.Scatter:
+        color = theme.profit if kind == "win" else theme.loss
+        return go.Scatter(
+            **columns,
+            mode="lines+markers",
+            name=f"{view.label} trades",
+            legendgroup=f"trade:{view.label}",
+            showlegend=kind == OUTCOMES[0],
+            line={"color": color, "width": 1.5, "dash": "dot"},
+            marker={"color": color, "size": 5},
+            hovertemplate=_hovertemplate(view.label),
+            _validate=False,
+        )
 
 
 def trade_columns(
