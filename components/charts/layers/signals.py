@@ -79,47 +79,6 @@ def marker_offsets(candles: pd.DataFrame, bars: np.ndarray) -> np.ndarray:
     return np.maximum(RANGE_FRACTION * (high - low), MIN_OFFSET * np.abs(high))
 
 
-@register_layer
-@dataclass(frozen=True)
-class StrategySignalLayer(StrategyLayer):
-    """Markers for every strategy in ``data.strategies`` x every signal type (empty traces
-    included: a live extend always has a target)."""
-
-    kind: ClassVar[str] = "signals"
-    kinds: ClassVar[tuple[str, ...]] = SIGNAL_COLUMNS
-
-    def trace_id(self, view: StrategyView, kind: str) -> str:
-        return signal_id(view, kind)
-
-    def columns(
-        self, data: ChartData, view: StrategyView, kind: str, since: pd.Timestamp | None
-    ) -> Columns:
-        return signal_columns(data, view, kind, since)
-
-    def trace(
-        self, view: StrategyView, position: int, kind: str, columns: Columns, theme: ChartTheme
-    ) -> go.Scatter:
-        color, symbols = view.style(theme, position)
-        names = [] if view.result is None else list(view.result.metadata_columns)
-        return go.Scatter(
-            x=columns["x"],
-            y=columns["y"],
-            customdata=columns["customdata"],
-            mode="markers",
-            name=view.label,
-            legendgroup=f"sig:{view.label}",
-            showlegend=kind == SIGNAL_COLUMNS[0],
-            marker={
-                "symbol": marker_symbol(symbols, kind),
-                "color": color,
-                "size": 11 if kind.startswith("entry") else 9,
-                "line": {"color": color, "width": 1.5},
-            },
-            hovertemplate=_hovertemplate(view.label, kind, names),
-            _validate=False,
-        )
-
-
 def signal_columns(
     data: ChartData, view: StrategyView, signal_type: str, since: pd.Timestamp | None
 ) -> Columns:
@@ -154,6 +113,42 @@ def signal_columns(
         "y": compact(y),
         "customdata": [list(row) for row in zip(*columns, strict=True)],
     }
+
+
+@register_layer
+@dataclass(frozen=True)
+class StrategySignalLayer(StrategyLayer):
+    """Markers for every strategy in ``data.strategies`` x every signal type (empty traces
+    included: a live extend always has a target)."""
+
+    kind: ClassVar[str] = "signals"
+    kinds: ClassVar[tuple[str, ...]] = SIGNAL_COLUMNS
+
+    trace_id = staticmethod(signal_id)
+    columns = staticmethod(signal_columns)
+
+    def trace(
+        self, view: StrategyView, position: int, kind: str, columns: Columns, theme: ChartTheme
+    ) -> go.Scatter:
+        color, symbols = view.style(theme, position)
+        names = [] if view.result is None else list(view.result.metadata_columns)
+        return go.Scatter(
+            x=columns["x"],
+            y=columns["y"],
+            customdata=columns["customdata"],
+            mode="markers",
+            name=view.label,
+            legendgroup=f"sig:{view.label}",
+            showlegend=kind == SIGNAL_COLUMNS[0],
+            marker={
+                "symbol": marker_symbol(symbols, kind),
+                "color": color,
+                "size": 11 if kind.startswith("entry") else 9,
+                "line": {"color": color, "width": 1.5},
+            },
+            hovertemplate=_hovertemplate(view.label, kind, names),
+            _validate=False,
+        )
 
 
 def _hovertemplate(label: str, signal_type: str, names: list[str]) -> str:

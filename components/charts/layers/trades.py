@@ -36,39 +36,6 @@ def trade_id(view: StrategyView, outcome: str) -> str:
     return f"trade:{view.label}:{outcome}"
 
 
-@register_layer
-@dataclass(frozen=True)
-class TradeLayer(StrategyLayer):
-    """Entry-to-exit segments of every strategy's ``trades`` (TRADE_COLUMNS frames)."""
-
-    kind: ClassVar[str] = "trades"
-    kinds: ClassVar[tuple[str, ...]] = OUTCOMES
-
-    def trace_id(self, view: StrategyView, kind: str) -> str:
-        return trade_id(view, kind)
-
-    def columns(
-        self, data: ChartData, view: StrategyView, kind: str, since: pd.Timestamp | None
-    ) -> Columns:
-        return trade_columns(data, view, kind, since)
-
-    def trace(
-        self, view: StrategyView, position: int, kind: str, columns: Columns, theme: ChartTheme
-    ) -> go.Scatter:
-        color = theme.profit if kind == "win" else theme.loss
-        return go.Scatter(
-            **columns,
-            mode="lines+markers",
-            name=f"{view.label} trades",
-            legendgroup=f"trade:{view.label}",
-            showlegend=kind == OUTCOMES[0],
-            line={"color": color, "width": 1.5, "dash": "dot"},
-            marker={"color": color, "size": 5},
-            hovertemplate=_hovertemplate(view.label),
-            _validate=False,
-        )
-
-
 def trade_columns(
     data: ChartData, view: StrategyView, outcome: str, since: pd.Timestamp | None
 ) -> Columns:
@@ -111,6 +78,34 @@ def trade_columns(
         y += [row[3], row[4], None]
         customdata += [list(row), list(row), None]
     return {"x": x, "y": y, "customdata": customdata}
+
+
+@register_layer
+@dataclass(frozen=True)
+class TradeLayer(StrategyLayer):
+    """Entry-to-exit segments of every strategy's ``trades`` (TRADE_COLUMNS frames)."""
+
+    kind: ClassVar[str] = "trades"
+    kinds: ClassVar[tuple[str, ...]] = OUTCOMES
+
+    trace_id = staticmethod(trade_id)
+    columns = staticmethod(trade_columns)
+
+    def trace(
+        self, view: StrategyView, position: int, kind: str, columns: Columns, theme: ChartTheme
+    ) -> go.Scatter:
+        color = theme.profit if kind == "win" else theme.loss
+        return go.Scatter(
+            **columns,
+            mode="lines+markers",
+            name=f"{view.label} trades",
+            legendgroup=f"trade:{view.label}",
+            showlegend=kind == OUTCOMES[0],
+            line={"color": color, "width": 1.5, "dash": "dot"},
+            marker={"color": color, "size": 5},
+            hovertemplate=_hovertemplate(view.label),
+            _validate=False,
+        )
 
 
 def _hovertemplate(label: str) -> str:
