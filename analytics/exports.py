@@ -25,6 +25,7 @@ from typing import Any, Literal, get_args
 import numpy as np
 import pandas as pd
 
+from market.timeframes import as_utc
 from strategies.signals import StrategyResult, StrategySignal
 
 ExportKind = Literal["trades", "signals", "metrics", "equity"]
@@ -161,8 +162,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, pd.Timestamp):
         if pd.isna(value):
             return None
-        stamp = value.tz_convert("UTC") if value.tzinfo else value.tz_localize("UTC")
-        return _iso_stamps(pd.Series([stamp]))[0]
+        return _iso_stamps(pd.Series([as_utc(value)]))[0]
     if isinstance(value, pd.Timedelta):
         return None if pd.isna(value) else value.isoformat()
     if isinstance(value, np.integer | int) and not isinstance(value, bool):

@@ -1,14 +1,58 @@
-"""Calling the real Dash app's callbacks the way a browser does (Flask test client ->
-/_dash-update-component -> callback -> JSON): shared by the dashboard benchmarks."""
+"""The real Dash app over a temporary SQLite database, and calling its callbacks the way a
+browser does (Flask test client -> /_dash-update-component -> callback -> JSON): shared by the
+dashboard benchmarks."""
 
 from __future__ import annotations
 
 import json
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
+from config.settings import Settings
 from dashboard.pages.live.controls import VIEW_CONTROLS
 from dashboard.pages.live.view_state import ViewState
+from dashboard.server import create_app
+from database import migrate
+from database.repositories import CandleRepository
+from database.session import make_engine, make_session_factory
+from market.sample_data import generate_random_walk
+
+
+def app_over(
+    symbol: str,
+    bars: int,
+    *,
+    replay: int,
+    chart_bars: int,
+    updates: int = 4,
+    start: str = "2020-01-01",
+):
+    """(app, test client) over a fresh SQLite database in a temporary folder holding ``bars``
+    random-walk 1m candles of ``symbol`` from ``start`` (seed 7), its feed replaying the last
+    ``replay`` of them (``updates`` forming updates per candle) and charts of ``chart_bars``."""
+    folder = Path(tempfile.mkdtemp(prefix="stratlens-bench-"))
+    settings = Settings.from_env(
+        {
+            "STRATLENS_DATA_DIR": str(folder),
+            "LOAD_SAMPLE_DATA": "false",
+            "FEEDS": f"{symbol}:replay",
+            "REPLAY_BARS": str(replay),
+            "CHART_BARS": str(chart_bars),
+            "FEED_UPDATES_PER_CANDLE": str(updates),
+        }
+    )
+    engine = make_engine(settings.database_url)
+    migrate.upgrade(engine)
+    candles = generate_random_walk(symbol, "1m", start=start, bars=bars, seed=7)
+    with make_session_factory(engine).begin() as session:
+        CandleRepository(session).upsert(symbol, "1m", candles)
+    engine.dispose()
+    app = create_app(settings, start_feeds=False)
+    client = app.server.test_client()
+    client.get("/")  # the first request initialises dash's routes
+    return app, client
 
 
 def callback_key(app, fragment: str, duplicate: bool) -> str:
@@ -91,3 +135,19 @@ def applied_state(chart_state: dict, delta: dict) -> dict:
         "last": delta["last"] if delta["c"] else chart_state["last"],
         "n": chart_state["n"] + len(delta["c"]),
     }
+
+
+def live_tick(
+    client, app, view: ViewState, chart_state: dict, ticks: dict[str, tuple[list, list]]
+) -> dict:
+    """One interval callback (the live tick) of the chart at ``chart_state``: its server time
+    and response bytes appended to ``ticks["close"]`` (a candle closed) or ``ticks["forming"]``;
+    returns the chart state after the delta (unchanged after a 204, nothing recorded)."""
+    elapsed, size, body = post(client, tick_payload(app, view, chart_state))
+    if not body:
+        return chart_state
+    delta = body["response"]["chart-delta"]["data"]
+    kind = "close" if delta["c"] else "forming"
+    ticks[kind][0].append(elapsed)
+    ticks[kind][1].append(size)
+    return applied_state(chart_state, delta)

@@ -22,20 +22,13 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._dash_client import applied_state, build_payload, post, tick_payload
-from config.settings import Settings
+from bench._dash_client import app_over, build_payload, live_tick, post
 from dashboard.pages.live.view_state import ViewState
-from dashboard.server import create_app
-from database import migrate
-from database.repositories import CandleRepository
-from database.session import make_engine, make_session_factory
-from market.sample_data import generate_random_walk
 
 GOAL_LOD_BYTES = 500 * 1024
 GOAL_LOD_RATIO = 100.0
@@ -47,30 +40,6 @@ STRATEGIES = (
     "rsi_reversion(direction=both)",
     "macd_cross(direction=both)",
 )
-
-
-def app_over(symbol: str, bars: int, *, replay: int, chart_bars: int, updates: int = 4):
-    folder = Path(tempfile.mkdtemp(prefix="stratlens-bench-"))
-    settings = Settings.from_env(
-        {
-            "STRATLENS_DATA_DIR": str(folder),
-            "LOAD_SAMPLE_DATA": "false",
-            "FEEDS": f"{symbol}:replay",
-            "REPLAY_BARS": str(replay),
-            "CHART_BARS": str(chart_bars),
-            "FEED_UPDATES_PER_CANDLE": str(updates),
-        }
-    )
-    engine = make_engine(settings.database_url)
-    migrate.upgrade(engine)
-    candles = generate_random_walk(symbol, "1m", start="2020-01-01", bars=bars, seed=7)
-    with make_session_factory(engine).begin() as session:
-        CandleRepository(session).upsert(symbol, "1m", candles)
-    engine.dispose()
-    app = create_app(settings, start_feeds=False)
-    client = app.server.test_client()
-    client.get("/")  # the first request initialises dash's routes
-    return app, client
 
 
 def lod_section(big: int) -> list[tuple[str, bool, str]]:
@@ -127,14 +96,7 @@ def tick_section(bars: int, rounds: int) -> list[tuple[str, bool, str]]:
     ticks: dict[str, tuple[list[float], list[int]]] = {"forming": ([], []), "close": ([], [])}
     for _ in range(rounds * 5):
         services.runner.step()
-        elapsed, size, body = post(client, tick_payload(app, view, chart_state))
-        if not body:
-            continue
-        delta = body["response"]["chart-delta"]["data"]
-        chart_state = applied_state(chart_state, delta)
-        kind = "close" if delta["c"] else "forming"
-        ticks[kind][0].append(elapsed)
-        ticks[kind][1].append(size)
+        chart_state = live_tick(client, app, view, chart_state, ticks)
     services.close()
 
     naive_t, naive_b = statistics.median(naive_time), statistics.median(naive_size)

@@ -17,19 +17,12 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._dash_client import applied_state, build_payload, post, tick_payload
-from config.settings import Settings
+from bench._dash_client import app_over, build_payload, live_tick, post
 from dashboard.pages.live.view_state import ViewState
-from dashboard.server import create_app
-from database import migrate
-from database.repositories import CandleRepository
-from database.session import make_engine, make_session_factory
-from market.sample_data import generate_random_walk
 
 SYMBOL = "BENCH"
 
@@ -39,30 +32,14 @@ def main() -> int:
     parser.add_argument("--bars", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=100)
     args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="stratlens-bench-"))
-    settings = Settings.from_env(
-        {
-            "STRATLENS_DATA_DIR": str(folder),
-            "LOAD_SAMPLE_DATA": "false",
-            "FEEDS": f"{SYMBOL}:replay",
-            "REPLAY_BARS": str(args.rounds * 5),
-            "CHART_BARS": str(args.bars),
-            "FEED_UPDATES_PER_CANDLE": "4",
-        }
+    app, client = app_over(
+        SYMBOL,
+        args.bars + args.rounds * 5,
+        replay=args.rounds * 5,
+        chart_bars=args.bars,
+        start="2024-01-01",
     )
-    engine = make_engine(settings.database_url)
-    migrate.upgrade(engine)
-    candles = generate_random_walk(
-        SYMBOL, "1m", start="2024-01-01", bars=args.bars + args.rounds * 5, seed=7
-    )
-    with make_session_factory(engine).begin() as session:
-        CandleRepository(session).upsert(SYMBOL, "1m", candles)
-    engine.dispose()
-
-    app = create_app(settings, start_feeds=False)
     services = app.server.extensions["stratlens"]
-    client = app.server.test_client()
-    client.get("/")  # first request initialises dash's routes
 
     view = ViewState(symbol=SYMBOL, timeframe="1m")  # candles only, as in issue 2
     build = build_payload(app, view)
@@ -81,12 +58,7 @@ def main() -> int:
         # one feed event, or five: the defaults' events per 1 s refresh (1 close + 4 forming)
         for _ in range(1 if round_ % 2 else 5):
             services.runner.step()
-        elapsed, size, body = post(client, tick_payload(app, view, chart_state))
-        delta = body["response"]["chart-delta"]["data"]
-        chart_state = applied_state(chart_state, delta)
-        kind = "close" if delta["c"] else "forming"
-        ticks[kind][0].append(elapsed)
-        ticks[kind][1].append(size)
+        chart_state = live_tick(client, app, view, chart_state, ticks)
     services.close()
 
     full_t, full_b = statistics.median(full_time), statistics.median(full_size)

@@ -21,7 +21,6 @@ def _utc(text: str) -> pd.Timestamp:
     """The argument type of --start/--end: an ISO date or time, UTC when it names no zone.
 
     argparse names the type in its error ("invalid _utc value: 'x'"): keep the name."""
-    import pandas as pd
+    from market.timeframes import as_utc  # pandas only when a time is given
 
-    ts = pd.Timestamp(text)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return as_utc(text)

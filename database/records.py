@@ -51,12 +51,14 @@ def utc_datetime(value: object, name: str = "time") -> datetime:
     )  # fmt: skip
 
 
-def _choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
+def check_choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
+    """ValueError naming ``name`` and the ``allowed`` values unless ``value`` is one."""
     if value not in allowed:
         raise ValueError(f"{name}={value!r} is invalid: expected one of {', '.join(allowed)}")
 
 
-def _text(name: str, value: object) -> None:
+def check_non_empty(name: str, value: object) -> None:
+    """ValueError naming ``name`` unless ``value`` is a string with a non-blank character."""
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{name}={value!r} is invalid: expected a non-empty string")
 
@@ -105,8 +107,8 @@ class StrategyRunRecord:
     error: str | None = None
 
     def __post_init__(self) -> None:
-        _choice("mode", self.mode, RUN_MODES)
-        _choice("status", self.status, RUN_STATUSES)
+        check_choice("mode", self.mode, RUN_MODES)
+        check_choice("status", self.status, RUN_STATUSES)
         _set(self, "started_at", utc_datetime(self.started_at, "started_at"))
         if self.finished_at is not None:
             _set(self, "finished_at", utc_datetime(self.finished_at, "finished_at"))
@@ -130,8 +132,8 @@ class SignalRecord:
 
     def __post_init__(self) -> None:
         for name in ("strategy_name", "symbol", "timeframe"):
-            _text(name, getattr(self, name))
-        _choice("signal_type", self.signal_type, SIGNAL_TYPES)
+            check_non_empty(name, getattr(self, name))
+        check_choice("signal_type", self.signal_type, SIGNAL_TYPES)
         _set(self, "timestamp", utc_datetime(self.timestamp, "timestamp"))
         _set(self, "price", _number("price", self.price, low=0, strict=True))
         confidence = _number("confidence", self.confidence, low=0)
@@ -161,8 +163,8 @@ class TradeRecord:
 
     def __post_init__(self) -> None:
         for name in ("trade_id", "account_id", "strategy_id", "symbol"):
-            _text(name, getattr(self, name))
-        _choice("side", self.side, TRADE_SIDES)
+            check_non_empty(name, getattr(self, name))
+        check_choice("side", self.side, TRADE_SIDES)
         _set(self, "execution_time", utc_datetime(self.execution_time, "execution_time"))
         _set(self, "price", _number("price", self.price, low=0, strict=True))
         _set(self, "volume", _number("volume", self.volume, low=0, strict=True))

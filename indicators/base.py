@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from market.candles import Candle
-from market.timeframes import timestamp_ms, to_epoch_ms
+from market.timeframes import timestamp_ms, to_epoch_ms, utc_index
 
 ParamValue = int | float | str
 Inputs = Mapping[str, np.ndarray]  # "open", "high", "low", "close", "volume", and "ts" (epoch ms)
@@ -48,11 +48,15 @@ class IndicatorParamError(ValueError):
         super().__init__(f"{indicator}: {parameter}={value!r} {reason}; allowed: {allowed}")
 
 
-class UnknownIndicatorError(LookupError):
-    """No indicator of that name (the message suggests the closest)."""
+class UnknownNameError(LookupError):
+    """No entry of that name in a registry (the message suggests the closest)."""
 
     def __str__(self) -> str:  # LookupError's str() would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+class UnknownIndicatorError(UnknownNameError):
+    """No indicator of that name (the message suggests the closest)."""
 
 
 def closest(word: str, choices: list[str] | tuple[str, ...]) -> str:
@@ -63,6 +67,19 @@ def closest(word: str, choices: list[str] | tuple[str, ...]) -> str:
     """
     match = difflib.get_close_matches(str(word).lower(), list(choices), n=1, cutoff=0.5)
     return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+V = TypeVar("V")
+
+
+def lookup(entries: Mapping[str, V], name: str, kind: str, error: type[UnknownNameError]) -> V:
+    """The entry called ``name`` (case-insensitive) of a registry of ``kind`` (the indicators',
+    the strategies'); else ``error`` naming the closest and every one available."""
+    entry = entries.get(str(name).strip().lower())
+    if entry is None:
+        names = sorted(entries)
+        raise error(f"unknown {kind} {name!r}{closest(name, names)}; available: {', '.join(names)}")
+    return entry
 
 
 @dataclass(frozen=True)
@@ -218,8 +235,7 @@ def _epoch_ms(values: Any) -> np.ndarray:
     array = np.asarray(values) if not isinstance(values, pd.Index) else None
     if array is not None and array.dtype.kind in "iu":
         return np.ascontiguousarray(array, dtype=np.int64)  # already epoch ms
-    index = pd.DatetimeIndex(values)
-    return to_epoch_ms(index if index.tz is not None else index.tz_localize("UTC"))
+    return to_epoch_ms(utc_index(values))
 
 
 def candle_ms(candle: Candle) -> int:

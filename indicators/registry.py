@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from indicators import momentum, moving_averages, volatility, volume
-from indicators.base import IndicatorSpec, ParamValue, UnknownIndicatorError, closest
+from indicators.base import IndicatorSpec, ParamValue, UnknownIndicatorError, lookup
 from market.timeframes import Timeframe
 
 _SPECS: dict[str, IndicatorSpec] = {
@@ -25,13 +25,7 @@ _SPECS: dict[str, IndicatorSpec] = {
 
 def get(name: str) -> IndicatorSpec:
     """The spec called `name` (case-insensitive): ``get("RSI").outputs == ("rsi",)``."""
-    spec = _SPECS.get(str(name).strip().lower())
-    if spec is None:
-        names = sorted(_SPECS)
-        raise UnknownIndicatorError(
-            f"unknown indicator {name!r}{closest(name, names)}; available: {', '.join(names)}"
-        )
-    return spec
+    return lookup(_SPECS, name, "indicator", UnknownIndicatorError)
 
 
 def all_specs() -> list[IndicatorSpec]:

@@ -25,7 +25,7 @@ from config.settings import ROOT
 from market.candles import CANDLE_COLUMNS
 from market.feeds import DEFAULT_VOLATILITY, random_walk_bars
 from market.importer import read_candle_file
-from market.timeframes import Timeframe, from_epoch_ms, to_epoch_ms
+from market.timeframes import Timeframe, as_utc, from_epoch_ms, to_epoch_ms
 
 SAMPLE_DIR = ROOT / "data" / "sample"
 DEMO_SEED = 20240101
@@ -67,8 +67,7 @@ def generate_random_walk(
     continues this series.
     """
     tf = Timeframe.parse(timeframe)
-    stamp = pd.Timestamp(start)
-    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    stamp = as_utc(start)
     first = int(tf.bucket_start_ms(to_epoch_ms(pd.DatetimeIndex([stamp]))[0]))
     ts_ms = first + np.arange(bars, dtype=np.int64) * tf.millis
     data = random_walk_bars(symbol, ts_ms, start_price, seed=seed, volatility=volatility)

@@ -1,4 +1,4 @@
-"""Timeframes: parsing, durations and bucket alignment.
+"""Timeframes: parsing, durations and bucket alignment; the UTC and epoch-ms time conversions.
 
 >>> tf = Timeframe.parse("15m")
 >>> tf.seconds, tf.label
@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import total_ordering
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -78,6 +79,22 @@ class Timeframe:
 
     def __str__(self) -> str:
         return self.label
+
+
+def as_utc(value: pd.Timestamp | str) -> pd.Timestamp:
+    """``value`` as a UTC timestamp: a naive time is taken as UTC, an aware one converted.
+
+    >>> as_utc(pd.Timestamp("2024-01-02 10:30", tz="Europe/Paris"))
+    Timestamp('2024-01-02 09:30:00+0000', tz='UTC')
+    """
+    stamp = pd.Timestamp(value)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def utc_index(values: Any) -> pd.DatetimeIndex:
+    """``values`` (datetimes) as a UTC DatetimeIndex: naive times are taken as UTC."""
+    index = pd.DatetimeIndex(values)
+    return index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
 
 
 def timestamp_ms(ts: pd.Timestamp | str) -> int:

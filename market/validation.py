@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from market.candles import CANDLE_COLUMNS, PRICE_COLUMNS
-from market.timeframes import from_epoch_ms
+from market.timeframes import from_epoch_ms, utc_index
 
 TIMESTAMP_ALIASES = ("timestamp", "ts", "time", "date", "datetime")
 RowLabel = Literal["line", "row"]
@@ -520,8 +520,7 @@ def _epoch_to_ms(numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _datetimes_to_ms(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    index = pd.DatetimeIndex(series)
-    index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
+    index = utc_index(series)
     ok = ~index.isna()
     micros = index.as_unit("us").asi8
     return np.where(ok, micros // 1000, 0), np.asarray(ok, dtype=bool)

@@ -52,7 +52,7 @@ from database.records import StrategyRunRecord
 from database.repositories import CandleRepository, StrategyRepository
 from database.session import make_engine, make_session_factory
 from market.resample import resample
-from market.timeframes import Timeframe
+from market.timeframes import Timeframe, as_utc
 from strategies import registry
 from strategies.base import BaseStrategy, ParamValue
 from strategies.data_integration import IntegratedData, StrategyDataIntegrator
@@ -451,10 +451,7 @@ def _iso(value: pd.Timestamp | None) -> str | None:
 
 
 def _timestamp(value: Any) -> pd.Timestamp | None:
-    if value in (None, ""):
-        return None
-    stamp = pd.Timestamp(value)
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return None if value in (None, "") else as_utc(value)
 
 
 __all__ = [

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from indicators.base import IndicatorParamError, Param, find_param, validate_params
-from indicators.registry import IndicatorRequest
+from indicators.registry import IndicatorRequest, request
 from market.candles import Candle, iter_candles
 from strategies.data_integration import IntegratedData
 from strategies.signals import (
@@ -460,6 +460,14 @@ def confidence_ratio(part: np.ndarray, whole: np.ndarray, base: float = 0.0) -> 
     return np.clip(base + (1.0 - base) * ratio, 0.0, 1.0)
 
 
+ATR_PERIOD = 14  # the volatility yardstick of the confidence formulas measured in ATR
+
+
+def atr_input() -> tuple[IndicatorRequest, str]:
+    """The ``"atr"`` input (ATR(14)) of a strategy whose confidence is measured in ATR."""
+    return request("atr", timeperiod=ATR_PERIOD), "atr"
+
+
 class LiveStrategy:
     """A strategy's incremental state: its open positions and the previous bar's values.
 
@@ -564,6 +572,7 @@ def replay_live(
 
 
 __all__ = [
+    "ATR_PERIOD",
     "DIRECTION",
     "SIGNAL_COLUMNS",
     "Bars",
@@ -572,6 +581,7 @@ __all__ = [
     "Rules",
     "StrategyParam",
     "StrategyParamError",
+    "atr_input",
     "confidence_ratio",
     "replay_live",
 ]

@@ -396,8 +396,7 @@ class StrategyDataIntegrator:
             for first, frame in read:
                 if first is None or (wanted is not None and first <= wanted):
                     return frame if wanted is None else frame[to_epoch_ms(frame.index) >= wanted]
-            with self._sessions() as session:
-                frame = CandleRepository(session).frame(symbol, base.label, start=start, end=end)
+            frame = self._window(symbol, base, start, end)
             read.append((wanted, frame))
             return frame
 
@@ -435,6 +434,8 @@ class StrategyDataIntegrator:
     def _window(
         self, symbol: str, base: Timeframe, start: pd.Timestamp | None, end: pd.Timestamp | None
     ) -> pd.DataFrame:
+        """The stored bars of one series from ``start`` to ``end`` (open times), in a session
+        of their own."""
         with self._sessions() as session:
             return CandleRepository(session).frame(symbol, base.label, start=start, end=end)
 
@@ -460,8 +461,7 @@ class StrategyDataIntegrator:
         step = base.delta * chunk_bars
         while lower <= upper:
             bound = min(lower + step - _MS, upper)
-            with self._sessions() as session:
-                chunk = CandleRepository(session).frame(symbol, base.label, start=lower, end=bound)
+            chunk = self._window(symbol, base, lower, bound)
             if not chunk.empty:
                 yield chunk
             lower = bound + _MS

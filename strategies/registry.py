@@ -12,29 +12,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from indicators.base import closest
+from indicators.base import UnknownNameError, lookup
 from strategies.base import BaseStrategy
 from strategies.implementations import ALL
 
 _STRATEGIES: dict[str, type[BaseStrategy]] = {cls.name: cls for cls in ALL}
 
 
-class UnknownStrategyError(LookupError):
+class UnknownStrategyError(UnknownNameError):
     """No strategy of that name (the message suggests the closest)."""
-
-    def __str__(self) -> str:  # LookupError's str() would quote the message
-        return str(self.args[0]) if self.args else ""
 
 
 def get(name: str) -> type[BaseStrategy]:
     """The strategy class called ``name`` (case-insensitive): ``get("rsi_reversion")``."""
-    cls = _STRATEGIES.get(str(name).strip().lower())
-    if cls is None:
-        names = sorted(_STRATEGIES)
-        raise UnknownStrategyError(
-            f"unknown strategy {name!r}{closest(name, names)}; available: {', '.join(names)}"
-        )
-    return cls
+    return lookup(_STRATEGIES, name, "strategy", UnknownStrategyError)
 
 
 def create(name: str, **params: Any) -> BaseStrategy:

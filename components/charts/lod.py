@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from market.candles import CANDLE_COLUMNS
-from market.timeframes import Timeframe
+from market.timeframes import Timeframe, as_utc
 
 # unit, its seconds, the duration from which it is used (days up to two weeks: "10d")
 _UNITS = (("w", 7 * 86400, 14 * 86400), ("d", 86400, 86400), ("h", 3600, 3600), ("m", 60, 0))
@@ -39,8 +39,8 @@ def aggregate_ohlc(
     if max_bars < 1:
         raise ValueError(f"max_bars={max_bars!r} is invalid: expected an int >= 1")
     index = frame.index
-    first = 0 if start is None else int(index.searchsorted(_utc(start), side="left"))
-    stop = len(index) if end is None else int(index.searchsorted(_utc(end), side="right"))
+    first = 0 if start is None else int(index.searchsorted(as_utc(start), side="left"))
+    stop = len(index) if end is None else int(index.searchsorted(as_utc(end), side="right"))
     stop = max(stop, first)
     n = stop - first
     if n <= max_bars:
@@ -60,11 +60,6 @@ def aggregate_ohlc(
         "bars": ends - starts + 1,
     }
     return pd.DataFrame(data, index=index[first:stop][starts])
-
-
-def _utc(ts: pd.Timestamp | str) -> pd.Timestamp:
-    stamp = pd.Timestamp(ts)
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
 def lod_timeframe_label(bucket_bars: int, timeframe: Timeframe | str) -> str:

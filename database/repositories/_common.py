@@ -35,11 +35,6 @@ def aware_timestamp(value: TimeLike, name: str) -> pd.Timestamp:
     return stamp.tz_convert("UTC")
 
 
-def check_non_empty(name: str, value: object) -> None:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{name}={value!r} is invalid: expected a non-empty string")
-
-
 def choices(name: str, values: str | Iterable[str], allowed: tuple[str, ...]) -> list[str]:
     """``values`` (one or many) as a list; ValueError naming those not in ``allowed``."""
     chosen = [values] if isinstance(values, str) else list(values)

@@ -32,12 +32,11 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from database.models import Candle
-from database.records import SeriesInfo
+from database.records import SeriesInfo, check_non_empty
 from database.repositories._common import (
     DEFAULT_CHUNK_ROWS,
     TimeLike,
     aware_timestamp,
-    check_non_empty,
     chunks,
 )
 from market.candles import CANDLE_COLUMNS

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from database.errors import RunNotFoundError
 from database.models import StrategyRun
-from database.records import RUN_MODES, StrategyRunRecord, utc_datetime
+from database.records import RUN_MODES, StrategyRunRecord, check_choice, utc_datetime
 from database.repositories._common import ordered, where_matching
 
 RUNS: Table = StrategyRun.__table__  # type: ignore[assignment]
@@ -34,8 +34,7 @@ class StrategyRunRepository:
         started_at: datetime | None = None,
     ) -> StrategyRunRecord:
         """Record a run that starts now (or at ``started_at``); returns it with its id."""
-        if mode not in RUN_MODES:
-            raise ValueError(f"mode={mode!r} is invalid: expected one of {', '.join(RUN_MODES)}")
+        check_choice("mode", mode, RUN_MODES)
         started = utc_datetime(started_at or datetime.now(UTC), "started_at")
         run = add_run(self._session, strategy_name, config, symbol, timeframe, mode, started)
         return run_record(run)

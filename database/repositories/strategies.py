@@ -16,9 +16,10 @@ from database.records import (
     RetentionReport,
     SignalRecord,
     StrategyRunRecord,
+    check_non_empty,
     utc_datetime,
 )
-from database.repositories._common import DEFAULT_CHUNK_ROWS, check_non_empty, choices
+from database.repositories._common import DEFAULT_CHUNK_ROWS, choices
 from database.repositories.runs import (
     RUNS,
     StrategyRunRepository,

@@ -14,10 +14,9 @@ from strategies.base import (
     Rules,
     StrategyParam,
     StrategyParamError,
+    atr_input,
     confidence_ratio,
 )
-
-ATR_PERIOD = 14
 
 
 class BollingerReversion(BaseStrategy):
@@ -95,7 +94,7 @@ class DonchianBreakout(BaseStrategy):
             "entry_lower": (entry, "lower"),
             "exit_upper": (exit_, "upper"),
             "exit_lower": (exit_, "lower"),
-            "atr": (request("atr", timeperiod=ATR_PERIOD), "atr"),
+            "atr": atr_input(),
         }
 
     def rules(self, cur: Bars, prev: Bars) -> Rules:

@@ -17,10 +17,9 @@ from strategies.base import (
     ParamValue,
     Rules,
     StrategyParam,
+    atr_input,
     confidence_ratio,
 )
-
-ATR_PERIOD = 14  # the volatility yardstick of every confidence formula here
 
 
 class MovingAverageCrossover(BaseStrategy):
@@ -44,7 +43,7 @@ class MovingAverageCrossover(BaseStrategy):
         return {
             f"fast_{avg}": (request(avg, timeperiod=self.config["fast"]), avg),
             f"slow_{avg}": (request(avg, timeperiod=self.config["slow"]), avg),
-            "atr": (request("atr", timeperiod=ATR_PERIOD), "atr"),
+            "atr": atr_input(),
         }
 
     def rules(self, cur: Bars, prev: Bars) -> Rules:
@@ -132,7 +131,7 @@ class MacdCross(BaseStrategy):
             "macd": (macd, "macd"),
             "signal": (macd, "signal"),
             "hist": (macd, "hist"),
-            "atr": (request("atr", timeperiod=ATR_PERIOD), "atr"),
+            "atr": atr_input(),
         }
 
     def rules(self, cur: Bars, prev: Bars) -> Rules:

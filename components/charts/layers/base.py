@@ -12,7 +12,8 @@ A layer has a ``kind``, the ``panels`` it needs, its ``traces`` (each with a sta
 a live tick what to ``extend`` (rows after the last one a tab holds) and to ``replace`` (e.g.
 the forming bar's value). The candles layer always comes first, so traces 0-4 keep the meaning
 :mod:`components.charts.candles` gives them (its ``candle_delta`` patches those). A new layer
-type is one module with a ``@register_layer`` class, imported in ``layers/__init__.py``.
+type is one module with a ``@register_layer`` class, imported in ``layers/__init__.py``; one
+drawing a few traces per strategy (signals, trades) subclasses :class:`StrategyLayer`.
 """
 
 from __future__ import annotations
@@ -182,6 +183,58 @@ class Layer(Protocol):
     def replace(self, data: ChartData, theme: ChartTheme) -> dict[str, Columns]:
         """Per trace id, the values that replace the trace's own on every tick."""
         ...
+
+
+class StrategyLayer:
+    """A layer drawing a fixed set of traces per strategy over the price: one per strategy in
+    ``data.strategies`` and entry of ``kinds``, in that order, empty ones included (a live
+    extend always has a target); no panel of its own, nothing replaced on a tick.
+
+    Subclasses set ``kinds`` and give ``trace_id(view, kind)``, ``columns(data, view, kind,
+    since)`` (the values after ``since``; None: all) and ``trace(view, position, kind, columns,
+    theme)`` (the plotly trace of those values; ``position``: the strategy's place on the chart).
+    """
+
+    kinds: ClassVar[tuple[str, ...]] = ()
+
+    def trace_id(self, view: StrategyView, kind: str) -> str:
+        raise NotImplementedError
+
+    def columns(
+        self, data: ChartData, view: StrategyView, kind: str, since: pd.Timestamp | None
+    ) -> Columns:
+        raise NotImplementedError
+
+    def trace(
+        self, view: StrategyView, position: int, kind: str, columns: Columns, theme: ChartTheme
+    ) -> Any:
+        raise NotImplementedError
+
+    def panels(self, data: ChartData) -> list[Panel]:
+        return []
+
+    def traces(self, data: ChartData, theme: ChartTheme) -> list[LayerTrace]:
+        return [
+            LayerTrace(
+                self.trace_id(view, kind),
+                PRICE,
+                self.trace(view, position, kind, self.columns(data, view, kind, None), theme),
+            )
+            for position, view in enumerate(data.strategies.values())
+            for kind in self.kinds
+        ]
+
+    def extend(
+        self, data: ChartData, since: pd.Timestamp | None, theme: ChartTheme
+    ) -> dict[str, Columns]:
+        return {
+            self.trace_id(view, kind): self.columns(data, view, kind, since)
+            for view in data.strategies.values()
+            for kind in self.kinds
+        }
+
+    def replace(self, data: ChartData, theme: ChartTheme) -> dict[str, Columns]:
+        return {}
 
 
 LAYER_TYPES: dict[str, type] = {}

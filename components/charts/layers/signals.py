@@ -26,11 +26,9 @@ import plotly.graph_objects as go
 
 from components.charts.candles import compact
 from components.charts.layers.base import (
-    PRICE,
     ChartData,
     Columns,
-    LayerTrace,
-    Panel,
+    StrategyLayer,
     StrategyView,
     clean,
     register_layer,
@@ -81,62 +79,6 @@ def marker_offsets(candles: pd.DataFrame, bars: np.ndarray) -> np.ndarray:
     return np.maximum(RANGE_FRACTION * (high - low), MIN_OFFSET * np.abs(high))
 
 
-@register_layer
-@dataclass(frozen=True)
-class StrategySignalLayer:
-    """Markers for every strategy in ``data.strategies`` x every signal type (empty traces
-    included: a live extend always has a target)."""
-
-    kind: ClassVar[str] = "signals"
-
-    def panels(self, data: ChartData) -> list[Panel]:
-        return []
-
-    def traces(self, data: ChartData, theme: ChartTheme) -> list[LayerTrace]:
-        out = []
-        for position, view in enumerate(data.strategies.values()):
-            color, symbols = view.style(theme, position)
-            names = _metadata_names(view)
-            for signal_type in SIGNAL_COLUMNS:
-                columns = signal_columns(data, view, signal_type, None)
-                entry = signal_type.startswith("entry")
-                trace = go.Scatter(
-                    x=columns["x"],
-                    y=columns["y"],
-                    customdata=columns["customdata"],
-                    mode="markers",
-                    name=view.label,
-                    legendgroup=f"sig:{view.label}",
-                    showlegend=signal_type == SIGNAL_COLUMNS[0],
-                    marker={
-                        "symbol": marker_symbol(symbols, signal_type),
-                        "color": color,
-                        "size": 11 if entry else 9,
-                        "line": {"color": color, "width": 1.5},
-                    },
-                    hovertemplate=_hovertemplate(view.label, signal_type, names),
-                    _validate=False,
-                )
-                out.append(LayerTrace(signal_id(view, signal_type), PRICE, trace))
-        return out
-
-    def extend(
-        self, data: ChartData, since: pd.Timestamp | None, theme: ChartTheme
-    ) -> dict[str, Columns]:
-        return {
-            signal_id(view, signal_type): signal_columns(data, view, signal_type, since)
-            for view in data.strategies.values()
-            for signal_type in SIGNAL_COLUMNS
-        }
-
-    def replace(self, data: ChartData, theme: ChartTheme) -> dict[str, Columns]:
-        return {}
-
-
-def _metadata_names(view: StrategyView) -> list[str]:
-    return [] if view.result is None else list(view.result.metadata_columns)
-
-
 def signal_columns(
     data: ChartData, view: StrategyView, signal_type: str, since: pd.Timestamp | None
 ) -> Columns:
@@ -171,6 +113,42 @@ def signal_columns(
         "y": compact(y),
         "customdata": [list(row) for row in zip(*columns, strict=True)],
     }
+
+
+@register_layer
+@dataclass(frozen=True)
+class StrategySignalLayer(StrategyLayer):
+    """Markers for every strategy in ``data.strategies`` x every signal type (empty traces
+    included: a live extend always has a target)."""
+
+    kind: ClassVar[str] = "signals"
+    kinds: ClassVar[tuple[str, ...]] = SIGNAL_COLUMNS
+
+    trace_id = staticmethod(signal_id)
+    columns = staticmethod(signal_columns)
+
+    def trace(
+        self, view: StrategyView, position: int, kind: str, columns: Columns, theme: ChartTheme
+    ) -> go.Scatter:
+        color, symbols = view.style(theme, position)
+        names = [] if view.result is None else list(view.result.metadata_columns)
+        return go.Scatter(
+            x=columns["x"],
+            y=columns["y"],
+            customdata=columns["customdata"],
+            mode="markers",
+            name=view.label,
+            legendgroup=f"sig:{view.label}",
+            showlegend=kind == SIGNAL_COLUMNS[0],
+            marker={
+                "symbol": marker_symbol(symbols, kind),
+                "color": color,
+                "size": 11 if kind.startswith("entry") else 9,
+                "line": {"color": color, "width": 1.5},
+            },
+            hovertemplate=_hovertemplate(view.label, kind, names),
+            _validate=False,
+        )
 
 
 def _hovertemplate(label: str, signal_type: str, names: list[str]) -> str:

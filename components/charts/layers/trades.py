@@ -19,11 +19,9 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from components.charts.layers.base import (
-    PRICE,
     ChartData,
     Columns,
-    LayerTrace,
-    Panel,
+    StrategyLayer,
     StrategyView,
     clean,
     register_layer,
@@ -36,49 +34,6 @@ OUTCOMES = ("win", "loss")
 def trade_id(view: StrategyView, outcome: str) -> str:
     """``trade:<label>:win`` or ``trade:<label>:loss``."""
     return f"trade:{view.label}:{outcome}"
-
-
-@register_layer
-@dataclass(frozen=True)
-class TradeLayer:
-    """Entry-to-exit segments of every strategy's ``trades`` (TRADE_COLUMNS frames)."""
-
-    kind: ClassVar[str] = "trades"
-
-    def panels(self, data: ChartData) -> list[Panel]:
-        return []
-
-    def traces(self, data: ChartData, theme: ChartTheme) -> list[LayerTrace]:
-        out = []
-        for view in data.strategies.values():
-            for outcome in OUTCOMES:
-                color = theme.profit if outcome == "win" else theme.loss
-                columns = trade_columns(data, view, outcome, None)
-                trace = go.Scatter(
-                    **columns,
-                    mode="lines+markers",
-                    name=f"{view.label} trades",
-                    legendgroup=f"trade:{view.label}",
-                    showlegend=outcome == OUTCOMES[0],
-                    line={"color": color, "width": 1.5, "dash": "dot"},
-                    marker={"color": color, "size": 5},
-                    hovertemplate=_hovertemplate(view.label),
-                    _validate=False,
-                )
-                out.append(LayerTrace(trade_id(view, outcome), PRICE, trace))
-        return out
-
-    def extend(
-        self, data: ChartData, since: pd.Timestamp | None, theme: ChartTheme
-    ) -> dict[str, Columns]:
-        return {
-            trade_id(view, outcome): trade_columns(data, view, outcome, since)
-            for view in data.strategies.values()
-            for outcome in OUTCOMES
-        }
-
-    def replace(self, data: ChartData, theme: ChartTheme) -> dict[str, Columns]:
-        return {}
 
 
 def trade_columns(
@@ -123,6 +78,34 @@ def trade_columns(
         y += [row[3], row[4], None]
         customdata += [list(row), list(row), None]
     return {"x": x, "y": y, "customdata": customdata}
+
+
+@register_layer
+@dataclass(frozen=True)
+class TradeLayer(StrategyLayer):
+    """Entry-to-exit segments of every strategy's ``trades`` (TRADE_COLUMNS frames)."""
+
+    kind: ClassVar[str] = "trades"
+    kinds: ClassVar[tuple[str, ...]] = OUTCOMES
+
+    trace_id = staticmethod(trade_id)
+    columns = staticmethod(trade_columns)
+
+    def trace(
+        self, view: StrategyView, position: int, kind: str, columns: Columns, theme: ChartTheme
+    ) -> go.Scatter:
+        color = theme.profit if kind == "win" else theme.loss
+        return go.Scatter(
+            **columns,
+            mode="lines+markers",
+            name=f"{view.label} trades",
+            legendgroup=f"trade:{view.label}",
+            showlegend=kind == OUTCOMES[0],
+            line={"color": color, "width": 1.5, "dash": "dot"},
+            marker={"color": color, "size": 5},
+            hovertemplate=_hovertemplate(view.label),
+            _validate=False,
+        )
 
 
 def _hovertemplate(label: str) -> str:

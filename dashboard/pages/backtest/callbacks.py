@@ -42,9 +42,7 @@ def register_callbacks(app: Dash, services: Any, manager: Any, *, min_step_s: fl
     cache_url = services.settings.redis_url
     cache = ResultCache()
     strategies = strategy_manager(services)
-    form_state = {name: State(id_, "value") for name, id_ in FORM_IDS.items()}
-    form_state["param_ids"] = State({"type": PARAM_TYPE, "name": ALL}, "id")
-    form_state["param_values"] = State({"type": PARAM_TYPE, "name": ALL}, "value")
+    form_state = _form_values(State)
 
     @app.callback(
         Output("bt-strategy", "value"),
@@ -76,11 +74,7 @@ def register_callbacks(app: Dash, services: Any, manager: Any, *, min_step_s: fl
         options, value, first, last = symbol_choices(services, symbol, current)
         return options, value, first, last, first, first, last, last
 
-    form_inputs = {name: Input(id_, "value") for name, id_ in FORM_IDS.items()}
-    form_inputs["param_ids"] = Input({"type": PARAM_TYPE, "name": ALL}, "id")
-    form_inputs["param_values"] = Input({"type": PARAM_TYPE, "name": ALL}, "value")
-
-    @app.callback(Output("bt-form-message", "children"), inputs={"values": form_inputs})
+    @app.callback(Output("bt-form-message", "children"), inputs={"values": _form_values(Input)})
     def _validate(values: dict[str, Any]):
         return form_message(values)
 
@@ -163,3 +157,13 @@ def register_callbacks(app: Dash, services: Any, manager: Any, *, min_step_s: fl
         fmt, current = args[-2], args[-1]
         kind = str(ctx.triggered_id).removeprefix("bt-export-")
         return export(kind, fmt or "csv", current, services, cache)
+
+
+def _form_values(kind: type[Input] | type[State]) -> dict[str, Any]:
+    """The form's values as callback dependencies of ``kind`` (Input or State): every
+    :data:`FORM_IDS` field's value, the parameter inputs' ids and values (what
+    :func:`~dashboard.pages.backtest.form.form_dict` reads)."""
+    values = {name: kind(id_, "value") for name, id_ in FORM_IDS.items()}
+    values["param_ids"] = kind({"type": PARAM_TYPE, "name": ALL}, "id")
+    values["param_values"] = kind({"type": PARAM_TYPE, "name": ALL}, "value")
+    return values

@@ -90,7 +90,7 @@ def _number(
     )
 
 
-def _select(id_: str, options: Sequence[Any], value: Any) -> dbc.Select:
+def _select(id_: str | dict[str, str], options: Sequence[Any], value: Any) -> dbc.Select:
     return dbc.Select(id=id_, options=list(options), value=value, size="sm")
 
 
@@ -139,7 +139,7 @@ def _param_field(p: StrategyParam, value: Any) -> dbc.Col:
         control: Any = dbc.Switch(id=id_, value=bool(value), label=p.name, className="mt-1")
         return dbc.Col(html.Div(control, title=title), width=6)
     if p.kind is str:
-        control = _select_param(id_, p.choices, value)
+        control = _select(id_, _options(p.choices), value)
     else:
         control = dbc.Input(
             id=id_,
@@ -151,12 +151,6 @@ def _param_field(p: StrategyParam, value: Any) -> dbc.Col:
             size="sm",
         )
     return dbc.Col([_label(p.name, title=title), control], width=6)
-
-
-def _select_param(id_: dict[str, str], choices: Sequence[str], value: Any) -> dbc.Select:
-    return dbc.Select(
-        id=id_, options=[{"label": c, "value": c} for c in choices], value=value, size="sm"
-    )
 
 
 def period_bounds(services: Any, symbol: str) -> tuple[str | None, str | None]:

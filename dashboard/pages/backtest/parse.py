@@ -24,7 +24,7 @@ import pandas as pd
 
 from analytics.backtest import SIZINGS, BacktestInputError, BacktestSettings
 from analytics.metrics import PRESETS
-from market.timeframes import SUPPORTED
+from market.timeframes import SUPPORTED, as_utc
 from services.backtests import (
     DEFAULT_PRESET,
     BacktestRequest,
@@ -225,7 +225,7 @@ def _date(form: Mapping[str, Any], name: str) -> pd.Timestamp | None:
         raise FormError(
             name, f"{FIELD_LABELS[name]}: {value!r} is not a date (YYYY-MM-DD)"
         ) from None
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return as_utc(stamp)
 
 
 __all__ = [
