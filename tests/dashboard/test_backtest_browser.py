@@ -33,8 +33,7 @@ from strategies.registry import create
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("browser_required")]
 
-ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOT = ROOT / "docs" / "screenshots" / "backtest_page_1280x800.png"
+SCREENSHOT = "backtest_page_1280x800.png"  # in tests/artifacts/; docs/screenshots/ holds a copy
 STEP_S = 0.6  # each step stays on screen this long: the bar is polled every 250 ms
 KPIS = ("# Trades", "Return [%]")
 WATCH_PROGRESS = """
@@ -172,7 +171,7 @@ def plotted_traces(dash_duo, graph_id: str) -> list[str]:
     )
 
 
-def test_run_reopen_and_compare_in_the_browser(dash_duo, backtest_app):
+def test_run_reopen_and_compare_in_the_browser(dash_duo, backtest_app, artifacts):
     app, services = backtest_app
     dash_duo.start_server(app)
     driver = dash_duo.driver
@@ -220,7 +219,7 @@ def test_run_reopen_and_compare_in_the_browser(dash_duo, backtest_app):
     until(lambda: len(grid_rows(dash_duo, "bt-trades")) > 0, timeout=10)
     trades = grid_rows(dash_duo, "bt-trades")
     assert len(trades) == min(15, int(expected_first["# Trades"].replace(",", "")))
-    screenshot(driver, SCREENSHOT)
+    screenshot(driver, artifacts / SCREENSHOT)
 
     # a second run, then the first one reopened from the saved runs
     set_param(dash_duo, "fast", 10)
