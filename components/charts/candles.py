@@ -12,7 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from components.charts.style import hover_label, style_figure
+from components.charts.style import axis_style, style_figure
 from components.charts.theme import DARK, ChartTheme, rgba
 from market.candles import Candle
 from market.timeframes import Timeframe, timestamp_ms
@@ -127,14 +127,6 @@ def _forming_values(forming: Candle | None, timeframe: Timeframe) -> tuple[list,
 # the candle chart's own margins: right, the price scale; top, a strip for the legend and the
 # mode bar, off the bars
 _MARGIN = {"l": 10, "r": 72, "t": 34, "b": 30}
-_SPIKES = {
-    "showspikes": True,
-    "spikecolor": DARK.level,
-    "spikethickness": 1,
-    "spikedash": "dot",
-    "spikemode": "across",
-    "spikesnap": "cursor",
-}
 
 
 def _style(
@@ -146,10 +138,7 @@ def _style(
     view_bars: int,
     theme: ChartTheme,
 ) -> None:
-    # the dark hover label and spikes on every theme (the layered chart sets the theme's)
-    style_figure(
-        fig, theme, margin=_MARGIN, hoverlabel=hover_label(DARK), axis=_SPIKES, automargin=False
-    )
+    style_figure(fig, theme, margin=_MARGIN, axis=axis_style(theme, spikes=True), automargin=False)
     fig.update_layout(
         uirevision=chart_key(symbol, timeframe),  # keeps the trader's zoom across live patches
         dragmode="pan",

@@ -40,6 +40,21 @@ def hover_label(theme: ChartTheme = DARK) -> dict[str, Any]:
     }
 
 
+def axis_style(theme: ChartTheme = DARK, *, spikes: bool = False) -> dict[str, Any]:
+    """Every axis's look in the theme; ``spikes``: dotted crosshair lines across the panels."""
+    axes = {"gridcolor": theme.grid, "zeroline": False, "showline": False, "color": theme.text}
+    if spikes:
+        axes |= {
+            "showspikes": True,
+            "spikecolor": theme.level,
+            "spikethickness": 1,
+            "spikedash": "dot",
+            "spikemode": "across",
+            "spikesnap": "cursor",
+        }
+    return axes
+
+
 def style_figure(
     fig: go.Figure,
     theme: ChartTheme = DARK,
@@ -56,8 +71,7 @@ def style_figure(
     theme by default; ``axis``: more properties of every x and y axis (spikes);
     ``automargin``: long category labels (years, strategy names) are never cut by the margins.
     """
-    axes = {"gridcolor": theme.grid, "zeroline": False, "showline": False, "color": theme.text}
-    axes |= axis or {}
+    axes = axis_style(theme) | (axis or {})
     fig.update_layout(
         template="none",
         paper_bgcolor=theme.background,

@@ -30,6 +30,7 @@ from plotly.subplots import make_subplots
 
 from components.charts import candles as candle_chart
 from components.charts.candles import compact, x_labels
+from components.charts.style import axis_style
 from components.charts.theme import DARK, ChartTheme
 from market.candles import Candle
 from market.timeframes import Timeframe
@@ -299,22 +300,6 @@ def _axis_names(row: int) -> tuple[str, str]:
     return f"x{suffix}", f"y{suffix}"
 
 
-def _axis_style(theme: ChartTheme) -> dict[str, Any]:
-    """The axis look of :func:`components.charts.candles.candle_figure`, in theme colours."""
-    return {
-        "gridcolor": theme.grid,
-        "zeroline": False,
-        "showline": False,
-        "color": theme.text,
-        "showspikes": True,
-        "spikecolor": theme.level,
-        "spikethickness": 1,
-        "spikedash": "dot",
-        "spikemode": "across",
-        "spikesnap": "cursor",
-    }
-
-
 def compose(
     data: ChartData,
     layers: Sequence[Layer],
@@ -363,17 +348,7 @@ def compose(
     candle_chart._style(
         fig, data.candles, data.shown_forming, data.symbol, data.timeframe, view_bars, theme
     )
-    axis = _axis_style(theme)
-    fig.update_layout(
-        hoverlabel={
-            "bgcolor": theme.hover_background,
-            "bordercolor": theme.hover_border,
-            "font": {"color": theme.hover_text},
-        }
-    )
-    fig.update_xaxes(spikecolor=theme.level)
-    fig.update_yaxes(spikecolor=theme.level, row=1, col=1)
-    fig.update_yaxes(spikecolor=theme.level, row=2, col=1)
+    axis = axis_style(theme, spikes=True)
     first_x = _first_view_x(data, view_bars)
     for name in names[2:]:
         _style_sub_panel(fig, panels[name], row[name], traces, first_x, axis, theme)

@@ -17,6 +17,7 @@ import pandas as pd
 from analytics.exports import format_duration
 from components.charts.style import FONT
 from components.charts.theme import DARK, ChartTheme, rgba
+from market.timeframes import utc_index
 
 TRADE_TABLE_TEXT_COLUMNS = ("side", "entry_time", "exit_time", "duration", "exit_reason")
 
@@ -88,11 +89,6 @@ def _floats(values: pd.Series | np.ndarray, scale: float = 1.0) -> list[float | 
     return [None if math.isnan(v) else v for v in array.tolist()]
 
 
-def _utc_index(values: pd.Series) -> pd.DatetimeIndex:
-    index = pd.DatetimeIndex(values)
-    return index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
-
-
 def trade_table_records(trades: pd.DataFrame) -> list[dict]:
     """One dict per trade for the DataTable's ``data``.
 
@@ -104,7 +100,7 @@ def trade_table_records(trades: pd.DataFrame) -> list[dict]:
     """
     if not len(trades):
         return []
-    entry, exit_ = _utc_index(trades["entry_time"]), _utc_index(trades["exit_time"])
+    entry, exit_ = utc_index(trades["entry_time"]), utc_index(trades["exit_time"])
     durations = pd.to_timedelta(trades["duration"]) if "duration" in trades else exit_ - entry
     columns = {
         "id": list(range(1, len(trades) + 1)),
