@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from dash.testing.wait import until
+from werkzeug.wsgi import ClosingIterator
 
 from config.settings import Settings
 from dashboard.server import create_app
@@ -23,6 +27,51 @@ def pytest_setup_options():
     for argument in (*HEADLESS_CHROME_ARGS, "--window-size=1280,800"):
         options.add_argument(argument)
     return options
+
+
+class InFlight:
+    """Counts the requests a served app is answering (WSGI middleware: from the call until the
+    server has sent the body)."""
+
+    def __init__(self, wsgi_app: Callable[..., Iterable[bytes]]) -> None:
+        self._inner = wsgi_app
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        with self._lock:
+            self.count += 1
+        try:
+            body = self._inner(environ, start_response)
+        except BaseException:
+            self._done()
+            raise
+        return ClosingIterator(body, [self._done])
+
+    def _done(self) -> None:
+        with self._lock:
+            self.count -= 1
+
+
+@pytest.fixture
+def dash_duo(dash_duo: Any) -> Iterator[Any]:
+    """dash's dash_duo, settled before it is torn down: the page is left (no more interval
+    ticks) and every request in flight answered. dash stops its threaded server by raising
+    SystemExit in every thread it started, so a callback still computing then (a busy machine)
+    would die with an unhandled thread exception."""
+    started: list[InFlight] = []
+    start_server = dash_duo.start_server
+
+    def start_counting(app: Any, **kwargs: Any) -> Any:
+        app.server.wsgi_app = counter = InFlight(app.server.wsgi_app)
+        started.append(counter)
+        return start_server(app, **kwargs)
+
+    dash_duo.start_server = start_counting
+    yield dash_duo
+    if started:
+        dash_duo.driver.get("about:blank")
+        until(lambda: all(counter.count == 0 for counter in started), timeout=60)
 
 
 @pytest.fixture

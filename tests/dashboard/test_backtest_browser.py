@@ -30,6 +30,7 @@ from services.backtests import STEPS, BatchJob, open_context
 from services.batch import run_job
 from services.runtime import build_services
 from strategies.registry import create
+from tests.dashboard.waits import WAIT_S
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("browser_required")]
 
@@ -105,13 +106,13 @@ def set_param(dash_duo, name: str, value: int) -> None:
     )
     dash_duo.clear_input(field)
     field.send_keys(str(value))
-    until(lambda: field.get_attribute("value") == str(value), timeout=5)
+    until(lambda: field.get_attribute("value") == str(value), timeout=WAIT_S)
 
 
 def run_and_wait(dash_duo, expected: dict[str, str], status: str) -> None:
     dash_duo.find_element("#bt-run").click()
-    dash_duo.wait_for_contains_text("#bt-status", status, timeout=60)
-    until(lambda: shown_kpis(dash_duo) == expected, timeout=10)
+    dash_duo.wait_for_contains_text("#bt-status", status, timeout=WAIT_S)
+    until(lambda: shown_kpis(dash_duo) == expected, timeout=WAIT_S)
 
 
 def click(dash_duo, css: str) -> None:
@@ -156,7 +157,7 @@ def screenshot(driver, path: Path, width: int = 1280, height: int = 800) -> None
             driver.execute_script("return [window.innerWidth, window.innerHeight]")
             == [width, height]
         ),
-        timeout=5,
+        timeout=WAIT_S,
     )
     driver.execute_script("window.scrollTo({top: 0, behavior: 'instant'})")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -176,15 +177,15 @@ def test_run_reopen_and_compare_in_the_browser(dash_duo, backtest_app, artifacts
     dash_duo.start_server(app)
     driver = dash_duo.driver
     driver.get(dash_duo.server_url + "/backtest")
-    dash_duo.wait_for_element("#bt-run", timeout=20)
+    dash_duo.wait_for_element("#bt-run", timeout=WAIT_S)
     assert dash_duo.find_element("#bt-empty").text.startswith("No result yet")
 
     # the parameter inputs follow the strategy, the timeframes and the period the symbol
     Select(dash_duo.find_element("#bt-strategy")).select_by_value("rsi_reversion")
     rsi = ["period", "oversold", "overbought", "trend_filter", "trend_period"]
-    until(lambda: param_names(dash_duo) == rsi, timeout=10)
+    until(lambda: param_names(dash_duo) == rsi, timeout=WAIT_S)
     Select(dash_duo.find_element("#bt-strategy")).select_by_value("sma_crossover")
-    until(lambda: param_names(dash_duo) == ["fast", "slow"], timeout=10)
+    until(lambda: param_names(dash_duo) == ["fast", "slow"], timeout=WAIT_S)
     Select(dash_duo.find_element("#bt-symbol")).select_by_value("DEMO")
     until(lambda: dash_duo.find_element("#bt-start").get_attribute("value") == "2024-01-01", 10)
     assert "1m" in [
@@ -200,8 +201,8 @@ def test_run_reopen_and_compare_in_the_browser(dash_duo, backtest_app, artifacts
     driver.execute_script(WATCH_PROGRESS)
     dash_duo.find_element("#bt-run").click()
     until(lambda: dash_duo.find_element("#bt-run").get_attribute("disabled") is not None, 10)
-    dash_duo.wait_for_contains_text("#bt-status", "Run #1 stored in", timeout=60)
-    until(lambda: shown_kpis(dash_duo) == expected_first, timeout=10)
+    dash_duo.wait_for_contains_text("#bt-status", "Run #1 stored in", timeout=WAIT_S)
+    until(lambda: shown_kpis(dash_duo) == expected_first, timeout=WAIT_S)
     assert dash_duo.find_element("#bt-run").get_attribute("disabled") is None
     seen = driver.execute_script("return window.__btProgress")
     values = [value for value, _ in seen if value > 0]
@@ -211,12 +212,12 @@ def test_run_reopen_and_compare_in_the_browser(dash_duo, backtest_app, artifacts
     assert labels <= set(STEPS)
     assert len(labels) >= 3
 
-    until(lambda: "Equity" in plotted_traces(dash_duo, "bt-performance"), timeout=20)
+    until(lambda: "Equity" in plotted_traces(dash_duo, "bt-performance"), timeout=WAIT_S)
     assert dash_duo.find_element("#bt-empty").is_displayed() is False
     title = dash_duo.find_element("#bt-result-title").text
     assert title.startswith("SMA crossover (fast=5, slow=30, direction=long) · SP500 1d")
     assert "run #1 · 1999-01-04 → 2018-12-31" in title
-    until(lambda: len(grid_rows(dash_duo, "bt-trades")) > 0, timeout=10)
+    until(lambda: len(grid_rows(dash_duo, "bt-trades")) > 0, timeout=WAIT_S)
     trades = grid_rows(dash_duo, "bt-trades")
     assert len(trades) == min(15, int(expected_first["# Trades"].replace(",", "")))
     screenshot(driver, artifacts / SCREENSHOT)
@@ -226,31 +227,31 @@ def test_run_reopen_and_compare_in_the_browser(dash_duo, backtest_app, artifacts
     expected_second = command_line_kpis(services.settings, fast=10)
     assert expected_second != expected_first
     run_and_wait(dash_duo, expected_second, "Run #2 stored in")
-    until(lambda: len(grid_rows(dash_duo, "bt-runs")) == 2, timeout=10)
+    until(lambda: len(grid_rows(dash_duo, "bt-runs")) == 2, timeout=WAIT_S)
     select_run(dash_duo, 1)
     click(dash_duo, "#bt-open")
-    dash_duo.wait_for_contains_text("#bt-status", "Opened run #1", timeout=60)
-    until(lambda: shown_kpis(dash_duo) == expected_first, timeout=10)
+    dash_duo.wait_for_contains_text("#bt-status", "Opened run #1", timeout=WAIT_S)
+    until(lambda: shown_kpis(dash_duo) == expected_first, timeout=WAIT_S)
     assert "run #1 ·" in dash_duo.find_element("#bt-result-title").text
 
     # compare the two runs
     select_run(dash_duo, 2)
     click(dash_duo, "#bt-compare")
-    dash_duo.wait_for_element("#bt-compare-metrics", timeout=30)
+    dash_duo.wait_for_element("#bt-compare-metrics", timeout=WAIT_S)
     assert dash_duo.find_element("#bt-compare-card").is_displayed()
     labels = ["#1 sma_crossover(5, 30, long)", "#2 sma_crossover(10, 30, long)"]
     header = [th.text for th in driver.find_elements(By.CSS_SELECTOR, "#bt-compare-metrics th")]
     assert header[:3] == ["Metric", *labels]
     assert driver.find_elements(By.CSS_SELECTOR, "#bt-compare-metrics td.sl-best")
     for graph in ("bt-compare-equity", "bt-compare-drawdown", "bt-compare-scatter"):
-        until(lambda graph=graph: plotted_traces(dash_duo, graph) == labels, timeout=20)
-    dash_duo.wait_for_contains_text("#bt-runs-message", "Comparing runs", timeout=10)
+        until(lambda graph=graph: plotted_traces(dash_duo, graph) == labels, timeout=WAIT_S)
+    dash_duo.wait_for_contains_text("#bt-runs-message", "Comparing runs", timeout=WAIT_S)
 
     # a run cancelled half-way shows and stores nothing
     status = dash_duo.find_element("#bt-status").text
     set_param(dash_duo, "fast", 15)
     dash_duo.find_element("#bt-run").click()
-    until(lambda: "computing signals" in dash_duo.find_element("#bt-progress").text, timeout=20)
+    until(lambda: "computing signals" in dash_duo.find_element("#bt-progress").text, timeout=WAIT_S)
     dash_duo.find_element("#bt-cancel").click()
     until(lambda: dash_duo.find_element("#bt-run").get_attribute("disabled") is None, 10)
     assert not dash_duo.find_element("#bt-progress-wrap").is_displayed()

@@ -21,6 +21,7 @@ from database.repositories import CandleRepository
 from services.chart_layers import strategy_key
 from strategies.registry import create
 from strategies.signals import SIGNAL_COLUMNS
+from tests.dashboard.waits import WAIT_S
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("browser_required")]
 
@@ -85,12 +86,12 @@ def test_indicator_strategies_comparison_and_export(dash_duo, live_app, artifact
     dash_duo.driver.execute_cdp_cmd(
         "Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": dash_duo.download_path}
     )
-    until(lambda: len(named(dash_duo, "SP500")) == 1, timeout=30)
+    until(lambda: len(named(dash_duo, "SP500")) == 1, timeout=WAIT_S)
 
     # an indicator from the picker: a sub-panel line equal to TA-Lib on the stored closes
     dash_duo.select_dcc_dropdown("#indicators", value="RSI 14")
-    until(lambda: named(dash_duo, "RSI 14"), timeout=20)
-    until(lambda: "ind=rsi" in unquote(dash_duo.driver.current_url), timeout=10)
+    until(lambda: named(dash_duo, "RSI 14"), timeout=WAIT_S)
+    until(lambda: "ind=rsi" in unquote(dash_duo.driver.current_url), timeout=WAIT_S)
     rsi = named(dash_duo, "RSI 14")[0]
     x = pd.to_datetime(rsi["x"]).tz_localize("UTC")
     with services.sessions() as session:
@@ -102,7 +103,7 @@ def test_indicator_strategies_comparison_and_export(dash_duo, live_app, artifact
     click_label(dash_duo, "#strategies", "ema_crossover")
     click_label(dash_duo, "#strategies", "rsi_reversion")
     until(lambda: named(dash_duo, "ema_crossover") and named(dash_duo, "rsi_reversion"), 30)
-    until(lambda: "strat=" in dash_duo.driver.current_url, timeout=10)
+    until(lambda: "strat=" in dash_duo.driver.current_url, timeout=WAIT_S)
     time.sleep(1)
     first = pd.Timestamp(traces(dash_duo)[0]["x"][0], tz="UTC")
     last = pd.Timestamp(traces(dash_duo)[0]["x"][-1], tz="UTC")
@@ -127,7 +128,7 @@ def test_indicator_strategies_comparison_and_export(dash_duo, live_app, artifact
     for link in dash_duo.find_elements("#panel-tabs .nav-link"):
         if link.text == "Comparison":
             js_click(dash_duo, link)
-    dash_duo.wait_for_contains_text("#cmp-table", "★", timeout=30)
+    dash_duo.wait_for_contains_text("#cmp-table", "★", timeout=WAIT_S)
     table = dash_duo.find_element("#cmp-table").text
     assert "ema_crossover 12/26 · both" in table
     assert "rsi_reversion" in table
@@ -140,14 +141,14 @@ def test_indicator_strategies_comparison_and_export(dash_duo, live_app, artifact
     js_click(dash_duo, dash_duo.find_element("#export-menu .dropdown-toggle"))
     until(
         lambda: any(i.text == "Trades · CSV" for i in dash_duo.find_elements(".dropdown-item")),
-        timeout=10,
+        timeout=WAIT_S,
     )
     for item in dash_duo.find_elements(".dropdown-item"):
         if item.text == "Trades · CSV":
             js_click(dash_duo, item)
             break
     folder = Path(dash_duo.download_path)
-    until(lambda: list(folder.glob("*_trades_*.csv")), timeout=20)
+    until(lambda: list(folder.glob("*_trades_*.csv")), timeout=WAIT_S)
     (path,) = folder.glob("*_trades_*.csv")
     with path.open() as handle:
         rows = list(csv.DictReader(handle))
@@ -167,7 +168,7 @@ def test_a_shared_link_opens_the_same_view_in_the_light_theme(dash_duo, live_app
     dash_duo.start_server(live_app)
     query = f"?symbol=SP500&tf=1w&ind=macd&strat={EMA}&theme=light&forming=0&conf=0.3"
     dash_duo.driver.get(dash_duo.server_url + "/" + query)
-    until(lambda: named(dash_duo, "MACD"), timeout=30)
+    until(lambda: named(dash_duo, "MACD"), timeout=WAIT_S)
     assert (
         dash_duo.driver.execute_script(
             "return document.documentElement.getAttribute('data-bs-theme')"
@@ -190,7 +191,7 @@ def test_whole_history_level_of_detail_re_aggregates_on_zoom(dash_duo, live_app)
     services = live_app.server.extensions["stratlens"]
     dash_duo.start_server(live_app)
     dash_duo.driver.get(dash_duo.server_url + "/?symbol=DEMO&tf=1m&lod=1")
-    until(lambda: named(dash_duo, "DEMO"), timeout=30)
+    until(lambda: named(dash_duo, "DEMO"), timeout=WAIT_S)
     until(lambda: "per bar" in str(dash_duo.driver.execute_script(LAYOUT_JS).get("title")), 20)
     candles = named(dash_duo, "DEMO")[0]
     assert len(candles["x"]) <= 2000
@@ -216,7 +217,7 @@ def test_whole_history_level_of_detail_re_aggregates_on_zoom(dash_duo, live_app)
         x = named(dash_duo, "DEMO")[0]["x"]
         return pd.Timestamp(x[1]) - pd.Timestamp(x[0])
 
-    until(lambda: step() < step_before, timeout=20)
+    until(lambda: step() < step_before, timeout=WAIT_S)
     zoomed = named(dash_duo, "DEMO")[0]
     assert pd.Timestamp(zoomed["x"][0]) >= pd.Timestamp(first) - step_before
     assert dash_duo.get_logs() == []

@@ -8,6 +8,7 @@ from dash.testing.wait import until
 from selenium.webdriver.support.ui import Select
 
 from database.repositories import CandleRepository
+from tests.dashboard.waits import WAIT_S
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("browser_required")]
 
@@ -43,29 +44,29 @@ def assert_chart_matches_database(dash_duo, services, symbol: str) -> None:
 def test_live_chart_streams_switches_symbol_and_logs_no_error(dash_duo, live_app, artifacts):
     services = live_app.server.extensions["stratlens"]
     dash_duo.start_server(live_app)
-    dash_duo.wait_for_element("#price-chart .main-svg", timeout=20)
-    until(lambda: closed_bars(dash_duo) > 100, timeout=20)
+    dash_duo.wait_for_element("#price-chart .main-svg", timeout=WAIT_S)
+    until(lambda: closed_bars(dash_duo) > 100, timeout=WAIT_S)
     data = chart(dash_duo)
     assert data[0]["name"] == "SP500"
     assert data[1]["name"] == "forming"
 
     start = closed_bars(dash_duo)
-    until(lambda: closed_bars(dash_duo) >= start + 2, timeout=20)  # two live updates at least
-    until(lambda: len(chart(dash_duo)[1]["x"]) == 1, timeout=10)  # the forming candle shows
+    until(lambda: closed_bars(dash_duo) >= start + 2, timeout=WAIT_S)  # two live updates at least
+    until(lambda: len(chart(dash_duo)[1]["x"]) == 1, timeout=WAIT_S)  # the forming candle shows
     assert_chart_matches_database(dash_duo, services, "SP500")
     assert dash_duo.find_element("#status-line").text.startswith(
         "SP500 1d · replay feed · last closed bar "
     )
     assert dash_duo.find_element("#last-price").text.startswith("SP500 ")
-    dash_duo.wait_for_text_to_equal("#feed-badge", "LIVE", timeout=10)
+    dash_duo.wait_for_text_to_equal("#feed-badge", "LIVE", timeout=WAIT_S)
     dash_duo.driver.save_screenshot(str(artifacts / "live_chart.png"))
 
     Select(dash_duo.find_element("#symbol")).select_by_value("NASDAQ")
-    until(lambda: chart(dash_duo)[0]["name"] == "NASDAQ", timeout=20)
+    until(lambda: chart(dash_duo)[0]["name"] == "NASDAQ", timeout=WAIT_S)
     start = closed_bars(dash_duo)
-    until(lambda: closed_bars(dash_duo) >= start + 2, timeout=20)
+    until(lambda: closed_bars(dash_duo) >= start + 2, timeout=WAIT_S)
     assert_chart_matches_database(dash_duo, services, "NASDAQ")
-    dash_duo.wait_for_contains_text("#status-line", "NASDAQ 1d · replay feed", timeout=10)
+    dash_duo.wait_for_contains_text("#status-line", "NASDAQ 1d · replay feed", timeout=WAIT_S)
 
     assert dash_duo.get_logs() == []
 
@@ -74,19 +75,19 @@ def test_two_tabs_watching_different_symbols_both_stay_correct(dash_duo, live_ap
     services = live_app.server.extensions["stratlens"]
     dash_duo.start_server(live_app)
     driver = dash_duo.driver
-    until(lambda: closed_bars(dash_duo) > 100, timeout=20)
+    until(lambda: closed_bars(dash_duo) > 100, timeout=WAIT_S)
     first = driver.current_window_handle
     driver.switch_to.new_window("tab")
     driver.get(dash_duo.server_url)
-    until(lambda: closed_bars(dash_duo) > 100, timeout=20)
+    until(lambda: closed_bars(dash_duo) > 100, timeout=WAIT_S)
     Select(dash_duo.find_element("#symbol")).select_by_value("NASDAQ")
-    until(lambda: chart(dash_duo)[0]["name"] == "NASDAQ", timeout=20)
+    until(lambda: chart(dash_duo)[0]["name"] == "NASDAQ", timeout=WAIT_S)
     second = driver.current_window_handle
 
     for handle, symbol in ((first, "SP500"), (second, "NASDAQ"), (first, "SP500")):
         driver.switch_to.window(handle)
         held = closed_bars(dash_duo)
-        until(lambda held=held: closed_bars(dash_duo) >= held + 2, timeout=20)
+        until(lambda held=held: closed_bars(dash_duo) >= held + 2, timeout=WAIT_S)
         assert chart(dash_duo)[0]["name"] == symbol
         assert_chart_matches_database(dash_duo, services, symbol)
     assert dash_duo.get_logs() == []
