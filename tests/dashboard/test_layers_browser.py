@@ -74,12 +74,6 @@ def js_click(dash_duo, element) -> None:
     dash_duo.driver.execute_script("arguments[0].click();", element)
 
 
-def stop_polling(dash_duo) -> None:
-    """Leave the page so no live tick is in flight when the test server stops."""
-    dash_duo.driver.get("about:blank")
-    time.sleep(1.0)
-
-
 def test_indicator_strategies_comparison_and_export(dash_duo, live_app, artifacts):
     services = live_app.server.extensions["stratlens"]
     dash_duo.start_server(live_app)
@@ -161,7 +155,6 @@ def test_indicator_strategies_comparison_and_export(dash_duo, live_app, artifact
 
     dash_duo.driver.save_screenshot(str(artifacts / "live_layers.png"))
     assert dash_duo.get_logs() == []
-    stop_polling(dash_duo)
 
 
 def test_a_shared_link_opens_the_same_view_in_the_light_theme(dash_duo, live_app):
@@ -184,7 +177,6 @@ def test_a_shared_link_opens_the_same_view_in_the_light_theme(dash_duo, live_app
     assert confidences
     assert min(confidences) >= 0.3
     assert dash_duo.get_logs() == []
-    stop_polling(dash_duo)
 
 
 def test_whole_history_level_of_detail_re_aggregates_on_zoom(dash_duo, live_app):
@@ -221,4 +213,3 @@ def test_whole_history_level_of_detail_re_aggregates_on_zoom(dash_duo, live_app)
     zoomed = named(dash_duo, "DEMO")[0]
     assert pd.Timestamp(zoomed["x"][0]) >= pd.Timestamp(first) - step_before
     assert dash_duo.get_logs() == []
-    stop_polling(dash_duo)
