@@ -1,43 +1,26 @@
 """CandleRepository: OHLCV bars keyed by (symbol, timeframe, ts), as candle frames.
 
-Upserts validate the whole frame first, then write in chunks: executemany on SQLite, INSERT ...
-SELECT FROM unnest(arrays) on PostgreSQL. ``ts`` is stored as epoch milliseconds.
+Upserts validate the whole frame first, then write; frames are read as columns, without a
+Python object per bar (``_candle_io`` says how, per database). ``ts`` is stored as epoch
+milliseconds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import (
-    BigInteger,
-    ColumnElement,
-    Double,
-    String,
-    Table,
-    Text,
-    bindparam,
-    cast,
-    delete,
-    func,
-    literal,
-    or_,
-    select,
-)
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import ColumnElement, Table, delete, func, select
 from sqlalchemy.orm import Session
 
 from database.models import Candle
 from database.records import SeriesInfo, check_non_empty
+from database.repositories._candle_io import read_bars, upsert_bars
 from database.repositories._common import (
     DEFAULT_CHUNK_ROWS,
     TimeLike,
     aware_timestamp,
-    chunks,
 )
 from market.candles import CANDLE_COLUMNS
 from market.timeframes import Timeframe, from_epoch_ms, to_epoch_ms
@@ -153,13 +136,7 @@ class CandleRepository:
         ts, columns = _candle_arrays(frame)
         if not len(ts):
             return 0
-        dialect = self._session.get_bind().dialect.name
-        if dialect == "postgresql":
-            self._upsert_postgresql(symbol, timeframe, ts, columns)
-        elif dialect == "sqlite":
-            self._upsert_sqlite(symbol, timeframe, ts, columns)
-        else:
-            raise NotImplementedError(f"candle upsert is not implemented for {dialect}")
+        upsert_bars(self._session, symbol, timeframe, ts, columns, chunk_rows=self._chunk_rows)
         return len(ts)
 
     def frame(
@@ -183,10 +160,11 @@ class CandleRepository:
             statement = statement.order_by(CANDLES.c.ts.desc()).limit(int(last))
         else:
             statement = statement.order_by(CANDLES.c.ts)
-        rows = self._session.execute(statement).all()
+        bars = read_bars(self._session, statement)
         if last is not None:
-            rows.reverse()
-        return _rows_to_frame(rows)
+            bars = bars[::-1]
+        data = {name: np.ascontiguousarray(bars[name]) for name in CANDLE_COLUMNS}
+        return pd.DataFrame(data, index=from_epoch_ms(bars["ts"]))
 
     def last_ts(self, symbol: str, timeframe: str) -> pd.Timestamp | None:
         """Open time of the newest stored bar, or None for an empty series."""
@@ -248,73 +226,3 @@ class CandleRepository:
         if after is not None:
             conditions.append(CANDLES.c.ts > _epoch_ms(after, "after"))
         return conditions
-
-    def _upsert_sqlite(
-        self, symbol: str, timeframe: str, ts: np.ndarray, columns: dict[str, np.ndarray]
-    ) -> None:
-        statement = _on_conflict_update(sqlite.insert(CANDLES))
-        values = [ts.tolist(), *(columns[c].tolist() for c in CANDLE_COLUMNS)]
-        rows = [
-            {"symbol": symbol, "timeframe": timeframe, "ts": t, "open": o, "high": h,
-             "low": low, "close": c, "volume": v}
-            for t, o, h, low, c, v in zip(*values, strict=True)
-        ]  # fmt: skip
-        for chunk in chunks(rows, self._chunk_rows):
-            self._session.execute(statement, chunk)  # sqlite3 executemany: one prepared statement
-
-    def _upsert_postgresql(
-        self, symbol: str, timeframe: str, ts: np.ndarray, columns: dict[str, np.ndarray]
-    ) -> None:
-        # SQLAlchemy 2.1 runs an ON CONFLICT executemany row by row on psycopg2 (no
-        # insertmanyvalues batching): 100,000 bars took 13 s. Instead, one INSERT ... SELECT
-        # FROM unnest(arrays) per chunk, each array sent as one text literal: psycopg2 would
-        # send a list as ARRAY[...] of one expression per value, ten times slower to parse.
-        arrays = (
-            func.unnest(
-                cast(bindparam("ts", type_=Text()), ARRAY(BigInteger)),
-                *(cast(bindparam(name, type_=Text()), ARRAY(Double)) for name in CANDLE_COLUMNS),
-            )
-            .table_valued("ts", *CANDLE_COLUMNS)
-            .render_derived(name="bars")
-        )
-        source = select(
-            literal(symbol, String()).label("symbol"),
-            literal(timeframe, String()).label("timeframe"),
-            *arrays.c,
-        )
-        target = ["symbol", "timeframe", "ts", *CANDLE_COLUMNS]
-        statement = _on_conflict_update(postgresql.insert(CANDLES).from_select(target, source))
-        for start in range(0, len(ts), self._chunk_rows):
-            window = slice(start, start + self._chunk_rows)
-            params = {"ts": _pg_array_literal(ts[window])}
-            params.update({c: _pg_array_literal(columns[c][window]) for c in CANDLE_COLUMNS})
-            self._session.execute(statement, params)
-
-
-def _pg_array_literal(values: np.ndarray) -> str:
-    # repr() of a Python float is its shortest exact round-trip text
-    return "{" + ",".join(map(repr, values.tolist())) + "}"
-
-
-def _on_conflict_update(statement: Any) -> Any:
-    new = statement.excluded
-    return statement.on_conflict_do_update(
-        index_elements=[CANDLES.c.symbol, CANDLES.c.timeframe, CANDLES.c.ts],
-        set_={name: new[name] for name in CANDLE_COLUMNS},
-        # an unchanged bar is not rewritten (no dead row on PostgreSQL, no page write)
-        where=or_(*(CANDLES.c[name] != new[name] for name in CANDLE_COLUMNS)),
-    )
-
-
-def _rows_to_frame(rows: Sequence[Any]) -> pd.DataFrame:
-    if rows:
-        columns = list(zip(*rows, strict=True))
-        ts = np.fromiter(columns[0], dtype=np.int64, count=len(rows))
-        data = {
-            name: np.fromiter(values, dtype=np.float64, count=len(rows))
-            for name, values in zip(CANDLE_COLUMNS, columns[1:], strict=True)
-        }
-    else:
-        ts = np.array([], dtype=np.int64)
-        data = {name: np.array([], dtype=np.float64) for name in CANDLE_COLUMNS}
-    return pd.DataFrame(data, index=from_epoch_ms(ts))

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from database.records import SeriesInfo
 from database.repositories import CandleRepository, candles
+from database.repositories._candle_io import BULK_MIN_ROWS, _parse_pg_binary
 from market.candles import CANDLE_COLUMNS
 from market.timeframes import to_epoch_ms
 from tests.database.builders import candle_frame
@@ -234,8 +235,12 @@ def test_a_bad_series_key_is_refused(session, symbol, timeframe):
     assert CandleRepository(session).series() == []
 
 
-def test_a_database_error_midway_leaves_the_stored_series_intact(session_factory, monkeypatch):
-    frame = candle_frame(100)
+# 100 bars: one statement per chunk of 20; BULK_MIN_ROWS + 500: PostgreSQL's COPY path
+@pytest.mark.parametrize("bars", [100, BULK_MIN_ROWS + 500])
+def test_a_database_error_midway_leaves_the_stored_series_intact(
+    session_factory, monkeypatch, bars
+):
+    frame = candle_frame(bars)
     with session_factory.begin() as session:
         CandleRepository(session).upsert("SP500", "1m", frame)
 
@@ -271,6 +276,58 @@ def test_bulk_upsert_of_100k_bars(session_factory):
         pd.testing.assert_frame_equal(
             repo.frame("BTCUSD", "1m", last=10), changed.iloc[-10:], check_freq=False
         )
+
+
+def test_bulk_upserts_of_two_series_in_one_transaction_read_back_before_the_commit(session):
+    # the COPY path's temporary table is dropped after each upsert, so a second one can follow
+    first, second = candle_frame(BULK_MIN_ROWS + 1), candle_frame(BULK_MIN_ROWS * 2, seed=5)
+    repo = CandleRepository(session)
+    repo.upsert("AAA", "1m", first)
+    repo.upsert("BBB", "1m", second)
+    repo.upsert("AAA", "1m", first.assign(volume=first["volume"] * 2))
+
+    pd.testing.assert_frame_equal(
+        repo.frame("AAA", "1m"), first.assign(volume=first["volume"] * 2), check_freq=False
+    )
+    pd.testing.assert_frame_equal(
+        repo.frame("BBB", "1m", last=5), second.iloc[-5:], check_freq=False
+    )
+
+
+def test_small_chunks_write_every_bar(session):
+    frame = candle_frame(53)
+    assert CandleRepository(session, chunk_rows=7).upsert("SP500", "1m", frame) == 53
+    pd.testing.assert_frame_equal(
+        CandleRepository(session).frame("SP500", "1m"), frame, check_exact=True, check_freq=False
+    )
+
+
+@pytest.mark.parametrize(
+    ("payload", "problem"),
+    [
+        (b"not a copy", "no PostgreSQL binary header"),
+        (b"PGCOPY\n\xff\r\n\x00" + bytes(8) + b"\x00\x06" + b"\xff\xff", "unexpected layout"),
+        (
+            b"PGCOPY\n\xff\r\n\x00"
+            + bytes(8)
+            + (b"\x00\x06" + b"\xff\xff\xff\xff" + bytes(8) + (b"\x00\x00\x00\x08" + bytes(8)) * 5)
+            + b"\xff\xff",
+            "NULL",
+        ),
+    ],
+)
+def test_the_binary_copy_parser_refuses_what_it_does_not_expect(payload, problem):
+    with pytest.raises(ValueError, match=problem):
+        _parse_pg_binary(memoryview(payload))
+
+
+def test_the_binary_copy_parser_reads_big_endian_rows():
+    fields = [(1700000000000).to_bytes(8, "big")]
+    fields += [np.array([v], ">f8").tobytes() for v in (1, 2, 0.5, 1.5, 9)]
+    row = b"\x00\x06" + b"".join(b"\x00\x00\x00\x08" + field for field in fields)
+    bars = _parse_pg_binary(memoryview(b"PGCOPY\n\xff\r\n\x00" + bytes(8) + row + b"\xff\xff"))
+    assert bars.tolist() == [(1700000000000, 1.0, 2.0, 0.5, 1.5, 9.0)]
+    assert bars.dtype["ts"] == np.dtype("<i8")
 
 
 def test_a_writer_thread_and_reader_threads_work_side_by_side(session_factory):

@@ -1,0 +1,196 @@
+"""Candle bars in and out of the database as columns, without a Python object per bar.
+
+Reading: PostgreSQL sends the query's rows through ``COPY (...) TO STDOUT (FORMAT binary)``,
+parsed in one step with a big-endian numpy structured dtype; SQLite's rows go straight from
+the DBAPI cursor into a numpy structured array (no SQLAlchemy Row, no per-column lists).
+Writing: SQLite runs an executemany of plain tuples (chunk_rows a call); PostgreSQL copies the
+bars in binary into a temporary table, then one ``INSERT ... SELECT ... ON CONFLICT DO UPDATE``
+(from BULK_MIN_ROWS bars: fewer, e.g. the live feed's one closed bar, go as one INSERT ...
+SELECT FROM unnest(arrays) per chunk, without a temporary table).
+Both run on the session's own connection, inside its transaction (nothing is committed here),
+and database errors surface as SQLAlchemy's (e.g. ``sqlalchemy.exc.IntegrityError``).
+
+ADBC's SQLite driver was measured and left out: it links its own copy of SQLite, and two
+copies in one process do not see each other's POSIX locks (sqlite.org/howtocorrupt.html 2.2.1).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+from itertools import repeat
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, Select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from market.candles import CANDLE_COLUMNS
+
+BULK_MIN_ROWS = 1_000
+"""From this many bars a PostgreSQL upsert goes through COPY and a temporary table."""
+
+NATIVE_DTYPE = np.dtype([("ts", "<i8"), *((name, "<f8") for name in CANDLE_COLUMNS)])
+"""One bar as SQLite's cursor gives it: ts (epoch ms) and the five float64 columns."""
+
+# PostgreSQL's binary COPY: a 19-byte header, per row a field count (int16) then each field as
+# length (int32) + value, all big-endian; a trailer of -1 (int16). Every candle field is NOT NULL.
+_PG_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+_PG_HEADER = _PG_SIGNATURE + bytes(8)  # flags 0, no header extension
+_PG_TRAILER = b"\xff\xff"
+_PG_ROW = np.dtype(
+    [
+        ("fields", ">i2"),
+        ("ts_len", ">i4"),
+        ("ts", ">i8"),
+        *(item for name in CANDLE_COLUMNS for item in ((f"{name}_len", ">i4"), (name, ">f8"))),
+    ]
+)
+_PG_FIELDS = 1 + len(CANDLE_COLUMNS)
+_COPY_BUFFER = 1 << 20
+_BATCH_TABLE = "stratlens_candle_batch"
+_COLUMN_LIST = ", ".join(("ts", *CANDLE_COLUMNS))
+_KEY = "symbol, timeframe, ts"
+
+
+def _conflict_clause() -> str:
+    """ON CONFLICT DO UPDATE that leaves an unchanged bar untouched (no dead row, no page write)."""
+    updates = ", ".join(f"{c} = excluded.{c}" for c in CANDLE_COLUMNS)
+    changed = " OR ".join(f"candles.{c} <> excluded.{c}" for c in CANDLE_COLUMNS)
+    return f"ON CONFLICT ({_KEY}) DO UPDATE SET {updates} WHERE {changed}"
+
+
+_SQLITE_UPSERT = (
+    f"INSERT INTO candles (symbol, timeframe, {_COLUMN_LIST}) "
+    f"VALUES ({', '.join('?' * (2 + _PG_FIELDS))}) {_conflict_clause()}"
+)
+_PG_CREATE_BATCH = (
+    f"CREATE TEMPORARY TABLE {_BATCH_TABLE} (ts bigint NOT NULL, "
+    + ", ".join(f"{c} double precision NOT NULL" for c in CANDLE_COLUMNS)
+    + ") ON COMMIT DROP"
+)
+_PG_COPY_BATCH = f"COPY {_BATCH_TABLE} ({_COLUMN_LIST}) FROM STDIN (FORMAT binary)"
+_PG_MERGE_BATCH = (
+    f"INSERT INTO candles (symbol, timeframe, {_COLUMN_LIST}) "
+    f"SELECT %(symbol)s, %(timeframe)s, {_COLUMN_LIST} FROM {_BATCH_TABLE} {_conflict_clause()}"
+)
+# each array as one text literal: psycopg2 would send a list as ARRAY[...] of one expression
+# per value, ten times slower to parse
+_PG_MERGE_ARRAYS = (
+    f"INSERT INTO candles (symbol, timeframe, {_COLUMN_LIST}) "
+    f"SELECT %(symbol)s, %(timeframe)s, {_COLUMN_LIST} FROM unnest(%(ts)s::bigint[], "
+    + ", ".join(f"%({c})s::double precision[]" for c in CANDLE_COLUMNS)
+    + f") AS bars ({_COLUMN_LIST}) {_conflict_clause()}"
+)
+
+
+def read_bars(session: Session, statement: Select[Any]) -> np.ndarray:
+    """The rows of ``statement`` (selecting ts and the candle columns) as a NATIVE_DTYPE array."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        return _read_postgresql(connection, statement)
+    result = connection.execute(statement)
+    try:  # the DBAPI cursor's tuples go into the array one by one; no list of rows is kept
+        return np.fromiter(result.cursor, dtype=NATIVE_DTYPE)  # type: ignore[attr-defined]
+    finally:
+        result.close()
+
+
+def upsert_bars(
+    session: Session,
+    symbol: str,
+    timeframe: str,
+    ts: np.ndarray,
+    columns: dict[str, np.ndarray],
+    *,
+    chunk_rows: int,
+) -> None:
+    """Insert or update checked bars (epoch-ms ``ts``, float64 ``columns``) of one series."""
+    connection = session.connection()
+    dialect = connection.dialect.name
+    if dialect == "postgresql" and len(ts) >= BULK_MIN_ROWS:
+        _copy_postgresql(connection, symbol, timeframe, ts, columns)
+        return
+    if dialect not in ("postgresql", "sqlite"):
+        raise NotImplementedError(f"candle upsert is not implemented for {dialect}")
+    key = {"symbol": symbol, "timeframe": timeframe}
+    for start in range(0, len(ts), chunk_rows):
+        window = slice(start, start + chunk_rows)
+        if dialect == "sqlite":  # SQLite binds each tuple and steps one prepared statement
+            values = [ts[window].tolist(), *(columns[c][window].tolist() for c in CANDLE_COLUMNS)]
+            rows = list(zip(repeat(symbol), repeat(timeframe), *values))
+            connection.exec_driver_sql(_SQLITE_UPSERT, rows)  # type: ignore[arg-type]
+        else:
+            arrays = {c: _pg_array_literal(columns[c][window]) for c in CANDLE_COLUMNS}
+            arrays["ts"] = _pg_array_literal(ts[window])
+            connection.exec_driver_sql(_PG_MERGE_ARRAYS, {**key, **arrays})
+
+
+def _pg_array_literal(values: np.ndarray) -> str:
+    # repr() of a Python float is its shortest exact round-trip text
+    return "{" + ",".join(map(repr, values.tolist())) + "}"
+
+
+def _copy_postgresql(
+    connection: Connection,
+    symbol: str,
+    timeframe: str,
+    ts: np.ndarray,
+    columns: dict[str, np.ndarray],
+) -> None:
+    """Binary COPY into a temporary table, then one INSERT ... SELECT ... ON CONFLICT."""
+    rows = np.empty(len(ts), dtype=_PG_ROW)
+    rows["fields"] = _PG_FIELDS
+    rows["ts_len"] = 8
+    rows["ts"] = ts
+    for name in CANDLE_COLUMNS:
+        rows[f"{name}_len"] = 8
+        rows[name] = columns[name]
+    payload = io.BytesIO(b"".join((_PG_HEADER, rows.tobytes(), _PG_TRAILER)))
+    connection.exec_driver_sql(_PG_CREATE_BATCH)
+    with _dbapi_cursor(connection, _PG_COPY_BATCH) as cursor:
+        cursor.copy_expert(_PG_COPY_BATCH, payload, size=_COPY_BUFFER)
+    connection.exec_driver_sql(_PG_MERGE_BATCH, {"symbol": symbol, "timeframe": timeframe})
+    connection.exec_driver_sql(f"DROP TABLE {_BATCH_TABLE}")  # a second upsert in this txn
+
+
+def _read_postgresql(connection: Connection, statement: Select[Any]) -> np.ndarray:
+    compiled = statement.compile(dialect=connection.dialect)
+    with _dbapi_cursor(connection, str(compiled)) as cursor:
+        query = cursor.mogrify(str(compiled), compiled.params).decode()
+        sink = io.BytesIO()
+        cursor.copy_expert(f"COPY ({query}) TO STDOUT (FORMAT binary)", sink, size=_COPY_BUFFER)
+    return _parse_pg_binary(sink.getbuffer())
+
+
+def _parse_pg_binary(data: memoryview) -> np.ndarray:
+    if bytes(data[: len(_PG_SIGNATURE)]) != _PG_SIGNATURE:
+        raise ValueError("COPY returned no PostgreSQL binary header")
+    offset = len(_PG_SIGNATURE) + 4
+    offset += 4 + int.from_bytes(data[offset : offset + 4], "big")  # header extension
+    body = len(data) - offset - len(_PG_TRAILER)
+    if body % _PG_ROW.itemsize or bytes(data[-len(_PG_TRAILER) :]) != _PG_TRAILER:
+        raise ValueError("COPY returned rows of an unexpected layout")
+    rows = np.frombuffer(data, dtype=_PG_ROW, count=body // _PG_ROW.itemsize, offset=offset)
+    lengths = [rows["ts_len"], *(rows[f"{name}_len"] for name in CANDLE_COLUMNS)]
+    if not ((rows["fields"] == _PG_FIELDS).all() and all((n == 8).all() for n in lengths)):
+        raise ValueError("COPY returned a NULL or a field of an unexpected width")
+    bars = np.empty(len(rows), dtype=NATIVE_DTYPE)
+    for name in NATIVE_DTYPE.names or ():
+        bars[name] = rows[name]
+    return bars
+
+
+@contextmanager
+def _dbapi_cursor(connection: Connection, statement: str) -> Iterator[Any]:
+    """A cursor of the session's DBAPI connection; its errors raised as SQLAlchemy's."""
+    dbapi = connection.dialect.loaded_dbapi
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        yield cursor
+    except dbapi.Error as exc:
+        raise DBAPIError.instance(statement, None, exc, dbapi.Error) from exc
+    finally:
+        cursor.close()
