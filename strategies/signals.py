@@ -87,8 +87,11 @@ class StrategySignal:
     def is_entry(self) -> bool:
         return self.signal_type.startswith("entry")
 
-    def to_record(self, run_id: int | None = None) -> SignalRecord:
-        """The row to store: ``strategy_config`` = params, ``metadata`` = indicator values."""
+    def to_record(
+        self, run_id: int | None = None, *, config: Mapping[str, Any] | None = None
+    ) -> SignalRecord:
+        """The row to store: ``strategy_config`` = params (``config``: a copy of them to share,
+        else its own), ``metadata`` = indicator values."""
         return SignalRecord(
             strategy_name=self.strategy_name,
             symbol=self.symbol,
@@ -97,7 +100,7 @@ class StrategySignal:
             signal_type=self.signal_type,
             price=self.price,
             confidence=self.confidence,
-            strategy_config=dict(self.config),
+            strategy_config=dict(self.config) if config is None else config,
             metadata=dict(self.metadata),
             run_id=run_id,
         )
@@ -161,5 +164,7 @@ class StrategyResult:
         )
 
     def to_records(self, run_id: int | None = None) -> list[SignalRecord]:
-        """All signals as :class:`database.records.SignalRecord` rows, ready to store."""
-        return [signal.to_record(run_id) for signal in self.signals]
+        """All signals as :class:`database.records.SignalRecord` rows, ready to store; they
+        share one copy of the config, which the store serializes once."""
+        config = dict(self.config)
+        return [signal.to_record(run_id, config=config) for signal in self.signals]

@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 import quantstats as qs
 
+import analytics.series_io as series_io_module
 import app
 from analytics.metrics import compute_metrics
-from analytics.series_io import SeriesFileError, read_series_csv
+from analytics.series_io import SeriesFileError, read_series_csv, read_series_csv_precise
 from market.sample_data import load_sample
 
 
@@ -96,3 +97,73 @@ def test_values_are_read_as_utc_oldest_first(tmp_path):
     assert str(series.index.tz) == "UTC"
     assert series.index[0] == pd.Timestamp("2024-01-01 22:00", tz="UTC")
     np.testing.assert_array_equal(series.to_numpy(), [0.01, 0.02])
+
+
+# -- the columnar reader and its fallback ---------------------------------------------------
+
+
+@pytest.fixture
+def precise_calls(monkeypatch) -> list[Path]:
+    """The files read_series_csv handed to the precise (pandas) path."""
+    calls: list[Path] = []
+
+    def recorded(path: Path) -> tuple[str, pd.Series]:
+        calls.append(path)
+        return read_series_csv_precise(path)
+
+    monkeypatch.setattr(series_io_module, "read_series_csv_precise", recorded)
+    return calls
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "timestamp,equity\n2024-01-01 00:00:00,100\n2024-01-01 00:01:00,100.5\n",
+        "Date,Returns\n2024-01-02,0.01\n2024-01-03,-0.02\n2024-01-04,0\n",
+        "ts,nav\n2024-01-01T00:00:00Z,1e4\n2024-01-01T03:00:00+02:00,10001.25\n",
+        "time,balance\n2024-01-01 00:00:00+0000,7\n2024-01-01 00:00:00.123456+0000,8\n",
+        'time,value,note\n2024-01-01 05,3,"a, b"\n\n2024-01-01 06,4,x\n',
+        'datetime,ret\n"2024-01-01 00:00",0.1\n"2024-01-01 00:00:01",-0.5\n',
+    ],
+    ids=["naive", "date-returns", "offsets", "micro", "extra-column-blank-line", "quoted"],
+)
+def test_columnar_reader_reads_what_pandas_reads(tmp_path, precise_calls, text):
+    path = tmp_path / "s.csv"
+    path.write_text(text)
+    kind, series = read_series_csv(path)
+    assert precise_calls == []  # the fast path took it
+    expected_kind, expected = read_series_csv_precise(path)
+    assert kind == expected_kind
+    pd.testing.assert_series_equal(series, expected, check_exact=True)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ts,equity\n2024-01-01,1\n2024-01-02T00:00:00+02:00,2\n",  # with and without offsets
+        "ts,equity\n 2024-01-01 , 1.5 \n2024-01-02,2\n",  # spaces around values
+        "ts,equity\n01/02/2024,1\n01/03/2024,2\n",  # not ISO 8601
+        "ts,equity\n2024-01-01 00:00:00.1234567,1\n2024-01-02,2\n",  # pandas nanoseconds
+        "ts,equity,equity\n2024-01-01,1,2\n2024-01-02,2,3\n",  # pandas renames a duplicate
+    ],
+    ids=["mixed-zones", "spaces", "not-iso", "nanoseconds", "duplicate-name"],
+)
+def test_what_the_columnar_reader_declines_is_read_by_pandas(tmp_path, precise_calls, text):
+    path = tmp_path / "s.csv"
+    path.write_text(text)
+    kind, series = read_series_csv(path)
+    assert precise_calls == [path]
+    assert (kind, len(series)) == ("equity", 2)
+    assert str(series.index.dtype) in {"datetime64[us, UTC]", "datetime64[ns, UTC]"}
+
+
+def test_a_defect_anywhere_in_a_large_file_is_named(tmp_path):
+    stamps = pd.date_range("2024-01-01", periods=100_000, freq="min", tz="UTC")
+    equity = (100 + np.arange(len(stamps)) % 7).astype(str)
+    equity[90_000] = "NA"  # in the reader's third block, far past the header's
+    path = write(tmp_path / "big.csv", pd.DataFrame({"timestamp": stamps, "equity": equity}))
+    with pytest.raises(SeriesFileError) as caught:
+        read_series_csv(path)
+    assert caught.value.problems == [
+        "line 90002, column 'equity': 'NA' is invalid: expected a positive number"
+    ]

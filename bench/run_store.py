@@ -1,0 +1,297 @@
+"""A metrics file read and a run's signals stored, against the naive ways, in one run.
+
+    python bench/run_store.py [--rows 1000000] [--signals 72000] [--pipeline-bars 200000]
+                              [--postgres postgresql+psycopg2://postgres@127.0.0.1:5432/postgres]
+
+(a) ``read_series_csv`` on a --rows equity CSV (1m random walk) against ``pandas.read_csv`` of
+    the same file (no checks at all) and the previous path (``read_series_csv_precise``, the
+    pandas reader that names every defect, once); then ``python app.py metrics FILE`` as a
+    fresh process, from spawn to exit (median of 3). Goal: <= 1 s.
+(b) ``StrategyRepository.save_run`` of --signals signals (SMA crossover 10/30 both on a 1m random
+    walk, as ``strategy.generate(...).to_records()`` makes them) on SQLite (a file) and on
+    PostgreSQL (a scratch database), committed: now, the previous path (``naive_insert_signals``
+    below: a ``json.dumps`` and ``isoformat`` per signal, SQLAlchemy executemany of dicts / a
+    csv row per signal for COPY) and ``DataFrame.to_sql`` of the same rows (their JSON made by
+    ``json.dumps`` per row, as pandas needs). Median of 3. Goal: <= 300 ms on each database.
+(c) ``services.backtests.run_request`` on --pipeline-bars stored 1m bars (SMA crossover 10/30
+    both): seconds per step, the store step now and through the previous path. Not judged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import itertools
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import column, create_engine, insert, table
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
+
+import database.repositories.strategies as strategies_module
+from analytics.series_io import read_series_csv, read_series_csv_precise
+from database import migrate
+from database.records import SignalRecord
+from database.repositories import CandleRepository, StrategyRepository
+from database.repositories._common import chunks
+from database.session import make_engine, make_session_factory
+from market.sample_data import generate_random_walk
+from services.backtests import BacktestRequest, open_context, run_request
+from strategies import registry
+
+ROOT = Path(__file__).resolve().parent.parent
+GOAL_METRICS_S = 1.0
+GOAL_STORE_S = 0.300
+PARAMS = {"fast": 10, "slow": 30, "direction": "both"}
+
+
+def _median(run: Callable[[], object], repeat: int) -> float:
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        run()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+# -- (a) the metrics file ---------------------------------------------------------------------
+
+
+def bench_metrics_file(folder: Path, rows: int) -> bool:
+    path = folder / "equity.csv"
+    stamps = pd.date_range("2020-01-01", periods=rows, freq="min", tz="UTC")
+    steps = np.random.default_rng(7).normal(0, 1e-4, rows)
+    equity = pd.DataFrame({"timestamp": stamps, "equity": 10_000 * np.exp(np.cumsum(steps))})
+    equity.to_csv(path, index=False)
+    print(f"(a) {rows:,}-row equity CSV ({path.stat().st_size / 1e6:.0f} MB), seconds")
+    ours = _median(lambda: read_series_csv(path), 3)
+    pandas_plain = _median(lambda: pd.read_csv(path), 3)
+    previous = _median(lambda: read_series_csv_precise(path), 1)
+    print(f"    read_series_csv (pyarrow)       {ours:7.3f}")
+    print(f"    pandas.read_csv (no checks)     {pandas_plain:7.3f}   "
+          f"ours {pandas_plain / ours:5.1f}x")  # fmt: skip
+    print(f"    previous path (pandas, checked) {previous:7.3f}   ours {previous / ours:5.1f}x")
+    command = [sys.executable, str(ROOT / "app.py"), "metrics", str(path)]
+
+    def fresh() -> None:
+        subprocess.run(command, check=True, capture_output=True, cwd=ROOT)
+
+    wall = _median(fresh, 3)
+    ok = wall <= GOAL_METRICS_S
+    print(f"    app.py metrics, fresh process   {wall:7.3f}   goal <= {GOAL_METRICS_S:g} s  "
+          + _verdict(ok))  # fmt: skip
+    return ok
+
+
+# -- (b) a run's signals ----------------------------------------------------------------------
+
+
+def naive_insert_signals(
+    session: Session,
+    records: Sequence[SignalRecord],
+    chunk_rows: int,
+    *,
+    run_id: int | None = None,
+    run_config: Mapping[str, Any] | None = None,
+) -> None:
+    """The previous insert_signals: each signal serialized on its own."""
+    config = json.dumps(dict(run_config or {}))
+    rows = [
+        {
+            "strategy_name": r.strategy_name,
+            "strategy_config": json.dumps(dict(r.strategy_config)) if r.strategy_config else config,
+            "symbol": r.symbol,
+            "timeframe": r.timeframe,
+            "timestamp": r.timestamp.replace(tzinfo=None).isoformat(" ", "microseconds"),
+            "signal_type": r.signal_type,
+            "price": r.price,
+            "confidence": r.confidence,
+            "signal_metadata": json.dumps(dict(r.metadata)),
+            "run_id": r.run_id if run_id is None else run_id,
+        }
+        for r in records
+    ]
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        untyped = table("strategy_signals", *map(column, rows[0]))
+        for chunk in chunks(rows, chunk_rows):
+            connection.execute(insert(untyped), list(chunk))
+        return
+    names = ", ".join(rows[0])
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    for chunk in chunks(rows, chunk_rows):
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        for row in chunk:
+            row = dict(row, timestamp=row["timestamp"] + "+00:00")
+            writer.writerow(row.values())
+        buffer.seek(0)
+        cursor.copy_expert(f"COPY strategy_signals ({names}) FROM STDIN WITH (FORMAT csv)", buffer)
+    cursor.close()
+
+
+def _records(bars: int, count: int) -> list[SignalRecord]:
+    frame = generate_random_walk("BENCH", "1m", "2020-01-01", bars, seed=7)
+    result = registry.create("sma_crossover", **PARAMS).generate(
+        frame, symbol="BENCH", timeframe="1m"
+    )
+    records = result.to_records()
+    if len(records) < count:
+        raise SystemExit(f"{bars:,} bars give {len(records):,} signals, fewer than {count:,}")
+    return records[:count]
+
+
+def bench_signals(url: str, label: str, records: list[SignalRecord]) -> bool:
+    engine = make_engine(url)
+    factory = make_session_factory(engine)
+    config = {**PARAMS, "backtest": {"cash": 10_000}}
+
+    def save() -> None:
+        with factory.begin() as session:
+            StrategyRepository(session).save_run(
+                "sma_crossover", config, "BENCH", "1m", "backtest", records
+            )
+
+    def save_naive() -> None:
+        with mock.patch.object(strategies_module, "insert_signals", naive_insert_signals):
+            save()
+
+    def to_sql() -> None:
+        frame = pd.DataFrame(
+            {
+                "strategy_name": [r.strategy_name for r in records],
+                "strategy_config": [json.dumps(dict(r.strategy_config)) for r in records],
+                "symbol": [r.symbol for r in records],
+                "timeframe": [r.timeframe for r in records],
+                "timestamp": [r.timestamp for r in records],
+                "signal_type": [r.signal_type for r in records],
+                "price": [r.price for r in records],
+                "confidence": [r.confidence for r in records],
+                "signal_metadata": [json.dumps(dict(r.metadata)) for r in records],
+            }
+        )
+        with engine.begin() as connection:
+            frame.to_sql("strategy_signals", connection, if_exists="append", index=False)
+
+    save()  # warm: imports, statement caches
+    ours = _median(save, 3)
+    naive = _median(save_naive, 3)
+    pandas_time = _median(to_sql, 3)
+    engine.dispose()
+    ok = ours <= GOAL_STORE_S
+    print(f"    {label:<11} save_run {ours * 1e3:7.1f} ms   previous {naive * 1e3:7.1f} ms "
+          f"({naive / ours:4.1f}x)   to_sql {pandas_time * 1e3:7.1f} ms "
+          f"({pandas_time / ours:4.1f}x)"
+          f"   goal <= {GOAL_STORE_S * 1e3:.0f} ms  {_verdict(ok)}")  # fmt: skip
+    return ok
+
+
+@contextmanager
+def _postgres_database(server_url: str | None) -> Iterator[str | None]:
+    """A migrated scratch database on the server, dropped afterwards; None if unreachable."""
+    if server_url is None:
+        yield None
+        return
+    server = create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    name = f"stratlens_bench_{uuid.uuid4().hex[:12]}"
+    try:
+        with server.connect() as connection:
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except Exception as exc:  # a benchmark without PostgreSQL still reports SQLite
+        print(f"    PostgreSQL unreachable ({type(exc).__name__}): skipped")
+        server.dispose()
+        yield None
+        return
+    url = server.url.set(database=name).render_as_string(hide_password=False)
+    try:
+        migrate.upgrade(url)
+        yield url
+    finally:
+        with server.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        server.dispose()
+
+
+# -- (c) the pipeline's store step ------------------------------------------------------------
+
+
+def bench_pipeline(url: str, label: str, bars: int) -> None:
+    engine = make_engine(url)
+    with make_session_factory(engine).begin() as session:
+        frame = generate_random_walk("PIPE", "1m", "2020-01-01", bars, seed=11)
+        CandleRepository(session).upsert("PIPE", "1m", frame)
+    engine.dispose()
+    context = open_context(url, None)
+    request = BacktestRequest("sma_crossover", PARAMS, "PIPE", "1m")
+
+    def steps() -> dict[str, float]:
+        marks: list[tuple[str, float]] = []
+        result = run_request(request, context, progress=lambda i, n, name: marks.append(
+            (name, time.perf_counter())))  # fmt: skip
+        marks.append(("end", time.perf_counter()))
+        seconds = {a: tb - ta for (a, ta), (_, tb) in itertools.pairwise(marks)}
+        seconds["signals"] = len(result.backtest.trades)
+        return seconds
+
+    steps()  # warm: the integrator's cache, numba
+    now = steps()
+    with mock.patch.object(strategies_module, "insert_signals", naive_insert_signals):
+        before = steps()
+    context.close()
+    print(f"    {label:<11} " + "  ".join(f"{k} {v:.3f}" for k, v in now.items() if k != "signals")
+          + f"   (store step previous path {before['storing']:.3f} s; "
+          f"{int(now['signals']):,} trades)")  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--signals", type=int, default=72_000)
+    parser.add_argument("--signal-bars", type=int, default=1_000_000)
+    parser.add_argument("--pipeline-bars", type=int, default=200_000)
+    parser.add_argument(
+        "--postgres", default="postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+    )
+    args = parser.parse_args()
+    ok = True
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        ok &= bench_metrics_file(folder, args.rows)
+        records = _records(args.signal_bars, args.signals)
+        print(f"(b) save_run of {len(records):,} signals, committed, median of 3")
+        sqlite_url = f"sqlite:///{folder / 'bench.db'}"
+        migrate.upgrade(sqlite_url)
+        with _postgres_database(args.postgres) as postgres_url:
+            urls = [("SQLite", sqlite_url)]
+            urls += [("PostgreSQL", postgres_url)] if postgres_url else []
+            for label, url in urls:
+                ok &= bench_signals(url, label, records)
+            print(f"(c) run_request on {args.pipeline_bars:,} stored 1m bars, seconds per step")
+            for label, url in urls:
+                bench_pipeline(url, label, args.pipeline_bars)
+    print("overall:", _verdict(ok))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
