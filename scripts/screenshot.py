@@ -35,6 +35,19 @@ def wait_for(url: str, timeout: float = 60) -> None:
     raise TimeoutError(url)
 
 
+def wait_for_chart(driver: webdriver.Chrome, timeout: float = 120) -> None:
+    """Until the live chart holds traces (the placeholder has none)."""
+    script = (
+        "const g = document.querySelector('#price-chart .js-plotly-plot');"
+        " return g && g.data ? g.data.length : 0"
+    )
+    deadline = time.monotonic() + timeout
+    while not driver.execute_script(script):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no chart after {timeout:g} s at {driver.current_url}")
+        time.sleep(0.2)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
@@ -77,7 +90,9 @@ def main() -> int:
         ]
         for name, path, then in shots:
             driver.get(base + path)
-            time.sleep(args.wait)
+            if path.startswith("/?"):  # a live view: its first figure, however long it takes
+                wait_for_chart(driver)
+            time.sleep(args.wait)  # then some live ticks
             if then == "comparison":
                 for link in driver.find_elements("css selector", "#panel-tabs .nav-link"):
                     if link.text == "Comparison":
