@@ -18,6 +18,7 @@ drawing a few traces per strategy (signals, trades) subclasses :class:`StrategyL
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -186,7 +187,7 @@ class Layer(Protocol):
         ...
 
 
-class StrategyLayer:
+class StrategyLayer(ABC):
     """A layer drawing a fixed set of traces per strategy over the price: one per strategy in
     ``data.strategies`` and entry of ``kinds``, in that order, empty ones included (a live
     extend always has a target); no panel of its own, nothing replaced on a tick.
@@ -198,18 +199,21 @@ class StrategyLayer:
 
     kinds: ClassVar[tuple[str, ...]] = ()
 
+    @abstractmethod
     def trace_id(self, view: StrategyView, kind: str) -> str:
-        raise NotImplementedError
+        """See the class docstring."""
 
+    @abstractmethod
     def columns(
         self, data: ChartData, view: StrategyView, kind: str, since: pd.Timestamp | None
     ) -> Columns:
-        raise NotImplementedError
+        """See the class docstring."""
 
+    @abstractmethod
     def trace(
         self, view: StrategyView, position: int, kind: str, columns: Columns, theme: ChartTheme
     ) -> Any:
-        raise NotImplementedError
+        """See the class docstring."""
 
     def panels(self, data: ChartData) -> list[Panel]:
         return []
