@@ -62,8 +62,8 @@ def _backtest(args: argparse.Namespace, settings: Settings) -> int:
     """Statistics (backtesting.py names where one exists) of one backtest; the run is stored."""
     from services.backtests import BatchJob, open_context
     from services.batch import run_job
+    from services.database_setup import prepare_database
     from services.indicator_table import parse_param
-    from services.runtime import prepare_database
     from strategies.base import StrategyParamError
     from strategies.registry import UnknownStrategyError
     from strategies.registry import create as create_strategy
@@ -111,8 +111,8 @@ def _backtest(args: argparse.Namespace, settings: Settings) -> int:
 def _sweep(args: argparse.Namespace, settings: Settings) -> int:
     """Every grid combination in worker processes; prints the sweep table (heatmap-ready)."""
     from services.batch import expand, run_batch, sweep_table
+    from services.database_setup import prepare_database
     from services.indicator_table import parse_param
-    from services.runtime import prepare_database
     from strategies.base import StrategyParamError
     from strategies.registry import UnknownStrategyError
 

@@ -42,8 +42,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def _signals(args: argparse.Namespace, settings: Settings) -> int:
     """Signals as CSV on stdout (timestamp, type, price, confidence); a summary on stderr."""
+    from services.database_setup import offline_services
     from services.indicator_table import parse_param
-    from services.runtime import offline_services
     from services.strategy_runs import StrategyRunError, run_strategy
     from strategies.base import StrategyParamError
     from strategies.config import StrategyConfigError
