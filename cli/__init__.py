@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 
 from cli import backtest, data, indicators, serve, strategies
-from cli.common import configuration_error
+from cli.common import configuration_error, database_failure
 from config.settings import Settings, SettingsError
 
 GROUPS = (serve, data, indicators, strategies, backtest)  # the order of `app.py --help`
@@ -48,7 +49,14 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         return configuration_error(exc)
     _configure_logging(settings)
-    return args.run(args, settings)
+    try:
+        return args.run(args, settings)
+    except Exception as exc:
+        message = database_failure(exc, settings.database_url)
+        if message is None:
+            raise
+        print(message, file=sys.stderr)
+        return 1
 
 
 def _configure_logging(settings: Settings) -> None:

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from caching import SharedCache
@@ -35,6 +35,15 @@ def prepare_database(settings: Settings) -> Engine:
         engine.dispose()
         raise
     return engine
+
+
+def check_writable(engine: Engine) -> None:
+    """Raise the database's own error now if it cannot take a write (a read-only SQLite file,
+    a read-only PostgreSQL replica or role): a server must not start with every feed failing.
+    The probe rewrites alembic_version's row with its own value and is rolled back."""
+    with engine.connect() as connection, connection.begin() as transaction:
+        connection.execute(text("UPDATE alembic_version SET version_num = version_num"))
+        transaction.rollback()
 
 
 @contextmanager

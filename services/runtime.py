@@ -23,7 +23,7 @@ from market.feeds import Feed, RandomWalkFeed, ReplayFeed, event_interval
 from market.sample_data import DEMO_SEED
 from market.timeframes import Timeframe
 from services.chart_layers import ChartTracks
-from services.database_setup import prepare_database
+from services.database_setup import check_writable, prepare_database
 from services.live import FeedRunner, LiveMarket
 from services.market_data import MarketDataService
 from strategies.data_integration import StrategyDataIntegrator
@@ -54,6 +54,11 @@ class Services:
 def build_services(settings: Settings) -> Services:
     """Migrate the database, load the bundled data on first start, and wire the live feeds."""
     engine = prepare_database(settings)
+    try:
+        check_writable(engine)  # feeds store every closed candle
+    except BaseException:
+        engine.dispose()
+        raise
     sessions = make_session_factory(engine)
     market = LiveMarket()
     feeds = _make_feeds(settings, sessions, market)
