@@ -59,10 +59,36 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+MAX_LOG_LINE = 2_000
+"""Longest line a log record prints: a message quoting a 50 MB request body must not become a
+50 MB log line."""
+
+
+class BoundedFormatter(logging.Formatter):
+    """Each line of a formatted record (tracebacks included) cut to MAX_LOG_LINE characters."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        if len(text) <= MAX_LOG_LINE:
+            return text
+        return "\n".join(
+            line
+            if len(line) <= MAX_LOG_LINE
+            else f"{line[:MAX_LOG_LINE]}... [{len(line) - MAX_LOG_LINE:,} characters cut]"
+            for line in text.split("\n")
+        )
+
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
 def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level_number, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    root = logging.getLogger()
+    if not root.handlers:  # as basicConfig: a host that set up logging keeps its own
+        handler = logging.StreamHandler()
+        handler.setFormatter(BoundedFormatter(LOG_FORMAT))
+        root.addHandler(handler)
+    root.setLevel(settings.log_level_number)
     if settings.log_level != "DEBUG":  # one line per live tick, per migration step: noise
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -110,3 +110,17 @@ def test_a_writable_database_passes_the_probe_and_keeps_its_revision(tmp_path):
         assert migrate.current_revision(engine) == migrate.head_revision()
     finally:
         engine.dispose()
+
+
+def test_log_lines_are_bounded():
+    import logging
+
+    from cli import MAX_LOG_LINE, BoundedFormatter
+
+    formatter = BoundedFormatter("%(levelname)s %(message)s")
+    record = logging.LogRecord("x", logging.ERROR, __file__, 1, "body %s", ("y" * 5_000_000,), None)
+    text = formatter.format(record)
+    assert len(text) < MAX_LOG_LINE + 100
+    assert text.endswith("characters cut]")
+    short = logging.LogRecord("x", logging.INFO, __file__, 1, "fine", (), None)
+    assert formatter.format(short) == "INFO fine"
