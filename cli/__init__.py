@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import NoReturn
 
 from cli import backtest, data, indicators, serve, strategies
 from cli.common import configuration_error, database_failure
@@ -26,8 +27,16 @@ GROUPS = (serve, data, indicators, strategies, backtest)  # the order of `app.py
 DEFAULT_COMMAND = "serve"
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, with its errors as one line (``app.py backtest: error: ...``)
+    instead of the usage block and the error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(  # the entry point's name and docstring line, as ever
+    parser = Parser(  # the entry point's name and docstring line, as ever
         prog="app.py", description="StratLens: create_app(settings) and the command line."
     )
     commands = parser.add_subparsers(dest="command")
@@ -42,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args([DEFAULT_COMMAND])
+    start, end = getattr(args, "start", None), getattr(args, "end", None)
+    if start is not None and end is not None and start > end:
+        parser.error(f"{args.command}: --start {start} is after --end {end}")
     if not getattr(args, "needs_settings", True):
         return args.run(args)
     try:

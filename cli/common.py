@@ -47,6 +47,25 @@ def _hide_password(url: str) -> str:
         return url
 
 
+def bounded(kind: type[int] | type[float], low: float, high: float, unit: str = ""):
+    """An argparse type: ``kind`` in [low, high] (finite), else a one-line error naming both."""
+    import argparse
+    import math
+
+    def parse(text: str) -> int | float:
+        wanted = f"{'an integer' if kind is int else 'a number'} from {low:g} to {high:g}{unit}"
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {wanted}") from None
+        if not (math.isfinite(value) and low <= value <= high):
+            raise argparse.ArgumentTypeError(f"{text!r} is out of range: expected {wanted}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its own messages
+    return parse
+
+
 def _utc(text: str) -> pd.Timestamp:
     """The argument type of --start/--end: an ISO date or time, UTC when it names no zone.
 

@@ -124,3 +124,73 @@ def test_log_lines_are_bounded():
     assert text.endswith("characters cut]")
     short = logging.LogRecord("x", logging.INFO, __file__, 1, "fine", (), None)
     assert formatter.format(short) == "INFO fine"
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["db", "retention", "--days", "99999999999"], "from 0 to 100000 days"),
+        (["db", "retention", "--days", "-3"], "from 0 to 100000 days"),
+        (["metrics", "x.csv", "--risk-free", "-2"], "from -0.5 to 1"),
+        (["metrics", "x.csv", "--risk-free", "nan"], "from -0.5 to 1"),
+        (["metrics", "x.csv", "--risk-free", "inf"], "from -0.5 to 1"),
+        (
+            [
+                "sweep",
+                "--symbol",
+                "S",
+                "--timeframe",
+                "1d",
+                "--strategy",
+                "sma_crossover",
+                "--workers",
+                "-3",
+            ],
+            "from 0 to 256",
+        ),
+        (["serve", "--port", "99999"], "from 1 to 65535"),
+        (
+            [
+                "indicator",
+                "--symbol",
+                "SP500",
+                "--timeframe",
+                "1d",
+                "--name",
+                "rsi",
+                "--start",
+                "2020-01-01",
+                "--end",
+                "2019-01-01",
+            ],
+            "--start 2020-01-01",
+        ),
+        (
+            [
+                "backtest",
+                "--symbol",
+                "SP500",
+                "--timeframe",
+                "1d",
+                "--strategy",
+                "sma_crossover",
+                "--start",
+                "2020-01-01",
+                "--end",
+                "2019-01-01",
+            ],
+            "is after --end 2019-01-01",
+        ),
+        (["backtest", "--symbol", "SP500"], "required"),
+    ],
+    ids=lambda value: value if isinstance(value, str) else "-".join(value[:2]),
+)
+def test_bad_arguments_are_one_line_and_exit_2(monkeypatch, capsys, tmp_path, argv, expected):
+    monkeypatch.setenv("STRATLENS_DATA_DIR", str(tmp_path))
+    with pytest.raises(SystemExit) as exited:
+        app.main(argv)
+    assert exited.value.code == 2
+    line = _one_line(capsys.readouterr().err)
+    assert expected in line
+    assert line.startswith("app.py")
+    assert list(tmp_path.iterdir()) == []  # refused before any work: not even a database
