@@ -183,7 +183,7 @@ class Tab:
         for path in ("/", "/_dash-layout"):
             self.http.get(self.base + path, timeout=60).raise_for_status()
         self.deps = self.http.get(self.base + "/_dash-dependencies", timeout=60).json()
-        self.new_panels = any(d["output"] == "perf-closed.data" for d in self.deps)
+        self.new_panels = any("perf-closed.data" in d["output"] for d in self.deps)
 
     def dep(self, output_fragment: str, input_fragment: str | None = None) -> dict:
         for d in self.deps:
