@@ -132,6 +132,7 @@ def applied_state(chart_state: dict, delta: dict) -> dict:
         **chart_state,
         "v": delta["v"],
         "st": delta["st"],
+        "pe": delta.get("pe"),
         "last": delta["last"] if delta["c"] else chart_state["last"],
         "n": chart_state["n"] + len(delta["c"]),
     }

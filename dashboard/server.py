@@ -78,6 +78,9 @@ def debug_stats(services: Services) -> dict:
     return {
         "chart_cache": {"backend": cache.backend, "hits": cache.hits, "misses": cache.misses},
         "indicators": asdict(services.integrator.stats()),
+        # the live charts' work: indicator and strategy updates (once per closed candle for
+        # every tab), shared tick deltas and panels computed or reused, backtests run
+        "live": services.tracks.stats.snapshot(),
         "feeds": [
             {
                 "symbol": s.symbol,

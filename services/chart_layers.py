@@ -16,15 +16,25 @@ strategy path equals the vectorized one: tests/strategies).
 
 Everything is in-process (TA-Lib states cannot be shared): another process builds its own.
 A replay that starts over (the cursor goes back) rebuilds the track.
+
+What every tab of a track asks for in the same moment is computed once too: ``shared(key,
+compute)`` memoises a value (a tick's delta for the rows after a given bar, a panel at a given
+history length) under the track's lock, so concurrent tabs wait for the first and reuse its
+answer; keys carry the history length or feed version they depend on. ``panel_epoch`` is the
+history length the panels below the chart show: it moves at most every ``PANEL_EVERY_S``
+seconds while the feed is live, the same for every tab, so their panels are one computation.
+:class:`TrackStats` counts the work (GET /debug/stats shows it).
 """
 
 from __future__ import annotations
 
 import math
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -40,6 +50,32 @@ from strategies.base import BaseStrategy, LiveStrategy
 from strategies.signals import SIGNAL_COLUMNS, StrategyResult, StrategySignal
 
 ALL_BARS = 10**9  # "the whole history" for MarketDataService.window
+PANEL_EVERY_S = 5.0  # a live track's panel epoch moves at most this often
+SHARED_ENTRIES = 256  # memoised values kept per track (least recently used dropped)
+T = TypeVar("T")
+
+
+@dataclass
+class TrackStats:
+    """Work counters of every track of a ChartTracks (shared; increments under a lock)."""
+
+    indicator_updates: int = 0  # an indicator state took a closed candle
+    strategy_updates: int = 0  # a live strategy took a closed candle
+    shared_computed: int = 0  # a shared value (tick delta, panel) was computed
+    shared_reused: int = 0  # ... or answered from the memo
+    backtests: int = 0  # a strategy traded over a track's history
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def add(self, **counts: int) -> None:
+        with self._lock:
+            for name, k in counts.items():
+                setattr(self, name, getattr(self, name) + k)
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return asdict(self)
 
 
 def strategy_key(strategy: BaseStrategy) -> str:
@@ -114,7 +150,7 @@ class TrackView:
 class SeriesTrack:
     """The closed history of one (symbol, timeframe) and the indicators and strategies on it."""
 
-    def __init__(self, symbol: str, timeframe: Timeframe) -> None:
+    def __init__(self, symbol: str, timeframe: Timeframe, stats: TrackStats | None = None) -> None:
         self.symbol = symbol
         self.timeframe = timeframe
         self.lock = threading.RLock()
@@ -126,6 +162,11 @@ class SeriesTrack:
         self._strategies: dict[str, _StrategyTrack] = {}
         self._backtests: dict[tuple[str, int, BacktestSettings], BacktestResult] = {}
         self._trades: dict[str, tuple[int, pd.DataFrame]] = {}  # key -> (history length, trades)
+        self.stats = stats or TrackStats()
+        self._shared: OrderedDict[Any, Any] = OrderedDict()
+        self._shared_lock = threading.Lock()
+        self._pending: dict[Any, threading.Lock] = {}
+        self._epoch: tuple[int, float] = (-1, -math.inf)  # (history length, published at)
 
     # -- history -----------------------------------------------------------------------------
     @property
@@ -139,6 +180,9 @@ class SeriesTrack:
         self._strategies.clear()
         self._backtests.clear()
         self._trades.clear()
+        with self._shared_lock:
+            self._shared.clear()
+        self._epoch = (-1, -math.inf)
         self.candles.extend(_frame_columns(closed))
 
     def append(self, closed: pd.DataFrame) -> None:
@@ -155,6 +199,52 @@ class SeriesTrack:
                 )
             for track in self._strategies.values():
                 _append_signals(track, candle, track.live.on_candle(candle, values))
+        self.stats.add(
+            indicator_updates=len(closed) * len(self._indicators),
+            strategy_updates=len(closed) * len(self._strategies),
+        )
+
+    # -- shared answers ----------------------------------------------------------------------
+    def shared(self, key: Any, compute: Callable[[], T]) -> T:
+        """``compute()`` once per ``key`` for every caller: a concurrent caller with the same
+        key waits for the first and gets its value (others are not held up). The value is
+        shared: never mutate it. ``key`` must name everything the value depends on (history
+        length, feed version, layer configuration); a rebuilt track forgets every value."""
+        with self._shared_lock:
+            if key in self._shared:
+                self._shared.move_to_end(key)
+                self.stats.add(shared_reused=1)
+                return self._shared[key]
+            pending = self._pending.setdefault(key, threading.Lock())
+        with pending:
+            with self._shared_lock:
+                if key in self._shared:  # computed by the caller this one waited for
+                    self.stats.add(shared_reused=1)
+                    return self._shared[key]
+            try:
+                value = compute()
+            finally:
+                with self._shared_lock:
+                    self._pending.pop(key, None)
+            with self._shared_lock:
+                self._shared[key] = value
+                while len(self._shared) > SHARED_ENTRIES:
+                    self._shared.popitem(last=False)
+            self.stats.add(shared_computed=1)
+            return value
+
+    def panel_epoch(self, now: float | None = None) -> int:
+        """The history length the panels show: the current one, published again at most every
+        PANEL_EVERY_S seconds while the feed is live (at once when it is not), the same for
+        every tab."""
+        now = time.monotonic() if now is None else now
+        with self.lock:
+            n, (held, at) = self.candles.n, self._epoch
+            live = self.state is not None and self.state.status == "live"
+            if n != held and (not live or n < held or now - at >= PANEL_EVERY_S):
+                self._epoch = (n, now)
+                return n
+            return held
 
     def frame(self, start: int = 0, stop: int | None = None) -> pd.DataFrame:
         """Candles ``start:stop`` as a candle frame (UTC index ``ts``)."""
@@ -261,9 +351,14 @@ class SeriesTrack:
             )  # fmt: skip
 
     def backtest(
-        self, strategy: BaseStrategy, settings: BacktestSettings | None = None
+        self,
+        strategy: BaseStrategy,
+        settings: BacktestSettings | None = None,
+        *,
+        stop: int | None = None,
     ) -> BacktestResult:
-        """The strategy traded over the whole tracked history (cached per history length).
+        """The strategy traded over the tracked history, or its first ``stop`` candles
+        (cached per history length: the last few lengths are kept).
 
         By default an open position stays open (``close_at_end=False``): a live chart shows
         closed trades only, and the equity curve marks the open one to market.
@@ -271,18 +366,21 @@ class SeriesTrack:
         settings = settings or BacktestSettings(direction=strategy.direction, close_at_end=False)
         with self.lock:
             self.track_strategies([strategy])
-            key = (strategy_key(strategy), self.candles.n, settings)
+            n = self.candles.n if stop is None else max(0, min(stop, self.candles.n))
+            key = (strategy_key(strategy), n, settings)
             cached = self._backtests.get(key)
             if cached is None:
                 track = self._strategies[strategy_key(strategy)]
-                candles = self.frame()
+                candles = self.frame(0, n)
                 signals = pd.DataFrame(
-                    {c: track.columns[c] for c in SIGNAL_COLUMNS}, index=candles.index, copy=True
+                    {c: track.columns[c][:n] for c in SIGNAL_COLUMNS},
+                    index=candles.index,
+                    copy=True,
                 )
                 cached = run_backtest(candles, signals, settings)
-                self._backtests = {
-                    k: v for k, v in self._backtests.items() if k[1] == self.candles.n
-                }
+                self.stats.add(backtests=1)
+                lengths = sorted({k[1] for k in self._backtests} | {n})[-4:]
+                self._backtests = {k: v for k, v in self._backtests.items() if k[1] in lengths}
                 self._backtests[key] = cached
             return cached
 
@@ -372,6 +470,7 @@ class ChartTracks:
         self._max = max_tracks
         self._tracks: OrderedDict[tuple[str, str], SeriesTrack] = OrderedDict()
         self._lock = threading.Lock()
+        self.stats = TrackStats()
 
     def clear(self) -> None:
         """Drop every track (each is rebuilt on its next use)."""
@@ -384,7 +483,7 @@ class ChartTracks:
         with self._lock:
             track = self._tracks.get((symbol, tf.label))
             if track is None:
-                track = self._tracks[(symbol, tf.label)] = SeriesTrack(symbol, tf)
+                track = self._tracks[(symbol, tf.label)] = SeriesTrack(symbol, tf, self.stats)
             self._tracks.move_to_end((symbol, tf.label))
             while len(self._tracks) > self._max:
                 self._tracks.popitem(last=False)

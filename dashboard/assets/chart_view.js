@@ -170,7 +170,7 @@
       }
     }
     const next = Object.assign({}, state, {
-      v: delta.v, st: delta.st, fk: delta.fk,
+      v: delta.v, st: delta.st, fk: delta.fk, pe: delta.pe,
       last: rows.length ? delta.last : state.last,
       n: state.n + rows.length,
     });
@@ -221,9 +221,50 @@
     return window.dash_clientside.no_update;
   }
 
+  /* Whether the panels below the chart are on screen: the page is not hidden and the
+   * panels' card intersects the viewport. Written to the panels-visible store (set_props)
+   * whenever that changes, so a panel hidden while candles closed refreshes when shown. */
+  let panelsVisible = null;
+  let panelsInView = false;
+  function publishVisible() {
+    const visible = panelsInView && document.visibilityState !== "hidden";
+    if (visible === panelsVisible || !window.dash_clientside.set_props) return;
+    panelsVisible = visible;
+    window.dash_clientside.set_props("panels-visible", { data: visible });
+  }
+  function watchPanels() {
+    const card = document.querySelector(".sl-panels");
+    if (!card || card._slWatched) return;
+    card._slWatched = true;
+    new IntersectionObserver(function (entries) {
+      panelsInView = entries[entries.length - 1].isIntersecting;
+      publishVisible();
+    }).observe(card);
+  }
+  document.addEventListener("visibilitychange", publishVisible);
+
+  /* [chart key, panel epoch] for the panel on show (performance or comparison), or no
+   * update: panels are refreshed only while visible, and only when the server's panel epoch
+   * moved (services/chart_layers.py, panel_epoch: at most every 5 s, the same for every tab,
+   * so tabs share one computation). A panel shown again catches up at once. */
+  function panelRefresh(state, tab, visible, perfHeld, cmpHeld, strategies, preset, light) {
+    const skip = window.dash_clientside.no_update;
+    watchPanels();
+    if (!state || !visible) return [skip, skip];
+    const key = [state.k, state.pe === undefined ? state.last : state.pe];
+    const same = function (held, wanted) { return JSON.stringify(held) === JSON.stringify(wanted); };
+    if (tab === "comparison") {
+      // the comparison is not computed while hidden: what it shows is part of its key
+      const wanted = key.concat([strategies || [], preset, !!light]);
+      return [skip, same(cmpHeld, wanted) ? skip : wanted];
+    }
+    return [same(perfHeld, key) ? skip : key, skip];
+  }
+
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
     stratlens: {
       applyDelta: applyDelta,
+      panelRefresh: panelRefresh,
       zoomTo: zoomTo,
       followAndFit: function () {
         const gd = chartDiv();

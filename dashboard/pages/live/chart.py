@@ -139,6 +139,7 @@ def build_chart(live: LiveContext, view: ViewState) -> tuple[go.Figure, dict[str
     figure = composed.figure
     last = tv.candles.index[-1] if len(tv.candles) else None
     state = _chart_state(view, tv.timeframe, last, len(tv.candles), tv.state)
+    state["pe"] = track.panel_epoch()
     state["ti"] = composed.trace_index
     if tv.failures:
         state["err"] = "; ".join(f"{k}: {why}" for k, why in tv.failures.items())
@@ -247,35 +248,59 @@ def live_tick(
     last_ms = chart_state["last"]
     since = None if last_ms is None else pd.Timestamp(last_ms, unit="ms", tz="UTC")
     track = live.tracks.sync(view.symbol, tf)
-    if since is None or (track.last_ts is not None and track.last_ts < since):
-        figure, new_state = build_chart(live, view)  # the replay started over
-        return figure, no_update, new_state
-    with track.lock:  # the history and the forming bar of one moment
-        if track.position_after(since) == track.candles.n:
+    with track.lock:  # one moment of the track: its history, forming bar and version
+        if since is None or (track.last_ts is not None and track.last_ts < since):
+            figure, new_state = build_chart(live, view)  # the replay started over
+            return figure, no_update, new_state
+        n, version = track.candles.n, track.version
+        # every tab of this track at this feed version gets the same forming bar and status
+        tail = track.shared(
+            ("tick-tail", view.show_forming, version), lambda: _tail(track, view, tf)
+        )
+        if track.position_after(since) == n:
             # only the forming bar moved: the layers change when a candle closes
-            forming = track.forming if view.show_forming else None
-            changes = candle_delta(
-                track.frame(track.candles.n, track.candles.n), forming,
-                symbol=view.symbol, timeframe=tf,
-            )  # fmt: skip
-            changes.update(_status(track.state))  # type: ignore[arg-type]
-            return no_update, changes, no_update
+            return (
+                no_update,
+                {"k": chart_key(view.symbol, tf), "c": [], "last": None, **tail},
+                no_update,
+            )
+        # the bars closed after this tab's last one, with the layers' new points: computed
+        # once per (layers, last bar held, history length) for every tab showing them
+        closed = track.shared(
+            ("tick-closed", chart_state.get("cfg"), last_ms, n),
+            lambda: _closed_delta(track, view, tf, since, chart_state.get("ti", {})),
+        )
+    if chart_state["n"] + len(closed["c"]) > live.bars + live.bars // 10:
+        figure, new_state = build_chart(live, view)
+        return figure, no_update, new_state
+    return no_update, {**closed, **tail}, no_update
+
+
+def _tail(track: SeriesTrack, view: ViewState, tf: Timeframe) -> dict[str, Any]:
+    """The forming bar (``f``), the feed status and the panel epoch of a tick (under the
+    track's lock)."""
+    forming = track.forming if view.show_forming else None
+    f = candle_delta(track.frame(0, 0), forming, symbol=view.symbol or "", timeframe=tf)["f"]
+    return {"f": f, **_status(track.state), "pe": track.panel_epoch()}  # type: ignore[arg-type]
+
+
+def _closed_delta(
+    track: SeriesTrack, view: ViewState, tf: Timeframe, since: pd.Timestamp, ti: dict
+) -> dict[str, Any]:
+    """The closed bars after ``since`` and the layers' points on them (under the track's lock:
+    what every tab holding the same layers and the same last bar is sent)."""
     requests, strategies = view.requests(), view.strategy_objects()
     start = track.position_after(since)
     quiet = frozenset(strategy_key(s) for s in strategies if not track.fired(s, start))
     active = [s for s in strategies if strategy_key(s) not in quiet]
     tv = track.view(requests, active, since=since)
-    if chart_state["n"] + len(tv.candles) > live.bars + live.bars // 10:
-        figure, new_state = build_chart(live, view)
-        return figure, no_update, new_state
-    forming = tv.forming if view.show_forming else None
-    changes = candle_delta(tv.candles, forming, symbol=view.symbol, timeframe=tf)
+    changes = candle_delta(tv.candles, None, symbol=view.symbol or "", timeframe=tf)
+    del changes["f"]  # the tail's, per feed version
     data = chart_data(track, tv, view, strategies, window_start=since, quiet=quiet)
     layers = chart_layers(view, requests, strategies)
-    extra = compose_delta(data, layers, since, chart_state.get("ti", {}), THEMES[view.theme])
+    extra = compose_delta(data, layers, since, ti, THEMES[view.theme])
     changes.update({k: v for k, v in extra.items() if v})
-    changes.update(_status(tv.state))
-    return no_update, changes, no_update
+    return changes
 
 
 def _chart_state(

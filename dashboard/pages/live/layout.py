@@ -183,7 +183,11 @@ def layout(
             dcc.Store(id="chart-delta"),  # what the last tick changed, applied in the browser
             dcc.Store(id="chart-view"),  # the output of the browser-side follow-and-fit
             dcc.Store(id="chart-zoom"),  # a trade clicked in the trade table: zoom to it
-            dcc.Store(id="chart-closed"),  # [chart key, last closed bar]: panels refresh on it
+            # [chart key, panel epoch] of the performance and comparison panels: set while the
+            # panel is visible (panels-visible, from the browser), each refreshes on its own
+            dcc.Store(id="perf-closed"),
+            dcc.Store(id="cmp-closed"),
+            dcc.Store(id="panels-visible", data=False),
         ],
     )
 

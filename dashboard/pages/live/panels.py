@@ -20,6 +20,7 @@ from dash.exceptions import PreventUpdate
 
 from analytics.exports import EXPORT_FORMATS, export_bytes, export_filename
 from analytics.metrics import PRESETS, compute_metrics, period_returns
+from components.charts.candles import chart_key
 from components.charts.theme import THEMES, ChartTheme
 from components.panels.comparison import (
     RunSummary,
@@ -44,6 +45,7 @@ from components.panels.performance import (
 )
 from dashboard.pages.formulas import FORMULAS_URL
 from dashboard.pages.live.view_state import build_strategy
+from market.timeframes import Timeframe
 from services.chart_layers import ChartTracks, strategy_key
 
 FIG = {"displaylogo": False, "displayModeBar": False}
@@ -159,15 +161,30 @@ def strategy_picker(
     return [{"label": labels.get(s, s), "value": s} for s in specs], choice
 
 
+def panel_epoch(closed: list | None, symbol: str, timeframe: str) -> int | None:
+    """The history length a panel refresh asks for: the second item of its ``[chart key,
+    panel epoch, ...]`` when the key is this chart's (None: the whole current history)."""
+    if not isinstance(closed, list) or len(closed) < 2 or not isinstance(closed[1], int):
+        return None
+    return closed[1] if closed[0] == chart_key(symbol, Timeframe.parse(timeframe)) else None
+
+
 def strategy_runs(
-    tracks: ChartTracks, symbol: str, timeframe: str, specs: list[str], preset: str
+    tracks: ChartTracks,
+    symbol: str,
+    timeframe: str,
+    specs: list[str],
+    preset: str,
+    *,
+    epoch: int | None = None,
 ) -> dict[str, tuple[Any, pd.Series, Any]]:
-    """spec -> (backtest result over the chart's whole history, its metrics, strategy)."""
+    """spec -> (backtest result over the chart's history, or its first ``epoch`` candles, its
+    metrics, strategy)."""
     track = tracks.sync(symbol, timeframe)
     out = {}
     for spec in specs:
         strategy = build_strategy(spec)
-        result = track.backtest(strategy)
+        result = track.backtest(strategy, stop=epoch)
         metrics = compute_metrics(
             result.equity,
             result.trades,
@@ -180,11 +197,31 @@ def strategy_runs(
 
 
 def performance_panel(
-    tracks: ChartTracks, symbol: str, timeframe: str, spec: str, preset: str, theme: ChartTheme
+    tracks: ChartTracks,
+    symbol: str,
+    timeframe: str,
+    spec: str,
+    preset: str,
+    theme: ChartTheme,
+    *,
+    epoch: int | None = None,
 ) -> tuple[Any, ...]:
     """(KPI cards, performance figure, returns distribution, monthly heatmap, trade rows,
-    price decimals)."""
-    runs = strategy_runs(tracks, symbol, timeframe, [spec], preset)
+    price decimals) over the first ``epoch`` candles (None: all). Computed once per
+    (strategy, preset, theme, history length) for every tab: the result is shared."""
+    track = tracks.sync(symbol, timeframe)
+    n = track.candles.n if epoch is None else min(epoch, track.candles.n)
+    return track.shared(
+        ("panel-performance", spec, preset, theme, n),
+        lambda: _performance(tracks, symbol, timeframe, spec, preset, theme, n),
+    )
+
+
+def _performance(
+    tracks: ChartTracks, symbol: str, timeframe: str, spec: str, preset: str,
+    theme: ChartTheme, n: int,
+) -> tuple[Any, ...]:  # fmt: skip
+    runs = strategy_runs(tracks, symbol, timeframe, [spec], preset, epoch=n)
     result, metrics, _ = runs[spec]
     cash = result.settings.cash
     cards = kpi_cards(
@@ -209,9 +246,24 @@ def comparison_panel(
     preset: str,
     theme: ChartTheme,
     labels: dict[str, str],
+    *,
+    epoch: int | None = None,
 ) -> tuple[Any, ...]:
-    """(table, equity overlay, drawdown overlay, correlation heatmap, risk/return scatter)."""
-    runs = strategy_runs(tracks, symbol, timeframe, specs, preset)
+    """(table, equity overlay, drawdown overlay, correlation heatmap, risk/return scatter)
+    over the first ``epoch`` candles (None: all); shared by every tab like the performance."""
+    track = tracks.sync(symbol, timeframe)
+    n = track.candles.n if epoch is None else min(epoch, track.candles.n)
+    key = ("panel-comparison", tuple(specs), preset, theme, tuple(sorted(labels.items())), n)
+    return track.shared(
+        key, lambda: _comparison(tracks, symbol, timeframe, specs, preset, theme, labels, n)
+    )
+
+
+def _comparison(
+    tracks: ChartTracks, symbol: str, timeframe: str, specs: list[str], preset: str,
+    theme: ChartTheme, labels: dict[str, str], n: int,
+) -> tuple[Any, ...]:  # fmt: skip
+    runs = strategy_runs(tracks, symbol, timeframe, specs, preset, epoch=n)
     summaries = {
         labels.get(spec, spec): RunSummary(labels.get(spec, spec), r.equity, r.trades, m)
         for spec, (r, m, _) in runs.items()

@@ -1,10 +1,11 @@
 """The live panels' callbacks: thin wrappers over :mod:`~dashboard.pages.live.panels`
-(performance, comparison, exports, a trade clicked zooms the chart), refreshed when the chart's
-newest closed candle changes."""
+(performance, comparison, exports, a trade clicked zooms the chart). The panel on show is
+refreshed while it is visible, when the track's panel epoch moves (assets/chart_view.js,
+panelRefresh); a hidden one sends nothing and catches up when shown."""
 
 from __future__ import annotations
 
-from dash import ALL, Dash, Input, Output, State, ctx
+from dash import ALL, ClientsideFunction, Dash, Input, Output, State, ctx
 from dash.exceptions import PreventUpdate
 
 from components.charts.theme import THEMES
@@ -13,6 +14,7 @@ from dashboard.pages.live.panels import (
     comparison_panel,
     export_payload,
     hint,
+    panel_epoch,
     performance_panel,
     strategy_picker,
     trade_zoom,
@@ -21,22 +23,18 @@ from services.chart_layers import ChartTracks
 
 
 def register_callbacks(app: Dash, tracks: ChartTracks) -> None:
-    app.clientside_callback(  # a new closed candle (not every forming update) refreshes panels
-        """function (state, held) {
-            // a new chart at once; on the same chart at most every 5 s, so that a fast replay
-            // does not queue panel refreshes faster than they are computed
-            const skip = window.dash_clientside.no_update;
-            const last = state ? [state.k, state.last] : null;
-            if (JSON.stringify(last) === JSON.stringify(held)) return skip;
-            const now = Date.now();
-            const sameChart = held && last && held[0] === last[0];
-            if (sameChart && now - (window._slPanelsAt || 0) < 5000) return skip;
-            window._slPanelsAt = now;
-            return last;
-        }""",
-        Output("chart-closed", "data"),
+    app.clientside_callback(  # the visible panel refreshes when the panel epoch moves
+        ClientsideFunction("stratlens", "panelRefresh"),
+        Output("perf-closed", "data"),
+        Output("cmp-closed", "data"),
         Input("chart-state", "data"),
-        State("chart-closed", "data"),
+        Input("panel-tabs", "active_tab"),
+        Input("panels-visible", "data"),
+        State("perf-closed", "data"),
+        State("cmp-closed", "data"),
+        State("strategies", "value"),
+        State("perf-preset", "value"),
+        State("theme-switch", "value"),
     )
 
     @app.callback(
@@ -59,17 +57,23 @@ def register_callbacks(app: Dash, tracks: ChartTracks) -> None:
         Output("perf-trades", "dashGridOptions"),
         Input("perf-strategy", "value"),
         Input("perf-preset", "value"),
-        Input("chart-closed", "data"),
+        Input("perf-closed", "data"),
         Input("theme-switch", "value"),
         State("symbol", "value"),
         State("timeframe", "value"),
     )
-    def _performance(spec, preset, _closed, light, symbol, timeframe):
+    def _performance(spec, preset, closed, light, symbol, timeframe):
         if not spec or not symbol or not timeframe:
             raise PreventUpdate
         theme = THEMES["light" if light else "dark"]
         cards, figure, distribution, monthly, rows, decimals = performance_panel(
-            tracks, symbol, timeframe, spec, preset, theme
+            tracks,
+            symbol,
+            timeframe,
+            spec,
+            preset,
+            theme,
+            epoch=panel_epoch(closed, symbol, timeframe),
         )
         return (
             cards,
@@ -89,22 +93,31 @@ def register_callbacks(app: Dash, tracks: ChartTracks) -> None:
         Output("cmp-scatter", "figure"),
         Input("strategies", "value"),
         Input("perf-preset", "value"),
-        Input("chart-closed", "data"),
-        Input("panel-tabs", "active_tab"),
+        Input("cmp-closed", "data"),
         Input("theme-switch", "value"),
+        State("panel-tabs", "active_tab"),
         State("strategies", "options"),
         State("symbol", "value"),
         State("timeframe", "value"),
     )
-    def _comparison(specs, preset, _closed, tab, light, options, symbol, timeframe):
-        if tab != "comparison" or not symbol or not timeframe:
-            raise PreventUpdate  # computed when shown
+    def _comparison(specs, preset, closed, light, tab, options, symbol, timeframe):
+        if tab != "comparison" or not closed or not symbol or not timeframe:
+            raise PreventUpdate  # computed when shown (cmp-closed is set once it is)
         if not specs or len(specs) < 2:
             empty = hint("Switch two or more strategies on to compare them.")
             return empty, *([{}] * 4)
         labels = {o["value"]: o["label"] for o in options or []}
         theme = THEMES["light" if light else "dark"]
-        return comparison_panel(tracks, symbol, timeframe, specs, preset, theme, labels)
+        return comparison_panel(
+            tracks,
+            symbol,
+            timeframe,
+            specs,
+            preset,
+            theme,
+            labels,
+            epoch=panel_epoch(closed, symbol, timeframe),
+        )
 
     @app.callback(
         Output("chart-zoom", "data"),
