@@ -128,7 +128,9 @@ def test_the_panel_epoch_moves_at_most_every_few_seconds_while_live(services):
 
 def test_debug_stats_show_the_live_work(tmp_path):
     app = create_app(
-        Settings.from_env({"STRATLENS_DATA_DIR": str(tmp_path), "FEEDS": "SP500:replay"}),
+        Settings.from_env(
+            {"STRATLENS_DATA_DIR": str(tmp_path), "FEEDS": "SP500:replay", "DEBUG_STATS": "1"}
+        ),
         start_feeds=False,
     )
     services = app.server.extensions["stratlens"]
