@@ -33,8 +33,10 @@ def register(commands: argparse._SubParsersAction) -> None:
         sub.add_argument("--slippage-bps", type=float, default=0.0)
         sub.add_argument("--preset", default="backtesting.py", choices=sorted(METRIC_PRESETS))
         sub.add_argument("--no-store", action="store_true", help="store no run")
-    bt.add_argument("--set", action="append", default=[], metavar="PARAM=VALUE")
-    bt.add_argument("--compat", choices=["backtesting.py"], help="backtesting.py's fill rules")
+        each = " (every grid point)" if sub is sw else ""
+        sub.add_argument("--set", action="append", default=[], metavar="PARAM=VALUE",
+                         help=f"a strategy parameter{each}")  # fmt: skip
+        sub.add_argument("--compat", choices=["backtesting.py"], help="backtesting.py's fill rules")
     bt.add_argument("--json", action="store_true", help="one JSON object with a trades list")
     bt.set_defaults(run=_backtest)
     sw.add_argument("--grid", action="append", default=[], metavar="PARAM=V1,V2,...")
@@ -126,12 +128,17 @@ def _sweep(args: argparse.Namespace, settings: Settings) -> int:
             grid[name.strip()] = [parse_param(f"{name}={v}")[1] for v in values.split(",")]
         if len(grid) < 1:
             raise ValueError("give at least one --grid PARAM=V1,V2,...")
+        names = list(grid)
+        for name, value in (parse_param(p) for p in args.set):
+            if name in grid:
+                raise ValueError(f"--set {name}=... and --grid {name}=...: give one of them")
+            grid[name] = [value]
         jobs = expand([args.strategy], {args.strategy: grid}, args.symbol, args.timeframe,
                       start=args.start, end=args.end)  # fmt: skip
         report = run_batch(
             settings.database_url,
             jobs,
-            backtest_settings(args),
+            backtest_settings(args, compat=args.compat),
             workers=args.workers,
             progress=True,
             store=not args.no_store,
@@ -141,7 +148,6 @@ def _sweep(args: argparse.Namespace, settings: Settings) -> int:
     except (UnknownStrategyError, StrategyParamError, ValueError) as exc:
         print(f"sweep: {exc}", file=sys.stderr)
         return 2
-    names = list(grid)
     for symbol in args.symbol:
         print(f"{symbol} {args.timeframe} {args.strategy}: {args.metric}")
         if len(names) >= 2:
