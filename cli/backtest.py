@@ -4,7 +4,6 @@ processes) and metrics (of an equity or returns file)."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -96,14 +95,13 @@ def _backtest(args: argparse.Namespace, settings: Settings) -> int:
     if outcome.error:
         print(f"backtest: {outcome.error}", file=sys.stderr)
         return 1
-    if args.json:
-        document = {name: _jsonable(value) for name, value in outcome.metrics.items()}
-        document["trades"] = [
-            {column: _jsonable(value) for column, value in row.items()}
-            for row in outcome.backtest.trades.to_dict("records")
-        ]
+    if args.json:  # column by column: a long backtest has tens of thousands of trades
+        from cli.json_output import dumps, jsonable, records
+
+        document = {name: jsonable(value) for name, value in outcome.metrics.items()}
+        document["trades"] = records(outcome.backtest.trades)
         document["run_id"] = outcome.run_id
-        print(json.dumps(document, indent=2))
+        print(dumps(document))
         return 0
     _print_metrics(outcome.metrics)
     print(f"stored as run {outcome.run_id}" if outcome.run_id else "not stored", file=sys.stderr)
@@ -177,7 +175,9 @@ def _metrics(args: argparse.Namespace) -> int:
     else:
         stats = returns_metrics(series, preset=args.preset, risk_free=args.risk_free)
     if args.json:
-        print(json.dumps({name: _jsonable(value) for name, value in stats.items()}, indent=2))
+        from cli.json_output import dumps, jsonable
+
+        print(dumps({name: jsonable(value) for name, value in stats.items()}))
         return 0
     _print_metrics(stats)
     return 0
@@ -187,23 +187,6 @@ def _print_metrics(stats: pd.Series) -> None:
     width = max(len(str(name)) for name in stats.index)
     for name, value in stats.items():
         print(f"{name:<{width}}  {_display(value)}")
-
-
-def _jsonable(value: object) -> object:
-    import numpy as np
-    import pandas as pd
-
-    if value is pd.NaT:
-        return None
-    if isinstance(value, pd.Timedelta):
-        return str(value)
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    if isinstance(value, float | np.floating):
-        return None if not np.isfinite(value) else float(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
 
 
 def _display(value: object) -> str:
