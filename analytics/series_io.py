@@ -2,7 +2,8 @@
 
 >>> kind, series = read_series_csv(Path("equity.csv"))   # ("equity", Series) or ("returns", ...)
 
-The file has a timestamp column (timestamp, date, datetime, time or ts) and one value column:
+The file has a timestamp column (timestamp, date, datetime, time or ts: dates and times, or
+epoch seconds or milliseconds as ``app.py import`` reads them) and one value column:
 equity (equity, value, nav, balance, portfolio) or returns (returns, return, ret; fractions,
 0.01 = 1 %). Every defect is reported with the file, the line and the column, and nothing is
 computed from a file that has one.
@@ -16,6 +17,7 @@ accepts only what the precise one reads to the same values, so both give the sam
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +25,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pv
 
+from market.timeframes import from_epoch_ms
+from market.validation import parse_timestamps
+
+_EPOCH = re.compile(r"[+-]?\d+(\.\d*)?")
 TIME_NAMES = ("timestamp", "date", "datetime", "time", "ts")
 EQUITY_NAMES = ("equity", "value", "nav", "balance", "portfolio")
 RETURN_NAMES = ("returns", "return", "ret")
@@ -92,6 +98,19 @@ def _valid(values: np.ndarray, kind: str) -> np.ndarray:
         return np.isfinite(values) & (values > _BOUND[kind])
 
 
+def _times(text: pd.Series) -> pd.Series:
+    """Dates and times in any format pandas reads, or epoch seconds/milliseconds as ``app.py
+    import`` reads them (when the first value is a number: the whole column is epoch); NaT
+    where a value is neither."""
+    stripped = text.str.strip()
+    first = stripped[stripped.ne("")].head(1)
+    if len(first) and _EPOCH.fullmatch(first.iloc[0]):
+        ms, ok = parse_timestamps(stripped)
+        stamps = pd.Series(from_epoch_ms(ms), index=text.index)
+        return stamps.where(ok, pd.NaT)
+    return pd.to_datetime(stripped, errors="coerce", utc=True, format="mixed")
+
+
 def read_series_csv_precise(path: Path) -> tuple[str, pd.Series]:
     """``read_series_csv`` through pandas, naming every defect by line and column (slow: a
     Python object per cell)."""
@@ -114,7 +133,7 @@ def read_series_csv_precise(path: Path) -> tuple[str, pd.Series]:
         raise SeriesFileError(path, ["no data rows"])
 
     lines = np.arange(len(raw)) + 2  # header is line 1
-    stamps = pd.to_datetime(raw[time_col].str.strip(), errors="coerce", utc=True, format="mixed")
+    stamps = _times(raw[time_col])
     values = pd.to_numeric(raw[value_col].str.strip(), errors="coerce").to_numpy(dtype=float)
     problems = [
         f"line {line}, column {time_col!r}: {text!r} is not a date or time"

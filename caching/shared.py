@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import redis
-from flask_caching.backends import BaseCache, RedisCache, SimpleCache
+if TYPE_CHECKING:  # imported where a cache is made: flask (through flask_caching) and redis
+    import redis  # cost ~0.1 s, which a one-shot command that never caches should not pay
+    from flask_caching.backends import BaseCache
 
 
 @dataclass(frozen=True)
@@ -35,8 +36,12 @@ class SharedCache:
         cls, redis_url: str | None, timeout_s: int = 600, key_prefix: str = "stratlens:"
     ) -> SharedCache:
         """SimpleCache (this process only) without a URL, else RedisCache (shared)."""
+        from flask_caching.backends import RedisCache, SimpleCache
+
         if not redis_url:
             return cls(SimpleCache(threshold=256, default_timeout=timeout_s), "simple")
+        import redis
+
         client = redis.Redis.from_url(redis_url)
         backend = RedisCache(host=client, default_timeout=timeout_s, key_prefix=key_prefix)
         return cls(backend, "redis", client)

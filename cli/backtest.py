@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cli.common import _utc
+from cli.common import _utc, bounded
 from config.choices import METRIC_PRESETS, SUPPORTED_TIMEFRAMES
 
 if TYPE_CHECKING:
@@ -40,12 +40,22 @@ def register(commands: argparse._SubParsersAction) -> None:
     bt.set_defaults(run=_backtest)
     sw.add_argument("--grid", action="append", default=[], metavar="PARAM=V1,V2,...")
     sw.add_argument("--metric", default="Sharpe Ratio")
-    sw.add_argument("--workers", type=int, default=None, help="processes (default: CPU count)")
+    sw.add_argument(
+        "--workers",
+        type=bounded(int, 0, 256),
+        default=None,
+        help="processes (default: CPU count; 0: in this process)",
+    )
     sw.set_defaults(run=_sweep)
     met = commands.add_parser("metrics", help="metrics of an equity or returns series (CSV)")
     met.add_argument("file", type=Path)
     met.add_argument("--preset", default="quantstats", choices=sorted(METRIC_PRESETS))
-    met.add_argument("--risk-free", type=float, default=0.0, help="annual rate, 0.02 = 2 %%")
+    met.add_argument(
+        "--risk-free",
+        type=bounded(float, -0.5, 1.0),
+        default=0.0,
+        help="annual rate, 0.02 = 2 %%",
+    )
     met.add_argument("--json", action="store_true", help="one JSON object (NaN as null)")
     met.set_defaults(run=_metrics, needs_settings=False)  # a file in, no database
 
@@ -63,8 +73,8 @@ def _backtest(args: argparse.Namespace, settings: Settings) -> int:
     """Statistics (backtesting.py names where one exists) of one backtest; the run is stored."""
     from services.backtests import BatchJob, open_context
     from services.batch import run_job
+    from services.database_setup import prepare_database
     from services.indicator_table import parse_param
-    from services.runtime import prepare_database
     from strategies.base import StrategyParamError
     from strategies.registry import UnknownStrategyError
     from strategies.registry import create as create_strategy
@@ -111,8 +121,8 @@ def _backtest(args: argparse.Namespace, settings: Settings) -> int:
 def _sweep(args: argparse.Namespace, settings: Settings) -> int:
     """Every grid combination in worker processes; prints the sweep table (heatmap-ready)."""
     from services.batch import expand, run_batch, sweep_table
+    from services.database_setup import prepare_database
     from services.indicator_table import parse_param
-    from services.runtime import prepare_database
     from strategies.base import StrategyParamError
     from strategies.registry import UnknownStrategyError
 

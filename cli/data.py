@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cli.common import bounded
 from config.choices import SUPPORTED_TIMEFRAMES
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     db.add_argument("action", choices=["upgrade", "current", "retention"])
     db.add_argument(
         "--days",
-        type=int,
+        type=bounded(int, 0, 100_000, " days"),
         help="retention: keep backtest runs this many days (SIGNAL_RETENTION_DAYS)",
     )
     db.set_defaults(run=_db)

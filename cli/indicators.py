@@ -26,8 +26,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def _indicator(args: argparse.Namespace, settings: Settings) -> int:
     from indicators.base import IndicatorParamError, UnknownIndicatorError
+    from services.database_setup import offline_services
     from services.indicator_table import IndicatorTableError, indicator_table, parse_param
-    from services.runtime import offline_services
 
     try:
         with offline_services(settings) as (sessions, integrator):

@@ -6,7 +6,7 @@ import argparse
 import logging
 from typing import TYPE_CHECKING
 
-from cli.common import configuration_error
+from cli.common import bounded, configuration_error
 from config.settings import SettingsError
 
 if TYPE_CHECKING:
@@ -18,7 +18,7 @@ log = logging.getLogger("stratlens")
 def register(commands: argparse._SubParsersAction) -> None:
     serve = commands.add_parser("serve", help="serve the dashboard (default)")
     serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
+    serve.add_argument("--port", type=bounded(int, 1, 65535))
     serve.set_defaults(run=_serve)
 
 

@@ -42,8 +42,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def _signals(args: argparse.Namespace, settings: Settings) -> int:
     """Signals as CSV on stdout (timestamp, type, price, confidence); a summary on stderr."""
+    from services.database_setup import offline_services
     from services.indicator_table import parse_param
-    from services.runtime import offline_services
     from services.strategy_runs import StrategyRunError, run_strategy
     from strategies.base import StrategyParamError
     from strategies.config import StrategyConfigError
@@ -95,7 +95,12 @@ def _strategy(args: argparse.Namespace, settings: Settings) -> int:
     """The user-strategy commands: 0 done, 1 an invalid config (every problem listed), 2 a
     missing argument, an unknown or an existing name."""
     from strategies.config import StrategyConfigError, validate_config
-    from strategies.manager import StrategyExistsError, StrategyManager, StrategyNotFoundError
+    from strategies.manager import (
+        StrategyExistsError,
+        StrategyManager,
+        StrategyNotFoundError,
+        read_config_file,
+    )
 
     manager = StrategyManager(settings.strategies_dir)
     needs_target = args.action not in ("templates", "list")
@@ -114,7 +119,7 @@ def _strategy(args: argparse.Namespace, settings: Settings) -> int:
         elif args.action == "show":
             print(json.dumps(manager.get(args.target).config, indent=2))
         elif args.action == "validate":
-            problems = validate_config(json.loads(Path(args.target).read_text()))
+            problems = validate_config(read_config_file(Path(args.target)))
             if problems:
                 raise StrategyConfigError(problems, args.target)
             print(f"{args.target}: valid")

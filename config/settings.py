@@ -55,6 +55,8 @@ class Settings:
     load_sample_data: bool = True
     strategies_dir: Path = DEFAULT_STRATEGIES_DIR  # the user's strategy configs (JSON)
     retention_days: int = 90  # backtest (analysis) runs older than this lose their signals
+    max_request_mb: int = 8  # a larger request body is refused (413) before it is read
+    debug_stats: bool = False  # serve GET /debug/stats (counters, feed states)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -80,6 +82,8 @@ class Settings:
             retention_days=_int(
                 "SIGNAL_RETENTION_DAYS", env.get("SIGNAL_RETENTION_DAYS", "90"), 0, 100_000
             ),
+            max_request_mb=_int("MAX_REQUEST_MB", env.get("MAX_REQUEST_MB", "8"), 1, 1024),
+            debug_stats=_bool("DEBUG_STATS", env.get("DEBUG_STATS", "false")),
         )
 
     def with_overrides(self, **changes: object) -> Settings:

@@ -11,9 +11,10 @@ from dataclasses import asdict
 
 import dash
 import diskcache
+import flask
 
 from config.settings import Settings
-from dashboard import shell
+from dashboard import guards, shell
 from dashboard.pages import backtest as backtest_page
 from dashboard.pages import formulas
 from dashboard.pages import live as live_page
@@ -52,7 +53,18 @@ def create_app(settings: Settings | None = None, *, start_feeds: bool = True) ->
     live_page.register_callbacks(app, live)
     backtest_page.register_callbacks(app, services, manager)
     app.server.extensions["stratlens"] = services
-    app.server.add_url_rule("/debug/stats", "debug_stats", lambda: debug_stats(services))
+    guards.install(
+        app.server,
+        max_request_bytes=settings.max_request_mb << 20,
+        write_outputs=[backtest_page.WRITE_OUTPUT],
+    )
+    # DEBUG_STATS=1 turns it on (the API issue puts it behind an admin token); off, it is a
+    # 404 of its own, not Dash's catch-all page
+    app.server.add_url_rule(
+        "/debug/stats",
+        "debug_stats",
+        lambda: debug_stats(services) if settings.debug_stats else flask.abort(404),
+    )
     app.server.add_url_rule(formulas.FORMULAS_URL, "formulas", formulas.formulas_html)
     if start_feeds:
         services.runner.start()
@@ -60,7 +72,8 @@ def create_app(settings: Settings | None = None, *, start_feeds: bool = True) ->
 
 
 def debug_stats(services: Services) -> dict:
-    """Counters of the caches and the live feeds, as JSON (GET /debug/stats)."""
+    """Counters of the caches and the live feeds, as JSON (GET /debug/stats when DEBUG_STATS
+    is set). A feed's error is its first line only: never an SQL statement or its values."""
     cache = services.cache.stats()
     return {
         "chart_cache": {"backend": cache.backend, "hits": cache.hits, "misses": cache.misses},
@@ -73,7 +86,7 @@ def debug_stats(services: Services) -> dict:
                 "status": s.status,
                 "cursor": None if s.cursor is None else s.cursor.isoformat(),
                 "closed": s.closed_count,
-                "error": s.error,
+                "error": None if s.error is None else s.error.splitlines()[0][:300],
             }
             for s in services.market.all()
         ],

@@ -2,15 +2,13 @@
 
 build_services(settings) is the server's: a migrated database, the bundled series stored on
 first start, the live feeds wired to the market. A one-shot command (indicator, signals,
-backtest, ...) needs only the database part: prepare_database, or offline_services for the
-database with an indicator integrator.
+backtest, ...) needs only the database part, in services.database_setup (prepare_database,
+offline_services), which imports none of the live stack.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -18,14 +16,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from caching import SharedCache
 from config.settings import FeedSpec, Settings, SettingsError
-from database import migrate
 from database.repositories import CandleRepository
-from database.session import make_engine, make_session_factory
+from database.session import make_session_factory
 from market.candles import iter_candles
 from market.feeds import Feed, RandomWalkFeed, ReplayFeed, event_interval
-from market.sample_data import DEMO_SEED, SAMPLE_SERIES
+from market.sample_data import DEMO_SEED
 from market.timeframes import Timeframe
 from services.chart_layers import ChartTracks
+from services.database_setup import check_writable, prepare_database
 from services.live import FeedRunner, LiveMarket
 from services.market_data import MarketDataService
 from strategies.data_integration import StrategyDataIntegrator
@@ -56,6 +54,11 @@ class Services:
 def build_services(settings: Settings) -> Services:
     """Migrate the database, load the bundled data on first start, and wire the live feeds."""
     engine = prepare_database(settings)
+    try:
+        check_writable(engine)  # feeds store every closed candle
+    except BaseException:
+        engine.dispose()
+        raise
     sessions = make_session_factory(engine)
     market = LiveMarket()
     feeds = _make_feeds(settings, sessions, market)
@@ -72,52 +75,6 @@ def build_services(settings: Settings) -> Services:
     return Services(
         settings, engine, sessions, market, cache, market_data, integrator, runner, tracks
     )
-
-
-def prepare_database(settings: Settings) -> Engine:
-    """The engine of a migrated database, the bundled data loaded on first use."""
-    engine = make_engine(settings.database_url)
-    try:
-        migrate.upgrade(engine)
-        if settings.load_sample_data:
-            seed_sample_data(make_session_factory(engine))
-    except BaseException:
-        engine.dispose()
-        raise
-    return engine
-
-
-@contextmanager
-def offline_services(
-    settings: Settings,
-) -> Iterator[tuple[sessionmaker[Session], StrategyDataIntegrator]]:
-    """A migrated database (bundled data loaded) and an integrator, for one command."""
-    engine = prepare_database(settings)
-    cache = SharedCache.from_url(settings.redis_url)
-    try:
-        sessions = make_session_factory(engine)
-        yield sessions, StrategyDataIntegrator(sessions, cache)
-    finally:
-        cache.close()
-        engine.dispose()
-
-
-def seed_sample_data(sessions: sessionmaker[Session]) -> None:
-    """Store each bundled series that is not stored yet (first start)."""
-    for sample in SAMPLE_SERIES.values():
-        tf = sample.timeframe.label
-        with sessions.begin() as session:
-            repo = CandleRepository(session)
-            if repo.count(sample.symbol, tf) == 0:
-                frame = sample.load()
-                repo.upsert(sample.symbol, tf, frame)
-                log.info(
-                    "loaded sample %s %s: %d bars (%s)",
-                    sample.symbol,
-                    tf,
-                    len(frame),
-                    sample.source,
-                )
 
 
 def _make_feeds(

@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
+import secrets
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,10 @@ class StrategyNotFoundError(LookupError):
 
 class StrategyExistsError(ValueError):
     """A user strategy of that name is already stored."""
+
+
+class ExportTargetError(OSError):
+    """The export target cannot take a file: the message names it and says why."""
 
 
 @dataclass(frozen=True)
@@ -147,9 +152,17 @@ class StrategyManager:
         return self._write(target, config)
 
     def export(self, name: str, path: Path) -> Path:
-        """Write a stored config to ``path`` (pretty JSON), ready to share or import elsewhere."""
-        _atomic_write(Path(path), self.get(name).config)
-        return Path(path)
+        """Write a stored config to ``path`` (pretty JSON), ready to share or import elsewhere.
+
+        Returns the file written. A symlink is followed (the file it points to is written);
+        the target must be a regular file or not exist yet, in an existing folder; the file
+        is written beside it and renamed over it, keeping an existing file's permissions
+        (a new one gets the umask's). Raises ExportTargetError naming the target.
+        """
+        config = self.get(name).config
+        target = _export_target(Path(path))
+        _atomic_write(target, config, create_parent=False, label=str(path))
+        return target
 
     # -- internals ----------------------------------------------------------------------------
     def _path(self, name: str) -> Path:
@@ -188,25 +201,96 @@ def _user_strategy(config: dict[str, Any], path: Path) -> UserStrategy:
     )
 
 
-def _read_json(path: Path) -> Any:
+MAX_CONFIG_BYTES = 1 << 20
+"""A strategy config is a few hundred bytes; a bigger file is refused before it is parsed."""
+
+
+def read_config_file(path: Path) -> Any:
+    """The JSON document in ``path``; StrategyConfigError (one problem, where and what) for a
+    missing, unreadable, oversized, non-UTF-8, malformed or absurdly nested file."""
+
+    def fail(where: str, found: str, expected: str) -> StrategyConfigError:
+        return StrategyConfigError([ConfigProblem(where, found, expected)], str(path))
+
     try:
-        return json.loads(path.read_text())
+        if path.is_dir():
+            raise fail("", "a directory", "a JSON file")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
-        problem = ConfigProblem("", str(path), "an existing file")
-        raise StrategyConfigError([problem], str(path)) from None
-    except json.JSONDecodeError as exc:
-        problem = ConfigProblem(f"line {exc.lineno}, column {exc.colno}", exc.msg, "valid JSON")
-        raise StrategyConfigError([problem], str(path)) from None
-
-
-def _atomic_write(path: Path, document: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+        raise fail("", "no such file", "an existing file") from None
+    except OSError as exc:
+        raise fail("", exc.strerror or type(exc).__name__, "a readable file") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise fail("", f"more than {MAX_CONFIG_BYTES:,} bytes", "a strategy config (a few KB)")
     try:
-        with os.fdopen(handle, "w") as out:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise fail(f"byte {exc.start} (line {line})", f"byte 0x{data[exc.start]:02x}",
+                   "UTF-8 text") from None  # fmt: skip
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise fail(f"line {exc.lineno}, column {exc.colno}", exc.msg, "valid JSON") from None
+    except RecursionError:
+        raise fail("", "arrays or objects nested too deeply", "a strategy config") from None
+
+
+_read_json = read_config_file
+
+
+def _export_target(path: Path) -> Path:
+    """Where an export writes: the file a symlink points to; refused unless a regular file or
+    a new name in an existing folder."""
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    try:
+        mode = target.stat().st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        raise ExportTargetError(f"cannot export to {path}: {exc.strerror}") from None
+    if mode is not None and not stat.S_ISREG(mode):
+        kind = (
+            "a directory" if stat.S_ISDIR(mode) else "not a regular file (a device, FIFO or socket)"
+        )
+        raise ExportTargetError(f"cannot export to {path}: it is {kind}")
+    if not target.parent.is_dir():
+        raise ExportTargetError(
+            f"cannot export to {path}: folder {target.parent} does not exist (create it first)"
+        )
+    return target
+
+
+def _atomic_write(
+    path: Path, document: dict[str, Any], *, create_parent: bool = True, label: str | None = None
+) -> None:
+    """Write beside ``path`` and rename over it: a reader never sees half a file. Errors name
+    ``label`` (the path the user gave), never the temporary file."""
+    label = label or str(path)
+    if create_parent:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        previous = path.stat().st_mode & 0o7777
+    except OSError:
+        previous = None
+    temp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    try:  # mode 0o666 through os.open: the kernel applies the umask, as for any new file
+        handle = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError as exc:
+        raise ExportTargetError(f"cannot write {label}: {exc.strerror}") from None
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
             json.dump(document, out, indent=2)
             out.write("\n")
+            out.flush()
+            os.fsync(out.fileno())
+        if previous is not None:
+            os.chmod(temp, previous)
         os.replace(temp, path)
+    except OSError as exc:
+        Path(temp).unlink(missing_ok=True)
+        raise ExportTargetError(f"cannot write {label}: {exc.strerror}") from None
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise

@@ -216,7 +216,9 @@ def test_indicator_on_a_timeframe_that_cannot_be_derived(sample_env, capsys):
 
 
 def test_debug_stats_shows_cache_counters_and_feeds(sample_env):
-    settings = Settings.from_env({"STRATLENS_DATA_DIR": str(sample_env), "FEEDS": "SP500:replay"})
+    settings = Settings.from_env(
+        {"STRATLENS_DATA_DIR": str(sample_env), "FEEDS": "SP500:replay", "DEBUG_STATS": "1"}
+    )
     dash_app = create_app(settings, start_feeds=False)
     services = dash_app.server.extensions["stratlens"]
     try:

@@ -167,3 +167,19 @@ def test_a_defect_anywhere_in_a_large_file_is_named(tmp_path):
     assert caught.value.problems == [
         "line 90002, column 'equity': 'NA' is invalid: expected a positive number"
     ]
+
+
+@pytest.mark.parametrize("unit", [1, 1000], ids=["epoch-seconds", "epoch-milliseconds"])
+def test_epoch_times_are_read_as_import_reads_them(tmp_path, unit):
+    """`app.py import` takes epoch seconds and milliseconds; `metrics` takes them too."""
+    seconds = [1704067200, 1704153600, 1704240000]
+    path = tmp_path / "epoch.csv"
+    path.write_text("timestamp,equity\n" + "".join(f"{s * unit},{100 + i}\n" for i, s in
+                                                    enumerate(seconds)))  # fmt: skip
+    kind, series = read_series_csv(path)
+    assert kind == "equity"
+    assert list(series.index) == list(pd.to_datetime(seconds, unit="s", utc=True))
+    assert series.tolist() == [100.0, 101.0, 102.0]
+    path.write_text(path.read_text() + "not-a-time,103\n")
+    with pytest.raises(SeriesFileError, match="line 5, column 'timestamp': 'not-a-time'"):
+        read_series_csv(path)

@@ -64,6 +64,9 @@ from strategies.registry import get as get_strategy
 KPI_PREFIX = "bt-kpi"
 STEP_NAMES: tuple[str, ...] = STEPS  # what the progress bar shows, in order
 # what showing a result writes, in the order of the callback's outputs
+WRITE_OUTPUT = "bt-result-title.children"
+"""One output of the Run/Open callback, the page's only one that writes (Run stores a run)."""
+
 RESULT_OUTPUTS: tuple[tuple[str, str], ...] = (
     ("bt-result-title", "children"),
     ("bt-kpis", "children"),
