@@ -1,5 +1,10 @@
 """Backtest engine and metrics against backtesting.py, vectorbt and QuantStats, in one run.
 
+This times the kernel only: ``run_backtest`` + ``compute_metrics`` on bars and signals already
+in memory as arrays (no database, no command, no process start but in the fresh-process rows).
+What the user meets (``app.py backtest`` and ``sweep`` as fresh processes from start to exit,
+the import, the pages in a browser) is timed by bench/user_paths.py.
+
     python bench/backtest.py [--bars 1000000] [--bt-bars 100000] [--qs-n 1000000] [--repeat 3]
     pip install -r requirements-bench.txt      # vectorbt (+ vectorbt-rust); backtesting/quantstats
                                                # come with requirements-dev.txt

@@ -4,7 +4,6 @@ processes) and metrics (of an equity or returns file)."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,8 +32,10 @@ def register(commands: argparse._SubParsersAction) -> None:
         sub.add_argument("--slippage-bps", type=float, default=0.0)
         sub.add_argument("--preset", default="backtesting.py", choices=sorted(METRIC_PRESETS))
         sub.add_argument("--no-store", action="store_true", help="store no run")
-    bt.add_argument("--set", action="append", default=[], metavar="PARAM=VALUE")
-    bt.add_argument("--compat", choices=["backtesting.py"], help="backtesting.py's fill rules")
+        each = " (every grid point)" if sub is sw else ""
+        sub.add_argument("--set", action="append", default=[], metavar="PARAM=VALUE",
+                         help=f"a strategy parameter{each}")  # fmt: skip
+        sub.add_argument("--compat", choices=["backtesting.py"], help="backtesting.py's fill rules")
     bt.add_argument("--json", action="store_true", help="one JSON object with a trades list")
     bt.set_defaults(run=_backtest)
     sw.add_argument("--grid", action="append", default=[], metavar="PARAM=V1,V2,...")
@@ -104,14 +105,13 @@ def _backtest(args: argparse.Namespace, settings: Settings) -> int:
     if outcome.error:
         print(f"backtest: {outcome.error}", file=sys.stderr)
         return 1
-    if args.json:
-        document = {name: _jsonable(value) for name, value in outcome.metrics.items()}
-        document["trades"] = [
-            {column: _jsonable(value) for column, value in row.items()}
-            for row in outcome.backtest.trades.to_dict("records")
-        ]
+    if args.json:  # column by column: a long backtest has tens of thousands of trades
+        from cli.json_output import dumps, jsonable, records
+
+        document = {name: jsonable(value) for name, value in outcome.metrics.items()}
+        document["trades"] = records(outcome.backtest.trades)
         document["run_id"] = outcome.run_id
-        print(json.dumps(document, indent=2))
+        print(dumps(document))
         return 0
     _print_metrics(outcome.metrics)
     print(f"stored as run {outcome.run_id}" if outcome.run_id else "not stored", file=sys.stderr)
@@ -136,12 +136,17 @@ def _sweep(args: argparse.Namespace, settings: Settings) -> int:
             grid[name.strip()] = [parse_param(f"{name}={v}")[1] for v in values.split(",")]
         if len(grid) < 1:
             raise ValueError("give at least one --grid PARAM=V1,V2,...")
+        names = list(grid)
+        for name, value in (parse_param(p) for p in args.set):
+            if name in grid:
+                raise ValueError(f"--set {name}=... and --grid {name}=...: give one of them")
+            grid[name] = [value]
         jobs = expand([args.strategy], {args.strategy: grid}, args.symbol, args.timeframe,
                       start=args.start, end=args.end)  # fmt: skip
         report = run_batch(
             settings.database_url,
             jobs,
-            backtest_settings(args),
+            backtest_settings(args, compat=args.compat),
             workers=args.workers,
             progress=True,
             store=not args.no_store,
@@ -151,7 +156,6 @@ def _sweep(args: argparse.Namespace, settings: Settings) -> int:
     except (UnknownStrategyError, StrategyParamError, ValueError) as exc:
         print(f"sweep: {exc}", file=sys.stderr)
         return 2
-    names = list(grid)
     for symbol in args.symbol:
         print(f"{symbol} {args.timeframe} {args.strategy}: {args.metric}")
         if len(names) >= 2:
@@ -181,7 +185,9 @@ def _metrics(args: argparse.Namespace) -> int:
     else:
         stats = returns_metrics(series, preset=args.preset, risk_free=args.risk_free)
     if args.json:
-        print(json.dumps({name: _jsonable(value) for name, value in stats.items()}, indent=2))
+        from cli.json_output import dumps, jsonable
+
+        print(dumps({name: jsonable(value) for name, value in stats.items()}))
         return 0
     _print_metrics(stats)
     return 0
@@ -191,23 +197,6 @@ def _print_metrics(stats: pd.Series) -> None:
     width = max(len(str(name)) for name in stats.index)
     for name, value in stats.items():
         print(f"{name:<{width}}  {_display(value)}")
-
-
-def _jsonable(value: object) -> object:
-    import numpy as np
-    import pandas as pd
-
-    if value is pd.NaT:
-        return None
-    if isinstance(value, pd.Timedelta):
-        return str(value)
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    if isinstance(value, float | np.floating):
-        return None if not np.isfinite(value) else float(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
 
 
 def _display(value: object) -> str:

@@ -36,7 +36,7 @@ the command line and of batches store the window they were given, if any (``pin_
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -55,7 +55,7 @@ from market.resample import resample
 from market.timeframes import Timeframe, as_utc
 from strategies import registry
 from strategies.base import BaseStrategy, ParamValue
-from strategies.data_integration import IntegratedData, StrategyDataIntegrator
+from strategies.data_integration import IntegratedData, StrategyDataIntegrator, collect_requests
 
 STEPS: tuple[str, ...] = (
     "loading data",
@@ -280,6 +280,40 @@ def context_from(sessions: sessionmaker[Session], integrator: Any) -> JobContext
 # -- the pipeline --------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class LoadedSeries:
+    """A series' bars read once, with every indicator of several strategies computed once:
+    what :func:`run_request` reads for each of a sweep's grid points (``loaded=``).
+
+    ``candles``: the bars traded; ``data``: what ``strategy.generate`` reads (the
+    integrator's frame, or the candles of a resampled timeframe); ``window``: the first and
+    last stored bar read. Made by :func:`load_series`.
+    """
+
+    symbol: str
+    timeframe: str
+    start: pd.Timestamp | None
+    end: pd.Timestamp | None
+    candles: pd.DataFrame
+    data: IntegratedData | pd.DataFrame
+    window: tuple[pd.Timestamp, pd.Timestamp]
+
+    def serves(self, job: BatchJob) -> bool:
+        """Whether ``job`` reads exactly this series and window."""
+        asked = (self.symbol, self.timeframe, self.start, self.end)
+        return asked == (job.symbol, job.timeframe, job.start, job.end)
+
+
+def load_series(
+    job: BatchJob, strategies: Sequence[BaseStrategy], context: JobContext
+) -> LoadedSeries:
+    """``job``'s series, read once, with the indicators of every one of ``strategies``
+    computed once each. Raises :class:`RunFailed` ("loading data") when there are no bars;
+    an indicator that fails is left in ``data.failures`` for the runs that need it."""
+    candles, data, window = _load(job, strategies, context)
+    return LoadedSeries(job.symbol, job.timeframe, job.start, job.end, candles, data, window)
+
+
 def run_request(
     request: BacktestRequest,
     context: JobContext,
@@ -287,9 +321,11 @@ def run_request(
     progress: Progress | None = None,
     store: bool = True,
     pin_window: bool = True,
+    loaded: LoadedSeries | None = None,
 ) -> RunResult:
     """Backtest ``request`` step by step (:data:`STEPS`), calling ``progress(step, total,
     name)`` as each step begins; stored as a run unless ``store`` is False.
+    ``loaded``: the request's series already loaded (:func:`load_series`), else it is read.
 
     Raises :class:`RunFailed` naming the failing step; when ``store`` the failure is stored
     as a failed run too and ``RunFailed.run_id`` is its id. ``pin_window``: store the window
@@ -310,7 +346,13 @@ def run_request(
     try:
         begin(0)
         strategy = registry.create(request.strategy, **request.params)
-        candles, data, window = _load(request, strategy, context)
+        if loaded is None:
+            candles, data, window = _load(request, [strategy], context)
+        elif loaded.serves(request):
+            candles, data, window = loaded.candles, loaded.data, loaded.window
+        else:
+            raise ValueError(f"the series loaded is not the one of {request.label}")
+        _check_indicators(data, strategy)
         resolved = dataclasses.replace(request, start=window[0], end=window[1])
         stored = resolved if pin_window else request
         begin(1)
@@ -349,9 +391,10 @@ def run_request(
 
 
 def _load(
-    request: BatchJob, strategy: BaseStrategy, context: JobContext
+    request: BatchJob, strategies: Sequence[BaseStrategy], context: JobContext
 ) -> tuple[pd.DataFrame, IntegratedData | pd.DataFrame, tuple[pd.Timestamp, pd.Timestamp]]:
-    """(candles, data for generate, window of stored bars read)."""
+    """(candles, data for generate, window of stored bars read); the indicators of every one
+    of ``strategies`` computed once each (failures in ``data.failures``)."""
     tf = Timeframe.parse(request.timeframe)
     with context.reads() as session:
         repo = CandleRepository(session)
@@ -365,16 +408,12 @@ def _load(
         data = context.integrator.frame(
             request.symbol,
             tf.label,
-            strategies=[strategy],
+            strategies=strategies,
             start=request.start,
             end=request.end,
         )
         if data.candles.empty:
             raise RunFailed("loading data", _no_candles(request))
-        if data.failures:
-            raise RunFailed(
-                "loading data", "; ".join(f"{k}: {why}" for k, why in data.failures.items())
-            )
         index = data.candles.index
         return data.candles, data, (index[0], index[-1])
     if not stored:
@@ -400,6 +439,15 @@ def _load(
         raise RunFailed("loading data", _no_candles(request))
     candles.attrs.update(symbol=request.symbol, timeframe=tf.label)
     return candles, candles, (raw.index[0], raw.index[-1])
+
+
+def _check_indicators(data: IntegratedData | pd.DataFrame, strategy: BaseStrategy) -> None:
+    """RunFailed ("loading data") naming each indicator of ``strategy`` that failed."""
+    if not isinstance(data, IntegratedData) or not data.failures:
+        return
+    failed = [r.key for r in collect_requests([strategy]) if r.key in data.failures]
+    if failed:
+        raise RunFailed("loading data", "; ".join(f"{k}: {data.failures[k]}" for k in failed))
 
 
 def _no_candles(request: BatchJob) -> str:
@@ -460,11 +508,13 @@ __all__ = [
     "BacktestRequest",
     "BatchJob",
     "JobContext",
+    "LoadedSeries",
     "Progress",
     "RunFailed",
     "RunResult",
     "StoredConfig",
     "context_from",
+    "load_series",
     "open_context",
     "params_text",
     "run_request",

@@ -11,9 +11,10 @@ backtest -> metrics -> store, the one the page runs too) and is stored as a run 
 "backtest"; a failing job as a failed run with its error, and the batch goes on). Workers are
 spawned processes that receive only the database URL and build their own engine, session
 factories and integrator: sessions and TA-Lib states never cross a process boundary; they send
-back only each job's metrics and run id (:class:`JobResult`). Jobs are grouped by symbol into
-one chunk per worker where possible, so a worker's integrator computes the indicators a
-symbol's jobs share once.
+back only each job's metrics and run id (:class:`JobResult`). Jobs are grouped by series
+(symbol, timeframe, window) into one chunk per worker where possible, and a worker reads a
+chunk's bars once and computes each indicator its jobs need once, for all of them
+(:func:`run_series`): a 3 x 3 grid reads a symbol's bars once per worker, not nine times.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import os
 import queue as queue_module
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from multiprocessing import util as mp_util
@@ -44,7 +45,9 @@ from services.backtests import (
     BacktestRequest,
     BatchJob,
     JobContext,
+    LoadedSeries,
     RunFailed,
+    load_series,
     open_context,
     run_request,
 )
@@ -175,22 +178,61 @@ def run_job(
     preset: str = DEFAULT_PRESET,
     store: bool = True,
     keep_backtest: bool = False,
+    loaded: LoadedSeries | None = None,
 ) -> JobResult:
     """Backtest one job and store it as a run (a failure is stored as a failed run); never
     raises: a failure is the result's ``error`` (``"<step>: <reason>"``).
 
     The pipeline is :func:`services.backtests.run_request`; the stored config keeps the
     job's own window (None: the whole series). ``keep_backtest`` returns the trades and
-    equity too (in-process callers: the command line).
+    equity too (in-process callers: the command line). ``loaded``: the job's series already
+    read (:func:`run_series`), else the job reads it.
     """
     request = BacktestRequest.of(job, settings, preset)
     try:
-        result = run_request(request, context, store=store, pin_window=False)
+        result = run_request(request, context, store=store, pin_window=False, loaded=loaded)
     except RunFailed as exc:
         metrics = None if exc.result is None else exc.result.metrics  # only storing failed
         return JobResult(job, exc.run_id, metrics, str(exc))
     kept = result.backtest if keep_backtest else None
     return JobResult(job, result.run_id, result.metrics, None, kept)
+
+
+def run_series(
+    jobs: Sequence[tuple[int, BatchJob]],
+    settings: BacktestSettings,
+    context: JobContext,
+    *,
+    preset: str = DEFAULT_PRESET,
+    store: bool = True,
+) -> Iterator[tuple[int, JobResult]]:
+    """(index, result) of each job, in order; jobs of one series (symbol, timeframe and
+    window) read its bars once, and compute each indicator they need once, for all of them.
+
+    A job whose strategy cannot be created, or a series that cannot be loaded, fails job by
+    job as :func:`run_job` alone would (each stored as a failed run).
+    """
+    loaded = _load_once([job for _, job in jobs], context)
+    for index, job in jobs:
+        shared = loaded if loaded is not None and loaded.serves(job) else None
+        yield index, run_job(job, settings, context, preset=preset, store=store, loaded=shared)
+
+
+def _load_once(jobs: Sequence[BatchJob], context: JobContext) -> LoadedSeries | None:
+    if len(jobs) < 2 or len({_series(job) for job in jobs}) > 1:
+        return None
+    strategies = []
+    for job in jobs:
+        try:
+            strategies.append(registry.create(job.strategy, **job.params))
+        except Exception:  # that job fails on its own in run_job, stored with its reason
+            continue
+    if not strategies:
+        return None
+    try:
+        return load_series(jobs[0], strategies, context)
+    except RunFailed:  # no bars: each job fails on its own and is stored as a failed run
+        return None
 
 
 # -- worker processes -----------------------------------------------------------------------
@@ -211,8 +253,8 @@ def _run_chunk(
 ) -> list[tuple[int, JobResult]]:
     assert _worker is not None, "_run_chunk runs in a worker started by run_batch"
     out = []
-    for index, job in chunk:
-        out.append((index, run_job(job, settings, _worker, preset=preset, store=store)))
+    for index, result in run_series(chunk, settings, _worker, preset=preset, store=store):
+        out.append((index, result))
         _ticks.put(index)
     return out
 
@@ -225,13 +267,17 @@ def _chunks(jobs: Sequence[BatchJob], workers: int) -> list[list[tuple[int, Batc
     """
     groups: dict[tuple[Any, ...], list[tuple[int, BatchJob]]] = {}
     for index, job in enumerate(jobs):
-        groups.setdefault((job.symbol, job.timeframe, job.start, job.end), []).append((index, job))
+        groups.setdefault(_series(job), []).append((index, job))
     chunks = []
     for group in groups.values():
         pieces = max(1, round(workers * len(group) / len(jobs)))
         size = math.ceil(len(group) / pieces)
         chunks.extend(group[i : i + size] for i in range(0, len(group), size))
     return chunks
+
+
+def _series(job: BatchJob) -> tuple[Any, ...]:
+    return (job.symbol, job.timeframe, job.start, job.end)
 
 
 class _Ticker:
@@ -299,8 +345,10 @@ def run_batch(
             context = open_context(database_url, cache_url)
             try:
                 for chunk in _chunks(jobs, 1):
-                    for index, job in chunk:
-                        results[index] = run_job(job, settings, context, preset=preset, store=store)
+                    for index, result in run_series(
+                        chunk, settings, context, preset=preset, store=store
+                    ):
+                        results[index] = result
                         ticker.tick(index)
             finally:
                 context.close()

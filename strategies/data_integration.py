@@ -195,6 +195,8 @@ class StrategyDataIntegrator:
             candles = repo.frame(symbol, base.label, start=start, end=end, last=last)
             if candles.empty:
                 version = DataVersion(None, 0)
+            elif last is None:  # the window is the whole span: its bars are the count
+                version = DataVersion(candles.index[-1], len(candles))
             else:
                 # bounded by the window's last bar: a candle stored meanwhile cannot skew it
                 count = repo.count(symbol, base.label, start=start, end=candles.index[-1])
@@ -203,7 +205,10 @@ class StrategyDataIntegrator:
         values: dict[str, pd.DataFrame] = {}
         failures: dict[str, str] = {}
         done: dict[str, pd.DataFrame] = {}
-        load = self._loader(symbol, base, version.last_ts)
+        # the window read is the span when no `last` cut it: a miss computes on it, unread
+        load = self._loader(
+            symbol, base, version.last_ts, None if last is not None else (start, candles)
+        )
         for item in wanted:
             slot = self._slot(symbol, base, start, item)
             if slot[-1] in done:  # the same computation under another key (timeframe=None/base)
@@ -385,11 +390,18 @@ class StrategyDataIntegrator:
         return run.series
 
     def _loader(
-        self, symbol: str, base: Timeframe, end: pd.Timestamp | None
+        self,
+        symbol: str,
+        base: Timeframe,
+        end: pd.Timestamp | None,
+        seed: tuple[pd.Timestamp | None, pd.DataFrame] | None = None,
     ) -> Callable[[pd.Timestamp | None], pd.DataFrame]:
         """Bars from a start up to ``end``, read once per frame() call: a later start is a
-        slice of a frame already read (every request shares the span and the new bars)."""
+        slice of a frame already read (every request shares the span and the new bars).
+        ``seed``: (start, the bars from it up to ``end``) already read."""
         read: list[tuple[int | None, pd.DataFrame]] = []
+        if seed is not None and not seed[1].empty:
+            read.append((None if seed[0] is None else timestamp_ms(seed[0]), seed[1]))
 
         def load(start: pd.Timestamp | None) -> pd.DataFrame:
             wanted = None if start is None else timestamp_ms(start)

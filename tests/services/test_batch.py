@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,7 +14,14 @@ from caching import SharedCache
 from database.repositories import CandleRepository, StrategyRepository
 from database.session import make_engine, make_session_factory
 from market.sample_data import load_sample
-from services.backtests import BatchJob
+from services.backtests import (
+    BacktestRequest,
+    BatchJob,
+    RunFailed,
+    load_series,
+    open_context,
+    run_request,
+)
 from services.batch import (
     BatchReport,
     JobResult,
@@ -213,3 +222,43 @@ def test_walk_forward_chooses_on_train_windows_and_scores_the_next_window(seeded
         )
         assert row.test_score == in_process(seeded, test_job)["Return [%]"]
         assert row.error is None
+
+
+def test_the_jobs_of_one_series_read_its_bars_once(seeded: str, monkeypatch):
+    """A sweep's grid points share one read of the series (a 3 x 3 grid on 1,000,000 bars
+    read them nine times) and give what each job alone gives; a job whose strategy cannot be
+    created still fails on its own."""
+    jobs = expand(["sma_crossover"], GRID, ["NASDAQ", "SP500"], "1d")
+    invalid = BatchJob("sma_crossover", {"fast": 30, "slow": 20}, "NASDAQ", "1d")
+    jobs.append(invalid)
+    reads: list[str] = []
+    real = CandleRepository.frame
+
+    def counted(self, symbol, *args, **kwargs):  # the real read, counted
+        reads.append(symbol)
+        return real(self, symbol, *args, **kwargs)
+
+    monkeypatch.setattr(CandleRepository, "frame", counted)
+    report = run_batch(seeded, jobs, SETTINGS, workers=0, store=True)
+
+    assert sorted(reads) == ["NASDAQ", "SP500"]
+    assert [r.job for r in report.failed] == [invalid]
+    assert "StrategyParamError" in str(report.failed[0].error)
+    assert len(report.results) == 11
+    for r in report.results[:-1]:
+        pd.testing.assert_series_equal(r.metrics, in_process(seeded, r.job))
+
+
+def test_a_run_refuses_a_series_loaded_for_another_job(seeded: str):
+    context = open_context(seeded, None)
+    try:
+        nasdaq = BatchJob("sma_crossover", {"fast": 5, "slow": 20}, "NASDAQ", "1d")
+        loaded = load_series(nasdaq, [create("sma_crossover", fast=5, slow=20)], context)
+        request = BacktestRequest.of(dataclasses.replace(nasdaq, symbol="SP500"), SETTINGS)
+        with pytest.raises(RunFailed, match="the series loaded is not the one of"):
+            run_request(request, context, store=False, loaded=loaded)
+        same = run_request(BacktestRequest.of(nasdaq, SETTINGS), context, store=False,
+                           loaded=loaded)  # fmt: skip
+        pd.testing.assert_series_equal(same.metrics, in_process(seeded, nasdaq))
+    finally:
+        context.close()

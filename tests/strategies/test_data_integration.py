@@ -98,6 +98,32 @@ def test_each_distinct_indicator_is_computed_once_for_overlapping_strategies(
     pd.testing.assert_frame_equal(data.values[chart[0].key], data.values[ema.key])
 
 
+@pytest.mark.parametrize("from_bar", [None, 200])
+def test_a_cold_frame_reads_the_bars_once(session_factory, sp500, monkeypatch, from_bar):
+    """The window read is the span the indicators are computed on: no second read (a
+    1,000,000-bar backtest read its bars twice)."""
+    store(session_factory, "SP500", "1d", sp500)
+    start = None if from_bar is None else sp500.index[from_bar]
+    span = sp500 if from_bar is None else sp500.iloc[from_bar:]
+    reads = []
+    real = CandleRepository.frame
+
+    def counted(self, *args, **kwargs):  # the real read, counted
+        reads.append((args, kwargs))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(CandleRepository, "frame", counted)
+    ema, macd = request("ema", timeperiod=20), request("macd")
+    data = integrator(session_factory).frame("SP500", "1d", requests=[ema, macd], start=start)
+
+    assert len(reads) == 1
+    assert data.version == DataVersion(sp500.index[-1], len(span))
+    pd.testing.assert_frame_equal(data.candles, span, check_freq=False)
+    for req in (ema, macd):
+        for output, column in expected(span, req).items():
+            assert_array_equal(data.values[req.key][output].to_numpy(), column)
+
+
 def test_collect_requests_keeps_each_key_once_in_order():
     ema, rsi = request("ema", timeperiod=20), request("rsi")
     keys = [r.key for r in collect_requests([Declares((rsi, ema))], [ema])]
