@@ -4,6 +4,7 @@ processes) and metrics (of an equity or returns file)."""
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -143,6 +144,7 @@ def _sweep(args: argparse.Namespace, settings: Settings) -> int:
             grid[name] = [value]
         jobs = expand([args.strategy], {args.strategy: grid}, args.symbol, args.timeframe,
                       start=args.start, end=args.end)  # fmt: skip
+        _check_sweep(args, jobs, settings)  # before any run: a bad name fails in a second
         report = run_batch(
             settings.database_url,
             jobs,
@@ -166,8 +168,38 @@ def _sweep(args: argparse.Namespace, settings: Settings) -> int:
         print(table.to_string(float_format=lambda v: f"{v:,.4f}"))
     for failed in report.failed:
         print(f"failed: {failed.job.label}: {failed.error}", file=sys.stderr)
-    print(f"{len(report.results)} runs in {report.elapsed_s:.1f} s", file=sys.stderr)
+    done = len(report.results) - len(report.failed)
+    print(
+        f"{done} of {len(report.results)} runs succeeded"
+        + (f", {len(report.failed)} failed" if report.failed else "")
+        + f", in {report.elapsed_s:.1f} s",
+        file=sys.stderr,
+    )
     return 1 if report.failed else 0
+
+
+def _check_sweep(args: argparse.Namespace, jobs: list, settings: Settings) -> None:
+    """ValueError for a --metric the sweep table cannot show or a series without bars."""
+    import pandas as pd
+
+    from analytics.metrics import compute_metrics
+    from database.session import make_engine, make_session_factory
+    from services.backtests import check_series
+
+    probe = pd.Series([1.0, 1.0], index=pd.date_range("2024-01-01", periods=2, tz="UTC"))
+    names = [name for name, value in compute_metrics(probe, None, preset=args.preset).items()
+             if isinstance(value, float)]  # fmt: skip
+    if args.metric not in names:
+        close = difflib.get_close_matches(args.metric, names, n=3, cutoff=0.4)
+        hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+        raise ValueError(f"--metric {args.metric!r} is not a numeric metric{hint}")
+    engine = make_engine(settings.database_url)
+    try:
+        sessions = make_session_factory(engine)
+        for job in {(j.symbol, j.timeframe, j.start, j.end): j for j in jobs}.values():
+            check_series(sessions, job)
+    finally:
+        engine.dispose()
 
 
 def _metrics(args: argparse.Namespace) -> int:

@@ -390,6 +390,28 @@ def run_request(
     return dataclasses.replace(result, run_id=run_id, finished_at=datetime.now(UTC))
 
 
+def check_series(sessions: sessionmaker[Session], job: BatchJob) -> None:
+    """Raise ValueError naming what is wrong when ``job`` cannot find bars: an unknown symbol
+    (the stored ones listed), a timeframe neither stored nor resampled from a stored one, or no
+    stored bar in its window. A few index lookups: a sweep checks every series first."""
+    tf = Timeframe.parse(job.timeframe)
+    with sessions() as session:
+        repo = CandleRepository(session)
+        series = repo.series()
+        stored = [s.timeframe for s in series if s.symbol == job.symbol]
+        if not stored:
+            known = ", ".join(sorted({s.symbol for s in series})) or "none"
+            raise ValueError(f"{job.symbol} is not stored (stored symbols: {known})")
+        usable = [b for b in stored if b == tf.label or Timeframe.parse(b).can_resample_to(tf)]
+        if not usable:
+            raise ValueError(
+                f"{job.symbol} is stored in {', '.join(stored)} and cannot be resampled to "
+                f"{tf.label}"
+            )
+        if not any(repo.count(job.symbol, b, start=job.start, end=job.end) for b in usable):
+            raise ValueError(_no_candles(job))
+
+
 def _load(
     request: BatchJob, strategies: Sequence[BaseStrategy], context: JobContext
 ) -> tuple[pd.DataFrame, IntegratedData | pd.DataFrame, tuple[pd.Timestamp, pd.Timestamp]]:

@@ -194,3 +194,33 @@ def test_bad_arguments_are_one_line_and_exit_2(monkeypatch, capsys, tmp_path, ar
     assert expected in line
     assert line.startswith("app.py")
     assert list(tmp_path.iterdir()) == []  # refused before any work: not even a database
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (["--metric", "Sharp"], "--metric 'Sharp' is not a numeric metric; did you mean 'Sharpe"),
+        (["--metric", "Start"], "--metric 'Start' is not a numeric metric"),
+        (["--symbol", "NOPE"], "NOPE is not stored (stored symbols: DEMO, NASDAQ, SP500)"),
+        (["--start", "1990-01-01", "--end", "1991-01-01"], "no 1d candles of SP500 in this window"),
+        (["--timeframe", "1h"], "SP500 is stored in 1d and cannot be resampled to 1h"),
+    ],
+    ids=["metric-typo", "metric-not-numeric", "unknown-symbol", "empty-window", "finer-timeframe"],
+)
+def test_a_sweep_is_checked_before_any_run(monkeypatch, capsys, tmp_path, extra, expected):
+    monkeypatch.setenv("STRATLENS_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("LOG_LEVEL", "WARNING")
+    argv = ["sweep", "--symbol", "SP500", "--timeframe", "1d", "--strategy", "sma_crossover",
+            "--grid", "fast=5,10", "--workers", "0", *extra]  # fmt: skip
+    assert app.main(argv) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert line == f"sweep: {expected}" or line.startswith(f"sweep: {expected}")
+    from database.repositories import StrategyRunRepository
+    from database.session import make_session_factory
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'stratlens.db'}")
+    try:
+        with make_session_factory(engine)() as session:
+            assert StrategyRunRepository(session).list() == []  # no run, not even a failed one
+    finally:
+        engine.dispose()
