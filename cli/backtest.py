@@ -107,9 +107,9 @@ def _backtest(args: argparse.Namespace, settings: Settings) -> int:
         print(f"backtest: {outcome.error}", file=sys.stderr)
         return 1
     if args.json:  # column by column: a long backtest has tens of thousands of trades
-        from cli.json_output import dumps, jsonable, records
+        from cli.json_output import dumps, records
 
-        document = {name: jsonable(value) for name, value in outcome.metrics.items()}
+        document = _metrics_document(outcome.metrics)
         document["trades"] = records(outcome.backtest.trades)
         document["run_id"] = outcome.run_id
         print(dumps(document))
@@ -217,18 +217,35 @@ def _metrics(args: argparse.Namespace) -> int:
     else:
         stats = returns_metrics(series, preset=args.preset, risk_free=args.risk_free)
     if args.json:
-        from cli.json_output import dumps, jsonable
+        from cli.json_output import dumps
 
-        print(dumps({name: jsonable(value) for name, value in stats.items()}))
+        print(dumps(_metrics_document(stats)))
         return 0
     _print_metrics(stats)
     return 0
 
 
+def _metrics_document(stats: pd.Series) -> dict[str, object]:
+    """Metric name -> JSON value; a figure that is not meaningful (analytics.metrics.notes) is
+    null, and ``notes`` says why."""
+    from analytics.metrics import notes
+    from cli.json_output import jsonable
+
+    hidden = notes(stats)
+    document = {name: None if name in hidden else jsonable(v) for name, v in stats.items()}
+    if hidden:
+        document["notes"] = hidden
+    return document
+
+
 def _print_metrics(stats: pd.Series) -> None:
+    from analytics.metrics import notes
+
+    hidden = notes(stats)
     width = max(len(str(name)) for name in stats.index)
     for name, value in stats.items():
-        print(f"{name:<{width}}  {_display(value)}")
+        shown = f"n/a ({hidden[name]})" if name in hidden else _display(value)
+        print(f"{name:<{width}}  {shown}")
 
 
 def _display(value: object) -> str:

@@ -24,6 +24,7 @@ from analytics.metrics.conventions import (
     period_returns,
 )
 from analytics.metrics.incremental import IncrementalMetrics
+from analytics.metrics.notes import notes
 from analytics.metrics.returns import returns_metrics
 from analytics.metrics.rolling import (
     rolling_return,
@@ -42,6 +43,7 @@ __all__ = [
     "compute_metrics",
     "get_convention",
     "infer_periods_per_year",
+    "notes",
     "period_returns",
     "returns_metrics",
     "rolling_return",

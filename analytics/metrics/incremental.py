@@ -9,6 +9,7 @@ import pandas as pd
 from analytics.metrics._calendar import _years
 from analytics.metrics._math import NAN, _cagr_periods, _compound_vol, _div
 from analytics.metrics.conventions import Convention, get_convention
+from analytics.metrics.notes import mark_short_span
 
 
 class _Sum:
@@ -184,7 +185,7 @@ class IncrementalMetrics:
             if n_trades > 1
             else NAN
         )
-        return pd.Series(
+        stats = pd.Series(
             {
                 "Return [%]": total * 100,
                 "Return (Ann.) [%]": annual * 100,
@@ -208,3 +209,5 @@ class IncrementalMetrics:
             dtype=object,
             name=conv.name,
         )
+        span = years if self._first_time is not None else _div(self._bars - 1, big_n)
+        return mark_short_span(stats, span)

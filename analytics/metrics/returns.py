@@ -11,6 +11,7 @@ from analytics.metrics._calendar import _datetime64
 from analytics.metrics._math import _cagr_periods
 from analytics.metrics.blocks import _drawdown_block, _risk_block, _win_loss_block
 from analytics.metrics.conventions import Convention, get_convention, infer_periods_per_year
+from analytics.metrics.notes import mark_short_span
 
 
 def returns_metrics(
@@ -63,4 +64,4 @@ def returns_metrics(
     )
     s.update(risk)
     s.update(_win_loss_block(r))
-    return pd.Series(s, dtype=object, name=conv.name)
+    return mark_short_span(pd.Series(s, dtype=object, name=conv.name), r.size / big_n)

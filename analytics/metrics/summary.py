@@ -14,6 +14,7 @@ from analytics.metrics.conventions import (
     infer_periods_per_year,
     period_returns,
 )
+from analytics.metrics.notes import mark_short_span
 
 
 def _benchmark_values(benchmark: pd.Series | pd.DataFrame, index: pd.Index) -> pd.Series:
@@ -117,4 +118,5 @@ def compute_metrics(
             s["Alpha [%]"] = s["Return [%]"] - rf_pct - beta * (s["Buy & Hold Return [%]"] - rf_pct)
         else:
             s["Alpha [%]"] = (_mean(x) - beta * _mean(y)) * period_n * 100
-    return pd.Series(s, dtype=object, name=conv.name)
+    span = years if is_time else _div(r_period.size, period_n)
+    return mark_short_span(pd.Series(s, dtype=object, name=conv.name), span)

@@ -15,11 +15,13 @@ import pandas as pd
 from dash import html
 
 from analytics.exports import format_duration
+from analytics.metrics.notes import notes
 from components.charts.theme import DARK, ChartTheme
 from components.panels.performance.formulas import FORMULAS, METRICS_DOC, NET_PNL, metric_slug
 
 NAN = float("nan")
 MISSING = "—"  # what a NaN metric shows
+SHORT_SPAN = "n/a <1y"  # an annualised figure of a series under a year (analytics.metrics.notes)
 KPI_KEYS: tuple[str, ...] = (
     NET_PNL,
     "Return [%]",
@@ -131,7 +133,11 @@ def kpi_values(metrics: pd.Series, initial_cash: float) -> list[Kpi]:
     Net PnL = Equity Final [$] - ``initial_cash``. A missing key is NaN ("—").
     """
     out = []
+    hidden = notes(metrics)
     for key in KPI_KEYS:
+        if key in hidden:  # e.g. Calmar of a series under a year: not annualised (GIPS)
+            out.append(Kpi(key, KPI_LABELS[key], NAN, SHORT_SPAN, "neutral"))
+            continue
         if key == NET_PNL:
             value: float | int = _number(metrics.get("Equity Final [$]")) - float(initial_cash)
         else:
