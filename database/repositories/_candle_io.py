@@ -4,9 +4,14 @@ Reading: PostgreSQL sends the query's rows through ``COPY (...) TO STDOUT (FORMA
 parsed in one step with a big-endian numpy structured dtype; SQLite's rows go straight from
 the DBAPI cursor into a numpy structured array (no SQLAlchemy Row, no per-column lists).
 Writing: SQLite runs an executemany of plain tuples (chunk_rows a call); PostgreSQL copies the
-bars in binary into a temporary table, then one ``INSERT ... SELECT ... ON CONFLICT DO UPDATE``
-(from BULK_MIN_ROWS bars: fewer, e.g. the live feed's one closed bar, go as one INSERT ...
-SELECT FROM unnest(arrays) per chunk, without a temporary table).
+bars in binary into a temporary table, then one ``INSERT ... SELECT`` (from BULK_MIN_ROWS bars:
+fewer, e.g. the live feed's one closed bar, go as one INSERT ... SELECT FROM unnest(arrays) per
+chunk, without a temporary table). The bulk PostgreSQL path first takes a transaction lock on
+the series and asks whether any stored bar lies in the batch's time span: if none does (an
+import of new history), the INSERT has no ``ON CONFLICT`` clause, which makes it about three
+times faster (PostgreSQL's speculative insertion costs per row); otherwise it merges.
+Every write reports how many bars it inserted or changed, and whether the batch is now the
+whole series (the caller's cache can then keep it without reading it back).
 Both run on the session's own connection, inside its transaction (nothing is committed here),
 and database errors surface as SQLAlchemy's (e.g. ``sqlalchemy.exc.IntegrityError``).
 
@@ -19,6 +24,8 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from hashlib import sha256
 from itertools import repeat
 from typing import Any
 
@@ -50,6 +57,7 @@ _PG_ROW = np.dtype(
 )
 _PG_FIELDS = 1 + len(CANDLE_COLUMNS)
 _COPY_BUFFER = 1 << 20
+_PG_SERIES_LOCK = 0x534C_4344  # advisory lock namespace (int4) of the candle series' writers
 _BATCH_TABLE = "stratlens_candle_batch"
 _COLUMN_LIST = ", ".join(("ts", *CANDLE_COLUMNS))
 _KEY = "symbol, timeframe, ts"
@@ -72,10 +80,17 @@ _PG_CREATE_BATCH = (
     + ") ON COMMIT DROP"
 )
 _PG_COPY_BATCH = f"COPY {_BATCH_TABLE} ({_COLUMN_LIST}) FROM STDIN (FORMAT binary)"
-_PG_MERGE_BATCH = (
+_PG_INSERT_BATCH = (
     f"INSERT INTO candles (symbol, timeframe, {_COLUMN_LIST}) "
-    f"SELECT %(symbol)s, %(timeframe)s, {_COLUMN_LIST} FROM {_BATCH_TABLE} {_conflict_clause()}"
+    f"SELECT %(symbol)s, %(timeframe)s, {_COLUMN_LIST} FROM {_BATCH_TABLE}"
 )
+_PG_MERGE_BATCH = f"{_PG_INSERT_BATCH} {_conflict_clause()}"
+_SERIES = "FROM candles WHERE symbol = %(symbol)s AND timeframe = %(timeframe)s"
+_PG_STORED = (
+    f"SELECT EXISTS (SELECT 1 {_SERIES}), "
+    f"EXISTS (SELECT 1 {_SERIES} AND ts BETWEEN %(first)s AND %(last)s)"
+)
+_SQLITE_COUNT = "SELECT count(*) FROM candles WHERE symbol = ? AND timeframe = ?"
 # each array as one text literal: psycopg2 would send a list as ARRAY[...] of one expression
 # per value, ten times slower to parse
 _PG_MERGE_ARRAYS = (
@@ -98,6 +113,15 @@ def read_bars(session: Session, statement: Select[Any]) -> np.ndarray:
         result.close()
 
 
+@dataclass(frozen=True)
+class WriteOutcome:
+    """What an upsert did: bars inserted or changed (None: unknown), and whether the bars
+    written are now the whole stored series."""
+
+    changed: int | None
+    whole_series: bool
+
+
 def upsert_bars(
     session: Session,
     symbol: str,
@@ -106,26 +130,39 @@ def upsert_bars(
     columns: dict[str, np.ndarray],
     *,
     chunk_rows: int,
-) -> None:
+) -> WriteOutcome:
     """Insert or update checked bars (epoch-ms ``ts``, float64 ``columns``) of one series."""
     connection = session.connection()
     dialect = connection.dialect.name
     if dialect == "postgresql" and len(ts) >= BULK_MIN_ROWS:
-        _copy_postgresql(connection, symbol, timeframe, ts, columns)
-        return
+        return _copy_postgresql(connection, symbol, timeframe, ts, columns)
     if dialect not in ("postgresql", "sqlite"):
         raise NotImplementedError(f"candle upsert is not implemented for {dialect}")
     key = {"symbol": symbol, "timeframe": timeframe}
+    changed: int | None = 0
     for start in range(0, len(ts), chunk_rows):
         window = slice(start, start + chunk_rows)
         if dialect == "sqlite":  # SQLite binds each tuple and steps one prepared statement
             values = [ts[window].tolist(), *(columns[c][window].tolist() for c in CANDLE_COLUMNS)]
             rows = list(zip(repeat(symbol), repeat(timeframe), *values))
-            connection.exec_driver_sql(_SQLITE_UPSERT, rows)  # type: ignore[arg-type]
+            result = connection.exec_driver_sql(_SQLITE_UPSERT, rows)  # type: ignore[arg-type]
         else:
             arrays = {c: _pg_array_literal(columns[c][window]) for c in CANDLE_COLUMNS}
             arrays["ts"] = _pg_array_literal(ts[window])
-            connection.exec_driver_sql(_PG_MERGE_ARRAYS, {**key, **arrays})
+            result = connection.exec_driver_sql(_PG_MERGE_ARRAYS, {**key, **arrays})
+        changed = _add_rowcount(changed, result.rowcount)
+    whole = False
+    if dialect == "sqlite" and changed == len(ts) >= BULK_MIN_ROWS:
+        # every bar given is stored as given: the series is exactly them if it holds no other
+        stored = connection.exec_driver_sql(_SQLITE_COUNT, (symbol, timeframe)).scalar()
+        whole = stored == len(ts)
+    return WriteOutcome(changed, whole)
+
+
+def _add_rowcount(total: int | None, rowcount: int | None) -> int | None:
+    if total is None or rowcount is None or rowcount < 0:
+        return None  # the driver did not say: count it as changed
+    return total + rowcount
 
 
 def _pg_array_literal(values: np.ndarray) -> str:
@@ -139,8 +176,18 @@ def _copy_postgresql(
     timeframe: str,
     ts: np.ndarray,
     columns: dict[str, np.ndarray],
-) -> None:
-    """Binary COPY into a temporary table, then one INSERT ... SELECT ... ON CONFLICT."""
+) -> WriteOutcome:
+    """Binary COPY into a temporary table, then one INSERT ... SELECT (... ON CONFLICT when a
+    stored bar lies in the batch's span)."""
+    key = {"symbol": symbol, "timeframe": timeframe}
+    # writers of one series take turns, so "no stored bar in the span" stays true until commit
+    digest = sha256(f"{symbol}\0{timeframe}".encode()).digest()
+    connection.exec_driver_sql(
+        "SELECT pg_advisory_xact_lock(%(space)s, %(series)s)",
+        {"space": _PG_SERIES_LOCK, "series": int.from_bytes(digest[:4], "big", signed=True)},
+    )
+    span = {**key, "first": int(ts[0]), "last": int(ts[-1])}
+    any_stored, overlap = connection.exec_driver_sql(_PG_STORED, span).one()
     rows = np.empty(len(ts), dtype=_PG_ROW)
     rows["fields"] = _PG_FIELDS
     rows["ts_len"] = 8
@@ -152,8 +199,10 @@ def _copy_postgresql(
     connection.exec_driver_sql(_PG_CREATE_BATCH)
     with _dbapi_cursor(connection, _PG_COPY_BATCH) as cursor:
         cursor.copy_expert(_PG_COPY_BATCH, payload, size=_COPY_BUFFER)
-    connection.exec_driver_sql(_PG_MERGE_BATCH, {"symbol": symbol, "timeframe": timeframe})
+    merge = _PG_MERGE_BATCH if overlap else _PG_INSERT_BATCH
+    changed = connection.exec_driver_sql(merge, key).rowcount
     connection.exec_driver_sql(f"DROP TABLE {_BATCH_TABLE}")  # a second upsert in this txn
+    return WriteOutcome(_add_rowcount(0, changed), not any_stored)
 
 
 def _read_postgresql(connection: Connection, statement: Select[Any]) -> np.ndarray:
