@@ -182,14 +182,16 @@ def _clip(ms: int) -> np.int64:
 
 
 def _frame(ts: np.ndarray, columns: Mapping[str, np.ndarray]) -> pd.DataFrame:
-    data = {name: np.ascontiguousarray(columns[name], dtype=np.float64) for name in CANDLE_COLUMNS}
-    return pd.DataFrame(data, index=from_epoch_ms(ts))
+    """The candle frame of ascending bars, its columns copied once into one float64 block."""
+    block = np.empty((len(CANDLE_COLUMNS), len(ts)), dtype=np.float64)
+    for row, name in enumerate(CANDLE_COLUMNS):
+        block[row] = columns[name]
+    return pd.DataFrame(block.T, index=from_epoch_ms(ts), columns=list(CANDLE_COLUMNS), copy=False)
 
 
 def _sliced(ts: np.ndarray, columns: Mapping[str, np.ndarray], bounds: _Bounds) -> pd.DataFrame:
     lo, hi = bounds.positions(ts)
-    # copies: the cached columns are views of a mapped file
-    return _frame(np.array(ts[lo:hi]), {n: np.array(columns[n][lo:hi]) for n in CANDLE_COLUMNS})
+    return _frame(ts[lo:hi], {name: columns[name][lo:hi] for name in CANDLE_COLUMNS})
 
 
 class CandleRepository:

@@ -7,7 +7,7 @@ import threading
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import CheckConstraint, Column, Engine, Integer, MetaData, inspect
+from sqlalchemy import CheckConstraint, Column, Engine, Integer, MetaData, inspect, text
 
 from database.migrate import alembic_config, current_revision, downgrade, head_revision, upgrade
 from database.models import Base
@@ -128,3 +128,28 @@ def test_autogenerate_writes_self_contained_revisions(tmp_path):
     assert "import database" not in source
     assert "UTCDateTime" not in source
     assert "(astext_type=Text())" not in source
+
+
+def test_upgrade_to_0002_gives_every_stored_series_a_version(empty_database_url):
+    upgrade(empty_database_url, "0001")
+    engine = make_engine(empty_database_url)
+    insert = text(
+        "INSERT INTO candles (symbol, timeframe, ts, open, high, low, close, volume) "
+        "VALUES (:symbol, :timeframe, :ts, 10, 12, 9, 11, 100)"
+    )
+    try:
+        with engine.begin() as connection:
+            for symbol, timeframe, ts in [("A", "1m", 0), ("A", "1m", 60_000), ("B", "1d", 0)]:
+                connection.execute(insert, {"symbol": symbol, "timeframe": timeframe, "ts": ts})
+
+        upgrade(engine)
+
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text("SELECT symbol, timeframe, version FROM candle_series_versions ORDER BY 1")
+            ).all()
+    finally:
+        engine.dispose()
+    assert [(s, t) for s, t, _ in rows] == [("A", "1m"), ("B", "1d")]
+    assert all(len(v) == 32 and int(v, 16) >= 0 for _, _, v in rows)
+    assert rows[0][2] != rows[1][2]
