@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import CheckConstraint, Column, Engine, Integer, MetaData, inspect, text
 
-from database.migrate import alembic_config, current_revision, downgrade, head_revision, upgrade
+from database.migrate import (
+    HEAD_REVISION,
+    alembic_config,
+    current_revision,
+    downgrade,
+    head_revision,
+    upgrade,
+)
 from database.models import Base
 from database.session import make_engine
 
+ROOT = Path(__file__).resolve().parents[2]
 TABLES = {"candles", "candle_series_versions", "strategy_runs", "strategy_signals", "trades"}
 
 
@@ -153,3 +164,30 @@ def test_upgrade_to_0002_gives_every_stored_series_a_version(empty_database_url)
     assert [(s, t) for s, t, _ in rows] == [("A", "1m"), ("B", "1d")]
     assert all(len(v) == 32 and int(v, 16) >= 0 for _, _, v in rows)
     assert rows[0][2] != rows[1][2]
+
+
+def test_head_revision_constant_is_the_newest_script():
+    # upgrade() skips Alembic when the database is at HEAD_REVISION: it must be the real head
+    assert head_revision() == HEAD_REVISION
+
+
+def test_upgrade_imports_alembic_only_when_the_database_is_behind(empty_database_url):
+    probe = (
+        "import sys; from database import migrate; migrate.upgrade(sys.argv[1]); "
+        "print('alembic' in sys.modules)"
+    )
+
+    def alembic_loaded() -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", probe, empty_database_url],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            check=True,
+        )
+        return done.stdout.strip()
+
+    upgrade(empty_database_url, "0001")
+    assert alembic_loaded() == "True"  # behind: migrated by Alembic
+    assert current_revision(empty_database_url) == HEAD_REVISION
+    assert alembic_loaded() == "False"  # at head: one query
