@@ -41,6 +41,7 @@ UrlOrEngine = str | URL | Engine
 def alembic_config(url: str | URL | None = None) -> Config:
     """An Alembic Config for StratLens's migrations (no alembic.ini needed)."""
     from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("path_separator", "os")  # Alembic 1.20 warns without it

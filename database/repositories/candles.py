@@ -223,8 +223,10 @@ class CandleRepository:
             version = self._new_version(symbol, timeframe)
             cache = self._cache()
             if outcome.whole_series and cache is not None:
+                # copies: the caller may change its frame before the commit
+                kept = {name: values.copy() for name, values in columns.items()}
                 fills = self._session.info.setdefault(_FILLS, [])
-                fills.append((cache, symbol, timeframe, version, ts, columns))
+                fills.append((cache, symbol, timeframe, version, ts.copy(), kept))
         return len(ts)
 
     def frame(

@@ -329,3 +329,14 @@ def test_an_in_memory_database_has_no_cache(cache_dir):
     assert cache_for("sqlite://") is None
     assert cache_for("sqlite:///:memory:") is None
     assert cache_for("sqlite:////tmp/x.db") is not None
+
+
+def test_the_cache_keeps_the_bars_written_not_the_callers_arrays(session_factory, cache_dir):
+    bars = candle_frame(BULK_MIN_ROWS * 2, seed=6)
+    values = bars.to_numpy().copy()
+    frame = pd.DataFrame(values, index=bars.index, columns=bars.columns, copy=False)
+    with session_factory.begin() as session:
+        CandleRepository(session).upsert("NEW", "1m", frame)
+        values[:, 4] += 1.0  # the caller reuses its arrays before the commit
+
+    pd.testing.assert_frame_equal(_read(session_factory, "NEW"), bars, check_freq=False)
