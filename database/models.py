@@ -123,6 +123,22 @@ class Candle(Base):
     volume: Mapped[float] = mapped_column(Double)
 
 
+class CandleSeriesVersion(Base):
+    """The data version of one candle series: a random token every write of its bars replaces.
+
+    Written in the same transaction as the bars, so a reader that sees a token sees exactly
+    the bars written with it. Tokens are uuid4 hex and never repeat, not even after the
+    database is recreated, so a columnar cache keyed by the token can never serve stale bars.
+    """
+
+    __tablename__ = "candle_series_versions"
+    __table_args__ = (CheckConstraint("length(version) = 32", name="version_is_token"),)
+
+    symbol: Mapped[str] = mapped_column(String(64), primary_key=True)
+    timeframe: Mapped[str] = mapped_column(String(16), primary_key=True)
+    version: Mapped[str] = mapped_column(String(32))
+
+
 class StrategyRun(Base):
     """One backtest, live or paper run of a strategy with its JSON config."""
 

@@ -34,6 +34,16 @@ BACKENDS = [
 ]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _candle_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The columnar candle cache of every test (and of the processes tests start) lives in a
+    temporary folder, never in the user's ~/.cache."""
+    folder = tmp_path_factory.mktemp("candle_cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CANDLE_CACHE_DIR", str(folder))
+        yield folder
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[Engine]:
     """An AUTOCOMMIT engine on the server's maintenance database (creates/drops databases)."""

@@ -3,19 +3,31 @@
 Upserts validate the whole frame first, then write; frames are read as columns, without a
 Python object per bar (``_candle_io`` says how, per database). ``ts`` is stored as epoch
 milliseconds.
+
+Every write of a series' bars (``upsert``, ``delete_series``) replaces the series' data version
+(``candle_series_versions``) in the same transaction. ``frame`` reads that version and, when
+the columnar cache (``_candle_cache``) holds the series under it, slices the cached columns
+instead of querying the bars: the same frame, in a few milliseconds. On a miss it reads the
+whole series once and keeps it (unless the request is small: a chart's last N bars). A session
+that has written a series reads that series from the database until its transaction ends.
 """
 
 from __future__ import annotations
 
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import ColumnElement, Table, delete, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Table, delete, event, func, select, text
+from sqlalchemy.orm import Session, SessionTransaction
 
-from database.models import Candle
+from database.models import Candle, CandleSeriesVersion
 from database.records import SeriesInfo, check_non_empty
+from database.repositories._candle_cache import CachedSeries, CandleFileCache, cache_for
 from database.repositories._candle_io import read_bars, upsert_bars
 from database.repositories._common import (
     DEFAULT_CHUNK_ROWS,
@@ -26,6 +38,20 @@ from market.candles import CANDLE_COLUMNS
 from market.timeframes import Timeframe, from_epoch_ms, to_epoch_ms
 
 CANDLES: Table = Candle.__table__  # type: ignore[assignment]
+VERSIONS: Table = CandleSeriesVersion.__table__  # type: ignore[assignment]
+
+FILL_MIN_BARS = 20_000
+"""A miss fills the cache (reading the whole series) unless the request needs fewer bars."""
+
+log = logging.getLogger(__name__)
+_WRITTEN = "stratlens.candles.written"  # session.info: series written in the open transaction
+_FILLS = "stratlens.candles.fills"  # session.info: cache files to write once it commits
+_SET_VERSION = text(
+    "INSERT INTO candle_series_versions (symbol, timeframe, version) "
+    "VALUES (:symbol, :timeframe, :version) "
+    "ON CONFLICT (symbol, timeframe) DO UPDATE SET version = excluded.version"
+)
+_INT64 = np.iinfo(np.int64)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _UTC_NAMES = ("UTC", "Etc/UTC", "Etc/Universal", "Universal", "Etc/Zulu", "Zulu")
@@ -115,6 +141,59 @@ def _candle_arrays(frame: pd.DataFrame) -> tuple[np.ndarray, dict[str, np.ndarra
     return ts, columns
 
 
+@dataclass(frozen=True)
+class _Bounds:
+    """A frame request in epoch ms: ``start <= ts <= end``, ``ts > after``, the ``last`` N."""
+
+    start: int | None = None
+    end: int | None = None
+    after: int | None = None
+    last: int | None = None
+
+    def at_most(self, timeframe: str) -> float:
+        """An upper bound of the bars requested on a regular grid (inf when unbounded)."""
+        limit = float("inf") if self.last is None else float(self.last)
+        lower = max((b for b in (self.start, self.after) if b is not None), default=None)
+        if lower is not None and self.end is not None:
+            try:
+                step = Timeframe.parse(timeframe).millis
+            except ValueError:
+                return limit
+            limit = min(limit, max(0, self.end - lower) // step + 1)
+        return limit
+
+    def positions(self, ts: np.ndarray) -> tuple[int, int]:
+        """[lo, hi) of the requested bars in ascending ``ts``: the SQL conditions, exactly."""
+        lo, hi = 0, len(ts)
+        if self.start is not None:
+            lo = max(lo, int(np.searchsorted(ts, _clip(self.start), side="left")))
+        if self.after is not None:
+            lo = max(lo, int(np.searchsorted(ts, _clip(self.after), side="right")))
+        if self.end is not None:
+            hi = min(hi, int(np.searchsorted(ts, _clip(self.end), side="right")))
+        if self.last is not None:
+            lo = max(lo, hi - self.last)
+        return lo, max(lo, hi)
+
+
+def _clip(ms: int) -> np.int64:
+    # a bound beyond int64 milliseconds lies beyond every stored bar on that side
+    return np.int64(min(max(ms, _INT64.min), _INT64.max))
+
+
+def _frame(ts: np.ndarray, columns: Mapping[str, np.ndarray]) -> pd.DataFrame:
+    """The candle frame of ascending bars, its columns copied once into one float64 block."""
+    block = np.empty((len(CANDLE_COLUMNS), len(ts)), dtype=np.float64)
+    for row, name in enumerate(CANDLE_COLUMNS):
+        block[row] = columns[name]
+    return pd.DataFrame(block.T, index=from_epoch_ms(ts), columns=list(CANDLE_COLUMNS), copy=False)
+
+
+def _sliced(ts: np.ndarray, columns: Mapping[str, np.ndarray], bounds: _Bounds) -> pd.DataFrame:
+    lo, hi = bounds.positions(ts)
+    return _frame(ts[lo:hi], {name: columns[name][lo:hi] for name in CANDLE_COLUMNS})
+
+
 class CandleRepository:
     """OHLCV series keyed by (symbol, timeframe, ts), as candle frames.
 
@@ -136,7 +215,18 @@ class CandleRepository:
         ts, columns = _candle_arrays(frame)
         if not len(ts):
             return 0
-        upsert_bars(self._session, symbol, timeframe, ts, columns, chunk_rows=self._chunk_rows)
+        self._written().add((symbol, timeframe))
+        outcome = upsert_bars(
+            self._session, symbol, timeframe, ts, columns, chunk_rows=self._chunk_rows
+        )
+        if outcome.changed != 0:  # an idempotent re-write keeps the version (and its cache)
+            version = self._new_version(symbol, timeframe)
+            cache = self._cache()
+            if outcome.whole_series and cache is not None:
+                # copies: the caller may change its frame before the commit
+                kept = {name: values.copy() for name, values in columns.items()}
+                fills = self._session.info.setdefault(_FILLS, [])
+                fills.append((cache, symbol, timeframe, version, ts.copy(), kept))
         return len(ts)
 
     def frame(
@@ -151,20 +241,32 @@ class CandleRepository:
     ) -> pd.DataFrame:
         """Stored bars, ascending: ``start <= ts <= end``, ``ts > after``; ``last`` keeps only
         the most recent N of those."""
-        conditions = self._where(symbol, timeframe, start=start, end=end, after=after)
-        columns = [CANDLES.c.ts, *(CANDLES.c[name] for name in CANDLE_COLUMNS)]
-        statement = select(*columns).where(*conditions)
-        if last is not None:
-            if isinstance(last, bool) or not isinstance(last, int | np.integer) or last < 0:
-                raise ValueError(f"last={last!r} is invalid: expected an integer >= 0")
-            statement = statement.order_by(CANDLES.c.ts.desc()).limit(int(last))
-        else:
-            statement = statement.order_by(CANDLES.c.ts)
-        bars = read_bars(self._session, statement)
-        if last is not None:
-            bars = bars[::-1]
-        data = {name: np.ascontiguousarray(bars[name]) for name in CANDLE_COLUMNS}
-        return pd.DataFrame(data, index=from_epoch_ms(bars["ts"]))
+        if last is not None and (
+            isinstance(last, bool) or not isinstance(last, int | np.integer) or last < 0
+        ):
+            raise ValueError(f"last={last!r} is invalid: expected an integer >= 0")
+        bounds = _Bounds(
+            None if start is None else _epoch_ms(start, "start", round_up=True),
+            None if end is None else _epoch_ms(end, "end"),
+            None if after is None else _epoch_ms(after, "after"),
+            None if last is None else int(last),
+        )
+        cache = self._cache()
+        if cache is None or (symbol, timeframe) in self._written():
+            return self._query(symbol, timeframe, bounds)
+        version = self._version(symbol, timeframe)
+        if version is None:  # nothing stored
+            return self._query(symbol, timeframe, bounds)
+        cached = cache.load(symbol, timeframe, version)
+        if cached is None:
+            if bounds.at_most(timeframe) < FILL_MIN_BARS:
+                return self._query(symbol, timeframe, bounds)
+            bars = self._read(symbol, timeframe, _Bounds())
+            cached = CachedSeries(bars["ts"], {name: bars[name] for name in CANDLE_COLUMNS})
+            # the same version after the read as before: the bars read are that version's
+            if self._version(symbol, timeframe) == version:
+                cache.store(symbol, timeframe, version, cached.ts, cached.columns)
+        return _sliced(cached.ts, cached.columns, bounds)
 
     def last_ts(self, symbol: str, timeframe: str) -> pd.Timestamp | None:
         """Open time of the newest stored bar, or None for an empty series."""
@@ -206,8 +308,57 @@ class CandleRepository:
 
     def delete_series(self, symbol: str, timeframe: str) -> int:
         """Delete every bar of one series; returns how many were deleted."""
+        self._written().add((symbol, timeframe))
         result = self._session.execute(delete(CANDLES).where(*self._where(symbol, timeframe)))
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        deleted = int(result.rowcount)  # type: ignore[attr-defined]
+        if deleted:
+            self._session.execute(
+                delete(VERSIONS).where(
+                    VERSIONS.c.symbol == symbol, VERSIONS.c.timeframe == timeframe
+                )
+            )
+        return deleted
+
+    # -- the data version and the columnar cache --------------------------------------------
+    def _cache(self) -> CandleFileCache | None:
+        return cache_for(self._session.connection().engine.url)
+
+    def _written(self) -> set[tuple[str, str]]:
+        return self._session.info.setdefault(_WRITTEN, set())
+
+    def _version(self, symbol: str, timeframe: str) -> str | None:
+        return self._session.scalar(
+            select(VERSIONS.c.version).where(
+                VERSIONS.c.symbol == symbol, VERSIONS.c.timeframe == timeframe
+            )
+        )
+
+    def _new_version(self, symbol: str, timeframe: str) -> str:
+        version = uuid.uuid4().hex  # random: never repeats, not even in a recreated database
+        self._session.execute(
+            _SET_VERSION, {"symbol": symbol, "timeframe": timeframe, "version": version}
+        )
+        return version
+
+    def _query(self, symbol: str, timeframe: str, bounds: _Bounds) -> pd.DataFrame:
+        bars = self._read(symbol, timeframe, bounds)
+        return _frame(bars["ts"], {name: bars[name] for name in CANDLE_COLUMNS})
+
+    def _read(self, symbol: str, timeframe: str, bounds: _Bounds) -> np.ndarray:
+        """The bars within ``bounds``, ascending, as a NATIVE_DTYPE array (from the database)."""
+        conditions = [CANDLES.c.symbol == symbol, CANDLES.c.timeframe == timeframe]
+        if bounds.start is not None:
+            conditions.append(CANDLES.c.ts >= bounds.start)
+        if bounds.end is not None:
+            conditions.append(CANDLES.c.ts <= bounds.end)
+        if bounds.after is not None:
+            conditions.append(CANDLES.c.ts > bounds.after)
+        columns = [CANDLES.c.ts, *(CANDLES.c[name] for name in CANDLE_COLUMNS)]
+        statement = select(*columns).where(*conditions)
+        if bounds.last is None:
+            return read_bars(self._session, statement.order_by(CANDLES.c.ts))
+        statement = statement.order_by(CANDLES.c.ts.desc()).limit(bounds.last)
+        return read_bars(self._session, statement)[::-1]
 
     def _where(
         self,
@@ -226,3 +377,22 @@ class CandleRepository:
         if after is not None:
             conditions.append(CANDLES.c.ts > _epoch_ms(after, "after"))
         return conditions
+
+
+# The cache files of series written in a transaction are made once it commits; a rollback
+# forgets them, and the written series are read from the cache again after either.
+@event.listens_for(Session, "after_commit")
+def _fill_after_commit(session: Session) -> None:
+    session.info.pop(_WRITTEN, None)
+    for cache, symbol, timeframe, version, ts, columns in session.info.pop(_FILLS, []):
+        try:
+            cache.store(symbol, timeframe, version, ts, columns)
+        except Exception:  # a cache must never fail a committed write
+            log.exception("could not cache %s %s", symbol, timeframe)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_after_rollback(session: Session, previous: SessionTransaction) -> None:
+    session.info.pop(_FILLS, None)  # even a savepoint's: its version may be undone
+    if previous.parent is None:
+        session.info.pop(_WRITTEN, None)

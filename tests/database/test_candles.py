@@ -382,3 +382,55 @@ def test_bounds_far_in_the_past_or_future(stored):
     )
 
     assert len(back) == len(frame)
+
+
+def test_bulk_writes_after_before_and_around_stored_bars(session_factory):
+    frame = candle_frame(BULK_MIN_ROWS * 4, seed=9)
+    middle = frame.iloc[2000:2010]
+    for part in (middle, frame.iloc[2010:], frame.iloc[:2000]):  # alone, after, before
+        with session_factory.begin() as session:
+            CandleRepository(session).upsert("SP500", "1m", part)
+    with session_factory() as session:
+        pd.testing.assert_frame_equal(
+            CandleRepository(session).frame("SP500", "1m"), frame, check_freq=False
+        )
+
+    # a batch whose span holds stored bars it does not carry merges around them
+    around = frame.drop(middle.index).assign(volume=lambda f: f["volume"] + 1)
+    with session_factory.begin() as session:
+        CandleRepository(session).upsert("SP500", "1m", around)
+
+    with session_factory() as session:
+        back = CandleRepository(session).frame("SP500", "1m")
+    pd.testing.assert_frame_equal(back, pd.concat([around, middle]).sort_index(), check_freq=False)
+
+
+def test_two_bulk_writers_of_one_new_series_both_succeed(session_factory):
+    frame = candle_frame(BULK_MIN_ROWS * 3, seed=2)
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def write(volume_add: float) -> None:
+        try:
+            start.wait()
+            with session_factory.begin() as session:
+                changed = frame.assign(volume=frame["volume"] + volume_add)
+                CandleRepository(session).upsert("NEW", "1m", changed)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(v,)) for v in (0.0, 0.5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    with session_factory() as session:
+        back = CandleRepository(session).frame("NEW", "1m")
+    assert len(back) == len(frame)
+    # one writer's bars, whole: the later one merged over the earlier one
+    offset = back["volume"].iloc[0] - frame["volume"].iloc[0]
+    pd.testing.assert_frame_equal(
+        back, frame.assign(volume=frame["volume"] + offset), check_freq=False
+    )

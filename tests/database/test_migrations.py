@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.util import CommandError
-from sqlalchemy import CheckConstraint, Column, Engine, Integer, MetaData, inspect
+from sqlalchemy import CheckConstraint, Column, Engine, Integer, MetaData, inspect, text
 
-from database.migrate import alembic_config, current_revision, downgrade, head_revision, upgrade
+from database.migrate import (
+    alembic_config,
+    current_revision,
+    downgrade,
+    head_revision,
+    upgrade,
+)
 from database.models import Base
 from database.session import make_engine
 
-TABLES = {"candles", "strategy_runs", "strategy_signals", "trades"}
+ROOT = Path(__file__).resolve().parents[2]
+TABLES = {"candles", "candle_series_versions", "strategy_runs", "strategy_signals", "trades"}
 
 
 def _schema_diff(engine: Engine, metadata: MetaData) -> list:
@@ -151,3 +161,50 @@ def test_autogenerate_writes_self_contained_revisions(tmp_path):
     assert "import database" not in source
     assert "UTCDateTime" not in source
     assert "(astext_type=Text())" not in source
+
+
+def test_upgrade_to_0002_gives_every_stored_series_a_version(empty_database_url):
+    upgrade(empty_database_url, "0001")
+    engine = make_engine(empty_database_url)
+    insert = text(
+        "INSERT INTO candles (symbol, timeframe, ts, open, high, low, close, volume) "
+        "VALUES (:symbol, :timeframe, :ts, 10, 12, 9, 11, 100)"
+    )
+    try:
+        with engine.begin() as connection:
+            for symbol, timeframe, ts in [("A", "1m", 0), ("A", "1m", 60_000), ("B", "1d", 0)]:
+                connection.execute(insert, {"symbol": symbol, "timeframe": timeframe, "ts": ts})
+
+        upgrade(engine)
+
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text("SELECT symbol, timeframe, version FROM candle_series_versions ORDER BY 1")
+            ).all()
+    finally:
+        engine.dispose()
+    assert [(s, t) for s, t, _ in rows] == [("A", "1m"), ("B", "1d")]
+    assert all(len(v) == 32 and int(v, 16) >= 0 for _, _, v in rows)
+    assert rows[0][2] != rows[1][2]
+
+
+def test_upgrade_imports_alembic_only_when_the_database_is_behind(empty_database_url):
+    probe = (
+        "import sys; from database import migrate; migrate.upgrade(sys.argv[1]); "
+        "print('alembic' in sys.modules)"
+    )
+
+    def alembic_loaded() -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", probe, empty_database_url],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            check=True,
+        )
+        return done.stdout.strip()
+
+    upgrade(empty_database_url, "0001")
+    assert alembic_loaded() == "True"  # behind: migrated by Alembic
+    assert current_revision(empty_database_url) == head_revision()
+    assert alembic_loaded() == "False"  # at head: one query

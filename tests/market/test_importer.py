@@ -411,3 +411,67 @@ def test_legacy_latin1_file(tmp_path: Path) -> None:
     text = "\n".join(["Date,Open,High,Low,Close,Volume,Börse", "1/4/1999,1,2,0.5,1.5,3,Zürich"])
     (tmp_path / "old.csv").write_bytes(text.encode("latin-1"))
     assert len(read_candle_file(tmp_path / "old.csv").candles) == 1
+
+
+# the quick (Arrow) way and the careful (pandas) way give the same candles
+QUICK_FILES = {
+    "iso offsets": [
+        "timestamp,open,high,low,close,volume",
+        "2024-01-01T00:00:00Z,1.1,2.25,0.5,1.5,7",
+        "2024-01-01T02:01:00.250+02:00,1.2,2.5,0.75,1.25,0",
+    ],
+    "iso naive with fractions": [
+        "Date,Open,High,Low,Close,Adj Close,Volume",
+        "2024-01-01 00:00:00,100.10000000000001,101,99,100.5,100.4,1e3",
+        "2024-01-01 00:00:00.5,100.5,101.5,100,101,101,2.5",
+    ],
+    "epoch milliseconds": [
+        "ts,open,high,low,close,volume",
+        "1704067200000,1,2,0.5,1.5,7",
+        "1704067260000,1,2,0.5,1.5,8",
+    ],
+    "epoch float seconds": [
+        "time,open,high,low,close,volume",
+        "1704067200.5,1,2,0.5,1.5,7",
+        "1704067260.25,1,2,0.5,1.5,8",
+    ],
+    "blank line and extra columns": [
+        "Symbol,datetime,OPEN,High,low,Close,VOLUME,Note",
+        "X,2024-01-02 09:30,10,11,9,10.5,5,a",
+        "",
+        "X,2024-01-02 09:31,10.5,11,10,10.8,6,b",
+    ],
+}
+
+
+@pytest.mark.parametrize("lines", QUICK_FILES.values(), ids=QUICK_FILES.keys())
+def test_the_quick_and_the_careful_way_read_the_same(
+    tmp_path: Path, lines: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plain = write(tmp_path, lines, "prices.csv")
+    zipped = tmp_path / "prices.csv.gz"  # gzip always goes the careful way
+    zipped.write_bytes(gzip.compress(plain.read_bytes()))
+    careful = read_candle_file(zipped, source="prices.csv")
+
+    def no_pandas(*_args, **_kwargs):
+        raise AssertionError("the quick way should have read this file")
+
+    monkeypatch.setattr("market.importer._read_csv", no_pandas)
+    quick = read_candle_file(plain)
+
+    pd.testing.assert_frame_equal(quick.candles, careful.candles, check_exact=True)
+    assert (quick.source, quick.rejected, quick.row_label) == ("prices.csv", [], "line")
+
+
+def test_anything_unusual_goes_the_careful_way(tmp_path: Path) -> None:
+    # month/day/year dates, one bad cell, a newest-first file: read (or refused) as before
+    assert len(read_candle_file(write(tmp_path, [HEADER, *GOOD])).candles) == 4
+    newest_first = write(tmp_path, [HEADER, *GOOD[::-1]], "reversed.csv")
+    pd.testing.assert_frame_equal(
+        read_candle_file(newest_first).candles,
+        read_candle_file(write(tmp_path, [HEADER, *GOOD])).candles,
+    )
+    iso = ["ts,open,high,low,close,volume", "2024-01-01 00:00,1,2,0.5,1.5,7"]
+    bad = write(tmp_path, [*iso, "2024-01-01 00:01,1,2,0.5,1.5,NaN"], "bad.csv")
+    error = single_error(bad)
+    assert (error.row, error.column) == (3, "volume")
