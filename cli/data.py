@@ -47,10 +47,25 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
 
     path, symbol, timeframe = args.file, args.symbol, args.timeframe
     try:
-        result = read_candle_file(path, skip_invalid=args.skip_invalid)
-    except (CandleValidationError, OSError, ValueError) as exc:
+        result = read_candle_file(path, skip_invalid=args.skip_invalid, timeframe=timeframe)
+    except CandleValidationError as exc:  # each problem once: the first 200, then a count
+        count = len(exc.errors)
+        print(f"import rejected, nothing written: {count} problem(s)", file=sys.stderr)
+        for error in exc.errors[:200]:
+            print(f"  {error}", file=sys.stderr)
+        if count > 200:
+            print(f"  ... and {count - 200} more", file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as exc:
         print(f"import rejected, nothing written: {exc}", file=sys.stderr)
-        for error in getattr(exc, "errors", [])[:200]:
+        return 1
+    if result.candles.empty:  # --skip-invalid and not one valid row
+        print(
+            f"import rejected, nothing written: none of the {len(result.rejected)} rows of "
+            f"{path} is valid",
+            file=sys.stderr,
+        )
+        for error in result.rejected[:20]:
             print(f"  {error}", file=sys.stderr)
         return 1
     engine = make_engine(settings.database_url)

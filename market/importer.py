@@ -89,12 +89,17 @@ class CandleImport:
 
 
 def read_candle_file(
-    path: str | Path, *, skip_invalid: bool = False, source: str | None = None
+    path: str | Path,
+    *,
+    skip_invalid: bool = False,
+    source: str | None = None,
+    timeframe: str | None = None,
 ) -> CandleImport:
     """Read and validate one candle file; ``source`` (default: the file name) names it in errors.
 
     Example: ``read_candle_file("prices.csv", skip_invalid=True).rejected_rows`` gives the
-    lines left out, e.g. ``[14, 97]``; the errors are in ``.rejected``.
+    lines left out, e.g. ``[14, 97]``; the errors are in ``.rejected``. ``timeframe``: the
+    series the bars are for; a timestamp that is not the open time of one of its bars is refused.
     """
     path = Path(path)
     name = source or path.name
@@ -105,7 +110,7 @@ def read_candle_file(
         raise CandleImportError(name, f"not a file ({path})")
 
     if kind == "csv":
-        quick = _quick_csv(path, name)
+        quick = _quick_csv(path, name, timeframe)
         if quick is not None:
             return quick
     if kind == "parquet":
@@ -115,10 +120,12 @@ def read_candle_file(
         table, rows = _read_csv(path, name, compressed=kind == "csv.gz")
         label = "line"
 
-    checked = check_candles(table, name, row_numbers=rows, row_label=label)
+    checked = check_candles(table, name, row_numbers=rows, row_label=label, timeframe=timeframe)
     if checked.columns_ok and _newest_first(checked):
         table, rows = table.iloc[::-1], rows[::-1]
-        checked = check_candles(table, name, row_numbers=rows, row_label=label)
+        checked = check_candles(
+            table, name, row_numbers=rows, row_label=label, timeframe=timeframe
+        )
         checked.errors.sort(key=lambda e: e.row or 0)
     if not checked.columns_ok or (checked.errors and not skip_invalid):
         raise CandleValidationError(checked.errors)
@@ -191,7 +198,7 @@ def _read_csv(path: Path, name: str, *, compressed: bool) -> tuple[pd.DataFrame,
     return table.reset_index(drop=True), lines
 
 
-def _quick_csv(path: Path, name: str) -> CandleImport | None:
+def _quick_csv(path: Path, name: str, timeframe: str | None) -> CandleImport | None:
     """The file read by Arrow if every cell converts and every row passes, else None."""
     try:
         head = _sniff(path, name, compressed=False)
@@ -218,7 +225,8 @@ def _quick_csv(path: Path, name: str) -> CandleImport | None:
     if not readable or not table.num_rows or any(c.null_count for c in table.columns):
         return None
     frame = table.to_pandas()
-    checked = check_candles(frame, name, row_numbers=np.arange(2, len(frame) + 2), row_label="line")
+    lines = np.arange(2, len(frame) + 2)
+    checked = check_candles(frame, name, row_numbers=lines, row_label="line", timeframe=timeframe)
     if not checked.columns_ok or checked.errors:
         return None
     return CandleImport(name, checked.valid_frame(), [], "line")

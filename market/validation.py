@@ -45,12 +45,18 @@ import numpy as np
 import pandas as pd
 
 from market.candles import CANDLE_COLUMNS, PRICE_COLUMNS
-from market.timeframes import from_epoch_ms, utc_index
+from market.timeframes import Timeframe, from_epoch_ms, utc_index
 
 TIMESTAMP_ALIASES = ("timestamp", "ts", "time", "date", "datetime")
 RowLabel = Literal["line", "row"]
 
 _MAX_ABS_MS = 9_000_000_000_000_000  # datetime64[us] holds about +-292,000 years; stay inside
+VALUE_LIMIT = 1e308
+"""Prices and volumes must stay below this (the database's CHECK rules say so: a value this
+large is an overflow, not a price)."""
+# every later computation works on pandas' nanosecond timestamps: 1677-09-21 .. 2262-04-11
+FIRST_MS = int(pd.Timestamp.min.ceil("ms").value // 1_000_000)
+LAST_MS = int(pd.Timestamp.max.floor("ms").value // 1_000_000)
 _EXPECTED_TS = (
     "expected ISO 8601 like 2024-01-31T09:30:00Z, month/day/year like 1/31/2024, "
     "or epoch seconds/milliseconds"
@@ -244,12 +250,15 @@ def check_candles(
     *,
     row_numbers: Sequence[int] | np.ndarray | None = None,
     row_label: RowLabel = "row",
+    timeframe: Timeframe | str | None = None,
 ) -> CheckedCandles:
     """Parse and check a raw table of candles; see the module docstring for the rules.
 
     ``row_numbers[i]`` is how row ``i`` is reported (default: ``i + 1``); ``row_label`` names
-    what they count ("line" for text files).
+    what they count ("line" for text files). ``timeframe``: every timestamp must be the open
+    time of a bar of it (1m bars imported as 1d are refused, row by row).
     """
+    tf = None if timeframe is None else Timeframe.parse(timeframe)
     table = _with_timestamp_column(data)
     mapping, column_errors = resolve_columns(list(table.columns), source)
     n = len(table)
@@ -291,6 +300,19 @@ def check_candles(
         ),
     )
 
+    in_range = (ts_ms >= FIRST_MS) & (ts_ms <= LAST_MS)
+    report.add(
+        ts_ok & ~in_range,
+        ts_name,
+        ts_raw,
+        _each(lambda v: f"{v!r} is outside the supported range 1677-09-22 .. 2262-04-11"),
+    )
+    ts_ok = ts_ok & in_range
+    if tf is not None:
+        misaligned = ts_ok & (tf.bucket_start_ms(ts_ms) != ts_ms)
+        report.add(misaligned, ts_name, ts_raw, _each(lambda v, tf=tf: _not_a_bar_open(v, tf)))
+        ts_ok = ts_ok & ~misaligned
+
     values: dict[str, np.ndarray] = {}
     for canonical in CANDLE_COLUMNS:
         name = mapping[canonical][0]
@@ -308,7 +330,13 @@ def check_candles(
         report.add(
             np.isinf(numbers), name, numbers, _each(lambda v, w=what: f"{v!r} is not a finite {w}")
         )
-        finite = np.isfinite(numbers)
+        report.add(
+            np.isfinite(numbers) & (np.abs(numbers) >= VALUE_LIMIT),
+            name,
+            numbers,
+            _each(lambda v, w=what: f"{v!r} is too large for a {w} (the limit is 1e308)"),
+        )
+        finite = np.isfinite(numbers) & (np.abs(numbers) < VALUE_LIMIT)
         if canonical == "volume":
             report.add(
                 finite & (numbers < 0),
@@ -326,7 +354,9 @@ def check_candles(
 
     o, h, lo, c = (values[p] for p in PRICE_COLUMNS)
     with np.errstate(invalid="ignore"):
-        sane = np.logical_and.reduce([np.isfinite(v) & (v > 0) for v in (o, h, lo, c)])
+        sane = np.logical_and.reduce(
+            [np.isfinite(v) & (v > 0) & (v < VALUE_LIMIT) for v in (o, h, lo, c)]
+        )
     top, bottom = np.maximum(o, c), np.minimum(o, c)
     high_name, low_name = mapping["high"][0], mapping["low"][0]
     report.add(
@@ -345,6 +375,15 @@ def check_candles(
 
     _check_order(report, ts_ms, ts_ok, ts_raw, ts_name)
     return CheckedCandles(source, True, ts_ms, ts_ok, values, report.rejected(n), report.errors())
+
+
+def _not_a_bar_open(value: object, tf: Timeframe) -> str:
+    opens = (
+        "Monday 00:00 UTC"
+        if tf.label == "1w"
+        else ("00:00 UTC" if tf.millis == 86_400_000 else f"multiples of {tf.label} from 00:00 UTC")
+    )
+    return f"{value!r} is not the open time of a {tf.label} bar ({tf.label} bars open at {opens})"
 
 
 def _check_order(
