@@ -160,6 +160,9 @@ def _sweep(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     for symbol in args.symbol:
         print(f"{symbol} {args.timeframe} {args.strategy}: {args.metric}")
+        if not any(r.ok and r.job.symbol == symbol for r in report.results):
+            print("  no run succeeded (failures below)")
+            continue
         if len(names) >= 2:
             table = sweep_table(report, x=names[0], y=names[1], metric=args.metric, symbol=symbol)
         else:

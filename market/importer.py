@@ -34,9 +34,11 @@ Missing or ambiguous columns, and malformed files, raise whatever ``skip_invalid
 from __future__ import annotations
 
 import codecs
+import csv
 import gzip
 import io
 import re
+import warnings
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -183,7 +185,13 @@ def _read_csv(path: Path, name: str, *, compressed: bool) -> tuple[pd.DataFrame,
         # so "1,234.50" (an unquoted thousands separator) would shift values unnoticed.
         # index_col=False: a trailing comma on each line must not turn dates into the index.
         # low_memory=False: one pass, one dtype per column (no DtypeWarning on mixed columns).
-        table = pd.read_csv(path, index_col=False, low_memory=False, **options)
+        # ParserWarning as an error: pandas drops a first data row's surplus fields with only
+        # a warning ("loss of data"); they are a defect of the file, named by line below
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            table = pd.read_csv(path, index_col=False, low_memory=False, **options)
+    except pd.errors.ParserWarning:
+        raise CandleImportError(name, _surplus_fields(path, options, len(header))) from None
     except (pd.errors.ParserError, OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
         raise CandleImportError(name, f"malformed CSV ({_first_line(exc)})") from None
     if table.empty:
@@ -230,6 +238,16 @@ def _quick_csv(path: Path, name: str, timeframe: str | None) -> CandleImport | N
     if not checked.columns_ok or checked.errors:
         return None
     return CandleImport(name, checked.valid_frame(), [], "line")
+
+
+def _surplus_fields(path: Path, options: dict, columns: int) -> str:
+    """Which line holds more (non-empty) fields than the header, for the error message."""
+    opener = gzip.open if options.get("compression") == "gzip" else open
+    with opener(path, "rt", encoding=options["encoding"], newline="") as handle:
+        for line, row in enumerate(csv.reader(handle), start=1):
+            if len(row) > columns and any(cell.strip() for cell in row[columns:]):
+                return f"line {line} has {len(row)} fields, the header {columns}"
+    return f"a row has more fields than the header's {columns}"
 
 
 def _sniff(path: Path, name: str, *, compressed: bool) -> bytes:
