@@ -190,7 +190,8 @@ def test_sweep(home, symbol, tf, grid, extra):
 
 
 @FUZZ
-@given(body=FILE_BODIES, extra=options({"--risk-free": NUMBERS, "--preset": ["trade", "x"]}),
+@given(body=st.one_of(st.just(VALID_EQUITY), FILE_BODIES),
+       extra=options({"--risk-free": NUMBERS, "--preset": ["trade", "x"]}),
        as_json=st.booleans())  # fmt: skip
 def test_metrics(home, body, extra, as_json):
     _run(home, ["metrics", _file(home, body), *extra, *(["--json"] if as_json else [])])
