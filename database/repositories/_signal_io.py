@@ -5,8 +5,8 @@ NULL reads back as (its run's config; ``{}`` without a run), ``signal_metadata``
 signal has some (else NULL), the time, type, price, confidence and run id as typed values.
 
 - PostgreSQL: one binary ``COPY ... FROM STDIN (FORMAT binary)`` per chunk straight into the
-  table, the payload laid out by numpy (no text for the server to parse: times are int64
-  microseconds, prices float64); the run check is one statement trigger (migration 0003).
+  table (no text for the server to parse: times are int64 microseconds, prices float64, laid
+  out by numpy); the run check is one statement trigger (migration 0003).
 - SQLite: executemany of plain tuples, ``SQLITE_ROWS`` rows per INSERT statement.
 
 Both run on the session's own connection, inside its transaction (nothing is committed here);
@@ -18,7 +18,7 @@ from __future__ import annotations
 import io
 import itertools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from operator import attrgetter
 from typing import Any
 
@@ -38,8 +38,18 @@ SIGNAL_COLUMNS = (
 )  # fmt: skip
 SQLITE_ROWS = 99  # rows per INSERT: 990 parameters, within any SQLite's limit of 999
 
-_TEXT = ("strategy_name", "strategy_config", "symbol", "timeframe", "signal_type",
-         "signal_metadata")  # fmt: skip
+_PG_NUMBER_COLUMNS = ("timestamp", "price", "confidence")
+PG_COLUMNS = (
+    "strategy_name", "symbol", "timeframe", "signal_type", "run_id", "strategy_config",
+    "signal_metadata", *_PG_NUMBER_COLUMNS,
+)  # fmt: skip
+"""The COPY's column order: the three fixed-width numbers last, laid out as one numpy block."""
+_PG_NUMBERS = np.dtype(
+    [item for name in ("ts", "price", "confidence")
+     for item in ((f"{name}_len", ">i4"), (name, ">i8" if name == "ts" else ">f8"))]
+)  # fmt: skip
+_PG_FIELD_COUNT = len(PG_COLUMNS).to_bytes(2, "big")
+_PG_NULL = b"\xff\xff\xff\xff"
 _PG_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags 0, no header extension
 _PG_TRAILER = b"\xff\xff"
 _PG_EPOCH_US = 946_684_800_000_000  # PostgreSQL's timestamps count from 2000-01-01 UTC
@@ -61,11 +71,9 @@ def insert_signals(
         return
     connection = session.connection()
     preparer = connection.dialect.identifier_preparer
-    target = (
-        f"{preparer.format_table(table)} "
-        f"({', '.join(preparer.quote(name) for name in SIGNAL_COLUMNS)})"
-    )
     dialect = connection.dialect.name
+    names = PG_COLUMNS if dialect == "postgresql" else SIGNAL_COLUMNS
+    target = f"{preparer.format_table(table)} ({', '.join(map(preparer.quote, names))})"
     if dialect not in ("postgresql", "sqlite"):
         raise NotImplementedError(f"the signal bulk insert is not implemented for {dialect}")
     for chunk in chunks(records, chunk_rows):
@@ -169,72 +177,45 @@ def _copy_binary(connection: Connection, target: str, columns: dict[str, Any]) -
 
 
 def pg_binary_rows(columns: dict[str, Any]) -> bytes:
-    """PostgreSQL's binary COPY of the signal columns (``SIGNAL_COLUMNS`` order): per row a
-    field count (int16), then each field as its length (int32, -1 for NULL) and its bytes, all
-    big-endian; text and json are their UTF-8 bytes. Laid out with numpy, a field at a time."""
+    """PostgreSQL's binary COPY of the signal columns in ``PG_COLUMNS`` order: per row a field
+    count (int16), then each field as its length (int32, -1 for NULL) and its bytes, all
+    big-endian; text and json are their UTF-8 bytes. The time, price and confidence of every
+    row are one numpy block; a value repeated down a column (strategy, symbol, run, signal type)
+    is encoded once; the rows are one ``bytes.join`` of the pieces."""
     n = len(columns["price"])
-    fields: list[tuple[np.ndarray, np.ndarray | None, bytes | None]] = []  # lengths, fixed, blob
-    for name in SIGNAL_COLUMNS:
-        if name in _TEXT:
-            lengths, blob = _utf8(columns[name])
-            fields.append((lengths, None, blob))
-        elif name == "run_id":
-            runs = columns[name]
-            missing = np.fromiter((r is None for r in runs), bool, n)
-            ids = np.fromiter((0 if r is None else r for r in runs), np.int64, n)
-            fields.append((np.where(missing, -1, 8).astype(np.int64), ids.astype(">i8"), None))
-        elif name == "timestamp":
-            micros = columns[name].astype("datetime64[us]").astype(np.int64) - _PG_EPOCH_US
-            fields.append((np.full(n, 8, np.int64), micros.astype(">i8"), None))
-        else:
-            fields.append((np.full(n, 8, np.int64), columns[name].astype(">f8"), None))
-    sizes = 2 + sum(4 + np.maximum(lengths, 0) for lengths, _, _ in fields)
-    starts = np.empty(n, np.int64)
-    starts[0] = len(_PG_HEADER)
-    np.cumsum(sizes[:-1], out=starts[1:])
-    starts[1:] += len(_PG_HEADER)
-    total = len(_PG_HEADER) + int(sizes.sum()) + len(_PG_TRAILER)
-    buffer = np.empty(total, np.uint8)
-    buffer[: len(_PG_HEADER)] = np.frombuffer(_PG_HEADER, np.uint8)
-    buffer[-len(_PG_TRAILER) :] = np.frombuffer(_PG_TRAILER, np.uint8)
-    _put(buffer, starts, np.full(n, len(SIGNAL_COLUMNS), ">i2"))
-    at = starts + 2
-    for lengths, fixed, blob in fields:
-        _put(buffer, at, lengths.astype(">i4"))
-        at = at + 4
-        data = np.maximum(lengths, 0)
-        if fixed is not None:
-            present = lengths >= 0
-            _put(buffer, at[present], fixed[present])
-        elif blob:
-            # each row's bytes go to its place: source offsets shifted by (target - source)
-            sources = np.concatenate(([0], np.cumsum(data)[:-1]))
-            shift = np.repeat(at - sources, data)
-            buffer[shift + np.arange(len(blob))] = np.frombuffer(blob, np.uint8)
-        at = at + data
-    return buffer.tobytes()
+    block = np.empty(n, _PG_NUMBERS)
+    block["ts_len"] = block["price_len"] = block["confidence_len"] = 8
+    micros = columns["timestamp"].astype("datetime64[us]").astype(np.int64) - _PG_EPOCH_US
+    block["ts"] = micros
+    block["price"] = columns["price"]
+    block["confidence"] = columns["confidence"]
+    raw = block.tobytes()
+    width = _PG_NUMBERS.itemsize
+    numbers = [raw[start : start + width] for start in range(0, len(raw), width)]
+    pieces: list[Iterable[bytes]] = [itertools.repeat(_PG_FIELD_COUNT, n)]
+    for name in PG_COLUMNS[: -len(_PG_NUMBER_COLUMNS)]:
+        pieces.append(_pieces(columns[name], _encode_int8 if name == "run_id" else _encode_text))
+    pieces.append(numbers)
+    rows = b"".join(itertools.chain.from_iterable(zip(*pieces, strict=True)))
+    return b"".join((_PG_HEADER, rows, _PG_TRAILER))
 
 
-def _put(buffer: np.ndarray, offsets: np.ndarray, values: np.ndarray) -> None:
-    """Write each big-endian value at its offset (offsets need not be aligned)."""
-    width = values.dtype.itemsize
-    raw = np.ascontiguousarray(values).view(np.uint8).reshape(-1, width)
-    buffer[offsets[:, None] + np.arange(width)] = raw
+def _encode_text(value: str) -> bytes:
+    data = value.encode()
+    return len(data).to_bytes(4, "big") + data
 
 
-def _utf8(values: list[str | None]) -> tuple[np.ndarray, bytes]:
-    """Byte lengths (-1 for None) and the concatenated UTF-8 bytes of a text column."""
+def _encode_int8(value: int) -> bytes:
+    return b"\x00\x00\x00\x08" + value.to_bytes(8, "big", signed=True)
+
+
+def _pieces(values: Sequence[Any], encode: Callable[[Any], bytes]) -> Iterable[bytes]:
+    """Each value's field (length + bytes; NULL for None), a repeated value encoded once."""
     distinct = set(values)
-    if len(distinct) == 1:  # a batch's strategy, symbol and timeframe: one value
+    if len(distinct) == 1:  # a batch's strategy, symbol, timeframe, run: one value
         (value,) = distinct
-        if value is None:
-            return np.full(len(values), -1, np.int64), b""
-        encoded = value.encode()
-        return np.full(len(values), len(encoded), np.int64), encoded * len(values)
-    if len(distinct) <= 16:  # signal types
-        codes = {v: None if v is None else v.encode() for v in distinct}
-        pieces = [codes[v] for v in values]
-    else:
-        pieces = [None if v is None else v.encode() for v in values]
-    lengths = np.fromiter((-1 if p is None else len(p) for p in pieces), np.int64, len(pieces))
-    return lengths, b"".join(p for p in pieces if p is not None)
+        return itertools.repeat(_PG_NULL if value is None else encode(value), len(values))
+    if len(distinct) <= 64:  # signal types
+        fields = {v: _PG_NULL if v is None else encode(v) for v in distinct}
+        return list(map(fields.__getitem__, values))
+    return [_PG_NULL if v is None else encode(v) for v in values]
