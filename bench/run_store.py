@@ -318,7 +318,7 @@ def main() -> int:
         folder = Path(name)
         ok &= bench_metrics_file(folder, args.rows)
         records = _records(args.signal_bars, args.signals)
-        print(f"(b) save_run of {len(records):,} signals, committed, median of 3")
+        print(f"(b) save_run of {len(records):,} signals, committed, median of 5 (to_sql 3)")
         sqlite_url = f"sqlite:///{folder / 'bench.db'}"
         sqlite_previous = f"sqlite:///{folder / 'previous.db'}"
         migrate.upgrade(sqlite_url)
