@@ -1,7 +1,8 @@
 """SignalRepository: strategy signals, bulk inserted, read back filtered and aggregated.
 
 Bulk inserts are in ``_signal_io`` (binary COPY on PostgreSQL, executemany of plain tuples on
-SQLite). A signal whose config is its run's stores none (NULL): reads fill in the run's.
+SQLite). A signal whose config is its run's stores none (NULL): reads fill in the run's, and
+typed metadata (float values of the run's keys) reads back as the same mapping.
 ``utc_day`` groups by the UTC calendar day on both backends.
 """
 
@@ -9,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
-from typing import Any, TypedDict, Unpack
+from typing import Any, NamedTuple, TypedDict, Unpack
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import (
     ColumnElement,
@@ -26,7 +28,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from database.models import StrategySignal
-from database.records import RUN_MODES, SIGNAL_TYPES, SignalRecord
+from database.records import RUN_MODES, SIGNAL_TYPES, SignalBlock, SignalRecord
 from database.repositories._common import (
     DEFAULT_CHUNK_ROWS,
     IN_CHUNK,
@@ -273,32 +275,73 @@ def new_signals(records: Iterable[SignalRecord]) -> list[SignalRecord]:
 
 def insert_signals(
     session: Session,
-    records: Sequence[SignalRecord],
+    signals: Sequence[SignalRecord] | SignalBlock,
     chunk_rows: int,
     *,
     run_id: int | None = None,
     run_config: Mapping[str, Any] | None = None,
+    typed_keys: Sequence[str] | None = None,
 ) -> None:
-    """Insert checked records in bulk (``_signal_io``); ``run_id`` / ``run_config``: the new
-    run they belong to."""
-    insert_signal_rows(session, SIGNALS, records, chunk_rows, run_id=run_id, run_config=run_config)
+    """Insert checked signals in bulk (``_signal_io``); ``run_id`` / ``run_config``: the new
+    run they belong to; ``typed_keys``: its ``signal_metadata_keys``."""
+    insert_signal_rows(
+        session,
+        SIGNALS,
+        signals,
+        chunk_rows,
+        run_id=run_id,
+        run_config=run_config,
+        typed_keys=typed_keys,
+    )
 
 
-def _run_configs(session: Session, rows: Sequence[Any]) -> dict[int, Any]:
-    """The config of each run whose signals among ``rows`` store none (theirs is the run's),
-    one query per IN_CHUNK runs; each run's one mapping is shared by its signals."""
-    wanted = sorted({r["run_id"] for r in rows if r["strategy_config"] is None and r["run_id"]})
-    configs: dict[int, Any] = {}
+class _RunParts(NamedTuple):
+    config: Any
+    metadata_keys: list[str] | None
+
+
+def _run_configs(session: Session, rows: Sequence[Any]) -> dict[int, _RunParts]:
+    """The config and typed metadata keys of each run whose signals among ``rows`` store
+    their config or metadata on the run, one query per IN_CHUNK runs; each run's one mapping
+    is shared by its signals."""
+    wanted = sorted(
+        {
+            r["run_id"]
+            for r in rows
+            if r["run_id"]
+            and (r["strategy_config"] is None or r["signal_metadata_values"] is not None)
+        }
+    )
+    parts: dict[int, _RunParts] = {}
     for ids in chunks(wanted, IN_CHUNK):
-        statement = select(RUNS.c.id, RUNS.c.config).where(RUNS.c.id.in_(ids))
-        configs.update((run, config) for run, config in session.execute(statement))
-    return configs
+        statement = select(RUNS.c.id, RUNS.c.config, RUNS.c.signal_metadata_keys).where(
+            RUNS.c.id.in_(ids)
+        )
+        parts.update(
+            (run, _RunParts(config, keys)) for run, config, keys in session.execute(statement)
+        )
+    return parts
 
 
-def _signal_record(row: Any, run_configs: Mapping[int, Any]) -> SignalRecord:
+def _metadata(row: Any, run: _RunParts | None) -> Mapping[str, Any]:
+    values = row["signal_metadata_values"]
+    if values is None:
+        return {} if row["signal_metadata"] is None else row["signal_metadata"]
+    keys = None if run is None else run.metadata_keys
+    numbers = np.frombuffer(values, dtype="<f8")
+    if keys is None or len(keys) != len(numbers):
+        raise ValueError(
+            f"signal {row['id']} stores {len(numbers)} typed metadata values but its run "
+            f"{row['run_id']} names {0 if keys is None else len(keys)} keys"
+        )
+    return dict(zip(keys, numbers.tolist(), strict=True))
+
+
+def _signal_record(row: Any, runs: Mapping[int, _RunParts]) -> SignalRecord:
+    run = runs.get(row["run_id"]) if row["run_id"] is not None else None
     config = row["strategy_config"]
     if config is None:  # the run's config, stored once on the run ({} without a run)
-        config = run_configs.get(row["run_id"], {}) if row["run_id"] is not None else {}
+        config = run.config if run is not None else {}
     return SignalRecord(
         id=row["id"],
         strategy_name=row["strategy_name"],
@@ -309,6 +352,6 @@ def _signal_record(row: Any, run_configs: Mapping[int, Any]) -> SignalRecord:
         signal_type=row["signal_type"],
         price=row["price"],
         confidence=row["confidence"],
-        metadata={} if row["signal_metadata"] is None else row["signal_metadata"],
+        metadata=_metadata(row, run),
         run_id=row["run_id"],
     )

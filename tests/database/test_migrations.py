@@ -13,7 +13,7 @@ from database.migrate import alembic_config, current_revision, downgrade, head_r
 from database.models import Base
 from database.session import make_engine
 
-TABLES = {"candles", "strategy_runs", "strategy_signals", "trades"}
+TABLES = {"candles", "strategy_runs", "strategy_run_results", "strategy_signals", "trades"}
 
 
 def _schema_diff(engine: Engine, metadata: MetaData) -> list:

@@ -10,7 +10,7 @@ import math
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import JSON, bindparam, func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from database.migrate import current_revision, downgrade, head_revision, upgrade
@@ -129,7 +129,21 @@ def _store_with_0001_rows(session) -> list[SignalRecord]:
             ).bindparams(bindparam("ts", type_=UTCDateTime())),
             {"config": config, "metadata": metadata, "run": run, "ts": T0 + timedelta(hours=index)},
         )
-    return StrategyRepository(session).signals.list()
+    return _read_0001(session)
+
+
+def _read_0001(session) -> list[SignalRecord]:
+    """The signals of an 0001 database as its repository read them (every column as stored)."""
+    statement = text(
+        "SELECT id, strategy_name, strategy_config, symbol, timeframe, timestamp, signal_type, "
+        "price, confidence, signal_metadata, run_id FROM strategy_signals ORDER BY timestamp, id"
+    ).columns(timestamp=UTCDateTime(), strategy_config=JSON(), signal_metadata=JSON())
+    rows = session.execute(statement).mappings().all()
+    return [
+        SignalRecord(**{k: v for k, v in row.items() if k != "signal_metadata"},
+                     metadata=row["signal_metadata"])  # fmt: skip
+        for row in rows
+    ]
 
 
 def test_downgrade_to_0001_and_upgrade_again_keep_every_signal(empty_database_url):

@@ -14,6 +14,13 @@ Create Date: 2026-05-20
   back as ``{}``).
 - Both are plain JSON on PostgreSQL (text, checked but not parsed into JSONB: nothing queries
   inside them, and JSONB's parse was a third of a bulk write's server time).
+- ``signal_metadata_values`` (new, NULL for every existing row): a signal's metadata stored
+  typed, its float64 values little-endian in the order of its run's ``signal_metadata_keys``
+  (new column of ``strategy_runs``), then ``signal_metadata`` is NULL. Existing metadata stays
+  JSON; the downgrade writes typed metadata back as the JSON ``json.dumps`` gives.
+- ``strategy_run_results`` (new): a finished backtest run's trade list and equity curve as
+  Arrow IPC streams (format 1), one row per run, deleted with it (FOREIGN KEY ON DELETE
+  CASCADE: one row per run costs nothing to check).
 - The FOREIGN KEY ``run_id -> strategy_runs.id`` (ON DELETE CASCADE) becomes triggers: on
   PostgreSQL its per-row check doubled the server time of a run's COPY; a statement trigger
   checks (and key-share locks) the runs a statement's new rows name in one join. The same
@@ -25,6 +32,8 @@ SQLite a batch operation on ``strategy_signals`` or ``strategy_runs`` rebuilds t
 drops the triggers below: recreate them in the same revision (as this one does).
 """
 
+import json
+import struct
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -37,6 +46,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 FK_NAME = "fk_strategy_signals_run_id_strategy_runs"
+ID_TYPE = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 SQLITE_TRIGGERS = (
     """CREATE TRIGGER strategy_signals_check_run_insert BEFORE INSERT ON strategy_signals
@@ -127,9 +137,36 @@ _POSTGRESQL_SHARED_CONFIG = """UPDATE strategy_signals SET strategy_config = NUL
 _RUN_CONFIG = "(SELECT config FROM strategy_runs r WHERE r.id = run_id)"
 
 
+def _create_results() -> None:
+    op.create_table(
+        "strategy_run_results",
+        sa.Column("run_id", ID_TYPE, nullable=False),
+        sa.Column("format", sa.Integer(), nullable=False),
+        sa.Column("trades", sa.LargeBinary(), nullable=False),
+        sa.Column("equity", sa.LargeBinary(), nullable=False),
+        sa.Column("warmup_bars", sa.Integer(), nullable=False),
+        sa.Column("drawdown_halt", sa.DateTime(timezone=True), nullable=True),
+        sa.CheckConstraint("format = 1", name=op.f("ck_strategy_run_results_format_known")),
+        sa.CheckConstraint("warmup_bars >= 0", name=op.f("ck_strategy_run_results_warmup_bars_valid")),
+        sa.ForeignKeyConstraint(
+            ["run_id"],
+            ["strategy_runs.id"],
+            name=op.f("fk_strategy_run_results_run_id_strategy_runs"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("run_id", name=op.f("pk_strategy_run_results")),
+    )
+
+
 def upgrade() -> None:
     dialect = op.get_context().dialect.name
+    _create_results()
+    # ADD COLUMN: no table rebuild on SQLite (strategy_runs keeps its triggers)
+    op.add_column("strategy_runs", sa.Column("signal_metadata_keys", sa.JSON(), nullable=True))
     if dialect == "postgresql":
+        op.add_column(
+            "strategy_signals", sa.Column("signal_metadata_values", sa.LargeBinary(), nullable=True)
+        )
         op.drop_constraint(FK_NAME, "strategy_signals", type_="foreignkey")
         for column in ("strategy_config", "signal_metadata"):
             op.alter_column(
@@ -152,16 +189,40 @@ def upgrade() -> None:
         batch.drop_constraint(FK_NAME, type_="foreignkey")
         for column in ("strategy_config", "signal_metadata"):
             batch.alter_column(column, existing_type=sa.JSON(), nullable=True)
+        batch.add_column(sa.Column("signal_metadata_values", sa.LargeBinary(), nullable=True))
     op.execute(_SQLITE_SHARED_CONFIG)
     op.execute("UPDATE strategy_signals SET signal_metadata = NULL WHERE signal_metadata = '{}'")
     for statement in SQLITE_TRIGGERS:
         op.execute(statement)
 
 
+def _typed_metadata_to_json() -> None:
+    """Typed metadata back to the JSON text ``json.dumps`` gives (what 0001 stored)."""
+    bind = op.get_bind()
+    rows = bind.execute(
+        sa.text(
+            "SELECT s.id, r.signal_metadata_keys, s.signal_metadata_values "
+            "FROM strategy_signals s JOIN strategy_runs r ON r.id = s.run_id "
+            "WHERE s.signal_metadata_values IS NOT NULL"
+        )
+    ).all()
+    updates = []
+    for row_id, keys, values in rows:
+        names = json.loads(keys) if isinstance(keys, str) else keys
+        numbers = struct.unpack(f"<{len(names)}d", bytes(values))
+        updates.append({"id": row_id, "text": json.dumps(dict(zip(names, numbers, strict=True)))})
+    if updates:
+        bind.execute(
+            sa.text("UPDATE strategy_signals SET signal_metadata = :text WHERE id = :id"), updates
+        )
+
+
 def downgrade() -> None:
     dialect = op.get_context().dialect.name
+    _typed_metadata_to_json()
     for statement in POSTGRESQL_DROP if dialect == "postgresql" else SQLITE_DROP:
         op.execute(statement)
+    op.drop_table("strategy_run_results")
     # back to a config and metadata on every row, and the FOREIGN KEY (signals of runs that
     # no longer exist cannot be kept under it: there are none, the triggers saw to that)
     run_config = f"CAST({_RUN_CONFIG} AS json)" if dialect == "postgresql" else _RUN_CONFIG
@@ -183,8 +244,13 @@ def downgrade() -> None:
         op.create_foreign_key(
             FK_NAME, "strategy_signals", "strategy_runs", ["run_id"], ["id"], ondelete="CASCADE"
         )
+        op.drop_column("strategy_signals", "signal_metadata_values")
+        op.drop_column("strategy_runs", "signal_metadata_keys")
         return
+    with op.batch_alter_table("strategy_runs") as batch:
+        batch.drop_column("signal_metadata_keys")
     with op.batch_alter_table("strategy_signals") as batch:
+        batch.drop_column("signal_metadata_values")
         for column in ("strategy_config", "signal_metadata"):
             batch.alter_column(column, existing_type=sa.JSON(), nullable=False)
         batch.create_foreign_key(FK_NAME, "strategy_runs", ["run_id"], ["id"], ondelete="CASCADE")
