@@ -152,6 +152,10 @@ class StrategyRun(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
+    # the config its signals share when it is not ``config`` (theirs is NULL then)
+    signal_config: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+    )
     # the metadata keys of its signals stored typed (``signal_metadata_values``), once per run
     signal_metadata_keys: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True))
 

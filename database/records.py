@@ -220,7 +220,8 @@ class SignalBlock:
     ``timestamp``: timezone-aware times (any array-like pandas reads; microsecond precision is
     stored); ``signal_type``: strings of ``SIGNAL_TYPES``; ``price`` (finite, > 0) and
     ``confidence`` (0 to 1): numbers; ``metadata``: one column (array) per key, every key in
-    every signal. Checked column-wise on creation: ValueError naming the first bad row.
+    every signal; ``strategy_config``: the config every signal carries (None or empty: its
+    run's). Checked column-wise on creation: ValueError naming the first bad row.
     """
 
     strategy_name: str
@@ -231,6 +232,7 @@ class SignalBlock:
     price: Any
     confidence: Any
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    strategy_config: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         for name in ("strategy_name", "symbol", "timeframe"):

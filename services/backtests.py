@@ -45,10 +45,10 @@ import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
-from analytics.backtest import BacktestResult, BacktestSettings, run_backtest
+from analytics.backtest import BacktestResult, BacktestSettings, buy_and_hold, run_backtest
 from analytics.metrics import compute_metrics
 from caching import SharedCache
-from database.records import StrategyRunRecord
+from database.records import RunResultRecord, SignalBlock, StrategyRunRecord
 from database.repositories import CandleRepository, StrategyRepository
 from database.session import make_engine, make_session_factory
 from market.resample import resample
@@ -315,7 +315,6 @@ def run_request(
         stored = resolved if pin_window else request
         begin(1)
         signals = strategy.generate(data, symbol=request.symbol, timeframe=request.timeframe)
-        records = signals.to_records()
         begin(2)
         backtest = run_backtest(candles, signals, request.settings)
         begin(3)
@@ -342,16 +341,62 @@ def run_request(
         return result
     begin(4)
     try:
-        run_id = _store(context, stored, strategy, records, started, None)
+        record = RunResultRecord(
+            trades=backtest.trades,
+            equity=backtest.equity,
+            warmup_bars=warmup,
+            drawdown_halt=backtest.drawdown_halt,
+        )
+        run_id = _store(context, stored, strategy, signals.to_block(), started, None, record)
     except Exception as exc:
         raise RunFailed("storing", f"not stored: {_describe(exc)}", result=result) from exc
     return dataclasses.replace(result, run_id=run_id, finished_at=datetime.now(UTC))
 
 
+def stored_result(request: BacktestRequest, run_id: int, context: JobContext) -> RunResult | None:
+    """Stored run ``run_id`` (made of ``request``) as it finished, from the trades and equity
+    stored with it, on its window's stored bars: no strategy code runs. None when nothing was
+    stored with it (a run stored before results were) or the stored bars of its period are
+    no longer the ones it ran on (bars imported into it since): then run it again."""
+    with context.reads() as session:
+        stored = StrategyRepository(session).run_result(run_id)
+    if stored is None:
+        return None
+    times = stored.equity.index
+    if len(times):  # the bars it ran on (a run without a window ran on the whole series)
+        request = dataclasses.replace(
+            request,
+            start=times[0] if request.start is None else request.start,
+            end=times[-1] if request.end is None else request.end,
+        )
+    candles, _, window = _load(request, None, context)
+    if not candles.index.equals(stored.equity.index):
+        return None
+    halt = stored.drawdown_halt
+    backtest = BacktestResult(
+        trades=stored.trades,
+        equity=stored.equity,
+        drawdown_halt=None if halt is None else pd.Timestamp(halt),
+        benchmark=buy_and_hold(candles, request.settings.cash),
+        settings=request.settings,
+        candles=candles,
+    )
+    metrics = compute_metrics(
+        backtest.equity,
+        backtest.trades,
+        benchmark=backtest.benchmark,
+        preset=request.preset,
+        warmup_bars=stored.warmup_bars,
+    )
+    resolved = dataclasses.replace(request, start=window[0], end=window[1])
+    return RunResult(resolved, run_id, metrics, backtest, stored.warmup_bars)
+
+
 def _load(
-    request: BatchJob, strategy: BaseStrategy, context: JobContext
+    request: BatchJob, strategy: BaseStrategy | None, context: JobContext
 ) -> tuple[pd.DataFrame, IntegratedData | pd.DataFrame, tuple[pd.Timestamp, pd.Timestamp]]:
-    """(candles, data for generate, window of stored bars read)."""
+    """(candles, data for generate, window of stored bars read); without a strategy the
+    candles only (no indicator computed)."""
     tf = Timeframe.parse(request.timeframe)
     with context.reads() as session:
         repo = CandleRepository(session)
@@ -361,6 +406,14 @@ def _load(
             if repo.last_ts(request.symbol, tf.label) is not None
             else [s.timeframe for s in repo.series() if s.symbol == request.symbol]
         )
+    if stored is None and strategy is None:
+        with context.reads() as session:
+            candles = CandleRepository(session).frame(
+                request.symbol, tf.label, start=request.start, end=request.end
+            )
+        if candles.empty:
+            raise RunFailed("loading data", _no_candles(request))
+        return candles, candles, (candles.index[0], candles.index[-1])
     if stored is None:
         data = context.integrator.frame(
             request.symbol,
@@ -410,12 +463,13 @@ def _store(
     context: JobContext,
     request: BacktestRequest,
     strategy: BaseStrategy | None,
-    signals: list[Any],
+    signals: list[Any] | SignalBlock,
     started: datetime,
     error: str | None,
+    result: RunResultRecord | None = None,
 ) -> int:
-    """Save the run (its signals with it); the strategy's own name and config when it could
-    be created, else the request's."""
+    """Save the run (its signals and result with it); the strategy's own name and config when
+    it could be created, else the request's."""
     with context.writes.begin() as session:
         run = StrategyRepository(session).save_run(
             request.strategy if strategy is None else strategy.name,
@@ -428,6 +482,7 @@ def _store(
             finished_at=datetime.now(UTC),
             status="finished" if error is None else "failed",
             error=error,
+            result=result,
         )
     return run.id
 
@@ -468,4 +523,5 @@ __all__ = [
     "open_context",
     "params_text",
     "run_request",
+    "stored_result",
 ]

@@ -4,15 +4,22 @@
 >>> again = reopen_run(12, context)                     # same metrics, trades and equity
 >>> compare_runs([12, 15], context)                     # one RunResult per run, in that order
 
-Reopening a saved run (:func:`reopen_run`) re-runs its stored config, deterministically, on
-the same stored candles (its window) through the same pipeline (services/backtests.py),
-without storing anything: it returns the same metrics, trades and equity the run showed when
-it finished. Candles are never stored per run; what makes this exact is that the stored bars
-of a window do not change (feeds only append; ``python app.py import`` over existing bars
-would change them, and then the reopened run shows the new data). Runs stored by ``python
-app.py backtest`` or a sweep have a window only when they were given ``--start``/``--end``:
-otherwise they re-run on the whole series as stored now (and runs stored before the metrics
-preset was kept re-run with the "backtesting.py" preset, the command line's default).
+Reopening a saved run (:func:`reopen_run`) shows the trades and equity curve stored with it
+(table strategy_run_results, written with every run since migration 0003) on the stored
+candles of the bars it ran on, its metrics computed from them: no strategy code runs, so a
+later change of a strategy's code does not change a saved run. Candles are never stored per
+run: should the stored bars of its period no longer be the bars it ran on (bars imported into
+the period since), it runs again as a run stored before results were does.
+
+Running again (no stored result): the stored config runs, deterministically, on the same
+stored candles (its window) through the same pipeline (services/backtests.py), without
+storing anything: the same metrics, trades and equity the run showed when it finished, as
+long as the strategy's code and the window's stored bars did not change (feeds only append;
+``python app.py import`` over existing bars changes them, and then the reopened run shows the
+new data). Runs stored by ``python app.py backtest`` or a sweep have a window only when they
+were given ``--start``/``--end``: otherwise they re-run on the whole series as stored now (and
+runs stored before the metrics preset was kept re-run with the "backtesting.py" preset, the
+command line's default).
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ from services.backtests import (
     StoredConfig,
     params_text,
     run_request,
+    stored_result,
 )
 
 
@@ -115,9 +123,12 @@ def load_request(
 
 
 def reopen_run(run_id: int, context: JobContext, *, progress: Progress | None = None) -> RunResult:
-    """Stored run ``run_id`` run again from its config on its window: the same metrics,
-    trades and equity it had (see the module docstring); nothing is stored."""
+    """Stored run ``run_id`` as it finished: the trades and equity stored with it, else run
+    again from its config on its window (see the module docstring); nothing is stored."""
     request, finished = load_request(context.reads, run_id)
+    result = stored_result(request, int(run_id), context)
+    if result is not None:
+        return dataclasses.replace(result, finished_at=finished)
     result = run_request(request, context, progress=progress, store=False)
     return dataclasses.replace(result, run_id=int(run_id), finished_at=finished)
 

@@ -163,11 +163,10 @@ def block_columns(
     run_config: Mapping[str, Any] | None,
     typed_keys: tuple[str, ...] | None,
 ) -> dict[str, Any]:
-    """``signal_columns`` of rows ``start:stop`` of a block (every signal has its run's
-    config: NULL with a run, ``{}`` without one, as a record without a config)."""
+    """``signal_columns`` of rows ``start:stop`` of a block (one config for every signal)."""
     stamps = block.timestamp[start:stop]
     n = len(stamps)
-    shared = None if run_id is not None or run_config is not None else "{}"
+    (shared,) = _config_texts([block.strategy_config], [run_id], run_config)
     columns: dict[str, Any] = {
         "strategy_name": [block.strategy_name] * n,
         "symbol": [block.symbol] * n,
@@ -196,15 +195,29 @@ def block_columns(
     return columns
 
 
+def shared_config(signals: Signals) -> Mapping[str, Any] | None:
+    """The one non-empty config every signal carries, or None (none, or not one for all)."""
+    if isinstance(signals, SignalBlock):
+        return signals.strategy_config or None
+    configs = list(map(attrgetter("strategy_config"), signals))
+    if not configs:
+        return None
+    texts = {id(c): json.dumps(dict(c)) if c else "{}" for c in configs}
+    if len(set(texts.values())) != 1 or "{}" in texts.values():
+        return None
+    return configs[0]
+
+
 def _config_texts(
     configs: list[Mapping[str, Any] | None],
     runs: list[int | None],
     run_config: Mapping[str, Any] | None,
 ) -> list[str | None]:
     """Each signal's config as stored: None when it reads back the same from NULL (the new
-    run's config, or {} for a signal without a run), else its JSON text (``json.dumps``, as
-    before). An empty config means the run's (``{}`` when adding to an existing run, as it
-    always did). Mappings are serialized once per object: one run's signals share one."""
+    run's signals' config ``run_config``, or {} for a signal without a run), else its JSON
+    text (``json.dumps``, as before). An empty config means the run's (``{}`` when adding to
+    an existing run, as it always did). Mappings are serialized once per object: one run's
+    signals share one."""
     shared = None if run_config is None else json.dumps(dict(run_config))
     texts: dict[int, str] = {}
     out: list[str | None] = []

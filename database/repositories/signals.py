@@ -314,11 +314,13 @@ def _run_configs(session: Session, rows: Sequence[Any]) -> dict[int, _RunParts]:
     )
     parts: dict[int, _RunParts] = {}
     for ids in chunks(wanted, IN_CHUNK):
-        statement = select(RUNS.c.id, RUNS.c.config, RUNS.c.signal_metadata_keys).where(
-            RUNS.c.id.in_(ids)
+        c = RUNS.c
+        statement = select(c.id, c.config, c.signal_config, c.signal_metadata_keys).where(
+            c.id.in_(ids)
         )
         parts.update(
-            (run, _RunParts(config, keys)) for run, config, keys in session.execute(statement)
+            (run, _RunParts(config if shared is None else shared, keys))
+            for run, config, shared, keys in session.execute(statement)
         )
     return parts
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from operator import attrgetter
@@ -23,7 +24,7 @@ from database.records import (
     utc_datetime,
 )
 from database.repositories._common import DEFAULT_CHUNK_ROWS, choices
-from database.repositories._signal_io import metadata_keys
+from database.repositories._signal_io import metadata_keys, shared_config
 from database.repositories.run_results import RESULTS, read_result_row, result_row
 from database.repositories.runs import (
     RUNS,
@@ -103,6 +104,11 @@ class StrategyRepository:
         run_key = {"strategy_name": strategy_name, "symbol": symbol, "timeframe": timeframe}
         batch = _run_signals(signals, run_key)
         keys = metadata_keys(batch)
+        # the config the signals share, once on the run when it is not the run's own
+        common = shared_config(batch)
+        signal_config = None
+        if common is not None and json.dumps(dict(common)) != json.dumps(dict(config)):
+            signal_config = dict(common)
         results = None if result is None else result_row(result)
 
         run = add_run(
@@ -117,13 +123,14 @@ class StrategyRepository:
             finished_at=finished,
             error=error,
             signal_metadata_keys=None if keys is None else list(keys),
+            signal_config=signal_config,
         )
         insert_signals(
             self._session,
             batch,
             self._chunk_rows,
             run_id=run.id,
-            run_config=config,
+            run_config=config if signal_config is None else signal_config,
             typed_keys=keys,
         )
         if results is not None:

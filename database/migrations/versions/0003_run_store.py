@@ -6,7 +6,10 @@ Create Date: 2026-05-20
 
 ``strategy_signals``:
 
-- ``strategy_config`` may be NULL: the signal's config is its run's (stored once on the run).
+- ``strategy_config`` may be NULL: the signal's config is its run's (stored once on the run:
+  ``strategy_runs.signal_config`` (new) when a run's signals share a config other than the
+  run's own, e.g. the strategy's params of a backtest run whose config adds its settings;
+  else ``strategy_runs.config``).
   Existing rows whose config equals their run's become NULL, as do ``{}`` configs of signals
   without a run; every other config stays as it was. Read back, NULL is the run's config
   (``{}`` without a run): the values read are the same as before.
@@ -47,6 +50,7 @@ depends_on: str | Sequence[str] | None = None
 
 FK_NAME = "fk_strategy_signals_run_id_strategy_runs"
 ID_TYPE = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+JSON_TYPE = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 SQLITE_TRIGGERS = (
     """CREATE TRIGGER strategy_signals_check_run_insert BEFORE INSERT ON strategy_signals
@@ -134,7 +138,10 @@ _SQLITE_SHARED_CONFIG = """UPDATE strategy_signals SET strategy_config = NULL
 _POSTGRESQL_SHARED_CONFIG = """UPDATE strategy_signals SET strategy_config = NULL
     WHERE (run_id IS NULL AND strategy_config::jsonb = '{}'::jsonb)
         OR strategy_config::jsonb = (SELECT config FROM strategy_runs r WHERE r.id = run_id)"""
-_RUN_CONFIG = "(SELECT config FROM strategy_runs r WHERE r.id = run_id)"
+# NULL is the config the run's signals share (signal_config), else the run's own
+_RUN_CONFIG = (
+    "(SELECT COALESCE(signal_config, config) FROM strategy_runs r WHERE r.id = run_id)"
+)
 
 
 def _create_results() -> None:
@@ -163,6 +170,7 @@ def upgrade() -> None:
     _create_results()
     # ADD COLUMN: no table rebuild on SQLite (strategy_runs keeps its triggers)
     op.add_column("strategy_runs", sa.Column("signal_metadata_keys", sa.JSON(), nullable=True))
+    op.add_column("strategy_runs", sa.Column("signal_config", JSON_TYPE, nullable=True))
     if dialect == "postgresql":
         op.add_column(
             "strategy_signals", sa.Column("signal_metadata_values", sa.LargeBinary(), nullable=True)
@@ -246,9 +254,11 @@ def downgrade() -> None:
         )
         op.drop_column("strategy_signals", "signal_metadata_values")
         op.drop_column("strategy_runs", "signal_metadata_keys")
+        op.drop_column("strategy_runs", "signal_config")
         return
     with op.batch_alter_table("strategy_runs") as batch:
         batch.drop_column("signal_metadata_keys")
+        batch.drop_column("signal_config")
     with op.batch_alter_table("strategy_signals") as batch:
         batch.drop_column("signal_metadata_values")
         for column in ("strategy_config", "signal_metadata"):
