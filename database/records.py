@@ -263,12 +263,13 @@ class SignalBlock:
         if bad_price.any():
             row = _first(bad_price)
             raise ValueError(
-                f"price={price[row]!r} of signal {row} is invalid: expected a finite number > 0"
+                f"price={float(price[row])!r} of signal {row} is invalid: expected a finite "
+                "number > 0"
             )
         if bad_confidence.any():
             row = _first(bad_confidence)
             raise ValueError(
-                f"confidence={confidence[row]!r} of signal {row} is invalid: expected 0 to 1"
+                f"confidence={float(confidence[row])!r} of signal {row} is invalid: expected 0 to 1"
             )
         _set(self, "timestamp", stamps)
         _set(self, "signal_type", types)

@@ -214,6 +214,7 @@ class RunResult:
     backtest: BacktestResult
     warmup_bars: int
     finished_at: datetime | None = None
+    from_stored: bool = False  # reopened from the trades and equity stored with the run
 
     @property
     def trades(self) -> pd.DataFrame:
@@ -353,11 +354,24 @@ def run_request(
     return dataclasses.replace(result, run_id=run_id, finished_at=datetime.now(UTC))
 
 
-def stored_result(request: BacktestRequest, run_id: int, context: JobContext) -> RunResult | None:
+REOPEN_STEPS: tuple[str, ...] = ("loading data", "computing metrics")
+"""The steps of reopening a run from its stored result (:func:`stored_result`)."""
+
+
+def stored_result(
+    request: BacktestRequest,
+    run_id: int,
+    context: JobContext,
+    *,
+    progress: Progress | None = None,
+) -> RunResult | None:
     """Stored run ``run_id`` (made of ``request``) as it finished, from the trades and equity
     stored with it, on its window's stored bars: no strategy code runs. None when nothing was
     stored with it (a run stored before results were) or the stored bars of its period are
-    no longer the ones it ran on (bars imported into it since): then run it again."""
+    no longer the ones it ran on (bars imported into it since): then run it again.
+    ``progress``: called as each of :data:`REOPEN_STEPS` begins."""
+    if progress is not None:
+        progress(1, len(REOPEN_STEPS), REOPEN_STEPS[0])
     with context.reads() as session:
         stored = StrategyRepository(session).run_result(run_id)
     if stored is None:
@@ -372,6 +386,8 @@ def stored_result(request: BacktestRequest, run_id: int, context: JobContext) ->
     candles, _, window = _load(request, None, context)
     if not candles.index.equals(stored.equity.index):
         return None
+    if progress is not None:
+        progress(2, len(REOPEN_STEPS), REOPEN_STEPS[1])
     halt = stored.drawdown_halt
     backtest = BacktestResult(
         trades=stored.trades,
@@ -389,7 +405,7 @@ def stored_result(request: BacktestRequest, run_id: int, context: JobContext) ->
         warmup_bars=stored.warmup_bars,
     )
     resolved = dataclasses.replace(request, start=window[0], end=window[1])
-    return RunResult(resolved, run_id, metrics, backtest, stored.warmup_bars)
+    return RunResult(resolved, run_id, metrics, backtest, stored.warmup_bars, from_stored=True)
 
 
 def _load(
@@ -511,6 +527,7 @@ def _timestamp(value: Any) -> pd.Timestamp | None:
 
 __all__ = [
     "DEFAULT_PRESET",
+    "REOPEN_STEPS",
     "STEPS",
     "BacktestRequest",
     "BatchJob",

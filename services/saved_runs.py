@@ -126,7 +126,7 @@ def reopen_run(run_id: int, context: JobContext, *, progress: Progress | None = 
     """Stored run ``run_id`` as it finished: the trades and equity stored with it, else run
     again from its config on its window (see the module docstring); nothing is stored."""
     request, finished = load_request(context.reads, run_id)
-    result = stored_result(request, int(run_id), context)
+    result = stored_result(request, int(run_id), context, progress=progress)
     if result is not None:
         return dataclasses.replace(result, finished_at=finished)
     result = run_request(request, context, progress=progress, store=False)

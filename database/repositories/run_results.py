@@ -21,18 +21,31 @@ RESULTS = StrategyRunResult.__table__
 FORMAT = 1  # Arrow IPC streams of the trade frame and of the equity Series as a frame
 
 
+_FREQ = b"stratlens.index_freq"  # Arrow keeps no index frequency: kept in the schema
+
+
 def frame_bytes(frame: pd.DataFrame) -> bytes:
-    """``frame`` as one Arrow IPC stream (its index too, unless a plain RangeIndex)."""
-    table = pa.Table.from_pandas(frame)
+    """``frame`` as one Arrow IPC stream (its index too, unless a plain RangeIndex, with its
+    frequency)."""
+    # one batch, even of no rows: a table of no rows writes none, and loses its categories
+    batch = pa.RecordBatch.from_pandas(frame)
+    freq = getattr(frame.index, "freqstr", None)
+    if freq is not None:
+        batch = batch.replace_schema_metadata({**batch.schema.metadata, _FREQ: freq.encode()})
     sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
+    with pa.ipc.new_stream(sink, batch.schema) as writer:
+        writer.write_batch(batch)
     return sink.getvalue().to_pybytes()
 
 
 def bytes_frame(data: bytes | memoryview) -> pd.DataFrame:
     """The frame ``frame_bytes`` stored."""
-    return pa.ipc.open_stream(pa.py_buffer(data)).read_all().to_pandas()
+    table = pa.ipc.open_stream(pa.py_buffer(data)).read_all()
+    frame = table.to_pandas()
+    freq = (table.schema.metadata or {}).get(_FREQ)
+    if freq is not None:
+        frame.index = pd.DatetimeIndex(frame.index, freq=freq.decode())
+    return frame
 
 
 def result_row(result: RunResultRecord) -> dict[str, Any]:

@@ -139,10 +139,9 @@ def _read_0001(session) -> list[SignalRecord]:
         "price, confidence, signal_metadata, run_id FROM strategy_signals ORDER BY timestamp, id"
     ).columns(timestamp=UTCDateTime(), strategy_config=JSON(), signal_metadata=JSON())
     rows = session.execute(statement).mappings().all()
+    fields = [name for name in rows[0] if name != "signal_metadata"] if rows else []
     return [
-        SignalRecord(**{k: v for k, v in row.items() if k != "signal_metadata"},
-                     metadata=row["signal_metadata"])  # fmt: skip
-        for row in rows
+        SignalRecord(**{k: row[k] for k in fields}, metadata=row["signal_metadata"]) for row in rows
     ]
 
 
