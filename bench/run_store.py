@@ -36,25 +36,26 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-from unittest import mock
+from typing import Any, NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import create_engine
+from sqlalchemy import bindparam, create_engine, text
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
-import database.repositories.strategies as strategies_module
+from analytics.backtest import BacktestSettings, run_backtest
 from analytics.series_io import read_series_csv, read_series_csv_precise
 from database import migrate
-from database.records import SignalRecord
+from database.models import UTCDateTime
+from database.records import RunResultRecord, SignalBlock, SignalRecord
 from database.repositories import CandleRepository, StrategyRepository
 from database.repositories._columnar import json_texts, utc_texts
-from database.repositories._common import chunks
+from database.repositories._common import DEFAULT_CHUNK_ROWS, chunks
 from database.session import make_engine, make_session_factory
 from market.sample_data import generate_random_walk
 from services.backtests import BacktestRequest, open_context, run_request
@@ -179,40 +180,99 @@ def previous_insert_signals(
             connection.exec_driver_sql(f"INSERT INTO {target} VALUES {row}", list(chunk[whole:]))
 
 
-def _records(bars: int, count: int) -> list[SignalRecord]:
+RUN_PARAMS = {"fast": 2, "slow": 5, "direction": "both"}  # a crossover every few bars
+
+
+class BenchRun(NamedTuple):
+    """One run to store: its signals as the pipeline passes them (a block) and as records,
+    and its result (trades and equity)."""
+
+    block: SignalBlock
+    records: list[SignalRecord]
+    result: RunResultRecord
+    bars: int
+
+
+def previous_save_run(
+    session: Session, config: Mapping[str, Any], records: Sequence[SignalRecord]
+) -> None:
+    """save_run of schema 0001: the run row (0001's columns), then its signals through
+    ``previous_insert_signals``."""
+    run_id = session.execute(
+        text(
+            "INSERT INTO strategy_runs (strategy_name, config, symbol, timeframe, mode, "
+            "started_at, finished_at, status) VALUES ('sma_crossover', :config, 'BENCH', '1m', "
+            "'backtest', :now, :now, 'finished') RETURNING id"
+        ).bindparams(bindparam("now", type_=UTCDateTime())),
+        {"config": json.dumps(dict(config)), "now": datetime.now(UTC)},
+    ).scalar_one()
+    previous_insert_signals(session, records, DEFAULT_CHUNK_ROWS, run_id=run_id, run_config=config)
+
+
+def _run(bars: int, signals: int, trades: int) -> BenchRun:
+    """SMA crossover 2/5 both on ``bars`` 1m random-walk bars, backtested: its first
+    ``signals`` signals and ``trades`` trades, and its equity curve (every bar)."""
     frame = generate_random_walk("BENCH", "1m", "2020-01-01", bars, seed=7)
-    result = registry.create("sma_crossover", **PARAMS).generate(
+    generated = registry.create("sma_crossover", **RUN_PARAMS).generate(
         frame, symbol="BENCH", timeframe="1m"
     )
-    records = result.to_records()
-    if len(records) < count:
-        raise SystemExit(f"{bars:,} bars give {len(records):,} signals, fewer than {count:,}")
-    return records[:count]
+    backtest = run_backtest(frame, generated, BacktestSettings())
+    block = generated.to_block()
+    if len(block) < signals or len(backtest.trades) < trades:
+        raise SystemExit(
+            f"{bars:,} bars give {len(block):,} signals and {len(backtest.trades):,} trades, "
+            f"fewer than {signals:,} / {trades:,}"
+        )
+    cut = SignalBlock(
+        strategy_name=block.strategy_name, symbol=block.symbol, timeframe=block.timeframe,
+        timestamp=block.timestamp[:signals], signal_type=block.signal_type[:signals],
+        price=block.price[:signals], confidence=block.confidence[:signals],
+        metadata={k: v[:signals] for k, v in block.metadata.items()},
+        strategy_config=block.strategy_config,
+    )  # fmt: skip
+    result = RunResultRecord(
+        trades=backtest.trades.iloc[:trades].copy(),
+        equity=backtest.equity,
+        warmup_bars=generated_warmup(bars),
+        drawdown_halt=backtest.drawdown_halt,
+    )
+    return BenchRun(cut, generated.to_records()[:signals], result, bars)
 
 
-def bench_signals(url: str, previous_url: str, label: str, records: list[SignalRecord]) -> bool:
-    """save_run now (schema 0003), the previous path (schema 0001, ``previous_insert_signals``)
-    and ``DataFrame.to_sql`` (schema 0003, JSON made per row), each committed."""
-    config = {**PARAMS, "backtest": {"cash": 10_000}}
+def generated_warmup(bars: int) -> int:
+    return registry.create("sma_crossover", **RUN_PARAMS).benchmark_start(bars)
 
-    def saver(database_url: str) -> tuple[Callable[[], None], Any]:
+
+def bench_run_store(url: str, previous_url: str, label: str, run: BenchRun) -> bool:
+    """save_run of one run now (schema head: its signals as a block, its trades and equity
+    with it), through records (the same schema), the previous path (schema 0001,
+    ``previous_insert_signals``: signals only, no trades were stored) and ``DataFrame.to_sql``
+    of the signals and the trades (schema head; JSON made per row, as pandas needs), each
+    committed."""
+    config = {**RUN_PARAMS, "backtest": {"cash": 10_000}}
+
+    def saver(database_url: str, signals: Any, result: Any) -> tuple[Callable[[], None], Any]:
         engine = make_engine(database_url)
         factory = make_session_factory(engine)
 
         def save() -> None:
             with factory.begin() as session:
                 StrategyRepository(session).save_run(
-                    "sma_crossover", config, "BENCH", "1m", "backtest", records
+                    "sma_crossover", config, "BENCH", "1m", "backtest", signals, result=result
                 )
 
         return save, engine
 
-    save, engine = saver(url)
-    save_previous, previous_engine = saver(previous_url)
+    save, engine = saver(url, run.block, run.result)
+    save_records, _ = saver(url, run.records, run.result)
+    previous_engine = make_engine(previous_url)
+    previous_sessions = make_session_factory(previous_engine)
 
     def save_before() -> None:
-        with mock.patch.object(strategies_module, "insert_signals", previous_insert_signals):
-            save_previous()
+        with previous_sessions.begin() as session:
+            previous_save_run(session, config, run.records)
+
+    records = run.records
 
     def to_sql() -> None:
         frame = pd.DataFrame(
@@ -228,21 +288,25 @@ def bench_signals(url: str, previous_url: str, label: str, records: list[SignalR
                 "signal_metadata": [json.dumps(dict(r.metadata)) for r in records],
             }
         )
+        trades = run.result.trades.astype({"side": str, "exit_reason": str})
         with engine.begin() as connection:
             frame.to_sql("strategy_signals", connection, if_exists="append", index=False)
+            trades.to_sql("bench_trades", connection, if_exists="append", index=False)
 
     save()  # warm: imports, statement caches
     save_before()
     ours = _median(save, 5)
+    through_records = _median(save_records, 3)
     before = _median(save_before, 5)
     pandas_time = _median(to_sql, 3)
     engine.dispose()
     previous_engine.dispose()
     ok = ours <= GOAL_STORE_S
-    print(f"    {label:<11} save_run {ours * 1e3:7.1f} ms   previous {before * 1e3:7.1f} ms "
-          f"({before / ours:4.1f}x)   to_sql {pandas_time * 1e3:7.1f} ms "
-          f"({pandas_time / ours:4.1f}x)"
-          f"   goal <= {GOAL_STORE_S * 1e3:.0f} ms  {_verdict(ok)}")  # fmt: skip
+    print(f"    {label:<11} save_run {ours * 1e3:7.1f} ms   goal <= {GOAL_STORE_S * 1e3:.0f} ms  "
+          f"{_verdict(ok)}\n"
+          f"    {'':<11} records  {through_records * 1e3:7.1f} ms ({through_records / ours:4.1f}x)"
+          f"   previous {before * 1e3:7.1f} ms ({before / ours:4.1f}x, signals only)"
+          f"   to_sql {pandas_time * 1e3:7.1f} ms ({pandas_time / ours:4.1f}x)")  # fmt: skip
     return ok
 
 
@@ -295,30 +359,32 @@ def bench_pipeline(url: str, label: str, bars: int) -> None:
 
     steps()  # warm: the integrator's cache, numba
     now = steps()
-    with mock.patch.object(strategies_module, "insert_signals", previous_insert_signals):
-        before = steps()
     context.close()
     print(f"    {label:<11} " + "  ".join(f"{k} {v:.3f}" for k, v in now.items() if k != "signals")
-          + f"   (store step previous path {before['storing']:.3f} s; "
-          f"{int(now['signals']):,} trades)")  # fmt: skip
+          + f"   ({int(now['signals']):,} trades)")  # fmt: skip
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--signals", type=int, default=72_000)
-    parser.add_argument("--signal-bars", type=int, default=1_000_000)
+    parser.add_argument("--trades", type=int, default=36_000)
+    parser.add_argument("--run-bars", type=int, default=170_000)
     parser.add_argument("--pipeline-bars", type=int, default=200_000)
     parser.add_argument(
         "--postgres", default="postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
     )
+    parser.add_argument("--parts", default="abc", help="which parts to run, e.g. b")
     args = parser.parse_args()
     ok = True
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
-        ok &= bench_metrics_file(folder, args.rows)
-        records = _records(args.signal_bars, args.signals)
-        print(f"(b) save_run of {len(records):,} signals, committed, median of 5 (to_sql 3)")
+        if "a" in args.parts:
+            ok &= bench_metrics_file(folder, args.rows)
+        run = _run(args.run_bars, args.signals, args.trades)
+        print(f"(b) save_run of one run: {len(run.block):,} signals, {len(run.result.trades):,} "
+              f"trades, a {run.bars:,}-bar equity curve; committed, median of 5 (records, "
+              "to_sql 3)")  # fmt: skip
         sqlite_url = f"sqlite:///{folder / 'bench.db'}"
         sqlite_previous = f"sqlite:///{folder / 'previous.db'}"
         migrate.upgrade(sqlite_url)
@@ -331,10 +397,12 @@ def main() -> int:
             if postgres_url and postgres_previous:
                 urls.append(("PostgreSQL", postgres_url, postgres_previous))
             for label, url, previous_url in urls:
-                ok &= bench_signals(url, previous_url, label, records)
-            print(f"(c) run_request on {args.pipeline_bars:,} stored 1m bars, seconds per step")
-            for label, url, _ in urls:
-                bench_pipeline(url, label, args.pipeline_bars)
+                if "b" in args.parts:
+                    ok &= bench_run_store(url, previous_url, label, run)
+            if "c" in args.parts:
+                print(f"(c) run_request on {args.pipeline_bars:,} stored 1m bars, seconds per step")
+                for label, url, _ in urls:
+                    bench_pipeline(url, label, args.pipeline_bars)
     print("overall:", _verdict(ok))
     return 0 if ok else 1
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, exists, insert, or_, select
+from sqlalchemy import ColumnElement, delete, exists, or_, select
 from sqlalchemy.orm import Session
 
 from database.records import (
@@ -25,7 +25,7 @@ from database.records import (
 )
 from database.repositories._common import DEFAULT_CHUNK_ROWS, choices
 from database.repositories._signal_io import metadata_keys, shared_config
-from database.repositories.run_results import RESULTS, read_result_row, result_row
+from database.repositories.run_results import RESULTS, insert_result, read_result_row
 from database.repositories.runs import (
     RUNS,
     StrategyRunRepository,
@@ -109,7 +109,6 @@ class StrategyRepository:
         signal_config = None
         if common is not None and json.dumps(dict(common)) != json.dumps(dict(config)):
             signal_config = dict(common)
-        results = None if result is None else result_row(result)
 
         run = add_run(
             self._session,
@@ -133,8 +132,8 @@ class StrategyRepository:
             run_config=config if signal_config is None else signal_config,
             typed_keys=keys,
         )
-        if results is not None:
-            self._session.execute(insert(RESULTS), [{"run_id": run.id, **results}])
+        if result is not None:
+            insert_result(self._session, run.id, result)
         return run_record(run)
 
     def run_result(self, run_id: int) -> RunResultRecord | None:
