@@ -1,24 +1,27 @@
-"""A metrics file read and a run's signals stored, against the previous and naive ways, in one run.
+"""A metrics file read and a run stored, against the previous and naive ways, in one run.
 
-    python bench/run_store.py [--rows 1000000] [--signals 72000] [--pipeline-bars 200000]
+    python bench/run_store.py [--rows 1000000] [--signals 72000] [--trades 36000]
+                              [--run-bars 170000] [--pipeline-bars 200000] [--parts abc]
                               [--postgres postgresql+psycopg2://postgres@127.0.0.1:5432/postgres]
 
 (a) ``read_series_csv`` on a --rows equity CSV (1m random walk) against ``pandas.read_csv`` of
     the same file (no checks at all) and the previous path (``read_series_csv_precise``, the
     pandas reader that names every defect, once); then ``python app.py metrics FILE`` as a
     fresh process, from spawn to exit (median of 3). Goal: <= 1 s.
-(b) ``StrategyRepository.save_run`` of --signals signals (SMA crossover 10/30 both on a 1m random
-    walk, as ``strategy.generate(...).to_records()`` makes them) on SQLite (a file) and on
-    PostgreSQL (a scratch database), committed: now (schema 0003: the config once on the run,
-    binary COPY / plain-tuple INSERTs, run checks per statement), the previous path (schema
-    0001 and ``previous_insert_signals`` below: config and metadata JSON on every row, CSV COPY
-    checked against a FOREIGN KEY per row) and ``DataFrame.to_sql`` of the same rows into the
-    0003 table (their JSON made by ``json.dumps`` per row, as pandas needs). Median of 5 (to_sql
-    3). Goal: <= 300 ms on each database. A run's trades are not stored (services/saved_runs.py
-    recomputes them on reopen, with the equity curve they need), so none are written here.
+(b) ``StrategyRepository.save_run`` of one run: SMA crossover 2/5 both on --run-bars 1m
+    random-walk bars, backtested; its first --signals signals, first --trades trades and its
+    equity curve (every bar), on SQLite (a file) and PostgreSQL (a scratch database),
+    committed. Lines: now (schema head: the signals as one ``SignalBlock`` as the pipeline
+    passes them, typed metadata, binary COPY / plain-tuple INSERTs; the trades and equity as
+    Arrow IPC in strategy_run_results); ``records``: the same through ``to_records()`` rows;
+    ``previous``: schema 0001 and ``previous_insert_signals`` below (config and metadata JSON
+    on every row, CSV COPY checked against a FOREIGN KEY per row; signals only: no trades were
+    stored then); ``to_sql``: ``DataFrame.to_sql`` of the signals (JSON made per row, as pandas
+    needs) and of the trades; ``floor``: the same signal rows by the same path into a bare copy
+    of the table (no index, trigger or CHECK), what the rows alone cost on this machine. Median
+    of 5 (records, to_sql 3). Goal: <= 300 ms on each database.
 (c) ``services.backtests.run_request`` on --pipeline-bars stored 1m bars (SMA crossover 10/30
-    both): seconds per step; the store step now and through ``previous_insert_signals`` (on the
-    0003 schema). Not judged.
+    both): seconds per step. Not judged.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import bindparam, create_engine, text
+from sqlalchemy import MetaData, Table, bindparam, create_engine, text
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
@@ -56,6 +59,7 @@ from database.records import RunResultRecord, SignalBlock, SignalRecord
 from database.repositories import CandleRepository, StrategyRepository
 from database.repositories._columnar import json_texts, utc_texts
 from database.repositories._common import DEFAULT_CHUNK_ROWS, chunks
+from database.repositories._signal_io import insert_signals as insert_signal_rows
 from database.session import make_engine, make_session_factory
 from market.sample_data import generate_random_walk
 from services.backtests import BacktestRequest, open_context, run_request
@@ -293,8 +297,18 @@ def bench_run_store(url: str, previous_url: str, label: str, run: BenchRun) -> b
             frame.to_sql("strategy_signals", connection, if_exists="append", index=False)
             trades.to_sql("bench_trades", connection, if_exists="append", index=False)
 
+    bare = _bare_table(engine)
+    bare_sessions = make_session_factory(engine)
+
+    def floor() -> None:
+        with bare_sessions.begin() as session:
+            insert_signal_rows(session, bare, run.block, DEFAULT_CHUNK_ROWS, run_id=1,
+                               run_config=config, typed_keys=tuple(run.block.metadata))  # fmt: skip
+
     save()  # warm: imports, statement caches
     save_before()
+    floor()
+    bare_time = _median(floor, 5)
     ours = _median(save, 5)
     through_records = _median(save_records, 3)
     before = _median(save_before, 5)
@@ -306,8 +320,20 @@ def bench_run_store(url: str, previous_url: str, label: str, run: BenchRun) -> b
           f"{_verdict(ok)}\n"
           f"    {'':<11} records  {through_records * 1e3:7.1f} ms ({through_records / ours:4.1f}x)"
           f"   previous {before * 1e3:7.1f} ms ({before / ours:4.1f}x, signals only)"
-          f"   to_sql {pandas_time * 1e3:7.1f} ms ({pandas_time / ours:4.1f}x)")  # fmt: skip
+          f"   to_sql {pandas_time * 1e3:7.1f} ms ({pandas_time / ours:4.1f}x)\n"
+          f"    {'':<11} floor    {bare_time * 1e3:7.1f} ms: the same signal rows, same path, "
+          "into a bare copy of the table (no index, trigger or CHECK), no trades")  # fmt: skip
     return ok
+
+
+def _bare_table(engine: Any) -> Table:
+    """An empty copy of strategy_signals' columns without indexes, triggers or CHECKs."""
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP TABLE IF EXISTS bench_bare_signals")
+        connection.exec_driver_sql(
+            "CREATE TABLE bench_bare_signals AS SELECT * FROM strategy_signals WHERE 1 = 0"
+        )
+        return Table("bench_bare_signals", MetaData(), autoload_with=connection)
 
 
 @contextmanager
