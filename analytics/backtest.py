@@ -307,16 +307,21 @@ def run_backtest(
     equity, rows, halt_bar = simulate(*arrays, *flags, kernel_params(settings))
     index = candles.index
     trades = _trade_frame(rows, index)
-    close = arrays[3]
-    benchmark = settings.cash * close / close[0] if len(close) else close.copy()
     return BacktestResult(
         trades=trades,
         equity=pd.Series(equity, index=index, name="equity"),
         drawdown_halt=index[halt_bar] if halt_bar >= 0 else None,
-        benchmark=pd.Series(benchmark, index=index, name="benchmark"),
+        benchmark=buy_and_hold(candles, settings.cash),
         settings=settings,
         candles=candles,
     )
+
+
+def buy_and_hold(candles: pd.DataFrame, cash: float) -> pd.Series:
+    """The benchmark: ``cash`` held in the asset from the first close."""
+    close = _kernel_array(candles["close"], np.float64)
+    benchmark = cash * close / close[0] if len(close) else close.copy()
+    return pd.Series(benchmark, index=candles.index, name="benchmark")
 
 
 def _kernel_array(column: pd.Series, dtype: type) -> np.ndarray:
@@ -377,6 +382,7 @@ __all__ = [
     "BacktestResult",
     "BacktestSettings",
     "KernelParams",
+    "buy_and_hold",
     "half_kelly",
     "kernel_params",
     "run_backtest",

@@ -24,6 +24,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -167,10 +168,50 @@ class StrategyRun(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
+    # the config its signals share when it is not ``config`` (theirs is NULL then)
+    signal_config: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+    )
+    # the metadata keys of its signals stored typed (``signal_metadata_values``), once per run
+    signal_metadata_keys: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True))
+
+
+class StrategyRunResult(Base):
+    """What a finished backtest run showed, stored once with it: its trade list and equity
+    curve as Arrow IPC streams (``format`` 1; see database/repositories/run_results.py), so a
+    saved run reopens to exactly these even if strategy code changes later. Deleted with its
+    run (ON DELETE CASCADE)."""
+
+    __tablename__ = "strategy_run_results"
+    __table_args__ = (
+        CheckConstraint("format = 1", name="format_known"),
+        CheckConstraint("warmup_bars >= 0", name="warmup_bars_valid"),
+    )
+
+    run_id: Mapped[int] = mapped_column(
+        ID_TYPE, ForeignKey("strategy_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    format: Mapped[int] = mapped_column(Integer)
+    trades: Mapped[bytes] = mapped_column(LargeBinary)
+    equity: Mapped[bytes] = mapped_column(LargeBinary)
+    warmup_bars: Mapped[int] = mapped_column(Integer)
+    drawdown_halt: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class StrategySignal(Base):
-    """A signal a strategy emitted on a closed bar."""
+    """A signal a strategy emitted on a closed bar.
+
+    ``strategy_config`` is NULL when the signal's config is its run's (one run's signals share
+    one config, stored once on the run) and ``signal_metadata`` is NULL when the signal has none
+    or has it typed (``signal_metadata_values``: the float values of its run's
+    ``signal_metadata_keys``): the repository reads both back as before ({} without a run or
+    metadata). Both are plain JSON
+    (text) on PostgreSQL too: nothing queries inside them, and JSONB's parse was a third of a
+    bulk write. ``run_id`` has no FOREIGN KEY: a per-row check doubled a bulk write on
+    PostgreSQL; triggers (migration 0003) enforce the same rules once per statement there and
+    per row on SQLite: an unknown run is refused, a run's signals go with it, a run id never
+    changes.
+    """
 
     __tablename__ = "strategy_signals"
     __table_args__ = (
@@ -183,18 +224,18 @@ class StrategySignal(Base):
 
     id: Mapped[int] = mapped_column(ID_TYPE, primary_key=True)
     strategy_name: Mapped[str] = mapped_column(String(128))
-    strategy_config: Mapped[dict[str, Any]] = mapped_column(JSON_TYPE)
+    strategy_config: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     symbol: Mapped[str] = mapped_column(String(64))
     timeframe: Mapped[str] = mapped_column(String(16))
     timestamp: Mapped[datetime] = mapped_column(UTCDateTime)
     signal_type: Mapped[str] = mapped_column(String(16))
     price: Mapped[float] = mapped_column(Double)
     confidence: Mapped[float] = mapped_column(Double)
-    signal_metadata: Mapped[dict[str, Any]] = mapped_column(JSON_TYPE)
-    # a run's signals go with it
-    run_id: Mapped[int | None] = mapped_column(
-        ID_TYPE, ForeignKey("strategy_runs.id", ondelete="CASCADE")
-    )
+    signal_metadata: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    run_id: Mapped[int | None] = mapped_column(ID_TYPE)
+    # metadata stored typed: float64 values, little-endian, in the order of the run's
+    # ``signal_metadata_keys`` (then ``signal_metadata`` is NULL)
+    signal_metadata_values: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class Trade(Base):

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, get_args
 
+import numpy as np
 import pandas as pd
 
 RunMode = Literal["backtest", "live", "paper"]
@@ -208,3 +209,104 @@ class RetentionReport:
     deleted_signals: int
     deleted_runs: int
     cutoff: datetime
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class SignalBlock:
+    """One run's signals as columns: what ``StrategyRepository.save_run`` stores without a
+    Python object per signal (``StrategyResult.to_block`` makes it; the same rows as its
+    ``to_records``, read back as the same :class:`SignalRecord` values).
+
+    ``timestamp``: timezone-aware times (any array-like pandas reads; microsecond precision is
+    stored); ``signal_type``: strings of ``SIGNAL_TYPES``; ``price`` (finite, > 0) and
+    ``confidence`` (0 to 1): numbers; ``metadata``: one column (array) per key, every key in
+    every signal; ``strategy_config``: the config every signal carries (None or empty: its
+    run's). Checked column-wise on creation: ValueError naming the first bad row.
+    """
+
+    strategy_name: str
+    symbol: str
+    timeframe: str
+    timestamp: Any
+    signal_type: Any
+    price: Any
+    confidence: Any
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    strategy_config: Mapping[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("strategy_name", "symbol", "timeframe"):
+            check_non_empty(name, getattr(self, name))
+        stamps = pd.DatetimeIndex(self.timestamp)
+        if stamps.tz is None and len(stamps):
+            raise ValueError("SignalBlock.timestamp is naive: pass timezone-aware times (UTC)")
+        stamps = stamps.tz_convert("UTC") if stamps.tz is not None else stamps
+        n = len(stamps)
+        if stamps.hasnans:
+            raise ValueError(f"SignalBlock.timestamp of signal {_first(stamps.isna())} is NaT")
+        types = np.asarray(self.signal_type, dtype=object)
+        price = np.asarray(self.price, dtype=np.float64)
+        confidence = np.asarray(self.confidence, dtype=np.float64)
+        metadata = {key: np.asarray(values) for key, values in dict(self.metadata).items()}
+        lengths = {"signal_type": len(types), "price": len(price), "confidence": len(confidence)}
+        lengths.update((f"metadata[{key!r}]", len(v)) for key, v in metadata.items())
+        for name, length in lengths.items():
+            if length != n:
+                raise ValueError(f"SignalBlock.{name} has {length} values for {n} timestamps")
+        bad = ~np.isin(types, SIGNAL_TYPES)
+        if bad.any():
+            row = _first(bad)
+            check_choice(f"signal_type of signal {row}", types[row], SIGNAL_TYPES)
+        with np.errstate(invalid="ignore"):
+            bad_price = ~(np.isfinite(price) & (price > 0))
+            bad_confidence = ~((confidence >= 0) & (confidence <= 1))
+        if bad_price.any():
+            row = _first(bad_price)
+            raise ValueError(
+                f"price={float(price[row])!r} of signal {row} is invalid: expected a finite "
+                "number > 0"
+            )
+        if bad_confidence.any():
+            row = _first(bad_confidence)
+            raise ValueError(
+                f"confidence={float(confidence[row])!r} of signal {row} is invalid: expected 0 to 1"
+            )
+        _set(self, "timestamp", stamps)
+        _set(self, "signal_type", types)
+        _set(self, "price", price)
+        _set(self, "confidence", confidence)
+        _set(self, "metadata", metadata)
+
+    def __len__(self) -> int:
+        return len(self.timestamp)
+
+
+def _first(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask)[0])
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class RunResultRecord:
+    """What a finished backtest run showed, stored once with it (table strategy_run_results):
+    its trade list (a frame of any columns; dtypes, NaN/NaT and time zones come back as they
+    were), its equity curve (a float Series on a DatetimeIndex), the bars before the strategy
+    could trade (``warmup_bars``) and the bar a drawdown halt stopped it on (or None)."""
+
+    trades: pd.DataFrame
+    equity: pd.Series
+    warmup_bars: int
+    drawdown_halt: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.trades, pd.DataFrame):
+            raise TypeError(f"trades must be a DataFrame, got {type(self.trades).__name__}")
+        if not isinstance(self.equity, pd.Series) or not isinstance(
+            self.equity.index, pd.DatetimeIndex
+        ):
+            raise TypeError("equity must be a Series on a DatetimeIndex")
+        warmup = self.warmup_bars
+        if isinstance(warmup, bool) or not isinstance(warmup, int | np.integer) or warmup < 0:
+            raise ValueError(f"warmup_bars={warmup!r} is invalid: expected an integer >= 0")
+        _set(self, "warmup_bars", int(warmup))
+        if self.drawdown_halt is not None:
+            _set(self, "drawdown_halt", utc_datetime(self.drawdown_halt, "drawdown_halt"))

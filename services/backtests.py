@@ -48,7 +48,7 @@ from sqlalchemy.pool import NullPool
 from analytics.backtest import BacktestResult, BacktestSettings, run_backtest
 from analytics.metrics import compute_metrics
 from caching import SharedCache
-from database.records import StrategyRunRecord
+from database.records import RunResultRecord, SignalBlock, StrategyRunRecord
 from database.repositories import CandleRepository, StrategyRepository
 from database.session import make_engine, make_session_factory
 from market.resample import resample
@@ -214,6 +214,7 @@ class RunResult:
     backtest: BacktestResult
     warmup_bars: int
     finished_at: datetime | None = None
+    from_stored: bool = False  # reopened from the trades and equity stored with the run
 
     @property
     def trades(self) -> pd.DataFrame:
@@ -310,7 +311,7 @@ def load_series(
     """``job``'s series, read once, with the indicators of every one of ``strategies``
     computed once each. Raises :class:`RunFailed` ("loading data") when there are no bars;
     an indicator that fails is left in ``data.failures`` for the runs that need it."""
-    candles, data, window = _load(job, strategies, context)
+    candles, data, window = load_bars(job, strategies, context)
     return LoadedSeries(job.symbol, job.timeframe, job.start, job.end, candles, data, window)
 
 
@@ -347,7 +348,7 @@ def run_request(
         begin(0)
         strategy = registry.create(request.strategy, **request.params)
         if loaded is None:
-            candles, data, window = _load(request, [strategy], context)
+            candles, data, window = load_bars(request, [strategy], context)
         elif loaded.serves(request):
             candles, data, window = loaded.candles, loaded.data, loaded.window
         else:
@@ -357,7 +358,6 @@ def run_request(
         stored = resolved if pin_window else request
         begin(1)
         signals = strategy.generate(data, symbol=request.symbol, timeframe=request.timeframe)
-        records = signals.to_records()
         begin(2)
         backtest = run_backtest(candles, signals, request.settings)
         begin(3)
@@ -384,7 +384,13 @@ def run_request(
         return result
     begin(4)
     try:
-        run_id = _store(context, stored, strategy, records, started, None)
+        record = RunResultRecord(
+            trades=backtest.trades,
+            equity=backtest.equity,
+            warmup_bars=warmup,
+            drawdown_halt=backtest.drawdown_halt,
+        )
+        run_id = _store(context, stored, strategy, signals.to_block(), started, None, record)
     except Exception as exc:
         raise RunFailed("storing", f"not stored: {_describe(exc)}", result=result) from exc
     return dataclasses.replace(result, run_id=run_id, finished_at=datetime.now(UTC))
@@ -412,11 +418,12 @@ def check_series(sessions: sessionmaker[Session], job: BatchJob) -> None:
             raise ValueError(_no_candles(job))
 
 
-def _load(
-    request: BatchJob, strategies: Sequence[BaseStrategy], context: JobContext
+def load_bars(
+    request: BatchJob, strategies: Sequence[BaseStrategy] | None, context: JobContext
 ) -> tuple[pd.DataFrame, IntegratedData | pd.DataFrame, tuple[pd.Timestamp, pd.Timestamp]]:
     """(candles, data for generate, window of stored bars read); the indicators of every one
-    of ``strategies`` computed once each (failures in ``data.failures``)."""
+    of ``strategies`` computed once each (failures in ``data.failures``); without strategies
+    (None) the candles only, no indicator computed."""
     tf = Timeframe.parse(request.timeframe)
     with context.reads() as session:
         repo = CandleRepository(session)
@@ -426,6 +433,14 @@ def _load(
             if repo.last_ts(request.symbol, tf.label) is not None
             else [s.timeframe for s in repo.series() if s.symbol == request.symbol]
         )
+    if stored is None and strategies is None:
+        with context.reads() as session:
+            candles = CandleRepository(session).frame(
+                request.symbol, tf.label, start=request.start, end=request.end
+            )
+        if candles.empty:
+            raise RunFailed("loading data", _no_candles(request))
+        return candles, candles, (candles.index[0], candles.index[-1])
     if stored is None:
         data = context.integrator.frame(
             request.symbol,
@@ -480,9 +495,10 @@ def _store(
     context: JobContext,
     request: BacktestRequest,
     strategy: BaseStrategy | None,
-    signals: list[Any],
+    signals: list[Any] | SignalBlock,
     started: datetime,
     error: str | None,
+    result: RunResultRecord | None = None,
 ) -> int:
     """Save the run (its signals with it); the strategy's own name and config when it could
     be created, else the request's."""
@@ -498,6 +514,7 @@ def _store(
             finished_at=datetime.now(UTC),
             status="finished" if error is None else "failed",
             error=error,
+            result=result,
         )
     return run.id
 
@@ -536,6 +553,7 @@ __all__ = [
     "RunResult",
     "StoredConfig",
     "context_from",
+    "load_bars",
     "load_series",
     "open_context",
     "params_text",

@@ -4,15 +4,22 @@
 >>> again = reopen_run(12, context)                     # same metrics, trades and equity
 >>> compare_runs([12, 15], context)                     # one RunResult per run, in that order
 
-Reopening a saved run (:func:`reopen_run`) re-runs its stored config, deterministically, on
-the same stored candles (its window) through the same pipeline (services/backtests.py),
-without storing anything: it returns the same metrics, trades and equity the run showed when
-it finished. Candles are never stored per run; what makes this exact is that the stored bars
-of a window do not change (feeds only append; ``python app.py import`` over existing bars
-would change them, and then the reopened run shows the new data). Runs stored by ``python
-app.py backtest`` or a sweep have a window only when they were given ``--start``/``--end``:
-otherwise they re-run on the whole series as stored now (and runs stored before the metrics
-preset was kept re-run with the "backtesting.py" preset, the command line's default).
+Reopening a saved run (:func:`reopen_run`) shows the trades and equity curve stored with it
+(table strategy_run_results, written with every run since migration 0003) on the stored
+candles of the bars it ran on, its metrics computed from them: no strategy code runs, so a
+later change of a strategy's code does not change a saved run. Candles are never stored per
+run: should the stored bars of its period no longer be the bars it ran on (bars imported into
+the period since), it runs again as a run stored before results were does.
+
+Running again (no stored result): the stored config runs, deterministically, on the same
+stored candles (its window) through the same pipeline (services/backtests.py), without
+storing anything: the same metrics, trades and equity the run showed when it finished, as
+long as the strategy's code and the window's stored bars did not change (feeds only append;
+``python app.py import`` over existing bars changes them, and then the reopened run shows the
+new data). Runs stored by ``python app.py backtest`` or a sweep have a window only when they
+were given ``--start``/``--end``: otherwise they re-run on the whole series as stored now (and
+runs stored before the metrics preset was kept re-run with the "backtesting.py" preset, the
+command line's default).
 """
 
 from __future__ import annotations
@@ -28,8 +35,10 @@ from typing import Any
 import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
+from analytics.backtest import BacktestResult, buy_and_hold
+from analytics.metrics import compute_metrics
 from database.records import StrategyRunRecord
-from database.repositories import StrategyRunRepository
+from database.repositories import StrategyRepository, StrategyRunRepository
 from services.backtests import (
     BacktestRequest,
     JobContext,
@@ -37,9 +46,63 @@ from services.backtests import (
     RunFailed,
     RunResult,
     StoredConfig,
+    load_bars,
     params_text,
     run_request,
 )
+
+REOPEN_STEPS: tuple[str, ...] = ("loading data", "computing metrics")
+"""The steps of reopening a run from its stored result (:func:`stored_result`)."""
+
+
+def stored_result(
+    request: BacktestRequest,
+    run_id: int,
+    context: JobContext,
+    *,
+    progress: Progress | None = None,
+) -> RunResult | None:
+    """Stored run ``run_id`` (made of ``request``) as it finished, from the trades and equity
+    stored with it, on its window's stored bars: no strategy code runs. None when nothing was
+    stored with it (a run stored before results were) or the stored bars of its period are
+    no longer the ones it ran on (bars imported into it since): then run it again.
+    ``progress``: called as each of :data:`REOPEN_STEPS` begins."""
+    if progress is not None:
+        progress(1, len(REOPEN_STEPS), REOPEN_STEPS[0])
+    with context.reads() as session:
+        stored = StrategyRepository(session).run_result(run_id)
+    if stored is None:
+        return None
+    times = stored.equity.index
+    if len(times):  # the bars it ran on (a run without a window ran on the whole series)
+        request = dataclasses.replace(
+            request,
+            start=times[0] if request.start is None else request.start,
+            end=times[-1] if request.end is None else request.end,
+        )
+    candles, _, window = load_bars(request, None, context)
+    if not candles.index.equals(stored.equity.index):
+        return None
+    if progress is not None:
+        progress(2, len(REOPEN_STEPS), REOPEN_STEPS[1])
+    halt = stored.drawdown_halt
+    backtest = BacktestResult(
+        trades=stored.trades,
+        equity=stored.equity,
+        drawdown_halt=None if halt is None else pd.Timestamp(halt),
+        benchmark=buy_and_hold(candles, request.settings.cash),
+        settings=request.settings,
+        candles=candles,
+    )
+    metrics = compute_metrics(
+        backtest.equity,
+        backtest.trades,
+        benchmark=backtest.benchmark,
+        preset=request.preset,
+        warmup_bars=stored.warmup_bars,
+    )
+    resolved = dataclasses.replace(request, start=window[0], end=window[1])
+    return RunResult(resolved, run_id, metrics, backtest, stored.warmup_bars, from_stored=True)
 
 
 @dataclass(frozen=True)
@@ -115,9 +178,12 @@ def load_request(
 
 
 def reopen_run(run_id: int, context: JobContext, *, progress: Progress | None = None) -> RunResult:
-    """Stored run ``run_id`` run again from its config on its window: the same metrics,
-    trades and equity it had (see the module docstring); nothing is stored."""
+    """Stored run ``run_id`` as it finished: the trades and equity stored with it, else run
+    again from its config on its window (see the module docstring); nothing is stored."""
     request, finished = load_request(context.reads, run_id)
+    result = stored_result(request, int(run_id), context, progress=progress)
+    if result is not None:
+        return dataclasses.replace(result, finished_at=finished)
     result = run_request(request, context, progress=progress, store=False)
     return dataclasses.replace(result, run_id=int(run_id), finished_at=finished)
 

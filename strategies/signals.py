@@ -19,7 +19,7 @@ from typing import Any, Literal, get_args
 import numpy as np
 import pandas as pd
 
-from database.records import SignalRecord
+from database.records import SignalBlock, SignalRecord
 
 SignalType = Literal["entry_long", "exit_long", "entry_short", "exit_short"]
 SIGNAL_TYPES: tuple[str, ...] = get_args(SignalType)
@@ -131,15 +131,7 @@ class StrategyResult:
     def signals(self) -> tuple[StrategySignal, ...]:
         """Every signal, by time; on one bar exits come before entries (see BAR_ORDER)."""
         frame = self.frame
-        positions, codes = [], []
-        for code, column in enumerate(BAR_ORDER):
-            where = np.flatnonzero(frame[column].to_numpy())
-            positions.append(where)
-            codes.append(np.full(len(where), code, dtype=np.int8))
-        position = np.concatenate(positions)
-        code = np.concatenate(codes)
-        order = np.lexsort((code, position))
-        position, code = position[order], code[order]
+        position, code = self._order()
         stamps = frame.index[position].tolist()
         prices = self.prices[position].tolist()
         confidence = frame["confidence"].to_numpy()[position]
@@ -162,6 +154,36 @@ class StrategyResult:
             )
             for i, c in enumerate(code.tolist())
         )
+
+    def to_block(self) -> SignalBlock:
+        """All signals as one :class:`database.records.SignalBlock` of columns: the rows of
+        ``to_records`` without a Python object per signal (what a run stores)."""
+        position, code = self._order()
+        confidence = self.frame["confidence"].to_numpy()[position]
+        return SignalBlock(
+            strategy_name=self.strategy_name,
+            symbol=self.symbol,
+            timeframe=self.timeframe,
+            timestamp=self.frame.index[position],
+            signal_type=np.asarray(BAR_ORDER, dtype=object)[code],
+            price=self.prices[position],
+            confidence=np.where(code < 2, 1.0, confidence),
+            metadata={name: column[position] for name, column in self.metadata_columns.items()},
+            strategy_config=dict(self.config),
+        )
+
+    def _order(self) -> tuple[np.ndarray, np.ndarray]:
+        """(bar position, BAR_ORDER code) of every signal, by time then BAR_ORDER."""
+        frame = self.frame
+        positions, codes = [], []
+        for code, column in enumerate(BAR_ORDER):
+            where = np.flatnonzero(frame[column].to_numpy())
+            positions.append(where)
+            codes.append(np.full(len(where), code, dtype=np.int8))
+        position = np.concatenate(positions)
+        code = np.concatenate(codes)
+        order = np.lexsort((code, position))
+        return position[order], code[order]
 
     def to_records(self, run_id: int | None = None) -> list[SignalRecord]:
         """All signals as :class:`database.records.SignalRecord` rows, ready to store; they

@@ -82,7 +82,12 @@ def utc_texts(times: Sequence[datetime], *, zone: bool = False) -> list[str]:
     stamps = pd.to_datetime(list(times), utc=True).as_unit("us").tz_localize(None).to_numpy()
     if zone:
         return np.datetime_as_string(stamps, unit="us", timezone="UTC").tolist()
-    texts = np.datetime_as_string(stamps, unit="us")
+    return wall_texts(stamps)
+
+
+def wall_texts(stamps: np.ndarray) -> list[str]:
+    """``utc_texts`` of UTC times already in a datetime64 array."""
+    texts = np.datetime_as_string(stamps.astype("datetime64[us]"), unit="us")
     if len(texts):
         characters = texts.view(np.uint32).reshape(len(texts), -1)
         characters[:, 10] = ord(" ")  # the "T" between date and time

@@ -95,6 +95,8 @@ def add_run(
     status: str = "running",
     finished_at: datetime | None = None,
     error: str | None = None,
+    signal_metadata_keys: list[str] | None = None,
+    signal_config: dict[str, Any] | None = None,
 ) -> StrategyRun:
     """Insert one checked run (its config copied to a dict), flushed so that it has its id."""
     run = StrategyRun(
@@ -107,6 +109,8 @@ def add_run(
         started_at=started_at,
         finished_at=finished_at,
         error=error,
+        signal_metadata_keys=signal_metadata_keys,
+        signal_config=signal_config,
     )
     session.add(run)
     session.flush()

@@ -1,21 +1,18 @@
 """SignalRepository: strategy signals, bulk inserted, read back filtered and aggregated.
 
-Bulk inserts serialize values themselves, a column at a time: executemany on SQLite, COPY on
-PostgreSQL.
+Bulk inserts are in ``_signal_io`` (binary COPY on PostgreSQL, executemany of plain tuples on
+SQLite). A signal whose config is its run's stores none (NULL): reads fill in the run's, and
+typed metadata (float values of the run's keys) reads back as the same mapping.
 ``utc_day`` groups by the UTC calendar day on both backends.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import itertools
-import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
-from operator import attrgetter
-from typing import Any, TypedDict, Unpack
+from typing import Any, NamedTuple, TypedDict, Unpack
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import (
     ColumnElement,
@@ -26,23 +23,22 @@ from sqlalchemy import (
     func,
     select,
 )
-from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from database.models import StrategySignal
-from database.records import RUN_MODES, SIGNAL_TYPES, SignalRecord
-from database.repositories._columnar import json_texts, utc_texts
+from database.records import RUN_MODES, SIGNAL_TYPES, SignalBlock, SignalRecord
 from database.repositories._common import (
     DEFAULT_CHUNK_ROWS,
+    IN_CHUNK,
     TimeLike,
     choices,
     chunks,
     ordered,
     where_matching,
 )
+from database.repositories._signal_io import insert_signals as insert_signal_rows
 from database.repositories.runs import RUNS
 
 SIGNALS: Table = StrategySignal.__table__  # type: ignore[assignment]
@@ -94,7 +90,9 @@ class SignalRepository:
         """Signals matching every given filter (``start <= timestamp <= end``, ``confidence >=
         min_confidence``, ``mode`` of their run), oldest first unless ``newest_first``."""
         statement = self._ordered(select(SIGNALS), limit, newest_first, **filters)
-        return [_signal_record(row) for row in self._session.execute(statement).mappings()]
+        rows = self._session.execute(statement).mappings().all()
+        configs = _run_configs(self._session, rows)
+        return [_signal_record(row, configs) for row in rows]
 
     def frame(
         self,
@@ -265,15 +263,6 @@ def _group_column(key: str) -> ColumnElement[Any]:
     return SIGNALS.c[key]
 
 
-_SIGNAL_COLUMNS = (
-    "strategy_name", "strategy_config", "symbol", "timeframe", "timestamp", "signal_type",
-    "price", "confidence", "signal_metadata", "run_id",
-)  # fmt: skip
-_SQLITE_ROWS = 99  # rows per INSERT: 990 parameters, within any SQLite's limit of 999
-# the SignalRecord field of a column named otherwise
-_RECORD_FIELDS = {"signal_metadata": "metadata"}
-
-
 def new_signals(records: Iterable[SignalRecord]) -> list[SignalRecord]:
     batch = list(records)
     for index, record in enumerate(batch):
@@ -286,121 +275,85 @@ def new_signals(records: Iterable[SignalRecord]) -> list[SignalRecord]:
 
 def insert_signals(
     session: Session,
-    records: Sequence[SignalRecord],
+    signals: Sequence[SignalRecord] | SignalBlock,
     chunk_rows: int,
     *,
     run_id: int | None = None,
     run_config: Mapping[str, Any] | None = None,
+    typed_keys: Sequence[str] | None = None,
 ) -> None:
-    """Insert checked records (with ``run_id`` / ``run_config`` for those without their own).
-
-    Values are serialized here a column at a time (``_columnar``), not by the column types nor
-    by a call per row: SQLAlchemy's per-row processing made 100,000 signals take 2 s on SQLite
-    and 8 s on PostgreSQL, and a ``json.dumps`` per signal was most of what was left.
-    """
-    if not records:
-        return
-    connection = session.connection()
-    postgresql = connection.dialect.name == "postgresql"
-    columns = _signal_columns(records, run_id, run_config, postgresql=postgresql)
-    rows = list(zip(*columns, strict=True))
-    preparer = connection.dialect.identifier_preparer
-    target = (
-        f"{preparer.format_table(SIGNALS)} "
-        f"({', '.join(preparer.quote(name) for name in _SIGNAL_COLUMNS)})"
+    """Insert checked signals in bulk (``_signal_io``); ``run_id`` / ``run_config``: the new
+    run they belong to; ``typed_keys``: its ``signal_metadata_keys``."""
+    insert_signal_rows(
+        session,
+        SIGNALS,
+        signals,
+        chunk_rows,
+        run_id=run_id,
+        run_config=run_config,
+        typed_keys=typed_keys,
     )
-    if postgresql:
-        _copy_signals(connection, target, rows, chunk_rows)
-        return
-    # sqlite3 executemany of statements inserting _SQLITE_ROWS rows each: a third faster than
-    # a row per statement; the rest of a chunk one row per statement
-    row = f"({', '.join('?' * len(_SIGNAL_COLUMNS))})"
-    many = f"INSERT INTO {target} VALUES {', '.join([row] * _SQLITE_ROWS)}"
-    for chunk in chunks(rows, chunk_rows):
-        whole = len(chunk) - len(chunk) % _SQLITE_ROWS
-        if whole:
-            flat = list(itertools.chain.from_iterable(chunk[:whole]))
-            step = _SQLITE_ROWS * len(_SIGNAL_COLUMNS)
-            groups = [tuple(flat[start : start + step]) for start in range(0, len(flat), step)]
-            connection.exec_driver_sql(many, groups)
-        if whole < len(chunk):
-            connection.exec_driver_sql(f"INSERT INTO {target} VALUES {row}", list(chunk[whole:]))
 
 
-def _signal_columns(
-    records: Sequence[SignalRecord],
-    run_id: int | None,
-    run_config: Mapping[str, Any] | None,
-    *,
-    postgresql: bool,
-) -> tuple[Sequence[Any], ...]:
-    """The columns of ``_SIGNAL_COLUMNS`` in their stored form: JSON text (the text
-    ``json.dumps`` gives), UTC times as text (with a zone for PostgreSQL)."""
-    columns = {
-        name: list(map(attrgetter(_RECORD_FIELDS.get(name, name)), records))
-        for name in _SIGNAL_COLUMNS
-    }
-    columns["strategy_config"] = list(map(_config_texts(run_config), columns["strategy_config"]))
-    columns["timestamp"] = utc_texts(columns["timestamp"], zone=postgresql)
-    columns["signal_metadata"] = json_texts(columns["signal_metadata"])
-    if run_id is not None:
-        columns["run_id"] = [run_id] * len(records)
-    return tuple(columns.values())
+class _RunParts(NamedTuple):
+    config: Any
+    metadata_keys: list[str] | None
 
 
-def _config_texts(
-    run_config: Mapping[str, Any] | None,
-) -> Callable[[Mapping[str, Any] | None], str]:
-    """The JSON text of a signal's config (the run's for one without its own), each mapping
-    serialized once: one run's signals share one config mapping."""
-    default = json.dumps(dict(run_config or {}))
-    dumps: dict[int, str] = {}
-
-    def config_text(config: Mapping[str, Any] | None) -> str:
-        if not config:
-            return default
-        if (text := dumps.get(id(config))) is None:
-            text = dumps[id(config)] = json.dumps(dict(config))
-        return text
-
-    return config_text
-
-
-def _copy_signals(
-    connection: Connection, target: str, rows: Sequence[tuple[Any, ...]], chunk_rows: int
-) -> None:
-    # COPY: 100,000 signals in ~1 s; executemany took 8 s, INSERT ... SELECT FROM
-    # jsonb_to_recordset or unnest(arrays) 2-3 s of server time. It runs on the session's own
-    # connection, so it is part of the caller's transaction like any other statement.
-    statement = f"COPY {target} FROM STDIN WITH (FORMAT csv)"
-    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        for chunk in chunks(rows, chunk_rows):
-            buffer = io.StringIO()
-            csv.writer(buffer).writerows(chunk)
-            buffer.seek(0)
-            try:
-                cursor.copy_expert(statement, buffer)
-            except connection.dialect.loaded_dbapi.Error as exc:
-                # the same IntegrityError etc. an INSERT would raise through SQLAlchemy
-                raise DBAPIError.instance(
-                    statement, None, exc, connection.dialect.loaded_dbapi.Error
-                ) from exc
-    finally:
-        cursor.close()
+def _run_configs(session: Session, rows: Sequence[Any]) -> dict[int, _RunParts]:
+    """The config and typed metadata keys of each run whose signals among ``rows`` store
+    their config or metadata on the run, one query per IN_CHUNK runs; each run's one mapping
+    is shared by its signals."""
+    wanted = sorted(
+        {
+            r["run_id"]
+            for r in rows
+            if r["run_id"]
+            and (r["strategy_config"] is None or r["signal_metadata_values"] is not None)
+        }
+    )
+    parts: dict[int, _RunParts] = {}
+    for ids in chunks(wanted, IN_CHUNK):
+        c = RUNS.c
+        statement = select(c.id, c.config, c.signal_config, c.signal_metadata_keys).where(
+            c.id.in_(ids)
+        )
+        parts.update(
+            (run, _RunParts(config if shared is None else shared, keys))
+            for run, config, shared, keys in session.execute(statement)
+        )
+    return parts
 
 
-def _signal_record(row: Any) -> SignalRecord:
+def _metadata(row: Any, run: _RunParts | None) -> Mapping[str, Any]:
+    values = row["signal_metadata_values"]
+    if values is None:
+        return {} if row["signal_metadata"] is None else row["signal_metadata"]
+    keys = None if run is None else run.metadata_keys
+    numbers = np.frombuffer(values, dtype="<f8")
+    if keys is None or len(keys) != len(numbers):
+        raise ValueError(
+            f"signal {row['id']} stores {len(numbers)} typed metadata values but its run "
+            f"{row['run_id']} names {0 if keys is None else len(keys)} keys"
+        )
+    return dict(zip(keys, numbers.tolist(), strict=True))
+
+
+def _signal_record(row: Any, runs: Mapping[int, _RunParts]) -> SignalRecord:
+    run = runs.get(row["run_id"]) if row["run_id"] is not None else None
+    config = row["strategy_config"]
+    if config is None:  # the run's config, stored once on the run ({} without a run)
+        config = run.config if run is not None else {}
     return SignalRecord(
         id=row["id"],
         strategy_name=row["strategy_name"],
-        strategy_config=row["strategy_config"],
+        strategy_config=config,
         symbol=row["symbol"],
         timeframe=row["timeframe"],
         timestamp=row["timestamp"],
         signal_type=row["signal_type"],
         price=row["price"],
         confidence=row["confidence"],
-        metadata=row["signal_metadata"],
+        metadata=_metadata(row, run),
         run_id=row["run_id"],
     )

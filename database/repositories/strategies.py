@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, exists, or_, select
@@ -14,12 +16,16 @@ from database.records import (
     RUN_STATUSES,
     RetentionPolicy,
     RetentionReport,
+    RunResultRecord,
+    SignalBlock,
     SignalRecord,
     StrategyRunRecord,
     check_non_empty,
     utc_datetime,
 )
 from database.repositories._common import DEFAULT_CHUNK_ROWS, choices
+from database.repositories._signal_io import metadata_keys, shared_config
+from database.repositories.run_results import RESULTS, insert_result, read_result_row
 from database.repositories.runs import (
     RUNS,
     StrategyRunRepository,
@@ -57,19 +63,22 @@ class StrategyRepository:
         symbol: str,
         timeframe: str,
         mode: str,
-        signals: Iterable[SignalRecord],
+        signals: Iterable[SignalRecord] | SignalBlock,
         *,
         started_at: datetime | None = None,
         finished_at: datetime | None = None,
         status: str = "finished",
         error: str | None = None,
+        result: RunResultRecord | None = None,
     ) -> StrategyRunRecord:
         """Store a run and its signals in bulk; returns the run with its id.
 
         Every argument and signal is checked before anything is written (ValueError or
-        TypeError naming the defect). Signals must be of this strategy, symbol and timeframe
-        and carry no run id (they get the new run's); one without a config gets ``config``.
-        A finished or failed run without ``finished_at`` finishes now.
+        TypeError naming the defect). Signals (records, or one :class:`SignalBlock` of
+        columns) must be of this strategy, symbol and timeframe and carry no run id (they get
+        the new run's); one without a config gets ``config``. A finished or failed run without
+        ``finished_at`` finishes now. ``result``: the finished run's trades and equity, stored
+        with it (``run_result`` reads them back).
         """
         for name, value in (
             ("strategy_name", strategy_name),
@@ -90,20 +99,16 @@ class StrategyRepository:
             finished = max(now, started)
         if finished is not None:
             check_finished_after_started(started, finished)
-        batch = new_signals(signals)
+        if result is not None and not isinstance(result, RunResultRecord):
+            raise TypeError(f"result must be a RunResultRecord, got {type(result).__name__}")
         run_key = {"strategy_name": strategy_name, "symbol": symbol, "timeframe": timeframe}
-        for index, record in enumerate(batch):
-            if record.run_id is not None:
-                raise ValueError(
-                    f"signal {index} already names run {record.run_id}; save_run assigns the "
-                    "new run's id"
-                )
-            for name, expected in run_key.items():
-                if getattr(record, name) != expected:
-                    raise ValueError(
-                        f"signal {index} has {name}={getattr(record, name)!r} but the run is "
-                        f"for {name}={expected!r}"
-                    )
+        batch = _run_signals(signals, run_key)
+        keys = metadata_keys(batch)
+        # the config the signals share, once on the run when it is not the run's own
+        common = shared_config(batch)
+        signal_config = None
+        if common is not None and json.dumps(dict(common)) != json.dumps(dict(config)):
+            signal_config = dict(common)
 
         run = add_run(
             self._session,
@@ -116,9 +121,25 @@ class StrategyRepository:
             status=status,
             finished_at=finished,
             error=error,
+            signal_metadata_keys=None if keys is None else list(keys),
+            signal_config=signal_config,
         )
-        insert_signals(self._session, batch, self._chunk_rows, run_id=run.id, run_config=config)
+        insert_signals(
+            self._session,
+            batch,
+            self._chunk_rows,
+            run_id=run.id,
+            run_config=config if signal_config is None else signal_config,
+            typed_keys=keys,
+        )
+        if result is not None:
+            insert_result(self._session, run.id, result)
         return run_record(run)
+
+    def run_result(self, run_id: int) -> RunResultRecord | None:
+        """The trades and equity stored with run ``run_id`` (None: none stored)."""
+        row = self._session.execute(select(RESULTS).where(RESULTS.c.run_id == run_id)).first()
+        return None if row is None else read_result_row(row._mapping)
 
     def apply_retention(
         self, policy: RetentionPolicy, now: datetime | None = None
@@ -152,3 +173,33 @@ class StrategyRepository:
             deleted_runs=int(runs.rowcount),  # type: ignore[attr-defined]
             cutoff=cutoff,
         )
+
+
+def _run_signals(
+    signals: Iterable[SignalRecord] | SignalBlock, run_key: Mapping[str, str]
+) -> list[SignalRecord] | SignalBlock:
+    """The new run's signals, checked: of its strategy, symbol and timeframe, without a run."""
+    if isinstance(signals, SignalBlock):
+        for name, expected in run_key.items():
+            if getattr(signals, name) != expected:
+                raise ValueError(
+                    f"the signals have {name}={getattr(signals, name)!r} but the run is for "
+                    f"{name}={expected!r}"
+                )
+        return signals
+    batch = new_signals(signals)
+    for name, expected in run_key.items():
+        values = list(map(attrgetter(name), batch))
+        if values.count(expected) != len(values):
+            index = next(i for i, value in enumerate(values) if value != expected)
+            raise ValueError(
+                f"signal {index} has {name}={values[index]!r} but the run is for "
+                f"{name}={expected!r}"
+            )
+    runs = list(map(attrgetter("run_id"), batch))
+    if runs.count(None) != len(runs):
+        index = next(i for i, run in enumerate(runs) if run is not None)
+        raise ValueError(
+            f"signal {index} already names run {runs[index]}; save_run assigns the new run's id"
+        )
+    return batch

@@ -25,7 +25,14 @@ from database.models import Base
 from database.session import make_engine
 
 ROOT = Path(__file__).resolve().parents[2]
-TABLES = {"candles", "candle_series_versions", "strategy_runs", "strategy_signals", "trades"}
+TABLES = {
+    "candles",
+    "candle_series_versions",
+    "strategy_runs",
+    "strategy_run_results",
+    "strategy_signals",
+    "trades",
+}
 
 
 def _schema_diff(engine: Engine, metadata: MetaData) -> list:

@@ -18,9 +18,10 @@ stops, metrics preset and backtesting.py compat. An invalid value shows a messag
 form naming the field (strategy parameters: ``StrategyParamError``'s message), never a
 traceback. Right, the result: KPI cards, equity/drawdown/volume, return distribution, monthly
 returns, the trade grid (dash-ag-grid, as the panels module builds it) and the exports.
-Below, the saved runs: "Open" shows a stored run again (re-run from its stored config:
-services/saved_runs.py), "Compare" two or more. Charts and grids take their colours from the
-"bt-theme" store ("dark"/"light"); writing it redraws what is shown.
+Below, the saved runs: "Open" shows a stored run again (its stored trades and equity, or
+re-run from its stored config for runs stored without them: services/saved_runs.py),
+"Compare" two or more. Charts and grids take their colours from the "bt-theme" store
+("dark"/"light"); writing it redraws what is shown.
 
 Run and Open go through one dash background callback (``background=True``, the manager passed
 in): it runs in a worker process that opens its own database engine from the URL, and reports

@@ -107,8 +107,9 @@ def run_or_open(
     every one of :data:`RESULT_OUTPUTS`. ``selected_ids``: the saved-runs grid's selected
     rows (or run ids).
 
-    Run: the form's backtest, stored. Open: the first selected saved run, re-run from its
-    stored config (nothing stored). Opens its own database context from ``database_url``
+    Run: the form's backtest, stored. Open: the first selected saved run as it finished (its
+    stored trades and equity; a run stored without them re-runs from its stored config;
+    nothing stored). Opens its own database context from ``database_url``
     (the background worker is another process). ``set_progress((value, label))`` gets each
     step (:data:`STEP_NAMES`) as it begins; ``min_step_s`` keeps each step on screen at least
     that long (0 in the app; a browser test slows a fast run down to watch the bar move).
@@ -149,6 +150,8 @@ def run_or_open(
     elapsed = time.perf_counter() - started
     if request is not None:
         status = f"Run #{result.run_id} stored in {elapsed:.1f} s."
+    elif result.from_stored:
+        status = f"Opened run #{result.run_id} (its stored trades and equity, {elapsed:.1f} s)."
     else:
         status = f"Opened run #{result.run_id} (re-run from its stored config in {elapsed:.1f} s)."
     outputs = result_outputs(result, theme, status)
