@@ -180,7 +180,7 @@ def test_another_writer_commits_between_the_chunks_of_an_import(database_url):
         assert _count(engine, "candle_imports") == 1, "the import should still be running"
         assert waited < 5, f"the writer waited {waited:.1f} s for the import"
         assert _stored(engine, "SLOW").empty  # nothing of the import visible yet
-        out, err = process.communicate(timeout=600)
+        _out, err = process.communicate(timeout=600)
         assert process.returncode == 0, err
         assert len(_stored(engine, "SLOW")) == 400_000
         pd.testing.assert_frame_equal(_stored(engine, "LIVE"), bar, check_freq=False)
