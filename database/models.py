@@ -142,8 +142,9 @@ class CandleSeriesVersion(Base):
 
 
 class CandleImport(Base):
-    """An import in progress: its bars wait in ``candle_import_staging`` until one transaction
-    merges them into candles. ``owner`` (host:pid) tells a crashed import from a running one."""
+    """An import in progress: its bars wait in its staging table (``candle_import_<id>``) until
+    one transaction merges them into candles. ``owner`` tells a crashed import from a running
+    one (database/repositories/candle_staging.py)."""
 
     __tablename__ = "candle_imports"
     __table_args__ = (CheckConstraint("length(import_id) = 32", name="import_id_is_token"),)
@@ -153,22 +154,6 @@ class CandleImport(Base):
     timeframe: Mapped[str] = mapped_column(String(16))
     owner: Mapped[str] = mapped_column(String(128))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
-
-
-class CandleImportBar(Base):
-    """A staged bar of an import (checked before staging; CHECKs apply when it is merged)."""
-
-    __tablename__ = "candle_import_staging"
-    # PostgreSQL: migration 0004 makes it UNLOGGED (no WAL: staged bars die with their import)
-    __table_args__ = ({"sqlite_with_rowid": False},)
-
-    import_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    ts: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    open: Mapped[float] = mapped_column(Double)
-    high: Mapped[float] = mapped_column(Double)
-    low: Mapped[float] = mapped_column(Double)
-    close: Mapped[float] = mapped_column(Double)
-    volume: Mapped[float] = mapped_column(Double)
 
 
 class StrategyRun(Base):

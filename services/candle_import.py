@@ -8,9 +8,10 @@ A larger one is staged:
 
 1. the whole frame is checked first (a defect raises ValueError: nothing is written);
 2. the import registers itself (``candle_imports``) and abandoned imports are discarded;
-3. each chunk of ``chunk_rows`` bars is its own short transaction into ``candle_import_staging``
-   (SQLite: each takes the write lock once, briefly; other writers go between chunks);
-4. one transaction merges the staged bars into candles and replaces the series' version.
+3. each chunk of ``chunk_rows`` bars is its own short transaction into the import's staging
+   table (SQLite: each takes the write lock once, briefly; other writers go between chunks);
+4. one transaction copies the staged bars into candles and replaces the series' version;
+5. the staging table is dropped.
 
 The guarantee: a reader sees the series before the import or after it, never a part of it:
 staged bars are in another table until step 4 commits, and step 4 is one transaction. The
@@ -54,6 +55,9 @@ def import_candles(
         with connection.begin():
             for abandoned in staging.abandoned_imports(connection):
                 staging.discard(connection, abandoned)
+            for orphan in staging.orphaned_staging(connection):
+                staging.drop_staging(connection, orphan)
+        with connection.begin():
             import_id = staging.start_import(connection, symbol, timeframe)
         try:
             for start in range(0, len(ts), chunk_rows):
@@ -71,4 +75,6 @@ def import_candles(
             with connection.begin():
                 staging.discard(connection, import_id)
             raise
+        with connection.begin():  # merged and committed: the staged copy goes
+            staging.drop_staging(connection, import_id)
     return len(ts)

@@ -1,16 +1,21 @@
-"""Staged candle imports: the bars of a large import wait in ``candle_import_staging`` (one
-short transaction per chunk) until one transaction merges them into candles.
+"""Staged candle imports: the bars of a large import wait in a staging table of its own,
+``candle_import_<id>`` (one short transaction per chunk), until one transaction copies them
+into candles; the staging table is dropped after that commit.
 
 Why: SQLite has one write lock per file. Binding a million bars from Python takes seconds,
 and a live feed waiting longer than its busy timeout fails with "database is locked". Staged,
 the Python work happens in chunk transactions that each hold the lock briefly; the merge is
 one ``INSERT ... SELECT`` the database runs on its own (no Python per bar), a few times faster
-than the bind. PostgreSQL stages through binary COPY into an UNLOGGED table; its transactions
-never block readers, nor writers of other bars (MVCC, row locks).
+than the bind. A table per import, not one shared table: dropping it costs next to nothing,
+where deleting a million staged rows took as long as merging them. PostgreSQL stages through
+binary COPY into an UNLOGGED table; its transactions never block readers, nor writers of other
+bars (MVCC, row locks).
 
 ``candle_imports`` names every import in progress with its owner: ``host:pid`` on SQLite (the
 file is local), the server backend's pid and start time on PostgreSQL. An import whose owner is
 gone (killed, crashed) is discarded by the next import: its staged rows were never visible.
+A staging table without a registered import (the process died between the merge's commit and
+the drop) is dropped too.
 """
 
 from __future__ import annotations
@@ -36,29 +41,37 @@ from database.repositories._candle_io import (
 from market.candles import CANDLE_COLUMNS
 
 _COLUMNS = ", ".join(("ts", *CANDLE_COLUMNS))
-_ID_BYTES = 32
+_PREFIX = "candle_import_"
 _PG_STAGED_ROW = np.dtype(
     [
         ("fields", ">i2"),
-        ("id_len", ">i4"),
-        ("id", f"S{_ID_BYTES}"),
         ("ts_len", ">i4"),
         ("ts", ">i8"),
         *(item for name in CANDLE_COLUMNS for item in ((f"{name}_len", ">i4"), (name, ">f8"))),
     ]
 )
 _PG_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
-_PG_COPY = f"COPY candle_import_staging (import_id, {_COLUMNS}) FROM STDIN (FORMAT binary)"
 _SERIES = "FROM candles WHERE symbol = :symbol AND timeframe = :timeframe"
 _STORED = (
     f"SELECT EXISTS (SELECT 1 {_SERIES}), "
     f"EXISTS (SELECT 1 {_SERIES} AND ts BETWEEN :first AND :last)"
 )
-_MERGE = (
-    f"INSERT INTO candles (symbol, timeframe, {_COLUMNS}) "
-    f"SELECT :symbol, :timeframe, {_COLUMNS} FROM candle_import_staging "
-    "WHERE import_id = :import_id"
-)
+
+
+def staging_table(import_id: str) -> str:
+    """The staging table of an import (ids are uuid4 hex: safe in SQL as they are)."""
+    if len(import_id) != 32 or not all(c in "0123456789abcdef" for c in import_id):
+        raise ValueError(f"import id {import_id!r} is not a 32-digit hex token")
+    return _PREFIX + import_id
+
+
+def _create_staging(connection: Connection, table: str) -> None:
+    columns = ", ".join(
+        ("ts bigint NOT NULL", *(f"{c} double precision NOT NULL" for c in CANDLE_COLUMNS))
+    )
+    # no key: the bars were checked (sorted, unique) before staging, candles' key applies
+    unlogged = "UNLOGGED " if connection.dialect.name == "postgresql" else ""
+    connection.exec_driver_sql(f"CREATE {unlogged}TABLE {table} ({columns})")
 
 
 def _owner(connection: Connection) -> str:
@@ -69,8 +82,10 @@ def _owner(connection: Connection) -> str:
 
 
 def start_import(connection: Connection, symbol: str, timeframe: str) -> str:
-    """Register an import owned by this process (PostgreSQL: this connection); its id."""
+    """Register an import owned by this process (PostgreSQL: this connection) and create its
+    staging table; its id."""
     import_id = uuid.uuid4().hex
+    _create_staging(connection, staging_table(import_id))
     connection.execute(
         text(
             "INSERT INTO candle_imports (import_id, symbol, timeframe, owner, started_at) "
@@ -95,19 +110,19 @@ def _started_at(connection: Connection) -> datetime | str:
 
 def stage(connection: Connection, import_id: str, ts: np.ndarray, columns: dict) -> None:
     """Write checked bars (epoch-ms ``ts``, float64 ``columns``) into the import's staging."""
+    table = staging_table(import_id)
     if connection.dialect.name == "postgresql":
+        copy = f"COPY {table} ({_COLUMNS}) FROM STDIN (FORMAT binary)"
         rows = np.empty(len(ts), dtype=_PG_STAGED_ROW)
-        rows["fields"] = 2 + len(CANDLE_COLUMNS)
-        rows["id_len"] = _ID_BYTES
-        rows["id"] = import_id.encode()
+        rows["fields"] = 1 + len(CANDLE_COLUMNS)
         rows["ts_len"] = 8
         rows["ts"] = ts
         for name in CANDLE_COLUMNS:
             rows[f"{name}_len"] = 8
             rows[name] = columns[name]
         payload = io.BytesIO(b"".join((_PG_HEADER, rows.tobytes(), b"\xff\xff")))
-        with _dbapi_cursor(connection, _PG_COPY) as cursor:
-            cursor.copy_expert(_PG_COPY, payload, size=1 << 20)
+        with _dbapi_cursor(connection, copy) as cursor:
+            cursor.copy_expert(copy, payload, size=1 << 20)
         return
     bars = np.empty(len(ts), dtype=NATIVE_DTYPE)
     bars["ts"] = ts
@@ -117,29 +132,16 @@ def stage(connection: Connection, import_id: str, ts: np.ndarray, columns: dict)
     per = SQLITE_ROWS_PER_STATEMENT
     whole = len(rows) // per * per
     if whole:
-        statements = [
-            (import_id, *chain.from_iterable(rows[i : i + per])) for i in range(0, whole, per)
-        ]
-        connection.exec_driver_sql(_sqlite_stage(per), statements)  # type: ignore[arg-type]
+        statements = [tuple(chain.from_iterable(rows[i : i + per])) for i in range(0, whole, per)]
+        connection.exec_driver_sql(_sqlite_stage(table, per), statements)  # type: ignore[arg-type]
     if whole < len(rows):
-        rest = (import_id, *chain.from_iterable(rows[whole:]))
-        connection.exec_driver_sql(_sqlite_stage(len(rows) - whole), rest)
+        rest = tuple(chain.from_iterable(rows[whole:]))
+        connection.exec_driver_sql(_sqlite_stage(table, len(rows) - whole), rest)
 
 
-_SQLITE_STAGE: dict[int, str] = {}
-
-
-def _sqlite_stage(rows: int) -> str:
-    if rows not in _SQLITE_STAGE:
-        fields = 1 + len(CANDLE_COLUMNS)
-        values = ", ".join(
-            "(?1, " + ", ".join(f"?{2 + fields * bar + k}" for k in range(fields)) + ")"
-            for bar in range(rows)
-        )
-        _SQLITE_STAGE[rows] = (
-            f"INSERT INTO candle_import_staging (import_id, {_COLUMNS}) VALUES {values}"
-        )
-    return _SQLITE_STAGE[rows]
+def _sqlite_stage(table: str, rows: int) -> str:
+    row = "(" + ", ".join("?" * (1 + len(CANDLE_COLUMNS))) + ")"
+    return f"INSERT INTO {table} ({_COLUMNS}) VALUES " + ", ".join([row] * rows)
 
 
 def merge(
@@ -150,7 +152,8 @@ def merge(
     first: int,
     last: int,
 ) -> WriteOutcome:
-    """Move the import's staged bars into candles (in the caller's transaction) and forget it.
+    """Copy the import's staged bars into candles and unregister it, in the caller's
+    transaction; ``drop_staging`` after the commit.
 
     No stored bar in [first, last]: a plain INSERT (a third of the cost of a merge); else an
     upsert that leaves unchanged bars untouched."""
@@ -158,20 +161,49 @@ def merge(
     any_stored, overlap = connection.execute(
         text(_STORED), {**key, "first": first, "last": last}
     ).one()
-    # the SELECT has a WHERE, so SQLite reads ON CONFLICT as the upsert clause
-    statement = f"{_MERGE} {_conflict_clause()}" if overlap else _MERGE
-    changed = connection.execute(text(statement), {**key, "import_id": import_id}).rowcount
-    discard(connection, import_id)
+    statement = (
+        f"INSERT INTO candles (symbol, timeframe, {_COLUMNS}) "
+        f"SELECT :symbol, :timeframe, {_COLUMNS} FROM {staging_table(import_id)} "
+        # a WHERE, so that SQLite reads ON CONFLICT as the upsert clause
+        + (f"WHERE true {_conflict_clause()}" if overlap else "")
+    )
+    changed = connection.execute(text(statement), key).rowcount
+    _unregister(connection, import_id)
     return WriteOutcome(_add_rowcount(0, changed), not any_stored)
 
 
-def discard(connection: Connection, import_id: str) -> None:
-    """Delete an import's staged bars and its registration."""
-    params = {"import_id": import_id}
+def _unregister(connection: Connection, import_id: str) -> None:
     connection.execute(
-        text("DELETE FROM candle_import_staging WHERE import_id = :import_id"), params
+        text("DELETE FROM candle_imports WHERE import_id = :import_id"), {"import_id": import_id}
     )
-    connection.execute(text("DELETE FROM candle_imports WHERE import_id = :import_id"), params)
+
+
+def drop_staging(connection: Connection, import_id: str) -> None:
+    """Drop an import's staging table (in its own short transaction: it holds the lock)."""
+    connection.exec_driver_sql(f"DROP TABLE IF EXISTS {staging_table(import_id)}")
+
+
+def discard(connection: Connection, import_id: str) -> None:
+    """Forget an import: unregister it and drop its staged bars."""
+    _unregister(connection, import_id)
+    drop_staging(connection, import_id)
+
+
+def orphaned_staging(connection: Connection) -> list[str]:
+    """Ids of staging tables whose import is not registered (it died after its merge)."""
+    if connection.dialect.name == "postgresql":
+        names = connection.exec_driver_sql(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+            f"AND left(tablename, {len(_PREFIX)}) = '{_PREFIX}'"
+        ).scalars()
+    else:
+        names = connection.exec_driver_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'table' "
+            f"AND substr(name, 1, {len(_PREFIX)}) = '{_PREFIX}'"
+        ).scalars()
+    registered = set(connection.exec_driver_sql("SELECT import_id FROM candle_imports").scalars())
+    ids = [name.removeprefix(_PREFIX) for name in names]
+    return [i for i in ids if len(i) == 32 and i not in registered]
 
 
 def abandoned_imports(connection: Connection) -> list[str]:

@@ -30,7 +30,6 @@ TABLES = {
     "candles",
     "candle_series_versions",
     "candle_imports",
-    "candle_import_staging",
     "strategy_runs",
     "strategy_signals",
     "trades",
@@ -106,8 +105,7 @@ def test_check_constraints_of_the_models_are_in_the_database(engine):
         expected = {c.name for c in table.constraints if isinstance(c, CheckConstraint)}
         stored = {c["name"] for c in inspector.get_check_constraints(table.name)}
         assert stored == expected, table.name
-        # staged bars were checked before staging; candles' CHECKs apply when they are merged
-        assert expected or table.name == "candle_import_staging", table.name
+        assert expected, table.name
 
 
 def test_downgrade_to_base_drops_everything_and_upgrade_rebuilds_it(empty_database_url):

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, inspect, text
 
 from database.repositories import CandleRepository
 from database.session import make_engine, make_session_factory
@@ -43,6 +43,19 @@ def _stored(engine: Engine, symbol: str = "T") -> pd.DataFrame:
         return CandleRepository(session).frame(symbol, "1m")
 
 
+def _staging_tables(engine: Engine) -> list[str]:
+    with engine.connect() as connection:
+        return [
+            name
+            for name in inspect(connection).get_table_names()
+            if name.startswith("candle_import_")
+        ]
+
+
+def _staged(engine: Engine) -> int:
+    return sum(_count(engine, table) for table in _staging_tables(engine))
+
+
 def _count(engine: Engine, table: str) -> int:
     with engine.connect() as connection:
         return int(connection.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar() or 0)
@@ -61,7 +74,7 @@ def test_a_staged_import_stores_every_bar_and_leaves_no_staging(engine):
     assert import_candles(engine, "T", "1m", frame, chunk_rows=500) == 2_345
 
     pd.testing.assert_frame_equal(_stored(engine), frame, check_freq=False)
-    assert _count(engine, "candle_import_staging") == 0
+    assert _staging_tables(engine) == []
     assert _count(engine, "candle_imports") == 0
 
 
@@ -74,7 +87,7 @@ def test_a_staged_reimport_is_idempotent_and_keeps_the_version(engine):
 
     pd.testing.assert_frame_equal(_stored(engine), frame, check_freq=False)
     assert _version(engine) == version  # nothing changed: the cache stays valid
-    assert _count(engine, "candle_import_staging") == 0
+    assert _staging_tables(engine) == []
 
 
 def test_a_staged_import_merges_into_a_stored_series(engine):
@@ -98,8 +111,9 @@ def test_a_rejected_frame_writes_nothing(engine, chunk_rows):
     with pytest.raises(ValueError, match="'high' holds NaN"):
         import_candles(engine, "T", "1m", frame, chunk_rows=chunk_rows)
 
-    for table in ("candles", "candle_import_staging", "candle_imports"):
+    for table in ("candles", "candle_imports"):
         assert _count(engine, table) == 0, table
+    assert _staging_tables(engine) == []
 
 
 def _start_slow_import(database_url: str) -> subprocess.Popen:
@@ -115,7 +129,7 @@ def _start_slow_import(database_url: str) -> subprocess.Popen:
 
 def _wait_for_staged_rows(engine: Engine, process: subprocess.Popen) -> None:
     deadline = time.monotonic() + 120
-    while _count(engine, "candle_import_staging") == 0:
+    while _staged(engine) == 0:
         assert process.poll() is None, process.communicate()
         assert time.monotonic() < deadline, "no staged chunk committed in 120 s"
         time.sleep(0.05)
@@ -139,7 +153,7 @@ def test_a_killed_import_leaves_nothing_visible_and_the_next_import_cleans_up(
 
         import_candles(engine, "T", "1m", _bars(1_000), chunk_rows=100)
 
-        assert _count(engine, "candle_import_staging") == 0
+        assert _staging_tables(engine) == []
         assert _count(engine, "candle_imports") == 0
         assert _stored(engine, "SLOW").empty
     finally:
@@ -189,3 +203,17 @@ def test_another_writer_commits_between_the_chunks_of_an_import(database_url):
             process.kill()
         process.communicate()  # closes the pipes
         engine.dispose()
+
+
+def test_a_staging_table_left_after_its_merge_is_dropped_by_the_next_import(engine):
+    from database.repositories import candle_staging
+
+    with engine.begin() as connection:  # as if the process died between merge and drop
+        orphan = candle_staging.start_import(connection, "GONE", "1m")
+        connection.exec_driver_sql(f"DELETE FROM candle_imports WHERE import_id = '{orphan}'")
+    assert _staging_tables(engine) == [candle_staging.staging_table(orphan)]
+
+    import_candles(engine, "T", "1m", _bars(500), chunk_rows=100)
+
+    assert _staging_tables(engine) == []
+    assert len(_stored(engine)) == 500

@@ -1,4 +1,4 @@
-"""candles keyed by (symbol, timeframe, ts), no surrogate id; the import staging tables.
+"""candles keyed by (symbol, timeframe, ts), no surrogate id; candle_imports.
 
 Revision ID: 0004
 Revises: 0002
@@ -9,10 +9,10 @@ candles: the natural key (symbol, timeframe, ts) becomes the PRIMARY KEY and the
 two. SQLite stores the table WITHOUT ROWID (clustered on the key, one b-tree; the file is
 about a quarter smaller). Every stored bar is copied as it is.
 
-candle_imports / candle_import_staging: a large import writes its bars into staging in
-chunks, each its own short transaction, then merges them into candles in one transaction
-(database/repositories/candle_staging.py). Staging on PostgreSQL is UNLOGGED (its rows are
-worthless after a crash: the import that wrote them is gone).
+candle_imports: the imports in progress. A large import writes its bars into a staging table
+of its own in chunks, each its own short transaction, then merges them into candles in one
+transaction (database/repositories/candle_staging.py); a crashed import's staging table is
+dropped by the next import.
 
 Frozen once released: use plain SQLAlchemy types here, never classes from database.models.
 """
@@ -99,20 +99,9 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("import_id", name=op.f("pk_candle_imports")),
     )
-    op.create_table(
-        "candle_import_staging",
-        sa.Column("import_id", sa.String(32), nullable=False),
-        sa.Column("ts", sa.BigInteger(), nullable=False),
-        *(sa.Column(c, sa.Double(), nullable=False) for c in ("open", "high", "low", "close")),
-        sa.Column("volume", sa.Double(), nullable=False),
-        sa.PrimaryKeyConstraint("import_id", "ts", name=op.f("pk_candle_import_staging")),
-        sqlite_with_rowid=False,
-        prefixes=["UNLOGGED"] if op.get_context().dialect.name == "postgresql" else [],
-    )
 
 
 def downgrade() -> None:
-    op.drop_table("candle_import_staging")
     op.drop_table("candle_imports")
     if op.get_context().dialect.name == "sqlite":
         _rebuild_sqlite(["id"])
