@@ -40,10 +40,10 @@ def register(commands: argparse._SubParsersAction) -> None:
 def _import(args: argparse.Namespace, settings: Settings) -> int:
     """Validate the whole file, then store it (or its valid rows with --skip-invalid)."""
     from database import migrate
-    from database.repositories import CandleRepository
-    from database.session import make_engine, make_session_factory
+    from database.session import make_engine
     from market.importer import read_candle_file
     from market.validation import CandleValidationError
+    from services.candle_import import import_candles
 
     path, symbol, timeframe = args.file, args.symbol, args.timeframe
     try:
@@ -71,8 +71,8 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
     engine = make_engine(settings.database_url)
     try:
         migrate.upgrade(engine)
-        with make_session_factory(engine).begin() as session:
-            written = CandleRepository(session).upsert(symbol, timeframe, result.candles)
+        # staged in short transactions, merged in one: a running server's writers go between
+        written = import_candles(engine, symbol, timeframe, result.candles)
     finally:
         engine.dispose()
     for error in result.rejected:

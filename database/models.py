@@ -101,8 +101,6 @@ class Candle(Base):
 
     __tablename__ = "candles"
     __table_args__ = (
-        # also the index of every chart query: symbol, timeframe, then a ts range or last N
-        UniqueConstraint("symbol", "timeframe", "ts"),
         CheckConstraint("length(symbol) > 0", name="symbol_not_empty"),
         CheckConstraint("length(timeframe) > 0", name="timeframe_not_empty"),
         CheckConstraint("low > 0", name="low_positive"),
@@ -111,12 +109,16 @@ class Candle(Base):
         CheckConstraint("open >= low AND open <= high", name="open_in_range"),
         CheckConstraint("close >= low AND close <= high", name="close_in_range"),
         CheckConstraint(f"volume >= 0 AND volume < {FINITE_MAX}", name="volume_valid"),
+        # SQLite: one b-tree clustered on the key (no rowid table beside the key's index)
+        {"sqlite_with_rowid": False},
     )
 
-    id: Mapped[int] = mapped_column(ID_TYPE, primary_key=True)
-    symbol: Mapped[str] = mapped_column(String(64))
-    timeframe: Mapped[str] = mapped_column(String(16))
-    ts: Mapped[int] = mapped_column(BigInteger, comment="bar open time, epoch milliseconds UTC")
+    # the primary key is also the index of every chart query: a ts range or the last N bars
+    symbol: Mapped[str] = mapped_column(String(64), primary_key=True)
+    timeframe: Mapped[str] = mapped_column(String(16), primary_key=True)
+    ts: Mapped[int] = mapped_column(
+        BigInteger, primary_key=True, comment="bar open time, epoch milliseconds UTC"
+    )
     open: Mapped[float] = mapped_column(Double)
     high: Mapped[float] = mapped_column(Double)
     low: Mapped[float] = mapped_column(Double)
@@ -138,6 +140,21 @@ class CandleSeriesVersion(Base):
     symbol: Mapped[str] = mapped_column(String(64), primary_key=True)
     timeframe: Mapped[str] = mapped_column(String(16), primary_key=True)
     version: Mapped[str] = mapped_column(String(32))
+
+
+class CandleImport(Base):
+    """An import in progress: its bars wait in its staging table (``candle_import_<id>``) until
+    one transaction merges them into candles. ``owner`` tells a crashed import from a running
+    one (database/repositories/candle_staging.py)."""
+
+    __tablename__ = "candle_imports"
+    __table_args__ = (CheckConstraint("length(import_id) = 32", name="import_id_is_token"),)
+
+    import_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(64))
+    timeframe: Mapped[str] = mapped_column(String(16))
+    owner: Mapped[str] = mapped_column(String(128))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class StrategyRun(Base):

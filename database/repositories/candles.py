@@ -27,8 +27,9 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from database.models import Candle, CandleSeriesVersion
 from database.records import SeriesInfo, check_non_empty
+from database.repositories import candle_staging as staging
 from database.repositories._candle_cache import CachedSeries, CandleFileCache, cache_for
-from database.repositories._candle_io import read_bars, upsert_bars
+from database.repositories._candle_io import WriteOutcome, read_bars, upsert_bars
 from database.repositories._common import (
     DEFAULT_CHUNK_ROWS,
     TimeLike,
@@ -219,6 +220,37 @@ class CandleRepository:
         outcome = upsert_bars(
             self._session, symbol, timeframe, ts, columns, chunk_rows=self._chunk_rows
         )
+        self._after_write(symbol, timeframe, outcome, ts, columns)
+        return len(ts)
+
+    def checked_arrays(self, frame: pd.DataFrame) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The frame's epoch-ms times and float64 columns, checked as ``upsert`` checks them."""
+        return _candle_arrays(frame)
+
+    def merge_staged(
+        self,
+        symbol: str,
+        timeframe: str,
+        import_id: str,
+        ts: np.ndarray,
+        columns: dict[str, np.ndarray],
+    ) -> None:
+        """Merge an import's staged bars (``ts``/``columns``: what was staged, checked, for
+        the cache) into the series, as ``upsert`` would: the version is replaced with them."""
+        _check_key(symbol, timeframe)
+        self._written().add((symbol, timeframe))
+        connection = self._session.connection()
+        outcome = staging.merge(connection, import_id, symbol, timeframe, int(ts[0]), int(ts[-1]))
+        self._after_write(symbol, timeframe, outcome, ts, columns)
+
+    def _after_write(
+        self,
+        symbol: str,
+        timeframe: str,
+        outcome: WriteOutcome,
+        ts: np.ndarray,
+        columns: dict[str, np.ndarray],
+    ) -> None:
         if outcome.changed != 0:  # an idempotent re-write keeps the version (and its cache)
             version = self._new_version(symbol, timeframe)
             cache = self._cache()
@@ -227,7 +259,6 @@ class CandleRepository:
                 kept = {name: values.copy() for name, values in columns.items()}
                 fills = self._session.info.setdefault(_FILLS, [])
                 fills.append((cache, symbol, timeframe, version, ts.copy(), kept))
-        return len(ts)
 
     def frame(
         self,

@@ -13,6 +13,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.util import CommandError
 from sqlalchemy import CheckConstraint, Column, Engine, Integer, MetaData, inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from database.migrate import (
     alembic_config,
@@ -28,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TABLES = {
     "candles",
     "candle_series_versions",
+    "candle_imports",
     "strategy_runs",
     "strategy_run_results",
     "strategy_signals",
@@ -215,3 +217,69 @@ def test_upgrade_imports_alembic_only_when_the_database_is_behind(empty_database
     assert alembic_loaded() == "True"  # behind: migrated by Alembic
     assert current_revision(empty_database_url) == head_revision()
     assert alembic_loaded() == "False"  # at head: one query
+
+
+def _stored_bars(engine: Engine) -> list[tuple]:
+    with engine.connect() as connection:
+        return connection.exec_driver_sql(
+            "SELECT symbol, timeframe, ts, open, high, low, close, volume FROM candles "
+            "ORDER BY symbol, timeframe, ts"
+        ).all()
+
+
+def test_0004_keys_candles_by_symbol_timeframe_ts_and_keeps_every_bar(empty_database_url):
+    upgrade(empty_database_url, "0002")
+    engine = make_engine(empty_database_url)
+    insert = text(
+        "INSERT INTO candles (symbol, timeframe, ts, open, high, low, close, volume) "
+        "VALUES (:symbol, :timeframe, :ts, :open, :high, :low, :close, :volume)"
+    )
+    # stored out of key order, with values that must survive bit for bit
+    bars = [
+        {
+            "symbol": s,
+            "timeframe": tf,
+            "ts": ts,
+            "open": 0.1 + abs(ts) % 1000,
+            "high": 1e300,
+            "low": 5e-324,
+            "close": 1 / 3,
+            "volume": 0.0,
+        }
+        for s, tf, ts in [
+            ("B", "1d", 86_400_000),
+            ("A", "1m", 60_000),
+            ("A", "1m", -60_000),
+            ("B", "1d", 0),
+            ("A", "5m", 2**53 + 1),
+        ]
+    ]
+    try:
+        with engine.begin() as connection:
+            connection.execute(insert, bars)
+        before = _stored_bars(engine)
+
+        upgrade(engine, "0004")
+
+        assert _stored_bars(engine) == before
+        inspector = inspect(engine)
+        assert inspector.get_pk_constraint("candles")["constrained_columns"] == [
+            "symbol",
+            "timeframe",
+            "ts",
+        ]
+        assert "id" not in {c["name"] for c in inspector.get_columns("candles")}
+        with engine.begin() as connection, pytest.raises(IntegrityError):
+            connection.execute(insert, bars[0])
+
+        downgrade(engine, "0002")
+
+        assert _stored_bars(engine) == before
+        inspector = inspect(engine)
+        assert inspector.get_pk_constraint("candles")["constrained_columns"] == ["id"]
+        with engine.begin() as connection:  # the surrogate id numbers new bars again
+            connection.execute(insert, {**bars[0], "ts": 1})
+            ids = connection.exec_driver_sql("SELECT id FROM candles ORDER BY id").scalars()
+            assert len(set(ids)) == len(before) + 1
+    finally:
+        engine.dispose()
