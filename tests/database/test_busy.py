@@ -1,0 +1,142 @@
+"""A busy database: the per-transaction lock wait (``lock_wait_ms``) and which failures are
+transient (worth retrying) - on a real SQLite file and a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+from database.errors import failure_reason, is_transient_failure
+from database.models import Candle
+from database.session import (
+    LOCK_WAIT_OPTION,
+    SQLITE_BUSY_TIMEOUT_MS,
+    make_engine,
+    make_session_factory,
+)
+
+
+@contextmanager
+def write_lock(database_url: str) -> Iterator[None]:
+    """Another connection holding the candles table's write lock until the block ends:
+    SQLite's BEGIN IMMEDIATE (the whole file), PostgreSQL's LOCK TABLE ... EXCLUSIVE (readers
+    go on, writers wait)."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        holder = sqlite3.connect(url.database, isolation_level=None, check_same_thread=False)
+        try:
+            holder.execute("BEGIN IMMEDIATE")
+            yield
+            holder.execute("ROLLBACK")
+        finally:
+            holder.close()
+        return
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql("LOCK TABLE candles IN EXCLUSIVE MODE")
+            yield
+            connection.rollback()
+    finally:
+        engine.dispose()
+
+
+def write_candle(factory, ts: int, lock_wait_ms: int | None = None) -> None:
+    with factory.begin() as session:
+        if lock_wait_ms is not None:
+            session.connection(execution_options={LOCK_WAIT_OPTION: lock_wait_ms})
+        insert_candle(session, ts)
+
+
+def insert_candle(session, ts: int) -> None:
+    session.add(Candle(symbol="X", timeframe="1m", ts=ts, open=1, high=1, low=1, close=1, volume=0))
+
+
+def test_a_short_lock_wait_fails_fast_on_a_held_lock_and_is_transient(engine, database_url):
+    factory = make_session_factory(engine)
+    with write_lock(database_url):
+        started = time.monotonic()
+        with pytest.raises(OperationalError) as failure:
+            write_candle(factory, 0, lock_wait_ms=100)
+        waited = time.monotonic() - started
+    assert 0.09 <= waited < 5  # it waited for the lock, briefly
+    assert is_transient_failure(failure.value)
+    reason = failure_reason(failure.value)
+    assert "\n" not in reason
+    assert "INSERT" not in reason
+    assert "locked" in reason or "lock timeout" in reason
+    write_candle(factory, 0, lock_wait_ms=100)  # the lock is gone: the same write succeeds
+
+
+def test_the_lock_wait_applies_to_its_transaction_only(engine, database_backend):
+    factory = make_session_factory(engine)
+    query = "PRAGMA busy_timeout" if database_backend == "sqlite" else "SHOW lock_timeout"
+    with factory.begin() as session:
+        session.connection(execution_options={LOCK_WAIT_OPTION: 250})
+        assert str(session.execute(text(query)).scalar()) in ("250", "250ms")
+    with factory.begin() as session:  # the same pooled connection, back to the default
+        default = str(session.execute(text(query)).scalar())
+    assert default == (str(SQLITE_BUSY_TIMEOUT_MS) if database_backend == "sqlite" else "0")
+
+
+def test_a_lock_wait_that_is_not_milliseconds_is_refused(engine):
+    factory = make_session_factory(engine)
+    for bad in (0, -5, "1; DROP TABLE candles", True):
+        with pytest.raises(ValueError, match="lock_wait_ms"), factory.begin() as session:
+            session.connection(execution_options={LOCK_WAIT_OPTION: bad})
+
+
+def test_a_writer_waits_on_the_default_busy_timeout_instead_of_failing(tmp_path):
+    """SQLite: WAL, and a second writer queues behind the first for up to the busy timeout."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'wait.db'}")
+    try:
+        with engine.begin() as connection:
+            assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            connection.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+        holder = sqlite3.connect(
+            tmp_path / "wait.db", isolation_level=None, check_same_thread=False
+        )
+        holder.execute("BEGIN IMMEDIATE")
+        timer = threading.Timer(0.5, lambda: holder.execute("COMMIT"))
+        timer.start()
+        started = time.monotonic()
+        with engine.begin() as connection:
+            connection.exec_driver_sql("INSERT INTO t VALUES (1)")
+        assert time.monotonic() - started >= 0.4
+        timer.join()
+        holder.close()
+    finally:
+        engine.dispose()
+
+
+def test_permanent_failures_are_not_transient(engine, database_backend):
+    with pytest.raises(DBAPIError, match="no_such_table") as missing, engine.connect() as c:
+        c.execute(text("SELECT * FROM no_such_table"))
+    assert not is_transient_failure(missing.value)  # SQLite: an OperationalError too
+    factory = make_session_factory(engine)
+    write_candle(factory, 0)
+    with pytest.raises(IntegrityError) as duplicate:
+        write_candle(factory, 0)
+    assert not is_transient_failure(duplicate.value)
+    assert not is_transient_failure(ValueError("a bar with high below low"))
+
+
+def test_an_unreachable_postgresql_is_transient():
+    # nothing listens on port 1: the connection is refused at once
+    engine = make_engine(
+        "postgresql+psycopg2://postgres@127.0.0.1:1/none", connect_args={"connect_timeout": 2}
+    )
+    try:
+        with pytest.raises(OperationalError) as refused, engine.connect():
+            pass
+    finally:
+        engine.dispose()
+    assert is_transient_failure(refused.value)
+    assert "\n" not in failure_reason(refused.value)
