@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from database.errors import failure_reason, is_transient_failure
 from database.repositories import CandleRepository
+from database.retry import backoff_wait
 from database.session import LOCK_WAIT_OPTION
 from market.candles import Candle, candles_from_records
 from market.feeds import Feed, FeedEvent, stream
@@ -83,8 +84,7 @@ class RetryPolicy:
 
     def wait(self, attempt: int, rng: random.Random) -> float:
         """Seconds before retry ``attempt`` (1 = the first retry)."""
-        full = min(self.max_wait_s, self.first_wait_s * 2 ** min(attempt - 1, 30))
-        return full / 2 + rng.uniform(0, full / 2)
+        return backoff_wait(attempt, self.first_wait_s, self.max_wait_s, rng)
 
 
 class FeedDelayError(RuntimeError):

@@ -3,9 +3,12 @@ transient (worth retrying) - on a real SQLite file and a real PostgreSQL server.
 
 from __future__ import annotations
 
+import random
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import text
@@ -13,6 +16,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from database.errors import failure_reason, is_transient_failure
 from database.models import Candle
+from database.retry import backoff_wait, retry_transient
 from database.session import (
     LOCK_WAIT_OPTION,
     SQLITE_BUSY_TIMEOUT_MS,
@@ -114,3 +118,75 @@ def test_an_unreachable_postgresql_is_transient():
         engine.dispose()
     assert is_transient_failure(refused.value)
     assert "\n" not in failure_reason(refused.value)
+
+
+@contextmanager
+def lock_for(database_url: str, seconds: float) -> Iterator[None]:
+    """Another connection takes the write lock now and releases it after ``seconds``."""
+    taken, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with write_lock(database_url):
+            taken.set()
+            done.wait(seconds)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert taken.wait(10)
+    try:
+        yield
+    finally:
+        done.set()
+        holder.join(10)
+
+
+def test_retry_transient_waits_out_a_held_lock_and_writes_once(engine, database_url):
+    factory = make_session_factory(engine)
+    attempts = []
+
+    def work() -> str:
+        attempts.append(time.monotonic())
+        write_candle(factory, 0, lock_wait_ms=50)
+        return "stored"
+
+    with lock_for(database_url, 0.5):
+        started = time.monotonic()
+        assert retry_transient(work, what="test", first_wait_s=0.02, max_wait_s=0.1) == "stored"
+    assert time.monotonic() - started >= 0.4
+    assert len(attempts) > 1
+    with factory() as session:
+        assert session.query(Candle).count() == 1
+
+
+def test_retry_transient_gives_up_with_the_last_failure(engine, database_url):
+    factory = make_session_factory(engine)
+    with lock_for(database_url, 10), pytest.raises(OperationalError):
+        retry_transient(
+            lambda: write_candle(factory, 0, lock_wait_ms=20),
+            what="test",
+            give_up_after_s=0.3,
+            first_wait_s=0.02,
+            max_wait_s=0.05,
+        )
+
+
+def test_retry_transient_raises_other_failures_at_once(engine):
+    factory = make_session_factory(engine)
+    write_candle(factory, 0)
+    attempts = []
+
+    def duplicate() -> None:
+        attempts.append(1)
+        write_candle(factory, 0)
+
+    with pytest.raises(IntegrityError):
+        retry_transient(duplicate, what="test")
+    assert attempts == [1]
+
+
+def test_backoff_doubles_to_its_cap_with_jitter():
+    rng = random.Random(1)
+    waits = [backoff_wait(n, 0.1, 5.0, rng) for n in range(1, 10)]
+    for n, wait in enumerate(waits, start=1):
+        full = min(5.0, 0.1 * 2 ** (n - 1))
+        assert full / 2 <= wait <= full
