@@ -90,6 +90,9 @@ def debug_stats(services: Services) -> dict:
                 "cursor": None if s.cursor is None else s.cursor.isoformat(),
                 "closed": s.closed_count,
                 "error": None if s.error is None else s.error.splitlines()[0][:300],
+                # delayed: since when, and how many closed candles wait to be stored
+                "delayed_since": None if s.delayed_since is None else s.delayed_since.isoformat(),
+                "backlog": s.backlog,
             }
             for s in services.market.all()
         ],

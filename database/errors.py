@@ -25,3 +25,35 @@ class TradeImmutableError(RepositoryError):
 
 class RunNotFoundError(RepositoryError, LookupError):
     """No strategy run has the given id."""
+
+
+def is_transient_failure(exc: BaseException) -> bool:
+    """True when ``exc`` says the database is busy or briefly unreachable, so the same work
+    may succeed if tried again later: SQLite's "database is locked" (another writer held the
+    lock past the busy timeout), a connection lost or refused, a pool with no connection
+    free, a PostgreSQL lock timeout, deadlock or serialization failure. False for everything
+    else (a bug, a schema problem, an integrity error: retrying cannot help)."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+    if isinstance(exc, PoolTimeoutError):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    if type(exc.orig).__module__.startswith("sqlite3"):
+        # "no such table" or "disk I/O error" are OperationalErrors too, and permanent
+        text = str(exc.orig).lower()
+        return "locked" in text or "busy" in text
+    return True  # PostgreSQL: connection, lock timeout, deadlock, serialization, shutdown
+
+
+def failure_reason(exc: BaseException) -> str:
+    """The driver's own message of a database failure, on one line and without the SQL
+    statement or its parameters (which SQLAlchemy's str() appends)."""
+    orig = getattr(exc, "orig", None) or exc
+    lines = [line.strip() for line in str(orig).strip().splitlines() if line.strip()]
+    return (lines[0] if lines else type(orig).__name__)[:200]

@@ -11,6 +11,16 @@ second writer wait instead of failing. SQLAlchemy emits ``BEGIN`` itself (the sq
 legacy transaction handling would run SELECTs outside the transaction and break SAVEPOINTs).
 A write transaction that reads before it writes and may race another writer should take the
 write lock up front: ``make_session_factory(engine.execution_options(sqlite_begin="IMMEDIATE"))``.
+
+How long a transaction waits for a lock another connection holds is per transaction too: the
+execution option ``lock_wait_ms`` (:data:`LOCK_WAIT_OPTION`) sets SQLite's ``busy_timeout``
+(default :data:`SQLITE_BUSY_TIMEOUT_MS`) or PostgreSQL's ``lock_timeout`` (default: none) for
+it. A background writer that must not stall (a live feed) waits briefly, then keeps its work
+and retries later (see ``is_transient_failure`` in database/errors.py)::
+
+    with factory.begin() as session:
+        session.connection(execution_options={LOCK_WAIT_OPTION: 500})
+        ...
 """
 
 from __future__ import annotations
@@ -24,6 +34,8 @@ from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+LOCK_WAIT_OPTION = "lock_wait_ms"
+_BUSY_TIMEOUT_KEY = "stratlens_busy_timeout_ms"  # the connection's current busy_timeout
 _SQLITE_BEGIN_MODES = ("DEFERRED", "IMMEDIATE", "EXCLUSIVE")
 
 
@@ -37,7 +49,16 @@ def make_engine(url: str | URL, **engine_kwargs: Any) -> Engine:
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(url, **engine_kwargs)
     engine_kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **engine_kwargs)
+    engine = create_engine(url, **engine_kwargs)
+    if url.get_backend_name() == "postgresql":
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(connection: Any) -> None:
+            wait = connection.get_execution_options().get(LOCK_WAIT_OPTION)
+            if wait is not None:  # SET LOCAL: this transaction only
+                connection.exec_driver_sql(f"SET LOCAL lock_timeout = {_lock_wait(wait)}")
+
+    return engine
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -57,11 +78,12 @@ def _sqlite_engine(url: URL, **engine_kwargs: Any) -> Engine:
     engine = create_engine(url, **engine_kwargs)
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    def _on_connect(dbapi_connection: Any, record: Any) -> None:
         dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN, see _on_begin
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            record.info[_BUSY_TIMEOUT_KEY] = SQLITE_BUSY_TIMEOUT_MS
             cursor.execute("PRAGMA foreign_keys = ON")
             if not in_memory:
                 _enable_wal(cursor)
@@ -70,12 +92,24 @@ def _sqlite_engine(url: URL, **engine_kwargs: Any) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        mode = str(connection.get_execution_options().get("sqlite_begin", "DEFERRED")).upper()
+        options = connection.get_execution_options()
+        mode = str(options.get("sqlite_begin", "DEFERRED")).upper()
         if mode not in _SQLITE_BEGIN_MODES:
             raise ValueError(f"sqlite_begin={mode!r}: expected one of {_SQLITE_BEGIN_MODES}")
+        wait = _lock_wait(options.get(LOCK_WAIT_OPTION, SQLITE_BUSY_TIMEOUT_MS))
+        if connection.info.get(_BUSY_TIMEOUT_KEY) != wait:  # pooled: set only on a change
+            connection.exec_driver_sql(f"PRAGMA busy_timeout = {wait}")
+            connection.info[_BUSY_TIMEOUT_KEY] = wait
         connection.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+def _lock_wait(value: Any) -> int:
+    """The ``lock_wait_ms`` option as whole milliseconds (it goes into SQL text: checked)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 1 <= value < 2**31:
+        raise ValueError(f"{LOCK_WAIT_OPTION}={value!r}: expected milliseconds from 1 to 2**31")
+    return int(value)
 
 
 def _enable_wal(cursor: Any) -> None:

@@ -50,6 +50,7 @@ from analytics.metrics import compute_metrics
 from caching import SharedCache
 from database.records import RunResultRecord, SignalBlock, StrategyRunRecord
 from database.repositories import CandleRepository, StrategyRepository
+from database.retry import retry_transient
 from database.session import make_engine, make_session_factory
 from market.resample import resample
 from market.timeframes import Timeframe, as_utc
@@ -501,22 +502,28 @@ def _store(
     result: RunResultRecord | None = None,
 ) -> int:
     """Save the run (its signals with it); the strategy's own name and config when it could
-    be created, else the request's."""
-    with context.writes.begin() as session:
-        run = StrategyRepository(session).save_run(
-            request.strategy if strategy is None else strategy.name,
-            request.config(None if strategy is None else strategy.config),
-            request.symbol,
-            request.timeframe,
-            "backtest",
-            signals,
-            started_at=started,
-            finished_at=datetime.now(UTC),
-            status="finished" if error is None else "failed",
-            error=error,
-            result=result,
-        )
-    return run.id
+    be created, else the request's. A busy database (an import holding the write lock) is
+    waited out: the transaction is retried until it succeeds or a few minutes have passed."""
+    finished = datetime.now(UTC)
+
+    def save() -> int:
+        with context.writes.begin() as session:
+            run = StrategyRepository(session).save_run(
+                request.strategy if strategy is None else strategy.name,
+                request.config(None if strategy is None else strategy.config),
+                request.symbol,
+                request.timeframe,
+                "backtest",
+                signals,
+                started_at=started,
+                finished_at=finished,
+                status="finished" if error is None else "failed",
+                error=error,
+                result=result,
+            )
+        return run.id
+
+    return retry_transient(save, what=f"saving the backtest run of {request.symbol}")
 
 
 def _describe(exc: BaseException) -> str:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from database.records import StrategyRunRecord
 from database.repositories import StrategyRepository
+from database.retry import retry_transient
 from strategies.base import BaseStrategy
 from strategies.data_integration import StrategyDataIntegrator
 from strategies.signals import StrategyResult
@@ -60,14 +61,18 @@ def run_strategy(
         raise StrategyRunError(f"{strategy.name}: {len(problems)} invalid signal(s): {listed}")
     if not store:
         return RunOutcome(result, None)
-    with sessions.begin() as session:
-        run = StrategyRepository(session).save_run(
-            strategy.name,
-            strategy.config,
-            symbol,
-            timeframe,
-            "backtest",
-            result.to_records(),
-            started_at=started,
-        )
-    return RunOutcome(result, run)
+    records = result.to_records()
+
+    def save() -> StrategyRunRecord:
+        with sessions.begin() as session:
+            return StrategyRepository(session).save_run(
+                strategy.name,
+                strategy.config,
+                symbol,
+                timeframe,
+                "backtest",
+                records,
+                started_at=started,
+            )
+
+    return RunOutcome(result, retry_transient(save, what=f"saving the signals of {symbol}"))

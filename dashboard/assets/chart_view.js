@@ -174,7 +174,9 @@
       last: rows.length ? delta.last : state.last,
       n: state.n + rows.length,
     });
-    if (delta.err) next.err = delta.err; else delete next.err;
+    for (const key of ["err", "ds", "bl"]) {
+      if (delta[key] != null) next[key] = delta[key]; else delete next[key];
+    }
     return [patch.build(), next];
   }
 
@@ -282,6 +284,11 @@
         const last = state.last == null ? "-" : utc(state.last).slice(0, 16);
         const now = utc(Date.now()).slice(11, 19);
         let text = `${state.s} ${state.tf} · ${feed} · last closed bar ${last} UTC · updated ${now} UTC`;
+        if (state.ds != null) {
+          // the database is busy: closed bars wait in order and are shown once stored
+          const waited = Math.max(0, Math.round((Date.now() - state.ds) / 1000));
+          text += ` · delayed ${waited} s, ${state.bl} closed bar${state.bl === 1 ? "" : "s"} waiting for the database`;
+        }
         if (state.err) text += " · " + state.err;
         const data = (figure && figure.data) || [];
         const price = lastClose(data[1]) ?? lastClose(data[0]);
@@ -292,6 +299,7 @@
 
   const BADGES = {
     live: ["LIVE", "success"],
+    delayed: ["DELAYED", "warning"],
     starting: ["STARTING", "secondary"],
     finished: ["REPLAY ENDED", "secondary"],
     static: ["HISTORY", "info"],

@@ -94,6 +94,11 @@ def apply_delta(figure: dict, state: dict, delta: dict) -> tuple[dict, dict]:
         "last": delta["last"] if rows else state["last"],
         "n": state["n"] + len(rows),
     }
+    for key in ("err", "ds", "bl"):  # the feed's error or delay: present only while it lasts
+        if delta.get(key) is not None:
+            state[key] = delta[key]
+        else:
+            state.pop(key, None)
     return figure, state
 
 

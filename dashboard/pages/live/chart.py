@@ -319,9 +319,12 @@ def _chart_state(
 
 
 def _status(state: StreamState) -> dict[str, Any]:
-    status = {"v": state.version, "st": state.status, "fk": state.feed_kind}
+    status: dict[str, Any] = {"v": state.version, "st": state.status, "fk": state.feed_kind}
     if state.error:
-        status["err"] = state.error
+        status["err"] = state.error.splitlines()[0][:300]  # one line, never an SQL statement
+    if state.delayed_since is not None:  # since when (ms), how many candles wait to be stored
+        status["ds"] = timestamp_ms(pd.Timestamp(state.delayed_since))
+        status["bl"] = state.backlog
     return status
 
 
