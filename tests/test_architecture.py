@@ -173,3 +173,25 @@ def test_checker_resolves_relative_imports(tree: Path) -> None:
         ast.parse((tree / "analytics/pure.py").read_text()), tree / "analytics/pure.py", tree
     )
     assert [m for _, m in modules] == ["analytics", "analytics.io", "market"]
+
+
+def test_no_merge_conflict_markers_are_left():
+    """A half-resolved merge must not land: no tracked text file holds a conflict marker."""
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    listed = subprocess.run(
+        ["git", "ls-files"], cwd=root, capture_output=True, text=True, check=False
+    )
+    if listed.returncode != 0:
+        pytest.skip("not a git checkout")
+    markers = ("<" * 7 + " ", ">" * 7 + " ")
+    found = []
+    for name in listed.stdout.splitlines():
+        path = root / name
+        if path.suffix not in {".py", ".md", ".toml", ".txt", ".js", ".css", ".json", ".yml"}:
+            continue
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            if line.startswith(markers):
+                found.append(f"{name}:{number}")
+    assert found == []
