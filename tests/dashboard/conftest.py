@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dash.testing.wait import until
 from werkzeug.wsgi import ClosingIterator
 
 from config.settings import Settings
 from dashboard.server import create_app
 from scripts.headless import HEADLESS_CHROME_ARGS
+from tests.dashboard.waits import until
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 

@@ -18,7 +18,6 @@ from typing import Any
 import dash
 import diskcache
 import pytest
-from dash.testing.wait import until
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
@@ -30,7 +29,7 @@ from services.backtests import STEPS, BatchJob, open_context
 from services.batch import run_job
 from services.runtime import build_services
 from strategies.registry import create
-from tests.dashboard.waits import WAIT_S
+from tests.dashboard.waits import WAIT_S, until
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("browser_required")]
 
@@ -142,7 +141,7 @@ def select_run(dash_duo, run_id: int) -> None:
     )
     if "ag-row-selected" not in dash_duo.find_element(row).get_attribute("class"):
         box.click()
-    until(lambda: "ag-row-selected" in dash_duo.find_element(row).get_attribute("class"), 5)
+    until(lambda: "ag-row-selected" in dash_duo.find_element(row).get_attribute("class"), WAIT_S)
 
 
 def screenshot(driver, path: Path, width: int = 1280, height: int = 800) -> None:
@@ -187,12 +186,12 @@ def test_run_reopen_and_compare_in_the_browser(dash_duo, backtest_app, artifacts
     Select(dash_duo.find_element("#bt-strategy")).select_by_value("sma_crossover")
     until(lambda: param_names(dash_duo) == ["fast", "slow"], timeout=WAIT_S)
     Select(dash_duo.find_element("#bt-symbol")).select_by_value("DEMO")
-    until(lambda: dash_duo.find_element("#bt-start").get_attribute("value") == "2024-01-01", 10)
+    until(lambda: dash_duo.find_element("#bt-start").get_attribute("value") == "2024-01-01", WAIT_S)
     assert "1m" in [
         o.get_attribute("value") for o in Select(dash_duo.find_element("#bt-timeframe")).options
     ]
     Select(dash_duo.find_element("#bt-symbol")).select_by_value("SP500")
-    until(lambda: dash_duo.find_element("#bt-start").get_attribute("value") == "1999-01-04", 10)
+    until(lambda: dash_duo.find_element("#bt-start").get_attribute("value") == "1999-01-04", WAIT_S)
     Select(dash_duo.find_element("#bt-timeframe")).select_by_value("1d")
     set_param(dash_duo, "fast", 5)
     assert dash_duo.find_element("#bt-form-message").text == ""
@@ -200,7 +199,7 @@ def test_run_reopen_and_compare_in_the_browser(dash_duo, backtest_app, artifacts
 
     driver.execute_script(WATCH_PROGRESS)
     dash_duo.find_element("#bt-run").click()
-    until(lambda: dash_duo.find_element("#bt-run").get_attribute("disabled") is not None, 10)
+    until(lambda: dash_duo.find_element("#bt-run").get_attribute("disabled") is not None, WAIT_S)
     dash_duo.wait_for_contains_text("#bt-status", "Run #1 stored in", timeout=WAIT_S)
     until(lambda: shown_kpis(dash_duo) == expected_first, timeout=WAIT_S)
     assert dash_duo.find_element("#bt-run").get_attribute("disabled") is None
@@ -253,12 +252,12 @@ def test_run_reopen_and_compare_in_the_browser(dash_duo, backtest_app, artifacts
     dash_duo.find_element("#bt-run").click()
     until(lambda: "computing signals" in dash_duo.find_element("#bt-progress").text, timeout=WAIT_S)
     dash_duo.find_element("#bt-cancel").click()
-    until(lambda: dash_duo.find_element("#bt-run").get_attribute("disabled") is None, 10)
+    until(lambda: dash_duo.find_element("#bt-run").get_attribute("disabled") is None, WAIT_S)
     assert not dash_duo.find_element("#bt-progress-wrap").is_displayed()
-    time.sleep(len(STEPS) * STEP_S)  # long enough for the cancelled run to have finished
+    # proving an absence: the cancelled run must not appear once it would have finished
+    time.sleep(len(STEPS) * STEP_S)
     assert dash_duo.find_element("#bt-status").text == status
     assert shown_kpis(dash_duo) == expected_first
     click(dash_duo, "#bt-refresh")
-    time.sleep(1)
-    assert len(grid_rows(dash_duo, "bt-runs")) == 2
+    until(lambda: len(grid_rows(dash_duo, "bt-runs")) == 2, timeout=WAIT_S)
     assert dash_duo.get_logs() == []

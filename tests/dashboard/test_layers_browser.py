@@ -5,7 +5,6 @@ the URL, the comparison table, an export download, the light theme and the LOD v
 from __future__ import annotations
 
 import csv
-import time
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -13,7 +12,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import talib
-from dash.testing.wait import until
 
 from config.settings import Settings
 from dashboard.server import create_app
@@ -21,7 +19,7 @@ from database.repositories import CandleRepository
 from services.chart_layers import strategy_key
 from strategies.registry import create
 from strategies.signals import SIGNAL_COLUMNS
-from tests.dashboard.waits import WAIT_S
+from tests.dashboard.waits import WAIT_S, until
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("browser_required")]
 
@@ -96,27 +94,36 @@ def test_indicator_strategies_comparison_and_export(dash_duo, live_app, artifact
     # two strategies switched on: each its own markers, exactly its signals on the chart
     click_label(dash_duo, "#strategies", "ema_crossover")
     click_label(dash_duo, "#strategies", "rsi_reversion")
-    until(lambda: named(dash_duo, "ema_crossover") and named(dash_duo, "rsi_reversion"), 30)
+    until(lambda: named(dash_duo, "ema_crossover") and named(dash_duo, "rsi_reversion"), WAIT_S)
     until(lambda: "strat=" in dash_duo.driver.current_url, timeout=WAIT_S)
-    time.sleep(1)
-    first = pd.Timestamp(traces(dash_duo)[0]["x"][0], tz="UTC")
-    last = pd.Timestamp(traces(dash_duo)[0]["x"][-1], tz="UTC")
     track = services.tracks.sync("SP500", "1d")
-    for spec in (EMA, RSI):
-        name = spec.partition("(")[0]
-        # one marker trace per signal type, in SIGNAL_COLUMNS order
-        shown = [t for t in named(dash_duo, name) if t.get("mode") == "markers"]
-        assert len(shown) == len(SIGNAL_COLUMNS)
-        assert sum(len(t["x"]) for t in shown) > 0, f"no markers of {name}"
-        result = track.view([], [create(name, direction="both")]).results[spec]
-        for trace, kind in zip(shown, SIGNAL_COLUMNS, strict=True):
-            upto = pd.Timestamp(trace["x"][-1], tz="UTC") if trace["x"] else last
-            expected_x = [
-                s.timestamp.strftime("%Y-%m-%d")
-                for s in result.signals
-                if s.signal_type == kind and first <= s.timestamp <= upto
-            ]
-            assert trace["x"] == expected_x, (name, kind)
+
+    def marker_mismatches() -> list[str]:
+        """What differs between the markers drawn and the strategies' signals in the chart's
+        span (empty when they agree: the chart may still be taking a tick when first read)."""
+        first = pd.Timestamp(traces(dash_duo)[0]["x"][0], tz="UTC")
+        last = pd.Timestamp(traces(dash_duo)[0]["x"][-1], tz="UTC")
+        problems = []
+        for spec in (EMA, RSI):
+            name = spec.partition("(")[0]
+            # one marker trace per signal type, in SIGNAL_COLUMNS order
+            shown = [t for t in named(dash_duo, name) if t.get("mode") == "markers"]
+            if len(shown) != len(SIGNAL_COLUMNS) or not sum(len(t["x"]) for t in shown):
+                problems.append(f"{name}: {len(shown)} marker traces")
+                continue
+            result = track.view([], [create(name, direction="both")]).results[spec]
+            for trace, kind in zip(shown, SIGNAL_COLUMNS, strict=True):
+                upto = pd.Timestamp(trace["x"][-1], tz="UTC") if trace["x"] else last
+                expected_x = [
+                    s.timestamp.strftime("%Y-%m-%d")
+                    for s in result.signals
+                    if s.signal_type == kind and first <= s.timestamp <= upto
+                ]
+                if trace["x"] != expected_x:
+                    problems.append(f"{name} {kind}: {trace['x'][-3:]} != {expected_x[-3:]}")
+        return problems
+
+    until(lambda: not marker_mismatches(), timeout=WAIT_S, seen=marker_mismatches)
 
     # comparison: both strategies as columns, the best value per row starred
     for link in dash_duo.find_elements("#panel-tabs .nav-link"):
@@ -184,7 +191,7 @@ def test_whole_history_level_of_detail_re_aggregates_on_zoom(dash_duo, live_app)
     dash_duo.start_server(live_app)
     dash_duo.driver.get(dash_duo.server_url + "/?symbol=DEMO&tf=1m&lod=1")
     until(lambda: named(dash_duo, "DEMO"), timeout=WAIT_S)
-    until(lambda: "per bar" in str(dash_duo.driver.execute_script(LAYOUT_JS).get("title")), 20)
+    until(lambda: "per bar" in str(dash_duo.driver.execute_script(LAYOUT_JS).get("title")), WAIT_S)
     candles = named(dash_duo, "DEMO")[0]
     assert len(candles["x"]) <= 2000
     with services.sessions() as session:

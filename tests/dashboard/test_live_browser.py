@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from dash.testing.wait import until
 from selenium.webdriver.support.ui import Select
 
 from database.repositories import CandleRepository
-from tests.dashboard.waits import WAIT_S
+from tests.dashboard.waits import WAIT_S, until
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("browser_required")]
 
