@@ -26,6 +26,16 @@ def _view_inputs() -> list[Input]:
     return [Input(c, "value") for c in VIEW_CONTROLS]
 
 
+def first_build_follows(trigger: str | None, pathname: str | None) -> bool:
+    """True for the chart's initial call on the live page itself: the URL callback
+    (``_sync``) sets every control from the page's URL on the same load, which builds the
+    figure of the view asked for; built now, from the layout's default controls, it would be
+    built twice (the default view first, e.g. 2,000 candles before the level-of-detail view a
+    shared link asks for). Another page builds it at once (the live page is opened later
+    without a new URL)."""
+    return trigger is None and not (pathname or "/").strip("/")
+
+
 def register_callbacks(app: Dash, live: LiveContext) -> None:
     """The live page's callbacks on ``app``: the chart's, then the panels' below it."""
     market = live.market
@@ -114,10 +124,13 @@ def register_callbacks(app: Dash, live: LiveContext) -> None:
         Output("chart-state", "data"),
         *_view_inputs(),
         Input("price-chart", "relayoutData"),
+        State("url", "pathname"),
         running=[(Output("chart-loading", "className"), "sl-loading show", "sl-loading")],
     )
     def _build(*values):
-        *controls, relayout = values
+        *controls, relayout, pathname = values
+        if first_build_follows(ctx.triggered_id, pathname):
+            raise PreventUpdate
         zoomed = ctx.triggered_id == "price-chart"
         return view_chart(live, view_from_controls(*controls), relayout, zoomed=zoomed)
 

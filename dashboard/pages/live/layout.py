@@ -27,13 +27,24 @@ SIGNAL_LABELS = {
 }
 
 
+def default_view(
+    market: MarketDataService, default_symbol: str | None = None
+) -> tuple[str | None, str | None]:
+    """(symbol, timeframe) the page shows without a URL query: ``default_symbol`` when stored
+    (else the first stored symbol) in its first timeframe; None where nothing is stored."""
+    symbols = market.symbols()
+    symbol = default_symbol if default_symbol in symbols else (symbols[0] if symbols else None)
+    timeframes = market.timeframes(symbol) if symbol else []
+    return symbol, timeframes[0] if timeframes else None
+
+
 def layout(
     market: MarketDataService, refresh_ms: int, default_symbol: str | None = None
 ) -> html.Div:
     """A toolbar (symbol, timeframe, switches, last price), a sidebar of layers (indicators,
     strategies, signal filter) beside the chart, and the panels below."""
+    symbol, timeframe = default_view(market, default_symbol)
     symbols = market.symbols()
-    symbol = default_symbol if default_symbol in symbols else (symbols[0] if symbols else None)
     timeframes = market.timeframes(symbol) if symbol else []
     toolbar = dbc.Row(
         [
@@ -51,7 +62,7 @@ def layout(
                 dbc.RadioItems(
                     id="timeframe",
                     options=timeframe_options(timeframes),
-                    value=timeframes[0] if timeframes else None,
+                    value=timeframe,
                     className="btn-group sl-timeframes",
                     inputClassName="btn-check",
                     labelClassName="btn btn-outline-secondary btn-sm",
