@@ -12,17 +12,23 @@ from pathlib import Path
 
 import diskcache
 import pytest
+from dash.exceptions import PreventUpdate
 
 from components.panels.performance import trade_table_records
 from dashboard.pages import backtest as page
 from dashboard.pages.backtest import results
 from dashboard.pages.live import default_view
 from dashboard.pages.live.callbacks import first_build_follows
+from dashboard.pages.live.chart import LiveContext, live_tick
+from dashboard.pages.live.view_state import ViewState
 from dashboard.warmup import WarmDiskcacheManager, WarmUp, warm_backtests
+from database.repositories import CandleRepository
+from market.sample_data import load_sample
+from services import market_data
 from services.backtests import BacktestRequest, open_context, run_request
 from services.runtime import Services
 from services.saved_runs import list_runs
-from tests.dashboard.test_backtest_page import make_services, run, values
+from tests.dashboard.test_backtest_page import DEMO_BARS, make_services, run, values
 
 
 @pytest.fixture
@@ -162,3 +168,30 @@ def test_background_runs_fork_only_once_the_warm_up_is_done(services, tmp_path):
     while not other.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert other.read_text() == str(pid)
+
+
+def test_the_catalogue_is_read_again_when_a_bar_was_added_or_it_is_old(services, monkeypatch):
+    market = services.market_data
+    assert [(s.symbol, s.timeframe) for s in market.series()] == [("DEMO", "1m"), ("SP500", "1d")]
+    with services.sessions.begin() as session:
+        deleted = CandleRepository(session).delete_series("SP500", "1d")  # not the newest ids
+    assert deleted > 0
+    assert market.symbols() == ["DEMO", "SP500"]  # no bar added: the last read
+    with services.sessions.begin() as session:
+        CandleRepository(session).upsert("NEW", "1d", load_sample("SP500").iloc[:5])
+    series = market.series()  # a bar added: read again
+    assert [(s.symbol, s.timeframe, s.bars) for s in series] == [
+        ("DEMO", "1m", DEMO_BARS),
+        ("NEW", "1d", 5),
+    ]
+    with services.sessions.begin() as session:
+        CandleRepository(session).delete_series("DEMO", "1m")  # not the newest ids either
+    assert market.symbols() == ["DEMO", "NEW"]
+    monkeypatch.setattr(market_data, "CATALOGUE_TTL_S", 0.0)  # the last read is too old
+    assert market.symbols() == ["NEW"]
+
+
+def test_a_tab_without_its_first_figure_waits_for_it(services):
+    live = LiveContext(services.market_data, services.tracks, 100)
+    with pytest.raises(PreventUpdate):
+        live_tick(live, None, ViewState(symbol="SP500", timeframe="1d"))
