@@ -8,6 +8,7 @@ the shell, wires their callbacks and the server's extra routes (/debug/stats, /d
 from __future__ import annotations
 
 from dataclasses import asdict
+from urllib.parse import urlsplit
 
 import dash
 import diskcache
@@ -54,7 +55,9 @@ def create_app(
     )
     live = live_page.LiveContext(services.market_data, services.tracks, settings.chart_bars)
     app.layout = lambda: shell.shell(
-        live_page.layout(services.market_data, settings.refresh_ms, default_symbol),
+        live_page.layout(
+            services.market_data, settings.refresh_ms, default_symbol, search=page_query()
+        ),
         backtest_page.layout(services),
     )
     shell.register_callbacks(app)
@@ -80,6 +83,19 @@ def create_app(
         app.server.extensions["stratlens_warmup"] = warmup
         warmup.start()
     return app
+
+
+def page_query() -> str | None:
+    """The live page's URL query (``"?symbol=..."``) of the page asking for the layout: the
+    browser names the page in the Referer header of its /_dash-layout request (same origin);
+    None for another page, outside a request or without the header (the URL callback then
+    sets the controls)."""
+    if not flask.has_request_context() or not flask.request.referrer:
+        return None
+    page = urlsplit(flask.request.referrer)
+    if page.netloc != flask.request.host or page.path.strip("/"):
+        return None
+    return f"?{page.query}" if page.query else None
 
 
 def debug_stats(services: Services) -> dict:

@@ -12,13 +12,16 @@ from pathlib import Path
 
 import diskcache
 import pytest
+from dash import no_update
 from dash.exceptions import PreventUpdate
 
+import dashboard.server
 from components.panels.performance import trade_table_records
 from dashboard.pages import backtest as page
 from dashboard.pages.backtest import results
 from dashboard.pages.live import default_view
-from dashboard.pages.live.callbacks import first_build_follows
+from dashboard.pages.live import layout as live_layout
+from dashboard.pages.live.callbacks import first_build_follows, url_changes
 from dashboard.pages.live.chart import LiveContext, live_tick
 from dashboard.pages.live.view_state import ViewState
 from dashboard.warmup import WarmDiskcacheManager, WarmUp, warm_backtests
@@ -28,7 +31,8 @@ from services import market_data
 from services.backtests import BacktestRequest, open_context, run_request
 from services.runtime import Services
 from services.saved_runs import list_runs
-from tests.dashboard.test_backtest_page import DEMO_BARS, make_services, run, values
+from strategies.signals import SIGNAL_TYPES
+from tests.dashboard.test_backtest_page import DEMO_BARS, find, make_services, run, values
 
 
 @pytest.fixture
@@ -79,15 +83,43 @@ def test_trade_records_number_from_first_id(services):
     assert trade_table_records(trades.iloc[-3:], len(trades) - 2) == whole[-3:]
 
 
-def test_the_chart_is_built_once_per_live_page_load():
-    # the initial call on the live page waits for the URL callback's controls
-    assert first_build_follows(None, "/")
-    assert first_build_follows(None, None)
-    assert first_build_follows(None, "")
+def test_the_chart_is_built_once_per_live_page_load(services):
+    market = services.market_data
+    defaults = ["DEMO", "1m", [], [], list(SIGNAL_TYPES), 0, True, False, False]
+    lod = [*defaults[:8], True]
+    # the layout started the controls from the page's URL (the Referer of /_dash-layout)
+    page = dashboard.server.create_app(services.settings, start_feeds=False).server
+    with page.test_request_context(
+        "/_dash-layout", headers={"Referer": "http://localhost/?symbol=DEMO&tf=1m&lod=1"}
+    ):
+        assert dashboard.server.page_query() == "?symbol=DEMO&tf=1m&lod=1"
+    with page.test_request_context(
+        "/_dash-layout", headers={"Referer": "http://localhost/backtest?x=1"}
+    ):
+        assert dashboard.server.page_query() is None
+    with page.test_request_context(
+        "/_dash-layout", headers={"Referer": "http://elsewhere/?symbol=DEMO"}
+    ):
+        assert dashboard.server.page_query() is None
+    shown = live_layout(market, 1000, None, search="?symbol=DEMO&tf=1m&lod=1")
+    assert find(shown, "lod").value is True
+    assert find(shown, "symbol").value == "DEMO"
+    # so the URL changes nothing and the first call builds the chart, once
+    assert all(
+        v is no_update for v in url_changes("url", "?symbol=DEMO&tf=1m&lod=1", lod, market)[1:10]
+    )
+    assert not first_build_follows(None, "/", "?symbol=DEMO&tf=1m&lod=1", lod, market)
+    assert not first_build_follows(None, "/", "", defaults, market)
+    # the layout's defaults and a URL asking for more: the URL callback sets the control
+    # (only that one), which builds the chart; the first call waits for it
+    changes = url_changes("url", "?symbol=DEMO&tf=1m&lod=1", defaults, market)
+    assert changes[9] is True
+    assert all(v is no_update for v in changes[1:9])
+    assert first_build_follows(None, "/", "?symbol=DEMO&tf=1m&lod=1", defaults, market)
     # on another page (the live page opened later keeps its URL), and every later change
-    assert not first_build_follows(None, "/backtest")
-    assert not first_build_follows("symbol", "/")
-    assert not first_build_follows("price-chart", "/")
+    assert not first_build_follows(None, "/backtest", "?lod=1", defaults, market)
+    assert not first_build_follows("symbol", "/", "?lod=1", defaults, market)
+    assert not first_build_follows("price-chart", "/", "?lod=1", defaults, market)
 
 
 def test_the_warm_up_draws_the_first_view_and_backtests_every_strategy_storing_nothing(services):

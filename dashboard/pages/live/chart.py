@@ -239,9 +239,8 @@ def live_tick(
         # state): built here too, it would be built twice, maybe of a view the URL replaces
         raise PreventUpdate
     tf = Timeframe.parse(view.timeframe)
-    if (
-        chart_state["k"] != chart_key(view.symbol, tf)
-        or chart_state.get("cfg") != layer_config(view)
+    if chart_state["k"] != chart_key(view.symbol, tf) or chart_state.get("cfg") != layer_config(
+        view
     ):
         figure, new_state = build_chart(live, view)
         return figure, no_update, new_state
