@@ -1,7 +1,7 @@
 """What the user meets: each command timed as a fresh process, start to exit, against its peers.
 
     python bench/user_paths.py [--bars 1000000] [--runs 3] [--sweep-runs 1] [--postgres URL]
-                               [--skip-browser] [--quick] [--scratch DIR]
+                               [--skip-browser] [--only browser] [--quick] [--scratch DIR]
 
 Issue 11's user paths, in one run, on the same bars: --bars 1m random-walk bars of two symbols
 (market.sample_data, seeds 7 and 8) written as CSV into a scratch directory, imported once into a
@@ -23,6 +23,10 @@ backtesting.py``); our trades and final equity must equal backtesting.py's, and 
   the backtest page's Run from the click to the KPI cards, and the live page's first chart of
   the symbol in level of detail (``lod=1``) from the request to drawn;
 - server CPU per live tab: bench/live_tabs.py --quick when it exists (else the row says so).
+
+``--only browser``: the browser rows alone (the CSVs imported once, untimed, into a SQLite
+database of the scratch directory, kept there for the next run with the same --scratch; one
+untimed ``app.py backtest --json`` for the trade count the KPI cards must show).
 
 The peers' scripts are in bench/_user_peers.py. bench/backtest.py times the kernel alone (arrays
 in memory); this file times what the user waits for. Goals are issue 11's (PASS/FAIL). Ratios
@@ -281,6 +285,20 @@ def live_tabs(bench: Bench) -> None:
               None if done.returncode == 0 else False)  # fmt: skip
 
 
+def browser_database(bench: Bench, csvs: list[Path]) -> tuple[str, int]:
+    """(URL, trade count) of --only browser: the CSVs imported once into the scratch
+    directory's ``browser.db`` (reused when there), the trade count of one backtest."""
+    path = bench.scratch / "browser.db"
+    url = f"sqlite:///{path}"
+    if not path.exists():
+        for symbol, csv in zip(SYMBOLS, csvs, strict=True):
+            bench.run(app("import", str(csv), "--symbol", symbol, "--timeframe", "1m"), url)
+    out = bench.scratch / "backtest.json"
+    command = app("backtest", "--symbol", SYMBOLS[0], "--timeframe", "1m", *STRATEGY, "--json")
+    bench.run([*command, "--set", "fast=10", "--set", "slow=30"], url, out=out)
+    return url, int(json.loads(out.read_text())["# Trades"])
+
+
 def postgres_database(server_url: str) -> tuple[Any, str, str]:
     from sqlalchemy import create_engine, make_url
 
@@ -297,6 +315,7 @@ def main() -> int:
     parser.add_argument("--sweep-runs", type=int, default=1, help="runs of each sweep (1)")
     parser.add_argument("--postgres", default=None, help="postgresql+psycopg2://... server URL")
     parser.add_argument("--skip-browser", action="store_true")
+    parser.add_argument("--only", choices=["browser"], help="only these rows (see the docstring)")
     parser.add_argument("--quick", action="store_true", help="50,000 bars, 1 run: a smoke run")
     parser.add_argument("--scratch", type=Path, help="keep and reuse this directory's CSVs")
     args = parser.parse_args()
@@ -317,6 +336,9 @@ def main() -> int:
         def fresh_sqlite(url: str) -> None:
             Path(url.removeprefix("sqlite:///")).unlink(missing_ok=True)
 
+        if args.only == "browser":
+            browser_rows(bench, *browser_database(bench, csvs))
+            return report(bench, began)
         url = imports(bench, "SQLite", sqlite_urls, csvs, fresh_sqlite)
         mine = backtest(bench, "SQLite", url, csvs[0], peers=True)
         sweep(bench, url, csvs, args.sweep_runs)
@@ -330,6 +352,11 @@ def main() -> int:
     finally:
         if args.scratch is None:
             shutil.rmtree(scratch, ignore_errors=True)
+    return report(bench, began)
+
+
+def report(bench: Bench, began: float) -> int:
+    """Prints the rows as a table; 0 when no row failed."""
     print(f"\n{'figure':<52} {'ours':>12} {'peer':>22} {'ratio':>7}  {'goal':<11} verdict")
     for figure, ours, other, ratio, goal, ok in bench.rows:
         verdict = "n/a" if ok is None else "PASS" if ok else "FAIL"

@@ -30,7 +30,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         host=args.host or settings.host, port=args.port or settings.port
     )
     try:
-        app = create_app(settings)
+        app = create_app(settings, warm=True)  # the first requests do not pay start-up
     except SettingsError as exc:
         return configuration_error(exc)
     log.info("StratLens on http://%s:%d/", settings.host, settings.port)

@@ -8,6 +8,7 @@ the shell, wires their callbacks and the server's extra routes (/debug/stats, /d
 from __future__ import annotations
 
 from dataclasses import asdict
+from urllib.parse import urlsplit
 
 import dash
 import diskcache
@@ -18,22 +19,31 @@ from dashboard import guards, shell
 from dashboard.pages import backtest as backtest_page
 from dashboard.pages import formulas
 from dashboard.pages import live as live_page
+from dashboard.warmup import WarmDiskcacheManager, WarmUp
 from services.runtime import Services, build_services
 
 SERVER_NAME = "app"  # the Flask app's name ("Serving Flask app 'app'"), after the entry point
 
 
-def create_app(settings: Settings | None = None, *, start_feeds: bool = True) -> dash.Dash:
+def create_app(
+    settings: Settings | None = None, *, start_feeds: bool = True, warm: bool = False
+) -> dash.Dash:
     """The Dash app over fresh services; `app.server.extensions['stratlens']` holds them.
 
     Pages: the live chart (/), the backtest page (/backtest, its runs are dash background
     callbacks run by a DiskcacheManager under the data directory), the formulas (/docs/metrics).
+    ``warm``: start the warm-up (dashboard/warmup.py) in a background thread, the live page's
+    first view and every strategy's backtest, so that the first requests do not pay for a
+    fresh process (``app.py serve`` does); `app.server.extensions['stratlens_warmup']` holds
+    it. The background runs then fork once it is done.
     """
     settings = settings or Settings.from_env()
     services = build_services(settings)
+    default_symbol = settings.feeds[0].symbol if settings.feeds else None
+    warmup = WarmUp(services, live_page.default_view(services.market_data, default_symbol))
     background = settings.data_dir / "background-callbacks"
     background.mkdir(parents=True, exist_ok=True)
-    manager = dash.DiskcacheManager(diskcache.Cache(str(background)))
+    manager = WarmDiskcacheManager(diskcache.Cache(str(background)), warmup if warm else None)
     app = dash.Dash(
         SERVER_NAME,
         title="StratLens",
@@ -43,10 +53,11 @@ def create_app(settings: Settings | None = None, *, start_feeds: bool = True) ->
         background_callback_manager=manager,
         suppress_callback_exceptions=False,
     )
-    default_symbol = settings.feeds[0].symbol if settings.feeds else None
     live = live_page.LiveContext(services.market_data, services.tracks, settings.chart_bars)
     app.layout = lambda: shell.shell(
-        live_page.layout(services.market_data, settings.refresh_ms, default_symbol),
+        live_page.layout(
+            services.market_data, settings.refresh_ms, default_symbol, search=page_query()
+        ),
         backtest_page.layout(services),
     )
     shell.register_callbacks(app)
@@ -68,7 +79,23 @@ def create_app(settings: Settings | None = None, *, start_feeds: bool = True) ->
     app.server.add_url_rule(formulas.FORMULAS_URL, "formulas", formulas.formulas_html)
     if start_feeds:
         services.runner.start()
+    if warm:
+        app.server.extensions["stratlens_warmup"] = warmup
+        warmup.start()
     return app
+
+
+def page_query() -> str | None:
+    """The live page's URL query (``"?symbol=..."``) of the page asking for the layout: the
+    browser names the page in the Referer header of its /_dash-layout request (same origin);
+    None for another page, outside a request or without the header (the URL callback then
+    sets the controls)."""
+    if not flask.has_request_context() or not flask.request.referrer:
+        return None
+    page = urlsplit(flask.request.referrer)
+    if page.netloc != flask.request.host or page.path.strip("/"):
+        return None
+    return f"?{page.query}" if page.query else None
 
 
 def debug_stats(services: Services) -> dict:

@@ -3,22 +3,34 @@
 Higher timeframes are resampled on the fly from the stored base timeframe. Only bars whose
 bucket has ended are "closed"; the rest of the current bucket, plus the feed's forming candle,
 make the forming bar. Windows are cached under (symbol, timeframe, bars, cursor).
+
+The catalogue of stored series (:meth:`MarketDataService.series`, ``symbols``) is one
+aggregate over every stored bar (0.5 s at two million bars), asked several times by every
+page load: it is read again only when a bar was added since (the highest candle id, one index
+lookup, moved) or when the last read is :data:`CATALOGUE_TTL_S` seconds old (a series deleted
+by another process shows that much later at most).
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
 
 import pandas as pd
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from caching import SharedCache
+from database.models import Candle as CandleRow
 from database.records import SeriesInfo
 from database.repositories import CandleRepository
 from market.candles import CANDLE_COLUMNS, Candle, candles_from_records, empty_candles
 from market.resample import resample
 from market.timeframes import SUPPORTED, Timeframe, timestamp_ms
 from services.live import LiveMarket, StreamState
+
+CATALOGUE_TTL_S = 30.0  # the catalogue is read again at least this often
 
 
 class UnknownSeriesError(LookupError):
@@ -53,11 +65,23 @@ class MarketDataService:
         self._sessions = session_factory
         self._market = market
         self._cache = cache
+        self._catalogue: tuple[float, int | None, list[SeriesInfo]] | None = None
+        self._catalogue_lock = threading.Lock()
 
     # -- catalogue -----------------------------------------------------------------------
     def series(self) -> list[SeriesInfo]:
-        with self._sessions() as session:
-            return CandleRepository(session).series()
+        """Every stored series (:meth:`CandleRepository.series`): the last read while no bar
+        was added since and it is younger than :data:`CATALOGUE_TTL_S` (see the module
+        docstring); one read for concurrent askers."""
+        with self._catalogue_lock, self._sessions() as session:
+            version = session.execute(select(func.max(CandleRow.id))).scalar()
+            if self._catalogue is not None:
+                read_at, read_version, series = self._catalogue
+                if read_version == version and time.monotonic() - read_at < CATALOGUE_TTL_S:
+                    return list(series)
+            series = CandleRepository(session).series()
+            self._catalogue = (time.monotonic(), version, series)
+            return list(series)
 
     def symbols(self) -> list[str]:
         return sorted({s.symbol for s in self.series()})

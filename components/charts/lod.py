@@ -1,4 +1,5 @@
-"""Level of detail for long histories: a range of candles merged into at most N buckets.
+"""Level of detail for long histories: a range of candles merged into at most N buckets; a
+long line (an equity curve) drawn from the points of its runs' extremes.
 
 >>> view = aggregate_ohlc(candles, max_bars=2000)            # 1,000,000 1m bars -> 2000 rows
 >>> int(view["bars"].iloc[0]), lod_timeframe_label(int(view["bars"].iloc[0]), "1m")
@@ -75,3 +76,38 @@ def lod_timeframe_label(bucket_bars: int, timeframe: Timeframe | str) -> str:
     unit, size = next((u, s) for u, s, threshold in _UNITS if seconds >= threshold)
     text = f"{seconds / size:.1f}".removesuffix(".0")
     return f"≈ {text}{unit} per bar"
+
+
+def lod_line_positions(values: np.ndarray, max_points: int = 4000) -> np.ndarray:
+    """Positions (ascending int64) of the points of a line to draw in at most ``max_points``.
+
+    >>> lod_line_positions(np.array([3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0]), max_points=4)
+    array([0, 1, 5, 7])
+
+    A line of at most ``max_points`` points keeps them all. A longer one is cut into
+    ``max_points // 4`` runs of consecutive points (equal counts, the last may hold fewer),
+    and each run keeps its first, last, lowest and highest point (the first of equal ones;
+    NaN points are never the lowest or highest): the drawn line keeps the series' first and
+    last points and every extreme a pixel would show, in time order. Vectorised: a million
+    points take a few milliseconds.
+    """
+    if max_points < 4:
+        raise ValueError(f"max_points={max_points!r} is invalid: expected an int >= 4")
+    values = np.asarray(values, dtype=np.float64)
+    n = len(values)
+    if n <= max_points:
+        return np.arange(n, dtype=np.int64)
+    size = -(-n // (max_points // 4))  # ceil: at most max_points // 4 runs
+    runs = -(-n // size)
+    padded = np.full(runs * size, np.nan)
+    padded[:n] = values
+    grid = padded.reshape(runs, size)
+    starts = np.arange(runs, dtype=np.int64) * size
+    ends = np.minimum(starts + size, n) - 1
+    lows = starts + np.argmin(np.where(np.isnan(grid), np.inf, grid), axis=1)
+    highs = starts + np.argmax(np.where(np.isnan(grid), -np.inf, grid), axis=1)
+    # a run of NaN only: argmin/argmax give its first position (a padded one never: the
+    # last run holds at least one real point, and padding is only at its end)
+    return np.unique(
+        np.concatenate([starts, ends, np.minimum(lows, ends), np.minimum(highs, ends)])
+    )

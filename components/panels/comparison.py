@@ -24,10 +24,12 @@ import plotly.graph_objects as go
 from dash import html
 
 from analytics.metrics import compute_metrics, period_returns
+from components.charts.lod import lod_line_positions
 from components.charts.style import cell_text, diverging_scale, style_figure
 from components.charts.theme import DARK, ChartTheme, rgba
 from components.panels.performance import (
     FORMULAS,
+    MAX_LINE_POINTS,
     NET_PNL,
     drawdown_pct,
     format_metric,
@@ -277,6 +279,10 @@ def comparison_table_component(
 
 
 def _line(x: Any, y: np.ndarray, name: str, color: str, hover: str) -> go.Scatter:
+    """A run's line, of at most MAX_LINE_POINTS points (the extremes of its runs kept)."""
+    keep = lod_line_positions(y, MAX_LINE_POINTS)
+    if len(keep) < len(y):
+        x, y = x[keep], y[keep]
     return go.Scatter(
         x=x, y=y, name=name, mode="lines", line={"color": color, "width": 1.5}, hovertemplate=hover
     )

@@ -13,6 +13,7 @@ import pytest
 from dash.development.base_component import Component
 
 from analytics.backtest import run_backtest
+from components.charts.lod import lod_line_positions
 from components.charts.theme import DARK, LIGHT
 from components.panels.comparison import (
     BEST_MARK,
@@ -29,7 +30,7 @@ from components.panels.comparison import (
     risk_return_scatter_figure,
     run_colors,
 )
-from components.panels.performance import FORMULAS
+from components.panels.performance import FORMULAS, MAX_LINE_POINTS, drawdown_pct
 from market.sample_data import load_sample
 from strategies.registry import create
 
@@ -144,20 +145,28 @@ def test_comparison_table_component_marks_best_cells(runs: dict[str, RunSummary]
 
 
 def test_equity_and_drawdown_overlays(runs: dict[str, RunSummary]) -> None:
+    # a line longer than MAX_LINE_POINTS is drawn at lod_line_positions: the points of the
+    # series there, its first, last, lowest and highest among them
     fig = equity_overlay_figure(runs, theme=LIGHT)
     assert [t.name for t in fig.data] == list(runs)
     for t, run, colour in zip(fig.data, runs.values(), LIGHT.strategy_palette, strict=False):
         equity = run.equity.to_numpy()
-        np.testing.assert_allclose(t.y, equity / equity[0] * 100, rtol=1e-15)
+        keep = lod_line_positions(equity, MAX_LINE_POINTS)
+        assert len(t.y) == len(keep) <= MAX_LINE_POINTS
+        assert list(pd.DatetimeIndex(t.x)) == list(run.equity.index.tz_convert(None)[keep])
+        np.testing.assert_allclose(t.y, (equity / equity[0] * 100)[keep], rtol=1e-15)
         assert t.y[0] == 100
+        assert max(t.y) == pytest.approx(equity.max() / equity[0] * 100, rel=1e-15)
         assert t.line.color == colour
     raw = equity_overlay_figure(runs, theme=DARK, normalise=False)
-    np.testing.assert_array_equal(raw.data[1].y, runs["EMA 12/26"].equity.to_numpy())
+    ema = runs["EMA 12/26"].equity.to_numpy()
+    np.testing.assert_array_equal(raw.data[1].y, ema[lod_line_positions(ema, MAX_LINE_POINTS)])
     dd = drawdown_overlay_figure(runs, theme=DARK)
     for t, run in zip(dd.data, runs.values(), strict=True):
         equity = run.equity.to_numpy()
         expected = 1 - equity / np.maximum.accumulate(equity)
-        np.testing.assert_allclose(-np.asarray(t.y) / 100, expected, rtol=0, atol=1e-15)
+        keep = lod_line_positions(drawdown_pct(run.equity).to_numpy(), MAX_LINE_POINTS)
+        np.testing.assert_allclose(-np.asarray(t.y) / 100, expected[keep], rtol=0, atol=1e-15)
         assert min(t.y) == pytest.approx(run.metrics["Max. Drawdown [%]"], rel=1e-12)
     assert dd.layout.paper_bgcolor == DARK.background
 

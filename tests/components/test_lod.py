@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from components.charts.lod import aggregate_ohlc, lod_timeframe_label
+from components.charts.lod import aggregate_ohlc, lod_line_positions, lod_timeframe_label
 from market.candles import CANDLE_COLUMNS, empty_candles
 from market.sample_data import load_sample
 
@@ -154,3 +154,57 @@ def test_a_million_bars_well_under_50_ms() -> None:
 )
 def test_lod_timeframe_label(bars: int, timeframe: str, label: str) -> None:
     assert lod_timeframe_label(bars, timeframe) == label
+
+
+def _naive_line_positions(values: np.ndarray, max_points: int) -> list[int]:
+    """Hand-rolled: each run of ceil(n / (max_points // 4)) points keeps its first, last,
+    first lowest and first highest non-NaN point (its first point when all are NaN)."""
+    n = len(values)
+    if n <= max_points:
+        return list(range(n))
+    size = -(-n // (max_points // 4))
+    keep: set[int] = set()
+    for start in range(0, n, size):
+        run = list(range(start, min(start + size, n)))
+        real = [i for i in run if not np.isnan(values[i])] or [run[0]]
+        low = min(real, key=lambda i: (values[i], i))
+        high = max(real, key=lambda i: (values[i], -i))
+        keep |= {run[0], run[-1], low, high}
+    return sorted(keep)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    n=st.integers(0, 300),
+    max_points=st.integers(4, 80),
+    seed=st.integers(0, 2**16),
+    nan_share=st.sampled_from([0.0, 0.0, 0.3, 1.0]),
+)
+def test_line_positions_keep_each_runs_first_last_low_and_high(
+    n: int, max_points: int, seed: int, nan_share: float
+) -> None:
+    rng = np.random.default_rng(seed)
+    values = np.round(rng.normal(size=n).cumsum(), 1)  # rounded: ties happen
+    values[rng.random(n) < nan_share] = np.nan
+    got = lod_line_positions(values, max_points)
+    assert got.dtype == np.int64
+    assert got.tolist() == _naive_line_positions(values, max_points)
+    assert len(got) <= max(n if n <= max_points else max_points, 0)
+    if n:
+        assert (got[0], got[-1]) == (0, n - 1)
+        if not np.isnan(values).all():
+            assert np.nanmin(values[got]) == np.nanmin(values)
+            assert np.nanmax(values[got]) == np.nanmax(values)
+
+
+def test_line_positions_of_a_million_points() -> None:
+    values = np.random.default_rng(3).normal(size=1_000_000).cumsum()
+    lod_line_positions(values)  # warm
+    began = time.perf_counter()
+    got = lod_line_positions(values)
+    elapsed = time.perf_counter() - began
+    assert len(got) <= 4000
+    assert values[got].max() == values.max()
+    assert elapsed < 0.5, f"{elapsed:.3f} s"  # a few ms; generous for a loaded machine
+    with pytest.raises(ValueError, match="max_points=3 is invalid"):
+        lod_line_positions(values, 3)

@@ -172,7 +172,10 @@ def test_every_formula_anchor_is_in_the_docs() -> None:
 def test_performance_figure_values(run: tuple[BacktestResult, pd.Series], theme_name) -> None:
     result, _ = run
     theme: ChartTheme = THEMES[theme_name]
-    fig = performance_figure(result.equity, result.trades, benchmark=result.benchmark, theme=theme)
+    every = len(result.equity)  # every point drawn (by default a long line is thinned)
+    fig = performance_figure(
+        result.equity, result.trades, benchmark=result.benchmark, theme=theme, max_points=every
+    )
     assert [t.name for t in fig.data] == ["Equity", "Buy & hold", "Drawdown", "Traded notional"]
     equity = result.equity.to_numpy()
     np.testing.assert_array_equal(trace(fig, "Equity").y, equity)
@@ -189,6 +192,39 @@ def test_performance_figure_values(run: tuple[BacktestResult, pd.Series], theme_
     assert fig.layout.xaxis.rangeslider.visible is False
     # shared x: rows 1 and 2 follow the bottom row's axis
     assert (fig.layout.xaxis.matches, fig.layout.xaxis2.matches) == ("x3", "x3")
+
+
+def test_performance_figure_draws_a_long_line_from_its_extremes(
+    run: tuple[BacktestResult, pd.Series],
+) -> None:
+    result, _ = run
+    equity = result.equity.to_numpy()
+    assert len(equity) > 4 * 400  # thinned below
+    fig = performance_figure(result.equity, result.trades, benchmark=result.benchmark,
+                             max_points=400)  # fmt: skip
+    times = result.equity.index.tz_convert(None)
+    drawdown = (equity / np.maximum.accumulate(equity) - 1) * 100
+    benchmark = result.benchmark.to_numpy()
+    for name, full in (("Equity", equity), ("Drawdown", drawdown), ("Buy & hold", benchmark)):
+        line = trace(fig, name)
+        y, x = np.asarray(line.y, dtype=float), pd.DatetimeIndex(line.x)
+        assert 4 < len(y) <= 400
+        assert x.is_monotonic_increasing
+        assert x.is_unique
+        # each drawn point is the series' own at its time; first, last, min and max kept
+        positions = times.get_indexer(x)
+        assert (positions >= 0).all()
+        np.testing.assert_allclose(y, full[positions], rtol=1e-12)
+        assert (positions[0], positions[-1]) == (0, len(full) - 1)
+        assert y.min() == pytest.approx(full.min(), rel=1e-12)
+        assert y.max() == pytest.approx(full.max(), rel=1e-12)
+        # every run of ceil(n / 100) bars keeps its own low and high
+        size = -(-len(full) // 100)
+        for start in range(0, len(full), size):
+            chunk = full[start : start + size]
+            inside = y[(positions >= start) & (positions < start + size)]
+            assert inside.min() == chunk.min()
+            assert inside.max() == chunk.max()
 
 
 def test_performance_figure_volume_is_monthly_over_three_years(

@@ -15,8 +15,9 @@ from dash import no_update
 from dash.exceptions import PreventUpdate
 
 from analytics.metrics import compute_metrics
+from components.charts.lod import lod_line_positions
 from components.charts.theme import DARK
-from components.panels.performance import kpi_values
+from components.panels.performance import MAX_LINE_POINTS, kpi_values
 from config.settings import Settings
 from dashboard.pages.live.chart import LiveContext, build_lod_chart
 from dashboard.pages.live.controls import add_spec, sync_view, view_from_controls
@@ -127,7 +128,13 @@ def test_performance_panel_shows_the_metrics_of_the_strategy_over_the_chart(serv
     assert rows[0]["entry_ms"] == backtest.trades["entry_time"].iloc[-1].value // 10**6  # newest
     assert decimals == 2
     equity = next(t for t in figure.data if t.name == "Equity")
-    np.testing.assert_allclose(np.asarray(equity.y, dtype=float), backtest.equity.to_numpy())
+    # 5,031 daily bars: drawn from the extremes of runs of bars (lod_line_positions)
+    values = backtest.equity.to_numpy()
+    keep = lod_line_positions(values, MAX_LINE_POINTS)
+    assert len(values) > MAX_LINE_POINTS >= len(keep) == len(equity.y)
+    np.testing.assert_allclose(np.asarray(equity.y, dtype=float), values[keep])
+    assert min(equity.y) == values.min()
+    assert max(equity.y) == values.max()
     assert distribution.data
     assert monthly.data
 

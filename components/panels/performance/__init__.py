@@ -18,6 +18,7 @@ grid); the figures' shared look is :mod:`components.charts.style`.
 from __future__ import annotations
 
 from components.panels.performance.figures import (
+    MAX_LINE_POINTS,
     MONTHS,
     drawdown_pct,
     monthly_heatmap_figure,
@@ -57,6 +58,7 @@ __all__ = [
     "FORMULAS",
     "KPI_KEYS",
     "KPI_LABELS",
+    "MAX_LINE_POINTS",
     "METRICS_DOC",
     "MISSING",
     "MONTHS",

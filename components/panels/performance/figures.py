@@ -17,6 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from components.charts.lod import lod_line_positions
 from components.charts.style import cell_text, diverging_scale, style_figure
 from components.charts.theme import DARK, ChartTheme, rgba
 
@@ -35,6 +36,7 @@ MONTHS: tuple[str, ...] = (
     "Dec",
 )
 _THREE_YEARS = pd.Timedelta(days=3 * 365.25)
+MAX_LINE_POINTS = 4000  # points of each line of the performance figure, at most (LOD)
 
 
 def x_values(index: pd.Index) -> pd.Index:
@@ -91,22 +93,33 @@ def performance_figure(
     *,
     benchmark: pd.Series | pd.DataFrame | None = None,
     theme: ChartTheme = DARK,
+    max_points: int = MAX_LINE_POINTS,
 ) -> go.Figure:
     """Equity (NAV) with the buy-and-hold benchmark dashed; drawdown [%]; traded notional.
 
     Three rows sharing x. Traces by name: "Equity", "Buy & hold" (when ``benchmark`` is given:
     a Series or an OHLC frame, rebased to the equity's first value), "Drawdown" (row 2, <= 0),
-    "Traded notional" (row 3, per :func:`volume_period`).
+    "Traded notional" (row 3, per :func:`volume_period`). A line longer than ``max_points``
+    is drawn from its first and last points and the lowest and highest point of each of
+    ``max_points // 4`` runs (:func:`~components.charts.lod.lod_line_positions`): a million
+    bars' equity travels as a few thousand points, its extremes exact.
     """
     equity = result_equity.astype(float)
     x = x_values(equity.index)
+
+    def line(values: pd.Series | np.ndarray) -> dict:
+        y = np.asarray(values, dtype=float)
+        keep = lod_line_positions(y, max_points)
+        if len(keep) == len(y):
+            return {"x": x, "y": y}
+        return {"x": x[keep], "y": y[keep]}
+
     fig = make_subplots(
         rows=3, cols=1, shared_xaxes=True, row_heights=[0.56, 0.24, 0.20], vertical_spacing=0.02
     )
     fig.add_trace(
         go.Scatter(
-            x=x,
-            y=equity.to_numpy(),
+            **line(equity.to_numpy()),
             name="Equity",
             mode="lines",
             line={"color": theme.line_palette[0], "width": 1.6},
@@ -118,8 +131,7 @@ def performance_figure(
     if benchmark is not None:
         fig.add_trace(
             go.Scatter(
-                x=x,
-                y=_benchmark_values(benchmark, equity).to_numpy(),
+                **line(_benchmark_values(benchmark, equity).to_numpy()),
                 name="Buy & hold",
                 mode="lines",
                 line={"color": theme.level, "width": 1.2, "dash": "dash"},
@@ -130,8 +142,7 @@ def performance_figure(
         )
     fig.add_trace(
         go.Scatter(
-            x=x,
-            y=drawdown_pct(equity).to_numpy(),
+            **line(drawdown_pct(equity).to_numpy()),
             name="Drawdown",
             mode="lines",
             fill="tozeroy",

@@ -89,10 +89,11 @@ def _floats(values: pd.Series | np.ndarray, scale: float = 1.0) -> list[float | 
     return [None if math.isnan(v) else v for v in array.tolist()]
 
 
-def trade_table_records(trades: pd.DataFrame) -> list[dict]:
+def trade_table_records(trades: pd.DataFrame, first_id: int = 1) -> list[dict]:
     """One dict per trade for the DataTable's ``data``.
 
-    ``id`` is the trade number (1-based; the DataTable's row id); times are "YYYY-MM-DD HH:MM"
+    ``id`` is the trade number (``first_id`` for the first row, 1 unless ``trades`` are the
+    tail of a run's; the DataTable's row id); times are "YYYY-MM-DD HH:MM"
     UTC; ``size`` is absolute (the side says the direction); ``return_pct``, ``mae_pct`` and
     ``mfe_pct`` are percent; ``duration`` is text ("42d 4h"). Not shown as columns:
     ``entry_ms``/``exit_ms`` (epoch ms, to zoom the chart on a click) and ``duration_s``.
@@ -103,7 +104,7 @@ def trade_table_records(trades: pd.DataFrame) -> list[dict]:
     entry, exit_ = utc_index(trades["entry_time"]), utc_index(trades["exit_time"])
     durations = pd.to_timedelta(trades["duration"]) if "duration" in trades else exit_ - entry
     columns = {
-        "id": list(range(1, len(trades) + 1)),
+        "id": list(range(first_id, first_id + len(trades))),
         "side": trades["side"].astype(str).tolist(),
         "entry_time": entry.strftime("%Y-%m-%d %H:%M").tolist(),
         "exit_time": exit_.strftime("%Y-%m-%d %H:%M").tolist(),

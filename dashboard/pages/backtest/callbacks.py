@@ -31,6 +31,10 @@ from dashboard.pages.backtest.results import (
 from dashboard.pages.backtest.style import HIDE, SHOW
 from services.saved_runs import ResultCache
 
+POLL_MS = 100
+"""How often the browser asks whether a Run or Open finished (and for its progress): each ask
+is a small request; the result shows at most this long after the run ends."""
+
 
 def register_callbacks(app: Dash, services: Any, manager: Any, *, min_step_s: float = 0.0) -> None:
     """The page's callbacks on ``app``; Run/Open run in the background through ``manager``
@@ -91,7 +95,7 @@ def register_callbacks(app: Dash, services: Any, manager: Any, *, min_step_s: fl
         },
         background=True,
         manager=manager,
-        interval=250,
+        interval=POLL_MS,
         progress=[Output("bt-progress", "value"), Output("bt-progress", "label")],
         progress_default=[0, ""],
         running=[

@@ -62,6 +62,9 @@ from services.saved_runs import ResultCache, list_runs, reopen_run
 from strategies.registry import get as get_strategy
 
 KPI_PREFIX = "bt-kpi"
+TRADE_ROWS = 2000
+"""Trades the grid gets at most: the last ones (a million bars can make 40,000 trades, 16 MB of
+rows; the trades export has them all)."""
 STEP_NAMES: tuple[str, ...] = STEPS  # what the progress bar shows, in order
 # what showing a result writes, in the order of the callback's outputs
 WRITE_OUTPUT = "bt-result-title.children"
@@ -201,9 +204,10 @@ def _day(value: pd.Timestamp | None) -> str:
 
 def result_outputs(result: RunResult, theme: str, status: Any = "") -> dict[str, Any]:
     """``"id.prop"`` -> value of :data:`RESULT_OUTPUTS` but the saved-runs table, for
-    ``result``: title, KPI cards, performance, returns and monthly figures (the two side by
-    side at one height), trade rows and columns, the current-run store, the result shown and
-    the hint hidden, the status line."""
+    ``result``: title, KPI cards, performance, returns and monthly figures (the two
+    side by side at one height), trade rows (the last :data:`TRADE_ROWS`, numbered as in the
+    run; the status line says so when there are more) and columns, the current-run store, the
+    result shown and the hint hidden, the status line."""
     look = resolve_theme(theme)
     trades = result.trades
     decimals = price_decimals(trades["entry_price"]) if len(trades) else 2
@@ -212,6 +216,13 @@ def result_outputs(result: RunResult, theme: str, status: Any = "") -> dict[str,
     height = {"height": f"{min(560, max(300, 70 + 22 * len(monthly)))}px"}
     heatmap = tidy(monthly_heatmap_figure(monthly, theme=look))
     heatmap.update_layout(height=None, autosize=True)
+    shown = trades.iloc[-TRADE_ROWS:]
+    if len(shown) < len(trades):
+        note = (
+            f"The trade table shows the last {len(shown):,} of {len(trades):,} trades; "
+            "export the trades for all of them."
+        )
+        status = [status, " ", note] if status else note
     return {
         "bt-result-title.children": _title(*result_title(result)),
         "bt-kpis.children": kpi_cards(
@@ -224,7 +235,7 @@ def result_outputs(result: RunResult, theme: str, status: Any = "") -> dict[str,
         "bt-returns.style": height,
         "bt-monthly.figure": heatmap,
         "bt-monthly.style": height,
-        "bt-trades.rowData": trade_table_records(trades),
+        "bt-trades.rowData": trade_table_records(shown, len(trades) - len(shown) + 1),
         "bt-trades.columnDefs": trade_table_columns(decimals, look),
         "bt-current.data": {"run_id": result.run_id, "label": short_label(result)},
         "bt-result-body.style": SHOW,

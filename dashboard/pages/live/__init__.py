@@ -14,6 +14,6 @@ callbacks.py     the page's callbacks (thin), panels_callbacks.py the panels'
 
 from dashboard.pages.live.callbacks import register_callbacks
 from dashboard.pages.live.chart import LiveContext
-from dashboard.pages.live.layout import layout
+from dashboard.pages.live.layout import default_view, layout
 
-__all__ = ["LiveContext", "layout", "register_callbacks"]
+__all__ = ["LiveContext", "default_view", "layout", "register_callbacks"]

@@ -5,7 +5,7 @@ assets/chart_view.js, and the panels' (:mod:`~dashboard.pages.live.panels_callba
 
 from __future__ import annotations
 
-from dash import ClientsideFunction, Dash, Input, Output, State, ctx
+from dash import ClientsideFunction, Dash, Input, Output, State, ctx, no_update
 from dash.exceptions import PreventUpdate
 
 from dashboard.pages.live import panels_callbacks
@@ -24,6 +24,31 @@ from services.market_data import UnknownSeriesError
 
 def _view_inputs() -> list[Input]:
     return [Input(c, "value") for c in VIEW_CONTROLS]
+
+
+def url_changes(trigger: str, search: str | None, controls: list, market) -> tuple:
+    """:func:`sync_view`'s answer, each control the URL leaves as it is ``no_update``: a
+    control written triggers the chart's build, and the layout already set them from the URL
+    (when the page's URL reached it), so a page load builds its chart once."""
+    out = list(sync_view(trigger, search, view_from_controls(*controls), market))
+    if trigger == "url":
+        for i, current in enumerate(controls, start=1):
+            if out[i] is not no_update and out[i] == current:
+                out[i] = no_update
+    return tuple(out)
+
+
+def first_build_follows(
+    trigger: str | None, pathname: str | None, search: str | None, controls: list, market
+) -> bool:
+    """True for the chart's initial call on the live page itself when the URL changes a
+    control: the URL callback (``_sync``) sets it on the same load, which builds the figure of
+    the view asked for; built now, from the controls as they are, it would be built twice.
+    When the URL changes nothing (the layout started the controls from it), the initial call
+    builds it. Another page builds it at once (the live page is opened later, same URL)."""
+    if trigger is not None or (pathname or "/").strip("/"):
+        return False
+    return any(v is not no_update for v in url_changes("url", search, controls, market)[1:10])
 
 
 def register_callbacks(app: Dash, live: LiveContext) -> None:
@@ -70,7 +95,7 @@ def register_callbacks(app: Dash, live: LiveContext) -> None:
         if (pathname or "/").strip("/"):
             raise PreventUpdate  # another page: its URL is not the live view's
         trigger = ctx.triggered_id if ctx.triggered_id else "url"
-        return sync_view(trigger, search, view_from_controls(*controls), market)
+        return url_changes(trigger, search, controls, market)
 
     @app.callback(
         Output("timeframe", "options"),
@@ -114,10 +139,14 @@ def register_callbacks(app: Dash, live: LiveContext) -> None:
         Output("chart-state", "data"),
         *_view_inputs(),
         Input("price-chart", "relayoutData"),
+        State("url", "pathname"),
+        State("url", "search"),
         running=[(Output("chart-loading", "className"), "sl-loading show", "sl-loading")],
     )
     def _build(*values):
-        *controls, relayout = values
+        *controls, relayout, pathname, search = values
+        if first_build_follows(ctx.triggered_id, pathname, search, controls, market):
+            raise PreventUpdate
         zoomed = ctx.triggered_id == "price-chart"
         return view_chart(live, view_from_controls(*controls), relayout, zoomed=zoomed)
 

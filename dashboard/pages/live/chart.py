@@ -228,17 +228,19 @@ def live_tick(
     records what it applied in the chart state (assets/chart_view.js), so a delta lost or
     applied late is made good by the next one. The whole figure is rebuilt only when the
     tab's chart is not the selected one, when a replay started over, or when the chart
-    reached its bounded size.
+    reached its bounded size; nothing before the tab's first figure arrived (no chart state).
     """
     if not view.symbol or not view.timeframe:
         raise PreventUpdate
     if view.lod:
         raise PreventUpdate  # the whole-history view is not live-patched
+    if not chart_state:
+        # the tab's first figure is on its way (the view's build, which writes the chart
+        # state): built here too, it would be built twice, maybe of a view the URL replaces
+        raise PreventUpdate
     tf = Timeframe.parse(view.timeframe)
-    if (
-        not chart_state
-        or chart_state["k"] != chart_key(view.symbol, tf)
-        or chart_state.get("cfg") != layer_config(view)
+    if chart_state["k"] != chart_key(view.symbol, tf) or chart_state.get("cfg") != layer_config(
+        view
     ):
         figure, new_state = build_chart(live, view)
         return figure, no_update, new_state

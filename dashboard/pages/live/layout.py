@@ -3,6 +3,8 @@ layers (indicators, strategies, signal filter) beside the chart, and the panels 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
@@ -11,8 +13,11 @@ from dashboard.pages.live import panels
 from dashboard.pages.live.controls import (
     indicator_choices,
     strategy_choices,
+    sync_view,
     timeframe_options,
+    view_from_controls,
 )
+from dashboard.pages.live.view_state import ViewState
 from dashboard.shell import GRAPH_CONFIG
 from indicators.registry import all_specs
 from services.market_data import MarketDataService
@@ -27,21 +32,44 @@ SIGNAL_LABELS = {
 }
 
 
-def layout(
-    market: MarketDataService, refresh_ms: int, default_symbol: str | None = None
-) -> html.Div:
-    """A toolbar (symbol, timeframe, switches, last price), a sidebar of layers (indicators,
-    strategies, signal filter) beside the chart, and the panels below."""
+def default_view(
+    market: MarketDataService, default_symbol: str | None = None
+) -> tuple[str | None, str | None]:
+    """(symbol, timeframe) the page shows without a URL query: ``default_symbol`` when stored
+    (else the first stored symbol) in its first timeframe; None where nothing is stored."""
     symbols = market.symbols()
     symbol = default_symbol if default_symbol in symbols else (symbols[0] if symbols else None)
     timeframes = market.timeframes(symbol) if symbol else []
+    return symbol, timeframes[0] if timeframes else None
+
+
+def layout(
+    market: MarketDataService,
+    refresh_ms: int,
+    default_symbol: str | None = None,
+    search: str | None = None,
+) -> html.Div:
+    """A toolbar (symbol, timeframe, switches, last price), a sidebar of layers (indicators,
+    strategies, signal filter) beside the chart, and the panels below.
+
+    ``search``: the page's URL query, when known: the controls start as the URL sets them
+    (:func:`~dashboard.pages.live.controls.sync_view`, the theme apart: the shell's), so the
+    page's first chart is the one asked for, built at once (no round trip of the URL
+    callback first)."""
+    symbol, timeframe = default_view(market, default_symbol)
+    view = ViewState(symbol=symbol, timeframe=timeframe)
+    if search:
+        view = replace(view_from_controls(*sync_view("url", search, view, market)[1:10]),
+                       theme=view.theme)  # fmt: skip
+    symbols = market.symbols()
+    timeframes = market.timeframes(view.symbol) if view.symbol else []
     toolbar = dbc.Row(
         [
             dbc.Col(
                 dbc.Select(
                     id="symbol",
                     options=[{"label": s, "value": s} for s in symbols],
-                    value=symbol,
+                    value=view.symbol,
                     size="sm",
                     className="sl-symbol",
                 ),
@@ -51,7 +79,7 @@ def layout(
                 dbc.RadioItems(
                     id="timeframe",
                     options=timeframe_options(timeframes),
-                    value=timeframes[0] if timeframes else None,
+                    value=view.timeframe,
                     className="btn-group sl-timeframes",
                     inputClassName="btn-check",
                     labelClassName="btn btn-outline-secondary btn-sm",
@@ -61,13 +89,19 @@ def layout(
             ),
             dbc.Col(
                 dbc.Switch(
-                    id="show-forming", label="Forming candle", value=True, className="sl-small mb-0"
+                    id="show-forming",
+                    label="Forming candle",
+                    value=view.show_forming,
+                    className="sl-small mb-0",
                 ),
                 width="auto",
             ),
             dbc.Col(
                 dbc.Switch(
-                    id="lod", label="Whole history (LOD)", value=False, className="sl-small mb-0"
+                    id="lod",
+                    label="Whole history (LOD)",
+                    value=view.lod,
+                    className="sl-small mb-0",
                 ),
                 width="auto",
             ),
@@ -85,8 +119,8 @@ def layout(
                     html.Div("Indicators", className="sl-label"),
                     dcc.Dropdown(
                         id="indicators",
-                        options=indicator_choices(),
-                        value=[],
+                        options=indicator_choices(view.indicators),
+                        value=list(view.indicators),
                         multi=True,
                         placeholder="add indicators…",
                         className="sl-dropdown",
@@ -104,8 +138,8 @@ def layout(
                     html.Div("Strategies", className="sl-label"),
                     dbc.Checklist(
                         id="strategies",
-                        options=strategy_choices(),
-                        value=[],
+                        options=strategy_choices(view.strategies),
+                        value=list(view.strategies),
                         switch=True,
                         className="sl-strategies",
                     ),
@@ -123,7 +157,7 @@ def layout(
                     dbc.Checklist(
                         id="signal-types",
                         options=[{"label": SIGNAL_LABELS[t], "value": t} for t in SIGNAL_TYPES],
-                        value=list(SIGNAL_TYPES),
+                        value=list(view.signal_types),
                         className="sl-small sl-types",
                     ),
                     html.Div("Minimum confidence", className="sl-small sl-muted mt-1"),
@@ -132,7 +166,7 @@ def layout(
                         min=0,
                         max=1,
                         step=0.05,
-                        value=0,
+                        value=view.min_confidence,
                         marks={0: "0", 0.25: "0.25", 0.5: "0.5", 0.75: "0.75", 1: "1"},
                         tooltip={"placement": "bottom"},
                         className="sl-slider",
