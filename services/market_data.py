@@ -6,9 +6,11 @@ make the forming bar. Windows are cached under (symbol, timeframe, bars, cursor)
 
 The catalogue of stored series (:meth:`MarketDataService.series`, ``symbols``) is one
 aggregate over every stored bar (0.5 s at two million bars), asked several times by every
-page load: it is read again only when a bar was added since (the highest candle id, one index
-lookup, moved) or when the last read is :data:`CATALOGUE_TTL_S` seconds old (a series deleted
-by another process shows that much later at most).
+page load: it is read again only when a series changed since (the data versions of
+``candle_series_versions``, a few rows, differ: every write of bars through the repository
+replaces its series' token, a deleted series loses its row) or when the last read is
+:data:`CATALOGUE_TTL_S` seconds old (a change made behind the repository shows that much later
+at most).
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ import time
 from dataclasses import dataclass
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from caching import SharedCache
-from database.models import Candle as CandleRow
+from database.models import CandleSeriesVersion as SeriesVersion
 from database.records import SeriesInfo
 from database.repositories import CandleRepository
 from market.candles import CANDLE_COLUMNS, Candle, candles_from_records, empty_candles
@@ -65,7 +67,7 @@ class MarketDataService:
         self._sessions = session_factory
         self._market = market
         self._cache = cache
-        self._catalogue: tuple[float, int | None, list[SeriesInfo]] | None = None
+        self._catalogue: tuple[float, tuple, list[SeriesInfo]] | None = None
         self._catalogue_lock = threading.Lock()
 
     # -- catalogue -----------------------------------------------------------------------
@@ -74,7 +76,14 @@ class MarketDataService:
         was added since and it is younger than :data:`CATALOGUE_TTL_S` (see the module
         docstring); one read for concurrent askers."""
         with self._catalogue_lock, self._sessions() as session:
-            version = session.execute(select(func.max(CandleRow.id))).scalar()
+            # every write of a series' bars replaces its token: the tokens of all series, a
+            # few rows, say whether anything was added since the last read
+            version = tuple(
+                session.execute(
+                    select(SeriesVersion.symbol, SeriesVersion.timeframe, SeriesVersion.version)
+                    .order_by(SeriesVersion.symbol, SeriesVersion.timeframe)
+                ).all()
+            )
             if self._catalogue is not None:
                 read_at, read_version, series = self._catalogue
                 if read_version == version and time.monotonic() - read_at < CATALOGUE_TTL_S:

@@ -14,6 +14,7 @@ import diskcache
 import pytest
 from dash import no_update
 from dash.exceptions import PreventUpdate
+from sqlalchemy import text
 
 import dashboard.server
 from components.panels.performance import trade_table_records
@@ -202,13 +203,12 @@ def test_background_runs_fork_only_once_the_warm_up_is_done(services, tmp_path):
     assert other.read_text() == str(pid)
 
 
-def test_the_catalogue_is_read_again_when_a_bar_was_added_or_it_is_old(services, monkeypatch):
+def test_the_catalogue_is_read_again_when_a_series_changed_or_it_is_old(services, monkeypatch):
     market = services.market_data
     assert [(s.symbol, s.timeframe) for s in market.series()] == [("DEMO", "1m"), ("SP500", "1d")]
     with services.sessions.begin() as session:
-        deleted = CandleRepository(session).delete_series("SP500", "1d")  # not the newest ids
-    assert deleted > 0
-    assert market.symbols() == ["DEMO", "SP500"]  # no bar added: the last read
+        assert CandleRepository(session).delete_series("SP500", "1d") > 0
+    assert market.symbols() == ["DEMO"]  # its data version went with it: read again
     with services.sessions.begin() as session:
         CandleRepository(session).upsert("NEW", "1d", load_sample("SP500").iloc[:5])
     series = market.series()  # a bar added: read again
@@ -216,10 +216,10 @@ def test_the_catalogue_is_read_again_when_a_bar_was_added_or_it_is_old(services,
         ("DEMO", "1m", DEMO_BARS),
         ("NEW", "1d", 5),
     ]
-    with services.sessions.begin() as session:
-        CandleRepository(session).delete_series("DEMO", "1m")  # not the newest ids either
-    assert market.symbols() == ["DEMO", "NEW"]
-    monkeypatch.setattr(market_data, "CATALOGUE_TTL_S", 0.0)  # the last read is too old
+    with services.sessions.begin() as session:  # behind the repository: no version change
+        session.execute(text("DELETE FROM candles WHERE symbol = 'DEMO'"))
+    assert market.symbols() == ["DEMO", "NEW"]  # the last read ...
+    monkeypatch.setattr(market_data, "CATALOGUE_TTL_S", 0.0)  # ... until it is too old
     assert market.symbols() == ["NEW"]
 
 
