@@ -22,7 +22,7 @@ backtesting.py``); our trades and final equity must equal backtesting.py's, and 
 - in a real browser (headless Chromium, bench/_user_browser.py; --skip-browser leaves it out):
   the backtest page's Run from the click to the KPI cards, and the live page's first chart of
   the symbol in level of detail (``lod=1``) from the request to drawn;
-- server CPU per live tab: bench/live_tabs.py --quick when it exists (else the row says so).
+- server CPU per live tab: bench/live_tabs.py --tabs 0,1,4,50 (its own table, printed above).
 
 ``--only browser``: the browser rows alone (the CSVs imported once, untimed, into a SQLite
 database of the scratch directory, kept there for the next run with the same --scratch; one
@@ -278,10 +278,11 @@ def live_tabs(bench: Bench) -> None:
         bench.add("server CPU per live tab", "", "", "", "", None)
         print("live tabs: bench/live_tabs.py does not exist (yet): row skipped")
         return
-    done = subprocess.run([sys.executable, str(script), "--quick"], cwd=ROOT, text=True,
+    args = ["--tabs", "0,1,4,50", "--warmup", "10", "--window", "20"]
+    done = subprocess.run([sys.executable, str(script), *args], cwd=ROOT, text=True,
                           capture_output=True, env=bench.base_env)  # fmt: skip
-    print("bench/live_tabs.py --quick:\n" + done.stdout.rstrip())
-    bench.add("server CPU per live tab (bench/live_tabs.py --quick)", "see above", "", "", "",
+    print(f"bench/live_tabs.py {' '.join(args)}:\n" + done.stdout.rstrip() + done.stderr[-2000:])
+    bench.add("server CPU per live tab (bench/live_tabs.py)", "see above", "", "", "",
               None if done.returncode == 0 else False)  # fmt: skip
 
 
