@@ -17,7 +17,6 @@ accepts only what the precise one reads to the same values, so both give the sam
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
@@ -26,9 +25,8 @@ import pyarrow as pa
 import pyarrow.csv as pv
 
 from market.timeframes import from_epoch_ms
-from market.validation import parse_timestamps
+from market.validation import is_epoch_text, parse_timestamps
 
-_EPOCH = re.compile(r"[+-]?\d+(\.\d*)?")
 TIME_NAMES = ("timestamp", "date", "datetime", "time", "ts")
 EQUITY_NAMES = ("equity", "value", "nav", "balance", "portfolio")
 RETURN_NAMES = ("returns", "return", "ret")
@@ -104,7 +102,7 @@ def _times(text: pd.Series) -> pd.Series:
     where a value is neither."""
     stripped = text.str.strip()
     first = stripped[stripped.ne("")].head(1)
-    if len(first) and _EPOCH.fullmatch(first.iloc[0]):
+    if len(first) and is_epoch_text(first.iloc[0]):
         ms, ok = parse_timestamps(stripped)
         stamps = pd.Series(from_epoch_ms(ms), index=text.index)
         return stamps.where(ok, pd.NaT)

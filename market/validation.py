@@ -205,6 +205,12 @@ def resolve_columns(
     return mapping, errors
 
 
+def is_epoch_text(text: str) -> bool:
+    """Whether a timestamp cell is a number: the rule by which a column's first value makes
+    the whole column epoch seconds/milliseconds (:func:`parse_timestamps`)."""
+    return bool(_NUMERIC.match(text))
+
+
 def parse_timestamps(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Epoch milliseconds (int64) and a parsed-ok mask for a column of timestamps.
 
@@ -227,7 +233,7 @@ def parse_timestamps(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     if not present.any():
         return np.zeros(len(series), dtype=np.int64), np.zeros(len(series), dtype=bool)
     first = text[present].iloc[0]
-    if _NUMERIC.match(first):
+    if is_epoch_text(first):
         numeric = pd.to_numeric(text.where(present, None), errors="coerce")
         return _epoch_to_ms(numeric.to_numpy(dtype=np.float64, na_value=np.nan))
     if "/" in first:
