@@ -5,17 +5,14 @@ GET /debug/stats lists it; all of it goes once the feed has caught up."""
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
 from dashboard.server import debug_stats
+from tests.dashboard.clientside import run_clientside
 from tests.dashboard.test_live_callbacks import Tab, make_services
 
-ASSETS = Path(__file__).resolve().parents[2] / "dashboard" / "assets" / "chart_view.js"
 SINCE = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 
@@ -28,20 +25,10 @@ def services(tmp_path):
 
 def render_status(state: dict) -> list:
     """The status line, price, badge label and badge colour assets/chart_view.js renders."""
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed")
-    script = (
-        "global.window = {dash_clientside: {no_update: '<skip>'}, requestAnimationFrame() {}};"
-        "global.document = {querySelector() { return null; }, addEventListener() {},"
-        " visibilityState: 'visible'};"
-        f"require({json.dumps(str(ASSETS))});"
-        f"console.log(JSON.stringify(window.dash_clientside.stratlens.status({json.dumps(state)},"
-        " null)));"
+    return run_clientside(
+        "console.log(JSON.stringify(window.dash_clientside.stratlens.status("
+        f"{json.dumps(state)}, null)));"
     )
-    done = subprocess.run([node, "-e", script], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
 
 
 def test_a_delayed_feed_shows_in_the_chart_state_the_status_line_and_debug_stats(services):

@@ -5,9 +5,6 @@ below the chart are computed once per panel epoch and only requested while visib
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -18,6 +15,7 @@ from dashboard.pages.live.view_state import indicator_request
 from dashboard.server import create_app, debug_stats
 from services.chart_layers import PANEL_EVERY_S, strategy_key
 from strategies.registry import create
+from tests.dashboard.clientside import NO_UPDATE, run_clientside
 from tests.dashboard.test_live_callbacks import Tab, make_services
 
 LAYERS = {  # what the issue measures: RSI, Bollinger and two strategies
@@ -27,7 +25,6 @@ LAYERS = {  # what the issue measures: RSI, Bollinger and two strategies
         strategy_key(create("rsi_reversion", direction="both")),
     ),
 }
-ASSETS = Path(__file__).resolve().parents[2] / "dashboard" / "assets" / "chart_view.js"
 
 
 @pytest.fixture
@@ -146,14 +143,7 @@ def test_debug_stats_show_the_live_work(tmp_path):
 def test_the_panels_refresh_only_while_visible():
     """assets/chart_view.js's panelRefresh, run in node: nothing is requested while the panels
     are hidden; shown again, the panel on show catches up at once, once per panel epoch."""
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed")
-    script = (
-        "global.window = {dash_clientside: {no_update: '<skip>'}, requestAnimationFrame() {}};"
-        "global.document = {querySelector() { return null; }, addEventListener() {},"
-        " visibilityState: 'visible'};"
-        f"require({json.dumps(str(ASSETS))});"
+    outcome = run_clientside(
         "const f = window.dash_clientside.stratlens.panelRefresh;"
         "const s = {k: 'SP500|1d', pe: 100, last: 5};"
         "const out = ["
@@ -170,12 +160,8 @@ def test_the_panels_refresh_only_while_visible():
         "   'p', false)];"
         "console.log(JSON.stringify(out));"
     )
-    done = subprocess.run([node, "-e", script], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    hidden, shown, same, moved, cmp_hidden, cmp_shown, cmp_same, cmp_changed = json.loads(
-        done.stdout
-    )
-    skip = "<skip>"
+    hidden, shown, same, moved, cmp_hidden, cmp_shown, cmp_same, cmp_changed = outcome
+    skip = NO_UPDATE
     assert hidden == [skip, skip]
     assert shown == [["SP500|1d", 100], skip]
     assert same == [skip, skip]
