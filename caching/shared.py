@@ -1,4 +1,4 @@
-"""The shared cache: flask-caching's SimpleCache in process, RedisCache when REDIS_URL is set.
+"""The shared cache: cachelib's SimpleCache in process, flask-caching's RedisCache with REDIS_URL.
 
 Keys always carry the data version (the cursor of the series) and the parameters, so a new
 candle or another window can never be served a stale value. Hits and misses are counted.
@@ -10,9 +10,9 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # imported where a cache is made: flask (through flask_caching) and redis
+if TYPE_CHECKING:  # imported where a cache is made: redis, flask (through flask_caching)
     import redis  # cost ~0.1 s, which a one-shot command that never caches should not pay
-    from flask_caching.backends import BaseCache
+    from cachelib.base import BaseCache
 
 
 @dataclass(frozen=True)
@@ -23,8 +23,16 @@ class CacheStats:
 
 
 class SharedCache:
-    def __init__(self, backend: BaseCache, name: str, client: redis.Redis | None = None) -> None:
-        self._backend = backend
+    def __init__(
+        self,
+        backend: BaseCache | None,
+        name: str,
+        client: redis.Redis | None = None,
+        *,
+        timeout_s: int = 600,
+    ) -> None:
+        self._made = backend  # None: a SimpleCache made on first use
+        self._timeout_s = timeout_s
         self._name = name
         self._client = client
         self._lock = threading.Lock()
@@ -36,15 +44,24 @@ class SharedCache:
         cls, redis_url: str | None, timeout_s: int = 600, key_prefix: str = "stratlens:"
     ) -> SharedCache:
         """SimpleCache (this process only) without a URL, else RedisCache (shared)."""
-        from flask_caching.backends import RedisCache, SimpleCache
-
         if not redis_url:
-            return cls(SimpleCache(threshold=256, default_timeout=timeout_s), "simple")
+            return cls(None, "simple", timeout_s=timeout_s)
         import redis
+        from flask_caching.backends import RedisCache
 
         client = redis.Redis.from_url(redis_url)
         backend = RedisCache(host=client, default_timeout=timeout_s, key_prefix=key_prefix)
         return cls(backend, "redis", client)
+
+    @property
+    def _backend(self) -> BaseCache:
+        if self._made is None:
+            from cachelib.simple import SimpleCache  # flask-caching's, without flask
+
+            with self._lock:
+                if self._made is None:
+                    self._made = SimpleCache(threshold=256, default_timeout=self._timeout_s)
+        return self._made
 
     def get(self, key: str) -> Any | None:
         value = self._backend.get(key)
