@@ -65,6 +65,8 @@ def dash_duo(dash_duo: Any) -> Iterator[Any]:
     def start_counting(app: Any, **kwargs: Any) -> Any:
         app.server.wsgi_app = counter = InFlight(app.server.wsgi_app)
         started.append(counter)
+        # DASH_TEST_PORT: another port than dash's 8050, so that two test runs can share a machine
+        kwargs.setdefault("port", int(os.environ.get("DASH_TEST_PORT", "8050")))
         return start_server(app, **kwargs)
 
     dash_duo.start_server = start_counting
