@@ -49,7 +49,7 @@ class Settings:
     feed_updates_per_candle: int = 4  # forming-candle updates between two closes
     replay_bars: int = 300  # bars held back at start and streamed by the replay feed
     refresh_ms: int = 1000  # browser refresh interval
-    chart_bars: int = 5000  # most bars one chart holds
+    chart_bars: int = 1000  # most bars one live chart holds (the browser redraws them all)
     log_level: str = "INFO"
     data_dir: Path = DEFAULT_DATA_DIR
     load_sample_data: bool = True
@@ -74,7 +74,7 @@ class Settings:
             ),
             replay_bars=_int("REPLAY_BARS", env.get("REPLAY_BARS", "300"), 1, 10_000_000),
             refresh_ms=_int("REFRESH_MS", env.get("REFRESH_MS", "1000"), 100, 3_600_000),
-            chart_bars=_int("CHART_BARS", env.get("CHART_BARS", "5000"), 10, 1_000_000),
+            chart_bars=_int("CHART_BARS", env.get("CHART_BARS", "1000"), 10, 1_000_000),
             log_level=_choice("LOG_LEVEL", env.get("LOG_LEVEL", "INFO"), LOG_LEVELS),
             data_dir=data_dir,
             load_sample_data=_bool("LOAD_SAMPLE_DATA", env.get("LOAD_SAMPLE_DATA", "true")),

@@ -34,13 +34,36 @@
       const trace = gd.data[i];
       if (!trace || !trace.x) continue;
       const xs = trace.x;
+      // trade segments (entry, exit, null) are not one ascending run of x
+      const ascending = !String(trace.legendgroup || "").startsWith("trade:");
       for (let j = xs.length - 1; j >= 0; j--) {
+        if (xs[j] === null) continue;
         const x = xa.d2l(xs[j]);
-        if (x < lo) break; // x is ascending: nothing older is in view
+        if (x < lo) {
+          if (ascending) break; // x is ascending: nothing older is in view
+          continue;
+        }
         if (x > hi) continue;
-        min = Math.min(min, trace[keys[0]][j]);
-        max = Math.max(max, trace[keys[1]][j]);
+        const a = trace[keys[0]][j];
+        const b = trace[keys[1]][j];
+        if (a !== null && isFinite(a)) min = Math.min(min, a);
+        if (b !== null && isFinite(b)) max = Math.max(max, b);
       }
+    }
+    return [min, max];
+  }
+
+  /* Low and high of everything drawn on the price axis within [lo, hi]: the candles and every
+   * visible overlay (moving averages, Bollinger bands, signal markers), so no layer runs off
+   * the plot. Traces hidden from the legend do not count. */
+  function priceExtent(gd, xa, lo, hi) {
+    let [min, max] = extent(gd, xa, [0, 1], ["low", "high"], lo, hi);
+    for (let i = 5; i < gd.data.length; i++) {
+      const t = gd.data[i];
+      if (!t || !t.y || (t.yaxis && t.yaxis !== "y") || t.visible === "legendonly" || t.visible === false) continue;
+      const [a, b] = extent(gd, xa, [i], ["y", "y"], lo, hi);
+      min = Math.min(min, a);
+      max = Math.max(max, b);
     }
     return [min, max];
   }
@@ -69,7 +92,7 @@
         update["xaxis.range"] = [xa.l2r(lo), xa.l2r(hi)];
       }
     }
-    const [low, high] = extent(gd, xa, [0, 1], ["low", "high"], lo, hi);
+    const [low, high] = priceExtent(gd, xa, lo, hi);
     if (isFinite(low) && isFinite(high)) {
       const pad = (high - low) * 0.06 || Math.abs(high) * 0.01 || 1;
       const wanted = [low - pad, high + pad];
@@ -169,6 +192,7 @@
         patch.assign(["data", index].concat(name.split(".")), values);
       }
     }
+    followRanges(patch, rows, f);
     const next = Object.assign({}, state, {
       v: delta.v, st: delta.st, fk: delta.fk, pe: delta.pe,
       last: rows.length ? delta.last : state.last,
@@ -178,6 +202,57 @@
       if (delta[key] != null) next[key] = delta[key]; else delete next[key];
     }
     return [patch.build(), next];
+  }
+
+  /* The axis ranges after a delta, set in the same patch as its data, so the chart is drawn
+   * once per tick (a relayout after the redraw would draw it twice): when the chart follows
+   * the newest bar, the x range moves with it (every linked x axis); the price and volume
+   * ranges fit the bars in view with the new rows, the forming bar and the overlays. */
+  function followRanges(patch, rows, forming) {
+    const gd = chartDiv();
+    const layout = gd && gd._fullLayout;
+    if (!layout || !layout.xaxis || !gd.data || !gd.data.length) return;
+    const xa = layout.xaxis;
+    let lo = xa.r2l(xa.range[0]);
+    let hi = xa.r2l(xa.range[1]);
+    const points = rows.slice();
+    if (forming) points.push(forming);
+    if (!points.length) return;
+    const newest = xa.d2l(points[points.length - 1][0]);
+    // the bar width fit() will see once the rows are in: the last two closed bars' distance
+    const closedXs = gd.data[CLOSED].x || [];
+    const tail = closedXs.slice(-2).map(function (x) { return xa.d2l(x); })
+      .concat(rows.map(function (row) { return xa.d2l(row[0]); })).slice(-2);
+    const width = tail.length === 2 ? tail[1] - tail[0] : barWidth(gd, xa);
+    if (gd._slFollow !== false) {
+      const right = Math.max(lastX(gd, xa), newest) + PAD_BARS * width;
+      if (Math.abs(right - hi) > width * 0.5) {
+        lo += right - hi;
+        hi = right;
+        const range = [xa.l2r(lo), xa.l2r(hi)];
+        for (const name of Object.keys(layout)) {
+          if (/^xaxis\d*$/.test(name)) patch.assign(["layout", name, "range"], range);
+        }
+      }
+    }
+    let [low, high] = priceExtent(gd, xa, lo, hi);
+    let [, volume] = extent(gd, xa, [2, 3, 4], ["y", "y"], lo, hi);
+    for (const [x, , h, l, , v] of points) {
+      const at = xa.d2l(x);
+      if (at < lo || at > hi) continue;
+      low = Math.min(low, l);
+      high = Math.max(high, h);
+      volume = Math.max(volume, v);
+    }
+    if (isFinite(low) && isFinite(high)) {
+      const pad = (high - low) * 0.06 || Math.abs(high) * 0.01 || 1;
+      const wanted = [low - pad, high + pad];
+      if (differs(layout.yaxis.range, wanted)) patch.assign(["layout", "yaxis", "range"], wanted);
+    }
+    if (isFinite(volume) && layout.yaxis2) {
+      const wanted = [0, volume * 1.15 || 1];
+      if (differs(layout.yaxis2.range, wanted)) patch.assign(["layout", "yaxis2", "range"], wanted);
+    }
   }
 
   /* Which of the appended points the trace does not hold yet: true for all, false for none,
@@ -210,17 +285,84 @@
     return mask.some(Boolean) ? mask : false;
   }
 
-  /* A trade clicked in the trade table: show it with some bars around it, stop following. */
+  /* A trade clicked in the trade table: show it with some bars around it on every linked x
+   * axis at once (price, volume, sub-panels), stop following. At once in the browser: the row
+   * carries the trade's times, no server round trip. */
   function zoomTo(zoom) {
     const gd = chartDiv();
     if (!zoom || !gd || !gd._fullLayout) return window.dash_clientside.no_update;
     const span = Math.max(zoom[1] - zoom[0], 1);
+    const range = [new Date(zoom[0] - span * 0.6).toISOString(),
+                   new Date(zoom[1] + span * 0.6).toISOString()];
     gd._slFollow = false;
-    window.Plotly.relayout(gd, {
-      "xaxis.range": [new Date(zoom[0] - span * 0.6).toISOString(),
-                      new Date(zoom[1] + span * 0.6).toISOString()],
-    });
+    const update = {};
+    for (const name of Object.keys(gd._fullLayout)) {
+      if (/^xaxis\d*$/.test(name)) update[name + ".range"] = range;
+    }
+    window.Plotly.relayout(gd, update);
     return window.dash_clientside.no_update;
+  }
+
+  /* The clicked row's [entry ms, exit ms]: rows are identified by their trade id. */
+  function tradeZoom(cell, rows) {
+    const skip = window.dash_clientside.no_update;
+    if (!cell || cell.rowId == null || !rows) return skip;
+    const row = rows.find(function (r) { return String(r.id) === String(cell.rowId); });
+    if (!row) return skip;
+    return [row.entry_ms, row.exit_ms];
+  }
+
+  /* Hovering a trade row highlights its trade on the chart: a translucent band over its
+   * entry-to-exit span (a layout shape named "hover-trade"), removed when the pointer leaves. */
+  function highlightTrade(row) {
+    const gd = chartDiv();
+    if (!gd || !gd._fullLayout) return;
+    const shapes = (gd.layout.shapes || []).filter(function (s) { return s.name !== "hover-trade"; });
+    if (row) {
+      shapes.push({
+        name: "hover-trade", type: "rect", xref: "x", yref: "paper", layer: "below",
+        x0: new Date(row.entry_ms).toISOString(), x1: new Date(row.exit_ms).toISOString(),
+        y0: 0, y1: 1, line: { width: 0 }, fillcolor: "rgba(255, 193, 7, 0.18)",
+      });
+    }
+    window.Plotly.relayout(gd, { shapes: shapes });
+  }
+  function watchTradeHover() {
+    const grid = document.getElementById("perf-trades");
+    if (!grid || grid._slHover) return;
+    grid._slHover = true;
+    let current = null;
+    grid.addEventListener("mouseover", function (event) {
+      const el = event.target.closest && event.target.closest(".ag-row");
+      const id = el && el.getAttribute("row-id");
+      if (id === current) return;
+      current = id;
+      const api = window.dash_ag_grid && window.dash_ag_grid.getApi && window.dash_ag_grid.getApi("perf-trades");
+      const node = id != null && api ? api.getRowNode(id) : null;
+      highlightTrade(node ? node.data : null);
+    });
+    grid.addEventListener("mouseleave", function () {
+      current = null;
+      highlightTrade(null);
+    });
+  }
+
+  /* The tick, one request at a time per tab. The interval fires every REFRESH_MS; a tick is
+   * sent only when the page shows the live chart and the previous one was answered (its
+   * "running" flag, tick-busy, is off), so a slow answer is never thrown away by the next
+   * request: it is applied, and the next tick asks for everything after it. A request
+   * unanswered for STALE_MS (a lost connection) no longer holds the next back. */
+  const STALE_MS = 30000;
+  let tickSent = 0;
+  let lastAnswer = Date.now();
+  function gateTick(n, busy, pathname) {
+    const skip = window.dash_clientside.no_update;
+    watchTradeHover();
+    if (document.visibilityState === "hidden" || (pathname || "/").replace(/\//g, "") !== "") return skip;
+    const now = Date.now();
+    if (busy && now - tickSent < STALE_MS) return skip;
+    tickSent = now;
+    return n;
   }
 
   /* Whether the panels below the chart are on screen: the page is not hidden and the
@@ -276,10 +418,25 @@
         }
         return window.dash_clientside.no_update;
       },
-      status: function (state, figure) {
+      gateTick: gateTick,
+      tradeZoom: tradeZoom,
+      lodZoom: function (relayout, state) {
+        // only a level-of-detail chart asks the server for a zoom (it re-aggregates); the live
+        // chart zooms in the browser, and its own fitting relayouts stay in the browser too
         const skip = window.dash_clientside.no_update;
+        if (!relayout || !state || state.lod == null) return skip;
+        const keys = Object.keys(relayout);
+        return keys.some(function (k) { return k.startsWith("xaxis."); }) ? relayout : skip;
+      },
+      status: function (state, busy, _n, interval, figure) {
+        const skip = window.dash_clientside.no_update;
+        if (!busy) lastAnswer = Date.now();
         if (!state) return [skip, skip, skip, skip];
-        const [label, color] = BADGES[state.st] || [String(state.st).toUpperCase(), "secondary"];
+        let [label, color] = BADGES[state.st] || [String(state.st).toUpperCase(), "secondary"];
+        // the server has not answered this tab for two refresh periods: what shows is old
+        const age = Date.now() - lastAnswer;
+        const late = busy && age > 2 * (interval || 1000) && state.st !== "static";
+        if (late) [label, color] = ["DELAYED", "warning"];
         const feed = state.fk === "none" ? "no feed" : state.fk.replace("_", " ") + " feed";
         const last = state.last == null ? "-" : utc(state.last).slice(0, 16);
         const now = utc(Date.now()).slice(11, 19);
@@ -290,6 +447,7 @@
           text += ` · delayed ${waited} s, ${state.bl} closed bar${state.bl === 1 ? "" : "s"} waiting for the database`;
         }
         if (state.err) text += " · " + state.err;
+        if (late) text += ` · delayed: no update from the server for ${Math.round(age / 1000)} s`;
         const data = (figure && figure.data) || [];
         const price = lastClose(data[1]) ?? lastClose(data[0]);
         return [text, price == null ? "" : `${state.s} ${formatPrice(price)}`, label, color];

@@ -27,7 +27,7 @@ def render_status(state: dict) -> list:
     """The status line, price, badge label and badge colour assets/chart_view.js renders."""
     return run_clientside(
         "console.log(JSON.stringify(window.dash_clientside.stratlens.status("
-        f"{json.dumps(state)}, null)));"
+        f"{json.dumps(state)}, false, 1, 1000, null)));"
     )
 
 

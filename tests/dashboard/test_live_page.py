@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from dash import no_update
-from dash.exceptions import PreventUpdate
 
 from analytics.metrics import compute_metrics
 from components.charts.lod import lod_line_positions
@@ -25,13 +24,13 @@ from dashboard.pages.live.panels import (
     comparison_panel,
     export_payload,
     performance_panel,
-    trade_zoom,
 )
 from dashboard.pages.live.view_state import ViewState
 from database.repositories import CandleRepository
 from services.chart_layers import strategy_key
 from services.runtime import Services, build_services
 from strategies.registry import create
+from tests.dashboard.clientside import NO_UPDATE, run_clientside
 
 EMA = strategy_key(create("ema_crossover", direction="both"))
 SMA = strategy_key(create("sma_crossover", direction="both"))
@@ -154,13 +153,25 @@ def test_comparison_marks_the_best_and_overlays_every_strategy(services):
     assert len(scatter.data) >= 1
 
 
-def test_a_trade_click_zooms_to_that_trade():
+def test_a_trade_click_zooms_to_that_trade_in_the_browser():
     rows = [{"id": 1, "entry_ms": 10, "exit_ms": 20}, {"id": 2, "entry_ms": 30, "exit_ms": 90}]
-    assert trade_zoom({"rowId": "2", "colId": "pnl"}, rows) == [30, 90]
-    with pytest.raises(PreventUpdate):
-        trade_zoom({"rowId": "7"}, rows)
-    with pytest.raises(PreventUpdate):
-        trade_zoom(None, rows)
+    zoom = "window.dash_clientside.stratlens.tradeZoom"
+    outcome = run_clientside(
+        f"const rows = {json.dumps(rows)};"
+        f"console.log(JSON.stringify([{zoom}({{rowId: '2', colId: 'pnl'}}, rows),"
+        f" {zoom}({{rowId: '7'}}, rows), {zoom}(null, rows)]));"
+    )
+    assert outcome == [[30, 90], NO_UPDATE, NO_UPDATE]
+
+
+def test_live_trade_rows_keep_their_number_as_trades_close(services):
+    """Row ids count from the first trade, shown newest first: a new trade adds a row without
+    renumbering the others (a clicked row is the trade it showed)."""
+    spec = EMA
+    rows = performance_panel(services.tracks, "SP500", "1d", spec, "backtesting.py", DARK)[4]
+    ids = [row["id"] for row in rows]
+    assert ids == list(range(len(rows), 0, -1))
+    assert rows[0]["entry_ms"] >= rows[-1]["entry_ms"]
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json", "xlsx"])

@@ -21,6 +21,8 @@ from dashboard.pages.live.controls import (
 )
 from services.market_data import UnknownSeriesError
 
+BUILDING = "sl-loading show"  # the chart-loading class while a whole figure is built
+
 
 def _view_inputs() -> list[Input]:
     return [Input(c, "value") for c in VIEW_CONTROLS]
@@ -67,6 +69,21 @@ def register_callbacks(app: Dash, live: LiveContext) -> None:
         ClientsideFunction("stratlens", "followAndFit"),
         Output("chart-view", "data"),
         Input("price-chart", "figure"),
+    )
+    app.clientside_callback(  # one tick request in flight per tab, none while hidden
+        ClientsideFunction("stratlens", "gateTick"),
+        Output("tick-go", "data"),
+        Input("tick", "n_intervals"),
+        State("tick-busy", "data"),
+        State("url", "pathname"),
+        prevent_initial_call=True,
+    )
+    app.clientside_callback(  # only a level-of-detail chart's zoom goes to the server
+        ClientsideFunction("stratlens", "lodZoom"),
+        Output("lod-zoom", "data"),
+        Input("price-chart", "relayoutData"),
+        State("chart-state", "data"),
+        prevent_initial_call=True,
     )
     app.clientside_callback(
         ClientsideFunction("stratlens", "zoomTo"),
@@ -138,30 +155,34 @@ def register_callbacks(app: Dash, live: LiveContext) -> None:
         Output("price-chart", "figure"),
         Output("chart-state", "data"),
         *_view_inputs(),
-        Input("price-chart", "relayoutData"),
+        Input("lod-zoom", "data"),
         State("url", "pathname"),
         State("url", "search"),
-        running=[(Output("chart-loading", "className"), "sl-loading show", "sl-loading")],
+        running=[(Output("chart-loading", "className"), BUILDING, "sl-loading")],
     )
     def _build(*values):
         *controls, relayout, pathname, search = values
         if first_build_follows(ctx.triggered_id, pathname, search, controls, market):
             raise PreventUpdate
-        zoomed = ctx.triggered_id == "price-chart"
+        zoomed = ctx.triggered_id == "lod-zoom"
         return view_chart(live, view_from_controls(*controls), relayout, zoomed=zoomed)
 
     @app.callback(
         Output("price-chart", "figure", allow_duplicate=True),
         Output("chart-delta", "data"),
         Output("chart-state", "data", allow_duplicate=True),
-        Input("tick", "n_intervals"),
+        Input("tick-go", "data"),
         State("chart-state", "data"),
+        State("chart-loading", "className"),
         *(State(c, "value") for c in VIEW_CONTROLS),
         prevent_initial_call=True,
+        running=[(Output("tick-busy", "data"), True, False)],
     )
-    def _tick(_n: int, chart_state: dict | None, *controls):
+    def _tick(_n: int, chart_state: dict | None, loading: str | None, *controls):
         try:
-            return live_tick(live, chart_state, view_from_controls(*controls))
+            return live_tick(
+                live, chart_state, view_from_controls(*controls), building=loading == BUILDING
+            )
         except UnknownSeriesError:
             raise PreventUpdate from None
 
@@ -172,6 +193,9 @@ def register_callbacks(app: Dash, live: LiveContext) -> None:
         Output("feed-badge", "children"),
         Output("feed-badge", "color"),
         Input("chart-state", "data"),
+        Input("tick-busy", "data"),
+        Input("tick", "n_intervals"),
+        State("tick", "interval"),
         State("price-chart", "figure"),
     )
     panels_callbacks.register_callbacks(app, live.tracks)

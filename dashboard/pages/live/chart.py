@@ -219,7 +219,11 @@ def _x_range(relayout: dict | None) -> tuple[Any, Any] | None:
 
 
 def live_tick(
-    live: LiveContext, chart_state: dict[str, Any] | None, view: ViewState
+    live: LiveContext,
+    chart_state: dict[str, Any] | None,
+    view: ViewState,
+    *,
+    building: bool = False,
 ) -> tuple[Any, Any, Any]:
     """What one interval tick sends: (figure, delta, chart state).
 
@@ -228,7 +232,9 @@ def live_tick(
     records what it applied in the chart state (assets/chart_view.js), so a delta lost or
     applied late is made good by the next one. The whole figure is rebuilt only when the
     tab's chart is not the selected one, when a replay started over, or when the chart
-    reached its bounded size; nothing before the tab's first figure arrived (no chart state).
+    reached its bounded size; nothing before the tab's first figure arrived (no chart state),
+    nor while the tab's view build is running (``building``: that build sends the figure; a
+    tick building it too would send a second ~1 MB figure of the same view).
     """
     if not view.symbol or not view.timeframe:
         raise PreventUpdate
@@ -242,6 +248,8 @@ def live_tick(
     if chart_state["k"] != chart_key(view.symbol, tf) or chart_state.get("cfg") != layer_config(
         view
     ):
+        if building:
+            raise PreventUpdate
         figure, new_state = build_chart(live, view)
         return figure, no_update, new_state
     state = live.market.state(view.symbol)

@@ -213,6 +213,10 @@ def layout(
             ),
             panels.layout(),
             dcc.Interval(id="tick", interval=refresh_ms),
+            # the tick sent to the server: one in flight per tab (assets/chart_view.js, gateTick)
+            dcc.Store(id="tick-go"),
+            dcc.Store(id="tick-busy", data=False),  # a tick request is in flight ("running")
+            dcc.Store(id="lod-zoom"),  # a zoom of the level-of-detail chart: re-aggregate
             dcc.Store(id="chart-state"),
             dcc.Store(id="chart-delta"),  # what the last tick changed, applied in the browser
             dcc.Store(id="chart-view"),  # the output of the browser-side follow-and-fit

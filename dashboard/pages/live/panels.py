@@ -16,7 +16,6 @@ from typing import Any
 import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import dcc, html
-from dash.exceptions import PreventUpdate
 
 from analytics.exports import EXPORT_FORMATS, export_bytes, export_filename
 from analytics.metrics import PRESETS, compute_metrics, period_returns
@@ -233,7 +232,9 @@ def _performance(
         performance_figure(result.equity, result.trades, benchmark=result.benchmark, theme=theme),
         returns_distribution_figure(returns, theme=theme),
         monthly_heatmap_figure(monthly_returns_table(result.equity), theme=theme),
-        trade_table_records(result.trades.iloc[::-1]),  # newest first
+        # numbered from the first trade (a row's id stays its trade's as trades close), shown
+        # newest first
+        trade_table_records(result.trades)[::-1],
         price_decimals(result.trades["entry_price"]) if len(result.trades) else 2,
     )
 
@@ -296,14 +297,3 @@ def export_payload(
     )
     filename = export_filename(kind, [strategy.name, symbol, timeframe], fmt)  # type: ignore[arg-type]
     return dcc.send_bytes(payload, filename, type=mime)
-
-
-def trade_zoom(cell: dict | None, rows: list[dict] | None) -> list[int]:
-    """[entry ms, exit ms] of the trade whose row was clicked (its row id is its number)."""
-    if not cell or not rows or cell.get("rowId") is None:
-        raise PreventUpdate
-    wanted = str(cell["rowId"])
-    for row in rows:
-        if str(row["id"]) == wanted:
-            return [row["entry_ms"], row["exit_ms"]]
-    raise PreventUpdate

@@ -17,7 +17,6 @@ from dashboard.pages.live.panels import (
     panel_epoch,
     performance_panel,
     strategy_picker,
-    trade_zoom,
 )
 from services.chart_layers import ChartTracks
 
@@ -119,14 +118,13 @@ def register_callbacks(app: Dash, tracks: ChartTracks) -> None:
             epoch=panel_epoch(closed, symbol, timeframe),
         )
 
-    @app.callback(
+    app.clientside_callback(  # in the browser: a click zooms at once, whatever the server does
+        ClientsideFunction("stratlens", "tradeZoom"),
         Output("chart-zoom", "data"),
         Input("perf-trades", "cellClicked"),
         State("perf-trades", "rowData"),
         prevent_initial_call=True,
     )
-    def _zoom(cell, rows):
-        return trade_zoom(cell, rows)
 
     @app.callback(
         Output("download", "data"),

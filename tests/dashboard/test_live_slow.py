@@ -1,0 +1,176 @@
+"""The live page when answers are slow (issue 13, item 1) and the trade rows (item 3), in a real
+headless Chromium: a refresh never blocks the next, a late answer is applied, the status says
+the tab is delayed; a busy server still draws the first chart; a trade row zooms every linked
+x axis at once and highlights its trade while hovered."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from selenium.webdriver.common.action_chains import ActionChains
+
+from config.settings import Settings
+from dashboard.server import create_app
+from tests.dashboard.test_layers_browser import js_click
+from tests.dashboard.test_live_browser import closed_bars
+from tests.dashboard.waits import WAIT_S, until
+
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("browser_required")]
+
+GRAPH = "const g = document.querySelector('#price-chart .js-plotly-plot');"
+EMA = "ema_crossover(direction=both,fast=12,slow=26)"
+
+
+def latency(dash_duo, ms: int) -> None:
+    """Chrome's network emulation: every request waits ``ms`` before its answer starts."""
+    dash_duo.driver.execute_cdp_cmd("Network.enable", {})
+    dash_duo.driver.execute_cdp_cmd(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": ms, "downloadThroughput": -1, "uploadThroughput": -1},
+    )
+
+
+def badge(dash_duo) -> str:
+    return dash_duo.find_element("#feed-badge").text
+
+
+def test_the_chart_keeps_advancing_when_each_answer_takes_longer_than_the_refresh(
+    dash_duo, live_app
+):
+    dash_duo.start_server(live_app)
+    until(lambda: closed_bars(dash_duo) > 100, timeout=WAIT_S)
+    dash_duo.wait_for_text_to_equal("#feed-badge", "LIVE", timeout=WAIT_S)
+    latency(dash_duo, 1000)  # REFRESH_MS is 250: four refresh periods per answer
+
+    # no answer for two refresh periods: the badge turns amber and the line says since when
+    until(lambda: badge(dash_duo) == "DELAYED", timeout=WAIT_S, seen=lambda: badge(dash_duo))
+    status = dash_duo.find_element("#status-line").text
+    assert "delayed: no update from the server for" in status
+    # every late answer is applied: the chart goes on gaining bars
+    held = closed_bars(dash_duo)
+    until(lambda: closed_bars(dash_duo) >= held + 3, timeout=WAIT_S)
+    x = pd.to_datetime(
+        dash_duo.driver.execute_script(GRAPH + " return g.data[0].x")
+    )  # no gap nor duplicate from late answers
+    assert x.is_monotonic_increasing
+    assert x.is_unique
+
+    latency(dash_duo, 0)
+    until(lambda: badge(dash_duo) == "LIVE", timeout=WAIT_S, seen=lambda: badge(dash_duo))
+    assert dash_duo.get_logs() == []
+
+
+class SlowServer:
+    """WSGI middleware: every callback request waits ``delay_s`` before it is handled (a busy
+    server), and the number of whole figures sent is counted."""
+
+    def __init__(self, inner: Callable[..., Any], delay_s: float) -> None:
+        self._inner, self.delay_s = inner, delay_s
+        self.figures = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if environ.get("PATH_INFO", "").endswith("_dash-update-component"):
+            time.sleep(self.delay_s)  # the simulated load, inside the server
+            body = b"".join(self._inner(environ, start_response))
+            if b'"price-chart"' in body and b'"figure"' in body and b'"layout"' in body:
+                with self._lock:
+                    self.figures += 1
+            return [body]
+        return self._inner(environ, start_response)
+
+
+@pytest.fixture
+def slow_app(tmp_path: Path) -> Iterator[Any]:
+    settings = Settings.from_env(
+        {
+            "STRATLENS_DATA_DIR": str(tmp_path),
+            "FEED_SPEED": "4",
+            "FEED_UPDATES_PER_CANDLE": "2",
+            "REFRESH_MS": "250",
+            "REPLAY_BARS": "2000",
+        }
+    )
+    app = create_app(settings)
+    yield app
+    app.server.extensions["stratlens"].close()
+
+
+def test_a_busy_server_still_draws_the_first_layered_chart_and_sends_it_once(dash_duo, slow_app):
+    slow = SlowServer(slow_app.server.wsgi_app, delay_s=1.2)  # ~5 refresh periods each
+    slow_app.server.wsgi_app = slow
+    dash_duo.start_server(slow_app)
+    dash_duo.driver.get(f"{dash_duo.server_url}/?ind=rsi&ind=bbands&strat={EMA}")
+    until(
+        lambda: dash_duo.driver.execute_script(
+            GRAPH + " return g && g.data && g.data.some(t => (t.legendgroup || '')"
+            ".startsWith('sig:'))"
+        ),
+        timeout=WAIT_S,
+    )
+    held = closed_bars(dash_duo)
+    until(lambda: closed_bars(dash_duo) >= held + 2, timeout=WAIT_S)
+    # the view's build sent the figure; ticks sent deltas, never the same figure again
+    assert slow.figures <= 2, slow.figures
+    assert dash_duo.get_logs() == []
+
+
+def test_a_trade_row_zooms_every_linked_axis_and_hover_highlights_the_trade(dash_duo, live_app):
+    dash_duo.start_server(live_app)
+    dash_duo.driver.set_window_size(1440, 900)
+    dash_duo.driver.get(f"{dash_duo.server_url}/?ind=rsi&strat={EMA}")
+    rows = "#perf-trades .ag-center-cols-container .ag-row"
+    until(lambda: len(dash_duo.find_elements(rows)) >= 3, timeout=WAIT_S)
+    row = dash_duo.find_elements(rows)[2]
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", row)
+    trade_id = row.get_attribute("row-id")
+    entry = row.find_element("css selector", "[col-id=entry_time]").text
+    exit_ = row.find_element("css selector", "[col-id=exit_time]").text
+
+    # by its id: rows move down the page as trades close
+    js_click(
+        dash_duo, dash_duo.find_element(f'#perf-trades .ag-row[row-id="{trade_id}"] [col-id=pnl]')
+    )
+
+    def ranges() -> list[list[str]]:
+        return dash_duo.driver.execute_script(
+            GRAPH + " const l = g._fullLayout; return Object.keys(l)"
+            ".filter(k => /^xaxis\\d*$/.test(k)).map(k => l[k].range)"
+        )
+
+    def zoomed() -> bool:
+        found = ranges()
+        lo, hi = pd.Timestamp(found[0][0]), pd.Timestamp(found[0][1])
+        return (
+            len(found) >= 3  # price, volume, RSI
+            and all(r == found[0] for r in found)
+            and lo < pd.Timestamp(entry) <= pd.Timestamp(exit_) < hi
+        )
+
+    until(zoomed, timeout=WAIT_S, seen=ranges)
+    # the row still shows the same trade (ids count from the first trade)
+    same = dash_duo.find_element(f'#perf-trades .ag-row[row-id="{trade_id}"] [col-id=entry_time]')
+    assert same.text == entry
+
+    def highlight() -> list | None:
+        return dash_duo.driver.execute_script(
+            GRAPH + " return (g.layout.shapes || []).filter(s => s.name === 'hover-trade')"
+            ".map(s => [s.x0, s.x1])"
+        )
+
+    ActionChains(dash_duo.driver).move_to_element(
+        dash_duo.find_element(f'#perf-trades .ag-row[row-id="{trade_id}"]')
+    ).perform()
+    until(lambda: len(highlight() or []) == 1, timeout=WAIT_S, seen=highlight)
+    x0, x1 = highlight()[0]
+    assert pd.Timestamp(x0).strftime("%Y-%m-%d %H:%M") == entry
+    assert pd.Timestamp(x1).strftime("%Y-%m-%d %H:%M") == exit_
+    ActionChains(dash_duo.driver).move_to_element(dash_duo.find_element("#status-line")).perform()
+    until(lambda: highlight() == [], timeout=WAIT_S, seen=highlight)
+    assert dash_duo.get_logs() == []
