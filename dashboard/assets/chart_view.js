@@ -328,7 +328,7 @@
     window.Plotly.relayout(gd, { shapes: shapes });
   }
   function watchTradeHover() {
-    const grid = document.getElementById("perf-trades");
+    const grid = document.querySelector("#perf-trades");
     if (!grid || grid._slHover) return;
     grid._slHover = true;
     let current = null;

@@ -224,3 +224,39 @@ def test_the_formulas_page_serves_every_kpi_anchor(tmp_path):
     assert "<h1>Metrics</h1>" in page
     for formula in FORMULAS.values():
         assert f'id="{formula.anchor}"' in page, formula.anchor
+
+
+def test_a_tick_leaves_only_when_the_last_was_answered_and_the_live_page_shows():
+    """gateTick: one request in flight per tab; none from another page or a hidden tab; a
+    request unanswered for 30 s (a lost connection) no longer holds the next back."""
+    outcome = run_clientside(
+        "const gate = window.dash_clientside.stratlens.gateTick; const seen = [];"
+        "let now = 1000000; Date.now = () => now;"
+        "seen.push(gate(1, false, '/'));"  # sent
+        "seen.push(gate(2, true, '/'));"  # the first is in flight
+        "now += 29000; seen.push(gate(3, true, '/'));"  # still within 30 s
+        "now += 2000; seen.push(gate(4, true, '/'));"  # unanswered for 31 s: sent again
+        "seen.push(gate(5, false, '/backtest'));"  # another page shows
+        "document.visibilityState = 'hidden'; seen.push(gate(6, false, '/'));"
+        "document.visibilityState = 'visible'; seen.push(gate(7, false, '/'));"
+        "console.log(JSON.stringify(seen));"
+    )
+    assert outcome == [1, NO_UPDATE, NO_UPDATE, 4, NO_UPDATE, NO_UPDATE, 7]
+
+
+def test_the_status_turns_amber_when_the_server_has_not_answered_for_two_refreshes():
+    state = {"s": "SP500", "tf": "1d", "st": "live", "fk": "replay", "last": 0, "v": 1}
+    outcome = run_clientside(
+        "const status = window.dash_clientside.stratlens.status;"
+        "let now = 5000000; Date.now = () => now;"
+        f"const state = {json.dumps(state)}; const seen = [];"
+        "seen.push(status(state, false, 1, 1000, null));"  # answered now
+        "now += 1500; seen.push(status(state, true, 2, 1000, null));"  # in flight 1.5 s
+        "now += 1500; seen.push(status(state, true, 3, 1000, null));"  # 3 s: late
+        "now += 100; seen.push(status(state, false, 4, 1000, null));"  # answered
+        "console.log(JSON.stringify(seen.map(s => [s[0], s[2]])));"
+    )
+    badges = [badge for _, badge in outcome]
+    assert badges == ["LIVE", "LIVE", "DELAYED", "LIVE"]
+    assert "delayed: no update from the server for 3 s" in outcome[2][0]
+    assert "delayed" not in outcome[3][0]
