@@ -170,9 +170,11 @@ def _build_locked(path: Path, directory: Path) -> None:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if path.exists():
             return
+        path_entries = [str(HERE.parent), os.environ.get("PYTHONPATH", "")]
         done = subprocess.run(
             [sys.executable, "-m", "analytics._kernel_aot", "--dir", str(directory)],
             cwd=HERE.parent,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, path_entries))},
             capture_output=True,
             text=True,
             timeout=BUILD_TIMEOUT_S,
