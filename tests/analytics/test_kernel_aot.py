@@ -144,6 +144,21 @@ def test_failed_build_falls_back_once_and_is_not_retried(tmp_path, monkeypatch, 
     assert not caplog.records
 
 
+def test_build_waits_for_the_lock_and_reuses_what_the_holder_built(tmp_path, monkeypatch) -> None:
+    """A process that waited on the lock finds the artefact its holder built: no second build."""
+    path = _kernel_aot.artefact_path(tmp_path)
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("built although the artefact was there")
+
+    monkeypatch.setattr(subprocess, "run", no_build)
+    path.write_bytes(b"built by the process that held the lock")
+    _kernel_aot._build_locked(path, tmp_path)
+    path.unlink()
+    with pytest.raises(AssertionError, match="built although"):
+        _kernel_aot._build_locked(path, tmp_path)
+
+
 @pytest.mark.slow
 def test_lazy_build_replaces_older_builds(tmp_path, bars) -> None:
     stale = tmp_path / "_kernel_aot_0000000000000000.cpython-311-x86_64-linux-gnu.so"
