@@ -3,18 +3,22 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench kernel clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# each set-up also builds the prebuilt backtest kernel (analytics/_kernel_aot.py: a fresh process
+# then runs a backtest without importing numba); "-": without a C compiler the app uses numba's JIT
 $(VENV)/.installed: requirements.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements.txt
+	-$(BIN)/python -m analytics._kernel_aot
 	touch $@
 
 $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
+	-$(BIN)/python -m analytics._kernel_aot
 	touch $(VENV)/.installed $@
 
 run: $(VENV)/.installed  ## set up, migrate, load the bundled data on first start, serve on :8050
@@ -29,6 +33,9 @@ lint: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/live_tick.py
+
+kernel: $(VENV)/.installed  ## (re)build the prebuilt backtest kernel now; prints why when it cannot
+	$(BIN)/python -m analytics._kernel_aot
 
 clean:
 	rm -rf $(VENV) .venv-runtime .pytest_cache .ruff_cache

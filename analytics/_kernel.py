@@ -4,16 +4,36 @@ Everything here is a pure function of numpy arrays and plain numbers: no closure
 objects, so numba compiles it to machine code. ``cache=True`` stores the compiled code in
 ``analytics/__pycache__`` (``*.nbi``/``*.nbc``): only the first process after an edit of this
 file compiles (a few seconds); later ones load it in milliseconds. Without numba the same
-functions run as plain Python (slow, same results).
+functions run as plain Python (slow, same results). :mod:`analytics._kernel_aot` compiles
+:func:`simulate_packed` ahead of time into an extension module, so that a fresh process pays
+neither numba's import nor its first call; this file is its source.
 
-``p`` is a :class:`analytics.backtest.KernelParams` (a NamedTuple of plain numbers).
+``p`` is a :class:`analytics._kernel_layout.KernelParams` (a NamedTuple of plain numbers).
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
+
+from analytics._kernel_layout import (
+    _COMMISSION,
+    _ENTRY,
+    _ENTRY_BAR,
+    _EXIT,
+    _EXIT_BAR,
+    _INF,
+    _MAE,
+    _MFE,
+    _REASON,
+    _SIZE,
+    DRAWDOWN_HALT,
+    END,
+    SIGNAL,
+    STOP_LOSS,
+    TAKE_PROFIT,
+    TRAILING_STOP,
+    KernelParams,
+)
 
 try:
     from numba import njit
@@ -24,13 +44,6 @@ except ImportError:  # pragma: no cover - numba is in requirements.txt
         if args and callable(args[0]):
             return args[0]
         return lambda f: f
-
-
-# exit reasons, indices into analytics.backtest.EXIT_REASONS
-SIGNAL, STOP_LOSS, TAKE_PROFIT, TRAILING_STOP, END, DRAWDOWN_HALT = range(6)
-# trade record fields, in order, as simulate returns them
-_ENTRY_BAR, _EXIT_BAR, _SIZE, _ENTRY, _EXIT, _COMMISSION, _REASON, _MAE, _MFE = range(9)
-_INF = math.inf
 
 
 @njit(cache=True)
@@ -354,6 +367,28 @@ def simulate(open_, high, low, close, entry_long, exit_long, entry_short, exit_s
         cash += delta
         equity[n - 1] = cash
     return equity, trades[:n_trades].copy(), halt_bar
+
+
+@njit(cache=True)
+def unpack_params(values):
+    """The :class:`KernelParams` of ``analytics._kernel_layout.pack_params(p)``: ``p``."""
+    v = values
+    return KernelParams(
+        v[0], v[1] != 0, v[2] != 0, v[3] != 0, int(v[4]), v[5], int(v[6]), int(v[7]), v[8],
+        v[9], v[10], v[11], v[12], v[13], v[14], v[15], v[16] != 0, v[17] != 0, v[18] != 0,
+    )  # fmt: skip
+
+
+@njit(cache=True)
+def simulate_packed(
+    open_, high, low, close, entry_long, exit_long, entry_short, exit_short, params
+):  # fmt: skip
+    """:func:`simulate` with the settings packed in a float64 array (``pack_params``): the
+    function :mod:`analytics._kernel_aot` exports, as its signature takes arrays only."""
+    return simulate(
+        open_, high, low, close, entry_long, exit_long, entry_short, exit_short,
+        unpack_params(params),
+    )  # fmt: skip
 
 
 # the same loop as plain Python (no numba): slow, for debugging and to check the compiled one

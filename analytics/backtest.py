@@ -13,8 +13,9 @@ lie inside one bar the stop counts (we cannot know which came first, so we assum
 ``compat="backtesting.py"`` reproduces backtesting.py's broker (see docs/backtest.md).
 
 The bar loop is :func:`simulate` (in :mod:`analytics._kernel`), a pure function of numpy arrays
-and plain numbers compiled by numba; ``analytics._kernel.simulate_py`` is the same code as
-plain Python.
+and plain numbers compiled by numba, run from its ahead-of-time build when there is one
+(:mod:`analytics._kernel_aot`); ``analytics._kernel.simulate_py`` is the same code as plain
+Python.
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from analytics._kernel import (  # noqa: F401 - exit-reason indices re-exported
+from analytics._kernel_aot import simulate
+from analytics._kernel_layout import (  # noqa: F401 - exit-reason indices re-exported
     _COMMISSION,
     _ENTRY,
     _ENTRY_BAR,
@@ -43,8 +45,7 @@ from analytics._kernel import (  # noqa: F401 - exit-reason indices re-exported
     STOP_LOSS,
     TAKE_PROFIT,
     TRAILING_STOP,
-    half_kelly_window,
-    simulate,
+    KernelParams,
 )
 from analytics.trade_list import TRADE_COLUMNS  # the trade-list contract the metrics read
 from market.candles import PRICE_COLUMNS
@@ -186,30 +187,6 @@ class BacktestResult:
     candles: pd.DataFrame
 
 
-class KernelParams(NamedTuple):
-    """The settings as plain numbers, the only configuration :func:`simulate` reads."""
-
-    cash: float
-    fill_close: bool
-    long_ok: bool
-    short_ok: bool
-    sizing: int  # index into SIZINGS
-    size: float
-    kelly_window: int
-    kelly_min_trades: int
-    commission_rel: float
-    commission_fixed: float
-    slippage: float  # fraction of price, per fill
-    spread: float  # whole bid-ask spread, fraction of price
-    stop_loss: float  # 0: off
-    take_profit: float
-    trailing_stop: float
-    max_drawdown: float
-    whole_units: bool
-    close_at_end: bool
-    compat: bool
-
-
 def kernel_params(s: BacktestSettings) -> KernelParams:
     """``BacktestSettings`` -> :class:`KernelParams` (fractions, 0 for "off")."""
     fallback = {"all_in": 1.0, "half_kelly": 0.1}.get(s.sizing, 0.0)
@@ -244,8 +221,12 @@ def half_kelly(returns: list[float]) -> float:
 
     Kelly = W - (1 - W) / R with W the share of winning trades and R = mean win / mean loss.
     """
+    # the kernel's own code; imported here, as it imports numba, which a backtest run by the
+    # prebuilt kernel (analytics._kernel_aot) never does
+    from analytics._kernel import half_kelly_window
+
     values = np.asarray(returns, dtype=np.float64)
-    return float(half_kelly_window(values, 0, len(values)))  # the kernel's own code
+    return float(half_kelly_window(values, 0, len(values)))
 
 
 def _signal_frame(signals: StrategyResult | pd.DataFrame) -> pd.DataFrame:

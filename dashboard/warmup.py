@@ -5,9 +5,10 @@ thread instead of by the first trader's request.
 >>> warm.start()                              # returns at once; warm.done is set when finished
 >>> manager = WarmDiskcacheManager(diskcache.Cache(path), warm)
 
-A fresh server process imports plotly's figure machinery, loads the numba kernels of the
-simulation and the indicators from their on-disk cache, compiles SQLAlchemy's statements and
-reads the default symbol's history into its chart track the first time each is used: at a
+A fresh server process imports plotly's figure machinery, loads the simulation kernel (the
+prebuilt one of analytics/_kernel_aot.py, or numba's from its on-disk cache), compiles
+SQLAlchemy's statements and reads the default symbol's history into its chart track the first
+time each is used: at a
 million bars about 7 s for the first live chart and 2.5 s for a backtest, against 0.1 s and
 0.4 s warm. The warm-up does each once, in this order:
 
