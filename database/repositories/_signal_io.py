@@ -12,8 +12,9 @@ signals as the pipeline makes them: no Python object per signal at all).
 
 - PostgreSQL: one binary ``COPY ... FROM STDIN (FORMAT binary)`` per chunk straight into the
   table (no text for the server to parse: times are int64 microseconds, prices float64, the
-  typed metadata bytea, laid out by numpy); the run check is one statement trigger (0003).
-- SQLite: one executemany of multi-row INSERTs (``SQLITE_ROWS_PER_STATEMENT`` signals each);
+  typed metadata bytea, laid out by numpy); the run check is one statement trigger (0003; one
+  pass over the new rows since 0005).
+- SQLite: an executemany per chunk of multi-row INSERTs (``SQLITE_ROWS_PER_STATEMENT`` each);
   a value every row of the batch shares (strategy, symbol, timeframe, run, a shared config,
   NULL metadata) is bound once per statement as a numbered parameter that every row names,
   so only the time, type, price, confidence and metadata travel per row (a third less CPU
@@ -106,6 +107,8 @@ def insert_signals(
     connection = session.connection()
     preparer = connection.dialect.identifier_preparer
     dialect = connection.dialect.name
+    name = preparer.format_table(table)
+    target = f"{name} ({', '.join(map(preparer.quote, PG_COLUMNS))})"
     if dialect not in ("postgresql", "sqlite"):
         raise NotImplementedError(f"the signal bulk insert is not implemented for {dialect}")
     keys = None if typed_keys is None else tuple(typed_keys)
@@ -116,12 +119,9 @@ def insert_signals(
             chunk = signals[start : start + chunk_rows]
             columns = signal_columns(chunk, run_id, run_config, keys)
         if dialect == "postgresql":
-            target = (
-                f"{preparer.format_table(table)} ({', '.join(map(preparer.quote, PG_COLUMNS))})"
-            )
             _copy_binary(connection, target, columns)
         else:
-            _insert_sqlite(connection, preparer.format_table(table), preparer.quote, columns)
+            _insert_sqlite(connection, name, preparer.quote, columns)
 
 
 def signal_columns(
