@@ -30,6 +30,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import (
@@ -235,8 +236,21 @@ class StrategySignal(Base):
         CheckConstraint(_in("signal_type", SIGNAL_TYPES), name="signal_type_valid"),
         CheckConstraint(f"price > 0 AND price < {FINITE_MAX}", name="price_valid"),
         CheckConstraint("confidence >= 0 AND confidence <= 1", name="confidence_valid"),
-        Index(None, "strategy_name", "symbol", "timeframe", "timestamp"),
+        # a run's signals (its queries, retention, the run-delete trigger): a new run's
+        # entries go at its end
         Index(None, "run_id"),
+        # the signals stored without a run (a few at a time), by series and time; a run's are
+        # not in it: among every earlier run's of the same series at the same times, they made
+        # a run's bulk write touch nearly every page of the index (migration 0005)
+        Index(
+            None,
+            "strategy_name",
+            "symbol",
+            "timeframe",
+            "timestamp",
+            sqlite_where=text("run_id IS NULL"),
+            postgresql_where=text("run_id IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(ID_TYPE, primary_key=True)

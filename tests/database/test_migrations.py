@@ -23,7 +23,9 @@ from database.migrate import (
     upgrade,
 )
 from database.models import Base
-from database.session import make_engine
+from database.repositories import StrategyRepository
+from database.session import make_engine, make_session_factory
+from tests.database.builders import signal, signals
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLES = {
@@ -281,5 +283,66 @@ def test_0004_keys_candles_by_symbol_timeframe_ts_and_keeps_every_bar(empty_data
             connection.execute(insert, {**bars[0], "ts": 1})
             ids = connection.exec_driver_sql("SELECT id FROM candles ORDER BY id").scalars()
             assert len(set(ids)) == len(before) + 1
+    finally:
+        engine.dispose()
+
+
+SERIES_INDEX = "ix_strategy_signals_strategy_name_symbol_timeframe_timestamp"
+
+
+def _index_definition(engine: Engine, name: str) -> str:
+    with engine.connect() as connection:
+        if engine.dialect.name == "postgresql":
+            query = "SELECT pg_get_indexdef(CAST(:name AS regclass))"
+        else:
+            query = "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = :name"
+        return connection.execute(text(query), {"name": name}).scalar_one()
+
+
+def test_0005_indexes_by_series_only_the_signals_without_a_run(empty_database_url):
+    upgrade(empty_database_url, "0004")
+    engine = make_engine(empty_database_url)
+    sessions = make_session_factory(engine)
+    try:
+        with sessions.begin() as session:
+            repo = StrategyRepository(session)
+            run = repo.save_run("sma_cross", {}, "SP500", "1d", "backtest", signals(4))
+            repo.signals.add_many(signals(2, price=10.0))
+        with sessions() as session:
+            before = StrategyRepository(session).signals.list()
+        assert "WHERE" not in _index_definition(engine, SERIES_INDEX).upper()
+
+        upgrade(engine, "0005")
+
+        assert (
+            _index_definition(engine, SERIES_INDEX)
+            .upper()
+            .replace("(", "")
+            .replace(")", "")
+            .endswith("WHERE RUN_ID IS NULL")
+        )
+        with sessions() as session:
+            assert StrategyRepository(session).signals.list() == before
+        # one statement naming a stored run and a missing one: refused, nothing written
+        with (
+            pytest.raises(IntegrityError, match="names no strategy run"),
+            sessions.begin() as session,
+        ):
+            StrategyRepository(session).signals.add_many(
+                [signal(run_id=run.id), signal(run_id=run.id + 1)]
+            )
+        with sessions() as session:
+            assert StrategyRepository(session).signals.count() == len(before)
+
+        downgrade(engine, "0004")
+
+        assert "WHERE" not in _index_definition(engine, SERIES_INDEX).upper()
+        with sessions() as session:
+            assert StrategyRepository(session).signals.list() == before
+        with (
+            pytest.raises(IntegrityError, match="names no strategy run"),
+            sessions.begin() as session,
+        ):
+            StrategyRepository(session).signals.add_many([signal(run_id=run.id + 1)])
     finally:
         engine.dispose()

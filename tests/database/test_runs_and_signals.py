@@ -164,6 +164,16 @@ def test_a_signal_of_an_unknown_run_is_refused(session):
         SignalRepository(session).add_many([signal(run_id=424242)])
 
 
+def test_signals_alike_in_every_column_are_each_stored(session):
+    """SQLite binds a value every row shares once per statement: rows that share all of them
+    (one signal, or the same signal twice) are still one row each."""
+    signals = SignalRepository(session)
+    signals.add_many([signal()])
+    signals.add_many([signal(), signal()])
+    assert signals.count() == 3
+    assert {s.price for s in signals.list()} == {signal().price}
+
+
 def test_add_many_takes_only_new_signal_records(session):
     signals = SignalRepository(session)
     with pytest.raises(TypeError, match="SignalRecord"):
