@@ -9,16 +9,17 @@ A larger one is staged:
 1. the whole frame is checked first (a defect raises ValueError: nothing is written);
 2. the import registers itself (``candle_imports``) and abandoned imports are discarded;
 3. each chunk of ``chunk_rows`` bars is its own short transaction into the import's staging
-   table (SQLite: each takes the write lock once, briefly; other writers go between chunks);
+   table (SQLite: a TEMP table, so staging takes no lock on the database file at all);
 4. one transaction copies the staged bars into candles and replaces the series' version;
 5. the staging table is dropped.
 
 The guarantee: a reader sees the series before the import or after it, never a part of it:
 staged bars are in another table until step 4 commits, and step 4 is one transaction. The
-write lock (SQLite) is held per chunk for the bind of ``chunk_rows`` bars, and in step 4 for
-the database's own copy of the staged rows (no Python per bar): measured in
+write lock (SQLite) is held only in step 4, for the database's own copy of the staged rows (no
+Python per bar), and briefly for the registration (step 2): measured in
 docs/architecture.md ("Imports and the write lock"). A failure or a kill anywhere leaves
-candles as they were; the staged rows of a dead import are deleted by the next import.
+candles as they were; the staged rows of a dead import go with its connection (SQLite) or are
+deleted by the next import (PostgreSQL).
 """
 
 from __future__ import annotations

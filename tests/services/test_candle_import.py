@@ -15,8 +15,10 @@ import pytest
 from sqlalchemy import Engine, inspect, text
 
 from database.repositories import CandleRepository
-from database.session import make_engine, make_session_factory
+from database.session import LOCK_WAIT_OPTION, make_engine, make_session_factory
+from market.candles import CANDLE_COLUMNS
 from market.sample_data import generate_random_walk
+from market.timeframes import to_epoch_ms
 from services.candle_import import import_candles
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,16 +46,14 @@ def _stored(engine: Engine, symbol: str = "T") -> pd.DataFrame:
 
 
 def _staging_tables(engine: Engine) -> list[str]:
+    """Staging tables in the database, and (SQLite) the TEMP ones of the pooled connection an
+    import in this process used."""
     with engine.connect() as connection:
-        return [
-            name
-            for name in inspect(connection).get_table_names()
-            if name.startswith("candle_import_")
-        ]
-
-
-def _staged(engine: Engine) -> int:
-    return sum(_count(engine, table) for table in _staging_tables(engine))
+        found = inspect(connection)
+        names = found.get_table_names()
+        if engine.dialect.name == "sqlite":
+            names += found.get_temp_table_names()
+        return [name for name in names if name.startswith("candle_import_")]
 
 
 def _count(engine: Engine, table: str) -> int:
@@ -76,6 +76,31 @@ def test_a_staged_import_stores_every_bar_and_leaves_no_staging(engine):
     pd.testing.assert_frame_equal(_stored(engine), frame, check_freq=False)
     assert _staging_tables(engine) == []
     assert _count(engine, "candle_imports") == 0
+    if engine.dialect.name == "sqlite":  # staged as float64: stored as integers all the same
+        with engine.connect() as connection:
+            kinds = connection.exec_driver_sql("SELECT DISTINCT typeof(ts) FROM candles").all()
+        assert kinds == [("integer",)]
+
+
+def test_staging_a_chunk_does_not_block_another_writer(engine):
+    from database.repositories import candle_staging
+
+    with engine.connect() as importing:
+        with importing.begin():
+            import_id = candle_staging.start_import(importing, "T", "1m")
+        frame = _bars(1_000)
+        ts = to_epoch_ms(frame.index)
+        columns = {name: frame[name].to_numpy() for name in CANDLE_COLUMNS}
+        with importing.begin():  # a chunk being staged, its transaction still open
+            candle_staging.stage(importing, import_id, ts, columns)
+            bar = _bars(1, start=pd.Timestamp("2030-01-01", tz="UTC"))
+            with make_session_factory(engine).begin() as session:  # e.g. a live feed's bar
+                session.connection(execution_options={LOCK_WAIT_OPTION: 200})
+                CandleRepository(session).upsert("LIVE", "1m", bar)
+        with importing.begin():
+            candle_staging.discard(importing, import_id)
+
+    pd.testing.assert_frame_equal(_stored(engine, "LIVE"), bar, check_freq=False)
 
 
 def test_a_staged_reimport_is_idempotent_and_keeps_the_version(engine):
@@ -127,9 +152,15 @@ def _start_slow_import(database_url: str) -> subprocess.Popen:
     )
 
 
-def _wait_for_staged_rows(engine: Engine, process: subprocess.Popen) -> None:
+def _wait_for_staging(engine: Engine, process: subprocess.Popen) -> None:
+    """Until the import is registered (its staging table made in the same transaction) and,
+    where another connection can see them (PostgreSQL; SQLite stages in a TEMP table), until
+    a chunk is staged."""
     deadline = time.monotonic() + 120
-    while _staged(engine) == 0:
+    while not _count(engine, "candle_imports") or (
+        engine.dialect.name == "postgresql"
+        and not sum(_count(engine, table) for table in _staging_tables(engine))
+    ):
         assert process.poll() is None, process.communicate()
         assert time.monotonic() < deadline, "no staged chunk committed in 120 s"
         time.sleep(0.05)
@@ -141,7 +172,7 @@ def test_a_killed_import_leaves_nothing_visible_and_the_next_import_cleans_up(
     engine = make_engine(database_url)
     process = _start_slow_import(database_url)
     try:
-        _wait_for_staged_rows(engine, process)
+        _wait_for_staging(engine, process)
         os.kill(process.pid, signal.SIGKILL)
         process.communicate(timeout=30)
 
@@ -183,7 +214,7 @@ def test_another_writer_commits_between_the_chunks_of_an_import(database_url):
     engine = make_engine(database_url)
     process = _start_slow_import(database_url)
     try:
-        _wait_for_staged_rows(engine, process)
+        _wait_for_staging(engine, process)
         bar = _bars(1, start=pd.Timestamp("2030-01-01", tz="UTC"))
 
         started = time.monotonic()
