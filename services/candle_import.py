@@ -3,11 +3,14 @@
 >>> import_candles(engine, "BTCUSDT", "1m", frame)  # doctest: +SKIP
 1000000
 
-A frame of up to ``chunk_rows`` bars is one ``CandleRepository.upsert`` transaction, as before.
-A larger one is staged:
+A frame of up to ``chunk_rows`` bars is one ``CandleRepository.upsert`` transaction, as before;
+so is, on PostgreSQL, new history (no stored bar in the frame's span; abandoned imports are
+discarded first, as in step 2): its binary COPY goes straight into candles, one transaction no
+longer than the merge below would be, and under MVCC it blocks no reader nor any writer of
+other bars. Any other larger frame is staged:
 
 1. the whole frame is checked first (a defect raises ValueError: nothing is written);
-2. the import registers itself (``candle_imports``) and abandoned imports are discarded;
+2. abandoned imports are discarded and the import registers itself (``candle_imports``);
 3. each chunk of ``chunk_rows`` bars is its own short transaction into the import's staging
    table (SQLite: a TEMP table, so staging takes no lock on the database file at all);
 4. one transaction copies the staged bars into candles and replaces the series' version;
@@ -58,6 +61,11 @@ def import_candles(
                 staging.discard(connection, abandoned)
             for orphan in staging.orphaned_staging(connection):
                 staging.drop_staging(connection, orphan)
+        if connection.dialect.name == "postgresql":
+            with Session(bind=connection) as session, session.begin():
+                first, last = int(ts[0]), int(ts[-1])
+                if not staging.overlaps(session.connection(), symbol, timeframe, first, last):
+                    return CandleRepository(session).upsert(symbol, timeframe, frame)
         with connection.begin():
             import_id = staging.start_import(connection, symbol, timeframe)
         try:

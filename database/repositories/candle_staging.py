@@ -22,7 +22,6 @@ is dropped too.
 
 from __future__ import annotations
 
-import io
 import os
 import socket
 import uuid
@@ -37,20 +36,12 @@ from database.repositories._candle_io import (
     _add_rowcount,
     _conflict_clause,
     _dbapi_cursor,
+    pg_copy_payload,
 )
 from market.candles import CANDLE_COLUMNS
 
 _COLUMNS = ", ".join(("ts", *CANDLE_COLUMNS))
 _PREFIX = "candle_import_"
-_PG_STAGED_ROW = np.dtype(
-    [
-        ("fields", ">i2"),
-        ("ts_len", ">i4"),
-        ("ts", ">i8"),
-        *(item for name in CANDLE_COLUMNS for item in ((f"{name}_len", ">i4"), (name, ">f8"))),
-    ]
-)
-_PG_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
 _SERIES = "FROM candles WHERE symbol = :symbol AND timeframe = :timeframe"
 _STORED = (
     f"SELECT EXISTS (SELECT 1 {_SERIES}), "
@@ -113,16 +104,8 @@ def stage(connection: Connection, import_id: str, ts: np.ndarray, columns: dict)
     table = staging_table(import_id)
     if connection.dialect.name == "postgresql":
         copy = f"COPY {table} ({_COLUMNS}) FROM STDIN (FORMAT binary)"
-        rows = np.empty(len(ts), dtype=_PG_STAGED_ROW)
-        rows["fields"] = 1 + len(CANDLE_COLUMNS)
-        rows["ts_len"] = 8
-        rows["ts"] = ts
-        for name in CANDLE_COLUMNS:
-            rows[f"{name}_len"] = 8
-            rows[name] = columns[name]
-        payload = io.BytesIO(b"".join((_PG_HEADER, rows.tobytes(), b"\xff\xff")))
         with _dbapi_cursor(connection, copy) as cursor:
-            cursor.copy_expert(copy, payload, size=1 << 20)
+            cursor.copy_expert(copy, pg_copy_payload(ts, columns), size=1 << 20)
         return
     # one float64 matrix, a row per bar: epoch-ms times are exact in float64 (below 2**53) and
     # the ts column's INTEGER affinity stores them as integers; each statement binds one flat
@@ -141,6 +124,12 @@ def stage(connection: Connection, import_id: str, ts: np.ndarray, columns: dict)
 def _sqlite_stage(table: str, rows: int) -> str:
     row = "(" + ", ".join("?" * (1 + len(CANDLE_COLUMNS))) + ")"
     return f"INSERT INTO {table} ({_COLUMNS}) VALUES " + ", ".join([row] * rows)
+
+
+def overlaps(connection: Connection, symbol: str, timeframe: str, first: int, last: int) -> bool:
+    """Whether the series holds a bar in [first, last] (epoch ms)."""
+    key = {"symbol": symbol, "timeframe": timeframe, "first": first, "last": last}
+    return bool(connection.execute(text(_STORED), key).one()[1])
 
 
 def merge(

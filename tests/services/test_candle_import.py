@@ -23,7 +23,8 @@ from services.candle_import import import_candles
 
 ROOT = Path(__file__).resolve().parents[2]
 START = pd.Timestamp("2024-01-01", tz="UTC")
-# a slow import in a subprocess: many small chunks, each its own transaction
+# a slow import in a subprocess: many small chunks, each its own transaction; its last bar is
+# stored first, so that it is staged on PostgreSQL too (new history is copied straight in)
 SLOW_IMPORT = """
 import sys
 import pandas as pd
@@ -31,7 +32,9 @@ from database.session import make_engine
 from market.sample_data import generate_random_walk
 from services.candle_import import import_candles
 frame = generate_random_walk("SLOW", "1m", pd.Timestamp("2024-01-01", tz="UTC"), 400_000, 3)
-import_candles(make_engine(sys.argv[1]), "SLOW", "1m", frame, chunk_rows=500)
+engine = make_engine(sys.argv[1])
+import_candles(engine, "SLOW", "1m", frame.iloc[-1:])
+import_candles(engine, "SLOW", "1m", frame, chunk_rows=500)
 print("done")
 """
 
@@ -176,8 +179,8 @@ def test_a_killed_import_leaves_nothing_visible_and_the_next_import_cleans_up(
         os.kill(process.pid, signal.SIGKILL)
         process.communicate(timeout=30)
 
-        assert _count(engine, "candles") == 0
-        assert _stored(engine, "SLOW").empty
+        assert _count(engine, "candles") == 1  # the bar stored before the import
+        assert len(_stored(engine, "SLOW")) == 1
         assert _count(engine, "candle_imports") == 1  # abandoned, not yet discarded
         if database_backend == "postgresql":  # the server ends the killed client's session
             _wait_for_sessions_to_end(engine)
@@ -186,7 +189,7 @@ def test_a_killed_import_leaves_nothing_visible_and_the_next_import_cleans_up(
 
         assert _staging_tables(engine) == []
         assert _count(engine, "candle_imports") == 0
-        assert _stored(engine, "SLOW").empty
+        assert len(_stored(engine, "SLOW")) == 1
     finally:
         if process.poll() is None:
             process.kill()
@@ -224,7 +227,7 @@ def test_another_writer_commits_between_the_chunks_of_an_import(database_url):
 
         assert _count(engine, "candle_imports") == 1, "the import should still be running"
         assert waited < 5, f"the writer waited {waited:.1f} s for the import"
-        assert _stored(engine, "SLOW").empty  # nothing of the import visible yet
+        assert len(_stored(engine, "SLOW")) == 1  # nothing of the import visible yet
         _out, err = process.communicate(timeout=600)
         assert process.returncode == 0, err
         assert len(_stored(engine, "SLOW")) == 400_000
@@ -248,3 +251,22 @@ def test_a_staging_table_left_after_its_merge_is_dropped_by_the_next_import(engi
 
     assert _staging_tables(engine) == []
     assert len(_stored(engine)) == 500
+
+
+def test_new_history_is_staged_on_sqlite_and_copied_straight_in_on_postgresql(engine, monkeypatch):
+    from database.repositories import candle_staging
+
+    started = []
+    start_import = candle_staging.start_import
+
+    def spy(connection, symbol, timeframe):
+        started.append((symbol, timeframe))
+        return start_import(connection, symbol, timeframe)
+
+    monkeypatch.setattr(candle_staging, "start_import", spy)
+    frame = _bars(1_000)
+
+    import_candles(engine, "T", "1m", frame, chunk_rows=100)
+
+    pd.testing.assert_frame_equal(_stored(engine), frame, check_freq=False)
+    assert started == ([("T", "1m")] if engine.dialect.name == "sqlite" else [])
