@@ -84,6 +84,5 @@ def import_candles(
             with connection.begin():
                 staging.discard(connection, import_id)
             raise
-        with connection.begin():  # merged and committed: the staged copy goes
-            staging.drop_staging(connection, import_id)
+        staging.drop_merged(connection, import_id)  # merged and committed: the staged copy goes
     return len(ts)

@@ -171,6 +171,18 @@ def drop_staging(connection: Connection, import_id: str) -> None:
     connection.exec_driver_sql(f"DROP TABLE IF EXISTS {staging_table(import_id)}")
 
 
+def drop_merged(connection: Connection, import_id: str) -> None:
+    """Drop a merged import's staging table (outside any transaction). SQLite: by closing the
+    connection, which discards its TEMP database at once, where DROP TABLE would read every
+    staged page to free it (a few tenths of a second for a million bars); the pool opens a
+    new connection when one is needed."""
+    if connection.dialect.name == "sqlite":
+        connection.invalidate()
+        return
+    with connection.begin():
+        drop_staging(connection, import_id)
+
+
 def discard(connection: Connection, import_id: str) -> None:
     """Forget an import: unregister it and drop its staged bars."""
     _unregister(connection, import_id)
