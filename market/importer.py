@@ -232,7 +232,7 @@ def _quick_csv(path: Path, name: str, timeframe: str | None) -> CandleImport | N
     readable |= pa.types.is_timestamp(ts_type) and ts_type.tz in (None, "UTC", "+00:00", "Z")
     if not readable or not table.num_rows or any(c.null_count for c in table.columns):
         return None
-    frame = table.to_pandas()
+    frame = table.to_pandas(split_blocks=True)  # a column each: no copy into one block
     lines = np.arange(2, len(frame) + 2)
     checked = check_candles(frame, name, row_numbers=lines, row_label="line", timeframe=timeframe)
     if not checked.columns_ok or checked.errors:

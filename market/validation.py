@@ -123,9 +123,15 @@ class CheckedCandles:
 
     def valid_frame(self) -> pd.DataFrame:
         """The rows without errors as a candle frame."""
-        keep = ~self.rejected
-        data = {c: self.values[c][keep] for c in CANDLE_COLUMNS}
-        return pd.DataFrame(data, index=from_epoch_ms(self.ts_ms[keep]))
+        keep = None if not self.rejected.any() else ~self.rejected
+        # one float64 block, each column copied into it once (selected if rows are left out)
+        block = np.empty((len(CANDLE_COLUMNS), len(self.ts_ms) - int(self.rejected.sum())))
+        for row, name in enumerate(CANDLE_COLUMNS):
+            block[row] = self.values[name] if keep is None else self.values[name][keep]
+        ts = self.ts_ms if keep is None else self.ts_ms[keep]
+        return pd.DataFrame(
+            block.T, index=from_epoch_ms(ts), columns=list(CANDLE_COLUMNS), copy=False
+        )
 
 
 def validate_candles(

@@ -3,22 +3,26 @@
 >>> import_candles(engine, "BTCUSDT", "1m", frame)  # doctest: +SKIP
 1000000
 
-A frame of up to ``chunk_rows`` bars is one ``CandleRepository.upsert`` transaction, as before.
-A larger one is staged:
+A frame of up to ``chunk_rows`` bars is one ``CandleRepository.upsert`` transaction, as before;
+so is, on PostgreSQL, new history (no stored bar in the frame's span; abandoned imports are
+discarded first, as in step 2): its binary COPY goes straight into candles, one transaction no
+longer than the merge below would be, and under MVCC it blocks no reader nor any writer of
+other bars. Any other larger frame is staged:
 
 1. the whole frame is checked first (a defect raises ValueError: nothing is written);
-2. the import registers itself (``candle_imports``) and abandoned imports are discarded;
+2. abandoned imports are discarded and the import registers itself (``candle_imports``);
 3. each chunk of ``chunk_rows`` bars is its own short transaction into the import's staging
-   table (SQLite: each takes the write lock once, briefly; other writers go between chunks);
+   table (SQLite: a TEMP table, so staging takes no lock on the database file at all);
 4. one transaction copies the staged bars into candles and replaces the series' version;
 5. the staging table is dropped.
 
 The guarantee: a reader sees the series before the import or after it, never a part of it:
 staged bars are in another table until step 4 commits, and step 4 is one transaction. The
-write lock (SQLite) is held per chunk for the bind of ``chunk_rows`` bars, and in step 4 for
-the database's own copy of the staged rows (no Python per bar): measured in
+write lock (SQLite) is held only in step 4, for the database's own copy of the staged rows (no
+Python per bar), and briefly for the registration (step 2): measured in
 docs/architecture.md ("Imports and the write lock"). A failure or a kill anywhere leaves
-candles as they were; the staged rows of a dead import are deleted by the next import.
+candles as they were; the staged rows of a dead import go with its connection (SQLite) or are
+deleted by the next import (PostgreSQL).
 """
 
 from __future__ import annotations
@@ -57,6 +61,11 @@ def import_candles(
                 staging.discard(connection, abandoned)
             for orphan in staging.orphaned_staging(connection):
                 staging.drop_staging(connection, orphan)
+        if connection.dialect.name == "postgresql":
+            with Session(bind=connection) as session, session.begin():
+                first, last = int(ts[0]), int(ts[-1])
+                if not staging.overlaps(session.connection(), symbol, timeframe, first, last):
+                    return CandleRepository(session).upsert(symbol, timeframe, frame)
         with connection.begin():
             import_id = staging.start_import(connection, symbol, timeframe)
         try:
@@ -75,6 +84,5 @@ def import_candles(
             with connection.begin():
                 staging.discard(connection, import_id)
             raise
-        with connection.begin():  # merged and committed: the staged copy goes
-            staging.drop_staging(connection, import_id)
+        staging.drop_merged(connection, import_id)  # merged and committed: the staged copy goes
     return len(ts)

@@ -11,8 +11,9 @@ bars in binary into a temporary table, then one ``INSERT ... SELECT`` (from BULK
 fewer, e.g. the live feed's one closed bar, go as one INSERT ... SELECT FROM unnest(arrays) per
 chunk, without a temporary table). The bulk PostgreSQL path first takes a transaction lock on
 the series and asks whether any stored bar lies in the batch's time span: if none does (an
-import of new history), the INSERT has no ``ON CONFLICT`` clause, which makes it about three
-times faster (PostgreSQL's speculative insertion costs per row); otherwise it merges.
+import of new history), the bars are copied straight into candles, each row with the series
+key (no temporary table, no INSERT, no ``ON CONFLICT``: PostgreSQL's speculative insertion
+costs per row); otherwise they are merged from the temporary table.
 Every write reports how many bars it inserted or changed, and whether the batch is now the
 whole series (the caller's cache can then keep it without reading it back).
 Both run on the session's own connection, inside its transaction (nothing is committed here),
@@ -223,8 +224,8 @@ def _copy_postgresql(
     ts: np.ndarray,
     columns: dict[str, np.ndarray],
 ) -> WriteOutcome:
-    """Binary COPY into a temporary table, then one INSERT ... SELECT (... ON CONFLICT when a
-    stored bar lies in the batch's span)."""
+    """Binary COPY straight into candles when no stored bar lies in the batch's span, else into
+    a temporary table merged by one INSERT ... SELECT ... ON CONFLICT."""
     key = {"symbol": symbol, "timeframe": timeframe}
     # writers of one series take turns, so "no stored bar in the span" stays true until commit
     digest = sha256(f"{symbol}\0{timeframe}".encode()).digest()
@@ -234,21 +235,47 @@ def _copy_postgresql(
     )
     span = {**key, "first": int(ts[0]), "last": int(ts[-1])}
     any_stored, overlap = connection.exec_driver_sql(_PG_STORED, span).one()
-    rows = np.empty(len(ts), dtype=_PG_ROW)
-    rows["fields"] = _PG_FIELDS
+    if not overlap:  # new bars only: straight into candles, each row with its series key
+        copy = f"COPY candles (symbol, timeframe, {_COLUMN_LIST}) FROM STDIN (FORMAT binary)"
+        with _dbapi_cursor(connection, copy) as cursor:
+            cursor.copy_expert(
+                copy, pg_copy_payload(ts, columns, symbol, timeframe), size=_COPY_BUFFER
+            )
+        return WriteOutcome(len(ts), not any_stored)
+    connection.exec_driver_sql(_PG_CREATE_BATCH)
+    with _dbapi_cursor(connection, _PG_COPY_BATCH) as cursor:
+        cursor.copy_expert(_PG_COPY_BATCH, pg_copy_payload(ts, columns), size=_COPY_BUFFER)
+    changed = connection.exec_driver_sql(_PG_MERGE_BATCH, key).rowcount
+    connection.exec_driver_sql(f"DROP TABLE {_BATCH_TABLE}")  # a second upsert in this txn
+    return WriteOutcome(_add_rowcount(0, changed), not any_stored)
+
+
+def pg_copy_payload(ts: np.ndarray, columns: dict[str, np.ndarray], *key: str) -> io.BytesIO:
+    """Bars as PostgreSQL's binary COPY: ``key`` (symbol, timeframe: constant text fields, the
+    same in every row) if given, then ts and the candle columns."""
+    texts = [value.encode() for value in key]
+    layout = np.dtype(
+        [
+            ("fields", ">i2"),
+            *(
+                item
+                for k, raw in enumerate(texts)
+                for item in ((f"key{k}_len", ">i4"), (f"key{k}", f"S{len(raw)}"))
+            ),
+            *_PG_ROW.descr[1:],
+        ]
+    )
+    rows = np.empty(len(ts), dtype=layout)
+    rows["fields"] = len(texts) + _PG_FIELDS
+    for k, raw in enumerate(texts):
+        rows[f"key{k}_len"] = len(raw)
+        rows[f"key{k}"] = raw
     rows["ts_len"] = 8
     rows["ts"] = ts
     for name in CANDLE_COLUMNS:
         rows[f"{name}_len"] = 8
         rows[name] = columns[name]
-    payload = io.BytesIO(b"".join((_PG_HEADER, rows.tobytes(), _PG_TRAILER)))
-    connection.exec_driver_sql(_PG_CREATE_BATCH)
-    with _dbapi_cursor(connection, _PG_COPY_BATCH) as cursor:
-        cursor.copy_expert(_PG_COPY_BATCH, payload, size=_COPY_BUFFER)
-    merge = _PG_MERGE_BATCH if overlap else _PG_INSERT_BATCH
-    changed = connection.exec_driver_sql(merge, key).rowcount
-    connection.exec_driver_sql(f"DROP TABLE {_BATCH_TABLE}")  # a second upsert in this txn
-    return WriteOutcome(_add_rowcount(0, changed), not any_stored)
+    return io.BytesIO(b"".join((_PG_HEADER, rows.tobytes(), _PG_TRAILER)))
 
 
 def _read_postgresql(connection: Connection, statement: Select[Any]) -> np.ndarray:

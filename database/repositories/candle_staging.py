@@ -3,54 +3,45 @@
 into candles; the staging table is dropped after that commit.
 
 Why: SQLite has one write lock per file. Binding a million bars from Python takes seconds,
-and a live feed waiting longer than its busy timeout fails with "database is locked". Staged,
-the Python work happens in chunk transactions that each hold the lock briefly; the merge is
-one ``INSERT ... SELECT`` the database runs on its own (no Python per bar), a few times faster
-than the bind. A table per import, not one shared table: dropping it costs next to nothing,
-where deleting a million staged rows took as long as merging them. PostgreSQL stages through
-binary COPY into an UNLOGGED table; its transactions never block readers, nor writers of other
-bars (MVCC, row locks).
+and a live feed waiting longer than its busy timeout fails with "database is locked". On
+SQLite the staging table is a TEMP table: it lives in the import connection's own temporary
+database, so staging takes no lock on the database file at all, writes nothing to its WAL
+(no fsync, no checkpoint of bars that are dropped anyway) and vanishes with the connection
+when the process dies. The merge is one ``INSERT ... SELECT`` the database runs on its own (no
+Python per bar), a few times faster than the bind; only it holds the write lock. PostgreSQL
+stages through binary COPY into an UNLOGGED table of its own (dropping it costs next to
+nothing); its transactions never block readers, nor writers of other bars (MVCC, row locks).
 
 ``candle_imports`` names every import in progress with its owner: ``host:pid`` on SQLite (the
 file is local), the server backend's pid and start time on PostgreSQL. An import whose owner is
 gone (killed, crashed) is discarded by the next import: its staged rows were never visible.
-A staging table without a registered import (the process died between the merge's commit and
-the drop) is dropped too.
+A staging table without a registered import (the process died, or the drop failed, between the
+merge's commit and the drop; on SQLite also one a version that staged in the file left there)
+is dropped too.
 """
 
 from __future__ import annotations
 
-import io
 import os
 import socket
 import uuid
 from datetime import UTC, datetime
-from itertools import chain
 
 import numpy as np
 from sqlalchemy import Connection, text
 
 from database.repositories._candle_io import (
-    NATIVE_DTYPE,
     SQLITE_ROWS_PER_STATEMENT,
     WriteOutcome,
     _add_rowcount,
     _conflict_clause,
     _dbapi_cursor,
+    pg_copy_payload,
 )
 from market.candles import CANDLE_COLUMNS
 
 _COLUMNS = ", ".join(("ts", *CANDLE_COLUMNS))
 _PREFIX = "candle_import_"
-_PG_STAGED_ROW = np.dtype(
-    [
-        ("fields", ">i2"),
-        ("ts_len", ">i4"),
-        ("ts", ">i8"),
-        *(item for name in CANDLE_COLUMNS for item in ((f"{name}_len", ">i4"), (name, ">f8"))),
-    ]
-)
-_PG_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
 _SERIES = "FROM candles WHERE symbol = :symbol AND timeframe = :timeframe"
 _STORED = (
     f"SELECT EXISTS (SELECT 1 {_SERIES}), "
@@ -70,8 +61,8 @@ def _create_staging(connection: Connection, table: str) -> None:
         ("ts bigint NOT NULL", *(f"{c} double precision NOT NULL" for c in CANDLE_COLUMNS))
     )
     # no key: the bars were checked (sorted, unique) before staging, candles' key applies
-    unlogged = "UNLOGGED " if connection.dialect.name == "postgresql" else ""
-    connection.exec_driver_sql(f"CREATE {unlogged}TABLE {table} ({columns})")
+    kind = "UNLOGGED" if connection.dialect.name == "postgresql" else "TEMP"
+    connection.exec_driver_sql(f"CREATE {kind} TABLE {table} ({columns})")
 
 
 def _owner(connection: Connection) -> str:
@@ -113,35 +104,32 @@ def stage(connection: Connection, import_id: str, ts: np.ndarray, columns: dict)
     table = staging_table(import_id)
     if connection.dialect.name == "postgresql":
         copy = f"COPY {table} ({_COLUMNS}) FROM STDIN (FORMAT binary)"
-        rows = np.empty(len(ts), dtype=_PG_STAGED_ROW)
-        rows["fields"] = 1 + len(CANDLE_COLUMNS)
-        rows["ts_len"] = 8
-        rows["ts"] = ts
-        for name in CANDLE_COLUMNS:
-            rows[f"{name}_len"] = 8
-            rows[name] = columns[name]
-        payload = io.BytesIO(b"".join((_PG_HEADER, rows.tobytes(), b"\xff\xff")))
         with _dbapi_cursor(connection, copy) as cursor:
-            cursor.copy_expert(copy, payload, size=1 << 20)
+            cursor.copy_expert(copy, pg_copy_payload(ts, columns), size=1 << 20)
         return
-    bars = np.empty(len(ts), dtype=NATIVE_DTYPE)
-    bars["ts"] = ts
-    for name in CANDLE_COLUMNS:
-        bars[name] = columns[name]
-    rows = bars.tolist()
+    # one float64 matrix, a row per bar: epoch-ms times are exact in float64 (below 2**53) and
+    # the ts column's INTEGER affinity stores them as integers; each statement binds one flat
+    # row of the matrix reshaped (a tuple per statement, none per bar)
+    bars = np.column_stack([ts, *(columns[name] for name in CANDLE_COLUMNS)])
     per = SQLITE_ROWS_PER_STATEMENT
-    whole = len(rows) // per * per
+    whole = len(bars) // per * per
     if whole:
-        statements = [tuple(chain.from_iterable(rows[i : i + per])) for i in range(0, whole, per)]
+        statements = list(map(tuple, bars[:whole].reshape(-1, per * bars.shape[1]).tolist()))
         connection.exec_driver_sql(_sqlite_stage(table, per), statements)  # type: ignore[arg-type]
-    if whole < len(rows):
-        rest = tuple(chain.from_iterable(rows[whole:]))
-        connection.exec_driver_sql(_sqlite_stage(table, len(rows) - whole), rest)
+    if whole < len(bars):
+        rest = tuple(bars[whole:].ravel().tolist())
+        connection.exec_driver_sql(_sqlite_stage(table, len(bars) - whole), rest)
 
 
 def _sqlite_stage(table: str, rows: int) -> str:
     row = "(" + ", ".join("?" * (1 + len(CANDLE_COLUMNS))) + ")"
     return f"INSERT INTO {table} ({_COLUMNS}) VALUES " + ", ".join([row] * rows)
+
+
+def overlaps(connection: Connection, symbol: str, timeframe: str, first: int, last: int) -> bool:
+    """Whether the series holds a bar in [first, last] (epoch ms)."""
+    key = {"symbol": symbol, "timeframe": timeframe, "first": first, "last": last}
+    return bool(connection.execute(text(_STORED), key).one()[1])
 
 
 def merge(
@@ -183,6 +171,18 @@ def drop_staging(connection: Connection, import_id: str) -> None:
     connection.exec_driver_sql(f"DROP TABLE IF EXISTS {staging_table(import_id)}")
 
 
+def drop_merged(connection: Connection, import_id: str) -> None:
+    """Drop a merged import's staging table (outside any transaction). SQLite: by closing the
+    connection, which discards its TEMP database at once, where DROP TABLE would read every
+    staged page to free it (a few tenths of a second for a million bars); the pool opens a
+    new connection when one is needed."""
+    if connection.dialect.name == "sqlite":
+        connection.invalidate()
+        return
+    with connection.begin():
+        drop_staging(connection, import_id)
+
+
 def discard(connection: Connection, import_id: str) -> None:
     """Forget an import: unregister it and drop its staged bars."""
     _unregister(connection, import_id)
@@ -190,7 +190,8 @@ def discard(connection: Connection, import_id: str) -> None:
 
 
 def orphaned_staging(connection: Connection) -> list[str]:
-    """Ids of staging tables whose import is not registered (it died after its merge)."""
+    """Ids of staging tables whose import is not registered (it died after its merge);
+    SQLite: this connection's TEMP ones and any in the file."""
     if connection.dialect.name == "postgresql":
         names = connection.exec_driver_sql(
             "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
@@ -198,8 +199,11 @@ def orphaned_staging(connection: Connection) -> list[str]:
         ).scalars()
     else:
         names = connection.exec_driver_sql(
-            "SELECT name FROM sqlite_master WHERE type = 'table' "
-            f"AND substr(name, 1, {len(_PREFIX)}) = '{_PREFIX}'"
+            " UNION ALL ".join(
+                f"SELECT name FROM {schema} WHERE type = 'table' "
+                f"AND substr(name, 1, {len(_PREFIX)}) = '{_PREFIX}'"
+                for schema in ("sqlite_temp_master", "sqlite_master")
+            )
         ).scalars()
     registered = set(connection.exec_driver_sql("SELECT import_id FROM candle_imports").scalars())
     ids = [name.removeprefix(_PREFIX) for name in names]

@@ -261,6 +261,33 @@ def _unchecked(frame: pd.DataFrame) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     return to_epoch_ms(frame.index), {c: frame[c].to_numpy(np.float64) for c in CANDLE_COLUMNS}
 
 
+def test_a_bulk_write_of_new_history_keeps_a_non_ascii_series_key(session_factory):
+    # PostgreSQL copies new history straight into candles, the key's text in every row
+    frame = candle_frame(BULK_MIN_ROWS + 7, seed=3)
+    with session_factory.begin() as session:
+        CandleRepository(session).upsert("ÄPFEL·€", "1m", frame)
+        CandleRepository(session).upsert("A", "1m", frame)
+
+    with session_factory() as session:
+        repo = CandleRepository(session)
+        assert [(s.symbol, s.bars) for s in repo.series()] == [
+            ("A", BULK_MIN_ROWS + 7),
+            ("ÄPFEL·€", BULK_MIN_ROWS + 7),
+        ]
+        pd.testing.assert_frame_equal(repo.frame("ÄPFEL·€", "1m"), frame, check_freq=False)
+
+
+def test_a_database_error_in_new_history_writes_nothing(session_factory, monkeypatch):
+    frame = candle_frame(BULK_MIN_ROWS + 500)
+    frame.iloc[-1, frame.columns.get_loc("high")] = frame["low"].iloc[-1] - 1
+    monkeypatch.setattr(candles, "_candle_arrays", _unchecked)
+    with pytest.raises(IntegrityError), session_factory.begin() as session:
+        CandleRepository(session).upsert("SP500", "1m", frame)
+
+    with session_factory() as session:
+        assert CandleRepository(session).series() == []
+
+
 def test_bulk_upsert_of_100k_bars(session_factory):
     frame = candle_frame(100_000, seed=1)
     with session_factory.begin() as session:
