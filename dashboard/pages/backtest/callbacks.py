@@ -131,19 +131,7 @@ def register_callbacks(
             "selected": State("bt-runs", "selectedRows"),
             "theme": State("bt-theme", "data"),
         },
-        background=True,
-        manager=manager,
-        interval=POLL_MS,
-        progress=[Output(id_, prop) for id_, prop in PROGRESS_OUTPUTS],
-        progress_default=[0, "", "waiting for a worker"],
-        running=[
-            (Output("bt-run", "disabled"), True, False),
-            (Output("bt-open", "disabled"), True, False),
-            (Output("bt-cancel", "disabled"), False, True),
-            (Output("bt-progress-wrap", "style"), SHOW, HIDE),
-            (Output("bt-outcome", "style"), HIDE, SHOW),
-        ],
-        cancel=[Input("bt-cancel", "n_clicks")],
+        **_background(manager, "bt", PROGRESS_OUTPUTS, ("bt-run", "bt-open")),
         prevent_initial_call=True,
     )
     def _run(set_progress, run_clicks, open_clicks, values, selected, theme):
@@ -159,16 +147,7 @@ def register_callbacks(
         )
         return [outputs[f"{id_}.{prop}"] for id_, prop in RESULT_OUTPUTS]
 
-    @app.callback(
-        [Output(f"bt-outcome-{k}", p, allow_duplicate=True) for k, p in _OUTCOME],
-        Input("bt-cancel", "n_clicks"),
-        State("bt-progress", "value"),
-        State("bt-progress-step", "children"),
-        prevent_initial_call=True,
-    )
-    def _cancelled(_n: int, value: int | None, step: str | None):
-        ended = outcome("cancelled", f"cancelled during {step or 'the start'}", value or 0)
-        return [ended[f"bt-outcome-{k}.{p}"] for k, p in _OUTCOME]
+    _on_cancel(app, "bt", "cancelled during {}", "the start")
 
     @app.callback(
         Output("bt-sweep-x", "options"),
@@ -216,18 +195,7 @@ def register_callbacks(
             "metric": State("bt-sweep-metric", "value"),
             "theme": State("bt-theme", "data"),
         },
-        background=True,
-        manager=manager,
-        interval=POLL_MS,
-        progress=[Output(id_, prop) for id_, prop in SWEEP_PROGRESS],
-        progress_default=[0, "", "waiting for a worker"],
-        running=[
-            (Output("bt-sweep-run", "disabled"), True, False),
-            (Output("bt-sweep-cancel", "disabled"), False, True),
-            (Output("bt-sweep-progress-wrap", "style"), SHOW, HIDE),
-            (Output("bt-sweep-outcome", "style"), HIDE, SHOW),
-        ],
-        cancel=[Input("bt-sweep-cancel", "n_clicks")],
+        **_background(manager, "bt-sweep", SWEEP_PROGRESS, ("bt-sweep-run",)),
         prevent_initial_call=True,
     )
     def _sweep(set_progress, clicks, values, axes, metric, theme):
@@ -244,17 +212,8 @@ def register_callbacks(
         keys = [*SWEEP_OUTPUTS, *SWEEP_OUTCOME]
         return [outputs[f"{id_}.{prop}"] for id_, prop in keys]
 
-    @app.callback(
-        [Output(f"bt-sweep-outcome-{k}", p, allow_duplicate=True) for k, p in _OUTCOME],
-        Input("bt-sweep-cancel", "n_clicks"),
-        State("bt-sweep-progress-step", "children"),
-        State("bt-sweep-progress", "value"),
-        prevent_initial_call=True,
-    )
-    def _sweep_cancelled(_n: int, step: str | None, value: int | None):
-        # the runs finished before Cancel stay stored (each is a run of its own)
-        ended = outcome("cancelled", f"cancelled after {step or 'no run'}", value or 0)
-        return [ended[f"bt-outcome-{k}.{p}"] for k, p in _OUTCOME]
+    # the runs finished before Cancel stay stored (each is a run of its own)
+    _on_cancel(app, "bt-sweep", "cancelled after {}", "no run")
 
     @app.callback(
         Output("bt-sweep-graph", "figure", allow_duplicate=True),
@@ -332,6 +291,45 @@ def register_callbacks(
 
 
 _OUTCOME = (("bar", "value"), ("bar", "label"), ("bar", "color"), ("step", "children"))
+
+
+def _background(
+    manager: Any, prefix: str, progress: Any, buttons: tuple[str, ...]
+) -> dict[str, Any]:
+    """A background callback's arguments: run by ``manager``, polled every :data:`POLL_MS`,
+    reporting to ``progress`` (the ``{prefix}-progress`` bar, its label and step line); while
+    it runs ``buttons`` are disabled, ``{prefix}-cancel`` enabled (and cancels it), the
+    progress bar shown and the ``{prefix}-outcome`` bar hidden; then the other way round."""
+    return {
+        "background": True,
+        "manager": manager,
+        "interval": POLL_MS,
+        "progress": [Output(id_, prop) for id_, prop in progress],
+        "progress_default": [0, "", "waiting for a worker"],
+        "running": [
+            *((Output(button, "disabled"), True, False) for button in buttons),
+            (Output(f"{prefix}-cancel", "disabled"), False, True),
+            (Output(f"{prefix}-progress-wrap", "style"), SHOW, HIDE),
+            (Output(f"{prefix}-outcome", "style"), HIDE, SHOW),
+        ],
+        "cancel": [Input(f"{prefix}-cancel", "n_clicks")],
+    }
+
+
+def _on_cancel(app: Dash, prefix: str, words: str, before: str) -> None:
+    """``{prefix}-cancel`` also writes the ``{prefix}-outcome`` bar: cancelled, at the
+    progress reached (``words`` takes the step line, ``before`` when there was none yet)."""
+
+    @app.callback(
+        [Output(f"{prefix}-outcome-{k}", p, allow_duplicate=True) for k, p in _OUTCOME],
+        Input(f"{prefix}-cancel", "n_clicks"),
+        State(f"{prefix}-progress", "value"),
+        State(f"{prefix}-progress-step", "children"),
+        prevent_initial_call=True,
+    )
+    def _cancelled(_n: int, value: int | None, step: str | None):
+        ended = outcome("cancelled", words.format(step or before), value or 0)
+        return [ended[f"bt-outcome-{k}.{p}"] for k, p in _OUTCOME]
 
 
 def _clicked_row(cell: dict[str, Any] | None, rows: list[dict[str, Any]] | None) -> Any:

@@ -317,20 +317,7 @@ def form_card(
     ]
     footer = [
         html.Div(id="bt-form-message", className="small text-danger mb-2"),
-        html.Div(
-            [
-                dbc.Button("Run", id="bt-run", color="warning", size="sm", className="px-4"),
-                dbc.Button(
-                    "Cancel",
-                    id="bt-cancel",
-                    color="secondary",
-                    outline=True,
-                    size="sm",
-                    disabled=True,
-                ),
-            ],
-            className="d-flex gap-2",
-        ),
+        run_buttons("Run", "bt-run", "bt-cancel"),
         progress_bars("bt-progress", "bt-outcome"),
         html.Div(id="bt-status", className="sl-status small"),
     ]
@@ -394,6 +381,19 @@ def form_dict(values: Mapping[str, Any]) -> dict[str, Any]:
     params = values.get("param_values") or []
     form["params"] = {i["name"]: v for i, v in zip(ids, params, strict=False)}
     return form
+
+
+def run_buttons(label: str, run: str, cancel: str, classes: str = "") -> html.Div:
+    """The button that starts a background run and its Cancel (disabled until it runs)."""
+    return html.Div(
+        [
+            dbc.Button(label, id=run, color="warning", size="sm", className="px-4"),
+            dbc.Button(
+                "Cancel", id=cancel, color="secondary", outline=True, size="sm", disabled=True
+            ),
+        ],
+        className=f"d-flex gap-2 {classes}".strip(),
+    )
 
 
 def progress_bars(live: str, outcome: str) -> html.Div:

@@ -31,7 +31,7 @@ import plotly.graph_objects as go
 from dash import dcc, html, no_update
 
 from components.charts.style import cell_text, diverging_scale, style_figure
-from dashboard.pages.backtest.form import form_dict, progress_bars
+from dashboard.pages.backtest.form import form_dict, progress_bars, run_buttons
 from dashboard.pages.backtest.parse import (
     MAX_COMBINATIONS,
     FormError,
@@ -151,20 +151,7 @@ def sweep_card(strategy: str) -> dbc.Card:
                 md=2,
             ),
             dbc.Col(
-                html.Div(
-                    [
-                        dbc.Button("Sweep", id="bt-sweep-run", color="warning", size="sm"),
-                        dbc.Button(
-                            "Cancel",
-                            id="bt-sweep-cancel",
-                            color="secondary",
-                            outline=True,
-                            size="sm",
-                            disabled=True,
-                        ),
-                    ],
-                    className="d-flex gap-2 align-items-end h-100",
-                ),
+                run_buttons("Sweep", "bt-sweep-run", "bt-sweep-cancel", "align-items-end h-100"),
                 md=2,
             ),
         ],
