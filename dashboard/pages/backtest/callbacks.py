@@ -48,6 +48,7 @@ from dashboard.pages.backtest.sweep import (
     sweep_feedback,
     sweep_figure,
     sweep_pick,
+    sweep_retheme,
 )
 from services.saved_runs import ResultCache
 
@@ -226,6 +227,17 @@ def register_callbacks(
         if not data:
             raise PreventUpdate
         return sweep_figure(data, metric, theme or "dark")
+
+    @app.callback(
+        Output("bt-sweep-graph", "figure", allow_duplicate=True),
+        Output("bt-sweep-grid", "dashGridOptions"),
+        Input("bt-theme", "data"),
+        State("bt-sweep-data", "data"),
+        State("bt-sweep-metric", "value"),
+        prevent_initial_call=True,
+    )
+    def _sweep_theme(theme: str, data: dict | None, metric: str | None):
+        return sweep_retheme(theme or "dark", data, metric)
 
     @app.callback(
         Output("bt-load", "data", allow_duplicate=True),

@@ -72,7 +72,7 @@ def layout(services: Any, theme: str = "dark") -> html.Div:
                 ],
                 className="g-3",
             ),
-            sweep_card(DEFAULT_STRATEGY),
+            sweep_card(DEFAULT_STRATEGY, look),
             _runs_card(services, look),
             _compare_card(),
             dcc.Store(id="bt-theme", data=theme),

@@ -31,6 +31,8 @@ import plotly.graph_objects as go
 from dash import dcc, html, no_update
 
 from components.charts.style import cell_text, diverging_scale, style_figure
+from components.charts.theme import ChartTheme
+from components.panels.performance import trade_table_style
 from dashboard.pages.backtest.form import form_dict, progress_bars, run_buttons
 from dashboard.pages.backtest.parse import (
     MAX_COMBINATIONS,
@@ -96,10 +98,16 @@ def sweep_choices(strategy: str | None) -> tuple[list[dict[str, str]], str | Non
     )
 
 
-def sweep_card(strategy: str) -> dbc.Card:
-    """The Sweep section for the form's ``strategy``: the two parameters and their values,
-    the metric of the heatmap, Sweep and Cancel, the progress, then the heatmap (or bars) and
-    the grid."""
+def sweep_grid_style(look: ChartTheme) -> dict[str, Any]:
+    """The sweep grid's props: the trade grid's look and behaviour (sortable, filterable,
+    paginated), 10 combinations a page; a row's id is its combination's number (``row``)."""
+    return {**trade_table_style(look), "getRowId": "'' + params.data.row"}
+
+
+def sweep_card(strategy: str, look: ChartTheme) -> dbc.Card:
+    """The Sweep section for the form's ``strategy`` in ``look``: the two parameters and their
+    values, the metric of the heatmap, Sweep and Cancel, the progress, then the heatmap (or
+    bars) and the grid."""
     x_options, x, y_options, y = sweep_choices(strategy)
     chosen = {"bt-sweep-x": (x_options, x), "bt-sweep-y": (y_options, y)}
 
@@ -171,14 +179,7 @@ def sweep_card(strategy: str) -> dbc.Card:
                 columnDefs=[],
                 rowData=[],
                 className="sl-grid",
-                defaultColDef={"sortable": True, "filter": True, "resizable": True},
-                dashGridOptions={
-                    "pagination": True,
-                    "paginationPageSize": 10,
-                    "paginationPageSizeSelector": [10, 25, 100],
-                    "domLayout": "autoHeight",
-                },
-                style={"height": None},
+                **sweep_grid_style(look),
             ),
         ],
         id="bt-sweep-result",
@@ -304,8 +305,9 @@ def run_sweep(
     )
     elapsed = time.perf_counter() - started
     rows = []
-    for result in report.results:
-        row: dict[str, Any] = {name: result.job.params[name] for name in names}
+    for number, result in enumerate(report.results):
+        row: dict[str, Any] = {"row": number}
+        row.update((name, result.job.params[name]) for name in names)
         row["run_id"] = result.run_id
         row["error"] = result.error
         for key in SWEEP_METRICS:
@@ -427,6 +429,17 @@ def sweep_figure(data: Mapping[str, Any] | None, metric: str, theme: str) -> go.
         figure.update_yaxes(type="category", title_text=y, showgrid=False, side="left")
     figure.update_layout(showlegend=False, title={"text": metric, "x": 0.01, "font": {"size": 13}})
     return tidy(figure)
+
+
+def sweep_retheme(
+    theme: str, data: Mapping[str, Any] | None, metric: str | None
+) -> tuple[Any, dict[str, Any]]:
+    """(the figure, the grid's ``dashGridOptions``) of the sweep shown, in ``theme``; the
+    figure is ``no_update`` while no sweep is shown."""
+    options = sweep_grid_style(resolve_theme(theme))["dashGridOptions"]
+    if not data:
+        return no_update, options
+    return sweep_figure(data, metric or SWEEP_METRICS[0], theme), options
 
 
 def _value(value: Any) -> float:
