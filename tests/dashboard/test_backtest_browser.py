@@ -493,4 +493,17 @@ def test_a_sweep_shows_a_heatmap_and_a_grid_and_a_click_loads_the_combination(
     dash_duo.wait_for_contains_text(
         "#bt-sweep-message", f"Loaded fast={best[0]}, slow={best[1]} (run #", WAIT_S
     )
+
+    # the largest sweep allowed, cancelled once it runs: it ends visibly, the runs done stay
+    type_into(dash_duo, "#bt-sweep-x-values", "2:41:1")
+    type_into(dash_duo, "#bt-sweep-y-values", "50:59:1")
+    until(lambda: not is_flagged(dash_duo, "#bt-sweep-y-values"), WAIT_S)
+    click(dash_duo, "#bt-sweep-run")
+    until(lambda: "/400 runs" in dash_duo.find_element("#bt-sweep-progress-step").text, WAIT_S)
+    click(dash_duo, "#bt-sweep-cancel")
+    until(lambda: dash_duo.find_element("#bt-sweep-outcome-bar").text == "cancelled", WAIT_S)
+    assert dash_duo.find_element("#bt-sweep-outcome-step").text.startswith("cancelled after ")
+    assert "/400 runs" in dash_duo.find_element("#bt-sweep-outcome-step").text
+    until(lambda: dash_duo.find_element("#bt-sweep-run").get_attribute("disabled") is None, WAIT_S)
+    assert len(grid_rows(dash_duo, "bt-sweep-grid")) == 6, "the last sweep stays shown"
     assert dash_duo.get_logs() == []

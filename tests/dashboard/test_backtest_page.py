@@ -899,7 +899,7 @@ def test_a_bad_form_or_a_failed_run_only_changes_the_status_line(services):
         "failed",
         "danger",
     )
-    assert outputs["bt-outcome-bar.value"] == 20
+    assert outputs["bt-outcome-bar.value"] == 100, "a full bar: the line says where"
     assert outputs["bt-outcome-step.children"] == "failed at 1/5 loading data"
     outputs = run(services, "bt-open", values(), selected=[])
     assert outputs["bt-status.children"] == "Select a saved run in the table, then press Open."

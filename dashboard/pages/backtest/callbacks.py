@@ -329,19 +329,18 @@ def _background(
 
 
 def _on_cancel(app: Dash, prefix: str, words: str, before: str) -> None:
-    """``{prefix}-cancel`` also writes the ``{prefix}-outcome`` bar: cancelled, at the
-    progress reached (``words`` takes the step line, ``before`` when there was none yet)."""
+    """``{prefix}-cancel`` also writes the ``{prefix}-outcome`` bar: cancelled, where (``words``
+    takes the step line reached, ``before`` when there was none yet)."""
 
     @app.callback(
         [Output(f"{prefix}-outcome-{k}", p, allow_duplicate=True) for k, p in _OUTCOME],
         Input(f"{prefix}-cancel", "n_clicks"),
-        State(f"{prefix}-progress", "value"),
         State(f"{prefix}-progress-step", "children"),
         prevent_initial_call=True,
     )
-    def _cancelled(_n: int, value: int | None, step: str | None):
-        ended = outcome("cancelled", words.format(step or before), value or 0)
-        return [ended[f"bt-outcome-{k}.{p}"] for k, p in _OUTCOME]
+    def _cancelled(_n: int, step: str | None):
+        ended = outcome("cancelled", words.format(step or before), prefix)
+        return [ended[f"{prefix}-outcome-{k}.{p}"] for k, p in _OUTCOME]
 
 
 def _clicked_row(cell: dict[str, Any] | None, rows: list[dict[str, Any]] | None) -> Any:

@@ -107,16 +107,17 @@ def step_progress(step: int, total: int, name: str) -> tuple[int, str, str]:
     return value, f"{value}%", f"{step}/{total} {name}"
 
 
-def outcome(kind: str, text: str, value: int = 100) -> dict[str, Any]:
-    """The outcome bar of a run that ended (``"id.prop"`` -> value): ``kind`` "done"
-    (green, full), "failed" (red, at ``value``, the step it failed at), "cancelled" (grey, at
-    ``value``) or "not run" (red); ``text`` is the line under it."""
+def outcome(kind: str, text: str, prefix: str = "bt") -> dict[str, Any]:
+    """The outcome bar of a run that ended (``"id.prop"`` -> value of the ``{prefix}-outcome``
+    bar and line): a full bar labelled ``kind``, green for "done", red for "failed" and "not
+    run", grey for "cancelled"; ``text``, the line under it, says where it ended ("failed at
+    1/5 loading data")."""
     color = {"done": "success", "failed": "danger", "cancelled": "secondary", "not run": "danger"}
     return {
-        "bt-outcome-bar.value": value,
-        "bt-outcome-bar.label": kind,
-        "bt-outcome-bar.color": color[kind],
-        "bt-outcome-step.children": text,
+        f"{prefix}-outcome-bar.value": 100,
+        f"{prefix}-outcome-bar.label": kind,
+        f"{prefix}-outcome-bar.color": color[kind],
+        f"{prefix}-outcome-step.children": text,
     }
 
 
@@ -190,10 +191,9 @@ def run_or_open(
             stored = f" (stored as failed run #{exc.run_id})" if exc.run_id else ""
             step, total, name = reached[-1]
             at = f"{step}/{total} {name}" if total else exc.step
-            value = step_progress(step, total, name)[0] if total else 0
             return _status_only(
                 _message(f"Run failed at {exc}{stored}", "danger"),
-                outcome("failed", f"failed at {at}", value),
+                outcome("failed", f"failed at {at}"),
             )
         rows = runs_rows(context.reads)
     finally:

@@ -41,7 +41,7 @@ from dashboard.pages.backtest.parse import (
     request_form,
     sweep_grid,
 )
-from dashboard.pages.backtest.results import runs_rows
+from dashboard.pages.backtest.results import outcome, runs_rows
 from dashboard.pages.backtest.style import HIDE, SHOW, SMALL_GRAPH, resolve_theme, tidy
 from services.backtests import open_context
 from services.batch import expand, run_batch
@@ -266,7 +266,7 @@ def run_sweep(
         outputs["bt-sweep-message.children"] = html.Span(
             f"Not swept: {exc}", className="text-danger"
         )
-        return {**outputs, **_outcome("not run", "not swept: fix the problems above")}
+        return {**outputs, **outcome("not run", "not swept: fix the problems above", "bt-sweep")}
     names = list(grid)
     full = {name: grid.get(name, [value]) for name, value in request.params.items()}
     jobs = expand(
@@ -284,7 +284,7 @@ def run_sweep(
             f"Not swept: the strategy refuses every combination ({reason})",
             className="text-danger",
         )
-        return {**outputs, **_outcome("not run", "not swept: no valid combination")}
+        return {**outputs, **outcome("not run", "not swept: no valid combination", "bt-sweep")}
 
     def progress(done: int, total: int) -> None:
         if set_progress is not None:
@@ -338,21 +338,14 @@ def run_sweep(
         }
     )
     kind = "failed" if len(report.failed) == len(rows) else "done"
-    return {**outputs, **_outcome(kind, f"{kind}: {len(rows)}/{len(rows)} runs in {elapsed:.1f} s")}
+    return {
+        **outputs,
+        **outcome(kind, f"{kind}: {len(rows)}/{len(rows)} runs in {elapsed:.1f} s", "bt-sweep"),
+    }
 
 
 def _nan(value: Any) -> bool:
     return isinstance(value, float) and math.isnan(value)
-
-
-def _outcome(kind: str, text: str) -> dict[str, Any]:
-    color = {"done": "success", "failed": "danger", "not run": "danger"}[kind]
-    return {
-        "bt-sweep-outcome-bar.value": 100,
-        "bt-sweep-outcome-bar.label": kind,
-        "bt-sweep-outcome-bar.color": color,
-        "bt-sweep-outcome-step.children": text,
-    }
 
 
 SWEEP_OUTCOME: tuple[tuple[str, str], ...] = (
