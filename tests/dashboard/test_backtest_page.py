@@ -12,6 +12,7 @@ import base64
 import io
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from dashboard.pages.backtest.parse import (
     form_problems,
     parse_form,
     sweep_grid,
+    unshown_settings,
 )
 from database.repositories import CandleRepository, StrategyRunRepository
 from market.sample_data import load_sample
@@ -285,6 +287,14 @@ def test_a_request_loads_back_into_the_form_that_describes_it(change):
         k: v for k, v in change.items() if k != "params"
     }
     assert form["params"] == {k: v for k, v in request.params.items() if k != "direction"}
+    assert unshown_settings(request) == []
+
+
+def test_settings_the_form_cannot_hold_are_named_not_dropped():
+    request = parse_form(FORM)
+    # a sweep of the command line trades with BacktestSettings' own direction ("both")
+    stored = replace(request, settings=replace(request.settings, direction="both", kelly_window=20))
+    assert unshown_settings(stored) == ["direction='both'", "kelly_window=20"]
 
 
 @pytest.mark.parametrize(

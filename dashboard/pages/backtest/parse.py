@@ -16,6 +16,7 @@ Nothing here imports dash: the page's callbacks (callbacks.py, results.py) wrap 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -286,6 +287,21 @@ def request_form(request: BacktestRequest) -> dict[str, Any]:
     return form
 
 
+def unshown_settings(request: BacktestRequest) -> list[str]:
+    """The settings of ``request`` the form cannot hold (``["kelly_window=20"]``): what a Run
+    of :func:`request_form`'s form would trade differently (a run of the command line or of
+    a sweep: its settings' own direction, Kelly window, ...). Empty when the form holds all."""
+    try:
+        held = parse_form(request_form(request)).settings
+    except FormError as exc:  # a stored value out of the form's ranges
+        return [str(exc)]
+    return [
+        f"{field.name}={getattr(request.settings, field.name)!r}"
+        for field in dataclasses.fields(request.settings)
+        if getattr(request.settings, field.name) != getattr(held, field.name)
+    ]
+
+
 def _percent(fraction: float) -> float:
     """0.001 -> 0.1: a fraction as the percent the form shows (no float noise: 0.07 * 100 is
     7.000000000000001)."""
@@ -496,4 +512,5 @@ __all__ = [
     "request_form",
     "sweep_grid",
     "sweep_values",
+    "unshown_settings",
 ]

@@ -40,7 +40,12 @@ from components.panels.performance import (
     trade_table_records,
 )
 from dashboard.pages.backtest.form import form_dict
-from dashboard.pages.backtest.parse import FormError, parse_form, request_form
+from dashboard.pages.backtest.parse import (
+    FormError,
+    parse_form,
+    request_form,
+    unshown_settings,
+)
 from dashboard.pages.backtest.style import (
     HIDE,
     SHOW,
@@ -210,6 +215,9 @@ def run_or_open(
             else f"re-run from its stored config in {elapsed:.1f} s"
         )
         status = f"Opened run #{result.run_id} ({how}); the form now holds its settings."
+        unshown = unshown_settings(result.request)
+        if unshown:  # said, never dropped silently
+            status += f" The form cannot hold {', '.join(unshown)}: a Run trades without them."
         load = request_form(result.request)
     outputs = result_outputs(result, theme, status)
     outputs["bt-runs.rowData"] = rows  # the grid keeps the selection (rows keyed by id)
