@@ -162,14 +162,12 @@ def register_callbacks(
         return sweep_choices(strategy)
 
     @app.callback(
-        Output("bt-sweep-x-values", "invalid"),
-        Output("bt-sweep-x-values-feedback", "children"),
-        Output("bt-sweep-y-values", "invalid"),
-        Output("bt-sweep-y-values-feedback", "children"),
-        Input("bt-sweep-x", "value"),
-        Input("bt-sweep-x-values", "value"),
-        Input("bt-sweep-y", "value"),
-        Input("bt-sweep-y-values", "value"),
+        *(
+            Output(target, prop)
+            for field in ("bt-sweep-x-values", "bt-sweep-y-values")
+            for target, prop in ((field, "invalid"), (f"{field}-feedback", "children"))
+        ),
+        *(Input(id_, "value") for id_ in _SWEEP_AXES),
         State("bt-strategy", "value"),
         prevent_initial_call=True,
     )
@@ -187,12 +185,7 @@ def register_callbacks(
         inputs={"clicks": Input("bt-sweep-run", "n_clicks")},
         state={
             "values": form_state,
-            "axes": [
-                State("bt-sweep-x", "value"),
-                State("bt-sweep-x-values", "value"),
-                State("bt-sweep-y", "value"),
-                State("bt-sweep-y-values", "value"),
-            ],
+            "axes": [State(id_, "value") for id_ in _SWEEP_AXES],
             "metric": State("bt-sweep-metric", "value"),
             "theme": State("bt-theme", "data"),
         },
@@ -302,6 +295,7 @@ def register_callbacks(
         return export(kind, fmt or "csv", current, services, cache)
 
 
+_SWEEP_AXES = ("bt-sweep-x", "bt-sweep-x-values", "bt-sweep-y", "bt-sweep-y-values")
 _OUTCOME = (("bar", "value"), ("bar", "label"), ("bar", "color"), ("step", "children"))
 
 
