@@ -67,7 +67,7 @@ def create_app(
     guards.install(
         app.server,
         max_request_bytes=settings.max_request_mb << 20,
-        write_outputs=[backtest_page.WRITE_OUTPUT],
+        write_outputs=backtest_page.WRITE_OUTPUTS,
     )
     # DEBUG_STATS=1 turns it on (the API issue puts it behind an admin token); off, it is a
     # 404 of its own, not Dash's catch-all page

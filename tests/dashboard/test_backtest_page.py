@@ -12,6 +12,7 @@ import base64
 import io
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,14 @@ from components.charts.theme import DARK, LIGHT
 from components.panels.performance import format_metric, metric_slug
 from config.settings import Settings
 from dashboard.pages import backtest as page
-from dashboard.pages.backtest.parse import FormError, parse_form
+from dashboard.pages.backtest.parse import (
+    MAX_COMBINATIONS,
+    FormError,
+    form_problems,
+    parse_form,
+    sweep_grid,
+    unshown_settings,
+)
 from database.repositories import CandleRepository, StrategyRunRepository
 from market.sample_data import load_sample
 from services.backtests import (
@@ -49,6 +57,7 @@ from services.saved_runs import ResultCache, compare_runs, list_runs, load_reque
 from services.strategy_runs import run_strategy
 from strategies.manager import StrategyManager
 from strategies.registry import all_strategies, create
+from strategies.registry import get as get_strategy
 
 FORM: dict[str, Any] = {
     "strategy": "sma_crossover",
@@ -179,13 +188,25 @@ def test_percent_fields_become_fractions_and_the_end_day_is_included():
         ({"symbol": ""}, "symbol", "Symbol: choose one"),
         ({"timeframe": "2d"}, "timeframe", "Timeframe: '2d' is not one of"),
         ({"cash": 0}, "cash", "Cash: 0 is invalid: expected a number > 0"),
+        ({"cash": "-5000"}, "cash", "Cash: -5000 is invalid: expected a number > 0"),
         ({"cash": "lots"}, "cash", "Cash: 'lots' is not a number"),
+        ({"cash": None}, "cash", "Cash: empty; enter a number > 0"),
+        ({"cash": " "}, "cash", "Cash: empty; enter a number > 0"),
         ({"commission": 12}, "commission", "Commission [%]: 12 is invalid"),
+        (
+            {"commission": "50"},
+            "commission",
+            "Commission [%]: 50 is invalid: expected a number >= 0 and <= 10",
+        ),
+        ({"commission": None}, "commission", "Commission [%]: empty; enter a number >= 0"),
+        ({"spread_bps": ""}, "spread_bps", "Spread [bps]: empty; enter a number >= 0 and <= 10000"),
+        ({"params": {"fast": "abc"}}, "fast", "fast='abc' is not a number; allowed: int in 2"),
+        ({"params": {"fast": "7.5"}}, "fast", "fast=7.5 is not an integer"),
         ({"commission": -1}, "commission", "Commission [%]: -1 is invalid"),
         ({"slippage_bps": 20_000}, "slippage_bps", "Slippage [bps]: 20000 is invalid"),
         ({"stop_loss": 0}, "stop_loss", "Stop-loss [%]: 0 is invalid: expected a number > 0"),
         ({"trailing_stop": 100.5}, "trailing_stop", "Trailing stop [%]: 100.5 is invalid"),
-        ({"sizing": "fraction"}, "size", "Size: enter a number"),
+        ({"sizing": "fraction"}, "size", "Size: empty; enter a number > 0"),
         ({"sizing": "fraction", "size": 150}, "size", "expected a percent in (0, 100]"),
         ({"sizing": "lots"}, "sizing", "Sizing: 'lots' is not one of all_in"),
         ({"direction": "up"}, "direction", "Direction: 'up' is not one of long"),
@@ -206,6 +227,124 @@ def test_an_invalid_value_is_refused_with_a_message_naming_its_field(change, fie
     assert caught.value.field == field
     assert words in str(caught.value)
     assert "Traceback" not in str(caught.value)
+    assert list(caught.value.problems) == [field]
+
+
+def test_every_problem_is_named_and_nothing_is_replaced_by_a_default():
+    # the issue's form: cash -5000 and commission 50 ran with the defaults, unflagged
+    form = {**FORM, "cash": "-5000", "commission": "50", "params": {"fast": "x", "slow": "2"}}
+    with pytest.raises(FormError) as caught:
+        parse_form(form)
+    assert caught.value.problems == {
+        "fast": "sma_crossover: fast='x' is not a number; allowed: int in 2..1000",
+        "slow": "sma_crossover: slow=2 is out of range; allowed: int in 3..5000",
+        "cash": "Cash: -5000 is invalid: expected a number > 0",
+        "commission": "Commission [%]: 50 is invalid: expected a number >= 0 and <= 10",
+    }
+    assert str(caught.value).startswith("4 problems: sma_crossover: fast='x' is not a number")
+    assert caught.value.field == "fast"
+    assert form_problems(form) == caught.value.problems
+    # what the text inputs send is read as typed; empty stops are "off", not a problem
+    request = parse_form(
+        {**FORM, "cash": " 2500.5 ", "commission": "0.2", "params": {"fast": "7"}, "stop_loss": ""}
+    )
+    assert (request.settings.cash, request.settings.commission_pct) == (2500.5, 0.002)
+    assert (request.params["fast"], request.settings.stop_loss_pct) == (7, None)
+    assert form_problems(FORM) == {}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {},
+        {
+            "params": {"fast": 6, "slow": 40},
+            "start": "2010-01-04",
+            "end": "2012-06-29",
+            "cash": 2500.0,
+            "commission": 0.07,
+            "commission_fixed": 1.5,
+            "slippage_bps": 2.0,
+            "spread_bps": 3.0,
+            "fill": "close",
+            "direction": "both",
+            "sizing": "fraction",
+            "size": 35.0,
+            "stop_loss": 7.0,
+            "take_profit": 150.0,
+            "trailing_stop": 2.5,
+            "max_drawdown_halt": 30.0,
+            "preset": "quantstats",
+        },
+        {"sizing": "quantity", "size": 3.0, "compat": True},
+    ],
+)
+def test_a_request_loads_back_into_the_form_that_describes_it(change):
+    request = parse_form({**FORM, **change})
+    form = page.request_form(request)
+    assert parse_form(form) == request
+    assert {k: form[k] for k in change if k != "params"} == {
+        k: v for k, v in change.items() if k != "params"
+    }
+    assert form["params"] == {k: v for k, v in request.params.items() if k != "direction"}
+    assert unshown_settings(request) == []
+
+
+def test_settings_the_form_cannot_hold_are_named_not_dropped():
+    request = parse_form(FORM)
+    # a sweep of the command line trades with BacktestSettings' own direction ("both")
+    stored = replace(request, settings=replace(request.settings, direction="both", kelly_window=20))
+    assert unshown_settings(stored) == ["direction='both'", "kelly_window=20"]
+
+
+@pytest.mark.parametrize(
+    ("axes", "grid"),
+    [
+        (
+            [("fast", "5:20:5"), ("slow", "30, 40,50")],
+            {"fast": [5, 10, 15, 20], "slow": [30, 40, 50]},
+        ),
+        ([("fast", "5, 5, 8"), (None, "")], {"fast": [5, 8]}),
+        ([("fast", "10:11:5"), ("slow", "60")], {"fast": [10], "slow": [60]}),
+    ],
+)
+def test_a_sweep_grid_is_read_from_lists_and_ranges(axes, grid):
+    assert sweep_grid(get_strategy("sma_crossover"), axes) == grid
+    oversold = sweep_grid(get_strategy("rsi_reversion"), [("oversold", "20:30:2.5"), (None, None)])
+    assert oversold == {"oversold": [20.0, 22.5, 25.0, 27.5, 30.0]}
+
+
+@pytest.mark.parametrize(
+    ("axes", "field", "words"),
+    [
+        ([("fast", "")], "sweep_x", "Sweep fast: empty; enter values"),
+        ([("fast", "5, x")], "sweep_x", "Sweep fast: 'x' is not a number"),
+        ([("fast", "1, 5")], "sweep_x", "fast=1 is out of range; allowed: int in 2..1000"),
+        ([("fast", "5.5")], "sweep_x", "fast=5.5 is not an integer"),
+        ([("fast", "5:10")], "sweep_x", "a range is start:stop:step (5:50:5)"),
+        ([("fast", "10:5:1")], "sweep_x", "expected start <= stop and a step > 0"),
+        ([("fast", "5:10:0")], "sweep_x", "expected start <= stop and a step > 0"),
+        ([("fast", "2:1000:1")], "sweep_x", "gives 999 values; at most 400 combinations run"),
+        ([("direction", "1")], "sweep_x", "'direction' is not a number parameter of sma_crossover"),
+        ([("fast", "5"), ("fast", "6")], "sweep_y", "fast is swept twice"),
+        ([(None, ""), (None, "")], "sweep_x", "choose a parameter to sweep"),
+        (
+            [("fast", "2:42:2"), ("slow", "50:100:2")],
+            "sweep_y",
+            "21 fast x 26 slow = 546 combinations; at most 400 run",
+        ),
+    ],
+)
+def test_a_bad_sweep_grid_is_refused_naming_its_field(axes, field, words):
+    with pytest.raises(FormError) as caught:
+        sweep_grid(get_strategy("sma_crossover"), axes)
+    assert caught.value.field == field
+    assert words in str(caught.value)
+
+
+def test_exactly_the_bound_of_combinations_runs():
+    grid = sweep_grid(get_strategy("sma_crossover"), [("fast", "2:41:1"), ("slow", "50:59:1")])
+    assert len(grid["fast"]) * len(grid["slow"]) == MAX_COMBINATIONS == 400
 
 
 # -- the service functions -----------------------------------------------------------------
@@ -496,28 +635,38 @@ def test_the_layout_offers_every_strategy_and_uses_only_bt_ids(services, theme):
 
 @pytest.mark.parametrize("cls", all_strategies(), ids=lambda cls: cls.name)
 def test_parameter_inputs_follow_the_declarations(cls):
-    inputs = {
-        i.id["name"]: i
-        for i in _walk(page.param_inputs(cls.name))
-        if isinstance(getattr(i, "id", None), dict)
-    }
+    controls = [i for i in _walk(page.param_inputs(cls.name)) if isinstance(_id(i), dict)]
+    inputs = {i.id["name"]: i for i in controls if i.id["type"] == page.PARAM_TYPE}
+    feedback = [i.id["name"] for i in controls if i.id["type"] == page.PARAM_FEEDBACK]
     declared = [p for p in cls.params if p.name != "direction"]
     assert list(inputs) == [p.name for p in declared], "direction is the form's own field"
+    assert feedback == [p.name for p in declared if p.kind is not bool], "one line per input"
     for p in declared:
         control = inputs[p.name]
+        assert control.id["control"] == ("switch" if p.kind is bool else "input")
         if p.kind is bool:
             assert type(control).__name__ == "Switch"
             assert control.value is p.default
         elif p.kind is str:
             assert [o["value"] for o in control.options] == list(p.choices)
         else:
-            assert (control.type, control.min, control.max, control.value) == (
-                "number",
-                p.low,
-                p.high,
-                p.default,
-            )
-            assert control.step == (1 if p.kind is int else "any")
+            # a text input: what is typed reaches the check as typed, reported on leaving it
+            assert (control.type, control.value, control.debounce) == ("text", p.default, True)
+            assert control.inputmode == ("numeric" if p.kind is int else "decimal")
+            assert control.placeholder == f"{p.low}..{p.high}"
+
+
+def _id(component: Any) -> Any:
+    return getattr(component, "id", None)
+
+
+def _params_shown(inputs: Any) -> dict[str, Any]:
+    """The parameter inputs' values: name -> value."""
+    return {
+        i.id["name"]: i.value
+        for i in _walk(inputs)
+        if isinstance(_id(i), dict) and i.id["type"] == page.PARAM_TYPE
+    }
 
 
 def _walk(component: Any) -> list[Any]:
@@ -554,16 +703,11 @@ def test_changing_the_strategy_or_starting_from_a_saved_one_rebuilds_the_paramet
     )
     strategy, inputs, direction = page.strategy_form("ema_crossover", None, "bt-strategy", manager)
     assert (strategy, direction) == ("ema_crossover", no_update)
-    assert {
-        i.id["name"]: i.value for i in _walk(inputs) if isinstance(getattr(i, "id", None), dict)
-    } == {
-        "fast": 12,
-        "slow": 26,
-    }
+    assert _params_shown(inputs) == {"fast": 12, "slow": 26}
     strategy, inputs, direction = page.strategy_form(
         "ema_crossover", "RSI deep", "bt-saved", manager
     )
-    got = {i.id["name"]: i.value for i in _walk(inputs) if isinstance(getattr(i, "id", None), dict)}
+    got = _params_shown(inputs)
     assert (strategy, direction, got["period"], got["oversold"]) == (
         "rsi_reversion",
         "both",
@@ -577,13 +721,92 @@ def test_changing_the_strategy_or_starting_from_a_saved_one_rebuilds_the_paramet
         page.strategy_form(None, None, "bt-strategy", manager)
 
 
-def test_the_form_message_names_the_invalid_field_or_is_empty():
-    assert page.form_message(values()) == ""
-    assert page.form_message(values(params={"fast": 40, "slow": 30})) == (
-        "sma_crossover: fast=40 is not below slow; allowed: fast < slow (slow=30)"
+def test_the_checks_flag_each_invalid_field_with_its_reason_and_list_every_problem():
+    ids = [{"type": page.PARAM_TYPE, "name": n, "control": "input"} for n in ("fast", "slow")]
+    flags, params, message, problems = page.form_feedback(values(), ids)
+    assert (params, message, problems) == ([(False, ""), (False, "")], "", {})
+    assert set(flags) == set(page.CHECKED)
+    assert not any(bad for bad, _ in flags.values())
+    assert "compat" not in page.CHECKED, "a switch cannot be flagged: its problems are listed"
+
+    typed = values(cash="-5000", commission="50", params={"fast": "40", "slow": "30"})
+    flags, params, message, problems = page.form_feedback(typed, ids)
+    assert flags["cash"] == (True, "Cash: -5000 is invalid: expected a number > 0")
+    assert flags["commission"] == (
+        True,
+        "Commission [%]: 50 is invalid: expected a number >= 0 and <= 10",
     )
-    assert page.form_message(values(cash=None)) == ""  # empty cash: the default 10,000
-    assert page.form_message(values(cash=-5)).startswith("Cash: -5 is invalid")
+    assert flags["spread_bps"] == (False, "")
+    assert params == [
+        (True, "sma_crossover: fast=40 is not below slow; allowed: fast < slow (slow=30)"),
+        (False, ""),
+    ]
+    assert [li.children for li in find(message, "bt-problems").children[1].children] == list(
+        problems.values()
+    )
+    assert message.children[0].children == "3 problems: fix to run"
+    # an emptied cash is a problem, not the default 10,000
+    flags, *_ = page.form_feedback(values(cash=None), ids)
+    assert flags["cash"] == (True, "Cash: empty; enter a number > 0")
+
+
+def test_the_form_loads_a_run_strategy_or_symbol(services, tmp_path):
+    request = parse_form(
+        {
+            **FORM,
+            "params": {"fast": 6, "slow": 40},
+            "symbol": "DEMO",
+            "timeframe": "15m",
+            "start": "2024-01-02",
+            "end": "2024-01-02",
+            "cash": 2500,
+            "commission": 0.05,
+            "stop_loss": 4,
+            "direction": "both",
+            "preset": "quantstats",
+        }
+    )
+    load = page.request_form(request)
+    outputs = page.form_update(
+        "bt-load", "ema_crossover", None, "SP500", load, "1d", services, None
+    )
+    assert set(outputs) == {f"{i}.{p}" for i, p in page.FORM_OUTPUTS}
+    got = {name: outputs[f"{id_}.value"] for name, id_ in page.FORM_IDS.items()}
+    assert got == {name: load[name] for name in page.FORM_IDS}
+    assert (got["strategy"], got["symbol"], got["timeframe"], got["cash"]) == (
+        "sma_crossover",
+        "DEMO",
+        "15m",
+        2500.0,
+    )
+    assert (got["commission"], got["stop_loss"], got["direction"]) == (0.05, 4.0, "both")
+    assert (outputs["bt-start.min"], outputs["bt-end.max"]) == ("2024-01-01", "2024-01-03")
+    assert "15m" in [o["value"] for o in outputs["bt-timeframe.options"]]
+    shown = _params_shown(outputs["bt-params.children"])
+    assert shown == {"fast": 6, "slow": 40}
+    # what the form then holds is the run loaded
+    held = values(
+        **{k: v for k, v in got.items() if k != "strategy"},
+        params=shown,
+    )
+    assert parse_form(page.form_dict(held)) == request
+    # a run without a stored window: the symbol's whole period
+    whole = page.form_update(
+        "bt-load", None, None, None, {**load, "start": None, "end": None}, None, services, None
+    )
+    assert (whole["bt-start.value"], whole["bt-end.value"]) == ("2024-01-01", "2024-01-03")
+    # a strategy chosen: its parameters at their defaults, nothing else touched
+    chosen = page.form_update(
+        "bt-strategy", "ema_crossover", None, None, None, "1d", services, None
+    )
+    assert chosen["bt-cash.value"] is no_update
+    assert chosen["bt-symbol.value"] is no_update
+    assert chosen["bt-strategy.value"] == "ema_crossover"
+    # a symbol chosen: its timeframes and whole period
+    symbol = page.form_update("bt-symbol", None, None, "DEMO", None, "4h", services, None)
+    assert (symbol["bt-timeframe.value"], symbol["bt-start.value"]) == ("4h", "2024-01-01")
+    with pytest.raises(PreventUpdate):
+        page.form_update("bt-load", None, None, None, None, None, services, None)
 
 
 def test_run_shows_the_result_with_the_command_line_numbers_and_lists_the_run(services, reference):
@@ -591,7 +814,9 @@ def test_run_shows_the_result_with_the_command_line_numbers_and_lists_the_run(se
     outputs = run(
         services, "bt-run", values(params={"fast": 5, "slow": 30}), progress=progress.append
     )
-    assert progress == [(20 * (i + 1), f"{i + 1}/5 {name}") for i, name in enumerate(STEPS)]
+    assert progress == [
+        (20 * (i + 1), f"{20 * (i + 1)}%", f"{i + 1}/5 {name}") for i, name in enumerate(STEPS)
+    ]
     assert set(outputs) == {f"{i}.{p}" for i, p in page.RESULT_OUTPUTS}
     expected = run_job(cli_job({"fast": 5}), cli_settings(fast=5), reference, store=False)
     for key in ("# Trades", "Return [%]", "Sharpe Ratio", "Max. Drawdown [%]"):
@@ -602,6 +827,10 @@ def test_run_shows_the_result_with_the_command_line_numbers_and_lists_the_run(se
     assert len(outputs["bt-trades.rowData"]) == expected.metrics["# Trades"]
     assert (outputs["bt-result-body.style"], outputs["bt-empty.style"]) == (page.SHOW, page.HIDE)
     assert outputs["bt-status.children"].startswith(f"Run #{run_id} stored in ")
+    assert (outputs["bt-outcome-bar.value"], outputs["bt-outcome-bar.label"]) == (100, "done")
+    assert outputs["bt-outcome-bar.color"] == "success"
+    assert outputs["bt-outcome-step.children"].startswith("done: 5/5 steps in ")
+    assert outputs["bt-load.data"] is no_update, "the form already holds what ran"
     names = [trace.name for trace in outputs["bt-performance.figure"].data]
     assert names == ["Equity", "Buy & hold", "Drawdown", "Traded notional"]
     title = [div.children for div in outputs["bt-result-title.children"]]
@@ -626,7 +855,12 @@ def test_open_shows_a_saved_run_exactly_as_it_was_shown(services):
         selected=[{"id": run_id, "strategy": "sma_crossover"}],
         progress=steps.append,
     )
-    assert [label for _, label in steps] == ["1/2 loading data", "2/2 computing metrics"]
+    assert [step for _, _, step in steps] == ["1/2 loading data", "2/2 computing metrics"]
+    assert [value for value, _, _ in steps] == [50, 100]
+    # the form now holds the run opened: the next Run runs it
+    assert parse_form(opened["bt-load.data"]) == parse_form(
+        page.form_dict(values(params={"fast": 6, "slow": 40}, direction="both", commission=0.05))
+    )
     for key in (
         "bt-kpis.children",
         "bt-trades.rowData",
@@ -640,6 +874,7 @@ def test_open_shows_a_saved_run_exactly_as_it_was_shown(services):
     for key in ("bt-performance.figure", "bt-returns.figure", "bt-monthly.figure"):
         assert pio.to_json(opened[key]) == pio.to_json(shown[key])
     assert opened["bt-status.children"].startswith(f"Opened run #{run_id} (its stored trades")
+    assert opened["bt-status.children"].endswith("the form now holds its settings.")
     assert len(opened["bt-runs.rowData"]) == 1, "opening stores nothing"
 
 
@@ -651,18 +886,34 @@ class _PlotlyEncoder(json.JSONEncoder):
 
 
 def test_a_bad_form_or_a_failed_run_only_changes_the_status_line(services):
-    outputs = run(services, "bt-run", values(params={"fast": 40, "slow": 30}))
+    ended = {f"{i}.{p}" for i, p in page.RESULT_OUTPUTS if i.startswith("bt-outcome")}
+    changed = {"bt-status.children", *ended}
+    outputs = run(services, "bt-run", values(params={"fast": 40, "slow": 30}, cash="-5"))
     assert outputs["bt-status.children"].children == (
-        "Not run: sma_crossover: fast=40 is not below slow; allowed: fast < slow (slow=30)"
+        "Not run: 2 problems: sma_crossover: fast=40 is not below slow; allowed: fast < slow "
+        "(slow=30); Cash: -5 is invalid: expected a number > 0"
     )
-    assert all(v is no_update for k, v in outputs.items() if k != "bt-status.children")
-    outputs = run(services, "bt-run", values(start="2030-01-01", end="2030-02-01"))
+    assert all(v is no_update for k, v in outputs.items() if k not in changed)
+    assert outputs["bt-outcome-bar.label"] == "not run"
+    assert outputs["bt-outcome-step.children"] == "not run: the form has 2 problems"
+    steps: list[Any] = []
+    outputs = run(
+        services, "bt-run", values(start="2030-01-01", end="2030-02-01"), None, steps.append
+    )
     text = outputs["bt-status.children"].children
     assert text.startswith("Run failed at loading data: no 1d candles of SP500 in this window")
     assert "stored as failed run #" in text
-    assert all(v is no_update for k, v in outputs.items() if k != "bt-status.children")
+    assert all(v is no_update for k, v in outputs.items() if k not in changed)
+    assert steps == [(20, "20%", "1/5 loading data")]
+    assert (outputs["bt-outcome-bar.label"], outputs["bt-outcome-bar.color"]) == (
+        "failed",
+        "danger",
+    )
+    assert outputs["bt-outcome-bar.value"] == 100, "a full bar: the line says where"
+    assert outputs["bt-outcome-step.children"] == "failed at 1/5 loading data"
     outputs = run(services, "bt-open", values(), selected=[])
     assert outputs["bt-status.children"] == "Select a saved run in the table, then press Open."
+    assert outputs["bt-outcome-bar.label"] == "not run"
     with pytest.raises(PreventUpdate):
         run(services, None, values())
 
@@ -789,3 +1040,122 @@ def test_the_page_shows_what_python_app_py_backtest_json_prints(
     outputs = run(services, "bt-run", values(params={"fast": 5, "slow": 30}))
     assert kpi_text(outputs, "# Trades") == format_metric("# Trades", printed["# Trades"])
     assert kpi_text(outputs, "Return [%]") == format_metric("Return [%]", printed["Return [%]"])
+
+
+# -- the sweep -----------------------------------------------------------------------------
+
+
+def test_a_sweep_runs_the_grid_like_the_command_line_and_stores_every_run(services, reference):
+    progress: list[Any] = []
+    outputs = page.run_sweep(
+        values(commission=0.1),
+        [("fast", "5:15:5"), ("slow", "30, 40")],
+        services.settings.database_url,
+        None,
+        "dark",
+        workers=0,
+        set_progress=progress.append,
+    )
+    assert set(outputs) >= {f"{i}.{p}" for i, p in page.SWEEP_OUTPUTS}
+    assert [step for _, _, step in progress] == [f"{n}/6 runs" for n in range(7)]
+    assert progress[-1][:2] == (100, "100%")
+    data = outputs["bt-sweep-data.data"]
+    rows = data["rows"]
+    assert data["params"] == ["fast", "slow"]
+    assert [(r["fast"], r["slow"]) for r in rows] == [
+        (5, 30), (5, 40), (10, 30), (10, 40), (15, 30), (15, 40)
+    ]  # fmt: skip
+    # each cell is what `python app.py sweep` (services.batch.run_job) computes for it
+    args = type("Args", (), {"cash": 10_000.0, "commission": 0.001, "slippage_bps": 0.0})()
+    window = parse_form(page.form_dict(values()))  # the form's period, as the sweep runs it
+    for row in rows[::3]:
+        params = {"fast": row["fast"], "slow": row["slow"]}
+        job = BatchJob("sma_crossover", params, "SP500", "1d", window.start, window.end)
+        settings = backtest_settings(args, compat=None, direction="long")
+        expected = run_job(job, settings, reference, store=False)
+        for key in page.SWEEP_METRICS:
+            assert row[key] == pytest.approx(float(expected.metrics[key]), nan_ok=True)
+    ids = [r["run_id"] for r in rows]
+    stored = {run.id: run for run in list_runs(services.sessions)}
+    assert set(ids) <= set(stored)
+    assert [r["id"] for r in outputs["bt-runs.rowData"]][: len(ids)] == sorted(ids, reverse=True)
+    assert outputs["bt-sweep-message.children"].startswith(
+        f"Sweep: 6 runs stored (#{min(ids)}-#{max(ids)}) in "
+    )
+    assert outputs["bt-sweep-outcome-bar.label"] == "done"
+    assert outputs["bt-sweep-result.style"] == page.SHOW
+    heatmap = outputs["bt-sweep-graph.figure"].data[0]
+    assert heatmap.type == "heatmap"
+    assert (list(heatmap.x), list(heatmap.y)) == (["5", "10", "15"], ["30", "40"])
+    assert heatmap.z[1][2] == pytest.approx(rows[5]["Sharpe Ratio"])
+    columns = [c["field"] for c in outputs["bt-sweep-grid.columnDefs"]]
+    assert columns == ["fast", "slow", "run_id", *page.SWEEP_METRICS, "error"]
+    # a cell clicked: that combination, with the sweep's other settings, loads into the form
+    form, message = page.sweep_pick(data, point={"x": "10", "y": "40"})
+    assert parse_form(form) == parse_form(
+        page.form_dict(values(commission=0.1, params={"fast": 10, "slow": 40}))
+    )
+    assert message == f"Loaded fast=10, slow=40 (run #{rows[3]['run_id']}) into the form: " + (
+        "press Run to see it in full."
+    )
+    assert page.sweep_pick(data, row=rows[4])[0]["params"] == {"fast": 15, "slow": 30}
+    with pytest.raises(LookupError):
+        page.sweep_pick(data, point={"x": "11", "y": "40"})
+    # another metric: the same cells
+    drawdown = page.sweep_figure(data, "Max. Drawdown [%]", "light").data[0]
+    assert drawdown.z[0][0] == pytest.approx(rows[0]["Max. Drawdown [%]"])
+
+
+def test_a_sweep_of_one_parameter_draws_bars_and_skips_what_the_strategy_refuses(services):
+    outputs = page.run_sweep(
+        values(params={"fast": 10, "slow": 30}),
+        [("fast", "20, 25, 30, 35"), (None, "")],
+        services.settings.database_url,
+        None,
+        "dark",
+        "Return [%]",
+        workers=0,
+    )
+    rows = outputs["bt-sweep-data.data"]["rows"]
+    assert [r["fast"] for r in rows] == [20, 25]
+    assert (
+        "2 combinations skipped: sma_crossover: fast=30 is not below slow"
+        in (outputs["bt-sweep-message.children"])
+    )
+    bars = outputs["bt-sweep-graph.figure"].data[0]
+    assert (bars.type, list(bars.x)) == ("bar", ["20", "25"])
+    assert list(bars.y) == [pytest.approx(r["Return [%]"]) for r in rows]
+    form, _ = page.sweep_pick(outputs["bt-sweep-data.data"], point={"x": "25"})
+    assert form["params"] == {"fast": 25, "slow": 30}
+
+
+@pytest.mark.parametrize(
+    ("change", "axes", "words"),
+    [
+        ({"cash": "-5"}, [("fast", "5, 10")], "Not swept: Cash: -5 is invalid"),
+        ({}, [("fast", "2:42:2"), ("slow", "50:100:2")], "546 combinations; at most 400 run"),
+        ({}, [("fast", "40, 50"), (None, "")], "the strategy refuses every combination"),
+    ],
+)
+def test_a_bad_sweep_runs_nothing_and_says_why(services, change, axes, words):
+    outputs = page.run_sweep(
+        values(**change), axes, services.settings.database_url, None, "dark", workers=0
+    )
+    assert words in str(outputs["bt-sweep-message.children"].children)
+    assert outputs["bt-sweep-data.data"] is no_update
+    assert outputs["bt-sweep-outcome-bar.label"] == "not run"
+    assert list_runs(services.sessions) == []
+
+
+def test_the_sweep_offers_the_number_parameters_and_flags_its_fields():
+    options, x, second, y = page.sweep_choices("rsi_reversion")
+    assert [o["value"] for o in options] == ["period", "oversold", "overbought", "trend_period"]
+    assert (x, y) == ("period", "oversold")
+    assert second[0]["value"] == ""  # one parameter only
+    flags = page.sweep_feedback({"strategy": "sma_crossover"}, [("fast", "5, x"), ("slow", "")])
+    assert flags["sweep_x"] == (True, "Sweep fast: 'x' is not a number")
+    assert flags["sweep_y"][0] is True
+    assert page.sweep_feedback({"strategy": "sma_crossover"}, [("fast", "5:9:2"), ("", "")]) == {
+        "sweep_x": (False, ""),
+        "sweep_y": (False, ""),
+    }

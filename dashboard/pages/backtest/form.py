@@ -4,8 +4,13 @@ functions of its callbacks (timeframes and period of a symbol, a strategy or a s
 chosen, the form's values checked).
 
 The strategy's inputs are generated from its ``StrategyParam`` declarations (type, bounds,
-default). An invalid value shows a message under the form naming the field (strategy
-parameters: ``StrategyParamError``'s message), never a traceback.
+default). Every value is checked where it is typed: a number field is a text input (what was
+typed reaches the check as typed: a browser's number input turns "-5000" under its minimum into
+an empty value) that reports its value when the trader leaves it or presses Enter (never per
+keystroke); an invalid one is flagged red with a feedback line naming the reason and the
+allowed range (``StrategyParamError``'s message for a strategy parameter), the list of every
+problem shows under the form and Run is disabled until the form is valid. Nothing is replaced
+by a default: an emptied field is a problem unless empty means "off" (the stops).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from dash.exceptions import PreventUpdate
 
 from analytics.backtest import SIZINGS
 from analytics.metrics import PRESETS
-from dashboard.pages.backtest.parse import FormError, parse_form
+from dashboard.pages.backtest.parse import form_problems
 from dashboard.pages.backtest.style import HIDE
 from market.timeframes import Timeframe
 from strategies.base import StrategyParam
@@ -30,6 +35,9 @@ from strategies.registry import get as get_strategy
 DEFAULT_STRATEGY = "sma_crossover"
 DEFAULT_SYMBOL = "SP500"
 PARAM_TYPE = "bt-param"  # pattern-matching id type of the generated parameter inputs
+PARAM_FEEDBACK = "bt-param-feedback"  # and of their feedback lines
+# a parameter input's id: {"type": PARAM_TYPE, "name": ..., "control": "input" or "switch"}
+# (a switch cannot be flagged invalid: the flags go to the "input" ones only)
 # form field -> component id (every one's "value"); the strategy parameters are PARAM_TYPE
 FORM_IDS: dict[str, str] = {
     "strategy": "bt-strategy",
@@ -53,6 +61,9 @@ FORM_IDS: dict[str, str] = {
     "preset": "bt-preset",
     "compat": "bt-compat",
 }
+# the fields flagged where they are typed (a switch cannot be invalid: compat's problems, and
+# those of the settings as a whole, show in the list under the form only)
+CHECKED: dict[str, str] = {name: id_ for name, id_ in FORM_IDS.items() if name != "compat"}
 
 
 def _label(text: str, for_id: str | None = None, title: str | None = None) -> html.Label:
@@ -61,32 +72,27 @@ def _label(text: str, for_id: str | None = None, title: str | None = None) -> ht
 
 
 def _field(text: str, component: Any, width: int = 6, title: str | None = None) -> dbc.Col:
+    """A labelled form field; a checked one (:data:`CHECKED`) with its feedback line, shown
+    (Bootstrap) while the field is flagged invalid."""
     for_id = getattr(component, "id", None)
-    return dbc.Col(
-        [_label(text, for_id if isinstance(for_id, str) else None, title), component],
-        width=width,
-    )
+    children = [_label(text, for_id if isinstance(for_id, str) else None, title), component]
+    if for_id in CHECKED.values():
+        children.append(dbc.FormFeedback(id=f"{for_id}-feedback", type="invalid"))
+    return dbc.Col(children, width=width)
 
 
-def _number(
-    id_: str,
-    value: Any,
-    *,
-    step: Any = "any",
-    low: Any = None,
-    high: Any = None,
-    placeholder: str | None = None,
-) -> dbc.Input:
+def _number(id_: Any, value: Any, *, placeholder: str | None = None, integer: bool = False):
+    """A number field: a text input (see the module docstring) with the number keyboard on
+    touch screens, reporting its value on leaving the field or Enter (``debounce=True``)."""
     return dbc.Input(
         id=id_,
-        type="number",
+        type="text",
+        inputmode="numeric" if integer else "decimal",
         value=value,
-        step=step,
-        min=low,
-        max=high,
         placeholder=placeholder,
         size="sm",
-        debounce=False,
+        debounce=True,
+        autocomplete="off",
     )
 
 
@@ -117,9 +123,9 @@ def saved_strategy_options(manager: StrategyManager | None) -> list[dict[str, st
 
 def param_inputs(strategy: str, values: Mapping[str, Any] | None = None) -> list[Any]:
     """One input per declared parameter of ``strategy`` (but ``direction``: the form has its
-    own), at ``values`` or the default: a number input with the declared bounds (step 1 for
-    an int), a switch for a bool, a select for a choice. Ids ``{"type": "bt-param", "name"}``.
-    """
+    own), at ``values`` or the default: a number field (:func:`_number`; the declared range
+    in its placeholder and tooltip) with its feedback line, a switch for a bool, a select for
+    a choice. Ids ``{"type": "bt-param", "name", "control"}`` (see :data:`PARAM_TYPE`)."""
     cls = get_strategy(strategy)
     values = dict(values or {})
     cols = []
@@ -133,24 +139,18 @@ def param_inputs(strategy: str, values: Mapping[str, Any] | None = None) -> list
 
 
 def _param_field(p: StrategyParam, value: Any) -> dbc.Col:
-    id_ = {"type": PARAM_TYPE, "name": p.name}
     title = f"{p.description} ({p.allowed})" if p.description else p.allowed
     if p.kind is bool:
+        id_ = {"type": PARAM_TYPE, "name": p.name, "control": "switch"}
         control: Any = dbc.Switch(id=id_, value=bool(value), label=p.name, className="mt-1")
         return dbc.Col(html.Div(control, title=title), width=6)
+    id_ = {"type": PARAM_TYPE, "name": p.name, "control": "input"}
     if p.kind is str:
         control = _select(id_, _options(p.choices), value)
     else:
-        control = dbc.Input(
-            id=id_,
-            type="number",
-            value=value,
-            min=p.low,
-            max=p.high,
-            step=1 if p.kind is int else "any",
-            size="sm",
-        )
-    return dbc.Col([_label(p.name, title=title), control], width=6)
+        control = _number(id_, value, placeholder=f"{p.low}..{p.high}", integer=p.kind is int)
+    feedback = dbc.FormFeedback(id={"type": PARAM_FEEDBACK, "name": p.name}, type="invalid")
+    return dbc.Col([_label(p.name, title=title), control, feedback], width=6)
 
 
 def period_bounds(services: Any, symbol: str) -> tuple[str | None, str | None]:
@@ -230,22 +230,22 @@ def form_card(
         _section("Costs and sizing"),
         dbc.Row(
             [
-                _field("Cash", _number("bt-cash", 10_000, low=0)),
+                _field("Cash", _number("bt-cash", 10_000), title="> 0"),
                 _field(
                     "Commission [%]",
-                    _number("bt-commission", 0, low=0, high=10),
-                    title="per fill, percent of the traded value (0.1 = 0.1 %)",
+                    _number("bt-commission", 0),
+                    title="per fill, percent of the traded value (0.1 = 0.1 %), 0..10",
                 ),
                 _field(
                     "Fixed fee",
-                    _number("bt-commission-fixed", 0, low=0),
-                    title="per fill, in cash",
+                    _number("bt-commission-fixed", 0),
+                    title="per fill, in cash, >= 0",
                 ),
-                _field("Slippage [bps]", _number("bt-slippage", 0, low=0, high=10_000)),
+                _field("Slippage [bps]", _number("bt-slippage", 0), title="0..10000"),
                 _field(
                     "Spread [bps]",
-                    _number("bt-spread", 0, low=0, high=10_000),
-                    title="quoted bid-ask spread; each fill pays half",
+                    _number("bt-spread", 0),
+                    title="quoted bid-ask spread; each fill pays half; 0..10000",
                 ),
                 _field(
                     "Fill",
@@ -265,9 +265,9 @@ def form_card(
                 _field("Sizing", _select("bt-sizing", _options(SIZINGS), "all_in")),
                 _field(
                     "Size",
-                    _number("bt-size", None, low=0, placeholder="all in"),
+                    _number("bt-size", None, placeholder="all in"),
                     width=12,
-                    title="fraction and half_kelly: percent of equity; quantity: units",
+                    title="fraction, half_kelly: % of equity in (0, 100]; quantity: units > 0",
                 ),
             ],
             className="g-2",
@@ -277,18 +277,16 @@ def form_card(
             [
                 _field(
                     "Stop-loss [%]",
-                    _number("bt-stop-loss", None, low=0, high=100, placeholder="off"),
+                    _number("bt-stop-loss", None, placeholder="off"),
                 ),
-                _field(
-                    "Take-profit [%]", _number("bt-take-profit", None, low=0, placeholder="off")
-                ),
+                _field("Take-profit [%]", _number("bt-take-profit", None, placeholder="off")),
                 _field(
                     "Trailing stop [%]",
-                    _number("bt-trailing-stop", None, low=0, high=100, placeholder="off"),
+                    _number("bt-trailing-stop", None, placeholder="off"),
                 ),
                 _field(
                     "DD halt [%]",
-                    _number("bt-drawdown-halt", None, low=0, high=100, placeholder="off"),
+                    _number("bt-drawdown-halt", None, placeholder="off"),
                 ),
             ],
             className="g-2",
@@ -319,34 +317,8 @@ def form_card(
     ]
     footer = [
         html.Div(id="bt-form-message", className="small text-danger mb-2"),
-        html.Div(
-            [
-                dbc.Button("Run", id="bt-run", color="warning", size="sm", className="px-4"),
-                dbc.Button(
-                    "Cancel",
-                    id="bt-cancel",
-                    color="secondary",
-                    outline=True,
-                    size="sm",
-                    disabled=True,
-                ),
-            ],
-            className="d-flex gap-2",
-        ),
-        html.Div(
-            dbc.Progress(
-                id="bt-progress",
-                value=0,
-                label="",
-                striped=True,
-                animated=True,
-                color="warning",
-                style={"height": "1.1rem"},
-            ),
-            id="bt-progress-wrap",
-            className="mt-2",
-            style=HIDE,
-        ),
+        run_buttons("Run", "bt-run", "bt-cancel"),
+        progress_bars("bt-progress", "bt-outcome"),
         html.Div(id="bt-status", className="sl-status small"),
     ]
     return dbc.Card(
@@ -411,10 +383,147 @@ def form_dict(values: Mapping[str, Any]) -> dict[str, Any]:
     return form
 
 
-def form_message(values: Mapping[str, Any]) -> str:
-    """ "" for a valid form, else the message naming the first invalid field."""
-    try:
-        parse_form(form_dict(values))
-    except FormError as exc:
-        return str(exc)
-    return ""
+def run_buttons(label: str, run: str, cancel: str, classes: str = "") -> html.Div:
+    """The button that starts a background run and its Cancel (disabled until it runs)."""
+    return html.Div(
+        [
+            dbc.Button(label, id=run, color="warning", size="sm", className="px-4"),
+            dbc.Button(
+                "Cancel", id=cancel, color="secondary", outline=True, size="sm", disabled=True
+            ),
+        ],
+        className=f"d-flex gap-2 {classes}".strip(),
+    )
+
+
+def progress_bars(live: str, outcome: str) -> html.Div:
+    """A run's two bars: ``live`` while it runs (its value, percentage label and
+    ``{live}-step`` line "2/5 computing signals" come from the worker), ``outcome`` once it
+    ended (done, failed, cancelled or not run: written by the run's callbacks); the running
+    callback shows one and hides the other."""
+    bar = {"style": {"height": "1.1rem"}, "className": "sl-progress"}
+    return html.Div(
+        [
+            html.Div(
+                [
+                    dbc.Progress(
+                        id=live,
+                        value=0,
+                        label="",
+                        striped=True,
+                        animated=True,
+                        color="warning",
+                        **bar,
+                    ),
+                    html.Div(id=f"{live}-step", className="sl-status small"),
+                ],
+                id=f"{live}-wrap",
+                style=HIDE,
+            ),
+            html.Div(
+                [
+                    dbc.Progress(id=f"{outcome}-bar", value=0, label="", **bar),
+                    html.Div(id=f"{outcome}-step", className="sl-status small"),
+                ],
+                id=outcome,
+                style=HIDE,
+            ),
+        ],
+        className="mt-2",
+    )
+
+
+def form_feedback(values: Mapping[str, Any], param_ids: Sequence[Mapping[str, Any]]):
+    """What the checks show for the form's ``values`` (the callback's: see :func:`form_dict`):
+    ``(flags, params, message, problems)``. ``flags``: every :data:`CHECKED` field -> (invalid,
+    feedback text); ``params``: each of ``param_ids`` (the "input" parameter controls) ->
+    (invalid, feedback text), in their order; ``message``: the list of every problem under the
+    form ("" when valid); ``problems``: field -> message."""
+    problems = form_problems(form_dict(values))
+    flags = {name: (name in problems, problems.get(name, "")) for name in CHECKED}
+    names = [i["name"] for i in param_ids]
+    params = [(name in problems, problems.get(name, "")) for name in names]
+    return flags, params, problems_message(problems), problems
+
+
+def problems_message(problems: Mapping[str, str]) -> Any:
+    """The list of every problem of the form, or "" for none."""
+    if not problems:
+        return ""
+    head = "1 problem" if len(problems) == 1 else f"{len(problems)} problems"
+    return html.Div(
+        [
+            html.Div(f"{head}: fix to run", className="fw-semibold"),
+            html.Ul([html.Li(m) for m in problems.values()], className="mb-0 ps-3"),
+        ],
+        id="bt-problems",
+    )
+
+
+# what the form callback writes: the parameter inputs, the timeframes and the period's bounds
+# of the symbol, and every field's value
+FORM_OUTPUTS: tuple[tuple[str, str], ...] = (
+    ("bt-params", "children"),
+    ("bt-timeframe", "options"),
+    ("bt-start", "min"),
+    ("bt-start", "max"),
+    ("bt-end", "min"),
+    ("bt-end", "max"),
+    *((id_, "value") for id_ in FORM_IDS.values()),
+)
+
+
+def form_update(
+    trigger: str | None,
+    strategy: str | None,
+    saved: str | None,
+    symbol: str | None,
+    load: Mapping[str, Any] | None,
+    timeframe: str | None,
+    services: Any,
+    manager: StrategyManager | None,
+) -> dict[str, Any]:
+    """``"id.prop"`` -> value of :data:`FORM_OUTPUTS` (``no_update`` where nothing changes)
+    after ``trigger`` changed: "bt-strategy" (its parameters at their defaults), "bt-saved"
+    (a saved strategy's parameters and direction), "bt-symbol" (its timeframes and period:
+    :func:`symbol_choices`) or "bt-load" (``load``, a form as
+    :func:`~dashboard.pages.backtest.parse.request_form` gives it: a saved run opened or a
+    sweep's combination, every field set; an empty period is the symbol's whole one)."""
+    outputs: dict[str, Any] = {f"{id_}.{prop}": no_update for id_, prop in FORM_OUTPUTS}
+    if trigger == "bt-load":
+        if not load:
+            raise PreventUpdate
+        return _loaded(load, services, outputs)
+    if trigger == "bt-symbol":
+        if not symbol:
+            raise PreventUpdate
+        options, value, first, last = symbol_choices(services, symbol, timeframe)
+        outputs.update(_period(options, first, last))
+        outputs.update({"bt-timeframe.value": value, "bt-start.value": first, "bt-end.value": last})
+        return outputs
+    name, params, direction = strategy_form(strategy, saved, trigger, manager)
+    outputs.update(
+        {"bt-strategy.value": name, "bt-params.children": params, "bt-direction.value": direction}
+    )
+    return outputs
+
+
+def _period(options: Any, first: str | None, last: str | None) -> dict[str, Any]:
+    return {
+        "bt-timeframe.options": options,
+        "bt-start.min": first,
+        "bt-start.max": last,
+        "bt-end.min": first,
+        "bt-end.max": last,
+    }
+
+
+def _loaded(load: Mapping[str, Any], services: Any, outputs: dict[str, Any]) -> dict[str, Any]:
+    options, _, first, last = symbol_choices(services, load["symbol"], load["timeframe"])
+    outputs.update(_period(options, first, last))
+    for name, id_ in FORM_IDS.items():
+        outputs[f"{id_}.value"] = load.get(name)
+    outputs["bt-start.value"] = load.get("start") or first
+    outputs["bt-end.value"] = load.get("end") or last
+    outputs["bt-params.children"] = param_inputs(load["strategy"], load.get("params"))
+    return outputs

@@ -1,6 +1,7 @@
 """The backtest page's layout: the form beside the result (KPI cards, equity/drawdown/volume,
-return distribution, monthly returns, the trade grid, the exports), then the saved runs and
-the comparison of several, and the page's stores."""
+return distribution, monthly returns, the trade grid, the exports), then the sweep, the saved
+runs and the comparison of several, and the page's stores ("bt-load": a form to load, written
+by Open and by a sweep's click)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from dash import dcc, html
 
 from components.charts.theme import ChartTheme
 from components.panels.performance import trade_table_columns
-from dashboard.pages.backtest.form import DEFAULT_SYMBOL, form_card, period_bounds
+from dashboard.pages.backtest.form import DEFAULT_STRATEGY, DEFAULT_SYMBOL, form_card, period_bounds
 from dashboard.pages.backtest.results import runs_rows
 from dashboard.pages.backtest.style import (
     HIDE,
@@ -23,6 +24,7 @@ from dashboard.pages.backtest.style import (
     runs_grid_style,
     trades_grid_style,
 )
+from dashboard.pages.backtest.sweep import sweep_card
 from dashboard.shell import GRAPH_CONFIG
 
 EXPORT_KINDS = ("trades", "metrics", "equity")
@@ -70,9 +72,11 @@ def layout(services: Any, theme: str = "dark") -> html.Div:
                 ],
                 className="g-3",
             ),
+            sweep_card(DEFAULT_STRATEGY, look),
             _runs_card(services, look),
             _compare_card(),
             dcc.Store(id="bt-theme", data=theme),
+            dcc.Store(id="bt-load"),
             dcc.Store(id="bt-current"),
             dcc.Store(id="bt-compared"),
             dcc.Download(id="bt-download"),

@@ -40,7 +40,12 @@ from components.panels.performance import (
     trade_table_records,
 )
 from dashboard.pages.backtest.form import form_dict
-from dashboard.pages.backtest.parse import FormError, parse_form
+from dashboard.pages.backtest.parse import (
+    FormError,
+    parse_form,
+    request_form,
+    unshown_settings,
+)
 from dashboard.pages.backtest.style import (
     HIDE,
     SHOW,
@@ -85,8 +90,40 @@ RESULT_OUTPUTS: tuple[tuple[str, str], ...] = (
     ("bt-empty", "style"),
     ("bt-status", "children"),
     ("bt-runs", "rowData"),
+    ("bt-outcome-bar", "value"),
+    ("bt-outcome-bar", "label"),
+    ("bt-outcome-bar", "color"),
+    ("bt-outcome-step", "children"),
+    ("bt-load", "data"),
 )
-Progress = Callable[[Sequence[Any]], None]  # dash's set_progress: (value, label)
+PROGRESS_OUTPUTS: tuple[tuple[str, str], ...] = (
+    ("bt-progress", "value"),
+    ("bt-progress", "label"),
+    ("bt-progress-step", "children"),
+)
+"""What the worker reports as a run goes: the bar, its percentage label, the step line."""
+Progress = Callable[[Sequence[Any]], None]  # dash's set_progress: PROGRESS_OUTPUTS' values
+
+
+def step_progress(step: int, total: int, name: str) -> tuple[int, str, str]:
+    """The values of :data:`PROGRESS_OUTPUTS` as step ``step`` of ``total`` (from 1) begins:
+    ``(40, "40%", "2/5 computing signals")``: the bar counts the steps begun."""
+    value = round(100 * step / total)
+    return value, f"{value}%", f"{step}/{total} {name}"
+
+
+def outcome(kind: str, text: str, prefix: str = "bt") -> dict[str, Any]:
+    """The outcome bar of a run that ended (``"id.prop"`` -> value of the ``{prefix}-outcome``
+    bar and line): a full bar labelled ``kind``, green for "done", red for "failed" and "not
+    run", grey for "cancelled"; ``text``, the line under it, says where it ended ("failed at
+    1/5 loading data")."""
+    color = {"done": "success", "failed": "danger", "cancelled": "secondary", "not run": "danger"}
+    return {
+        f"{prefix}-outcome-bar.value": 100,
+        f"{prefix}-outcome-bar.label": kind,
+        f"{prefix}-outcome-bar.color": color[kind],
+        f"{prefix}-outcome-step.children": text,
+    }
 
 
 def runs_rows(sessions: Any) -> list[dict[str, Any]]:
@@ -112,22 +149,29 @@ def run_or_open(
 
     Run: the form's backtest, stored. Open: the first selected saved run as it finished (its
     stored trades and equity; a run stored without them re-runs from its stored config;
-    nothing stored). Opens its own database context from ``database_url``
-    (the background worker is another process). ``set_progress((value, label))`` gets each
-    step (:data:`STEP_NAMES`) as it begins; ``min_step_s`` keeps each step on screen at least
-    that long (0 in the app; a browser test slows a fast run down to watch the bar move).
-    A bad form or a failed run only changes the status line.
+    nothing stored), and its settings loaded into the form ("bt-load": the next Run runs
+    them). Opens its own database context from ``database_url`` (the background worker is
+    another process). ``set_progress`` gets each step (:data:`STEP_NAMES`) as it begins
+    (:func:`step_progress`); ``min_step_s`` keeps each step on screen at least that long (0 in
+    the app; a browser test slows a fast run down to watch the bar move). The outcome bar
+    says how it ended (:func:`outcome`). A bad form or a failed run only changes the status
+    line and the outcome bar.
     """
     selected = selected_run_ids(selected_ids)
+    reached = [(0, 0, "")]  # the last step begun: (step, total, name)
 
     def progress(step: int, total: int, name: str) -> None:
+        reached.append((step, total, name))
         if set_progress is not None:
-            set_progress((round(100 * step / total), f"{step}/{total} {name}"))
+            set_progress(step_progress(step, total, name))
         if min_step_s > 0:
             time.sleep(min_step_s)
 
     if trigger == "bt-open" and not selected:
-        return _status_only("Select a saved run in the table, then press Open.")
+        return _status_only(
+            "Select a saved run in the table, then press Open.",
+            outcome("not run", "not opened: no saved run selected"),
+        )
     if trigger not in ("bt-run", "bt-open"):
         raise PreventUpdate
     request = None
@@ -135,7 +179,11 @@ def run_or_open(
         try:
             request = parse_form(form_dict(values))
         except FormError as exc:
-            return _status_only(_message(f"Not run: {exc}", "danger"))
+            count = len(exc.problems)
+            return _status_only(
+                _message(f"Not run: {exc}", "danger"),
+                outcome("not run", f"not run: the form has {count} problem{'s' * (count > 1)}"),
+            )
     started = time.perf_counter()
     context = open_context(database_url, cache_url)
     try:
@@ -146,19 +194,35 @@ def run_or_open(
                 result = reopen_run(selected[0], context, progress=progress)
         except RunFailed as exc:
             stored = f" (stored as failed run #{exc.run_id})" if exc.run_id else ""
-            return _status_only(_message(f"Run failed at {exc}{stored}", "danger"))
+            step, total, name = reached[-1]
+            at = f"{step}/{total} {name}" if total else exc.step
+            return _status_only(
+                _message(f"Run failed at {exc}{stored}", "danger"),
+                outcome("failed", f"failed at {at}"),
+            )
         rows = runs_rows(context.reads)
     finally:
         context.close()
     elapsed = time.perf_counter() - started
+    step, total, _ = reached[-1]
     if request is not None:
         status = f"Run #{result.run_id} stored in {elapsed:.1f} s."
-    elif result.from_stored:
-        status = f"Opened run #{result.run_id} (its stored trades and equity, {elapsed:.1f} s)."
+        load: Any = no_update  # the form already describes the run
     else:
-        status = f"Opened run #{result.run_id} (re-run from its stored config in {elapsed:.1f} s)."
+        how = (
+            f"its stored trades and equity, {elapsed:.1f} s"
+            if result.from_stored
+            else f"re-run from its stored config in {elapsed:.1f} s"
+        )
+        status = f"Opened run #{result.run_id} ({how}); the form now holds its settings."
+        unshown = unshown_settings(result.request)
+        if unshown:  # said, never dropped silently
+            status += f" The form cannot hold {', '.join(unshown)}: a Run trades without them."
+        load = request_form(result.request)
     outputs = result_outputs(result, theme, status)
     outputs["bt-runs.rowData"] = rows  # the grid keeps the selection (rows keyed by id)
+    outputs.update(outcome("done", f"done: {step}/{total} steps in {elapsed:.1f} s"))
+    outputs["bt-load.data"] = load
     return outputs
 
 
@@ -171,9 +235,11 @@ def _message(text: str, color: str) -> html.Span:
     return html.Span(text, className=f"text-{color}")
 
 
-def _status_only(status: Any) -> dict[str, Any]:
+def _status_only(status: Any, ended: Mapping[str, Any]) -> dict[str, Any]:
+    """Only the status line and the outcome bar change."""
     outputs: dict[str, Any] = {f"{id_}.{prop}": no_update for id_, prop in RESULT_OUTPUTS}
     outputs["bt-status.children"] = status
+    outputs.update(ended)
     return outputs
 
 

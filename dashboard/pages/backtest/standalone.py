@@ -31,11 +31,17 @@ def _navbar() -> dbc.Navbar:
 
 
 def make_test_app(
-    services: Any, manager: Any, *, theme: str = "dark", min_step_s: float = 0.0
+    services: Any,
+    manager: Any,
+    *,
+    theme: str = "dark",
+    min_step_s: float = 0.0,
+    sweep_workers: int | None = 0,
 ) -> Dash:
     """A standalone Dash app serving this page, framed by a navbar, at every path (/backtest
     too): for browser tests and screenshots. dashboard.server.create_app puts :func:`layout` in
-    its shell."""
+    its shell. ``sweep_workers``: see :func:`register_callbacks` (0: sweeps run in the
+    background job's process, no pool to spawn on a test machine)."""
     app = Dash(
         __name__,
         title="StratLens · backtest",
@@ -48,5 +54,5 @@ def make_test_app(
         className="sl-app",
         **{"data-bs-theme": theme},
     )
-    register_callbacks(app, services, manager, min_step_s=min_step_s)
+    register_callbacks(app, services, manager, min_step_s=min_step_s, sweep_workers=sweep_workers)
     return app
