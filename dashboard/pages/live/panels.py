@@ -52,12 +52,19 @@ FIG = {"displaylogo": False, "displayModeBar": False}
 EXPORT_KINDS = ("trades", "signals", "metrics", "equity")
 
 
+# while a panel recomputes, its figure stays as it was (dcc.Loading hides its children by
+# default): the spinner is drawn over the old figure, only when the wait is noticeable
+KEEP_VISIBLE = {"visibility": "visible"}
+
+
 def _graph(id_: str, height: int) -> dcc.Loading:
     return dcc.Loading(
         dcc.Graph(id=id_, config=FIG, style={"height": f"{height}px"}),
         type="dot",
         color="#f0b90b",
-        delay_show=300,
+        delay_show=500,
+        overlay_style=KEEP_VISIBLE,
+        parent_className="sl-panel-graph",
     )
 
 
