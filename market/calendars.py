@@ -88,6 +88,7 @@ class TradingCalendar:
         if self.session is None:
             return False
         open_, close = self.session
+        close = close or 24.0  # a session to midnight
         if open_ < close:
             return b <= open_ or a >= close
         return a >= close and b <= open_

@@ -128,6 +128,7 @@ def _forming_values(forming: Candle | None, timeframe: Timeframe) -> tuple[list,
 # the candle chart's own margins: right, the price scale; top, a strip for the legend and the
 # mode bar, off the bars
 _MARGIN = {"l": 10, "r": 72, "t": 34, "b": 30}
+LEGEND_BAND_FONT = 16  # the font size of the legend's empty title: a row the mode bar's height
 
 
 def _style(
@@ -145,6 +146,9 @@ def _style(
         dragmode="pan",
         bargap=0.15,
         barmode="overlay",
+        # the legend's rows start below the mode bar's strip (top right), never under it: an
+        # empty title row above them as tall as the mode bar (the top margin grows to fit)
+        legend_title={"text": " ", "side": "top", "font": {"size": LEGEND_BAND_FONT}},
     )
     fig.update_xaxes(type="date")
     fig.update_yaxes(tickformat=",.2f", row=1, col=1)
@@ -168,11 +172,12 @@ def rangebreaks(index: pd.DatetimeIndex, timeframe: Timeframe) -> list[dict]:
 
     None for a market open around the clock (crypto). The patterns also hide the closed times
     of bars still to come; the listed gaps are those of ``index``. The bars' length is the
-    timeframe or, on a level-of-detail view's buckets, their usual spacing.
+    timeframe or, on a level-of-detail view's buckets, their closest spacing.
     """
     if len(index) < 2:
         return []
-    spacing = pd.Timedelta(int(np.median(np.diff(to_epoch_ms(index[-SAMPLE_BARS:])))), "ms")
+    # a bucket of a level-of-detail view spans k bars: its starts are k bars apart at least
+    spacing = pd.Timedelta(int(np.diff(to_epoch_ms(index[-SAMPLE_BARS:])).min()), "ms")
     bar = max(timeframe.delta, spacing)
     calendar = infer_calendar(index, bar)
     if calendar.always_open:

@@ -12,6 +12,7 @@ from components.charts.theme import THEMES
 from dashboard.pages.live import panels
 from dashboard.pages.live.controls import (
     indicator_choices,
+    lod_note,
     strategy_choices,
     sync_view,
     timeframe_options,
@@ -102,6 +103,14 @@ def layout(
                     label="Whole history (LOD)",
                     value=view.lod,
                     className="sl-small mb-0",
+                ),
+                width="auto",
+            ),
+            dbc.Col(
+                html.Div(
+                    lod_note(view.lod, list(view.indicators), list(view.strategies)),
+                    id="lod-note",
+                    className="sl-lod-note",
                 ),
                 width="auto",
             ),
@@ -254,10 +263,12 @@ def placeholder(theme: str = "dark") -> dict:
     }
 
 
-def _spec_adder(kind: str, names: list[dict[str, str]], example: str) -> html.Div:
-    """A name picker, a ``name(param=value,...)`` text box prefilled with its defaults, Add."""
-    return html.Div(
+def _spec_adder(kind: str, names: list[dict[str, str]], example: str) -> html.Details:
+    """A name picker, a ``name(param=value,...)`` text box prefilled with its defaults, Add;
+    folded under "other parameters…" (the sidebar keeps the signal filter in view)."""
+    return html.Details(
         [
+            html.Summary(f"+ {kind} with other parameters…", className="sl-small sl-muted"),
             dbc.InputGroup(
                 [
                     dbc.Select(
@@ -274,5 +285,6 @@ def _spec_adder(kind: str, names: list[dict[str, str]], example: str) -> html.Di
                 className="sl-adder",
             ),
             html.Div(id=f"{kind}-error", className="sl-error"),
-        ]
+        ],
+        className="sl-more",
     )

@@ -1,5 +1,6 @@
 """The live panels' callbacks: thin wrappers over :mod:`~dashboard.pages.live.panels`
-(performance, comparison, exports, a trade clicked zooms the chart). The panel on show is
+(performance, comparison, exports, a trade clicked zooms the chart; and the note beside the
+LOD switch of what the whole-history view does not draw). The panel on show is
 refreshed while it is visible, when the track's panel epoch moves (assets/chart_view.js,
 panelRefresh); a hidden one sends nothing and catches up when shown."""
 
@@ -10,6 +11,7 @@ from dash.exceptions import PreventUpdate
 
 from components.charts.theme import THEMES
 from components.panels.performance import trade_table_columns, trade_table_style
+from dashboard.pages.live.controls import lod_note
 from dashboard.pages.live.panels import (
     comparison_panel,
     export_payload,
@@ -118,6 +120,15 @@ def register_callbacks(app: Dash, tracks: ChartTracks) -> None:
             labels,
             epoch=panel_epoch(closed, symbol, timeframe),
         )
+
+    @app.callback(  # beside the LOD switch: the layers its candles-only view leaves out
+        Output("lod-note", "children"),
+        Input("lod", "value"),
+        Input("indicators", "value"),
+        Input("strategies", "value"),
+    )
+    def _lod_note(lod, indicators, strategies):
+        return lod_note(lod, indicators, strategies)
 
     @app.callback(
         Output("chart-zoom", "data"),
