@@ -40,7 +40,7 @@ _HOUR_MS = 3_600_000
 class TradingCalendar:
     """``closed_days``: weekdays (0 Monday .. 6 Sunday) without trading, ascending;
     ``session``: (open, close) in UTC hours of the day (close < open: the session spans
-    midnight UTC), None around the clock."""
+    midnight UTC; close 0.0: it ends at midnight), None around the clock."""
 
     closed_days: tuple[int, ...] = ()
     session: tuple[float, float] | None = None
@@ -54,7 +54,7 @@ class TradingCalendar:
     ) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
         """The gaps of ``index`` (bar open times, ascending, UTC; each bar ``bar`` long) that
         hold at least one whole UTC day without a bar, as (end of the bar before, open of the
-        bar after): weekends and holidays. None on a market without closed days (an outage
+        bar after): weekends and holidays. Empty for a market without closed days (an outage
         is not a holiday)."""
         if not self.closed_days or len(index) < 2:
             return []

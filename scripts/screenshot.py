@@ -39,7 +39,7 @@ def wait_for(url: str, timeout: float = 60) -> None:
     raise TimeoutError(url)
 
 
-def wait_for_chart(driver: webdriver.Chrome, timeout: float = 120) -> None:
+def wait_for_chart(driver: webdriver.Chrome, timeout: float = 300) -> None:
     """Until the live chart holds traces (the placeholder has none)."""
     script = (
         "const g = document.querySelector('#price-chart .js-plotly-plot');"

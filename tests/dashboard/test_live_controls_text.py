@@ -19,9 +19,13 @@ def test_lod_note_names_what_the_whole_history_view_leaves_out():
     assert lod_note(False, ["rsi(timeperiod=14)"], [EMA]) == ""
     assert lod_note(True, [], []) == ""
     assert lod_note(True, ["rsi(timeperiod=14)"], [EMA]) == (
-        "candles only: 1 strategy (its markers and trades) and 1 indicator not drawn"
+        "Whole history (LOD): candles only; 1 strategy (its markers and trades) and 1 indicator"
+        " not drawn"
     )
-    assert lod_note(True, ["a", "b"], None) == "candles only: 2 indicators not drawn"
+    assert (
+        lod_note(True, ["a", "b"], None)
+        == "Whole history (LOD): candles only; 2 indicators not drawn"
+    )
     assert lod_note(True, None, [EMA, EMA]) == (
-        "candles only: 2 strategies (their markers and trades) not drawn"
+        "Whole history (LOD): candles only; 2 strategies (their markers and trades) not drawn"
     )

@@ -76,11 +76,12 @@ def indicator_label(key: str) -> str:
 
 
 def lod_note(lod: bool | None, indicators: list | None, strategies: list | None) -> str:
-    """What the whole-history (LOD) view leaves out, said beside its switch: it draws candles
-    only, so the layers switched on are not on the chart. Empty when nothing is left out.
+    """What the whole-history (LOD) view leaves out, said above the layers in the sidebar: it
+    draws candles only, so the layers switched on are not on the chart. Empty when nothing is
+    left out.
 
-    >>> lod_note(True, ["rsi(timeperiod=14)"], ["ema_crossover(direction=both,fast=12,slow=26)"])
-    'candles only: 1 strategy (its markers and trades) and 1 indicator not drawn'
+    >>> lod_note(True, ["rsi(timeperiod=14)", "macd(fast=12,signal=9,slow=26)"], [])
+    'Whole history (LOD): candles only; 2 indicators not drawn'
     """
     if not lod:
         return ""
@@ -90,7 +91,7 @@ def lod_note(lod: bool | None, indicators: list | None, strategies: list | None)
         parts[-1] += " markers and trades)"
     if n := len(indicators or ()):
         parts.append(f"{n} {'indicator' if n == 1 else 'indicators'}")
-    return f"candles only: {' and '.join(parts)} not drawn" if parts else ""
+    return f"Whole history (LOD): candles only; {' and '.join(parts)} not drawn" if parts else ""
 
 
 def timeframe_options(timeframes: list[str]) -> list[dict[str, str]]:

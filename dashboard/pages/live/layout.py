@@ -107,14 +107,6 @@ def layout(
                 width="auto",
             ),
             dbc.Col(
-                html.Div(
-                    lod_note(view.lod, list(view.indicators), list(view.strategies)),
-                    id="lod-note",
-                    className="sl-lod-note",
-                ),
-                width="auto",
-            ),
-            dbc.Col(
                 html.Div(id="last-price", className="sl-last-price"),
                 className="ms-auto text-end",
             ),
@@ -123,6 +115,12 @@ def layout(
     )
     sidebar = html.Div(
         [
+            # what the whole-history view leaves out of the layers below (empty: hidden)
+            html.Div(
+                lod_note(view.lod, list(view.indicators), list(view.strategies)),
+                id="lod-note",
+                className="sl-lod-note",
+            ),
             html.Div(
                 [
                     html.Div("Indicators", className="sl-label"),

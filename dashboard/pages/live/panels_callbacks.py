@@ -1,6 +1,6 @@
 """The live panels' callbacks: thin wrappers over :mod:`~dashboard.pages.live.panels`
-(performance, comparison, exports, a trade clicked zooms the chart; and the note beside the
-LOD switch of what the whole-history view does not draw). The panel on show is
+(performance, comparison, exports, a trade clicked zooms the chart; and the sidebar's note
+of what the whole-history view does not draw). The panel on show is
 refreshed while it is visible, when the track's panel epoch moves (assets/chart_view.js,
 panelRefresh); a hidden one sends nothing and catches up when shown."""
 
@@ -121,7 +121,7 @@ def register_callbacks(app: Dash, tracks: ChartTracks) -> None:
             epoch=panel_epoch(closed, symbol, timeframe),
         )
 
-    @app.callback(  # beside the LOD switch: the layers its candles-only view leaves out
+    @app.callback(  # the layers the candles-only LOD view leaves out, noted in the sidebar
         Output("lod-note", "children"),
         Input("lod", "value"),
         Input("indicators", "value"),
