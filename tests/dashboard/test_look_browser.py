@@ -15,6 +15,7 @@ from dashboard.server import create_app
 from market.sample_data import generate_session_walk
 from services.candle_import import import_candles
 from services.chart_layers import strategy_key
+from services.database_setup import prepare_database
 from strategies.registry import create
 from tests.dashboard.waits import until
 
@@ -83,14 +84,17 @@ def look_app(tmp_path: Path):
             "REPLAY_BARS": "2000",
         }
     )
+    engine = prepare_database(settings)  # stored before the app starts: it lists its symbols
+    try:
+        stock = generate_session_walk("STOCK", "1h", "2024-01-01", 84, seed=11)
+        fx = generate_session_walk(
+            "EURUSD", "1h", "2024-01-01", 84, seed=12, session=None, weekend=FX_WEEKEND
+        )
+        import_candles(engine, "STOCK", "1h", stock)
+        import_candles(engine, "EURUSD", "1h", fx)
+    finally:
+        engine.dispose()
     app = create_app(settings)
-    engine = app.server.extensions["stratlens"].engine
-    stock = generate_session_walk("STOCK", "1h", "2024-01-01", 84, seed=11)
-    fx = generate_session_walk(
-        "EURUSD", "1h", "2024-01-01", 84, seed=12, session=None, weekend=FX_WEEKEND
-    )
-    import_candles(engine, "STOCK", "1h", stock)
-    import_candles(engine, "EURUSD", "1h", fx)
     yield app
     app.server.extensions["stratlens"].close()
 
