@@ -17,6 +17,7 @@ from __future__ import annotations
 import difflib
 import math
 import numbers
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -64,9 +65,40 @@ def closest(word: str, choices: list[str] | tuple[str, ...]) -> str:
 
     >>> closest("timeperoid", ["timeperiod"])
     " (did you mean 'timeperiod'?)"
+    >>> closest("smacross", ["macd_cross", "sma_crossover"])
+    " (did you mean 'sma_crossover'?)"
+
+    Names are compared without case and separators ("SMA-Crossover" is "smacrossover"): the
+    same name so written comes first, then one the word abbreviates or extends by at least
+    three letters ("smacross" for "sma_crossover", "rsi14" for "rsi"; the nearest in length),
+    else the closest spelling (difflib, ratio 0.5 at least).
     """
-    match = difflib.get_close_matches(str(word).lower(), list(choices), n=1, cutoff=0.5)
-    return f" (did you mean {match[0]!r}?)" if match else ""
+    match = _closest(str(word), list(choices))
+    return f" (did you mean {match!r}?)" if match else ""
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"[\W_]+", "", text.lower())
+
+
+def _closest(word: str, choices: list[str]) -> str | None:
+    wanted = _squash(word)
+    squashed = {choice: _squash(choice) for choice in choices}
+    same = [c for c, s in squashed.items() if s == wanted]
+    if wanted and same:
+        return same[0]
+    prefix = [
+        c
+        for c, s in squashed.items()
+        if min(len(s), len(wanted)) >= 3 and (s.startswith(wanted) or wanted.startswith(s))
+    ]
+    if prefix:
+        return min(prefix, key=lambda c: abs(len(squashed[c]) - len(wanted)))
+    spelled = difflib.get_close_matches(wanted, list(squashed.values()), n=1, cutoff=0.5)
+    spelled = spelled or difflib.get_close_matches(word.lower(), choices, n=1, cutoff=0.5)
+    if not spelled:
+        return None
+    return next((c for c, s in squashed.items() if spelled[0] in (s, c)), None)
 
 
 V = TypeVar("V")

@@ -125,9 +125,7 @@ def read_candle_file(
     checked = check_candles(table, name, row_numbers=rows, row_label=label, timeframe=timeframe)
     if checked.columns_ok and _newest_first(checked):
         table, rows = table.iloc[::-1], rows[::-1]
-        checked = check_candles(
-            table, name, row_numbers=rows, row_label=label, timeframe=timeframe
-        )
+        checked = check_candles(table, name, row_numbers=rows, row_label=label, timeframe=timeframe)
         checked.errors.sort(key=lambda e: e.row or 0)
     if not checked.columns_ok or (checked.errors and not skip_invalid):
         raise CandleValidationError(checked.errors)

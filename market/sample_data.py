@@ -74,6 +74,41 @@ def generate_random_walk(
     return pd.DataFrame({c: data[c] for c in CANDLE_COLUMNS}, index=from_epoch_ms(ts_ms))
 
 
+def generate_session_walk(
+    symbol: str,
+    timeframe: Timeframe | str,
+    start: pd.Timestamp | str,
+    days: int,
+    seed: int,
+    *,
+    session: tuple[float, float] | None = (14.5, 21.0),
+    weekend: tuple[pd.Timedelta, pd.Timedelta] | None = None,
+) -> pd.DataFrame:
+    """A random walk of a market that closes: :func:`generate_random_walk`'s bars over
+    ``days`` days, kept only Monday to Friday inside ``session`` (UTC hours, as a US stock's
+    14:30-21:00; None: around the clock). ``weekend``: instead of Saturday and Sunday, the
+    closed stretch of the week as offsets from Monday 00:00 (an FX week closes from Friday
+    22:00, ``Timedelta(days=4, hours=22)``, to Sunday 22:00, ``Timedelta(days=6, hours=22)``).
+
+    >>> bars = generate_session_walk("STOCK", "1h", "2024-01-01", 28, seed=1)
+    >>> sorted(set(bars.index.day_of_week)), bars.index[0].strftime("%H:%M")
+    ([0, 1, 2, 3, 4], '14:00')
+    """
+    tf = Timeframe.parse(timeframe)
+    frame = generate_random_walk(symbol, tf, start, days * 86400 // tf.seconds, seed)
+    index = frame.index
+    since_monday = index - index.normalize() + pd.to_timedelta(index.day_of_week, unit="D")
+    if weekend is None:
+        keep = index.day_of_week < 5
+    else:
+        keep = (since_monday < weekend[0]) | (since_monday >= weekend[1])
+    if session is not None:
+        hour = index.hour + index.minute / 60
+        # a bar that opens inside the session (a 1h bar at 14:00 holds the 14:30 open)
+        keep &= (hour + tf.seconds / 3600 > session[0]) & (hour < session[1])
+    return frame[keep]
+
+
 def _file_loader(path: Path) -> Callable[[], pd.DataFrame]:
     return lambda: read_candle_file(path).candles
 

@@ -1,8 +1,12 @@
 """Start the app on a throw-away database and save screenshots from headless Chromium.
 
-    python scripts/screenshot.py [--out docs/screenshots] [--size 1280x800] [--wait 8]
+    python scripts/screenshot.py [--out docs/screenshots] [--sizes 1280x800,1920x1080]
+                                 [--themes dark,light] [--only layers] [--wait 8] [--port N]
 
-What a trader sees, for the README and for looking at the app as a user would.
+What a trader sees, for the README and for looking at the app as a user would: each view at
+each viewport size (exactly, by device emulation) in each theme; light ones end in
+``_light_<size>.png``. The scratch database also holds STOCK, an intraday stock-like series
+(weekdays 14:30-21:00 UTC), to see the chart hide nights and weekends.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ def wait_for(url: str, timeout: float = 60) -> None:
     raise TimeoutError(url)
 
 
-def wait_for_chart(driver: webdriver.Chrome, timeout: float = 120) -> None:
+def wait_for_chart(driver: webdriver.Chrome, timeout: float = 300) -> None:
     """Until the live chart holds traces (the placeholder has none)."""
     script = (
         "const g = document.querySelector('#price-chart .js-plotly-plot');"
@@ -48,71 +52,129 @@ def wait_for_chart(driver: webdriver.Chrome, timeout: float = 120) -> None:
         time.sleep(0.2)
 
 
+def wait_for_figures(driver: webdriver.Chrome, selector: str, timeout: float = 180) -> None:
+    """Until every plotly graph under ``selector`` holds traces (panels compute on first show)."""
+    script = (
+        "const graphs = [...document.querySelectorAll(arguments[0] + ' .js-plotly-plot')];"
+        " return graphs.length > 0 && graphs.every(g => g.data && g.data.length > 0)"
+    )
+    deadline = time.monotonic() + timeout
+    while not driver.execute_script(script, selector):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no figures in {selector} after {timeout:g} s")
+        time.sleep(0.2)
+
+
+def import_intraday_stock(env: dict[str, str], folder: Path) -> None:
+    """A stock-like 1h series (weekdays 14:30-21:00 UTC) as STOCK: the chart hides its nights
+    and weekends (rangebreaks by the calendar its bars follow)."""
+    from market.sample_data import generate_session_walk
+
+    path = folder / "stock_1h.csv"
+    frame = generate_session_walk("STOCK", "1h", "2024-01-01", 120, seed=7)
+    frame.rename_axis("timestamp").to_csv(path)
+    command = [sys.executable, str(ROOT / "app.py"), "import", str(path), "--symbol", "STOCK",
+               "--timeframe", "1h"]  # fmt: skip
+    subprocess.run(command, env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+
+
+LAYERED = (
+    "symbol=SP500&tf=1d&ind=ema(timeperiod=50)&ind=bbands&ind=rsi&ind=macd"
+    "&strat=ema_crossover(direction=both,fast=12,slow=26)"
+    "&strat=rsi_reversion(direction=both)"
+)
+# name, path, what to show: None (the page as it opens), a tab of the panels to open and show
+SHOTS = (
+    ("live_chart_sp500_1d", "/?symbol=SP500&tf=1d", None),
+    ("live_layers_sp500_1d", "/?" + LAYERED, None),
+    ("live_performance_sp500_1d", "/?" + LAYERED, "Performance"),
+    ("live_comparison_sp500_1d", "/?" + LAYERED, "Comparison"),
+    ("live_chart_demo_15m", "/?symbol=DEMO&tf=15m&ind=vwap&strat=donchian_breakout", None),
+    ("live_chart_stock_1h", "/?symbol=STOCK&tf=1h&ind=rsi", None),
+    ("live_lod_demo_1m", "/?symbol=DEMO&tf=1m&lod=1&strat=donchian_breakout", None),
+    ("formulas", "/docs/metrics", None),
+)
+PANEL_FIGURES = {"Performance": "#perf-monthly", "Comparison": "#cmp-scatter"}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
-    parser.add_argument("--size", default="1280x800")
+    parser.add_argument("--sizes", default="1280x800", help="viewports, e.g. 1280x800,1920x1080")
+    parser.add_argument("--themes", default="dark,light", help="dark, light or both")
+    parser.add_argument("--only", default="", help="shots whose name contains this")
     parser.add_argument("--wait", type=float, default=8.0, help="seconds of live ticks first")
     parser.add_argument("--port", type=int, default=8765)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    width, height = args.size.split("x")
+    sizes = [tuple(int(v) for v in size.split("x")) for size in args.sizes.split(",")]
+    themes = args.themes.split(",")
+    data_dir = Path(tempfile.mkdtemp())
     env = dict(
         os.environ,
-        STRATLENS_DATA_DIR=tempfile.mkdtemp(),
+        STRATLENS_DATA_DIR=str(data_dir),
         PORT=str(args.port),
         FEED_SPEED=os.environ.get("FEED_SPEED", "2"),
         LOG_LEVEL="WARNING",
     )
+    import_intraday_stock(env, data_dir)
     server = subprocess.Popen([sys.executable, str(ROOT / "app.py")], env=env, cwd=ROOT)
     options = Options()
-    for argument in (*HEADLESS_CHROME_ARGS, f"--window-size={width},{height}", "--hide-scrollbars"):
+    for argument in (*HEADLESS_CHROME_ARGS, "--hide-scrollbars"):
         options.add_argument(argument)
     driver = None
+    missed: list[str] = []
     try:
         base = f"http://127.0.0.1:{args.port}"
         wait_for(base + "/")
         driver = webdriver.Chrome(options=options)
-        layered = (
-            "symbol=SP500&tf=1d&ind=ema(timeperiod=50)&ind=bbands&ind=rsi&ind=macd"
-            "&strat=ema_crossover(direction=both,fast=12,slow=26)"
-            "&strat=rsi_reversion(direction=both)"
-        )
-        shots = [
-            ("live_chart_sp500_1d", "/?symbol=SP500&tf=1d", None),
-            ("live_layers_sp500_1d", "/?" + layered, None),
-            ("live_layers_sp500_1d_light", "/?" + layered + "&theme=light", None),
-            ("live_performance_sp500_1d", "/?" + layered, "#panel-tabs"),
-            ("live_comparison_sp500_1d", "/?" + layered, "comparison"),
-            ("live_chart_demo_15m", "/?symbol=DEMO&tf=15m&ind=vwap&strat=donchian_breakout", None),
-            ("live_lod_demo_1m", "/?symbol=DEMO&tf=1m&lod=1", None),
-            ("formulas", "/docs/metrics", None),
-        ]
-        for name, path, then in shots:
-            driver.get(base + path)
-            if path.startswith("/?"):  # a live view: its first figure, however long it takes
-                wait_for_chart(driver)
-            time.sleep(args.wait)  # then some live ticks
-            if then == "comparison":
-                for link in driver.find_elements("css selector", "#panel-tabs .nav-link"):
-                    if link.text == "Comparison":
-                        driver.execute_script("arguments[0].click();", link)
-                time.sleep(args.wait)  # four figures and a table are computed on first show
-                then = "#panel-tabs"
-            if then:
-                element = driver.find_element("css selector", then)
-                driver.execute_script("arguments[0].scrollIntoView(true);", element)
-                time.sleep(1)
-            driver.save_screenshot(str(args.out / f"{name}_{args.size}.png"))
+        for width, height in sizes:
+            # the page's viewport exactly (a window of that size is smaller inside)
+            driver.execute_cdp_cmd(
+                "Emulation.setDeviceMetricsOverride",
+                {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+            )
+            for theme in themes:
+                for name, path, panel in SHOTS:
+                    if args.only not in name:
+                        continue
+                    file = f"{name}{'_light' if theme == 'light' else ''}_{width}x{height}.png"
+                    try:
+                        shot(driver, base, path, panel, theme, args.wait)
+                    except TimeoutError as exc:  # a busy machine: the others still get taken
+                        print(f"{file} not taken: {exc}", file=sys.stderr)
+                        missed.append(file)
+                        continue
+                    driver.save_screenshot(str(args.out / file))
         logs = driver.get_log("browser")
         for entry in logs:
             print("browser console:", entry)
-        return 1 if any(e["level"] == "SEVERE" for e in logs) else 0
+        return 1 if missed or any(e["level"] == "SEVERE" for e in logs) else 0
     finally:
         if driver is not None:
             driver.quit()
         server.terminate()
         server.wait(10)
+
+
+def shot(
+    driver: webdriver.Chrome, base: str, path: str, panel: str | None, theme: str, wait: float
+) -> None:
+    """Open ``path`` in ``theme`` and wait until it shows what the screenshot is of."""
+    if theme == "light":
+        path += ("&" if "?" in path else "?") + "theme=light"
+    driver.get(base + path)
+    if path.startswith("/?"):  # a live view: its first figure, however long it takes
+        wait_for_chart(driver)
+        time.sleep(wait)  # then some live ticks
+    if panel:
+        for link in driver.find_elements("css selector", "#panel-tabs .nav-link"):
+            if link.text == panel:
+                driver.execute_script("arguments[0].click();", link)
+        wait_for_figures(driver, PANEL_FIGURES[panel])
+        element = driver.find_element("css selector", "#panel-tabs")
+        driver.execute_script("arguments[0].scrollIntoView(true);", element)
+        time.sleep(1)  # the scroll settles
 
 
 if __name__ == "__main__":

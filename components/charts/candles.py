@@ -14,8 +14,9 @@ from plotly.subplots import make_subplots
 
 from components.charts.style import axis_style, style_figure
 from components.charts.theme import DARK, ChartTheme, rgba
+from market.calendars import SAMPLE_BARS, infer_calendar
 from market.candles import Candle
-from market.timeframes import Timeframe, timestamp_ms
+from market.timeframes import Timeframe, timestamp_ms, to_epoch_ms
 
 CLOSED, FORMING, VOLUME_UP, VOLUME_DOWN, VOLUME_FORMING = range(5)
 
@@ -127,6 +128,7 @@ def _forming_values(forming: Candle | None, timeframe: Timeframe) -> tuple[list,
 # the candle chart's own margins: right, the price scale; top, a strip for the legend and the
 # mode bar, off the bars
 _MARGIN = {"l": 10, "r": 72, "t": 34, "b": 30}
+LEGEND_BAND_FONT = 16  # the font size of the legend's empty title: a row the mode bar's height
 
 
 def _style(
@@ -144,13 +146,70 @@ def _style(
         dragmode="pan",
         bargap=0.15,
         barmode="overlay",
+        # the legend's rows start below the mode bar's strip (top right), never under it: an
+        # empty title row above them as tall as the mode bar (the top margin grows to fit)
+        legend_title={"text": " ", "side": "top", "font": {"size": LEGEND_BAND_FONT}},
     )
     fig.update_xaxes(type="date")
     fig.update_yaxes(tickformat=",.2f", row=1, col=1)
     fig.update_yaxes(tickformat=".2s", row=2, col=1)
-    if timeframe.seconds <= 86400 and len(closed) and not (closed.index.day_of_week >= 5).any():
-        fig.update_xaxes(rangebreaks=[{"bounds": ["sat", "mon"]}])  # a market closed on weekends
+    if breaks := rangebreaks(closed.index, timeframe):
+        fig.update_xaxes(rangebreaks=breaks)
     _fit_view(fig, closed, forming, timeframe, view_bars)
+
+
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def rangebreaks(index: pd.DatetimeIndex, timeframe: Timeframe) -> list[dict]:
+    """plotly ``rangebreaks`` hiding the times the market of these bars is closed, by the
+    calendar they follow (:func:`market.calendars.infer_calendar`), as a trading chart does:
+
+    - its closed weekdays: ``{"pattern": "day of week", "bounds": ["sat", "mon"]}``;
+    - outside its session: ``{"pattern": "hour", "bounds": [close, open]}`` (UTC hours);
+    - the other gaps holding a whole day (holidays, an FX weekend from Friday 22:00 to
+      Sunday 22:00): ``{"values": [gap starts], "dvalue": gap ms}``, one per gap length.
+
+    None for a market open around the clock (crypto). The patterns also hide the closed times
+    of bars still to come; the listed gaps are those of ``index``. The bars' length is the
+    timeframe or, on a level-of-detail view's buckets, their closest spacing.
+    """
+    if len(index) < 2:
+        return []
+    # a bucket of a level-of-detail view spans k bars: its starts are k bars apart at least
+    spacing = pd.Timedelta(int(np.diff(to_epoch_ms(index[-SAMPLE_BARS:])).min()), "ms")
+    bar = max(timeframe.delta, spacing)
+    calendar = infer_calendar(index, bar)
+    if calendar.always_open:
+        return []
+    breaks: list[dict] = [
+        {"pattern": "day of week", "bounds": [_WEEKDAYS[first], _WEEKDAYS[(last + 1) % 7]]}
+        for first, last in _runs(calendar.closed_days)
+    ]
+    if calendar.session is not None:
+        open_, close = calendar.session
+        breaks.append({"pattern": "hour", "bounds": [close, open_]})
+    starts: dict[int, list[str]] = {}
+    for start, end in calendar.closed_gaps(index, bar):
+        if not calendar.is_closed(start, end):  # not hidden by the patterns already
+            length = int((end - start) / pd.Timedelta(milliseconds=1))
+            starts.setdefault(length, []).append(start.strftime("%Y-%m-%d %H:%M"))
+    breaks += [{"values": values, "dvalue": length} for length, values in sorted(starts.items())]
+    return breaks
+
+
+def _runs(days: tuple[int, ...]) -> list[tuple[int, int]]:
+    """Runs of consecutive weekdays, the week taken round: (5, 6) -> [(5, 6)]; (0, 6) ->
+    [(6, 0)]."""
+    runs: list[list[int]] = []
+    for day in sorted(days):
+        if runs and runs[-1][1] == day - 1:
+            runs[-1][1] = day
+        else:
+            runs.append([day, day])
+    if len(runs) > 1 and runs[0][0] == 0 and runs[-1][1] == 6:
+        runs[0][0] = runs.pop()[0]
+    return [(first, last) for first, last in runs]
 
 
 def _fit_view(

@@ -368,25 +368,35 @@ def risk_return_scatter_figure(
     """One marker per run: x = Volatility (Ann.) [%], y = Return (Ann.) [%], labelled; the
     hover adds Sharpe and Max. Drawdown. Both from the run's metrics (its preset)."""
     colors = run_colors(runs, theme)
-    fig = go.Figure()
-    for label, run in zip(_labels(runs), runs.values(), strict=True):
-        m = run.metrics
-        values = [
-            _comparable(m.get(k, NAN))
-            for k in ("Volatility (Ann.) [%]", "Return (Ann.) [%]", "Sharpe Ratio")
+    labels = _labels(runs)
+    points = {
+        label: [
+            _comparable(run.metrics.get(k, NAN))
+            for k in (
+                "Volatility (Ann.) [%]",
+                "Return (Ann.) [%]",
+                "Sharpe Ratio",
+                "Max. Drawdown [%]",
+            )
         ]
-        max_dd = _comparable(m.get("Max. Drawdown [%]", NAN))
+        for label, run in zip(labels, runs.values(), strict=True)
+    }
+    xs = [p[0] for p in points.values() if math.isfinite(p[0])]
+    ys = [p[1] for p in points.values() if math.isfinite(p[1])]
+    fig = go.Figure()
+    for label, (x, y, sharpe, max_dd) in points.items():
         fig.add_trace(
             go.Scatter(
-                x=[values[0]],
-                y=[values[1]],
+                x=[x],
+                y=[y],
                 name=label,
                 mode="markers+text",
                 text=[label],
-                textposition="top center",
+                textposition=_label_position(x, xs),
                 textfont={"color": colors[label]},
+                cliponaxis=False,  # a label near the plot's edge runs into the margin, uncut
                 marker={"color": colors[label], "size": 12, "line": {"width": 0}},
-                customdata=[[values[2], max_dd]],
+                customdata=[[sharpe, max_dd]],
                 hovertemplate=(
                     f"<b>{label}</b><br>return %{{y:.2f}}% / yr<br>volatility %{{x:.2f}}%"
                     "<br>Sharpe %{customdata[0]:.2f}<br>max DD %{customdata[1]:.2f}%"
@@ -395,15 +405,39 @@ def risk_return_scatter_figure(
             )
         )
     style_figure(fig, theme, hovermode="closest")
-    fig.update_xaxes(ticksuffix="%", title_text="volatility (ann.)", zeroline=True)
+    fig.update_layout(showlegend=False)  # each marker is labelled
+    fig.update_xaxes(
+        ticksuffix="%", title_text="volatility (ann.)", zeroline=True, range=_padded(xs, 0.15)
+    )
     fig.update_yaxes(
         ticksuffix="%",
         title_text="return (ann.)",
         side="left",
         zeroline=True,
         zerolinecolor=theme.level,
+        range=_padded(ys, 0.2),
     )
     return fig
+
+
+def _label_position(x: float, xs: list[float]) -> str:
+    """Where a marker's label goes: towards the middle for the leftmost and rightmost markers
+    (a centred long label would run off the plot), centred above the others."""
+    if len(xs) < 2 or not math.isfinite(x) or min(xs) == max(xs):
+        return "top center"
+    if x == min(xs):
+        return "top right"
+    return "top left" if x == max(xs) else "top center"
+
+
+def _padded(values: list[float], share: float) -> list[float] | None:
+    """An axis range holding ``values`` with ``share`` of their span (at least 1) either side
+    (room for the labels above and beside the markers); None (autorange) without values."""
+    if not values:
+        return None
+    low, high = min(values), max(values)
+    pad = max((high - low) * share, 1.0)
+    return [low - pad, high + pad]
 
 
 __all__ = [

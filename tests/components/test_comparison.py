@@ -212,6 +212,19 @@ def test_risk_return_scatter(runs: dict[str, RunSummary]) -> None:
         assert t.text[0] == run.label
     assert fig.data[0].marker.color == DARK.strategy_palette[0]
     assert fig.data[1].marker.color == "#123456"
+    # labels are never cut: drawn past the plot's edge, turned inwards at the sides, and the
+    # ranges leave room around the markers
+    assert all(t.cliponaxis is False for t in fig.data)
+    xs, ys = [t.x[0] for t in fig.data], [t.y[0] for t in fig.data]
+    left = fig.data[xs.index(min(xs))]
+    right = fig.data[xs.index(max(xs))]
+    assert (left.textposition, right.textposition) == ("top right", "top left")
+    x0, x1 = fig.layout.xaxis.range
+    y0, y1 = fig.layout.yaxis.range
+    assert x0 < min(xs)
+    assert x1 > max(xs)
+    assert y0 < min(ys)
+    assert y1 - max(ys) >= 0.2 * (max(ys) - min(ys)) > 0
 
 
 def test_run_colors_palettes_and_label_checks(runs: dict[str, RunSummary]) -> None:

@@ -5,6 +5,7 @@ trade click, exports, the level-of-detail chart."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -221,7 +222,14 @@ def test_the_formulas_page_serves_every_kpi_anchor(tmp_path):
         app.server.extensions["stratlens"].close()
     assert response.status_code == 200
     assert "<table>" in page
-    assert "<h1>Metrics</h1>" in page
+    assert "<h1>How StratLens measures a strategy</h1>" in page  # for a trader, then the rest
+    assert '<a class="nav-link" href="/">Live</a>' in page  # the app's navbar: the way back
+    assert "back to the charts" in page
+    contents = re.findall(r'<li><a href="#([^"]+)">', page)
+    assert len(contents) >= 4
+    for anchor in contents:
+        assert f'id="{anchor}"' in page, anchor
+    assert page.index("<details") > page.index('id="return-and-risk"')  # the API comes last
     for formula in FORMULAS.values():
         assert f'id="{formula.anchor}"' in page, formula.anchor
 

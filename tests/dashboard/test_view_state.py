@@ -65,6 +65,17 @@ def test_bad_parts_are_reported_and_the_rest_kept():
     assert len(problems) == 7
 
 
+def test_types_with_no_valid_value_fall_back_to_every_type():
+    view, problems = ViewState.from_query("?symbol=SP500&types=bogus")
+    assert view.signal_types == SIGNAL_TYPES
+    (problem,) = problems
+    assert "['bogus'] ignored" in problem
+    assert "showing every type" in problem
+    view, problems = ViewState.from_query("?types=bogus,exit_short")
+    assert view.signal_types == ("exit_short",)
+    assert "showing every type" not in problems[0]
+
+
 def test_parse_spec():
     assert parse_spec("ema(timeperiod=20)") == ("ema", {"timeperiod": 20})
     assert parse_spec(" bbands ( nbdevup=2.5 , timeperiod=10 ) ") == (

@@ -16,6 +16,7 @@ from indicators import (
     get,
     request,
 )
+from indicators.base import closest
 from market.timeframes import TimeframeError
 
 ALL = ("sma", "ema", "wma", "bbands", "rsi", "macd", "stoch", "atr", "donchian", "obv", "vwap")
@@ -71,6 +72,25 @@ def test_unknown_indicator_suggests_the_closest() -> None:
     with pytest.raises(UnknownIndicatorError, match="available: atr, bbands"):
         get("zzz")
     assert get("RSI") is get("rsi")
+
+
+@pytest.mark.parametrize(
+    ("word", "suggested"),
+    [
+        ("smacross", "sma_crossover"),  # an abbreviation, not the nearest spelling (macd_cross)
+        ("SMA-Crossover", "sma_crossover"),  # the same name, other case and separators
+        ("sma_crossver", "sma_crossover"),  # a typo
+        ("macdcross", "macd_cross"),
+        ("rsirev", "rsi_reversion"),
+        ("xyz", None),
+    ],
+)
+def test_closest_compares_names_without_separators_and_takes_abbreviations(
+    word: str, suggested: str | None
+) -> None:
+    names = ["sma_crossover", "ema_crossover", "rsi_reversion", "macd_cross", "donchian_breakout"]
+    expected = f" (did you mean {suggested!r}?)" if suggested else ""
+    assert closest(word, names) == expected
 
 
 def test_unknown_parameter_suggests_the_closest() -> None:

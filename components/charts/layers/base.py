@@ -42,6 +42,9 @@ VOLUME = "volume"
 SUB_PANEL_HEIGHT = 0.18  # each sub-panel's share of the chart
 SUB_PANELS_MAX = 0.55  # all sub-panels together, at most: the price keeps the rest with volume
 VERTICAL_SPACING = 0.015
+# between the rows of a chart with sub-panels: room for the tick labels at the edges of two
+# neighbouring y axes (volume's "0", a fitted panel's top label), which would touch at 0.015
+SUB_PANEL_SPACING = 0.035
 
 Columns = dict[str, list]  # plotly attribute path ("x", "y", "marker.color") -> values
 
@@ -335,7 +338,7 @@ def compose(
         cols=1,
         shared_xaxes=True,
         row_heights=row_heights(list(panels.values())),
-        vertical_spacing=VERTICAL_SPACING,
+        vertical_spacing=VERTICAL_SPACING if len(names) == 2 else SUB_PANEL_SPACING,
     )
     traces: list[LayerTrace] = [t for layer in layers for t in layer.traces(data, theme)]
     trace_index: dict[str, int] = {}
@@ -380,6 +383,10 @@ def _style_sub_panel(
     style = {**axis, "side": "right", "nticks": 4}
     if panel.tickformat:
         style["tickformat"] = panel.tickformat
+    if panel.range and panel.levels:
+        # a fixed range (RSI 0-100) is labelled at its levels, not at its edges, where the
+        # labels would run into the neighbouring panels'
+        style["tickvals"] = list(panel.levels)
     span = panel.range or _fit(panel, [t for t in traces if t.panel == panel.name], first_x)
     if span is not None:
         style["range"] = list(span)

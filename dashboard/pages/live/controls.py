@@ -13,6 +13,7 @@ from typing import Any
 from dash import no_update
 from dash.exceptions import PreventUpdate
 
+from components.charts.layers import indicator_label as chart_indicator_label
 from dashboard.pages.live.view_state import SpecError, ViewState, build_strategy, indicator_request
 from services.chart_layers import strategy_key
 from services.market_data import MarketDataService
@@ -66,9 +67,31 @@ def strategy_label(spec: str) -> str:
 
 
 def indicator_label(key: str) -> str:
-    name, _, args = key.partition("(")
-    values = [part.split("=", 1)[1] for part in args.rstrip(")").split(",") if "=" in part]
-    return f"{name.upper()} {','.join(values)}".strip()
+    """``macd(fast=12,signal=9,slow=26)`` -> ``MACD 12,26,9``: the chart legend's name, the
+    parameters in their declared order (not the key's alphabetical one)."""
+    try:
+        return chart_indicator_label(indicator_request(key))
+    except SpecError:
+        return key
+
+
+def lod_note(lod: bool | None, indicators: list | None, strategies: list | None) -> str:
+    """What the whole-history (LOD) view leaves out, said above the layers in the sidebar: it
+    draws candles only, so the layers switched on are not on the chart. Empty when nothing is
+    left out.
+
+    >>> lod_note(True, ["rsi(timeperiod=14)", "macd(fast=12,signal=9,slow=26)"], [])
+    'Whole history (LOD): candles only; 2 indicators not drawn'
+    """
+    if not lod:
+        return ""
+    parts = []
+    if n := len(strategies or ()):
+        parts.append("1 strategy (its" if n == 1 else f"{n} strategies (their")
+        parts[-1] += " markers and trades)"
+    if n := len(indicators or ()):
+        parts.append(f"{n} {'indicator' if n == 1 else 'indicators'}")
+    return f"Whole history (LOD): candles only; {' and '.join(parts)} not drawn" if parts else ""
 
 
 def timeframe_options(timeframes: list[str]) -> list[dict[str, str]]:

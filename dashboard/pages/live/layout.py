@@ -12,6 +12,7 @@ from components.charts.theme import THEMES
 from dashboard.pages.live import panels
 from dashboard.pages.live.controls import (
     indicator_choices,
+    lod_note,
     strategy_choices,
     sync_view,
     timeframe_options,
@@ -114,6 +115,12 @@ def layout(
     )
     sidebar = html.Div(
         [
+            # what the whole-history view leaves out of the layers below (empty: hidden)
+            html.Div(
+                lod_note(view.lod, list(view.indicators), list(view.strategies)),
+                id="lod-note",
+                className="sl-lod-note",
+            ),
             html.Div(
                 [
                     html.Div("Indicators", className="sl-label"),
@@ -258,10 +265,12 @@ def placeholder(theme: str = "dark") -> dict:
     }
 
 
-def _spec_adder(kind: str, names: list[dict[str, str]], example: str) -> html.Div:
-    """A name picker, a ``name(param=value,...)`` text box prefilled with its defaults, Add."""
-    return html.Div(
+def _spec_adder(kind: str, names: list[dict[str, str]], example: str) -> html.Details:
+    """A name picker, a ``name(param=value,...)`` text box prefilled with its defaults, Add;
+    folded under "other parameters…" (the sidebar keeps the signal filter in view)."""
+    return html.Details(
         [
+            html.Summary(f"+ {kind} with other parameters…", className="sl-small sl-muted"),
             dbc.InputGroup(
                 [
                     dbc.Select(
@@ -278,5 +287,6 @@ def _spec_adder(kind: str, names: list[dict[str, str]], example: str) -> html.Di
                 className="sl-adder",
             ),
             html.Div(id=f"{kind}-error", className="sl-error"),
-        ]
+        ],
+        className="sl-more",
     )

@@ -51,12 +51,22 @@ FIG = {"displaylogo": False, "displayModeBar": False}
 EXPORT_KINDS = ("trades", "signals", "metrics", "equity")
 
 
-def _graph(id_: str, height: int) -> dcc.Loading:
+# while a panel recomputes, its figure stays as it was (dcc.Loading hides its children by
+# default): the spinner is drawn over the old figure, only when the wait is noticeable
+KEEP_VISIBLE = {"visibility": "visible"}
+
+
+def _graph(id_: str, height: int | None) -> dcc.Loading:
+    """A panel figure ``height`` px tall; None: as tall as its figure's layout says (the
+    monthly heatmap grows a row per year: a fixed box would let the next element cover it)."""
+    style = {"height": f"{height}px"} if height else {"minHeight": "200px"}
     return dcc.Loading(
-        dcc.Graph(id=id_, config=FIG, style={"height": f"{height}px"}),
+        dcc.Graph(id=id_, config=FIG, style=style),
         type="dot",
         color="#f0b90b",
-        delay_show=300,
+        delay_show=500,
+        overlay_style=KEEP_VISIBLE,
+        parent_className="sl-panel-graph",
     )
 
 
@@ -111,7 +121,7 @@ def layout() -> dbc.Card:
                 [
                     dbc.Col(_graph("perf-figure", 400), xl=8),
                     dbc.Col(_graph("perf-distribution", 400), xl=4),
-                    dbc.Col(_graph("perf-monthly", 420), xl=12),
+                    dbc.Col(_graph("perf-monthly", None), xl=12),
                 ],
                 className="g-2 mt-1",
             ),

@@ -1,5 +1,6 @@
 """The live panels' callbacks: thin wrappers over :mod:`~dashboard.pages.live.panels`
-(performance, comparison, exports, a trade clicked zooms the chart). The panel on show is
+(performance, comparison, exports, a trade clicked zooms the chart; and the sidebar's note
+of what the whole-history view does not draw). The panel on show is
 refreshed while it is visible, when the track's panel epoch moves (assets/chart_view.js,
 panelRefresh); a hidden one sends nothing and catches up when shown."""
 
@@ -10,6 +11,7 @@ from dash.exceptions import PreventUpdate
 
 from components.charts.theme import THEMES
 from components.panels.performance import trade_table_columns, trade_table_style
+from dashboard.pages.live.controls import lod_note
 from dashboard.pages.live.panels import (
     comparison_panel,
     export_payload,
@@ -117,6 +119,15 @@ def register_callbacks(app: Dash, tracks: ChartTracks) -> None:
             labels,
             epoch=panel_epoch(closed, symbol, timeframe),
         )
+
+    @app.callback(  # the layers the candles-only LOD view leaves out, noted in the sidebar
+        Output("lod-note", "children"),
+        Input("lod", "value"),
+        Input("indicators", "value"),
+        Input("strategies", "value"),
+    )
+    def _lod_note(lod, indicators, strategies):
+        return lod_note(lod, indicators, strategies)
 
     app.clientside_callback(  # in the browser: a click zooms at once, whatever the server does
         ClientsideFunction("stratlens", "tradeZoom"),

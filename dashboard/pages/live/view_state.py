@@ -13,8 +13,9 @@ not parse or validate is dropped and reported in ``problems`` with what was wron
 or hand-edited link still opens a page and says what it ignored.
 
 Query keys: ``symbol``, ``tf``, ``ind`` (repeatable), ``strat`` (repeatable), ``types``
-(comma-separated signal types), ``conf`` (minimum confidence 0..1), ``forming`` (1/0),
-``theme`` (dark/light), ``lod`` (1/0: level of detail over the whole history).
+(comma-separated signal types; when none of them is valid, every type), ``conf`` (minimum
+confidence 0..1), ``forming`` (1/0), ``theme`` (dark/light), ``lod`` (1/0: level of detail
+over the whole history).
 """
 
 from __future__ import annotations
@@ -120,11 +121,15 @@ class ViewState:
         if (raw := one("types")) is not None:
             wanted = [t.strip() for t in raw.split(",") if t.strip()]
             bad = [t for t in wanted if t not in SIGNAL_TYPES]
+            good = tuple(t for t in SIGNAL_TYPES if t in wanted)
             if bad:
+                fallback = "" if good else "; showing every type"
                 problems.append(
                     f"signal types {bad} ignored: expected any of {', '.join(SIGNAL_TYPES)}"
+                    + fallback
                 )
-            types = tuple(t for t in SIGNAL_TYPES if t in wanted)
+            # nothing valid left (e.g. types=bogus): the default, not a chart without markers
+            types = good or SIGNAL_TYPES
         confidence = 0.0
         if (raw := one("conf")) is not None:
             try:
