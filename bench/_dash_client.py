@@ -105,7 +105,7 @@ def build_payload(app, view: ViewState) -> dict:
         "outputs": outputs(key),
         "inputs": [
             *control_values(view),
-            {"id": "price-chart", "property": "relayoutData", "value": None},
+            {"id": "lod-zoom", "property": "data", "value": None},
         ],
         "changedPropIds": ["symbol.value"],
         "state": [],
@@ -117,10 +117,11 @@ def tick_payload(app, view: ViewState, chart_state: dict) -> dict:
     return {
         "output": key,
         "outputs": outputs(key),
-        "inputs": [{"id": "tick", "property": "n_intervals", "value": 1}],
-        "changedPropIds": ["tick.n_intervals"],
+        "inputs": [{"id": "tick-go", "property": "data", "value": 1}],
+        "changedPropIds": ["tick-go.data"],
         "state": [
             {"id": "chart-state", "property": "data", "value": chart_state},
+            {"id": "chart-loading", "property": "className", "value": "sl-loading"},
             *control_values(view),
         ],
     }

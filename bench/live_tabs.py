@@ -245,9 +245,10 @@ class Tab:
 
     def tick(self) -> None:
         self.values["tick.n_intervals"] += 1
-        out = self.call(
-            self.dep("chart-delta.data", "tick.n_intervals"), ["tick.n_intervals"], tick=True
-        )
+        # the page's gate (assets/chart_view.js, gateTick) passes the interval on as tick-go
+        # when the last tick was answered: a simulated tab waits for each answer too
+        self.values["tick-go.data"] = self.values["tick.n_intervals"]
+        out = self.call(self.dep("chart-delta.data", "tick-go.data"), ["tick-go.data"], tick=True)
         if not out:
             return
         if "price-chart" in out:  # a whole figure: its state came with it
