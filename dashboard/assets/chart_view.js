@@ -68,6 +68,36 @@
     return [min, max];
   }
 
+  /* The sub-panels without a fixed range (MACD, ATR, OBV...; the server lists them in
+   * layout.meta.fit with their reference levels) fitted to the values in [lo, hi]: axis name ->
+   * range, only where it moved. */
+  function subPanelRanges(gd, xa, lo, hi) {
+    const wanted = {};
+    const fit = (gd.layout && gd.layout.meta && gd.layout.meta.fit) || [];
+    for (const panel of fit) {
+      const short = "y" + panel.axis.slice(5);
+      let min = Infinity;
+      let max = -Infinity;
+      for (let i = 5; i < gd.data.length; i++) {
+        const t = gd.data[i];
+        if (!t || t.yaxis !== short || !t.y || t.visible === "legendonly") continue;
+        const [a, b] = extent(gd, xa, [i], ["y", "y"], lo, hi);
+        min = Math.min(min, a);
+        max = Math.max(max, b);
+      }
+      if (!isFinite(min) || !isFinite(max)) continue;
+      for (const level of panel.levels || []) {
+        min = Math.min(min, level);
+        max = Math.max(max, level);
+      }
+      const pad = (max - min) * 0.06 || Math.abs(max) * 0.01 || 1;
+      const range = [min - pad, max + pad];
+      const axis = gd._fullLayout[panel.axis];
+      if (axis && differs(axis.range, range)) wanted[panel.axis] = range;
+    }
+    return wanted;
+  }
+
   function differs(current, wanted) {
     if (!current) return true;
     const span = Math.abs(wanted[1] - wanted[0]) || 1;
@@ -102,6 +132,9 @@
     if (isFinite(volume) && layout.yaxis2) {
       const wanted = [0, volume * 1.15 || 1];
       if (differs(layout.yaxis2.range, wanted)) update["yaxis2.range"] = wanted;
+    }
+    for (const [axis, range] of Object.entries(subPanelRanges(gd, xa, lo, hi))) {
+      update[axis + ".range"] = range;
     }
     if (Object.keys(update).length) {
       gd._slBusy = true;
@@ -252,6 +285,10 @@
     if (isFinite(volume) && layout.yaxis2) {
       const wanted = [0, volume * 1.15 || 1];
       if (differs(layout.yaxis2.range, wanted)) patch.assign(["layout", "yaxis2", "range"], wanted);
+    }
+    // the sub-panels as they are (their new points land a tick later: fitted after the redraw)
+    for (const [axis, range] of Object.entries(subPanelRanges(gd, xa, lo, hi))) {
+      patch.assign(["layout", axis, "range"], range);
     }
   }
 

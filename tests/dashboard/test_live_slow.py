@@ -124,7 +124,7 @@ def test_a_busy_server_still_draws_the_first_layered_chart_and_sends_it_once(das
 def test_a_trade_row_zooms_every_linked_axis_and_hover_highlights_the_trade(dash_duo, live_app):
     dash_duo.start_server(live_app)
     dash_duo.driver.set_window_size(1440, 900)
-    dash_duo.driver.get(f"{dash_duo.server_url}/?ind=rsi&strat={EMA}")
+    dash_duo.driver.get(f"{dash_duo.server_url}/?ind=rsi&ind=macd&strat={EMA}")
     rows = "#perf-trades .ag-center-cols-container .ag-row"
     until(lambda: len(dash_duo.find_elements(rows)) >= 3, timeout=WAIT_S)
     row = dash_duo.find_elements(rows)[2]
@@ -148,12 +148,38 @@ def test_a_trade_row_zooms_every_linked_axis_and_hover_highlights_the_trade(dash
         found = ranges()
         lo, hi = pd.Timestamp(found[0][0]), pd.Timestamp(found[0][1])
         return (
-            len(found) >= 3  # price, volume, RSI
+            len(found) >= 4  # price, volume, RSI, MACD
             and all(r == found[0] for r in found)
             and lo < pd.Timestamp(entry) <= pd.Timestamp(exit_) < hi
         )
 
     until(zoomed, timeout=WAIT_S, seen=ranges)
+
+    def outside() -> list[str]:
+        """Values in view drawn outside their panel: the price panel (candles and overlays)
+        and the sub-panels without a fixed range (MACD) are fitted to what is in view."""
+        return dash_duo.driver.execute_script(
+            GRAPH
+            + """
+            const l = g._fullLayout, xa = l.xaxis;
+            const lo = xa.r2l(xa.range[0]), hi = xa.r2l(xa.range[1]);
+            const axes = ['yaxis'].concat((g.layout.meta.fit || []).map(p => p.axis));
+            const bad = [];
+            for (const t of g.data) {
+              const axis = 'yaxis' + (t.yaxis || 'y').slice(1);
+              if (!axes.includes(axis) || t.visible === 'legendonly') continue;
+              const [a, b] = l[axis].range;
+              const lows = t.low || t.y || [], highs = t.high || t.y || [];
+              (t.x || []).forEach((x, i) => {
+                if (x === null || xa.d2l(x) < lo || xa.d2l(x) > hi) return;
+                if (lows[i] !== null && lows[i] < a) bad.push(`${t.name} ${x} < ${a}`);
+                if (highs[i] !== null && highs[i] > b) bad.push(`${t.name} ${x} > ${b}`);
+              });
+            }
+            return bad.slice(0, 5);"""
+        )
+
+    until(lambda: not outside(), timeout=WAIT_S, seen=outside)
     # the row still shows the same trade (ids count from the first trade)
     same = dash_duo.find_element(f'#perf-trades .ag-row[row-id="{trade_id}"] [col-id=entry_time]')
     assert same.text == entry

@@ -357,8 +357,16 @@ def compose(
     )
     axis = axis_style(theme, spikes=True)
     first_x = _first_view_x(data, view_bars)
+    fitted = []
     for name in names[2:]:
         _style_sub_panel(fig, panels[name], row[name], traces, first_x, axis, theme)
+        if not panels[name].range:
+            # the browser fits these to the bars in view as the chart moves (chart_view.js)
+            bars = any(t.trace.type == "bar" for t in traces if t.panel == name)
+            levels = [*panels[name].levels, *([0.0] if bars else [])]
+            fitted.append({"axis": f"yaxis{row[name]}", "levels": levels})
+    if fitted:
+        fig.update_layout(meta={"fit": fitted})
     return ComposedChart(fig, trace_index, tuple(names))
 
 
