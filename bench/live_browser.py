@@ -140,7 +140,13 @@ def typing(driver: Any) -> list[float]:
     from selenium.webdriver.common.by import By
 
     box = driver.find_element(By.CSS_SELECTOR, "#indicator-spec")
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", box)
+    # the box is folded under "+ indicator with other parameters..." (a <details>)
+    driver.execute_script(
+        "const d = arguments[0].closest('details'); if (d) d.open = true;"
+        " arguments[0].scrollIntoView({block: 'center'})",
+        box,
+    )
+    _until(driver, lambda d: box.is_displayed(), "the indicator box")
     before = driver.execute_script("return window.__sl.keys.length")
     box.send_keys("sma(timeperiod=5)"[:12])
     _until(driver, lambda d: d.execute_script("return window.__sl.keys.length") >= before + 1,

@@ -21,10 +21,16 @@
     return last;
   }
 
+  /* One bar's duration: the smallest step among the last bars (a weekend or a session gap
+   * between two bars is not a bar), as the server's fit counts it (timeframe x 3 of room). */
   function barWidth(gd, xa) {
     const xs = (gd.data[0] && gd.data[0].x) || [];
     if (xs.length < 2) return 60000;
-    return xa.d2l(xs[xs.length - 1]) - xa.d2l(xs[xs.length - 2]);
+    let width = Infinity;
+    for (let i = xs.length - 1; i > 0 && i >= xs.length - 10; i--) {
+      width = Math.min(width, xa.d2l(xs[i]) - xa.d2l(xs[i - 1]));
+    }
+    return width > 0 && isFinite(width) ? width : 60000;
   }
 
   function extent(gd, xa, traces, keys, lo, hi) {
@@ -252,11 +258,7 @@
     if (forming) points.push(forming);
     if (!points.length) return;
     const newest = xa.d2l(points[points.length - 1][0]);
-    // the bar width fit() will see once the rows are in: the last two closed bars' distance
-    const closedXs = gd.data[CLOSED].x || [];
-    const tail = closedXs.slice(-2).map(function (x) { return xa.d2l(x); })
-      .concat(rows.map(function (row) { return xa.d2l(row[0]); })).slice(-2);
-    const width = tail.length === 2 ? tail[1] - tail[0] : barWidth(gd, xa);
+    const width = barWidth(gd, xa);
     if (gd._slFollow !== false) {
       const right = Math.max(lastX(gd, xa), newest) + PAD_BARS * width;
       if (Math.abs(right - hi) > width * 0.5) {

@@ -357,6 +357,7 @@ def compose(
     )
     axis = axis_style(theme, spikes=True)
     first_x = _first_view_x(data, view_bars)
+    _fit_price_overlays(fig, [t for t in traces if t.panel == PRICE], first_x)
     fitted = []
     for name in names[2:]:
         _style_sub_panel(fig, panels[name], row[name], traces, first_x, axis, theme)
@@ -368,6 +369,36 @@ def compose(
     if fitted:
         fig.update_layout(meta={"fit": fitted})
     return ComposedChart(fig, trace_index, tuple(names))
+
+
+def _fit_price_overlays(fig: go.Figure, traces: Sequence[LayerTrace], first_x: str | None) -> None:
+    """Widen the price range the candles were fitted to so that the overlays in view (bands,
+    averages, markers) fit too: the browser fits the same way as the chart moves
+    (chart_view.js, priceExtent), so a new figure is drawn once, not drawn and refitted."""
+    current = fig.layout.yaxis.range
+    if current is None:
+        return
+    values: list[float] = []
+    for layer_trace in traces:
+        trace = layer_trace.trace
+        if trace.type == "candlestick" or trace.visible == "legendonly" or not trace.y:
+            continue
+        xs, ys = trace.x or (), trace.y
+        ascending = not str(trace.legendgroup or "").startswith("trade:")
+        start = 0 if first_x is None or not ascending else bisect_left(xs, first_x)
+        values.extend(
+            y for x, y in zip(xs[start:], ys[start:], strict=False)
+            if y is not None and x is not None and (first_x is None or x >= first_x)
+            and np.isfinite(y)
+        )  # fmt: skip
+    if not values:
+        return
+    low, high = current
+    pad = (high - low) / 1.12 * 0.06  # the candles' pad: 6% of their span on each side
+    c_low, c_high = low + pad, high - pad
+    low, high = min(c_low, min(values)), max(c_high, max(values))
+    pad = (high - low) * 0.06 or abs(high) * 0.01 or 1.0
+    fig.update_yaxes(range=[low - pad, high + pad], row=1, col=1)
 
 
 def _first_view_x(data: ChartData, view_bars: int) -> str | None:
