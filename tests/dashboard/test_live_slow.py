@@ -7,16 +7,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 
-from config.settings import Settings
-from dashboard.server import create_app
 from tests.dashboard.test_layers_browser import js_click
 from tests.dashboard.test_live_browser import closed_bars
 from tests.dashboard.waits import WAIT_S, until
@@ -86,26 +83,10 @@ class SlowServer:
         return self._inner(environ, start_response)
 
 
-@pytest.fixture
-def slow_app(tmp_path: Path) -> Iterator[Any]:
-    settings = Settings.from_env(
-        {
-            "STRATLENS_DATA_DIR": str(tmp_path),
-            "FEED_SPEED": "4",
-            "FEED_UPDATES_PER_CANDLE": "2",
-            "REFRESH_MS": "250",
-            "REPLAY_BARS": "2000",
-        }
-    )
-    app = create_app(settings)
-    yield app
-    app.server.extensions["stratlens"].close()
-
-
-def test_a_busy_server_still_draws_the_first_layered_chart_and_sends_it_once(dash_duo, slow_app):
-    slow = SlowServer(slow_app.server.wsgi_app, delay_s=1.2)  # ~5 refresh periods each
-    slow_app.server.wsgi_app = slow
-    dash_duo.start_server(slow_app)
+def test_a_busy_server_still_draws_the_first_layered_chart_and_sends_it_once(dash_duo, live_app):
+    slow = SlowServer(live_app.server.wsgi_app, delay_s=1.2)  # ~5 refresh periods each
+    live_app.server.wsgi_app = slow
+    dash_duo.start_server(live_app)
     dash_duo.driver.get(f"{dash_duo.server_url}/?ind=rsi&ind=bbands&strat={EMA}")
     until(
         lambda: dash_duo.driver.execute_script(
