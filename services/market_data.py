@@ -80,8 +80,9 @@ class MarketDataService:
             # few rows, say whether anything was added since the last read
             version = tuple(
                 session.execute(
-                    select(SeriesVersion.symbol, SeriesVersion.timeframe, SeriesVersion.version)
-                    .order_by(SeriesVersion.symbol, SeriesVersion.timeframe)
+                    select(
+                        SeriesVersion.symbol, SeriesVersion.timeframe, SeriesVersion.version
+                    ).order_by(SeriesVersion.symbol, SeriesVersion.timeframe)
                 ).all()
             )
             if self._catalogue is not None:
@@ -93,7 +94,23 @@ class MarketDataService:
             return list(series)
 
     def symbols(self) -> list[str]:
-        return sorted({s.symbol for s in self.series()})
+        """The symbols with stored bars, from the series tokens (one row per stored series,
+        written with its bars and deleted with them): the pages ask on every load, and the
+        catalogue's bar counts take a scan of every bar (~0.3-0.8 s at 2,000,000 bars on
+        SQLite) that the live feeds make stale every second."""
+        with self._sessions() as session:
+            return sorted(set(session.scalars(select(SeriesVersion.symbol)).all()))
+
+    def span(self, symbol: str) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+        """First and last bar of the symbol's finest stored series (None: nothing stored)."""
+        with self._sessions() as session:
+            stored = session.scalars(
+                select(SeriesVersion.timeframe).where(SeriesVersion.symbol == symbol)
+            ).all()
+            if not stored:
+                return None
+            finest = min(stored, key=lambda tf: Timeframe.parse(tf).seconds)
+            return CandleRepository(session).span(symbol, finest)
 
     def timeframes(self, symbol: str) -> list[str]:
         """The stored base timeframe of `symbol` and every timeframe resampled from it."""

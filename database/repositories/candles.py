@@ -337,6 +337,17 @@ class CandleRepository:
             for symbol, timeframe, n, first, last in self._session.execute(statement)
         ]
 
+    def span(self, symbol: str, timeframe: str) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+        """The first and last bar's time of one series (None: no bar stored): two lookups in
+        the (symbol, timeframe, ts) key, where ``series`` counts every bar of every series."""
+        statement = select(func.min(CANDLES.c.ts), func.max(CANDLES.c.ts)).where(
+            *self._where(symbol, timeframe)
+        )
+        first, last = self._session.execute(statement).one()
+        if first is None:
+            return None
+        return _ms_to_timestamp(first), _ms_to_timestamp(last)
+
     def delete_series(self, symbol: str, timeframe: str) -> int:
         """Delete every bar of one series; returns how many were deleted."""
         self._written().add((symbol, timeframe))

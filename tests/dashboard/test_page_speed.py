@@ -218,9 +218,9 @@ def test_the_catalogue_is_read_again_when_a_series_changed_or_it_is_old(services
     ]
     with services.sessions.begin() as session:  # behind the repository: no version change
         session.execute(text("DELETE FROM candles WHERE symbol = 'DEMO'"))
-    assert market.symbols() == ["DEMO", "NEW"]  # the last read ...
+    assert [s.symbol for s in market.series()] == ["DEMO", "NEW"]  # the last read ...
     monkeypatch.setattr(market_data, "CATALOGUE_TTL_S", 0.0)  # ... until it is too old
-    assert market.symbols() == ["NEW"]
+    assert [s.symbol for s in market.series()] == ["NEW"]
 
 
 def test_a_tab_without_its_first_figure_waits_for_it(services):

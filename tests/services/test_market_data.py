@@ -129,3 +129,34 @@ def test_the_redis_cache_is_shared_between_processes(
         one.clear()
         one.close()
         two.close()
+
+
+def test_the_symbols_are_those_with_stored_bars(session_factory, sp500):
+    """symbols() reads the series tokens, not the bars: the same answer as the catalogue's
+    scan of every bar, after a series is stored, another added and one deleted."""
+    market = MarketDataService(session_factory, LiveMarket(), SharedCache.from_url(None))
+    assert market.symbols() == []
+    with session_factory.begin() as session:
+        CandleRepository(session).upsert("SP500", "1d", sp500)
+        CandleRepository(session).upsert("NASDAQ", "1d", sp500.iloc[:50])
+        CandleRepository(session).upsert("NASDAQ", "1w", resample(sp500.iloc[:50], D1, W1))
+    assert market.symbols() == ["NASDAQ", "SP500"]
+    with session_factory.begin() as session:
+        CandleRepository(session).delete_series("NASDAQ", "1d")
+    assert market.symbols() == ["NASDAQ", "SP500"]  # its weekly bars are still stored
+    with session_factory.begin() as session:
+        CandleRepository(session).delete_series("NASDAQ", "1w")
+    assert market.symbols() == ["SP500"]
+    assert market.symbols() == sorted({s.symbol for s in market.series()})
+
+
+def test_a_symbols_span_is_that_of_its_finest_stored_series(session_factory, sp500):
+    market = MarketDataService(session_factory, LiveMarket(), SharedCache.from_url(None))
+    assert market.span("SP500") is None
+    weekly = resample(sp500, D1, W1)
+    with session_factory.begin() as session:
+        CandleRepository(session).upsert("SP500", "1w", weekly)
+    assert market.span("SP500") == (weekly.index[0], weekly.index[-1])
+    with session_factory.begin() as session:
+        CandleRepository(session).upsert("SP500", "1d", sp500.iloc[10:20])
+    assert market.span("SP500") == (sp500.index[10], sp500.index[19])  # the daily bars

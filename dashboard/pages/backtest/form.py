@@ -26,7 +26,6 @@ from analytics.backtest import SIZINGS
 from analytics.metrics import PRESETS
 from dashboard.pages.backtest.parse import form_problems
 from dashboard.pages.backtest.style import HIDE
-from market.timeframes import Timeframe
 from strategies.base import StrategyParam
 from strategies.manager import StrategyManager
 from strategies.registry import all_strategies
@@ -155,11 +154,10 @@ def _param_field(p: StrategyParam, value: Any) -> dbc.Col:
 
 def period_bounds(services: Any, symbol: str) -> tuple[str | None, str | None]:
     """First and last stored day of ``symbol`` (its finest stored series), ISO dates."""
-    infos = [s for s in services.market_data.series() if s.symbol == symbol]
-    if not infos:
+    span = services.market_data.span(symbol)
+    if span is None:
         return None, None
-    finest = min(infos, key=lambda s: Timeframe.parse(s.timeframe).seconds)
-    return finest.first.strftime("%Y-%m-%d"), finest.last.strftime("%Y-%m-%d")
+    return span[0].strftime("%Y-%m-%d"), span[1].strftime("%Y-%m-%d")
 
 
 def form_card(
