@@ -4,13 +4,14 @@ Higher timeframes are resampled on the fly from the stored base timeframe. Only 
 bucket has ended are "closed"; the rest of the current bucket, plus the feed's forming candle,
 make the forming bar. Windows are cached under (symbol, timeframe, bars, cursor).
 
-The catalogue of stored series (:meth:`MarketDataService.series`, ``symbols``) is one
-aggregate over every stored bar (0.5 s at two million bars), asked several times by every
-page load: it is read again only when a series changed since (the data versions of
-``candle_series_versions``, a few rows, differ: every write of bars through the repository
-replaces its series' token, a deleted series loses its row) or when the last read is
-:data:`CATALOGUE_TTL_S` seconds old (a change made behind the repository shows that much later
-at most).
+The catalogue of stored series (:meth:`MarketDataService.series`: bar counts and spans) is one
+aggregate over every stored bar (0.5 s at two million bars): it is read again only when a
+series changed since (the data versions of ``candle_series_versions``, a few rows, differ:
+every write of bars through the repository replaces its series' token, a deleted series loses
+its row) or when the last read is :data:`CATALOGUE_TTL_S` seconds old (a change made behind
+the repository shows that much later at most). Live feeds write every second, so what every
+page load asks never goes through it: ``symbols`` reads the tokens themselves and ``span``
+two lookups in the candles' key.
 """
 
 from __future__ import annotations
