@@ -221,25 +221,37 @@ def _fit_view(
 ) -> None:
     """Open on the most recent bars, with price and volume axes fitted to what is visible."""
     view = closed.iloc[-view_bars:]
-    lows = list(view["low"].to_numpy())
-    highs = list(view["high"].to_numpy())
-    vols = list(view["volume"].to_numpy())
-    last = view.index[-1] if len(view) else None
-    if forming is not None:
-        lows.append(forming.low)
-        highs.append(forming.high)
-        vols.append(forming.volume)
-        last = forming.ts
-    if last is None:
+    span = price_span(closed, forming, view_bars)
+    if span is None:
         return
+    last = forming.ts if forming is not None else view.index[-1]
     first = view.index[0] if len(view) else last
     right = last + timeframe.delta * 3  # room for the next bars
     fmt = "%Y-%m-%d %H:%M"
     fig.update_xaxes(range=[first.strftime(fmt), right.strftime(fmt)])
-    low, high = float(np.min(lows)), float(np.max(highs))
-    pad = (high - low) * 0.06 or high * 0.01
-    fig.update_yaxes(range=[low - pad, high + pad], row=1, col=1)
+    fig.update_yaxes(range=padded(*span), row=1, col=1)
+    vols = [*view["volume"].to_numpy(), *([forming.volume] if forming is not None else [])]
     fig.update_yaxes(range=[0, float(np.max(vols)) * 1.15 or 1.0], row=2, col=1)
+
+
+def price_span(
+    closed: pd.DataFrame, forming: Candle | None, view_bars: int
+) -> tuple[float, float] | None:
+    """Lowest low and highest high of the last ``view_bars`` closed bars and the forming bar
+    (None: no bar)."""
+    view = closed.iloc[-view_bars:]
+    lows = [*view["low"].to_numpy(), *([forming.low] if forming is not None else [])]
+    highs = [*view["high"].to_numpy(), *([forming.high] if forming is not None else [])]
+    if not lows:
+        return None
+    return float(np.min(lows)), float(np.max(highs))
+
+
+def padded(low: float, high: float) -> list[float]:
+    """An axis range around [low, high]: 6% of the span on each side (1% of the value for a
+    flat span), the rule the browser applies too (assets/chart_view.js, fit)."""
+    pad = (high - low) * 0.06 or abs(high) * 0.01 or 1.0
+    return [low - pad, high + pad]
 
 
 def chart_key(symbol: str, timeframe: Timeframe) -> str:

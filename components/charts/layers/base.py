@@ -357,7 +357,7 @@ def compose(
     )
     axis = axis_style(theme, spikes=True)
     first_x = _first_view_x(data, view_bars)
-    _fit_price_overlays(fig, [t for t in traces if t.panel == PRICE], first_x)
+    _fit_price_overlays(fig, data, view_bars, [t for t in traces if t.panel == PRICE], first_x)
     fitted = []
     for name in names[2:]:
         _style_sub_panel(fig, panels[name], row[name], traces, first_x, axis, theme)
@@ -371,19 +371,34 @@ def compose(
     return ComposedChart(fig, trace_index, tuple(names))
 
 
-def _fit_price_overlays(fig: go.Figure, traces: Sequence[LayerTrace], first_x: str | None) -> None:
-    """Widen the price range the candles were fitted to so that the overlays in view (bands,
-    averages, markers) fit too: the browser fits the same way as the chart moves
-    (chart_view.js, priceExtent), so a new figure is drawn once, not drawn and refitted."""
-    current = fig.layout.yaxis.range
-    if current is None:
+def _fit_price_overlays(
+    fig: go.Figure,
+    data: ChartData,
+    view_bars: int,
+    traces: Sequence[LayerTrace],
+    first_x: str | None,
+) -> None:
+    """Fit the price range to the bars in view and the overlays over them (bands, averages,
+    markers, trade segments): the browser fits the same way as the chart moves (chart_view.js,
+    priceExtent), so a new figure is drawn once, not drawn and refitted."""
+    span = candle_chart.price_span(data.candles, data.shown_forming, view_bars)
+    overlays = [
+        t for t in traces if t.trace.type != "candlestick" and t.trace.visible != "legendonly"
+    ]
+    values = _values_in_view(overlays, first_x)
+    if span is None or not values:
         return
+    low, high = min(span[0], min(values)), max(span[1], max(values))
+    fig.update_yaxes(range=candle_chart.padded(low, high), row=1, col=1)
+
+
+def _values_in_view(traces: Sequence[LayerTrace], first_x: str | None) -> list[float]:
+    """The finite y values of ``traces`` at x >= ``first_x`` (all when None). x is ascending
+    except in trade segments (entry, exit, None groups), which are scanned whole."""
     values: list[float] = []
     for layer_trace in traces:
         trace = layer_trace.trace
-        if trace.type == "candlestick" or trace.visible == "legendonly" or not trace.y:
-            continue
-        xs, ys = trace.x or (), trace.y
+        xs, ys = trace.x or (), trace.y or ()
         ascending = not str(trace.legendgroup or "").startswith("trade:")
         start = 0 if first_x is None or not ascending else bisect_left(xs, first_x)
         values.extend(
@@ -391,14 +406,7 @@ def _fit_price_overlays(fig: go.Figure, traces: Sequence[LayerTrace], first_x: s
             if y is not None and x is not None and (first_x is None or x >= first_x)
             and np.isfinite(y)
         )  # fmt: skip
-    if not values:
-        return
-    low, high = current
-    pad = (high - low) / 1.12 * 0.06  # the candles' pad: 6% of their span on each side
-    c_low, c_high = low + pad, high - pad
-    low, high = min(c_low, min(values)), max(c_high, max(values))
-    pad = (high - low) * 0.06 or abs(high) * 0.01 or 1.0
-    fig.update_yaxes(range=[low - pad, high + pad], row=1, col=1)
+    return values
 
 
 def _first_view_x(data: ChartData, view_bars: int) -> str | None:
@@ -472,19 +480,17 @@ def _fit(
     panel: Panel, traces: Sequence[LayerTrace], first_x: str | None
 ) -> tuple[float, float] | None:
     """The panel's values in view (x >= first_x; bars from 0) and its levels, padded 6%."""
-    values: list[float] = list(panel.levels)
+    values = [*panel.levels, *_values_in_view(traces, first_x)]
     for layer_trace in traces:
         trace = layer_trace.trace
-        xs, ys = trace.x or (), trace.y or ()
+        xs = trace.x or ()
         start = 0 if first_x is None else bisect_left(xs, first_x)
-        values.extend(v for v in ys[start:] if v is not None and np.isfinite(v))
-        if trace.type == "bar" and len(ys) > start:
+        if trace.type == "bar" and len(trace.y or ()) > start:
             values.append(0.0)
     if not values:
         return None
-    low, high = min(values), max(values)
-    pad = (high - low) * 0.06 or abs(high) * 0.01 or 1.0
-    return low - pad, high + pad
+    low, high = candle_chart.padded(min(values), max(values))
+    return low, high
 
 
 def compose_delta(
