@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from analytics._kernel_aot import simulate
-from analytics._kernel_layout import (  # noqa: F401 - exit-reason indices re-exported
+from analytics._kernel_layout import (
     _COMMISSION,
     _ENTRY,
     _ENTRY_BAR,
@@ -39,12 +39,6 @@ from analytics._kernel_layout import (  # noqa: F401 - exit-reason indices re-ex
     _MFE,
     _REASON,
     _SIZE,
-    DRAWDOWN_HALT,
-    END,
-    SIGNAL,
-    STOP_LOSS,
-    TAKE_PROFIT,
-    TRAILING_STOP,
     KernelParams,
 )
 from analytics.trade_list import TRADE_COLUMNS  # the trade-list contract the metrics read
