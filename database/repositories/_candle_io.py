@@ -39,6 +39,7 @@ from sqlalchemy import Connection, Select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from database.repositories._common import bulk_dialect
 from market.candles import CANDLE_COLUMNS
 
 BULK_MIN_ROWS = 1_000
@@ -150,11 +151,9 @@ def upsert_bars(
 ) -> WriteOutcome:
     """Insert or update checked bars (epoch-ms ``ts``, float64 ``columns``) of one series."""
     connection = session.connection()
-    dialect = connection.dialect.name
+    dialect = bulk_dialect(connection, "the candle upsert")
     if dialect == "postgresql" and len(ts) >= BULK_MIN_ROWS:
         return _copy_postgresql(connection, symbol, timeframe, ts, columns)
-    if dialect not in ("postgresql", "sqlite"):
-        raise NotImplementedError(f"candle upsert is not implemented for {dialect}")
     if dialect == "sqlite":
         changed = _upsert_sqlite(connection, symbol, timeframe, ts, columns, chunk_rows)
     else:

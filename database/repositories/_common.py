@@ -10,13 +10,28 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Select, Table
+from sqlalchemy import ColumnElement, Connection, Select, Table
 
 TimeLike = datetime | str
 """A timezone-aware time: a datetime / pd.Timestamp, or an ISO string with an offset."""
 
 DEFAULT_CHUNK_ROWS = 10_000
 IN_CHUNK = 500  # ids per IN (...) query, far below SQLite's bound-parameter limit
+
+
+BULK_DIALECTS = ("postgresql", "sqlite")  # config.settings accepts these DATABASE_URLs only
+
+
+def bulk_dialect(connection: Connection, what: str) -> str:
+    """The connection's dialect name, one of ``BULK_DIALECTS`` whose bulk writes (binary COPY,
+    multi-row INSERT) the repositories implement; NotImplementedError naming ``what`` and the
+    supported databases for another."""
+    dialect = connection.dialect.name
+    if dialect not in BULK_DIALECTS:
+        raise NotImplementedError(
+            f"{what} supports SQLite and PostgreSQL, the databases StratLens runs on, not {dialect}"
+        )
+    return dialect
 
 
 def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:

@@ -42,6 +42,7 @@ from sqlalchemy.orm import Session
 
 from database.records import SignalBlock, SignalRecord
 from database.repositories._columnar import json_texts, wall_texts
+from database.repositories._common import bulk_dialect
 
 SIGNAL_COLUMNS = (
     "strategy_name", "strategy_config", "symbol", "timeframe", "timestamp", "signal_type",
@@ -106,11 +107,9 @@ def insert_signals(
         return
     connection = session.connection()
     preparer = connection.dialect.identifier_preparer
-    dialect = connection.dialect.name
+    dialect = bulk_dialect(connection, "the signal bulk insert")
     name = preparer.format_table(table)
     target = f"{name} ({', '.join(map(preparer.quote, PG_COLUMNS))})"
-    if dialect not in ("postgresql", "sqlite"):
-        raise NotImplementedError(f"the signal bulk insert is not implemented for {dialect}")
     keys = None if typed_keys is None else tuple(typed_keys)
     for start in range(0, len(signals), chunk_rows):
         if isinstance(signals, SignalBlock):
