@@ -63,15 +63,31 @@
    * visible overlay (moving averages, Bollinger bands, signal markers), so no layer runs off
    * the plot. Traces hidden from the legend do not count. */
   function priceExtent(gd, xa, lo, hi) {
-    let [min, max] = extent(gd, xa, [0, 1], ["low", "high"], lo, hi);
+    const [min, max] = extent(gd, xa, [0, 1], ["low", "high"], lo, hi);
+    const [a, b] = axisExtent(gd, xa, "y", lo, hi);
+    return [Math.min(min, a), Math.max(max, b)];
+  }
+
+  /* Low and high of the visible traces after the candle traces (0-4) on y axis ``short``
+   * ("y", "y3", ...) within [lo, hi]; a trace without a yaxis is on "y". */
+  function axisExtent(gd, xa, short, lo, hi) {
+    let min = Infinity;
+    let max = -Infinity;
     for (let i = 5; i < gd.data.length; i++) {
       const t = gd.data[i];
-      if (!t || !t.y || (t.yaxis && t.yaxis !== "y") || t.visible === "legendonly" || t.visible === false) continue;
+      if (!t || !t.y || (t.yaxis || "y") !== short || t.visible === "legendonly" || t.visible === false) continue;
       const [a, b] = extent(gd, xa, [i], ["y", "y"], lo, hi);
       min = Math.min(min, a);
       max = Math.max(max, b);
     }
     return [min, max];
+  }
+
+  /* An axis range around [low, high]: 6% of the span on each side (1% of the value when
+   * flat), as the server fits a new figure (components/charts/candles.py, padded). */
+  function padded(low, high) {
+    const pad = (high - low) * 0.06 || Math.abs(high) * 0.01 || 1;
+    return [low - pad, high + pad];
   }
 
   /* The sub-panels without a fixed range (MACD, ATR, OBV...; the server lists them in
@@ -81,23 +97,13 @@
     const wanted = {};
     const fit = (gd.layout && gd.layout.meta && gd.layout.meta.fit) || [];
     for (const panel of fit) {
-      const short = "y" + panel.axis.slice(5);
-      let min = Infinity;
-      let max = -Infinity;
-      for (let i = 5; i < gd.data.length; i++) {
-        const t = gd.data[i];
-        if (!t || t.yaxis !== short || !t.y || t.visible === "legendonly") continue;
-        const [a, b] = extent(gd, xa, [i], ["y", "y"], lo, hi);
-        min = Math.min(min, a);
-        max = Math.max(max, b);
-      }
+      let [min, max] = axisExtent(gd, xa, "y" + panel.axis.slice(5), lo, hi);
       if (!isFinite(min) || !isFinite(max)) continue;
       for (const level of panel.levels || []) {
         min = Math.min(min, level);
         max = Math.max(max, level);
       }
-      const pad = (max - min) * 0.06 || Math.abs(max) * 0.01 || 1;
-      const range = [min - pad, max + pad];
+      const range = padded(min, max);
       const axis = gd._fullLayout[panel.axis];
       if (axis && differs(axis.range, range)) wanted[panel.axis] = range;
     }
@@ -130,8 +136,7 @@
     }
     const [low, high] = priceExtent(gd, xa, lo, hi);
     if (isFinite(low) && isFinite(high)) {
-      const pad = (high - low) * 0.06 || Math.abs(high) * 0.01 || 1;
-      const wanted = [low - pad, high + pad];
+      const wanted = padded(low, high);
       if (differs(layout.yaxis.range, wanted)) update["yaxis.range"] = wanted;
     }
     const [, volume] = extent(gd, xa, [2, 3, 4], ["y", "y"], lo, hi);
@@ -280,8 +285,7 @@
       volume = Math.max(volume, v);
     }
     if (isFinite(low) && isFinite(high)) {
-      const pad = (high - low) * 0.06 || Math.abs(high) * 0.01 || 1;
-      const wanted = [low - pad, high + pad];
+      const wanted = padded(low, high);
       if (differs(layout.yaxis.range, wanted)) patch.assign(["layout", "yaxis", "range"], wanted);
     }
     if (isFinite(volume) && layout.yaxis2) {

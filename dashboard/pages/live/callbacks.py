@@ -19,9 +19,8 @@ from dashboard.pages.live.controls import (
     timeframe_choices,
     view_from_controls,
 )
+from dashboard.pages.live.layout import BUILDING
 from services.market_data import UnknownSeriesError
-
-BUILDING = "sl-loading show"  # the chart-loading class while a whole figure is built
 
 
 def _view_inputs() -> list[Input]:

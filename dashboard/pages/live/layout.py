@@ -25,6 +25,10 @@ from services.market_data import MarketDataService
 from strategies.registry import all_strategies
 from strategies.signals import SIGNAL_TYPES
 
+# the chart-loading class while a whole figure is built (and until the first one arrives);
+# a live tick reads it to leave that build alone
+BUILDING = "sl-loading show"
+
 SIGNAL_LABELS = {
     "entry_long": "Long entry",
     "exit_long": "Long exit",
@@ -193,7 +197,7 @@ def layout(
             html.Div(
                 dbc.Spinner(color="warning", size="sm", spinner_class_name="me-2"),
                 id="chart-loading",
-                className="sl-loading show",
+                className=BUILDING,
             ),
         ],
         className="sl-card sl-chart-card",
