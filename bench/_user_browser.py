@@ -117,7 +117,8 @@ def served(env: Mapping[str, str], log: Path) -> Iterator[str]:
 
 
 @contextmanager
-def chromium() -> Iterator[Any]:
+def chromium(size: str = "1280,800") -> Iterator[Any]:
+    """A headless Chromium window of ``size`` ("width,height"), quit on exit."""
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options
 
@@ -125,7 +126,7 @@ def chromium() -> Iterator[Any]:
     from scripts.headless import HEADLESS_CHROME_ARGS
 
     options = Options()
-    for argument in (*HEADLESS_CHROME_ARGS, "--window-size=1280,800"):
+    for argument in (*HEADLESS_CHROME_ARGS, f"--window-size={size}"):
         options.add_argument(argument)
     driver = webdriver.Chrome(options=options)
     try:

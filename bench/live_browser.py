@@ -38,7 +38,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._user_browser import _until, served  # noqa: E402
+from bench._user_browser import _until, chromium, served  # noqa: E402
 
 PAGE = "/?symbol=SP500&tf=1d&ind=rsi&ind=bbands&strat=sma_crossover&strat=ema_crossover"
 
@@ -76,18 +76,6 @@ TICKS = (
     "return performance.getEntriesByType('resource')"
     ".filter(e => e.name.includes('_dash-update-component')).length"
 )
-
-
-def chromium(size: str) -> Any:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-
-    from scripts.headless import HEADLESS_CHROME_ARGS
-
-    options = Options()
-    for argument in (*HEADLESS_CHROME_ARGS, f"--window-size={size}"):
-        options.add_argument(argument)
-    return webdriver.Chrome(options=options)
 
 
 def open_page(driver: Any, base: str) -> float:
@@ -192,43 +180,39 @@ def main() -> int:
     env |= {"STRATLENS_DATA_DIR": str(scratch), "LOG_LEVEL": "WARNING"}
     refresh = int(env.get("REFRESH_MS", 1000))
     rows: list[tuple[str, str, str, bool | None]] = []
-    with served(env, scratch / "server.log") as base:
-        driver = chromium(args.size)
-        try:
-            first = open_page(driver, base)
-            rows.append(("first chart (navigation -> drawn)", f"{first / 1000:.2f} s", "", None))
-            seen = watch(driver, args.seconds)
-            rows.append((
-                f"watching {seen['window_s']:.0f} s: long tasks",
-                f"{seen['longtasks']:.0f} ({seen['longtask_ms']:.0f} ms, "
-                f"{seen['busy_share']:.1%} of the time)", "", None,
-            ))  # fmt: skip
-            rows.append(("  chart redraws / requests", f"{seen['redraws']:.0f} / "
-                         f"{seen['requests']:.0f}", "", None))  # fmt: skip
-            keys = typing(driver)
-            rows.append((
-                "input delay per key (median / max)",
-                f"{statistics.median(keys):.0f} / {max(keys):.0f} ms", "<= 200 ms",
-                max(keys) <= 200,
-            ))  # fmt: skip
-            switch = layer_switch(driver)
-            rows.append(("strategy switched on -> markers drawn", f"{switch:.0f} ms", "<= 1000 ms",
-                         switch <= 1000))  # fmt: skip
-            driver.execute_cdp_cmd("Network.enable", {})
-            driver.execute_cdp_cmd(
-                "Network.emulateNetworkConditions",
-                {"offline": False, "latency": args.latency_ms, "downloadThroughput": -1,
-                 "uploadThroughput": -1},
-            )  # fmt: skip
-            slow = watch(driver, args.seconds)
-            rows.append((
-                f"latency {args.latency_ms} ms (REFRESH_MS {refresh}): bars gained",
-                f"{slow['bars_gained']:.0f} in {slow['window_s']:.0f} s "
-                f"({slow['requests']:.0f} requests; badge {slow['badges']})", "> 0",
-                slow["bars_gained"] > 0,
-            ))  # fmt: skip
-        finally:
-            driver.quit()
+    with served(env, scratch / "server.log") as base, chromium(args.size) as driver:
+        first = open_page(driver, base)
+        rows.append(("first chart (navigation -> drawn)", f"{first / 1000:.2f} s", "", None))
+        seen = watch(driver, args.seconds)
+        rows.append((
+            f"watching {seen['window_s']:.0f} s: long tasks",
+            f"{seen['longtasks']:.0f} ({seen['longtask_ms']:.0f} ms, "
+            f"{seen['busy_share']:.1%} of the time)", "", None,
+        ))  # fmt: skip
+        rows.append(("  chart redraws / requests", f"{seen['redraws']:.0f} / "
+                     f"{seen['requests']:.0f}", "", None))  # fmt: skip
+        keys = typing(driver)
+        rows.append((
+            "input delay per key (median / max)",
+            f"{statistics.median(keys):.0f} / {max(keys):.0f} ms", "<= 200 ms",
+            max(keys) <= 200,
+        ))  # fmt: skip
+        switch = layer_switch(driver)
+        rows.append(("strategy switched on -> markers drawn", f"{switch:.0f} ms", "<= 1000 ms",
+                     switch <= 1000))  # fmt: skip
+        driver.execute_cdp_cmd("Network.enable", {})
+        driver.execute_cdp_cmd(
+            "Network.emulateNetworkConditions",
+            {"offline": False, "latency": args.latency_ms, "downloadThroughput": -1,
+             "uploadThroughput": -1},
+        )  # fmt: skip
+        slow = watch(driver, args.seconds)
+        rows.append((
+            f"latency {args.latency_ms} ms (REFRESH_MS {refresh}): bars gained",
+            f"{slow['bars_gained']:.0f} in {slow['window_s']:.0f} s "
+            f"({slow['requests']:.0f} requests; badge {slow['badges']})", "> 0",
+            slow["bars_gained"] > 0,
+        ))  # fmt: skip
     width = max(len(r[0]) for r in rows)
     print(f"\nlive page in headless Chromium {args.size}, REFRESH_MS={refresh}")
     for figure, value, goal, ok in rows:
