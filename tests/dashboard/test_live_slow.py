@@ -171,13 +171,21 @@ def test_a_trade_row_zooms_every_linked_axis_and_hover_highlights_the_trade(dash
             ".map(s => [s.x0, s.x1])"
         )
 
-    ActionChains(dash_duo.driver).move_to_element(
-        dash_duo.find_element(f'#perf-trades .ag-row[row-id="{trade_id}"]')
-    ).perform()
-    until(lambda: len(highlight() or []) == 1, timeout=WAIT_S, seen=highlight)
-    x0, x1 = highlight()[0]
-    assert pd.Timestamp(x0).strftime("%Y-%m-%d %H:%M") == entry
-    assert pd.Timestamp(x1).strftime("%Y-%m-%d %H:%M") == exit_
+    def minutes(found: list) -> list[list[str]]:
+        return [[pd.Timestamp(x).strftime("%Y-%m-%d %H:%M") for x in span] for span in found]
+
+    def hovered() -> bool:
+        """The pointer glides to the row (Selenium's move lasts 250 ms) and highlights each row
+        it crosses on the way; a trade closing meanwhile moves the row down, so the pointer
+        follows the row (by its id) until the band is that of the trade."""
+        if minutes(highlight() or []) == [[entry, exit_]]:
+            return True
+        ActionChains(dash_duo.driver).move_to_element(
+            dash_duo.find_element(f'#perf-trades .ag-row[row-id="{trade_id}"]')
+        ).perform()
+        return False
+
+    until(hovered, timeout=WAIT_S, poll=0.5, seen=lambda: (highlight(), [entry, exit_]))
     ActionChains(dash_duo.driver).move_to_element(dash_duo.find_element("#status-line")).perform()
     until(lambda: highlight() == [], timeout=WAIT_S, seen=highlight)
     assert dash_duo.get_logs() == []
