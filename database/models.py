@@ -331,3 +331,8 @@ def _refuse_bulk_trade_changes(state: ORMExecuteState) -> None:
     if getattr(table, "name", None) == Trade.__tablename__:
         action = "updated" if state.is_update else "deleted"
         raise TradeImmutableError(f"trades are immutable: stored trades cannot be {action}")
+
+
+# paper trading's tables (accounts, deployments, orders, fills, positions) live in their own
+# module; imported here so that Base.metadata, Alembic and the schema tests see every table
+from database import trading_models as _trading_models  # noqa: E402, F401

@@ -35,6 +35,11 @@ TABLES = {
     "strategy_runs",
     "strategy_run_results",
     "strategy_signals",
+    "accounts",
+    "deployments",
+    "orders",
+    "fills",
+    "positions",
     "trades",
 }
 
