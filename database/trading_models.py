@@ -44,7 +44,7 @@ from database.errors import TradeImmutableError
 from database.models import FINITE_MAX, ID_TYPE, JSON_TYPE, Base, UTCDateTime, _finite, _in
 
 ACCOUNT_STATUSES: tuple[str, ...] = ("active", "halted")
-DEPLOYMENT_STATUSES: tuple[str, ...] = ("stopped", "running", "error", "halted")
+DEPLOYMENT_STATUSES: tuple[str, ...] = ("stopped", "running", "error", "halted", "removed")
 ORDER_SIDES: tuple[str, ...] = ("buy", "sell")
 ORDER_TYPES: tuple[str, ...] = ("market", "limit", "stop", "stop_limit")
 TIME_IN_FORCE: tuple[str, ...] = ("GTC", "IOC")

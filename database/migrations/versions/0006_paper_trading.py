@@ -62,7 +62,7 @@ def upgrade() -> None:
     sa.Column('state', sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
-    sa.CheckConstraint("status IN ('stopped', 'running', 'error', 'halted')", name=op.f('ck_deployments_status_valid')),
+    sa.CheckConstraint("status IN ('stopped', 'running', 'error', 'halted', 'removed')", name=op.f('ck_deployments_status_valid')),
     sa.CheckConstraint('length(name) > 0', name=op.f('ck_deployments_name_not_empty')),
     sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_deployments_account_id_accounts')),
     sa.ForeignKeyConstraint(['run_id'], ['strategy_runs.id'], name=op.f('fk_deployments_run_id_strategy_runs')),

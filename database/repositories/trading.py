@@ -1,0 +1,497 @@
+"""TradingRepository: paper accounts, deployments, orders, fills and positions.
+
+>>> with factory.begin() as session:
+...     repo = TradingRepository(session)
+...     account = repo.create_account("demo", cash=10_000.0, now=now)
+...     repo.save_orders(account.id, [order_row, ...]); repo.add_fills(account.id, [fill_row])
+
+Rows come in and go out as the plain records below (no ORM object leaves database/); the
+runner and the broker (trading/) convert them to their own live objects. Never commits: the
+runner writes a bar's orders, fills, positions, account and deployment states in one
+transaction, so what is stored is always a whole bar's outcome. Fills are immutable; an order
+is found again by its ``client_order_id`` (unique), which is how a restart never places an
+order twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from database.errors import RepositoryError
+from database.records import utc_datetime
+from database.trading_models import (
+    DEPLOYMENT_STATUSES,
+    OPEN_ORDER_STATUSES,
+    Account,
+    Deployment,
+    Fill,
+    Order,
+    Position,
+)
+
+ACCOUNTS: Table = Account.__table__  # type: ignore[assignment]
+DEPLOYMENTS: Table = Deployment.__table__  # type: ignore[assignment]
+ORDERS: Table = Order.__table__  # type: ignore[assignment]
+FILLS: Table = Fill.__table__  # type: ignore[assignment]
+POSITIONS: Table = Position.__table__  # type: ignore[assignment]
+
+
+class TradingStoreError(RepositoryError, ValueError):
+    """A paper-trading record that cannot be stored as asked (the message says why)."""
+
+
+@dataclass(frozen=True)
+class AccountRow:
+    id: int
+    name: str
+    starting_cash: float
+    cash: float
+    realised_pnl: float
+    fees: float
+    peak_equity: float
+    max_drawdown_pct: float | None
+    status: str
+    halt_reason: str | None
+    venue: str = "paper"
+
+
+@dataclass(frozen=True)
+class DeploymentRow:
+    id: int
+    name: str
+    account_id: int
+    strategy_name: str
+    strategy_params: Mapping[str, Any] = field(hash=False)
+    symbol: str = ""
+    timeframe: str = ""
+    settings: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    status: str = "stopped"
+    error: str | None = None
+    run_id: int | None = None
+    last_bar_ts: int | None = None
+    state: Mapping[str, Any] = field(default_factory=dict, hash=False)
+
+
+@dataclass(frozen=True)
+class OrderRow:
+    client_order_id: str
+    symbol: str
+    side: str
+    order_type: str
+    time_in_force: str
+    status: str
+    purpose: str
+    arrival_time: datetime
+    updated_at: datetime
+    deployment_id: int | None = None
+    quantity: float | None = None
+    equity_fraction: float | None = None
+    limit_price: float | None = None
+    stop_price: float | None = None
+    trail_pct: float | None = None
+    reduce_only: bool = False
+    oco_group: str | None = None
+    filled_quantity: float = 0.0
+    average_price: float | None = None
+    fees: float = 0.0
+    reject_reason: str | None = None
+    decision_time: datetime | None = None
+    decision_price: float | None = None
+    arrival_price: float | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class FillRow:
+    fill_id: str
+    client_order_id: str
+    symbol: str
+    side: str
+    price: float
+    quantity: float
+    fee: float
+    realised_pnl: float
+    time: datetime
+    seq: int
+    deployment_id: int | None = None
+    venue: str = "paper"
+
+
+@dataclass(frozen=True)
+class PositionRow:
+    symbol: str
+    quantity: float
+    average_price: float
+    realised_pnl: float
+    last_price: float | None
+    updated_at: datetime
+
+
+_ORDER_FIELDS = tuple(f for f in OrderRow.__dataclass_fields__ if f not in ("id",))
+
+
+class TradingRepository:
+    """Paper trading's rows (see the module docstring)."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    # -- accounts --------------------------------------------------------------------------
+    def create_account(
+        self, name: str, cash: float, now: datetime, max_drawdown_pct: float | None = None
+    ) -> AccountRow:
+        if not isinstance(name, str) or not name.strip():
+            raise TradingStoreError(f"account name={name!r} is invalid: expected a non-empty name")
+        if self.account(name) is not None:
+            raise TradingStoreError(f"account {name!r} exists already: choose another name")
+        if not (isinstance(cash, int | float) and 0 < cash < float("inf")):
+            raise TradingStoreError(f"cash={cash!r} is invalid: expected an amount > 0")
+        if max_drawdown_pct is not None and not 0 < max_drawdown_pct < 1:
+            raise TradingStoreError(
+                f"max_drawdown_pct={max_drawdown_pct!r} is invalid: expected a fraction in (0, 1)"
+            )
+        when = utc_datetime(now, "now")
+        account = Account(
+            name=name, venue="paper", starting_cash=float(cash), cash=float(cash),
+            realised_pnl=0.0, fees=0.0, peak_equity=float(cash),
+            max_drawdown_pct=max_drawdown_pct, status="active", created_at=when, updated_at=when,
+        )  # fmt: skip
+        self._session.add(account)
+        self._session.flush()
+        return _account(account)
+
+    def account(self, name: str) -> AccountRow | None:
+        row = self._session.scalars(select(Account).where(Account.name == name)).first()
+        return None if row is None else _account(row)
+
+    def account_by_id(self, account_id: int) -> AccountRow | None:
+        row = self._session.get(Account, account_id)
+        return None if row is None else _account(row)
+
+    def accounts(self) -> list[AccountRow]:
+        return [_account(a) for a in self._session.scalars(select(Account).order_by(Account.id))]
+
+    def save_account(self, row: AccountRow, now: datetime) -> None:
+        self._session.execute(
+            update(ACCOUNTS)
+            .where(ACCOUNTS.c.id == row.id)
+            .values(
+                cash=row.cash,
+                realised_pnl=row.realised_pnl,
+                fees=row.fees,
+                peak_equity=row.peak_equity,
+                max_drawdown_pct=row.max_drawdown_pct,
+                status=row.status,
+                halt_reason=row.halt_reason,
+                updated_at=utc_datetime(now, "now"),
+            )
+        )
+
+    # -- deployments -----------------------------------------------------------------------
+    def create_deployment(
+        self,
+        name: str,
+        account_id: int,
+        strategy_name: str,
+        strategy_params: Mapping[str, Any],
+        symbol: str,
+        timeframe: str,
+        settings: Mapping[str, Any],
+        now: datetime,
+    ) -> DeploymentRow:
+        if not isinstance(name, str) or not name.strip():
+            raise TradingStoreError(f"deployment name={name!r} is invalid: expected a name")
+        if self._session.scalar(select(DEPLOYMENTS.c.id).where(DEPLOYMENTS.c.name == name)):
+            raise TradingStoreError(f"deployment {name!r} exists already: choose another name")
+        if self._session.get(Account, account_id) is None:
+            raise TradingStoreError(f"no account with id {account_id}")
+        when = utc_datetime(now, "now")
+        row = Deployment(
+            name=name, account_id=account_id, strategy_name=strategy_name,
+            strategy_params=dict(strategy_params), symbol=symbol, timeframe=timeframe,
+            settings=dict(settings), status="stopped", state={}, created_at=when,
+            updated_at=when,
+        )  # fmt: skip
+        self._session.add(row)
+        self._session.flush()
+        return _deployment(row)
+
+    def deployment(self, name: str) -> DeploymentRow | None:
+        row = self._session.scalars(select(Deployment).where(Deployment.name == name)).first()
+        return None if row is None else _deployment(row)
+
+    def deployments(
+        self, *, status: str | Sequence[str] | None = None, account_id: int | None = None
+    ) -> list[DeploymentRow]:
+        query = select(Deployment).order_by(Deployment.id)
+        if status is not None:
+            wanted = [status] if isinstance(status, str) else list(status)
+            query = query.where(Deployment.status.in_(wanted))
+        else:
+            query = query.where(Deployment.status != "removed")
+        if account_id is not None:
+            query = query.where(Deployment.account_id == account_id)
+        return [_deployment(d) for d in self._session.scalars(query)]
+
+    def update_deployment(self, deployment_id: int, now: datetime, **values: Any) -> None:
+        allowed = {"status", "error", "run_id", "last_bar_ts", "state"}
+        unknown = set(values) - allowed
+        if unknown:
+            raise TradingStoreError(f"cannot update deployment field(s) {sorted(unknown)}")
+        if "status" in values and values["status"] not in DEPLOYMENT_STATUSES:
+            raise TradingStoreError(
+                f"status={values['status']!r} is invalid: expected one of"
+                f" {', '.join(DEPLOYMENT_STATUSES)}"
+            )
+        self._session.execute(
+            update(DEPLOYMENTS)
+            .where(DEPLOYMENTS.c.id == deployment_id)
+            .values(updated_at=utc_datetime(now, "now"), **values)
+        )
+
+    def save_states(
+        self, states: Sequence[tuple[int, int, Mapping[str, Any]]], now: datetime
+    ) -> None:
+        """Each (deployment id, last bar ts, state) in one executemany."""
+        if not states:
+            return
+        when = utc_datetime(now, "now")
+        self._session.connection().execute(
+            update(DEPLOYMENTS)
+            .where(DEPLOYMENTS.c.id == _bind("d_id"))
+            .values(last_bar_ts=_bind("d_ts"), state=_bind("d_state"), updated_at=when),
+            [{"d_id": i, "d_ts": ts, "d_state": dict(state)} for i, ts, state in states],
+        )
+
+    def remove_deployment(self, deployment_id: int, now: datetime) -> str:
+        """Delete a deployment that never placed an order; one that did is kept as
+        ``removed`` (its orders and fills stay). Returns what happened."""
+        used = self._session.scalar(
+            select(func.count()).select_from(ORDERS).where(ORDERS.c.deployment_id == deployment_id)
+        )
+        if used:
+            self.update_deployment(deployment_id, now, status="removed")
+            return "removed (its orders and fills are kept)"
+        self._session.execute(delete(DEPLOYMENTS).where(DEPLOYMENTS.c.id == deployment_id))
+        return "deleted"
+
+    # -- orders, fills, positions ------------------------------------------------------------
+    def save_orders(self, account_id: int, orders: Iterable[OrderRow]) -> dict[str, int]:
+        """Insert new orders and update known ones (by client order id); returns their ids."""
+        batch = list(orders)
+        if not batch:
+            return {}
+        ids = self._order_ids([o.client_order_id for o in batch])
+        new = [o for o in batch if o.client_order_id not in ids]
+        if new:
+            self._session.execute(
+                insert(ORDERS),
+                [
+                    {**_order_values(o), "account_id": account_id, "created_at": o.arrival_time}
+                    for o in new
+                ],
+            )
+            ids.update(self._order_ids([o.client_order_id for o in new]))
+        fresh = {o.client_order_id for o in new}
+        known = [o for o in batch if o.client_order_id not in fresh]
+        if known:
+            self._session.connection().execute(
+                update(ORDERS)
+                .where(ORDERS.c.client_order_id == _bind("o_cid"))
+                .values(
+                    status=_bind("o_status"),
+                    quantity=_bind("o_qty"),
+                    limit_price=_bind("o_limit"),
+                    stop_price=_bind("o_stop"),
+                    filled_quantity=_bind("o_filled"),
+                    average_price=_bind("o_avg"),
+                    fees=_bind("o_fees"),
+                    reject_reason=_bind("o_reject"),
+                    updated_at=_bind("o_updated"),
+                    extra=_bind("o_extra"),
+                ),
+                [
+                    {
+                        "o_cid": o.client_order_id,
+                        "o_status": o.status,
+                        "o_qty": o.quantity,
+                        "o_limit": o.limit_price,
+                        "o_stop": o.stop_price,
+                        "o_filled": o.filled_quantity,
+                        "o_avg": o.average_price,
+                        "o_fees": o.fees,
+                        "o_reject": o.reject_reason,
+                        "o_updated": utc_datetime(o.updated_at, "updated_at"),
+                        "o_extra": dict(o.extra),
+                    }
+                    for o in known
+                ],
+            )
+        return ids
+
+    def add_fills(self, account_id: int, fills: Iterable[FillRow]) -> int:
+        batch = list(fills)
+        if not batch:
+            return 0
+        ids = self._order_ids([f.client_order_id for f in batch])
+        missing = sorted({f.client_order_id for f in batch} - set(ids))
+        if missing:
+            raise TradingStoreError(f"fills of unknown orders {missing}: store the orders first")
+        self._session.execute(
+            insert(FILLS),
+            [
+                {
+                    "fill_id": f.fill_id,
+                    "order_id": ids[f.client_order_id],
+                    "account_id": account_id,
+                    "deployment_id": f.deployment_id,
+                    "symbol": f.symbol,
+                    "side": f.side,
+                    "price": f.price,
+                    "quantity": f.quantity,
+                    "fee": f.fee,
+                    "realised_pnl": f.realised_pnl,
+                    "venue": f.venue,
+                    "time": utc_datetime(f.time, "time"),
+                    "seq": f.seq,
+                }
+                for f in batch
+            ],
+        )
+        return len(batch)
+
+    def save_positions(self, account_id: int, positions: Iterable[PositionRow]) -> None:
+        for p in positions:
+            values = {
+                "quantity": p.quantity, "average_price": p.average_price,
+                "realised_pnl": p.realised_pnl, "last_price": p.last_price,
+                "updated_at": utc_datetime(p.updated_at, "updated_at"),
+            }  # fmt: skip
+            done = self._session.execute(
+                update(POSITIONS)
+                .where(POSITIONS.c.account_id == account_id, POSITIONS.c.symbol == p.symbol)
+                .values(**values)
+            )
+            if done.rowcount == 0:  # type: ignore[attr-defined]
+                self._session.execute(
+                    insert(POSITIONS).values(account_id=account_id, symbol=p.symbol, **values)
+                )
+
+    def orders(
+        self, account_id: int, *, open_only: bool = False, deployment_id: int | None = None
+    ) -> list[OrderRow]:
+        query = select(ORDERS).where(ORDERS.c.account_id == account_id).order_by(ORDERS.c.id)
+        if open_only:
+            query = query.where(ORDERS.c.status.in_(OPEN_ORDER_STATUSES))
+        if deployment_id is not None:
+            query = query.where(ORDERS.c.deployment_id == deployment_id)
+        return [_order(row) for row in self._session.execute(query).mappings()]
+
+    def order(self, client_order_id: str) -> tuple[int, OrderRow] | None:
+        row = (
+            self._session.execute(select(ORDERS).where(ORDERS.c.client_order_id == client_order_id))
+            .mappings()
+            .first()
+        )
+        return None if row is None else (row["account_id"], _order(row))
+
+    def fills(self, account_id: int, *, deployment_id: int | None = None) -> list[FillRow]:
+        query = (
+            select(FILLS, ORDERS.c.client_order_id)
+            .join(ORDERS, ORDERS.c.id == FILLS.c.order_id)
+            .where(FILLS.c.account_id == account_id)
+            .order_by(FILLS.c.id)
+        )
+        if deployment_id is not None:
+            query = query.where(FILLS.c.deployment_id == deployment_id)
+        return [
+            FillRow(
+                r["fill_id"],
+                r["client_order_id"],
+                r["symbol"],
+                r["side"],
+                r["price"],
+                r["quantity"],
+                r["fee"],
+                r["realised_pnl"],
+                r["time"],
+                r["seq"],
+                r["deployment_id"],
+                r["venue"],
+            )
+            for r in self._session.execute(query).mappings()
+        ]
+
+    def positions(self, account_id: int) -> list[PositionRow]:
+        query = select(POSITIONS).where(POSITIONS.c.account_id == account_id)
+        return [
+            PositionRow(
+                r["symbol"],
+                r["quantity"],
+                r["average_price"],
+                r["realised_pnl"],
+                r["last_price"],
+                r["updated_at"],
+            )
+            for r in self._session.execute(query.order_by(POSITIONS.c.symbol)).mappings()
+        ]
+
+    def _order_ids(self, client_ids: Sequence[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for start in range(0, len(client_ids), 500):
+            part = client_ids[start : start + 500]
+            query = select(ORDERS.c.client_order_id, ORDERS.c.id).where(
+                ORDERS.c.client_order_id.in_(part)
+            )
+            found.update(dict(self._session.execute(query)))
+        return found
+
+
+def _bind(name: str) -> Any:
+    return bindparam(name)
+
+
+def _order_values(o: OrderRow) -> dict[str, Any]:
+    values = {name: getattr(o, name) for name in _ORDER_FIELDS}
+    values["extra"] = dict(o.extra)
+    for name in ("arrival_time", "updated_at", "decision_time"):
+        if values[name] is not None:
+            values[name] = utc_datetime(values[name], name)
+    return values
+
+
+def _order(row: Mapping[str, Any]) -> OrderRow:
+    return OrderRow(**{name: row[name] for name in _ORDER_FIELDS}, id=row["id"])
+
+
+def _account(a: Account) -> AccountRow:
+    return AccountRow(
+        a.id, a.name, a.starting_cash, a.cash, a.realised_pnl, a.fees, a.peak_equity,
+        a.max_drawdown_pct, a.status, a.halt_reason, a.venue,
+    )  # fmt: skip
+
+
+def _deployment(d: Deployment) -> DeploymentRow:
+    return DeploymentRow(
+        d.id, d.name, d.account_id, d.strategy_name, dict(d.strategy_params), d.symbol,
+        d.timeframe, dict(d.settings), d.status, d.error, d.run_id, d.last_bar_ts,
+        dict(d.state or {}),
+    )  # fmt: skip
+
+
+__all__ = [
+    "AccountRow",
+    "DeploymentRow",
+    "FillRow",
+    "OrderRow",
+    "PositionRow",
+    "TradingRepository",
+    "TradingStoreError",
+]

@@ -1,0 +1,379 @@
+"""The trading engine: deployments on their series, one paper broker per account, each
+indicator computed once per series, a closed bar's whole outcome collected for one write.
+
+>>> engine = TradingEngine()
+>>> engine.add_account(AccountBook("demo", cash=10_000.0, id=1), symbols={"SP500"})
+>>> engine.add(deployment, strategy, history)          # opens indicator and strategy states
+>>> outcome = engine.on_candle("SP500", candle)         # a closed bar of the finest series
+>>> outcome.signals, outcome.fills, outcome.trades, outcome.alerts
+
+One closed bar, in order (the backtest's bar loop, :mod:`trading.policy`):
+
+1. each deployment whose bar opens here settles what is due at its open;
+2. each account's broker fills what the bar reaches (market orders at its open, then stops and
+   limits in its range); fills go to their deployment, a filled entry places its stops;
+3. the bar completes the bar of each deployment's timeframe (the same bar, or the last base
+   bar of a higher timeframe's bucket: complete bars only, never a forming one);
+4. each account is marked at the close; a drawdown past its limit halts it: open orders
+   cancelled, positions closed at the next open, its deployments stopped, an alert raised;
+5. each distinct indicator of the completed series is updated once and its values go to
+   every deployment reading it; their signals become orders.
+
+A deployment that raises is stopped with its error recorded (an alert); the others go on.
+Nothing here does I/O: :class:`BarOutcome` is what the runner writes in one transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from market.candles import Candle
+from market.timeframes import Timeframe
+from strategies.base import BaseStrategy, LiveStrategy
+from strategies.signals import StrategySignal
+from trading.broker import PaperBroker
+from trading.config import DeploymentSettings
+from trading.orders import AccountBook, FillEvent, OrderRequest, PaperOrder
+from trading.policy import DeploymentPolicy
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Deployed:
+    """One running deployment in the engine."""
+
+    id: int
+    name: str
+    account_id: int
+    symbol: str
+    timeframe: Timeframe
+    strategy: BaseStrategy
+    settings: DeploymentSettings
+    policy: DeploymentPolicy
+    live: LiveStrategy | None = None
+    run_id: int | None = None
+    last_bar_ts: int | None = None
+    error: str | None = None
+
+
+@dataclass
+class AlertNote:
+    """Something the runner raises as an alert (trading.alerts)."""
+
+    kind: str
+    message: str
+    severity: str = "warning"
+    account: str | None = None
+    deployment: str | None = None
+    symbol: str | None = None
+    value: float | None = None
+
+
+@dataclass
+class BarOutcome:
+    """What one closed bar changed, for one transaction."""
+
+    ts: int
+    time: datetime
+    signals: list[tuple[Deployed, StrategySignal]] = field(default_factory=list)
+    orders: dict[int, list[PaperOrder]] = field(default_factory=dict)  # account id -> orders
+    fills: dict[int, list[FillEvent]] = field(default_factory=dict)
+    positions: dict[int, list[Any]] = field(default_factory=dict)
+    accounts: list[AccountBook] = field(default_factory=list)
+    deployments: list[Deployed] = field(default_factory=list)  # states to store
+    trades: list[tuple[Deployed, dict[str, Any]]] = field(default_factory=list)
+    stopped: list[Deployed] = field(default_factory=list)  # error or halt
+    alerts: list[AlertNote] = field(default_factory=list)
+
+
+@dataclass
+class _Bucket:
+    """A higher timeframe's bar being built from base bars."""
+
+    start: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+class TradingEngine:
+    def __init__(self) -> None:
+        self.brokers: dict[int, PaperBroker] = {}
+        self.deployed: dict[int, Deployed] = {}
+        self._states: dict[tuple[str, str, str], Any] = {}  # (symbol, tf, request key) -> state
+        self._buckets: dict[tuple[str, str], _Bucket] = {}
+        self._base: dict[str, Timeframe] = {}  # symbol -> the timeframe its candles come in
+        self._outcome: BarOutcome | None = None
+
+    # -- set-up ----------------------------------------------------------------------------
+    def add_account(self, account: AccountBook, symbols: Iterable[str] = ()) -> PaperBroker:
+        assert account.id is not None, "store the account first"
+        broker = self.brokers.get(account.id)
+        if broker is None:
+            broker = self.brokers[account.id] = PaperBroker(account, set(symbols))
+            broker.on_fill = self._on_fill
+        else:
+            broker.symbols.update(symbols)
+        return broker
+
+    def set_base(self, symbol: str, timeframe: Timeframe) -> None:
+        """The timeframe ``symbol``'s candles arrive in (the finest stored: the feed's)."""
+        self._base[symbol] = timeframe
+
+    def add(self, deployed: Deployed, history: pd.DataFrame) -> None:
+        """Start ``deployed`` after ``history`` (its timeframe's bars up to where it resumes):
+        opens the indicator states it needs (shared with the deployments already reading
+        them on this series) and its strategy's state."""
+        key = (deployed.symbol, deployed.timeframe.label)
+        for request in deployed.strategy.required_indicators():
+            state_key = (*key, request.key)
+            if state_key not in self._states:
+                self._states[state_key] = request.spec.open(history, request.param_dict)[0]
+        deployed.live = deployed.strategy.live(history, deployed.symbol, deployed.timeframe.label)
+        broker = self.brokers[deployed.account_id]
+        broker.sizers[deployed.id] = deployed.policy.size
+        self.deployed[deployed.id] = deployed
+        self._base.setdefault(deployed.symbol, deployed.timeframe)
+
+    def remove(self, deployment_id: int) -> None:
+        deployed = self.deployed.pop(deployment_id, None)
+        if deployed is not None:
+            self.brokers[deployed.account_id].sizers.pop(deployment_id, None)
+
+    # -- a closed bar ------------------------------------------------------------------------
+    def on_candle(
+        self, symbol: str, candle: Candle, now: datetime | None = None, *, last: bool = False
+    ) -> BarOutcome:
+        """Process one closed bar of ``symbol``'s base series (see the module docstring).
+        ``last``: a replay's final bar, whose signals have no next open to fill at."""
+        when = now or candle.ts.to_pydatetime()
+        ts = int(candle.ts.value // 1_000_000)
+        outcome = self._outcome = BarOutcome(ts, when)
+        base = self._base.get(symbol)
+        mine = [d for d in self.deployed.values() if d.symbol == symbol]
+        completed: dict[str, Candle] = {}
+        for label in sorted({d.timeframe.label for d in mine}):
+            tf = Timeframe.parse(label)
+            opened, done = self._bucket(symbol, tf, base or tf, candle)
+            for d in mine:
+                if d.timeframe.label == label and opened:
+                    self._guard(d, lambda d=d, o=opened: d.policy.on_bar_open(o))
+            if done is not None:
+                completed[label] = done
+        for broker in self.brokers.values():
+            if symbol in broker.symbols or broker.open_orders(symbol):
+                broker.on_bar(symbol, candle, closed=True, now=when)
+        for account_id, broker in self.brokers.items():
+            self._check_drawdown(account_id, broker, candle, mine)
+        for label, bar in completed.items():
+            deps = [d for d in mine if d.timeframe.label == label]
+            self._decide(symbol, label, bar, deps, last)
+        self._collect(symbol, mine)
+        self._outcome = None
+        return outcome
+
+    def close_out(self, symbol: str, candle: Candle, now: datetime | None = None) -> BarOutcome:
+        """The end of a replay: open orders cancelled, each position closed at the last
+        close (exit reason "end", as the backtest closes its last trade)."""
+        when = now or candle.ts.to_pydatetime()
+        outcome = self._outcome = BarOutcome(int(candle.ts.value // 1_000_000), when)
+        for broker in self.brokers.values():
+            broker.cancel_all(when, "replay ended", symbol)
+        for d in [d for d in self.deployed.values() if d.symbol == symbol]:
+            request = d.policy.end_request(candle)
+            if request is not None:
+                self.brokers[d.account_id].fill_now(request, candle.close, when)
+            outcome.deployments.append(d)
+        self._collect(symbol, [d for d in self.deployed.values() if d.symbol == symbol])
+        self._outcome = None
+        return outcome
+
+    def _collect(self, symbol: str, mine: list[Deployed]) -> None:
+        outcome = self._outcome
+        assert outcome is not None
+        for account_id, broker in self.brokers.items():
+            orders, fills, positions = broker.drain()
+            if orders:
+                outcome.orders[account_id] = orders
+            if fills:
+                outcome.fills[account_id] = fills
+            if positions:
+                outcome.positions[account_id] = positions
+            if orders or fills or positions or symbol in broker.symbols:
+                outcome.accounts.append(broker.account)
+        for d in mine:
+            outcome.trades.extend((d, t) for t in d.policy.drain_trades())
+
+    def _bucket(
+        self, symbol: str, tf: Timeframe, base: Timeframe, candle: Candle
+    ) -> tuple[Candle | None, Candle | None]:
+        """(the bar of ``tf`` that opens with this base bar, the bar it completes)."""
+        if tf.label == base.label:
+            return candle, candle
+        ts = int(candle.ts.value // 1_000_000)
+        start = ts - ts % tf.millis
+        bucket = self._buckets.get((symbol, tf.label))
+        opened = None
+        if bucket is None or bucket.start != start:
+            bucket = _Bucket(
+                start, candle.open, candle.high, candle.low, candle.close, candle.volume
+            )
+            self._buckets[(symbol, tf.label)] = bucket
+            opened = Candle(pd.Timestamp(start, unit="ms", tz="UTC"), candle.open, candle.open,
+                            candle.open, candle.open, 0.0)  # fmt: skip
+        else:
+            bucket.high = max(bucket.high, candle.high)
+            bucket.low = min(bucket.low, candle.low)
+            bucket.close = candle.close
+            bucket.volume += candle.volume
+        if ts + base.millis < start + tf.millis:
+            return opened, None
+        del self._buckets[(symbol, tf.label)]
+        done = Candle(
+            pd.Timestamp(start, unit="ms", tz="UTC"), bucket.open, bucket.high, bucket.low,
+            bucket.close, bucket.volume,
+        )  # fmt: skip
+        return opened, done
+
+    def _decide(
+        self, symbol: str, label: str, bar: Candle, deps: list[Deployed], last: bool
+    ) -> None:
+        outcome = self._outcome
+        assert outcome is not None
+        values: dict[str, tuple[float, ...]] = {}
+        for d in deps:
+            for request in d.strategy.required_indicators():
+                if request.key not in values:
+                    values[request.key] = self._states[(symbol, label, request.key)].update(bar)
+        for d in deps:
+            self._guard(d, lambda d=d: self._decide_one(d, bar, values, last))
+
+    def _decide_one(
+        self, d: Deployed, bar: Candle, values: dict[str, tuple[float, ...]], last: bool
+    ) -> None:
+        outcome = self._outcome
+        assert outcome is not None
+        assert d.live is not None
+        fired = d.live.on_candle(bar, values)
+        kinds = {s.signal_type for s in fired}
+        outcome.signals.extend((d, s) for s in fired)
+        flags = (
+            "entry_long" in kinds, "exit_long" in kinds, "entry_short" in kinds,
+            "exit_short" in kinds,
+        )  # fmt: skip
+        broker = self.brokers[d.account_id]
+        for request in d.policy.on_bar_close(bar, flags, last=last):
+            self._submit(d, broker, request)
+        d.last_bar_ts = int(bar.ts.value // 1_000_000)
+        outcome.deployments.append(d)
+
+    def _submit(self, d: Deployed, broker: PaperBroker, request: OrderRequest) -> PaperOrder:
+        outcome = self._outcome
+        when = outcome.time if outcome is not None else request.decision_time
+        order = broker.submit(request, when, request.decision_price)  # type: ignore[arg-type]
+        if order.status == "rejected" and outcome is not None:
+            outcome.alerts.append(
+                AlertNote(
+                    "order_rejected",
+                    f"{d.name}: order {order.client_order_id} rejected: {order.reject_reason}",
+                    account=broker.account.name,
+                    deployment=d.name,
+                    symbol=d.symbol,
+                )
+            )
+        return order
+
+    def _on_fill(self, fill: FillEvent) -> None:
+        d = self.deployed.get(fill.order.request.deployment_id or -1)
+        if self._outcome is not None:
+            account = self.brokers[d.account_id].account.name if d else None
+            self._outcome.alerts.append(
+                AlertNote(
+                    "fill",
+                    f"{fill.side} {fill.quantity:g} {fill.symbol} at {fill.price:,.4f}"
+                    f" ({fill.order.request.purpose})",
+                    severity="info",
+                    account=account,
+                    deployment=d.name if d else None,
+                    symbol=fill.symbol,
+                )
+            )
+        if d is None:
+            return
+        broker = self.brokers[d.account_id]
+        for request in d.policy.on_fill(fill):
+            self._submit(d, broker, request)
+        if d.policy.position.side == 0:  # closed: its remaining protective orders go
+            for order in broker.open_orders(d.symbol):
+                if order.request.deployment_id == d.id and order.request.purpose == "protect":
+                    broker.cancel(order.client_order_id, fill.time, "position closed")
+
+    def _check_drawdown(
+        self, account_id: int, broker: PaperBroker, candle: Candle, mine: list[Deployed]
+    ) -> None:
+        account = broker.account
+        if account.status == "halted":
+            return
+        equity = broker.equity()
+        account.peak_equity = max(account.peak_equity or equity, equity)
+        limit = account.max_drawdown_pct
+        if limit is None or equity > account.peak_equity * (1 - limit):
+            return
+        outcome = self._outcome
+        assert outcome is not None
+        drawdown = 1 - equity / account.peak_equity
+        account.status = "halted"
+        account.halt_reason = (
+            f"drawdown {drawdown:.2%} passed the limit {limit:.2%} on {candle.ts.isoformat()}"
+        )
+        broker.cancel_all(outcome.time, "account halted")
+        for d in self.deployed.values():
+            if d.account_id != account_id:
+                continue
+            for request in d.policy.halt(candle):  # reduce-only: a halted account takes it
+                self._submit(d, broker, request)
+            d.error = account.halt_reason
+            outcome.stopped.append(d)
+            outcome.deployments.append(d)
+        outcome.alerts.append(
+            AlertNote(
+                "halt",
+                f"account {account.name} halted: {account.halt_reason}",
+                severity="critical",
+                account=account.name,
+                value=drawdown,
+            )
+        )
+
+    def _guard(self, d: Deployed, action: Any) -> None:
+        """Run ``action`` for ``d``; if it raises, ``d`` is stopped with its error."""
+        try:
+            action()
+        except Exception as exc:  # one failing deployment must not stop the others
+            log.exception("deployment %s failed", d.name)
+            d.error = f"{type(exc).__name__}: {exc}"
+            self.remove(d.id)
+            outcome = self._outcome
+            if outcome is not None:
+                outcome.stopped.append(d)
+                outcome.alerts.append(
+                    AlertNote(
+                        "deployment_error",
+                        f"deployment {d.name} stopped: {d.error}",
+                        severity="critical",
+                        deployment=d.name,
+                        symbol=d.symbol,
+                    )
+                )
+
+
+__all__ = ["AlertNote", "BarOutcome", "Deployed", "TradingEngine"]
