@@ -10,6 +10,7 @@ argparse and config at module level, its handlers the rest, so ``app.py --help``
     indicators.py  indicator
     strategies.py  strategy templates|list|show|validate|import|export|delete, signals
     backtest.py    backtest, sweep, metrics
+    paper.py       paper account|deploy|start|stop|remove|list|replay, runner
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ import logging
 import sys
 from typing import NoReturn
 
-from cli import backtest, data, indicators, serve, strategies
+from cli import backtest, data, indicators, paper, serve, strategies
 from cli.common import configuration_error, database_failure
 from config.settings import Settings, SettingsError
 
-GROUPS = (serve, data, indicators, strategies, backtest)  # the order of `app.py --help`
+GROUPS = (serve, data, indicators, strategies, backtest, paper)  # the order of `app.py --help`
 DEFAULT_COMMAND = "serve"
 
 

@@ -307,23 +307,22 @@ class DeploymentPolicy:
         adverse = (lo_seen if side > 0 else hi_seen) / entry - 1
         favourable = (hi_seen if side > 0 else lo_seen) / entry - 1
         return_pct = sign * (fill.price / entry - 1) - total / (abs(size) * entry)
-        self.trades.append(
-            {
-                "entry_ts": pos.entry_ts,
-                "exit_ts": fill.bar_ts,
-                "entry_bar": pos.entry_bar,
-                "exit_bar": self.bar,
-                "size": size,
-                "entry_price": entry,
-                "exit_price": fill.price,
-                "commission": total,
-                "pnl": size * (fill.price - entry) - total,
-                "return_pct": return_pct,
-                "exit_reason": reason,
-                "mae": min(0.0, sign * adverse),
-                "mfe": max(0.0, sign * favourable),
-            }
-        )
+        trade = fill.order.extra["round_trip"] = {
+            "entry_ts": pos.entry_ts,
+            "exit_ts": fill.bar_ts,
+            "entry_bar": pos.entry_bar,
+            "exit_bar": self.bar,
+            "size": size,
+            "entry_price": entry,
+            "exit_price": fill.price,
+            "commission": total,
+            "pnl": size * (fill.price - entry) - total,
+            "return_pct": return_pct,
+            "exit_reason": reason,
+            "mae": min(0.0, sign * adverse),
+            "mfe": max(0.0, sign * favourable),
+        }
+        self.trades.append(trade)
         self._learn(return_pct)
         self.position = PositionState()
 

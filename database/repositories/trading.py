@@ -450,7 +450,7 @@ class TradingRepository:
             query = select(ORDERS.c.client_order_id, ORDERS.c.id).where(
                 ORDERS.c.client_order_id.in_(part)
             )
-            found.update(dict(self._session.execute(query)))
+            found.update(dict(self._session.execute(query).tuples().all()))
         return found
 
 

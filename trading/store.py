@@ -1,0 +1,236 @@
+"""What the engine changed, written through the repositories; what a restart reads back.
+
+>>> store = TradingStore()
+>>> with sessions.begin() as session:
+...     store.write(session, outcomes)            # a bar's (or a batch of bars') outcomes
+>>> with sessions() as session:
+...     orders, positions = store.load_book(session, account_id, settings_of)
+
+One transaction holds whole bars: their orders, fills (also as executed trades in ``trades``,
+the source the tracking issues read), positions, the account, each deployment's state and last
+bar, and the signals of its paper run. A crash therefore loses at most the bars after the last
+commit, which a restart processes again: client order ids are deterministic (deployment,
+bar, purpose) and already stored ones are never placed again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import asdict
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from database.records import TradeRecord
+from database.repositories.signals import SignalRepository
+from database.repositories.trades import TradeRepository
+from database.repositories.trading import (
+    AccountRow,
+    FillRow,
+    OrderRow,
+    PositionRow,
+    TradingRepository,
+)
+from trading.config import CostModel, DeploymentSettings
+from trading.engine import BarOutcome
+from trading.orders import AccountBook, FillEvent, OrderRequest, PaperOrder, PositionBook
+
+
+class TradingStore:
+    """Writes :class:`BarOutcome` batches; reads a broker's book back (see the docstring)."""
+
+    def write(self, session: Session, outcomes: Iterable[BarOutcome]) -> None:
+        repo = TradingRepository(session)
+        signals: list = []
+        trades: list[TradeRecord] = []
+        accounts: dict[int, AccountBook] = {}
+        states: dict[int, tuple[int, int, dict]] = {}
+        statuses: dict[int, tuple[str, str | None]] = {}
+        last_time: datetime | None = None
+        for outcome in outcomes:
+            last_time = outcome.time
+            for account_id, orders in outcome.orders.items():
+                ids = repo.save_orders(account_id, [order_row(o) for o in orders])
+                for order in orders:
+                    order.id = ids.get(order.client_order_id, order.id)
+            for account_id, fills in outcome.fills.items():
+                repo.add_fills(account_id, [fill_row(f) for f in fills])
+            for account_id, positions in outcome.positions.items():
+                repo.save_positions(account_id, [position_row(p) for p in positions])
+            for book in outcome.accounts:
+                assert book.id is not None
+                accounts[book.id] = book
+                for fill in outcome.fills.get(book.id, ()):
+                    trades.append(trade_record(fill, book.name))
+            for d in outcome.deployments:
+                if d.last_bar_ts is not None:
+                    states[d.id] = (d.id, d.last_bar_ts, d.policy.state())
+            for d in outcome.stopped:
+                halted = d.error is not None and d.error.startswith("drawdown")
+                statuses[d.id] = ("halted" if halted else "error", d.error)
+            signals.extend(s.to_record(d.run_id) for d, s in outcome.signals)
+        if last_time is None:
+            return
+        for book in accounts.values():
+            repo.save_account(account_row(book), last_time)
+        repo.save_states(list(states.values()), last_time)
+        for deployment_id, (status, error) in statuses.items():
+            repo.update_deployment(deployment_id, last_time, status=status, error=error)
+        if signals:
+            SignalRepository(session).add_many(signals)
+        if trades:
+            TradeRepository(session).add_many(trades)
+
+    def load_book(
+        self,
+        session: Session,
+        account_id: int,
+        settings_of: Callable[[int | None], DeploymentSettings | None],
+    ) -> tuple[list[PaperOrder], list[PositionBook]]:
+        """The account's open orders and positions as the broker keeps them."""
+        repo = TradingRepository(session)
+        orders = [
+            paper_order(row, settings_of(row.deployment_id))
+            for row in repo.orders(account_id, open_only=True)
+        ]
+        positions = [
+            PositionBook(
+                p.symbol, p.quantity, p.average_price, p.realised_pnl, p.last_price, p.updated_at
+            )
+            for p in repo.positions(account_id)
+        ]
+        return orders, positions
+
+
+def account_book(row: AccountRow) -> AccountBook:
+    return AccountBook(
+        row.name, row.cash, row.starting_cash, row.realised_pnl, row.fees, row.peak_equity,
+        row.max_drawdown_pct, row.status, row.halt_reason, row.id,
+    )  # fmt: skip
+
+
+def account_row(book: AccountBook) -> AccountRow:
+    assert book.id is not None
+    assert book.starting_cash is not None
+    assert book.peak_equity is not None
+    return AccountRow(
+        book.id, book.name, book.starting_cash, book.cash, book.realised_pnl, book.fees,
+        book.peak_equity, book.max_drawdown_pct, book.status, book.halt_reason,
+    )  # fmt: skip
+
+
+def order_row(order: PaperOrder) -> OrderRow:
+    r = order.request
+    extra = dict(order.extra)
+    extra.update(
+        costs=asdict(r.costs),
+        volume_cap=r.volume_cap,
+        anchor=order.anchor,
+        triggered=order.triggered,
+        fills=order.fills,
+        placed_bar=order.placed_bar,
+        max_position=r.max_position,
+        max_orders_per_minute=r.max_orders_per_minute,
+        requested_quantity=r.quantity,
+    )
+    return OrderRow(
+        client_order_id=r.client_order_id,
+        symbol=r.symbol,
+        side=r.side,
+        order_type=r.order_type,
+        time_in_force=r.time_in_force,
+        status=order.status,
+        purpose=r.purpose,
+        arrival_time=order.arrival_time,
+        updated_at=order.updated_at or order.arrival_time,
+        deployment_id=r.deployment_id,
+        quantity=order.quantity,
+        limit_price=order.limit_price,
+        stop_price=order.stop_price,
+        trail_pct=r.trail_pct,
+        reduce_only=r.reduce_only,
+        oco_group=r.oco_group,
+        filled_quantity=order.filled_quantity,
+        average_price=order.average_price,
+        fees=order.fees,
+        reject_reason=order.reject_reason,
+        decision_time=r.decision_time,
+        decision_price=r.decision_price,
+        arrival_price=order.arrival_price,
+        extra=extra,
+        id=order.id,
+    )
+
+
+def paper_order(row: OrderRow, settings: DeploymentSettings | None) -> PaperOrder:
+    extra = dict(row.extra)
+    costs = (
+        CostModel(**extra.pop("costs", {}))
+        if "costs" in extra
+        else (settings.costs if settings is not None else CostModel())
+    )
+    request = OrderRequest(
+        row.client_order_id, row.symbol, row.side, row.order_type,
+        quantity=extra.pop("requested_quantity", row.quantity), limit_price=row.limit_price,
+        stop_price=row.stop_price, trail_pct=row.trail_pct, time_in_force=row.time_in_force,
+        reduce_only=row.reduce_only, oco_group=row.oco_group, purpose=row.purpose,
+        deployment_id=row.deployment_id, decision_time=row.decision_time,
+        decision_price=row.decision_price, costs=costs, volume_cap=extra.pop("volume_cap", None),
+        max_position=extra.pop("max_position", None),
+        max_orders_per_minute=extra.pop("max_orders_per_minute", None),
+    )  # fmt: skip
+    order = PaperOrder(
+        request, row.status, row.arrival_time, row.arrival_price, row.quantity,
+        row.limit_price, row.stop_price, anchor=extra.pop("anchor", None),
+        triggered=bool(extra.pop("triggered", False)), filled_quantity=row.filled_quantity,
+        average_price=row.average_price, fees=row.fees, fills=int(extra.pop("fills", 0)),
+        reject_reason=row.reject_reason, updated_at=row.updated_at,
+        placed_bar=extra.pop("placed_bar", None), id=row.id, extra=extra,
+    )  # fmt: skip
+    return order
+
+
+def fill_row(fill: FillEvent) -> FillRow:
+    return FillRow(
+        fill.fill_id, fill.order.client_order_id, fill.symbol, fill.side, fill.price,
+        fill.quantity, fill.fee, fill.realised_pnl, fill.time, fill.order.fills,
+        fill.order.request.deployment_id,
+    )  # fmt: skip
+
+
+def position_row(book: PositionBook) -> PositionRow:
+    assert book.updated_at is not None
+    return PositionRow(
+        book.symbol, book.quantity, book.average_price, book.realised_pnl, book.last_price,
+        book.updated_at,
+    )  # fmt: skip
+
+
+def trade_record(fill: FillEvent, account: str) -> TradeRecord:
+    """A paper fill as an executed trade (the ``trades`` table every source feeds)."""
+    deployment = fill.order.request.deployment_id
+    return TradeRecord(
+        trade_id=f"paper:{account}:{fill.fill_id}",
+        account_id=account,
+        strategy_id=f"deployment:{deployment}" if deployment is not None else "manual",
+        symbol=fill.symbol,
+        side=fill.side,  # type: ignore[arg-type]
+        price=fill.price,
+        volume=fill.quantity,
+        execution_time=fill.time,
+        commission=fill.fee,
+        market_context={"venue": "paper", "trigger": fill.trigger, "base_price": fill.base},
+        pnl=fill.realised_pnl - fill.fee,
+    )
+
+
+__all__ = [
+    "TradingStore",
+    "account_book",
+    "account_row",
+    "fill_row",
+    "order_row",
+    "paper_order",
+    "position_row",
+    "trade_record",
+]
