@@ -7,3 +7,5 @@ analytics.metrics.PRESETS holds one convention per name of METRIC_PRESETS.
 
 SUPPORTED_TIMEFRAMES = ("1m", "5m", "15m", "30m", "1h", "4h", "1d", "1w")
 METRIC_PRESETS = ("backtesting.py", "quantstats", "trade")
+# ccxt's exchange ids (binance, coinbase, kraken): FEEDS=SYMBOL:ccxt:EXCHANGE:TIMEFRAME
+EXCHANGE_ID_PATTERN = r"^[a-z][a-z0-9_]*$"

@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from config.choices import EXCHANGE_ID_PATTERN, SUPPORTED_TIMEFRAMES
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = ROOT / "data"
 DEFAULT_STRATEGIES_DIR = ROOT / "config" / "strategies" / "user_strategies"
-FEED_KINDS = ("replay", "random_walk")
+FEED_KINDS = ("replay", "random_walk", "ccxt")
+CCXT_FEED = "SYMBOL:ccxt:EXCHANGE:TIMEFRAME (like BTC/USDT:ccxt:binance:1m)"
+_EXCHANGE_ID = re.compile(EXCHANGE_ID_PATTERN)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -32,10 +37,19 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True)
 class FeedSpec:
-    """Which live feed drives one stored symbol."""
+    """Which live feed drives one symbol: a stored one (replay, random_walk), or one an
+    exchange serves through ccxt (``exchange`` and ``timeframe`` set, stored as it comes)."""
 
     symbol: str
     kind: str
+    exchange: str | None = None
+    timeframe: str | None = None
+
+    def __str__(self) -> str:
+        """As written in FEEDS."""
+        if self.kind == "ccxt":
+            return f"{self.symbol}:ccxt:{self.exchange}:{self.timeframe}"
+        return f"{self.symbol}:{self.kind}"
 
 
 @dataclass(frozen=True)
@@ -159,15 +173,44 @@ def _bool(name: str, value: str) -> bool:
 
 
 def _feeds(value: str) -> tuple[FeedSpec, ...]:
-    expected = f"SYMBOL:KIND[,SYMBOL:KIND...] with KIND one of {', '.join(FEED_KINDS)}, or 'none'"
+    expected = (
+        f"SYMBOL:KIND[,SYMBOL:KIND...] with KIND one of {', '.join(FEED_KINDS[:-1])},"
+        f" or {CCXT_FEED}, or 'none'"
+    )
     if value.strip().lower() == "none":
         return ()
     specs: list[FeedSpec] = []
     for item in value.split(","):
-        symbol, sep, kind = item.strip().partition(":")
-        if not sep or not symbol.strip() or kind.strip() not in FEED_KINDS:
-            raise SettingsError("FEEDS", value, expected)
-        if any(s.symbol == symbol.strip() for s in specs):
-            raise SettingsError("FEEDS", value, f"each symbol once ({symbol.strip()} repeats)")
-        specs.append(FeedSpec(symbol.strip(), kind.strip()))
+        parts = [part.strip() for part in item.strip().split(":")]
+        if "ccxt" in parts[1:]:
+            spec = _ccxt_feed(value, parts)
+        else:
+            symbol, sep, kind = item.strip().partition(":")
+            if not sep or not symbol.strip() or kind.strip() not in FEED_KINDS:
+                raise SettingsError("FEEDS", value, expected)
+            spec = FeedSpec(symbol.strip(), kind.strip())
+        if any(s.symbol == spec.symbol for s in specs):
+            raise SettingsError("FEEDS", value, f"each symbol once ({spec.symbol} repeats)")
+        specs.append(spec)
     return tuple(specs)
+
+
+def _ccxt_feed(value: str, parts: list[str]) -> FeedSpec:
+    """SYMBOL:ccxt:EXCHANGE:TIMEFRAME; the symbol may hold colons itself (ccxt writes a
+    perpetual swap BTC/USDT:USDT), so the kind is found from the right."""
+    at = len(parts) - 1 - parts[::-1].index("ccxt")
+    symbol, rest = ":".join(parts[:at]), parts[at + 1 :]
+    item = ":".join(parts)
+    if not symbol:
+        problem = "the symbol is missing"
+    elif len(rest) < 2 or not all(rest):
+        problem = "the exchange or the timeframe is missing"
+    elif len(rest) > 2:
+        problem = f"{':'.join(rest[2:])!r} follows the timeframe"
+    elif not _EXCHANGE_ID.match(rest[0]):
+        problem = f"{rest[0]!r} is not a ccxt exchange id (lowercase, like binance or kraken)"
+    elif rest[1] not in SUPPORTED_TIMEFRAMES:
+        problem = f"timeframe {rest[1]!r} is not one of {', '.join(SUPPORTED_TIMEFRAMES)}"
+    else:
+        return FeedSpec(symbol, "ccxt", exchange=rest[0], timeframe=rest[1])
+    raise SettingsError("FEEDS", value, f"{CCXT_FEED} for an exchange feed: in {item!r} {problem}")

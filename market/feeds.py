@@ -10,6 +10,8 @@ Example::
 A feed yields, per new candle, ``updates_per_candle`` "forming" events (the bar so far, same
 ``ts`` as the final bar) and then one "closed" event with the final bar. A looping replay
 yields "rewind" when it starts over: consumers drop the candles after ``start_cursor()``.
+A feed that reports its own state (an exchange: connecting, backfilling, retrying, live)
+yields "status" events; the state holds until its next one.
 
 Pacing: feeds with ``self_paced = False`` (replay, random walk) never sleep; ``events()``
 yields as fast as it is iterated, which keeps them testable. The caller paces them with
@@ -52,10 +54,15 @@ _STEPS = 8  # intra-bar steps of the random walk, which give each bar its high a
 
 @dataclass(frozen=True)
 class FeedEvent:
-    kind: Literal["forming", "closed", "rewind"]  # rewind: a looping replay starts over
+    # rewind: a looping replay starts over; status: a self-paced feed reports its own state
+    kind: Literal["forming", "closed", "rewind", "status"]
     symbol: str
     timeframe: Timeframe
-    candle: Candle | None  # None only for rewind
+    candle: Candle | None  # None only for rewind and status
+    # status events only: the state the feed is in until its next status event
+    # (connecting, backfilling, live, retrying) and what the status line adds to it
+    status: str | None = None
+    note: str | None = None
 
 
 @runtime_checkable

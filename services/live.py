@@ -4,7 +4,10 @@
 visible) and the forming candle. `FeedRunner` drives each feed on a background thread: closed
 candles are upserted through the CandleRepository (idempotent, so a replay of stored bars is
 harmless) before the cursor moves, so a chart never shows a candle the database does not hold.
-One failing feed is stopped with its error recorded; the others go on.
+One failing feed is stopped with its error recorded; the others go on. A feed that reports
+its own state (the exchange feed: connecting, backfilling, retrying, live) sends "status"
+events: the state holds until its next one, through the candles it stores meanwhile (a
+backfill shows BACKFILLING until the last missed bar is stored).
 
 A busy or briefly unreachable database (another process importing, a PostgreSQL restart) does
 not stop a feed: the write waits a little (``RetryPolicy.lock_wait_ms``), then the feed goes
@@ -47,22 +50,33 @@ class StreamState:
     symbol: str
     timeframe: Timeframe
     feed_kind: str
-    status: str  # starting | live | delayed | finished | error | static
+    # starting | live | delayed | finished | error | static, or what a self-reporting feed
+    # (an exchange) last said: connecting | backfilling | retrying | live
+    status: str
     cursor: pd.Timestamp | None  # open time of the last visible closed candle
     forming: Candle | None
     closed_count: int = 0  # closed candles received since start
     updated_at: datetime | None = None  # wall-clock time of the last event
-    error: str | None = None  # why the status is error or delayed, one line (never SQL)
+    # why the status is error, delayed or retrying, or what a backfill does; one line, never SQL
+    error: str | None = None
     version: int = 0  # +1 on every event or status change: "has anything moved?" in one int
     # the last closed candles of this feed, oldest first (stored before they got here): a
     # chart a few bars behind catches up without a query
     recent: tuple[Candle, ...] = ()
     delayed_since: datetime | None = None  # first failed write of the delay (wall clock)
     backlog: int = 0  # closed candles received but not stored yet (while delayed)
+    # the last "status" event of a feed that reports its own state: its candles keep it
+    feed_status: str | None = None
+    feed_note: str | None = None
 
 
 RECENT_CANDLES = 32
-_UNDELAYED = {"error": None, "delayed_since": None, "backlog": 0}
+
+
+def _undelayed(state: StreamState) -> dict[str, object]:
+    """The fields an event resets once the database took its candles again: the status line
+    goes back to what the feed itself last reported (nothing, for replays)."""
+    return {"error": state.feed_note, "delayed_since": None, "backlog": 0}
 
 
 @dataclass(frozen=True)
@@ -148,36 +162,49 @@ class LiveMarket:
                 assert event.candle is not None
                 state = replace(
                     state,
-                    status="live",
+                    status=state.feed_status or "live",
                     cursor=event.candle.ts,
                     forming=None,
                     recent=(*state.recent[-(RECENT_CANDLES - 1) :], event.candle),
                     closed_count=state.closed_count + 1,
                     updated_at=now,
                     version=state.version + 1,
-                    **_UNDELAYED,
+                    **_undelayed(state),
                 )
             elif event.kind == "forming":
                 state = replace(
                     state,
-                    status="live",
+                    status=state.feed_status or "live",
                     forming=event.candle,
                     updated_at=now,
                     version=state.version + 1,
-                    **_UNDELAYED,
+                    **_undelayed(state),
                 )
             elif event.kind == "rewind":
                 # a looping replay starts over: charts see the cursor go back and rebuild
                 cursor = self._start_cursors.get(event.symbol)
+                delayed = state.status == "delayed"
                 state = replace(
                     state,
-                    status="live" if state.status == "delayed" else state.status,
+                    status=(state.feed_status or "live") if delayed else state.status,
                     cursor=cursor,
                     forming=None,
                     recent=(),
                     updated_at=now,
                     version=state.version + 1,
-                    **(_UNDELAYED if state.status == "delayed" else {}),
+                    **(_undelayed(state) if delayed else {}),
+                )
+            elif event.kind == "status":
+                state = replace(
+                    state,
+                    status=event.status or "live",
+                    error=event.note,
+                    feed_status=event.status,
+                    feed_note=event.note,
+                    delayed_since=None,
+                    backlog=0,
+                    updated_at=now,
+                    version=state.version + 1,
                 )
             self._streams[event.symbol] = state
             return state
@@ -256,6 +283,10 @@ class FeedRunner:
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
+        for feed, _ in self._feeds:  # a self-paced feed may be waiting on its source: wake it
+            close = getattr(feed, "close", None)
+            if callable(close):
+                close()
         for thread in self._threads:
             thread.join(timeout)
         self._threads = []

@@ -19,6 +19,7 @@ from config.settings import FeedSpec, Settings, SettingsError
 from database.repositories import CandleRepository
 from database.session import make_session_factory
 from market.candles import iter_candles
+from market.exchange_feed import ExchangeFeed
 from market.feeds import Feed, RandomWalkFeed, ReplayFeed, event_interval
 from market.sample_data import DEMO_SEED
 from market.timeframes import Timeframe
@@ -89,18 +90,30 @@ def _make_feeds(
                 stored[info.symbol] = tf
         feeds: list[tuple[Feed, str]] = []
         for spec in settings.feeds:
+            if spec.kind == "ccxt":  # the exchange has the history: nothing need be stored
+                feeds.append((_exchange_feed(spec, repo), f"ccxt {spec.exchange}"))
+                continue
             if spec.symbol not in stored:
                 raise SettingsError(
                     "FEEDS",
-                    ",".join(f"{s.symbol}:{s.kind}" for s in settings.feeds),
-                    f"stored symbols only ({', '.join(sorted(stored)) or 'none stored'});"
-                    f" {spec.symbol} is not stored",
+                    ",".join(str(s) for s in settings.feeds),
+                    f"stored symbols only for replay and random_walk"
+                    f" ({', '.join(sorted(stored)) or 'none stored'}); {spec.symbol} is not stored",
                 )
             feeds.append((_feed(spec, stored[spec.symbol], repo, settings), spec.kind))
         for symbol, tf in stored.items():
             if symbol not in {spec.symbol for spec in settings.feeds}:
                 market.register_static(symbol, tf, repo.last_ts(symbol, tf.label))
     return feeds
+
+
+def _exchange_feed(spec: FeedSpec, repo: CandleRepository) -> Feed:
+    """Polls the exchange from the last bar stored in the spec's timeframe (a backfill of
+    DEFAULT_LOOKBACK_BARS when none is); stored under the exchange's own symbol."""
+    if spec.exchange is None or spec.timeframe is None:
+        raise ValueError(f"FEEDS entry {spec}: an exchange feed needs an exchange and a timeframe")
+    tf = Timeframe.parse(spec.timeframe)
+    return ExchangeFeed(spec.symbol, tf, spec.exchange, repo.last_ts(spec.symbol, tf.label))
 
 
 def _feed(spec: FeedSpec, tf: Timeframe, repo: CandleRepository, settings: Settings) -> Feed:

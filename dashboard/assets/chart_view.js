@@ -502,6 +502,10 @@
     live: ["LIVE", "success"],
     delayed: ["DELAYED", "warning"],
     starting: ["STARTING", "secondary"],
+    // an exchange feed's own states (market/exchange_feed.py); the detail follows in the text
+    connecting: ["CONNECTING", "secondary"],
+    backfilling: ["BACKFILLING", "info"],
+    retrying: ["RETRYING", "warning"],
     finished: ["REPLAY ENDED", "secondary"],
     static: ["HISTORY", "info"],
     error: ["FEED ERROR", "danger"],

@@ -67,6 +67,7 @@ def test_a_command_never_imports_the_dashboard_stack(args, tmp_path):
     modules = loaded(args, tmp_path)
     assert "cli" in modules  # the probe saw the command's own imports
     assert not modules & set(DASHBOARD_STACK), sorted(modules & set(DASHBOARD_STACK))
+    assert "ccxt" not in modules  # an exchange feed imports it when it starts, never a command
 
 
 def test_help_imports_neither_pandas_nor_the_database(tmp_path):

@@ -68,3 +68,46 @@ def test_an_invalid_value_names_the_variable_the_value_and_the_expectation(
     assert caught.value.variable == variable
     assert message.startswith(f"{variable}={value!r} is invalid: expected ")
     assert expected in message
+
+
+def test_an_exchange_feed_names_symbol_exchange_and_timeframe():
+    feeds = Settings.from_env(
+        {"FEEDS": "BTC/USDT:ccxt:binance:1m, SP500:replay, BTC/USDT:USDT:ccxt:bybit:5m"}
+    ).feeds
+    assert feeds == (
+        FeedSpec("BTC/USDT", "ccxt", exchange="binance", timeframe="1m"),
+        FeedSpec("SP500", "replay"),
+        # a ccxt perpetual swap symbol holds a colon: the kind is found from the right
+        FeedSpec("BTC/USDT:USDT", "ccxt", exchange="bybit", timeframe="5m"),
+    )
+    assert [str(f) for f in feeds] == [
+        "BTC/USDT:ccxt:binance:1m",
+        "SP500:replay",
+        "BTC/USDT:USDT:ccxt:bybit:5m",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("BTC/USDT:ccxt", "in 'BTC/USDT:ccxt' the exchange or the timeframe is missing"),
+        ("BTC/USDT:ccxt:binance", "the exchange or the timeframe is missing"),
+        ("BTC/USDT:ccxt::1m", "the exchange or the timeframe is missing"),
+        (":ccxt:binance:1m", "the symbol is missing"),
+        ("BTC/USDT:ccxt:binance:2m", "timeframe '2m' is not one of 1m, 5m, 15m"),
+        ("BTC/USDT:ccxt:Binance:1m", "'Binance' is not a ccxt exchange id"),
+        ("BTC/USDT:ccxt:binance:1m:spot", "'spot' follows the timeframe"),
+    ],
+)
+def test_a_malformed_exchange_feed_says_what_is_wrong(value, problem):
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"FEEDS": f"SP500:replay,{value}"})
+    message = str(caught.value)
+    assert caught.value.variable == "FEEDS"
+    assert "expected SYMBOL:ccxt:EXCHANGE:TIMEFRAME (like BTC/USDT:ccxt:binance:1m)" in message
+    assert problem in message
+
+
+def test_an_exchange_feed_symbol_counts_once_with_the_others():
+    with pytest.raises(SettingsError, match=r"each symbol once \(BTC/USDT repeats\)"):
+        Settings.from_env({"FEEDS": "BTC/USDT:replay,BTC/USDT:ccxt:binance:1m"})
