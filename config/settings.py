@@ -71,6 +71,8 @@ class Settings:
     retention_days: int = 90  # backtest (analysis) runs older than this lose their signals
     max_request_mb: int = 8  # a larger request body is refused (413) before it is read
     debug_stats: bool = False  # serve GET /debug/stats (counters, feed states)
+    # paper trading's runner: in this process ("embedded") or `app.py runner` ("external")
+    trading_runner: str = "embedded"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -98,6 +100,9 @@ class Settings:
             ),
             max_request_mb=_int("MAX_REQUEST_MB", env.get("MAX_REQUEST_MB", "8"), 1, 1024),
             debug_stats=_bool("DEBUG_STATS", env.get("DEBUG_STATS", "false")),
+            trading_runner=_choice(
+                "TRADING_RUNNER", env.get("TRADING_RUNNER", "embedded"), TRADING_RUNNERS
+            ).lower(),
         )
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -155,6 +160,9 @@ def _float(name: str, value: str, low: float, high: float) -> float:
     if not low <= number <= high:  # also rejects nan
         raise SettingsError(name, value, f"a number from {low:g} to {high:g}")
     return number
+
+
+TRADING_RUNNERS = ("EMBEDDED", "EXTERNAL")  # _choice compares in upper case
 
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:

@@ -78,6 +78,8 @@ def create_app(
     )
     app.server.add_url_rule(formulas.FORMULAS_URL, "formulas", formulas.formulas_html)
     if start_feeds:
+        if settings.trading_runner == "embedded":
+            services.trading.start()
         services.runner.start()
     if warm:
         app.server.extensions["stratlens_warmup"] = warmup

@@ -34,7 +34,7 @@ from strategies.registry import UnknownStrategyError, create
 from trading.config import DeploymentConfigError, DeploymentSettings
 from trading.engine import BarOutcome, Deployed, TradingEngine
 from trading.replay import new_deployed, trade_frame
-from trading.store import TradingStore, account_book
+from trading.store import TradingStore, account_book, order_row, paper_order
 
 DEFAULT_BATCH_BARS = 500
 
@@ -138,6 +138,54 @@ class PaperTrading:
             if row.status == "running":
                 raise PaperError(f"deployment {name!r} is running: stop it first")
             return repo.remove_deployment(row.id, datetime.now(UTC))
+
+    # -- orders --------------------------------------------------------------------------------
+    def cancel(self, client_order_id: str) -> str:
+        """Cancel an open order: through the running runner that holds it, else in the
+        database (no runner trades it now). PaperError names why not."""
+        return self._change(client_order_id, "cancel", {})
+
+    def modify(self, client_order_id: str, **changes: float | None) -> str:
+        """Change an open order's quantity, limit or stop price (PaperError names why not)."""
+        given = {k: v for k, v in changes.items() if v is not None}
+        if not given:
+            raise PaperError("modify: give a new quantity, limit_price or stop_price")
+        return self._change(client_order_id, "modify", given)
+
+    def _change(self, client_order_id: str, action: str, changes: dict[str, float]) -> str:
+        from trading.broker import PaperBroker
+        from trading.orders import OrderError
+
+        with self._sessions() as session:
+            found = TradingRepository(session).order(client_order_id)
+        if found is None:
+            raise PaperError(f"unknown order {client_order_id!r}")
+        runner = self._runner
+        try:
+            if runner is not None and runner.holds(client_order_id):
+                order = (
+                    runner.cancel(client_order_id)
+                    if action == "cancel"
+                    else runner.modify(client_order_id, **changes)
+                )
+                return f"order {client_order_id} {order.status}"
+            account_id, row = found
+            with self._sessions.begin() as session:
+                repo = TradingRepository(session)
+                account = repo.account_by_id(account_id)
+                assert account is not None
+                broker = PaperBroker(account_book(account))
+                broker.restore([paper_order(row, None)], [])
+                now = datetime.now(UTC)
+                if action == "cancel":
+                    broker.cancel(client_order_id, now, "cancelled by the user")
+                else:
+                    broker.modify(client_order_id, now, **changes)
+                orders, _, _ = broker.drain()
+                repo.save_orders(account_id, [order_row(o) for o in orders])
+                return f"order {client_order_id} {orders[0].status}"
+        except OrderError as exc:
+            raise PaperError(str(exc)) from exc
 
     def account_view(self, name: str) -> str:
         """The account as text: cash, equity, PnL, positions and open orders."""
@@ -313,7 +361,9 @@ def _check_series(session: Session, symbol: str, tf: Timeframe) -> None:
         raise PaperError(
             f"symbol {symbol!r} has no stored series and no feed: import or add a feed first"
         )
-    if not any(Timeframe.parse(s.timeframe).can_resample_to(tf) for s in stored):
+    if not any(
+        s.timeframe == tf.label or Timeframe.parse(s.timeframe).can_resample_to(tf) for s in stored
+    ):
         offered = ", ".join(s.timeframe for s in stored)
         raise PaperError(f"{symbol} is stored in {offered}, which cannot make {tf.label} bars")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import pandas as pd
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -27,6 +28,7 @@ from services.chart_layers import ChartTracks
 from services.database_setup import check_writable, prepare_database
 from services.live import FeedRunner, LiveMarket
 from services.market_data import MarketDataService
+from services.trading_runner import TradingRunner
 from strategies.data_integration import StrategyDataIntegrator
 
 log = logging.getLogger("stratlens")
@@ -45,9 +47,11 @@ class Services:
     integrator: StrategyDataIntegrator
     runner: FeedRunner
     tracks: ChartTracks
+    trading: TradingRunner  # paper trading's deployments on each closed candle
 
     def close(self) -> None:
         self.runner.stop()
+        self.trading.stop()
         self.cache.close()
         self.engine.dispose()
 
@@ -63,19 +67,27 @@ def build_services(settings: Settings) -> Services:
     sessions = make_session_factory(engine)
     market = LiveMarket()
     feeds = _make_feeds(settings, sessions, market)
+    trading = TradingRunner(sessions, cursor=lambda symbol: _cursor(market, symbol))
     runner = FeedRunner(
         feeds,
         market,
         sessions,
         interval=event_interval(settings.feed_speed, settings.feed_updates_per_candle),
+        on_closed=trading.on_closed,
     )
     cache = SharedCache.from_url(settings.redis_url)
     market_data = MarketDataService(sessions, market, cache)
     integrator = StrategyDataIntegrator(sessions, cache)
     tracks = ChartTracks(market_data)
     return Services(
-        settings, engine, sessions, market, cache, market_data, integrator, runner, tracks
-    )
+        settings, engine, sessions, market, cache, market_data, integrator, runner, tracks,
+        trading,
+    )  # fmt: skip
+
+
+def _cursor(market: LiveMarket, symbol: str) -> pd.Timestamp | None:
+    state = market.get(symbol)
+    return None if state is None else state.cursor
 
 
 def _make_feeds(

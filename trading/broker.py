@@ -223,6 +223,8 @@ class PaperBroker:
         ts = int(candle.ts.value // 1_000_000)
         fills_before = len(self.new_fills)
         state = self._bar.get(symbol)
+        if state is not None and ts < state[0]:
+            return []  # a bar before the one being filled (a looping replay starting over)
         book = self.position(symbol)
         if state is None or state[0] != ts:  # the bar's first event: its open
             self._used_volume[symbol] = 0.0

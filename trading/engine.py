@@ -159,7 +159,13 @@ class TradingEngine:
         ts = int(candle.ts.value // 1_000_000)
         outcome = self._outcome = BarOutcome(ts, when)
         base = self._base.get(symbol)
-        mine = [d for d in self.deployed.values() if d.symbol == symbol]
+        # a deployment already past this bar (a restart catching up) skips it
+        mine = [
+            d
+            for d in self.deployed.values()
+            if d.symbol == symbol
+            and (d.last_bar_ts is None or ts >= d.last_bar_ts + d.timeframe.millis)
+        ]
         completed: dict[str, Candle] = {}
         for label in sorted({d.timeframe.label for d in mine}):
             tf = Timeframe.parse(label)
