@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from indicators import momentum, moving_averages, volatility, volume
@@ -62,7 +63,7 @@ class IndicatorRequest:
     def param_dict(self) -> dict[str, ParamValue]:
         return dict(self.params)
 
-    @property
+    @cached_property  # a frozen dataclass keeps it in its __dict__: read on every live bar
     def key(self) -> str:
         """``macd(fast=12,signal=9,slow=26)``, plus ``@1h`` when the timeframe is set."""
         args = ",".join(f"{k}={_format(v)}" for k, v in self.params)

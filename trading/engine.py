@@ -61,6 +61,7 @@ class Deployed:
     run_id: int | None = None
     last_bar_ts: int | None = None
     error: str | None = None
+    keys: tuple[str, ...] = ()  # its indicator request keys (set by TradingEngine.add)
 
 
 @dataclass
@@ -139,6 +140,7 @@ class TradingEngine:
             if state_key not in self._states:
                 self._states[state_key] = request.spec.open(history, request.param_dict)[0]
         deployed.live = deployed.strategy.live(history, deployed.symbol, deployed.timeframe.label)
+        deployed.keys = tuple(r.key for r in deployed.strategy.required_indicators())
         broker = self.brokers[deployed.account_id]
         broker.sizers[deployed.id] = deployed.policy.size
         self.deployed[deployed.id] = deployed
@@ -166,12 +168,15 @@ class TradingEngine:
             if d.symbol == symbol
             and (d.last_bar_ts is None or ts >= d.last_bar_ts + d.timeframe.millis)
         ]
+        by_tf: dict[str, list[Deployed]] = {}
+        for d in mine:
+            by_tf.setdefault(d.timeframe.label, []).append(d)
         completed: dict[str, Candle] = {}
-        for label in sorted({d.timeframe.label for d in mine}):
-            tf = Timeframe.parse(label)
+        for label, deps in by_tf.items():
+            tf = deps[0].timeframe
             opened, done = self._bucket(symbol, tf, base or tf, candle)
-            for d in mine:
-                if d.timeframe.label == label and opened:
+            if opened is not None:
+                for d in deps:
                     self._guard(d, lambda d=d, o=opened: d.policy.on_bar_open(o))
             if done is not None:
                 completed[label] = done
@@ -181,8 +186,7 @@ class TradingEngine:
         for account_id, broker in self.brokers.items():
             self._check_drawdown(account_id, broker, candle, mine)
         for label, bar in completed.items():
-            deps = [d for d in mine if d.timeframe.label == label]
-            self._decide(symbol, label, bar, deps, last)
+            self._decide(symbol, label, bar, by_tf[label], last)
         self._collect(symbol, mine)
         self._outcome = None
         return outcome
@@ -256,10 +260,11 @@ class TradingEngine:
         outcome = self._outcome
         assert outcome is not None
         values: dict[str, tuple[float, ...]] = {}
+        states = self._states
         for d in deps:
-            for request in d.strategy.required_indicators():
-                if request.key not in values:
-                    values[request.key] = self._states[(symbol, label, request.key)].update(bar)
+            for key in d.keys:
+                if key not in values:
+                    values[key] = states[(symbol, label, key)].update(bar)
         for d in deps:
             self._guard(d, lambda d=d: self._decide_one(d, bar, values, last))
 
