@@ -40,28 +40,29 @@ class TradingStore:
     """Writes :class:`BarOutcome` batches; reads a broker's book back (see the docstring)."""
 
     def write(self, session: Session, outcomes: Iterable[BarOutcome]) -> None:
+        """Every outcome's changes in a few statements (one per kind of row)."""
         repo = TradingRepository(session)
-        signals: list = []
-        trades: list[TradeRecord] = []
+        orders: dict[str, tuple[int, PaperOrder]] = {}  # the last state of each order
+        fills: list[tuple[int, FillEvent]] = []
+        positions: dict[tuple[int, str], PositionBook] = {}
         accounts: dict[int, AccountBook] = {}
         states: dict[int, tuple[int, int, dict]] = {}
         statuses: dict[int, tuple[str, str | None]] = {}
+        signals: list = []
         last_time: datetime | None = None
         for outcome in outcomes:
             last_time = outcome.time
-            for account_id, orders in outcome.orders.items():
-                ids = repo.save_orders(account_id, [order_row(o) for o in orders])
-                for order in orders:
-                    order.id = ids.get(order.client_order_id, order.id)
-            for account_id, fills in outcome.fills.items():
-                repo.add_fills(account_id, [fill_row(f) for f in fills])
-            for account_id, positions in outcome.positions.items():
-                repo.save_positions(account_id, [position_row(p) for p in positions])
+            for account_id, changed in outcome.orders.items():
+                for order in changed:
+                    orders[order.client_order_id] = (account_id, order)
+            for account_id, made in outcome.fills.items():
+                fills.extend((account_id, f) for f in made)
+            for account_id, moved in outcome.positions.items():
+                for book in moved:
+                    positions[(account_id, book.symbol)] = book
             for book in outcome.accounts:
                 assert book.id is not None
                 accounts[book.id] = book
-                for fill in outcome.fills.get(book.id, ()):
-                    trades.append(trade_record(fill, book.name))
             for d in outcome.deployments:
                 if d.last_bar_ts is not None:
                     states[d.id] = (d.id, d.last_bar_ts, d.policy.state())
@@ -71,15 +72,22 @@ class TradingStore:
             signals.extend(s.to_record(d.run_id) for d, s in outcome.signals)
         if last_time is None:
             return
-        for book in accounts.values():
-            repo.save_account(account_row(book), last_time)
+        ids = repo.save_orders_of([(a, order_row(o)) for a, o in orders.values()])
+        for _, order in orders.values():
+            order.id = ids.get(order.client_order_id, order.id)
+        repo.add_fills_of([(a, fill_row(f)) for a, f in fills])
+        repo.save_positions_of([(a, position_row(p)) for (a, _), p in positions.items()])
+        repo.save_accounts([account_row(b) for b in accounts.values()], last_time)
         repo.save_states(list(states.values()), last_time)
         for deployment_id, (status, error) in statuses.items():
             repo.update_deployment(deployment_id, last_time, status=status, error=error)
         if signals:
             SignalRepository(session).add_many(signals)
-        if trades:
-            TradeRepository(session).add_many(trades)
+        if fills:
+            names = {a: b.name for a, b in accounts.items()}
+            TradeRepository(session).add_many(
+                trade_record(f, names.get(a) or str(a)) for a, f in fills
+            )
 
     def load_book(
         self,

@@ -42,6 +42,52 @@ FILLS: Table = Fill.__table__  # type: ignore[assignment]
 POSITIONS: Table = Position.__table__  # type: ignore[assignment]
 
 
+_UPDATE_ACCOUNT = (
+    update(ACCOUNTS)
+    .where(ACCOUNTS.c.id == bindparam("a_id"))
+    .values(
+        cash=bindparam("a_cash"),
+        realised_pnl=bindparam("a_realised"),
+        fees=bindparam("a_fees"),
+        peak_equity=bindparam("a_peak"),
+        max_drawdown_pct=bindparam("a_dd"),
+        status=bindparam("a_status"),
+        halt_reason=bindparam("a_halt"),
+        updated_at=bindparam("a_updated"),
+    )
+)
+_UPDATE_ORDER = (
+    update(ORDERS)
+    .where(ORDERS.c.client_order_id == bindparam("o_cid"))
+    .values(
+        status=bindparam("o_status"),
+        quantity=bindparam("o_qty"),
+        limit_price=bindparam("o_limit"),
+        stop_price=bindparam("o_stop"),
+        filled_quantity=bindparam("o_filled"),
+        average_price=bindparam("o_avg"),
+        fees=bindparam("o_fees"),
+        reject_reason=bindparam("o_reject"),
+        updated_at=bindparam("o_updated"),
+        extra=bindparam("o_extra"),
+    )
+)
+_UPDATE_POSITION = (
+    update(POSITIONS)
+    .where(
+        POSITIONS.c.account_id == bindparam("p_account"),
+        POSITIONS.c.symbol == bindparam("p_symbol"),
+    )
+    .values(
+        quantity=bindparam("p_qty"),
+        average_price=bindparam("p_avg"),
+        realised_pnl=bindparam("p_realised"),
+        last_price=bindparam("p_last"),
+        updated_at=bindparam("p_updated"),
+    )
+)
+
+
 class TradingStoreError(RepositoryError, ValueError):
     """A paper-trading record that cannot be stored as asked (the message says why)."""
 
@@ -179,19 +225,29 @@ class TradingRepository:
         return [_account(a) for a in self._session.scalars(select(Account).order_by(Account.id))]
 
     def save_account(self, row: AccountRow, now: datetime) -> None:
-        self._session.execute(
-            update(ACCOUNTS)
-            .where(ACCOUNTS.c.id == row.id)
-            .values(
-                cash=row.cash,
-                realised_pnl=row.realised_pnl,
-                fees=row.fees,
-                peak_equity=row.peak_equity,
-                max_drawdown_pct=row.max_drawdown_pct,
-                status=row.status,
-                halt_reason=row.halt_reason,
-                updated_at=utc_datetime(now, "now"),
-            )
+        self.save_accounts([row], now)
+
+    def save_accounts(self, rows: Sequence[AccountRow], now: datetime) -> None:
+        """The books of several accounts in one statement."""
+        if not rows:
+            return
+        when = utc_datetime(now, "now")
+        self._session.connection().execute(
+            _UPDATE_ACCOUNT,
+            [
+                {
+                    "a_id": r.id,
+                    "a_cash": r.cash,
+                    "a_realised": r.realised_pnl,
+                    "a_fees": r.fees,
+                    "a_peak": r.peak_equity,
+                    "a_dd": r.max_drawdown_pct,
+                    "a_status": r.status,
+                    "a_halt": r.halt_reason,
+                    "a_updated": when,
+                }
+                for r in rows
+            ],
         )
 
     # -- deployments -----------------------------------------------------------------------
@@ -285,38 +341,30 @@ class TradingRepository:
     # -- orders, fills, positions ------------------------------------------------------------
     def save_orders(self, account_id: int, orders: Iterable[OrderRow]) -> dict[str, int]:
         """Insert new orders and update known ones (by client order id); returns their ids."""
-        batch = list(orders)
-        if not batch:
+        return self.save_orders_of([(account_id, o) for o in orders])
+
+    def save_orders_of(self, orders: Sequence[tuple[int, OrderRow]]) -> dict[str, int]:
+        """(account id, order) pairs of any accounts: one insert of the new orders, one
+        update of the known ones; returns every order's id by client order id."""
+        if not orders:
             return {}
-        ids = self._order_ids([o.client_order_id for o in batch])
-        new = [o for o in batch if o.client_order_id not in ids]
+        connection = self._session.connection()
+        ids = self._order_ids([o.client_order_id for _, o in orders])
+        new = [(a, o) for a, o in orders if o.client_order_id not in ids]
         if new:
-            self._session.execute(
+            connection.execute(
                 insert(ORDERS),
                 [
-                    {**_order_values(o), "account_id": account_id, "created_at": o.arrival_time}
-                    for o in new
+                    {**_order_values(o), "account_id": a, "created_at": o.arrival_time}
+                    for a, o in new
                 ],
             )
-            ids.update(self._order_ids([o.client_order_id for o in new]))
-        fresh = {o.client_order_id for o in new}
-        known = [o for o in batch if o.client_order_id not in fresh]
+            ids.update(self._order_ids([o.client_order_id for _, o in new]))
+        fresh = {o.client_order_id for _, o in new}
+        known = [o for _, o in orders if o.client_order_id not in fresh]
         if known:
-            self._session.connection().execute(
-                update(ORDERS)
-                .where(ORDERS.c.client_order_id == _bind("o_cid"))
-                .values(
-                    status=_bind("o_status"),
-                    quantity=_bind("o_qty"),
-                    limit_price=_bind("o_limit"),
-                    stop_price=_bind("o_stop"),
-                    filled_quantity=_bind("o_filled"),
-                    average_price=_bind("o_avg"),
-                    fees=_bind("o_fees"),
-                    reject_reason=_bind("o_reject"),
-                    updated_at=_bind("o_updated"),
-                    extra=_bind("o_extra"),
-                ),
+            connection.execute(
+                _UPDATE_ORDER,
                 [
                     {
                         "o_cid": o.client_order_id,
@@ -337,20 +385,23 @@ class TradingRepository:
         return ids
 
     def add_fills(self, account_id: int, fills: Iterable[FillRow]) -> int:
-        batch = list(fills)
-        if not batch:
+        return self.add_fills_of([(account_id, f) for f in fills])
+
+    def add_fills_of(self, fills: Sequence[tuple[int, FillRow]]) -> int:
+        """(account id, fill) pairs in one insert; the orders must be stored already."""
+        if not fills:
             return 0
-        ids = self._order_ids([f.client_order_id for f in batch])
-        missing = sorted({f.client_order_id for f in batch} - set(ids))
+        ids = self._order_ids([f.client_order_id for _, f in fills])
+        missing = sorted({f.client_order_id for _, f in fills} - set(ids))
         if missing:
             raise TradingStoreError(f"fills of unknown orders {missing}: store the orders first")
-        self._session.execute(
+        self._session.connection().execute(
             insert(FILLS),
             [
                 {
                     "fill_id": f.fill_id,
                     "order_id": ids[f.client_order_id],
-                    "account_id": account_id,
+                    "account_id": a,
                     "deployment_id": f.deployment_id,
                     "symbol": f.symbol,
                     "side": f.side,
@@ -362,27 +413,59 @@ class TradingRepository:
                     "time": utc_datetime(f.time, "time"),
                     "seq": f.seq,
                 }
-                for f in batch
+                for a, f in fills
             ],
         )
-        return len(batch)
+        return len(fills)
 
     def save_positions(self, account_id: int, positions: Iterable[PositionRow]) -> None:
-        for p in positions:
-            values = {
-                "quantity": p.quantity, "average_price": p.average_price,
-                "realised_pnl": p.realised_pnl, "last_price": p.last_price,
-                "updated_at": utc_datetime(p.updated_at, "updated_at"),
-            }  # fmt: skip
-            done = self._session.execute(
-                update(POSITIONS)
-                .where(POSITIONS.c.account_id == account_id, POSITIONS.c.symbol == p.symbol)
-                .values(**values)
-            )
-            if done.rowcount == 0:  # type: ignore[attr-defined]
-                self._session.execute(
-                    insert(POSITIONS).values(account_id=account_id, symbol=p.symbol, **values)
+        self.save_positions_of([(account_id, p) for p in positions])
+
+    def save_positions_of(self, positions: Sequence[tuple[int, PositionRow]]) -> None:
+        """(account id, position) pairs: known ones updated, new ones inserted."""
+        if not positions:
+            return
+        connection = self._session.connection()
+        accounts = sorted({a for a, _ in positions})
+        stored = set(
+            connection.execute(
+                select(POSITIONS.c.account_id, POSITIONS.c.symbol).where(
+                    POSITIONS.c.account_id.in_(accounts)
                 )
+            ).tuples()
+        )
+        rows = [
+            {
+                "p_account": a,
+                "p_symbol": p.symbol,
+                "p_qty": p.quantity,
+                "p_avg": p.average_price,
+                "p_realised": p.realised_pnl,
+                "p_last": p.last_price,
+                "p_updated": utc_datetime(p.updated_at, "updated_at"),
+            }
+            for a, p in positions
+        ]
+        known = [r for r in rows if (r["p_account"], r["p_symbol"]) in stored]
+        new = [r for r in rows if (r["p_account"], r["p_symbol"]) not in stored]
+        if known:
+            connection.execute(_UPDATE_POSITION, known)
+        if new:
+            connection.execute(
+                insert(POSITIONS),
+                [
+                    {
+                        "account_id": r["p_account"],
+                        "symbol": r["p_symbol"],
+                        "quantity": r["p_qty"],
+                        "average_price": r["p_avg"],
+                        "realised_pnl": r["p_realised"],
+                        "last_price": r["p_last"],
+                        "updated_at": r["p_updated"],
+                    }
+                    for r in new
+                ],
+            )
 
     def orders(
         self, account_id: int, *, open_only: bool = False, deployment_id: int | None = None
@@ -450,7 +533,7 @@ class TradingRepository:
             query = select(ORDERS.c.client_order_id, ORDERS.c.id).where(
                 ORDERS.c.client_order_id.in_(part)
             )
-            found.update(dict(self._session.execute(query).tuples().all()))
+            found.update(dict(self._session.connection().execute(query).tuples().all()))
         return found
 
 
