@@ -3,14 +3,18 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
 
+from config.settings import Settings
 from dashboard.pages.alerts import WRITE_OUTPUTS, new_toasts, save_rule
 from dashboard.pages.alerts.tables import MAX_TOASTS, history_table
+from dashboard.server import create_app
 from database.repositories.alerts import AlertRepository
 from services.alerts import AlertService
+from trading.alerts import AlertEvent
 
 T0 = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 
@@ -91,3 +95,35 @@ def test_the_history_marks_unacknowledged_alerts_with_a_button(service, session_
 
 def test_both_page_writes_are_guarded():
     assert set(WRITE_OUTPUTS) == {"al-ack-done.data", "al-rule-result.data"}
+
+
+def _ack_request(alert_id: int) -> dict:
+    """The Acknowledge callback's request as the browser sends it after a click."""
+    button = {"id": alert_id, "type": "al-ack"}
+    return {
+        "output": "al-ack-done.data",
+        "outputs": {"id": "al-ack-done", "property": "data"},
+        "inputs": [[{"id": button, "property": "n_clicks", "value": 1}]],
+        "changedPropIds": [json.dumps(button, separators=(",", ":")) + ".n_clicks"],
+        "state": [],
+    }
+
+
+def test_acknowledge_is_answered_from_this_machine_only(tmp_path):
+    settings = Settings.from_env({"STRATLENS_DATA_DIR": str(tmp_path), "FEEDS": "none"})
+    app = create_app(settings, start_feeds=False)
+    services = app.server.extensions["stratlens"]
+    try:
+        [alert] = services.alert_center.emit(AlertEvent(kind="halt", message="halted"))
+        client = app.server.test_client()
+        post = {"path": "/_dash-update-component", "json": _ack_request(alert.id)}
+
+        refused = client.post(**post, environ_base={"REMOTE_ADDR": "203.0.113.7"})
+        assert refused.status_code == 403
+        assert services.alerts.history()[0].acknowledged_at is None
+
+        answered = client.post(**post, environ_base={"REMOTE_ADDR": "127.0.0.1"})
+        assert answered.status_code == 200, answered.text
+        assert services.alerts.history()[0].acknowledged_at is not None
+    finally:
+        services.close()
