@@ -24,7 +24,7 @@ from market.exchange_feed import ExchangeFeed
 from market.feeds import Feed, RandomWalkFeed, ReplayFeed, event_interval
 from market.sample_data import DEMO_SEED
 from market.timeframes import Timeframe
-from services.alerts import AlertService
+from services.alerts import AlertService, runner_notify
 from services.chart_layers import ChartTracks
 from services.database_setup import check_writable, prepare_database
 from services.live import FeedRunner, LiveMarket
@@ -72,7 +72,12 @@ def build_services(settings: Settings) -> Services:
     sessions = make_session_factory(engine)
     market = LiveMarket()
     feeds = _make_feeds(settings, sessions, market)
-    trading = TradingRunner(sessions, cursor=lambda symbol: _cursor(market, symbol))
+    alert_center = AlertCenter.from_settings(sessions, settings.alerts)
+    trading = TradingRunner(
+        sessions,
+        cursor=lambda symbol: _cursor(market, symbol),
+        notify=runner_notify(alert_center),
+    )
     runner = FeedRunner(
         feeds,
         market,
@@ -84,7 +89,6 @@ def build_services(settings: Settings) -> Services:
     market_data = MarketDataService(sessions, market, cache)
     integrator = StrategyDataIntegrator(sessions, cache)
     tracks = ChartTracks(market_data)
-    alert_center = AlertCenter.from_settings(sessions, settings.alerts)
     return Services(
         settings, engine, sessions, market, cache, market_data, integrator, runner, tracks,
         trading, AlertService(sessions), alert_center,
