@@ -53,6 +53,59 @@ class FeedSpec:
 
 
 @dataclass(frozen=True)
+class AlertSettings:
+    """Where alerts go besides the dashboard: a signed webhook and e-mail (both off unset)."""
+
+    webhook_url: str | None = None
+    webhook_secret: str | None = None  # HMAC-SHA256 key of the webhook's signature header
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_from: str = "stratlens@localhost"
+    email_to: tuple[str, ...] = ()
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> AlertSettings:
+        url = env.get("ALERT_WEBHOOK_URL", "").strip() or None
+        secret = env.get("ALERT_WEBHOOK_SECRET") or None
+        if url is not None:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise SettingsError("ALERT_WEBHOOK_URL", url, "http(s)://HOST[:PORT]/PATH")
+            if secret is None:  # an unsigned webhook could be forged by anyone who finds it
+                raise SettingsError(
+                    "ALERT_WEBHOOK_SECRET", "", "a secret when ALERT_WEBHOOK_URL is set"
+                )
+        host = env.get("SMTP_HOST", "").strip() or None
+        recipients = tuple(a.strip() for a in env.get("ALERT_EMAIL_TO", "").split(",") if a.strip())
+        for address in recipients:
+            _email("ALERT_EMAIL_TO", address)
+        if host is not None and not recipients:
+            raise SettingsError("ALERT_EMAIL_TO", "", "one or more addresses when SMTP_HOST is set")
+        user = env.get("SMTP_USER", "").strip() or None
+        password = env.get("SMTP_PASSWORD") or None
+        if (user is None) != (password is None):
+            raise SettingsError(
+                "SMTP_USER" if user is None else "SMTP_PASSWORD",
+                "",
+                "SMTP_USER and SMTP_PASSWORD together",
+            )
+        return cls(
+            webhook_url=url,
+            webhook_secret=secret,
+            smtp_host=host,
+            smtp_port=_int("SMTP_PORT", env.get("SMTP_PORT", "25"), 1, 65535),
+            smtp_from=_email("SMTP_FROM", env.get("SMTP_FROM", "stratlens@localhost").strip()),
+            email_to=recipients,
+            smtp_user=user,
+            smtp_password=password,
+            smtp_starttls=_bool("SMTP_STARTTLS", env.get("SMTP_STARTTLS", "false")),
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str
     redis_url: str | None = None
@@ -73,6 +126,7 @@ class Settings:
     debug_stats: bool = False  # serve GET /debug/stats (counters, feed states)
     # paper trading's runner: in this process ("embedded") or `app.py runner` ("external")
     trading_runner: str = "embedded"
+    alerts: AlertSettings = field(default_factory=AlertSettings)  # webhook, e-mail
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -103,6 +157,7 @@ class Settings:
             trading_runner=_choice(
                 "TRADING_RUNNER", env.get("TRADING_RUNNER", "embedded"), TRADING_RUNNERS
             ).lower(),
+            alerts=AlertSettings.from_env(env),
         )
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -178,6 +233,13 @@ def _bool(name: str, value: str) -> bool:
     if lowered in ("0", "false", "no", "off"):
         return False
     raise SettingsError(name, value, "true or false")
+
+
+def _email(name: str, value: str) -> str:
+    local, at, domain = value.partition("@")
+    if not at or not local or not domain or any(c.isspace() or c in ",<>" for c in value):
+        raise SettingsError(name, value, "an e-mail address such as alerts@example.com")
+    return value
 
 
 def _feeds(value: str) -> tuple[FeedSpec, ...]:

@@ -16,6 +16,7 @@ import flask
 
 from config.settings import Settings
 from dashboard import guards, shell
+from dashboard.pages import alerts as alerts_page
 from dashboard.pages import backtest as backtest_page
 from dashboard.pages import formulas
 from dashboard.pages import live as live_page
@@ -31,7 +32,8 @@ def create_app(
     """The Dash app over fresh services; `app.server.extensions['stratlens']` holds them.
 
     Pages: the live chart (/), the backtest page (/backtest, its runs are dash background
-    callbacks run by a DiskcacheManager under the data directory), the formulas (/docs/metrics).
+    callbacks run by a DiskcacheManager under the data directory), the alerts (/alerts, and
+    their toasts on every page), the formulas (/docs/metrics).
     ``warm``: start the warm-up (dashboard/warmup.py) in a background thread, the live page's
     first view and every strategy's backtest, so that the first requests do not pay for a
     fresh process (``app.py serve`` does); `app.server.extensions['stratlens_warmup']` holds
@@ -59,15 +61,18 @@ def create_app(
             services.market_data, settings.refresh_ms, default_symbol, search=page_query()
         ),
         backtest_page.layout(services),
+        alerts_page.layout(services.alerts),
+        alerts_page.toast_area(services.alerts.latest_id()),
     )
     shell.register_callbacks(app)
     live_page.register_callbacks(app, live)
     backtest_page.register_callbacks(app, services, manager)
+    alerts_page.register_callbacks(app, services.alerts)
     app.server.extensions["stratlens"] = services
     guards.install(
         app.server,
         max_request_bytes=settings.max_request_mb << 20,
-        write_outputs=backtest_page.WRITE_OUTPUTS,
+        write_outputs=(*backtest_page.WRITE_OUTPUTS, *alerts_page.WRITE_OUTPUTS),
     )
     # DEBUG_STATS=1 turns it on (the API issue puts it behind an admin token); off, it is a
     # 404 of its own, not Dash's catch-all page

@@ -1,8 +1,9 @@
 """The app's frame: navbar (pages, theme switch, feed badge), the pages, and their routing;
 and what every page shares (the assets folder, the charts' plotly config).
 
-Both pages are in the layout at once and a path change only shows one and hides the other,
-so going to the backtest page and back keeps the live chart, its view and its zoom. The live
+The pages are in the layout at once and a path change only shows one and hides the others,
+so going to the backtest page and back keeps the live chart, its view and its zoom. The
+alerts' toasts (dashboard.pages.alerts) sit in the frame, so every page shows them. The live
 page's view stays in the URL's query (dashboard.pages.live.view_state); the Live link carries
 it back. The formulas page (dashboard.pages.formulas) is served apart, as plain HTML.
 """
@@ -17,7 +18,7 @@ from dash.development.base_component import Component
 
 from dashboard.pages.formulas import FORMULAS_URL
 
-PAGES = ("live", "backtest")
+PAGES = ("live", "backtest", "alerts")
 ASSETS = Path(__file__).resolve().parent / "assets"  # served locally: the app needs no CDN
 GRAPH_CONFIG = {  # the plotly config of the pages' main charts
     "displaylogo": False,
@@ -33,6 +34,7 @@ def navbar() -> dbc.Navbar:
         [
             dbc.NavLink("Live", id="nav-live", href="/", active="exact"),
             dbc.NavLink("Backtest", id="nav-backtest", href="/backtest", active="exact"),
+            dbc.NavLink("Alerts", id="nav-alerts", href="/alerts", active="exact"),
             dbc.NavLink(
                 "Formulas",
                 id="nav-formulas",
@@ -77,7 +79,13 @@ def navbar_frame(
     )
 
 
-def shell(live_page: Component, backtest_page: Component) -> html.Div:
+def shell(
+    live_page: Component,
+    backtest_page: Component,
+    alerts_page: Component | None = None,
+    toasts: Component | None = None,
+) -> html.Div:
+    hidden = {"display": "none"}
     return html.Div(
         [
             dcc.Location(id="url", refresh=False),
@@ -85,11 +93,13 @@ def shell(live_page: Component, backtest_page: Component) -> html.Div:
             dbc.Container(
                 [
                     html.Div(live_page, id="page-live"),
-                    html.Div(backtest_page, id="page-backtest", style={"display": "none"}),
+                    html.Div(backtest_page, id="page-backtest", style=hidden),
+                    html.Div(alerts_page, id="page-alerts", style=hidden),
                 ],
                 fluid=True,
                 className="sl-main",
             ),
+            *([] if toasts is None else [toasts]),
         ],
         id="app-root",
         className="sl-app",

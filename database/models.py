@@ -333,6 +333,8 @@ def _refuse_bulk_trade_changes(state: ORMExecuteState) -> None:
         raise TradeImmutableError(f"trades are immutable: stored trades cannot be {action}")
 
 
-# paper trading's tables (accounts, deployments, orders, fills, positions) live in their own
-# module; imported here so that Base.metadata, Alembic and the schema tests see every table
+# paper trading's tables (accounts, deployments, orders, fills, positions) and the alerts'
+# (alert_rules, alerts, alert_deliveries) live in their own modules; imported here so that
+# Base.metadata, Alembic and the schema tests see every table
+from database import alert_models as _alert_models  # noqa: E402, F401
 from database import trading_models as _trading_models  # noqa: E402, F401

@@ -64,7 +64,10 @@ def check_non_empty(name: str, value: object) -> None:
         raise ValueError(f"{name}={value!r} is invalid: expected a non-empty string")
 
 
-def _number(name: str, value: object, *, low: float | None = None, strict: bool = False) -> float:
+def check_number(
+    name: str, value: object, *, low: float | None = None, strict: bool = False
+) -> float:
+    """``value`` as a finite float (>= ``low``, > when ``strict``); ValueError naming ``name``."""
     try:
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
@@ -136,8 +139,8 @@ class SignalRecord:
             check_non_empty(name, getattr(self, name))
         check_choice("signal_type", self.signal_type, SIGNAL_TYPES)
         _set(self, "timestamp", utc_datetime(self.timestamp, "timestamp"))
-        _set(self, "price", _number("price", self.price, low=0, strict=True))
-        confidence = _number("confidence", self.confidence, low=0)
+        _set(self, "price", check_number("price", self.price, low=0, strict=True))
+        confidence = check_number("confidence", self.confidence, low=0)
         if confidence > 1:
             raise ValueError(f"confidence={self.confidence!r} is invalid: expected 0 to 1")
         _set(self, "confidence", confidence)
@@ -167,13 +170,13 @@ class TradeRecord:
             check_non_empty(name, getattr(self, name))
         check_choice("side", self.side, TRADE_SIDES)
         _set(self, "execution_time", utc_datetime(self.execution_time, "execution_time"))
-        _set(self, "price", _number("price", self.price, low=0, strict=True))
-        _set(self, "volume", _number("volume", self.volume, low=0, strict=True))
+        _set(self, "price", check_number("price", self.price, low=0, strict=True))
+        _set(self, "volume", check_number("volume", self.volume, low=0, strict=True))
         # negative commission is a maker rebate
-        _set(self, "commission", _number("commission", self.commission))
+        _set(self, "commission", check_number("commission", self.commission))
         for name in ("pnl", "cumulative_pnl"):
             if getattr(self, name) is not None:
-                _set(self, name, _number(name, getattr(self, name)))
+                _set(self, name, check_number(name, getattr(self, name)))
         labels = self.labels
         if not isinstance(labels, list | tuple) or not all(isinstance(x, str) for x in labels):
             raise ValueError(f"labels={self.labels!r} is invalid: expected a sequence of strings")

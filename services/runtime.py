@@ -24,12 +24,14 @@ from market.exchange_feed import ExchangeFeed
 from market.feeds import Feed, RandomWalkFeed, ReplayFeed, event_interval
 from market.sample_data import DEMO_SEED
 from market.timeframes import Timeframe
+from services.alerts import AlertService, runner_notify
 from services.chart_layers import ChartTracks
 from services.database_setup import check_writable, prepare_database
 from services.live import FeedRunner, LiveMarket
 from services.market_data import MarketDataService
 from services.trading_runner import TradingRunner
 from strategies.data_integration import StrategyDataIntegrator
+from trading.alerts import AlertCenter
 
 log = logging.getLogger("stratlens")
 
@@ -48,10 +50,13 @@ class Services:
     runner: FeedRunner
     tracks: ChartTracks
     trading: TradingRunner  # paper trading's deployments on each closed candle
+    alerts: AlertService  # the alerts page and the toasts
+    alert_center: AlertCenter  # what the runner and the broker emit alerts to
 
     def close(self) -> None:
         self.runner.stop()
         self.trading.stop()
+        self.alert_center.close()
         self.cache.close()
         self.engine.dispose()
 
@@ -67,7 +72,12 @@ def build_services(settings: Settings) -> Services:
     sessions = make_session_factory(engine)
     market = LiveMarket()
     feeds = _make_feeds(settings, sessions, market)
-    trading = TradingRunner(sessions, cursor=lambda symbol: _cursor(market, symbol))
+    alert_center = AlertCenter.from_settings(sessions, settings.alerts)
+    trading = TradingRunner(
+        sessions,
+        cursor=lambda symbol: _cursor(market, symbol),
+        notify=runner_notify(alert_center),
+    )
     runner = FeedRunner(
         feeds,
         market,
@@ -81,7 +91,7 @@ def build_services(settings: Settings) -> Services:
     tracks = ChartTracks(market_data)
     return Services(
         settings, engine, sessions, market, cache, market_data, integrator, runner, tracks,
-        trading,
+        trading, AlertService(sessions), alert_center,
     )  # fmt: skip
 
 

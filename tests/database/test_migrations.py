@@ -40,6 +40,9 @@ TABLES = {
     "orders",
     "fills",
     "positions",
+    "alert_rules",
+    "alerts",
+    "alert_deliveries",
     "trades",
 }
 

@@ -40,6 +40,7 @@ def _navbar() -> str:
     links = [
         ("Live", "/", False),
         ("Backtest", "/backtest", False),
+        ("Alerts", "/alerts", False),
         ("Formulas", FORMULAS_URL, True),
     ]
     items = "".join(

@@ -1,0 +1,103 @@
+"""What the alerts page and the toasts ask of the alerts: history, acknowledgement, rule edits,
+delivery failures, and the cheap "anything newer than the last id I saw?" of every open page.
+
+>>> service = AlertService(sessions)  # doctest: +SKIP
+>>> service.newer_than(last_seen)  # one index range scan on alerts.id  # doctest: +SKIP
+>>> service.update_rule(rule_id, threshold="0.15", cooldown_s="600")  # doctest: +SKIP
+
+:func:`runner_notify` connects the trading runner's notes (trading.engine.AlertNote) to an
+AlertCenter. Each call is its own short transaction. A rule edit is checked by the repository's
+``check_rule_values`` before anything is written: a bad value raises ValueError naming the
+field and what is expected, and nothing changes. Running alert centers pick the edit up
+within their ``rules_ttl_s``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from database.repositories.alerts import (
+    AlertRecord,
+    AlertRepository,
+    AlertRuleRecord,
+    DeliveryRecord,
+)
+from trading.alerts import AlertCenter, AlertEvent
+from trading.engine import AlertNote
+
+
+class AlertService:
+    """Reads and the page's few writes over the alerts' tables."""
+
+    def __init__(
+        self, sessions: sessionmaker[Session], clock: Callable[[], float] = time.time
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self._clock(), UTC)
+
+    def history(self, limit: int = 200) -> list[AlertRecord]:
+        with self._sessions() as session:
+            return AlertRepository(session).history(limit=limit)
+
+    def newer_than(self, alert_id: int, limit: int = 5) -> list[AlertRecord]:
+        """At most ``limit`` alerts stored after ``alert_id``, oldest first."""
+        with self._sessions() as session:
+            return AlertRepository(session).newer_than(alert_id, limit=limit)
+
+    def latest_id(self) -> int:
+        with self._sessions() as session:
+            return AlertRepository(session).latest_id()
+
+    def acknowledge(self, alert_id: int) -> AlertRecord:
+        with self._sessions.begin() as session:
+            return AlertRepository(session).acknowledge(alert_id, at=self._now())
+
+    def rules(self) -> list[AlertRuleRecord]:
+        with self._sessions() as session:
+            return AlertRepository(session).rules()
+
+    def update_rule(
+        self,
+        rule_id: int,
+        *,
+        threshold: object = ...,
+        cooldown_s: object = ...,
+        enabled: bool | None = None,
+    ) -> AlertRuleRecord:
+        """Change a rule (``...``/None keeps a value); ValueError on a bad value, nothing
+        written then."""
+        with self._sessions.begin() as session:
+            return AlertRepository(session).update_rule(
+                rule_id, threshold=threshold, cooldown_s=cooldown_s, enabled=enabled, at=self._now()
+            )
+
+    def failed_deliveries(self, limit: int = 50) -> list[DeliveryRecord]:
+        with self._sessions() as session:
+            return AlertRepository(session).deliveries(status="failed", limit=limit)
+
+
+def runner_notify(center: AlertCenter) -> Callable[[AlertNote], list[AlertRecord]]:
+    """The trading runner's ``notify``: each of its notes emitted to ``center`` as an event
+    (a malformed note raises ValueError, which the runner logs)."""
+
+    def notify(note: AlertNote) -> list[AlertRecord]:
+        return center.emit(
+            AlertEvent(
+                kind=note.kind,
+                message=note.message,
+                severity=note.severity,
+                account=note.account,
+                deployment=note.deployment,
+                symbol=note.symbol,
+                value=note.value,
+            )
+        )
+
+    return notify

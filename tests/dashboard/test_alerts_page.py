@@ -1,0 +1,129 @@
+"""The alerts page's plain functions over a real database: the toasts' poll, a rule's save
+(checked, nothing stored on an error), and the server's write guard knowing both writes."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from config.settings import Settings
+from dashboard.pages.alerts import WRITE_OUTPUTS, new_toasts, save_rule
+from dashboard.pages.alerts.tables import MAX_TOASTS, history_table
+from dashboard.server import create_app
+from database.repositories.alerts import AlertRepository
+from services.alerts import AlertService
+from trading.alerts import AlertEvent
+
+T0 = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def database_backend() -> str:
+    return "sqlite"
+
+
+@pytest.fixture
+def service(session_factory) -> AlertService:
+    return AlertService(session_factory)
+
+
+def add_alerts(session_factory, count: int) -> list[int]:
+    with session_factory.begin() as session:
+        repo = AlertRepository(session)
+        rule = repo.rule_named("fill")
+        return [repo.add(rule, "info", f"k{n}", f"fill {n}", at=T0).id for n in range(count)]
+
+
+def test_the_poll_sends_nothing_until_an_alert_is_newer_than_the_last_seen(
+    service, session_factory
+):
+    assert new_toasts(service, service.latest_id(), None) is None
+
+    ids = add_alerts(session_factory, 2)
+    toasts, seen = new_toasts(service, 0, None)
+    assert seen == ids[-1]
+    assert [t.id["id"] for t in toasts] == ids
+    assert new_toasts(service, seen, toasts) is None
+
+
+def test_the_toasts_keep_the_newest_few(service, session_factory):
+    ids = add_alerts(session_factory, MAX_TOASTS + 3)
+    shown, seen = new_toasts(service, 0, None)
+    shown, seen = new_toasts(service, seen, shown)
+
+    assert [t.id["id"] for t in shown] == ids[-MAX_TOASTS:]
+
+
+def test_a_rule_save_checks_the_values_and_stores_nothing_on_an_error(service):
+    drawdown = next(r for r in service.rules() if r.name == "drawdown")
+
+    ok, text = save_rule(service, drawdown.id, "-0.2", "60", True)
+    assert not ok
+    assert text.startswith("drawdown: threshold='-0.2' is invalid")
+    ok, text = save_rule(service, drawdown.id, "0.2", "an hour", True)
+    assert not ok
+    assert "cooldown_s='an hour' is invalid" in text
+    assert next(r for r in service.rules() if r.name == "drawdown") == drawdown
+
+    ok, text = save_rule(service, drawdown.id, " 0.2 ", "600", False)
+    assert ok
+    assert text == "drawdown saved: threshold 0.2, cooldown 600 s, disabled"
+
+
+def test_a_rule_without_threshold_ignores_the_disabled_field(service):
+    halt = next(r for r in service.rules() if r.name == "halt")
+
+    ok, text = save_rule(service, halt.id, "", "120", True)
+    assert ok, text
+    assert text == "halt saved: cooldown 120 s, enabled"
+
+
+def test_the_history_marks_unacknowledged_alerts_with_a_button(service, session_factory):
+    [first, second] = add_alerts(session_factory, 2)
+    service.acknowledge(first)
+
+    table = history_table(service.history())
+    buttons = [
+        c.id["id"]
+        for c in table._traverse()
+        if isinstance(getattr(c, "id", None), dict) and c.id["type"] == "al-ack"
+    ]
+    assert buttons == [second]
+
+
+def test_both_page_writes_are_guarded():
+    assert set(WRITE_OUTPUTS) == {"al-ack-done.data", "al-rule-result.data"}
+
+
+def _ack_request(alert_id: int) -> dict:
+    """The Acknowledge callback's request as the browser sends it after a click."""
+    button = {"id": alert_id, "type": "al-ack"}
+    return {
+        "output": "al-ack-done.data",
+        "outputs": {"id": "al-ack-done", "property": "data"},
+        "inputs": [[{"id": button, "property": "n_clicks", "value": 1}]],
+        "changedPropIds": [json.dumps(button, separators=(",", ":")) + ".n_clicks"],
+        "state": [],
+    }
+
+
+def test_acknowledge_is_answered_from_this_machine_only(tmp_path):
+    settings = Settings.from_env({"STRATLENS_DATA_DIR": str(tmp_path), "FEEDS": "none"})
+    app = create_app(settings, start_feeds=False)
+    services = app.server.extensions["stratlens"]
+    try:
+        [alert] = services.alert_center.emit(AlertEvent(kind="halt", message="halted"))
+        client = app.server.test_client()
+        post = {"path": "/_dash-update-component", "json": _ack_request(alert.id)}
+
+        refused = client.post(**post, environ_base={"REMOTE_ADDR": "203.0.113.7"})
+        assert refused.status_code == 403
+        assert services.alerts.history()[0].acknowledged_at is None
+
+        answered = client.post(**post, environ_base={"REMOTE_ADDR": "127.0.0.1"})
+        assert answered.status_code == 200, answered.text
+        assert services.alerts.history()[0].acknowledged_at is not None
+    finally:
+        services.close()
