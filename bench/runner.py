@@ -49,9 +49,9 @@ from services.trading_runner import TradingRunner  # noqa: E402
 SYMBOLS = ("RW1", "RW2", "RW3")
 HISTORY = 1500  # bars stored before the replay starts (the indicators' warm-up)
 LIVE = 300  # closed candles streamed through the runner
-# (strategy, parameter, values): 6 strategies x 11 parameter sets (+2) on 3 symbols = 200
+# (strategy, parameter, values): 6 strategies x 11-12 parameter sets on 3 symbols: 200
 GRID = (
-    ("sma_crossover", "fast", (4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14)),
+    ("sma_crossover", "fast", (4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)),
     ("ema_crossover", "fast", (4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14)),
     ("macd_cross", "fast", (6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16)),
     ("rsi_reversion", "period", (7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17)),
@@ -89,8 +89,9 @@ def deployments_latency(url: str, label: str, naive: bool) -> dict[str, float]:
             for symbol in SYMBOLS:
                 if n >= 200:
                     break
+                account = f"{label}-{accounts[n % len(accounts)]}"
                 paper.deploy(
-                    f"{label}-d{n}", account=f"{label}-{accounts[n % len(accounts)]}", strategy=strategy,
+                    f"{label}-d{n}", account=account, strategy=strategy,
                     params={param: value, "direction": "both"}, symbol=symbol,
                     timeframe="1m", settings={"sizing": "fraction", "size": 0.1},
                 )  # fmt: skip
@@ -265,15 +266,15 @@ def replay_vs_backtesting(bars: int, scratch: Path) -> None:
     )
     theirs = time.perf_counter() - t0
     print(f"2. paper replay of {bars:,} 1m bars, fresh processes:")
+    trades, orders, fills = len(replayed["trades"]), replayed["orders"], replayed["fills"]
     print(
-        f"  app.py paper replay: {ours:.2f} s ({ours / bars * 1e6:.0f} us/bar), {len(replayed['trades'])} trades, {replayed['orders']} orders, {replayed['fills']} fills stored"
+        f"  app.py paper replay: {ours:.2f} s ({ours / bars * 1e6:.0f} us/bar), {trades} trades,"
+        f" {orders} orders, {fills} fills stored"
     )
-    print(
-        f"  backtesting.py event loop: {theirs:.2f} s ({json.loads(peer.stdout)['trades']} trades)"
-    )
-    print(
-        f"  ratio backtesting.py / replay = {theirs / ours:.2f}x (goal >= 2x: {'PASS' if theirs / ours >= 2 else 'FAIL'})"
-    )
+    peer_trades = json.loads(peer.stdout)["trades"]
+    print(f"  backtesting.py event loop: {theirs:.2f} s ({peer_trades} trades)")
+    verdict = "PASS" if theirs / ours >= 2 else "FAIL"
+    print(f"  ratio backtesting.py / replay = {theirs / ours:.2f}x (goal >= 2x: {verdict})")
     print(f"  replay trades == backtest engine trades: {same}")
 
 
@@ -286,7 +287,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
         print(
-            "1. 200 deployments, closed candle -> signals, orders, fills, stored (ms per closed candle):"
+            "1. 200 deployments, closed candle -> signals, orders, fills, stored (ms per candle):"
         )
         urls = [("sqlite", f"sqlite:///{scratch / 'bench.db'}")]
         if args.postgres:
@@ -296,9 +297,10 @@ def main() -> int:
             naive = deployments_latency(url, f"{name}-naive", naive=True)
             verdict = "PASS" if shared["p99"] <= 20 else "FAIL"
             print(
-                f"  {name}: runner p50 {shared['p50']:.1f} p99 {shared['p99']:.1f} max {shared['max']:.1f}"
-                f" ({verdict} goal p99 <= 20); naive (own engine + transaction each) p50"
-                f" {naive['p50']:.1f} p99 {naive['p99']:.1f}: {naive['p50'] / shared['p50']:.1f}x slower"
+                f"  {name}: runner p50 {shared['p50']:.1f} p99 {shared['p99']:.1f}"
+                f" max {shared['max']:.1f} ({verdict} goal p99 <= 20); naive (own engine +"
+                f" transaction each) p50 {naive['p50']:.1f} p99 {naive['p99']:.1f}:"
+                f" {naive['p50'] / shared['p50']:.1f}x slower"
             )
         if not args.skip_replay:
             replay_vs_backtesting(args.bars, scratch)
