@@ -125,6 +125,9 @@ class LiveMarket:
         self._lock = threading.Lock()
         self._streams: dict[str, StreamState] = {}
         self._start_cursors: dict[str, pd.Timestamp | None] = {}
+        # called (outside the lock) when a feed goes down: (symbol, status, why); the app
+        # raises a "feed_down" alert with it
+        self.on_down: Callable[[str, str, str | None], object] | None = None
 
     def register(self, feed: Feed, feed_kind: str) -> None:
         state = StreamState(
@@ -220,10 +223,22 @@ class LiveMarket:
                 backlog=0,
                 version=state.version + 1,
             )
+        if status == "error":
+            self._down(symbol, status, error)
+
+    def _down(self, symbol: str, status: str, why: str | None) -> None:
+        if self.on_down is None:
+            return
+        try:
+            self.on_down(symbol, status, why)
+        except Exception:  # an alert never stops a feed
+            log.exception("feed %s: the feed_down alert failed", symbol)
 
     def delay(self, symbol: str, since: datetime, backlog: int, reason: str) -> StreamState:
         """The feed's closed candles are waiting for the database: the cursor stays on the last
         stored one, the forming bar goes (it is not the bar after the cursor any more)."""
+        if self._streams[symbol].status != "delayed":
+            self._down(symbol, "delayed", reason)
         with self._lock:
             state = replace(
                 self._streams[symbol],

@@ -31,7 +31,7 @@ from services.live import FeedRunner, LiveMarket
 from services.market_data import MarketDataService
 from services.trading_runner import TradingRunner
 from strategies.data_integration import StrategyDataIntegrator
-from trading.alerts import AlertCenter
+from trading.alerts import AlertCenter, AlertEvent
 
 log = logging.getLogger("stratlens")
 
@@ -73,6 +73,14 @@ def build_services(settings: Settings) -> Services:
     market = LiveMarket()
     feeds = _make_feeds(settings, sessions, market)
     alert_center = AlertCenter.from_settings(sessions, settings.alerts)
+    market.on_down = lambda symbol, status, why: alert_center.emit(
+        AlertEvent(
+            kind="feed_down",
+            message=f"feed {symbol} {status}: {why or 'no reason given'}",
+            severity="critical",
+            symbol=symbol,
+        )
+    )
     trading = TradingRunner(
         sessions,
         cursor=lambda symbol: _cursor(market, symbol),

@@ -114,6 +114,7 @@ class TradingEngine:
         self._buckets: dict[tuple[str, str], _Bucket] = {}
         self._base: dict[str, Timeframe] = {}  # symbol -> the timeframe its candles come in
         self._outcome: BarOutcome | None = None
+        self._drawdown_steps: dict[str, int] = {}  # account -> last whole percent noted
 
     # -- set-up ----------------------------------------------------------------------------
     def add_account(self, account: AccountBook, symbols: Iterable[str] = ()) -> PaperBroker:
@@ -336,6 +337,7 @@ class TradingEngine:
             return
         equity = broker.equity()
         account.peak_equity = max(account.peak_equity or equity, equity)
+        self._note_drawdown(account, equity)
         limit = account.max_drawdown_pct
         if limit is None or equity > account.peak_equity * (1 - limit):
             return
@@ -364,6 +366,24 @@ class TradingEngine:
                 value=drawdown,
             )
         )
+
+    def _note_drawdown(self, account: AccountBook, equity: float) -> None:
+        """A "drawdown" note each time the account's drawdown reaches a new whole percent
+        (the alert rule's threshold decides which ones become alerts)."""
+        peak = account.peak_equity or equity
+        drawdown = 1 - equity / peak if peak > 0 else 0.0
+        step = int(drawdown * 100)
+        last = self._drawdown_steps.get(account.name, 0)
+        self._drawdown_steps[account.name] = step
+        if step > last and self._outcome is not None:
+            self._outcome.alerts.append(
+                AlertNote(
+                    "drawdown",
+                    f"account {account.name} is {drawdown:.2%} below its peak",
+                    account=account.name,
+                    value=drawdown,
+                )
+            )
 
     def _guard(self, d: Deployed, action: Any) -> None:
         """Run ``action`` for ``d``; if it raises, ``d`` is stopped with its error."""
