@@ -246,6 +246,8 @@ class PaperTrading:
                     f"account {request.account!r} exists and holds no interrupted replay of"
                     f" {strategy.name} on {request.symbol}: choose a new account name"
                 )
+            else:
+                _check_resume(row, strategy, settings, tf)
             if row is None:
                 row = repo.create_deployment(
                     name, account.id, strategy.name, strategy.config, request.symbol, tf.label,
@@ -323,6 +325,24 @@ class PaperTrading:
                 repo.update_deployment(d.id, now, status="stopped")
                 if d.run_id is not None:
                     StrategyRepository(session).runs.finish(d.run_id, finished_at=now)
+
+
+def _check_resume(
+    row: DeploymentRow, strategy: BaseStrategy, settings: DeploymentSettings, tf: Timeframe
+) -> None:
+    """An interrupted replay resumes only with what it started with (else its stored orders
+    and positions would be continued by other rules)."""
+    stored = {
+        "timeframe": (row.timeframe, tf.label),
+        "strategy parameters": (dict(row.strategy_params), strategy.config),
+        "settings": (dict(row.settings), settings.to_json()),
+    }
+    for what, (before, now) in stored.items():
+        if before != now:
+            raise PaperError(
+                f"the interrupted replay {row.name!r} was started with {what} {before}, not"
+                f" {now}: resume it with the same arguments, or choose a new account name"
+            )
 
 
 def _deployment(repo: TradingRepository, name: str) -> DeploymentRow:

@@ -19,7 +19,8 @@ How a bar fills orders (the backtest's rules, docs/trading.md):
 2. Then the bar's range so far: a sell stop fills at its stop when the low reached it (a buy
    stop when the high did), then a limit at its limit price. Stops before limits: when both
    lie inside one update we cannot know which came first, so the worse is assumed.
-   A stop-limit becomes a limit when its stop triggers.
+   A stop-limit becomes a limit when its stop triggers (a limit better than its stop waits
+   for a later update: the price that reached it may have come before the trigger).
 3. On the closed bar a trailing stop's anchor moves to the bar's best price (it trails the
    best price seen up to a bar's open, as the backtest does), IOC remainders expire.
 
@@ -277,6 +278,7 @@ class PaperBroker:
                 self._try(order, o, now, "limit", ts, candle)
 
     def _range_phase(self, symbol: str, candle: Candle, ts: int, now: datetime) -> None:
+        unseen: set[str] = set()  # stop-limits whose limit only a price before the trigger hit
         for order in self.open_orders(symbol):
             if order.request.order_type == "market":
                 if order.placed_bar == ts:  # arrived during this bar: the current price
@@ -288,7 +290,11 @@ class PaperBroker:
             reached = candle.high >= stop if order.side == "buy" else candle.low <= stop
             if reached:
                 self._trigger(order, stop, now, ts, candle)
+                if order.triggered and not _through_limit(order.side, stop, order.limit_price):
+                    unseen.add(order.client_order_id)
         for order in self.open_orders(symbol):
+            if order.client_order_id in unseen:
+                continue
             if self._is_limit(order):
                 limit = order.limit_price
                 assert limit is not None
@@ -348,6 +354,14 @@ class PaperBroker:
             sizer = self.sizers.get(order.request.deployment_id or -1)
             price = order.request.costs.fill_price(base, order.side == "buy")
             units = sizer(order, price, self.equity()) if sizer is not None else 0.0
+            limit = order.request.max_position
+            if limit is not None and not order.request.reduce_only and units > 0:
+                # submit() could not check an unsized order: the fill keeps within the limit
+                held = self.position(order.symbol).quantity
+                units = min(units, max(0.0, limit - (held if order.side == "buy" else -held)))
+                if units < self.min_quantity:
+                    self._finish(order, "cancelled", now, f"risk limit: max_position {limit:g}")
+                    return
             if not (units > 0 and math.isfinite(units)) or units < self.min_quantity:
                 self._finish(order, "cancelled", now, "sized to zero units at the fill")
                 return
@@ -399,7 +413,7 @@ class PaperBroker:
         self.changed_orders[order.client_order_id] = order
         event = FillEvent(
             order, f"{order.client_order_id}#{order.fills}", order.symbol, order.side, base,
-            price, quantity, fee, realised, now, trigger, ts,
+            price, quantity, fee, realised, now, trigger, ts, order.fills,
         )  # fmt: skip
         self.new_fills.append(event)
         if done and request.oco_group is not None:

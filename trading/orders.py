@@ -105,6 +105,7 @@ class FillEvent:
     time: datetime
     trigger: str  # market, stop, trailing_stop, limit, end
     bar_ts: int
+    seq: int = 1  # the order's k-th fill (the order's count moves on with later fills)
 
 
 @dataclass

@@ -201,7 +201,7 @@ def paper_order(row: OrderRow, settings: DeploymentSettings | None) -> PaperOrde
 def fill_row(fill: FillEvent) -> FillRow:
     return FillRow(
         fill.fill_id, fill.order.client_order_id, fill.symbol, fill.side, fill.price,
-        fill.quantity, fill.fee, fill.realised_pnl, fill.time, fill.order.fills,
+        fill.quantity, fill.fee, fill.realised_pnl, fill.time, fill.seq,
         fill.order.request.deployment_id,
     )  # fmt: skip
 

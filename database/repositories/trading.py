@@ -427,13 +427,14 @@ class TradingRepository:
             return
         connection = self._session.connection()
         accounts = sorted({a for a, _ in positions})
-        stored = set(
-            connection.execute(
+        stored = {
+            (account_id, symbol)
+            for account_id, symbol in connection.execute(
                 select(POSITIONS.c.account_id, POSITIONS.c.symbol).where(
                     POSITIONS.c.account_id.in_(accounts)
                 )
-            ).tuples()
-        )
+            )
+        }
         rows = [
             {
                 "p_account": a,
@@ -533,7 +534,7 @@ class TradingRepository:
             query = select(ORDERS.c.client_order_id, ORDERS.c.id).where(
                 ORDERS.c.client_order_id.in_(part)
             )
-            found.update(dict(self._session.connection().execute(query).tuples().all()))
+            found.update(dict(self._session.connection().execute(query).all()))
         return found
 
 
