@@ -116,6 +116,9 @@ class Deployment(Base):
     run_id: Mapped[int | None] = mapped_column(ID_TYPE, ForeignKey("strategy_runs.id"))
     # open time (epoch ms) of the last closed bar processed: a restart resumes after it
     last_bar_ts: Mapped[int | None] = mapped_column(BigInteger)
+    # its bars processed: the index of its last bar (the trades' entry and exit bars count
+    # from its start), kept apart from ``state`` so that a bar without news writes no JSON
+    bar_index: Mapped[int] = mapped_column(BigInteger, default=-1)
     state: Mapped[dict[str, Any]] = mapped_column(JSON_TYPE)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

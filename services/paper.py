@@ -273,7 +273,7 @@ class PaperTrading:
         )
         d = new_deployed(row.id, name, account.id, request.symbol, tf.label, strategy, settings)
         d.run_id, d.last_bar_ts = row.run_id, row.last_bar_ts
-        d.policy.restore(dict(row.state))
+        d.policy.restore(dict(row.state), row.bar_index, row.last_bar_ts)
         engine = TradingEngine()
         broker = engine.add_account(book, {request.symbol})
         broker.restore(orders, positions)

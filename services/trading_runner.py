@@ -174,7 +174,7 @@ class TradingRunner:
             broker.restore(orders, positions)
         d = new_deployed(row.id, row.name, row.account_id, row.symbol, tf.label, strategy, settings)
         d.run_id, d.last_bar_ts = run_id, last_bar_ts
-        d.policy.restore(dict(row.state))
+        d.policy.restore(dict(row.state), row.bar_index, row.last_bar_ts)
         self.engine.set_base(row.symbol, base)
         self.engine.add(d, history)
         log.info("deployment %s running on %s %s", row.name, row.symbol, tf.label)

@@ -197,12 +197,13 @@ class DeploymentPolicy:
             "paper_close_pending": self.paper_close_pending,
             "history": self.history[-max(self.settings.kelly_window, 1) :],
             "trades_closed": self.trades_closed,
-            "bar": self.bar,
-            "bar_ts": self.bar_ts,
             "halted": self.halted,
         }
 
-    def restore(self, state: dict[str, Any]) -> None:
+    def restore(self, state: dict[str, Any], bar: int = -1, bar_ts: int | None = None) -> None:
+        """Back to a stored state; ``bar``/``bar_ts``: the deployment's bar index and last
+        bar (stored apart from the state)."""
+        self.bar, self.bar_ts = bar, bar_ts or 0
         if not state:
             return
         self.position = PositionState(**state["position"])
@@ -211,7 +212,6 @@ class DeploymentPolicy:
         self.paper_close_pending = bool(state["paper_close_pending"])
         self.history = [float(r) for r in state["history"]]
         self.trades_closed = int(state["trades_closed"])
-        self.bar, self.bar_ts = int(state["bar"]), int(state["bar_ts"])
         self.halted = bool(state["halted"])
 
     def drain_trades(self) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -39,6 +40,21 @@ from trading.orders import AccountBook, FillEvent, OrderRequest, PaperOrder, Pos
 class TradingStore:
     """Writes :class:`BarOutcome` batches; reads a broker's book back (see the docstring)."""
 
+    def __init__(self) -> None:
+        self._written: dict[int, dict] = {}  # deployment id -> the state JSON last written
+
+    def _changed(self, deployed: dict[int, Any], states: dict) -> list:
+        """Each state to write, its JSON only when it changed since the last write."""
+        out = []
+        for deployment_id, (i, ts, bar, _) in states.items():
+            state = deployed[deployment_id].policy.state()
+            if self._written.get(deployment_id) == state:
+                out.append((i, ts, bar, None))
+            else:
+                self._written[deployment_id] = state
+                out.append((i, ts, bar, state))
+        return out
+
     def write(self, session: Session, outcomes: Iterable[BarOutcome]) -> None:
         """Every outcome's changes in a few statements (one per kind of row)."""
         repo = TradingRepository(session)
@@ -46,11 +62,14 @@ class TradingStore:
         fills: list[tuple[int, FillEvent]] = []
         positions: dict[tuple[int, str], PositionBook] = {}
         accounts: dict[int, AccountBook] = {}
-        states: dict[int, tuple[int, int, dict]] = {}
+        states: dict[int, tuple[int, int, int, dict | None]] = {}
         statuses: dict[int, tuple[str, str | None]] = {}
         signals: list = []
         last_time: datetime | None = None
+        outcomes_deployed: dict[int, Any] = {}
         for outcome in outcomes:
+            for d in outcome.deployments:
+                outcomes_deployed[d.id] = d
             last_time = outcome.time
             for account_id, changed in outcome.orders.items():
                 for order in changed:
@@ -65,7 +84,7 @@ class TradingStore:
                 accounts[book.id] = book
             for d in outcome.deployments:
                 if d.last_bar_ts is not None:
-                    states[d.id] = (d.id, d.last_bar_ts, d.policy.state())
+                    states[d.id] = (d.id, d.last_bar_ts, d.policy.bar, None)
             for d in outcome.stopped:
                 halted = d.error is not None and d.error.startswith("drawdown")
                 statuses[d.id] = ("halted" if halted else "error", d.error)
@@ -75,10 +94,14 @@ class TradingStore:
         ids = repo.save_orders_of([(a, order_row(o)) for a, o in orders.values()])
         for _, order in orders.values():
             order.id = ids.get(order.client_order_id, order.id)
-        repo.add_fills_of([(a, fill_row(f)) for a, f in fills])
+        needed = {f.order.client_order_id for _, f in fills}
+        repo.add_fills_of(
+            [(a, fill_row(f)) for a, f in fills],
+            ids if needed <= ids.keys() else None,
+        )
         repo.save_positions_of([(a, position_row(p)) for (a, _), p in positions.items()])
         repo.save_accounts([account_row(b) for b in accounts.values()], last_time)
-        repo.save_states(list(states.values()), last_time)
+        repo.save_states(self._changed(outcomes_deployed, states), last_time)
         for deployment_id, (status, error) in statuses.items():
             repo.update_deployment(deployment_id, last_time, status=status, error=error)
         if signals:

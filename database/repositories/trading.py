@@ -16,7 +16,6 @@ order twice.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +33,7 @@ from database.trading_models import (
     Order,
     Position,
 )
+from database.trading_records import AccountRow, DeploymentRow, FillRow, OrderRow, PositionRow
 
 ACCOUNTS: Table = Account.__table__  # type: ignore[assignment]
 DEPLOYMENTS: Table = Deployment.__table__  # type: ignore[assignment]
@@ -55,6 +55,20 @@ _UPDATE_ACCOUNT = (
         halt_reason=bindparam("a_halt"),
         updated_at=bindparam("a_updated"),
     )
+)
+_ADVANCE_DEPLOYMENT = (
+    update(DEPLOYMENTS)
+    .where(DEPLOYMENTS.c.id == bindparam("d_id"))
+    .values(
+        last_bar_ts=bindparam("d_ts"),
+        bar_index=bindparam("d_bar"),
+        updated_at=bindparam("d_updated"),
+    )
+)
+_STATE_DEPLOYMENT = (
+    update(DEPLOYMENTS)
+    .where(DEPLOYMENTS.c.id == bindparam("d_id"))
+    .values(state=bindparam("d_state"))
 )
 _UPDATE_ORDER = (
     update(ORDERS)
@@ -90,94 +104,6 @@ _UPDATE_POSITION = (
 
 class TradingStoreError(RepositoryError, ValueError):
     """A paper-trading record that cannot be stored as asked (the message says why)."""
-
-
-@dataclass(frozen=True)
-class AccountRow:
-    id: int
-    name: str
-    starting_cash: float
-    cash: float
-    realised_pnl: float
-    fees: float
-    peak_equity: float
-    max_drawdown_pct: float | None
-    status: str
-    halt_reason: str | None
-    venue: str = "paper"
-
-
-@dataclass(frozen=True)
-class DeploymentRow:
-    id: int
-    name: str
-    account_id: int
-    strategy_name: str
-    strategy_params: Mapping[str, Any] = field(hash=False)
-    symbol: str = ""
-    timeframe: str = ""
-    settings: Mapping[str, Any] = field(default_factory=dict, hash=False)
-    status: str = "stopped"
-    error: str | None = None
-    run_id: int | None = None
-    last_bar_ts: int | None = None
-    state: Mapping[str, Any] = field(default_factory=dict, hash=False)
-
-
-@dataclass(frozen=True)
-class OrderRow:
-    client_order_id: str
-    symbol: str
-    side: str
-    order_type: str
-    time_in_force: str
-    status: str
-    purpose: str
-    arrival_time: datetime
-    updated_at: datetime
-    deployment_id: int | None = None
-    quantity: float | None = None
-    equity_fraction: float | None = None
-    limit_price: float | None = None
-    stop_price: float | None = None
-    trail_pct: float | None = None
-    reduce_only: bool = False
-    oco_group: str | None = None
-    filled_quantity: float = 0.0
-    average_price: float | None = None
-    fees: float = 0.0
-    reject_reason: str | None = None
-    decision_time: datetime | None = None
-    decision_price: float | None = None
-    arrival_price: float | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict, hash=False)
-    id: int | None = None
-
-
-@dataclass(frozen=True)
-class FillRow:
-    fill_id: str
-    client_order_id: str
-    symbol: str
-    side: str
-    price: float
-    quantity: float
-    fee: float
-    realised_pnl: float
-    time: datetime
-    seq: int
-    deployment_id: int | None = None
-    venue: str = "paper"
-
-
-@dataclass(frozen=True)
-class PositionRow:
-    symbol: str
-    quantity: float
-    average_price: float
-    realised_pnl: float
-    last_price: float | None
-    updated_at: datetime
 
 
 _ORDER_FIELDS = tuple(f for f in OrderRow.__dataclass_fields__ if f not in ("id",))
@@ -313,18 +239,23 @@ class TradingRepository:
         )
 
     def save_states(
-        self, states: Sequence[tuple[int, int, Mapping[str, Any]]], now: datetime
+        self,
+        states: Sequence[tuple[int, int, int, Mapping[str, Any] | None]],
+        now: datetime,
     ) -> None:
-        """Each (deployment id, last bar ts, state) in one executemany."""
+        """Each (deployment id, last bar ts, bar index, state or None when unchanged): the
+        counters of all in one executemany, the changed states' JSON in another."""
         if not states:
             return
         when = utc_datetime(now, "now")
-        self._session.connection().execute(
-            update(DEPLOYMENTS)
-            .where(DEPLOYMENTS.c.id == _bind("d_id"))
-            .values(last_bar_ts=_bind("d_ts"), state=_bind("d_state"), updated_at=when),
-            [{"d_id": i, "d_ts": ts, "d_state": dict(state)} for i, ts, state in states],
+        connection = self._session.connection()
+        connection.execute(
+            _ADVANCE_DEPLOYMENT,
+            [{"d_id": i, "d_ts": ts, "d_bar": bar, "d_updated": when} for i, ts, bar, _ in states],
         )
+        changed = [{"d_id": i, "d_state": dict(st)} for i, _, _, st in states if st is not None]
+        if changed:
+            connection.execute(_STATE_DEPLOYMENT, changed)
 
     def remove_deployment(self, deployment_id: int, now: datetime) -> str:
         """Delete a deployment that never placed an order; one that did is kept as
@@ -349,17 +280,21 @@ class TradingRepository:
         if not orders:
             return {}
         connection = self._session.connection()
-        ids = self._order_ids([o.client_order_id for _, o in orders])
+        # an order that carries its id is stored; only the others are looked up
+        ids = {o.client_order_id: o.id for _, o in orders if o.id is not None}
+        unknown = [o.client_order_id for _, o in orders if o.id is None]
+        if unknown:
+            ids.update(self._order_ids(unknown))
         new = [(a, o) for a, o in orders if o.client_order_id not in ids]
         if new:
-            connection.execute(
-                insert(ORDERS),
+            inserted = connection.execute(
+                insert(ORDERS).returning(ORDERS.c.client_order_id, ORDERS.c.id),
                 [
                     {**_order_values(o), "account_id": a, "created_at": o.arrival_time}
                     for a, o in new
                 ],
             )
-            ids.update(self._order_ids([o.client_order_id for _, o in new]))
+            ids.update({row[0]: row[1] for row in inserted})
         fresh = {o.client_order_id for _, o in new}
         known = [o for _, o in orders if o.client_order_id not in fresh]
         if known:
@@ -387,11 +322,14 @@ class TradingRepository:
     def add_fills(self, account_id: int, fills: Iterable[FillRow]) -> int:
         return self.add_fills_of([(account_id, f) for f in fills])
 
-    def add_fills_of(self, fills: Sequence[tuple[int, FillRow]]) -> int:
-        """(account id, fill) pairs in one insert; the orders must be stored already."""
+    def add_fills_of(
+        self, fills: Sequence[tuple[int, FillRow]], known_ids: Mapping[str, int] | None = None
+    ) -> int:
+        """(account id, fill) pairs in one insert; the orders must be stored already
+        (``known_ids``: their ids by client order id, when the caller has them)."""
         if not fills:
             return 0
-        ids = self._order_ids([f.client_order_id for _, f in fills])
+        ids = known_ids or self._order_ids([f.client_order_id for _, f in fills])
         missing = sorted({f.client_order_id for _, f in fills} - set(ids))
         if missing:
             raise TradingStoreError(f"fills of unknown orders {missing}: store the orders first")
@@ -567,6 +505,7 @@ def _deployment(d: Deployment) -> DeploymentRow:
         d.id, d.name, d.account_id, d.strategy_name, dict(d.strategy_params), d.symbol,
         d.timeframe, dict(d.settings), d.status, d.error, d.run_id, d.last_bar_ts,
         dict(d.state or {}),
+        d.bar_index,
     )  # fmt: skip
 
 

@@ -173,11 +173,19 @@ def test_update_deployment_checks_its_fields(session_factory, account_id):
     with session_factory.begin() as session:
         repo = TradingRepository(session)
         repo.update_deployment(deployment_id, NOW, status="running")
-        repo.save_states([(deployment_id, 1234, {"bar": 7})], NOW)
+        repo.save_states([(deployment_id, 1234, 7, {"paper_side": 1})], NOW)
     with session_factory() as session:
         row = TradingRepository(session).deployment("d1")
     assert row is not None
-    assert (row.status, row.last_bar_ts, dict(row.state)) == ("running", 1234, {"bar": 7})
+    stored = (row.status, row.last_bar_ts, row.bar_index, dict(row.state))
+    assert stored == ("running", 1234, 7, {"paper_side": 1})
+    # a bar without news: the counters move, the state stays as written
+    with session_factory.begin() as session:
+        TradingRepository(session).save_states([(deployment_id, 1300, 8, None)], NOW)
+    with session_factory() as session:
+        row = TradingRepository(session).deployment("d1")
+    assert row is not None
+    assert (row.last_bar_ts, row.bar_index, dict(row.state)) == (1300, 8, {"paper_side": 1})
 
 
 def test_remove_keeps_a_deployment_with_orders_as_removed(session_factory, account_id):

@@ -59,6 +59,7 @@ def upgrade() -> None:
     sa.Column('error', sa.Text(), nullable=True),
     sa.Column('run_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('last_bar_ts', sa.BigInteger(), nullable=True),
+    sa.Column('bar_index', sa.BigInteger(), nullable=False),
     sa.Column('state', sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
