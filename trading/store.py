@@ -42,18 +42,29 @@ class TradingStore:
 
     def __init__(self) -> None:
         self._written: dict[int, dict] = {}  # deployment id -> the state JSON last written
+        self._bars: dict[int, int] = {}  # deployment id -> the bar index last written
+        self._accounts: dict[int, AccountRow] = {}  # account id -> the books last written
 
-    def _changed(self, deployed: dict[int, Any], states: dict) -> list:
-        """Each state to write, its JSON only when it changed since the last write."""
-        out = []
+    def _write_states(
+        self, repo: TradingRepository, deployed: dict[int, Any], states: dict, now: datetime
+    ) -> None:
+        """Each deployment's counters and, when it changed since the last write, its state:
+        those one bar further with an unchanged state in one statement per bar time (a live
+        bar), the others one row each."""
+        steps: dict[int, list[int]] = {}
+        rows = []
         for deployment_id, (i, ts, bar, _) in states.items():
             state = deployed[deployment_id].policy.state()
-            if self._written.get(deployment_id) == state:
-                out.append((i, ts, bar, None))
+            unchanged = self._written.get(deployment_id) == state
+            if unchanged and self._bars.get(deployment_id) == bar - 1:
+                steps.setdefault(ts, []).append(i)
             else:
+                rows.append((i, ts, bar, None if unchanged else state))
                 self._written[deployment_id] = state
-                out.append((i, ts, bar, state))
-        return out
+            self._bars[deployment_id] = bar
+        for ts, ids in steps.items():
+            repo.advance(ids, ts, now)
+        repo.save_states(rows, now)
 
     def write(self, session: Session, outcomes: Iterable[BarOutcome]) -> None:
         """Every outcome's changes in a few statements (one per kind of row)."""
@@ -100,8 +111,14 @@ class TradingStore:
             ids if needed <= ids.keys() else None,
         )
         repo.save_positions_of([(a, position_row(p)) for (a, _), p in positions.items()])
-        repo.save_accounts([account_row(b) for b in accounts.values()], last_time)
-        repo.save_states(self._changed(outcomes_deployed, states), last_time)
+        changed_accounts = []
+        for book in accounts.values():
+            row = account_row(book)
+            if self._accounts.get(row.id) != row:  # an account whose books did not move
+                changed_accounts.append(row)  # is not written again
+                self._accounts[row.id] = row
+        repo.save_accounts(changed_accounts, last_time)
+        self._write_states(repo, outcomes_deployed, states, last_time)
         for deployment_id, (status, error) in statuses.items():
             repo.update_deployment(deployment_id, last_time, status=status, error=error)
         if signals:

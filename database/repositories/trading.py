@@ -257,6 +257,20 @@ class TradingRepository:
         if changed:
             connection.execute(_STATE_DEPLOYMENT, changed)
 
+    def advance(self, deployment_ids: Sequence[int], last_bar_ts: int, now: datetime) -> None:
+        """Deployments that each processed one more bar, ``last_bar_ts``, in one statement."""
+        if not deployment_ids:
+            return
+        self._session.connection().execute(
+            update(DEPLOYMENTS)
+            .where(DEPLOYMENTS.c.id.in_(list(deployment_ids)))
+            .values(
+                last_bar_ts=last_bar_ts,
+                bar_index=DEPLOYMENTS.c.bar_index + 1,
+                updated_at=utc_datetime(now, "now"),
+            )
+        )
+
     def remove_deployment(self, deployment_id: int, now: datetime) -> str:
         """Delete a deployment that never placed an order; one that did is kept as
         ``removed`` (its orders and fills stay). Returns what happened."""
