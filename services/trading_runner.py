@@ -265,7 +265,8 @@ class TradingRunner:
             self._bar(event.symbol, event.candle)
 
     def _bar(self, symbol: str, candle) -> None:
-        outcome = self.engine.on_candle(symbol, candle, now=datetime.now(UTC))
+        # market time: a fill is dated by the bar whose prices made it (a replay feed too)
+        outcome = self.engine.on_candle(symbol, candle)
         self._commit(outcome)
         self._bars += 1
         self._last_bar = candle.ts
