@@ -17,7 +17,7 @@ from dash.development.base_component import Component
 
 from dashboard.pages.formulas import FORMULAS_URL
 
-PAGES = ("live", "backtest")
+PAGES = ("live", "backtest", "trading")
 ASSETS = Path(__file__).resolve().parent / "assets"  # served locally: the app needs no CDN
 GRAPH_CONFIG = {  # the plotly config of the pages' main charts
     "displaylogo": False,
@@ -33,6 +33,7 @@ def navbar() -> dbc.Navbar:
         [
             dbc.NavLink("Live", id="nav-live", href="/", active="exact"),
             dbc.NavLink("Backtest", id="nav-backtest", href="/backtest", active="exact"),
+            dbc.NavLink("Trading", id="nav-trading", href="/trading", active="exact"),
             dbc.NavLink(
                 "Formulas",
                 id="nav-formulas",
@@ -77,7 +78,9 @@ def navbar_frame(
     )
 
 
-def shell(live_page: Component, backtest_page: Component) -> html.Div:
+def shell(
+    live_page: Component, backtest_page: Component, trading_page: Component | None = None
+) -> html.Div:
     return html.Div(
         [
             dcc.Location(id="url", refresh=False),
@@ -86,6 +89,7 @@ def shell(live_page: Component, backtest_page: Component) -> html.Div:
                 [
                     html.Div(live_page, id="page-live"),
                     html.Div(backtest_page, id="page-backtest", style={"display": "none"}),
+                    html.Div(trading_page, id="page-trading", style={"display": "none"}),
                 ],
                 fluid=True,
                 className="sl-main",

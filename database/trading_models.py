@@ -210,6 +210,9 @@ class Fill(Base):
     venue: Mapped[str] = mapped_column(String(32), default="paper")
     time: Mapped[datetime] = mapped_column(UTCDateTime)
     seq: Mapped[int] = mapped_column(Integer)  # the order's k-th fill
+    # open time (epoch ms) of the bar it filled on: the chart draws it there (``time`` is
+    # the wall clock's, years later on a replayed feed); None for fills stored before 0007
+    bar_ts: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class Position(Base):

@@ -122,6 +122,8 @@ class FillRow:
     seq: int
     deployment_id: int | None = None
     venue: str = "paper"
+    bar_ts: int | None = None  # open time (epoch ms) of the bar it filled on
+    purpose: str | None = None  # the order's (entry, exit, stop_loss, ...); read, not stored
 
 
 @dataclass(frozen=True)
@@ -361,6 +363,7 @@ class TradingRepository:
                     "venue": f.venue,
                     "time": utc_datetime(f.time, "time"),
                     "seq": f.seq,
+                    "bar_ts": f.bar_ts,
                 }
                 for f in batch
             ],
@@ -402,16 +405,30 @@ class TradingRepository:
         )
         return None if row is None else (row["account_id"], _order(row))
 
-    def fills(self, account_id: int, *, deployment_id: int | None = None) -> list[FillRow]:
+    def fills(
+        self,
+        account_id: int,
+        *,
+        deployment_id: int | None = None,
+        symbol: str | None = None,
+        last: int | None = None,
+    ) -> list[FillRow]:
+        """The account's fills in the order they happened (of one deployment or symbol when
+        given); ``last``: only the newest that many (a page's bounded list)."""
         query = (
-            select(FILLS, ORDERS.c.client_order_id)
+            select(FILLS, ORDERS.c.client_order_id, ORDERS.c.purpose)
             .join(ORDERS, ORDERS.c.id == FILLS.c.order_id)
             .where(FILLS.c.account_id == account_id)
-            .order_by(FILLS.c.id)
         )
         if deployment_id is not None:
             query = query.where(FILLS.c.deployment_id == deployment_id)
-        return [
+        if symbol is not None:
+            query = query.where(FILLS.c.symbol == symbol)
+        if last is not None:
+            query = query.order_by(FILLS.c.id.desc()).limit(last)
+        else:
+            query = query.order_by(FILLS.c.id)
+        rows = [
             FillRow(
                 r["fill_id"],
                 r["client_order_id"],
@@ -425,9 +442,12 @@ class TradingRepository:
                 r["seq"],
                 r["deployment_id"],
                 r["venue"],
+                r["bar_ts"],
+                r["purpose"],
             )
             for r in self._session.execute(query).mappings()
         ]
+        return rows[::-1] if last is not None else rows
 
     def positions(self, account_id: int) -> list[PositionRow]:
         query = select(POSITIONS).where(POSITIONS.c.account_id == account_id)
@@ -450,7 +470,7 @@ class TradingRepository:
             query = select(ORDERS.c.client_order_id, ORDERS.c.id).where(
                 ORDERS.c.client_order_id.in_(part)
             )
-            found.update(dict(self._session.execute(query).tuples().all()))
+            found.update(dict(self._session.execute(query).all()))
         return found
 
 
