@@ -8,6 +8,7 @@ the shell, wires their callbacks and the server's extra routes (/debug/stats, /d
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Any
 from urllib.parse import urlsplit
 
 import dash
@@ -20,8 +21,11 @@ from dashboard.pages import alerts as alerts_page
 from dashboard.pages import backtest as backtest_page
 from dashboard.pages import formulas
 from dashboard.pages import live as live_page
+from dashboard.pages import trading as trading_page
 from dashboard.warmup import WarmDiskcacheManager, WarmUp
+from services.paper import PaperTrading
 from services.runtime import Services, build_services
+from services.trading_views import TradingViews
 
 SERVER_NAME = "app"  # the Flask app's name ("Serving Flask app 'app'"), after the entry point
 
@@ -32,8 +36,9 @@ def create_app(
     """The Dash app over fresh services; `app.server.extensions['stratlens']` holds them.
 
     Pages: the live chart (/), the backtest page (/backtest, its runs are dash background
-    callbacks run by a DiskcacheManager under the data directory), the alerts (/alerts, and
-    their toasts on every page), the formulas (/docs/metrics).
+    callbacks run by a DiskcacheManager under the data directory), the paper trading page
+    (/trading), the alerts (/alerts, and their toasts on every page), the formulas
+    (/docs/metrics).
     ``warm``: start the warm-up (dashboard/warmup.py) in a background thread, the live page's
     first view and every strategy's backtest, so that the first requests do not pay for a
     fresh process (``app.py serve`` does); `app.server.extensions['stratlens_warmup']` holds
@@ -58,21 +63,36 @@ def create_app(
     live = live_page.LiveContext(services.market_data, services.tracks, settings.chart_bars)
     app.layout = lambda: shell.shell(
         live_page.layout(
-            services.market_data, settings.refresh_ms, default_symbol, search=page_query()
+            services.market_data,
+            settings.refresh_ms,
+            default_symbol,
+            search=page_query(),
+            accounts=services.tracks.accounts(),
         ),
         backtest_page.layout(services),
         alerts_page.layout(services.alerts),
         alerts_page.toast_area(services.alerts.latest_id()),
+        trading_layout(services),
     )
     shell.register_callbacks(app)
     live_page.register_callbacks(app, live)
     backtest_page.register_callbacks(app, services, manager)
     alerts_page.register_callbacks(app, services.alerts)
+    trading_page.register_callbacks(
+        app,
+        PaperTrading(services.sessions, runner=services.trading),
+        TradingViews(services.sessions),
+        services.market_data,
+    )
     app.server.extensions["stratlens"] = services
     guards.install(
         app.server,
         max_request_bytes=settings.max_request_mb << 20,
-        write_outputs=(*backtest_page.WRITE_OUTPUTS, *alerts_page.WRITE_OUTPUTS),
+        write_outputs=(
+            *backtest_page.WRITE_OUTPUTS,
+            *alerts_page.WRITE_OUTPUTS,
+            *trading_page.WRITE_OUTPUTS,
+        ),
     )
     # DEBUG_STATS=1 turns it on (the API issue puts it behind an admin token); off, it is a
     # 404 of its own, not Dash's catch-all page
@@ -90,6 +110,15 @@ def create_app(
         app.server.extensions["stratlens_warmup"] = warmup
         warmup.start()
     return app
+
+
+def trading_layout(services: Services) -> Any:
+    """The trading page on the stored accounts and symbols (the first symbol's timeframes)."""
+    symbols = services.market_data.symbols()
+    timeframes = services.market_data.timeframes(symbols[0]) if symbols else []
+    return trading_page.layout(
+        services.tracks.accounts(), symbols, timeframes, services.settings.refresh_ms
+    )
 
 
 def page_query() -> str | None:

@@ -18,7 +18,7 @@ from dash.development.base_component import Component
 
 from dashboard.pages.formulas import FORMULAS_URL
 
-PAGES = ("live", "backtest", "alerts")
+PAGES = ("live", "backtest", "trading", "alerts")
 ASSETS = Path(__file__).resolve().parent / "assets"  # served locally: the app needs no CDN
 GRAPH_CONFIG = {  # the plotly config of the pages' main charts
     "displaylogo": False,
@@ -34,6 +34,7 @@ def navbar() -> dbc.Navbar:
         [
             dbc.NavLink("Live", id="nav-live", href="/", active="exact"),
             dbc.NavLink("Backtest", id="nav-backtest", href="/backtest", active="exact"),
+            dbc.NavLink("Trading", id="nav-trading", href="/trading", active="exact"),
             dbc.NavLink("Alerts", id="nav-alerts", href="/alerts", active="exact"),
             dbc.NavLink(
                 "Formulas",
@@ -84,6 +85,7 @@ def shell(
     backtest_page: Component,
     alerts_page: Component | None = None,
     toasts: Component | None = None,
+    trading_page: Component | None = None,
 ) -> html.Div:
     hidden = {"display": "none"}
     return html.Div(
@@ -94,6 +96,7 @@ def shell(
                 [
                     html.Div(live_page, id="page-live"),
                     html.Div(backtest_page, id="page-backtest", style=hidden),
+                    html.Div(trading_page, id="page-trading", style=hidden),
                     html.Div(alerts_page, id="page-alerts", style=hidden),
                 ],
                 fluid=True,

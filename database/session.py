@@ -66,6 +66,17 @@ def make_engine(url: str | URL, **engine_kwargs: Any) -> Engine:
     return engine
 
 
+def write_session_factory(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
+    """A factory on the engine of ``sessions`` whose transactions take SQLite's write lock up
+    front (``sqlite_begin="IMMEDIATE"``): for writes that read before they write while
+    another thread writes (a live feed), which would otherwise fail at once as busy. An
+    unbound factory is returned as it is."""
+    bind = sessions.kw.get("bind")
+    if bind is None:
+        return sessions
+    return make_session_factory(bind.execution_options(sqlite_begin="IMMEDIATE"))
+
+
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     """A session factory bound to ``engine``; use ``with factory.begin() as session:``.
 

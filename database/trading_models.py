@@ -213,6 +213,10 @@ class Fill(Base):
     venue: Mapped[str] = mapped_column(String(32), default="paper")
     time: Mapped[datetime] = mapped_column(UTCDateTime)
     seq: Mapped[int] = mapped_column(Integer)  # the order's k-th fill
+    # open time (epoch ms) of the bar it filled on: the chart draws it there (the runner
+    # dates ``time`` by the bar too; a fill made outside a bar, e.g. at a replay's close-out,
+    # has its bar here all the same)
+    bar_ts: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class Position(Base):

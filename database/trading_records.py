@@ -87,6 +87,8 @@ class FillRow:
     seq: int
     deployment_id: int | None = None
     venue: str = "paper"
+    bar_ts: int | None = None  # open time (epoch ms) of the bar it filled on
+    purpose: str | None = None  # the order's (entry, exit, protect, ...); read, not stored
 
 
 @dataclass(frozen=True)

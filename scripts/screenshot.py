@@ -78,11 +78,26 @@ def import_intraday_stock(env: dict[str, str], folder: Path) -> None:
     subprocess.run(command, env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
 
 
+def deploy_paper_strategy(env: dict[str, str]) -> None:
+    """A paper account "demo" trading SP500 1d with a running deployment, so the trading
+    page and the live chart's executions layer have orders and fills to show."""
+    app = [sys.executable, str(ROOT / "app.py"), "paper"]
+    for args in (
+        ["account", "create", "demo", "--cash", "10000", "--max-drawdown", "0.5"],
+        ["deploy", "sma-sp500", "--account", "demo", "--strategy", "sma_crossover",
+         "--set", "fast=3", "--set", "slow=8", "--symbol", "SP500", "--timeframe", "1d",
+         "--take-profit", "0.3", "--commission", "0.001"],
+        ["start", "sma-sp500"],
+    ):  # fmt: skip
+        subprocess.run([*app, *args], env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+
+
 LAYERED = (
     "symbol=SP500&tf=1d&ind=ema(timeperiod=50)&ind=bbands&ind=rsi&ind=macd"
     "&strat=ema_crossover(direction=both,fast=12,slow=26)"
     "&strat=rsi_reversion(direction=both)"
 )
+TRADED = "sma_crossover(direction=long,fast=3,slow=8)"  # the paper deployment's strategy
 # name, path, what to show: None (the page as it opens), a tab of the panels to open and show
 SHOTS = (
     ("live_chart_sp500_1d", "/?symbol=SP500&tf=1d", None),
@@ -93,6 +108,8 @@ SHOTS = (
     ("live_chart_stock_1h", "/?symbol=STOCK&tf=1h&ind=rsi", None),
     ("live_lod_demo_1m", "/?symbol=DEMO&tf=1m&lod=1&strat=donchian_breakout", None),
     ("formulas", "/docs/metrics", None),
+    ("trading", "/trading", None),
+    ("live_executions_sp500_1d", "/?symbol=SP500&tf=1d&exec=demo&strat=" + TRADED, None),
 )
 PANEL_FIGURES = {"Performance": "#perf-monthly", "Comparison": "#cmp-scatter"}
 
@@ -118,6 +135,7 @@ def main() -> int:
         LOG_LEVEL="WARNING",
     )
     import_intraday_stock(env, data_dir)
+    deploy_paper_strategy(env)
     server = subprocess.Popen([sys.executable, str(ROOT / "app.py")], env=env, cwd=ROOT)
     options = Options()
     for argument in (*HEADLESS_CHROME_ARGS, "--hide-scrollbars"):
@@ -167,6 +185,13 @@ def shot(
     if path.startswith("/?"):  # a live view: its first figure, however long it takes
         wait_for_chart(driver)
         time.sleep(wait)  # then some live ticks
+    if path.startswith("/trading"):  # the account's cards, then some trading
+        deadline = time.monotonic() + 120
+        while not driver.find_elements("css selector", "#tr-kpi-equity"):
+            if time.monotonic() > deadline:
+                raise TimeoutError("the trading page showed no account")
+            time.sleep(0.5)
+        time.sleep(wait)
     if panel:
         for link in driver.find_elements("css selector", "#panel-tabs .nav-link"):
             if link.text == panel:

@@ -38,8 +38,10 @@ from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
+from sqlalchemy.orm import Session, sessionmaker
 
 from analytics.backtest import BacktestResult, BacktestSettings, run_backtest
+from database.repositories.trading import TradingRepository
 from indicators.base import IncrementalIndicator
 from indicators.registry import IndicatorRequest
 from market.candles import CANDLE_COLUMNS, Candle, iter_candles
@@ -459,18 +461,82 @@ def _result(
     )
 
 
+def execution_frame(
+    sessions: sessionmaker[Session] | None,
+    account: str,
+    symbol: str,
+    start: pd.Timestamp | None = None,
+) -> pd.DataFrame:
+    """The fills of the paper ``account`` in ``symbol`` on bars from ``start`` on (None: all),
+    oldest first: the executions layer's frame (bar, side, price, quantity, fee, purpose,
+    order). A fill is on the bar it filled on (``bar_ts``; its ``time`` for fills stored
+    without one). Empty for an unknown account or without a database."""
+    rows: list = []
+    if sessions is not None:
+        with sessions() as session:
+            repo = TradingRepository(session)
+            found = repo.account(account)
+            if found is not None:
+                rows = repo.fills(found.id, symbol=symbol)
+    bars = pd.DatetimeIndex(
+        [
+            pd.Timestamp(f.bar_ts, unit="ms", tz="UTC")
+            if f.bar_ts is not None
+            else pd.Timestamp(f.time).tz_convert("UTC")
+            for f in rows
+        ],
+        dtype="datetime64[ms, UTC]",
+    )
+    frame = pd.DataFrame(
+        {
+            "bar": bars,
+            "side": [f.side for f in rows],
+            "price": np.array([f.price for f in rows], dtype=np.float64),
+            "quantity": np.array([f.quantity for f in rows], dtype=np.float64),
+            "fee": np.array([f.fee for f in rows], dtype=np.float64),
+            "purpose": [f.purpose or "" for f in rows],
+            "order": [f.client_order_id for f in rows],
+        }
+    )
+    if start is not None:
+        frame = frame[(frame["bar"] >= start).to_numpy()].reset_index(drop=True)
+    return frame
+
+
 class ChartTracks:
     """Every (symbol, timeframe) track of this process, synced to the live market on demand.
 
     At most ``max_tracks`` are kept (least recently used dropped); a dropped one is rebuilt.
     """
 
-    def __init__(self, market_data: MarketDataService, *, max_tracks: int = 16) -> None:
+    def __init__(
+        self,
+        market_data: MarketDataService,
+        *,
+        max_tracks: int = 16,
+        sessions: sessionmaker[Session] | None = None,
+    ) -> None:
         self._market_data = market_data
+        self._sessions = sessions  # the executions layer's fills (none without)
         self._max = max_tracks
         self._tracks: OrderedDict[tuple[str, str], SeriesTrack] = OrderedDict()
         self._lock = threading.Lock()
         self.stats = TrackStats()
+
+    def accounts(self) -> list[str]:
+        """The paper accounts whose fills the executions layer can show."""
+        if self._sessions is None:
+            return []
+        with self._sessions() as session:
+            return [a.name for a in TradingRepository(session).accounts()]
+
+    def executions(
+        self, account: str, symbol: str, start: pd.Timestamp | None = None
+    ) -> pd.DataFrame:
+        """:func:`execution_frame` on this process's database (empty without one)."""
+        if self._sessions is None:
+            return execution_frame(None, account, symbol, start)
+        return execution_frame(self._sessions, account, symbol, start)
 
     def clear(self) -> None:
         """Drop every track (each is rebuilt on its next use)."""

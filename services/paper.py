@@ -19,13 +19,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
 from database.repositories.strategies import StrategyRepository
 from database.repositories.trading import DeploymentRow, TradingRepository, TradingStoreError
+from database.session import write_session_factory
 from market.candles import iter_candles
 from market.timeframes import Timeframe
 from services.backtests import BatchJob, RunFailed, context_from, load_bars
@@ -35,6 +36,9 @@ from trading.config import DeploymentConfigError, DeploymentSettings
 from trading.engine import BarOutcome, Deployed, TradingEngine
 from trading.replay import new_deployed, trade_frame
 from trading.store import TradingStore, account_book, order_row, paper_order
+
+if TYPE_CHECKING:
+    from services.trading_runner import TradingRunner
 
 DEFAULT_BATCH_BARS = 500
 
@@ -70,15 +74,23 @@ class ReplayOutcome:
 
 class PaperTrading:
     def __init__(
-        self, sessions: sessionmaker[Session], batch_bars: int = DEFAULT_BATCH_BARS
+        self,
+        sessions: sessionmaker[Session],
+        batch_bars: int = DEFAULT_BATCH_BARS,
+        *,
+        runner: TradingRunner | None = None,
     ) -> None:
         self._sessions = sessions
+        # writes read first (the account, order ids) then write, while the feeds write candles
+        self._writes = write_session_factory(sessions)
+        # cancel and modify go through the runner that holds an order (its broker is live)
+        self._runner = runner
         self._store = TradingStore()
         self.batch_bars = batch_bars
 
     # -- accounts and deployments -----------------------------------------------------------
     def create_account(self, name: str, cash: float, max_drawdown_pct: float | None = None):
-        with self._sessions.begin() as session:
+        with self._writes.begin() as session:
             try:
                 return TradingRepository(session).create_account(
                     name, cash, datetime.now(UTC), max_drawdown_pct
@@ -100,7 +112,7 @@ class PaperTrading:
         built = _strategy(strategy, params)
         checked = _settings(settings)
         tf = _timeframe(timeframe)
-        with self._sessions.begin() as session:
+        with self._writes.begin() as session:
             repo = TradingRepository(session)
             row = repo.account(account)
             if row is None:
@@ -118,7 +130,7 @@ class PaperTrading:
 
     def set_status(self, name: str, status: str) -> DeploymentRow:
         """Start ("running") or stop ("stopped") a deployment."""
-        with self._sessions.begin() as session:
+        with self._writes.begin() as session:
             repo = TradingRepository(session)
             row = _deployment(repo, name)
             if status == "running" and row.status == "halted":
@@ -132,7 +144,7 @@ class PaperTrading:
             return _deployment(repo, name)
 
     def remove(self, name: str) -> str:
-        with self._sessions.begin() as session:
+        with self._writes.begin() as session:
             repo = TradingRepository(session)
             row = _deployment(repo, name)
             if row.status == "running":
@@ -170,7 +182,7 @@ class PaperTrading:
                 )
                 return f"order {client_order_id} {order.status}"
             account_id, row = found
-            with self._sessions.begin() as session:
+            with self._writes.begin() as session:
                 repo = TradingRepository(session)
                 account = repo.account_by_id(account_id)
                 assert account is not None
@@ -228,7 +240,7 @@ class PaperTrading:
         except RunFailed as exc:
             raise PaperError(str(exc)) from exc
         now = datetime.now(UTC)
-        with self._sessions.begin() as session:
+        with self._writes.begin() as session:
             repo = TradingRepository(session)
             account = repo.account(request.account)
             row = repo.deployment(name)
@@ -317,7 +329,7 @@ class PaperTrading:
         )
 
     def _write(self, outcomes: list[BarOutcome], d: Deployed, finish: bool = False) -> None:
-        with self._sessions.begin() as session:
+        with self._writes.begin() as session:
             self._store.write(session, outcomes)
             repo = TradingRepository(session)
             now = datetime.now(UTC)

@@ -96,7 +96,7 @@ def build_services(settings: Settings) -> Services:
     cache = SharedCache.from_url(settings.redis_url)
     market_data = MarketDataService(sessions, market, cache)
     integrator = StrategyDataIntegrator(sessions, cache)
-    tracks = ChartTracks(market_data)
+    tracks = ChartTracks(market_data, sessions=sessions)
     return Services(
         settings, engine, sessions, market, cache, market_data, integrator, runner, tracks,
         trading, AlertService(sessions), alert_center,

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from database.repositories.candles import CandleRepository
 from database.repositories.strategies import StrategyRepository
 from database.repositories.trading import DeploymentRow, TradingRepository
+from database.session import write_session_factory
 from market.candles import iter_candles
 from market.feeds import FeedEvent
 from market.resample import resample
@@ -71,6 +72,8 @@ class TradingRunner:
         cursor: Callable[[str], pd.Timestamp | None] | None = None,
     ) -> None:
         self._sessions = sessions
+        # writes read first (the account, order ids) then write, while the feeds write candles
+        self._writes = write_session_factory(sessions)
         # the open time of a symbol's last closed candle its feed has published: a replay
         # feed streams bars that are stored already, so "now" is the feed's, not the table's
         self._cursor = cursor
@@ -143,7 +146,7 @@ class TradingRunner:
         strategy = create(row.strategy_name, **dict(row.strategy_params))
         settings = DeploymentSettings.parse(row.settings)
         tf = Timeframe.parse(row.timeframe)
-        with self._sessions.begin() as session:
+        with self._writes.begin() as session:
             repo = TradingRepository(session)
             account = repo.account_by_id(row.account_id)
             assert account is not None
@@ -239,7 +242,7 @@ class TradingRunner:
             self._bar(symbol, candle)
 
     def _fail(self, row: DeploymentRow, error: str) -> None:
-        with self._sessions.begin() as session:
+        with self._writes.begin() as session:
             TradingRepository(session).update_deployment(
                 row.id, datetime.now(UTC), status="error", error=error
             )
@@ -273,7 +276,7 @@ class TradingRunner:
 
     def _commit(self, outcome: BarOutcome) -> None:
         try:
-            with self._sessions.begin() as session:
+            with self._writes.begin() as session:
                 self._store.write(session, [outcome])
         except Exception:
             self._errors += 1

@@ -242,7 +242,7 @@ def fill_row(fill: FillEvent) -> FillRow:
     return FillRow(
         fill.fill_id, fill.order.client_order_id, fill.symbol, fill.side, fill.price,
         fill.quantity, fill.fee, fill.realised_pnl, fill.time, fill.seq,
-        fill.order.request.deployment_id,
+        fill.order.request.deployment_id, bar_ts=fill.bar_ts,
     )  # fmt: skip
 
 

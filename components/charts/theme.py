@@ -75,6 +75,10 @@ class ChartTheme:
     )
     profit: str = "#26a69a"
     loss: str = "#ef5350"
+    # an account's real fills (the executions layer): saturated, outlined in a contrast colour
+    execution_buy: str = "#00e676"
+    execution_sell: str = "#ff1744"
+    execution_line: str = "#ffffff"
     marker_symbols: tuple[tuple[str, str], ...] = _MARKER_SYMBOLS
 
 
@@ -119,6 +123,9 @@ LIGHT = ChartTheme(
     ),
     profit="#089981",
     loss="#f23645",
+    execution_buy="#00a152",
+    execution_sell="#d50000",
+    execution_line="#131722",
 )
 
 THEMES: dict[str, ChartTheme] = {"dark": DARK, "light": LIGHT}

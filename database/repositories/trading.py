@@ -364,6 +364,7 @@ class TradingRepository:
                     "venue": f.venue,
                     "time": utc_datetime(f.time, "time"),
                     "seq": f.seq,
+                    "bar_ts": f.bar_ts,
                 }
                 for a, f in fills
             ],
@@ -438,16 +439,30 @@ class TradingRepository:
         )
         return None if row is None else (row["account_id"], _order(row))
 
-    def fills(self, account_id: int, *, deployment_id: int | None = None) -> list[FillRow]:
+    def fills(
+        self,
+        account_id: int,
+        *,
+        deployment_id: int | None = None,
+        symbol: str | None = None,
+        last: int | None = None,
+    ) -> list[FillRow]:
+        """The account's fills in the order they happened (of one deployment or symbol when
+        given); ``last``: only the newest that many (a page's bounded list)."""
         query = (
-            select(FILLS, ORDERS.c.client_order_id)
+            select(FILLS, ORDERS.c.client_order_id, ORDERS.c.purpose)
             .join(ORDERS, ORDERS.c.id == FILLS.c.order_id)
             .where(FILLS.c.account_id == account_id)
-            .order_by(FILLS.c.id)
         )
         if deployment_id is not None:
             query = query.where(FILLS.c.deployment_id == deployment_id)
-        return [
+        if symbol is not None:
+            query = query.where(FILLS.c.symbol == symbol)
+        if last is not None:
+            query = query.order_by(FILLS.c.id.desc()).limit(last)
+        else:
+            query = query.order_by(FILLS.c.id)
+        rows = [
             FillRow(
                 r["fill_id"],
                 r["client_order_id"],
@@ -461,9 +476,12 @@ class TradingRepository:
                 r["seq"],
                 r["deployment_id"],
                 r["venue"],
+                r["bar_ts"],
+                r["purpose"],
             )
             for r in self._session.execute(query).mappings()
         ]
+        return rows[::-1] if last is not None else rows
 
     def positions(self, account_id: int) -> list[PositionRow]:
         query = select(POSITIONS).where(POSITIONS.c.account_id == account_id)

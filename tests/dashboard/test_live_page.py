@@ -58,12 +58,13 @@ def test_a_url_sets_the_controls_and_names_what_it_ignored(services):
         services.market_data,
     )
     search, symbol, timeframe, indicators, strategies, *rest = out
-    _types, confidence, forming, light, lod, ind_options, strat_options, problems, shown = rest
+    _types, confidence, forming, light, lod, executions, *rest = rest
+    ind_options, strat_options, problems, shown = rest
     assert search is no_update
     assert (symbol, timeframe) == ("NASDAQ", "1w")
     assert indicators == ["macd(fast=12,signal=9,slow=26)"]
     assert strategies == [strategy_key(create("sma_crossover", fast=5))]
-    assert (confidence, forming, light, lod) == (0.25, True, True, False)
+    assert (confidence, forming, light, lod, executions) == (0.25, True, True, False, "")
     assert strategies[0] in [o["value"] for o in strat_options]  # the parameter set is offered
     assert "macd(fast=12,signal=9,slow=26)" in [o["value"] for o in ind_options]
     assert "indicator 'nope' ignored" in problems
@@ -73,14 +74,15 @@ def test_a_url_sets_the_controls_and_names_what_it_ignored(services):
 def test_an_unknown_symbol_or_timeframe_in_the_url_keeps_the_current_one(services):
     out = sync_view("url", "?symbol=DOGE&tf=1m", controls(), services.market_data)
     assert (out[1], out[2]) == ("SP500", "1d")
-    assert "symbol 'DOGE' ignored" in out[12]
-    assert "timeframe '1m' ignored" in out[12]
+    assert "symbol 'DOGE' ignored" in out[13]
+    assert "timeframe '1m' ignored" in out[13]
 
 
 def test_a_control_writes_the_url(services):
     view = view_from_controls(
-        "SP500", "1d", ["rsi(timeperiod=14)"], [EMA], ["entry_long"], 0.5, False, False, True
-    )
+        "SP500", "1d", ["rsi(timeperiod=14)"], [EMA], ["entry_long"], 0.5, False, False, True,
+        "demo",
+    )  # fmt: skip
     out = sync_view("indicators", "", view, services.market_data)
     assert out[0] == view.to_query()
     assert all(value is no_update for value in out[1:])

@@ -24,6 +24,7 @@ from dashboard.pages.live import default_view
 from dashboard.pages.live import layout as live_layout
 from dashboard.pages.live.callbacks import first_build_follows, url_changes
 from dashboard.pages.live.chart import LiveContext, live_tick
+from dashboard.pages.live.layout import N_CONTROLS
 from dashboard.pages.live.view_state import ViewState
 from dashboard.warmup import WarmDiskcacheManager, WarmUp, warm_backtests
 from database.repositories import CandleRepository
@@ -86,8 +87,8 @@ def test_trade_records_number_from_first_id(services):
 
 def test_the_chart_is_built_once_per_live_page_load(services):
     market = services.market_data
-    defaults = ["DEMO", "1m", [], [], list(SIGNAL_TYPES), 0, True, False, False]
-    lod = [*defaults[:8], True]
+    defaults = ["DEMO", "1m", [], [], list(SIGNAL_TYPES), 0, True, False, False, ""]
+    lod = [*defaults[:8], True, ""]
     # the layout started the controls from the page's URL (the Referer of /_dash-layout)
     page = dashboard.server.create_app(services.settings, start_feeds=False).server
     with page.test_request_context(
@@ -107,7 +108,8 @@ def test_the_chart_is_built_once_per_live_page_load(services):
     assert find(shown, "symbol").value == "DEMO"
     # so the URL changes nothing and the first call builds the chart, once
     assert all(
-        v is no_update for v in url_changes("url", "?symbol=DEMO&tf=1m&lod=1", lod, market)[1:10]
+        v is no_update
+        for v in url_changes("url", "?symbol=DEMO&tf=1m&lod=1", lod, market)[1:N_CONTROLS]
     )
     assert not first_build_follows(None, "/", "?symbol=DEMO&tf=1m&lod=1", lod, market)
     assert not first_build_follows(None, "/", "", defaults, market)

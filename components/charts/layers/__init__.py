@@ -1,4 +1,5 @@
-"""Layered charts: candles, indicators, strategy signals and trades, composed into one figure.
+"""Layered charts: candles, indicators, strategy signals and trades, an account's fills,
+composed into one figure.
 
 >>> chart = compose(data, [CandlesLayer(), IndicatorLayer([request("rsi")]), TradeLayer()])
 >>> chart.figure, chart.trace_index, chart.panels
@@ -25,17 +26,25 @@ from components.charts.layers.base import (
     row_heights,
 )
 from components.charts.layers.candles import CandlesLayer
+from components.charts.layers.executions import (
+    EXECUTION_COLUMNS,
+    ExecutionLayer,
+    empty_executions,
+    execution_id,
+)
 from components.charts.layers.indicators import IndicatorLayer, compute_indicators, indicator_label
 from components.charts.layers.signals import StrategySignalLayer
 from components.charts.layers.trades import TradeLayer
 
 __all__ = [
+    "EXECUTION_COLUMNS",
     "LAYER_TYPES",
     "PRICE",
     "VOLUME",
     "CandlesLayer",
     "ChartData",
     "ComposedChart",
+    "ExecutionLayer",
     "IndicatorLayer",
     "Layer",
     "LayerTrace",
@@ -47,6 +56,8 @@ __all__ = [
     "compose",
     "compose_delta",
     "compute_indicators",
+    "empty_executions",
+    "execution_id",
     "indicator_label",
     "make_layer",
     "register_layer",

@@ -102,6 +102,7 @@ class ChartData:
     output) on ``candles.index``, NaN in the warm-up. ``strategies``: any key ->
     :class:`StrategyView`. ``forming_indicators`` (optional): IndicatorRequest.key ->
     {output: value} for the forming bar (an incremental state's ``peek``), drawn as a dot.
+    ``executions`` (optional): account name -> its fills (the executions layer's frame).
 
     For :func:`compose_delta` the frames need only hold the rows after ``since``: every
     trace's values depend on their own row alone (an indicator missing from ``indicators`` is
@@ -116,6 +117,7 @@ class ChartData:
     strategies: Mapping[str, StrategyView] = field(default_factory=dict)
     show_forming: bool = True
     forming_indicators: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    executions: Mapping[str, pd.DataFrame] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "timeframe", Timeframe.parse(self.timeframe))

@@ -120,35 +120,42 @@ def saved_strategy_options(manager: StrategyManager | None) -> list[dict[str, st
     return [{"label": f"{s.name} ({s.strategy})", "value": s.name} for s in stored]
 
 
-def param_inputs(strategy: str, values: Mapping[str, Any] | None = None) -> list[Any]:
+def param_inputs(
+    strategy: str,
+    values: Mapping[str, Any] | None = None,
+    *,
+    kind: str = PARAM_TYPE,
+    feedback: str = PARAM_FEEDBACK,
+) -> list[Any]:
     """One input per declared parameter of ``strategy`` (but ``direction``: the form has its
     own), at ``values`` or the default: a number field (:func:`_number`; the declared range
     in its placeholder and tooltip) with its feedback line, a switch for a bool, a select for
-    a choice. Ids ``{"type": "bt-param", "name", "control"}`` (see :data:`PARAM_TYPE`)."""
+    a choice. Ids ``{"type": kind, "name", "control"}`` (see :data:`PARAM_TYPE`), feedback
+    lines ``{"type": feedback, "name"}``: another page's form passes its own types."""
     cls = get_strategy(strategy)
     values = dict(values or {})
     cols = []
     for p in cls.params:
         if p.name == "direction":
             continue
-        cols.append(_param_field(p, values.get(p.name, p.default)))
+        cols.append(_param_field(p, values.get(p.name, p.default), kind, feedback))
     if not cols:
         return [html.Div("no parameters", className="small text-secondary")]
     return [dbc.Row(cols, className="g-2")]
 
 
-def _param_field(p: StrategyParam, value: Any) -> dbc.Col:
+def _param_field(p: StrategyParam, value: Any, kind: str, feedback_type: str) -> dbc.Col:
     title = f"{p.description} ({p.allowed})" if p.description else p.allowed
     if p.kind is bool:
-        id_ = {"type": PARAM_TYPE, "name": p.name, "control": "switch"}
+        id_ = {"type": kind, "name": p.name, "control": "switch"}
         control: Any = dbc.Switch(id=id_, value=bool(value), label=p.name, className="mt-1")
         return dbc.Col(html.Div(control, title=title), width=6)
-    id_ = {"type": PARAM_TYPE, "name": p.name, "control": "input"}
+    id_ = {"type": kind, "name": p.name, "control": "input"}
     if p.kind is str:
         control = _select(id_, _options(p.choices), value)
     else:
         control = _number(id_, value, placeholder=f"{p.low}..{p.high}", integer=p.kind is int)
-    feedback = dbc.FormFeedback(id={"type": PARAM_FEEDBACK, "name": p.name}, type="invalid")
+    feedback = dbc.FormFeedback(id={"type": feedback_type, "name": p.name}, type="invalid")
     return dbc.Col([_label(p.name, title=title), control, feedback], width=6)
 
 

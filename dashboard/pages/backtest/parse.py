@@ -171,6 +171,17 @@ def form_problems(form: Mapping[str, Any]) -> dict[str, str]:
     return {}
 
 
+def strategy_params(
+    strategy: str | None, params: Mapping[str, Any] | None, direction: str | None
+) -> tuple[str, dict[str, ParamValue]]:
+    """(strategy name, its validated params) from a form's strategy, parameter values (numbers
+    or their text) and direction, as :func:`parse_form` checks them: FormError names every
+    invalid parameter (another page's strategy form checks its parameters the same way)."""
+    cls = _strategy({"strategy": strategy})
+    chosen = _choice({"direction": direction}, "direction", DIRECTIONS, "long")
+    return cls.name, _params(cls, params, chosen)
+
+
 def _strategy(form: Mapping[str, Any]) -> type[BaseStrategy]:
     name = _text(form, "strategy")
     try:
@@ -510,6 +521,7 @@ __all__ = [
     "form_problems",
     "parse_form",
     "request_form",
+    "strategy_params",
     "sweep_grid",
     "sweep_values",
     "unshown_settings",

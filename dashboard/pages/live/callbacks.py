@@ -14,6 +14,7 @@ from dashboard.pages.live.controls import (
     CONTROL_PROPS,
     VIEW_CONTROLS,
     add_spec,
+    execution_choices,
     spec_prefill,
     sync_view,
     timeframe_choices,
@@ -49,7 +50,10 @@ def first_build_follows(
     builds it. Another page builds it at once (the live page is opened later, same URL)."""
     if trigger is not None or (pathname or "/").strip("/"):
         return False
-    return any(v is not no_update for v in url_changes("url", search, controls, market)[1:10])
+    return any(
+        v is not no_update
+        for v in url_changes("url", search, controls, market)[1 : 1 + len(VIEW_CONTROLS)]
+    )
 
 
 def register_callbacks(app: Dash, live: LiveContext) -> None:
@@ -124,6 +128,16 @@ def register_callbacks(app: Dash, live: LiveContext) -> None:
         if not symbol:
             raise PreventUpdate
         return timeframe_choices(market, symbol, current)
+
+    @app.callback(
+        Output("executions", "options"),
+        Input("url", "pathname"),
+        State("executions", "value"),
+    )
+    def _accounts(pathname: str | None, current: str | None):
+        if (pathname or "/").strip("/"):
+            raise PreventUpdate  # refreshed on coming back: accounts are made on other pages
+        return execution_choices(live.tracks.accounts(), current)
 
     for kind in ("indicator", "strategy"):
         target = "indicators" if kind == "indicator" else "strategies"

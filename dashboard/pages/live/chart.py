@@ -28,6 +28,7 @@ from components.charts.candles import candle_delta, chart_key
 from components.charts.layers import (
     CandlesLayer,
     ChartData,
+    ExecutionLayer,
     IndicatorLayer,
     StrategySignalLayer,
     StrategyView,
@@ -68,6 +69,7 @@ def layer_config(view: ViewState) -> str:
             view.show_forming,
             view.theme,
             view.lod,
+            view.executions,
         ],
         separators=(",", ":"),
     )
@@ -80,6 +82,8 @@ def chart_layers(view: ViewState, requests: list, strategies: list) -> list:
         layers.append(IndicatorLayer(requests))
     if strategies:
         layers += [StrategySignalLayer(), TradeLayer()]
+    if view.executions:
+        layers.append(ExecutionLayer())
     return layers
 
 
@@ -91,10 +95,13 @@ def chart_data(
     *,
     window_start=None,
     quiet: frozenset[str] = frozenset(),
+    executions: pd.DataFrame | None = None,
 ) -> ChartData:
     """The layers' input: the track's slice, and per strategy its signals and the trades of
     its backtest over the whole history that touch the slice. ``quiet`` strategies (no signal
-    in a tick's bars, so no new marker or closed trade) carry neither: same traces, no work."""
+    in a tick's bars, so no new marker or closed trade) carry neither: same traces, no work.
+    ``executions``: the fills of the view's account on the tab's bars (the executions layer
+    replaces its traces with them on each closed bar)."""
     views = {}
     for i, strategy in enumerate(strategies):
         key = strategy_key(strategy)
@@ -123,7 +130,19 @@ def chart_data(
         indicators=tv.indicators,
         strategies=views,
         show_forming=view.show_forming,
-    )
+        executions={} if not view.executions or executions is None
+        else {view.executions: executions},
+    )  # fmt: skip
+
+
+def executions_from(
+    live: LiveContext, view: ViewState, track: SeriesTrack, first: pd.Timestamp | None
+) -> pd.DataFrame | None:
+    """The fills of the view's account in its symbol on bars from ``first`` on (None: no
+    executions layer)."""
+    if not view.executions or not view.symbol:
+        return None
+    return live.tracks.executions(view.executions, view.symbol, first)
 
 
 def build_chart(live: LiveContext, view: ViewState) -> tuple[go.Figure, dict[str, Any]]:
@@ -134,7 +153,9 @@ def build_chart(live: LiveContext, view: ViewState) -> tuple[go.Figure, dict[str
     track = live.tracks.sync(view.symbol, view.timeframe)
     tv = track.view(requests, strategies, last=live.bars)
     theme = THEMES[view.theme]
-    data = chart_data(track, tv, view, strategies)
+    first = tv.candles.index[0] if len(tv.candles) else None
+    fills = executions_from(live, view, track, first)
+    data = chart_data(track, tv, view, strategies, executions=fills)
     composed = compose(data, chart_layers(view, requests, strategies), theme)
     figure = composed.figure
     last = tv.candles.index[-1] if len(tv.candles) else None
@@ -276,10 +297,17 @@ def live_tick(
             )
         # the bars closed after this tab's last one, with the layers' new points: computed
         # once per (layers, last bar held, history length) for every tab showing them
+        # a tab holds at most its window plus a tenth (then it is rebuilt): the executions
+        # layer's fills are bounded to those bars
+        held = min(n, live.bars + live.bars // 10)
+        first = track.frame(n - held, n - held + 1).index[0] if held else None
         closed = track.shared(
             ("tick-closed", chart_state.get("cfg"), last_ms, n),
-            lambda: _closed_delta(track, view, tf, since, chart_state.get("ti", {})),
-        )
+            lambda: _closed_delta(
+                track, view, tf, since, chart_state.get("ti", {}),
+                executions_from(live, view, track, first),
+            ),
+        )  # fmt: skip
     if chart_state["n"] + len(closed["c"]) > live.bars + live.bars // 10:
         figure, new_state = build_chart(live, view)
         return figure, no_update, new_state
@@ -295,7 +323,12 @@ def _tail(track: SeriesTrack, view: ViewState, tf: Timeframe) -> dict[str, Any]:
 
 
 def _closed_delta(
-    track: SeriesTrack, view: ViewState, tf: Timeframe, since: pd.Timestamp, ti: dict
+    track: SeriesTrack,
+    view: ViewState,
+    tf: Timeframe,
+    since: pd.Timestamp,
+    ti: dict,
+    executions: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """The closed bars after ``since`` and the layers' points on them (under the track's lock:
     what every tab holding the same layers and the same last bar is sent)."""
@@ -306,7 +339,9 @@ def _closed_delta(
     tv = track.view(requests, active, since=since)
     changes = candle_delta(tv.candles, None, symbol=view.symbol or "", timeframe=tf)
     del changes["f"]  # the tail's, per feed version
-    data = chart_data(track, tv, view, strategies, window_start=since, quiet=quiet)
+    data = chart_data(
+        track, tv, view, strategies, window_start=since, quiet=quiet, executions=executions
+    )
     layers = chart_layers(view, requests, strategies)
     extra = compose_delta(data, layers, since, ti, THEMES[view.theme])
     changes.update({k: v for k, v in extra.items() if v})

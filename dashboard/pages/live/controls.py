@@ -32,6 +32,7 @@ VIEW_CONTROLS = (
     "show-forming",
     "theme-switch",
     "lod",
+    "executions",
 )
 CONTROL_PROPS = ("value",) * len(VIEW_CONTROLS)
 
@@ -107,7 +108,16 @@ def timeframe_choices(
 
 
 def view_from_controls(
-    symbol, timeframe, indicators, strategies, types, confidence, forming, theme_light, lod
+    symbol,
+    timeframe,
+    indicators,
+    strategies,
+    types,
+    confidence,
+    forming,
+    theme_light,
+    lod,
+    executions=None,
 ) -> ViewState:
     return ViewState(
         symbol=symbol,
@@ -119,7 +129,14 @@ def view_from_controls(
         show_forming=bool(forming),
         theme="light" if theme_light else "dark",
         lod=bool(lod),
+        executions=executions or None,
     )
+
+
+def execution_choices(accounts: list[str], current: str | None) -> list[dict[str, str]]:
+    """The executions select: off, then every paper account (and the view's, if unknown)."""
+    names = [*accounts, *([current] if current and current not in accounts else [])]
+    return [{"label": "off", "value": ""}, *({"label": n, "value": n} for n in names)]
 
 
 def sync_view(
@@ -157,6 +174,7 @@ def sync_view(
             view.show_forming,
             view.theme == "light",
             view.lod,
+            view.executions or "",
             indicator_choices(view.indicators),
             strategy_choices(view.strategies),
             "; ".join(problems),
@@ -165,7 +183,7 @@ def sync_view(
     query = controls.to_query()
     return (
         query if query != (search or "") else no_update,
-        *([no_update] * 13),
+        *([no_update] * 14),
     )
 
 

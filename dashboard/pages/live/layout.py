@@ -11,6 +11,8 @@ from dash import dcc, html
 from components.charts.theme import THEMES
 from dashboard.pages.live import panels
 from dashboard.pages.live.controls import (
+    VIEW_CONTROLS,
+    execution_choices,
     indicator_choices,
     lod_note,
     strategy_choices,
@@ -28,6 +30,7 @@ from strategies.signals import SIGNAL_TYPES
 # the chart-loading class while a whole figure is built (and until the first one arrives);
 # a live tick reads it to leave that build alone
 BUILDING = "sl-loading show"
+N_CONTROLS = 1 + len(VIEW_CONTROLS)  # sync_view's answer: the search, then every control
 
 SIGNAL_LABELS = {
     "entry_long": "Long entry",
@@ -53,6 +56,7 @@ def layout(
     refresh_ms: int,
     default_symbol: str | None = None,
     search: str | None = None,
+    accounts: list[str] | None = None,
 ) -> html.Div:
     """A toolbar (symbol, timeframe, switches, last price), a sidebar of layers (indicators,
     strategies, signal filter) beside the chart, and the panels below.
@@ -60,11 +64,11 @@ def layout(
     ``search``: the page's URL query, when known: the controls start as the URL sets them
     (:func:`~dashboard.pages.live.controls.sync_view`, the theme apart: the shell's), so the
     page's first chart is the one asked for, built at once (no round trip of the URL
-    callback first)."""
+    callback first). ``accounts``: the paper accounts the executions select offers."""
     symbol, timeframe = default_view(market, default_symbol)
     view = ViewState(symbol=symbol, timeframe=timeframe)
     if search:
-        view = replace(view_from_controls(*sync_view("url", search, view, market)[1:10]),
+        view = replace(view_from_controls(*sync_view("url", search, view, market)[1:N_CONTROLS]),
                        theme=view.theme)  # fmt: skip
     symbols = market.symbols()
     timeframes = market.timeframes(view.symbol) if view.symbol else []
@@ -181,6 +185,23 @@ def layout(
                         marks={0: "0", 0.25: "0.25", 0.5: "0.5", 0.75: "0.75", 1: "1"},
                         tooltip={"placement": "bottom"},
                         className="sl-slider",
+                    ),
+                ],
+                className="sl-side-section",
+            ),
+            html.Div(
+                [
+                    html.Div("Executions", className="sl-label"),
+                    dbc.Select(
+                        id="executions",
+                        options=execution_choices(list(accounts or ()), view.executions),
+                        value=view.executions or "",
+                        size="sm",
+                        className="sl-small",
+                    ),
+                    html.Div(
+                        "an account's real fills: ▲ buy ▼ sell, at their price",
+                        className="sl-small sl-muted mt-1",
                     ),
                 ],
                 className="sl-side-section",

@@ -15,7 +15,7 @@ or hand-edited link still opens a page and says what it ignored.
 Query keys: ``symbol``, ``tf``, ``ind`` (repeatable), ``strat`` (repeatable), ``types``
 (comma-separated signal types; when none of them is valid, every type), ``conf`` (minimum
 confidence 0..1), ``forming`` (1/0), ``theme`` (dark/light), ``lod`` (1/0: level of detail
-over the whole history).
+over the whole history), ``exec`` (a paper account whose fills the executions layer shows).
 """
 
 from __future__ import annotations
@@ -87,6 +87,7 @@ class ViewState:
     show_forming: bool = True
     theme: str = "dark"
     lod: bool = False
+    executions: str | None = None  # the account whose fills are drawn (None: no layer)
     problems: tuple[str, ...] = field(default=(), compare=False)
 
     @classmethod
@@ -153,6 +154,7 @@ class ViewState:
             show_forming=_flag(one("forming"), True, "forming", problems),
             theme=theme,
             lod=_flag(one("lod"), False, "lod", problems),
+            executions=(one("exec") or "").strip() or None,
         )
         return replace(view, problems=tuple(problems)), problems
 
@@ -175,6 +177,8 @@ class ViewState:
             pairs.append(("theme", self.theme))
         if self.lod:
             pairs.append(("lod", "1"))
+        if self.executions:
+            pairs.append(("exec", self.executions))
         return "?" + urlencode(pairs) if pairs else ""
 
     def requests(self) -> list[IndicatorRequest]:

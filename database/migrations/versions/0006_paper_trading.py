@@ -149,6 +149,7 @@ def upgrade() -> None:
     sa.Column('venue', sa.String(length=32), nullable=False),
     sa.Column('time', sa.DateTime(timezone=True), nullable=False),
     sa.Column('seq', sa.Integer(), nullable=False),
+    sa.Column('bar_ts', sa.BigInteger(), nullable=True),
     sa.CheckConstraint("side IN ('buy', 'sell')", name=op.f('ck_fills_side_valid')),
     sa.CheckConstraint('fee > -1e308 AND fee < 1e308', name=op.f('ck_fills_fee_finite')),
     sa.CheckConstraint('price > 0 AND price < 1e308', name=op.f('ck_fills_price_valid')),

@@ -1,0 +1,164 @@
+"""What the Trading page shows of a :class:`~services.trading_views.TradingSnapshot`: the KPI
+cards (the performance panel's look), the grids' columns and rows, the alerts list.
+
+Plain functions of plain values (no callback, no database): tests call them directly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+from typing import Any
+
+import dash_bootstrap_components as dbc
+from dash import html
+
+from components.charts.theme import ChartTheme
+from components.panels.performance import trade_table_style
+from components.panels.performance.kpis import Kpi, kpi_cards
+from services.trading_views import AccountSummary, TradingSnapshot
+
+KPI_PREFIX = "tr-kpi"
+
+
+def _money(value: float) -> str:
+    # + 0.0: a cash of -0.0001 shows 0.00, not -0.00
+    return "—" if math.isnan(value) else f"{round(value, 2) + 0.0:,.2f}"
+
+
+def _pct(value: float) -> str:
+    return "—" if math.isnan(value) else f"{value * 100:.2f}%"
+
+
+def _tone(value: float) -> str:
+    if math.isnan(value) or value == 0:
+        return "neutral"
+    return "pos" if value > 0 else "neg"
+
+
+def account_kpis(a: AccountSummary) -> list[Kpi]:
+    """Equity, cash, realised and unrealised PnL, fees, exposure, drawdown (now / limit)."""
+    limit = "no limit" if a.max_drawdown_pct is None else _pct(a.max_drawdown_pct)
+    near = a.max_drawdown_pct is not None and a.drawdown_pct >= 0.8 * a.max_drawdown_pct
+    return [
+        Kpi("equity", "Equity", a.equity, _money(a.equity), _tone(a.return_pct)),
+        Kpi("cash", "Cash", a.cash, _money(a.cash), "neutral"),
+        Kpi("realised", "Realised PnL", a.realised_pnl, _money(a.realised_pnl),
+            _tone(a.realised_pnl)),
+        Kpi("unrealised", "Unrealised PnL", a.unrealised_pnl, _money(a.unrealised_pnl),
+            _tone(a.unrealised_pnl)),
+        Kpi("fees", "Fees", a.fees, _money(a.fees), "neutral"),
+        Kpi("exposure", "Exposure", a.exposure,
+            f"{_money(a.exposure)} · {_pct(a.exposure_pct)}", "neutral"),
+        Kpi("drawdown", "Drawdown / limit", a.drawdown_pct,
+            f"{_pct(a.drawdown_pct)} / {limit}", "neg" if near else "neutral"),
+    ]  # fmt: skip
+
+
+def kpi_row(snapshot: TradingSnapshot | None, theme: ChartTheme) -> Any:
+    if snapshot is None:
+        return html.Div("no account: create one above", className="sl-status small")
+    return kpi_cards(account_kpis(snapshot.account), id_prefix=KPI_PREFIX, theme=theme)
+
+
+def status_line(snapshot: TradingSnapshot | None) -> str:
+    if snapshot is None:
+        return ""
+    a = snapshot.account
+    state = a.status if a.halt_reason is None else f"{a.status}: {a.halt_reason}"
+    return (
+        f"account {a.name} ({state}) · {len(snapshot.deployments)} deployments · "
+        f"{len(snapshot.open_orders)} open orders · {len(snapshot.fills)} recent fills"
+    )
+
+
+def alerts_list(snapshot: TradingSnapshot | None) -> Any:
+    """The account's halt and its deployments' errors (the alerts page lists every alert)."""
+    notes = () if snapshot is None else snapshot.alerts
+    if not notes:
+        return html.Div("no alerts", className="sl-status small")
+    return [
+        dbc.Alert(note, color="danger", className="py-1 px-2 mb-1 small", id=f"tr-alert-{i}")
+        for i, note in enumerate(notes)
+    ]
+
+
+def _time(value: Any) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else ""
+
+
+def deployment_rows(snapshot: TradingSnapshot | None) -> list[dict[str, Any]]:
+    return [] if snapshot is None else [asdict(d) for d in snapshot.deployments]
+
+
+def position_rows(snapshot: TradingSnapshot | None) -> list[dict[str, Any]]:
+    return [] if snapshot is None else [asdict(p) for p in snapshot.positions]
+
+
+def order_rows(snapshot: TradingSnapshot | None) -> list[dict[str, Any]]:
+    if snapshot is None:
+        return []
+    return [
+        {**asdict(o), "arrival_time": _time(o.arrival_time), "price": o.limit_price or o.stop_price}
+        for o in snapshot.open_orders
+    ]
+
+
+def fill_rows(snapshot: TradingSnapshot | None) -> list[dict[str, Any]]:
+    if snapshot is None:
+        return []
+    return [{**asdict(f), "time": _time(f.time)} for f in snapshot.fills]
+
+
+def _number(field: str, header: str, decimals: int = 2) -> dict[str, Any]:
+    return {
+        "field": field,
+        "headerName": header,
+        "type": "rightAligned",
+        "valueFormatter": {
+            "function": f"params.value == null ? '' : d3.format(',.{decimals}f')(params.value)"
+        },
+    }
+
+
+def _text(field: str, header: str, **extra: Any) -> dict[str, Any]:
+    return {"field": field, "headerName": header, **extra}
+
+
+DEPLOYMENT_COLUMNS = [
+    _text("name", "Deployment"), _text("strategy", "Strategy"), _text("params", "Params"),
+    _text("symbol", "Symbol"), _text("timeframe", "TF"), _text("status", "Status"),
+    _text("error", "Error", flex=2),
+]  # fmt: skip
+POSITION_COLUMNS = [
+    _text("symbol", "Symbol"), _number("quantity", "Qty", 4), _number("average_price", "Avg"),
+    _number("last_price", "Last"), _number("market_value", "Value"),
+    _number("unrealised_pnl", "Unrealised"), _number("realised_pnl", "Realised"),
+]  # fmt: skip
+ORDER_COLUMNS = [
+    _text("client_order_id", "Order", flex=2), _text("deployment", "Deployment"),
+    _text("side", "Side"), _text("order_type", "Type"), _text("purpose", "Purpose"),
+    _number("quantity", "Qty", 4), _number("filled_quantity", "Filled", 4),
+    _number("price", "Price"), _text("status", "Status"), _text("arrival_time", "Placed"),
+]  # fmt: skip
+FILL_COLUMNS = [
+    _text("time", "Time"), _text("client_order_id", "Order", flex=2),
+    _text("deployment", "Deployment"), _text("side", "Side"), _number("price", "Price"),
+    _number("quantity", "Qty", 4), _number("fee", "Fee"), _number("realised_pnl", "Realised"),
+]  # fmt: skip
+
+
+def grid_style(theme: ChartTheme, row_id: str, rows: int = 8, select: bool = False) -> dict:
+    """The performance panel's grid look; rows known by ``row_id`` (kept across refreshes),
+    ``rows`` a page; ``select``: a click selects one row (the open orders)."""
+    style = trade_table_style(theme)
+    style["getRowId"] = f"params.data.{row_id}"
+    options = {**style["dashGridOptions"], "paginationPageSize": rows,
+               "paginationPageSizeSelector": [rows, 25, 50]}  # fmt: skip
+    if select:
+        options["rowSelection"] = {
+            "mode": "singleRow", "checkboxes": False, "enableClickSelection": True,
+        }  # fmt: skip
+    style["dashGridOptions"] = options
+    style["defaultColDef"] = {**style["defaultColDef"], "floatingFilter": False}
+    return style
