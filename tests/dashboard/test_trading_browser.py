@@ -111,15 +111,16 @@ def test_a_deployment_made_on_the_page_trades_and_moves_the_account(dash_duo, tr
     type_into(dash_duo, "#tr-set-stop-loss-pct", "")
     dash_duo.find_element("#tr-deploy").click()
     until(lambda: cells(dash_duo, "tr-deployments", "status") == ["stopped"])
-    assert dash_duo.find_element("#tr-deploy-message").text == ""
+    until(lambda: dash_duo.find_element("#tr-deploy-message").text == "")
     # started from the page: the runner trades it on the replay's closed candles
     choose(dash_duo, "#tr-deployment", "sma-fast")
     dash_duo.find_element("#tr-start").click()
     until(lambda: cells(dash_duo, "tr-deployments", "status") == ["running"])
     until(lambda: len(rows(dash_duo, "tr-fills")) >= 1, seen=lambda: kpi(dash_duo, "equity"))
     until(lambda: kpi(dash_duo, "equity") != "10,000.00")
-    assert cells(dash_duo, "tr-fills", "side")[0] in ("buy", "sell")
-    first = kpi(dash_duo, "equity")
+    # the page refreshes while it is read: a cell re-rendered meanwhile is read again
+    until(lambda: cells(dash_duo, "tr-fills", "side")[0] in ("buy", "sell"))
+    first = until(lambda: kpi(dash_duo, "equity"))
     until(lambda: kpi(dash_duo, "equity") != first)  # it keeps moving with the market
     dash_duo.find_element("#tr-stop").click()
     until(lambda: cells(dash_duo, "tr-deployments", "status") == ["stopped"])
@@ -161,7 +162,9 @@ def test_an_open_order_is_cancelled_from_the_page(dash_duo, trading_app):
     type_into(dash_duo, "#tr-mod-limit", "-3")
     dash_duo.find_element("#tr-modify").click()
     dash_duo.wait_for_contains_text("#tr-order-message", "limit_price=-3.0 is invalid")
-    assert "text-danger" in dash_duo.find_element("#tr-order-message").get_attribute("class")
+    until(
+        lambda: "text-danger" in dash_duo.find_element("#tr-order-message").get_attribute("class")
+    )
     dash_duo.find_element("#tr-cancel").click()
     dash_duo.wait_for_contains_text("#tr-order-message", "order manual-far-1 cancelled")
     until(lambda: rows(dash_duo, "tr-orders") == [])
@@ -183,7 +186,8 @@ def test_a_drawdown_halt_shows_its_alert(dash_duo, trading_app):
     open_trading(dash_duo, trading_app)
     choose(dash_duo, "#tr-account", "fragile")
     dash_duo.wait_for_contains_text("#trading-alerts", "account fragile halted", timeout=120)
-    assert "drawdown" in dash_duo.find_element("#trading-alerts").text
-    assert "halted" in dash_duo.find_element("#tr-status").text
-    assert "/ 0.10%" in kpi(dash_duo, "drawdown")
+    # read through until: the page refreshes (re-renders) while it is read
+    until(lambda: "drawdown" in dash_duo.find_element("#trading-alerts").text)
+    until(lambda: "halted" in dash_duo.find_element("#tr-status").text)
+    until(lambda: "/ 0.10%" in kpi(dash_duo, "drawdown"), seen=lambda: kpi(dash_duo, "drawdown"))
     assert dash_duo.get_logs() == []
