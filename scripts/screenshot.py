@@ -163,6 +163,11 @@ def main() -> int:
                         print(f"{file} not taken: {exc}", file=sys.stderr)
                         missed.append(file)
                         continue
+                    # the paper deployment's fill toasts come and go every few seconds: the
+                    # documentation's shots show the page, not whichever toasts were up
+                    driver.execute_script(
+                        "const t = document.getElementById('al-toasts'); if (t) t.hidden = true;"
+                    )
                     driver.save_screenshot(str(args.out / file))
         logs = driver.get_log("browser")
         for entry in logs:
