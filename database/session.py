@@ -44,16 +44,14 @@ def make_engine(url: str | URL, **engine_kwargs: Any) -> Engine:
 
     SQLite: the file's folder is created, WAL journal (synchronous NORMAL), foreign keys on,
     busy timeout.
-    PostgreSQL: connections are pinged before use (survives server restarts); with psycopg2
-    an executemany UPDATE goes in pages of statements (execute_batch), not one round trip per
-    row (a live bar updates every deployment's row).
+    PostgreSQL: connections are pinged before use (survives server restarts). psycopg2's
+    executemany_mode stays SQLAlchemy's default: "values_plus_batch" (execute_batch for
+    UPDATEs) made a backtest run's store twice as slow (bench/run_store.py: 367 -> 800 ms).
     """
     url = make_url(url)
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(url, **engine_kwargs)
     engine_kwargs.setdefault("pool_pre_ping", True)
-    if url.get_driver_name() == "psycopg2":
-        engine_kwargs.setdefault("executemany_mode", "values_plus_batch")
     engine = create_engine(url, **engine_kwargs)
     if url.get_backend_name() == "postgresql":
 
