@@ -159,9 +159,8 @@ class Order(Base):
     side: Mapped[str] = mapped_column(String(8))
     order_type: Mapped[str] = mapped_column(String(16))
     time_in_force: Mapped[str] = mapped_column(String(8))
-    # None while the quantity is a share of equity resolved at the fill (``equity_fraction``)
+    # None while a deployment's entry waits for its fill, where its sizing gives the quantity
     quantity: Mapped[float | None] = mapped_column(Double)
-    equity_fraction: Mapped[float | None] = mapped_column(Double)
     limit_price: Mapped[float | None] = mapped_column(Double)
     stop_price: Mapped[float | None] = mapped_column(Double)
     trail_pct: Mapped[float | None] = mapped_column(Double)

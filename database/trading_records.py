@@ -56,7 +56,6 @@ class OrderRow:
     updated_at: datetime
     deployment_id: int | None = None
     quantity: float | None = None
-    equity_fraction: float | None = None
     limit_price: float | None = None
     stop_price: float | None = None
     trail_pct: float | None = None

@@ -5,8 +5,8 @@ delivery failures, and the cheap "anything newer than the last id I saw?" of eve
 >>> service.newer_than(last_seen)  # one index range scan on alerts.id  # doctest: +SKIP
 >>> service.update_rule(rule_id, threshold="0.15", cooldown_s="600")  # doctest: +SKIP
 
-:func:`runner_notify` connects the trading runner's notes (trading.engine.AlertNote) to an
-AlertCenter. Each call is its own short transaction. A rule edit is checked by the repository's
+The trading runner raises its events (trading.alerts.AlertEvent) straight to the app's
+AlertCenter (``notify=alert_center.emit``). A rule edit is checked by the repository's
 ``check_rule_values`` before anything is written: a bad value raises ValueError naming the
 field and what is expected, and nothing changes. Running alert centers pick the edit up
 within their ``rules_ttl_s``.
@@ -26,8 +26,6 @@ from database.repositories.alerts import (
     AlertRuleRecord,
     DeliveryRecord,
 )
-from trading.alerts import AlertCenter, AlertEvent
-from trading.engine import AlertNote
 
 
 class AlertService:
@@ -81,23 +79,3 @@ class AlertService:
     def failed_deliveries(self, limit: int = 50) -> list[DeliveryRecord]:
         with self._sessions() as session:
             return AlertRepository(session).deliveries(status="failed", limit=limit)
-
-
-def runner_notify(center: AlertCenter) -> Callable[[AlertNote], list[AlertRecord]]:
-    """The trading runner's ``notify``: each of its notes emitted to ``center`` as an event
-    (a malformed note raises ValueError, which the runner logs)."""
-
-    def notify(note: AlertNote) -> list[AlertRecord]:
-        return center.emit(
-            AlertEvent(
-                kind=note.kind,
-                message=note.message,
-                severity=note.severity,
-                account=note.account,
-                deployment=note.deployment,
-                symbol=note.symbol,
-                value=note.value,
-            )
-        )
-
-    return notify

@@ -187,7 +187,7 @@ class PaperTrading:
                 account = repo.account_by_id(account_id)
                 assert account is not None
                 broker = PaperBroker(account_book(account))
-                broker.restore([paper_order(row, None)], [])
+                broker.restore([paper_order(row)], [])
                 now = datetime.now(UTC)
                 if action == "cancel":
                     broker.cancel(client_order_id, now, "cancelled by the user")
@@ -277,7 +277,7 @@ class PaperTrading:
                 row = repo.deployment(name)
                 assert row is not None
             book = account_book(account)
-            orders, positions = self._store.load_book(session, account.id, lambda _: settings)
+            orders, positions = self._store.load_book(session, account.id)
         done = (
             0
             if row.last_bar_ts is None

@@ -24,7 +24,7 @@ from market.exchange_feed import ExchangeFeed
 from market.feeds import Feed, RandomWalkFeed, ReplayFeed, event_interval
 from market.sample_data import DEMO_SEED
 from market.timeframes import Timeframe
-from services.alerts import AlertService, runner_notify
+from services.alerts import AlertService
 from services.chart_layers import ChartTracks
 from services.database_setup import check_writable, prepare_database
 from services.live import FeedRunner, LiveMarket
@@ -84,7 +84,7 @@ def build_services(settings: Settings) -> Services:
     trading = TradingRunner(
         sessions,
         cursor=lambda symbol: _cursor(market, symbol),
-        notify=runner_notify(alert_center),
+        notify=alert_center.emit,
     )
     runner = FeedRunner(
         feeds,

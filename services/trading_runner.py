@@ -2,7 +2,7 @@
 any browser. By default it runs inside the app's process (the feed threads call it as each
 closed candle is stored); ``python app.py runner`` runs it as its own process.
 
->>> runner = TradingRunner(sessions, notify=alerts.emit)
+>>> runner = TradingRunner(sessions, notify=alert_center.emit)
 >>> runner.sync()                      # picks up deployments started or stopped in the database
 >>> runner.on_closed(event)            # FeedRunner's hook: a closed candle, once stored
 
@@ -40,8 +40,9 @@ from market.feeds import FeedEvent
 from market.resample import resample
 from market.timeframes import Timeframe
 from strategies.registry import create
+from trading.alerts.events import AlertEvent
 from trading.config import DeploymentSettings
-from trading.engine import AlertNote, BarOutcome, TradingEngine
+from trading.engine import BarOutcome, TradingEngine
 from trading.orders import OrderError, PaperOrder
 from trading.replay import new_deployed
 from trading.store import TradingStore, account_book
@@ -65,7 +66,7 @@ class TradingRunner:
         self,
         sessions: sessionmaker[Session],
         *,
-        notify: Callable[[AlertNote], object] | None = None,
+        notify: Callable[[AlertEvent], object] | None = None,
         sync_s: float = 2.0,
         history_bars: int = DEFAULT_HISTORY_BARS,
         clock: Callable[[], float] = time.monotonic,
@@ -169,9 +170,7 @@ class TradingRunner:
                 repo.update_deployment(row.id, now, last_bar_ts=last_bar_ts)
             fresh = account.id not in self.engine.brokers
             if fresh:
-                orders, positions = self._store.load_book(
-                    session, account.id, lambda _id: self._settings_of(_id, session)
-                )
+                orders, positions = self._store.load_book(session, account.id)
         if fresh:
             broker = self.engine.add_account(account_book(account), self._symbols)
             broker.restore(orders, positions)
@@ -182,16 +181,6 @@ class TradingRunner:
         self.engine.add(d, history)
         log.info("deployment %s running on %s %s", row.name, row.symbol, tf.label)
         self._catch_up(row.symbol, base, None if last_bar_ts is None else last_bar_ts + tf.millis)
-
-    def _settings_of(
-        self, deployment_id: int | None, session: Session
-    ) -> DeploymentSettings | None:
-        if deployment_id is None:
-            return None
-        for row in TradingRepository(session).deployments(status=None):
-            if row.id == deployment_id:
-                return DeploymentSettings.parse(row.settings)
-        return None
 
     def _history(
         self, session: Session, symbol: str, tf: Timeframe, until_ms: int | None
@@ -246,7 +235,7 @@ class TradingRunner:
             TradingRepository(session).update_deployment(
                 row.id, datetime.now(UTC), status="error", error=error
             )
-        note = AlertNote(
+        note = AlertEvent(
             "deployment_error", f"deployment {row.name} stopped: {error}",
             severity="critical", deployment=row.name, symbol=row.symbol,
         )  # fmt: skip
@@ -288,14 +277,16 @@ class TradingRunner:
         for note in outcome.alerts:
             self._send(note)
 
-    def _send(self, note: AlertNote) -> None:
+    def _send(self, event: AlertEvent) -> object:
+        """``notify(event)``'s answer (the alerts stored), None when it was only logged."""
         if self._notify is None:
-            log.info("alert %s: %s", note.kind, note.message)
-            return
+            log.info("alert %s: %s", event.kind, event.message)
+            return None
         try:
-            self._notify(note)
+            return self._notify(event)
         except Exception:  # an alert channel never stops trading
-            log.exception("alert %s could not be raised", note.kind)
+            log.exception("alert %s could not be raised", event.kind)
+            return None
 
     # -- orders from the pages ---------------------------------------------------------------
     def holds(self, client_order_id: str) -> bool:

@@ -101,11 +101,6 @@ class PaperBroker:
                 value += book.quantity * book.last_price
         return value
 
-    def exposure(self) -> float:
-        return sum(
-            abs(b.quantity) * (b.last_price or b.average_price) for b in self.positions.values()
-        )
-
     def open_orders(self, symbol: str | None = None) -> list[PaperOrder]:
         if symbol is not None:
             return list(self._open.get(symbol, ()))

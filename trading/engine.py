@@ -37,6 +37,7 @@ from market.candles import Candle
 from market.timeframes import Timeframe
 from strategies.base import BaseStrategy, LiveStrategy
 from strategies.signals import StrategySignal
+from trading.alerts.events import AlertEvent
 from trading.broker import PaperBroker
 from trading.config import DeploymentSettings
 from trading.orders import AccountBook, FillEvent, OrderRequest, PaperOrder
@@ -65,19 +66,6 @@ class Deployed:
 
 
 @dataclass
-class AlertNote:
-    """Something the runner raises as an alert (trading.alerts)."""
-
-    kind: str
-    message: str
-    severity: str = "warning"
-    account: str | None = None
-    deployment: str | None = None
-    symbol: str | None = None
-    value: float | None = None
-
-
-@dataclass
 class BarOutcome:
     """What one closed bar changed, for one transaction."""
 
@@ -91,7 +79,7 @@ class BarOutcome:
     deployments: list[Deployed] = field(default_factory=list)  # states to store
     trades: list[tuple[Deployed, dict[str, Any]]] = field(default_factory=list)
     stopped: list[Deployed] = field(default_factory=list)  # error or halt
-    alerts: list[AlertNote] = field(default_factory=list)
+    alerts: list[AlertEvent] = field(default_factory=list)  # raised by the runner
 
 
 @dataclass
@@ -185,7 +173,7 @@ class TradingEngine:
             if symbol in broker.symbols or broker.open_orders(symbol):
                 broker.on_bar(symbol, candle, closed=True, now=when)
         for account_id, broker in self.brokers.items():
-            self._check_drawdown(account_id, broker, candle, mine)
+            self._check_drawdown(account_id, broker, candle)
         for label, bar in completed.items():
             self._decide(symbol, label, bar, by_tf[label], last)
         self._collect(symbol, mine)
@@ -294,7 +282,7 @@ class TradingEngine:
         order = broker.submit(request, when, request.decision_price)  # type: ignore[arg-type]
         if order.status == "rejected" and outcome is not None:
             outcome.alerts.append(
-                AlertNote(
+                AlertEvent(
                     "order_rejected",
                     f"{d.name}: order {order.client_order_id} rejected: {order.reject_reason}",
                     account=broker.account.name,
@@ -309,7 +297,7 @@ class TradingEngine:
         if self._outcome is not None:
             account = self.brokers[d.account_id].account.name if d else None
             self._outcome.alerts.append(
-                AlertNote(
+                AlertEvent(
                     "fill",
                     f"{fill.side} {fill.quantity:g} {fill.symbol} at {fill.price:,.4f}"
                     f" ({fill.order.request.purpose})",
@@ -329,21 +317,20 @@ class TradingEngine:
                 if order.request.deployment_id == d.id and order.request.purpose == "protect":
                     broker.cancel(order.client_order_id, fill.time, "position closed")
 
-    def _check_drawdown(
-        self, account_id: int, broker: PaperBroker, candle: Candle, mine: list[Deployed]
-    ) -> None:
+    def _check_drawdown(self, account_id: int, broker: PaperBroker, candle: Candle) -> None:
         account = broker.account
         if account.status == "halted":
             return
         equity = broker.equity()
-        account.peak_equity = max(account.peak_equity or equity, equity)
-        self._note_drawdown(account, equity)
+        peak = account.peak_equity = max(account.peak_equity or equity, equity)
+        drawdown = 1 - equity / peak if peak > 0 else 0.0
+        self._note_drawdown(account, drawdown)
         limit = account.max_drawdown_pct
-        if limit is None or equity > account.peak_equity * (1 - limit):
+        # the backtest kernel's test, as it writes it (equity <= peak x (1 - limit) halts)
+        if limit is None or equity > peak * (1 - limit):
             return
         outcome = self._outcome
         assert outcome is not None
-        drawdown = 1 - equity / account.peak_equity
         account.status = "halted"
         account.halt_reason = (
             f"drawdown {drawdown:.2%} passed the limit {limit:.2%} on {candle.ts.isoformat()}"
@@ -358,7 +345,7 @@ class TradingEngine:
             outcome.stopped.append(d)
             outcome.deployments.append(d)
         outcome.alerts.append(
-            AlertNote(
+            AlertEvent(
                 "halt",
                 f"account {account.name} halted: {account.halt_reason}",
                 severity="critical",
@@ -367,17 +354,15 @@ class TradingEngine:
             )
         )
 
-    def _note_drawdown(self, account: AccountBook, equity: float) -> None:
-        """A "drawdown" note each time the account's drawdown reaches a new whole percent
+    def _note_drawdown(self, account: AccountBook, drawdown: float) -> None:
+        """A "drawdown" event each time the account's drawdown reaches a new whole percent
         (the alert rule's threshold decides which ones become alerts)."""
-        peak = account.peak_equity or equity
-        drawdown = 1 - equity / peak if peak > 0 else 0.0
         step = int(drawdown * 100)
         last = self._drawdown_steps.get(account.name, 0)
         self._drawdown_steps[account.name] = step
         if step > last and self._outcome is not None:
             self._outcome.alerts.append(
-                AlertNote(
+                AlertEvent(
                     "drawdown",
                     f"account {account.name} is {drawdown:.2%} below its peak",
                     account=account.name,
@@ -397,7 +382,7 @@ class TradingEngine:
             if outcome is not None:
                 outcome.stopped.append(d)
                 outcome.alerts.append(
-                    AlertNote(
+                    AlertEvent(
                         "deployment_error",
                         f"deployment {d.name} stopped: {d.error}",
                         severity="critical",
@@ -407,4 +392,4 @@ class TradingEngine:
                 )
 
 
-__all__ = ["AlertNote", "BarOutcome", "Deployed", "TradingEngine"]
+__all__ = ["BarOutcome", "Deployed", "TradingEngine"]

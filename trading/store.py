@@ -4,7 +4,7 @@
 >>> with sessions.begin() as session:
 ...     store.write(session, outcomes)            # a bar's (or a batch of bars') outcomes
 >>> with sessions() as session:
-...     orders, positions = store.load_book(session, account_id, settings_of)
+...     orders, positions = store.load_book(session, account_id)
 
 One transaction holds whole bars: their orders, fills (also as executed trades in ``trades``,
 the source the tracking issues read), positions, the account, each deployment's state and last
@@ -15,7 +15,7 @@ bar, purpose) and already stored ones are never placed again.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -32,7 +32,7 @@ from database.repositories.trading import (
     PositionRow,
     TradingRepository,
 )
-from trading.config import CostModel, DeploymentSettings
+from trading.config import CostModel
 from trading.engine import BarOutcome
 from trading.orders import AccountBook, FillEvent, OrderRequest, PaperOrder, PositionBook
 
@@ -130,17 +130,11 @@ class TradingStore:
             )
 
     def load_book(
-        self,
-        session: Session,
-        account_id: int,
-        settings_of: Callable[[int | None], DeploymentSettings | None],
+        self, session: Session, account_id: int
     ) -> tuple[list[PaperOrder], list[PositionBook]]:
         """The account's open orders and positions as the broker keeps them."""
         repo = TradingRepository(session)
-        orders = [
-            paper_order(row, settings_of(row.deployment_id))
-            for row in repo.orders(account_id, open_only=True)
-        ]
+        orders = [paper_order(row) for row in repo.orders(account_id, open_only=True)]
         positions = [
             PositionBook(
                 p.symbol, p.quantity, p.average_price, p.realised_pnl, p.last_price, p.updated_at
@@ -210,13 +204,10 @@ def order_row(order: PaperOrder) -> OrderRow:
     )
 
 
-def paper_order(row: OrderRow, settings: DeploymentSettings | None) -> PaperOrder:
+def paper_order(row: OrderRow) -> PaperOrder:
+    """A stored order as the broker keeps it (its cost model is stored with it)."""
     extra = dict(row.extra)
-    costs = (
-        CostModel(**extra.pop("costs", {}))
-        if "costs" in extra
-        else (settings.costs if settings is not None else CostModel())
-    )
+    costs = CostModel(**extra.pop("costs", {}))
     request = OrderRequest(
         row.client_order_id, row.symbol, row.side, row.order_type,
         quantity=extra.pop("requested_quantity", row.quantity), limit_price=row.limit_price,

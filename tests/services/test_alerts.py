@@ -1,13 +1,12 @@
-"""services.alerts.runner_notify: the trading runner's notes become stored alerts."""
+"""The trading runner's events become stored alerts (the app wires ``notify=center.emit``)."""
 
 from __future__ import annotations
 
 import pytest
 
 from database.repositories.alerts import AlertRepository
-from services.alerts import runner_notify
-from trading.alerts import AlertCenter
-from trading.engine import AlertNote
+from services.trading_runner import TradingRunner
+from trading.alerts import AlertCenter, AlertEvent
 
 
 @pytest.fixture
@@ -15,12 +14,12 @@ def database_backend() -> str:
     return "sqlite"
 
 
-def test_a_runner_note_is_stored_as_an_alert(session_factory):
+def test_a_runner_event_is_stored_as_an_alert(session_factory):
     center = AlertCenter(session_factory)
-    notify = runner_notify(center)
+    runner = TradingRunner(session_factory, notify=center.emit)
     try:
-        [stored] = notify(
-            AlertNote(
+        [stored] = runner._send(  # type: ignore[misc]
+            AlertEvent(
                 "halt",
                 "account paper halted: drawdown 21%",
                 severity="critical",
@@ -29,8 +28,9 @@ def test_a_runner_note_is_stored_as_an_alert(session_factory):
                 symbol="SP500",
             )
         )
+        # a malformed event is refused where it is built, never half-stored
         with pytest.raises(ValueError, match="needs its value"):
-            notify(AlertNote("drawdown", "no value"))
+            AlertEvent("drawdown", "no value")
     finally:
         center.close()
 

@@ -98,7 +98,6 @@ def upgrade() -> None:
     sa.Column('order_type', sa.String(length=16), nullable=False),
     sa.Column('time_in_force', sa.String(length=8), nullable=False),
     sa.Column('quantity', sa.Double(), nullable=True),
-    sa.Column('equity_fraction', sa.Double(), nullable=True),
     sa.Column('limit_price', sa.Double(), nullable=True),
     sa.Column('stop_price', sa.Double(), nullable=True),
     sa.Column('trail_pct', sa.Double(), nullable=True),
