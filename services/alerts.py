@@ -45,7 +45,7 @@ class AlertService:
             return AlertRepository(session).history(limit=limit)
 
     def newer_than(self, alert_id: int, limit: int = 5) -> list[AlertRecord]:
-        """At most ``limit`` alerts stored after ``alert_id``, oldest first."""
+        """The newest ``limit`` alerts stored after ``alert_id``, oldest first."""
         with self._sessions() as session:
             return AlertRepository(session).newer_than(alert_id, limit=limit)
 

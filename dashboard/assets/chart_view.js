@@ -408,6 +408,20 @@
     return n;
   }
 
+  /* The same gate for a page's own poll (the Trading page's refresh, the toasts' poll): a
+   * request goes out only when the previous one was answered, so a poll that takes longer
+   * than its interval (a busy browser or server) still lands instead of being superseded
+   * by the next one and thrown away, forever. */
+  function pollGate() {
+    let sent = 0;
+    return function (n, busy) {
+      const now = Date.now();
+      if (busy && now - sent < STALE_MS) return window.dash_clientside.no_update;
+      sent = now;
+      return n;
+    };
+  }
+
   /* Whether the panels below the chart are on screen: the page is not hidden and the
    * panels' card intersects the viewport. Written to the panels-visible store (set_props)
    * whenever that changes, so a panel hidden while candles closed refreshes when shown. */
@@ -462,6 +476,8 @@
         return window.dash_clientside.no_update;
       },
       gateTick: gateTick,
+      gateTrading: pollGate(),
+      gateToasts: pollGate(),
       tradeZoom: tradeZoom,
       lodZoom: function (relayout, state) {
         // only a level-of-detail chart asks the server for a zoom (it re-aggregates); the live

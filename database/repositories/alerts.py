@@ -285,9 +285,10 @@ class AlertRepository:
         return [_alert_record(alert) for alert in self._session.scalars(statement)]
 
     def newer_than(self, alert_id: int, *, limit: int = 20) -> list[AlertRecord]:
-        """Alerts stored after ``alert_id``, oldest first (the toasts' poll: one index range)."""
-        statement = select(Alert).where(Alert.id > alert_id).order_by(Alert.id).limit(limit)
-        return [_alert_record(alert) for alert in self._session.scalars(statement)]
+        """The newest ``limit`` alerts stored after ``alert_id``, oldest first (the toasts'
+        poll: one backward index range, so a burst of alerts never leaves the toasts behind)."""
+        statement = select(Alert).where(Alert.id > alert_id).order_by(Alert.id.desc()).limit(limit)
+        return [_alert_record(alert) for alert in self._session.scalars(statement)][::-1]
 
     def latest_id(self) -> int:
         """The id of the newest alert, 0 without any."""

@@ -51,9 +51,20 @@ def test_the_poll_sends_nothing_until_an_alert_is_newer_than_the_last_seen(
 def test_the_toasts_keep_the_newest_few(service, session_factory):
     ids = add_alerts(session_factory, MAX_TOASTS + 3)
     shown, seen = new_toasts(service, 0, None)
+    more = add_alerts(session_factory, 1)
     shown, seen = new_toasts(service, seen, shown)
 
+    assert [t.id["id"] for t in shown] == [*ids[-MAX_TOASTS + 1 :], *more]
+
+
+def test_a_burst_of_alerts_between_two_polls_shows_its_newest_at_once(service, session_factory):
+    # a fast feed fills more often than the poll runs: the toasts never fall behind
+    ids = add_alerts(session_factory, 4 * MAX_TOASTS)
+    shown, seen = new_toasts(service, 0, None)
+
+    assert seen == ids[-1]
     assert [t.id["id"] for t in shown] == ids[-MAX_TOASTS:]
+    assert new_toasts(service, seen, shown) is None
 
 
 def test_a_rule_save_checks_the_values_and_stores_nothing_on_an_error(service):

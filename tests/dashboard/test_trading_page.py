@@ -4,12 +4,14 @@ and modify of an open order, the KPI cards."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 from dash import no_update
 from dash.exceptions import PreventUpdate
 
+from components.charts.theme import THEMES
 from dashboard.pages.trading import (
     DeployFormError,
     account_request,
@@ -17,7 +19,8 @@ from dashboard.pages.trading import (
     order_action,
     refresh,
 )
-from dashboard.pages.trading.tables import account_kpis
+from dashboard.pages.trading.callbacks import _GRID_KEYS
+from dashboard.pages.trading.tables import account_kpis, grid_style
 from database.repositories.trading import OrderRow, TradingRepository
 from services.paper import PaperTrading
 from services.trading_views import TradingViews, account_summary
@@ -64,29 +67,72 @@ def test_the_account_form():
         account_request("demo", "", None)
 
 
-def test_refresh_sends_only_what_changed(session_factory):
-    paper = PaperTrading(session_factory)
-    paper.create_account("demo", 1_000.0, 0.1)
-    views = TradingViews(session_factory)
-    first = refresh(views, "demo", False, None)
-    assert first[3].startswith("account demo (active)")
-    with pytest.raises(PreventUpdate):
-        refresh(views, "demo", False, first[-1])
-    light = refresh(views, "demo", True, first[-1])  # the theme redraws the cards
-    assert light[-1] != first[-1]
-    assert refresh(views, None, False, None)[4:8] == ([], [], [], [])
-
-
-def test_cancel_and_modify_an_open_order(session_factory):
-    paper = PaperTrading(session_factory)
-    account = paper.create_account("m", 100.0)
+def save_open_order(session_factory, account_id: int) -> datetime:
+    """A manual GTC limit buy "o1" far from the market; the time it was placed."""
     now = datetime.now(UTC)
     order = OrderRow(
         "o1", "SP500", "buy", "limit", "GTC", "new", "manual", now, now, quantity=1.0,
         limit_price=1.0,
     )  # fmt: skip
     with session_factory.begin() as session:
-        TradingRepository(session).save_orders(account.id, [order])
+        TradingRepository(session).save_orders(account_id, [order])
+    return now
+
+
+def test_refresh_sends_only_what_changed(session_factory):
+    paper = PaperTrading(session_factory)
+    account = paper.create_account("demo", 1_000.0, 0.1)
+    views = TradingViews(session_factory)
+    grids = ("tr-deployments", "tr-positions", "tr-orders", "tr-fills")
+    first = refresh(views, "demo", False, None)
+    # the first answer: the cards (built with their values), every grid's theme and rows
+    assert first["tr-status.children"].startswith("account demo (active)")
+    assert first["tr-kpis.children"] is not no_update
+    assert first["tr-kpi-equity.children"] is no_update  # the new cards carry the values
+    assert [first[f"{g}.dashGridOptions"] for g in grids] == [
+        grid_style(THEMES["dark"], row_id, **options)["dashGridOptions"]
+        for row_id, options in _GRID_KEYS.values()
+    ]
+    assert [first[f"{g}.rowData"] for g in grids] == [[], [], [], []]
+    with pytest.raises(PreventUpdate):
+        refresh(views, "demo", False, first["tr-shown.data"])
+
+    # the theme: cards and grids' options again, nothing else
+    light = refresh(views, "demo", True, first["tr-shown.data"])
+    sent = {k for k, v in light.items() if v is not no_update}
+    assert sent == {"tr-kpis.children", "tr-shown.data", *(f"{g}.dashGridOptions" for g in grids)}
+    assert light["tr-fills.dashGridOptions"]["theme"] != first["tr-fills.dashGridOptions"]["theme"]
+
+    # an open order: its grid's rows and the status line, as leaf values
+    now = save_open_order(session_factory, account.id)
+    changed = refresh(views, "demo", True, light["tr-shown.data"])
+    sent = {k for k, v in changed.items() if v is not no_update}
+    assert sent == {"tr-orders.rowData", "tr-status.children", "tr-shown.data"}
+    assert [row["client_order_id"] for row in changed["tr-orders.rowData"]] == ["o1"]
+
+    # the account moved: the cards' values and styles, not new cards
+    with session_factory.begin() as session:
+        repo = TradingRepository(session)
+        row = repo.account("demo")
+        assert row is not None
+        repo.save_account(replace(row, cash=1_250.0), now)
+    moved = refresh(views, "demo", True, changed["tr-shown.data"])
+    assert moved["tr-kpis.children"] is no_update
+    assert moved["tr-kpi-equity.children"] == "1,250.00"
+    assert moved["tr-kpi-equity.style"]["color"] == THEMES["light"].profit
+    assert moved["tr-orders.rowData"] is no_update
+
+    # no account: dashes in the cards and a hint in the status line
+    none = refresh(views, None, True, moved["tr-shown.data"])
+    assert none["tr-kpi-equity.children"] == "—"
+    assert none["tr-status.children"] == "no account: create one under Accounts"
+    assert none["tr-orders.rowData"] == []
+
+
+def test_cancel_and_modify_an_open_order(session_factory):
+    paper = PaperTrading(session_factory)
+    account = paper.create_account("m", 100.0)
+    save_open_order(session_factory, account.id)
     selected = [{"client_order_id": "o1"}]
     assert order_action(paper, "tr-cancel", [], None, None, None, 0)[0].startswith("select")
     message, css, changed = order_action(paper, "tr-modify", selected, None, "-3", None, 0)

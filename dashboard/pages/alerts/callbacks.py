@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import dash_bootstrap_components as dbc
-from dash import ALL, Dash, Input, Output, State, ctx, no_update
+from dash import ALL, ClientsideFunction, Dash, Input, Output, State, ctx, no_update
 
 from dashboard.pages.alerts.tables import (
     MAX_TOASTS,
@@ -63,12 +63,21 @@ def _value_of(states: list[dict[str, Any]], rule_id: int) -> Any:
 
 
 def register_callbacks(app: Dash, service: AlertService) -> None:
+    app.clientside_callback(  # a poll goes to the server only when the last one was answered
+        ClientsideFunction("stratlens", "gateToasts"),
+        Output("al-go", "data"),
+        Input("al-poll", "n_intervals"),
+        State("al-busy", "data"),
+        prevent_initial_call=True,
+    )
+
     @app.callback(
         Output("al-toasts", "children"),
         Output("al-seen", "data"),
-        Input("al-poll", "n_intervals"),
+        Input("al-go", "data"),
         State("al-seen", "data"),
         State("al-toasts", "children"),
+        running=[(Output("al-busy", "data"), True, False)],
         prevent_initial_call=True,
     )
     def _poll(_n: int, seen: int | None, shown: list[Any] | None):
@@ -97,7 +106,11 @@ def register_callbacks(app: Dash, service: AlertService) -> None:
         Input("url", "pathname"),
         prevent_initial_call=True,
     )
-    def _history(_seen: int | None, _acked: int | None, _path: str | None):
+    def _history(_seen: int | None, _acked: int | None, path: str | None):
+        if (path or "").rstrip("/") != ALERTS_PATH:
+            # hidden: no query and no redraw (a redrawn table is a new component per cell,
+            # each costing the browser a store update); showing the page redraws it
+            return no_update
         return history_table(service.history())
 
     @app.callback(

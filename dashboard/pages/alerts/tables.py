@@ -178,6 +178,9 @@ def toast_area(latest_id: int, poll_ms: int = 2000) -> html.Div:
         [
             html.Div(id="al-toasts", className="al-toasts"),
             dcc.Interval(id="al-poll", interval=poll_ms),
+            # one poll in flight at a time (assets/chart_view.js, gateToasts)
+            dcc.Store(id="al-go"),
+            dcc.Store(id="al-busy", data=False),
             dcc.Store(id="al-seen", data=latest_id),
         ]
     )

@@ -2,9 +2,10 @@
 read models (services/trading_views.py) and the page's plain functions (form.py, tables.py).
 
 The refresh reads one snapshot of the chosen account per tick (its interval runs only while
-the page is shown) and sends nothing when the snapshot and the theme are what the page
-shows already. An action (create, deploy, start, stop, cancel, modify) bumps "tr-changed",
-which refreshes at once. Errors show in red under the control that caused them.
+the page is shown, and a tick goes out only once the previous one was answered) and sends
+nothing when the snapshot and the theme are what the page shows already. An action (create,
+deploy, start, stop, cancel, modify) bumps "tr-changed", which refreshes at once.
+Errors show in red under the control that caused them.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ import hashlib
 import json
 from typing import Any
 
-from dash import ALL, Dash, Input, Output, State, ctx, no_update
+from dash import ALL, ClientsideFunction, Dash, Input, Output, State, ctx, no_update
 from dash.exceptions import PreventUpdate
 
 from components.charts.theme import THEMES
+from components.panels.performance import kpi_style
 from dashboard.pages.trading.form import (
     PARAM_TYPE,
     SETTINGS,
@@ -27,13 +29,16 @@ from dashboard.pages.trading.form import (
     strategy_inputs,
 )
 from dashboard.pages.trading.tables import (
+    KPI_PREFIX,
     alerts_list,
     deployment_rows,
     fill_rows,
     grid_style,
     kpi_row,
+    no_account_kpis,
     order_rows,
     position_rows,
+    snapshot_kpis,
     status_line,
 )
 from services.paper import PaperError, PaperTrading
@@ -48,6 +53,18 @@ WRITE_OUTPUTS: tuple[str, ...] = (
     "tr-order-message.children",
 )
 GRIDS = ("tr-deployments", "tr-positions", "tr-orders", "tr-fills")
+KPI_SLUGS = tuple(k.slug for k in no_account_kpis())
+# what the refresh writes, in the callback's order (refresh answers a dict of these)
+REFRESH_OUTPUTS: tuple[str, ...] = (
+    "tr-kpis.children",
+    *(f"{KPI_PREFIX}-{slug}.{prop}" for slug in KPI_SLUGS for prop in ("children", "style")),
+    "trading-alerts.children",
+    "tr-deployment.options",
+    "tr-status.children",
+    *(f"{grid}.rowData" for grid in GRIDS),
+    *(f"{grid}.dashGridOptions" for grid in GRIDS),
+    "tr-shown.data",
+)
 _GRID_KEYS = {
     "tr-deployments": ("name", {"rows": 6}),
     "tr-positions": ("symbol", {"rows": 5}),
@@ -56,31 +73,69 @@ _GRID_KEYS = {
 }
 
 
-def refresh(views: TradingViews, account: str | None, light: bool, shown: str | None):
-    """(kpis, alerts, deployment options, status, 4 grids' rows, 4 grids' options, shown
-    key) of ``account`` now; PreventUpdate when the page shows exactly that already."""
+def refresh(
+    views: TradingViews, account: str | None, light: bool, shown: dict[str, Any] | None
+) -> dict[str, Any]:
+    """What the page must change to show ``account`` now: one value per entry of
+    :data:`REFRESH_OUTPUTS` ("component.property"), ``no_update`` where the page shows it
+    already; PreventUpdate when nothing changed. ``shown`` is the previous answer's
+    "tr-shown.data" (the theme and a hash of each part).
+
+    Only changed parts go out, and as leaf properties (texts, styles, rows): a callback that
+    returns new components costs the browser a store update per component, and the grids'
+    options (their theme) rebuild each grid's styles. Refreshing everything four times a
+    second kept a core of the browser busy until the page fell minutes behind the account.
+    The cards and the grids' options are rebuilt only when the theme changes."""
     theme = THEMES["light" if light else "dark"]
     snapshot = views.snapshot(account) if account else None
-    rows = [deployment_rows(snapshot), position_rows(snapshot), order_rows(snapshot),
-            fill_rows(snapshot)]  # fmt: skip
-    alerts = () if snapshot is None else snapshot.alerts
-    key = hashlib.sha1(
-        json.dumps([account, theme.name, rows, alerts, status_line(snapshot),
-                    None if snapshot is None else snapshot.account.__dict__],
-                   default=str, sort_keys=True).encode()
-    ).hexdigest()  # fmt: skip
-    if key == shown:
-        raise PreventUpdate
+    kpis = snapshot_kpis(snapshot)
     names = [] if snapshot is None else [d.name for d in snapshot.deployments]
-    grids = [
-        grid_style(theme, row_id, **options)["dashGridOptions"]
-        for row_id, options in _GRID_KEYS.values()
+    parts: dict[str, Any] = {
+        "kpis": [(k.text, k.tone) for k in kpis],
+        "alerts": [] if snapshot is None else list(snapshot.alerts),
+        "options": names,
+        "status": status_line(snapshot),
+        "rows": [deployment_rows(snapshot), position_rows(snapshot), order_rows(snapshot),
+                 fill_rows(snapshot)],
+    }  # fmt: skip
+    hashes = {
+        name: hashlib.sha1(json.dumps(value, default=str, sort_keys=True).encode()).hexdigest()
+        for name, value in parts.items()
+    }
+    rows_hashes = [
+        hashlib.sha1(json.dumps(r, default=str, sort_keys=True).encode()).hexdigest()
+        for r in parts["rows"]
     ]
-    return (
-        kpi_row(snapshot, theme), alerts_list(snapshot),
-        [{"label": n, "value": n} for n in names], status_line(snapshot),
-        *rows, *grids, key,
-    )  # fmt: skip
+    before = shown or {}
+    same_theme = before.get("theme") == theme.name
+    old = before.get("parts") or {}
+    old_rows = before.get("rows") or [None] * len(GRIDS)
+    if same_theme and old == hashes:
+        raise PreventUpdate
+
+    def changed(name: str) -> bool:
+        return old.get(name) != hashes[name]
+
+    out: dict[str, Any] = dict.fromkeys(REFRESH_OUTPUTS, no_update)
+    if not same_theme:
+        out["tr-kpis.children"] = kpi_row(kpis, theme)  # the values come with the cards
+        for grid, (row_id, options) in _GRID_KEYS.items():
+            out[f"{grid}.dashGridOptions"] = grid_style(theme, row_id, **options)["dashGridOptions"]
+    elif changed("kpis"):
+        for kpi in kpis:
+            out[f"{KPI_PREFIX}-{kpi.slug}.children"] = kpi.text
+            out[f"{KPI_PREFIX}-{kpi.slug}.style"] = kpi_style(kpi, theme)
+    if changed("alerts"):
+        out["trading-alerts.children"] = alerts_list(snapshot)
+    if changed("options"):
+        out["tr-deployment.options"] = [{"label": n, "value": n} for n in names]
+    if changed("status"):
+        out["tr-status.children"] = parts["status"]
+    for grid, rows, digest, was in zip(GRIDS, parts["rows"], rows_hashes, old_rows, strict=True):
+        if digest != was:
+            out[f"{grid}.rowData"] = rows
+    out["tr-shown.data"] = {"theme": theme.name, "parts": hashes, "rows": rows_hashes}
+    return out
 
 
 def register_callbacks(app: Dash, paper: PaperTrading, views: TradingViews, market) -> None:
@@ -88,22 +143,26 @@ def register_callbacks(app: Dash, paper: PaperTrading, views: TradingViews, mark
     def _visible(pathname: str | None) -> bool:
         return (pathname or "/").rstrip("/") != PAGE_PATH
 
-    @app.callback(
-        Output("tr-kpis", "children"),
-        Output("trading-alerts", "children"),
-        Output("tr-deployment", "options"),
-        Output("tr-status", "children"),
-        *(Output(g, "rowData") for g in GRIDS),
-        *(Output(g, "dashGridOptions") for g in GRIDS),
-        Output("tr-shown", "data"),
+    app.clientside_callback(  # a tick goes to the server only when the last one was answered
+        ClientsideFunction("stratlens", "gateTrading"),
+        Output("tr-go", "data"),
         Input("tr-tick", "n_intervals"),
+        State("tr-busy", "data"),
+        prevent_initial_call=True,
+    )
+
+    @app.callback(
+        *(Output(*output.rsplit(".", 1)) for output in REFRESH_OUTPUTS),
+        Input("tr-go", "data"),
         Input("tr-account", "value"),
         Input("tr-changed", "data"),
         Input("theme-switch", "value"),
         State("tr-shown", "data"),
+        running=[(Output("tr-busy", "data"), True, False)],
     )
     def _refresh(_n, account, _changed, light, shown):
-        return refresh(views, account, bool(light), shown)
+        answer = refresh(views, account, bool(light), shown)
+        return tuple(answer[output] for output in REFRESH_OUTPUTS)
 
     @app.callback(
         Output("tr-account-message", "children"),

@@ -18,6 +18,8 @@ from dashboard.pages.trading.tables import (
     ORDER_COLUMNS,
     POSITION_COLUMNS,
     grid_style,
+    kpi_row,
+    no_account_kpis,
 )
 
 
@@ -121,7 +123,8 @@ def layout(
     return html.Div(
         [
             top,
-            html.Div(id="tr-kpis", className="mb-2"),
+            # the cards are always there: a refresh sets their values (tables.kpi_row)
+            html.Div(kpi_row(no_account_kpis(), DARK), id="tr-kpis", className="mb-2"),
             dbc.Row(
                 [
                     dbc.Col([deployments, orders, positions, fills], lg=8),
@@ -130,6 +133,9 @@ def layout(
                 className="g-2",
             ),
             dcc.Interval(id="tr-tick", interval=refresh_ms, disabled=True),
+            # one refresh in flight at a time (assets/chart_view.js, gateTrading)
+            dcc.Store(id="tr-go"),
+            dcc.Store(id="tr-busy", data=False),
             dcc.Store(id="tr-changed", data=0),  # an action done: refresh at once
             dcc.Store(id="tr-shown"),  # what the page shows: a refresh sends only changes
         ],

@@ -36,6 +36,13 @@ def _tone(value: float) -> str:
     return "pos" if value > 0 else "neg"
 
 
+_NO_ACCOUNT = AccountSummary(
+    name="", status="", halt_reason=None, starting_cash=1.0, cash=0.0, equity=0.0,
+    realised_pnl=0.0, unrealised_pnl=0.0, fees=0.0, exposure=0.0, exposure_pct=0.0,
+    peak_equity=0.0, drawdown_pct=0.0, max_drawdown_pct=None,
+)  # fmt: skip
+
+
 def account_kpis(a: AccountSummary) -> list[Kpi]:
     """Equity, cash, realised and unrealised PnL, fees, exposure, drawdown (now / limit)."""
     limit = "no limit" if a.max_drawdown_pct is None else _pct(a.max_drawdown_pct)
@@ -55,15 +62,26 @@ def account_kpis(a: AccountSummary) -> list[Kpi]:
     ]  # fmt: skip
 
 
-def kpi_row(snapshot: TradingSnapshot | None, theme: ChartTheme) -> Any:
-    if snapshot is None:
-        return html.Div("no account: create one above", className="sl-status small")
-    return kpi_cards(account_kpis(snapshot.account), id_prefix=KPI_PREFIX, theme=theme)
+def no_account_kpis() -> list[Kpi]:
+    """The cards' values without an account: a dash each."""
+    nan = float("nan")
+    return [Kpi(k.slug, k.label, nan, "—", "neutral") for k in account_kpis(_NO_ACCOUNT)]
+
+
+def snapshot_kpis(snapshot: TradingSnapshot | None) -> list[Kpi]:
+    return no_account_kpis() if snapshot is None else account_kpis(snapshot.account)
+
+
+def kpi_row(kpis: list[Kpi], theme: ChartTheme) -> Any:
+    """The KPI cards (ids ``tr-kpi-<slug>``): built with the layout and again only when the
+    theme changes; a refresh sets the values' text and style (leaf properties, no new
+    components: a new component costs the browser a store update per component)."""
+    return kpi_cards(kpis, id_prefix=KPI_PREFIX, theme=theme)
 
 
 def status_line(snapshot: TradingSnapshot | None) -> str:
     if snapshot is None:
-        return ""
+        return "no account: create one under Accounts"
     a = snapshot.account
     state = a.status if a.halt_reason is None else f"{a.status}: {a.halt_reason}"
     return (
