@@ -42,6 +42,7 @@ ALERT_KINDS: tuple[str, ...] = (
     "order_rejected",
     "fill",
     "feed_down",
+    "feed_rewound",
     "metric",
 )
 ALERT_SEVERITIES: tuple[str, ...] = ("info", "warning", "critical")

@@ -90,6 +90,7 @@ class TradingRunner:
         self._errors = 0
         self._last_bar: pd.Timestamp | None = None
         self._symbols: set[str] = set()
+        self._waiting: set[str] = set()  # symbols whose feed went back in time (a replay)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._running = False  # started: a process without it (TRADING_RUNNER=external) skips
@@ -254,7 +255,33 @@ class TradingRunner:
                 b.open_orders(event.symbol) for b in self.engine.brokers.values()
             ):
                 return
+            if self._behind(event.symbol, event.candle.ts):
+                return
             self._bar(event.symbol, event.candle)
+
+    def _behind(self, symbol: str, ts: pd.Timestamp) -> bool:
+        """Whether every deployment on ``symbol`` is past this bar: its feed went back in
+        time (a looping replay started over). Nothing trades the past again, so they wait for
+        the feed to pass their last bar; the first such bar raises one info alert saying so."""
+        ms = int(ts.value // 1_000_000)
+        mine = [d for d in self.engine.deployed.values() if d.symbol == symbol]
+        waits = [d.last_bar_ts + d.timeframe.millis for d in mine if d.last_bar_ts is not None]
+        if not mine or len(waits) < len(mine) or ms >= min(waits):
+            self._waiting.discard(symbol)
+            return False
+        if symbol not in self._waiting:
+            self._waiting.add(symbol)
+            after = pd.Timestamp(min(waits), unit="ms", tz="UTC")
+            self._send(
+                AlertEvent(
+                    "feed_rewound",
+                    f"{symbol}'s feed went back to {ts.isoformat()} (a replay starting over): "
+                    f"its deployments wait for the bars from {after.isoformat()} on",
+                    severity="info",
+                    symbol=symbol,
+                )
+            )
+        return True
 
     def _bar(self, symbol: str, candle) -> None:
         # market time: a fill is dated by the bar whose prices made it (a replay feed too)

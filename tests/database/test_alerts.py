@@ -19,7 +19,7 @@ def test_a_fresh_database_has_the_default_rules(session):
     rules = {rule.name: rule for rule in AlertRepository(session).rules()}
 
     assert set(rules) == {"drawdown", "halt", "deployment_error", "order_rejected", "fill",
-                          "feed_down"}  # fmt: skip
+                          "feed_down", "feed_rewound"}  # fmt: skip
     assert rules["drawdown"].threshold == 0.10
     assert rules["order_rejected"].channels == ("dashboard", "webhook")
     assert all(rule.enabled for rule in rules.values())

@@ -39,7 +39,7 @@ def upgrade() -> None:
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.CheckConstraint("direction IS NULL OR direction IN ('above', 'below')", name=op.f('ck_alert_rules_direction_valid')),
     sa.CheckConstraint("kind <> 'metric' OR (metric IS NOT NULL AND threshold IS NOT NULL AND direction IS NOT NULL)", name=op.f('ck_alert_rules_metric_rule_complete')),
-    sa.CheckConstraint("kind IN ('drawdown', 'halt', 'deployment_error', 'order_rejected', 'fill', 'feed_down', 'metric')", name=op.f('ck_alert_rules_kind_valid')),
+    sa.CheckConstraint("kind IN ('drawdown', 'halt', 'deployment_error', 'order_rejected', 'fill', 'feed_down', 'feed_rewound', 'metric')", name=op.f('ck_alert_rules_kind_valid')),
     sa.CheckConstraint('cooldown_s >= 0 AND cooldown_s <= 2592000', name=op.f('ck_alert_rules_cooldown_valid')),
     sa.CheckConstraint('length(name) > 0', name=op.f('ck_alert_rules_name_not_empty')),
     sa.CheckConstraint('threshold IS NULL OR (threshold > -1e308 AND threshold < 1e308)', name=op.f('ck_alert_rules_threshold_finite')),
@@ -66,7 +66,7 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('acknowledged_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('suppressed', sa.Integer(), nullable=False),
-    sa.CheckConstraint("kind IN ('drawdown', 'halt', 'deployment_error', 'order_rejected', 'fill', 'feed_down', 'metric')", name=op.f('ck_alerts_kind_valid')),
+    sa.CheckConstraint("kind IN ('drawdown', 'halt', 'deployment_error', 'order_rejected', 'fill', 'feed_down', 'feed_rewound', 'metric')", name=op.f('ck_alerts_kind_valid')),
     sa.CheckConstraint("severity IN ('info', 'warning', 'critical')", name=op.f('ck_alerts_severity_valid')),
     sa.CheckConstraint('suppressed >= 0', name=op.f('ck_alerts_suppressed_valid')),
     sa.CheckConstraint('value IS NULL OR (value > -1e308 AND value < 1e308)', name=op.f('ck_alerts_value_finite')),
@@ -128,6 +128,7 @@ def _default_rules() -> list[dict]:
         ("order_rejected", "order_rejected", None, 60, ["dashboard", "webhook"]),
         ("fill", "fill", None, 0, ["dashboard"]),
         ("feed_down", "feed_down", None, 600, everywhere),
+        ("feed_rewound", "feed_rewound", None, 0, ["dashboard"]),
     ]
     return [
         {
