@@ -263,15 +263,13 @@ class TradingRunner:
         """Whether every deployment on ``symbol`` is past this bar: its feed went back in
         time (a looping replay started over). Nothing trades the past again, so they wait for
         the feed to pass their last bar; the first such bar raises one info alert saying so."""
-        ms = int(ts.value // 1_000_000)
-        mine = [d for d in self.engine.deployed.values() if d.symbol == symbol]
-        waits = [d.last_bar_ts + d.timeframe.millis for d in mine if d.last_bar_ts is not None]
-        if not mine or len(waits) < len(mine) or ms >= min(waits):
+        until = self.engine.waits_until(symbol, int(ts.value // 1_000_000))
+        if until is None:
             self._waiting.discard(symbol)
             return False
         if symbol not in self._waiting:
             self._waiting.add(symbol)
-            after = pd.Timestamp(min(waits), unit="ms", tz="UTC")
+            after = pd.Timestamp(until, unit="ms", tz="UTC")
             self._send(
                 AlertEvent(
                     "feed_rewound",

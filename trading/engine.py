@@ -151,12 +151,7 @@ class TradingEngine:
         outcome = self._outcome = BarOutcome(ts, when)
         base = self._base.get(symbol)
         # a deployment already past this bar (a restart catching up) skips it
-        mine = [
-            d
-            for d in self.deployed.values()
-            if d.symbol == symbol
-            and (d.last_bar_ts is None or ts >= d.last_bar_ts + d.timeframe.millis)
-        ]
+        mine = [d for d in self.deployed.values() if d.symbol == symbol and _takes(d, ts)]
         by_tf: dict[str, list[Deployed]] = {}
         for d in mine:
             by_tf.setdefault(d.timeframe.label, []).append(d)
@@ -179,6 +174,15 @@ class TradingEngine:
         self._collect(symbol, mine)
         self._outcome = None
         return outcome
+
+    def waits_until(self, symbol: str, ts: int) -> int | None:
+        """When every deployment on ``symbol`` is past the bar opening at ``ts`` (ms; its
+        feed went back in time), the first bar time they take again; None when one of them
+        takes this bar, or none runs on ``symbol``."""
+        mine = [d for d in self.deployed.values() if d.symbol == symbol]
+        if not mine or any(_takes(d, ts) for d in mine):
+            return None
+        return min(d.last_bar_ts + d.timeframe.millis for d in mine)  # type: ignore[operator]
 
     def close_out(self, symbol: str, candle: Candle, now: datetime | None = None) -> BarOutcome:
         """The end of a replay: open orders cancelled, each position closed at the last
@@ -390,6 +394,11 @@ class TradingEngine:
                         symbol=d.symbol,
                     )
                 )
+
+
+def _takes(d: Deployed, ts: int) -> bool:
+    """Whether ``d`` processes the base bar opening at ``ts`` (ms): it has not passed it."""
+    return d.last_bar_ts is None or ts >= d.last_bar_ts + d.timeframe.millis
 
 
 __all__ = ["BarOutcome", "Deployed", "TradingEngine"]
