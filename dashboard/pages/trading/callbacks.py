@@ -90,26 +90,22 @@ def refresh(
     snapshot = views.snapshot(account) if account else None
     kpis = snapshot_kpis(snapshot)
     names = [] if snapshot is None else [d.name for d in snapshot.deployments]
+    rows = (deployment_rows(snapshot), position_rows(snapshot), order_rows(snapshot),
+            fill_rows(snapshot))  # fmt: skip
     parts: dict[str, Any] = {
         "kpis": [(k.text, k.tone) for k in kpis],
         "alerts": [] if snapshot is None else list(snapshot.alerts),
         "options": names,
         "status": status_line(snapshot),
-        "rows": [deployment_rows(snapshot), position_rows(snapshot), order_rows(snapshot),
-                 fill_rows(snapshot)],
-    }  # fmt: skip
+        **dict(zip(GRIDS, rows, strict=True)),  # each grid's rows, a part of its own
+    }
     hashes = {
         name: hashlib.sha1(json.dumps(value, default=str, sort_keys=True).encode()).hexdigest()
         for name, value in parts.items()
     }
-    rows_hashes = [
-        hashlib.sha1(json.dumps(r, default=str, sort_keys=True).encode()).hexdigest()
-        for r in parts["rows"]
-    ]
     before = shown or {}
     same_theme = before.get("theme") == theme.name
     old = before.get("parts") or {}
-    old_rows = before.get("rows") or [None] * len(GRIDS)
     if same_theme and old == hashes:
         raise PreventUpdate
 
@@ -131,10 +127,10 @@ def refresh(
         out["tr-deployment.options"] = [{"label": n, "value": n} for n in names]
     if changed("status"):
         out["tr-status.children"] = parts["status"]
-    for grid, rows, digest, was in zip(GRIDS, parts["rows"], rows_hashes, old_rows, strict=True):
-        if digest != was:
-            out[f"{grid}.rowData"] = rows
-    out["tr-shown.data"] = {"theme": theme.name, "parts": hashes, "rows": rows_hashes}
+    for grid in GRIDS:
+        if changed(grid):
+            out[f"{grid}.rowData"] = parts[grid]
+    out["tr-shown.data"] = {"theme": theme.name, "parts": hashes}
     return out
 
 
