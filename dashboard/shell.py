@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dash_bootstrap_components as dbc
-from dash import Dash, Input, Output, dcc, html
+from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html
 from dash.development.base_component import Component
 
 from dashboard.pages.formulas import FORMULAS_URL
@@ -25,6 +25,22 @@ GRAPH_CONFIG = {  # the plotly config of the pages' main charts
     "scrollZoom": True,
     "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d"],
 }
+
+
+def one_in_flight(app: Dash, gate: str, interval: str, go: str, busy: str) -> Output:
+    """Let ``interval``'s ticks reach the server one at a time: the clientside ``gate``
+    (assets/chart_view.js, a ``pollGate()``) writes ``go`` only when the ``busy`` store is off.
+    The server callback takes ``Input(go, "data")`` and ``running=[(returned, True, False)]``,
+    so a slow answer lands instead of being superseded by the next tick and thrown away.
+    The layout holds ``dcc.Store(id=go)`` and ``dcc.Store(id=busy, data=False)``."""
+    app.clientside_callback(
+        ClientsideFunction("stratlens", gate),
+        Output(go, "data"),
+        Input(interval, "n_intervals"),
+        State(busy, "data"),
+        prevent_initial_call=True,
+    )
+    return Output(busy, "data")
 
 
 def navbar() -> dbc.Navbar:

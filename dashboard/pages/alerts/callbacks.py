@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import dash_bootstrap_components as dbc
-from dash import ALL, ClientsideFunction, Dash, Input, Output, State, ctx, no_update
+from dash import ALL, Dash, Input, Output, State, ctx, no_update
 
 from dashboard.pages.alerts.tables import (
     MAX_TOASTS,
@@ -15,6 +15,7 @@ from dashboard.pages.alerts.tables import (
     history_table,
     toast,
 )
+from dashboard.shell import one_in_flight
 from database.repositories.alerts import AlertNotFoundError
 from services.alerts import AlertService
 
@@ -62,14 +63,13 @@ def _value_of(states: list[dict[str, Any]], rule_id: int) -> Any:
     return next((s.get("value") for s in states if s["id"]["id"] == rule_id), None)
 
 
+def _shown(path: str | None) -> bool:
+    """Whether the alerts page is the one shown (the others are in the layout, hidden)."""
+    return (path or "").rstrip("/") == ALERTS_PATH
+
+
 def register_callbacks(app: Dash, service: AlertService) -> None:
-    app.clientside_callback(  # a poll goes to the server only when the last one was answered
-        ClientsideFunction("stratlens", "gateToasts"),
-        Output("al-go", "data"),
-        Input("al-poll", "n_intervals"),
-        State("al-busy", "data"),
-        prevent_initial_call=True,
-    )
+    busy = one_in_flight(app, "gateToasts", "al-poll", "al-go", "al-busy")
 
     @app.callback(
         Output("al-toasts", "children"),
@@ -77,7 +77,7 @@ def register_callbacks(app: Dash, service: AlertService) -> None:
         Input("al-go", "data"),
         State("al-seen", "data"),
         State("al-toasts", "children"),
-        running=[(Output("al-busy", "data"), True, False)],
+        running=[(busy, True, False)],
         prevent_initial_call=True,
     )
     def _poll(_n: int, seen: int | None, shown: list[Any] | None):
@@ -107,7 +107,7 @@ def register_callbacks(app: Dash, service: AlertService) -> None:
         prevent_initial_call=True,
     )
     def _history(_seen: int | None, _acked: int | None, path: str | None):
-        if (path or "").rstrip("/") != ALERTS_PATH:
+        if not _shown(path):
             # hidden: no query and no redraw (a redrawn table is a new component per cell,
             # each costing the browser a store update); showing the page redraws it
             return no_update
@@ -121,7 +121,7 @@ def register_callbacks(app: Dash, service: AlertService) -> None:
         prevent_initial_call=True,
     )
     def _failures(_n: int, _seen: int | None, path: str | None):
-        if (path or "").rstrip("/") != ALERTS_PATH:
+        if not _shown(path):
             return no_update  # the page is hidden: no query
         return failures_table(service.failed_deliveries())
 

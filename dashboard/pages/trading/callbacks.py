@@ -14,7 +14,7 @@ import hashlib
 import json
 from typing import Any
 
-from dash import ALL, ClientsideFunction, Dash, Input, Output, State, ctx, no_update
+from dash import ALL, Dash, Input, Output, State, ctx, no_update
 from dash.exceptions import PreventUpdate
 
 from components.charts.theme import THEMES
@@ -41,6 +41,7 @@ from dashboard.pages.trading.tables import (
     snapshot_kpis,
     status_line,
 )
+from dashboard.shell import one_in_flight
 from services.paper import PaperError, PaperTrading
 from services.trading_views import TradingViews
 
@@ -139,13 +140,7 @@ def register_callbacks(app: Dash, paper: PaperTrading, views: TradingViews, mark
     def _visible(pathname: str | None) -> bool:
         return (pathname or "/").rstrip("/") != PAGE_PATH
 
-    app.clientside_callback(  # a tick goes to the server only when the last one was answered
-        ClientsideFunction("stratlens", "gateTrading"),
-        Output("tr-go", "data"),
-        Input("tr-tick", "n_intervals"),
-        State("tr-busy", "data"),
-        prevent_initial_call=True,
-    )
+    busy = one_in_flight(app, "gateTrading", "tr-tick", "tr-go", "tr-busy")
 
     @app.callback(
         *(Output(*output.rsplit(".", 1)) for output in REFRESH_OUTPUTS),
@@ -154,7 +149,7 @@ def register_callbacks(app: Dash, paper: PaperTrading, views: TradingViews, mark
         Input("tr-changed", "data"),
         Input("theme-switch", "value"),
         State("tr-shown", "data"),
-        running=[(Output("tr-busy", "data"), True, False)],
+        running=[(busy, True, False)],
     )
     def _refresh(_n, account, _changed, light, shown):
         answer = refresh(views, account, bool(light), shown)
