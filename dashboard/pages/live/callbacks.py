@@ -73,12 +73,6 @@ def register_callbacks(app: Dash, live: LiveContext) -> None:
         Output("chart-view", "data"),
         Input("price-chart", "figure"),
     )
-    app.clientside_callback(  # the interval stops while another page shows: its ticks (and the
-        # status line's redraws) cost the browser a store update each, for a hidden chart
-        """function (pathname) { return (pathname || "/").replace(/\\//g, "") !== ""; }""",
-        Output("tick", "disabled"),
-        Input("url", "pathname"),
-    )
     app.clientside_callback(  # one tick request in flight per tab, none while hidden
         ClientsideFunction("stratlens", "gateTick"),
         Output("tick-go", "data"),
