@@ -53,6 +53,14 @@ class SharedCache:
         backend = RedisCache(host=client, default_timeout=timeout_s, key_prefix=key_prefix)
         return cls(backend, "redis", client)
 
+    @classmethod
+    def disabled(cls) -> SharedCache:
+        """A cache that keeps nothing: for a one-shot process that never asks twice (the
+        SimpleCache pickles every value it keeps: ~70 ms for a 1,000,000-bar series)."""
+        from cachelib import NullCache
+
+        return cls(NullCache(), "none")
+
     @property
     def _backend(self) -> BaseCache:
         if self._made is None:

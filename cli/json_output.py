@@ -54,6 +54,12 @@ def column_values(column: pd.Series) -> list[Any]:
         return out.tolist()
     if dtype.kind in "iub":
         return column.to_numpy().tolist()
+    if isinstance(dtype, pd.CategoricalDtype):
+        # each category converted once, then picked by code (-1: missing -> null)
+        categories = [jsonable(value) for value in dtype.categories]
+        codes = column.cat.codes.to_numpy()
+        picked = np.array([*categories, None], dtype=object)[codes]
+        return picked.tolist()
     if dtype.kind == "M":
         fast = _timestamps(column)
         if fast is not None:
@@ -88,14 +94,15 @@ def _durations(column: pd.Series) -> list[str] | None:
     days, rest = np.divmod(ns // _NS, 86_400)
     hours, rest = np.divmod(rest, 3_600)
     minutes, secs = np.divmod(rest, 60)
-    return [
-        f"{d} days {h:02d}:{m:02d}:{s:02d}"
-        for d, h, m, s in zip(
-            days.tolist(), hours.tolist(), minutes.tolist(), secs.tolist(), strict=True
-        )
-    ]
+    rows = zip(days.tolist(), hours.tolist(), minutes.tolist(), secs.tolist(), strict=True)
+    return ["%d days %02d:%02d:%02d" % row for row in rows]  # noqa: UP031 (2x an f-string)
 
 
 def dumps(document: object) -> str:
     """``document`` as indented JSON text (orjson: NaN would be ``null``, never a NaN token)."""
-    return orjson.dumps(document, option=orjson.OPT_INDENT_2).decode()
+    return dump_bytes(document).decode()
+
+
+def dump_bytes(document: object) -> bytes:
+    """:func:`dumps` as UTF-8 bytes (for a stream: no decoding of a large document)."""
+    return orjson.dumps(document, option=orjson.OPT_INDENT_2)

@@ -216,6 +216,32 @@ class StrategyRunResult(Base):
     drawdown_halt: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class StrategySignalBlock(Base):
+    """A run's signals stored as one columnar block instead of a row each (format 1: an Arrow
+    IPC stream of time, type, price, confidence and the run's typed metadata; see
+    database/repositories/signal_blocks.py): what ``save_run`` stores for a run saved from a
+    :class:`~database.records.SignalBlock` (a backtest's signals), read back through the same
+    ``SignalRepository`` queries as rows. Their config and metadata keys are the run's; they
+    have no row id. ``first_ts`` / ``last_ts`` let a time filter skip a block unread. Deleted
+    with its run (ON DELETE CASCADE)."""
+
+    __tablename__ = "strategy_signal_blocks"
+    __table_args__ = (
+        CheckConstraint("format = 1", name="format_known"),
+        CheckConstraint("signal_count > 0", name="signal_count_positive"),
+        CheckConstraint("first_ts <= last_ts", name="span_ordered"),
+    )
+
+    run_id: Mapped[int] = mapped_column(
+        ID_TYPE, ForeignKey("strategy_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    format: Mapped[int] = mapped_column(Integer)
+    signal_count: Mapped[int] = mapped_column(Integer)
+    first_ts: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_ts: Mapped[datetime] = mapped_column(UTCDateTime)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class StrategySignal(Base):
     """A signal a strategy emitted on a closed bar.
 

@@ -257,11 +257,15 @@ class JobContext:
     close: Callable[[], None]
 
 
-def open_context(database_url: str, cache_url: str | None) -> JobContext:
-    """A context of its own, from the database URL (a worker process, the command line)."""
+def open_context(database_url: str, cache_url: str | None, *, one_shot: bool = False) -> JobContext:
+    """A context of its own, from the database URL (a worker process, the command line).
+    ``one_shot``: the process runs one job, so an in-process cache would only cost (without
+    ``cache_url``: none is kept; with it, the shared cache still gets what it computes)."""
     # NullPool: no idle connection outlives a job, so nothing is left open when a worker exits
     engine = make_engine(database_url, poolclass=NullPool)
-    cache = SharedCache.from_url(cache_url)
+    cache = (
+        SharedCache.disabled() if one_shot and not cache_url else SharedCache.from_url(cache_url)
+    )
     reads = make_session_factory(engine)
     # SQLite: several processes write; take the write lock up front instead of failing midway
     writes = make_session_factory(engine.execution_options(sqlite_begin="IMMEDIATE"))

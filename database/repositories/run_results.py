@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
-from sqlalchemy import insert
+from sqlalchemy import Connection, insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -76,21 +76,31 @@ def insert_result(session: Session, run_id: int, result: RunResultRecord) -> Non
     if connection.dialect.name != "postgresql":
         session.execute(insert(RESULTS), [row])
         return
-    names = ("run_id", "format", "trades", "equity", "warmup_bars", "drawdown_halt")
-    statement = f"COPY strategy_run_results ({', '.join(names)}) FROM STDIN (FORMAT binary)"
     halt = row["drawdown_halt"]
-    fields = [
-        row["run_id"].to_bytes(8, "big", signed=True),
-        row["format"].to_bytes(4, "big", signed=True),
-        row["trades"],
-        row["equity"],
-        row["warmup_bars"].to_bytes(4, "big", signed=True),
-        None if halt is None else _pg_micros(halt).to_bytes(8, "big", signed=True),
-    ]
-    body = b"".join(
-        b"\xff\xff\xff\xff" if f is None else len(f).to_bytes(4, "big") + f for f in fields
+    halt_micros = None if halt is None else pg_micros(halt).to_bytes(8, "big", signed=True)
+    copy_one_row(
+        connection,
+        "strategy_run_results",
+        {
+            "run_id": row["run_id"].to_bytes(8, "big", signed=True),
+            "format": row["format"].to_bytes(4, "big", signed=True),
+            "trades": row["trades"],
+            "equity": row["equity"],
+            "warmup_bars": row["warmup_bars"].to_bytes(4, "big", signed=True),
+            "drawdown_halt": halt_micros,
+        },
     )
-    payload = b"PGCOPY\n\xff\r\n\x00" + bytes(8) + len(names).to_bytes(2, "big") + body
+
+
+def copy_one_row(connection: Connection, table: str, fields: Mapping[str, bytes | None]) -> None:
+    """One row into ``table`` by binary COPY on PostgreSQL: ``fields`` maps each column to its
+    value in COPY's binary format (None: NULL); payloads go as they are, not as hex text."""
+    names = ", ".join(fields)
+    statement = f"COPY {table} ({names}) FROM STDIN (FORMAT binary)"
+    body = b"".join(
+        b"\xff\xff\xff\xff" if f is None else len(f).to_bytes(4, "big") + f for f in fields.values()
+    )
+    payload = b"PGCOPY\n\xff\r\n\x00" + bytes(8) + len(fields).to_bytes(2, "big") + body
     dbapi = connection.dialect.loaded_dbapi
     cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
@@ -104,7 +114,7 @@ def insert_result(session: Session, run_id: int, result: RunResultRecord) -> Non
 _PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
-def _pg_micros(value: datetime) -> int:
+def pg_micros(value: datetime) -> int:
     """Microseconds since PostgreSQL's epoch (2000-01-01 UTC)."""
     delta = value - _PG_EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds

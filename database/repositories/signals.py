@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
+from operator import itemgetter
 from typing import Any, NamedTuple, TypedDict, Unpack
 
 import numpy as np
@@ -40,6 +41,14 @@ from database.repositories._common import (
 )
 from database.repositories._signal_io import insert_signals as insert_signal_rows
 from database.repositories.runs import RUNS
+from database.repositories.signal_blocks import (
+    Block,
+    BlockQuery,
+    block_count,
+    blocks_frame,
+    has_blocks,
+    read_blocks,
+)
 
 SIGNALS: Table = StrategySignal.__table__  # type: ignore[assignment]
 
@@ -92,7 +101,22 @@ class SignalRepository:
         statement = self._ordered(select(SIGNALS), limit, newest_first, **filters)
         rows = self._session.execute(statement).mappings().all()
         configs = _run_configs(self._session, rows)
-        return [_signal_record(row, configs) for row in rows]
+        records = [_signal_record(row, configs) for row in rows]
+        blocks = self._blocks(filters)
+        if not blocks:
+            return records
+        # rows first among equal times (by id), then block signals (by run, place in run)
+        keyed = [((r.timestamp, 0, r.id, 0), r) for r in records]
+        chosen = _sorted(blocks_frame(blocks), newest_first).head(_limit(limit))
+        for block, group in chosen.groupby("_block", sort=False):
+            found = blocks[block]
+            built = found.records(group["_row"].tolist())
+            keyed.extend(
+                ((r.timestamp, 1, found.run_id, int(p)), r)
+                for r, p in zip(built, group["_position"], strict=True)
+            )
+        keyed.sort(key=itemgetter(0), reverse=newest_first)
+        return [r for _, r in keyed[: _limit(limit)]]
 
     def frame(
         self,
@@ -102,19 +126,31 @@ class SignalRepository:
         **filters: Unpack[SignalFilters],
     ) -> pd.DataFrame:
         """The signals of ``list`` as a DataFrame (``SIGNAL_FRAME_COLUMNS``, ``timestamp`` UTC),
-        without the JSON config and metadata: the cheap read for charts and large ranges."""
+        without the JSON config and metadata: the cheap read for charts and large ranges. ``id``
+        is <NA> for signals stored in a run's block (``signal_blocks``)."""
         columns = [SIGNALS.c[name] for name in SIGNAL_FRAME_COLUMNS]
         statement = self._ordered(select(*columns), limit, newest_first, **filters)
         rows = self._session.execute(statement).all()
         frame = pd.DataFrame(rows, columns=list(SIGNAL_FRAME_COLUMNS))
         frame["run_id"] = frame["run_id"].astype("Int64")
         frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
-        return frame.astype({"id": "int64", "price": "float64", "confidence": "float64"})
+        frame = frame.astype({"id": "Int64", "price": "float64", "confidence": "float64"})
+        blocks = self._blocks(filters)
+        if not blocks:
+            return frame
+        stored = frame.assign(_block=-1, _position=0)
+        stored["timestamp"] = stored["timestamp"].dt.as_unit("us")
+        both = pd.concat([stored, blocks_frame(blocks)], ignore_index=True)
+        merged = _sorted(both, newest_first).head(_limit(limit))
+        return merged[list(SIGNAL_FRAME_COLUMNS)].reset_index(drop=True)
 
     def count(self, **filters: Unpack[SignalFilters]) -> int:
         """How many signals match the filters of ``list``."""
         statement = self._filtered(select(func.count()).select_from(SIGNALS), **filters)
-        return int(self._session.scalar(statement) or 0)
+        rows = int(self._session.scalar(statement) or 0)
+        if not has_blocks(self._session):
+            return rows
+        return rows + block_count(self._session, self._block_query(filters))
 
     def signal_counts(
         self,
@@ -136,6 +172,16 @@ class SignalRepository:
         """Mean confidence per group: columns ``*by, signals, mean_confidence``."""
         measures = {"signals": func.count(), "mean_confidence": func.avg(SIGNALS.c.confidence)}
         return self._aggregate(by, measures, filters)
+
+    def _block_query(self, filters: SignalFilters) -> BlockQuery:
+        confidence = filters.get("min_confidence")
+        return BlockQuery.of(filters, None if confidence is None else _confidence(confidence))
+
+    def _blocks(self, filters: SignalFilters) -> list[Block]:
+        """The run blocks' signals that match ``filters`` (none stored: no query beyond one)."""
+        if not has_blocks(self._session):
+            return []
+        return read_blocks(self._session, self._block_query(filters))
 
     def _ordered(
         self,
@@ -172,8 +218,11 @@ class SignalRepository:
         if groups:
             statement = statement.group_by(*groups).order_by(*groups)
         frame = pd.DataFrame(self._session.execute(statement).all(), columns=[*keys, *measures])
+        blocks = self._blocks(filters)
+        if blocks:
+            frame = _with_blocks(frame, blocks_frame(blocks), keys, "mean_confidence" in measures)
         if "day" in keys:
-            frame["day"] = pd.to_datetime(frame["day"]).dt.tz_localize("UTC")
+            frame["day"] = pd.to_datetime(frame["day"]).dt.as_unit("s").dt.tz_localize("UTC")
         if "run_id" in keys:
             frame["run_id"] = frame["run_id"].astype("Int64")
         frame["signals"] = frame["signals"].astype("int64")
@@ -220,6 +269,44 @@ class SignalRepository:
                 c.run_id.in_(select(RUNS.c.id).where(RUNS.c.mode.in_(modes)))
             )
         return statement
+
+
+def _sorted(frame: pd.DataFrame, newest_first: bool) -> pd.DataFrame:
+    """Rows (``_block`` -1, by id) before block signals (by run, place) among equal times."""
+    order = ["timestamp", "_block", "id", "run_id", "_position"]
+    present = [name for name in order if name in frame]
+    flag = frame["_block"].ge(0)
+    keyed = frame.assign(_block=flag.astype("int8"))
+    ranked = keyed.sort_values(present, ascending=not newest_first, kind="stable")
+    return frame.loc[ranked.index]
+
+
+def _with_blocks(
+    stored: pd.DataFrame, blocks: pd.DataFrame, keys: list[str], mean: bool
+) -> pd.DataFrame:
+    """The groups of the rows' aggregate ``stored`` and of the block signals combined."""
+    if "day" in keys:
+        blocks = blocks.assign(day=blocks["timestamp"].dt.floor("D").dt.tz_localize(None))
+        stored = stored.assign(day=pd.to_datetime(stored["day"]))
+    totals = stored.assign(_sum=stored["mean_confidence"] * stored["signals"] if mean else 0.0)
+    totals["_sum"] = totals["_sum"].fillna(0.0)
+    if keys:
+        extra = blocks.groupby(keys, dropna=False, sort=False).agg(
+            signals=("price", "size"), _sum=("confidence", "sum")
+        )
+        extra = extra.reset_index()
+    else:
+        extra = pd.DataFrame({"signals": [len(blocks)], "_sum": [blocks["confidence"].sum()]})
+    both = pd.concat([totals[[*keys, "signals", "_sum"]], extra], ignore_index=True)
+    if "run_id" in keys:
+        both["run_id"] = both["run_id"].astype("Int64")
+    if keys:
+        both = both.groupby(keys, dropna=False, sort=True).sum().reset_index()
+    else:
+        both = both.sum().to_frame().T
+    if mean:
+        both["mean_confidence"] = both["_sum"] / both["signals"].where(both["signals"] > 0)
+    return both.drop(columns="_sum")
 
 
 def _limit(value: int | None) -> int | None:

@@ -33,6 +33,7 @@ from database.repositories.runs import (
     check_finished_after_started,
     run_record,
 )
+from database.repositories.signal_blocks import delete_blocks, insert_block
 from database.repositories.signals import SIGNALS, SignalRepository, insert_signals, new_signals
 from database.repositories.trades import TRADES
 
@@ -124,14 +125,21 @@ class StrategyRepository:
             signal_metadata_keys=None if keys is None else list(keys),
             signal_config=signal_config,
         )
-        insert_signals(
-            self._session,
-            batch,
-            self._chunk_rows,
-            run_id=run.id,
-            run_config=config if signal_config is None else signal_config,
-            typed_keys=keys,
-        )
+        if (
+            isinstance(batch, SignalBlock)
+            and len(batch)
+            and (keys is not None or not batch.metadata)
+        ):
+            insert_block(self._session, run.id, batch, keys or ())
+        else:
+            insert_signals(
+                self._session,
+                batch,
+                self._chunk_rows,
+                run_id=run.id,
+                run_config=config if signal_config is None else signal_config,
+                typed_keys=keys,
+            )
         if result is not None:
             insert_result(self._session, run.id, result)
         return run_record(run)
@@ -166,10 +174,11 @@ class StrategyRepository:
         if policy.include_unattached_signals:
             doomed = or_(doomed, SIGNALS.c.run_id.is_(None) & (SIGNALS.c.timestamp < cutoff))
         signals = self._session.execute(delete(SIGNALS).where(doomed))
+        in_blocks = delete_blocks(self._session, expired)
         traded = exists().where(TRADES.c.run_id == RUNS.c.id)
         runs = self._session.execute(delete(RUNS).where(RUNS.c.id.in_(expired)).where(~traded))
         return RetentionReport(
-            deleted_signals=int(signals.rowcount),  # type: ignore[attr-defined]
+            deleted_signals=int(signals.rowcount) + in_blocks,  # type: ignore[attr-defined]
             deleted_runs=int(runs.rowcount),  # type: ignore[attr-defined]
             cutoff=cutoff,
         )

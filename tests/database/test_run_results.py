@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from analytics.backtest import BacktestSettings, run_backtest
 from database.migrate import downgrade, upgrade
-from database.models import StrategyRun, StrategyRunResult, StrategySignal
+from database.models import StrategyRun, StrategyRunResult, StrategySignal, StrategySignalBlock
 from database.records import RetentionPolicy, RunResultRecord, SignalBlock
 from database.repositories import StrategyRepository
 from database.session import make_engine, make_session_factory
@@ -156,7 +156,15 @@ def test_a_block_reads_back_as_the_records_of_the_same_signals(session, metadata
     typed = session.scalar(
         select(func.count()).where(StrategySignal.signal_metadata_values.is_not(None))
     )
-    assert typed == (2 * len(records) if metadata else 0)
+    # the block's signals are one row of strategy_signal_blocks, not a row each
+    assert typed == (len(records) if metadata else 0)
+    assert session.scalar(
+        select(func.count()).select_from(StrategySignal).where(
+            StrategySignal.run_id == by_block.id)
+    ) == 0  # fmt: skip
+    assert session.execute(
+        select(StrategySignalBlock.run_id, StrategySignalBlock.signal_count)
+    ).all() == [(by_block.id, len(records))]
     keys = session.scalar(select(StrategyRun.signal_metadata_keys).where(
         StrategyRun.id == by_block.id))  # fmt: skip
     assert keys == (list(records[0].metadata) if metadata else None)

@@ -425,7 +425,7 @@ def test_retention_deletes_in_one_statement_per_table(session, engine):
 
     assert (report.deleted_signals, report.deleted_runs) == (1000, 20)
     deletes = [s.split()[2] for s in statements if s.lstrip().upper().startswith("DELETE")]
-    assert deletes == ["strategy_signals", "strategy_runs"]
+    assert deletes == ["strategy_signals", "strategy_signal_blocks", "strategy_runs"]
     assert not [s for s in statements if "trades" in s.split("WHERE")[0]]
     assert repo.signals.count() == 5
 
