@@ -360,7 +360,13 @@ def _refuse_bulk_trade_changes(state: ORMExecuteState) -> None:
 
 
 # paper trading's tables (accounts, deployments, orders, fills, positions) and the alerts'
-# (alert_rules, alerts, alert_deliveries) live in their own modules; imported here so that
-# Base.metadata, Alembic and the schema tests see every table
-from database import alert_models as _alert_models  # noqa: E402, F401
-from database import trading_models as _trading_models  # noqa: E402, F401
+# (alert_rules, alerts, alert_deliveries) live in their own modules, loaded by what uses them
+# (a one-shot command never does): ``all_tables()`` gives Base.metadata with every table, for
+# Alembic and the schema tests
+
+
+def all_tables() -> MetaData:
+    """``Base.metadata`` once every model module is loaded (every table of the schema)."""
+    from database import alert_models, trading_models  # noqa: F401
+
+    return Base.metadata

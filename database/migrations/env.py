@@ -11,7 +11,7 @@ from typing import Any
 from alembic import context
 from sqlalchemy import JSON
 
-from database.models import Base, UTCDateTime
+from database.models import UTCDateTime, all_tables
 from database.session import make_engine
 
 config = context.config
@@ -31,7 +31,7 @@ def render_item(kind: str, obj: Any, autogen_context: Any) -> str | bool:
 
 
 OPTIONS = {
-    "target_metadata": Base.metadata,
+    "target_metadata": all_tables(),
     "render_as_batch": True,  # SQLite can only ALTER through table rebuilds
     "compare_type": True,
     "render_item": render_item,

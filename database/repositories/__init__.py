@@ -9,18 +9,13 @@ A repository never commits; the service around it owns the transaction::
 Bulk paths use Core statements on the tables (executemany, raw rows), not ORM objects.
 
 One module per aggregate, each with its table handle and repository: ``candles``, ``runs``,
-``signals``, ``trades``, ``alerts``; ``strategies`` is the facade over runs and signals. What
+``signals``, ``trades``; ``strategies`` is the facade over runs and signals. Paper trading's
+(``trading``) and the alerts' (``alerts``) are imported from their modules, not from here: the
+command line's one-shot commands never load their models. What
 they share (chunking, aware times, argument checks, the equal/within filters) is in ``_common``.
 """
 
 from database.repositories._common import DEFAULT_CHUNK_ROWS, TimeLike
-from database.repositories.alerts import (
-    AlertNotFoundError,
-    AlertRecord,
-    AlertRepository,
-    AlertRuleRecord,
-    DeliveryRecord,
-)
 from database.repositories.candles import CANDLES, CandleRepository
 from database.repositories.runs import RUNS, StrategyRunRepository
 from database.repositories.signals import (
@@ -42,12 +37,7 @@ __all__ = [
     "SIGNAL_FRAME_COLUMNS",
     "SIGNAL_GROUP_KEYS",
     "TRADES",
-    "AlertNotFoundError",
-    "AlertRecord",
-    "AlertRepository",
-    "AlertRuleRecord",
     "CandleRepository",
-    "DeliveryRecord",
     "SignalFilters",
     "SignalRepository",
     "StrategyRepository",

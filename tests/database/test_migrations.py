@@ -22,7 +22,7 @@ from database.migrate import (
     head_revision,
     upgrade,
 )
-from database.models import Base
+from database.models import all_tables
 from database.repositories import StrategyRepository
 from database.session import make_engine, make_session_factory
 from tests.database.builders import signal, signals
@@ -97,12 +97,12 @@ def test_a_database_behind_the_head_is_still_upgraded(empty_database_url):
 
 
 def test_migrated_schema_matches_the_models(engine):
-    assert _schema_diff(engine, Base.metadata) == []
+    assert _schema_diff(engine, all_tables()) == []
 
 
 def test_schema_comparison_sees_a_model_change(engine):
-    drifted = MetaData(naming_convention=Base.metadata.naming_convention)
-    for table in Base.metadata.sorted_tables:
+    drifted = MetaData(naming_convention=all_tables().naming_convention)
+    for table in all_tables().sorted_tables:
         table.to_metadata(drifted)
     drifted.tables["candles"].append_column(Column("spread", Integer()))
 
@@ -113,7 +113,7 @@ def test_schema_comparison_sees_a_model_change(engine):
 
 def test_check_constraints_of_the_models_are_in_the_database(engine):
     inspector = inspect(engine)
-    for table in Base.metadata.sorted_tables:
+    for table in all_tables().sorted_tables:
         expected = {c.name for c in table.constraints if isinstance(c, CheckConstraint)}
         stored = {c["name"] for c in inspector.get_check_constraints(table.name)}
         assert stored == expected, table.name
@@ -129,7 +129,7 @@ def test_downgrade_to_base_drops_everything_and_upgrade_rebuilds_it(empty_databa
         assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
 
         upgrade(engine)
-        assert _schema_diff(engine, Base.metadata) == []
+        assert _schema_diff(engine, all_tables()) == []
     finally:
         engine.dispose()
 
