@@ -94,9 +94,53 @@ def diverging_scale(theme: ChartTheme = DARK) -> list[list[Any]]:
     return [[0.0, theme.down], [0.5, theme.grid], [1.0, theme.up]]
 
 
-def cell_text(z: np.ndarray, decimals: int) -> list[list[str]]:
-    """Heatmap cell labels with ``decimals`` decimals; an empty label for NaN."""
-    return [["" if math.isnan(v) else f"{v:.{decimals}f}" for v in row] for row in z.tolist()]
+def cell_text(
+    z: np.ndarray, decimals: int, theme: ChartTheme | None = None, reach: float | None = None
+) -> list[list[str]]:
+    """Heatmap cell labels with ``decimals`` decimals; an empty label for NaN.
+
+    With ``theme`` (a heatmap on :func:`diverging_scale` around 0 from ``-reach`` to
+    ``reach``; default: plotly's own range for ``zmid=0``, the largest ``|z|``) each label is
+    black or white, whichever contrasts more with its cell (always >= 4.5:1, WCAG). Plotly's
+    own pick, #444 or white, reads at about 3:1 on the scale's bright ends (grey on the dark
+    theme's teal, white on its red)."""
+    rows = z.tolist()
+    labels = [["" if math.isnan(v) else f"{v:.{decimals}f}" for v in row] for row in rows]
+    if theme is None:
+        return labels
+    if reach is None:
+        reach = float(np.nanmax(np.abs(z))) if np.isfinite(z).any() else 0.0
+    stops = [_rgb(color) for _, color in diverging_scale(theme)]  # at 0, 0.5 and 1
+    out = []
+    for label_row, z_row in zip(labels, rows, strict=True):
+        row = []
+        for label, value in zip(label_row, z_row, strict=True):
+            if label:
+                at = 1.0 if reach == 0 else min(max((value + reach) / reach, 0.0), 2.0)
+                low = min(int(at), 1)  # 0..2 along the three stops
+                mix = [a + (b - a) * (at - low) for a, b in zip(*stops[low : low + 2], strict=True)]
+                label = f'<span style="color:{readable_ink(mix)}">{label}</span>'
+            row.append(label)
+        out.append(row)
+    return out
+
+
+def readable_ink(rgb: list[float] | tuple[float, float, float]) -> str:
+    """Black or white, whichever contrasts more with the sRGB colour ``rgb`` (channels 0-1)."""
+    lum = _luminance(rgb)
+    return "#000000" if (lum + 0.05) / 0.05 >= 1.05 / (lum + 0.05) else "#ffffff"
+
+
+def _rgb(color: str) -> tuple[float, float, float]:
+    hex_ = color.lstrip("#")
+    red, green, blue = (int(hex_[i : i + 2], 16) / 255 for i in (0, 2, 4))
+    return red, green, blue
+
+
+def _luminance(rgb: list[float] | tuple[float, float, float]) -> float:
+    """WCAG relative luminance of an sRGB colour (channels 0-1)."""
+    lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
 
 
 __all__ = [
@@ -106,5 +150,6 @@ __all__ = [
     "cell_text",
     "diverging_scale",
     "hover_label",
+    "readable_ink",
     "style_figure",
 ]

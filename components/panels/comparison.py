@@ -337,7 +337,7 @@ def correlation_heatmap_figure(
     corr = returns_correlation(runs)
     z = corr.to_numpy(dtype=float)
     labels = [str(c) for c in corr.columns]
-    text = cell_text(z, 2)
+    text = cell_text(z, 2, theme, reach=1.0)
     fig = go.Figure(
         go.Heatmap(
             z=z,

@@ -490,6 +490,11 @@
       status: function (state, busy, _n, interval, figure) {
         const skip = window.dash_clientside.no_update;
         if (!busy) lastAnswer = Date.now();
+        // "updated" is when the server last answered (a tick's request ended) or a new chart
+        // state arrived, not the clock: while no answer comes, it stays put as the delay grows
+        const seen = JSON.stringify(state);
+        if (state && (seen !== statusSeen || (statusBusy && !busy))) statusUpdated = Date.now();
+        [statusSeen, statusBusy] = [seen, !!busy];
         if (!state) return [skip, skip, skip, skip];
         let [label, color] = BADGES[state.st] || [String(state.st).toUpperCase(), "secondary"];
         // the server has not answered this tab for two refresh periods: what shows is old
@@ -498,8 +503,8 @@
         if (late) [label, color] = ["DELAYED", "warning"];
         const feed = state.fk === "none" ? "no feed" : state.fk.replace("_", " ") + " feed";
         const last = state.last == null ? "-" : utc(state.last).slice(0, 16);
-        const now = utc(Date.now()).slice(11, 19);
-        let text = `${state.s} ${state.tf} · ${feed} · last closed bar ${last} UTC · updated ${now} UTC`;
+        const updated = utc(statusUpdated).slice(11, 19);
+        let text = `${state.s} ${state.tf} · ${feed} · last closed bar ${last} UTC · updated ${updated} UTC`;
         if (state.ds != null) {
           // the database is busy: closed bars wait in order and are shown once stored
           const waited = Math.max(0, Math.round((Date.now() - state.ds) / 1000));
@@ -513,6 +518,12 @@
       },
     },
   });
+
+  // what status() saw last: the chart state (as JSON), whether a tick was in flight, and when
+  // an answer last came
+  let statusSeen = null;
+  let statusBusy = false;
+  let statusUpdated = null;
 
   const BADGES = {
     live: ["LIVE", "success"],

@@ -270,3 +270,29 @@ def test_the_status_turns_amber_when_the_server_has_not_answered_for_two_refresh
     assert badges == ["LIVE", "LIVE", "DELAYED", "LIVE"]
     assert "delayed: no update from the server for 3 s" in outcome[2][0]
     assert "delayed" not in outcome[3][0]
+
+
+def test_the_status_time_is_the_last_answer_and_stands_still_while_none_comes():
+    """'updated' is when an answer came (a new chart state, or the tick's request ended), not
+    the browser's clock: while the server is silent it stays put and the delay grows."""
+    state = {"s": "SP500", "tf": "1d", "st": "live", "fk": "replay", "last": 0, "v": 1}
+    outcome = run_clientside(
+        "const status = window.dash_clientside.stratlens.status;"
+        "let now = Date.UTC(2024, 0, 2, 3, 4, 5); Date.now = () => now;"
+        f"const state = {json.dumps(state)}; const seen = [];"
+        "seen.push(status(state, false, 1, 1000, null));"  # 03:04:05 the chart state arrives
+        "now += 1000; seen.push(status(state, true, 2, 1000, null));"  # a tick goes out
+        "now += 3000; seen.push(status(state, true, 3, 1000, null));"  # 03:04:09: 4 s late
+        "now += 6000; seen.push(status(state, true, 4, 1000, null));"  # 03:04:15: 10 s late
+        "now += 1000; seen.push(status(state, false, 5, 1000, null));"  # 03:04:16 answered
+        "now += 1000; seen.push(status(state, false, 6, 1000, null));"  # no tick went out
+        "now += 1000; seen.push(status({...state, v: 2}, false, 7, 1000, null));"  # new state
+        "console.log(JSON.stringify(seen.map(s => [s[0], s[2]])));"
+    )
+    times = [re.search(r"updated (\S+) UTC", text).group(1) for text, _ in outcome]
+    assert times == [
+        "03:04:05", "03:04:05", "03:04:05", "03:04:05", "03:04:16", "03:04:16", "03:04:18"
+    ]  # fmt: skip
+    assert [badge for _, badge in outcome][1:5] == ["LIVE", "DELAYED", "DELAYED", "LIVE"]
+    assert "no update from the server for 4 s" in outcome[2][0]
+    assert "no update from the server for 10 s" in outcome[3][0]

@@ -5,6 +5,7 @@ x axis at once and highlights its trade while hovered."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -188,4 +189,72 @@ def test_a_trade_row_zooms_every_linked_axis_and_hover_highlights_the_trade(dash
     until(hovered, timeout=WAIT_S, poll=0.5, seen=lambda: (highlight(), [entry, exit_]))
     ActionChains(dash_duo.driver).move_to_element(dash_duo.find_element("#status-line")).perform()
     until(lambda: highlight() == [], timeout=WAIT_S, seen=highlight)
+    assert dash_duo.get_logs() == []
+
+
+BANDS = """
+    if (!g || !g.data || !g._fullLayout) return null;
+    const l = g._fullLayout, xa = l.xaxis;
+    const lo = xa.r2l(xa.range[0]), hi = xa.r2l(xa.range[1]);
+    const inView = (t, key) => (t.x || []).map((x, i) => [x, (t[key] || [])[i]])
+      .filter(([x, v]) => x !== null && v !== null && v !== undefined
+              && xa.d2l(x) >= lo && xa.d2l(x) <= hi).map(([, v]) => v);
+    const band = side => g.data.filter(t => (t.legendgroup || '').startsWith('ind:bbands')
+      && t.visible !== 'legendonly' && (t.hovertemplate || '').includes(side))
+      .flatMap(t => inView(t, 'y'));
+    const candles = [0, 1].map(i => g.data[i]);  // closed and forming
+    const x = g.data[0].x;
+    return {range: l.yaxis.range, upper: band('upper'), lower: band('lower'),
+            high: Math.max(...candles.flatMap(t => inView(t, 'high'))),
+            low: Math.min(...candles.flatMap(t => inView(t, 'low'))),
+            back: hi < xa.d2l(x[x.length - 1])};"""
+
+
+def test_the_price_axis_holds_the_bollinger_bands_in_view(dash_duo, live_app):
+    """Where Bollinger bands reach past the candles in view (below their lows or above their
+    highs, by more than the axis's padding), the price axis still holds every point of the
+    upper and lower band in view: as the view follows the newest bar (the server's fit, then
+    the browser's), and zoomed back to older bars (the browser's, chart_view.js priceExtent)."""
+    dash_duo.start_server(live_app)
+    dash_duo.driver.get(f"{dash_duo.server_url}/?ind=bbands")
+
+    def bands() -> dict | None:
+        return dash_duo.driver.execute_script(GRAPH + BANDS)
+
+    def beyond(found: dict | None) -> bool:
+        """The band passes the candles by more than 6 % of their span: a range fitted to the
+        candles alone (chart_view.js padded) would cut it."""
+        if not found or not found["upper"] or not found["lower"]:
+            return False
+        pad = (found["high"] - found["low"]) * 0.06
+        return max(found["upper"]) > found["high"] + pad or min(found["lower"]) < found["low"] - pad
+
+    def inside(found: dict) -> bool:
+        a, b = found["range"]
+        return a <= min(found["lower"]) and max(found["upper"]) <= b
+
+    def following() -> bool:
+        found = bands()
+        return bool(found) and not found["back"] and beyond(found) and inside(found)
+
+    until(following, timeout=WAIT_S, seen=bands)
+
+    windows = itertools.cycle(range(300, 60, -40))  # bars before the newest
+
+    def zoomed_back() -> bool:
+        """Older bars in view, as a trade row's click zooms, where the band passes the candles
+        (else the next window). The chart is rebuilt at its bounded size (every few seconds on
+        this fast replay), which shows the newest bars again: then it is zoomed back again."""
+        found = bands()
+        if found and found["back"] and beyond(found):
+            return inside(found)
+        dash_duo.driver.execute_script(
+            GRAPH + " const x = g.data[0].x, n = x.length - arguments[0];"
+            " window.dash_clientside.stratlens.zoomTo("
+            "[x[n], x[n + 60]].map(d => new Date(d).getTime()));",
+            next(windows),
+        )
+        return False
+
+    until(zoomed_back, timeout=WAIT_S, seen=bands)
     assert dash_duo.get_logs() == []

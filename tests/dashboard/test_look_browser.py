@@ -1,7 +1,7 @@
 """The live page's layout and readability in a real headless Chromium (issue 13, items 5-7):
-nothing covered, clipped or unreadable at 1280x800 and 1440x900 in both themes, the panels
-keep their figures while they refresh, a bad ``types`` falls back, and intraday charts hide
-the hours their market is closed."""
+nothing covered, clipped or unreadable at 1280x800, 1440x900 and 1920x1080 in both themes,
+the panels keep their figures while they refresh (in both themes too), a bad ``types`` falls
+back, and intraday charts hide the hours their market is closed."""
 
 from __future__ import annotations
 
@@ -132,13 +132,19 @@ def axis_label_collisions(dash_duo) -> list[tuple[str, str]]:
     ]
 
 
-@pytest.mark.parametrize("theme", ["dark", "light"])
-def test_the_page_holds_at_1280x800(dash_duo, look_app, artifacts, theme):
+THEMES = ["dark", "light"]
+SIZES = [(1280, 800), (1920, 1080)]
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: "{}x{}".format(*s))
+@pytest.mark.parametrize("theme", THEMES)
+def test_the_page_holds(dash_duo, look_app, artifacts, theme, size):
     dash_duo.start_server(look_app)
-    viewport(dash_duo, 1280, 800)
+    viewport(dash_duo, *size)
     open_chart(dash_duo, LAYERED + f"&theme={theme}")
     until(lambda: len(boxes(dash_duo, "#price-chart", ".yaxislayer-above text")) > 8)
-    dash_duo.driver.save_screenshot(str(artifacts / f"look_layers_{theme}_1280x800.png"))
+    name = f"look_layers_{theme}_{size[0]}x{size[1]}.png"
+    dash_duo.driver.save_screenshot(str(artifacts / name))
     page = dash_duo.driver.execute_script(
         "const d = document.documentElement, s = document.querySelector('.sl-sidebar');"
         " return {pageW: d.scrollWidth, viewW: d.clientWidth, sideW: s.scrollWidth,"
@@ -161,11 +167,14 @@ def test_the_page_holds_at_1280x800(dash_duo, look_app, artifacts, theme):
     assert dash_duo.get_logs() == []
 
 
-@pytest.mark.parametrize("size", [(1440, 900), (1280, 800), (1920, 1080)])
-def test_the_legend_is_never_under_the_mode_bar(dash_duo, look_app, size):
+@pytest.mark.parametrize(
+    "size", [(1440, 900), (1280, 800), (1920, 1080)], ids=lambda s: "{}x{}".format(*s)
+)
+@pytest.mark.parametrize("theme", THEMES)
+def test_the_legend_is_never_under_the_mode_bar(dash_duo, look_app, theme, size):
     dash_duo.start_server(look_app)
     viewport(dash_duo, *size)
-    open_chart(dash_duo, LAYERED)
+    open_chart(dash_duo, LAYERED + f"&theme={theme}")
     until(lambda: boxes(dash_duo, "#price-chart", ".legend .traces"))
     dash_duo.find_element("#price-chart .nsewdrag").click()  # a hover shows the mode bar
     until(lambda: boxes(dash_duo, "#price-chart", ".modebar-btn"))
@@ -174,10 +183,11 @@ def test_the_legend_is_never_under_the_mode_bar(dash_duo, look_app, size):
     assert [(e["text"], b) for e in entries for b in buttons if overlap(e, b)] == []
 
 
-def test_the_performance_panel_shows_every_year_and_keeps_its_figures(dash_duo, look_app):
+@pytest.mark.parametrize("theme", THEMES)
+def test_the_performance_panel_shows_every_year_and_keeps_its_figures(dash_duo, look_app, theme):
     dash_duo.start_server(look_app)
     viewport(dash_duo, 1280, 800)
-    open_chart(dash_duo, LAYERED)
+    open_chart(dash_duo, LAYERED + f"&theme={theme}")
     driver = dash_duo.driver
     figure_js = "return document.querySelector('{} .js-plotly-plot')?.data?.length || 0"
     until(lambda: driver.execute_script(figure_js.format("#perf-monthly")) > 0)
@@ -211,10 +221,11 @@ def test_the_performance_panel_shows_every_year_and_keeps_its_figures(dash_duo, 
     assert dash_duo.get_logs() == []
 
 
-def test_the_risk_return_labels_are_not_cut(dash_duo, look_app):
+@pytest.mark.parametrize("theme", THEMES)
+def test_the_risk_return_labels_are_not_cut(dash_duo, look_app, theme):
     dash_duo.start_server(look_app)
     viewport(dash_duo, 1280, 800)
-    open_chart(dash_duo, LAYERED)
+    open_chart(dash_duo, LAYERED + f"&theme={theme}")
     for link in dash_duo.find_elements("#panel-tabs .nav-link"):
         if link.text == "Comparison":
             dash_duo.driver.execute_script("arguments[0].click();", link)

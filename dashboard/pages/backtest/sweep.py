@@ -407,7 +407,7 @@ def sweep_figure(data: Mapping[str, Any] | None, metric: str, theme: str) -> go.
                 y=[str(v) for v in ys],
                 zmid=0,
                 colorscale=diverging_scale(look),
-                text=cell_text(z, 2),
+                text=cell_text(z, 2, look),
                 texttemplate="%{text}",
                 textfont={"size": 11},
                 xgap=1,
