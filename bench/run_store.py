@@ -12,8 +12,9 @@
     random-walk bars, backtested; its first --signals signals, first --trades trades and its
     equity curve (every bar), on SQLite (a file) and PostgreSQL (a scratch database),
     committed. Lines: now (schema head: the signals as one ``SignalBlock`` as the pipeline
-    passes them, stored as one Arrow IPC block in strategy_signal_blocks (migration 0008); the
-    trades and equity as Arrow IPC in strategy_run_results); ``records``: the same through ``to_records()`` rows;
+    passes them, stored as one Arrow IPC block in strategy_signal_blocks (migration 0008);
+    the trades and equity as Arrow IPC in strategy_run_results); ``records``: the same
+    through ``to_records()`` rows;
     ``previous``: schema 0001 and ``previous_insert_signals`` below (config and metadata JSON
     on every row, CSV COPY checked against a FOREIGN KEY per row; signals only: no trades were
     stored then); ``to_sql``: ``DataFrame.to_sql`` of the signals (JSON made per row, as pandas
