@@ -148,10 +148,15 @@ def register_callbacks(app: Dash, paper: PaperTrading, views: TradingViews, mark
         Input("tr-account", "value"),
         Input("tr-changed", "data"),
         Input("theme-switch", "value"),
+        Input("url", "pathname"),
         State("tr-shown", "data"),
         running=[(busy, True, False)],
     )
-    def _refresh(_n, account, _changed, light, shown):
+    def _refresh(_n, account, _changed, light, pathname, shown):
+        if (pathname or "/").rstrip("/") != PAGE_PATH:
+            # hidden: nothing is read or sent (the page loads with the others, and would
+            # compete with the page on screen); shown again, it refreshes at once
+            raise PreventUpdate
         answer = refresh(views, account, bool(light), shown)
         return tuple(answer[output] for output in REFRESH_OUTPUTS)
 
