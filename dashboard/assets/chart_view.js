@@ -245,6 +245,12 @@
     for (const key of ["err", "ds", "bl"]) {
       if (delta[key] != null) next[key] = delta[key]; else delete next[key];
     }
+    // the x range the trader zoomed to (not following the newest bar): the server keeps it
+    // when it cuts the chart back to its window with a new figure
+    const gd = chartDiv();
+    const xa = gd && gd._fullLayout && gd._fullLayout.xaxis;
+    if (gd && gd._slFollow === false && xa && xa.range) next.xr = xa.range.slice();
+    else delete next.xr;
     return [patch.build(), next];
   }
 

@@ -341,3 +341,34 @@ def test_a_filtered_view_shows_only_the_chosen_signals(services):
     )
     assert expected > 0
     assert markers(tab.figure) == expected
+
+
+def test_a_chart_cut_back_to_its_window_keeps_the_traders_zoom(services):
+    """At its bounded size the chart is rebuilt (the oldest bars dropped); a trader who zoomed
+    away from the newest bar (the browser records the range as ``xr``) keeps that view on every
+    linked x axis; one following the newest bar gets the newest window."""
+    live = LiveContext(services.market_data, services.tracks, 50)
+    view = ViewState(symbol="SP500", timeframe="1d")
+    figure, state = build_chart(live, view)
+    following = dict(state)
+    zoomed = {**state, "xr": ["2015-03-02 00:00", "2015-04-01 00:00"]}
+    answers = {}
+    for name, tab_state in (("following", following), ("zoomed", zoomed)):
+        tab_figure = as_json(figure)
+        for _ in range(400):
+            services.runner.step()
+            rebuilt, delta, new_state = live_tick(live, tab_state, view)
+            if rebuilt is not no_update:
+                answers[name] = (as_json(rebuilt), new_state)
+                break
+            if delta is not no_update:
+                tab_figure, tab_state = apply_delta(tab_figure, tab_state, delta)
+        assert name in answers, f"the {name} chart was never cut back"
+    layout, state_after = answers["zoomed"][0]["layout"], answers["zoomed"][1]
+    axes = [k for k in layout if k.startswith("xaxis")]
+    assert len(axes) >= 2
+    assert all(layout[k]["range"] == zoomed["xr"] for k in axes)
+    assert state_after["xr"] == zoomed["xr"]
+    newest = answers["following"][0]["layout"]["xaxis"]["range"]
+    assert newest != zoomed["xr"]
+    assert "xr" not in answers["following"][1]

@@ -310,6 +310,12 @@ def live_tick(
         )  # fmt: skip
     if chart_state["n"] + len(closed["c"]) > live.bars + live.bars // 10:
         figure, new_state = build_chart(live, view)
+        kept = chart_state.get("xr")
+        if kept:
+            # the trader zoomed away from the newest bars (the browser stopped following): the
+            # chart cut back to its window keeps their view, on every linked x axis
+            figure.update_xaxes(range=list(kept))
+            new_state["xr"] = list(kept)
         return figure, no_update, new_state
     return no_update, {**closed, **tail}, no_update
 
