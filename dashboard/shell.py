@@ -126,11 +126,16 @@ def shell(
     )
 
 
-def page_styles(pathname: str | None) -> tuple[dict, ...]:
-    """One style per page (PAGES order): the path's page shown, the others hidden; unknown
-    paths show the live page."""
+def shown_page(pathname: str | None) -> str:
+    """The page (of PAGES) the path shows; unknown paths show the live page. Every page is in
+    the layout: the hidden ones' callbacks ask this to do nothing."""
     name = (pathname or "/").strip("/") or "live"
-    shown = name if name in PAGES else "live"
+    return name if name in PAGES else "live"
+
+
+def page_styles(pathname: str | None) -> tuple[dict, ...]:
+    """One style per page (PAGES order): the path's page shown, the others hidden."""
+    shown = shown_page(pathname)
     return tuple({} if page == shown else {"display": "none"} for page in PAGES)
 
 

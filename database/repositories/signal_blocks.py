@@ -44,10 +44,9 @@ FORMAT = 1
 _TYPE_VALUES = pa.array(SIGNAL_TYPES, pa.string())
 
 
-def block_bytes(block: SignalBlock, keys: Sequence[str]) -> bytes:
+def block_bytes(block: SignalBlock, keys: Sequence[str], stamps: pd.DatetimeIndex) -> bytes:
     """``block`` as one Arrow IPC stream (module docstring); ``keys``: its typed metadata keys,
-    in the run's order (empty: none)."""
-    stamps = pd.DatetimeIndex(block.timestamp).as_unit("us")
+    in the run's order (empty: none); ``stamps``: its times in microseconds."""
     codes = pd.Categorical(block.signal_type, categories=SIGNAL_TYPES).codes.astype(np.int8)
     arrays = [
         pa.array(stamps.asi8, pa.int64()).view(pa.timestamp("us", tz="UTC")),
@@ -68,7 +67,7 @@ def insert_block(session: Session, run_id: int, block: SignalBlock, keys: Sequen
     """Store ``block`` (not empty) as run ``run_id``'s signals, in the session's transaction."""
     stamps = pd.DatetimeIndex(block.timestamp).as_unit("us")
     first, last = stamps.min().to_pydatetime(), stamps.max().to_pydatetime()
-    data = block_bytes(block, keys)
+    data = block_bytes(block, keys, stamps)
     connection = session.connection()
     if connection.dialect.name != "postgresql":
         row = {"run_id": run_id, "format": FORMAT, "signal_count": len(stamps),
@@ -204,16 +203,14 @@ class BlockQuery:
         return joined.where(and_(*conditions)) if conditions else joined
 
 
-def has_blocks(session: Session) -> bool:
-    """Whether any run's signals are stored as a block (else every query is rows only)."""
-    return session.execute(select(BLOCKS.c.run_id).limit(1)).first() is not None
+_SIGNALS_HELD = select(func.coalesce(func.sum(BLOCKS.c.signal_count), 0))
+"""How many signals the selected blocks hold (from their rows, none decoded)."""
 
 
 def block_count(session: Session, query: BlockQuery) -> int:
     """How many block-stored signals match ``query``."""
     if not query.per_signal:
-        statement = query.runs(select(func.coalesce(func.sum(BLOCKS.c.signal_count), 0)))
-        return int(session.scalar(statement) or 0)
+        return int(session.scalar(query.runs(_SIGNALS_HELD)) or 0)
     return sum(len(block) for block in read_blocks(session, query))
 
 
@@ -317,6 +314,6 @@ def blocks_frame(blocks: Sequence[Block]) -> pd.DataFrame:
 def delete_blocks(session: Session, runs: Select[Any]) -> int:
     """Delete the blocks of the runs ``runs`` selects; returns how many signals they held."""
     doomed = BLOCKS.c.run_id.in_(runs)
-    total = session.scalar(select(func.coalesce(func.sum(BLOCKS.c.signal_count), 0)).where(doomed))
+    total = session.scalar(_SIGNALS_HELD.where(doomed))
     session.execute(delete(BLOCKS).where(doomed))
     return int(total or 0)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
-from operator import itemgetter
 from typing import Any, NamedTuple, TypedDict, Unpack
 
 import numpy as np
@@ -46,7 +45,6 @@ from database.repositories.signal_blocks import (
     BlockQuery,
     block_count,
     blocks_frame,
-    has_blocks,
     read_blocks,
 )
 
@@ -105,18 +103,22 @@ class SignalRepository:
         blocks = self._blocks(filters)
         if not blocks:
             return records
-        # rows first among equal times (by id), then block signals (by run, place in run)
-        keyed = [((r.timestamp, 0, r.id, 0), r) for r in records]
-        chosen = _sorted(blocks_frame(blocks), newest_first).head(_limit(limit))
-        for block, group in chosen.groupby("_block", sort=False):
-            found = blocks[block]
-            built = found.records(group["_row"].tolist())
-            keyed.extend(
-                ((r.timestamp, 1, found.run_id, int(p)), r)
-                for r, p in zip(built, group["_position"], strict=True)
-            )
-        keyed.sort(key=itemgetter(0), reverse=newest_first)
-        return [r for _, r in keyed[: _limit(limit)]]
+        stored = pd.DataFrame(
+            {
+                "timestamp": pd.to_datetime([r.timestamp for r in records], utc=True).as_unit("us"),
+                "_block": -1,
+                "id": pd.array([r.id for r in records], dtype="Int64"),
+                "run_id": pd.array([r.run_id for r in records], dtype="Int64"),
+                "_position": 0,
+                "_row": range(len(records)),
+            }
+        )
+        both = pd.concat([stored, blocks_frame(blocks)], ignore_index=True)
+        chosen = _sorted(both, newest_first).head(_limit(limit))
+        return [
+            records[row] if block < 0 else blocks[block].records([row])[0]
+            for block, row in zip(chosen["_block"].tolist(), chosen["_row"].tolist(), strict=True)
+        ]
 
     def frame(
         self,
@@ -148,8 +150,6 @@ class SignalRepository:
         """How many signals match the filters of ``list``."""
         statement = self._filtered(select(func.count()).select_from(SIGNALS), **filters)
         rows = int(self._session.scalar(statement) or 0)
-        if not has_blocks(self._session):
-            return rows
         return rows + block_count(self._session, self._block_query(filters))
 
     def signal_counts(
@@ -178,9 +178,7 @@ class SignalRepository:
         return BlockQuery.of(filters, None if confidence is None else _confidence(confidence))
 
     def _blocks(self, filters: SignalFilters) -> list[Block]:
-        """The run blocks' signals that match ``filters`` (none stored: no query beyond one)."""
-        if not has_blocks(self._session):
-            return []
+        """The run blocks' signals that match ``filters``."""
         return read_blocks(self._session, self._block_query(filters))
 
     def _ordered(

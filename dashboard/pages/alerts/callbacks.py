@@ -15,7 +15,7 @@ from dashboard.pages.alerts.tables import (
     history_table,
     toast,
 )
-from dashboard.shell import one_in_flight
+from dashboard.shell import one_in_flight, shown_page
 from database.repositories.alerts import AlertNotFoundError
 from services.alerts import AlertService
 
@@ -65,7 +65,7 @@ def _value_of(states: list[dict[str, Any]], rule_id: int) -> Any:
 
 def _shown(path: str | None) -> bool:
     """Whether the alerts page is the one shown (the others are in the layout, hidden)."""
-    return (path or "").rstrip("/") == ALERTS_PATH
+    return shown_page(path) == "alerts"
 
 
 def register_callbacks(app: Dash, service: AlertService) -> None:

@@ -41,7 +41,7 @@ from dashboard.pages.trading.tables import (
     snapshot_kpis,
     status_line,
 )
-from dashboard.shell import one_in_flight
+from dashboard.shell import one_in_flight, shown_page
 from services.paper import PaperError, PaperTrading
 from services.trading_views import TradingViews
 
@@ -138,7 +138,7 @@ def refresh(
 def register_callbacks(app: Dash, paper: PaperTrading, views: TradingViews, market) -> None:
     @app.callback(Output("tr-tick", "disabled"), Input("url", "pathname"))
     def _visible(pathname: str | None) -> bool:
-        return (pathname or "/").rstrip("/") != PAGE_PATH
+        return shown_page(pathname) != "trading"
 
     busy = one_in_flight(app, "gateTrading", "tr-tick", "tr-go", "tr-busy")
 
@@ -153,7 +153,7 @@ def register_callbacks(app: Dash, paper: PaperTrading, views: TradingViews, mark
         running=[(busy, True, False)],
     )
     def _refresh(_n, account, _changed, light, pathname, shown):
-        if (pathname or "/").rstrip("/") != PAGE_PATH:
+        if shown_page(pathname) != "trading":
             # hidden: nothing is read or sent (the page loads with the others, and would
             # compete with the page on screen); shown again, it refreshes at once
             raise PreventUpdate
