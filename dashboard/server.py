@@ -61,20 +61,25 @@ def create_app(
         suppress_callback_exceptions=False,
     )
     live = live_page.LiveContext(services.market_data, services.tracks, settings.chart_bars)
-    app.layout = lambda: shell.shell(
-        live_page.layout(
+    pages: dict[str, shell.PageBuilder] = {
+        "live": lambda search: live_page.layout(
             services.market_data,
             settings.refresh_ms,
             default_symbol,
-            search=page_query(),
+            search=search,
             accounts=services.tracks.accounts(),
         ),
-        backtest_page.layout(services),
-        alerts_page.layout(services.alerts),
-        alerts_page.toast_area(services.alerts.latest_id()),
-        trading_layout(services),
+        "backtest": lambda _: backtest_page.layout(services),
+        "trading": lambda _: trading_layout(services),
+        "alerts": lambda _: alerts_page.layout(services.alerts),
+    }
+    # outside a request (Dash's validation layout) every page; in one, the page asked for
+    app.layout = lambda: shell.shell(
+        pages,
+        *requested_page(),
+        toasts=alerts_page.toast_area(services.alerts.latest_id()),
     )
-    shell.register_callbacks(app)
+    shell.register_callbacks(app, pages)
     live_page.register_callbacks(app, live)
     backtest_page.register_callbacks(app, services, manager)
     alerts_page.register_callbacks(app, services.alerts)
@@ -121,17 +126,20 @@ def trading_layout(services: Services) -> Any:
     )
 
 
-def page_query() -> str | None:
-    """The live page's URL query (``"?symbol=..."``) of the page asking for the layout: the
-    browser names the page in the Referer header of its /_dash-layout request (same origin);
-    None for another page, outside a request or without the header (the URL callback then
-    sets the controls)."""
-    if not flask.has_request_context() or not flask.request.referrer:
-        return None
+def requested_page() -> tuple[str | None, str | None]:
+    """The page (of shell.PAGES) and URL query (``"?symbol=..."``) of the browser page asking
+    for the layout: the browser names it in the Referer header of its /_dash-layout request
+    (same origin). (None, None) outside a request (every page is laid out: Dash's validation
+    layout); the live page without the header or from another origin (the route callback then
+    builds the page the URL shows)."""
+    if not flask.has_request_context():
+        return None, None
+    if not flask.request.referrer:
+        return "live", None
     page = urlsplit(flask.request.referrer)
-    if page.netloc != flask.request.host or page.path.strip("/"):
-        return None
-    return f"?{page.query}" if page.query else None
+    if page.netloc != flask.request.host:
+        return "live", None
+    return shell.shown_page(page.path), f"?{page.query}" if page.query else None
 
 
 def debug_stats(services: Services) -> dict:

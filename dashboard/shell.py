@@ -1,19 +1,24 @@
 """The app's frame: navbar (pages, theme switch, feed badge), the pages, and their routing;
 and what every page shares (the assets folder, the charts' plotly config).
 
-The pages are in the layout at once and a path change only shows one and hides the others,
-so going to the backtest page and back keeps the live chart, its view and its zoom. The
-alerts' toasts (dashboard.pages.alerts) sit in the frame, so every page shows them. The live
-page's view stays in the URL's query (dashboard.pages.live.view_state); the Live link carries
-it back. The formulas page (dashboard.pages.formulas) is served apart, as plain HTML.
+A page is put in the layout the first time it is shown and stays there: a path change shows
+one and hides the others, so going to the backtest page and back keeps the live chart, its
+view and its zoom. The layout holds the live page and the page the browser asked for (the
+Referer of its /_dash-layout request): the pages not yet visited cost the first load nothing
+(no hidden grid rendered, none of their callbacks run). The validation layout (no request)
+holds them all. The alerts' toasts (dashboard.pages.alerts) sit in the frame, so every page
+shows them. The live page's view stays in the URL's query (dashboard.pages.live.view_state);
+the Live link carries it back. The formulas page (dashboard.pages.formulas) is served
+apart, as plain HTML.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import dash_bootstrap_components as dbc
-from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html
+from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html, no_update
 from dash.development.base_component import Component
 
 from dashboard.pages.formulas import FORMULAS_URL
@@ -96,24 +101,35 @@ def navbar_frame(
     )
 
 
+PageBuilder = Callable[[str | None], Component]  # the URL's query -> the page's layout
+
+
 def shell(
-    live_page: Component,
-    backtest_page: Component,
-    alerts_page: Component | None = None,
+    pages: Mapping[str, PageBuilder],
+    shown: str | None,
+    search: str | None = None,
     toasts: Component | None = None,
-    trading_page: Component | None = None,
 ) -> html.Div:
-    hidden = {"display": "none"}
+    """The frame around ``pages`` (a builder per name of PAGES, given the URL's query):
+    ``shown`` is built and shown, and the live page always (its callbacks write the frame:
+    the URL's query, the feed badge; Dash refuses a callback whose outputs are there and
+    inputs are not); the others are empty until their first visit (the callback of
+    register_callbacks builds them). ``shown=None`` builds every page (the validation
+    layout)."""
+    mounted = [page for page in PAGES if shown in (None, page) or page == "live"]
     return html.Div(
         [
             dcc.Location(id="url", refresh=False),
+            dcc.Store(id="pages-mounted", data=mounted),
             navbar(),
             dbc.Container(
                 [
-                    html.Div(live_page, id="page-live"),
-                    html.Div(backtest_page, id="page-backtest", style=hidden),
-                    html.Div(trading_page, id="page-trading", style=hidden),
-                    html.Div(alerts_page, id="page-alerts", style=hidden),
+                    html.Div(
+                        pages[page](search) if page in mounted else None,
+                        id=f"page-{page}",
+                        style={} if page == (shown or "live") else {"display": "none"},
+                    )
+                    for page in PAGES
                 ],
                 fluid=True,
                 className="sl-main",
@@ -127,8 +143,8 @@ def shell(
 
 
 def shown_page(pathname: str | None) -> str:
-    """The page (of PAGES) the path shows; unknown paths show the live page. Every page is in
-    the layout: the hidden ones' callbacks ask this to do nothing."""
+    """The page (of PAGES) the path shows; unknown paths show the live page. A visited page
+    stays in the layout while hidden: its callbacks ask this to do nothing then."""
     name = (pathname or "/").strip("/") or "live"
     return name if name in PAGES else "live"
 
@@ -139,13 +155,34 @@ def page_styles(pathname: str | None) -> tuple[dict, ...]:
     return tuple({} if page == shown else {"display": "none"} for page in PAGES)
 
 
-def register_callbacks(app: Dash) -> None:
+def route(
+    pages: Mapping[str, PageBuilder],
+    pathname: str | None,
+    search: str | None,
+    mounted: list[str] | None,
+) -> tuple:
+    """The route callback's answer: the pages' styles, their children (the shown page built
+    on its first visit, no_update otherwise) and the pages now mounted."""
+    shown = shown_page(pathname)
+    mounted = list(mounted or [])
+    first = shown not in mounted
+    children = tuple(
+        pages[page](search) if first and page == shown else no_update for page in PAGES
+    )
+    return (*page_styles(pathname), *children, [*mounted, shown] if first else no_update)
+
+
+def register_callbacks(app: Dash, pages: Mapping[str, PageBuilder]) -> None:
     @app.callback(
         *(Output(f"page-{page}", "style") for page in PAGES),
+        *(Output(f"page-{page}", "children") for page in PAGES),
+        Output("pages-mounted", "data"),
         Input("url", "pathname"),
+        State("url", "search"),
+        State("pages-mounted", "data"),
     )
-    def _route(pathname: str | None):
-        return page_styles(pathname)
+    def _route(pathname: str | None, search: str | None, mounted: list[str] | None):
+        return route(pages, pathname, search, mounted)
 
     app.clientside_callback(  # the backtest page colours its charts and grids from its store
         """function (light) { return light ? "light" : "dark"; }""",

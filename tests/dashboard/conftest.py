@@ -24,7 +24,10 @@ def pytest_setup_options():
     from selenium.webdriver.chrome.options import Options
 
     options = Options()
-    for argument in (*HEADLESS_CHROME_ARGS, "--window-size=1280,800"):
+    # no smooth scrolling (Bootstrap's, under prefers-reduced-motion: no-preference): the
+    # page would still be sliding when a click lands on the element Selenium scrolled to
+    arguments = ("--window-size=1280,800", "--force-prefers-reduced-motion")
+    for argument in (*HEADLESS_CHROME_ARGS, *arguments):
         options.add_argument(argument)
     return options
 

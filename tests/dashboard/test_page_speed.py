@@ -18,6 +18,7 @@ from sqlalchemy import text
 
 import dashboard.server
 from components.panels.performance import trade_table_records
+from dashboard import shell
 from dashboard.pages import backtest as page
 from dashboard.pages.backtest import results
 from dashboard.pages.live import default_view
@@ -34,7 +35,14 @@ from services.backtests import BacktestRequest, open_context, run_request
 from services.runtime import Services
 from services.saved_runs import list_runs
 from strategies.signals import SIGNAL_TYPES
-from tests.dashboard.test_backtest_page import DEMO_BARS, find, make_services, run, values
+from tests.dashboard.test_backtest_page import (
+    DEMO_BARS,
+    component_ids,
+    find,
+    make_services,
+    run,
+    values,
+)
 
 
 @pytest.fixture
@@ -94,15 +102,16 @@ def test_the_chart_is_built_once_per_live_page_load(services):
     with page.test_request_context(
         "/_dash-layout", headers={"Referer": "http://localhost/?symbol=DEMO&tf=1m&lod=1"}
     ):
-        assert dashboard.server.page_query() == "?symbol=DEMO&tf=1m&lod=1"
+        assert dashboard.server.requested_page() == ("live", "?symbol=DEMO&tf=1m&lod=1")
     with page.test_request_context(
         "/_dash-layout", headers={"Referer": "http://localhost/backtest?x=1"}
     ):
-        assert dashboard.server.page_query() is None
+        assert dashboard.server.requested_page() == ("backtest", "?x=1")
     with page.test_request_context(
         "/_dash-layout", headers={"Referer": "http://elsewhere/?symbol=DEMO"}
     ):
-        assert dashboard.server.page_query() is None
+        assert dashboard.server.requested_page() == ("live", None)
+    assert dashboard.server.requested_page() == (None, None)  # no request: every page
     shown = live_layout(market, 1000, None, search="?symbol=DEMO&tf=1m&lod=1")
     assert find(shown, "lod").value is True
     assert find(shown, "symbol").value == "DEMO"
@@ -123,6 +132,48 @@ def test_the_chart_is_built_once_per_live_page_load(services):
     assert not first_build_follows(None, "/backtest", "?lod=1", defaults, market)
     assert not first_build_follows("symbol", "/", "?lod=1", defaults, market)
     assert not first_build_follows("price-chart", "/", "?lod=1", defaults, market)
+
+
+def ids(layout) -> set[str]:
+    return {i for i in component_ids(layout) if isinstance(i, str)}
+
+
+def test_the_layout_holds_the_page_asked_for_and_the_route_builds_the_others_once(services):
+    app = dashboard.server.create_app(services.settings, start_feeds=False)
+    layouts = {}
+    for path in ("/", "/backtest", "/trading", "/alerts"):
+        with app.server.test_request_context(
+            "/_dash-layout", headers={"Referer": f"http://localhost{path}"}
+        ):
+            layouts[path] = app.layout()
+    every = ids(app.validation_layout)  # no request: every page, for Dash's validation
+    marks = {"/": "price-chart", "/backtest": "bt-load", "/trading": "tr-deploy"}
+    marks["/alerts"] = "al-history"
+    assert set(marks.values()) <= every
+    for path, layout in layouts.items():
+        shown = ids(layout)
+        # the live page always: its callbacks write the frame (URL query, feed badge)
+        assert {mark for mark in marks.values() if mark in shown} == {"price-chart", marks[path]}
+        assert find(layout, "pages-mounted").data == sorted(
+            {"live", shell.shown_page(path)}, key=shell.PAGES.index
+        )
+    # a page shown for the first time is built once, into its own container; later, only
+    # the styles change
+    builds = []
+
+    def builder(name):
+        return lambda query: builds.append((name, query)) or name
+
+    pages = {name: builder(name) for name in shell.PAGES}
+    answer = shell.route(pages, "/trading", "?a=1", ["live"])
+    assert answer[:4] == ({"display": "none"}, {"display": "none"}, {}, {"display": "none"})
+    assert answer[4:8] == (no_update, no_update, "trading", no_update)
+    assert answer[8] == ["live", "trading"]
+    assert builds == [("trading", "?a=1")]
+    again = shell.route(pages, "/trading", "", answer[8])
+    assert again[4:] == (no_update,) * 5
+    assert len(builds) == 1
+    assert shell.route(pages, "/nowhere", "", ["trading"])[4] == "live"
 
 
 def test_the_warm_up_draws_the_first_view_and_backtests_every_strategy_storing_nothing(services):
