@@ -65,6 +65,8 @@ GOAL_VS_BACKTESTING = 30.0
 GOAL_IMPORT_ROWS_S = 300_000
 GOAL_RUN_CLICK_S = 3.0
 GOAL_LIVE_CHART_S = 1.5
+GOAL_HELP_S = 0.3
+GOAL_IMPORTS_S = 0.5
 Row = tuple[str, str, str, str, str, bool | None]  # figure, ours, peer, ratio, goal, ok
 
 
@@ -189,6 +191,57 @@ def imports(bench: Bench, name: str, urls: list[str], csvs: list[Path], fresh: A
     for symbol, csv in zip(SYMBOLS[1:], csvs[1:], strict=True):
         bench.run(app("import", str(csv), "--symbol", symbol, "--timeframe", "1m"), url)
     return url
+
+
+# runs app.py as its __main__ would, then prints the modules it imported, in their order
+_MODULES_PROBE = """
+import json, runpy, sys
+sys.argv = ["app.py", *json.loads(sys.argv[1])]
+try:
+    runpy.run_path("app.py", run_name="__main__")
+except SystemExit:
+    pass
+sys.stdout.flush()
+print("\\nMODULES " + json.dumps(list(sys.modules)))
+"""
+# imports those modules in that order and prints the seconds it took
+_IMPORTS_TIMER = """
+import importlib, json, sys, time
+names = json.load(open(sys.argv[1]))
+began = time.perf_counter()
+for name in names:
+    if name not in sys.modules:
+        try:
+            importlib.import_module(name)
+        except Exception:  # __main__-only or platform modules: not part of the overhead
+            pass
+print(time.perf_counter() - began)
+"""
+
+
+def startup(bench: Bench, url: str) -> None:
+    """``app.py --help`` as a fresh process, and the import overhead of ``app.py backtest``:
+    the modules the command loads (recorded by a probe run), imported in their order by a
+    fresh process, timed from its first import to its last (the interpreter's own start
+    excluded, the same for any Python program)."""
+    wall, times = bench.median(app("--help"))
+    print(f"app.py --help: {seconds(times)} s")
+    bench.add("app.py --help", f"{wall:.2f} s", "", "", f"<= {GOAL_HELP_S:g} s",
+              wall <= GOAL_HELP_S)  # fmt: skip
+    args = ["backtest", "--symbol", SYMBOLS[0], "--timeframe", "1m", *STRATEGY, "--json"]
+    bench.run([sys.executable, "-c", _MODULES_PROBE, json.dumps(args)], url)
+    names = json.loads(bench.last_stdout.rsplit("MODULES ", 1)[1])
+    listed = bench.scratch / "backtest_modules.json"
+    listed.write_text(json.dumps([n for n in names if n not in ("__main__", "__mp_main__")]))
+    overheads = []
+    for _ in range(bench.runs + 1):
+        bench.run([sys.executable, "-c", _IMPORTS_TIMER, str(listed)])
+        overheads.append(float(bench.last_stdout))
+    overhead = statistics.median(overheads[1:])
+    print(f"app.py backtest imports ({len(names)} modules): {seconds(overheads)} s "
+          "(first is the warm-up)")  # fmt: skip
+    bench.add("app.py backtest: import overhead", f"{overhead:.2f} s", "", "",
+              f"<= {GOAL_IMPORTS_S:g} s", overhead <= GOAL_IMPORTS_S)  # fmt: skip
 
 
 def backtest(bench: Bench, name: str, url: str, csv: Path, peers: bool) -> dict[str, Any] | None:
@@ -348,6 +401,7 @@ def main() -> int:
             browser_rows(bench, *browser_database(bench, csvs))
             return report(bench, began)
         url = imports(bench, "SQLite", sqlite_urls, csvs, fresh_sqlite)
+        startup(bench, url)
         mine = backtest(bench, "SQLite", url, csvs[0], peers=True)
         sweep(bench, url, csvs, args.sweep_runs)
         if args.postgres:

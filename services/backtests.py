@@ -408,10 +408,9 @@ def check_series(sessions: sessionmaker[Session], job: BatchJob) -> None:
     tf = Timeframe.parse(job.timeframe)
     with sessions() as session:
         repo = CandleRepository(session)
-        series = repo.series()
-        stored = [s.timeframe for s in series if s.symbol == job.symbol]
+        stored = repo.timeframes(job.symbol)
         if not stored:
-            known = ", ".join(sorted({s.symbol for s in series})) or "none"
+            known = ", ".join(sorted({s.symbol for s in repo.series()})) or "none"
             raise ValueError(f"{job.symbol} is not stored (stored symbols: {known})")
         usable = [b for b in stored if b == tf.label or Timeframe.parse(b).can_resample_to(tf)]
         if not usable:
@@ -419,7 +418,7 @@ def check_series(sessions: sessionmaker[Session], job: BatchJob) -> None:
                 f"{job.symbol} is stored in {', '.join(stored)} and cannot be resampled to "
                 f"{tf.label}"
             )
-        if not any(repo.count(job.symbol, b, start=job.start, end=job.end) for b in usable):
+        if not any(repo.has_bars(job.symbol, b, start=job.start, end=job.end) for b in usable):
             raise ValueError(_no_candles(job))
 
 

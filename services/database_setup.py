@@ -18,7 +18,6 @@ from config.settings import Settings
 from database import migrate
 from database.repositories import CandleRepository
 from database.session import make_engine, make_session_factory
-from market.sample_data import SAMPLE_SERIES
 from strategies.data_integration import StrategyDataIntegrator
 
 log = logging.getLogger("stratlens")
@@ -63,11 +62,13 @@ def offline_services(
 
 def seed_sample_data(sessions: sessionmaker[Session]) -> None:
     """Store each bundled series that is not stored yet (first start)."""
+    from market.sample_data import SAMPLE_SERIES  # its reader (pyarrow's CSV) only if needed
+
     for sample in SAMPLE_SERIES.values():
         tf = sample.timeframe.label
         with sessions.begin() as session:
             repo = CandleRepository(session)
-            if repo.count(sample.symbol, tf) == 0:
+            if not repo.has_bars(sample.symbol, tf):
                 frame = sample.load()
                 repo.upsert(sample.symbol, tf, frame)
                 log.info(

@@ -388,15 +388,13 @@ def _timeframe(label: str) -> Timeframe:
 def _check_series(session: Session, symbol: str, tf: Timeframe) -> None:
     from database.repositories.candles import CandleRepository
 
-    stored = [s for s in CandleRepository(session).series() if s.symbol == symbol]
+    stored = CandleRepository(session).timeframes(symbol)  # no scan of the bars
     if not stored:
         raise PaperError(
             f"symbol {symbol!r} has no stored series and no feed: import or add a feed first"
         )
-    if not any(
-        s.timeframe == tf.label or Timeframe.parse(s.timeframe).can_resample_to(tf) for s in stored
-    ):
-        offered = ", ".join(s.timeframe for s in stored)
+    if not any(label == tf.label or Timeframe.parse(label).can_resample_to(tf) for label in stored):
+        offered = ", ".join(stored)
         raise PaperError(f"{symbol} is stored in {offered}, which cannot make {tf.label} bars")
 
 

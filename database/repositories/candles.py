@@ -319,6 +319,34 @@ class CandleRepository:
         statement = select(func.count()).select_from(CANDLES).where(*conditions)
         return int(self._session.scalar(statement) or 0)
 
+    def has_bars(
+        self,
+        symbol: str,
+        timeframe: str,
+        *,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+    ) -> bool:
+        """Whether a bar is stored (in ``start <= ts <= end`` when given): one key lookup,
+        where ``count`` reads every bar of the range."""
+        conditions = self._where(symbol, timeframe, start=start, end=end)
+        statement = select(CANDLES.c.ts).where(*conditions).limit(1)
+        return self._session.scalar(statement) is not None
+
+    def timeframes(self, symbol: str) -> list[str]:
+        """The timeframes stored for ``symbol``, sorted: a key lookup per timeframe (a loose
+        index scan), where ``series`` counts every bar of every series."""
+        found: list[str] = []
+        while True:
+            conditions = [CANDLES.c.symbol == symbol]
+            if found:
+                conditions.append(CANDLES.c.timeframe > found[-1])
+            statement = select(func.min(CANDLES.c.timeframe)).where(*conditions)
+            following = self._session.scalar(statement)
+            if following is None:
+                return found
+            found.append(following)
+
     def series(self) -> list[SeriesInfo]:
         """Every stored (symbol, timeframe) series with its bar count and time span."""
         statement = (

@@ -77,6 +77,17 @@ def test_series_are_keyed_by_symbol_and_timeframe(session):
         SeriesInfo("SP500", "1m", 10, *_span(candle_frame(10))),
         SeriesInfo("SP500", "5m", 4, *_span(candle_frame(4, freq="5min"))),
     ]
+    # key lookups, not a count: the timeframes of one symbol, a bar in a window
+    repo.upsert("SP500", "1h", candle_frame(2, freq="1h", base=400))
+    assert repo.timeframes("SP500") == ["1h", "1m", "5m"]
+    assert repo.timeframes("NASDAQ") == ["1m"]
+    assert repo.timeframes("DAX") == []
+    first, last = _span(candle_frame(6))
+    assert repo.has_bars("NASDAQ", "1m")
+    assert repo.has_bars("NASDAQ", "1m", start=last, end=last)
+    assert not repo.has_bars("NASDAQ", "1m", start=last + pd.Timedelta(seconds=1))
+    assert not repo.has_bars("NASDAQ", "1m", end=first - pd.Timedelta(seconds=1))
+    assert not repo.has_bars("NASDAQ", "5m")
 
 
 def _span(frame: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp]:
