@@ -1,6 +1,7 @@
 """Server CPU per live tab: the real app served on a random port, watched by simulated tabs.
 
     python bench/live_tabs.py [--tabs 0,1,4,50] [--window 30] [--code DIR ...] [--panels shown]
+                              [--browser-tabs 1,4]
 
 For each code tree (``--code``, default this one; give two, e.g. an export of the base commit
 and this worktree, to print before and after in one run), the script starts
@@ -18,7 +19,9 @@ Each tab shows SP500 1d with RSI, Bollinger and two strategies.
 The server's CPU time is read from /proc/PID/stat (utime + stime) over ``--window`` seconds
 after every tab has loaded and ``--warmup`` seconds have passed; printed as % of one core, in
 total and per tab, with the tick answer time p50/p99 (client-measured, request to body) and
-the errors (any answer other than 200 or 204, or a failed request).
+the errors (any answer other than 200 or 204, or a failed request). ``--browser-tabs 1,4``
+adds rows for real headless Chromium windows on the same page (the page's own requests, the
+server's CPU only; their errors are the browser console's).
 """
 
 from __future__ import annotations
@@ -348,6 +351,49 @@ def run_tabs(base: str, count: int, warmup: float, window: float, pid: int, show
     }
 
 
+def run_browser_tabs(base: str, count: int, warmup: float, window: float, pid: int) -> dict:
+    """The same figure with ``count`` real headless Chromium windows on the live page (one
+    browser, a window each: each window renders and ticks as a visible page)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+
+    sys.path.insert(0, str(ROOT))
+    from scripts.headless import HEADLESS_CHROME_ARGS
+
+    options = Options()
+    for argument in (*HEADLESS_CHROME_ARGS, "--window-size=1280,800"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(options=options)
+    drawn = (
+        "const g = document.querySelector('#price-chart .js-plotly-plot');"
+        " return !!(g && g.data && g.data.length > 4);"  # candles, volume, RSI, bands, marks
+    )
+    try:
+        for index in range(count):
+            if index:
+                driver.switch_to.new_window("window")
+            driver.get(base + "/" + QUERY)
+            deadline = time.monotonic() + 120
+            while not driver.execute_script(drawn):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"window {index + 1}: no chart after 120 s")
+                time.sleep(0.2)
+        time.sleep(warmup)
+        cpu0, t0 = cpu_seconds(pid), time.monotonic()
+        time.sleep(window)
+        cpu1, t1 = cpu_seconds(pid), time.monotonic()
+        errors = []
+        for handle in driver.window_handles:
+            driver.switch_to.window(handle)
+            logs = driver.get_log("browser")
+            errors += [e["message"][:200] for e in logs if e["level"] == "SEVERE"]
+    finally:
+        driver.quit()
+    nan = float("nan")
+    return {"tabs": count, "cpu": 100 * (cpu1 - cpu0) / (t1 - t0), "ticks": 0, "p50": nan,
+            "p99": nan, "requests": 0, "panels": 0, "errors": errors}  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tabs", default="0,1,4,50")
@@ -356,6 +402,9 @@ def main() -> int:
     parser.add_argument("--code", action="append", type=Path, help="code tree(s) to serve")
     parser.add_argument("--python", default=sys.executable)
     parser.add_argument("--panels", choices=("hidden", "shown"), default="hidden")
+    parser.add_argument(
+        "--browser-tabs", default="", help="also real headless Chromium windows, e.g. 1,4"
+    )
     args = parser.parse_args()
     codes = args.code or [ROOT]
     counts = [int(n) for n in args.tabs.split(",")]
@@ -375,6 +424,11 @@ def main() -> int:
                 row = run_tabs(server.base, count, args.warmup, args.window, pid, shown)
                 rows.append(row)
                 print(f"  {code}: {count} tabs: {row['cpu']:.1f}% total", flush=True)
+            for count in [int(n) for n in args.browser_tabs.split(",") if n]:
+                row = run_browser_tabs(server.base, count, args.warmup, args.window, pid)
+                row["browser"] = True
+                rows.append(row)
+                print(f"  {code}: {count} Chromium tabs: {row['cpu']:.1f}% total", flush=True)
         finally:
             server.stop()
     header = f"{'code':<28}{'tabs':>5}{'cpu %':>8}{'% per tab':>11}{'ticks':>7}"
@@ -385,15 +439,19 @@ def main() -> int:
         idle = next((r["cpu"] for r in rows if r["tabs"] == 0), 0.0)
         for r in rows:
             per_tab = (r["cpu"] - idle) / r["tabs"] if r["tabs"] else float("nan")
+            tabs = f"{r['tabs']}{' C' if r.get('browser') else ''}"
             print(
-                f"{str(code)[-28:]:<28}{r['tabs']:>5}{r['cpu']:>8.1f}{per_tab:>11.2f}"
+                f"{str(code)[-28:]:<28}{tabs:>5}{r['cpu']:>8.1f}{per_tab:>11.2f}"
                 f"{r['ticks']:>7}{r['p50']:>9.1f}{r['p99']:>9.1f}{r['panels']:>10}"
                 f"{len(r['errors']):>8}"
             )
             for error in r["errors"][:3]:
                 print(f"      error: {error}")
             ok = ok and not r["errors"]
-    print("% per tab = (total - idle) / tabs; idle = the server with its feeds and no tab")
+    print(
+        "% per tab = (total - idle) / tabs; idle = the server with its feeds and no tab; "
+        "C: real headless Chromium windows (their own CPU not counted: the server's only)"
+    )
     return 0 if ok else 1
 
 

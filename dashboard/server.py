@@ -106,7 +106,11 @@ def create_app(
         "debug_stats",
         lambda: debug_stats(services) if settings.debug_stats else flask.abort(404),
     )
-    app.server.add_url_rule(formulas.FORMULAS_URL, "formulas", formulas.formulas_html)
+    app.server.add_url_rule(
+        formulas.FORMULAS_URL,
+        "formulas",
+        lambda: formulas.formulas_html(flask.request.args.get("theme", "dark")),
+    )
     if start_feeds:
         if settings.trading_runner == "embedded":
             services.trading.start()

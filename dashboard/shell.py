@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import dash_bootstrap_components as dbc
 from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html, no_update
@@ -48,8 +49,9 @@ def one_in_flight(app: Dash, gate: str, interval: str, go: str, busy: str) -> Ou
     return Output(busy, "data")
 
 
-def navbar() -> dbc.Navbar:
-    """The app's navbar: the pages, the formulas (a new tab), the theme switch, the feed badge."""
+def navbar(light: bool = False) -> dbc.Navbar:
+    """The app's navbar: the pages, the formulas (a new tab, in the app's theme), the theme
+    switch (on: ``light``), the feed badge."""
     return navbar_frame(
         "live strategy charts",
         [
@@ -70,7 +72,7 @@ def navbar() -> dbc.Navbar:
                 dbc.Switch(
                     id="theme-switch",
                     label="Light",
-                    value=False,
+                    value=light,
                     className="sl-theme-switch mb-0 me-3",
                 ),
                 dbc.Badge("STARTING", id="feed-badge", color="secondary", className="sl-badge"),
@@ -121,7 +123,7 @@ def shell(
         [
             dcc.Location(id="url", refresh=False),
             dcc.Store(id="pages-mounted", data=mounted),
-            navbar(),
+            navbar(light=wants_light(search)),
             dbc.Container(
                 [
                     html.Div(
@@ -140,6 +142,12 @@ def shell(
         className="sl-app",
         **{"data-bs-theme": "dark"},
     )
+
+
+def wants_light(search: str | None) -> bool:
+    """Whether the URL's query asks for the light theme (``theme=light``), on any page: a
+    link to /trading?theme=light opens light, as the live page's shared views do."""
+    return parse_qs((search or "").lstrip("?")).get("theme", [""])[-1] == "light"
 
 
 def shown_page(pathname: str | None) -> str:
@@ -189,16 +197,19 @@ def register_callbacks(app: Dash, pages: Mapping[str, PageBuilder]) -> None:
         Output("bt-theme", "data"),
         Input("theme-switch", "value"),
     )
-    app.clientside_callback(  # Bootstrap's colour mode on <html>, and the live link's query
-        """function (light, search, pathname) {
+    app.clientside_callback(  # Bootstrap's colour mode on <html>, the live link's query and
+        # the formulas link's theme
+        f"""function (light, search, pathname) {{
             const theme = light ? "light" : "dark";
             document.documentElement.setAttribute("data-bs-theme", theme);
             const root = document.getElementById("app-root");
             if (root) root.setAttribute("data-bs-theme", theme);
             const href = pathname === "/" || pathname === "" ? "/" + (search || "") : null;
-            return href === null ? window.dash_clientside.no_update : href;
-        }""",
+            const live = href === null ? window.dash_clientside.no_update : href;
+            return [live, "{FORMULAS_URL}" + (light ? "?theme=light" : "")];
+        }}""",
         Output("nav-live", "href"),
+        Output("nav-formulas", "href"),
         Input("theme-switch", "value"),
         Input("url", "search"),
         Input("url", "pathname"),

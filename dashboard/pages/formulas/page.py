@@ -64,8 +64,10 @@ def _sections(text: str) -> tuple[str, list[tuple[str, str]]]:
     return parts[0], [(p.split("\n", 1)[0].strip(), "## " + p) for p in parts[1:]]
 
 
-def formulas_html() -> str:
-    """docs/metrics.md as a page in the app's look (see the module docstring)."""
+def formulas_html(theme: str = "dark") -> str:
+    """docs/metrics.md as a page in the app's look (see the module docstring), in ``theme``
+    (``light``; anything else is dark): the navbar's link carries the app's theme."""
+    theme = "light" if theme == "light" else "dark"
     import markdown  # the formulas page only
 
     preamble, sections = _sections(METRICS_DOC.read_text())
@@ -89,7 +91,7 @@ def formulas_html() -> str:
         "behind these numbers</summary>" + render(preamble + "\n".join(developer)) + "</details>"
     )
     return (
-        '<!doctype html><html data-bs-theme="dark"><head><meta charset="utf-8">'
+        f'<!doctype html><html data-bs-theme="{theme}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         "<title>StratLens · metric formulas</title>"
         '<link rel="stylesheet" href="/assets/00-bootstrap.min.css">'
