@@ -111,8 +111,10 @@ def start_server(code: Path, python: str, extra_env: dict[str, str] | None = Non
         "PYTHONPATH": str(code),
         **(extra_env or {}),
     }
-    env.pop("DATABASE_URL", None)
-    env.pop("REDIS_URL", None)
+    # the defaults a trader starts with (the bundled series, the default feeds), whatever the
+    # caller's environment says (bench/user_paths.py's turns both off for its commands)
+    for name in ("DATABASE_URL", "REDIS_URL", "LOAD_SAMPLE_DATA", "FEEDS"):
+        env.pop(name, None)
     log = (folder / "server.log").open("w")
     process = subprocess.Popen(
         [python, "app.py", "serve", "--port", str(port)],

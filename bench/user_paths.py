@@ -338,7 +338,7 @@ def live_tabs(bench: Bench) -> None:
         bench.add("server CPU per live tab", "", "", "", "", None)
         print("live tabs: bench/live_tabs.py does not exist (yet): row skipped")
         return
-    args = ["--tabs", "0,1,4,50", "--warmup", "10", "--window", "20"]
+    args = ["--tabs", "0,1,4,50", "--browser-tabs", "1,4", "--warmup", "10", "--window", "20"]
     done = subprocess.run([sys.executable, str(script), *args], cwd=ROOT, text=True,
                           capture_output=True, env=bench.base_env)  # fmt: skip
     print(f"bench/live_tabs.py {' '.join(args)}:\n" + done.stdout.rstrip() + done.stderr[-2000:])
