@@ -152,7 +152,9 @@ def test_the_layout_holds_the_page_asked_for_and_the_route_builds_the_others_onc
         assert find(app.layout(), "theme-switch").value is True  # a light link, on any page
     assert find(layouts["/trading"], "theme-switch").value is False
     formulas = app.server.test_client()
-    assert 'data-bs-theme="light"' in formulas.get("/docs/metrics?theme=light").text
+    light = formulas.get("/docs/metrics?theme=light").text
+    assert 'data-bs-theme="light"' in light
+    assert 'href="/trading?theme=light"' in light  # its links keep the theme
     assert 'data-bs-theme="dark"' in formulas.get("/docs/metrics?theme=bogus").text
     every = ids(app.validation_layout)  # no request: every page, for Dash's validation
     marks = {"/": "price-chart", "/backtest": "bt-load", "/trading": "tr-deploy"}

@@ -35,25 +35,28 @@ value.</li>
 """
 
 
-def _navbar() -> str:
-    """The app's navbar (dashboard.shell's look, here as plain HTML): the way back."""
+def _navbar(theme: str = "dark") -> str:
+    """The app's navbar (dashboard.shell's look, here as plain HTML): the way back, in the
+    same ``theme`` (its links carry ``theme=light``)."""
+    query = "?theme=light" if theme == "light" else ""
     links = [
         ("Live", "/", False),
         ("Backtest", "/backtest", False),
+        ("Trading", "/trading", False),
         ("Alerts", "/alerts", False),
         ("Formulas", FORMULAS_URL, True),
     ]
     items = "".join(
-        f'<a class="nav-link{" active" if active else ""}" href="{href}">{name}</a>'
+        f'<a class="nav-link{" active" if active else ""}" href="{href}{query}">{name}</a>'
         for name, href, active in links
     )
     return (
         '<nav class="navbar navbar-dark sl-navbar"><div class="container-fluid">'
-        '<div class="d-flex align-items-center"><a href="/" class="text-decoration-none">'
+        f'<div class="d-flex align-items-center"><a href="/{query}" class="text-decoration-none">'
         '<span class="sl-brand">StratLens</span></a>'
         '<span class="sl-tagline">metric formulas</span></div>'
         f'<div class="nav sl-nav ms-4 me-auto">{items}</div>'
-        '<a class="btn btn-sm btn-outline-secondary" href="/">&larr; back to the charts</a>'
+        f'<a class="btn btn-sm btn-outline-secondary" href="/{query}">&larr; back to the charts</a>'
         "</div></nav>"
     )
 
@@ -96,7 +99,7 @@ def formulas_html(theme: str = "dark") -> str:
         "<title>StratLens · metric formulas</title>"
         '<link rel="stylesheet" href="/assets/00-bootstrap.min.css">'
         '<link rel="stylesheet" href="/assets/10-stratlens.css"></head>'
-        f'<body class="sl-app">{_navbar()}'
+        f'<body class="sl-app">{_navbar(theme)}'
         f'<main class="container py-4 sl-doc">{body}</main></body></html>'
     )
 
