@@ -175,8 +175,10 @@ class Tab:
             "chart-state.data": None,
             "chart-closed.data": None,
             "perf-closed.data": None,
+            "perf-figures-closed.data": None,
             "cmp-closed.data": None,
             "panels-visible.data": panels_shown,
+            "perf-figures-visible.data": panels_shown,
             "price-chart.relayoutData": None,
             "tick.n_intervals": 0,
             "perf-strategy.value": None,
@@ -286,6 +288,10 @@ class Tab:
             self.values["perf-closed.data"] = key
             self.stats.panel_requests += 1
             self.call(self.dep("perf-kpis.children"), ["perf-closed.data"])
+            if any("perf-figures-closed.data" in d["output"] for d in self.deps):
+                # shown: the whole panel is in view, its figures too (their own refresh)
+                self.values["perf-figures-closed.data"] = key
+                self.call(self.dep("perf-figure.figure"), ["perf-figures-closed.data"])
             return
         held = self.values["chart-closed.data"]
         if last == held:

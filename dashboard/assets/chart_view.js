@@ -429,43 +429,58 @@
   }
 
   /* Whether the panels below the chart are on screen: the page is not hidden and the
-   * panels' card intersects the viewport. Written to the panels-visible store (set_props)
-   * whenever that changes, so a panel hidden while candles closed refreshes when shown. */
-  let panelsVisible = null;
-  let panelsInView = false;
+   * panels' card intersects the viewport; the same for the performance panel's figures and
+   * trades (below its cards: often out of view while the panel's top is in it). Written to
+   * the panels-visible and perf-figures-visible stores (set_props) whenever that changes,
+   * so a panel hidden while candles closed refreshes when shown. */
+  const watched = {
+    panels: { selector: ".sl-panels", store: "panels-visible", inView: false, sent: null },
+    figures: { selector: ".sl-perf-figures", store: "perf-figures-visible", inView: false, sent: null },
+  };
   function publishVisible() {
-    const visible = panelsInView && document.visibilityState !== "hidden";
-    if (visible === panelsVisible || !window.dash_clientside.set_props) return;
-    panelsVisible = visible;
-    window.dash_clientside.set_props("panels-visible", { data: visible });
+    if (!window.dash_clientside.set_props) return;
+    for (const name in watched) {
+      const w = watched[name];
+      const visible = w.inView && document.visibilityState !== "hidden";
+      if (visible === w.sent) continue;
+      w.sent = visible;
+      window.dash_clientside.set_props(w.store, { data: visible });
+    }
   }
   function watchPanels() {
-    const card = document.querySelector(".sl-panels");
-    if (!card || card._slWatched) return;
-    card._slWatched = true;
-    new IntersectionObserver(function (entries) {
-      panelsInView = entries[entries.length - 1].isIntersecting;
-      publishVisible();
-    }).observe(card);
+    for (const name in watched) {
+      const w = watched[name];
+      const element = document.querySelector(w.selector);
+      if (!element || element._slWatched) continue;
+      element._slWatched = true;
+      new IntersectionObserver(function (entries) {
+        w.inView = entries[entries.length - 1].isIntersecting;
+        publishVisible();
+      }).observe(element);
+    }
   }
   document.addEventListener("visibilitychange", publishVisible);
 
   /* [chart key, panel epoch] for the panel on show (performance or comparison), or no
    * update: panels are refreshed only while visible, and only when the server's panel epoch
    * moved (services/chart_layers.py, panel_epoch: at most every 5 s, the same for every tab,
-   * so tabs share one computation). A panel shown again catches up at once. */
-  function panelRefresh(state, tab, visible, perfHeld, cmpHeld, strategies, preset, light) {
+   * so tabs share one computation). A panel shown again catches up at once. The performance
+   * panel's cards and its figures are two refreshes: the figures' only while they are in
+   * view. Outputs: perf-closed, perf-figures-closed, cmp-closed. */
+  function panelRefresh(state, tab, visible, figuresVisible, perfHeld, figuresHeld, cmpHeld,
+                        strategies, preset, light) {
     const skip = window.dash_clientside.no_update;
     watchPanels();
-    if (!state || !visible) return [skip, skip];
+    if (!state || !visible) return [skip, skip, skip];
     const key = [state.k, state.pe === undefined ? state.last : state.pe];
     const same = function (held, wanted) { return JSON.stringify(held) === JSON.stringify(wanted); };
     if (tab === "comparison") {
       // the comparison is not computed while hidden: what it shows is part of its key
       const wanted = key.concat([strategies || [], preset, !!light]);
-      return [skip, same(cmpHeld, wanted) ? skip : wanted];
+      return [skip, skip, same(cmpHeld, wanted) ? skip : wanted];
     }
-    return [same(perfHeld, key) ? skip : key, skip];
+    const figures = figuresVisible && !same(figuresHeld, key) ? key : skip;
+    return [same(perfHeld, key) ? skip : key, figures, skip];
   }
 
   window.dash_clientside = Object.assign({}, window.dash_clientside, {

@@ -10,7 +10,7 @@ import pytest
 
 from components.charts.theme import THEMES
 from config.settings import Settings
-from dashboard.pages.live.panels import performance_panel
+from dashboard.pages.live.panels import performance_figures, performance_kpis, performance_panel
 from dashboard.pages.live.view_state import indicator_request
 from dashboard.server import create_app, debug_stats
 from services.chart_layers import PANEL_EVERY_S, strategy_key
@@ -107,6 +107,25 @@ def test_panels_are_one_computation_per_epoch_for_every_tab(services):
     assert len(first[4]) == len(result.trades)
 
 
+def test_the_cards_alone_build_no_figure_and_share_the_backtest_with_them(services):
+    track = services.tracks.sync("SP500", "1d")
+    spec, theme = LAYERS["strategies"][0], THEMES["dark"]
+    epoch = track.panel_epoch()
+    before = work(services)
+    cards = performance_kpis(services.tracks, "SP500", "1d", spec, "backtesting.py", theme,
+                             epoch=epoch)  # fmt: skip
+    kinds = {key[0] for key in track._shared if isinstance(key, tuple)}
+    assert "panel-performance-kpis" in kinds
+    assert "panel-performance-figures" not in kinds  # the panel's top in view: no figure
+    figures = performance_figures(services.tracks, "SP500", "1d", spec, "backtesting.py",
+                                  theme, epoch=epoch)  # fmt: skip
+    whole = performance_panel(services.tracks, "SP500", "1d", spec, "backtesting.py", theme,
+                              epoch=epoch)  # fmt: skip
+    assert whole[0] is cards
+    assert all(a is b for a, b in zip(whole[1:], figures, strict=True))
+    assert work(services)["backtests"] - before["backtests"] == 1  # one backtest for both
+
+
 def test_the_panel_epoch_moves_at_most_every_few_seconds_while_live(services):
     step_until_closed(services)
     track = services.tracks.sync("SP500", "1d")
@@ -142,31 +161,39 @@ def test_debug_stats_show_the_live_work(tmp_path):
 
 def test_the_panels_refresh_only_while_visible():
     """assets/chart_view.js's panelRefresh, run in node: nothing is requested while the panels
-    are hidden; shown again, the panel on show catches up at once, once per panel epoch."""
+    are hidden; shown again, the panel on show catches up at once, once per panel epoch; the
+    performance figures only while they are in view (the cards whenever the panel is)."""
     outcome = run_clientside(
         "const f = window.dash_clientside.stratlens.panelRefresh;"
         "const s = {k: 'SP500|1d', pe: 100, last: 5};"
+        "const k = ['SP500|1d', 100];"
+        "const c = ['SP500|1d', 100, ['a', 'b'], 'p', false];"
         "const out = ["
-        " f(s, 'performance', false, null, null, ['a'], 'p', false),"
-        " f(s, 'performance', true, null, null, ['a'], 'p', false),"
-        " f(s, 'performance', true, ['SP500|1d', 100], null, ['a'], 'p', false),"
-        " f(Object.assign({}, s, {pe: 105}), 'performance', true, ['SP500|1d', 100], null,"
-        "   ['a'], 'p', false),"
-        " f(s, 'comparison', false, null, null, ['a', 'b'], 'p', false),"
-        " f(s, 'comparison', true, null, null, ['a', 'b'], 'p', false),"
-        " f(s, 'comparison', true, null, ['SP500|1d', 100, ['a', 'b'], 'p', false], ['a', 'b'],"
+        " f(s, 'performance', false, true, null, null, null, ['a'], 'p', false),"
+        " f(s, 'performance', true, false, null, null, null, ['a'], 'p', false),"
+        " f(s, 'performance', true, true, k, null, null, ['a'], 'p', false),"
+        " f(s, 'performance', true, true, k, k, null, ['a'], 'p', false),"
+        " f(Object.assign({}, s, {pe: 105}), 'performance', true, false, k, k, null, ['a'],"
         "   'p', false),"
-        " f(s, 'comparison', true, null, ['SP500|1d', 100, ['a'], 'p', false], ['a', 'b'],"
-        "   'p', false)];"
+        " f(Object.assign({}, s, {pe: 105}), 'performance', true, true, k, k, null, ['a'],"
+        "   'p', false),"
+        " f(s, 'comparison', false, false, null, null, null, ['a', 'b'], 'p', false),"
+        " f(s, 'comparison', true, true, null, null, null, ['a', 'b'], 'p', false),"
+        " f(s, 'comparison', true, true, null, null, c, ['a', 'b'], 'p', false),"
+        " f(s, 'comparison', true, true, null, null, ['SP500|1d', 100, ['a'], 'p', false],"
+        "   ['a', 'b'], 'p', false)];"
         "console.log(JSON.stringify(out));"
     )
-    hidden, shown, same, moved, cmp_hidden, cmp_shown, cmp_same, cmp_changed = outcome
-    skip = NO_UPDATE
-    assert hidden == [skip, skip]
-    assert shown == [["SP500|1d", 100], skip]
-    assert same == [skip, skip]
-    assert moved == [["SP500|1d", 105], skip]
-    assert cmp_hidden == [skip, skip]
-    assert cmp_shown == [skip, ["SP500|1d", 100, ["a", "b"], "p", False]]
-    assert cmp_same == [skip, skip]
-    assert cmp_changed == [skip, ["SP500|1d", 100, ["a", "b"], "p", False]]
+    hidden, cards_only, figures_shown, same, moved_cards, moved_both = outcome[:6]
+    cmp_hidden, cmp_shown, cmp_same, cmp_changed = outcome[6:]
+    skip, key, moved = NO_UPDATE, ["SP500|1d", 100], ["SP500|1d", 105]
+    assert hidden == [skip, skip, skip]
+    assert cards_only == [key, skip, skip]  # the panel's top in view, its figures not
+    assert figures_shown == [skip, key, skip]  # scrolled to the figures: they catch up
+    assert same == [skip, skip, skip]
+    assert moved_cards == [moved, skip, skip]
+    assert moved_both == [moved, moved, skip]
+    assert cmp_hidden == [skip, skip, skip]
+    assert cmp_shown == [skip, skip, ["SP500|1d", 100, ["a", "b"], "p", False]]
+    assert cmp_same == [skip, skip, skip]
+    assert cmp_changed == [skip, skip, ["SP500|1d", 100, ["a", "b"], "p", False]]

@@ -254,10 +254,13 @@ def layout(
             dcc.Store(id="chart-view"),  # the output of the browser-side follow-and-fit
             dcc.Store(id="chart-zoom"),  # a trade clicked in the trade table: zoom to it
             # [chart key, panel epoch] of the performance and comparison panels: set while the
-            # panel is visible (panels-visible, from the browser), each refreshes on its own
+            # panel is visible (panels-visible, from the browser), each refreshes on its own;
+            # the performance figures' while they are in view (perf-figures-visible)
             dcc.Store(id="perf-closed"),
+            dcc.Store(id="perf-figures-closed"),
             dcc.Store(id="cmp-closed"),
             dcc.Store(id="panels-visible", data=False),
+            dcc.Store(id="perf-figures-visible", data=False),
         ],
     )
 

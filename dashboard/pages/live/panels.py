@@ -117,16 +117,21 @@ def layout() -> dbc.Card:
                 className="g-2 align-items-center mb-2",
             ),
             html.Div(hint("Switch a strategy on above to see its performance."), id="perf-kpis"),
-            dbc.Row(
+            html.Div(  # watched by assets/chart_view.js: refreshed while in view
                 [
-                    dbc.Col(_graph("perf-figure", 400), xl=8),
-                    dbc.Col(_graph("perf-distribution", 400), xl=4),
-                    dbc.Col(_graph("perf-monthly", None), xl=12),
+                    dbc.Row(
+                        [
+                            dbc.Col(_graph("perf-figure", 400), xl=8),
+                            dbc.Col(_graph("perf-distribution", 400), xl=4),
+                            dbc.Col(_graph("perf-monthly", None), xl=12),
+                        ],
+                        className="g-2 mt-1",
+                    ),
+                    trade_grid("perf-trades", THEMES["dark"]),
+                    html.Div("Click a trade to zoom the chart to it.", className="sl-hint mt-1"),
                 ],
-                className="g-2 mt-1",
+                className="sl-perf-figures",
             ),
-            trade_grid("perf-trades", THEMES["dark"]),
-            html.Div("Click a trade to zoom the chart to it.", className="sl-hint mt-1"),
             dcc.Download(id="download"),
         ]
     )
@@ -216,37 +221,89 @@ def performance_panel(
     epoch: int | None = None,
 ) -> tuple[Any, ...]:
     """(KPI cards, performance figure, returns distribution, monthly heatmap, trade rows,
-    price decimals) over the first ``epoch`` candles (None: all). Computed once per
-    (strategy, preset, theme, history length) for every tab: the result is shared."""
+    price decimals) over the first ``epoch`` candles (None: all): performance_kpis and
+    performance_figures together."""
     track = tracks.sync(symbol, timeframe)
     n = track.candles.n if epoch is None else min(epoch, track.candles.n)
     return track.shared(
         ("panel-performance", spec, preset, theme, n),
-        lambda: _performance(tracks, symbol, timeframe, spec, preset, theme, n),
+        lambda: (
+            performance_kpis(tracks, symbol, timeframe, spec, preset, theme, epoch=n),
+            *performance_figures(tracks, symbol, timeframe, spec, preset, theme, epoch=n),
+        ),
     )
 
 
-def _performance(
-    tracks: ChartTracks, symbol: str, timeframe: str, spec: str, preset: str,
-    theme: ChartTheme, n: int,
-) -> tuple[Any, ...]:  # fmt: skip
-    runs = strategy_runs(tracks, symbol, timeframe, [spec], preset, epoch=n)
-    result, metrics, _ = runs[spec]
-    cash = result.settings.cash
-    cards = kpi_cards(
-        kpi_values(metrics, cash), id_prefix="kpi", theme=theme, docs_url=FORMULAS_URL
-    )
-    returns = period_returns(result.equity, preset)
-    return (
-        cards,
-        performance_figure(result.equity, result.trades, benchmark=result.benchmark, theme=theme),
-        returns_distribution_figure(returns, theme=theme),
-        monthly_heatmap_figure(monthly_returns_table(result.equity), theme=theme),
-        # numbered from the first trade (a row's id stays its trade's as trades close), shown
-        # newest first
-        trade_table_records(result.trades)[::-1],
-        price_decimals(result.trades["entry_price"]) if len(result.trades) else 2,
-    )
+def performance_kpis(
+    tracks: ChartTracks,
+    symbol: str,
+    timeframe: str,
+    spec: str,
+    preset: str,
+    theme: ChartTheme,
+    *,
+    epoch: int | None = None,
+) -> Any:
+    """The panel's KPI cards over the first ``epoch`` candles (None: all): the backtest and
+    its metrics, no figure (the cards are refreshed whenever the panel is in view, the
+    figures only when they are: building them is most of a refresh's time)."""
+    track = tracks.sync(symbol, timeframe)
+    n = track.candles.n if epoch is None else min(epoch, track.candles.n)
+
+    def cards() -> Any:
+        result, metrics = _performance_run(tracks, symbol, timeframe, spec, preset, n)
+        values = kpi_values(metrics, result.settings.cash)
+        return kpi_cards(values, id_prefix="kpi", theme=theme, docs_url=FORMULAS_URL)
+
+    return track.shared(("panel-performance-kpis", spec, preset, theme, n), cards)
+
+
+def performance_figures(
+    tracks: ChartTracks,
+    symbol: str,
+    timeframe: str,
+    spec: str,
+    preset: str,
+    theme: ChartTheme,
+    *,
+    epoch: int | None = None,
+) -> tuple[Any, ...]:
+    """(performance figure, returns distribution, monthly heatmap, trade rows, price
+    decimals) over the first ``epoch`` candles (None: all). Each of these, like the cards,
+    is computed once per (strategy, preset, theme, history length) for every tab: shared."""
+    track = tracks.sync(symbol, timeframe)
+    n = track.candles.n if epoch is None else min(epoch, track.candles.n)
+
+    def figures() -> tuple[Any, ...]:
+        result, _ = _performance_run(tracks, symbol, timeframe, spec, preset, n)
+        returns = period_returns(result.equity, preset)
+        return (
+            performance_figure(
+                result.equity, result.trades, benchmark=result.benchmark, theme=theme
+            ),
+            returns_distribution_figure(returns, theme=theme),
+            monthly_heatmap_figure(monthly_returns_table(result.equity), theme=theme),
+            # numbered from the first trade (a row's id stays its trade's as trades close),
+            # shown newest first
+            trade_table_records(result.trades)[::-1],
+            price_decimals(result.trades["entry_price"]) if len(result.trades) else 2,
+        )
+
+    return track.shared(("panel-performance-figures", spec, preset, theme, n), figures)
+
+
+def _performance_run(
+    tracks: ChartTracks, symbol: str, timeframe: str, spec: str, preset: str, n: int
+) -> tuple[Any, pd.Series]:
+    """(backtest result, metrics) of ``spec`` over the first ``n`` candles: once for the
+    cards and the figures both."""
+    track = tracks.sync(symbol, timeframe)
+
+    def run() -> tuple[Any, pd.Series]:
+        result, metrics, _ = strategy_runs(tracks, symbol, timeframe, [spec], preset, epoch=n)[spec]
+        return result, metrics
+
+    return track.shared(("panel-performance-run", spec, preset, n), run)
 
 
 def comparison_panel(

@@ -2,7 +2,9 @@
 (performance, comparison, exports, a trade clicked zooms the chart; and the sidebar's note
 of what the whole-history view does not draw). The panel on show is
 refreshed while it is visible, when the track's panel epoch moves (assets/chart_view.js,
-panelRefresh); a hidden one sends nothing and catches up when shown."""
+panelRefresh); a hidden one sends nothing and catches up when shown. The performance panel's
+cards refresh while the panel is in view, its figures and trades only while they are (below
+the chart, the panel's top is often in view alone, and its figures are most of the work)."""
 
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ from dashboard.pages.live.panels import (
     export_payload,
     hint,
     panel_epoch,
-    performance_panel,
+    performance_figures,
+    performance_kpis,
     strategy_picker,
 )
 from services.chart_layers import ChartTracks
@@ -27,11 +30,14 @@ def register_callbacks(app: Dash, tracks: ChartTracks) -> None:
     app.clientside_callback(  # the visible panel refreshes when the panel epoch moves
         ClientsideFunction("stratlens", "panelRefresh"),
         Output("perf-closed", "data"),
+        Output("perf-figures-closed", "data"),
         Output("cmp-closed", "data"),
         Input("chart-state", "data"),
         Input("panel-tabs", "active_tab"),
         Input("panels-visible", "data"),
+        Input("perf-figures-visible", "data"),
         State("perf-closed", "data"),
+        State("perf-figures-closed", "data"),
         State("cmp-closed", "data"),
         State("strategies", "value"),
         State("perf-preset", "value"),
@@ -50,6 +56,21 @@ def register_callbacks(app: Dash, tracks: ChartTracks) -> None:
 
     @app.callback(
         Output("perf-kpis", "children"),
+        Input("perf-strategy", "value"),
+        Input("perf-preset", "value"),
+        Input("perf-closed", "data"),
+        Input("theme-switch", "value"),
+        State("symbol", "value"),
+        State("timeframe", "value"),
+    )
+    def _performance_kpis(spec, preset, closed, light, symbol, timeframe):
+        if not spec or not symbol or not timeframe:
+            raise PreventUpdate
+        theme = THEMES["light" if light else "dark"]
+        epoch = panel_epoch(closed, symbol, timeframe)
+        return performance_kpis(tracks, symbol, timeframe, spec, preset, theme, epoch=epoch)
+
+    @app.callback(  # the figures and trades: refreshed only while they are in view
         Output("perf-figure", "figure"),
         Output("perf-distribution", "figure"),
         Output("perf-monthly", "figure"),
@@ -58,16 +79,16 @@ def register_callbacks(app: Dash, tracks: ChartTracks) -> None:
         Output("perf-trades", "dashGridOptions"),
         Input("perf-strategy", "value"),
         Input("perf-preset", "value"),
-        Input("perf-closed", "data"),
+        Input("perf-figures-closed", "data"),
         Input("theme-switch", "value"),
         State("symbol", "value"),
         State("timeframe", "value"),
     )
-    def _performance(spec, preset, closed, light, symbol, timeframe):
+    def _performance_figures(spec, preset, closed, light, symbol, timeframe):
         if not spec or not symbol or not timeframe:
             raise PreventUpdate
         theme = THEMES["light" if light else "dark"]
-        cards, figure, distribution, monthly, rows, decimals = performance_panel(
+        figure, distribution, monthly, rows, decimals = performance_figures(
             tracks,
             symbol,
             timeframe,
@@ -77,7 +98,6 @@ def register_callbacks(app: Dash, tracks: ChartTracks) -> None:
             epoch=panel_epoch(closed, symbol, timeframe),
         )
         return (
-            cards,
             figure,
             distribution,
             monthly,
