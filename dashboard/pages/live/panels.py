@@ -210,6 +210,14 @@ def strategy_runs(
     return out
 
 
+def _track_epoch(
+    tracks: ChartTracks, symbol: str, timeframe: str, epoch: int | None
+) -> tuple[Any, int]:
+    """(the series' track, the history length a panel shows: ``epoch`` or all of it)."""
+    track = tracks.sync(symbol, timeframe)
+    return track, track.candles.n if epoch is None else min(epoch, track.candles.n)
+
+
 def performance_panel(
     tracks: ChartTracks,
     symbol: str,
@@ -223,8 +231,7 @@ def performance_panel(
     """(KPI cards, performance figure, returns distribution, monthly heatmap, trade rows,
     price decimals) over the first ``epoch`` candles (None: all): performance_kpis and
     performance_figures together."""
-    track = tracks.sync(symbol, timeframe)
-    n = track.candles.n if epoch is None else min(epoch, track.candles.n)
+    track, n = _track_epoch(tracks, symbol, timeframe, epoch)
     return track.shared(
         ("panel-performance", spec, preset, theme, n),
         lambda: (
@@ -247,8 +254,7 @@ def performance_kpis(
     """The panel's KPI cards over the first ``epoch`` candles (None: all): the backtest and
     its metrics, no figure (the cards are refreshed whenever the panel is in view, the
     figures only when they are: building them is most of a refresh's time)."""
-    track = tracks.sync(symbol, timeframe)
-    n = track.candles.n if epoch is None else min(epoch, track.candles.n)
+    track, n = _track_epoch(tracks, symbol, timeframe, epoch)
 
     def cards() -> Any:
         result, metrics = _performance_run(tracks, symbol, timeframe, spec, preset, n)
@@ -271,8 +277,7 @@ def performance_figures(
     """(performance figure, returns distribution, monthly heatmap, trade rows, price
     decimals) over the first ``epoch`` candles (None: all). Each of these, like the cards,
     is computed once per (strategy, preset, theme, history length) for every tab: shared."""
-    track = tracks.sync(symbol, timeframe)
-    n = track.candles.n if epoch is None else min(epoch, track.candles.n)
+    track, n = _track_epoch(tracks, symbol, timeframe, epoch)
 
     def figures() -> tuple[Any, ...]:
         result, _ = _performance_run(tracks, symbol, timeframe, spec, preset, n)
@@ -319,8 +324,7 @@ def comparison_panel(
 ) -> tuple[Any, ...]:
     """(table, equity overlay, drawdown overlay, correlation heatmap, risk/return scatter)
     over the first ``epoch`` candles (None: all); shared by every tab like the performance."""
-    track = tracks.sync(symbol, timeframe)
-    n = track.candles.n if epoch is None else min(epoch, track.candles.n)
+    track, n = _track_epoch(tracks, symbol, timeframe, epoch)
     key = ("panel-comparison", tuple(specs), preset, theme, tuple(sorted(labels.items())), n)
     return track.shared(
         key, lambda: _comparison(tracks, symbol, timeframe, specs, preset, theme, labels, n)

@@ -26,6 +26,19 @@ from dashboard.pages.live.panels import (
 from services.chart_layers import ChartTracks
 
 
+def _performance_inputs(closed: str) -> list:
+    """The performance panel's inputs: its strategy and convention, the ``closed`` store
+    ([chart key, panel epoch] of its refresh), the theme; the chart's series."""
+    return [
+        Input("perf-strategy", "value"),
+        Input("perf-preset", "value"),
+        Input(closed, "data"),
+        Input("theme-switch", "value"),
+        State("symbol", "value"),
+        State("timeframe", "value"),
+    ]
+
+
 def register_callbacks(app: Dash, tracks: ChartTracks) -> None:
     app.clientside_callback(  # the visible panel refreshes when the panel epoch moves
         ClientsideFunction("stratlens", "panelRefresh"),
@@ -56,12 +69,7 @@ def register_callbacks(app: Dash, tracks: ChartTracks) -> None:
 
     @app.callback(
         Output("perf-kpis", "children"),
-        Input("perf-strategy", "value"),
-        Input("perf-preset", "value"),
-        Input("perf-closed", "data"),
-        Input("theme-switch", "value"),
-        State("symbol", "value"),
-        State("timeframe", "value"),
+        *_performance_inputs("perf-closed"),
     )
     def _performance_kpis(spec, preset, closed, light, symbol, timeframe):
         if not spec or not symbol or not timeframe:
@@ -77,12 +85,7 @@ def register_callbacks(app: Dash, tracks: ChartTracks) -> None:
         Output("perf-trades", "rowData"),
         Output("perf-trades", "columnDefs"),
         Output("perf-trades", "dashGridOptions"),
-        Input("perf-strategy", "value"),
-        Input("perf-preset", "value"),
-        Input("perf-figures-closed", "data"),
-        Input("theme-switch", "value"),
-        State("symbol", "value"),
-        State("timeframe", "value"),
+        *_performance_inputs("perf-figures-closed"),
     )
     def _performance_figures(spec, preset, closed, light, symbol, timeframe):
         if not spec or not symbol or not timeframe:
