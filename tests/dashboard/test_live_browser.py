@@ -51,7 +51,11 @@ def test_live_chart_streams_switches_symbol_and_logs_no_error(dash_duo, live_app
 
     start = closed_bars(dash_duo)
     until(lambda: closed_bars(dash_duo) >= start + 2, timeout=WAIT_S)  # two live updates at least
-    until(lambda: len(chart(dash_duo)[1]["x"]) == 1, timeout=WAIT_S)  # the forming candle shows
+    until(  # the forming candle shows (on failure: what the trace and the status line held)
+        lambda: len(chart(dash_duo)[1]["x"]) == 1,
+        timeout=WAIT_S,
+        seen=lambda: (chart(dash_duo)[1]["x"], dash_duo.find_element("#status-line").text),
+    )
     assert_chart_matches_database(dash_duo, services, "SP500")
     assert dash_duo.find_element("#status-line").text.startswith(
         "SP500 1d · replay feed · last closed bar "

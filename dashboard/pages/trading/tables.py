@@ -128,41 +128,47 @@ def fill_rows(snapshot: TradingSnapshot | None) -> list[dict[str, Any]]:
     return [{**asdict(f), "time": _time(f.time)} for f in snapshot.fills]
 
 
-def _number(field: str, header: str, decimals: int = 2) -> dict[str, Any]:
+def _number(field: str, header: str, decimals: int = 2, width: int = 95) -> dict[str, Any]:
     return {
         "field": field,
         "headerName": header,
         "type": "rightAligned",
+        "minWidth": width,
         "valueFormatter": {
             "function": f"params.value == null ? '' : d3.format(',.{decimals}f')(params.value)"
         },
     }
 
 
-def _text(field: str, header: str, **extra: Any) -> dict[str, Any]:
-    return {"field": field, "headerName": header, **extra}
+def _text(field: str, header: str, width: int = 90, **extra: Any) -> dict[str, Any]:
+    """A text column at least ``width`` px wide (its values and header unclipped: the grid
+    scrolls sideways when narrower than its columns), the whole value on hover."""
+    return {"field": field, "headerName": header, "minWidth": width, "tooltipField": field,
+            **extra}  # fmt: skip
 
 
+# widths: an order id "d1-1530748800000-entry", a time "2018-07-05 00:00", a deployment name
 DEPLOYMENT_COLUMNS = [
-    _text("name", "Deployment"), _text("strategy", "Strategy"), _text("params", "Params"),
-    _text("symbol", "Symbol"), _text("timeframe", "TF"), _text("status", "Status"),
-    _text("error", "Error", flex=2),
+    _text("name", "Deployment", 130), _text("strategy", "Strategy", 140),
+    _text("params", "Params", 170, flex=2), _text("symbol", "Symbol"), _text("timeframe", "TF", 70),
+    _text("status", "Status"), _text("error", "Error", 140, flex=2),
 ]  # fmt: skip
 POSITION_COLUMNS = [
     _text("symbol", "Symbol"), _number("quantity", "Qty", 4), _number("average_price", "Avg"),
     _number("last_price", "Last"), _number("market_value", "Value"),
-    _number("unrealised_pnl", "Unrealised"), _number("realised_pnl", "Realised"),
+    _number("unrealised_pnl", "Unrealised", width=115), _number("realised_pnl", "Realised"),
 ]  # fmt: skip
 ORDER_COLUMNS = [
-    _text("client_order_id", "Order", flex=2), _text("deployment", "Deployment"),
-    _text("side", "Side"), _text("order_type", "Type"), _text("purpose", "Purpose"),
+    _text("client_order_id", "Order", 200, flex=2), _text("deployment", "Deployment", 130),
+    _text("side", "Side", 75), _text("order_type", "Type", 80), _text("purpose", "Purpose", 105),
     _number("quantity", "Qty", 4), _number("filled_quantity", "Filled", 4),
-    _number("price", "Price"), _text("status", "Status"), _text("arrival_time", "Placed"),
+    _number("price", "Price"), _text("status", "Status"), _text("arrival_time", "Placed", 150),
 ]  # fmt: skip
 FILL_COLUMNS = [
-    _text("time", "Time"), _text("client_order_id", "Order", flex=2),
-    _text("deployment", "Deployment"), _text("side", "Side"), _number("price", "Price"),
-    _number("quantity", "Qty", 4), _number("fee", "Fee"), _number("realised_pnl", "Realised"),
+    _text("time", "Time", 150), _text("client_order_id", "Order", 200, flex=2),
+    _text("deployment", "Deployment", 130), _text("side", "Side", 75), _number("price", "Price"),
+    _number("quantity", "Qty", 4), _number("fee", "Fee", width=85),
+    _number("realised_pnl", "Realised"),
 ]  # fmt: skip
 
 
@@ -172,7 +178,7 @@ def grid_style(theme: ChartTheme, row_id: str, rows: int = 8, select: bool = Fal
     style = trade_table_style(theme)
     style["getRowId"] = f"params.data.{row_id}"
     options = {**style["dashGridOptions"], "paginationPageSize": rows,
-               "paginationPageSizeSelector": [rows, 25, 50]}  # fmt: skip
+               "paginationPageSizeSelector": [rows, 25, 50], "tooltipShowDelay": 400}  # fmt: skip
     if select:
         options["rowSelection"] = {
             "mode": "singleRow", "checkboxes": False, "enableClickSelection": True,
