@@ -201,10 +201,11 @@ def shot(
         for link in driver.find_elements("css selector", "#panel-tabs .nav-link"):
             if link.text == panel:
                 driver.execute_script("arguments[0].click();", link)
-        wait_for_figures(driver, PANEL_FIGURES[panel])
+        # in view first: a panel's figures are built once they are on screen
         element = driver.find_element("css selector", "#panel-tabs")
         driver.execute_script("arguments[0].scrollIntoView(true);", element)
-        time.sleep(1)  # the scroll settles
+        wait_for_figures(driver, PANEL_FIGURES[panel])
+        time.sleep(1)  # the figures settle
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ within their ``rules_ttl_s``.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -32,10 +33,16 @@ class AlertService:
     """Reads and the page's few writes over the alerts' tables."""
 
     def __init__(
-        self, sessions: sessionmaker[Session], clock: Callable[[], float] = time.time
+        self,
+        sessions: sessionmaker[Session],
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
+        self._monotonic = monotonic
+        self._newest: tuple[float, int] | None = None  # (monotonic time read, newest id)
+        self._newest_lock = threading.Lock()
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock(), UTC)
@@ -52,6 +59,21 @@ class AlertService:
     def latest_id(self) -> int:
         with self._sessions() as session:
             return AlertRepository(session).latest_id()
+
+    NEWEST_TTL_S = 1.0
+
+    def newest_id(self) -> int:
+        """The newest alert's id, read at most ``NEWEST_TTL_S`` ago: every open page's toast
+        poll asks it every 2 s, one query a second answers them all (an alert stored by
+        another process, the external runner, shows within the poll interval plus this)."""
+        now = self._monotonic()
+        with self._newest_lock:
+            if self._newest is not None and now - self._newest[0] < self.NEWEST_TTL_S:
+                return self._newest[1]
+        newest = self.latest_id()
+        with self._newest_lock:
+            self._newest = (now, newest)
+        return newest
 
     def acknowledge(self, alert_id: int) -> AlertRecord:
         with self._sessions.begin() as session:

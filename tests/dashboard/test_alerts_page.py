@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import UTC, datetime
 
@@ -26,7 +27,9 @@ def database_backend() -> str:
 
 @pytest.fixture
 def service(session_factory) -> AlertService:
-    return AlertService(session_factory)
+    # a clock that moves a second per reading: the newest id is never served from its cache
+    # here (test_every_page_shares_one_reading_of_the_newest_alert tests that cache)
+    return AlertService(session_factory, monotonic=itertools.count(step=1.0).__next__)
 
 
 def add_alerts(session_factory, count: int) -> list[int]:
@@ -46,6 +49,19 @@ def test_the_poll_sends_nothing_until_an_alert_is_newer_than_the_last_seen(
     assert seen == ids[-1]
     assert [t.id["id"] for t in toasts] == ids
     assert new_toasts(service, seen, toasts) is None
+
+
+def test_every_page_shares_one_reading_of_the_newest_alert(session_factory):
+    now = [0.0]
+    service = AlertService(session_factory, monotonic=lambda: now[0])
+    shown, seen = new_toasts(service, 0, None) or ([], service.latest_id())
+    [new] = add_alerts(session_factory, 1)
+    # within NEWEST_TTL_S every poll is answered from one reading: the new alert waits
+    now[0] = service.NEWEST_TTL_S / 2
+    assert new_toasts(service, seen, shown) is None
+    now[0] = service.NEWEST_TTL_S  # a second later it shows
+    shown, seen = new_toasts(service, seen, shown)
+    assert seen == new
 
 
 def test_the_toasts_keep_the_newest_few(service, session_factory):

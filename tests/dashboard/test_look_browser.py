@@ -189,7 +189,12 @@ def test_the_performance_panel_shows_every_year_and_keeps_its_figures(dash_duo, 
     viewport(dash_duo, 1280, 800)
     open_chart(dash_duo, LAYERED + f"&theme={theme}")
     driver = dash_duo.driver
+    kpis_js = "return document.querySelectorAll('#perf-kpis .sl-kpi-value').length"
     figure_js = "return document.querySelector('{} .js-plotly-plot')?.data?.length || 0"
+    # below the chart the figures are built once they come into view: not before
+    until(lambda: driver.execute_script(kpis_js))
+    assert driver.execute_script(figure_js.format("#perf-monthly")) == 0
+    driver.execute_script("document.querySelector('#perf-monthly').scrollIntoView()")
     until(lambda: driver.execute_script(figure_js.format("#perf-monthly")) > 0)
     until(
         lambda: driver.execute_script(

@@ -28,7 +28,10 @@ def new_toasts(
     service: AlertService, seen: int | None, shown: list[Any] | None
 ) -> tuple[list[Any], int] | None:
     """The toasts to show after a poll (the newest ``MAX_TOASTS``) and the newest id seen;
-    None when nothing is new (the poll then changes nothing in the page)."""
+    None when nothing is new (the poll then changes nothing in the page): known from the
+    service's newest id, shared by every page, before any query of this page's own."""
+    if seen is not None and service.newest_id() <= int(seen):
+        return None
     fresh = service.newer_than(int(seen or 0), limit=MAX_TOASTS)
     if not fresh:
         return None

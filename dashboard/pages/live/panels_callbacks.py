@@ -88,7 +88,8 @@ def register_callbacks(app: Dash, tracks: ChartTracks) -> None:
         *_performance_inputs("perf-figures-closed"),
     )
     def _performance_figures(spec, preset, closed, light, symbol, timeframe):
-        if not spec or not symbol or not timeframe:
+        if not spec or not symbol or not timeframe or closed is None:
+            # closed is None until the figures have been in view once: not built before
             raise PreventUpdate
         theme = THEMES["light" if light else "dark"]
         figure, distribution, monthly, rows, decimals = performance_figures(
