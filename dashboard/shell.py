@@ -127,7 +127,10 @@ def shell(
             dbc.Container(
                 [
                     html.Div(
-                        pages[page](search) if page in mounted else None,
+                        # the query is the shown page's: a page built hidden gets none
+                        pages[page](search if page == (shown or "live") else None)
+                        if page in mounted
+                        else None,
                         id=f"page-{page}",
                         style={} if page == (shown or "live") else {"display": "none"},
                     )

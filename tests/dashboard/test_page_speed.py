@@ -167,6 +167,11 @@ def test_the_layout_holds_the_page_asked_for_and_the_route_builds_the_others_onc
         assert find(layout, "pages-mounted").data == sorted(
             {"live", shell.shown_page(path)}, key=shell.PAGES.index
         )
+    # the query is the shown page's: the live page built hidden beside /trading gets none
+    queries = []
+    recording = {name: (lambda n: lambda q: queries.append((n, q)))(name) for name in shell.PAGES}
+    shell.shell(recording, "trading", "?theme=light&x=1")
+    assert queries == [("live", None), ("trading", "?theme=light&x=1")]
     # a page shown for the first time is built once, into its own container; later, only
     # the styles change
     builds = []
