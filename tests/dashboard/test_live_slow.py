@@ -108,6 +108,9 @@ def test_a_trade_row_zooms_every_linked_axis_and_hover_highlights_the_trade(dash
     dash_duo.driver.set_window_size(1440, 900)
     dash_duo.driver.get(f"{dash_duo.server_url}/?ind=rsi&ind=macd&strat={EMA}")
     rows = "#perf-trades .ag-center-cols-container .ag-row"
+    # the trades are below the chart and filled once in view: scrolled to, as a trader does
+    until(lambda: dash_duo.find_elements("#perf-kpis .sl-kpi-value"), timeout=WAIT_S)
+    dash_duo.driver.execute_script("document.querySelector('#perf-trades').scrollIntoView()")
     until(lambda: len(dash_duo.find_elements(rows)) >= 3, timeout=WAIT_S)
     row = dash_duo.find_elements(rows)[2]
     dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", row)
