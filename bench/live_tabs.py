@@ -362,30 +362,19 @@ def run_tabs(base: str, count: int, warmup: float, window: float, pid: int, show
 def run_browser_tabs(base: str, count: int, warmup: float, window: float, pid: int) -> dict:
     """The same figure with ``count`` real headless Chromium windows on the live page (one
     browser, a window each: each window renders and ticks as a visible page)."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-
     sys.path.insert(0, str(ROOT))
-    from scripts.headless import HEADLESS_CHROME_ARGS
+    from bench._user_browser import _until, chromium
 
-    options = Options()
-    for argument in (*HEADLESS_CHROME_ARGS, "--window-size=1280,800"):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(options=options)
     drawn = (
         "const g = document.querySelector('#price-chart .js-plotly-plot');"
         " return !!(g && g.data && g.data.length > 4);"  # candles, volume, RSI, bands, marks
     )
-    try:
+    with chromium("1280,800") as driver:
         for index in range(count):
             if index:
                 driver.switch_to.new_window("window")
             driver.get(base + "/" + QUERY)
-            deadline = time.monotonic() + 120
-            while not driver.execute_script(drawn):
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"window {index + 1}: no chart after 120 s")
-                time.sleep(0.2)
+            _until(driver, lambda d: d.execute_script(drawn), f"window {index + 1}'s chart", 120)
         time.sleep(warmup)
         cpu0, t0 = cpu_seconds(pid), time.monotonic()
         time.sleep(window)
@@ -395,8 +384,6 @@ def run_browser_tabs(base: str, count: int, warmup: float, window: float, pid: i
             driver.switch_to.window(handle)
             logs = driver.get_log("browser")
             errors += [e["message"][:200] for e in logs if e["level"] == "SEVERE"]
-    finally:
-        driver.quit()
     nan = float("nan")
     return {"tabs": count, "cpu": 100 * (cpu1 - cpu0) / (t1 - t0), "ticks": 0, "p50": nan,
             "p99": nan, "requests": 0, "panels": 0, "errors": errors}  # fmt: skip

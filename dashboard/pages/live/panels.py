@@ -230,14 +230,10 @@ def performance_panel(
 ) -> tuple[Any, ...]:
     """(KPI cards, performance figure, returns distribution, monthly heatmap, trade rows,
     price decimals) over the first ``epoch`` candles (None: all): performance_kpis and
-    performance_figures together."""
-    track, n = _track_epoch(tracks, symbol, timeframe, epoch)
-    return track.shared(
-        ("panel-performance", spec, preset, theme, n),
-        lambda: (
-            performance_kpis(tracks, symbol, timeframe, spec, preset, theme, epoch=n),
-            *performance_figures(tracks, symbol, timeframe, spec, preset, theme, epoch=n),
-        ),
+    performance_figures together, each part the shared one."""
+    return (
+        performance_kpis(tracks, symbol, timeframe, spec, preset, theme, epoch=epoch),
+        *performance_figures(tracks, symbol, timeframe, spec, preset, theme, epoch=epoch),
     )
 
 
@@ -257,7 +253,7 @@ def performance_kpis(
     track, n = _track_epoch(tracks, symbol, timeframe, epoch)
 
     def cards() -> Any:
-        result, metrics = _performance_run(tracks, symbol, timeframe, spec, preset, n)
+        result, metrics = _performance_run(track, tracks, symbol, timeframe, spec, preset, n)
         values = kpi_values(metrics, result.settings.cash)
         return kpi_cards(values, id_prefix="kpi", theme=theme, docs_url=FORMULAS_URL)
 
@@ -280,7 +276,7 @@ def performance_figures(
     track, n = _track_epoch(tracks, symbol, timeframe, epoch)
 
     def figures() -> tuple[Any, ...]:
-        result, _ = _performance_run(tracks, symbol, timeframe, spec, preset, n)
+        result, _ = _performance_run(track, tracks, symbol, timeframe, spec, preset, n)
         returns = period_returns(result.equity, preset)
         return (
             performance_figure(
@@ -298,11 +294,10 @@ def performance_figures(
 
 
 def _performance_run(
-    tracks: ChartTracks, symbol: str, timeframe: str, spec: str, preset: str, n: int
+    track: Any, tracks: ChartTracks, symbol: str, timeframe: str, spec: str, preset: str, n: int
 ) -> tuple[Any, pd.Series]:
-    """(backtest result, metrics) of ``spec`` over the first ``n`` candles: once for the
-    cards and the figures both."""
-    track = tracks.sync(symbol, timeframe)
+    """(backtest result, metrics) of ``spec`` over the first ``n`` candles of ``track`` (the
+    series' track, synced by the caller): once for the cards and the figures both."""
 
     def run() -> tuple[Any, pd.Series]:
         result, metrics, _ = strategy_runs(tracks, symbol, timeframe, [spec], preset, epoch=n)[spec]
