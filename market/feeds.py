@@ -16,7 +16,11 @@ yields "status" events; the state holds until its next one.
 Pacing: feeds with ``self_paced = False`` (replay, random walk) never sleep; ``events()``
 yields as fast as it is iterated, which keeps them testable. The caller paces them with
 :func:`paced` (or :func:`stream`, which also passes self-paced feeds straight through).
-A self-paced feed (an exchange) blocks on its source instead.
+A self-paced feed (an exchange) blocks on its source instead. A closed bar and the next bar's
+first update come together, as from an exchange (the bar that closes is seen as closed when
+the next one opens): a chart polled at any moment shows a forming bar, never a gap between
+bars. A chart refreshed once per candle would otherwise sample the same phase of every
+candle, and could show no forming bar for minutes.
 
 Intra-bar path of forming updates (:func:`forming_updates`): price walks
 open -> low -> high -> close when the bar closes at or above its open, and
@@ -263,8 +267,10 @@ def forming_updates(candle: Candle, updates: int) -> list[Candle]:
 
 
 def event_interval(feed_speed: float, updates_per_candle: int) -> float:
-    """Seconds between events so that ``feed_speed`` candles close per second."""
-    return 1.0 / (feed_speed * (updates_per_candle + 1))
+    """Seconds between paced events so that ``feed_speed`` candles close per second: a bar's
+    updates are spaced evenly, its close comes with the next bar's first update (:func:`paced`);
+    without updates, closes are spaced."""
+    return 1.0 / (feed_speed * max(updates_per_candle, 1))
 
 
 def paced(
@@ -272,17 +278,23 @@ def paced(
 ) -> Iterator[FeedEvent]:
     """Yield ``events`` one per ``interval`` seconds until exhausted or ``stop`` is set.
 
-    The first event comes at once; a rewind costs no time. Waiting is on ``stop``, so
-    setting it ends the stream within one wait. Deadlines are absolute, so the time the
-    consumer spends between events does not add up as drift; a consumer that falls behind
-    gets the next event at once, but no burst to catch up.
+    The first event comes at once; a rewind costs no time, nor does a closed bar followed by
+    the next bar's first update (both come at once: the chart never sits between two bars).
+    Waiting is on ``stop``, so setting it ends the stream within one wait. Deadlines are
+    absolute, so the time the consumer spends between events does not add up as drift; a
+    consumer that falls behind gets the next event at once, but no burst to catch up.
     """
     deadline = time.monotonic()
-    for event in events:
+    source = iter(events)
+    upcoming = next(source, None)
+    while upcoming is not None:
         if stop.is_set():
             return
+        event, upcoming = upcoming, next(source, None)
         yield event
         if event.kind == "rewind":
+            continue
+        if event.kind == "closed" and upcoming is not None and upcoming.kind == "forming":
             continue
         now = time.monotonic()
         deadline = max(deadline + interval, now)

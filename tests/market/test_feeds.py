@@ -221,7 +221,40 @@ def test_feeds_satisfy_the_protocol() -> None:
 
 
 def test_event_interval() -> None:
-    assert event_interval(feed_speed=2.0, updates_per_candle=4) == pytest.approx(0.1)
+    # four updates per candle, the close comes with the next bar's first: four waits a candle
+    assert event_interval(feed_speed=2.0, updates_per_candle=4) == pytest.approx(0.125)
+    assert event_interval(feed_speed=2.0, updates_per_candle=0) == pytest.approx(0.5)
+
+
+class _Clock(threading.Event):
+    """A stop event whose waits are recorded after the event they follow, and return at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.log: list[str] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.log.append("wait")
+        return False
+
+
+def test_a_closed_bar_comes_with_the_next_bars_first_update() -> None:
+    """A chart polled at any moment holds a forming bar: the close costs no time. A chart
+    refreshed once per candle would otherwise sample one phase of every candle (the close,
+    maybe) and show no forming bar for minutes."""
+    clock = _Clock()
+    for event in itertools.islice(paced(walk(updates=2).events(), 0.05, clock), 7):
+        clock.log.append(event.kind)
+    assert clock.log == [
+        "forming", "wait", "forming", "wait", "closed",  # no wait after a close ...
+        "forming", "wait", "forming", "wait", "closed",  # ... the next bar opens with it
+        "forming",
+    ]  # fmt: skip
+
+    clock = _Clock()  # without updates, closes are what is spaced
+    for event in itertools.islice(paced(walk(updates=0).events(), 0.05, clock), 3):
+        clock.log.append(event.kind)
+    assert clock.log == ["closed", "wait", "closed", "wait", "closed"]
 
 
 def test_paced_spaces_events_and_stops() -> None:
