@@ -1,7 +1,7 @@
 """What the user meets: each command timed as a fresh process, start to exit, against its peers.
 
     python bench/user_paths.py [--bars 1000000] [--runs 3] [--sweep-runs 1] [--postgres URL]
-                               [--skip-browser] [--only browser] [--quick] [--scratch DIR]
+                               [--skip-browser] [--only browser|sweep] [--quick] [--scratch DIR]
 
 Issue 11's user paths, in one run, on the same bars: --bars 1m random-walk bars of two symbols
 (market.sample_data, seeds 7 and 8) written as CSV into a scratch directory, imported once into a
@@ -18,8 +18,9 @@ backtesting.py``); our trades and final equity must equal backtesting.py's, and 
   backtesting.py script reading the same CSV (``Backtest.run``, its statistics) and a vectorbt
   script (``Portfolio.from_signals`` + ``stats()``) on the same crossover signals;
 - ``app.py sweep`` of a 3 x 3 grid (fast 5,10,15 x slow 20,30,40) on the two symbols, runs
-  stored, against backtesting.py's ``Backtest.optimize`` of the same grid on both: --sweep-runs
-  each (default 1, no warm-up: each takes a minute or more at 1,000,000 bars);
+  stored as a sweep stores them (config and window: opening one runs it again), against
+  backtesting.py's ``Backtest.optimize`` of the same grid on both: --sweep-runs each
+  (default 1, no warm-up: each takes a minute or more at 1,000,000 bars);
 - in a real browser (headless Chromium, bench/_user_browser.py; --skip-browser leaves it out):
   the backtest page's Run from the click to the KPI cards, and the live page's first chart of
   the symbol in level of detail (``lod=1``) from the request to drawn;
@@ -27,7 +28,8 @@ backtesting.py``); our trades and final equity must equal backtesting.py's, and 
 
 ``--only browser``: the browser rows alone (the CSVs imported once, untimed, into a SQLite
 database of the scratch directory, kept there for the next run with the same --scratch; one
-untimed ``app.py backtest --json`` for the trade count the KPI cards must show).
+untimed ``app.py backtest --json`` for the trade count the KPI cards must show). ``--only
+sweep``: the sweep row alone, on that database.
 
 The peers' scripts are in bench/_user_peers.py. bench/backtest.py times the kernel alone (arrays
 in memory); this file times what the user waits for. Goals are issue 11's (PASS/FAIL). Ratios
@@ -346,14 +348,21 @@ def live_tabs(bench: Bench) -> None:
               None if done.returncode == 0 else False)  # fmt: skip
 
 
-def browser_database(bench: Bench, csvs: list[Path]) -> tuple[str, int]:
-    """(URL, trade count) of --only browser: the CSVs imported once into the scratch
-    directory's ``browser.db`` (reused when there), the trade count of one backtest."""
+def scratch_database(bench: Bench, csvs: list[Path]) -> str:
+    """The URL of --only's database: the CSVs imported once into the scratch directory's
+    ``browser.db`` (reused when there)."""
     path = bench.scratch / "browser.db"
     url = f"sqlite:///{path}"
     if not path.exists():
         for symbol, csv in zip(SYMBOLS, csvs, strict=True):
             bench.run(app("import", str(csv), "--symbol", symbol, "--timeframe", "1m"), url)
+    return url
+
+
+def browser_database(bench: Bench, csvs: list[Path]) -> tuple[str, int]:
+    """(URL, trade count) of --only browser: :func:`scratch_database`, the trade count of one
+    backtest."""
+    url = scratch_database(bench, csvs)
     out = bench.scratch / "backtest.json"
     command = app("backtest", "--symbol", SYMBOLS[0], "--timeframe", "1m", *STRATEGY, "--json")
     bench.run([*command, "--set", "fast=10", "--set", "slow=30"], url, out=out)
@@ -376,7 +385,9 @@ def main() -> int:
     parser.add_argument("--sweep-runs", type=int, default=1, help="runs of each sweep (1)")
     parser.add_argument("--postgres", default=None, help="postgresql+psycopg2://... server URL")
     parser.add_argument("--skip-browser", action="store_true")
-    parser.add_argument("--only", choices=["browser"], help="only these rows (see the docstring)")
+    parser.add_argument(
+        "--only", choices=["browser", "sweep"], help="only these rows (see the docstring)"
+    )
     parser.add_argument("--quick", action="store_true", help="50,000 bars, 1 run: a smoke run")
     parser.add_argument("--scratch", type=Path, help="keep and reuse this directory's CSVs")
     args = parser.parse_args()
@@ -399,6 +410,9 @@ def main() -> int:
 
         if args.only == "browser":
             browser_rows(bench, *browser_database(bench, csvs))
+            return report(bench, began)
+        if args.only == "sweep":
+            sweep(bench, scratch_database(bench, csvs), csvs, args.sweep_runs)
             return report(bench, began)
         url = imports(bench, "SQLite", sqlite_urls, csvs, fresh_sqlite)
         startup(bench, url)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import math
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,6 +19,7 @@ if TYPE_CHECKING:
 
     from analytics.backtest import BacktestSettings
     from config.settings import Settings
+    from services.batch_pool import WorkerPool
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -45,7 +48,14 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--workers",
         type=bounded(int, 0, 256),
         default=None,
-        help="processes (default: CPU count; 0: in this process)",
+        help="processes running grid points, this one included (default: CPU count;"
+        " 0 or 1: this process alone)",
+    )
+    sw.add_argument(
+        "--keep-results",
+        action="store_true",
+        help="store each run's trades, equity and signals too (default: its config and window;"
+        " opening it runs it again)",
     )
     sw.set_defaults(run=_sweep)
     met = commands.add_parser("metrics", help="metrics of an equity or returns series (CSV)")
@@ -121,7 +131,23 @@ def _backtest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _sweep(args: argparse.Namespace, settings: Settings) -> int:
-    """Every grid combination in worker processes; prints the sweep table (heatmap-ready)."""
+    """Every grid combination in worker processes; prints the sweep table (heatmap-ready).
+
+    This process runs grid points too; the workers besides it start first, so that they import
+    the backtest stack while this process does (services/batch_pool.py); no more processes
+    than grid points."""
+    points = len(args.symbol) * math.prod(len(item.split(",")) for item in args.grid)
+    workers = (os.cpu_count() or 1) if args.workers is None else args.workers
+    spawned = min(workers, points) - 1
+    if spawned <= 0:
+        return _run_sweep(args, settings, None)
+    from services.batch_pool import WorkerPool
+
+    with WorkerPool(settings.database_url, settings.redis_url, spawned) as pool:
+        return _run_sweep(args, settings, pool)
+
+
+def _run_sweep(args: argparse.Namespace, settings: Settings, pool: WorkerPool | None) -> int:
     from services.batch import expand, run_batch, sweep_table
     from services.database_setup import prepare_database
     from services.indicator_table import parse_param
@@ -150,12 +176,16 @@ def _sweep(args: argparse.Namespace, settings: Settings) -> int:
             settings.database_url,
             jobs,
             backtest_settings(args, compat=args.compat),
-            workers=args.workers,
+            workers=0 if pool is None else None,
             progress=True,
             store=not args.no_store,
             preset=args.preset,
             cache_url=settings.redis_url,
+            results=args.keep_results,
+            pool=pool,
         )
+        if pool is not None:
+            pool.release()  # the workers exit while the table prints
     except (UnknownStrategyError, StrategyParamError, ValueError) as exc:
         print(f"sweep: {exc}", file=sys.stderr)
         return 2

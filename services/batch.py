@@ -22,13 +22,14 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-import multiprocessing
 import os
 import queue as queue_module
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing import util as mp_util
 from typing import Any
@@ -51,6 +52,7 @@ from services.backtests import (
     open_context,
     run_request,
 )
+from services.batch_pool import WorkerPool
 from strategies import registry
 from strategies.base import ParamValue
 
@@ -179,6 +181,7 @@ def run_job(
     store: bool = True,
     keep_backtest: bool = False,
     loaded: LoadedSeries | None = None,
+    results: bool = True,
 ) -> JobResult:
     """Backtest one job and store it as a run (a failure is stored as a failed run); never
     raises: a failure is the result's ``error`` (``"<step>: <reason>"``).
@@ -186,11 +189,14 @@ def run_job(
     The pipeline is :func:`services.backtests.run_request`; the stored config keeps the
     job's own window (None: the whole series). ``keep_backtest`` returns the trades and
     equity too (in-process callers: the command line). ``loaded``: the job's series already
-    read (:func:`run_series`), else the job reads it.
+    read (:func:`run_series`), else the job reads it. ``results=False``: stored without its
+    signals, trades and equity (see :func:`run_batch`).
     """
     request = BacktestRequest.of(job, settings, preset)
     try:
-        result = run_request(request, context, store=store, pin_window=False, loaded=loaded)
+        result = run_request(
+            request, context, store=store, pin_window=False, loaded=loaded, results=results
+        )
     except RunFailed as exc:
         metrics = None if exc.result is None else exc.result.metrics  # only storing failed
         return JobResult(job, exc.run_id, metrics, str(exc))
@@ -205,6 +211,7 @@ def run_series(
     *,
     preset: str = DEFAULT_PRESET,
     store: bool = True,
+    results: bool = True,
 ) -> Iterator[tuple[int, JobResult]]:
     """(index, result) of each job, in order; jobs of one series (symbol, timeframe and
     window) read its bars once, and compute each indicator they need once, for all of them.
@@ -215,7 +222,12 @@ def run_series(
     loaded = _load_once([job for _, job in jobs], context)
     for index, job in jobs:
         shared = loaded if loaded is not None and loaded.serves(job) else None
-        yield index, run_job(job, settings, context, preset=preset, store=store, loaded=shared)
+        yield (
+            index,
+            run_job(
+                job, settings, context, preset=preset, store=store, loaded=shared, results=results
+            ),
+        )
 
 
 def _load_once(jobs: Sequence[BatchJob], context: JobContext) -> LoadedSeries | None:
@@ -249,11 +261,16 @@ def _init_worker(database_url: str, cache_url: str | None, ticks: Any) -> None:
 
 
 def _run_chunk(
-    chunk: list[tuple[int, BatchJob]], settings: BacktestSettings, preset: str, store: bool
+    chunk: list[tuple[int, BatchJob]],
+    settings: BacktestSettings,
+    preset: str,
+    store: bool,
+    results: bool,
 ) -> list[tuple[int, JobResult]]:
     assert _worker is not None, "_run_chunk runs in a worker started by run_batch"
     out = []
-    for index, result in run_series(chunk, settings, _worker, preset=preset, store=store):
+    runs = run_series(chunk, settings, _worker, preset=preset, store=store, results=results)
+    for index, result in runs:
         out.append((index, result))
         _ticks.put(index)
     return out
@@ -320,89 +337,126 @@ def run_batch(
     store: bool = True,
     preset: str = DEFAULT_PRESET,
     cache_url: str | None = None,
+    results: bool = True,
+    pool: WorkerPool | None = None,
 ) -> BatchReport:
-    """Run every job in worker processes; returns their results in the order of ``jobs``.
+    """Run every job, in this process and in worker processes; returns their results in the
+    order of ``jobs``.
 
     >>> report = run_batch("sqlite:///data/stratlens.db", jobs, BacktestSettings(),
     ...                    workers=4, progress=lambda done, total: print(done, total))
     >>> [(r.job.label, r.run_id, r.metrics["Sharpe Ratio"]) for r in report.results if r.ok]
 
-    ``workers``: processes (default ``os.cpu_count()``); 0 runs the jobs in this process.
+    ``workers``: the processes that run jobs, this one included (default ``os.cpu_count()``;
+    0 or 1: this process alone). This process runs chunks too while the spawned workers
+    import the backtest stack (about a second each), so a short batch is never slower than
+    in this process alone and a long one uses every core. ``pool``: workers the caller
+    started before its own imports (services/batch_pool.py: they import meanwhile), used
+    instead of new ones and left running for the caller to close.
     ``progress``: True for a tqdm bar on stderr, or a ``callback(done, total)`` called once
     per finished job. ``store=False`` keeps nothing in the database. ``cache_url``: a Redis
     URL the workers' integrators share (None: each worker caches in its own memory).
+    ``results=False`` stores each run without its signals, trades and equity curve, its window
+    pinned to the stored bars it read: what a sweep keeps (its table is the metrics; a run
+    opened later runs again, the same), a fraction of the time and space (a 3 x 3 sweep of two
+    1,000,000-bar symbols stored 360 MB of them).
     A worker that dies fails its unfinished jobs (not stored) and the others go on.
     """
     settings = settings if settings is not None else BacktestSettings()
     skipped = jobs.skipped if isinstance(jobs, JobList) else ()
     jobs = list(jobs)
     began = time.perf_counter()
-    results: dict[int, JobResult] = {}
+    finished: dict[int, JobResult] = {}
     ticker = _Ticker(len(jobs), progress)
+    options = (settings, preset, store, results)
     try:
-        workers = (os.cpu_count() or 1) if workers is None else workers
-        if workers <= 0:
-            context = open_context(database_url, cache_url)
-            try:
-                for chunk in _chunks(jobs, 1):
-                    for index, result in run_series(
-                        chunk, settings, context, preset=preset, store=store
-                    ):
-                        results[index] = result
-                        ticker.tick(index)
-            finally:
-                context.close()
-        elif jobs:
+        if pool is not None:
+            if not pool.serves(database_url, cache_url):
+                raise ValueError("the worker pool was started for another database or cache")
+            chunks = _chunks(jobs, pool.workers + 1)
+            _share(database_url, cache_url, chunks, pool, options, ticker, finished)
+        else:
+            workers = (os.cpu_count() or 1) if workers is None else max(workers, 1)
             chunks = _chunks(jobs, workers)
-            _run_pool(
-                database_url, cache_url, chunks, workers, (settings, preset, store), ticker, results
-            )
+            spawned = min(workers, len(chunks)) - 1
+            if spawned <= 0:
+                _share(database_url, cache_url, chunks, None, options, ticker, finished)
+            else:
+                with WorkerPool(database_url, cache_url, spawned) as own:
+                    _share(database_url, cache_url, chunks, own, options, ticker, finished)
     finally:
         ticker.close()
-    ordered = tuple(results[i] for i in range(len(jobs)))
+    ordered = tuple(finished[i] for i in range(len(jobs)))
     return BatchReport(ordered, skipped, time.perf_counter() - began)
 
 
-def _run_pool(
+def _share(
     database_url: str,
     cache_url: str | None,
     chunks: list[list[tuple[int, BatchJob]]],
-    workers: int,
-    args: tuple[BacktestSettings, str, bool],
+    pool: WorkerPool | None,
+    args: tuple[BacktestSettings, str, bool, bool],
     ticker: _Ticker,
     results: dict[int, JobResult],
 ) -> None:
-    # spawn everywhere: a forked worker would inherit the parent's engine, sockets and threads
-    context = multiprocessing.get_context("spawn")
-    ticks = context.Queue()
+    """Every chunk run: one handed to each worker at a time, from the front of the queue, and
+    the rest by this process, from the back, which hands a freed worker the next chunk between
+    two of its own jobs. A worker still importing takes its chunk when ready; if this process
+    is done first, it waits for that chunk only."""
+    queue = deque(chunks)
+    pending: dict[Future[list[tuple[int, JobResult]]], list[tuple[int, BatchJob]]] = {}
+
+    usable = pool is not None
+
+    def feed() -> None:
+        nonlocal usable
+        while usable and pool is not None and queue and len(pending) < pool.workers:
+            try:
+                future = pool.executor.submit(_run_chunk, queue[0], *args)
+            except (BrokenProcessPool, RuntimeError):  # a worker died: this process goes on
+                log.warning("batch: the worker pool is broken; the rest runs in this process")
+                usable = False
+                return
+            pending[future] = queue.popleft()
+
+    def collect(timeout: float) -> None:
+        if pool is None or not pending:
+            return
+        done, _ = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
+        _drain(pool.ticks, ticker)
+        for future in done:
+            chunk = pending.pop(future)
+            try:
+                for index, result in future.result():
+                    results[index] = result
+            except Exception as exc:  # a dead worker: BrokenProcessPool
+                for index, job in chunk:
+                    error = f"worker failed: {type(exc).__name__}: {exc}"
+                    results.setdefault(index, JobResult(job, None, None, error))
+            # the ticks of a chunk may still be in the queue's pipe: count them now
+            for index, _ in chunk:
+                ticker.tick(index)
+        feed()
+
+    feed()
+    context: JobContext | None = None
     try:
-        with ProcessPoolExecutor(
-            max_workers=min(workers, len(chunks)),
-            mp_context=context,
-            initializer=_init_worker,
-            initargs=(database_url, cache_url, ticks),
-        ) as pool:
-            pending: dict[Future[list[tuple[int, JobResult]]], list[tuple[int, BatchJob]]] = {
-                pool.submit(_run_chunk, chunk, *args): chunk for chunk in chunks
-            }
-            while pending:
-                finished, _ = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
-                _drain(ticks, ticker)
-                for future in finished:
-                    chunk = pending.pop(future)
-                    try:
-                        for index, result in future.result():
-                            results[index] = result
-                    except Exception as exc:  # a dead worker: BrokenProcessPool
-                        for index, job in chunk:
-                            error = f"worker failed: {type(exc).__name__}: {exc}"
-                            results.setdefault(index, JobResult(job, None, None, error))
-                    # the ticks of a chunk may still be in the queue's pipe: count them now
-                    for index, _ in chunk:
-                        ticker.tick(index)
+        while queue:
+            chunk = queue.pop()
+            if context is None:
+                context = open_context(database_url, cache_url)
+            settings, preset, store, keep = args
+            for index, result in run_series(
+                chunk, settings, context, preset=preset, store=store, results=keep
+            ):
+                results[index] = result
+                ticker.tick(index)
+                collect(0)
+        while pending:
+            collect(0.1)
     finally:
-        ticks.close()
-        ticks.join_thread()
+        if context is not None:
+            context.close()
 
 
 def _drain(ticks: Any, ticker: _Ticker) -> None:

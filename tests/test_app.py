@@ -331,6 +331,39 @@ def test_backtest_refuses_bad_parameters(sample_env, capsys):
     assert "cash=-5.0 is invalid" in capsys.readouterr().err
 
 
+def test_a_sweep_stores_its_grid_points_without_results_unless_asked(sample_env, capsys):
+    """Its own process and a worker (--workers 2) run the grid; each point is stored as a run
+    with its config and window, its trades and equity only with --keep-results."""
+    from database.repositories import StrategyRepository
+    from database.session import make_engine, make_session_factory
+
+    args = ["sweep", "--symbol", "SP500", "--symbol", "NASDAQ", "--timeframe", "1d",
+            "--strategy", "sma_crossover", "--grid", "fast=5,10", "--grid", "slow=30",
+            "--workers", "2"]  # fmt: skip
+    assert app.main(args) == 0
+    assert app.main([*args, "--keep-results"]) == 0
+    assert capsys.readouterr().err.count("4 of 4 runs succeeded") == 2
+
+    engine = make_engine(f"sqlite:///{sample_env / 'stratlens.db'}")
+    try:
+        with make_session_factory(engine)() as session:
+            repo = StrategyRepository(session)
+            runs = sorted(repo.runs.list(mode="backtest"), key=lambda run: run.id)
+            assert len(runs) == 8
+            assert {(r.symbol, r.status) for r in runs} == {
+                ("SP500", "finished"),
+                ("NASDAQ", "finished"),
+            }
+            lean, kept = runs[:4], runs[4:]
+            assert all(repo.run_result(r.id) is None for r in lean)
+            assert all(repo.signals.count(run_id=r.id) == 0 for r in lean)
+            assert all("window" in r.config for r in lean)  # pinned: reopening runs it again
+            assert all(repo.run_result(r.id) is not None for r in kept)
+            assert all(repo.signals.count(run_id=r.id) > 0 for r in kept)
+    finally:
+        engine.dispose()
+
+
 def test_sweep_prints_a_heatmap_table(sample_env, capsys):
     args = ["sweep", "--symbol", "SP500", "--timeframe", "1d", "--strategy", "sma_crossover"]
     grid = ["--grid", "fast=5,10", "--grid", "slow=10,30", "--workers", "0", "--no-store"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 import pandas as pd
@@ -30,6 +32,8 @@ from services.batch import (
     sweep_table,
     walk_forward,
 )
+from services.batch_pool import WorkerPool
+from services.saved_runs import reopen_run
 from strategies.base import StrategyParamError
 from strategies.data_integration import StrategyDataIntegrator
 from strategies.registry import UnknownStrategyError, create
@@ -175,6 +179,80 @@ def test_in_process_without_storing(seeded: str):
             assert StrategyRepository(session).runs.list() == []
     finally:
         engine.dispose()
+
+
+def test_a_sweep_keeps_each_run_without_results_and_reopening_runs_it_again(seeded: str):
+    """results=False (what a sweep stores): the run row, its window pinned to the bars read, no
+    signals, trades or equity; reopened, it runs again to the trades and equity a run stored
+    with its results shows, on the same bars even after the series grew."""
+    jobs = expand(["sma_crossover"], {"sma_crossover": {"fast": [5, 10], "slow": [30]}},
+                  ["SP500"], "1d")  # fmt: skip
+    summary = run_batch(seeded, jobs, SETTINGS, workers=0, results=False)
+    full = run_batch(seeded, jobs, SETTINGS, workers=0)
+    assert not summary.failed
+    assert not full.failed
+
+    engine = make_engine(seeded)
+    try:
+        sessions = make_session_factory(engine)
+        with sessions() as session:
+            repo = StrategyRepository(session)
+            stored_bars = CandleRepository(session).frame("SP500", "1d")
+            for lean, kept in zip(summary.results, full.results, strict=True):
+                run = repo.runs.get(lean.run_id)
+                assert (run.status, run.error) == ("finished", None)
+                assert run.config["window"] == {  # pinned: the first and last bar it read
+                    "start": stored_bars.index[0].isoformat(),
+                    "end": stored_bars.index[-1].isoformat(),
+                }
+                assert repo.signals.count(run_id=lean.run_id) == 0
+                assert repo.run_result(lean.run_id) is None
+                assert repo.signals.count(run_id=kept.run_id) > 0
+                assert repo.run_result(kept.run_id) is not None
+        with sessions.begin() as session:  # the series grows: a reopened run keeps its window
+            last = stored_bars.iloc[[-1]].copy()
+            last.index = last.index + pd.Timedelta(days=1)
+            CandleRepository(session).upsert("SP500", "1d", last)
+    finally:
+        engine.dispose()
+
+    context = open_context(seeded, None)
+    try:
+        for lean, kept in zip(summary.results, full.results, strict=True):
+            again = reopen_run(lean.run_id, context)
+            stored = reopen_run(kept.run_id, context)
+            pd.testing.assert_series_equal(again.metrics, lean.metrics)
+            pd.testing.assert_frame_equal(again.backtest.trades, stored.backtest.trades)
+            pd.testing.assert_series_equal(again.backtest.equity, stored.backtest.equity)
+    finally:
+        context.close()
+
+
+def test_a_pool_started_first_runs_the_batch_with_this_process(seeded: str):
+    """Workers started before the batch (services/batch_pool.py) share its chunks with this
+    process: the same results as in one process; a pool of another database is refused."""
+    jobs = expand(["sma_crossover"], GRID, ["SP500", "NASDAQ"], "1d")
+    alone = run_batch(seeded, jobs, SETTINGS, workers=0, store=False)
+    with WorkerPool(seeded, None, workers=1) as pool:
+        shared = run_batch(seeded, jobs, SETTINGS, pool=pool, store=False)
+        with pytest.raises(ValueError, match="another database"):
+            run_batch("sqlite:///elsewhere.db", jobs, SETTINGS, pool=pool)
+    for one, other in zip(alone.results, shared.results, strict=True):
+        assert one.job == other.job
+        pd.testing.assert_series_equal(one.metrics, other.metrics)
+
+
+def test_a_broken_pool_leaves_the_batch_to_this_process(seeded: str):
+    """A worker that died before the batch: this process runs every chunk itself."""
+    jobs = expand(["sma_crossover"], GRID, ["SP500", "NASDAQ"], "1d")
+    with WorkerPool(seeded, None, workers=1) as pool:
+        with pytest.raises(BrokenProcessPool):
+            pool.executor.submit(os._exit, 3).result()
+        report = run_batch(seeded, jobs, SETTINGS, pool=pool, store=False)
+    assert not report.failed
+    assert [r.job for r in report.results] == list(jobs)
+    for r in report.results[:2]:
+        pd.testing.assert_series_equal(r.metrics, in_process(seeded, r.job))
 
 
 def test_sweep_table_needs_one_job_per_cell():

@@ -302,6 +302,7 @@ def run_sweep(
         store=True,
         preset=request.preset,
         cache_url=cache_url,
+        results=False,  # a cell opened runs again (saved_runs.reopen_run): no 20 MB per run
     )
     elapsed = time.perf_counter() - started
     rows = []
