@@ -479,3 +479,27 @@ def test_exposed_bars_is_the_union_of_trade_intervals(n_bars: int, spans):
         covered[a : b + 1] = True
     trades = pd.DataFrame({"entry_bar": entry, "exit_bar": exit_})
     assert _exposed_bars(trades) == covered.sum()
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+@pytest.mark.parametrize("tz", [None, "UTC", "America/New_York"])
+def test_the_bar_spacing_is_pandas_median_of_the_last_100_steps(unit, tz):
+    """_data_period on the stored integers equals backtesting.py's pandas expression: even
+    and odd counts (a half unit truncated alike), irregular steps, a NaT among the bars."""
+    from analytics.metrics._calendar import _data_period
+
+    def reference(index: pd.DatetimeIndex) -> pd.Timedelta:
+        return pd.Series(index[-100:]).diff().dropna().median()
+
+    rng = np.random.default_rng(5)
+    indexes = [pd.date_range("2024-01-01", periods=n, freq="7h", tz=tz, unit=unit)
+               for n in (2, 3, 100, 101, 500)]  # fmt: skip
+    for n in rng.integers(2, 250, size=60):
+        stamps = np.sort(rng.integers(0, 10**12, size=int(n))).astype("datetime64[ms]")
+        indexes.append(pd.DatetimeIndex(stamps, tz="UTC").as_unit(unit).tz_convert(tz))
+    with_nat = pd.DatetimeIndex(["2024-01-01", "2024-01-02 06:00", pd.NaT, "2024-01-05"])
+    indexes.append(with_nat.as_unit(unit).tz_localize("UTC").tz_convert(tz))
+    for index in indexes:
+        got, expected = _data_period(index), reference(index)
+        assert got == expected
+        assert got.unit == expected.unit
