@@ -176,6 +176,61 @@
 
   const CLOSED = 0, FORMING = 1, VOLUME_UP = 2, VOLUME_DOWN = 3, VOLUME_FORMING = 4;
 
+  /* The arrays of a trace that run along its x (same length), as Patch paths: every array
+   * property of the trace and of its marker, line and hoverlabel (marker.color, customdata...). */
+  function alongX(trace) {
+    const n = trace.x.length;
+    const paths = [];
+    for (const [key, value] of Object.entries(trace)) {
+      if (Array.isArray(value) && value.length === n) paths.push([key]);
+      else if (value && typeof value === "object" && !Array.isArray(value)) {
+        for (const [inner, nested] of Object.entries(value)) {
+          if (Array.isArray(nested) && nested.length === n) paths.push([key, inner]);
+        }
+      }
+    }
+    return paths;
+  }
+
+  /* Where a trace's points at or after ``cutoff`` (an x label) begin: the first x at or after
+   * it; in a trace of segments ([entry, exit, null] groups) the start of that point's group,
+   * so a segment that crosses the cutoff stays whole. */
+  function keptFrom(xs, cutoff) {
+    let k = 0;
+    while (k < xs.length && (xs[k] === null || xs[k] < cutoff)) k++;
+    if (k < xs.length && xs.indexOf(null) >= 0) {
+      while (k > 0 && xs[k - 1] !== null) k--;
+    }
+    return k;
+  }
+
+  /* The chart's bound (the server's CHART_BARS, state.w): past its window plus a tenth, the
+   * oldest bars of every trace are dropped here, in the browser, to leave the window (twice
+   * the window while the trader has zoomed away from the newest bar), so the server never
+   * sends a whole figure again for the chart's size. Assigned before the patch extends the
+   * same arrays with the new rows. Returns how many closed candles were dropped. */
+  function trimOldest(patch, figure, state, rows) {
+    const w = state.w;
+    const held = figure.data[CLOSED].x;
+    const total = held.length + rows.length;
+    const gd = chartDiv();
+    const limit = gd && gd._slFollow === false ? 2 * w : w + Math.floor(w / 10);
+    if (!w || total <= limit || held.length === 0) return 0;
+    const cut = Math.min(total - w, held.length);
+    const cutoff = held[cut] !== undefined ? held[cut] : rows[cut - held.length][0];
+    figure.data.forEach(function (trace, index) {
+      if (index === FORMING || index === VOLUME_FORMING) return;
+      if (!trace || !Array.isArray(trace.x) || !trace.x.length) return;
+      const k = keptFrom(trace.x, cutoff);
+      if (k === 0) return;
+      for (const path of alongX(trace)) {
+        const values = path.reduce(function (at, key) { return at[key]; }, trace);
+        patch.assign(["data", index].concat(path), values.slice(k));
+      }
+    });
+    return cut;
+  }
+
   /* A live tick's delta (components/charts/candles.py, candle_delta) as a dash Patch, and the
    * chart state recording what this tab now holds. Rows the figure already has are skipped,
    * so a late or repeated delta is harmless, and a lost one is made good by the next (the
@@ -189,6 +244,7 @@
     // x labels have one fixed, sortable format per chart: text order is time order
     const rows = (delta.c || []).filter(function (row) { return lastX === null || row[0] > lastX; });
     const patch = new window.dash_clientside.Patch();
+    const dropped = trimOldest(patch, figure, state, rows);
     if (rows.length) {
       const candles = { x: [], open: [], high: [], low: [], close: [] };
       const volume = { [VOLUME_UP]: { x: [], y: [] }, [VOLUME_DOWN]: { x: [], y: [] } };
@@ -240,17 +296,11 @@
     const next = Object.assign({}, state, {
       v: delta.v, st: delta.st, fk: delta.fk, pe: delta.pe,
       last: rows.length ? delta.last : state.last,
-      n: state.n + rows.length,
+      n: state.n + rows.length - dropped,
     });
     for (const key of ["err", "ds", "bl"]) {
       if (delta[key] != null) next[key] = delta[key]; else delete next[key];
     }
-    // the x range the trader zoomed to (not following the newest bar): the server keeps it
-    // when it cuts the chart back to its window with a new figure
-    const gd = chartDiv();
-    const xa = gd && gd._fullLayout && gd._fullLayout.xaxis;
-    if (gd && gd._slFollow === false && xa && xa.range) next.xr = xa.range.slice();
-    else delete next.xr;
     return [patch.build(), next];
   }
 

@@ -6,6 +6,8 @@ import pandas as pd
 import pytest
 from selenium.webdriver.support.ui import Select
 
+from config.settings import Settings
+from dashboard.server import create_app
 from database.repositories import CandleRepository
 from tests.dashboard.waits import WAIT_S, until
 
@@ -94,3 +96,68 @@ def test_two_tabs_watching_different_symbols_both_stay_correct(dash_duo, live_ap
         assert chart(dash_duo)[0]["name"] == symbol
         assert_chart_matches_database(dash_duo, services, symbol)
     assert dash_duo.get_logs() == []
+
+
+# counts the server's answers to this tab from here on, and those carrying a whole chart figure
+COUNT_FIGURES = """
+window._slAnswers = 0;
+window._slFigures = 0;
+const fetched = window.fetch;
+window.fetch = function (input, init) {
+  const url = String((input && input.url) || input);
+  return fetched.call(this, input, init).then(function (response) {
+    if (url.indexOf("_dash-update-component") >= 0) {
+      response.clone().json().then(function (body) {
+        window._slAnswers += 1;
+        const chart = body && body.response && body.response["price-chart"];
+        if (chart && chart.figure) window._slFigures += 1;
+      }).catch(function () {});
+    }
+    return response;
+  });
+};
+"""
+
+
+def test_the_chart_at_its_bound_drops_its_oldest_bars_in_the_browser(dash_duo, tmp_path):
+    """CHART_BARS=30: past 33 bars the browser drops the oldest of every trace itself (the
+    candles, the volume, the SMA), the chart keeps moving with the database's bars, and the
+    server sends no whole figure again (it used to, at every bound: ~1 MB at the default)."""
+    settings = Settings.from_env(
+        {
+            "STRATLENS_DATA_DIR": str(tmp_path),
+            "FEED_SPEED": "6",
+            "FEED_UPDATES_PER_CANDLE": "2",
+            "REFRESH_MS": "250",
+            "CHART_BARS": "30",
+            "REPLAY_BARS": "3000",  # 500 s before the replay starts over (a new figure)
+        }
+    )
+    app = create_app(settings)
+    try:
+        services = app.server.extensions["stratlens"]
+        dash_duo.start_server(app)
+        dash_duo.driver.get(dash_duo.server_url + "/?symbol=SP500&tf=1d&ind=sma(timeperiod=5)")
+        until(lambda: closed_bars(dash_duo) >= 30 and len(chart(dash_duo)) > 5, timeout=WAIT_S)
+        dash_duo.driver.execute_script(COUNT_FIGURES)
+        first = chart(dash_duo)[0]["x"][0]
+        held: list[int] = []
+
+        def moved_on() -> bool:
+            held.append(closed_bars(dash_duo))
+            return chart(dash_duo)[0]["x"][0] > first and len(held) > 20
+
+        until(moved_on, timeout=WAIT_S, seen=lambda: held[-5:])
+        assert max(held) <= 33 + 6  # its bound, plus the bars of one late answer at most
+        answers, figures = dash_duo.driver.execute_script(
+            "return [window._slAnswers, window._slFigures]"
+        )
+        assert answers > 10  # the count saw the ticks' answers
+        assert figures == 0
+        data = chart(dash_duo)
+        sma = next(t for t in data if str(t.get("name", "")).upper().startswith("SMA"))
+        assert sma["x"][0] >= data[0]["x"][0]
+        assert_chart_matches_database(dash_duo, services, "SP500")
+        assert dash_duo.get_logs() == []
+    finally:
+        app.server.extensions["stratlens"].close()

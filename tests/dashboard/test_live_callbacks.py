@@ -58,6 +58,40 @@ def resolve(trace: dict, path: str) -> tuple[dict, str]:
     return trace, key
 
 
+def trim_oldest(data: list[dict], window: int, rows: list) -> int:
+    """The browser's bound (assets/chart_view.js, trimOldest, for a chart following the
+    newest bar): past ``window`` plus a tenth, every trace loses its points before the
+    candle that leaves ``window`` candles (a segment crossing it stays whole); returns the
+    candles dropped."""
+    held = data[0]["x"]
+    total = len(held) + len(rows)
+    if not window or total <= window + window // 10 or not held:
+        return 0
+    cut = min(total - window, len(held))
+    cutoff = held[cut] if cut < len(held) else rows[cut - len(held)][0]
+    for index, trace in enumerate(data):
+        xs = trace.get("x")
+        if index in (1, 4) or not isinstance(xs, list) or not xs:
+            continue
+        k = 0
+        while k < len(xs) and (xs[k] is None or xs[k] < cutoff):
+            k += 1
+        if k < len(xs) and None in xs:
+            while k > 0 and xs[k - 1] is not None:
+                k -= 1
+        if k == 0:
+            continue
+        n = len(xs)
+        for key, value in list(trace.items()):
+            if isinstance(value, list) and len(value) == n:
+                trace[key] = value[k:]
+            elif isinstance(value, dict):
+                for inner, nested in list(value.items()):
+                    if isinstance(nested, list) and len(nested) == n:
+                        value[inner] = nested[k:]
+    return cut
+
+
 def apply_delta(figure: dict, state: dict, delta: dict) -> tuple[dict, dict]:
     """The documented client rule (candle_delta's and compose_delta's docstrings;
     assets/chart_view.js applies it in the browser, which the browser tests check against
@@ -66,6 +100,7 @@ def apply_delta(figure: dict, state: dict, delta: dict) -> tuple[dict, dict]:
     data = figure["data"]
     last_x = data[0]["x"][-1] if data[0]["x"] else None
     rows = [row for row in delta["c"] if last_x is None or row[0] > last_x]
+    dropped = trim_oldest(data, state.get("w", 0), rows)
     for x, o, h, low, c, v in rows:
         for key, value in zip(("x", "open", "high", "low", "close"), (x, o, h, low, c)):  # noqa: B905
             data[0][key].append(value)
@@ -92,7 +127,7 @@ def apply_delta(figure: dict, state: dict, delta: dict) -> tuple[dict, dict]:
         "st": delta["st"],
         "fk": delta["fk"],
         "last": delta["last"] if rows else state["last"],
-        "n": state["n"] + len(rows),
+        "n": state["n"] + len(rows) - dropped,
     }
     for key in ("err", "ds", "bl"):  # the feed's error or delay: present only while it lasts
         if delta.get(key) is not None:
@@ -343,32 +378,32 @@ def test_a_filtered_view_shows_only_the_chosen_signals(services):
     assert markers(tab.figure) == expected
 
 
-def test_a_chart_cut_back_to_its_window_keeps_the_traders_zoom(services):
-    """At its bounded size the chart is rebuilt (the oldest bars dropped); a trader who zoomed
-    away from the newest bar (the browser records the range as ``xr``) keeps that view on every
-    linked x axis; one following the newest bar gets the newest window."""
+def test_a_chart_at_its_bound_is_trimmed_by_the_browser_never_rebuilt(services):
+    """Past its window plus a tenth the browser drops the oldest bars of every trace itself
+    (the window is ``w`` in the chart state): the server never sends a whole figure again for
+    the chart's size, its deltas go on from the tab's last bar, and the chart the tab holds is
+    the newest ``w`` to ``w`` + a tenth bars of the database, layers cut at the same bar."""
     live = LiveContext(services.market_data, services.tracks, 50)
-    view = ViewState(symbol="SP500", timeframe="1d")
-    figure, state = build_chart(live, view)
-    following = dict(state)
-    zoomed = {**state, "xr": ["2015-03-02 00:00", "2015-04-01 00:00"]}
-    answers = {}
-    for name, tab_state in (("following", following), ("zoomed", zoomed)):
-        tab_figure = as_json(figure)
-        for _ in range(400):
-            services.runner.step()
-            rebuilt, delta, new_state = live_tick(live, tab_state, view)
-            if rebuilt is not no_update:
-                answers[name] = (as_json(rebuilt), new_state)
-                break
-            if delta is not no_update:
-                tab_figure, tab_state = apply_delta(tab_figure, tab_state, delta)
-        assert name in answers, f"the {name} chart was never cut back"
-    layout, state_after = answers["zoomed"][0]["layout"], answers["zoomed"][1]
-    axes = [k for k in layout if k.startswith("xaxis")]
-    assert len(axes) >= 2
-    assert all(layout[k]["range"] == zoomed["xr"] for k in axes)
-    assert state_after["xr"] == zoomed["xr"]
-    newest = answers["following"][0]["layout"]["xaxis"]["range"]
-    assert newest != zoomed["xr"]
-    assert "xr" not in answers["following"][1]
+    view = ViewState(symbol="DEMO", timeframe="1m", indicators=("sma(timeperiod=5)",))
+    figure, state = build_chart(live, view)  # a random walk: no replay starting over
+    assert state["w"] == 50
+    tab_figure, tab_state, trimmed = as_json(figure), state, 0
+    for _ in range(300):
+        services.runner.step()
+        rebuilt, delta, _state = live_tick(live, tab_state, view)
+        assert rebuilt is no_update, "a whole figure was sent again"
+        if delta is not no_update:
+            before = tab_state["n"]
+            tab_figure, tab_state = apply_delta(tab_figure, tab_state, delta)
+            trimmed += tab_state["n"] < before + len(delta["c"])
+    assert trimmed >= 2
+    candles = tab_figure["data"][0]
+    assert 50 <= len(candles["x"]) == tab_state["n"] <= 55
+    with services.sessions() as session:
+        stored = CandleRepository(session).frame("DEMO", "1m", last=len(candles["x"]) + 10)
+    shown = stored.iloc[-len(candles["x"]) :]
+    assert candles["close"] == pytest.approx(shown["close"].tolist(), rel=1e-9)
+    sma = next(t for t in tab_figure["data"] if t.get("name", "").upper().startswith("SMA"))
+    assert sma["x"][0] == candles["x"][0]  # cut at the same bar
+    expected = stored["close"].rolling(5).mean().iloc[-len(sma["y"]) :]
+    assert sma["y"] == pytest.approx(expected.tolist(), rel=1e-9)

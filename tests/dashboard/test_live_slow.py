@@ -246,8 +246,9 @@ def test_the_price_axis_holds_the_bollinger_bands_in_view(dash_duo, live_app):
 
     def zoomed_back() -> bool:
         """Older bars in view, as a trade row's click zooms, where the band passes the candles
-        (else the next window). The chart is rebuilt at its bounded size (every few seconds on
-        this fast replay), which shows the newest bars again: then it is zoomed back again."""
+        (else the next window). Zoomed away, the chart drops its oldest bars past twice its
+        window (every few seconds on this fast replay), which can take the bars in view away,
+        and a replay starting over shows the newest bars: then it is zoomed back again."""
         found = bands()
         if found and found["back"] and beyond(found):
             return inside(found)

@@ -160,6 +160,7 @@ def build_chart(live: LiveContext, view: ViewState) -> tuple[go.Figure, dict[str
     figure = composed.figure
     last = tv.candles.index[-1] if len(tv.candles) else None
     state = _chart_state(view, tv.timeframe, last, len(tv.candles), tv.state)
+    state["w"] = live.bars  # the window the browser trims the chart back to
     state["pe"] = track.panel_epoch()
     state["ti"] = composed.trace_index
     if tv.failures:
@@ -252,10 +253,12 @@ def live_tick(
     the forming bar, the layers' new points and the feed status. The browser applies it and
     records what it applied in the chart state (assets/chart_view.js), so a delta lost or
     applied late is made good by the next one. The whole figure is rebuilt only when the
-    tab's chart is not the selected one, when a replay started over, or when the chart
-    reached its bounded size; nothing before the tab's first figure arrived (no chart state),
-    nor while the tab's view build is running (``building``: that build sends the figure; a
-    tick building it too would send a second ~1 MB figure of the same view).
+    tab's chart is not the selected one or when a replay started over: never for the chart's
+    size (past its window plus a tenth the browser drops the oldest bars itself, the window
+    being ``w`` in the chart state: assets/chart_view.js, trimOldest); nothing before the
+    tab's first figure arrived (no chart state), nor while the tab's view build is running
+    (``building``: that build sends the figure; a tick building it too would send a second
+    ~1 MB figure of the same view).
     """
     if not view.symbol or not view.timeframe:
         raise PreventUpdate
@@ -297,9 +300,10 @@ def live_tick(
             )
         # the bars closed after this tab's last one, with the layers' new points: computed
         # once per (layers, last bar held, history length) for every tab showing them
-        # a tab holds at most its window plus a tenth (then it is rebuilt): the executions
-        # layer's fills are bounded to those bars
-        held = min(n, live.bars + live.bars // 10)
+        # a tab holds at most twice its window (the browser trims it back: past a tenth more
+        # while following the newest bar, twice while zoomed away): the executions layer's
+        # fills are bounded to those bars
+        held = min(n, 2 * live.bars)
         first = track.frame(n - held, n - held + 1).index[0] if held else None
         closed = track.shared(
             ("tick-closed", chart_state.get("cfg"), last_ms, n),
@@ -308,15 +312,6 @@ def live_tick(
                 executions_from(live, view, track, first),
             ),
         )  # fmt: skip
-    if chart_state["n"] + len(closed["c"]) > live.bars + live.bars // 10:
-        figure, new_state = build_chart(live, view)
-        kept = chart_state.get("xr")
-        if kept:
-            # the trader zoomed away from the newest bars (the browser stopped following): the
-            # chart cut back to its window keeps their view, on every linked x axis
-            figure.update_xaxes(range=list(kept))
-            new_state["xr"] = list(kept)
-        return figure, no_update, new_state
     return no_update, {**closed, **tail}, no_update
 
 
