@@ -7,6 +7,7 @@ the shell, wires their callbacks and the server's extra routes (/debug/stats, /d
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,9 +26,12 @@ from dashboard.pages import trading as trading_page
 from dashboard.warmup import WarmDiskcacheManager, WarmUp
 from services.paper import PaperTrading
 from services.runtime import Services, build_services
+from services.trading_runner import RunnerBusyError
 from services.trading_views import TradingViews
 
 SERVER_NAME = "app"  # the Flask app's name ("Serving Flask app 'app'"), after the entry point
+
+log = logging.getLogger("stratlens.server")
 
 
 def create_app(
@@ -113,7 +117,10 @@ def create_app(
     )
     if start_feeds:
         if settings.trading_runner == "embedded":
-            services.trading.start()
+            try:
+                services.trading.start()
+            except RunnerBusyError as exc:  # the pages still serve; nothing trades twice
+                log.error("paper trading is not run by this process: %s", exc)
         services.runner.start()
     if warm:
         app.server.extensions["stratlens_warmup"] = warmup

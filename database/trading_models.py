@@ -237,6 +237,66 @@ class Position(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+ORDER_REQUEST_ACTIONS: tuple[str, ...] = ("cancel", "modify")
+ORDER_REQUEST_STATUSES: tuple[str, ...] = ("pending", "applied", "refused")
+TRADING_LEASE = "trading"  # the one runner_leases row the trading runner holds
+
+
+class RunnerLease(Base):
+    """Which process runs the trading runner: one row, ``trading`` (inserted by migration
+    0009), its owner (host:pid) and the heartbeat it renews. A process that does not hold an
+    order asks the holder through ``order_requests`` while the heartbeat is fresh; both lock
+    this row, so a runner starting and a page editing a stored order take turns."""
+
+    __tablename__ = "runner_leases"
+    __table_args__ = (
+        CheckConstraint("(owner IS NULL) = (heartbeat_at IS NULL)", name="held_with_heartbeat"),
+    )
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner: Mapped[str | None] = mapped_column(String(256))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class OrderRequest(Base):
+    """A cancel or modify asked of the runner that holds the order (from another process):
+    pending until the runner applies it through its live broker (``applied``, the order's
+    status after) or cannot (``refused``, the reason)."""
+
+    __tablename__ = "order_requests"
+    __table_args__ = (
+        CheckConstraint(_in("action", ORDER_REQUEST_ACTIONS), name="action_valid"),
+        CheckConstraint(_in("status", ORDER_REQUEST_STATUSES), name="status_valid"),
+        CheckConstraint(
+            f"quantity IS NULL OR (quantity > 0 AND quantity < {FINITE_MAX})",
+            name="quantity_valid",
+        ),
+        CheckConstraint(
+            f"limit_price IS NULL OR (limit_price > 0 AND limit_price < {FINITE_MAX})",
+            name="limit_price_valid",
+        ),
+        CheckConstraint(
+            f"stop_price IS NULL OR (stop_price > 0 AND stop_price < {FINITE_MAX})",
+            name="stop_price_valid",
+        ),
+        CheckConstraint("(status = 'pending') = (answered_at IS NULL)", name="answered_when_done"),
+        Index(None, "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(ID_TYPE, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ID_TYPE, ForeignKey("orders.id"))
+    client_order_id: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(16))
+    quantity: Mapped[float | None] = mapped_column(Double)
+    limit_price: Mapped[float | None] = mapped_column(Double)
+    stop_price: Mapped[float | None] = mapped_column(Double)
+    status: Mapped[str] = mapped_column(String(16))
+    answer: Mapped[str | None] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(String(256))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 @event.listens_for(Fill, "before_update")
 def _refuse_fill_update(_mapper: Mapper[Fill], _connection: Any, target: Fill) -> None:
     session = object_session(target)
@@ -253,12 +313,17 @@ __all__ = [
     "ACCOUNT_STATUSES",
     "DEPLOYMENT_STATUSES",
     "OPEN_ORDER_STATUSES",
+    "ORDER_REQUEST_ACTIONS",
+    "ORDER_REQUEST_STATUSES",
     "ORDER_STATUSES",
     "ORDER_TYPES",
     "TIME_IN_FORCE",
+    "TRADING_LEASE",
     "Account",
     "Deployment",
     "Fill",
     "Order",
+    "OrderRequest",
     "Position",
+    "RunnerLease",
 ]

@@ -16,6 +16,9 @@ command resumes after the last bar it stored: no order is placed twice, no fill 
 
 from __future__ import annotations
 
+import os
+import socket
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,7 +38,7 @@ from strategies.registry import UnknownStrategyError, create
 from trading.config import DeploymentConfigError, DeploymentSettings
 from trading.engine import BarOutcome, Deployed, TradingEngine
 from trading.replay import new_deployed, trade_frame
-from trading.store import TradingStore, account_book, order_row, paper_order
+from trading.store import TradingStore, account_book
 
 if TYPE_CHECKING:
     from services.trading_runner import TradingRunner
@@ -79,6 +82,7 @@ class PaperTrading:
         batch_bars: int = DEFAULT_BATCH_BARS,
         *,
         runner: TradingRunner | None = None,
+        answer_wait_s: float = 5.0,
     ) -> None:
         self._sessions = sessions
         # writes read first (the account, order ids) then write, while the feeds write candles
@@ -87,6 +91,9 @@ class PaperTrading:
         self._runner = runner
         self._store = TradingStore()
         self.batch_bars = batch_bars
+        # a cancel or modify asked of a runner in another process: how long to wait for it
+        self.answer_wait_s = answer_wait_s
+        self.name = f"{socket.gethostname()}:{os.getpid()}"  # who asks, in order_requests
 
     # -- accounts and deployments -----------------------------------------------------------
     def create_account(self, name: str, cash: float, max_drawdown_pct: float | None = None):
@@ -165,39 +172,56 @@ class PaperTrading:
         return self._change(client_order_id, "modify", given)
 
     def _change(self, client_order_id: str, action: str, changes: dict[str, float]) -> str:
-        from trading.broker import PaperBroker
+        """Through this process's running runner (its live broker, or the stored order it
+        does not hold); else, while a runner of another process renews the lease, as a
+        request it answers (waited for up to ``answer_wait_s``); else on the stored order,
+        the lease row locked meanwhile (no runner can start and read it half changed)."""
+        from database.repositories.order_requests import OrderRequestRepository
+        from services.trading_runner import LEASE_S, change_stored_order
         from trading.orders import OrderError
 
-        with self._sessions() as session:
-            found = TradingRepository(session).order(client_order_id)
-        if found is None:
-            raise PaperError(f"unknown order {client_order_id!r}")
         runner = self._runner
         try:
-            if runner is not None and runner.holds(client_order_id):
-                order = (
-                    runner.cancel(client_order_id)
-                    if action == "cancel"
-                    else runner.modify(client_order_id, **changes)
-                )
+            if runner is not None and runner.running:
+                order = runner.apply(client_order_id, action, changes)
                 return f"order {client_order_id} {order.status}"
-            account_id, row = found
             with self._writes.begin() as session:
-                repo = TradingRepository(session)
-                account = repo.account_by_id(account_id)
-                assert account is not None
-                broker = PaperBroker(account_book(account))
-                broker.restore([paper_order(row)], [])
+                found = TradingRepository(session).order(client_order_id)
+                if found is None:
+                    raise PaperError(f"unknown order {client_order_id!r}")
+                requests = OrderRequestRepository(session)
                 now = datetime.now(UTC)
-                if action == "cancel":
-                    broker.cancel(client_order_id, now, "cancelled by the user")
-                else:
-                    broker.modify(client_order_id, now, **changes)
-                orders, _, _ = broker.drain()
-                repo.save_orders(account_id, [order_row(o) for o in orders])
-                return f"order {client_order_id} {orders[0].status}"
+                holder = requests.lease_holder(stale_before=now - pd.Timedelta(seconds=LEASE_S))
+                if holder is None:
+                    order = change_stored_order(session, client_order_id, action, changes)
+                    return f"order {client_order_id} {order.status}"
+                request_id = requests.add(
+                    found[1].id, client_order_id, action, changes, self.name, now
+                )
         except OrderError as exc:
             raise PaperError(str(exc)) from exc
+        return self._answer(request_id, client_order_id, action, holder)
+
+    def _answer(self, request_id: int, client_order_id: str, action: str, holder: str) -> str:
+        """The runner's answer to request ``request_id`` (PaperError when it refused), or
+        that it is asked, after ``answer_wait_s`` without one."""
+        from database.repositories.order_requests import OrderRequestRepository
+
+        deadline = time.monotonic() + self.answer_wait_s
+        while True:
+            with self._sessions() as session:
+                request = OrderRequestRepository(session).get(request_id)
+            assert request is not None
+            if request.status == "applied":
+                return f"order {client_order_id} {request.answer}"
+            if request.status == "refused":
+                raise PaperError(request.answer or f"{action} refused by the runner")
+            if time.monotonic() >= deadline:
+                return (
+                    f"{action} of order {client_order_id} asked of the runner ({holder}, request"
+                    f" {request_id}): it applies it at its next step"
+                )
+            time.sleep(0.05)
 
     def account_view(self, name: str) -> str:
         """The account as text: cash, equity, PnL, positions and open orders."""

@@ -14,16 +14,24 @@ database (accounts, open orders, positions, each deployment's state and last bar
 processes, in order, the stored candles that closed while it was down. Client order ids are
 deterministic, so a bar processed again never places an order twice.
 
-Cancel and modify from the pages go through :meth:`cancel` / :meth:`modify` (under the
-runner's lock, written at once); with the runner in another process, a page changes a
-stored order only when no runner holds it (see docs/trading.md).
+Cancel and modify go through the runner that runs: in its process by :meth:`apply` (under
+the runner's lock: through the live broker when it holds the order, else on the stored
+order), from another process as a row of ``order_requests`` that the runner answers within
+``request_poll_s`` (:meth:`serve_requests`). Which process runs the runner is the database's
+``runner_leases`` row: :meth:`start` takes it (refused while another runner renews it), the
+runner renews it every ``sync_s`` and releases it at :meth:`stop`; a process that finds no
+fresh holder edits the stored order itself (:func:`change_stored_order`), the lease row
+locked, so a runner starting meanwhile reads the order after the change (docs/trading.md).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,6 +40,7 @@ import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
 from database.repositories.candles import CandleRepository
+from database.repositories.order_requests import OrderRequestRepository
 from database.repositories.strategies import StrategyRepository
 from database.repositories.trading import DeploymentRow, TradingRepository
 from database.session import write_session_factory
@@ -41,15 +50,21 @@ from market.resample import resample
 from market.timeframes import Timeframe
 from strategies.registry import create
 from trading.alerts.events import AlertEvent
+from trading.broker import PaperBroker
 from trading.config import DeploymentSettings
 from trading.engine import BarOutcome, TradingEngine
 from trading.orders import OrderError, PaperOrder
 from trading.replay import new_deployed
-from trading.store import TradingStore, account_book
+from trading.store import TradingStore, account_book, order_row, paper_order
 
 log = logging.getLogger("stratlens.runner")
 
 DEFAULT_HISTORY_BARS = 1000  # a new deployment's indicators open on this many past bars
+LEASE_S = 10.0  # a runner whose heartbeat is older runs no more (it renews every sync_s)
+
+
+class RunnerBusyError(RuntimeError):
+    """Another trading runner holds this database's lease (two would trade twice)."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +86,8 @@ class TradingRunner:
         history_bars: int = DEFAULT_HISTORY_BARS,
         clock: Callable[[], float] = time.monotonic,
         cursor: Callable[[str], pd.Timestamp | None] | None = None,
+        request_poll_s: float = 0.5,
+        lease_s: float = LEASE_S,
     ) -> None:
         self._sessions = sessions
         # writes read first (the account, order ids) then write, while the feeds write candles
@@ -94,27 +111,83 @@ class TradingRunner:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._running = False  # started: a process without it (TRADING_RUNNER=external) skips
+        self._request_poll_s = request_poll_s
+        self.lease_s = max(lease_s, 3 * sync_s)
+        # who runs it, as the lease row says: host, process and this runner
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     # -- lifecycle ---------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self._running
+
     def start(self) -> None:
-        """Sync now, then every ``sync_s`` on a background thread (the embedded default)."""
+        """Take the lease, sync now, then every ``sync_s`` on a background thread (the
+        embedded default), answering order requests every ``request_poll_s``.
+        RunnerBusyError when another runner renews the lease."""
+        now = datetime.now(UTC)
+        stale = now - pd.Timedelta(seconds=self.lease_s)
+        with self._writes.begin() as session:
+            holder = OrderRequestRepository(session).take_lease(self.owner, now, stale_before=stale)
+        if holder is not None and _dead_here(holder):  # killed on this host: no need to wait
+            log.warning("trading runner: taking over the lease of %s (not running)", holder)
+            with self._writes.begin() as session:
+                holder = OrderRequestRepository(session).take_lease(
+                    self.owner, now, stale_before=stale, replacing=holder
+                )
+        if holder is not None:
+            raise RunnerBusyError(
+                f"another trading runner ({holder}) runs on this database: stop it first, or"
+                f" wait {self.lease_s:g} s after it died"
+            )
         self.sync()
         self._running = True
         self._thread = threading.Thread(target=self._loop, name="trading-runner", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
+        started = self._running
         self._running = False
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        if started:
+            try:
+                with self._writes.begin() as session:
+                    OrderRequestRepository(session).release(self.owner)
+            except Exception:  # the lease goes stale by itself
+                log.exception("trading runner: the lease could not be released")
 
     def _loop(self) -> None:
-        while not self._stop.wait(self._sync_s):
+        next_sync = self._clock() + self._sync_s
+        while not self._stop.wait(self._request_poll_s):
             try:
-                self.sync()
-            except Exception:  # a database hiccup: the next sync tries again
+                self.serve_requests()
+                if self._clock() >= next_sync:
+                    next_sync = self._clock() + self._sync_s
+                    self._renew()
+                    self.sync()
+            except Exception:  # a database hiccup: the next round tries again
                 log.exception("trading runner: sync failed")
+
+    def _renew(self) -> None:
+        with self._writes.begin() as session:
+            held = OrderRequestRepository(session).renew(self.owner, datetime.now(UTC))
+        if not held:  # another runner took a lease this one let go stale: stop trading
+            log.error("trading runner: its lease was taken by another runner; stopping")
+            self._alert_lost_lease()
+            self._running = False
+            self._stop.set()
+
+    def _alert_lost_lease(self) -> None:
+        self._send(
+            AlertEvent(
+                kind="deployment_error",
+                message="the trading runner lost its lease to another runner and stopped",
+                severity="critical",
+                key=f"lease-{self.owner}",
+            )
+        )
 
     def status(self) -> RunnerStatus:
         with self.lock:
@@ -319,6 +392,34 @@ class TradingRunner:
         with self.lock:
             return any(client_order_id in b.orders for b in self.engine.brokers.values())
 
+    def apply(self, client_order_id: str, action: str, changes: dict[str, float]) -> PaperOrder:
+        """Cancel or modify an order from this runner's process: through the live broker
+        when this runner holds it, else on the stored order (under the runner's lock, so a
+        deployment starting does not read the order half changed). OrderError says why not."""
+        with self.lock:
+            if self.holds(client_order_id):
+                if action == "cancel":
+                    return self.cancel(client_order_id)
+                return self.modify(client_order_id, **changes)
+            with self._writes.begin() as session:
+                return change_stored_order(session, client_order_id, action, changes)
+
+    def serve_requests(self) -> int:
+        """Answer the pending order requests of other processes, oldest first; how many."""
+        with self._sessions() as session:
+            pending = OrderRequestRepository(session).pending()
+        for request in pending:
+            try:
+                order = self.apply(request.client_order_id, request.action, request.changes)
+                status, answer = "applied", order.status
+            except OrderError as exc:
+                status, answer = "refused", str(exc)
+            with self._writes.begin() as session:
+                OrderRequestRepository(session).answer(
+                    request.id, status, answer, datetime.now(UTC)
+                )
+        return len(pending)
+
     def cancel(self, client_order_id: str) -> PaperOrder:
         return self._change(
             client_order_id, lambda b, now: b.cancel(client_order_id, now, "cancelled by the user")
@@ -344,6 +445,49 @@ class TradingRunner:
         raise OrderError(f"order {client_order_id!r} is not held by the running runner")
 
 
+def _dead_here(owner: str) -> bool:
+    """Whether the lease's ``owner`` (host:pid:token) was a process of this host that is gone."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False  # this process: another runner of it is alive
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, someone else's
+        return False
+    return False
+
+
+def change_stored_order(
+    session: Session, client_order_id: str, action: str, changes: dict[str, float]
+) -> PaperOrder:
+    """Cancel or modify a stored order that no running broker holds, by the paper broker's
+    own rules (a filled order cannot be cancelled...), in the caller's transaction: OrderError
+    says why not."""
+    repo = TradingRepository(session)
+    found = repo.order(client_order_id)
+    if found is None:
+        raise OrderError(f"unknown order {client_order_id!r}")
+    account_id, row = found
+    account = repo.account_by_id(account_id)
+    assert account is not None
+    broker = PaperBroker(account_book(account))
+    broker.restore([paper_order(row)], [])
+    now = datetime.now(UTC)
+    if action == "cancel":
+        order = broker.cancel(client_order_id, now, "cancelled by the user")
+    else:
+        order = broker.modify(client_order_id, now, **changes)
+    orders, _, _ = broker.drain()
+    repo.save_orders(account_id, [order_row(o) for o in orders])
+    return order
+
+
 def run_forever(settings) -> int:
     """``app.py runner``: the feeds and the trading runner in this process, until stopped."""
     import signal
@@ -354,7 +498,12 @@ def run_forever(settings) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    services.trading.start()
+    try:
+        services.trading.start()
+    except RunnerBusyError as exc:
+        log.error("runner: %s", exc)
+        services.close()
+        return 2
     services.runner.start()
     log.info("runner: %d deployments running", services.trading.status().deployments)
     try:
@@ -364,4 +513,10 @@ def run_forever(settings) -> int:
     return 0
 
 
-__all__ = ["RunnerStatus", "TradingRunner", "run_forever"]
+__all__ = [
+    "RunnerBusyError",
+    "RunnerStatus",
+    "TradingRunner",
+    "change_stored_order",
+    "run_forever",
+]

@@ -41,6 +41,8 @@ TABLES = {
     "orders",
     "fills",
     "positions",
+    "order_requests",
+    "runner_leases",
     "alert_rules",
     "alerts",
     "alert_deliveries",

@@ -5,6 +5,7 @@ once, and the deployments resume when the feed passes their last bar."""
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from database.repositories.candles import CandleRepository
@@ -13,7 +14,7 @@ from market.candles import iter_candles
 from market.feeds import FeedEvent
 from market.sample_data import load_sample
 from market.timeframes import Timeframe
-from services.paper import PaperTrading
+from services.paper import PaperError, PaperTrading
 from services.trading_runner import TradingRunner
 from trading.alerts.events import AlertEvent
 
@@ -70,3 +71,126 @@ def test_a_rewound_feed_trades_nothing_again_and_resumes_past_the_last_bar(sessi
         assert len([n for n in notes if n.kind == "feed_rewound"]) == 2
     finally:
         runner.stop()
+
+
+# -- one runner per database; a cancel from another process goes through it ------------------
+
+
+def test_a_second_runner_on_the_same_database_is_refused_until_the_first_stops(session_factory):
+    from services.trading_runner import RunnerBusyError
+
+    first, second = TradingRunner(session_factory), TradingRunner(session_factory)
+    first.start()
+    try:
+        with pytest.raises(RunnerBusyError, match=first.owner):
+            second.start()
+        assert not second.running
+    finally:
+        first.stop()
+    second.start()  # the lease was released
+    second.stop()
+
+
+def test_a_dead_runners_lease_goes_stale(session_factory):
+    """A runner killed without releasing its lease holds it no longer than ``lease_s``."""
+    from database.repositories.order_requests import OrderRequestRepository
+
+    long_ago = pd.Timestamp("2026-01-01", tz="UTC").to_pydatetime()
+    with session_factory.begin() as session:
+        repo = OrderRequestRepository(session)
+        assert repo.take_lease("dead:1", long_ago, stale_before=long_ago) is None
+    runner = TradingRunner(session_factory)
+    runner.start()  # its heartbeat is months old: taken over
+    try:
+        with session_factory() as session:
+            holder = OrderRequestRepository(session).lease_holder(
+                stale_before=pd.Timestamp.now(tz="UTC") - pd.Timedelta(seconds=runner.lease_s)
+            )
+        assert holder == runner.owner
+    finally:
+        runner.stop()
+
+
+def _trading_with_an_open_stop(session_factory) -> tuple[TradingRunner, str, int]:
+    """A started runner whose live broker holds an open stop-loss order (after an entry)."""
+    candles = load_sample("SP500").iloc[-300:]
+    with session_factory.begin() as session:
+        CandleRepository(session).upsert("SP500", "1d", candles)
+    paper = PaperTrading(session_factory)
+    account = paper.create_account("stops", 10_000.0)
+    paper.deploy(
+        "sma", account="stops", strategy="sma_crossover", params={"fast": 2, "slow": 4},
+        symbol="SP500", timeframe="1d", settings={"stop_loss_pct": 0.5},
+    )  # fmt: skip
+    paper.set_status("sma", "running")
+    cursor = {"SP500": candles.index[99]}
+    runner = TradingRunner(session_factory, cursor=cursor.get, request_poll_s=0.05)
+    runner.start()
+    for event in closed("SP500", candles.iloc[100:]):
+        runner.on_closed(event)
+        with session_factory() as session:
+            open_stops = [
+                o for o in TradingRepository(session).orders(account.id, open_only=True)
+                if o.order_type == "stop"
+            ]  # fmt: skip
+        if open_stops:
+            return runner, open_stops[0].client_order_id, account.id
+    runner.stop()
+    raise AssertionError("no stop-loss order rested")
+
+
+def test_a_cancel_from_another_process_is_applied_by_the_runner_holding_the_order(
+    session_factory,
+):
+    """A page served apart from the runner (TRADING_RUNNER=external: no runner of its own)
+    asks the runner through order_requests; the runner cancels through its live broker, so
+    the order stays cancelled (a direct edit of the stored order would be undone by the
+    runner's next write of that order)."""
+    runner, client_order_id, account_id = _trading_with_an_open_stop(session_factory)
+    try:
+        assert runner.holds(client_order_id)
+        page = PaperTrading(session_factory, answer_wait_s=20.0)  # another process's view
+        assert page.cancel(client_order_id) == f"order {client_order_id} cancelled"
+        assert runner.engine.brokers[account_id].orders.get(client_order_id) is None or (
+            runner.engine.brokers[account_id].orders[client_order_id].status == "cancelled"
+        )
+        with pytest.raises(PaperError, match="cancel"):  # a second cancel: refused, said why
+            page.cancel(client_order_id)
+        with session_factory() as session:
+            found = TradingRepository(session).order(client_order_id)
+        assert found is not None
+        assert found[1].status == "cancelled"
+    finally:
+        runner.stop()
+
+
+def test_without_a_runner_a_cancel_edits_the_stored_order(session_factory):
+    runner, client_order_id, _ = _trading_with_an_open_stop(session_factory)
+    runner.stop()  # the lease released: nobody holds the order now
+    page = PaperTrading(session_factory, answer_wait_s=0.0)
+    assert page.cancel(client_order_id) == f"order {client_order_id} cancelled"
+    with session_factory() as session:
+        found = TradingRepository(session).order(client_order_id)
+    assert found is not None
+    assert found[1].status == "cancelled"
+
+
+def test_a_runner_killed_on_this_host_leaves_its_lease_at_once(session_factory):
+    """Restarted right after a kill -9, the runner does not wait for the lease to go stale:
+    its holder was a process of this host that is gone."""
+    import socket
+    import subprocess
+    import sys
+
+    from database.repositories.order_requests import OrderRequestRepository
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    now = pd.Timestamp.now(tz="UTC").to_pydatetime()
+    with session_factory.begin() as session:
+        repo = OrderRequestRepository(session)
+        dead = f"{socket.gethostname()}:{gone.pid}:killed"
+        assert repo.take_lease(dead, now, stale_before=now) is None  # a fresh heartbeat
+    runner = TradingRunner(session_factory)
+    runner.start()
+    runner.stop()
