@@ -258,9 +258,11 @@ class FeedRunner:
     for tests and benchmarks: use one or the other).
 
     Feeds the runner paces get one event per `interval` seconds; a self-paced feed (an
-    exchange) is read as fast as its source delivers. The on_closed hook is where a live
-    strategy runner will plug in: it sees every closed candle once stored, in order. A delayed
-    feed retries when its next event arrives (or, once its events end, by waiting).
+    exchange) is read as fast as its source delivers. The on_closed hook is where the trading
+    runner plugs in: it sees every closed candle once stored, in order; on_forming sees each
+    forming update (resting orders fill as the bar forms), a failure of it logged, never
+    stopping the feed. A delayed feed retries when its next event arrives (or, once its events
+    end, by waiting).
     """
 
     def __init__(
@@ -271,12 +273,14 @@ class FeedRunner:
         interval: float,
         on_closed: Callable[[FeedEvent], None] | None = None,
         retry: RetryPolicy | None = None,
+        on_forming: Callable[[FeedEvent], None] | None = None,
     ) -> None:
         self._feeds = feeds
         self._market = market
         self._sessions = session_factory
         self._interval = interval
         self._on_closed = on_closed
+        self._on_forming = on_forming
         self._retry = retry or RetryPolicy()
         self._rng = random.Random()
         self._stop = threading.Event()
@@ -365,6 +369,11 @@ class FeedRunner:
         state = self._market.apply(event)
         if event.kind == "closed" and self._on_closed is not None:
             self._on_closed(event)
+        elif event.kind == "forming" and self._on_forming is not None:
+            try:
+                self._on_forming(event)
+            except Exception:  # a forming update's work never stops the feed
+                log.exception("feed %s: the forming update's hook failed", event.symbol)
         return state
 
     def _store(self, events: list[FeedEvent]) -> None:

@@ -92,6 +92,7 @@ def build_services(settings: Settings) -> Services:
         sessions,
         interval=event_interval(settings.feed_speed, settings.feed_updates_per_candle),
         on_closed=trading.on_closed,
+        on_forming=trading.on_forming,
     )
     cache = SharedCache.from_url(settings.redis_url)
     market_data = MarketDataService(sessions, market, cache)

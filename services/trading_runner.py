@@ -332,6 +332,22 @@ class TradingRunner:
                 return
             self._bar(event.symbol, event.candle)
 
+    def on_forming(self, event: FeedEvent) -> None:
+        """FeedRunner's hook: a forming update of a feed's bar. The orders resting on its
+        symbol that it reaches fill at once (TradingEngine.on_forming), stored in one
+        transaction; nothing is decided before the bar closes."""
+        if not self._running or event.kind != "forming" or event.candle is None:
+            return
+        with self.lock:
+            if not any(b.open_orders(event.symbol) for b in self.engine.brokers.values()):
+                return
+            ts = int(event.candle.ts.value // 1_000_000)
+            if self.engine.waits_until(event.symbol, ts) is not None:
+                return  # a bar its deployments are past (a replay starting over)
+            outcome = self.engine.on_forming(event.symbol, event.candle)
+            if outcome is not None:
+                self._commit(outcome)
+
     def _behind(self, symbol: str, ts: pd.Timestamp) -> bool:
         """Whether every deployment on ``symbol`` is past this bar: its feed went back in
         time (a looping replay started over). Nothing trades the past again, so they wait for

@@ -175,6 +175,37 @@ class TradingEngine:
         self._outcome = None
         return outcome
 
+    def on_forming(
+        self, symbol: str, candle: Candle, now: datetime | None = None
+    ) -> BarOutcome | None:
+        """A forming update of ``symbol``'s base bar (the bar so far): the orders resting on
+        ``symbol`` that it reaches fill now, by the closed bar's rules (its open, then the low
+        and high reached so far), and their deployments learn of the fills (a stop-loss fills
+        while the bar forms, its take-profit is cancelled). Nothing is decided: signals and new
+        orders come when the bar closes; the drawdown is checked then. None when no order
+        rests on ``symbol`` or none filled (what moved is stored with the closed bar)."""
+        brokers = [b for b in self.brokers.values() if b.open_orders(symbol)]
+        if not brokers:
+            return None
+        when = now or candle.ts.to_pydatetime()
+        outcome = self._outcome = BarOutcome(int(candle.ts.value // 1_000_000), when)
+        try:
+            filled = False
+            for broker in brokers:
+                before = len(broker.new_fills)
+                broker.on_bar(symbol, candle, closed=False, now=when)
+                filled = filled or len(broker.new_fills) > before
+            if not filled:
+                return None
+            mine = [d for d in self.deployed.values() if d.symbol == symbol]
+            self._collect(symbol, mine)
+            # their states after the fills, stored with them: a restart before the bar
+            # closes resumes from the fills, not from before them
+            outcome.deployments.extend(d for d in mine if d.last_bar_ts is not None)
+        finally:
+            self._outcome = None
+        return outcome
+
     def waits_until(self, symbol: str, ts: int) -> int | None:
         """When every deployment on ``symbol`` is past the bar opening at ``ts`` (ms; its
         feed went back in time), the first bar time they take again; None when one of them

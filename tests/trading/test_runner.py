@@ -112,7 +112,8 @@ def test_a_dead_runners_lease_goes_stale(session_factory):
 
 
 def _trading_with_an_open_stop(session_factory) -> tuple[TradingRunner, str, int]:
-    """A started runner whose live broker holds an open stop-loss order (after an entry)."""
+    """A started runner whose live broker holds an open stop-loss order (after an entry):
+    (runner, the stop's client order id, the account id)."""
     candles = load_sample("SP500").iloc[-300:]
     with session_factory.begin() as session:
         CandleRepository(session).upsert("SP500", "1d", candles)
@@ -129,12 +130,10 @@ def _trading_with_an_open_stop(session_factory) -> tuple[TradingRunner, str, int
     for event in closed("SP500", candles.iloc[100:]):
         runner.on_closed(event)
         with session_factory() as session:
-            open_stops = [
-                o for o in TradingRepository(session).orders(account.id, open_only=True)
-                if o.order_type == "stop"
-            ]  # fmt: skip
-        if open_stops:
-            return runner, open_stops[0].client_order_id, account.id
+            resting = TradingRepository(session).orders(account.id, open_only=True)
+        # a stop resting alone (no market order waiting for the next open to close it)
+        if resting and all(o.order_type == "stop" for o in resting):
+            return runner, resting[0].client_order_id, account.id
     runner.stop()
     raise AssertionError("no stop-loss order rested")
 
@@ -194,3 +193,51 @@ def test_a_runner_killed_on_this_host_leaves_its_lease_at_once(session_factory):
     runner = TradingRunner(session_factory)
     runner.start()
     runner.stop()
+
+
+def test_a_resting_stop_fills_while_the_bar_forms(session_factory):
+    """A forming update that reaches a resting stop fills it at once (stored with the
+    deployment's state after it), by the closed bar's rules; the bar's close fills it no
+    second time."""
+    from market.candles import Candle
+
+    runner, client_order_id, account_id = _trading_with_an_open_stop(session_factory)
+    try:
+        with session_factory() as session:
+            repo = TradingRepository(session)
+            _, stop = repo.order(client_order_id)
+            deployment = repo.deployments(status="running")[0]
+        level = stop.stop_price
+        sell = stop.side == "sell"
+        ts = pd.Timestamp(deployment.last_bar_ts, unit="ms", tz="UTC") + pd.Timedelta(days=1)
+        away, through = (1.05, 0.95) if sell else (0.95, 1.05)
+        high, low = (level * away, level * through) if sell else (level * through, level * away)
+        forming = Candle(ts, level * away, high, low, level * through, 1_000.0)
+        before = fills_of(session_factory, account_id)
+
+        runner.on_forming(FeedEvent("forming", "SP500", DAY, forming))
+
+        with session_factory() as session:
+            repo = TradingRepository(session)
+            _, filled = repo.order(client_order_id)
+            fills = [f for f in repo.fills(account_id) if f.client_order_id == client_order_id]
+            position = [p for p in repo.positions(account_id) if p.symbol == "SP500"]
+            state = repo.deployments(status="running")[0].state
+        assert filled.status == "filled"
+        assert len(fills) == 1
+        assert fills[0].price == pytest.approx(level)  # reached, not gapped: at the stop
+        assert fills[0].bar_ts == deployment.last_bar_ts + 86_400_000
+        assert fills_of(session_factory, account_id) == before + 1
+        assert all(p.quantity == 0 for p in position)
+        assert state["position"]["side"] == 0  # the deployment knows, stored with the fill
+
+        closed_bar = Candle(ts, forming.open, forming.high, forming.low, forming.close, 2_000.0)
+        runner.on_closed(FeedEvent("closed", "SP500", DAY, closed_bar))
+        with session_factory() as session:
+            again = [
+                f for f in TradingRepository(session).fills(account_id)
+                if f.client_order_id == client_order_id
+            ]  # fmt: skip
+        assert len(again) == 1
+    finally:
+        runner.stop()
