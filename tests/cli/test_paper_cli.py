@@ -276,3 +276,124 @@ def test_a_replay_killed_with_sigkill_resumes_to_what_an_uninterrupted_run_store
     for what in ("orders", "fills", "positions", "account"):
         assert_rows_equal(killed[what], uninterrupted[what], what)
     assert [p[1] for p in killed["positions"]] == [0.0]
+
+
+# -- kill -9 of `app.py runner` ----------------------------------------------------------------
+RUNNER_ENV = {
+    "FEEDS": "SP500:replay",
+    "FEED_SPEED": "100",
+    "FEED_UPDATES_PER_CANDLE": "0",
+    "REPLAY_BARS": "600",
+}
+DEPLOY = shlex.split(
+    "--account acc --strategy sma_crossover --set fast=2 --set slow=4 --set direction=both"
+    " --symbol SP500 --timeframe 1d --commission 0.001 --stop-loss 0.02 --take-profit 0.04"
+)
+
+
+def _deployed(folder: Path) -> None:
+    for args in (
+        ("db", "upgrade"),
+        ("paper", "account", "create", "acc", "--cash", "10000"),
+        ("paper", "deploy", "dep", *DEPLOY),
+        ("paper", "start", "dep"),
+    ):
+        done = app(folder, *args)
+        assert done.returncode == 0, (args, done.stderr)
+
+
+def _runner(folder: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "app.py", "runner"],
+        cwd=ROOT,
+        env=environment(folder) | RUNNER_ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _last_bar(folder: Path) -> int | None:
+    rows = query(folder, "SELECT last_bar_ts FROM deployments WHERE name = 'dep'")
+    return rows[0][0] if rows else None
+
+
+def _until_bar(folder: Path, process: subprocess.Popen[bytes], reached, timeout: float = 240):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read().decode()[-2000:]  # type: ignore[union-attr]
+        bar = _last_bar(folder)
+        if bar is not None and reached(bar):
+            return bar
+        time.sleep(0.05)  # polling the database for the runner's committed bars
+    raise AssertionError(f"the runner did not get there in {timeout:g} s: {_last_bar(folder)}")
+
+
+def _stop(process: subprocess.Popen[bytes], sig: int) -> None:
+    try:
+        process.send_signal(sig)
+        process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stderr.close()  # type: ignore[union-attr]
+
+
+def _book(folder: Path) -> dict[str, list[tuple]]:
+    return {
+        "orders": query(
+            folder,
+            "SELECT client_order_id, side, order_type, status, quantity, filled_quantity,"
+            " average_price, fees, limit_price, stop_price, purpose FROM orders"
+            " ORDER BY client_order_id",
+        ),
+        "fills": query(
+            folder,
+            "SELECT fill_id, side, price, quantity, fee, realised_pnl, seq, bar_ts FROM fills"
+            " ORDER BY fill_id",
+        ),
+        "positions": query(folder, "SELECT symbol, quantity, average_price FROM positions"),
+        "account": query(folder, "SELECT cash, fees, realised_pnl FROM accounts"),
+    }
+
+
+def test_the_runner_killed_with_sigkill_resumes_to_what_an_uninterrupted_run_stores(
+    tmp_path: Path,
+):
+    """`app.py runner` trading a replay, killed with SIGKILL mid-way and started again (at
+    once: its lease's holder is gone), stores the same orders, fills, positions and account
+    as a runner that was never interrupted: no order placed twice, no fill lost."""
+    killed, whole = tmp_path / "killed", tmp_path / "whole"
+    for folder in (killed, whole):
+        folder.mkdir()
+        _deployed(folder)
+    last = query(killed, "SELECT max(ts) FROM candles WHERE symbol = 'SP500'")[0][0]
+
+    first = _runner(killed)
+    try:
+        start = _until_bar(killed, first, lambda bar: True)
+        _until_bar(killed, first, lambda bar: bar >= start + 150 * 86_400_000)
+    finally:
+        _stop(first, signal.SIGKILL)
+    assert first.returncode == -signal.SIGKILL
+    interrupted_at = _last_bar(killed)
+    assert interrupted_at is not None
+    assert interrupted_at < last
+    again = _runner(killed)
+    try:
+        _until_bar(killed, again, lambda bar: bar >= last)
+    finally:
+        _stop(again, signal.SIGTERM)
+
+    uninterrupted = _runner(whole)
+    try:
+        _until_bar(whole, uninterrupted, lambda bar: bar >= last)
+    finally:
+        _stop(uninterrupted, signal.SIGTERM)
+
+    mine, reference = _book(killed), _book(whole)
+    assert len(reference["fills"]) > 10
+    ids = [o[0] for o in mine["orders"]]
+    assert len(ids) == len(set(ids))  # no order placed twice
+    for what in ("orders", "fills", "positions", "account"):
+        assert_rows_equal(mine[what], reference[what], what)
