@@ -30,10 +30,10 @@ from services.batch import (
     expand,
     run_batch,
     sweep_table,
-    walk_forward,
 )
 from services.batch_pool import WorkerPool
 from services.saved_runs import reopen_run
+from services.walk_forward import walk_forward
 from strategies.base import StrategyParamError
 from strategies.data_integration import StrategyDataIntegrator
 from strategies.registry import UnknownStrategyError, create
