@@ -5,6 +5,7 @@ x axis at once and highlights its trade while hovered."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import threading
 import time
@@ -15,6 +16,7 @@ import pandas as pd
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 
+from dashboard.server import create_app
 from tests.dashboard.test_layers_browser import js_click
 from tests.dashboard.test_live_browser import closed_bars
 from tests.dashboard.waits import WAIT_S, until
@@ -74,12 +76,19 @@ class SlowServer:
         self._inner, self.delay_s = inner, delay_s
         self.figures = 0
         self.layered = 0
+        self.in_flight = 0
         self._lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         if environ.get("PATH_INFO", "").endswith("_dash-update-component"):
-            time.sleep(self.delay_s)  # the simulated load, inside the server
-            body = b"".join(self._inner(environ, start_response))
+            with self._lock:
+                self.in_flight += 1
+            try:
+                time.sleep(self.delay_s)  # the simulated load, inside the server
+                body = b"".join(self._inner(environ, start_response))
+            finally:
+                with self._lock:
+                    self.in_flight -= 1
             if b'"price-chart"' in body and b'"figure"' in body and b'"layout"' in body:
                 with self._lock:
                     self.figures += 1
@@ -87,24 +96,45 @@ class SlowServer:
             return [body]
         return self._inner(environ, start_response)
 
+    def settle(self, dash_duo) -> None:
+        """Fast again, the page left, every answer finished: nothing reaches the app's
+        services after the test closes them."""
+        self.delay_s = 0.0
+        dash_duo.driver.get("about:blank")
+        until(lambda: self.in_flight == 0, timeout=WAIT_S)
 
-def test_a_busy_server_still_draws_the_first_layered_chart_and_sends_it_once(dash_duo, live_app):
+
+def test_a_busy_server_still_draws_the_first_layered_chart_and_sends_it_once(
+    dash_duo, live_settings
+):
+    # a replay long enough not to start over (a new figure, rightly) on a slow CI machine
+    app = create_app(dataclasses.replace(live_settings, replay_bars=3000))
+    try:
+        _busy_server_draws_once(dash_duo, app)
+    finally:
+        app.server.extensions["stratlens"].close()
+
+
+def _busy_server_draws_once(dash_duo, live_app) -> None:
     slow = SlowServer(live_app.server.wsgi_app, delay_s=1.2)  # ~5 refresh periods each
     live_app.server.wsgi_app = slow
     dash_duo.start_server(live_app)
-    dash_duo.driver.get(f"{dash_duo.server_url}/?ind=rsi&ind=bbands&strat={EMA}")
-    until(
-        lambda: dash_duo.driver.execute_script(
-            GRAPH + " return g && g.data && g.data.some(t => (t.legendgroup || '')"
-            ".startsWith('sig:'))"
-        ),
-        timeout=WAIT_S,
-    )
-    held = closed_bars(dash_duo)
-    until(lambda: closed_bars(dash_duo) >= held + 2, timeout=WAIT_S)
-    # the view's build sent the layered figure; ticks sent deltas, never that figure again
-    assert slow.layered == 1, (slow.layered, slow.figures)
-    assert dash_duo.get_logs() == []
+    try:
+        dash_duo.driver.get(f"{dash_duo.server_url}/?ind=rsi&ind=bbands&strat={EMA}")
+        until(
+            lambda: dash_duo.driver.execute_script(
+                GRAPH + " return g && g.data && g.data.some(t => (t.legendgroup || '')"
+                ".startsWith('sig:'))"
+            ),
+            timeout=WAIT_S,
+        )
+        held = closed_bars(dash_duo)
+        until(lambda: closed_bars(dash_duo) >= held + 2, timeout=WAIT_S)
+        # the view's build sent the layered figure; ticks sent deltas, never that figure again
+        assert slow.layered == 1, (slow.layered, slow.figures)
+        assert dash_duo.get_logs() == []
+    finally:
+        slow.settle(dash_duo)
 
 
 def test_a_trade_row_zooms_every_linked_axis_and_hover_highlights_the_trade(dash_duo, live_app):
