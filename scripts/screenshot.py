@@ -118,14 +118,17 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     parser.add_argument("--sizes", default="1280x800", help="viewports, e.g. 1280x800,1920x1080")
-    parser.add_argument("--themes", default="dark,light", help="dark, light or both")
+    parser.add_argument("--themes", default="dark,light", help="dark, light, dark,light or both")
     parser.add_argument("--only", default="", help="shots whose name contains this")
     parser.add_argument("--wait", type=float, default=8.0, help="seconds of live ticks first")
     parser.add_argument("--port", type=int, default=8765)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     sizes = [tuple(int(v) for v in size.split("x")) for size in args.sizes.split(",")]
-    themes = args.themes.split(",")
+    themes = ["dark", "light"] if args.themes == "both" else args.themes.split(",")
+    unknown = sorted(set(themes) - {"dark", "light"})
+    if unknown:
+        parser.error(f"--themes: unknown theme(s) {unknown}: expected dark, light or both")
     data_dir = Path(tempfile.mkdtemp())
     env = dict(
         os.environ,

@@ -281,6 +281,9 @@ def test_returns_distribution_lines(run: tuple[BacktestResult, pd.Series]) -> No
     assert len(fig.data[0].x) == len(returns)
     shapes = {s.name: s.x0 for s in fig.layout.shapes}
     assert shapes["zero"] == 0
+    # the mean and VaR lines are labelled; the zero line is named by the axis' 0% tick only
+    labels = sorted(a.text for a in fig.layout.annotations)
+    assert labels == sorted([f"mean {returns.mean() * 100:.2f}%", f"VaR 95% {shapes['VaR']:.2f}%"])
     assert shapes["mean"] == pytest.approx(returns.mean() * 100, rel=1e-12)
     # the same historical VaR compute_metrics reports
     assert shapes["VaR"] == pytest.approx(metrics["VaR 95% (Hist.) [%]"], rel=1e-12)

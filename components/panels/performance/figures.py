@@ -192,7 +192,8 @@ def returns_distribution_figure(
             hovertemplate="%{x}%: %{y}<extra></extra>",
         )
     )
-    lines = [("zero", 0.0, "0", theme.level, "dot", "bottom right")]
+    # the zero line has no label: the axis' "0%" tick names it (a "0" on the line sat on the bars)
+    lines = [("zero", 0.0, None, theme.level, "dot", "bottom right")]
     if r.size:
         mean = float(r.mean())
         var = float(np.quantile(r, 1 - var_confidence))
@@ -205,9 +206,15 @@ def returns_distribution_figure(
             x=x,
             name=name,
             line={"color": color, "dash": dash, "width": 1.2},
-            annotation_text=text,
-            annotation_position=position,
-            annotation_font_color=color,
+            **(
+                {
+                    "annotation_text": text,
+                    "annotation_position": position,
+                    "annotation_font_color": color,
+                }
+                if text
+                else {}
+            ),
         )
     style_figure(fig, theme, hovermode="closest")
     fig.update_layout(showlegend=False, bargap=0.02)
@@ -281,5 +288,6 @@ def monthly_heatmap_figure(table: pd.DataFrame, *, theme: ChartTheme = DARK) -> 
     style_figure(fig, theme, hovermode="closest")
     fig.update_layout(showlegend=False, height=max(200, 60 + 22 * len(years)))
     fig.update_xaxes(side="top", showgrid=False, type="category")
-    fig.update_yaxes(autorange="reversed", showgrid=False, type="category", side="left")
+    # no tick marks: a year names its row, and the Year column's shared axis drew a dash per row
+    fig.update_yaxes(autorange="reversed", showgrid=False, type="category", side="left", ticks="")
     return fig
