@@ -1,0 +1,282 @@
+"""Round trips rebuilt from executed fills, first in first out.
+
+>>> trips = round_trips(fills)                     # fills: the fills frame (docs/tracking.md)
+>>> trips[["direction", "entry_time", "exit_time", "net_pnl"]]
+>>> pnl = fill_pnl(fills)                           # per fill: realised pnl, cumulative pnl
+
+A position is kept per (account_id, symbol). A fill on the position's side (or on a flat
+position) opens a lot; a fill against it closes the oldest lots first (FIFO). A fill larger
+than the position closes it and opens the rest on the other side (a flip). A round trip runs
+from the fill that opens a flat position to the fill that brings it back to zero (or flips
+it); scaling in and out stays inside one trip.
+
+Conventions (docs/tracking.md):
+
+- gross PnL of a closed quantity q of a lot: (exit price - lot price) x q for a long,
+  (lot price - exit price) x q for a short;
+- a fill's commission is shared by quantity between what it closes and what it opens; a
+  trip's ``fees`` are the shares of its entries' and exits' commissions, ``net_pnl`` =
+  ``gross_pnl`` - ``fees``, ``return`` = ``net_pnl`` / entry notional (sum of entry quantity
+  x entry price);
+- a fill's ``pnl`` (what it realised) = the gross PnL of what it closed - its whole
+  commission, so that ``cumulative_pnl``, their running sum per account, is the account's net
+  realised PnL with every fee paid so far counted (fees of still open lots included);
+- ``mae`` / ``mfe`` (with candles): the worst and best excursion of the bars the trip spans
+  (low and high; a short's mirrored), as a fraction of the entry price.
+
+Quantities are fractional; a quantity below :data:`EPSILON` x the fill's volume is zero.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+FILL_COLUMNS = (
+    "trade_id",
+    "account_id",
+    "strategy_id",
+    "symbol",
+    "side",
+    "price",
+    "volume",
+    "commission",
+    "time",
+)
+TRIP_COLUMNS = (
+    "account_id",
+    "strategy_id",
+    "symbol",
+    "direction",
+    "entry_time",
+    "exit_time",
+    "entry_price",
+    "exit_price",
+    "volume",
+    "entry_trade_ids",
+    "exit_trade_ids",
+    "holding_s",
+    "gross_pnl",
+    "fees",
+    "net_pnl",
+    "return",
+    "mae",
+    "mfe",
+)
+EPSILON = 1e-12
+
+
+@dataclass
+class _Trip:
+    """An open round trip: what it has entered and closed so far."""
+
+    strategy_id: str
+    direction: int  # +1 long, -1 short
+    entry_time: pd.Timestamp
+    entry_qty: float = 0.0
+    entry_notional: float = 0.0
+    exit_qty: float = 0.0
+    exit_notional: float = 0.0
+    gross: float = 0.0
+    fees: float = 0.0
+    entry_ids: list[str] = field(default_factory=list)
+    exit_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PositionLedger:
+    """One (account, symbol) position as FIFO lots, fed one fill at a time (O(lots closed)).
+
+    ``apply`` returns the fill's realised pnl and the round trips it finished; the same
+    ledger serves the batch :func:`round_trips` and the live tracker.
+    """
+
+    account_id: str
+    symbol: str
+    lots: deque[list[float]] = field(default_factory=deque)  # [quantity left, price]
+    side: int = 0  # +1 long, -1 short, 0 flat
+    trip: _Trip | None = None
+
+    @property
+    def quantity(self) -> float:
+        return self.side * sum(lot[0] for lot in self.lots)
+
+    def apply(
+        self,
+        trade_id: str,
+        strategy_id: str,
+        side: str,
+        price: float,
+        volume: float,
+        commission: float,
+        time: pd.Timestamp,
+    ) -> tuple[float, list[dict]]:
+        sign = 1 if side == "buy" else -1
+        left = float(volume)
+        fee_per_unit = commission / volume
+        gross = 0.0
+        done: list[dict] = []
+        if self.side and sign != self.side:  # closes (part of) the position
+            trip = self.trip
+            assert trip is not None
+            closed_here = 0.0
+            while self.lots and left > EPSILON * volume:
+                lot = self.lots[0]
+                q = min(lot[0], left)
+                pnl = (price - lot[1]) * q * self.side
+                gross += pnl
+                trip.gross += pnl
+                trip.fees += fee_per_unit * q  # the entry's share was counted when it opened
+                closed_here += q
+                lot[0] -= q
+                left -= q
+                if lot[0] <= EPSILON * max(volume, q):
+                    self.lots.popleft()
+            trip.exit_qty += closed_here
+            trip.exit_notional += closed_here * price
+            trip.exit_ids.append(trade_id)
+            if not self.lots:
+                done.append(self._close(trip, time))
+                self.side, self.trip = 0, None
+        if left > EPSILON * volume:  # opens or adds to a position
+            if not self.side:
+                self.side = sign
+                self.trip = _Trip(strategy_id, sign, time)
+            trip = self.trip
+            assert trip is not None
+            self.lots.append([left, float(price)])
+            trip.entry_qty += left
+            trip.entry_notional += left * price
+            trip.fees += fee_per_unit * left
+            trip.entry_ids.append(trade_id)
+        return gross - commission, done
+
+    def _close(self, trip: _Trip, time: pd.Timestamp) -> dict:
+        net = trip.gross - trip.fees
+        return {
+            "account_id": self.account_id,
+            "strategy_id": trip.strategy_id,
+            "symbol": self.symbol,
+            "direction": "long" if trip.direction > 0 else "short",
+            "entry_time": trip.entry_time,
+            "exit_time": time,
+            "entry_price": trip.entry_notional / trip.entry_qty,
+            "exit_price": trip.exit_notional / trip.exit_qty,
+            "volume": trip.entry_qty,
+            "entry_trade_ids": tuple(trip.entry_ids),
+            "exit_trade_ids": tuple(trip.exit_ids),
+            "holding_s": (time - trip.entry_time).total_seconds(),
+            "gross_pnl": trip.gross,
+            "fees": trip.fees,
+            "net_pnl": net,
+            "return": net / trip.entry_notional,
+        }
+
+
+def check_fills(fills: pd.DataFrame) -> pd.DataFrame:
+    """The fills frame in time order (stable), its columns checked; raises ValueError naming
+    the first missing column or invalid row."""
+    missing = [c for c in FILL_COLUMNS if c not in fills.columns]
+    if missing:
+        raise ValueError(f"fills: missing column(s) {missing}")
+    bad_side = ~fills["side"].isin(("buy", "sell"))
+    if bad_side.any():
+        row = fills.index[bad_side.to_numpy()][0]
+        raise ValueError(f"fills row {row!r}: side={fills.at[row, 'side']!r}: expected buy or sell")
+    for column in ("price", "volume"):
+        values = fills[column].to_numpy(dtype=float)
+        bad = ~(np.isfinite(values) & (values > 0))
+        if bad.any():
+            row = fills.index[bad][0]
+            raise ValueError(f"fills row {row!r}: {column}={float(values[bad][0])!r}: expected > 0")
+    if not fills["time"].is_monotonic_increasing:
+        fills = fills.sort_values("time", kind="stable")
+    return fills
+
+
+def _walk(fills: pd.DataFrame) -> tuple[np.ndarray, list[dict]]:
+    """Each fill of ``fills`` (checked, in time order) through its position's ledger."""
+    ledgers: dict[tuple[str, str], PositionLedger] = {}
+    pnl = np.empty(len(fills))
+    trips: list[dict] = []
+    columns = [fills[c].tolist() for c in FILL_COLUMNS]
+    for k, (trade_id, account, strategy, symbol, side, price, volume, fee, time) in enumerate(
+        zip(*columns, strict=True)
+    ):
+        ledger = ledgers.get((account, symbol))
+        if ledger is None:
+            ledger = ledgers[(account, symbol)] = PositionLedger(account, symbol)
+        pnl[k], done = ledger.apply(trade_id, strategy, side, price, volume, fee, time)
+        trips.extend(done)
+    return pnl, trips
+
+
+def fill_pnl(fills: pd.DataFrame) -> pd.DataFrame:
+    """``pnl`` (realised by each fill, net of its commission) and ``cumulative_pnl`` (per
+    account, in time order), indexed like ``fills`` sorted by time."""
+    ordered = check_fills(fills)
+    pnl, _ = _walk(ordered)
+    out = pd.DataFrame({"pnl": pnl}, index=ordered.index)
+    out["cumulative_pnl"] = out["pnl"].groupby(ordered["account_id"].to_numpy()).cumsum()
+    return out
+
+
+def round_trips(
+    fills: pd.DataFrame, candles: Mapping[str, pd.DataFrame] | None = None
+) -> pd.DataFrame:
+    """Closed round trips (columns :data:`TRIP_COLUMNS`) in exit order. With ``candles``
+    (symbol -> bars indexed by open time, UTC) each trip gets ``mae`` and ``mfe``; NaN
+    without."""
+    _, trips = _walk(check_fills(fills))
+    frame = pd.DataFrame(trips, columns=[c for c in TRIP_COLUMNS if c not in ("mae", "mfe")])
+    frame["mae"] = np.nan
+    frame["mfe"] = np.nan
+    if candles and len(frame):
+        _excursions(frame, candles)
+    for column in ("entry_time", "exit_time"):
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    return frame
+
+
+def _excursions(frame: pd.DataFrame, candles: Mapping[str, pd.DataFrame]) -> None:
+    """MAE / MFE of each trip from the bars that overlap it (the entry's bar to the exit's)."""
+    mae = frame["mae"].to_numpy(copy=True)
+    mfe = frame["mfe"].to_numpy(copy=True)
+    for symbol, rows in frame.groupby("symbol").indices.items():
+        bars = candles.get(symbol)
+        if bars is None or bars.empty:
+            continue
+        high = bars["high"].to_numpy(dtype=float)
+        low = bars["low"].to_numpy(dtype=float)
+        entry = pd.DatetimeIndex(frame["entry_time"].iloc[rows]).as_unit("ns").asi8
+        exit_ = pd.DatetimeIndex(frame["exit_time"].iloc[rows]).as_unit("ns").asi8
+        opens = pd.DatetimeIndex(bars.index).as_unit("ns").asi8
+        first = np.searchsorted(opens, entry, side="right") - 1
+        last = np.searchsorted(opens, exit_, side="right")
+        for j, row in enumerate(rows):
+            a, b = max(first[j], 0), last[j]
+            if b <= a:
+                continue
+            price = frame["entry_price"].iat[row]
+            hi, lo = high[a:b].max() / price - 1, low[a:b].min() / price - 1
+            if frame["direction"].iat[row] == "long":
+                mae[row], mfe[row] = min(lo, 0.0), max(hi, 0.0)
+            else:
+                mae[row], mfe[row] = min(-hi, 0.0), max(-lo, 0.0)
+    frame["mae"] = mae
+    frame["mfe"] = mfe
+
+
+__all__ = [
+    "EPSILON",
+    "FILL_COLUMNS",
+    "TRIP_COLUMNS",
+    "PositionLedger",
+    "check_fills",
+    "fill_pnl",
+    "round_trips",
+]
