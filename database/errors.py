@@ -12,11 +12,13 @@ class RepositoryError(Exception):
 class DuplicateTradeError(RepositoryError, ValueError):
     """One or more trade ids are repeated in a batch or already stored; nothing was written."""
 
-    def __init__(self, trade_ids: Iterable[str], *, where: str) -> None:
+    def __init__(self, trade_ids: Iterable[str], *, where: str, account: str | None = None) -> None:
         self.trade_ids = tuple(sorted(set(trade_ids)))
+        self.account = account
         shown = ", ".join(repr(t) for t in self.trade_ids[:10])
         more = f" and {len(self.trade_ids) - 10} more" if len(self.trade_ids) > 10 else ""
-        super().__init__(f"duplicate trade id(s) {where}: {shown}{more}; no trade was written")
+        of = f" (account {account!r})" if account is not None else ""
+        super().__init__(f"duplicate trade id(s) {where}: {shown}{more}{of}; no trade was written")
 
 
 class TradeImmutableError(RepositoryError):

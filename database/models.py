@@ -296,11 +296,13 @@ class StrategySignal(Base):
 
 
 class Trade(Base):
-    """An executed trade. Immutable: ORM events here and database triggers refuse changes."""
+    """An executed trade (a fill). Immutable: ORM events here and database triggers refuse
+    changes. ``trade_id`` is unique within its account (0010); ``source`` says where it came
+    from (paper, freqtrade, hummingbot, csv, api), ``order_id`` the order it fills."""
 
     __tablename__ = "trades"
     __table_args__ = (
-        UniqueConstraint("trade_id"),
+        UniqueConstraint("account_id", "trade_id"),
         CheckConstraint("length(trade_id) > 0", name="trade_id_not_empty"),
         CheckConstraint(_in("side", TRADE_SIDES), name="side_valid"),
         CheckConstraint(f"price > 0 AND price < {FINITE_MAX}", name="price_valid"),
@@ -314,6 +316,7 @@ class Trade(Base):
         Index(None, "symbol", "execution_time"),
         Index(None, "strategy_id", "execution_time"),
         Index(None, "run_id"),
+        Index(None, "account_id", "execution_time"),
     )
 
     id: Mapped[int] = mapped_column(ID_TYPE, primary_key=True)
@@ -332,6 +335,8 @@ class Trade(Base):
     labels: Mapped[list[str]] = mapped_column(JSON_TYPE)
     pnl: Mapped[float | None] = mapped_column(Double)
     cumulative_pnl: Mapped[float | None] = mapped_column(Double)
+    source: Mapped[str | None] = mapped_column(String(32))
+    order_id: Mapped[str | None] = mapped_column(String(160))
 
 
 @event.listens_for(Trade, "before_update")

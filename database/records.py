@@ -148,7 +148,8 @@ class SignalRecord:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TradeRecord:
-    """One executed trade (a fill); immutable once stored, identified by ``trade_id``."""
+    """One executed trade (a fill); immutable once stored, identified by ``trade_id`` within
+    its account."""
 
     trade_id: str
     account_id: str
@@ -164,6 +165,8 @@ class TradeRecord:
     pnl: float | None = None
     cumulative_pnl: float | None = None
     run_id: int | None = None
+    source: str | None = None  # paper, freqtrade, hummingbot, csv, api
+    order_id: str | None = None  # the order this fill belongs to
 
     def __post_init__(self) -> None:
         for name in ("trade_id", "account_id", "strategy_id", "symbol"):

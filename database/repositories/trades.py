@@ -1,4 +1,4 @@
-"""TradeRepository: executed trades, append-only and immutable, keyed by ``trade_id``."""
+"""TradeRepository: executed trades, append-only and immutable, keyed by (account, ``trade_id``)."""
 
 from __future__ import annotations
 
@@ -34,26 +34,24 @@ class TradeRepository:
     def add_many(self, records: Iterable[TradeRecord]) -> int:
         """Store new trades in bulk; returns how many.
 
-        A trade id repeated in the batch or already stored raises DuplicateTradeError naming
-        them, and nothing is written.
+        A trade id repeated in the batch or already stored in its account raises
+        DuplicateTradeError naming them (and the account), and nothing is written.
         """
         batch = list(records)
         for record in batch:
             if not isinstance(record, TradeRecord):
                 raise TypeError(f"expected TradeRecord, got {type(record).__name__}")
-        counts = Counter(record.trade_id for record in batch)
-        repeated = [trade_id for trade_id, n in counts.items() if n > 1]
-        if repeated:
-            raise DuplicateTradeError(repeated, where="within the batch")
-        stored = [
-            trade_id
-            for ids in chunks(list(counts), IN_CHUNK)
-            for trade_id in self._session.scalars(
-                select(TRADES.c.trade_id).where(TRADES.c.trade_id.in_(ids))
-            )
-        ]
-        if stored:
-            raise DuplicateTradeError(stored, where="already stored")
+        by_account: dict[str, list[str]] = {}
+        for record in batch:
+            by_account.setdefault(record.account_id, []).append(record.trade_id)
+        for account, ids in by_account.items():
+            repeated = [trade_id for trade_id, n in Counter(ids).items() if n > 1]
+            if repeated:
+                raise DuplicateTradeError(repeated, where="within the batch", account=account)
+        for account, ids in by_account.items():
+            stored = self.stored_ids(account, ids)
+            if stored:
+                raise DuplicateTradeError(stored, where="already stored", account=account)
         rows = [
             {
                 "trade_id": r.trade_id,
@@ -70,6 +68,8 @@ class TradeRepository:
                 "labels": list(r.labels),
                 "pnl": r.pnl,
                 "cumulative_pnl": r.cumulative_pnl,
+                "source": r.source,
+                "order_id": r.order_id,
             }
             for r in batch
         ]
@@ -77,12 +77,26 @@ class TradeRepository:
             self._session.execute(insert(TRADES), chunk)
         return len(rows)
 
-    def get(self, trade_id: str) -> TradeRecord | None:
-        row = (
-            self._session.execute(select(TRADES).where(TRADES.c.trade_id == trade_id))
-            .mappings()
-            .first()
-        )
+    def stored_ids(self, account_id: str, trade_ids: Iterable[str]) -> set[str]:
+        """Which of ``trade_ids`` the account already has."""
+        wanted = list(dict.fromkeys(trade_ids))
+        found: set[str] = set()
+        for ids in chunks(wanted, IN_CHUNK):
+            found.update(
+                self._session.scalars(
+                    select(TRADES.c.trade_id).where(
+                        TRADES.c.account_id == account_id, TRADES.c.trade_id.in_(ids)
+                    )
+                )
+            )
+        return found
+
+    def get(self, trade_id: str, account_id: str | None = None) -> TradeRecord | None:
+        """The trade ``trade_id`` of ``account_id`` (of any account when None: the first)."""
+        statement = select(TRADES).where(TRADES.c.trade_id == trade_id)
+        if account_id is not None:
+            statement = statement.where(TRADES.c.account_id == account_id)
+        row = self._session.execute(statement.order_by(TRADES.c.id)).mappings().first()
         return None if row is None else _trade_record(row)
 
     def list(
@@ -139,4 +153,6 @@ def _trade_record(row: Any) -> TradeRecord:
         labels=tuple(row["labels"]),
         pnl=row["pnl"],
         cumulative_pnl=row["cumulative_pnl"],
+        source=row["source"],
+        order_id=row["order_id"],
     )

@@ -75,6 +75,27 @@ def test_ids_already_stored_write_nothing(session):
     assert trades.get("t-2").price == trade("t-2").price
 
 
+def test_a_trade_id_is_unique_within_its_account_only(session):
+    """Two bots both have a trade 17: two trades. The same account twice: refused by name,
+    also by the database's own key (0010: unique (account_id, trade_id))."""
+    trades = TradeRepository(session)
+    trades.add_many([trade("17", account_id="freqtrade-1"), trade("17", account_id="hb-1")])
+    assert trades.get("17", "hb-1").account_id == "hb-1"
+    assert trades.stored_ids("hb-1", ["17", "18"]) == {"17"}
+
+    with pytest.raises(DuplicateTradeError, match=r"already stored: '17' \(account 'hb-1'\)"):
+        trades.add_many([trade("18", account_id="hb-1"), trade("17", account_id="hb-1")])
+    with pytest.raises(IntegrityError), session.begin_nested():
+        session.execute(
+            TRADES.insert().values(
+                trade_id="17", account_id="hb-1", strategy_id="s", symbol="X", side="buy",
+                price=1.0, volume=1.0, commission=0.0, execution_time=T0,
+                market_context={}, labels=[],
+            )
+        )  # fmt: skip
+    assert sorted(t.account_id for t in trades.list()) == ["freqtrade-1", "hb-1"]
+
+
 def test_many_stored_duplicates_are_all_named(session):
     trades = TradeRepository(session)
     trades.add_many([trade(f"t-{i}", minutes=i) for i in range(1200)])
