@@ -31,11 +31,13 @@ class TradeRepository:
         self._session = session
         self._chunk_rows = chunk_rows
 
-    def add_many(self, records: Iterable[TradeRecord]) -> int:
+    def add_many(self, records: Iterable[TradeRecord], *, checked: bool = False) -> int:
         """Store new trades in bulk; returns how many.
 
         A trade id repeated in the batch or already stored in its account raises
         DuplicateTradeError naming them (and the account), and nothing is written.
+        ``checked``: the caller knows the ids are new (the trade tracker keeps each account's
+        ids): no query looks, the database's unique key still refuses a repeat.
         """
         batch = list(records)
         for record in batch:
@@ -48,7 +50,7 @@ class TradeRepository:
             repeated = [trade_id for trade_id, n in Counter(ids).items() if n > 1]
             if repeated:
                 raise DuplicateTradeError(repeated, where="within the batch", account=account)
-        for account, ids in by_account.items():
+        for account, ids in by_account.items() if not checked else ():
             stored = self.stored_ids(account, ids)
             if stored:
                 raise DuplicateTradeError(stored, where="already stored", account=account)

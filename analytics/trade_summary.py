@@ -1,0 +1,258 @@
+"""The performance summary of tracked trades: trade summary, per-label performance, metrics.
+
+>>> trips = round_trips(fills)                          # analytics.round_trips
+>>> trade_summary(trips)["win_rate"]
+>>> label_performance(trips)                             # {label: {trades, net_pnl, win_rate}}
+>>> performance_summary(fills, trips, capital=10_000, period="monthly")
+
+Conventions (docs/tracking.md):
+
+- a round trip wins when its net PnL (after every fee) is > 0, loses when < 0; one at exactly
+  0 is counted in ``breakeven`` and in neither; ``win_rate`` = winning / trades;
+- ``avg_win`` / ``avg_loss``: mean net PnL of the winning / losing trips (NaN without);
+  ``profit_factor`` = gross profit / |gross loss| of the trips' net PnL (NaN without a loss);
+- a round trip carries the labels of its fills (the union, in first-seen order); per label,
+  each trip that carries it counts once;
+- the metrics: the account's realised equity (capital + cumulative realised PnL of its
+  fills) at each day's last fill, from the capital the day before the first, through
+  :func:`analytics.metrics.compute_metrics` under the
+  named preset, with the round trips as the trade list; without ``capital`` the return-based
+  metrics are NaN (an imported bot's starting balance is not in its database);
+- a period (day, ISO week from Monday, calendar month, UTC) holds the trips that EXIT in it and
+  the fills executed in it.
+
+:class:`LiveSummary` keeps the trade summary and the label table up to date one round trip at
+a time (O(labels of the trip)); its ``trade_summary()`` / ``labels()`` equal the functions above
+on the same trips.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analytics.trade_list import TRADE_COLUMNS
+
+NAN = math.nan
+PERIODS = {"daily": "D", "weekly": "W-SUN", "monthly": "M", "all": None}
+
+
+def trip_labels(trips: pd.DataFrame, fills: pd.DataFrame) -> pd.Series:
+    """Each trip's labels: the union of its entry and exit fills' labels (first seen first)."""
+    by_id: dict[str, tuple[str, ...]] = {}
+    if "labels" in fills.columns:
+        by_id = dict(zip(fills["trade_id"], fills["labels"], strict=True))
+    out = []
+    for entries, exits in zip(trips["entry_trade_ids"], trips["exit_trade_ids"], strict=True):
+        seen: dict[str, None] = {}
+        for trade_id in (*entries, *exits):
+            for label in by_id.get(trade_id, ()):
+                seen[label] = None
+        out.append(tuple(seen))
+    return pd.Series(out, index=trips.index, dtype=object)
+
+
+def trade_summary(trips: pd.DataFrame) -> dict[str, float | int]:
+    """Counts and averages of the round trips' net PnL (conventions in the module text)."""
+    pnl = trips["net_pnl"].to_numpy(dtype=float) if len(trips) else np.empty(0)
+    wins, losses = pnl[pnl > 0], pnl[pnl < 0]
+    held = trips["holding_s"].to_numpy(dtype=float) if len(trips) else np.empty(0)
+    return _summary(
+        len(pnl), len(wins), len(losses), float(pnl.sum()), float(wins.sum()),
+        float(losses.sum()), float(wins.max()) if len(wins) else NAN,
+        float(losses.min()) if len(losses) else NAN,
+        float(trips["fees"].sum()) if len(trips) else 0.0, float(held.sum()),
+    )  # fmt: skip
+
+
+def _summary(
+    n: int, n_win: int, n_loss: int, net: float, profit: float, loss: float, best: float,
+    worst: float, fees: float, held: float,
+) -> dict[str, float | int]:  # fmt: skip
+    return {
+        "trades": n,
+        "winning": n_win,
+        "losing": n_loss,
+        "breakeven": n - n_win - n_loss,
+        "win_rate": n_win / n if n else NAN,
+        "net_pnl": net,
+        "gross_profit": profit,
+        "gross_loss": loss,
+        "avg_win": profit / n_win if n_win else NAN,
+        "avg_loss": loss / n_loss if n_loss else NAN,
+        "avg_trade": net / n if n else NAN,
+        "largest_win": best,
+        "largest_loss": worst,
+        "profit_factor": profit / -loss if n_loss else NAN,
+        "fees": fees,
+        "avg_holding_s": held / n if n else NAN,
+    }
+
+
+def label_performance(trips: pd.DataFrame, labels: pd.Series | None = None) -> dict[str, dict]:
+    """Per label: trips carrying it, their net PnL, win rate and average; sorted by name."""
+    labels = trips["labels"] if labels is None else labels
+    table: dict[str, list[float]] = {}
+    for trip_labels_, pnl in zip(labels, trips["net_pnl"].to_numpy(dtype=float), strict=True):
+        for label in trip_labels_:
+            row = table.setdefault(label, [0, 0.0, 0])
+            row[0] += 1
+            row[1] += pnl
+            row[2] += pnl > 0
+    return {label: _label_row(*table[label]) for label in sorted(table)}
+
+
+def _label_row(n: float, net: float, won: float) -> dict[str, float | int]:
+    return {"trades": int(n), "net_pnl": net, "win_rate": won / n, "avg_pnl": net / n}
+
+
+def realised_equity(fills: pd.DataFrame, capital: float) -> pd.Series:
+    """Capital + cumulative realised PnL at each UTC day's last fill (indexed by the day), from
+    ``capital`` on the day before the first fill."""
+    if fills.empty:
+        return pd.Series(dtype=float)
+    pnl = pd.Series(fills["pnl"].to_numpy(dtype=float), index=pd.DatetimeIndex(fills["time"]))
+    daily = pnl.groupby(pnl.index.floor("D")).sum().cumsum()
+    before = pd.Series([0.0], index=[daily.index[0] - pd.Timedelta(days=1)])
+    return capital + pd.concat([before, daily])
+
+
+def metrics_frame(trips: pd.DataFrame, equity: pd.Series) -> pd.DataFrame:
+    """The round trips as the trade list compute_metrics reads (TRADE_COLUMNS)."""
+    days = equity.index
+    entry_bar = np.clip(days.searchsorted(trips["entry_time"].dt.floor("D")), 0, len(days) - 1)
+    exit_bar = np.clip(days.searchsorted(trips["exit_time"].dt.floor("D")), 0, len(days) - 1)
+    frame = pd.DataFrame(
+        {
+            "entry_time": trips["entry_time"].to_numpy(),
+            "exit_time": trips["exit_time"].to_numpy(),
+            "entry_bar": entry_bar,
+            "exit_bar": exit_bar,
+            "side": trips["direction"].to_numpy(),
+            "size": np.where(trips["direction"] == "long", 1, -1) * trips["volume"].to_numpy(),
+            "entry_price": trips["entry_price"].to_numpy(),
+            "exit_price": trips["exit_price"].to_numpy(),
+            "pnl": trips["net_pnl"].to_numpy(),
+            "return_pct": trips["return"].to_numpy(),
+            "commission": trips["fees"].to_numpy(),
+            "duration": (trips["exit_time"] - trips["entry_time"]).to_numpy(),
+            "exit_reason": "signal",
+            "mae": trips["mae"].to_numpy(),
+            "mfe": trips["mfe"].to_numpy(),
+        }
+    )
+    return frame[list(TRADE_COLUMNS)]
+
+
+def performance_summary(
+    fills: pd.DataFrame,
+    trips: pd.DataFrame,
+    *,
+    capital: float | None = None,
+    period: str = "all",
+    preset: str = "quantstats",
+) -> list[dict[str, Any]]:
+    """One entry per period (``all``: one): its span, trade summary, per-label performance
+    and metrics (empty without ``capital``... NaN ratios; see the module text)."""
+    if period not in PERIODS:
+        raise ValueError(f"period={period!r} is invalid: expected one of {list(PERIODS)}")
+    if "labels" not in trips.columns:
+        trips = trips.assign(labels=trip_labels(trips, fills))
+    rule = PERIODS[period]
+    if rule is None or fills.empty:
+        groups = [(None, fills, trips)]
+    else:
+        fill_key = pd.DatetimeIndex(fills["time"]).tz_convert(None).to_period(rule)
+        trip_key = pd.DatetimeIndex(trips["exit_time"]).tz_convert(None).to_period(rule)
+        keys = sorted(set(fill_key) | set(trip_key))
+        groups = [(k, fills[fill_key == k], trips[trip_key == k]) for k in keys]
+    out = []
+    for key, f, t in groups:
+        entry: dict[str, Any] = {
+            "period": "all" if key is None else str(key),
+            "start": None if key is None else key.start_time.tz_localize("UTC").isoformat(),
+            "end": None if key is None else key.end_time.tz_localize("UTC").isoformat(),
+            "fills": len(f),
+            "trade_summary": trade_summary(t),
+            "labels": label_performance(t),
+            "metrics": _metrics(f, t, capital, preset),
+        }
+        out.append(entry)
+    return out
+
+
+def _metrics(fills: pd.DataFrame, trips: pd.DataFrame, capital: float | None, preset: str) -> dict:
+    from analytics.metrics import compute_metrics
+
+    if capital is None or fills.empty:
+        return {}
+    start = capital + float(fills["cumulative_pnl"].iloc[0] - fills["pnl"].iloc[0])
+    equity = realised_equity(fills, start)
+    stats = compute_metrics(equity, metrics_frame(trips, equity), preset=preset)
+    return {k: _plain(v) for k, v in stats.items()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, float | np.floating):
+        return float(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, pd.Timedelta):
+        return value.total_seconds()
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return value
+
+
+class LiveSummary:
+    """The trade summary and label table, one round trip at a time (O(labels of the trip))."""
+
+    def __init__(self) -> None:
+        self._n = self._n_win = self._n_loss = 0
+        self._net = self._profit = self._loss = self._fees = self._held = 0.0
+        self._best = self._worst = NAN
+        self._labels: dict[str, list[float]] = {}
+
+    def add(self, net_pnl: float, fees: float, holding_s: float, labels: Iterable[str]) -> None:
+        self._n += 1
+        self._net += net_pnl
+        self._fees += fees
+        self._held += holding_s
+        if net_pnl > 0:
+            self._n_win += 1
+            self._profit += net_pnl
+            self._best = net_pnl if math.isnan(self._best) else max(self._best, net_pnl)
+        elif net_pnl < 0:
+            self._n_loss += 1
+            self._loss += net_pnl
+            self._worst = net_pnl if math.isnan(self._worst) else min(self._worst, net_pnl)
+        for label in labels:
+            row = self._labels.setdefault(label, [0, 0.0, 0])
+            row[0] += 1
+            row[1] += net_pnl
+            row[2] += net_pnl > 0
+
+    def trade_summary(self) -> dict[str, float | int]:
+        return _summary(
+            self._n, self._n_win, self._n_loss, self._net, self._profit, self._loss,
+            self._best, self._worst, self._fees, self._held,
+        )  # fmt: skip
+
+    def labels(self) -> dict[str, dict]:
+        return {label: _label_row(*self._labels[label]) for label in sorted(self._labels)}
+
+
+__all__ = [
+    "PERIODS",
+    "LiveSummary",
+    "label_performance",
+    "metrics_frame",
+    "performance_summary",
+    "realised_equity",
+    "trade_summary",
+    "trip_labels",
+]

@@ -1,0 +1,419 @@
+"""TradeTracker: the one way executed trades are recorded (docs/tracking.md).
+
+>>> tracker = TradeTracker(sessions)
+>>> tracker.record_many(records, skip_stored=True)    # an import: one transaction
+Recorded(stored=[...], skipped=['ft:3:...'])
+>>> tracker.record(record)                          # a stream: acknowledged once committed
+>>> future = tracker.submit(record)                 # ... or without waiting: a Future
+
+Each trade goes: validate -> market context and labels -> realised PnL (FIFO per account and
+symbol, :class:`analytics.round_trips.PositionLedger`) and the account's cumulative PnL ->
+stored (immutable) -> listeners (the live summary, pub/sub).
+
+Per account the tracker keeps the state its new trades need: the open lots of each symbol, the
+cumulative PnL, the ids already stored and each symbol's last execution time, read once from
+the database and checked against the account's newest stored row before each batch (a trade
+written by another process makes the tracker read the account again).
+
+Rules: a trade id is unique within its account (repeated: DuplicateTradeError naming it, and
+nothing of the batch is written; an import may skip ids already stored instead, when the
+stored trade is the same one); trades of an account and symbol are recorded in time order (an
+older one is refused naming both times: its PnL would change what is already stored).
+
+Streaming (:meth:`submit`, :meth:`record`): one writer thread takes what is queued, up to
+``max_batch`` trades, waiting at most ``window_s`` for more after the first (a group commit),
+stores them in one transaction and then resolves each trade's Future. A bad trade fails only
+its own Future; a failed transaction fails the batch's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from analytics.round_trips import PositionLedger
+from database.errors import DuplicateTradeError
+from database.records import TradeRecord
+from database.repositories.trades import TRADES, TradeRepository
+
+log = logging.getLogger(__name__)
+
+
+class OutOfOrderTradeError(ValueError):
+    """A trade older than its account's last stored trade of the same symbol."""
+
+
+class ConflictingTradeError(ValueError):
+    """An import meets a stored trade with the same id but other values."""
+
+
+class Annotator(Protocol):
+    """Market context and labels of new trades, from data known at their execution."""
+
+    def annotate(
+        self, session: Session, records: Sequence[TradeRecord], history: AccountHistory
+    ) -> list[tuple[dict[str, Any], tuple[str, ...]]]: ...
+
+
+@dataclass
+class AccountHistory:
+    """What a tracker knows of one account: its open positions and what came before."""
+
+    account_id: str
+    ledgers: dict[str, PositionLedger] = field(default_factory=dict)
+    cumulative_pnl: float = 0.0
+    last_time: dict[str, datetime] = field(default_factory=dict)  # per symbol
+    ids: dict[str, tuple] = field(default_factory=dict)  # trade id -> identity (see _identity)
+    newest_row: int = 0
+    sizes: list[float] = field(default_factory=list)  # notional of each trade, in order
+
+    def ledger(self, symbol: str) -> PositionLedger:
+        found = self.ledgers.get(symbol)
+        if found is None:
+            found = self.ledgers[symbol] = PositionLedger(self.account_id, symbol)
+        return found
+
+
+@dataclass(frozen=True)
+class Recorded:
+    stored: list[TradeRecord]  # as stored: context, labels, pnl and cumulative pnl set
+    skipped: list[str] = field(default_factory=list)  # ids already stored (an import's)
+
+
+def _identity(r: TradeRecord | Any) -> tuple:
+    """What makes two records with one id the same trade."""
+    when = r.execution_time
+    return (r.symbol, r.side, float(r.price), float(r.volume), when.timestamp())
+
+
+class TradeTracker:
+    """Records trades (see the module text). Thread-safe: one lock orders the batches."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        annotator: Annotator | None = None,
+        max_batch: int = 10_000,
+        window_s: float = 0.002,
+        listeners: Iterable[Callable[[list[TradeRecord]], None]] = (),
+    ) -> None:
+        self._sessions = sessions
+        self._annotator = annotator
+        self._max_batch = max_batch
+        self._window_s = window_s
+        self._listeners = list(listeners)
+        self._accounts: dict[str, AccountHistory] = {}
+        self._lock = threading.RLock()
+        self._queue: queue.SimpleQueue[tuple[TradeRecord, Future] | None] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._closed = False
+
+    # --- bulk -----------------------------------------------------------------------------
+
+    def record_many(self, records: Iterable[TradeRecord], *, skip_stored: bool = False) -> Recorded:
+        """Store ``records`` in one transaction (sorted by execution time), or nothing: a
+        repeated id, an older trade or a failing write raises and stores nothing. With
+        ``skip_stored`` an id already stored with the same values is skipped (importing a
+        file twice stores nothing new); with other values it raises ConflictingTradeError."""
+        batch = sorted(_checked(records), key=lambda r: r.execution_time)
+        with self._lock:
+            try:
+                with self._sessions.begin() as session:
+                    outcome = self.record_in(session, batch, skip_stored=skip_stored)
+            except BaseException:
+                self._forget({r.account_id for r in batch})
+                raise
+        self._notify(outcome.stored)
+        return outcome
+
+    def record_in(
+        self, session: Session, records: Sequence[TradeRecord], *, skip_stored: bool = False
+    ) -> Recorded:
+        """Record ``records`` (in the order given) in the caller's transaction. The caller
+        commits; on a rollback it must call :meth:`forget` for the accounts (record_many and
+        the writer thread do)."""
+        with self._lock:
+            return self._record(session, list(_checked(records)), skip_stored)
+
+    def forget(self, accounts: Iterable[str]) -> None:
+        """Drop what is known of ``accounts``: read again from the database when next used."""
+        self._forget(set(accounts))
+
+    # --- streaming ------------------------------------------------------------------------
+
+    def submit(self, record: TradeRecord) -> Future[TradeRecord]:
+        """Queue ``record``; the Future gives it as stored once its batch is committed."""
+        if not isinstance(record, TradeRecord):
+            raise TypeError(f"expected TradeRecord, got {type(record).__name__}")
+        if self._closed:
+            raise RuntimeError("the trade tracker is closed")
+        future: Future[TradeRecord] = Future()
+        self._queue.put((record, future))
+        if self._writer is None:
+            with self._lock:
+                if self._writer is None:
+                    self._writer = threading.Thread(
+                        target=self._write_loop, name="trade-tracker", daemon=True
+                    )
+                    self._writer.start()
+        return future
+
+    def record(self, record: TradeRecord, timeout: float | None = 30.0) -> TradeRecord:
+        """Store one trade through the group commit; returns it as stored."""
+        return self.submit(record).result(timeout)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Finish what is queued and stop the writer thread."""
+        self._closed = True
+        if self._writer is not None:
+            self._queue.put(None)
+            self._writer.join(timeout)
+            self._writer = None
+
+    def _write_loop(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            deadline = time.perf_counter() + self._window_s
+            stop = False
+            while len(batch) < self._max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    left = deadline - time.perf_counter()
+                    if left <= 0:
+                        break
+                    try:
+                        item = self._queue.get(timeout=left)
+                    except queue.Empty:
+                        break
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+            self._write_batch(batch)
+            if stop:
+                return
+
+    def _write_batch(self, batch: list[tuple[TradeRecord, Future]]) -> None:
+        accepted: list[tuple[TradeRecord, Future]] = []
+        with self._lock:
+            seen: set[tuple[str, str]] = set()
+            for record, future in batch:
+                key = (record.account_id, record.trade_id)
+                if key in seen:
+                    future.set_exception(
+                        DuplicateTradeError([record.trade_id], where="within the batch",
+                                            account=record.account_id)
+                    )  # fmt: skip
+                    continue
+                seen.add(key)
+                accepted.append((record, future))
+            try:
+                with self._sessions.begin() as session:
+                    stored = self._record(session, [r for r, _ in accepted], False, each=True)
+            except BaseException as exc:  # the transaction failed: so does every trade in it
+                self._forget({r.account_id for r, _ in accepted})
+                for _, future in accepted:
+                    if not future.done():
+                        future.set_exception(exc)
+                return
+        done = []
+        for (_, future), result in zip(accepted, stored.stored, strict=True):
+            if isinstance(result, BaseException):
+                future.set_exception(result)
+            else:
+                done.append(result)
+                future.set_result(result)
+        self._notify(done)
+
+    # --- the work -------------------------------------------------------------------------
+
+    def _record(
+        self, session: Session, batch: list[TradeRecord], skip_stored: bool, *, each: bool = False
+    ) -> Recorded:
+        """``each``: a refused trade is returned (as its exception) in its place instead of
+        raising; the others are stored."""
+        if not each:
+            _refuse_repeated(batch)
+        histories = {a: self._history(session, a) for a in {r.account_id for r in batch}}
+        fresh: list[TradeRecord] = []
+        results: list[Any] = []
+        skipped: list[str] = []
+        for record in batch:
+            history = histories[record.account_id]
+            problem = self._refusal(record, history, skip_stored)
+            if problem == "skip":
+                skipped.append(record.trade_id)
+                continue
+            if problem is not None:
+                if not each:
+                    raise problem
+                results.append(problem)
+                continue
+            fresh.append(record)
+            results.append(None)
+        annotations = self._annotate(session, fresh, histories)
+        stored: list[TradeRecord] = []
+        for record, (context, labels) in zip(fresh, annotations, strict=True):
+            history = histories[record.account_id]
+            ledger = history.ledger(record.symbol)
+            pnl, _ = ledger.apply(
+                record.trade_id, record.strategy_id, record.side, record.price, record.volume,
+                record.commission, record.execution_time,
+            )  # fmt: skip
+            history.cumulative_pnl += pnl
+            history.last_time[record.symbol] = record.execution_time
+            history.ids[record.trade_id] = _identity(record)
+            history.sizes.append(record.price * record.volume)
+            stored.append(
+                dataclasses.replace(
+                    record,
+                    market_context={**context, **record.market_context},
+                    labels=tuple(dict.fromkeys((*record.labels, *labels))),
+                    pnl=pnl,
+                    cumulative_pnl=history.cumulative_pnl,
+                )
+            )
+        if stored:
+            TradeRepository(session).add_many(stored, checked=True)
+            newest = session.execute(
+                select(TRADES.c.account_id, func.max(TRADES.c.id))
+                .where(TRADES.c.account_id.in_(list({r.account_id for r in stored})))
+                .group_by(TRADES.c.account_id)
+            ).all()
+            for account, row_id in newest:
+                histories[account].newest_row = int(row_id)
+        if each:
+            made = iter(stored)
+            return Recorded([r if r is not None else next(made) for r in results], skipped)
+        return Recorded(stored, skipped)
+
+    def _refusal(
+        self, record: TradeRecord, history: AccountHistory, skip_stored: bool
+    ) -> BaseException | str | None:
+        known = history.ids.get(record.trade_id)
+        if known is not None:
+            if skip_stored and known == _identity(record):
+                return "skip"
+            if skip_stored:
+                return ConflictingTradeError(
+                    f"trade {record.trade_id!r} of account {record.account_id!r} is stored with"
+                    f" other values {known} than {_identity(record)}: nothing was written"
+                )
+            return DuplicateTradeError(
+                [record.trade_id], where="already stored", account=record.account_id
+            )
+        last = history.last_time.get(record.symbol)
+        if last is not None and record.execution_time < last:
+            return OutOfOrderTradeError(
+                f"trade {record.trade_id!r} of account {record.account_id!r} at"
+                f" {record.execution_time.isoformat()} is older than the account's last"
+                f" {record.symbol} trade at {last.isoformat()}: trades of an account and symbol"
+                " are recorded in time order (its PnL would change trades already stored);"
+                " nothing was written"
+            )
+        return None
+
+    def _annotate(
+        self, session: Session, fresh: list[TradeRecord], histories: dict[str, AccountHistory]
+    ) -> list[tuple[dict[str, Any], tuple[str, ...]]]:
+        if self._annotator is None or not fresh:
+            return [({}, ())] * len(fresh)
+        out: list[tuple[dict[str, Any], tuple[str, ...]]] = [({}, ())] * len(fresh)
+        by_account: dict[str, list[int]] = {}
+        for k, record in enumerate(fresh):
+            by_account.setdefault(record.account_id, []).append(k)
+        for account, rows in by_account.items():
+            made = self._annotator.annotate(session, [fresh[k] for k in rows], histories[account])
+            for k, value in zip(rows, made, strict=True):
+                out[k] = value
+        return out
+
+    def _history(self, session: Session, account: str) -> AccountHistory:
+        history = self._accounts.get(account)
+        newest = session.scalar(select(func.max(TRADES.c.id)).where(TRADES.c.account_id == account))
+        if history is not None and history.newest_row == (newest or 0):
+            return history
+        history = AccountHistory(account, newest_row=newest or 0)
+        rows = session.execute(
+            select(
+                TRADES.c.trade_id, TRADES.c.strategy_id, TRADES.c.symbol, TRADES.c.side,
+                TRADES.c.price, TRADES.c.volume, TRADES.c.commission, TRADES.c.execution_time,
+                TRADES.c.cumulative_pnl,
+            )
+            .where(TRADES.c.account_id == account)
+            .order_by(TRADES.c.id)
+        )  # fmt: skip
+        cumulative = None
+        for row in rows:
+            history.ledger(row.symbol).apply(
+                row.trade_id, row.strategy_id, row.side, row.price, row.volume, row.commission,
+                row.execution_time,
+            )  # fmt: skip
+            history.last_time[row.symbol] = max(
+                row.execution_time, history.last_time.get(row.symbol, row.execution_time)
+            )
+            history.ids[row.trade_id] = _identity(row)
+            history.sizes.append(row.price * row.volume)
+            cumulative = row.cumulative_pnl
+        history.cumulative_pnl = float(cumulative or 0.0)
+        self._accounts[account] = history
+        return history
+
+    def _forget(self, accounts: set[str]) -> None:
+        with self._lock:
+            for account in accounts:
+                self._accounts.pop(account, None)
+
+    def _notify(self, stored: list[TradeRecord]) -> None:
+        if not stored:
+            return
+        for listener in self._listeners:
+            try:
+                listener(stored)
+            except Exception:  # a listener never loses a stored trade
+                log.exception("a trade listener failed")
+
+
+def _refuse_repeated(batch: list[TradeRecord]) -> None:
+    ids: dict[str, set[str]] = {}
+    for record in batch:
+        seen = ids.setdefault(record.account_id, set())
+        if record.trade_id in seen:
+            repeated = [r.trade_id for r in batch if r.account_id == record.account_id]
+            twice = {t for t in repeated if repeated.count(t) > 1}
+            raise DuplicateTradeError(twice, where="within the batch", account=record.account_id)
+        seen.add(record.trade_id)
+
+
+def _checked(records: Iterable[TradeRecord]) -> list[TradeRecord]:
+    out = list(records)
+    for k, record in enumerate(out):
+        if not isinstance(record, TradeRecord):
+            raise TypeError(f"record {k}: expected TradeRecord, got {type(record).__name__}")
+    return out
+
+
+__all__ = [
+    "AccountHistory",
+    "Annotator",
+    "ConflictingTradeError",
+    "OutOfOrderTradeError",
+    "Recorded",
+    "TradeTracker",
+]
