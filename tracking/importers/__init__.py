@@ -1,0 +1,60 @@
+"""Executed trades (fills) read from a bot's database or a CSV file, as TradeRecords.
+
+>>> result = read_trades("tradesv3.sqlite", "freqtrade", account="ft-live")  # doctest: +SKIP
+>>> result.records[0].trade_id, result.records[0].order_id  # doctest: +SKIP
+('freqtrade:1:dry_run_buy_BTC/USDT_1704189600.0', 'dry_run_buy_BTC/USDT_1704189600.0')
+>>> print(result.summary())  # doctest: +SKIP
+freqtrade file tradesv3.sqlite: 3 orders read, 2 fills imported, 1 skipped (1 cancelled, ...)
+
+Formats: ``freqtrade`` (tradesv3.sqlite: tables trades and orders), ``hummingbot`` (its
+database's TradeFill table), ``csv`` (documented columns). Each reader opens its file read-only,
+checks every row, and either returns every fill or raises :class:`TradeImportError` listing
+every problem (file, row, column, reason): a rejected file yields nothing. Reading never
+writes to any database; storing is the tracker's job. The records carry no market context,
+labels or PnL (the tracker adds them); their ``trade_id`` is deterministic, so reading a file
+twice gives the same ids. Mappings: the readers' docstrings and docs/tracking.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from tracking.importers.csv_fills import read_csv_fills
+from tracking.importers.freqtrade import read_freqtrade
+from tracking.importers.hummingbot import read_hummingbot
+from tracking.importers.result import (
+    FORMATS,
+    ImportedTrades,
+    ImportProblem,
+    ImportSource,
+    TradeImportError,
+)
+
+__all__ = [
+    "FORMATS",
+    "ImportProblem",
+    "ImportSource",
+    "ImportedTrades",
+    "TradeImportError",
+    "read_trades",
+]
+
+_READERS: dict[str, Callable[[str | Path, str], ImportedTrades]] = {
+    "freqtrade": read_freqtrade,
+    "hummingbot": read_hummingbot,
+    "csv": read_csv_fills,
+}
+
+
+def read_trades(path: str | Path, fmt: str, account: str) -> ImportedTrades:
+    """The fills of ``path`` read as ``fmt`` (one of FORMATS), as TradeRecords of ``account``.
+
+    Raises ValueError for an unknown format or an empty account, TradeImportError (a
+    ValueError) for a file that is rejected.
+    """
+    if fmt not in _READERS:
+        raise ValueError(f"format={fmt!r} is invalid: expected one of {', '.join(FORMATS)}")
+    if not isinstance(account, str) or not account.strip():
+        raise ValueError(f"account={account!r} is invalid: expected a non-empty account name")
+    return _READERS[fmt](path, account)

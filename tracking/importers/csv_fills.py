@@ -1,0 +1,198 @@
+"""A CSV of fills (.csv, or .csv.gz), one row per execution, with a header row.
+
+Columns (names case-insensitive, in any order; other columns are ignored):
+- ``trade_id`` (required): unique in the file, and per account once stored;
+- ``timestamp`` (required): epoch milliseconds (digits) or ISO 8601 with a zone (Z, +02:00);
+- ``symbol`` (required): as the account trades it, e.g. BTC/USDT or SP500;
+- ``side`` (required): buy or sell, any case;
+- ``price``, ``volume`` (required): > 0; price in the quote currency;
+- ``commission``: quote currency, < 0 for a rebate; empty or no column = 0;
+- ``strategy_id``: empty or no column = "manual";
+- ``account_id``: when given, must be the account being imported;
+- ``order_id``: the order the fill belongs to; empty or no column = none.
+Text longer than a stored trade holds (trade_id and strategy_id 128 characters, symbol 64,
+order_id 160) is refused.
+
+Every cell is checked, every problem is listed (file, data row, column) and a file with any
+problem is rejected whole. Row N is the N-th data row (the header is not counted); blank lines
+count as rows and are skipped, so row N is line N + 1 of the file unless a quoted cell spans
+lines.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+
+from database.records import TradeRecord
+from tracking.importers.result import (
+    ImportedTrades,
+    ImportSource,
+    ProblemLog,
+    RowCheck,
+    finite,
+    ordered,
+)
+
+REQUIRED = ("trade_id", "timestamp", "symbol", "side", "price", "volume")
+OPTIONAL = ("commission", "strategy_id", "account_id", "order_id")
+DEFAULT_STRATEGY = "manual"
+SIDES = ("buy", "sell")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MIN_EPOCH_MS = 10**11  # 1973-03-03: a smaller integer is epoch seconds, not milliseconds
+_DIGITS = re.compile(r"^\d+$")
+
+
+def read_csv_fills(path: str | Path, account: str) -> ImportedTrades:
+    """The fills of a CSV file, as TradeRecords of ``account`` (no database write).
+
+    Raises TradeImportError listing every problem when any cell is wrong.
+    """
+    path = Path(path)
+    log = ProblemLog(str(path))
+    table = _read_table(path, log)
+    header = [str(name).strip().lower() for name in table.iloc[0]]
+    for name in sorted({n for n in header if n and header.count(n) > 1}):
+        log.add("header", name, "appears more than once")
+    for name in REQUIRED:
+        if name not in header:
+            log.add("header", name, f"missing (required: {', '.join(REQUIRED)})")
+    log.raise_if_any()
+
+    data = table.iloc[1:].fillna("")
+    # plain lists: iterating a frame's (Arrow-backed) string columns costs more than the checks
+    wanted = [(name, data.iloc[:, i].tolist()) for i, name in enumerate(header) if name]
+    names = [name for name, _ in wanted]
+    skipped: Counter[str] = Counter()
+    first_row: dict[str, int] = {}
+    keyed = []
+    for number, cells in enumerate(zip(*(values for _, values in wanted), strict=True), start=1):
+        row = {name: str(cell).strip() for name, cell in zip(names, cells, strict=True)}
+        if not any(row.values()):
+            skipped["blank lines"] += 1
+            continue
+        check = RowCheck(log, f"row {number}", row)
+        fill = _fill(check, account)
+        if fill is None:
+            continue
+        if fill.trade_id in first_row:
+            check.problem("trade_id", f"{fill.trade_id!r} repeats row {first_row[fill.trade_id]}")
+            continue
+        first_row[fill.trade_id] = number
+        keyed.append(((fill.execution_time, number), fill))
+    log.raise_if_any()
+    return ordered(keyed, ImportSource("csv", str(path)), len(data), skipped, Counter())
+
+
+def _read_table(path: Path, log: ProblemLog) -> pd.DataFrame:
+    """Every cell as text, the header as the first row (so repeated names can be named)."""
+    if not path.is_file():
+        raise log.fail(f"no such file ({path})")
+    try:
+        table = pd.read_csv(
+            path,
+            header=None,
+            dtype=str,
+            na_filter=False,
+            skip_blank_lines=False,
+            encoding="utf-8-sig",
+        )
+    except pd.errors.EmptyDataError:
+        raise log.fail("empty file: expected a header row and fills") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError) as exc:
+        raise log.fail(f"not a readable CSV file: {exc}") from None
+    if table.empty:
+        raise log.fail("empty file: expected a header row and fills")
+    return table
+
+
+def _fill(check: RowCheck, account: str) -> TradeRecord | None:
+    row = check.row
+    for name in ("trade_id", "symbol"):
+        if not row[name]:
+            check.problem(name, "empty")
+    side = row["side"].lower()
+    if side not in SIDES:
+        check.problem("side", f"{row['side']!r} is not buy or sell")
+    time = check.get("timestamp", timestamp)
+    price = check.get("price", positive)
+    volume = check.get("volume", positive)
+    commission = check.get("commission", number_or_zero) if "commission" in row else 0.0
+    strategy = row.get("strategy_id") or DEFAULT_STRATEGY
+    order_id = row.get("order_id") or None
+    check.fits(
+        trade_id=("trade_id", row["trade_id"]),
+        symbol=("symbol", row["symbol"]),
+        strategy_id=("strategy_id", strategy),
+        order_id=("order_id", order_id),
+    )
+    given_account = row.get("account_id", "")
+    if given_account and given_account != account:
+        check.problem(
+            "account_id", f"{given_account!r} is not the account being imported ({account!r})"
+        )
+    if not check.ok or time is None or price is None or volume is None or commission is None:
+        return None
+    try:
+        return TradeRecord(
+            trade_id=row["trade_id"],
+            account_id=account,
+            strategy_id=strategy,
+            symbol=row["symbol"],
+            side=side,  # type: ignore[arg-type]
+            price=price,
+            volume=volume,
+            execution_time=time,
+            commission=commission,
+            source="csv",
+            order_id=order_id,
+        )
+    except ValueError as exc:
+        check.problem(None, str(exc))
+        return None
+
+
+def number(text: str) -> float:
+    """A finite number; ValueError naming the text otherwise."""
+    if not text:
+        raise ValueError("empty: expected a number")
+    return finite(text)
+
+
+def positive(text: str) -> float:
+    value = number(text)
+    if value <= 0:
+        raise ValueError(f"{text!r} is not > 0")
+    return value
+
+
+def number_or_zero(text: str) -> float:
+    return number(text) if text else 0.0
+
+
+def timestamp(text: str) -> datetime:
+    """Epoch milliseconds or ISO 8601 with a zone, as a UTC datetime."""
+    if not text:
+        raise ValueError("empty: expected epoch milliseconds or ISO 8601 with a zone")
+    if _DIGITS.match(text):
+        ms = int(text)
+        if ms < MIN_EPOCH_MS:
+            raise ValueError(
+                f"{text!r} is before 1973 as epoch milliseconds: epoch seconds? "
+                "(expected milliseconds)"
+            )
+        return EPOCH + timedelta(milliseconds=ms)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not a time: expected epoch milliseconds or ISO 8601 with a zone "
+            "like 2024-01-31T09:30:00Z"
+        ) from None
+    if parsed.tzinfo is None:
+        raise ValueError(f"{text!r} has no time zone: add Z (UTC) or an offset like +02:00")
+    return parsed.astimezone(UTC)
