@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from analytics.round_trips import PositionLedger
@@ -102,7 +102,7 @@ class TradeTracker:
 
     def __init__(
         self,
-        sessions: sessionmaker[Session],
+        sessions: sessionmaker[Session] | None = None,
         *,
         annotator: Annotator | None = None,
         max_batch: int = 10_000,
@@ -128,10 +128,11 @@ class TradeTracker:
         ``skip_stored`` an id already stored with the same values is skipped (importing a
         file twice stores nothing new); with other values it raises ConflictingTradeError."""
         batch = sorted(_checked(records), key=lambda r: r.execution_time)
+        sessions = self._own_sessions()
         with self._lock:
             try:
-                with self._sessions.begin() as session:
-                    outcome = self.record_in(session, batch, skip_stored=skip_stored)
+                with sessions.begin() as session:
+                    outcome = self._record(session, batch, skip_stored)
             except BaseException:
                 self._forget({r.account_id for r in batch})
                 raise
@@ -141,11 +142,15 @@ class TradeTracker:
     def record_in(
         self, session: Session, records: Sequence[TradeRecord], *, skip_stored: bool = False
     ) -> Recorded:
-        """Record ``records`` (in the order given) in the caller's transaction. The caller
-        commits; on a rollback it must call :meth:`forget` for the accounts (record_many and
-        the writer thread do)."""
+        """Record ``records`` (in the order given) in the caller's transaction, which the
+        caller commits; should it roll back, what the tracker knows of those accounts is
+        dropped (read again when next used)."""
+        batch = list(_checked(records))
         with self._lock:
-            return self._record(session, list(_checked(records)), skip_stored)
+            outcome = self._record(session, batch, skip_stored)
+        accounts = {r.account_id for r in batch}
+        event.listen(session, "after_soft_rollback", lambda *_: self._forget(accounts), once=True)
+        return outcome
 
     def forget(self, accounts: Iterable[str]) -> None:
         """Drop what is known of ``accounts``: read again from the database when next used."""
@@ -224,7 +229,7 @@ class TradeTracker:
                 seen.add(key)
                 accepted.append((record, future))
             try:
-                with self._sessions.begin() as session:
+                with self._own_sessions().begin() as session:
                     stored = self._record(session, [r for r, _ in accepted], False, each=True)
             except BaseException as exc:  # the transaction failed: so does every trade in it
                 self._forget({r.account_id for r, _ in accepted})
@@ -374,6 +379,11 @@ class TradeTracker:
         history.cumulative_pnl = float(cumulative or 0.0)
         self._accounts[account] = history
         return history
+
+    def _own_sessions(self) -> sessionmaker[Session]:
+        if self._sessions is None:
+            raise RuntimeError("this tracker records in its callers' transactions only")
+        return self._sessions
 
     def _forget(self, accounts: set[str]) -> None:
         with self._lock:

@@ -24,7 +24,6 @@ from sqlalchemy.orm import Session
 
 from database.records import TradeRecord
 from database.repositories.signals import SignalRepository
-from database.repositories.trades import TradeRepository
 from database.repositories.trading import (
     AccountRow,
     FillRow,
@@ -32,6 +31,7 @@ from database.repositories.trading import (
     PositionRow,
     TradingRepository,
 )
+from tracking.tracker import TradeTracker
 from trading.config import CostModel
 from trading.engine import BarOutcome
 from trading.orders import AccountBook, FillEvent, OrderRequest, PaperOrder, PositionBook
@@ -40,7 +40,10 @@ from trading.orders import AccountBook, FillEvent, OrderRequest, PaperOrder, Pos
 class TradingStore:
     """Writes :class:`BarOutcome` batches; reads a broker's book back (see the docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tracker: TradeTracker | None = None) -> None:
+        # every fill is recorded as an executed trade through the trade tracker (realised PnL
+        # FIFO, the account's cumulative PnL, market context and labels) in the same transaction
+        self._tracker = tracker or TradeTracker()
         self._written: dict[int, dict] = {}  # deployment id -> the state JSON last written
         self._bars: dict[int, int] = {}  # deployment id -> the bar index last written
         self._accounts: dict[int, AccountRow] = {}  # account id -> the books last written
@@ -125,8 +128,8 @@ class TradingStore:
             SignalRepository(session).add_many(signals)
         if fills:
             names = {a: b.name for a, b in accounts.items()}
-            TradeRepository(session).add_many(
-                trade_record(f, names.get(a) or str(a)) for a, f in fills
+            self._tracker.record_in(
+                session, [trade_record(f, names.get(a) or str(a)) for a, f in fills]
             )
 
     def load_book(
@@ -259,7 +262,8 @@ def trade_record(fill: FillEvent, account: str) -> TradeRecord:
         execution_time=fill.time,
         commission=fill.fee,
         market_context={"venue": "paper", "trigger": fill.trigger, "base_price": fill.base},
-        pnl=fill.realised_pnl - fill.fee,
+        source="paper",
+        order_id=fill.order.client_order_id,
     )
 
 
