@@ -11,6 +11,7 @@ argparse and config at module level, its handlers the rest, so ``app.py --help``
     strategies.py  strategy templates|list|show|validate|import|export|delete, signals
     backtest.py    backtest, sweep, metrics
     paper.py       paper account|deploy|start|stop|remove|list|replay, runner
+    tracking.py    trades import|accounts, performance, attribution
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ import logging
 import sys
 from typing import NoReturn
 
-from cli import backtest, data, indicators, paper, serve, strategies
+from cli import backtest, data, indicators, paper, serve, strategies, tracking
 from cli.common import configuration_error, database_failure
 from config.settings import Settings, SettingsError
 
-GROUPS = (serve, data, indicators, strategies, backtest, paper)  # the order of `app.py --help`
+# the order of `app.py --help`
+GROUPS = (serve, data, indicators, strategies, backtest, paper, tracking)
 DEFAULT_COMMAND = "serve"
 
 

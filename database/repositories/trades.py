@@ -6,7 +6,8 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any, NoReturn
 
-from sqlalchemy import Table, insert, select
+import pandas as pd
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from database.errors import DuplicateTradeError, TradeImmutableError
@@ -22,6 +23,10 @@ from database.repositories._common import (
 )
 
 TRADES: Table = Trade.__table__  # type: ignore[assignment]
+_FRAME_COLUMNS = (
+    "trade_id", "account_id", "strategy_id", "symbol", "side", "price", "volume", "commission",
+    "execution_time", "pnl", "cumulative_pnl", "labels", "market_context", "source", "order_id",
+)  # fmt: skip
 
 
 class TradeRepository:
@@ -129,6 +134,50 @@ class TradeRepository:
         )
         statement = ordered(statement, (TRADES.c.execution_time, TRADES.c.id), limit)
         return [_trade_record(row) for row in self._session.execute(statement).mappings()]
+
+    def frame(
+        self,
+        account_id: str,
+        *,
+        strategy_id: str | None = None,
+        symbol: str | None = None,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+    ) -> pd.DataFrame:
+        """The account's trades as the fills frame analytics reads (docs/tracking.md), in
+        recording order: trade_id, account_id, strategy_id, symbol, side, price, volume,
+        commission, time (UTC), pnl, cumulative_pnl, labels (tuples), market_context (dicts),
+        source, order_id."""
+        statement = where_matching(
+            select(*(TRADES.c[c] for c in _FRAME_COLUMNS)),
+            TRADES,
+            {"account_id": account_id, "strategy_id": strategy_id, "symbol": symbol},
+            within="execution_time",
+            start=start,
+            end=end,
+        ).order_by(TRADES.c.id)
+        rows = self._session.execute(statement).all()
+        frame = pd.DataFrame.from_records(rows, columns=list(_FRAME_COLUMNS))
+        frame = frame.rename(columns={"execution_time": "time"})
+        frame["time"] = pd.to_datetime(frame["time"], utc=True)
+        for column in ("price", "volume", "commission", "pnl", "cumulative_pnl"):
+            frame[column] = frame[column].astype(float)
+        frame["labels"] = [tuple(x) for x in frame["labels"]]
+        return frame
+
+    def accounts(self) -> list[tuple[str, int, str | None]]:
+        """(account, trades, source of its first trade) of every account with trades."""
+        first = (
+            select(TRADES.c.account_id, func.min(TRADES.c.id).label("first"), func.count())
+            .group_by(TRADES.c.account_id)
+            .subquery()
+        )
+        rows = self._session.execute(
+            select(first.c.account_id, first.c.count, TRADES.c.source)
+            .join(TRADES, TRADES.c.id == first.c.first)
+            .order_by(first.c.account_id)
+        ).all()
+        return [(a, int(n), source) for a, n, source in rows]
 
     def update(self, *_args: Any, **_kwargs: Any) -> NoReturn:
         """Always raises: a stored trade is immutable (record a correcting trade instead)."""

@@ -1,0 +1,275 @@
+"""Trade tracking as the command line, the pages and the API use it (docs/tracking.md).
+
+>>> service = TrackingService(sessions)
+>>> report = service.import_file("tradesv3.sqlite", "freqtrade", "ft-live")
+>>> service.performance("ft-live", period="monthly")["periods"][0]["trade_summary"]
+>>> service.attribution("ft-live", by="label")["groups"]
+
+One :class:`~tracking.tracker.TradeTracker` records every trade (imports here, the paper
+broker's fills in the runner's transactions); the queries read an account's trades as the
+fills frame and hand them to the pure analytics (round trips, summary, attribution).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.orm import Session, sessionmaker
+
+from analytics.round_trips import round_trips
+from analytics.trade_summary import PERIODS, performance_summary, trip_labels
+from database.repositories.trades import TradeRepository
+from tracking.importers import read_trades
+from tracking.tracker import TradeTracker
+
+CONTEXT_COLUMNS = ("volatility_regime", "market_session", "trend", "volume_profile", "price_level")
+
+
+class UnknownAccountError(LookupError):
+    """No trade is stored for the account asked."""
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What an import read, stored and left out (``dry_run``: what it would store)."""
+
+    summary: str  # the reader's: rows read, fills, skipped with reasons
+    account: str
+    read: int  # fills in the file
+    stored: int  # new fills stored (or that a dry run would store)
+    already_stored: int  # fills of the file the account already has
+    dry_run: bool
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "account": self.account, "read": self.read, "stored": self.stored,
+            "already_stored": self.already_stored, "dry_run": self.dry_run,
+            "skipped": dict(self.skipped), "summary": self.summary,
+        }  # fmt: skip
+
+
+class TrackingService:
+    def __init__(
+        self, sessions: sessionmaker[Session], tracker: TradeTracker | None = None
+    ) -> None:
+        self._sessions = sessions
+        self.tracker = tracker or TradeTracker(sessions)
+
+    # --- ingestion ------------------------------------------------------------------------
+
+    def import_file(
+        self, path: str | Path, fmt: str, account: str, *, dry_run: bool = False
+    ) -> ImportReport:
+        """Read ``path`` (every problem named: TradeImportError, nothing stored) and record
+        its fills in one transaction; fills the account already has are left out, so a second
+        import of the same file stores nothing new. ``dry_run``: check and count only."""
+        read = read_trades(path, fmt, account)
+        records = read.records
+        if dry_run:
+            with self._sessions() as session:
+                known = TradeRepository(session).stored_ids(account, (r.trade_id for r in records))
+            stored, already = len(records) - len(known), len(known)
+        else:
+            outcome = self.tracker.record_many(records, skip_stored=True)
+            stored, already = len(outcome.stored), len(outcome.skipped)
+        return ImportReport(
+            read.summary(), account, len(records), stored, already, dry_run, dict(read.skipped)
+        )
+
+    # --- queries --------------------------------------------------------------------------
+
+    def accounts(self) -> list[tuple[str, int, str | None]]:
+        """(account, trades, source) of every account with trades."""
+        with self._sessions() as session:
+            return TradeRepository(session).accounts()
+
+    def fills(
+        self,
+        account: str,
+        *,
+        strategy: str | None = None,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+    ) -> pd.DataFrame:
+        """The account's trades as the fills frame, with the market context flattened into
+        columns (:data:`CONTEXT_COLUMNS`); UnknownAccountError when it has none at all."""
+        with self._sessions() as session:
+            repo = TradeRepository(session)
+            frame = repo.frame(account, strategy_id=strategy, start=start, end=end)
+            known = [a for a, _, _ in repo.accounts()] if frame.empty else [account]
+        if account not in known:
+            raise UnknownAccountError(
+                f"account {account!r} has no trades (accounts with trades:"
+                f" {', '.join(known) or 'none'})"
+            )
+        for column in CONTEXT_COLUMNS:
+            frame[column] = [c.get(column) for c in frame["market_context"]]
+        return frame
+
+    @staticmethod
+    def trips(fills: pd.DataFrame) -> pd.DataFrame:
+        """Round trips of ``fills`` with their labels and the entry's market context."""
+        trips = round_trips(fills)
+        trips["labels"] = trip_labels(trips, fills)
+        context = fills.set_index("trade_id")
+        first = [ids[0] for ids in trips["entry_trade_ids"]]
+        for column in ("volatility_regime", "market_session"):
+            trips[column] = context[column].reindex(first).to_numpy() if len(trips) else []
+        return trips
+
+    def capital(self, account: str) -> float | None:
+        """The paper account's starting cash; None for an account of another source."""
+        from database.repositories.trading import TradingRepository
+
+        with self._sessions() as session:
+            row = TradingRepository(session).account(account)
+        return None if row is None else float(row.starting_cash)
+
+    def performance(
+        self,
+        account: str,
+        *,
+        strategy: str | None = None,
+        period: str = "all",
+        capital: float | None = None,
+        preset: str = "quantstats",
+    ) -> dict[str, Any]:
+        """The performance summary (JSON-ready): per period its trade summary, per-label
+        performance and metrics (conventions: analytics.trade_summary)."""
+        if period not in PERIODS:
+            raise ValueError(f"period={period!r} is invalid: expected one of {list(PERIODS)}")
+        fills = self.fills(account, strategy=strategy)
+        capital = capital if capital is not None else self.capital(account)
+        trips = self.trips(fills)
+        return {
+            "account_id": account,
+            "strategy_id": strategy,
+            "period": period,
+            "capital": capital,
+            "convention": preset,
+            "fills": len(fills),
+            "open_positions": _open_positions(fills),
+            "periods": performance_summary(
+                fills, trips, capital=capital, period=period, preset=preset
+            ),
+        }
+
+    def attribution(
+        self,
+        account: str,
+        *,
+        by: str,
+        strategy: str | None = None,
+        benchmark: str | None = None,
+        capital: float | None = None,
+        clock: str = "entry",
+    ) -> dict[str, Any]:
+        """PnL attribution and risk attribution by ``by``, label patterns, and with a
+        ``benchmark`` symbol alpha/beta (empyrical's convention) and the factor regression
+        (conventions: docs/attribution.md). Alpha, beta and the regression need the daily
+        returns, so the account's capital (a paper account's own; else ``capital``)."""
+        from analytics.attribution import (
+            alpha_beta,
+            benchmark_returns,
+            daily_pnl,
+            daily_returns,
+            factor_regression,
+            market_factors,
+            pattern_analysis,
+            pnl_attribution,
+            risk_attribution,
+        )
+
+        fills = self.fills(account, strategy=strategy)
+        trips = self.trips(fills)
+        out: dict[str, Any] = {
+            "account_id": account,
+            "strategy_id": strategy,
+            "by": by,
+            "clock": clock,
+            "trips": len(trips),
+            "pnl": _rows(pnl_attribution(trips, by, clock=clock)),  # type: ignore[arg-type]
+            "risk": _rows(risk_attribution(trips, by, clock=clock)),  # type: ignore[arg-type]
+            "patterns": _rows(pattern_analysis(trips)),
+        }
+        if benchmark is None:
+            return out
+        candles, always_open = self._benchmark(benchmark)
+        capital = capital if capital is not None else self.capital(account)
+        if capital is None:
+            out["benchmark"] = {
+                "symbol": benchmark,
+                "error": "alpha and beta need daily returns: give the account's capital",
+            }
+            return out
+        per_year = 365 if always_open else 252
+        returns = daily_returns(daily_pnl(trips), capital)
+        out["benchmark"] = {
+            "symbol": benchmark,
+            "capital": capital,
+            **alpha_beta(returns, benchmark_returns(candles), periods_per_year=per_year),
+            "factors": _rows(
+                factor_regression(
+                    returns, market_factors(candles, periods_per_year=per_year)
+                ).reset_index(names="term")
+            ),
+        }
+        return out
+
+    def _benchmark(self, symbol: str) -> tuple[pd.DataFrame, bool]:
+        """The benchmark's bars (1d when stored, else its finest timeframe) and whether it
+        trades around the clock (its calendar read from the bars)."""
+        from database.repositories.candles import CandleRepository
+        from market.calendars import infer_calendar
+        from market.timeframes import Timeframe
+
+        with self._sessions() as session:
+            repo = CandleRepository(session)
+            timeframes = repo.timeframes(symbol)
+            if not timeframes:
+                raise UnknownAccountError(f"benchmark {symbol!r} has no stored candles")
+            timeframe = (
+                "1d"
+                if "1d" in timeframes
+                else min(timeframes, key=lambda t: Timeframe.parse(t).delta)
+            )
+            candles = repo.frame(symbol, timeframe)
+        bar = Timeframe.parse(timeframe).delta
+        return candles, infer_calendar(candles.index, bar).always_open
+
+
+def _rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """A table as JSON-ready rows (NaN and infinities as None, numpy scalars as Python's)."""
+    out = []
+    for row in frame.to_dict("records"):
+        out.append({str(k): _plain(v) for k, v in row.items()})
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, float | np.floating):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return value
+
+
+def _open_positions(fills: pd.DataFrame) -> dict[str, float]:
+    """Net quantity per symbol still open after the last fill."""
+    signed = fills["volume"].where(fills["side"] == "buy", -fills["volume"])
+    net = signed.groupby(fills["symbol"]).sum()
+    return {s: float(q) for s, q in net.items() if abs(q) > 1e-9}
+
+
+__all__ = ["CONTEXT_COLUMNS", "ImportReport", "TrackingService", "UnknownAccountError"]
