@@ -1,6 +1,6 @@
 """The alerts in a real headless Chromium: an alert emitted by the app's AlertCenter pops up
-as a toast and lands in the history, Acknowledge acknowledges it (in the database too), and a
-bad threshold is refused with the reason while nothing is stored."""
+as a toast and lands in the history grid, its row's Acknowledge acknowledges it (in the
+database too), and a bad threshold is refused with the reason while nothing is stored."""
 
 from __future__ import annotations
 
@@ -61,15 +61,36 @@ def test_an_alert_pops_up_lands_in_the_history_and_is_acknowledged(dash_duo, ale
     )
     assert 0 <= box[0] < 200  # floats at the top right, in view without scrolling
     assert box[2] - 60 < box[1] <= box[2]
-    row = f"#al-row-{alert.id}"
+    # the history grid's row, known by the alert's id (AG Grid's row-id)
+    row = f"#al-history .ag-center-cols-container .ag-row[row-id='{alert.id}']"
     until(lambda: "order 17 rejected" in _text(dash_duo, row))
-    assert "paper · ema-sp500 · SP500" in _text(dash_duo, row)
+    assert "paper · ema-sp500 · SP500" in _text(dash_duo, f"{row} [col-id='where']")
+    assert _text(dash_duo, f"{row} [col-id='severity'] .badge") == "warning"
+    assert "al-unacknowledged" in dash_duo.find_element(row).get_attribute("class")  # bold
     dash_duo.driver.save_screenshot(str(artifacts / "alerts_page_1280x800.png"))
 
-    dash_duo.driver.find_element(By.CSS_SELECTOR, f"{row} button").click()
-    until(lambda: "acknowledged" in _text(dash_duo, row))
+    until(lambda: dash_duo.find_element(f"{row} button.al-ack")).click()
+    # the button gives way to the time of the acknowledgement, the row to normal weight
+    stamp = until(
+        lambda: (
+            not dash_duo.driver.find_elements(By.CSS_SELECTOR, f"{row} button")
+            and _text(dash_duo, f"{row} [col-id='acknowledged']")
+        )
+    )
+    until(lambda: "al-unacknowledged" not in dash_duo.find_element(row).get_attribute("class"))
     with services.sessions() as session:
-        assert AlertRepository(session).get(alert.id).acknowledged_at is not None
+        acknowledged = AlertRepository(session).get(alert.id).acknowledged_at
+    assert acknowledged is not None
+    assert stamp == acknowledged.strftime("%Y-%m-%d %H:%M:%S")
+
+    # an alert while another page is shown lands in the history once the page is shown again
+    dash_duo.find_element("#nav-trading").click()
+    [later] = services.alert_center.emit(AlertEvent(kind="halt", message="account paper halted"))
+    until(lambda: "account paper halted" in _text(dash_duo, ".al-toast"))
+    dash_duo.find_element("#nav-alerts").click()
+    newest = "#al-history .ag-center-cols-container .ag-row[row-index='0']"
+    until(lambda: "account paper halted" in _text(dash_duo, newest))  # newest first
+    assert dash_duo.find_element(newest).get_attribute("row-id") == str(later.id)
     assert dash_duo.get_logs() == []
 
 

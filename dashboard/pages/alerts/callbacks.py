@@ -1,6 +1,7 @@
 """The alerts page's callbacks and the toasts' poll: thin wrappers over AlertService and the
-drawing functions of tables.py; :func:`save_rule` and :func:`new_toasts` are plain functions
-(tested without dash)."""
+drawing functions of tables.py; :func:`save_rule`, :func:`new_toasts`,
+:func:`history_update` and :func:`acknowledge_clicked` are plain functions (tested without
+dash)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,16 @@ from typing import Any
 
 import dash_bootstrap_components as dbc
 from dash import ALL, Dash, Input, Output, State, ctx, no_update
+from dash.exceptions import PreventUpdate
 
+from components.charts.theme import THEMES
 from dashboard.pages.alerts.tables import (
+    ACK_COLUMN,
     MAX_TOASTS,
     failures_table,
-    history_table,
+    history_grid_style,
+    history_rows,
+    history_state,
     toast,
 )
 from dashboard.shell import one_in_flight, shown_page
@@ -62,6 +68,41 @@ def save_rule(
     return True, f"{saved.name} saved: {', '.join(parts)}"
 
 
+def history_update(
+    service: AlertService, light: bool, shown: dict[str, str] | None
+) -> tuple[Any, Any, dict[str, str]]:
+    """What the history grid must change to show the newest alerts in the theme (``light``):
+    (its rowData, its dashGridOptions, the new "al-history-shown"), ``no_update`` for what it
+    shows already; PreventUpdate when nothing changed. ``shown``: what it shows (theme name,
+    rows' hash). The rows go whole (200 at most, plain values): the grid knows them by id
+    and redraws only the rows that changed; the options (the theme) only with the theme."""
+    theme = THEMES["light" if light else "dark"]
+    rows = history_rows(service.history(), service.rules())
+    state = history_state(theme, rows)
+    before = shown or {}
+    if before == state:
+        raise PreventUpdate
+    same_theme = before.get("theme") == state["theme"]
+    options = no_update if same_theme else history_grid_style(theme)["dashGridOptions"]
+    return (no_update if before.get("rows") == state["rows"] else rows), options, state
+
+
+def acknowledge_clicked(service: AlertService, clicked: dict[str, Any] | None) -> Any:
+    """Acknowledge the alert whose Acknowledge was clicked in the history grid (``clicked``:
+    the grid's cellRendererData, its value the alert's id): the id once stored, ``no_update``
+    for anything else (another cell, an id that is not an alert's)."""
+    if not isinstance(clicked, dict) or clicked.get("colId") != ACK_COLUMN:
+        return no_update
+    try:
+        alert_id = int(clicked["value"])
+    except (KeyError, TypeError, ValueError):
+        return no_update
+    try:
+        return service.acknowledge(alert_id).id
+    except AlertNotFoundError:
+        return no_update
+
+
 def _value_of(states: list[dict[str, Any]], rule_id: int) -> Any:
     return next((s.get("value") for s in states if s["id"]["id"] == rule_id), None)
 
@@ -89,32 +130,28 @@ def register_callbacks(app: Dash, service: AlertService) -> None:
 
     @app.callback(
         Output("al-ack-done", "data"),
-        Input({"type": "al-ack", "id": ALL}, "n_clicks"),
+        Input("al-history", "cellRendererData"),
         prevent_initial_call=True,
     )
-    def _acknowledge(clicks: list[int | None]):
-        target = ctx.triggered_id
-        # a re-drawn history adds buttons (n_clicks None): only a real click acknowledges
-        if not isinstance(target, dict) or not any(clicks) or not ctx.triggered[0]["value"]:
-            return no_update
-        try:
-            return service.acknowledge(int(target["id"])).id
-        except AlertNotFoundError:
-            return no_update
+    def _acknowledge(clicked: dict[str, Any] | None):
+        return acknowledge_clicked(service, clicked)
 
     @app.callback(
-        Output("al-history", "children"),
+        Output("al-history", "rowData"),
+        Output("al-history", "dashGridOptions"),
+        Output("al-history-shown", "data"),
         Input("al-seen", "data"),
         Input("al-ack-done", "data"),
         Input("url", "pathname"),
-        prevent_initial_call=True,
+        Input("theme-switch", "value"),
+        State("al-history-shown", "data"),
     )
-    def _history(_seen: int | None, _acked: int | None, path: str | None):
+    def _history(_seen, _acked, path: str | None, light: bool | None, shown):
+        # runs when the page is laid out too: a light page's grid takes its theme at once
         if not _shown(path):
-            # hidden: no query and no redraw (a redrawn table is a new component per cell,
-            # each costing the browser a store update); showing the page redraws it
-            return no_update
-        return history_table(service.history())
+            # hidden: no query and nothing sent; showing the page refreshes it
+            raise PreventUpdate
+        return history_update(service, bool(light), shown)
 
     @app.callback(
         Output("al-failures", "children"),

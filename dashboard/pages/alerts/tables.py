@@ -1,15 +1,22 @@
-"""The alerts page's pieces as plain functions of records: the history, the rules, the
-delivery failures and the toasts (no I/O: the callbacks fetch, these draw)."""
+"""The alerts page's pieces as plain functions of records: the history grid's rows, columns
+and look, the rules, the delivery failures and the toasts (no I/O: the callbacks fetch,
+these draw). The history's Severity badge and Acknowledge button are drawn in the browser
+(assets/alerts_grid.js): its rows stay plain values."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 from dash.development.base_component import Component
 
+from components.charts.theme import ChartTheme
+from components.panels.performance import trade_table_style
 from database.repositories.alerts import AlertRecord, AlertRuleRecord, DeliveryRecord
 
 SEVERITY_COLOURS = {"info": "info", "warning": "warning", "critical": "danger"}
@@ -19,58 +26,95 @@ TOAST_MS = {"info": 4_000}
 DEFAULT_TOAST_MS = 10_000
 
 
+def _stamp(stamp: datetime | None) -> str:
+    return "" if stamp is None else stamp.strftime("%Y-%m-%d %H:%M:%S")
+
+
 def when(stamp: datetime | None) -> str:
-    return "" if stamp is None else stamp.strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def severity_badge(severity: str) -> dbc.Badge:
-    return dbc.Badge(severity, color=SEVERITY_COLOURS.get(severity, "secondary"), className="me-1")
+    return "" if stamp is None else f"{_stamp(stamp)} UTC"
 
 
 def _where(alert: AlertRecord) -> str:
     return " · ".join(p for p in (alert.account, alert.deployment, alert.symbol) if p)
 
 
-def history_table(alerts: Sequence[AlertRecord]) -> Component:
-    """Newest first: time, severity, kind, where, message (with the duplicates held back),
-    and Acknowledge or when it was."""
-    if not alerts:
-        return html.P("No alert yet.", className="text-body-secondary mb-0", id="al-history-empty")
+HISTORY_PAGE_ROWS = 20
+ACK_COLUMN = "acknowledged"  # the column whose cell holds Acknowledge (the grid's renderer)
+
+
+def history_rows(
+    alerts: Sequence[AlertRecord], rules: Sequence[AlertRuleRecord] = ()
+) -> list[dict[str, Any]]:
+    """The history grid's rows, newest first as ``alerts`` come: plain values (id, time UTC,
+    severity, the rule's name from ``rules``, kind, where, message with the duplicates held
+    back, and when it was acknowledged: "" until then)."""
+    names = {rule.id: rule.name for rule in rules}
     rows = []
     for alert in alerts:
         message = alert.message
         if alert.suppressed:
             message += f" (+{alert.suppressed} duplicate{'s' if alert.suppressed > 1 else ''})"
-        if alert.acknowledged_at is None:
-            status = dbc.Button(
-                "Acknowledge",
-                id={"type": "al-ack", "id": alert.id},
-                size="sm",
-                color="secondary",
-                outline=True,
-            )
-        else:
-            status = html.Span(
-                f"acknowledged {when(alert.acknowledged_at)}", className="small text-body-secondary"
-            )
         rows.append(
-            html.Tr(
-                [
-                    html.Td(when(alert.created_at), className="text-nowrap small"),
-                    html.Td(severity_badge(alert.severity)),
-                    html.Td(alert.kind),
-                    html.Td(_where(alert), className="small"),
-                    html.Td(message, className="al-message"),
-                    html.Td(status, className="text-nowrap"),
-                ],
-                id=f"al-row-{alert.id}",
-                className="" if alert.acknowledged_at else "fw-semibold",
-            )
+            {
+                "id": alert.id,
+                "time": _stamp(alert.created_at),
+                "severity": alert.severity,
+                "rule": names.get(alert.rule_id, f"#{alert.rule_id}"),
+                "kind": alert.kind,
+                "where": _where(alert),
+                "message": message,
+                ACK_COLUMN: _stamp(alert.acknowledged_at),
+            }
         )
-    header = html.Thead(
-        html.Tr([html.Th(h) for h in ("Time", "Severity", "Kind", "Where", "Message", "")])
-    )
-    return dbc.Table([header, html.Tbody(rows)], size="sm", hover=True, className="mb-0")
+    return rows
+
+
+def _column(field: str, header: str, width: int, **extra: Any) -> dict[str, Any]:
+    """A text column at least ``width`` px wide, its whole value on hover."""
+    return {"field": field, "headerName": header, "minWidth": width, "tooltipField": field,
+            **extra}  # fmt: skip
+
+
+# widths: a time "2026-12-04 10:14:49" in bold, a kind "deployment_error"; together they fit
+# 1280 px beside a page scrollbar. The message and the place wrap (their row grows) rather
+# than being cut. The times are text (AG Grid would take them for dates: a date filter in the
+# browser's locale). Severity and Acknowledged are drawn by assets/alerts_grid.js (a badge;
+# Acknowledge until the alert is acknowledged, then the time)
+HISTORY_COLUMNS = [
+    {"field": "id", "headerName": "#", "width": 64, "flex": 0, "type": "rightAligned",
+     "filter": "agNumberColumnFilter"},
+    {**_column("time", "Time (UTC)", 170), "width": 170, "flex": 0, "cellDataType": "text"},
+    {"field": "severity", "headerName": "Severity", "width": 95, "flex": 0,
+     "cellRenderer": "AlertSeverity", "cellRendererParams": {"colours": SEVERITY_COLOURS}},
+    _column("rule", "Rule", 145), _column("kind", "Kind", 145),
+    _column("where", "Where", 140, wrapText=True, autoHeight=True),
+    _column("message", "Message", 200, flex=3, wrapText=True, autoHeight=True),
+    {"field": ACK_COLUMN, "headerName": "Acknowledged (UTC)", "width": 170, "flex": 0,
+     "cellDataType": "text", "cellRenderer": "AlertAcknowledge"},
+]  # fmt: skip
+
+
+def history_grid_style(theme: ChartTheme) -> dict[str, Any]:
+    """The history grid's look (the performance panel's grid in ``theme``) and behaviour:
+    rows known by the alert's id (a refresh changes only the rows that changed), sortable
+    and filterable, ``HISTORY_PAGE_ROWS`` a page, unacknowledged rows in bold."""
+    style = trade_table_style(theme)
+    options = {**style["dashGridOptions"], "paginationPageSize": HISTORY_PAGE_ROWS,
+               "paginationPageSizeSelector": [HISTORY_PAGE_ROWS, 50, 100, 200],
+               "tooltipShowDelay": 400,
+               "localeText": {"noRowsToShow": "No alert yet."}}  # fmt: skip
+    return {
+        **style,
+        "dashGridOptions": options,
+        "rowClassRules": {"al-unacknowledged": f"!params.data.{ACK_COLUMN}"},
+    }
+
+
+def history_state(theme: ChartTheme, rows: list[dict[str, Any]]) -> dict[str, str]:
+    """What the history grid shows, in a few bytes (the page's "al-history-shown" store): the
+    theme's name and a hash of the rows."""
+    digest = hashlib.sha1(json.dumps(rows, sort_keys=True).encode()).hexdigest()
+    return {"theme": theme.name, "rows": digest}
 
 
 def rules_table(rules: Sequence[AlertRuleRecord]) -> Component:
