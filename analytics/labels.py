@@ -411,6 +411,12 @@ class Labeller:
         """The labels of the next fill (see :meth:`annotate`)."""
         return self.annotate(fill)[1]
 
+    def remember(self, fill: Any) -> None:
+        """Join an earlier fill (already labelled, e.g. read back from the database) to the
+        account's position and trailing sizes, without labelling it: a restarted tracker
+        warms up on the stored fills."""
+        self._book.apply(as_fill(fill))
+
 
 _OHLCV = ("open", "high", "low", "close", "volume")
 

@@ -97,7 +97,7 @@ def label_performance(trips: pd.DataFrame, labels: pd.Series | None = None) -> d
     """Per label: trips carrying it, their net PnL, win rate and average; sorted by name."""
     labels = trips["labels"] if labels is None else labels
     table: dict[str, list[float]] = {}
-    for trip_labels_, pnl in zip(labels, trips["net_pnl"].to_numpy(dtype=float), strict=True):
+    for trip_labels_, pnl in zip(labels, trips["net_pnl"].astype(float).tolist(), strict=True):
         for label in trip_labels_:
             row = table.setdefault(label, [0, 0.0, 0])
             row[0] += 1

@@ -12,6 +12,8 @@ fills frame and hand them to the pure analytics (round trips, summary, attributi
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,12 +22,16 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
+from analytics.attribution import AttributionState
 from analytics.round_trips import round_trips
-from analytics.trade_summary import PERIODS, performance_summary, trip_labels
+from analytics.trade_summary import PERIODS, LiveSummary, performance_summary, trip_labels
 from database.repositories.trades import TradeRepository
+from tracking.annotator import MarketAnnotator
 from tracking.importers import read_trades
-from tracking.tracker import TradeTracker
+from tracking.tracker import Recorded, TradeTracker
 
+# the live view's fixed size buckets (entry notional; quantile edges would move with each trade)
+DEFAULT_SIZE_EDGES = (1_000.0, 5_000.0, 25_000.0, 100_000.0)
 CONTEXT_COLUMNS = ("volatility_regime", "market_session", "trend", "volume_profile", "price_level")
 
 
@@ -53,12 +59,75 @@ class ImportReport:
         }  # fmt: skip
 
 
+class LiveAccounts:
+    """Each account's live summary, label table and PnL attribution, kept up to date by the
+    tracker (a listener): O(labels + dimensions) per closed round trip, equal to a
+    recomputation from the stored trades (the accounts a process has seen since it started;
+    :meth:`TrackingService.live` reads an account's history once before following it)."""
+
+    def __init__(self, size_edges: tuple[float, ...] = DEFAULT_SIZE_EDGES) -> None:
+        self._size_edges = size_edges
+        self._accounts: dict[str, tuple[LiveSummary, AttributionState, list[int]]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, outcome: Recorded) -> None:
+        with self._lock:
+            for trade in outcome.stored:
+                self._state(trade.account_id)[2][0] += 1
+            for trip in outcome.trips:
+                summary, attribution, _ = self._state(trip["account_id"])
+                summary.add(trip["net_pnl"], trip["fees"], trip["holding_s"], trip["labels"])
+                attribution.add(trip)
+
+    def _state(self, account: str) -> tuple[LiveSummary, AttributionState, list[int]]:
+        state = self._accounts.get(account)
+        if state is None:
+            state = (LiveSummary(), AttributionState(size_edges=self._size_edges), [0])
+            self._accounts[account] = state
+        return state
+
+    def seed(self, account: str, trips: pd.DataFrame, fills: int) -> None:
+        """Start following ``account`` from its stored round trips."""
+        with self._lock:
+            self._accounts.pop(account, None)
+            summary, attribution, count = self._state(account)
+            count[0] = fills
+            for trip in trips.to_dict("records"):
+                summary.add(trip["net_pnl"], trip["fees"], trip["holding_s"], trip["labels"])
+                attribution.add(trip)
+
+    def known(self, account: str) -> bool:
+        return account in self._accounts
+
+    def view(self, account: str, by: Iterable[str] = ("label",)) -> dict[str, Any]:
+        with self._lock:
+            summary, attribution, count = self._accounts[account]
+            return {
+                "account_id": account,
+                "fills": count[0],
+                "trade_summary": summary.trade_summary(),
+                "labels": summary.labels(),
+                "attribution": {b: _rows(attribution.table(b)) for b in by},
+            }
+
+
 class TrackingService:
     def __init__(
         self, sessions: sessionmaker[Session], tracker: TradeTracker | None = None
     ) -> None:
         self._sessions = sessions
-        self.tracker = tracker or TradeTracker(sessions)
+        self.live_accounts = LiveAccounts()
+        self.tracker = tracker or TradeTracker(
+            sessions, annotator=MarketAnnotator(), listeners=[self.live_accounts]
+        )
+
+    def live(self, account: str, by: Iterable[str] = ("label",)) -> dict[str, Any]:
+        """The account's live view (trade summary, labels, PnL attribution by ``by``) from
+        memory: read from the database the first time, then kept up by each recorded trade."""
+        if not self.live_accounts.known(account):
+            fills = self.fills(account)
+            self.live_accounts.seed(account, self.trips(fills), len(fills))
+        return self.live_accounts.view(account, by)
 
     # --- ingestion ------------------------------------------------------------------------
 
@@ -272,4 +341,11 @@ def _open_positions(fills: pd.DataFrame) -> dict[str, float]:
     return {s: float(q) for s, q in net.items() if abs(q) > 1e-9}
 
 
-__all__ = ["CONTEXT_COLUMNS", "ImportReport", "TrackingService", "UnknownAccountError"]
+__all__ = [
+    "CONTEXT_COLUMNS",
+    "DEFAULT_SIZE_EDGES",
+    "ImportReport",
+    "LiveAccounts",
+    "TrackingService",
+    "UnknownAccountError",
+]

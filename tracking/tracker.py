@@ -59,11 +59,15 @@ class ConflictingTradeError(ValueError):
 
 
 class Annotator(Protocol):
-    """Market context and labels of new trades, from data known at their execution."""
+    """Market context and labels of new trades, from data known at their execution
+    (tracking.annotator.MarketAnnotator); ``forget(account)`` when the account's trades were
+    rolled back or written by another process."""
 
     def annotate(
         self, session: Session, records: Sequence[TradeRecord], history: AccountHistory
     ) -> list[tuple[dict[str, Any], tuple[str, ...]]]: ...
+
+    def forget(self, account: str) -> None: ...
 
 
 @dataclass
@@ -77,6 +81,23 @@ class AccountHistory:
     ids: dict[str, tuple] = field(default_factory=dict)  # trade id -> identity (see _identity)
     newest_row: int = 0
     sizes: list[float] = field(default_factory=list)  # notional of each trade, in order
+    # per trade id: its labels and (volatility regime, market session), for its round trip
+    tags: dict[str, tuple[tuple[str, ...], Any, Any]] = field(default_factory=dict)
+
+    def trip(self, trip: dict[str, Any]) -> dict[str, Any]:
+        """A closed round trip with its labels (the union of its fills') and its entry's
+        volatility regime and market session, as analytics.attribution reads them."""
+        seen: dict[str, None] = {}
+        for trade_id in (*trip["entry_trade_ids"], *trip["exit_trade_ids"]):
+            for label in self.tags.get(trade_id, ((), None, None))[0]:
+                seen[label] = None
+        _, regime, session = self.tags.get(trip["entry_trade_ids"][0], ((), None, None))
+        return {**trip, "labels": tuple(seen), "volatility_regime": regime,
+                "market_session": session}  # fmt: skip
+
+    def remember(self, trade_id: str, labels: tuple[str, ...], context: Any) -> None:
+        get = context.get if isinstance(context, dict) else (lambda _key: None)
+        self.tags[trade_id] = (tuple(labels), get("volatility_regime"), get("market_session"))
 
     def ledger(self, symbol: str) -> PositionLedger:
         found = self.ledgers.get(symbol)
@@ -89,6 +110,7 @@ class AccountHistory:
 class Recorded:
     stored: list[TradeRecord]  # as stored: context, labels, pnl and cumulative pnl set
     skipped: list[str] = field(default_factory=list)  # ids already stored (an import's)
+    trips: list[dict[str, Any]] = field(default_factory=list)  # round trips these closed
 
 
 def _identity(r: TradeRecord | Any) -> tuple:
@@ -107,7 +129,7 @@ class TradeTracker:
         annotator: Annotator | None = None,
         max_batch: int = 10_000,
         window_s: float = 0.002,
-        listeners: Iterable[Callable[[list[TradeRecord]], None]] = (),
+        listeners: Iterable[Callable[[Recorded], None]] = (),
     ) -> None:
         self._sessions = sessions
         self._annotator = annotator
@@ -136,7 +158,7 @@ class TradeTracker:
             except BaseException:
                 self._forget({r.account_id for r in batch})
                 raise
-        self._notify(outcome.stored)
+        self._notify(outcome)
         return outcome
 
     def record_in(
@@ -244,7 +266,7 @@ class TradeTracker:
             else:
                 done.append(result)
                 future.set_result(result)
-        self._notify(done)
+        self._notify(Recorded(done, [], stored.trips))
 
     # --- the work -------------------------------------------------------------------------
 
@@ -274,13 +296,18 @@ class TradeTracker:
             results.append(None)
         annotations = self._annotate(session, fresh, histories)
         stored: list[TradeRecord] = []
+        trips: list[dict[str, Any]] = []
         for record, (context, labels) in zip(fresh, annotations, strict=True):
             history = histories[record.account_id]
             ledger = history.ledger(record.symbol)
-            pnl, _ = ledger.apply(
+            merged_context = {**context, **record.market_context}
+            merged_labels = tuple(dict.fromkeys((*record.labels, *labels)))
+            history.remember(record.trade_id, merged_labels, merged_context)
+            pnl, closed = ledger.apply(
                 record.trade_id, record.strategy_id, record.side, record.price, record.volume,
                 record.commission, record.execution_time,
             )  # fmt: skip
+            trips.extend(history.trip(t) for t in closed)
             history.cumulative_pnl += pnl
             history.last_time[record.symbol] = record.execution_time
             history.ids[record.trade_id] = _identity(record)
@@ -288,8 +315,8 @@ class TradeTracker:
             stored.append(
                 dataclasses.replace(
                     record,
-                    market_context={**context, **record.market_context},
-                    labels=tuple(dict.fromkeys((*record.labels, *labels))),
+                    market_context=merged_context,
+                    labels=merged_labels,
                     pnl=pnl,
                     cumulative_pnl=history.cumulative_pnl,
                 )
@@ -305,8 +332,8 @@ class TradeTracker:
                 histories[account].newest_row = int(row_id)
         if each:
             made = iter(stored)
-            return Recorded([r if r is not None else next(made) for r in results], skipped)
-        return Recorded(stored, skipped)
+            return Recorded([r if r is not None else next(made) for r in results], skipped, trips)
+        return Recorded(stored, skipped, trips)
 
     def _refusal(
         self, record: TradeRecord, history: AccountHistory, skip_stored: bool
@@ -354,18 +381,21 @@ class TradeTracker:
         newest = session.scalar(select(func.max(TRADES.c.id)).where(TRADES.c.account_id == account))
         if history is not None and history.newest_row == (newest or 0):
             return history
+        if history is not None:  # another process wrote: what followed the account is stale
+            self._forget({account})
         history = AccountHistory(account, newest_row=newest or 0)
         rows = session.execute(
             select(
                 TRADES.c.trade_id, TRADES.c.strategy_id, TRADES.c.symbol, TRADES.c.side,
                 TRADES.c.price, TRADES.c.volume, TRADES.c.commission, TRADES.c.execution_time,
-                TRADES.c.cumulative_pnl,
+                TRADES.c.cumulative_pnl, TRADES.c.labels, TRADES.c.market_context,
             )
             .where(TRADES.c.account_id == account)
             .order_by(TRADES.c.id)
         )  # fmt: skip
         cumulative = None
         for row in rows:
+            history.remember(row.trade_id, tuple(row.labels), row.market_context)
             history.ledger(row.symbol).apply(
                 row.trade_id, row.strategy_id, row.side, row.price, row.volume, row.commission,
                 row.execution_time,
@@ -389,13 +419,16 @@ class TradeTracker:
         with self._lock:
             for account in accounts:
                 self._accounts.pop(account, None)
+                forget = getattr(self._annotator, "forget", None)
+                if forget is not None:
+                    forget(account)
 
-    def _notify(self, stored: list[TradeRecord]) -> None:
-        if not stored:
+    def _notify(self, outcome: Recorded) -> None:
+        if not outcome.stored:
             return
         for listener in self._listeners:
             try:
-                listener(stored)
+                listener(outcome)
             except Exception:  # a listener never loses a stored trade
                 log.exception("a trade listener failed")
 

@@ -31,6 +31,7 @@ from database.repositories.trading import (
     PositionRow,
     TradingRepository,
 )
+from tracking.annotator import MarketAnnotator
 from tracking.tracker import TradeTracker
 from trading.config import CostModel
 from trading.engine import BarOutcome
@@ -43,7 +44,7 @@ class TradingStore:
     def __init__(self, tracker: TradeTracker | None = None) -> None:
         # every fill is recorded as an executed trade through the trade tracker (realised PnL
         # FIFO, the account's cumulative PnL, market context and labels) in the same transaction
-        self._tracker = tracker or TradeTracker()
+        self._tracker = tracker or TradeTracker(annotator=MarketAnnotator())
         self._written: dict[int, dict] = {}  # deployment id -> the state JSON last written
         self._bars: dict[int, int] = {}  # deployment id -> the bar index last written
         self._accounts: dict[int, AccountRow] = {}  # account id -> the books last written

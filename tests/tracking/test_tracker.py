@@ -87,7 +87,7 @@ def test_streamed_trades_are_acknowledged_once_committed_and_bad_ones_fail_alone
 ):
     seen: list[str] = []
     tracker = TradeTracker(
-        session_factory, listeners=[lambda rs: seen.extend(r.trade_id for r in rs)]
+        session_factory, listeners=[lambda out: seen.extend(r.trade_id for r in out.stored)]
     )
     try:
         futures = [tracker.submit(fill(f"s{k}", k, "buy" if k % 2 == 0 else "sell", 100 + k, 1))
