@@ -29,7 +29,7 @@ def seeded(session_factory):
     days = np.sort(rng.choice(np.arange(450, 900), size=80, replace=False))
     fills, position = [], 0.0
     for k, i in enumerate(days):
-        side = "buy" if position <= 0 and rng.random() < 0.7 or position < -2 else "sell"
+        side = "buy" if (position <= 0 and rng.random() < 0.7) or position < -2 else "sell"
         volume = float(rng.integers(1, 4))
         position += volume if side == "buy" else -volume
         # during the bar's day: the last bar closed by then is the day before
