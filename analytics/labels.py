@@ -23,6 +23,7 @@ call (or one Labeller) are those of the symbol the candles are of.
 from __future__ import annotations
 
 import bisect
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -323,14 +324,76 @@ def annotate_fills(
     return contexts, labels
 
 
+class SymbolBars:
+    """One symbol's closed bars as the labels read them: each bar's snapshot (indicators,
+    calendar) kept for the ``keep_bars`` latest, O(1) per bar. Shared by the Labellers of
+    every account trading the symbol (the bars' part does not depend on the account)."""
+
+    def __init__(
+        self,
+        config: LabelConfig,
+        bar: pd.Timedelta,
+        *,
+        calendar: TradingCalendar | None = None,
+        history: pd.DataFrame | None = None,
+        keep_bars: int = 64,
+    ) -> None:
+        self._stream = BarStream(config, bar)
+        self.bar_ns = self._stream.bar_ns
+        self._calendar = calendar
+        # the kept bars' close times (ascending, for a binary search) and (snapshot, calendar);
+        # up to twice keep_bars are held, halved when full (amortised O(1) per bar)
+        self._keep = keep_bars
+        self._closes: list[int] = []
+        self._recent: list[tuple[BarSnapshot, TradingCalendar]] = []
+        self._dropped = False
+        if history is not None:
+            self.update_frame(history)
+
+    @property
+    def last_open_ns(self) -> int | None:
+        return self._stream.last_open_ns
+
+    def update_frame(self, bars: pd.DataFrame) -> None:
+        """Apply closed bars (a candle frame indexed by open time), in order."""
+        opens = pd.DatetimeIndex(bars.index).as_unit("ns").asi8.tolist()
+        columns = (bars[c].to_numpy(dtype=np.float64).tolist() for c in _OHLCV)
+        for open_ns, (o, h, low, c, v) in zip(opens, zip(*columns, strict=True), strict=True):
+            self.update(Candle(None, o, h, low, c, v), open_ns)  # type: ignore[arg-type]
+
+    def update(self, candle: Candle, open_ns: int) -> None:
+        snapshot = self._stream.update(candle, open_ns)
+        calendar = self._calendar or self._stream.calendar.calendar()
+        if len(self._closes) >= 2 * self._keep:
+            del self._closes[: self._keep], self._recent[: self._keep]
+            self._dropped = True
+        self._closes.append(open_ns + self.bar_ns)
+        self._recent.append((snapshot, calendar))
+
+    def bar_at(self, time_ns: int) -> tuple[BarSnapshot | None, TradingCalendar]:
+        """The snapshot of the last bar closed at or before ``time_ns``, and its calendar."""
+        k = bisect_right(self._closes, time_ns)
+        if k:
+            return self._recent[k - 1]
+        if self._dropped:
+            oldest = pd.Timestamp(self._closes[0], tz="UTC")
+            raise ValueError(
+                f"fill at {pd.Timestamp(time_ns, tz='UTC')} is older than the bars kept "
+                f"(the oldest closed at {oldest}); label it with label_fills"
+            )
+        return None, self._calendar or ALWAYS_OPEN
+
+
 class Labeller:
     """Context and labels live: ``update_candle`` with each closed bar, ``annotate`` (or
     ``label``, ``context``) with each fill, both O(1). Equal to :func:`market_context` and
     :func:`label_fills` over the same candles and fills.
 
-    A fill is read against the last bar closed at or before its time among the ``keep_bars``
-    latest, so a fill that comes in after a later candle is still labelled as of its time;
-    one older than all of them is refused. ``history``: candles to warm up on.
+    A fill is read against the last bar closed at or before its time among (at least) the
+    ``keep_bars`` latest, so a fill that comes in after a later candle is still labelled as of
+    its time; one older than all of them is refused. ``history``: candles to warm up on. ``bars``: a
+    :class:`SymbolBars` shared with other accounts' Labellers (then fed by its owner, not
+    through this Labeller; ``history``, ``calendar`` and ``keep_bars`` are its own).
     """
 
     def __init__(
@@ -342,27 +405,21 @@ class Labeller:
         news: pd.DataFrame | None = None,
         history: pd.DataFrame | None = None,
         keep_bars: int = 64,
+        bars: SymbolBars | None = None,
     ) -> None:
         self.config = config or load_label_config()
-        self._bars = BarStream(self.config, bar)
+        self._bars = bars or SymbolBars(
+            self.config, bar, calendar=calendar, history=history, keep_bars=keep_bars
+        )
         self._bar_ns = self._bars.bar_ns
-        self._calendar = calendar
-        self._recent: deque[tuple[int, BarSnapshot, TradingCalendar]] = deque(maxlen=keep_bars)
-        self._dropped = False
         self._book = FillBook(self.config)
         self._news = NewsCalendar(news)
-        if history is not None:
-            opens = pd.DatetimeIndex(history.index).as_unit("ns").asi8.tolist()
-            columns = (history[c].to_numpy(dtype=np.float64).tolist() for c in _OHLCV)
-            rows = zip(*columns, strict=True)
-            for open_ns, (o, h, low, c, v) in zip(opens, rows, strict=True):
-                self._update(Candle(None, o, h, low, c, v), open_ns)  # type: ignore[arg-type]
 
     def update_candle(self, candle: Candle | pd.Series | Mapping[str, Any]) -> None:
         """Apply a closed bar: a Candle, a candle frame's row (its name the open time) or a
         mapping with ``ts`` (or ``time``) and open, high, low, close, volume."""
         if isinstance(candle, Candle):
-            self._update(candle, _ns(candle.ts))
+            self._bars.update(candle, _ns(candle.ts))
             return
         ts = candle.get("ts", candle.get("time"))
         if ts is None and isinstance(candle, pd.Series):
@@ -370,26 +427,10 @@ class Labeller:
         if ts is None:
             raise ValueError("candle: no open time (ts, time, or a frame row's name)")
         values = [float(candle[c]) for c in _OHLCV]
-        self._update(Candle(pd.Timestamp(ts), *values), _ns(ts))
-
-    def _update(self, candle: Candle, open_ns: int) -> None:
-        snapshot = self._bars.update(candle, open_ns)
-        calendar = self._calendar or self._bars.calendar.calendar()
-        if len(self._recent) == self._recent.maxlen:
-            self._dropped = True
-        self._recent.append((open_ns + self._bar_ns, snapshot, calendar))
+        self._bars.update(Candle(pd.Timestamp(ts), *values), _ns(ts))
 
     def _bar_at(self, time_ns: int) -> tuple[BarSnapshot | None, TradingCalendar]:
-        for close_ns, snapshot, calendar in reversed(self._recent):
-            if close_ns <= time_ns:
-                return snapshot, calendar
-        if self._dropped:
-            oldest = pd.Timestamp(self._recent[0][0], tz="UTC")
-            raise ValueError(
-                f"fill at {pd.Timestamp(time_ns, tz='UTC')} is older than the bars kept "
-                f"(the oldest closed at {oldest}); label it with label_fills"
-            )
-        return None, self._calendar or ALWAYS_OPEN
+        return self._bars.bar_at(time_ns)
 
     def context(self, fill: Any) -> dict[str, Any]:
         """The market context of ``fill`` (no state changes)."""
@@ -468,6 +509,7 @@ __all__ = [
     "FillRole",
     "Labeller",
     "NewsCalendar",
+    "SymbolBars",
     "annotate_fills",
     "as_fill",
     "fill_labels",

@@ -2,13 +2,15 @@
 
 >>> tracker = TradeTracker(sessions, annotator=MarketAnnotator(load_label_config()))
 
-One :class:`analytics.labels.Labeller` per (account, symbol) follows the symbol's stored bars
-(its finest stored timeframe) and the account's fills of that symbol: O(1) per trade. The
-first trade of a pair warms it up on the bars before that trade (:data:`WARMUP_BARS`) and on
-the account's stored fills of the symbol (positions and trailing sizes). Bars are fed in time
-order up to each trade's time, so a trade is read against the last bar closed at or before it
-(never a later one). A symbol without stored bars gets a context without market categories
-and only the labels fills alone decide (sizes, holding times, stop reasons).
+One :class:`analytics.labels.SymbolBars` per symbol follows its stored bars (its finest
+stored timeframe), warmed up on the bars before the first trade seen, and one
+:class:`analytics.labels.Labeller` per (account, symbol) shares it and follows the account's
+fills of the symbol (positions and trailing sizes; warmed on the stored ones): O(1) per
+trade. Each batch reads the bars closed by its last trade once; they are fed in time order up
+to each trade's time, so a trade is read against the last bar closed at or before it (never a
+later one), among the :data:`KEEP_BARS` latest. A symbol without stored bars gets a
+context without market categories and only the labels fills alone decide (sizes, holding
+times, stop reasons).
 """
 
 from __future__ import annotations
@@ -16,26 +18,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
 from analytics.label_config import LabelConfig
-from analytics.labels import Labeller
+from analytics.labels import Labeller, SymbolBars
 from database.records import TradeRecord
 from database.repositories.candles import CandleRepository
 from database.repositories.trades import TradeRepository
+from market.candles import Candle
 from market.timeframes import Timeframe
 from tracking.tracker import AccountHistory
 
 WARMUP_BARS = 400  # the longest window of the default rules (ATR rank 100 on ATR 14, SMA 50)
 CALENDAR_SPAN = pd.Timedelta(days=21)  # what the calendar (closed days, session) is read from
 NO_BARS = pd.Timedelta(minutes=1)  # a Labeller needs a bar length even without bars
+KEEP_BARS = 4096  # bars a trade may lag behind the newest bar fed (another account's trades)
 
 
 @dataclass
-class _Follower:
-    labeller: Labeller
+class _Symbol:
+    bars: SymbolBars
     timeframe: str | None  # None: the symbol has no stored bars
+    bar: pd.Timedelta
     last_open: pd.Timestamp | None  # the last bar fed
 
 
@@ -47,7 +53,8 @@ class MarketAnnotator:
 
         self.config = config or load_label_config()
         self._warmup = warmup_bars
-        self._followers: dict[tuple[str, str], _Follower] = {}
+        self._symbols: dict[str, _Symbol] = {}
+        self._labellers: dict[tuple[str, str], Labeller] = {}
         self._timeframes: dict[str, str | None] = {}
 
     def annotate(
@@ -60,22 +67,26 @@ class MarketAnnotator:
         for k, record in enumerate(records):
             rows.setdefault(record.symbol, []).append(k)
         for symbol, ks in rows.items():
+            follow = self._symbols.get(symbol)
+            if follow is None:
+                follow = self._symbols[symbol] = self._start(session, records[ks[0]])
             key = (history.account_id, symbol)
-            follower = self._followers.get(key)
-            if follower is None:
-                follower = self._start(session, history.account_id, records[ks[0]])
-                self._followers[key] = follower
-            bars = self._pending(session, follower, symbol, records[ks[-1]].execution_time)
+            labeller = self._labellers.get(key)
+            if labeller is None:
+                labeller = self._labellers[key] = self._labeller(session, key, follow)
+            opens, values = self._pending(session, follow, symbol, records[ks[-1]].execution_time)
             fed = 0
             for k in ks:
-                fed = self._feed(follower, bars, fed, records[k].execution_time)
-                out[k] = follower.labeller.annotate(records[k])
+                record = records[k]
+                if fed < len(opens):
+                    fed = self._feed(follow, opens, values, fed, record.execution_time)
+                out[k] = labeller.annotate(record)
         return out
 
     def forget(self, account: str) -> None:
-        """Drop the account's followers (its trades were rolled back or written elsewhere)."""
-        for key in [k for k in self._followers if k[0] == account]:
-            del self._followers[key]
+        """Drop the account's labellers (its trades were rolled back or written elsewhere)."""
+        for key in [k for k in self._labellers if k[0] == account]:
+            del self._labellers[key]
 
     def _warm_bars(self, bar: pd.Timedelta) -> int:
         """Enough bars for the rules' windows and for the calendar (three weeks of bars, at
@@ -92,7 +103,7 @@ class MarketAnnotator:
             )
         return self._timeframes[symbol]
 
-    def _start(self, session: Session, account: str, first: TradeRecord) -> _Follower:
+    def _start(self, session: Session, first: TradeRecord) -> _Symbol:
         timeframe = self._timeframe(session, first.symbol)
         bar = Timeframe.parse(timeframe).delta if timeframe else NO_BARS
         warm = None
@@ -102,41 +113,50 @@ class MarketAnnotator:
             warm = CandleRepository(session).frame(
                 first.symbol, timeframe, end=end, last=self._warm_bars(bar)
             )
-        labeller = Labeller(self.config, bar, history=warm, keep_bars=64)
-        stored = TradeRepository(session).frame(account, symbol=first.symbol)
-        for fill in stored.to_dict("records"):
-            labeller.remember(fill)
+        bars = SymbolBars(self.config, bar, history=warm, keep_bars=KEEP_BARS)
         last_open = None if warm is None or warm.empty else warm.index[-1]
-        return _Follower(labeller, timeframe, last_open)
+        return _Symbol(bars, timeframe, bar, last_open)
+
+    def _labeller(self, session: Session, key: tuple[str, str], follow: _Symbol) -> Labeller:
+        labeller = Labeller(self.config, follow.bar, bars=follow.bars)
+        for fill in TradeRepository(session).frame(key[0], symbol=key[1]).to_dict("records"):
+            labeller.remember(fill)
+        return labeller
 
     def _pending(
-        self, session: Session, follower: _Follower, symbol: str, time: Any
-    ) -> pd.DataFrame | None:
-        """The bars closed by ``time`` not fed yet (one query per symbol and batch)."""
-        if follower.timeframe is None:
-            return None
-        end = pd.Timestamp(time) - Timeframe.parse(follower.timeframe).delta
-        if follower.last_open is not None and follower.last_open >= end:
-            return None
-        return CandleRepository(session).frame(
-            symbol, follower.timeframe, end=end, after=follower.last_open
+        self, session: Session, follow: _Symbol, symbol: str, time: Any
+    ) -> tuple[np.ndarray, list[tuple[float, ...]]]:
+        """The bars closed by ``time`` not fed yet (one query per symbol and batch): open
+        times (ns) and (open, high, low, close, volume) rows."""
+        if follow.timeframe is None:
+            return _NONE
+        end = pd.Timestamp(time) - follow.bar
+        if follow.last_open is not None and follow.last_open >= end:
+            return _NONE
+        bars = CandleRepository(session).frame(
+            symbol, follow.timeframe, end=end, after=follow.last_open
         )
+        if bars.empty:
+            return _NONE
+        opens = pd.DatetimeIndex(bars.index).as_unit("ns").asi8
+        columns = [bars[c].to_numpy(dtype=np.float64).tolist() for c in _OHLCV]
+        return opens, list(zip(*columns, strict=True))
 
     @staticmethod
-    def _feed(follower: _Follower, bars: pd.DataFrame | None, fed: int, time: Any) -> int:
-        """Feed ``bars[fed:]`` that closed by ``time``; the new count fed."""
-        if bars is None or fed >= len(bars):
-            return fed
-        assert follower.timeframe is not None
-        end = pd.Timestamp(time) - Timeframe.parse(follower.timeframe).delta
-        stop = int(bars.index.searchsorted(end, side="right"))
-        for row in bars.iloc[fed:stop].itertuples():
-            follower.labeller.update_candle(
-                {"ts": row.Index, "open": row.open, "high": row.high, "low": row.low,
-                 "close": row.close, "volume": row.volume}
-            )  # fmt: skip
-            follower.last_open = row.Index
+    def _feed(
+        follow: _Symbol, opens: np.ndarray, values: list[tuple[float, ...]], fed: int, time: Any
+    ) -> int:
+        """Feed the pending bars from ``fed`` that closed by ``time``; the new count fed."""
+        end_ns = pd.Timestamp(time).value - follow.bar.value
+        stop = int(np.searchsorted(opens, end_ns, side="right"))
+        for k in range(fed, stop):
+            follow.bars.update(Candle(None, *values[k]), int(opens[k]))  # type: ignore[arg-type]
+        if stop > fed:
+            follow.last_open = pd.Timestamp(int(opens[stop - 1]), tz="UTC")
         return max(fed, stop)
 
 
-__all__ = ["CALENDAR_SPAN", "WARMUP_BARS", "MarketAnnotator"]
+_OHLCV = ("open", "high", "low", "close", "volume")
+_NONE: tuple[np.ndarray, list] = (np.empty(0, dtype=np.int64), [])
+
+__all__ = ["CALENDAR_SPAN", "KEEP_BARS", "WARMUP_BARS", "MarketAnnotator"]

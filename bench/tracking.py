@@ -1,0 +1,278 @@
+"""Trade tracking's speed as a user meets it (issue 15), ratios measured in one run.
+
+    python bench/tracking.py [--postgres postgresql+psycopg2://postgres@127.0.0.1:5432/postgres]
+                             [--stream 50000] [--bulk 1000000] [--stored 1000000]
+
+1. Streaming ingestion with labels and live metrics: trades submitted to the TradeTracker
+   (group commit) by producers, each acknowledged once committed, market context and labels
+   from stored 1m bars, the live summary and attribution kept by the listener. Trades/s
+   acknowledged (goal >= 50,000) and the p99 of one trade's labelling (goal <= 1 ms); against
+   the naive way, a transaction per trade.
+2. Bulk import: ``app.py trades import`` of a CSV of ``--bulk`` fills as a fresh process
+   (goal >= 150,000 trades/s); against SQLAlchemy's ORM adding a row at a time.
+3. With ``--stored`` trades stored in one account: the live view (summary, labels,
+   attribution) after each new trade, p99 (goal <= 10 ms), and the full recomputation from
+   the database, a fresh service (goal <= 1 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from config.settings import Settings  # noqa: E402
+from database.records import TradeRecord  # noqa: E402
+from database.repositories.candles import CandleRepository  # noqa: E402
+from database.session import make_session_factory  # noqa: E402
+from market.sample_data import generate_random_walk  # noqa: E402
+from services.database_setup import prepare_database  # noqa: E402
+from services.tracking import TrackingService  # noqa: E402
+from tracking.annotator import MarketAnnotator  # noqa: E402
+
+T0 = pd.Timestamp("2024-01-01", tz="UTC")
+SYMBOLS = ("RW1", "RW2", "RW3", "RW4", "RW5")
+
+
+def pct(values, q: float) -> float:
+    return float(np.percentile(np.asarray(values), q))
+
+
+def sessions_for(url: str):
+    settings = Settings.from_env({"DATABASE_URL": url, "FEEDS": "none"})
+    engine = prepare_database(settings)
+    return engine, make_session_factory(engine)
+
+
+def fills_stream(n: int, accounts: int, seed: int = 1) -> list[TradeRecord]:
+    """n fills over ``accounts`` accounts and the symbols, one minute apart per account,
+    positions leaning back to flat (round trips close)."""
+    rng = np.random.default_rng(seed)
+    out, position = [], {}
+    price = dict.fromkeys(SYMBOLS, 100.0)
+    for k in range(n):
+        account = f"a{k % accounts}"
+        symbol = SYMBOLS[(k // accounts) % len(SYMBOLS)]
+        key = (account, symbol)
+        held = position.get(key, 0.0)
+        side = "buy" if rng.random() < 0.5 - 0.2 * np.sign(held) else "sell"
+        volume = float(rng.integers(1, 5))
+        position[key] = held + (volume if side == "buy" else -volume)
+        price[symbol] *= 1 + rng.normal(0, 0.001)
+        out.append(
+            TradeRecord(
+                trade_id=f"s{k}", account_id=account, strategy_id=f"st{k % 3}", symbol=symbol,
+                side=side, price=price[symbol], volume=volume, commission=0.01,
+                execution_time=(T0 + pd.Timedelta(minutes=600 + k // accounts)).to_pydatetime(),
+                source="api",
+            )
+        )  # fmt: skip
+    return out
+
+
+class TimedAnnotator(MarketAnnotator):
+    """The tracker's annotator, timing each trade's context and labels."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.times: list[float] = []
+
+    def annotate(self, session, records, history):
+        t0 = time.perf_counter()
+        out = super().annotate(session, records, history)
+        if records:
+            self.times.append((time.perf_counter() - t0) * 1000 / len(records))
+        return out
+
+
+def streaming(url: str, n: int) -> None:
+    engine, sessions = sessions_for(url)
+    bars = 600 + n // 10 + 10
+    with sessions.begin() as session:
+        for i, symbol in enumerate(SYMBOLS):
+            frame = generate_random_walk(symbol, "1m", T0, bars, seed=i + 1)
+            CandleRepository(session).upsert(symbol, "1m", frame)
+    annotator = TimedAnnotator()
+    service = TrackingService(sessions)
+    service.tracker = type(service.tracker)(
+        sessions, annotator=annotator, listeners=[service.live_accounts]
+    )
+    trades = fills_stream(n, accounts=10)
+    t0 = time.perf_counter()
+    futures = []
+    producers = 4
+
+    def produce(part: list[TradeRecord]) -> None:
+        futures.extend(service.tracker.submit(t) for t in part)
+
+    # per account the trades must arrive in time order: split by account, not by position
+    by_account: dict[str, list[TradeRecord]] = {}
+    for t in trades:
+        by_account.setdefault(t.account_id, []).append(t)
+    parts = [[] for _ in range(producers)]
+    for k, account in enumerate(sorted(by_account)):
+        parts[k % producers].extend(by_account[account])
+    threads = [threading.Thread(target=produce, args=(part,)) for part in parts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for future in list(futures):
+        future.result(timeout=600)
+    elapsed = time.perf_counter() - t0
+    service.tracker.close()
+    live = service.live("a0", ("label", "regime"))
+    rate = n / elapsed
+    label_p99 = pct(annotator.times, 99)
+    # naive: a transaction per trade, no group commit (a sample, then the rate)
+    naive_n = min(2000, n)
+    naive_trades = fills_stream(naive_n, accounts=10, seed=2)
+    naive_trades = [dataclasses.replace(t, account_id=f"n{t.account_id}") for t in naive_trades]
+    naive = TrackingService(sessions)
+    t1 = time.perf_counter()
+    for t in naive_trades:
+        naive.tracker.record_many([t])
+    naive_rate = naive_n / (time.perf_counter() - t1)
+    engine.dispose()
+    verdict = "PASS" if rate >= 50_000 else "FAIL"
+    lverdict = "PASS" if label_p99 <= 1 else "FAIL"
+    print(
+        f"  streaming: {n:,} trades acknowledged in {elapsed:.2f} s = {rate:,.0f} trades/s"
+        f" ({verdict} goal >= 50,000); labels p99 {label_p99:.3f} ms per trade ({lverdict}"
+        f" goal <= 1 ms); live view of a0: {live['trade_summary']['trades']} round trips;"
+        f" naive (a transaction per trade): {naive_rate:,.0f} trades/s ->"
+        f" {rate / naive_rate:.1f}x"
+    )
+
+
+def bulk(url: str, n: int, scratch: Path) -> None:
+    trades = fills_stream(n, accounts=1, seed=5)
+    csv = scratch / f"bulk_{n}.csv"
+    pd.DataFrame(
+        {
+            "trade_id": [t.trade_id for t in trades],
+            "timestamp": [int(t.execution_time.timestamp() * 1000) for t in trades],
+            "symbol": [t.symbol for t in trades],
+            "side": [t.side for t in trades],
+            "price": [t.price for t in trades],
+            "volume": [t.volume for t in trades],
+            "commission": 0.01,
+        }
+    ).to_csv(csv, index=False)
+    env = dict(os.environ, DATABASE_URL=url, FEEDS="none", STRATLENS_DATA_DIR=str(scratch / "d"))
+    t0 = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "app.py"), "trades", "import", str(csv), "--format", "csv",
+         "--account", "bulk"],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    elapsed = time.perf_counter() - t0
+    if done.returncode != 0:
+        print(f"  bulk import FAILED: {done.stderr[-2000:]}")
+        return
+    rate = n / elapsed
+    # naive: the ORM, a row at a time (a sample of 20,000)
+    from database.models import Trade
+
+    engine, sessions = sessions_for(url)
+    sample = trades[:20_000]
+    t1 = time.perf_counter()
+    with sessions.begin() as session:
+        for t in sample:
+            session.add(
+                Trade(
+                    trade_id=f"orm{t.trade_id}", account_id="orm", strategy_id="s",
+                    symbol=t.symbol, side=t.side, price=t.price, volume=t.volume,
+                    commission=t.commission, execution_time=t.execution_time,
+                    market_context={}, labels=[],
+                )
+            )  # fmt: skip
+            session.flush()
+    naive_rate = len(sample) / (time.perf_counter() - t1)
+    engine.dispose()
+    verdict = "PASS" if rate >= 150_000 else "FAIL"
+    print(
+        f"  bulk import (app.py trades import, fresh process, {n:,} fills with context and"
+        f" labels): {elapsed:.2f} s = {rate:,.0f} trades/s ({verdict} goal >= 150,000);"
+        f" ORM row by row: {naive_rate:,.0f} trades/s -> {rate / naive_rate:.1f}x"
+    )
+
+
+def stored_views(url: str, n: int) -> None:
+    engine, sessions = sessions_for(url)
+    service = TrackingService(sessions)
+    trades = fills_stream(n, accounts=1, seed=7)
+    t0 = time.perf_counter()
+    service.tracker.record_many(trades[:-500])
+    load = time.perf_counter() - t0
+    fresh = TrackingService(sessions)
+    t1 = time.perf_counter()
+    fresh.performance("a0")
+    fresh.attribution("a0", by="label")
+    recompute = time.perf_counter() - t1
+    service.live("a0", ("label", "regime", "hour"))
+    times = []
+    for t in trades[-500:]:
+        service.tracker.record_many([t])
+        t2 = time.perf_counter()
+        service.live("a0", ("label", "regime", "hour"))
+        times.append((time.perf_counter() - t2) * 1000)
+    engine.dispose()
+    lv = "PASS" if pct(times, 99) <= 10 else "FAIL"
+    rv = "PASS" if recompute <= 1 else "FAIL"
+    print(
+        f"  {n:,} trades stored ({load:.1f} s to record): live view p99 {pct(times, 99):.2f} ms"
+        f" ({lv} goal <= 10 ms); full recomputation (performance + attribution from the"
+        f" database, fresh service) {recompute:.2f} s ({rv} goal <= 1 s)"
+    )
+
+
+def _fresh_pg(server: str, name: str) -> str:
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        c.execute(text(f"CREATE DATABASE {name}"))
+    admin.dispose()
+    return server.rsplit("/", 1)[0] + f"/{name}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--postgres", default=None)
+    parser.add_argument("--stream", type=int, default=50_000)
+    parser.add_argument("--bulk", type=int, default=1_000_000)
+    parser.add_argument("--stored", type=int, default=1_000_000)
+    parser.add_argument("--only", default="", help="stream, bulk or stored")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        scratch = Path(tmp)
+        urls = [("sqlite", lambda part: f"sqlite:///{scratch / f'{part}.db'}")]
+        if args.postgres:
+            urls.append(("postgresql", lambda part: _fresh_pg(args.postgres, f"bench_tr_{part}")))
+        for name, url in urls:
+            print(f"{name}:")
+            if args.only in ("", "stream"):
+                streaming(url("stream"), args.stream)
+            if args.only in ("", "bulk"):
+                bulk(url("bulk"), args.bulk, scratch)
+            if args.only in ("", "stored"):
+                stored_views(url("stored"), args.stored)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
