@@ -164,20 +164,24 @@ class TrackingService:
         strategy: str | None = None,
         start: pd.Timestamp | None = None,
         end: pd.Timestamp | None = None,
+        context: bool = False,
     ) -> pd.DataFrame:
-        """The account's trades as the fills frame, with the market context flattened into
-        columns (:data:`CONTEXT_COLUMNS`); UnknownAccountError when it has none at all."""
+        """The account's trades as the fills frame (TradeRepository.frame: the volatility
+        regime and market session as columns; with ``context`` the whole market context too,
+        its categories flattened into :data:`CONTEXT_COLUMNS`); UnknownAccountError when the
+        account has no trades at all."""
         with self._sessions() as session:
             repo = TradeRepository(session)
-            frame = repo.frame(account, strategy_id=strategy, start=start, end=end)
+            frame = repo.frame(account, strategy_id=strategy, start=start, end=end, context=context)
             known = [a for a, _, _ in repo.accounts()] if frame.empty else [account]
         if account not in known:
             raise UnknownAccountError(
                 f"account {account!r} has no trades (accounts with trades:"
                 f" {', '.join(known) or 'none'})"
             )
-        for column in CONTEXT_COLUMNS:
-            frame[column] = [c.get(column) for c in frame["market_context"]]
+        if context:
+            for column in CONTEXT_COLUMNS:
+                frame[column] = [c.get(column) for c in frame["market_context"]]
         return frame
 
     @staticmethod

@@ -384,29 +384,34 @@ class TradeTracker:
         if history is not None:  # another process wrote: what followed the account is stale
             self._forget({account})
         history = AccountHistory(account, newest_row=newest or 0)
-        rows = session.execute(
-            select(
-                TRADES.c.trade_id, TRADES.c.strategy_id, TRADES.c.symbol, TRADES.c.side,
-                TRADES.c.price, TRADES.c.volume, TRADES.c.commission, TRADES.c.execution_time,
-                TRADES.c.cumulative_pnl, TRADES.c.labels, TRADES.c.market_context,
-            )
-            .where(TRADES.c.account_id == account)
-            .order_by(TRADES.c.id)
-        )  # fmt: skip
-        cumulative = None
-        for row in rows:
-            history.remember(row.trade_id, tuple(row.labels), row.market_context)
-            history.ledger(row.symbol).apply(
-                row.trade_id, row.strategy_id, row.side, row.price, row.volume, row.commission,
-                row.execution_time,
-            )  # fmt: skip
-            history.last_time[row.symbol] = max(
-                row.execution_time, history.last_time.get(row.symbol, row.execution_time)
-            )
-            history.ids[row.trade_id] = _identity(row)
-            history.sizes.append(row.price * row.volume)
-            cumulative = row.cumulative_pnl
-        history.cumulative_pnl = float(cumulative or 0.0)
+        stored = TradeRepository(session).frame(account)
+        cumulative = stored["cumulative_pnl"].iloc[-1] if len(stored) else 0.0
+        times = stored["time"].dt.to_pydatetime().tolist() if len(stored) else []
+        columns = [
+            stored[c].tolist()
+            for c in ("trade_id", "strategy_id", "symbol", "side", "price", "volume",
+                      "commission", "labels", "volatility_regime", "market_session")
+        ]  # fmt: skip
+        ledger = history.ledger
+        for (
+            trade_id,
+            strategy,
+            symbol,
+            side,
+            price,
+            volume,
+            fee,
+            labels,
+            regime,
+            where,
+        ), when in zip(zip(*columns, strict=True), times, strict=True):
+            history.tags[trade_id] = (labels, regime, where)
+            ledger(symbol).apply(trade_id, strategy, side, price, volume, fee, when)
+            last = history.last_time.get(symbol)
+            history.last_time[symbol] = when if last is None or when > last else last
+            history.ids[trade_id] = (symbol, side, price, volume, when.timestamp())
+            history.sizes.append(price * volume)
+        history.cumulative_pnl = float(0.0 if cumulative != cumulative else cumulative)
         self._accounts[account] = history
         return history
 

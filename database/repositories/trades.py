@@ -6,8 +6,10 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any, NoReturn
 
+import numpy as np
+import orjson
 import pandas as pd
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import String, Table, Text, cast, func, insert, select, type_coerce
 from sqlalchemy.orm import Session
 
 from database.errors import DuplicateTradeError, TradeImmutableError
@@ -25,8 +27,10 @@ from database.repositories._common import (
 TRADES: Table = Trade.__table__  # type: ignore[assignment]
 _FRAME_COLUMNS = (
     "trade_id", "account_id", "strategy_id", "symbol", "side", "price", "volume", "commission",
-    "execution_time", "pnl", "cumulative_pnl", "labels", "market_context", "source", "order_id",
+    "time", "pnl", "cumulative_pnl", "labels", "volatility_regime", "market_session", "source",
+    "order_id",
 )  # fmt: skip
+_NUMBERS = {"price", "volume", "commission", "pnl", "cumulative_pnl"}
 
 
 class TradeRepository:
@@ -143,26 +147,45 @@ class TradeRepository:
         symbol: str | None = None,
         start: TimeLike | None = None,
         end: TimeLike | None = None,
+        context: bool = False,
     ) -> pd.DataFrame:
         """The account's trades as the fills frame analytics reads (docs/tracking.md), in
         recording order: trade_id, account_id, strategy_id, symbol, side, price, volume,
-        commission, time (UTC), pnl, cumulative_pnl, labels (tuples), market_context (dicts),
-        source, order_id."""
+        commission, time (UTC), pnl, cumulative_pnl, labels (tuples), volatility_regime,
+        market_session, source, order_id; with ``context`` also market_context (dicts).
+
+        Read column-wise: labels parsed once per distinct text, the two context fields the
+        analyses group by extracted by the database, the whole context only when asked."""
+        c = TRADES.c
+        columns = [
+            c.trade_id, c.account_id, c.strategy_id, c.symbol, c.side, c.price, c.volume,
+            c.commission, type_coerce(c.execution_time, String), c.pnl, c.cumulative_pnl,
+            cast(c.labels, Text), c.market_context["volatility_regime"].as_string(),
+            c.market_context["market_session"].as_string(), c.source, c.order_id,
+        ]  # fmt: skip
+        if context:
+            columns.append(cast(c.market_context, Text))
         statement = where_matching(
-            select(*(TRADES.c[c] for c in _FRAME_COLUMNS)),
+            select(*columns),
             TRADES,
             {"account_id": account_id, "strategy_id": strategy_id, "symbol": symbol},
             within="execution_time",
             start=start,
             end=end,
-        ).order_by(TRADES.c.id)
+        ).order_by(c.id)
         rows = self._session.execute(statement).all()
-        frame = pd.DataFrame.from_records(rows, columns=list(_FRAME_COLUMNS))
-        frame = frame.rename(columns={"execution_time": "time"})
-        frame["time"] = pd.to_datetime(frame["time"], utc=True)
-        for column in ("price", "volume", "commission", "pnl", "cumulative_pnl"):
-            frame[column] = frame[column].astype(float)
-        frame["labels"] = [tuple(x) for x in frame["labels"]]
+        names = [*_FRAME_COLUMNS, *(["market_context"] if context else [])]
+        values = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+        frame = pd.DataFrame(
+            {
+                name: np.asarray(column, dtype=float) if name in _NUMBERS else list(column)
+                for name, column in zip(names, values, strict=True)
+            }
+        )
+        frame["time"] = _utc_times(frame["time"])
+        frame["labels"] = _parsed(frame["labels"], tuple)
+        if context:
+            frame["market_context"] = _parsed(frame["market_context"], dict)
         return frame
 
     def accounts(self) -> list[tuple[str, int, str | None]]:
@@ -186,6 +209,27 @@ class TradeRepository:
     def delete(self, *_args: Any, **_kwargs: Any) -> NoReturn:
         """Always raises: a stored trade is immutable."""
         raise TradeImmutableError("trades are immutable: a stored trade cannot be deleted")
+
+
+def _utc_times(values: pd.Series) -> pd.Series:
+    """Execution times as UTC datetimes: SQLite's stored UTC wall-time text, PostgreSQL's
+    aware datetimes."""
+    return pd.Series(
+        pd.to_datetime(values.to_numpy(), utc=True, format="ISO8601"), index=values.index
+    )
+
+
+def _parsed(texts: pd.Series, kind: type) -> list[Any]:
+    """JSON texts parsed once per distinct text (an account's trades repeat few label sets)."""
+    seen: dict[Any, Any] = {}
+    out = []
+    for text in texts:
+        value = seen.get(text)
+        if value is None:
+            loaded = orjson.loads(text) if isinstance(text, str | bytes) else text
+            value = seen[text] = kind(loaded) if loaded is not None else kind()
+        out.append(value)
+    return out
 
 
 def _trade_record(row: Any) -> TradeRecord:
