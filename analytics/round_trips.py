@@ -219,7 +219,7 @@ def fill_pnl(fills: pd.DataFrame) -> pd.DataFrame:
     """``pnl`` (realised by each fill, net of its commission) and ``cumulative_pnl`` (per
     account, in time order), indexed like ``fills`` sorted by time."""
     ordered = check_fills(fills)
-    pnl, _ = _walk(ordered)
+    pnl = _compiled(ordered)[0]
     out = pd.DataFrame({"pnl": pnl}, index=ordered.index)
     out["cumulative_pnl"] = out["pnl"].groupby(ordered["account_id"].to_numpy()).cumsum()
     return out
@@ -231,12 +231,71 @@ def round_trips(
     """Closed round trips (columns :data:`TRIP_COLUMNS`) in exit order. With ``candles``
     (symbol -> bars indexed by open time, UTC) each trip gets ``mae`` and ``mfe``; NaN
     without."""
-    _, trips = _walk(check_fills(fills))
-    frame = pd.DataFrame(trips, columns=[c for c in TRIP_COLUMNS if c not in ("mae", "mfe")])
+    ordered = check_fills(fills)
+    frame = _trip_frame(ordered, _compiled(ordered))
     frame["mae"] = np.nan
     frame["mfe"] = np.nan
     if candles and len(frame):
         _excursions(frame, candles)
+    return frame
+
+
+def _compiled(fills: pd.DataFrame) -> tuple:
+    """:func:`analytics._fifo.fifo_walk` over the checked, time-ordered fills."""
+    from analytics._fifo import fifo_walk
+
+    keys = fills["account_id"].astype(str) + "\x00" + fills["symbol"].astype(str)
+    codes, uniques = pd.factorize(keys)
+    sign = np.where(fills["side"].to_numpy() == "buy", 1, -1).astype(np.int64)
+    return fifo_walk(
+        codes.astype(np.int64), sign, fills["price"].to_numpy(dtype=np.float64),
+        fills["volume"].to_numpy(dtype=np.float64),
+        fills["commission"].to_numpy(dtype=np.float64), max(len(uniques), 1),
+    )  # fmt: skip
+
+
+def _ids_by_trip(trip_of: np.ndarray, ids: np.ndarray, trips: int) -> list[tuple[str, ...]]:
+    """The trade ids each trip holds (fills in time order), from each fill's trip (-1: none)."""
+    rows = np.flatnonzero(trip_of >= 0)
+    order = rows[np.argsort(trip_of[rows], kind="stable")]
+    bounds = np.searchsorted(trip_of[order], np.arange(trips + 1))
+    taken = ids[order].tolist()
+    return [tuple(taken[bounds[t] : bounds[t + 1]]) for t in range(trips)]
+
+
+def _trip_frame(fills: pd.DataFrame, walked: tuple) -> pd.DataFrame:
+    (_, opened, closed, _, direction, first, last, entry_qty, entry_notional, exit_qty,
+     exit_notional, gross, fees, done) = walked  # fmt: skip
+    trips = len(first)
+    ids = fills["trade_id"].to_numpy(dtype=object)
+    entry_ids = _ids_by_trip(opened, ids, trips)
+    exit_ids = _ids_by_trip(closed, ids, trips)
+    keep = np.flatnonzero(done)
+    keep = keep[np.argsort(last[keep], kind="stable")]  # exit order
+    times = pd.DatetimeIndex(fills["time"])
+    entry_time = times[first[keep]]
+    exit_time = times[last[keep]]
+    net = gross[keep] - fees[keep]
+    frame = pd.DataFrame(
+        {
+            "account_id": fills["account_id"].to_numpy(dtype=object)[first[keep]],
+            "strategy_id": fills["strategy_id"].to_numpy(dtype=object)[first[keep]],
+            "symbol": fills["symbol"].to_numpy(dtype=object)[first[keep]],
+            "direction": np.where(direction[keep] > 0, "long", "short"),
+            "entry_time": entry_time,
+            "exit_time": exit_time,
+            "entry_price": entry_notional[keep] / entry_qty[keep],
+            "exit_price": exit_notional[keep] / exit_qty[keep],
+            "volume": entry_qty[keep],
+            "entry_trade_ids": [entry_ids[t] for t in keep],
+            "exit_trade_ids": [exit_ids[t] for t in keep],
+            "holding_s": (exit_time - entry_time).total_seconds().to_numpy(),
+            "gross_pnl": gross[keep],
+            "fees": fees[keep],
+            "net_pnl": net,
+            "return": net / entry_notional[keep],
+        }
+    )
     for column in ("entry_time", "exit_time"):
         frame[column] = pd.to_datetime(frame[column], utc=True)
     return frame
