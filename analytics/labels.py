@@ -27,6 +27,7 @@ from bisect import bisect_right
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -47,6 +48,8 @@ from market.calendars import ALWAYS_OPEN, TradingCalendar
 from market.candles import Candle
 
 NAN = float("nan")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -474,6 +477,13 @@ def as_fill(fill: Any) -> Fill:
     object with those attributes (a TradeRecord: ``execution_time`` for ``time``)."""
     if isinstance(fill, Fill):
         return fill
+    when = getattr(fill, "execution_time", None)
+    if isinstance(when, datetime) and when.tzinfo is not None:  # a TradeRecord: checked
+        return Fill(
+            fill.account_id, fill.symbol, fill.side, float(fill.price), float(fill.volume),
+            (when - _EPOCH) // _MICROSECOND * 1000, float(fill.commission or 0.0),
+            fill.trade_id, fill.strategy_id, _reason(getattr(fill, "reason", None)),
+        )  # fmt: skip
     if isinstance(fill, Mapping | pd.Series):
         get = fill.get
     else:

@@ -313,13 +313,7 @@ class TradeTracker:
             history.ids[record.trade_id] = _identity(record)
             history.sizes.append(record.price * record.volume)
             stored.append(
-                dataclasses.replace(
-                    record,
-                    market_context=merged_context,
-                    labels=merged_labels,
-                    pnl=pnl,
-                    cumulative_pnl=history.cumulative_pnl,
-                )
+                _as_stored(record, merged_context, merged_labels, pnl, history.cumulative_pnl)
             )
         if stored:
             TradeRepository(session).add_many(stored, checked=True)
@@ -436,6 +430,25 @@ class TradeTracker:
                 listener(outcome)
             except Exception:  # a listener never loses a stored trade
                 log.exception("a trade listener failed")
+
+
+def _as_stored(
+    record: TradeRecord, context: dict, labels: tuple[str, ...], pnl: float, cumulative: float
+) -> TradeRecord:
+    """``record`` with what the tracker adds, without checking its fields again: they were
+    checked when it was made, and the additions are the tracker's own (finite numbers, a
+    dict, a tuple of strings). dataclasses.replace would run every check a second time."""
+    copy = object.__new__(TradeRecord)
+    for name in _FIELDS:
+        object.__setattr__(copy, name, getattr(record, name))
+    object.__setattr__(copy, "market_context", context)
+    object.__setattr__(copy, "labels", labels)
+    object.__setattr__(copy, "pnl", float(pnl))
+    object.__setattr__(copy, "cumulative_pnl", float(cumulative))
+    return copy
+
+
+_FIELDS = tuple(f.name for f in dataclasses.fields(TradeRecord))
 
 
 def _refuse_repeated(batch: list[TradeRecord]) -> None:
