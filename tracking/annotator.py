@@ -133,13 +133,13 @@ class MarketAnnotator:
         end = pd.Timestamp(time) - follow.bar
         if follow.last_open is not None and follow.last_open >= end:
             return _NONE
-        bars = CandleRepository(session).frame(
-            symbol, follow.timeframe, end=end, after=follow.last_open
+        bars = CandleRepository(session).bars_after(
+            symbol, follow.timeframe, after=follow.last_open, end=end
         )
-        if bars.empty:
+        if not len(bars):
             return _NONE
-        opens = pd.DatetimeIndex(bars.index).as_unit("ns").asi8
-        columns = [bars[c].to_numpy(dtype=np.float64).tolist() for c in _OHLCV]
+        opens = bars["ts"].astype(np.int64) * 1_000_000
+        columns = [bars[c].astype(np.float64).tolist() for c in _OHLCV]
         return opens, list(zip(*columns, strict=True))
 
     @staticmethod

@@ -277,7 +277,15 @@ class TradeTracker:
         raising; the others are stored."""
         if not each:
             _refuse_repeated(batch)
-        histories = {a: self._history(session, a) for a in {r.account_id for r in batch}}
+        accounts = sorted({r.account_id for r in batch})
+        newest = dict(
+            session.execute(
+                select(TRADES.c.account_id, func.max(TRADES.c.id))
+                .where(TRADES.c.account_id.in_(accounts))
+                .group_by(TRADES.c.account_id)
+            ).all()
+        ) if accounts else {}  # fmt: skip
+        histories = {a: self._history(session, a, newest.get(a) or 0) for a in accounts}
         fresh: list[TradeRecord] = []
         results: list[Any] = []
         skipped: list[str] = []
@@ -370,9 +378,10 @@ class TradeTracker:
                 out[k] = value
         return out
 
-    def _history(self, session: Session, account: str) -> AccountHistory:
+    def _history(self, session: Session, account: str, newest: int) -> AccountHistory:
+        """What is known of ``account``, read again when its newest stored row is not the one
+        this tracker wrote last (another process wrote to it)."""
         history = self._accounts.get(account)
-        newest = session.scalar(select(func.max(TRADES.c.id)).where(TRADES.c.account_id == account))
         if history is not None and history.newest_row == (newest or 0):
             return history
         if history is not None:  # another process wrote: what followed the account is stale

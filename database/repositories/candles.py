@@ -299,6 +299,20 @@ class CandleRepository:
                 cache.store(symbol, timeframe, version, cached.ts, cached.columns)
         return _sliced(cached.ts, cached.columns, bounds)
 
+    def bars_after(
+        self, symbol: str, timeframe: str, *, after: TimeLike | None, end: TimeLike
+    ) -> np.ndarray:
+        """The bars with ``after < ts <= end``, ascending, as a structured array (ts in epoch
+        ms, then open, high, low, close, volume) read straight from the database: the few new
+        bars a live consumer asks for after each closed candle, without a frame."""
+        bounds = _Bounds(
+            None,
+            _epoch_ms(end, "end"),
+            None if after is None else _epoch_ms(after, "after"),
+            None,
+        )
+        return self._read(symbol, timeframe, bounds)
+
     def last_ts(self, symbol: str, timeframe: str) -> pd.Timestamp | None:
         """Open time of the newest stored bar, or None for an empty series."""
         newest = self._session.scalar(
