@@ -34,6 +34,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     imp.add_argument("--dry-run", action="store_true", help="check and count, store nothing")
     imp.add_argument("--json", action="store_true")
     imp.set_defaults(run=_import)
+    news = sub.add_parser("news", help="import a news calendar (time, title[, symbol]) for labels")
+    news.add_argument("file", type=Path)
+    news.set_defaults(run=_news)
     accounts = sub.add_parser("accounts", help="accounts with trades, their count and source")
     accounts.set_defaults(run=_accounts)
 
@@ -108,6 +111,21 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
         f"account {report.account}: {verb} {report.stored} new fills,"
         f" {report.already_stored} already stored"
     )
+    return 0
+
+
+def _news(args: argparse.Namespace, settings: Settings) -> int:
+    from tracking.importers import TradeImportError
+
+    engine, service = _service(settings)
+    try:
+        read, new = service.import_news(args.file)
+    except TradeImportError as exc:
+        print(f"trades news rejected, nothing written: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    print(f"{args.file}: {read} events read, {new} new stored")
     return 0
 
 

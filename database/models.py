@@ -339,6 +339,25 @@ class Trade(Base):
     order_id: Mapped[str | None] = mapped_column(String(160))
 
 
+class NewsEvent(Base):
+    """One event of the user's news calendar (migration 0011): scheduled economic releases,
+    earnings, ... The ``news_event`` label marks trades near one. ``symbol`` None: an event
+    of every symbol. Unique on (time, title, symbol): importing a calendar twice adds
+    nothing."""
+
+    __tablename__ = "news_events"
+    __table_args__ = (
+        UniqueConstraint("time", "title", "symbol"),
+        CheckConstraint("length(title) > 0", name="title_not_empty"),
+        Index(None, "time"),
+    )
+
+    id: Mapped[int] = mapped_column(ID_TYPE, primary_key=True)
+    time: Mapped[datetime] = mapped_column(UTCDateTime)
+    title: Mapped[str] = mapped_column(String(256))
+    symbol: Mapped[str | None] = mapped_column(String(64))
+
+
 @event.listens_for(Trade, "before_update")
 def _refuse_trade_update(_mapper: Mapper[Trade], _connection: Any, target: Trade) -> None:
     session = object_session(target)

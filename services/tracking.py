@@ -150,6 +150,17 @@ class TrackingService:
             read.summary(), account, len(records), stored, already, dry_run, dict(read.skipped)
         )
 
+    def import_news(self, path: str | Path) -> tuple[int, int]:
+        """Read a news calendar (every problem named, nothing stored on one) and store the
+        events not stored yet: (events in the file, new ones)."""
+        from database.repositories.news import NewsRepository
+        from tracking.news import read_news
+
+        events = read_news(path)
+        with self._sessions.begin() as session:
+            new = NewsRepository(session).add(events)
+        return len(events), new
+
     # --- queries --------------------------------------------------------------------------
 
     def accounts(self) -> list[tuple[str, int, str | None]]:

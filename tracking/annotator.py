@@ -10,7 +10,8 @@ trade. Each batch reads the bars closed by its last trade once; they are fed in 
 to each trade's time, so a trade is read against the last bar closed at or before it (never a
 later one), among the :data:`KEEP_BARS` latest. A symbol without stored bars gets a
 context without market categories and only the labels fills alone decide (sizes, holding
-times, stop reasons).
+times, stop reasons). The news calendar (``news_events``) is read once, at the first trade a
+tracker labels: a calendar imported later is seen by trackers started after it.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from analytics.label_config import LabelConfig
 from analytics.labels import Labeller, SymbolBars
 from database.records import TradeRecord
 from database.repositories.candles import CandleRepository
+from database.repositories.news import NewsRepository
 from database.repositories.trades import TradeRepository
 from market.candles import Candle
 from market.timeframes import Timeframe
@@ -53,6 +55,7 @@ class MarketAnnotator:
 
         self.config = config or load_label_config()
         self._warmup = warmup_bars
+        self._news: pd.DataFrame | None = None  # the news calendar, read at the first trade
         self._symbols: dict[str, _Symbol] = {}
         self._labellers: dict[tuple[str, str], Labeller] = {}
         self._timeframes: dict[str, str | None] = {}
@@ -118,7 +121,9 @@ class MarketAnnotator:
         return _Symbol(bars, timeframe, bar, last_open)
 
     def _labeller(self, session: Session, key: tuple[str, str], follow: _Symbol) -> Labeller:
-        labeller = Labeller(self.config, follow.bar, bars=follow.bars)
+        if self._news is None:
+            self._news = NewsRepository(session).frame()
+        labeller = Labeller(self.config, follow.bar, bars=follow.bars, news=self._news)
         for fill in TradeRepository(session).frame(key[0], symbol=key[1]).to_dict("records"):
             labeller.remember(fill)
         return labeller

@@ -136,3 +136,38 @@ def test_a_paper_accounts_summary_is_the_backtest_engines_trades(tmp_path):
     assert summary["trades"] == len(expected)
     assert summary["net_pnl"] == pytest.approx(sum(t["pnl"] for t in expected), rel=1e-9)
     assert summary["winning"] == sum(t["pnl"] > 0 for t in expected)
+
+
+def test_a_news_calendar_is_imported_once_and_labels_the_trades_near_its_events(tmp_path):
+    data = tmp_path / "data"
+    calendar = tmp_path / "calendar.csv"
+    calendar.write_text(
+        "time,title,symbol\n2024-01-02T14:00:00Z,FOMC,\n2024-01-03T09:00:00Z,Earnings,ETH\n"
+    )
+    done = app(data, "trades", "news", str(calendar))
+    assert done.returncode == 0, done.stderr
+    assert "2 events read, 2 new stored" in done.stdout
+    assert "2 events read, 0 new stored" in app(data, "trades", "news", str(calendar)).stdout
+    bad = tmp_path / "bad.csv"
+    bad.write_text("time,title\nyesterday,CPI\n2024-01-02T14:00:00Z,\n")
+    refused = app(data, "trades", "news", str(bad))
+    assert refused.returncode == 1
+    assert "row 1, column 'time'" in refused.stderr
+    assert "row 2, column 'title'" in refused.stderr
+    assert query(data, "SELECT COUNT(*) FROM news_events") == [(2,)]
+
+    fills = tmp_path / "fills.csv"
+    fills.write_text(
+        "trade_id,timestamp,symbol,side,price,volume\n"
+        "near,2024-01-02T13:50:00Z,BTC,buy,100,1\n"  # 10 minutes before the FOMC
+        "far,2024-01-02T18:00:00Z,BTC,sell,101,1\n"  # hours after it
+        "eth,2024-01-03T09:20:00Z,ETH,buy,10,1\n"  # 20 minutes after ETH's earnings
+    )
+    assert (
+        app(data, "trades", "import", str(fills), "--format", "csv", "--account", "n").returncode
+        == 0
+    )
+    labels = dict(query(data, "SELECT trade_id, labels FROM trades"))
+    assert "news_event" in json.loads(labels["near"])
+    assert "news_event" not in json.loads(labels["far"])
+    assert "news_event" in json.loads(labels["eth"])

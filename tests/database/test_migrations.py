@@ -47,6 +47,7 @@ TABLES = {
     "alerts",
     "alert_deliveries",
     "trades",
+    "news_events",
 }
 
 
