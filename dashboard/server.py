@@ -19,6 +19,7 @@ import flask
 from config.settings import Settings
 from dashboard import guards, shell
 from dashboard.pages import alerts as alerts_page
+from dashboard.pages import attribution as attribution_page
 from dashboard.pages import backtest as backtest_page
 from dashboard.pages import formulas
 from dashboard.pages import live as live_page
@@ -26,6 +27,8 @@ from dashboard.pages import trading as trading_page
 from dashboard.warmup import WarmDiskcacheManager, WarmUp
 from services.paper import PaperTrading
 from services.runtime import Services, build_services
+from services.tracking import TrackingService
+from services.tracking_views import AttributionViews
 from services.trading_runner import RunnerBusyError
 from services.trading_views import TradingViews
 
@@ -41,8 +44,8 @@ def create_app(
 
     Pages: the live chart (/), the backtest page (/backtest, its runs are dash background
     callbacks run by a DiskcacheManager under the data directory), the paper trading page
-    (/trading), the alerts (/alerts, and their toasts on every page), the formulas
-    (/docs/metrics).
+    (/trading), the alerts (/alerts, and their toasts on every page), the attribution of
+    every account's tracked trades (/attribution), the formulas (/docs/metrics).
     ``warm``: start the warm-up (dashboard/warmup.py) in a background thread, the live page's
     first view and every strategy's backtest, so that the first requests do not pay for a
     fresh process (``app.py serve`` does); `app.server.extensions['stratlens_warmup']` holds
@@ -65,6 +68,7 @@ def create_app(
         suppress_callback_exceptions=False,
     )
     live = live_page.LiveContext(services.market_data, services.tracks, settings.chart_bars)
+    attribution = AttributionViews(TrackingService(services.sessions), services.sessions)
     pages: dict[str, shell.PageBuilder] = {
         "live": lambda search: live_page.layout(
             services.market_data,
@@ -76,6 +80,7 @@ def create_app(
         "backtest": lambda _: backtest_page.layout(services),
         "trading": lambda _: trading_layout(services),
         "alerts": lambda _: alerts_page.layout(services.alerts),
+        "attribution": lambda search: attribution_layout(attribution, services, search),
     }
     # outside a request (Dash's validation layout) every page; in one, the page asked for
     app.layout = lambda: shell.shell(
@@ -87,6 +92,7 @@ def create_app(
     live_page.register_callbacks(app, live)
     backtest_page.register_callbacks(app, services, manager)
     alerts_page.register_callbacks(app, services.alerts)
+    attribution_page.register_callbacks(app, attribution)
     trading_page.register_callbacks(
         app,
         PaperTrading(services.sessions, runner=services.trading),
@@ -134,6 +140,14 @@ def trading_layout(services: Services) -> Any:
     timeframes = services.market_data.timeframes(symbols[0]) if symbols else []
     return trading_page.layout(
         services.tracks.accounts(), symbols, timeframes, services.settings.refresh_ms
+    )
+
+
+def attribution_layout(views: AttributionViews, services: Services, search: str | None) -> Any:
+    """The attribution page over the accounts with trades, the stored symbols as benchmarks."""
+    symbols = services.market_data.symbols()
+    return attribution_page.layout(
+        views.accounts(), symbols, search, lambda account: views.benchmark_for(account, symbols)
     )
 
 

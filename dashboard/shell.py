@@ -24,7 +24,7 @@ from dash.development.base_component import Component
 
 from dashboard.pages.formulas import FORMULAS_URL
 
-PAGES = ("live", "backtest", "trading", "alerts")
+PAGES = ("live", "backtest", "trading", "alerts", "attribution")
 ASSETS = Path(__file__).resolve().parent / "assets"  # served locally: the app needs no CDN
 GRAPH_CONFIG = {  # the plotly config of the pages' main charts
     "displaylogo": False,
@@ -59,6 +59,7 @@ def navbar(light: bool = False) -> dbc.Navbar:
             dbc.NavLink("Backtest", id="nav-backtest", href="/backtest", active="exact"),
             dbc.NavLink("Trading", id="nav-trading", href="/trading", active="exact"),
             dbc.NavLink("Alerts", id="nav-alerts", href="/alerts", active="exact"),
+            dbc.NavLink("Attribution", id="nav-attribution", href="/attribution", active="exact"),
             dbc.NavLink(
                 "Formulas",
                 id="nav-formulas",

@@ -6,7 +6,8 @@
 What a trader sees, for the README and for looking at the app as a user would: each view at
 each viewport size (exactly, by device emulation) in each theme; light ones end in
 ``_light_<size>.png``. The scratch database also holds STOCK, an intraday stock-like series
-(weekdays 14:30-21:00 UTC), to see the chart hide nights and weekends.
+(weekdays 14:30-21:00 UTC), to see the chart hide nights and weekends, and the attribution
+page's accounts: a paper replay and a bot's imported fills.
 """
 
 from __future__ import annotations
@@ -92,12 +93,28 @@ def deploy_paper_strategy(env: dict[str, str]) -> None:
         subprocess.run([*app, *args], env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
 
 
+def seed_tracked_trades(env: dict[str, str], folder: Path) -> None:
+    """The attribution page's accounts: a paper replay of SP500 1d ("p1") and a bot's
+    intraday fills imported from a CSV ("bot-sp500", scripts/sample_fills.py)."""
+    app = [sys.executable, str(ROOT / "app.py")]
+    fills = folder / "bot_fills.csv"
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "sample_fills.py"), str(fills)],
+                   env=env, cwd=ROOT, check=True)  # fmt: skip
+    for args in (
+        ["paper", "replay", "--symbol", "SP500", "--timeframe", "1d", "--strategy",
+         "sma_crossover", "--account", "p1"],
+        ["trades", "import", str(fills), "--format", "csv", "--account", "bot-sp500"],
+    ):  # fmt: skip
+        subprocess.run([*app, *args], env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+
+
 LAYERED = (
     "symbol=SP500&tf=1d&ind=ema(timeperiod=50)&ind=bbands&ind=rsi&ind=macd"
     "&strat=ema_crossover(direction=both,fast=12,slow=26)"
     "&strat=rsi_reversion(direction=both)"
 )
 TRADED = "sma_crossover(direction=long,fast=3,slow=8)"  # the paper deployment's strategy
+BOT_VIEW = "account=bot-sp500&benchmark=NASDAQ&capital=25000"  # an imported bot: no capital
 # name, path, what to show: None (the page as it opens), a tab of the panels to open and show
 SHOTS = (
     ("live_chart_sp500_1d", "/?symbol=SP500&tf=1d", None),
@@ -110,6 +127,9 @@ SHOTS = (
     ("formulas", "/docs/metrics", None),
     ("trading", "/trading", None),
     ("live_executions_sp500_1d", "/?symbol=SP500&tf=1d&exec=demo&strat=" + TRADED, None),
+    ("attribution", "/attribution?" + BOT_VIEW, None),
+    ("attribution_trade", "/attribution?" + BOT_VIEW, "trade"),
+    ("attribution_paper", "/attribution?account=p1&benchmark=NASDAQ", None),
 )
 PANEL_FIGURES = {"Performance": "#perf-monthly", "Comparison": "#cmp-scatter"}
 
@@ -139,6 +159,7 @@ def main() -> int:
     )
     import_intraday_stock(env, data_dir)
     deploy_paper_strategy(env)
+    seed_tracked_trades(env, data_dir)
     server = subprocess.Popen([sys.executable, str(ROOT / "app.py")], env=env, cwd=ROOT)
     options = Options()
     for argument in (*HEADLESS_CHROME_ARGS, "--hide-scrollbars"):
@@ -200,6 +221,23 @@ def shot(
                 raise TimeoutError("the trading page showed no account")
             time.sleep(0.5)
         time.sleep(wait)
+    if path.startswith("/attribution"):  # every figure, then a round trip's detail
+        for card in ("labels", "heatmap", "regime", "size", "risk"):
+            wait_for_figures(driver, f"#at-{card}-card")
+        if panel == "trade":
+            row = "#at-trades .ag-center-cols-container .ag-row[row-index='2'] [col-id='net_pnl']"
+            deadline = time.monotonic() + 60
+            while not driver.find_elements("css selector", row):
+                if time.monotonic() > deadline:
+                    raise TimeoutError("no round trips in the grid")
+                time.sleep(0.2)
+            # a script's click: the toasts may cover the row at the bottom of the screen
+            driver.execute_script("arguments[0].click();", driver.find_element("css selector", row))
+            wait_for_figures(driver, "#at-detail-card")
+            card = driver.find_element("css selector", "#at-trades-card")
+            driver.execute_script("arguments[0].scrollIntoView(true);", card)
+        time.sleep(1)  # the figures settle
+        return
     if panel:
         for link in driver.find_elements("css selector", "#panel-tabs .nav-link"):
             if link.text == panel:

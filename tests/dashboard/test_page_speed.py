@@ -141,7 +141,7 @@ def ids(layout) -> set[str]:
 def test_the_layout_holds_the_page_asked_for_and_the_route_builds_the_others_once(services):
     app = dashboard.server.create_app(services.settings, start_feeds=False)
     layouts = {}
-    for path in ("/", "/backtest", "/trading", "/alerts"):
+    for path in ("/", "/backtest", "/trading", "/alerts", "/attribution"):
         with app.server.test_request_context(
             "/_dash-layout", headers={"Referer": f"http://localhost{path}"}
         ):
@@ -159,6 +159,7 @@ def test_the_layout_holds_the_page_asked_for_and_the_route_builds_the_others_onc
     every = ids(app.validation_layout)  # no request: every page, for Dash's validation
     marks = {"/": "price-chart", "/backtest": "bt-load", "/trading": "tr-deploy"}
     marks["/alerts"] = "al-history"
+    marks["/attribution"] = "at-trades"
     assert set(marks.values()) <= every
     for path, layout in layouts.items():
         shown = ids(layout)
@@ -181,14 +182,15 @@ def test_the_layout_holds_the_page_asked_for_and_the_route_builds_the_others_onc
 
     pages = {name: builder(name) for name in shell.PAGES}
     answer = shell.route(pages, "/trading", "?a=1", ["live"])
-    assert answer[:4] == ({"display": "none"}, {"display": "none"}, {}, {"display": "none"})
-    assert answer[4:8] == (no_update, no_update, "trading", no_update)
-    assert answer[8] == ["live", "trading"]
+    hidden = {"display": "none"}
+    assert answer[:5] == (hidden, hidden, {}, hidden, hidden)
+    assert answer[5:10] == (no_update, no_update, "trading", no_update, no_update)
+    assert answer[10] == ["live", "trading"]
     assert builds == [("trading", "?a=1")]
-    again = shell.route(pages, "/trading", "", answer[8])
-    assert again[4:] == (no_update,) * 5
+    again = shell.route(pages, "/trading", "", answer[10])
+    assert again[5:] == (no_update,) * 6
     assert len(builds) == 1
-    assert shell.route(pages, "/nowhere", "", ["trading"])[4] == "live"
+    assert shell.route(pages, "/nowhere", "", ["trading"])[5] == "live"
 
 
 def test_the_warm_up_draws_the_first_view_and_backtests_every_strategy_storing_nothing(services):
