@@ -302,7 +302,12 @@ def _trip_frame(fills: pd.DataFrame, walked: tuple) -> pd.DataFrame:
 
 
 def _excursions(frame: pd.DataFrame, candles: Mapping[str, pd.DataFrame]) -> None:
-    """MAE / MFE of each trip from the bars that overlap it (the entry's bar to the exit's)."""
+    """MAE / MFE of each trip, the backtest engine's convention (docs/backtest.md): the worst
+    and best move from the entry price over the lows and highs of the bars from the entry's
+    bar to the one before the exit's, and the exit price (the exit bar counts only up to the
+    exit: its range after a fill at its open, or beyond a stop, is not the trade's). The
+    exit price is the fill's, costs included: with slippage or a spread in the fill prices
+    the excursion reaches a little further than the engine's, which ends at the market price."""
     mae = frame["mae"].to_numpy(copy=True)
     mfe = frame["mfe"].to_numpy(copy=True)
     for symbol, rows in frame.groupby("symbol").indices.items():
@@ -315,13 +320,16 @@ def _excursions(frame: pd.DataFrame, candles: Mapping[str, pd.DataFrame]) -> Non
         exit_ = pd.DatetimeIndex(frame["exit_time"].iloc[rows]).as_unit("ns").asi8
         opens = pd.DatetimeIndex(bars.index).as_unit("ns").asi8
         first = np.searchsorted(opens, entry, side="right") - 1
-        last = np.searchsorted(opens, exit_, side="right")
+        last = np.searchsorted(opens, exit_, side="left")
+        exits = frame["exit_price"].to_numpy(dtype=float)
         for j, row in enumerate(rows):
-            a, b = max(first[j], 0), last[j]
-            if b <= a:
+            if first[j] < 0:  # entered before the bars given: not known
                 continue
+            a, b = first[j], last[j]
+            top = max(high[a:b].max(), exits[row]) if b > a else exits[row]
+            bottom = min(low[a:b].min(), exits[row]) if b > a else exits[row]
             price = frame["entry_price"].iat[row]
-            hi, lo = high[a:b].max() / price - 1, low[a:b].min() / price - 1
+            hi, lo = top / price - 1, bottom / price - 1
             if frame["direction"].iat[row] == "long":
                 mae[row], mfe[row] = min(lo, 0.0), max(hi, 0.0)
             else:

@@ -195,16 +195,33 @@ class TrackingService:
                 frame[column] = [c.get(column) for c in frame["market_context"]]
         return frame
 
-    @staticmethod
-    def trips(fills: pd.DataFrame) -> pd.DataFrame:
-        """Round trips of ``fills`` with their labels and the entry's market context."""
-        trips = round_trips(fills)
+    def trips(self, fills: pd.DataFrame, *, excursions: bool = False) -> pd.DataFrame:
+        """Round trips of ``fills`` with their labels and the entry's market context; with
+        ``excursions`` their MAE and MFE from each symbol's stored bars (NaN without bars)."""
+        trips = round_trips(fills, self._bars_of(fills) if excursions else None)
         trips["labels"] = trip_labels(trips, fills)
         context = fills.set_index("trade_id")
         first = [ids[0] for ids in trips["entry_trade_ids"]]
         for column in ("volatility_regime", "market_session"):
             trips[column] = context[column].reindex(first).to_numpy() if len(trips) else []
         return trips
+
+    def _bars_of(self, fills: pd.DataFrame) -> dict[str, pd.DataFrame]:
+        """Each symbol's finest stored bars over the span of its fills."""
+        from database.repositories.candles import CandleRepository
+        from market.timeframes import Timeframe
+
+        out: dict[str, pd.DataFrame] = {}
+        with self._sessions() as session:
+            repo = CandleRepository(session)
+            for symbol, times in fills.groupby("symbol")["time"]:
+                stored = repo.timeframes(str(symbol))
+                if not stored:
+                    continue
+                finest = min(stored, key=lambda t: Timeframe.parse(t).delta)
+                start = times.min() - Timeframe.parse(finest).delta
+                out[str(symbol)] = repo.frame(str(symbol), finest, start=start, end=times.max())
+        return out
 
     def capital(self, account: str) -> float | None:
         """The paper account's starting cash; None for an account of another source."""
