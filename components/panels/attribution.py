@@ -262,7 +262,16 @@ def bucket_figure(
     )
     style_figure(fig, theme, hovermode="closest")
     fig.update_layout(showlegend=False, bargap=0.35)
-    fig.update_xaxes(type="category", title_text=axis, tickangle=0, tickfont={"size": 11})
+    names = [compact_bucket(g) for g in groups["group"]]
+    fig.update_xaxes(
+        type="category",
+        title_text=axis,
+        tickangle=0,
+        tickfont={"size": 11},
+        # a range over two lines ("4.28k-" above "6.58k"): five fit side by side at 1280 px
+        tickvals=names,
+        ticktext=[n.replace("-", "-<br>", 1) for n in names],
+    )
     low, high = float(min(net.min(), 0.0)), float(max(net.max(), 0.0))
     room = (high - low) * 0.15 or 1.0  # the counts above (below) the bars
     fig.update_yaxes(

@@ -18,7 +18,11 @@ from dashboard.pages.attribution import (
     view_outputs,
 )
 from dashboard.pages.attribution.layout import ALL, layout
-from dashboard.pages.attribution.tables import parse_capital, query_view, trip_rows
+from dashboard.pages.attribution.tables import (
+    parse_capital,
+    query_view,
+    trip_rows,
+)
 from database.repositories.candles import CandleRepository
 from market.sample_data import load_sample
 from scripts.sample_fills import intraday_fills
@@ -158,7 +162,14 @@ def test_the_page_draws_the_services_numbers(seeded):
     assert "convention empyrical" in texts
     assert f"'{bench['factors'][1]['coef']:,.6f}'" in repr(out["at-factors.children"])
     assert len(out["at-trades.rowData"]) == cli["trips"]
-    assert len(out["at-patterns.rowData"]) == len(cli["patterns"])
+    patterns = out["at-patterns.rowData"]
+    assert len(patterns) == len(cli["patterns"])
+    # what is told from noise first, then the rest, each in the service's order
+    flags = [row["noise"] for row in patterns]
+    assert flags == sorted(flags, key=lambda flag: flag == "yes")
+    order = [f"{p['kind']}:{p['labels']}" for p in cli["patterns"]]
+    signal = [r["key"] for r in patterns if r["noise"] == "no"]
+    assert signal == [k for k in order if k in set(signal)]
     assert out["at-status.children"].startswith(f"account p1 (paper) · {cli['trips']} round trips")
     assert next(o["value"] for o in out["at-strategy.options"]) == ALL
     assert out["at-message.children"] == ""

@@ -221,7 +221,7 @@ def register_callbacks(app: Dash, views: AttributionViews) -> None:
     def _capital_note(account, capital):
         choice = views.account(account) if account else None
         if choice is not None and choice.capital is not None:
-            return f"the paper account's starting cash is {choice.capital:,.2f}"
+            return f"paper account: starts with {choice.capital:,.0f}"
         return "" if str(capital or "").strip() else "needed for alpha and beta"
 
     @app.callback(

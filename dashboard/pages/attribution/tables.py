@@ -81,7 +81,9 @@ def trip_rows(trips: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def pattern_rows(patterns: pd.DataFrame) -> list[dict[str, Any]]:
-    """One row per label combination; ``key`` (kind + labels) the row id."""
+    """One row per label combination (``key``, kind + labels, its row id): the combinations
+    told from noise first, each part in the table's order (pairs, then sets, by net PnL)."""
+    patterns = patterns.sort_values("noise", kind="stable")
     return [
         {
             "key": f"{p['kind']}:{p['labels']}",
@@ -92,7 +94,7 @@ def pattern_rows(patterns: pd.DataFrame) -> list[dict[str, Any]]:
             "net_pnl": _finite(p["net_pnl"]),
             "avg_net_pnl": _finite(p["avg_net_pnl"]),
             "t_stat": _finite(p["t_stat"]),
-            "noise": "noise" if p["noise"] else "signal",
+            "noise": "yes" if p["noise"] else "no",
         }
         for p in patterns.to_dict("records")
     ]
@@ -213,7 +215,7 @@ def pattern_columns(theme: ChartTheme) -> list[dict[str, Any]]:
             "minWidth": 60,
             **_NUMERIC,
         },
-        {"field": "noise", "headerName": "Noise", "minWidth": 72, "flex": 0, "width": 76},
+        {"field": "noise", "headerName": "Noise?", "minWidth": 72, "flex": 0, "width": 76},
     ]
 
 
@@ -235,7 +237,7 @@ def grid_options(theme: ChartTheme, row_id: str, rows: int = 10, click: bool = F
             "enableClickSelection": True,
         }
     if row_id == "key":  # the patterns: noise greyed
-        options["rowClassRules"] = {"sl-noise": "params.data.noise === 'noise'"}
+        options["rowClassRules"] = {"sl-noise": "params.data.noise === 'yes'"}
     style["dashGridOptions"] = options
     return style
 
