@@ -283,9 +283,14 @@ def test_an_unwritable_cache_folder_only_costs_speed(
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     monkeypatch.setenv("CANDLE_CACHE_DIR", str(blocker / "cache"))
-    _store(session_factory, "SP500", FRAME)
+    # a test before this one may have configured logging (dictConfig disables the loggers
+    # that existed then): this test reads the cache's own warnings, whatever ran before
+    cache_log = logging.getLogger("database.repositories._candle_cache")
+    monkeypatch.setattr(cache_log, "disabled", False)
+    monkeypatch.setattr(cache_log, "propagate", True)
 
     with caplog.at_level(logging.WARNING, logger="database.repositories._candle_cache"):
+        _store(session_factory, "SP500", FRAME)
         for _ in range(3):
             pd.testing.assert_frame_equal(_read(session_factory), FRAME, check_freq=False)
 
