@@ -207,7 +207,7 @@ class AttributionViews:
                 self._cache.move_to_end(key)
                 return self._cache[key]
         fills = self._tracking.fills(account)
-        trips = numbered(self._tracking.trips(fills))
+        trips = numbered(self._tracking.trips(fills, excursions=True))  # MAE/MFE for the grid
         with self._lock:
             self._cache[key] = (fills, trips)
             while len(self._cache) > self._cached:

@@ -161,7 +161,13 @@ def test_the_page_draws_the_services_numbers(seeded):
     assert f"{bench['beta']:,.4f}" in texts
     assert "convention empyrical" in texts
     assert f"'{bench['factors'][1]['coef']:,.6f}'" in repr(out["at-factors.children"])
-    assert len(out["at-trades.rowData"]) == cli["trips"]
+    rows = out["at-trades.rowData"]
+    assert len(rows) == cli["trips"]
+    # MAE and MFE from the stored bars, as the service's trips(excursions=True)
+    trips = tracking.trips(tracking.fills(PAPER), excursions=True).sort_values("entry_time")
+    assert [r["mae_pct"] for r in rows] == pytest.approx((trips["mae"] * 100).tolist())
+    assert [r["mfe_pct"] for r in rows] == pytest.approx((trips["mfe"] * 100).tolist())
+    assert all(r["mae_pct"] <= 0 <= r["mfe_pct"] for r in rows)
     patterns = out["at-patterns.rowData"]
     assert len(patterns) == len(cli["patterns"])
     # what is told from noise first, then the rest, each in the service's order
@@ -226,6 +232,7 @@ def test_a_clicked_round_trip_shows_its_fills_context_and_bars(seeded):
     trip = view.trips.iloc[3]
     heading, chart, tables = detail_outputs(views, PAPER, trip["trip_id"], False)
     assert f"#{trip['number']} long SP500" in repr(heading)
+    assert f"MAE {trip['mae'] * 100:.2f}% · MFE {trip['mfe'] * 100:.2f}%" in repr(heading)
     fills = tracking.fills(PAPER, context=True)
     own = fills.loc[fills["trade_id"].isin([*trip["entry_trade_ids"], *trip["exit_trade_ids"]])]
     fills_rows = tables[0].children[1].children

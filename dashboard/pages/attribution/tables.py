@@ -70,6 +70,8 @@ def trip_rows(trips: pd.DataFrame) -> list[dict[str, Any]]:
                 "net_pnl": _finite(trip["net_pnl"]),
                 "return_pct": None if (r := _finite(trip["return"])) is None else r * 100,
                 "fees": _finite(trip["fees"]),
+                "mae_pct": None if (m := _finite(trip.get("mae"))) is None else m * 100,
+                "mfe_pct": None if (m := _finite(trip.get("mfe"))) is None else m * 100,
                 "holding": format_duration(trip["holding_s"]),
                 "holding_s": _finite(trip["holding_s"]),
                 "labels": ", ".join(trip["labels"] or ()),
@@ -152,6 +154,22 @@ def trip_columns(theme: ChartTheme, decimals: int = 2) -> list[dict[str, Any]]:
             "tooltipField": "labels",
         },
         {"field": "holding", "headerName": "Held", "minWidth": 80},
+        {
+            "field": "mae_pct",
+            "headerName": "MAE",
+            "valueFormatter": _format(2, "%"),
+            "minWidth": 80,
+            "headerTooltip": "worst move against the trade, % of entry",
+            **_NUMERIC,
+        },
+        {
+            "field": "mfe_pct",
+            "headerName": "MFE",
+            "valueFormatter": _format(2, "%"),
+            "minWidth": 80,
+            "headerTooltip": "best move for the trade, % of entry",
+            **_NUMERIC,
+        },
         {"field": "regime", "headerName": "Regime", "minWidth": 90},
         {"field": "exit_time", "headerName": "Exit (UTC)", "minWidth": 140, **_TEXT},
         {"field": "entry_price", "headerName": "Entry", "valueFormatter": price, **_NUMERIC},
@@ -344,7 +362,7 @@ def trip_heading(trip: Mapping[str, Any]) -> Any:
                     ),
                     html.Span(
                         f" · held {format_duration(trip['holding_s'])}"
-                        f" · fees {float(trip['fees']):,.2f}"
+                        f" · fees {float(trip['fees']):,.2f}{_excursions(trip)}"
                     ),
                 ],
                 className="small mb-1",
@@ -357,6 +375,14 @@ def trip_heading(trip: Mapping[str, Any]) -> Any:
             ),
         ]
     )
+
+
+def _excursions(trip: Mapping[str, Any]) -> str:
+    """The trip's MAE and MFE (" · MAE -1.20% · MFE 0.80%"); nothing without bars."""
+    mae, mfe = _finite(trip.get("mae")), _finite(trip.get("mfe"))
+    if mae is None or mfe is None:
+        return ""
+    return f" · MAE {mae * 100:.2f}% · MFE {mfe * 100:.2f}%"
 
 
 def query_view(search: str | None) -> dict[str, str]:
