@@ -16,6 +16,7 @@ tracker labels: a calendar imported later is seen by trackers started after it.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +25,7 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from analytics.label_config import LabelConfig
-from analytics.labels import Labeller, SymbolBars
+from analytics.labels import Fill, Labeller, SymbolBars, as_fill
 from database.records import TradeRecord
 from database.repositories.candles import CandleRepository
 from database.repositories.news import NewsRepository
@@ -83,7 +84,7 @@ class MarketAnnotator:
                 record = records[k]
                 if fed < len(opens):
                     fed = self._feed(follow, opens, values, fed, record.execution_time)
-                out[k] = labeller.annotate(record)
+                out[k] = labeller.annotate(_fill(record))
         return out
 
     def forget(self, account: str) -> None:
@@ -162,6 +163,19 @@ class MarketAnnotator:
 
 
 _OHLCV = ("open", "high", "low", "close", "volume")
+# a paper fill's trigger (trading.orders.FillEvent.trigger) as the stop_loss label's reason
+_TRIGGER_REASON = {"stop": "stop_loss", "trailing_stop": "stop_loss"}
+
+
+def _fill(record: TradeRecord) -> Fill:
+    """The fill the labels read, with the exit reason its source recorded: ``reason`` in the
+    record's context (an importer's), or the paper broker's stop triggers."""
+    fill = as_fill(record)
+    context = record.market_context
+    reason = context.get("reason") or _TRIGGER_REASON.get(context.get("trigger"))
+    return dataclasses.replace(fill, reason=reason) if isinstance(reason, str) else fill
+
+
 _NONE: tuple[np.ndarray, list] = (np.empty(0, dtype=np.int64), [])
 
 __all__ = ["CALENDAR_SPAN", "KEEP_BARS", "WARMUP_BARS", "MarketAnnotator"]

@@ -55,6 +55,9 @@ def test_a_freqtrade_database_imports_once_and_is_summarised(tmp_path, freqtrade
         6,
     )
     assert query(data, "SELECT COUNT(*), MIN(source) FROM trades") == [(6, "freqtrade")]
+    # the on-exchange stoploss that closed the short: labelled stop_loss from its reason
+    (stop,) = query(data, "SELECT labels FROM trades WHERE order_id = 'ord-6'")
+    assert "stop_loss" in json.loads(stop[0])
 
     perf = app(data, "performance", "--account", "ft", "--json")
     assert perf.returncode == 0, perf.stderr

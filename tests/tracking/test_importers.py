@@ -92,7 +92,12 @@ def test_freqtrade_one_fill_per_filled_order_with_fees_from_the_rates(freqtrade_
     }  # fmt: skip
     assert result.records[2].strategy_id == "ShortStrategy"
     assert result.records[2].symbol == "ETH/USDT:USDT"
-    assert all(r.market_context == {} and r.labels == () and r.pnl is None for r in result.records)
+    assert all(r.labels == () and r.pnl is None for r in result.records)
+    # the on-exchange stoploss exit carries its reason (for the stop_loss label), no other
+    assert [r.market_context for r in result.records if r.market_context] == [
+        {"reason": "stoploss_on_exchange"}
+    ]
+    assert result.records[5].order_id == "ord-6"
     assert result.rows_read == 9
     assert result.skipped == {
         "cancelled, expired or rejected orders without fill": 1,

@@ -206,6 +206,16 @@ def test_the_stored_replay_equals_the_backtest_and_its_records_add_up(session_fa
     assert len(stored) == len(expected)
     reasons = {o.purpose for o in orders}
     assert {"entry", "exit", "protect"} <= reasons
+    # every fill is an executed trade through the tracker: a stop's fill is labelled stop_loss
+    from database.repositories.trades import TradeRepository
+
+    with session_factory() as session:
+        trades = TradeRepository(session).list(account_id="acc-1")
+    assert len(trades) == len(fills)
+    stops = [t for t in trades if t.market_context.get("trigger") in ("stop", "trailing_stop")]
+    assert stops, "a stop should have fired"
+    assert all("stop_loss" in t.labels for t in stops)
+    assert sum(t.pnl for t in trades) == pytest.approx(pnl, rel=1e-9)
 
 
 def test_max_position_caps_a_deployments_entries(series):

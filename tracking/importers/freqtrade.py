@@ -175,6 +175,10 @@ def _fill(
             commission=rate * filled * price,
             source="freqtrade",
             order_id=order_id,
+            # an on-exchange stoploss order: the stop_loss label's exit reason
+            market_context=(
+                {"reason": "stoploss_on_exchange"} if row["ft_order_side"] == "stoploss" else {}
+            ),
         )
     except ValueError as exc:
         check.problem(None, str(exc))
