@@ -59,6 +59,18 @@ class ImportReport:
         }  # fmt: skip
 
 
+@dataclass(frozen=True)
+class BenchmarkFit:
+    """Alpha/beta (:func:`analytics.attribution.alpha_beta`'s dict) and the factor regression
+    of the trips' daily returns against ``symbol``; ``error`` says why there is none."""
+
+    symbol: str
+    capital: float | None
+    alpha_beta: dict[str, Any] = field(default_factory=dict)
+    factors: pd.DataFrame = field(default_factory=pd.DataFrame)
+    error: str | None = None
+
+
 class LiveAccounts:
     """Each account's live summary, label table and PnL attribution, kept up to date by the
     tracker (a listener): O(labels + dimensions) per closed round trip, equal to a
@@ -274,17 +286,7 @@ class TrackingService:
         ``benchmark`` symbol alpha/beta (empyrical's convention) and the factor regression
         (conventions: docs/attribution.md). Alpha, beta and the regression need the daily
         returns, so the account's capital (a paper account's own; else ``capital``)."""
-        from analytics.attribution import (
-            alpha_beta,
-            benchmark_returns,
-            daily_pnl,
-            daily_returns,
-            factor_regression,
-            market_factors,
-            pattern_analysis,
-            pnl_attribution,
-            risk_attribution,
-        )
+        from analytics.attribution import pattern_analysis, pnl_attribution, risk_attribution
 
         fills = self.fills(account, strategy=strategy)
         trips = self.trips(fills)
@@ -300,48 +302,75 @@ class TrackingService:
         }
         if benchmark is None:
             return out
-        candles, always_open = self._benchmark(benchmark)
-        capital = capital if capital is not None else self.capital(account)
-        if capital is None:
-            out["benchmark"] = {
-                "symbol": benchmark,
-                "error": "alpha and beta need daily returns: give the account's capital",
-            }
-            return out
-        per_year = 365 if always_open else 252
-        returns = daily_returns(daily_pnl(trips), capital)
+        if self.benchmark_bars(benchmark) is None:
+            raise UnknownAccountError(f"benchmark {benchmark!r} has no stored candles")
+        fit = self.benchmark_fit(trips, account, benchmark, capital)
         out["benchmark"] = {
             "symbol": benchmark,
-            "capital": capital,
-            **alpha_beta(returns, benchmark_returns(candles), periods_per_year=per_year),
-            "factors": _rows(
-                factor_regression(
-                    returns, market_factors(candles, periods_per_year=per_year)
-                ).reset_index(names="term")
-            ),
+            "capital": fit.capital,
+            **({"error": fit.error} if fit.error else {}),
+            **fit.alpha_beta,
+            "factors": _rows(fit.factors),
         }
         return out
 
-    def _benchmark(self, symbol: str) -> tuple[pd.DataFrame, bool]:
-        """The benchmark's bars (1d when stored, else its finest timeframe) and whether it
-        trades around the clock (its calendar read from the bars)."""
+    def benchmark_fit(
+        self, trips: pd.DataFrame, account: str, symbol: str, capital: float | None
+    ) -> BenchmarkFit:
+        """Alpha/beta (empyrical's convention; 365 periods a year for a benchmark trading
+        around the clock, else 252) and the factor regression of the trips' daily returns
+        on the account's capital (a paper account's own unless given) against ``symbol``."""
+        from analytics.attribution import (
+            alpha_beta,
+            benchmark_returns,
+            daily_pnl,
+            daily_returns,
+            factor_regression,
+            market_factors,
+        )
+
+        capital = capital if capital is not None else self.capital(account)
+        if capital is None:
+            error = "alpha and beta need daily returns: enter the account's capital"
+            return BenchmarkFit(symbol, None, error=error)
+        if not capital > 0:
+            return BenchmarkFit(symbol, capital, error=f"capital {capital:g}: expected > 0")
+        if not len(trips):
+            return BenchmarkFit(symbol, capital, error="no closed round trip to measure")
+        bars = self.benchmark_bars(symbol)
+        if bars is None:
+            return BenchmarkFit(symbol, capital, error=f"{symbol} has no stored bars")
+        candles, always_open = bars
+        per_year = 365 if always_open else 252
+        returns = daily_returns(daily_pnl(trips), capital)
+        try:
+            factors = factor_regression(
+                returns, market_factors(candles, periods_per_year=per_year)
+            ).reset_index(names="term")
+        except ValueError as exc:  # a constant or collinear factor over these days
+            factors, error = pd.DataFrame(), str(exc)
+        else:
+            error = None
+        fit = alpha_beta(returns, benchmark_returns(candles), periods_per_year=per_year)
+        return BenchmarkFit(symbol, capital, fit, factors, error)
+
+    def benchmark_bars(self, symbol: str) -> tuple[pd.DataFrame, bool] | None:
+        """A benchmark's bars (1d when stored, else its finest timeframe; the analytics take
+        each UTC day's last close) and whether it trades around the clock (its calendar read
+        from the bars); None when it has no stored bars."""
         from database.repositories.candles import CandleRepository
         from market.calendars import infer_calendar
         from market.timeframes import Timeframe
 
         with self._sessions() as session:
             repo = CandleRepository(session)
-            timeframes = repo.timeframes(symbol)
+            timeframes = [Timeframe.parse(t) for t in repo.timeframes(symbol)]
             if not timeframes:
-                raise UnknownAccountError(f"benchmark {symbol!r} has no stored candles")
-            timeframe = (
-                "1d"
-                if "1d" in timeframes
-                else min(timeframes, key=lambda t: Timeframe.parse(t).delta)
-            )
-            candles = repo.frame(symbol, timeframe)
-        bar = Timeframe.parse(timeframe).delta
-        return candles, infer_calendar(candles.index, bar).always_open
+                return None
+            day = Timeframe.parse("1d")
+            timeframe = day if day in timeframes else min(timeframes)
+            candles = repo.frame(symbol, timeframe.label)
+        return candles, infer_calendar(candles.index, timeframe.delta).always_open
 
 
 def _rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -376,6 +405,7 @@ def _open_positions(fills: pd.DataFrame) -> dict[str, float]:
 __all__ = [
     "CONTEXT_COLUMNS",
     "DEFAULT_SIZE_EDGES",
+    "BenchmarkFit",
     "ImportReport",
     "LiveAccounts",
     "TrackingService",

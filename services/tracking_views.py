@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -31,12 +31,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from analytics.attribution import (
     WEEKDAYS,
-    alpha_beta,
-    benchmark_returns,
-    daily_pnl,
-    daily_returns,
-    factor_regression,
-    market_factors,
     pattern_analysis,
     pnl_attribution,
     risk_attribution,
@@ -44,10 +38,9 @@ from analytics.attribution import (
 from analytics.attribution.groups import HOURS, group_codes
 from analytics.trade_summary import trade_summary
 from database.repositories.candles import CandleRepository
-from market.calendars import infer_calendar
 from market.resample import resample
 from market.timeframes import SUPPORTED, Timeframe
-from services.tracking import TrackingService, UnknownAccountError
+from services.tracking import BenchmarkFit, TrackingService, UnknownAccountError
 
 CACHED_ACCOUNTS = 4  # accounts whose fills and round trips stay in memory
 TRIP_BARS = 90  # a trade's chart: the coarsest timeframe needed to show the trip in this many
@@ -67,18 +60,6 @@ class AccountChoice:
     @property
     def label(self) -> str:
         return f"{self.name} · {self.source or 'unknown source'} · {self.fills:,} fills"
-
-
-@dataclass(frozen=True)
-class BenchmarkFit:
-    """Alpha/beta (:func:`analytics.attribution.alpha_beta`'s dict) and the factor regression
-    of the trips' daily returns against ``symbol``; ``error`` says why there is none."""
-
-    symbol: str
-    capital: float | None
-    alpha_beta: dict[str, Any] = field(default_factory=dict)
-    factors: pd.DataFrame = field(default_factory=pd.DataFrame)
-    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -258,45 +239,13 @@ class AttributionViews:
         self, trips: pd.DataFrame, account: str, symbol: str, capital: float | None
     ) -> BenchmarkFit:
         """Alpha/beta and the factors as TrackingService.attribution computes them."""
-        capital = capital if capital is not None else self._tracking.capital(account)
-        if capital is None:
-            error = "alpha and beta need daily returns: enter the account's capital"
-            return BenchmarkFit(symbol, None, error=error)
-        if not capital > 0:
-            return BenchmarkFit(symbol, capital, error=f"capital {capital:g}: expected > 0")
-        if not len(trips):
-            return BenchmarkFit(symbol, capital, error="no closed round trip to measure")
-        bars = self.daily_bars(symbol)
-        if bars is None:
-            return BenchmarkFit(symbol, capital, error=f"{symbol} has no stored bars")
-        candles, always_open = bars
-        per_year = 365 if always_open else 252
-        returns = daily_returns(daily_pnl(trips), capital)
-        try:
-            factors = factor_regression(
-                returns, market_factors(candles, periods_per_year=per_year)
-            ).reset_index(names="term")
-        except ValueError as exc:  # a constant or collinear factor over these days
-            factors, error = pd.DataFrame(), str(exc)
-        else:
-            error = None
-        fit = alpha_beta(returns, benchmark_returns(candles), periods_per_year=per_year)
-        return BenchmarkFit(symbol, capital, fit, factors, error)
+        return self._tracking.benchmark_fit(trips, account, symbol, capital)
 
     # --- bars -------------------------------------------------------------------------------
 
     def daily_bars(self, symbol: str) -> tuple[pd.DataFrame, bool] | None:
-        """A benchmark's bars (1d when stored, else its finest timeframe; the analytics take
-        each UTC day's last close) and whether it trades around the clock; None: not stored."""
-        with self._sessions() as session:
-            repo = CandleRepository(session)
-            timeframes = [Timeframe.parse(t) for t in repo.timeframes(symbol)]
-            if not timeframes:
-                return None
-            day = Timeframe.parse("1d")
-            timeframe = day if day in timeframes else min(timeframes)
-            candles = repo.frame(symbol, timeframe.label)
-        return candles, infer_calendar(candles.index, timeframe.delta).always_open
+        """A benchmark's bars and whether it trades around the clock (None: not stored)."""
+        return self._tracking.benchmark_bars(symbol)
 
     def trip_bars(self, symbol: str, entry: pd.Timestamp, exit_: pd.Timestamp) -> TripBars:
         """The bars of ``symbol`` around a trip: the finest timeframe (stored, or resampled
