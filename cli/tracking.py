@@ -22,6 +22,7 @@ FORMATS = ("freqtrade", "hummingbot", "csv")
 PERIODS = ("all", "daily", "weekly", "monthly")
 BY = ("label", "session", "hour", "weekday", "size", "regime", "strategy", "symbol")
 PRESETS = ("quantstats", "backtesting.py", "trade")
+TCA_BY = ("venue", "algo", "symbol", "side", "strategy")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -54,6 +55,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     attr.add_argument("--clock", choices=("entry", "exit"), default="entry",
                       help="hour and weekday of the entry or the exit (UTC)")  # fmt: skip
     attr.set_defaults(run=_attribution)
+
+    tca = commands.add_parser("tca", help="transaction-cost analysis of a paper account's orders")
+    tca.add_argument("--account", required=True)
+    tca.add_argument("--by", action="append", choices=TCA_BY,
+                     help="aggregate by these (repeat; default: all five)")  # fmt: skip
+    tca.add_argument("--json", action="store_true")
+    tca.set_defaults(run=_tca)
 
 
 def _account_args(parser: argparse.ArgumentParser) -> None:
@@ -201,6 +209,52 @@ def _attribution(args: argparse.Namespace, settings: Settings) -> int:
                 f" {bench['alpha']:.4f} beta {bench['beta']:.4f}"
                 f" over {bench['observations']} days"
             )
+    return 0
+
+
+def _tca(args: argparse.Namespace, settings: Settings) -> int:
+    from analytics.tca import TCAInputError
+    from cli.json_output import records
+    from database.session import make_session_factory
+    from services.database_setup import prepare_database
+    from services.tca import TCAService
+    from services.tracking import UnknownAccountError
+
+    engine = prepare_database(settings)
+    try:
+        outcome = TCAService(make_session_factory(engine)).paper(args.account, by=args.by or TCA_BY)
+    except (UnknownAccountError, TCAInputError) as exc:
+        return _fail("tca", exc)
+    finally:
+        engine.dispose()
+    report = outcome.report
+    if args.json:
+        _print_json(
+            {
+                "account": args.account,
+                "left_out": outcome.left_out,
+                "orders": records(report.orders.reset_index(drop=True)),
+                "round_trips": records(report.round_trips.reset_index(drop=True)),
+                "aggregates": records(report.aggregates.reset_index(drop=True)),
+            }
+        )
+        return 0
+    orders = report.orders
+    print(f"account {args.account}: {len(orders)} orders (docs/tca.md for each metric)")
+    for name, value in outcome.left_out.items():
+        print(f"  left out: {value} {name}")
+    wanted = ("arrival_slippage_bps", "is_total_bps", "vwap_bps", "fill_rate")
+    table = report.aggregates
+    for dimension, rows in table.groupby("dimension", sort=False):
+        print(f"by {dimension}:")
+        for group, part in rows.groupby("group", sort=False):
+            shown = [
+                f"{m} {float(part.loc[part['metric'] == m, 'mean'].iloc[0]):.2f}"
+                for m in wanted
+                if (part["metric"] == m).any()
+            ]
+            orders_n = int(part["orders"].iloc[0])
+            print(f"  {group!s:>16}  orders {orders_n:>6}  " + "  ".join(shown))
     return 0
 
 

@@ -174,3 +174,32 @@ def test_a_news_calendar_is_imported_once_and_labels_the_trades_near_its_events(
     assert "news_event" in json.loads(labels["near"])
     assert "news_event" not in json.loads(labels["far"])
     assert "news_event" in json.loads(labels["eth"])
+
+
+def test_tca_of_a_paper_account_prints_every_order_and_its_costs(tmp_path):
+    data = tmp_path / "data"
+    args = ["--symbol", "SP500", "--timeframe", "1d", "--strategy", "sma_crossover",
+            "--set", "fast=10", "--set", "slow=30", "--commission", "0.001",
+            "--slippage-bps", "2"]  # fmt: skip
+    assert (
+        app(data, "paper", "replay", *args, "--account", "t1", "--start", "2015-01-01").returncode
+        == 0
+    )
+    done = app(data, "tca", "--account", "t1", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    orders = report["orders"]
+    stored = query(data, "SELECT COUNT(*) FROM orders WHERE status = 'filled'")[0][0]
+    assert len(orders) == stored >= 10
+    for row in orders:
+        assert row["fill_rate"] == pytest.approx(1.0)
+        # the broker's commission, 0.1 % of what was paid: 10 bps of the decision notional
+        # give or take the move from decision to fill
+        assert row["is_fees_bps"] == pytest.approx(10.0, abs=0.6)
+        parts = ("is_delay_bps", "is_trading_bps", "is_opportunity_bps", "is_fees_bps")
+        assert sum(row[p] for p in parts) == pytest.approx(row["is_bps"], abs=1e-9)
+    groups = {(a["dimension"], a["group"]) for a in report["aggregates"]}
+    assert {("side", "buy"), ("side", "sell"), ("venue", "paper")} <= groups
+    missing = app(data, "tca", "--account", "nobody")
+    assert missing.returncode == 2
+    assert "no paper account 'nobody' (accounts: t1)" in missing.stderr
