@@ -30,6 +30,18 @@ MARKOUT_PAD = pd.Timedelta(hours=2)  # bars read past the last fill (the 60-minu
 
 
 @dataclass(frozen=True)
+class TCAInputs:
+    """An account's orders and fills as :mod:`analytics.tca` reads them, with the market data
+    (each symbol's finest stored bars over the orders' span) and what was left out, by reason."""
+
+    account: str
+    orders: pd.DataFrame
+    fills: pd.DataFrame
+    candles: dict[str, pd.DataFrame]
+    left_out: dict[str, int]
+
+
+@dataclass(frozen=True)
 class AccountTCA:
     account: str
     report: TCAReport
@@ -49,10 +61,17 @@ class TCAService:
     ) -> AccountTCA:
         """TCA of a paper account's orders; UnknownAccountError when there is no such
         account or it has no order."""
+        inputs = self.inputs(account)
+        report = transaction_costs(
+            inputs.orders, inputs.fills, inputs.candles, settings, by=tuple(by)
+        )
+        return AccountTCA(account, report, inputs.left_out)
+
+    def inputs(self, account: str) -> TCAInputs:
+        """The orders, fills and bars behind an account's TCA (also the ML dataset's source);
+        UnknownAccountError when there is no such account or it has no order."""
         orders, fills, left_out = self._frames(account)
-        candles = self._candles(orders, fills)
-        report = transaction_costs(orders, fills, candles, settings, by=tuple(by))
-        return AccountTCA(account, report, left_out)
+        return TCAInputs(account, orders, fills, self._candles(orders, fills), left_out)
 
     def _frames(self, account: str) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
         with self._sessions() as session:
@@ -135,4 +154,4 @@ class TCAService:
         return out
 
 
-__all__ = ["DIMENSIONS", "AccountTCA", "TCAService"]
+__all__ = ["DIMENSIONS", "AccountTCA", "TCAInputs", "TCAService"]
