@@ -14,11 +14,8 @@ from sqlalchemy import (
     Table,
     Text,
     cast,
-    column,
     func,
-    insert,
     select,
-    table,
     type_coerce,
 )
 from sqlalchemy.orm import Session
@@ -34,6 +31,7 @@ from database.repositories._common import (
     ordered,
     where_matching,
 )
+from database.repositories._trade_io import insert_trades
 
 TRADES: Table = Trade.__table__  # type: ignore[assignment]
 _FRAME_COLUMNS = (
@@ -42,17 +40,21 @@ _FRAME_COLUMNS = (
     "order_id",
 )  # fmt: skip
 _NUMBERS = {"price", "volume", "commission", "pnl", "cumulative_pnl"}
-# the trades table for inserts, its JSON columns taking JSON text: orjson writes a trade's
-# context in ~1 us where the JSON type's json.dumps took ~10 (NaN becomes null, which
-# PostgreSQL's jsonb accepts and json.dumps's NaN token is not)
-_TRADES_TEXT_JSON = table(
-    "trades",
-    *(
-        column(c.name, Text() if c.name in ("market_context", "labels") else c.type)
-        for c in TRADES.columns
-        if c.name != "id"
-    ),
-)
+def _utc_array(times: list[Any]) -> np.ndarray:
+    """UTC datetimes (TradeRecord's: aware, UTC) as datetime64[us]."""
+    return pd.DatetimeIndex(times).tz_convert("UTC").tz_localize(None).as_unit("us").to_numpy()
+
+
+def _label_texts(labels: list[tuple[str, ...]]) -> list[str]:
+    """Each trade's labels as JSON text; a batch has few distinct label sets."""
+    made: dict[tuple[str, ...], str] = {}
+    out = []
+    for value in labels:
+        text = made.get(value)
+        if text is None:
+            text = made[value] = _json(list(value))
+        out.append(text)
+    return out
 
 
 def _json(value: Any) -> str:
@@ -89,29 +91,19 @@ class TradeRepository:
             stored = self.stored_ids(account, ids)
             if stored:
                 raise DuplicateTradeError(stored, where="already stored", account=account)
-        rows = [
-            {
-                "trade_id": r.trade_id,
-                "account_id": r.account_id,
-                "strategy_id": r.strategy_id,
-                "run_id": r.run_id,
-                "symbol": r.symbol,
-                "side": r.side,
-                "price": r.price,
-                "volume": r.volume,
-                "commission": r.commission,
-                "execution_time": r.execution_time,
-                "market_context": _json(r.market_context),
-                "labels": _json(list(r.labels)),
-                "pnl": r.pnl,
-                "cumulative_pnl": r.cumulative_pnl,
-                "source": r.source,
-                "order_id": r.order_id,
-            }
-            for r in batch
-        ]
-        for chunk in chunks(rows, self._chunk_rows):
-            self._session.execute(insert(_TRADES_TEXT_JSON), chunk)
+        columns: dict[str, list[Any]] = {
+            name: [getattr(r, name) for r in batch]
+            for name in ("trade_id", "account_id", "strategy_id", "run_id", "symbol", "side",
+                         "price", "volume", "commission", "pnl", "cumulative_pnl", "source",
+                         "order_id")
+        }  # fmt: skip
+        columns["execution_time"] = _utc_array([r.execution_time for r in batch])
+        columns["market_context"] = [_json(r.market_context) for r in batch]
+        columns["labels"] = _label_texts([r.labels for r in batch])
+        for start in range(0, len(batch), self._chunk_rows):
+            part = {k: v[start : start + self._chunk_rows] for k, v in columns.items()}
+            insert_trades(self._session, part)
+        rows = batch
         return len(rows)
 
     def stored_ids(self, account_id: str, trade_ids: Iterable[str]) -> set[str]:

@@ -5,6 +5,7 @@ records are written out by hand; every rejected file names the row and the colum
 from __future__ import annotations
 
 import hashlib
+import random
 import re
 import sqlite3
 from datetime import UTC, datetime
@@ -410,6 +411,66 @@ def test_csv_every_problem_of_every_row_at_once(tmp_path):
     assert places == [
         ("row 1", "side"), ("row 1", "timestamp"), ("row 1", "price"), ("row 3", "timestamp"),
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize("stamps", ["ms", "iso", "mixed"])
+def test_csv_clean_files_read_by_columns_equal_the_row_by_row_reading(tmp_path, stamps):
+    """A file without a problem is read column by column (the fast way); its records must be
+    the ones the row-by-row reading (which names every problem) makes, in the same order."""
+    from tracking.importers import csv_fills
+
+    rng = random.Random(7)
+    lines = ["Trade_ID,timestamp,symbol,side,price,volume,commission,strategy_id,order_id"]
+    for k in range(400):
+        ms = 1_704_189_600_000 + rng.randrange(0, 50) * 60_000 + rng.choice([0, 250, 999])
+        when = str(ms)
+        iso = datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")
+        if stamps == "iso" or (stamps == "mixed" and k % 3 == 0):
+            when = iso if k % 2 else iso.replace("Z", "+00:00")
+        price = rng.choice(["100", "0.1", "1e3", " 42.125 ", "40000.123456789"])
+        fee = rng.choice(["", "0", "-0.25", "1.5"])
+        lines.append(
+            f"t{k},{when},{rng.choice(['BTC/USDT', 'SP500'])},{rng.choice(['buy', 'SELL'])},"
+            f"{price},{rng.choice(['1', '0.5', '3'])},{fee},{rng.choice(['', 'grid'])},"
+            f"{rng.choice(['', f'o{k}'])}"
+        )
+    path = tmp_path / "clean.csv"
+    path.write_text("\n".join(lines) + "\n")
+    fast = read_trades(path, "csv", account="acc1")
+    slow_calls = []
+    original = csv_fills._clean_file
+    try:
+        csv_fills._clean_file = lambda *a: slow_calls.append(1)  # force the row-by-row reading
+        slow = read_trades(path, "csv", account="acc1")
+    finally:
+        csv_fills._clean_file = original
+    assert slow_calls == [1]
+    assert original(*_table_parts(path, "acc1")) is not None  # the clean file took the fast way
+    assert fast.records == slow.records
+    assert [r.trade_id for r in fast.records] == [r.trade_id for r in slow.records]
+    assert [type(r.execution_time.tzinfo) for r in fast.records] == [
+        type(r.execution_time.tzinfo) for r in slow.records
+    ]
+    assert (fast.rows_read, fast.skipped) == (slow.rows_read, slow.skipped) == (400, {})
+
+
+def _table_parts(path, account):
+    from tracking.importers import csv_fills
+    from tracking.importers.result import ProblemLog
+
+    table = csv_fills._read_table(path, ProblemLog(str(path)))
+    header = [str(name).strip().lower() for name in table.iloc[0]]
+    return table.iloc[1:], header, account
+
+
+def test_csv_time_past_the_year_9999_is_named(tmp_path):
+    path = tmp_path / "far.csv"
+    path.write_text(f"{HEADER}\n{OK}\nx,99999999999999999,BTC/USDT,buy,100,1,0,acc1\n")
+    with pytest.raises(TradeImportError) as caught:
+        read_trades(path, "csv", account="acc1")
+    (problem,) = caught.value.problems
+    assert (problem.place, problem.column) == ("row 2", "timestamp")
+    assert "after the year 9999" in problem.message
 
 
 def test_csv_missing_or_repeated_columns_and_unreadable_files(tmp_path):

@@ -26,10 +26,12 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from database.records import TradeRecord
 from tracking.importers.result import (
+    TEXT_LIMITS,
     ImportedTrades,
     ImportSource,
     ProblemLog,
@@ -44,6 +46,7 @@ DEFAULT_STRATEGY = "manual"
 SIDES = ("buy", "sell")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MIN_EPOCH_MS = 10**11  # 1973-03-03: a smaller integer is epoch seconds, not milliseconds
+MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last time a datetime holds
 _DIGITS = re.compile(r"^\d+$")
 
 
@@ -62,6 +65,9 @@ def read_csv_fills(path: str | Path, account: str) -> ImportedTrades:
         if name not in header:
             log.add("header", name, f"missing (required: {', '.join(REQUIRED)})")
     log.raise_if_any()
+    fast = _clean_file(table.iloc[1:], header, account)
+    if fast is not None:
+        return ImportedTrades(fast, ImportSource("csv", str(path)), len(table) - 1, {}, {})
 
     data = table.iloc[1:].fillna("")
     # plain lists: iterating a frame's (Arrow-backed) string columns costs more than the checks
@@ -86,6 +92,96 @@ def read_csv_fills(path: str | Path, account: str) -> ImportedTrades:
         keyed.append(((fill.execution_time, number), fill))
     log.raise_if_any()
     return ordered(keyed, ImportSource("csv", str(path)), len(data), skipped, Counter())
+
+
+def _clean_file(data: pd.DataFrame, header: list[str], account: str) -> list[TradeRecord] | None:
+    """The records of a file with no problem and no blank line, in time order (ties in file
+    order), checked column by column: the same records the row-by-row reading gives (tests
+    hold them equal). None when any cell fails a check: the rows are then read one by one so
+    that every problem is named."""
+    if data.empty:
+        return None
+    columns = {name: data.iloc[:, i] for i, name in enumerate(header) if name}
+    text = {name: col.fillna("").astype(str).str.strip() for name, col in columns.items()}
+    n = len(data)
+    empty = np.zeros(n, dtype=bool)
+    blank = ~empty
+    for values in text.values():
+        blank &= (values == "").to_numpy()
+    if blank.any():
+        return None
+    for name in ("trade_id", "symbol"):
+        if (text[name] == "").any():
+            return None
+    side = text["side"].str.lower()
+    if not side.isin(SIDES).all() or text["trade_id"].duplicated().any():
+        return None
+    given = text.get("account_id")
+    if given is not None and ((given != "") & (given != account)).any():
+        return None
+    strategy = text["strategy_id"].where(text["strategy_id"] != "", DEFAULT_STRATEGY) if (
+        "strategy_id" in text
+    ) else pd.Series(DEFAULT_STRATEGY, index=data.index)  # fmt: skip
+    order = text.get("order_id")
+    for name, values in (("trade_id", text["trade_id"]), ("symbol", text["symbol"]),
+                         ("strategy_id", strategy), ("order_id", order)):  # fmt: skip
+        if values is not None and (values.str.len() > TEXT_LIMITS[name]).any():
+            return None
+    try:
+        price = [positive(t) for t in text["price"].tolist()]
+        volume = [positive(t) for t in text["volume"].tolist()]
+        fee = (
+            [number_or_zero(t) for t in text["commission"].tolist()]
+            if "commission" in text
+            else [0.0] * n
+        )
+        stamps = text["timestamp"]
+        digits = stamps.str.fullmatch(r"\d{1,18}")
+        if digits.all():
+            ms = stamps.astype(np.int64).to_numpy()
+            if (ms < MIN_EPOCH_MS).any() or (ms > MAX_EPOCH_MS).any():
+                return None
+            times_ns = ms * 1_000_000
+            times = [EPOCH + timedelta(milliseconds=m) for m in ms.tolist()]
+        else:
+            times = [timestamp(t) for t in stamps.tolist()]
+            times_ns = np.array([_ns(t) for t in times], dtype=np.int64)
+    except ValueError:
+        return None
+    orders = [o or None for o in order.tolist()] if order is not None else [None] * n
+    rows = zip(text["trade_id"].tolist(), strategy.tolist(), text["symbol"].tolist(),
+               side.tolist(), price, volume, times, fee, orders, strict=True)  # fmt: skip
+    records = [
+        _unchecked(trade_id, account, strat, symbol, s, p, v, t, f, order_id)
+        for trade_id, strat, symbol, s, p, v, t, f, order_id in rows
+    ]
+    ranking = np.argsort(times_ns, kind="stable")  # (time, row): the row reading's order
+    return [records[k] for k in ranking.tolist()]
+
+
+def _ns(when: datetime) -> int:
+    delta = when - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+
+
+def _unchecked(
+    trade_id: str, account: str, strategy: str, symbol: str, side: str, price: float,
+    volume: float, time: datetime, fee: float, order_id: str | None,
+) -> TradeRecord:  # fmt: skip
+    """A TradeRecord of cells already checked (every check of TradeRecord's was made on the
+    columns: texts non-empty and within the table's lengths, side, finite positive price and
+    volume, finite commission, UTC time); building it through __post_init__ would check each
+    again, ~15 us a fill."""
+    record = object.__new__(TradeRecord)
+    for name, value in (
+        ("trade_id", trade_id), ("account_id", account), ("strategy_id", strategy),
+        ("symbol", symbol), ("side", side), ("price", price), ("volume", volume),
+        ("execution_time", time), ("commission", fee), ("market_context", {}), ("labels", ()),
+        ("pnl", None), ("cumulative_pnl", None), ("run_id", None), ("source", "csv"),
+        ("order_id", order_id),
+    ):  # fmt: skip
+        object.__setattr__(record, name, value)
+    return record
 
 
 def _read_table(path: Path, log: ProblemLog) -> pd.DataFrame:
@@ -185,6 +281,8 @@ def timestamp(text: str) -> datetime:
                 f"{text!r} is before 1973 as epoch milliseconds: epoch seconds? "
                 "(expected milliseconds)"
             )
+        if ms > MAX_EPOCH_MS:
+            raise ValueError(f"{text!r} is after the year 9999 as epoch milliseconds")
         return EPOCH + timedelta(milliseconds=ms)
     try:
         parsed = datetime.fromisoformat(text)
