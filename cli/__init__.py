@@ -11,7 +11,8 @@ argparse and config at module level, its handlers the rest, so ``app.py --help``
     strategies.py  strategy templates|list|show|validate|import|export|delete, signals
     backtest.py    backtest, sweep, metrics
     paper.py       paper account|deploy|start|stop|remove|list|replay, runner
-    tracking.py    trades import|accounts, performance, attribution
+    tracking.py    trades import|accounts, performance, attribution, tca
+    execution.py   dataset export, costmodel train|evaluate
 """
 
 from __future__ import annotations
@@ -21,12 +22,12 @@ import logging
 import sys
 from typing import NoReturn
 
-from cli import backtest, data, indicators, paper, serve, strategies, tracking
+from cli import backtest, data, execution, indicators, paper, serve, strategies, tracking
 from cli.common import configuration_error, database_failure
 from config.settings import Settings, SettingsError
 
 # the order of `app.py --help`
-GROUPS = (serve, data, indicators, strategies, backtest, paper, tracking)
+GROUPS = (serve, data, indicators, strategies, backtest, paper, tracking, execution)
 DEFAULT_COMMAND = "serve"
 
 
