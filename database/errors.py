@@ -21,6 +21,21 @@ class DuplicateTradeError(RepositoryError, ValueError):
         super().__init__(f"duplicate trade id(s) {where}: {shown}{more}{of}; no trade was written")
 
 
+class DuplicateOrderError(RepositoryError, ValueError):
+    """Imported order ids repeated in a batch or already stored in the account; nothing was
+    written (an order is stored once, with all of its fills)."""
+
+    def __init__(self, order_ids: Iterable[str], *, where: str, account: str) -> None:
+        self.order_ids = tuple(sorted(set(order_ids)))
+        self.account = account
+        shown = ", ".join(repr(o) for o in self.order_ids[:10])
+        more = f" and {len(self.order_ids) - 10} more" if len(self.order_ids) > 10 else ""
+        super().__init__(
+            f"duplicate order id(s) {where}: {shown}{more} (account {account!r});"
+            " no order was written"
+        )
+
+
 class TradeImmutableError(RepositoryError):
     """A stored trade cannot be updated or deleted."""
 

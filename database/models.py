@@ -383,14 +383,15 @@ def _refuse_bulk_trade_changes(state: ORMExecuteState) -> None:
         raise TradeImmutableError(f"trades are immutable: stored trades cannot be {action}")
 
 
-# paper trading's tables (accounts, deployments, orders, fills, positions) and the alerts'
-# (alert_rules, alerts, alert_deliveries) live in their own modules, loaded by what uses them
+# paper trading's tables (accounts, deployments, orders, fills, positions), the alerts'
+# (alert_rules, alerts, alert_deliveries) and the imported orders' (execution_orders,
+# execution_fills) live in their own modules, loaded by what uses them
 # (a one-shot command never does): ``all_tables()`` gives Base.metadata with every table, for
 # Alembic and the schema tests
 
 
 def all_tables() -> MetaData:
     """``Base.metadata`` once every model module is loaded (every table of the schema)."""
-    from database import alert_models, trading_models  # noqa: F401
+    from database import alert_models, execution_models, trading_models  # noqa: F401
 
     return Base.metadata

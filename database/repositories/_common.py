@@ -10,7 +10,8 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Connection, Select, Table
+from sqlalchemy import ColumnElement, Connection, Select, Table, func, select
+from sqlalchemy.orm import Session
 
 TimeLike = datetime | str
 """A timezone-aware time: a datetime / pd.Timestamp, or an ISO string with an offset."""
@@ -89,3 +90,19 @@ def ordered(
     """The statement sorted by ``order``, its first ``limit`` rows when given."""
     statement = statement.order_by(*order)
     return statement if limit is None else statement.limit(limit)
+
+
+def accounts_with_source(session: Session, table: Table) -> list[tuple[str, int, str | None]]:
+    """(account, rows, ``source`` of its first row) of every account in ``table`` (one with
+    ``account_id`` and ``source`` columns), by account name."""
+    first = (
+        select(table.c.account_id, func.min(table.c.id).label("first"), func.count())
+        .group_by(table.c.account_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(first.c.account_id, first.c.count, table.c.source)
+        .join(table, table.c.id == first.c.first)
+        .order_by(first.c.account_id)
+    ).all()
+    return [(a, int(n), source) for a, n, source in rows]

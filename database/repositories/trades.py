@@ -14,7 +14,6 @@ from sqlalchemy import (
     Table,
     Text,
     cast,
-    func,
     select,
     type_coerce,
 )
@@ -27,6 +26,7 @@ from database.repositories._common import (
     DEFAULT_CHUNK_ROWS,
     IN_CHUNK,
     TimeLike,
+    accounts_with_source,
     chunks,
     ordered,
     where_matching,
@@ -40,6 +40,8 @@ _FRAME_COLUMNS = (
     "order_id",
 )  # fmt: skip
 _NUMBERS = {"price", "volume", "commission", "pnl", "cumulative_pnl"}
+
+
 def _utc_array(times: list[Any]) -> np.ndarray:
     """UTC datetimes (TradeRecord's: aware, UTC) as datetime64[us]."""
     return pd.DatetimeIndex(times).tz_convert("UTC").tz_localize(None).as_unit("us").to_numpy()
@@ -208,17 +210,7 @@ class TradeRepository:
 
     def accounts(self) -> list[tuple[str, int, str | None]]:
         """(account, trades, source of its first trade) of every account with trades."""
-        first = (
-            select(TRADES.c.account_id, func.min(TRADES.c.id).label("first"), func.count())
-            .group_by(TRADES.c.account_id)
-            .subquery()
-        )
-        rows = self._session.execute(
-            select(first.c.account_id, first.c.count, TRADES.c.source)
-            .join(TRADES, TRADES.c.id == first.c.first)
-            .order_by(first.c.account_id)
-        ).all()
-        return [(a, int(n), source) for a, n, source in rows]
+        return accounts_with_source(self._session, TRADES)
 
     def update(self, *_args: Any, **_kwargs: Any) -> NoReturn:
         """Always raises: a stored trade is immutable (record a correcting trade instead)."""

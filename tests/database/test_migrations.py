@@ -48,6 +48,8 @@ TABLES = {
     "alert_deliveries",
     "trades",
     "news_events",
+    "execution_orders",
+    "execution_fills",
 }
 
 

@@ -1,0 +1,242 @@
+"""ExecutionRepository: imported orders and their fills (``execution_orders``,
+``execution_fills``, migration 0012), append-only and immutable, keyed by (account, order id).
+
+>>> repo = ExecutionRepository(session)
+>>> repo.add("ft-live", orders, fills)      # frames in the columns below: (orders, fills) stored
+>>> repo.orders("ft-live")                  # the orders frame analytics.tca reads
+>>> repo.fills("ft-live")                   # ... and its fills frame
+
+Writes and reads go a column at a time: a batch is one executemany per chunk of rows (Core
+inserts, no ORM objects), and a read is one query whose columns become the frame's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, NoReturn
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import String, Table, insert, select, type_coerce
+from sqlalchemy.orm import Session
+
+from database.errors import DuplicateOrderError, TradeImmutableError
+from database.execution_models import ExecutionFill, ExecutionOrder
+from database.repositories._common import (
+    DEFAULT_CHUNK_ROWS,
+    IN_CHUNK,
+    accounts_with_source,
+    chunks,
+)
+
+ORDERS: Table = ExecutionOrder.__table__  # type: ignore[assignment]
+FILLS: Table = ExecutionFill.__table__  # type: ignore[assignment]
+
+# the orders frame: analytics.tca's order columns (docs/tca.md#inputs) and the source
+ORDER_COLUMNS = (
+    "order_id", "account_id", "strategy_id", "symbol", "side", "order_qty", "order_type",
+    "limit_price", "decision_time", "decision_price", "arrival_time", "arrival_price",
+    "end_time", "venue", "algo", "bid", "ask", "expected_return_bps", "source",
+)  # fmt: skip
+REQUIRED_ORDER_COLUMNS = (
+    "order_id", "strategy_id", "symbol", "side", "order_qty", "arrival_time", "source",
+)  # fmt: skip
+# the fills frame: analytics.tca's fill columns, the trade each was recorded as, its place
+FILL_COLUMNS = ("order_id", "fill_time", "fill_price", "fill_qty", "fee", "trade_id", "seq")
+REQUIRED_FILL_COLUMNS = ("order_id", "fill_time", "fill_price", "fill_qty", "fee")
+_ORDER_NUMBERS = {
+    "order_qty", "limit_price", "decision_price", "arrival_price", "bid", "ask",
+    "expected_return_bps",
+}  # fmt: skip
+_TIMES = {"decision_time", "arrival_time", "end_time", "fill_time"}
+_FILL_NUMBERS = {"fill_price", "fill_qty", "fee"}
+
+
+class ExecutionRepository:
+    """Imported orders with their fills: append-only, an order stored once with all of them."""
+
+    def __init__(self, session: Session, *, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> None:
+        self._session = session
+        self._chunk_rows = chunk_rows
+
+    def add(
+        self, account: str, orders: pd.DataFrame, fills: pd.DataFrame, *, checked: bool = False
+    ) -> tuple[int, int]:
+        """Store new orders of ``account`` with their fills; returns (orders, fills) stored.
+
+        ``orders`` holds :data:`ORDER_COLUMNS` (those of :data:`REQUIRED_ORDER_COLUMNS` at
+        least; ``account_id``, when there, must be ``account``), ``fills`` the fills of those
+        orders (:data:`REQUIRED_FILL_COLUMNS`, optionally ``trade_id``); each fill's ``seq``
+        is its place among its order's fills in time order. An order id repeated in the batch
+        or already stored in the account raises DuplicateOrderError naming them, a fill of an
+        order not in the batch ValueError, and nothing is written. ``checked``: the caller
+        knows the ids are new (no query looks; the unique key still refuses a repeat).
+        """
+        if not isinstance(account, str) or not account.strip():
+            raise ValueError(f"account={account!r} is invalid: expected a non-empty account name")
+        _require(orders, REQUIRED_ORDER_COLUMNS, "orders")
+        _require(fills, REQUIRED_FILL_COLUMNS, "fills")
+        ids = orders["order_id"].astype(object)
+        if "account_id" in orders.columns:
+            other = sorted(set(orders["account_id"].dropna()) - {account})
+            if other:
+                raise ValueError(f"orders of account(s) {other} given to store in {account!r}")
+        repeated = ids[ids.duplicated()].tolist()
+        if repeated:
+            raise DuplicateOrderError(repeated, where="within the batch", account=account)
+        if not checked:
+            stored = self.stored_order_ids(account, ids.tolist())
+            if stored:
+                raise DuplicateOrderError(stored, where="already stored", account=account)
+        strangers = sorted(set(fills["order_id"]) - set(ids))
+        if strangers:
+            raise ValueError(
+                f"fills of order(s) {strangers[:10]} that are not in the batch: an order is "
+                "stored once, with all of its fills"
+            )
+        order_rows = _rows(
+            {"account_id": [account] * len(orders)}
+            | {name: _values(orders, name) for name in ORDER_COLUMNS if name != "account_id"}
+        )
+        fills = fills.iloc[_time_order(fills)]
+        fill_rows = _rows(
+            {"account_id": [account] * len(fills)}
+            | {name: _values(fills, name) for name in FILL_COLUMNS if name != "seq"}
+            | {"seq": fills.groupby("order_id", sort=False).cumcount().tolist()}
+        )
+        for chunk in chunks(order_rows, self._chunk_rows):
+            self._session.execute(insert(ORDERS), chunk)
+        for chunk in chunks(fill_rows, self._chunk_rows):
+            self._session.execute(insert(FILLS), chunk)
+        return len(order_rows), len(fill_rows)
+
+    def stored_order_ids(self, account: str, order_ids: Iterable[str]) -> set[str]:
+        """Which of ``order_ids`` the account already has."""
+        wanted = list(dict.fromkeys(order_ids))
+        found: set[str] = set()
+        for ids in chunks(wanted, IN_CHUNK):
+            found.update(
+                self._session.scalars(
+                    select(ORDERS.c.order_id).where(
+                        ORDERS.c.account_id == account, ORDERS.c.order_id.in_(ids)
+                    )
+                )
+            )
+        return found
+
+    def orders(self, account: str, *, order_ids: Iterable[str] | None = None) -> pd.DataFrame:
+        """The account's orders (of ``order_ids`` only, when given) in arrival order, in
+        :data:`ORDER_COLUMNS`: times UTC (NaT where not known), numbers float (NaN where not
+        known), the texts as stored (None where not known)."""
+        return _frame(
+            self._session, ORDERS, account, order_ids, ORDER_COLUMNS, _ORDER_NUMBERS,
+            "arrival_time",
+        )  # fmt: skip
+
+    def fills(self, account: str, *, order_ids: Iterable[str] | None = None) -> pd.DataFrame:
+        """The account's fills (of ``order_ids`` only, when given) in time order, in
+        :data:`FILL_COLUMNS`."""
+        frame = _frame(
+            self._session, FILLS, account, order_ids, FILL_COLUMNS, _FILL_NUMBERS, "fill_time"
+        )
+        frame["seq"] = frame["seq"].astype(np.int64)
+        return frame
+
+    def accounts(self) -> list[tuple[str, int, str]]:
+        """(account, orders, source of its first order) of every account with imported
+        orders."""
+        return accounts_with_source(self._session, ORDERS)
+
+    def update(self, *_args: Any, **_kwargs: Any) -> NoReturn:
+        """Always raises: a stored order and its fills are immutable."""
+        raise TradeImmutableError("imported orders are immutable: they cannot be updated")
+
+    def delete(self, *_args: Any, **_kwargs: Any) -> NoReturn:
+        """Always raises: a stored order and its fills are immutable."""
+        raise TradeImmutableError("imported orders are immutable: they cannot be deleted")
+
+
+def _require(frame: pd.DataFrame, columns: tuple[str, ...], name: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{name}: missing column(s) {missing}")
+
+
+def _values(frame: pd.DataFrame, name: str) -> list[Any]:
+    """One column as the values to bind: None where empty (or the column is absent), floats,
+    UTC datetimes, texts."""
+    if name not in frame.columns:
+        return [None] * len(frame)
+    column = frame[name]
+    if name in _TIMES:
+        times = pd.Series(pd.to_datetime(column, utc=True, format="ISO8601")).dt.as_unit("us")
+        out = times.astype(object).tolist()
+        return [None if t is pd.NaT else t.to_pydatetime() for t in out]
+    if name in _ORDER_NUMBERS or name in _FILL_NUMBERS:
+        numbers = pd.to_numeric(column).to_numpy(dtype=float, na_value=np.nan)
+        return [None if v != v else v for v in numbers.tolist()]
+    return [None if v is None or (isinstance(v, float) and v != v) else v for v in column]
+
+
+def _rows(columns: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    names = list(columns)
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+
+
+def _time_order(fills: pd.DataFrame) -> np.ndarray:
+    times = pd.to_datetime(fills["fill_time"], utc=True, format="ISO8601")
+    return np.argsort(times.to_numpy(), kind="stable")
+
+
+def _read(table: Table, name: str) -> Any:
+    column = table.c[name]
+    # times as the driver gives them (SQLite's text, PostgreSQL's datetimes), parsed per column
+    return type_coerce(column, String).label(name) if name in _TIMES else column
+
+
+def _frame(
+    session: Session,
+    table: Table,
+    account: str,
+    order_ids: Iterable[str] | None,
+    names: tuple[str, ...],
+    numbers: set[str],
+    clock: str,
+) -> pd.DataFrame:
+    """The account's rows (of ``order_ids`` when given) as a frame of ``names``, sorted by
+    the ``clock`` column then by row id."""
+    statement = select(*(_read(table, name) for name in names), table.c.id).where(
+        table.c.account_id == account
+    )
+    if order_ids is None:
+        rows = session.execute(statement.order_by(table.c[clock], table.c.id)).all()
+    else:
+        rows = []
+        for ids in chunks(list(dict.fromkeys(order_ids)), IN_CHUNK):
+            rows.extend(session.execute(statement.where(table.c.order_id.in_(ids))).all())
+    values = list(zip(*rows, strict=True)) if rows else [() for _ in (*names, "id")]
+    frame = pd.DataFrame(
+        {
+            name: np.asarray(column, dtype=float) if name in numbers else list(column)
+            for name, column in zip((*names, "id"), values, strict=True)
+        }
+    )
+    for name in _TIMES & set(names):
+        frame[name] = pd.Series(
+            pd.to_datetime(frame[name].to_numpy(), utc=True, format="ISO8601"),
+            index=frame.index,
+        )
+    if order_ids is not None:
+        frame = frame.sort_values([clock, "id"], kind="stable")
+    return frame.drop(columns="id").reset_index(drop=True)
+
+
+__all__ = [
+    "FILLS",
+    "FILL_COLUMNS",
+    "ORDERS",
+    "ORDER_COLUMNS",
+    "REQUIRED_FILL_COLUMNS",
+    "REQUIRED_ORDER_COLUMNS",
+    "ExecutionRepository",
+]
