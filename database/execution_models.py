@@ -87,7 +87,7 @@ class ExecutionOrder(Base):
     symbol: Mapped[str] = mapped_column(String(64))
     side: Mapped[str] = mapped_column(String(8))
     order_qty: Mapped[float] = mapped_column(Double)
-    order_type: Mapped[str | None] = mapped_column(String(32))
+    order_type: Mapped[str | None] = mapped_column(String(64))
     limit_price: Mapped[float | None] = mapped_column(Double)
     decision_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
     decision_price: Mapped[float | None] = mapped_column(Double)

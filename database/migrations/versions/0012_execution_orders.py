@@ -77,7 +77,7 @@ def upgrade() -> None:
         sa.Column("symbol", sa.String(length=64), nullable=False),
         sa.Column("side", sa.String(length=8), nullable=False),
         sa.Column("order_qty", sa.Double(), nullable=False),
-        sa.Column("order_type", sa.String(length=32), nullable=True),
+        sa.Column("order_type", sa.String(length=64), nullable=True),
         sa.Column("limit_price", sa.Double(), nullable=True),
         sa.Column("decision_time", sa.DateTime(timezone=True), nullable=True),
         sa.Column("decision_price", sa.Double(), nullable=True),
