@@ -13,6 +13,7 @@ argparse and config at module level, its handlers the rest, so ``app.py --help``
     paper.py       paper account|deploy|start|stop|remove|list|replay, runner
     tracking.py    trades import|accounts, performance, attribution, tca
     execution.py   dataset export, costmodel train|evaluate
+    tokens.py      token create|list|revoke (the REST API's)
 """
 
 from __future__ import annotations
@@ -22,12 +23,12 @@ import logging
 import sys
 from typing import NoReturn
 
-from cli import backtest, data, execution, indicators, paper, serve, strategies, tracking
+from cli import backtest, data, execution, indicators, paper, serve, strategies, tokens, tracking
 from cli.common import configuration_error, database_failure
 from config.settings import Settings, SettingsError
 
 # the order of `app.py --help`
-GROUPS = (serve, data, indicators, strategies, backtest, paper, tracking, execution)
+GROUPS = (serve, data, indicators, strategies, backtest, paper, tracking, execution, tokens)
 DEFAULT_COMMAND = "serve"
 
 

@@ -392,6 +392,6 @@ def _refuse_bulk_trade_changes(state: ORMExecuteState) -> None:
 
 def all_tables() -> MetaData:
     """``Base.metadata`` once every model module is loaded (every table of the schema)."""
-    from database import alert_models, execution_models, trading_models  # noqa: F401
+    from database import alert_models, execution_models, token_models, trading_models  # noqa: F401
 
     return Base.metadata

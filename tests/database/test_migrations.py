@@ -48,6 +48,7 @@ TABLES = {
     "alert_deliveries",
     "trades",
     "news_events",
+    "api_tokens",
     "execution_orders",
     "execution_fills",
 }
