@@ -39,10 +39,12 @@ def _number_format(decimals: int, *, suffix: str = "", trim: bool = False) -> di
     }
 
 
-def trade_table_columns(decimals: int = 2, theme: ChartTheme = DARK) -> list[dict]:
+def trade_table_columns(
+    decimals: int = 2, theme: ChartTheme = DARK, *, labels: bool = False
+) -> list[dict]:
     """``columnDefs`` of the trade grid (dash-ag-grid); ``decimals`` of the prices (see
     :func:`price_decimals`). Fields are keys of :func:`trade_table_records`; PnL and return
-    are coloured profit/loss by sign."""
+    are coloured profit/loss by sign. ``labels``: a Labels column (rows made with labels)."""
     signed = {
         "function": f"params.value > 0 ? {{color: '{theme.profit}'}} : "
         f"params.value < 0 ? {{color: '{theme.loss}'}} : null"
@@ -81,6 +83,11 @@ def trade_table_columns(decimals: int = 2, theme: ChartTheme = DARK) -> list[dic
         {"field": "exit_reason", "headerName": "Exit reason", "width": 130},
         {"field": "mae_pct", "headerName": "MAE", "valueFormatter": percent, **numeric},
         {"field": "mfe_pct", "headerName": "MFE", "valueFormatter": percent, **numeric},
+        *(
+            [{"field": "labels", "headerName": "Labels", "minWidth": 240, "flex": 2}]
+            if labels
+            else []
+        ),
     ]
 
 
@@ -89,7 +96,9 @@ def _floats(values: pd.Series | np.ndarray, scale: float = 1.0) -> list[float | 
     return [None if math.isnan(v) else v for v in array.tolist()]
 
 
-def trade_table_records(trades: pd.DataFrame, first_id: int = 1) -> list[dict]:
+def trade_table_records(
+    trades: pd.DataFrame, first_id: int = 1, labels: list[tuple[str, ...]] | None = None
+) -> list[dict]:
     """One dict per trade for the DataTable's ``data``.
 
     ``id`` is the trade number (``first_id`` for the first row, 1 unless ``trades`` are the
@@ -97,7 +106,8 @@ def trade_table_records(trades: pd.DataFrame, first_id: int = 1) -> list[dict]:
     UTC; ``size`` is absolute (the side says the direction); ``return_pct``, ``mae_pct`` and
     ``mfe_pct`` are percent; ``duration`` is text ("42d 4h"). Not shown as columns:
     ``entry_ms``/``exit_ms`` (epoch ms, to zoom the chart on a click) and ``duration_s``.
-    NaN is None.
+    NaN is None. ``labels``: each trade's labels (analytics.trade_labels), as the ``labels``
+    text ("a, b") and the ``label_set`` list the label filter reads.
     """
     if not len(trades):
         return []
@@ -121,6 +131,9 @@ def trade_table_records(trades: pd.DataFrame, first_id: int = 1) -> list[dict]:
         "exit_ms": exit_.as_unit("ms").asi8.tolist(),
         "duration_s": _floats(pd.Series(durations).dt.total_seconds()),
     }
+    if labels is not None:
+        columns["labels"] = [", ".join(names) for names in labels]
+        columns["label_set"] = [list(names) for names in labels]
     names = list(columns)
     return [dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)]
 

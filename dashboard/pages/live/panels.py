@@ -18,7 +18,9 @@ import pandas as pd
 from dash import dcc, html
 
 from analytics.exports import EXPORT_FORMATS, export_bytes, export_filename
+from analytics.label_config import LABELS
 from analytics.metrics import PRESETS, compute_metrics, period_returns
+from analytics.trade_labels import trip_labels
 from components.charts.candles import chart_key
 from components.charts.theme import THEMES, ChartTheme
 from components.panels.comparison import (
@@ -126,6 +128,21 @@ def layout() -> dbc.Card:
                             dbc.Col(_graph("perf-monthly", None), xl=12),
                         ],
                         className="g-2 mt-1",
+                    ),
+                    dbc.Row(
+                        [
+                            dbc.Col(
+                                dcc.Dropdown(
+                                    id="perf-labels",
+                                    multi=True,
+                                    placeholder="Filter trades by label (every one chosen)",
+                                    className="sl-label-filter",
+                                ),
+                                md=6,
+                            ),
+                            dbc.Col(html.Div(id="perf-label-summary", className="sl-small")),
+                        ],
+                        className="g-2 align-items-center mt-2 mb-1",
                     ),
                     trade_grid("perf-trades", THEMES["dark"]),
                     html.Div("Click a trade to zoom the chart to it.", className="sl-hint mt-1"),
@@ -285,12 +302,53 @@ def performance_figures(
             returns_distribution_figure(returns, theme=theme),
             monthly_heatmap_figure(monthly_returns_table(result.equity), theme=theme),
             # numbered from the first trade (a row's id stays its trade's as trades close),
-            # shown newest first
-            trade_table_records(result.trades)[::-1],
+            # shown newest first; labelled by the rules of the executed trades
+            trade_table_records(
+                result.trades,
+                labels=trip_labels(result.trades, track.frame(0, n), track.timeframe.delta),
+            )[::-1],
             price_decimals(result.trades["entry_price"]) if len(result.trades) else 2,
         )
 
     return track.shared(("panel-performance-figures", spec, preset, theme, n), figures)
+
+
+def label_filter(
+    rows: list[dict], wanted: list[str] | None
+) -> tuple[list[dict], list[dict[str, str]], Any]:
+    """(the trade rows carrying every label of ``wanted``, the filter's options: each label
+    some trade has, with its count, and the line that sums the chosen trades up against all
+    of them)."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        for name in row.get("label_set", ()):
+            counts[name] = counts.get(name, 0) + 1
+    options = [
+        {"label": f"{name} ({counts[name]})", "value": name} for name in LABELS if name in counts
+    ]
+    wanted = [w for w in wanted or [] if isinstance(w, str)]
+    if not wanted:
+        return rows, options, ""
+    chosen = [r for r in rows if set(wanted) <= set(r.get("label_set", ()))]
+    return chosen, options, _label_summary(chosen, len(rows), wanted)
+
+
+def _label_summary(rows: list[dict], total: int, wanted: list[str]) -> html.Span:
+    pnl = [r["pnl"] for r in rows if r.get("pnl") is not None]
+    returns = [r["return_pct"] for r in rows if r.get("return_pct") is not None]
+    wins = sum(p > 0 for p in pnl)
+    gross_win = sum(p for p in pnl if p > 0)
+    gross_loss = -sum(p for p in pnl if p < 0)
+    parts = [f"{len(rows)} of {total} trades with {' + '.join(wanted)}"]
+    if pnl:
+        factor = "∞" if not gross_loss else f"{gross_win / gross_loss:.2f}"
+        parts += [
+            f"net PnL {sum(pnl):,.2f}",
+            f"win rate {100 * wins / len(pnl):.1f}%",
+            f"avg return {sum(returns) / len(returns):.2f}%" if returns else "",
+            f"profit factor {factor}",
+        ]
+    return html.Span(" · ".join(p for p in parts if p), id="perf-label-summary-text")
 
 
 def _performance_run(

@@ -18,6 +18,7 @@ from dashboard.pages.live.panels import (
     comparison_panel,
     export_payload,
     hint,
+    label_filter,
     panel_epoch,
     performance_figures,
     performance_kpis,
@@ -85,9 +86,12 @@ def register_callbacks(app: Dash, tracks: ChartTracks) -> None:
         Output("perf-trades", "rowData"),
         Output("perf-trades", "columnDefs"),
         Output("perf-trades", "dashGridOptions"),
+        Output("perf-labels", "options"),
+        Output("perf-label-summary", "children"),
         *_performance_inputs("perf-figures-closed"),
+        Input("perf-labels", "value"),
     )
-    def _performance_figures(spec, preset, closed, light, symbol, timeframe):
+    def _performance_figures(spec, preset, closed, light, symbol, timeframe, wanted):
         if not spec or not symbol or not timeframe or closed is None:
             # closed is None until the figures have been in view once: not built before
             raise PreventUpdate
@@ -101,13 +105,16 @@ def register_callbacks(app: Dash, tracks: ChartTracks) -> None:
             theme,
             epoch=panel_epoch(closed, symbol, timeframe),
         )
+        rows, options, summary = label_filter(rows, wanted)
         return (
             figure,
             distribution,
             monthly,
             rows,
-            trade_table_columns(decimals, theme),
+            trade_table_columns(decimals, theme, labels=True),
             trade_table_style(theme)["dashGridOptions"],
+            options,
+            summary,
         )
 
     @app.callback(
