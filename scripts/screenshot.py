@@ -121,6 +121,7 @@ SHOTS = (
     ("live_layers_sp500_1d", "/?" + LAYERED, None),
     ("live_performance_sp500_1d", "/?" + LAYERED, "Performance"),
     ("live_comparison_sp500_1d", "/?" + LAYERED, "Comparison"),
+    ("live_labels_sp500_1d", "/?" + LAYERED, "Labels"),
     ("live_chart_demo_15m", "/?symbol=DEMO&tf=15m&ind=vwap&strat=donchian_breakout", None),
     ("live_chart_stock_1h", "/?symbol=STOCK&tf=1h&ind=rsi", None),
     ("live_lod_demo_1m", "/?symbol=DEMO&tf=1m&lod=1&strat=donchian_breakout", None),
@@ -237,6 +238,28 @@ def shot(
             card = driver.find_element("css selector", "#at-trades-card")
             driver.execute_script("arguments[0].scrollIntoView(true);", card)
         time.sleep(1)  # the figures settle
+        return
+    if panel == "Labels":  # the trade grid filtered by the first label offered
+        element = driver.find_element("css selector", "#perf-trades")
+        driver.execute_script("arguments[0].scrollIntoView(true);", element)
+        wait_for_figures(driver, PANEL_FIGURES["Performance"])
+        driver.find_element("css selector", "#perf-labels").click()
+        deadline = time.monotonic() + 60
+        while not driver.find_elements("css selector", ".dash-dropdown-option"):
+            if time.monotonic() > deadline:
+                raise TimeoutError("the label filter offered no label")
+            time.sleep(0.2)
+        driver.find_elements("css selector", ".dash-dropdown-option")[0].click()
+        while not driver.find_elements("css selector", "#perf-label-summary-text"):
+            if time.monotonic() > deadline:
+                raise TimeoutError("the label filter summed nothing up")
+            time.sleep(0.2)
+        from selenium.webdriver.common.keys import Keys
+
+        driver.switch_to.active_element.send_keys(Keys.ESCAPE)  # the menu closed
+        element = driver.find_element("css selector", "#perf-labels")
+        driver.execute_script("arguments[0].scrollIntoView(true); scrollBy(0, -60);", element)
+        time.sleep(1)
         return
     if panel:
         for link in driver.find_elements("css selector", "#panel-tabs .nav-link"):
