@@ -1,6 +1,7 @@
 """Trade tracking: import executed trades, the performance summary and its attribution.
 
 app.py trades import tradesv3.sqlite --format freqtrade --account ft-live [--dry-run]
+app.py trades import orders.csv --format orders-csv --account desk [--dry-run]
 app.py trades accounts
 app.py performance --account ft-live --period monthly --json
 app.py attribution --account ft-live --by label --benchmark SP500 --json
@@ -18,7 +19,7 @@ from cli.common import bounded
 if TYPE_CHECKING:
     from config.settings import Settings
 
-FORMATS = ("freqtrade", "hummingbot", "csv")
+FORMATS = ("freqtrade", "hummingbot", "csv", "orders-csv")
 PERIODS = ("all", "daily", "weekly", "monthly")
 BY = ("label", "session", "hour", "weekday", "size", "regime", "strategy", "symbol")
 PRESETS = ("quantstats", "backtesting.py", "trade")
@@ -28,7 +29,10 @@ TCA_BY = ("venue", "algo", "symbol", "side", "strategy")
 def register(commands: argparse._SubParsersAction) -> None:
     trades = commands.add_parser("trades", help="executed trades: import from bots and files")
     sub = trades.add_subparsers(dest="trades_command", required=True)
-    imp = sub.add_parser("import", help="record the fills of a bot's database or a CSV file")
+    imp = sub.add_parser(
+        "import",
+        help="record the fills of a bot's database or a CSV file (and the orders behind them)",
+    )
     imp.add_argument("file", type=Path)
     imp.add_argument("--format", required=True, choices=FORMATS, dest="fmt")
     imp.add_argument("--account", required=True, help="the account the trades belong to")
@@ -56,7 +60,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                       help="hour and weekday of the entry or the exit (UTC)")  # fmt: skip
     attr.set_defaults(run=_attribution)
 
-    tca = commands.add_parser("tca", help="transaction-cost analysis of a paper account's orders")
+    tca = commands.add_parser(
+        "tca", help="transaction-cost analysis of an account's orders (paper or imported)"
+    )
     tca.add_argument("--account", required=True)
     tca.add_argument("--by", action="append", choices=TCA_BY,
                      help="aggregate by these (repeat; default: all five)")  # fmt: skip
@@ -222,7 +228,9 @@ def _tca(args: argparse.Namespace, settings: Settings) -> int:
 
     engine = prepare_database(settings)
     try:
-        outcome = TCAService(make_session_factory(engine)).paper(args.account, by=args.by or TCA_BY)
+        outcome = TCAService(make_session_factory(engine)).account(
+            args.account, by=args.by or TCA_BY
+        )
     except (UnknownAccountError, TCAInputError) as exc:
         return _fail("tca", exc)
     finally:
@@ -243,7 +251,7 @@ def _tca(args: argparse.Namespace, settings: Settings) -> int:
     print(f"account {args.account}: {len(orders)} orders (docs/tca.md for each metric)")
     for name, value in outcome.left_out.items():
         print(f"  left out: {value} {name}")
-    wanted = ("arrival_slippage_bps", "is_total_bps", "vwap_bps", "fill_rate")
+    wanted = ("arrival_slippage_bps", "is_bps", "vs_vwap_bps", "fill_rate")
     table = report.aggregates
     for dimension, rows in table.groupby("dimension", sort=False):
         print(f"by {dimension}:")

@@ -1,13 +1,18 @@
 """Transaction-cost analysis of an account's orders, as ``app.py tca`` prints it (docs/tca.md).
 
->>> report = TCAService(sessions).paper("demo", by=("venue", "symbol"))
->>> report.orders[["order_id", "arrival_slippage_bps", "is_total_bps"]]
+>>> outcome = TCAService(sessions).account("demo", by=("venue", "symbol"))
+>>> outcome.report.orders[["order_id", "arrival_slippage_bps", "is_bps"]]
 
-The paper broker's orders and fills (decision time and price: the signal bar's close; arrival:
-when the broker received it) become the orders and fills frames of :mod:`analytics.tca`; the
-market data are each symbol's finest stored bars over the orders' span (with an hour after,
-for markouts). An order sized at its fill (no quantity when placed) is read with its filled
-quantity; a rejected order never reached the market and is left out (counted).
+Any account: a paper account's orders come from the paper broker's tables, an imported
+account's (freqtrade, Hummingbot, a CSV of orders and fills: ``app.py trades import``) from
+the execution tables (:class:`~database.repositories.executions.ExecutionRepository`); an
+account name with both gets both. They become the orders and fills frames of
+:mod:`analytics.tca`. The paper broker's decision time and price are the signal bar's close,
+its arrival when the broker received it; an order sized at its fill (no quantity when placed)
+is read with its filled quantity; a rejected order never reached the market and is left out
+(counted). The market data are each symbol's finest stored bars over the orders' span (with
+two hours after, for markouts); a symbol without stored bars gets no candles, so its orders'
+market metrics are n/a with the reason (docs/tca.md#na).
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
 from analytics.tca import TCAReport, TCASettings, transaction_costs
+from analytics.tca.conventions import FILL_COLUMNS
 from database.repositories.candles import CandleRepository
+from database.repositories.executions import ExecutionRepository
 from database.repositories.trading import TradingRepository
 from market.timeframes import Timeframe
 from services.tracking import UnknownAccountError
@@ -52,39 +59,64 @@ class TCAService:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
 
-    def paper(
+    def account(
         self,
         account: str,
         *,
         by: Sequence[str] = DIMENSIONS,
         settings: TCASettings | None = None,
     ) -> AccountTCA:
-        """TCA of a paper account's orders; UnknownAccountError when there is no such
-        account or it has no order."""
+        """TCA of an account's orders (a paper account's, an imported account's, or both);
+        UnknownAccountError when the account has no order."""
         inputs = self.inputs(account)
         report = transaction_costs(
             inputs.orders, inputs.fills, inputs.candles, settings, by=tuple(by)
         )
         return AccountTCA(account, report, inputs.left_out)
 
+    paper = account  # its name from when only paper accounts had orders
+
     def inputs(self, account: str) -> TCAInputs:
         """The orders, fills and bars behind an account's TCA (also the ML dataset's source);
-        UnknownAccountError when there is no such account or it has no order."""
+        UnknownAccountError when the account has no order."""
         orders, fills, left_out = self._frames(account)
         return TCAInputs(account, orders, fills, self._candles(orders, fills), left_out)
 
     def _frames(self, account: str) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
-        with self._sessions() as session:
-            repo = TradingRepository(session)
-            row = repo.account(account)
-            if row is None:
-                names = ", ".join(a.name for a in repo.accounts()) or "none"
-                raise UnknownAccountError(f"no paper account {account!r} (accounts: {names})")
-            assert row.id is not None
-            orders = repo.orders(row.id)
-            fills = repo.fills(row.id)
-            names = {d.id: d.name for d in repo.deployments(account_id=row.id)}
         left_out: dict[str, int] = {}
+        with self._sessions() as session:
+            paper = self._paper_frames(session, account, left_out)
+            repo = ExecutionRepository(session)
+            imported = repo.orders(account)
+            imported_fills = repo.fills(account)[list(FILL_COLUMNS)]
+            if paper is None and imported.empty:
+                paper_names = ", ".join(a.name for a in TradingRepository(session).accounts())
+                imported_names = ", ".join(a for a, _, _ in repo.accounts())
+                raise UnknownAccountError(
+                    f"account {account!r} has no order to analyse (paper accounts:"
+                    f" {paper_names or 'none'}; accounts with imported orders:"
+                    f" {imported_names or 'none'})"
+                )
+        if paper is None:
+            return imported, imported_fills, left_out
+        if imported.empty:
+            return paper[0], paper[1], left_out
+        orders = pd.concat([paper[0], imported], ignore_index=True)
+        return orders, pd.concat([paper[1], imported_fills], ignore_index=True), left_out
+
+    def _paper_frames(
+        self, session: Session, account: str, left_out: dict[str, int]
+    ) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+        """The paper account's orders and fills; None when there is no such paper account or
+        it has no order to analyse (those left out counted in ``left_out``)."""
+        repo = TradingRepository(session)
+        row = repo.account(account)
+        if row is None:
+            return None
+        assert row.id is not None
+        orders = repo.orders(row.id)
+        fills = repo.fills(row.id)
+        names = {d.id: d.name for d in repo.deployments(account_id=row.id)}
         records = []
         for order in orders:
             if order.status == "rejected":
@@ -115,10 +147,11 @@ class TCAService:
                     "end_time": order.updated_at if order.status in _DONE else None,
                     "venue": "paper",
                     "algo": order.purpose,
+                    "source": "paper",
                 }
             )
         if not records:
-            raise UnknownAccountError(f"paper account {account!r} has no order to analyse")
+            return None
         frame = pd.DataFrame(records)
         for column in ("decision_time", "arrival_time", "end_time"):
             frame[column] = pd.to_datetime(frame[column], utc=True)
@@ -130,10 +163,10 @@ class TCAService:
                 for f in fills
                 if f.client_order_id in kept
             ],
-            columns=["order_id", "fill_time", "fill_price", "fill_qty", "fee"],
+            columns=list(FILL_COLUMNS),
         )  # fmt: skip
         fill_frame["fill_time"] = pd.to_datetime(fill_frame["fill_time"], utc=True)
-        return frame, fill_frame, left_out
+        return frame, fill_frame
 
     def _candles(self, orders: pd.DataFrame, fills: pd.DataFrame) -> dict[str, pd.DataFrame]:
         out: dict[str, pd.DataFrame] = {}
@@ -145,11 +178,15 @@ class TCAService:
                     continue
                 finest = min(stored, key=lambda t: Timeframe.parse(t).delta)
                 bar = Timeframe.parse(finest).delta
-                ids = set(rows["order_id"])
-                times = fills.loc[fills["order_id"].isin(ids), "fill_time"]
-                start = min(rows["decision_time"].min(), rows["arrival_time"].min()) - bar
-                end = max(times.max() if len(times) else start, rows["end_time"].max())
-                end = (end if pd.notna(end) else rows["arrival_time"].max()) + MARKOUT_PAD
+                times = fills.loc[fills["order_id"].isin(set(rows["order_id"])), "fill_time"]
+                # every instant an order needs a bar at (a decision or an end may be unknown)
+                instants = pd.concat(
+                    [pd.to_datetime(c, utc=True) for c in (
+                        rows["decision_time"], rows["arrival_time"], rows["end_time"], times
+                    )],
+                    ignore_index=True,
+                ).dropna()  # fmt: skip
+                start, end = instants.min() - bar, instants.max() + MARKOUT_PAD
                 out[str(symbol)] = repo.frame(str(symbol), finest, start=start, end=end)
         return out
 

@@ -25,9 +25,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from analytics.attribution import AttributionState
 from analytics.round_trips import round_trips
 from analytics.trade_summary import PERIODS, LiveSummary, performance_summary, trip_labels
+from database.repositories.executions import ExecutionRepository
 from database.repositories.trades import TradeRepository
 from tracking.annotator import MarketAnnotator
-from tracking.importers import read_trades
+from tracking.importers import ImportedTrades, TradeImportError, read_trades
+from tracking.importers.executions import ExecutionBatch
 from tracking.tracker import Recorded, TradeTracker
 
 # the live view's fixed size buckets (entry notional; quantile edges would move with each trade)
@@ -50,12 +52,15 @@ class ImportReport:
     already_stored: int  # fills of the file the account already has
     dry_run: bool
     skipped: dict[str, int] = field(default_factory=dict)
+    # the orders behind the fills, for TCA (None for a CSV of fills): stored (or that a dry
+    # run would store), already_stored, left_out (by reason), notes
+    orders: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "account": self.account, "read": self.read, "stored": self.stored,
             "already_stored": self.already_stored, "dry_run": self.dry_run,
-            "skipped": dict(self.skipped), "summary": self.summary,
+            "skipped": dict(self.skipped), "orders": self.orders, "summary": self.summary,
         }  # fmt: skip
 
 
@@ -129,6 +134,7 @@ class TrackingService:
     ) -> None:
         self._sessions = sessions
         self.live_accounts = LiveAccounts()
+        self._follows_tracker = tracker is None  # the live view listens to its own tracker
         self.tracker = tracker or TradeTracker(
             sessions, annotator=MarketAnnotator(), listeners=[self.live_accounts]
         )
@@ -148,9 +154,14 @@ class TrackingService:
     ) -> ImportReport:
         """Read ``path`` (every problem named: TradeImportError, nothing stored) and record
         its fills in one transaction; fills the account already has are left out, so a second
-        import of the same file stores nothing new. ``dry_run``: check and count only."""
+        import of the same file stores nothing new. A format that gives the orders behind the
+        fills (freqtrade, Hummingbot, orders-csv) stores them in the same transaction (an order
+        already stored is left out; stored with other values, the file is refused naming it).
+        ``dry_run``: check and count only."""
         read = read_trades(path, fmt, account)
         records = read.records
+        if read.executions is not None:
+            return self._import_with_orders(read, account, dry_run)
         if dry_run:
             with self._sessions() as session:
                 known = TradeRepository(session).stored_ids(account, (r.trade_id for r in records))
@@ -160,6 +171,36 @@ class TrackingService:
             stored, already = len(outcome.stored), len(outcome.skipped)
         return ImportReport(
             read.summary(), account, len(records), stored, already, dry_run, dict(read.skipped)
+        )
+
+    def _import_with_orders(
+        self, read: ImportedTrades, account: str, dry_run: bool
+    ) -> ImportReport:
+        """The fills through the tracker and their orders into the execution tables, in one
+        transaction: both are stored or neither."""
+        batch = read.executions
+        assert batch is not None
+        records = read.records
+        if dry_run:
+            with self._sessions() as session:
+                new = _new_orders(session, account, batch, read.source.path)
+                known = TradeRepository(session).stored_ids(account, (r.trade_id for r in records))
+            stored, already = len(records) - len(known), len(known)
+        else:
+            with self._sessions.begin() as session:
+                new = _new_orders(session, account, batch, read.source.path)
+                ExecutionRepository(session).add(account, new.orders, new.fills, checked=True)
+                outcome = self.tracker.record_in(session, records, skip_stored=True)
+            if self._follows_tracker and outcome.stored:
+                self.live_accounts(outcome)  # as the tracker's own commits tell it
+            stored, already = len(outcome.stored), len(outcome.skipped)
+        orders = {
+            "stored": len(new.orders), "already_stored": len(batch.orders) - len(new.orders),
+            "left_out": dict(batch.left_out), "notes": dict(batch.notes),
+        }  # fmt: skip
+        summary = f"{read.summary()}\n{_orders_line(orders, dry_run)}"
+        return ImportReport(
+            summary, account, len(records), stored, already, dry_run, dict(read.skipped), orders
         )
 
     def import_news(self, path: str | Path) -> tuple[int, int]:
@@ -371,6 +412,35 @@ class TrackingService:
             timeframe = day if day in timeframes else min(timeframes)
             candles = repo.frame(symbol, timeframe.label)
         return candles, infer_calendar(candles.index, timeframe.delta).always_open
+
+
+def _new_orders(session: Session, account: str, batch: ExecutionBatch, file: str) -> ExecutionBatch:
+    """The orders of ``batch`` the account does not have yet; TradeImportError naming each
+    order stored with other values than the file's (a stored order cannot change)."""
+    repo = ExecutionRepository(session)
+    known = repo.stored_order_ids(account, batch.orders["order_id"].tolist())
+    if known:
+        changed = batch.changed(
+            repo.orders(account, order_ids=known), repo.fills(account, order_ids=known), file
+        )
+        if changed:
+            raise TradeImportError(file, changed)
+    return batch.without(known)
+
+
+def _orders_line(orders: dict[str, Any], dry_run: bool) -> str:
+    verb = "would store" if dry_run else "stored"
+    text = (
+        f"orders for transaction-cost analysis: {verb} {orders['stored']} new,"
+        f" {orders['already_stored']} already stored"
+    )
+    left_out = orders["left_out"]
+    if left_out:
+        reasons = "; ".join(f"{n} {reason}" for reason, n in sorted(left_out.items()))
+        text += f", {sum(left_out.values())} left out ({reasons})"
+    for note, n in sorted(orders["notes"].items()):
+        text += f"\nnote: {n} {note}"
+    return text
 
 
 def _rows(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -47,6 +47,8 @@ def test_a_freqtrade_database_imports_once_and_is_summarised(tmp_path, freqtrade
     assert json.loads(first.stdout) | {"summary": ""} == {
         "account": "ft", "read": 6, "stored": 6, "already_stored": 0, "dry_run": False,
         "skipped": {}, "summary": "",
+        # every order closed (filled) is kept for TCA with its fill
+        "orders": {"stored": 6, "already_stored": 0, "left_out": {}, "notes": {}},
     }  # fmt: skip
     again = app(data, "trades", "import", str(freqtrade_file), "--format", "freqtrade",
                 "--account", "ft", "--json")  # fmt: skip
@@ -54,7 +56,12 @@ def test_a_freqtrade_database_imports_once_and_is_summarised(tmp_path, freqtrade
         0,
         6,
     )
+    assert json.loads(again.stdout)["orders"]["already_stored"] == 6
     assert query(data, "SELECT COUNT(*), MIN(source) FROM trades") == [(6, "freqtrade")]
+    assert query(data, "SELECT COUNT(*) FROM execution_orders") == [(6,)]
+    assert query(
+        data, "SELECT COUNT(*) FROM execution_fills f JOIN trades t ON t.trade_id = f.trade_id"
+    ) == [(6,)]
     # the on-exchange stoploss that closed the short: labelled stop_loss from its reason
     (stop,) = query(data, "SELECT labels FROM trades WHERE order_id = 'ord-6'")
     assert "stop_loss" in json.loads(stop[0])
@@ -202,4 +209,7 @@ def test_tca_of_a_paper_account_prints_every_order_and_its_costs(tmp_path):
     assert {("side", "buy"), ("side", "sell"), ("venue", "paper")} <= groups
     missing = app(data, "tca", "--account", "nobody")
     assert missing.returncode == 2
-    assert "no paper account 'nobody' (accounts: t1)" in missing.stderr
+    assert (
+        "account 'nobody' has no order to analyse (paper accounts: t1; accounts with imported"
+        " orders: none)" in missing.stderr
+    )

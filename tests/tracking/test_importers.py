@@ -490,7 +490,7 @@ def test_csv_missing_or_repeated_columns_and_unreadable_files(tmp_path):
 
 
 def test_read_trades_refuses_an_unknown_format_or_empty_account(tmp_path):
-    assert FORMATS == ("freqtrade", "hummingbot", "csv")
+    assert FORMATS == ("freqtrade", "hummingbot", "csv", "orders-csv")
     with pytest.raises(ValueError, match="format='excel' is invalid: expected one of freqtrade"):
         read_trades(tmp_path / "x", "excel", account="a")
     with pytest.raises(ValueError, match="account=' ' is invalid"):

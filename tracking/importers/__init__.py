@@ -7,12 +7,15 @@
 freqtrade file tradesv3.sqlite: 3 orders read, 2 fills imported, 1 skipped (1 cancelled, ...)
 
 Formats: ``freqtrade`` (tradesv3.sqlite: tables trades and orders), ``hummingbot`` (its
-database's TradeFill table), ``csv`` (documented columns). Each reader opens its file read-only,
-checks every row, and either returns every fill or raises :class:`TradeImportError` listing
-every problem (file, row, column, reason): a rejected file yields nothing. Reading never
-writes to any database; storing is the tracker's job. The records carry no market context,
-labels or PnL (the tracker adds them); their ``trade_id`` is deterministic, so reading a file
-twice gives the same ids. Mappings: the readers' docstrings and docs/tracking.md.
+database's TradeFill table), ``csv`` (documented columns), ``orders-csv`` (orders and their
+fills, one row per fill). All but ``csv`` also give the orders behind the fills
+(``executions``: docs/tca.md "Sources") for transaction-cost analysis. Each reader opens
+its file read-only, checks every row, and either returns every fill or raises
+:class:`TradeImportError` listing every problem (file, row, column, reason): a rejected file
+yields nothing. Reading never writes to any database; storing is the tracker's job. The
+records carry no market context, labels or PnL (the tracker adds them); their ``trade_id`` is
+deterministic, so reading a file twice gives the same ids. Mappings: the readers' docstrings
+and docs/tracking.md.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from pathlib import Path
 from tracking.importers.csv_fills import read_csv_fills
 from tracking.importers.freqtrade import read_freqtrade
 from tracking.importers.hummingbot import read_hummingbot
+from tracking.importers.orders_csv import read_orders_csv
 from tracking.importers.result import (
     FORMATS,
     ImportedTrades,
@@ -44,6 +48,7 @@ _READERS: dict[str, Callable[[str | Path, str], ImportedTrades]] = {
     "freqtrade": read_freqtrade,
     "hummingbot": read_hummingbot,
     "csv": read_csv_fills,
+    "orders-csv": read_orders_csv,
 }
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -57,30 +58,15 @@ def read_csv_fills(path: str | Path, account: str) -> ImportedTrades:
     """
     path = Path(path)
     log = ProblemLog(str(path))
-    table = _read_table(path, log)
-    header = [str(name).strip().lower() for name in table.iloc[0]]
-    for name in sorted({n for n in header if n and header.count(n) > 1}):
-        log.add("header", name, "appears more than once")
-    for name in REQUIRED:
-        if name not in header:
-            log.add("header", name, f"missing (required: {', '.join(REQUIRED)})")
-    log.raise_if_any()
+    table, header = read_table(path, log, REQUIRED)
     fast = _clean_file(table.iloc[1:], header, account)
     if fast is not None:
         return ImportedTrades(fast, ImportSource("csv", str(path)), len(table) - 1, {}, {})
 
-    data = table.iloc[1:].fillna("")
-    # plain lists: iterating a frame's (Arrow-backed) string columns costs more than the checks
-    wanted = [(name, data.iloc[:, i].tolist()) for i, name in enumerate(header) if name]
-    names = [name for name, _ in wanted]
     skipped: Counter[str] = Counter()
     first_row: dict[str, int] = {}
     keyed = []
-    for number, cells in enumerate(zip(*(values for _, values in wanted), strict=True), start=1):
-        row = {name: str(cell).strip() for name, cell in zip(names, cells, strict=True)}
-        if not any(row.values()):
-            skipped["blank lines"] += 1
-            continue
+    for number, row in data_rows(table, header, skipped):
         check = RowCheck(log, f"row {number}", row)
         fill = _fill(check, account)
         if fill is None:
@@ -91,7 +77,7 @@ def read_csv_fills(path: str | Path, account: str) -> ImportedTrades:
         first_row[fill.trade_id] = number
         keyed.append(((fill.execution_time, number), fill))
     log.raise_if_any()
-    return ordered(keyed, ImportSource("csv", str(path)), len(data), skipped, Counter())
+    return ordered(keyed, ImportSource("csv", str(path)), len(table) - 1, skipped, Counter())
 
 
 def _clean_file(data: pd.DataFrame, header: list[str], account: str) -> list[TradeRecord] | None:
@@ -182,6 +168,39 @@ def _unchecked(
     ):  # fmt: skip
         object.__setattr__(record, name, value)
     return record
+
+
+def read_table(
+    path: Path, log: ProblemLog, required: tuple[str, ...]
+) -> tuple[pd.DataFrame, list[str]]:
+    """Every cell as text (the header as the first row) and the header's names lowercased;
+    rejects the file when a name repeats or one of ``required`` is missing."""
+    table = _read_table(path, log)
+    header = [str(name).strip().lower() for name in table.iloc[0]]
+    for name in sorted({n for n in header if n and header.count(n) > 1}):
+        log.add("header", name, "appears more than once")
+    for name in required:
+        if name not in header:
+            log.add("header", name, f"missing (required: {', '.join(required)})")
+    log.raise_if_any()
+    return table, header
+
+
+def data_rows(
+    table: pd.DataFrame, header: list[str], skipped: Counter[str]
+) -> Iterator[tuple[int, dict[str, str]]]:
+    """(N, the N-th data row's cells by column name, stripped) for each row that is not
+    blank; blank ones are counted in ``skipped``."""
+    data = table.iloc[1:].fillna("")
+    # plain lists: iterating a frame's (Arrow-backed) string columns costs more than the checks
+    wanted = [(name, data.iloc[:, i].tolist()) for i, name in enumerate(header) if name]
+    names = [name for name, _ in wanted]
+    for number, cells in enumerate(zip(*(values for _, values in wanted), strict=True), start=1):
+        row = {name: str(cell).strip() for name, cell in zip(names, cells, strict=True)}
+        if not any(row.values()):
+            skipped["blank lines"] += 1
+            continue
+        yield number, row
 
 
 def _read_table(path: Path, log: ProblemLog) -> pd.DataFrame:

@@ -22,6 +22,17 @@ Mapping (docs/tracking.md "Importing trades" has the table):
 Skipped, counted: orders with nothing filled (cancelled, expired, rejected, still open) and
 open orders partly filled (their fill may still grow: import again once they close). A trade
 still open contributes the fills it has so far (its entry); the notes count such trades.
+
+The orders, for transaction-cost analysis (``executions``; docs/tca.md "Sources"): every
+closed order (``ft_is_open`` 0), filled or not, with its one fill (the fill above, whose trade
+id it keeps): order_qty ``amount`` (else ``ft_amount``; the filled quantity when that is
+more), order_type ``order_type``, limit_price ``price`` of a limit order, decision and arrival
+time ``order_date`` (the order's creation; the fill's time when it is later), end_time
+``order_update_date`` when not before the arrival and the fill, venue ``trades.exchange``,
+algo entry, exit or stoploss. No decision or arrival price (freqtrade keeps none apart from
+the order's own prices): the arrival price is read from the bars, and the shortfall is n/a.
+Left out, counted: open orders (import again once they close), orders without order_date or
+amount, an order_id seen before in the file (on another pair).
 """
 
 from __future__ import annotations
@@ -31,6 +42,7 @@ from datetime import datetime
 from pathlib import Path
 
 from database.records import TradeRecord
+from tracking.importers.executions import ORDER_TEXT_LIMITS, OrderBook, fits, quietly
 from tracking.importers.result import (
     ImportedTrades,
     ImportSource,
@@ -43,12 +55,13 @@ from tracking.importers.sqlite_source import flag, naive_utc, number, read_only,
 
 WHAT = "a freqtrade tradesv3.sqlite"
 TRADE_COLUMNS = ("id", "pair", "strategy", "is_open", "is_short", "fee_open", "fee_close")
+TRADE_OPTIONAL = ("exchange",)
 ORDER_COLUMNS = (
     "id", "ft_trade_id", "ft_order_side", "ft_is_open", "order_id", "status", "average",
     "price", "filled", "order_date", "order_filled_date", "order_update_date",
 )  # fmt: skip
 # added by later freqtrade versions; read as NULL from files that lack them
-ORDER_OPTIONAL = ("stop_price", "ft_price")
+ORDER_OPTIONAL = ("stop_price", "ft_price", "amount", "ft_amount", "order_type")
 PRICE_COLUMNS = ("average", "price", "stop_price", "ft_price")
 CANCELLED = ("canceled", "cancelled", "expired", "rejected")  # freqtrade's constants + rejected
 UNKNOWN_STRATEGY = "unknown"
@@ -63,7 +76,9 @@ def read_freqtrade(path: str | Path, account: str) -> ImportedTrades:
     path = Path(path)
     log = ProblemLog(str(path))
     with read_only(path, log) as conn:
-        trade_rows = select_all(conn, "trades", TRADE_COLUMNS, log, what=WHAT)
+        trade_rows = select_all(
+            conn, "trades", TRADE_COLUMNS, log, what=WHAT, optional=TRADE_OPTIONAL
+        )
         order_rows = select_all(
             conn, "orders", ORDER_COLUMNS, log, what=WHAT, optional=ORDER_OPTIONAL
         )
@@ -72,16 +87,23 @@ def read_freqtrade(path: str | Path, account: str) -> ImportedTrades:
     notes: Counter[str] = Counter()
     keyed = []
     open_with_fills: set[int] = set()
+    book = OrderBook("freqtrade")
     for row in sorted(order_rows, key=lambda r: r["id"]):
-        fill = _fill(RowCheck(log, _place(row), row), trades, account, skipped, notes)
+        check = RowCheck(log, _place(row), row)
+        fill = _fill(check, trades, account, skipped, notes)
         if fill is not None:
             keyed.append(((fill.execution_time, row["id"]), fill))
             if trades[row["ft_trade_id"]].is_open:  # type: ignore[union-attr]
                 open_with_fills.add(row["ft_trade_id"])
+        if check.ok:
+            _order(book, row, trades.get(row["ft_trade_id"]), fill)
     log.raise_if_any()
     if open_with_fills:
         notes[OPEN_TRADES] = len(open_with_fills)
-    return ordered(keyed, ImportSource("freqtrade", str(path)), len(order_rows), skipped, notes)
+    return ordered(
+        keyed, ImportSource("freqtrade", str(path)), len(order_rows), skipped, notes,
+        book.batch(account),
+    )  # fmt: skip
 
 
 def _place(order_row) -> str:
@@ -91,7 +113,9 @@ def _place(order_row) -> str:
 class _Trade:
     """What one ``trades`` row tells its orders."""
 
-    __slots__ = ("fee_close", "fee_open", "id", "is_open", "is_short", "pair", "strategy")
+    __slots__ = (
+        "exchange", "fee_close", "fee_open", "id", "is_open", "is_short", "pair", "strategy",
+    )  # fmt: skip
 
     def __init__(self, row, check: RowCheck) -> None:
         self.id: int = row["id"]
@@ -103,6 +127,10 @@ class _Trade:
         self.fee_close: float = self.fee_open if fee_close is None else fee_close
         self.is_open = bool(check.get("is_open", flag))
         self.is_short = bool(check.get("is_short", flag))
+        exchange = row["exchange"]
+        self.exchange: str | None = (
+            (exchange.strip() or None) if isinstance(exchange, str) else None
+        )
 
     @classmethod
     def parse(cls, row, log: ProblemLog) -> _Trade | None:
@@ -183,6 +211,65 @@ def _fill(
     except ValueError as exc:
         check.problem(None, str(exc))
         return None
+
+
+def _order(book: OrderBook, row, trade: _Trade | None, fill: TradeRecord | None) -> None:
+    """The order of a row that read without a problem, into ``book``; left out (counted by
+    reason) when it is still open or lacks what an order needs."""
+    order_id = str(row["order_id"])
+    if trade is None:
+        return  # its trades row is wrong: the file is refused anyway
+    if row["ft_is_open"]:
+        book.left_out["open orders (import again once they close)"] += 1
+        return
+    if order_id in book:
+        book.left_out["orders whose order_id repeats an earlier order of the file"] += 1
+        return
+    side = _side_of(row["ft_order_side"], trade)
+    created = quietly(naive_utc, row["order_date"])
+    quantity = quietly(number, row["amount"]) or quietly(number, row["ft_amount"])
+    filled = fill.volume if fill is not None else 0.0
+    if side is None or created is None or not quantity or quantity <= 0:
+        book.left_out["orders without a side, order_date or amount"] += 1
+        return
+    if filled > quantity:
+        book.notes["orders that filled more than their amount: order_qty = filled"] += 1
+        quantity = filled
+    if fill is not None and fill.execution_time < created:
+        book.notes["orders filled before their order_date: arrival = the fill's time"] += 1
+        created = fill.execution_time
+    order_type = str(row["order_type"] or "").strip().lower() or None
+    limit = quietly(number, row["price"]) if order_type and "limit" in order_type else None
+    ended = quietly(naive_utc, row["order_update_date"])
+    last = fill.execution_time if fill is not None else created
+    if order_type is not None and not fits(order_type, "order_type"):
+        order_type = order_type[: ORDER_TEXT_LIMITS["order_type"]]
+    book.order(
+        _place(row), order_id=order_id, strategy_id=trade.strategy, symbol=trade.pair,
+        side=side, order_qty=quantity, order_type=order_type,
+        limit_price=limit if limit and limit > 0 else None,
+        decision_time=created, arrival_time=created,
+        end_time=ended if ended is not None and ended >= last else None,
+        venue=trade.exchange if fits(trade.exchange, "venue") else None,
+        algo=_algo(row["ft_order_side"], trade),
+    )  # fmt: skip
+    if fill is not None:
+        book.fill(
+            order_id, fill.execution_time, price=fill.price, qty=fill.volume,
+            fee=fill.commission, trade_id=fill.trade_id,
+        )  # fmt: skip
+
+
+def _side_of(ft_order_side: object, trade: _Trade) -> str | None:
+    if ft_order_side in ("buy", "sell"):
+        return str(ft_order_side)
+    return trade.exit_side if ft_order_side == "stoploss" else None
+
+
+def _algo(ft_order_side: object, trade: _Trade) -> str:
+    if ft_order_side == "stoploss":
+        return "stoploss"
+    return "entry" if ft_order_side == trade.entry_side else "exit"
 
 
 def _why_no_fill(status: str, order_open: bool) -> str:

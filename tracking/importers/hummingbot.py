@@ -23,17 +23,33 @@ Mapping (docs/tracking.md "Importing trades" has the table):
   commission is then ``trade_fee_in_quote`` (Hummingbot's own conversion at fill time); when
   that is empty or 0 the third-token fee is left out, and the notes count those fills.
 Skipped, counted: rows whose amount is 0 (below the 1e-6 storage unit).
+
+The orders, for transaction-cost analysis (``executions``; docs/tca.md "Sources"): each order
+id of the fills above, with those fills (their trade ids kept). From its row of Hummingbot's
+``Order`` table (hummingbot/model/order.py, when the database has it): decision and arrival
+time ``creation_timestamp`` (epoch ms; the first fill's time when that is earlier), order_qty
+``amount`` (SqliteDecimal(6); the filled quantity when that is more), order_type
+``order_type`` lowercased, limit_price ``price`` of a LIMIT or LIMIT_MAKER order, end_time
+``last_update_timestamp`` when not before the last fill. Without that row: arrival = the
+first fill's time, no decision time, order_qty = the filled quantity, order_type from
+TradeFill, no limit price. venue ``market``, strategy_id ``strategy``, no algo; no decision
+or arrival price (the arrival price is read from the bars, the shortfall is n/a). Left out,
+counted: orders whose fills disagree on market, symbol, side or strategy.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Any
 
+from analytics.tca.conventions import QTY_TOLERANCE
 from database.records import TradeRecord
+from tracking.importers.executions import ORDER_TEXT_LIMITS, OrderBook, fits, quietly
 from tracking.importers.result import (
     ImportedTrades,
     ImportSource,
@@ -42,7 +58,7 @@ from tracking.importers.result import (
     fill_id,
     ordered,
 )
-from tracking.importers.sqlite_source import read_only, select_all
+from tracking.importers.sqlite_source import read_only, select_all, table_columns
 
 WHAT = "a Hummingbot"
 TABLE = "TradeFill"
@@ -50,7 +66,12 @@ COLUMNS = (
     "market", "order_id", "exchange_trade_id", "strategy", "symbol", "base_asset",
     "quote_asset", "timestamp", "trade_type", "price", "amount", "trade_fee",
 )  # fmt: skip
-OPTIONAL = ("trade_fee_in_quote",)  # added in 2023 (AddTradeFeeInQuote migration)
+# trade_fee_in_quote: added in 2023 (AddTradeFeeInQuote migration); order_type: for the orders
+OPTIONAL = ("trade_fee_in_quote", "order_type")
+ORDER_TABLE = "Order"
+ORDER_COLUMNS = (
+    "id", "creation_timestamp", "order_type", "amount", "price", "last_update_timestamp",
+)  # fmt: skip
 SCALE = Decimal(10**6)  # SqliteDecimal(6)
 SIDES = {"BUY": "buy", "SELL": "sell"}
 # tokens Hummingbot's TradeFeeBase._are_tokens_interchangeable counts as one
@@ -74,9 +95,15 @@ def read_hummingbot(path: str | Path, account: str) -> ImportedTrades:
     log = ProblemLog(str(path))
     with read_only(path, log) as conn:
         rows = select_all(conn, TABLE, COLUMNS, log, what=WHAT, optional=OPTIONAL, extra=["rowid"])
+        has_orders = set(ORDER_COLUMNS) <= (table_columns(conn, ORDER_TABLE) or set())
+        picked = ", ".join(f'"{name}"' for name in ORDER_COLUMNS)
+        order_rows = (
+            conn.execute(f'SELECT {picked} FROM "{ORDER_TABLE}"').fetchall() if has_orders else []
+        )
     skipped: Counter[str] = Counter()
     notes: Counter[str] = Counter()
     keyed = []
+    fills_of: dict[str, list[tuple[str, TradeRecord, Any]]] = {}
     for row in rows:
         place = (
             f"table {TABLE}, market={row['market']!r}, order_id={row['order_id']!r}, "
@@ -85,8 +112,65 @@ def read_hummingbot(path: str | Path, account: str) -> ImportedTrades:
         fill = _fill(RowCheck(log, place, row), account, skipped, notes)
         if fill is not None:
             keyed.append(((fill.execution_time, row["rowid"]), fill))
+            fills_of.setdefault(row["order_id"], []).append((place, fill, row))
     log.raise_if_any()
-    return ordered(keyed, ImportSource("hummingbot", str(path)), len(rows), skipped, notes)
+    book = _orders(fills_of, {r["id"]: r for r in order_rows}, has_orders)
+    return ordered(
+        keyed, ImportSource("hummingbot", str(path)), len(rows), skipped, notes,
+        book.batch(account),
+    )  # fmt: skip
+
+
+def _orders(
+    fills_of: dict[str, list[tuple[str, TradeRecord, Any]]],
+    order_rows: dict[str, Any],
+    has_order_table: bool,
+) -> OrderBook:
+    """The orders behind the fills (module docstring), each with its fills."""
+    book = OrderBook("hummingbot")
+    if not has_order_table:
+        book.notes["orders read without Hummingbot's Order table (arrival = first fill)"] += len(
+            fills_of
+        )
+    for order_id, fills in fills_of.items():
+        fills.sort(key=lambda item: item[1].execution_time)
+        first, last = fills[0][1], fills[-1][1]
+        market = fills[0][2]["market"]
+        kinds = {(r["market"], f.symbol, f.side, f.strategy_id) for _, f, r in fills}
+        if len(kinds) > 1:
+            book.left_out["orders whose fills disagree on market, symbol, side or strategy"] += 1
+            continue
+        filled = math.fsum(f.volume for _, f, _ in fills)
+        row = order_rows.get(order_id)
+        created = quietly(epoch_ms, row["creation_timestamp"]) if row is not None else None
+        if row is not None and created is None:
+            book.notes["Order rows without a readable creation_timestamp"] += 1
+        if created is not None and created > first.execution_time:
+            book.notes["orders created after their first fill: arrival = the first fill"] += 1
+            created = None
+        quantity = quietly(scaled, row["amount"]) if row is not None else None
+        if quantity is not None and float(quantity) * (1 + QTY_TOLERANCE) < filled:
+            book.notes["orders that filled more than their amount: order_qty = filled"] += 1
+            quantity = None
+        given = (row["order_type"] if row is not None else None) or fills[0][2]["order_type"]
+        order_type = str(given or "").strip().lower()
+        limit = quietly(scaled, row["price"]) if row is not None and "limit" in order_type else None
+        ended = quietly(epoch_ms, row["last_update_timestamp"]) if row is not None else None
+        book.order(
+            fills[0][0], order_id=order_id, strategy_id=first.strategy_id, symbol=first.symbol,
+            side=first.side, order_qty=float(quantity) if quantity else filled,
+            order_type=order_type[:ORDER_TEXT_LIMITS["order_type"]] or None,
+            limit_price=float(limit) if limit and limit > 0 else None,
+            decision_time=created, arrival_time=created or first.execution_time,
+            end_time=ended if ended is not None and ended >= last.execution_time else None,
+            venue=market if fits(market, "venue") else None,
+        )  # fmt: skip
+        for _, fill, _ in fills:
+            book.fill(
+                order_id, fill.execution_time, price=fill.price, qty=fill.volume,
+                fee=fill.commission, trade_id=fill.trade_id,
+            )  # fmt: skip
+    return book
 
 
 def _fill(

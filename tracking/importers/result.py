@@ -15,14 +15,17 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from database.models import Trade as TradeRow
 from database.records import TradeRecord
 
+if TYPE_CHECKING:
+    from tracking.importers.executions import ExecutionBatch
+
 T = TypeVar("T")
 
-FORMATS: tuple[str, ...] = ("freqtrade", "hummingbot", "csv")
+FORMATS: tuple[str, ...] = ("freqtrade", "hummingbot", "csv", "orders-csv")
 MAX_LISTED = 50  # problems spelled out in a TradeImportError; the rest are counted
 
 # longest text the trades table stores in these fields (String(n) columns: PostgreSQL enforces)
@@ -31,7 +34,9 @@ TEXT_LIMITS: dict[str, int] = {
     for name in ("trade_id", "strategy_id", "symbol", "order_id")
 }
 # what one unit of each source is, for the summary line
-_UNITS = {"freqtrade": "orders", "hummingbot": "TradeFill rows", "csv": "rows"}
+_UNITS = {
+    "freqtrade": "orders", "hummingbot": "TradeFill rows", "csv": "rows", "orders-csv": "rows",
+}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +148,8 @@ class ImportedTrades:
     data rows); each is either one record or counted once in ``skipped`` under its reason.
     ``notes`` counts facts that left nothing out but change how to read the records (an open
     freqtrade trade's position is still open, a fee that could not be converted).
+    ``executions``: the orders behind the fills, with their fills, for transaction-cost
+    analysis (freqtrade, Hummingbot, orders-csv; None for a CSV of fills).
     """
 
     records: list[TradeRecord]
@@ -150,6 +157,7 @@ class ImportedTrades:
     rows_read: int
     skipped: Mapping[str, int] = field(default_factory=dict)
     notes: Mapping[str, int] = field(default_factory=dict)
+    executions: ExecutionBatch | None = None
 
     @property
     def skipped_rows(self) -> int:
@@ -198,7 +206,8 @@ def ordered(
     rows_read: int,
     skipped: Counter[str],
     notes: Counter[str],
+    executions: ExecutionBatch | None = None,
 ) -> ImportedTrades:
     """The result with its records sorted by ``(execution_time, source order)``."""
     records = [record for _, record in sorted(keyed, key=lambda pair: pair[0])]
-    return ImportedTrades(records, source, rows_read, dict(skipped), dict(notes))
+    return ImportedTrades(records, source, rows_read, dict(skipped), dict(notes), executions)
