@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +52,7 @@ from database.repositories.signals import SignalRepository
 from database.repositories.trading import TradingRepository
 from market.timeframes import Timeframe
 from services.tca import TCAInputs, TCAService
+from trading.orders import OrderRequest
 
 WARMUP_BARS = 500  # bars read before the first decision: the longest window's warm-up
 
@@ -95,12 +98,12 @@ class ExecutionMLService:
     def export(
         self, account: str, path: Path, settings: DatasetSettings | None = None
     ) -> DatasetExport:
-        """Write the dataset to ``path`` (Parquet, zstd) and say what is in it."""
+        """Write the dataset to ``path`` (Parquet, snappy) and say what is in it."""
         settings = settings or DatasetSettings()
         frame, inputs = self.dataset(account, settings)
         table = to_arrow(frame, settings, _source(account, inputs))
         path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, path, compression="zstd")
+        pq.write_table(table, path, compression="snappy")
         return _summary(account, path, frame, inputs)
 
     # -- the cost model ---------------------------------------------------------------------
@@ -187,6 +190,23 @@ class ExecutionMLService:
         """The account's model's expected cost (bps) of an order of ``quantity`` now."""
         features = self.order_features(symbol, at)
         return self.model(account).expected_cost_bps(symbol, side, quantity, features)
+
+    def estimator(self, account: str) -> Callable[[OrderRequest, datetime], float | None]:
+        """The paper broker's ``expected_cost`` hook for ``account``'s stored model:
+        ``PaperBroker(book, expected_cost=service.estimator("demo"))`` keeps each sized
+        order's expected cost (bps) in ``order.extra["expected_cost_bps"]``. Each call reads
+        the symbol's last bars (one query); None where the symbol has no bars."""
+        model = self.model(account)
+
+        def expected(request: OrderRequest, now: datetime) -> float | None:
+            try:
+                features = self.order_features(request.symbol, pd.Timestamp(now))
+            except CostModelError:
+                return None
+            quantity = float(request.quantity or 0.0)
+            return model.expected_cost_bps(request.symbol, request.side, quantity, features)
+
+        return expected
 
     def _with_warmup(self, candles: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
         out: dict[str, pd.DataFrame] = {}

@@ -62,8 +62,11 @@ class PaperBroker:
         account: AccountBook,
         symbols: set[str] | None = None,
         min_quantity: float = DEFAULT_MIN_QUANTITY,
+        expected_cost: Callable[[OrderRequest, datetime], float | None] | None = None,
     ) -> None:
         self.account = account
+        # asked for each sized order it accepts, before any fill: kept in order.extra
+        self.expected_cost = expected_cost
         self.symbols = set(symbols or ())
         self.min_quantity = min_quantity
         self.positions: dict[str, PositionBook] = {}
@@ -147,6 +150,8 @@ class PaperBroker:
             self._open.setdefault(request.symbol, []).append(order)
             if request.deployment_id is not None:
                 self._recent.setdefault(request.deployment_id, []).append(now)
+            if self.expected_cost is not None and request.quantity is not None:
+                order.extra["expected_cost_bps"] = self.expected_cost(request, now)
         self.changed_orders[order.client_order_id] = order
         return order
 

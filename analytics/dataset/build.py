@@ -135,9 +135,9 @@ def decision_dataset(
             ok, inp.side[rows] * (bars.close[np.where(ok, fwd, 0)] - ref) / ref * 1e4, np.nan
         )
 
-    out = pd.DataFrame(index=pd.RangeIndex(n))
+    out: dict[str, object] = {}  # the columns, made into a frame once
     for column in ID_COLUMNS:
-        out[column] = orders[column].to_numpy(dtype=object)
+        out[column] = orders[column].array
     out["decision_time"] = pd.to_datetime(decision_ns, utc=True)
     close_ns = features.pop("feature_bar_close_ns")
     out["feature_bar_close"] = pd.to_datetime(np.where(close_ns > 0, close_ns, NAT), utc=True)
@@ -161,13 +161,13 @@ def decision_dataset(
     ends = np.stack([horizon_end, np.where(last_fill != NAT, last_fill + pad, NAT), trips_end])
     out["outcome_end_time"] = pd.to_datetime(np.max(ends, axis=0), utc=True)
     order = np.argsort(decision_ns, kind="stable")  # equal times: the orders' own order
-    out = out.take(order).reset_index(drop=True)
-    _split(out, settings.split)
-    return out
+    frame = pd.DataFrame(out).take(order).reset_index(drop=True)
+    _split(frame, settings.split)
+    return frame
 
 
 def _add_signals(
-    out: pd.DataFrame, signals: pd.DataFrame | None, decision_ns: np.ndarray, analysis: Analysis
+    out: dict, signals: pd.DataFrame | None, decision_ns: np.ndarray, analysis: Analysis
 ) -> None:
     """The latest signal of the decision's strategy and symbol at or before it, at most one
     bar of its symbol earlier: its confidence and ``signal_*`` values (NaN without one)."""
@@ -179,10 +179,10 @@ def _add_signals(
     table = table.sort_values("time", kind="stable")
     left = pd.DataFrame(
         {
-            "strategy_id": out["strategy_id"].astype(str),
-            "symbol": out["symbol"].astype(str),
+            "strategy_id": pd.Series(out["strategy_id"]).astype(str),
+            "symbol": pd.Series(out["symbol"]).astype(str),
             "time": decision_ns,
-            "row": np.arange(len(out)),
+            "row": np.arange(len(decision_ns)),
         }
     ).sort_values("time", kind="stable")
     right = table[["strategy_id", "symbol", "time", "confidence", *extra]].astype(
@@ -198,7 +198,7 @@ def _add_signals(
     ]
     rows = merged["row"].to_numpy()
     for source, target in [("confidence", "signal_confidence")] + [(c, c) for c in extra]:
-        values = np.full(len(out), np.nan)
+        values = np.full(len(decision_ns), np.nan)
         values[rows] = np.where(within, merged[source].to_numpy(dtype=float), np.nan)
         out[target] = values
 
@@ -209,21 +209,19 @@ def _add_outcomes(out, tca, analysis, barrier, forward) -> None:
     for horizon in analysis.settings.markout_horizons:
         out[markout_column(horizon)] = tca[markout_column(horizon)].to_numpy(dtype=float)
     label, ret, walked = barrier
-    out["tb_label"] = pd.array(np.where(label == -2, 0, label), dtype="Int8")
-    out.loc[label == -2, "tb_label"] = pd.NA
+    out["tb_label"] = pd.arrays.IntegerArray(np.where(label == -2, 0, label), label == -2)
     out["tb_return_bps"] = ret
-    out["tb_bars"] = pd.array(np.where(walked < 0, 0, walked), dtype="Int64")
-    out.loc[walked < 0, "tb_bars"] = pd.NA
+    out["tb_bars"] = pd.arrays.IntegerArray(np.where(walked < 0, 0, walked), walked < 0)
     out["forward_return_bps"] = forward
 
 
-def _trip_outcomes(out: pd.DataFrame, analysis: Analysis) -> np.ndarray:
+def _trip_outcomes(out: dict, analysis: Analysis) -> np.ndarray:
     """The round trip each order opened: its net return, excess return and decision quality;
     returns each row's trip exit time (NAT: opened none)."""
     trips = per_round_trip(analysis.inputs, analysis.settings.decision_threshold_bps)
     ids = analysis.inputs.orders["order_id"].to_numpy(dtype=object)
     position = pd.Index(ids).get_indexer(trips["entry_order_id"].to_numpy(dtype=object))
-    n = len(out)
+    n = analysis.inputs.n
     for column in ("net_return_bps", "excess_return_bps"):
         values = np.full(n, np.nan)
         values[position] = trips[column].to_numpy(dtype=float)

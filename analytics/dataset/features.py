@@ -24,7 +24,7 @@ from analytics.dataset._kernels import trailing_rank_pct
 from analytics.label_config import Sessions
 from analytics.sessions import DAY_NS, MINUTE_NS, CalendarWindow
 from indicators.registry import get as indicator
-from market.calendars import ALWAYS_OPEN, SAMPLE_BARS, TradingCalendar
+from market.calendars import ALWAYS_OPEN, MIN_DAYS, MIN_WEEKS, SAMPLE_BARS, TradingCalendar
 
 BPS = 1e4
 REGIMES = ("low", "medium", "high")
@@ -112,28 +112,64 @@ def calendars_at(
 ) -> tuple[np.ndarray, list[TradingCalendar]]:
     """The calendar each position's bars show (read from that bar and the ones before it, as
     analytics.market_context does): (a code per position into the list, the calendars).
-    Bars of a day or longer have no session hours: one calendar, no walk."""
+
+    The calendar of :class:`analytics.sessions.CalendarWindow` can change only at a bar where
+    a weekday or a minute of the day enters or leaves its window, or its span passes a
+    threshold (:func:`calendar_events`, over whole columns); a position's calendar is the one
+    at the last such bar, and the window is walked only up to the last of those needed. Bars
+    of a day or longer have no session hours: one calendar, no walk."""
     codes = np.zeros(len(positions), np.int64)
-    if bar_ns >= DAY_NS or not len(positions):
+    wanted_mask = positions >= 0
+    if bar_ns >= DAY_NS or not wanted_mask.any():
         return codes, [ALWAYS_OPEN]
-    wanted = np.unique(positions[positions >= 0])
+    events = np.flatnonzero(calendar_events(open_ns, bar_ns, SAMPLE_BARS))
+    last_event = events[np.searchsorted(events, positions[wanted_mask], side="right") - 1]
+    needed, inverse = np.unique(last_event, return_inverse=True)
+    window = CalendarWindow(pd.Timedelta(bar_ns))
+    start = max(0, int(needed[0]) - SAMPLE_BARS + 1)
+    stop = int(needed[-1]) + 1
+    want = np.zeros(stop - start, bool)
+    want[needed - start] = True
+    update, calendar = window.update, window.calendar
     found: dict[TradingCalendar, int] = {ALWAYS_OPEN: 0}
-    at = np.zeros(len(open_ns), np.int64)
-    if len(wanted):
-        window = CalendarWindow(pd.Timedelta(bar_ns))
-        start = max(0, int(wanted[0]) - SAMPLE_BARS + 1)
-        stop = int(wanted[-1]) + 1
-        want = np.zeros(stop - start, bool)
-        want[wanted - start] = True
-        update, calendar = window.update, window.calendar
-        for i, (o, w) in enumerate(
-            zip(open_ns[start:stop].tolist(), want.tolist(), strict=True), start
-        ):
-            update(o)
-            if w:
-                at[i] = found.setdefault(calendar(), len(found))
-    codes = np.where(positions >= 0, at[np.maximum(positions, 0)], 0)
+    at = []
+    for o, w in zip(open_ns[start:stop].tolist(), want.tolist(), strict=True):
+        update(o)
+        if w:
+            at.append(found.setdefault(calendar(), len(found)))
+    codes[wanted_mask] = np.asarray(at, np.int64)[inverse]
     return codes, list(found)
+
+
+def calendar_events(open_ns: np.ndarray, bar_ns: int, size: int) -> np.ndarray:
+    """Per bar: may the calendar of a window of the last ``size`` bars change here? True
+    where a weekday or a minute of the day gains its first bar in the window or loses its
+    last, or the window's span passes two bars, MIN_DAYS or MIN_WEEKS (CalendarWindow's
+    rebuild conditions; the first bar always)."""
+    n = len(open_ns)
+    index = np.arange(n)
+    events = np.zeros(n, bool)
+    events[:1] = True
+    for key in ((open_ns // DAY_NS + 3) % 7, open_ns % DAY_NS // MINUTE_NS):
+        order = np.argsort(key, kind="stable")
+        same = key[order][1:] == key[order][:-1]
+        before = np.full(n, -1, np.int64)
+        before[order[1:]] = np.where(same, order[:-1], -1)
+        after = np.full(n, n + size, np.int64)
+        after[order[:-1]] = np.where(same, order[1:], n + size)
+        events |= (before < 0) | (before < index - size)  # its count was 0 before this bar
+        leaving = index - size  # the bar this one pushes out of the window
+        out = leaving >= 0
+        events[out] |= after[leaving[out]] > index[out]
+    first = open_ns[np.maximum(index - size + 1, 0)]
+    span = open_ns - first
+    flags = (
+        (index >= 1).astype(np.int8)
+        + 2 * (span >= MIN_DAYS * DAY_NS)
+        + 4 * (span >= MIN_WEEKS * 7 * DAY_NS)
+    )
+    events[1:] |= flags[1:] != flags[:-1]
+    return events
 
 
 def sessions_of(calendar: TradingCalendar, times_ns: np.ndarray, sessions: Sessions) -> np.ndarray:

@@ -204,9 +204,9 @@ def _settings_document(settings: Any) -> dict[str, Any]:
 
 
 def parquet_bytes(table: pa.Table) -> bytes:
-    """The table as a Parquet file's bytes (zstd), for a download or a file."""
+    """The table as a Parquet file's bytes (snappy), for a download or a file."""
     sink = io.BytesIO()
-    pq.write_table(table, sink, compression="zstd")
+    pq.write_table(table, sink, compression="snappy")
     return sink.getvalue()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
@@ -52,7 +53,8 @@ def test_a_paper_accounts_dataset_is_one_row_per_order_with_its_definitions(repl
 
     missing = app(replayed, "dataset", "export", "--account", "nobody", "--out", str(out))
     assert missing.returncode == 2
-    assert "no paper account 'nobody'" in missing.stderr
+    assert "dataset export: " in missing.stderr
+    assert "'nobody'" in missing.stderr
 
 
 @pytest.mark.slow
@@ -78,3 +80,36 @@ def test_the_cost_model_recovers_the_brokers_configured_slippage(replayed):
     text = app(replayed, "costmodel", "evaluate", "--account", "x1")
     assert "gradient boosting" in text.stdout
     assert "square-root law" in text.stdout
+
+
+@pytest.mark.slow
+def test_the_paper_broker_asks_the_stored_model_for_an_orders_expected_cost(replayed):
+    """A broker built with the service's estimator keeps each sized order's expected cost;
+    the model trained on the replay expects the configured 5 bps."""
+    from datetime import UTC, datetime
+
+    from config.settings import Settings
+    from database.session import make_session_factory
+    from services.database_setup import prepare_database
+    from services.execution_ml import ExecutionMLService
+    from tests.cli.test_paper_cli import environment
+    from trading.broker import PaperBroker
+    from trading.orders import AccountBook, OrderRequest
+
+    assert app(replayed, "costmodel", "train", "--account", "x1").returncode == 0
+    settings = Settings.from_env(environment(replayed))
+    engine = prepare_database(settings)
+    try:
+        service = ExecutionMLService(make_session_factory(engine), settings.data_dir)
+        broker = PaperBroker(
+            AccountBook("probe", cash=1e6), symbols={"DEMO"}, expected_cost=service.estimator("x1")
+        )
+        now = datetime(2024, 1, 5, 12, 0, tzinfo=UTC)
+        sized = broker.submit(OrderRequest("p-1", "DEMO", "buy", quantity=20.0), now, 100.0)
+        unsized = broker.submit(OrderRequest("p-2", "DEMO", "sell"), now, 100.0)
+        direct = service.expected_cost_bps("x1", "DEMO", "buy", 20.0, pd.Timestamp(now))
+    finally:
+        engine.dispose()
+    assert sized.extra["expected_cost_bps"] == pytest.approx(SLIPPAGE_BPS + SPREAD_BPS / 2)
+    assert sized.extra["expected_cost_bps"] == direct
+    assert "expected_cost_bps" not in unsized.extra  # sized at its fill: nothing to ask yet
