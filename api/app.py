@@ -1,0 +1,97 @@
+"""create_api: the REST API as a FastAPI app over the database's sessions (docs/api.md).
+
+>>> api = create_api(sessions)                    # the routes under /api/v1, docs at /api/docs
+>>> uvicorn.run(with_pages(api, dash_app.server)) # api/asgi.py: the Dash pages at / too
+
+Routes: ``api.routes.performance`` (GET, read scope) and ``api.routes.trades`` (POST, write
+scope); tokens: ``api.auth``; errors: ``api.problems`` (RFC 9457, never a traceback). The
+OpenAPI 3 document is made from the pydantic models at /api/openapi.json.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from sqlalchemy.orm import Session, sessionmaker
+
+from api import problems
+from api.models.trades import TradeIn
+from api.problems import Problem, ProblemDetail
+from api.routes import performance, trades
+from services.tokens import TokenService
+from services.tracking import TrackingService
+from services.trade_api import TradeApi
+
+DOCS_URL = "/api/docs"
+OPENAPI_URL = "/api/openapi.json"
+DEFAULT_MAX_REQUEST_BYTES = 8 << 20  # Settings.max_request_mb's default
+
+meta = APIRouter(prefix="/api/v1", tags=["meta"])
+
+
+@meta.get("/health")
+def health() -> dict[str, str]:
+    """Whether the API answers (no token needed)."""
+    return {"status": "ok"}
+
+
+def create_api(
+    sessions: sessionmaker[Session],
+    *,
+    tracking: TrackingService | None = None,
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+) -> FastAPI:
+    """The API over ``sessions``; ``tracking``: share a process's TrackingService (its tracker
+    keeps each account's state), else a new one."""
+    app = FastAPI(
+        title="StratLens API",
+        version="1",
+        summary="Performance analytics of tracked trades, and trade ingestion",
+        docs_url=DOCS_URL,
+        openapi_url=OPENAPI_URL,
+        redoc_url=None,
+    )
+    tracking = tracking or TrackingService(sessions)
+    app.state.tracking = tracking
+    app.state.trades = TradeApi(tracking, sessions)
+    app.state.tokens = TokenService(sessions)
+    app.state.max_request_bytes = max_request_bytes
+    problems.install(app)
+    app.include_router(meta)
+    app.include_router(performance.router)
+    app.include_router(trades.router)
+
+    @app.api_route(
+        "/api/{rest:path}",
+        methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"],
+        include_in_schema=False,
+    )
+    def unknown(rest: str) -> None:
+        """Under /api, an unknown path is a problem, never the pages' catch-all."""
+        raise Problem(404, f"no route /api/{rest} (see {DOCS_URL})")
+
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, with the schemas the hand-written request body and the problem
+    answers refer to."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    from fastapi.openapi.utils import get_openapi
+
+    document = get_openapi(
+        title=app.title, version=app.version, summary=app.summary, routes=app.routes
+    )
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    for model in (TradeIn, ProblemDetail):
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+    app.openapi_schema = document
+    return document
+
+
+__all__ = ["DOCS_URL", "OPENAPI_URL", "create_api"]

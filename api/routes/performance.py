@@ -1,0 +1,226 @@
+"""GET /api/v1/performance/{account_id}/...: an account's performance, the numbers of
+``app.py performance --json`` and ``app.py attribution --json`` (read scope).
+
+summary, metrics, label-analysis   TrackingService.performance (per period)
+trades                             the stored trades with their labels, a page at a time
+pnl-curve                          realised PnL after each fill
+attribution, risk-attribution,
+pattern-analysis                   TrackingService.attribution
+benchmark                          TrackingService.benchmark_fit (alpha/beta, factors)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
+
+import numpy as np
+from fastapi import APIRouter, Depends, Query
+
+from api.auth import ReadableAccount
+from api.models.common import Clock, Dimension, Period, Preset
+from api.models.performance import (
+    AttributionResponse,
+    BenchmarkResponse,
+    LabelAnalysisResponse,
+    MetricsResponse,
+    PatternAnalysisResponse,
+    PnlCurveResponse,
+    RiskAttributionResponse,
+    SummaryResponse,
+)
+from api.models.trades import TradeOut, TradesPage
+from api.problems import FieldError, Problem
+from api.routes.deps import (
+    READ_PROBLEMS,
+    Capital,
+    Strategy,
+    Tracking,
+    Trades,
+    ordered_span,
+    utc,
+)
+from services.tracking import UnknownAccountError
+
+T = TypeVar("T")
+router = APIRouter(
+    prefix="/api/v1/performance/{account_id}", tags=["performance"], responses=READ_PROBLEMS
+)
+
+
+def _of_account(compute: Callable[..., T], account_id: str, **query: Any) -> T:
+    """``compute(account_id, **query)`` (a TrackingService query); 404 for an account
+    without trades."""
+    try:
+        return compute(account_id, **query)
+    except UnknownAccountError:
+        raise Problem(404, f"account {account_id!r} has no trades yet", title="No trades") from None
+
+
+@router.get("/summary", response_model=SummaryResponse)
+def summary(
+    account_id: ReadableAccount,
+    tracking: Tracking,
+    strategy: Strategy = None,
+    period: Period = "all",
+    capital: Capital = None,
+) -> Any:
+    """The trade summary per period (round trips exiting in it) and the open positions."""
+    return _of_account(
+        tracking.performance, account_id, strategy=strategy, period=period, capital=capital
+    )
+
+
+@router.get("/metrics", response_model=MetricsResponse)
+def metrics(
+    account_id: ReadableAccount,
+    tracking: Tracking,
+    strategy: Strategy = None,
+    period: Period = "all",
+    capital: Capital = None,
+    preset: Annotated[Preset, Query(description="the metrics' convention")] = "quantstats",
+) -> Any:
+    """Every metric of the realised equity per period under a named convention
+    (docs/metrics.md); empty without a capital."""
+    return _of_account(
+        tracking.performance,
+        account_id,
+        strategy=strategy,
+        period=period,
+        capital=capital,
+        preset=preset,
+    )
+
+
+@router.get("/label-analysis", response_model=LabelAnalysisResponse)
+def label_analysis(
+    account_id: ReadableAccount,
+    tracking: Tracking,
+    strategy: Strategy = None,
+    period: Period = "all",
+) -> Any:
+    """Per label, per period: the round trips carrying it, their net PnL, win rate, average."""
+    return _of_account(tracking.performance, account_id, strategy=strategy, period=period)
+
+
+@router.get("/trades", response_model=TradesPage)
+def trades(
+    account_id: ReadableAccount,
+    listing: Trades,
+    strategy: Strategy = None,
+    symbol: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    label: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    start: Annotated[datetime | None, Query(description="ISO 8601; no zone: UTC")] = None,
+    end: Annotated[datetime | None, Query(description="ISO 8601; no zone: UTC")] = None,
+    cursor: Annotated[int, Query(ge=0, description="next_cursor of the page before")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Any:
+    """The stored trades (fills) with their labels and market context, in recording order,
+    a page at a time: pass each page's ``next_cursor`` as ``cursor``."""
+    start, end = utc(start, "start"), utc(end, "end")
+    ordered_span(start, end)
+    rows = listing.page(
+        account_id, after_id=cursor, limit=limit + 1, strategy_id=strategy, symbol=symbol,
+        label=label, start=start, end=end,
+    )  # fmt: skip
+    shown = rows[:limit]
+    items = [
+        TradeOut(id=row_id, **{**_fields(record), "labels": list(record.labels)})
+        for row_id, record in shown
+    ]
+    more = len(rows) > limit
+    return TradesPage(
+        account_id=account_id, trades=items, next_cursor=shown[-1][0] if more else None
+    )
+
+
+def _fields(record: Any) -> dict[str, Any]:
+    names = TradeOut.model_fields.keys() - {"id", "labels"}
+    return {name: getattr(record, name) for name in names}
+
+
+@router.get("/pnl-curve", response_model=PnlCurveResponse)
+def pnl_curve(
+    account_id: ReadableAccount,
+    tracking: Tracking,
+    strategy: Strategy = None,
+    capital: Capital = None,
+) -> Any:
+    """Realised PnL after each fill (net of commissions, FIFO: docs/tracking.md); with a
+    capital, the realised equity. Filtered on a strategy, the running sum of its fills."""
+    fills = _of_account(tracking.fills, account_id, strategy=strategy)
+    capital = capital if capital is not None else tracking.capital(account_id)
+    pnl = fills["pnl"].to_numpy(float)
+    running = np.cumsum(pnl) if strategy else fills["cumulative_pnl"].to_numpy(float)
+    equity = running + capital if capital is not None else [None] * len(fills)
+    points = [
+        {"trade_id": t, "time": when, "symbol": s, "pnl": p, "cumulative_pnl": c, "equity": e}
+        for t, when, s, p, c, e in zip(
+            fills["trade_id"], fills["time"], fills["symbol"], pnl.tolist(), running.tolist(),
+            list(equity), strict=True,
+        )
+    ]  # fmt: skip
+    return {"account_id": account_id, "strategy_id": strategy, "capital": capital,
+            "points": points}  # fmt: skip
+
+
+ClockQuery = Annotated[Clock, Query(description="hour and weekday of the entry or the exit")]
+
+
+def _attributed(
+    account_id: ReadableAccount,
+    tracking: Tracking,
+    by: Dimension = "label",
+    strategy: Strategy = None,
+    clock: ClockQuery = "entry",
+) -> dict[str, Any]:
+    return _of_account(tracking.attribution, account_id, by=by, strategy=strategy, clock=clock)
+
+
+Attributed = Annotated[dict[str, Any], Depends(_attributed)]
+
+
+@router.get("/attribution", response_model=AttributionResponse)
+def attribution(document: Attributed) -> Any:
+    """PnL attribution by a dimension (docs/attribution.md#pnl-attribution)."""
+    return document
+
+
+@router.get("/risk-attribution", response_model=RiskAttributionResponse)
+def risk_attribution(document: Attributed) -> Any:
+    """Each group's share of the variance of daily PnL (docs/attribution.md#risk-attribution)."""
+    return document
+
+
+@router.get("/pattern-analysis", response_model=PatternAnalysisResponse)
+def pattern_analysis(
+    account_id: ReadableAccount, tracking: Tracking, strategy: Strategy = None
+) -> Any:
+    """Label pairs and label sets, noise flagged (docs/attribution.md#pattern-analysis)."""
+    return _of_account(tracking.attribution, account_id, by="label", strategy=strategy)
+
+
+@router.get("/benchmark", response_model=BenchmarkResponse)
+def benchmark(
+    account_id: ReadableAccount,
+    tracking: Tracking,
+    symbol: Annotated[str, Query(min_length=1, max_length=64, description="a stored symbol")],
+    strategy: Strategy = None,
+    capital: Capital = None,
+) -> Any:
+    """Alpha and beta (empyrical's convention) and the factor regression of the account's
+    daily returns against ``symbol`` (docs/attribution.md#alpha-and-beta)."""
+    if tracking.benchmark_bars(symbol) is None:
+        reason = f"{symbol!r} has no stored bars"
+        raise Problem(422, reason, [FieldError(field="symbol", reason=reason)])
+    fills = _of_account(tracking.fills, account_id, strategy=strategy)
+    fit = tracking.benchmark_fit(tracking.trips(fills), account_id, symbol, capital)
+    return {
+        "account_id": account_id, "strategy_id": strategy, "symbol": symbol,
+        "capital": fit.capital, "error": fit.error, **fit.alpha_beta,
+        "factors": fit.factors.to_dict("records"),
+    }  # fmt: skip
+
+
+__all__ = ["router"]
