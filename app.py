@@ -3,6 +3,7 @@
 python app.py                      serve the dashboard (default command)
 python app.py import FILE --symbol SYM --timeframe TF [--skip-invalid]
 python app.py db upgrade           apply database migrations
+python app.py serve-api            the dashboard and the REST API (/api) under uvicorn
 
 The commands live in cli/ (one module per group); the Dash app in dashboard/server.py.
 """
@@ -10,7 +11,7 @@ The commands live in cli/ (one module per group); the Dash app in dashboard/serv
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cli import main
 
@@ -27,7 +28,16 @@ def create_app(settings: Settings | None = None, *, start_feeds: bool = True) ->
     return build(settings, start_feeds=start_feeds)
 
 
-__all__ = ["create_app", "main"]
+def create_asgi_app(settings: Settings | None = None) -> Any:
+    """The pages and the REST API as one ASGI app (cli.serve.asgi_app), for an ASGI server:
+    ``uvicorn --factory app:create_asgi_app``."""
+    from cli.serve import asgi_app
+    from config.settings import Settings
+
+    return asgi_app(settings or Settings.from_env())
+
+
+__all__ = ["create_app", "create_asgi_app", "main"]
 
 if __name__ == "__main__":
     sys.exit(main())

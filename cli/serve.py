@@ -1,10 +1,12 @@
-"""The serve command (the default): the dashboard on HOST:PORT until interrupted."""
+"""The serve commands: ``serve`` (the default), the dashboard on HOST:PORT until interrupted
+(Flask's server); ``serve-api``, the dashboard and the REST API in one ASGI app under uvicorn
+(``--api-only``: the API alone)."""
 
 from __future__ import annotations
 
 import argparse
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cli.common import bounded, configuration_error
 from config.settings import SettingsError
@@ -20,6 +22,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     serve.add_argument("--host")
     serve.add_argument("--port", type=bounded(int, 1, 65535))
     serve.set_defaults(run=_serve)
+    api = commands.add_parser(
+        "serve-api", help="the dashboard and the REST API (/api) in one ASGI process (uvicorn)"
+    )
+    api.add_argument("--host")
+    api.add_argument("--port", type=bounded(int, 1, 65535))
+    api.add_argument("--api-only", action="store_true", help="serve the API without the pages")
+    api.set_defaults(run=_serve_api)
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -35,4 +44,47 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         return configuration_error(exc)
     log.info("StratLens on http://%s:%d/", settings.host, settings.port)
     app.run(host=settings.host, port=settings.port, debug=False)
+    return 0
+
+
+def asgi_app(settings: Settings, *, api_only: bool = False, warm: bool = False) -> Any:
+    """The ASGI app of ``serve-api``: the API's routes under /api and, unless ``api_only``,
+    the Dash app's Flask server at / (api/asgi.py), over one engine."""
+    from api import create_api
+
+    limit = settings.max_request_mb << 20
+    if api_only:
+        from database.session import make_session_factory
+        from services.database_setup import prepare_database
+
+        return create_api(make_session_factory(prepare_database(settings)), max_request_bytes=limit)
+    from api.asgi import with_pages
+    from dashboard.server import create_app
+
+    dash_app = create_app(settings, warm=warm)
+    services = dash_app.server.extensions["stratlens"]
+    return with_pages(create_api(services.sessions, max_request_bytes=limit), dash_app.server)
+
+
+def _serve_api(args: argparse.Namespace, settings: Settings) -> int:
+    """The pages and the API under uvicorn (imported here, by this command only)."""
+    import uvicorn
+
+    settings = settings.with_overrides(
+        host=args.host or settings.host, port=args.port or settings.port
+    )
+    try:
+        app = asgi_app(settings, api_only=args.api_only, warm=not args.api_only)
+    except SettingsError as exc:
+        return configuration_error(exc)
+    where = f"http://{settings.host}:{settings.port}"
+    log.info("StratLens API on %s/api/v1 (docs %s/api/docs)", where, where)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,  # the app's logging as configured; uvicorn's loggers propagate to it
+        access_log=settings.log_level == "DEBUG",  # a line per request: noise otherwise
+        server_header=False,
+    )
     return 0
