@@ -53,22 +53,20 @@ class TradingStore:
         self, repo: TradingRepository, deployed: dict[int, Any], states: dict, now: datetime
     ) -> None:
         """Each deployment's counters and, when it changed since the last write, its state:
-        those one bar further with an unchanged state in one statement per bar time (a live
-        bar), the others one row each."""
-        steps: dict[int, list[int]] = {}
+        those one bar further with an unchanged state only advanced (no JSON), in one
+        repository call."""
+        advanced: list[tuple[int, int]] = []
         rows = []
         for deployment_id, (i, ts, bar, _) in states.items():
             state = deployed[deployment_id].policy.state()
             unchanged = self._written.get(deployment_id) == state
             if unchanged and self._bars.get(deployment_id) == bar - 1:
-                steps.setdefault(ts, []).append(i)
+                advanced.append((i, ts))
             else:
                 rows.append((i, ts, bar, None if unchanged else state))
                 self._written[deployment_id] = state
             self._bars[deployment_id] = bar
-        for ts, ids in steps.items():
-            repo.advance(ids, ts, now)
-        repo.save_states(rows, now)
+        repo.save_states(rows, now, advanced)
 
     def write(self, session: Session, outcomes: Iterable[BarOutcome]) -> None:
         """Every outcome's changes in a few statements (one per kind of row)."""

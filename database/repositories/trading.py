@@ -15,11 +15,14 @@ order twice.
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from database.errors import RepositoryError
@@ -69,36 +72,6 @@ _STATE_DEPLOYMENT = (
     update(DEPLOYMENTS)
     .where(DEPLOYMENTS.c.id == bindparam("d_id"))
     .values(state=bindparam("d_state"))
-)
-_UPDATE_ORDER = (
-    update(ORDERS)
-    .where(ORDERS.c.client_order_id == bindparam("o_cid"))
-    .values(
-        status=bindparam("o_status"),
-        quantity=bindparam("o_qty"),
-        limit_price=bindparam("o_limit"),
-        stop_price=bindparam("o_stop"),
-        filled_quantity=bindparam("o_filled"),
-        average_price=bindparam("o_avg"),
-        fees=bindparam("o_fees"),
-        reject_reason=bindparam("o_reject"),
-        updated_at=bindparam("o_updated"),
-        extra=bindparam("o_extra"),
-    )
-)
-_UPDATE_POSITION = (
-    update(POSITIONS)
-    .where(
-        POSITIONS.c.account_id == bindparam("p_account"),
-        POSITIONS.c.symbol == bindparam("p_symbol"),
-    )
-    .values(
-        quantity=bindparam("p_qty"),
-        average_price=bindparam("p_avg"),
-        realised_pnl=bindparam("p_realised"),
-        last_price=bindparam("p_last"),
-        updated_at=bindparam("p_updated"),
-    )
 )
 
 
@@ -158,7 +131,18 @@ class TradingRepository:
         if not rows:
             return
         when = utc_datetime(now, "now")
-        self._session.connection().execute(
+        connection = self._session.connection()
+        if _pg(connection):
+            _update_values(
+                connection, "accounts", _ACCOUNT_COLUMNS,
+                [
+                    (r.id, r.cash, r.realised_pnl, r.fees, r.peak_equity, r.max_drawdown_pct,
+                     r.status, r.halt_reason, when)
+                    for r in rows
+                ],
+            )  # fmt: skip
+            return
+        connection.execute(
             _UPDATE_ACCOUNT,
             [
                 {
@@ -242,13 +226,37 @@ class TradingRepository:
         self,
         states: Sequence[tuple[int, int, int, Mapping[str, Any] | None]],
         now: datetime,
+        advanced: Sequence[tuple[int, int]] = (),
     ) -> None:
-        """Each (deployment id, last bar ts, bar index, state or None when unchanged): the
-        counters of all in one executemany, the changed states' JSON in another."""
-        if not states:
+        """Each (deployment id, last bar ts, bar index, state or None when unchanged), and
+        each (deployment id, last bar ts) of ``advanced``: one bar further with its state
+        unchanged (bar index + 1). SQLite: the counters in one executemany, the changed
+        states' JSON in another, the advanced in one statement per bar time; PostgreSQL:
+        all in one ``UPDATE ... FROM (VALUES ...)`` (one round trip per bar)."""
+        if not states and not advanced:
             return
         when = utc_datetime(now, "now")
         connection = self._session.connection()
+        if _pg(connection):
+            dumps = _json_dumps(connection)
+            rows = [
+                (i, ts, bar, when, None if st is None else dumps(dict(st)))
+                for i, ts, bar, st in states
+            ]
+            rows.extend((i, ts, None, when, None) for i, ts in advanced)
+            _update_values(
+                connection, "deployments", _STATE_COLUMNS, rows,
+                {"state": "COALESCE(v.state, t.state)",
+                 "bar_index": "COALESCE(v.bar_index, t.bar_index + 1)"},
+            )  # fmt: skip
+            return
+        steps: dict[int, list[int]] = {}
+        for i, ts in advanced:
+            steps.setdefault(ts, []).append(i)
+        for ts, ids in steps.items():
+            self.advance(ids, ts, now)
+        if not states:
+            return
         connection.execute(
             _ADVANCE_DEPLOYMENT,
             [{"d_id": i, "d_ts": ts, "d_bar": bar, "d_updated": when} for i, ts, bar, _ in states],
@@ -289,49 +297,21 @@ class TradingRepository:
         return self.save_orders_of([(account_id, o) for o in orders])
 
     def save_orders_of(self, orders: Sequence[tuple[int, OrderRow]]) -> dict[str, int]:
-        """(account id, order) pairs of any accounts: one insert of the new orders, one
-        update of the known ones; returns every order's id by client order id."""
+        """(account id, order) pairs of any accounts, in one upsert by client order id (new
+        orders inserted, stored ones updated: a restart never stores an order twice);
+        returns every order's id by client order id."""
         if not orders:
             return {}
         connection = self._session.connection()
-        # an order that carries its id is stored; only the others are looked up
-        ids = {o.client_order_id: o.id for _, o in orders if o.id is not None}
-        unknown = [o.client_order_id for _, o in orders if o.id is None]
-        if unknown:
-            ids.update(self._order_ids(unknown))
-        new = [(a, o) for a, o in orders if o.client_order_id not in ids]
-        if new:
-            inserted = connection.execute(
-                insert(ORDERS).returning(ORDERS.c.client_order_id, ORDERS.c.id),
-                [
-                    {**_order_values(o), "account_id": a, "created_at": o.arrival_time}
-                    for a, o in new
-                ],
-            )
-            ids.update({row[0]: row[1] for row in inserted})
-        fresh = {o.client_order_id for _, o in new}
-        known = [o for _, o in orders if o.client_order_id not in fresh]
-        if known:
-            connection.execute(
-                _UPDATE_ORDER,
-                [
-                    {
-                        "o_cid": o.client_order_id,
-                        "o_status": o.status,
-                        "o_qty": o.quantity,
-                        "o_limit": o.limit_price,
-                        "o_stop": o.stop_price,
-                        "o_filled": o.filled_quantity,
-                        "o_avg": o.average_price,
-                        "o_fees": o.fees,
-                        "o_reject": o.reject_reason,
-                        "o_updated": utc_datetime(o.updated_at, "updated_at"),
-                        "o_extra": dict(o.extra),
-                    }
-                    for o in known
-                ],
-            )
-        return ids
+        latest = {o.client_order_id: (a, o) for a, o in orders}  # one row per order
+        stored = connection.execute(
+            _upsert(connection, ORDERS),
+            [
+                {**_order_values(o), "account_id": a, "created_at": o.arrival_time}
+                for a, o in latest.values()
+            ],
+        )
+        return {row[0]: row[1] for row in stored}
 
     def add_fills(self, account_id: int, fills: Iterable[FillRow]) -> int:
         return self.add_fills_of([(account_id, f) for f in fills])
@@ -375,51 +355,27 @@ class TradingRepository:
         self.save_positions_of([(account_id, p) for p in positions])
 
     def save_positions_of(self, positions: Sequence[tuple[int, PositionRow]]) -> None:
-        """(account id, position) pairs: known ones updated, new ones inserted."""
+        """(account id, position) pairs in one upsert: known ones updated, new ones
+        inserted (no read first)."""
         if not positions:
             return
+        latest = {(a, p.symbol): p for a, p in positions}
         connection = self._session.connection()
-        accounts = sorted({a for a, _ in positions})
-        stored = {
-            (account_id, symbol)
-            for account_id, symbol in connection.execute(
-                select(POSITIONS.c.account_id, POSITIONS.c.symbol).where(
-                    POSITIONS.c.account_id.in_(accounts)
-                )
-            )
-        }
-        rows = [
-            {
-                "p_account": a,
-                "p_symbol": p.symbol,
-                "p_qty": p.quantity,
-                "p_avg": p.average_price,
-                "p_realised": p.realised_pnl,
-                "p_last": p.last_price,
-                "p_updated": utc_datetime(p.updated_at, "updated_at"),
-            }
-            for a, p in positions
-        ]
-        known = [r for r in rows if (r["p_account"], r["p_symbol"]) in stored]
-        new = [r for r in rows if (r["p_account"], r["p_symbol"]) not in stored]
-        if known:
-            connection.execute(_UPDATE_POSITION, known)
-        if new:
-            connection.execute(
-                insert(POSITIONS),
-                [
-                    {
-                        "account_id": r["p_account"],
-                        "symbol": r["p_symbol"],
-                        "quantity": r["p_qty"],
-                        "average_price": r["p_avg"],
-                        "realised_pnl": r["p_realised"],
-                        "last_price": r["p_last"],
-                        "updated_at": r["p_updated"],
-                    }
-                    for r in new
-                ],
-            )
+        connection.execute(  # RETURNING: one multi-row statement on PostgreSQL too
+            _upsert(connection, POSITIONS),
+            [
+                {
+                    "account_id": a,
+                    "symbol": p.symbol,
+                    "quantity": p.quantity,
+                    "average_price": p.average_price,
+                    "realised_pnl": p.realised_pnl,
+                    "last_price": p.last_price,
+                    "updated_at": utc_datetime(p.updated_at, "updated_at"),
+                }
+                for (a, _), p in latest.items()
+            ],
+        )
 
     def orders(
         self, account_id: int, *, open_only: bool = False, deployment_id: int | None = None
@@ -506,6 +462,75 @@ class TradingRepository:
             )
             found.update(dict(self._session.connection().execute(query).all()))
         return found
+
+
+_ORDER_MUTABLE = (
+    "status", "quantity", "limit_price", "stop_price", "filled_quantity", "average_price",
+    "fees", "reject_reason", "updated_at", "extra",
+)  # fmt: skip
+_POSITION_MUTABLE = ("quantity", "average_price", "realised_pnl", "last_price", "updated_at")
+_UPSERT_KEYS = {
+    "orders": (ORDERS, ("client_order_id",), _ORDER_MUTABLE),
+    "positions": (POSITIONS, ("account_id", "symbol"), _POSITION_MUTABLE),
+}
+# (column, PostgreSQL type) of the one-statement updates: the key first
+_ACCOUNT_COLUMNS = (
+    ("id", "BIGINT"), ("cash", "DOUBLE PRECISION"), ("realised_pnl", "DOUBLE PRECISION"),
+    ("fees", "DOUBLE PRECISION"), ("peak_equity", "DOUBLE PRECISION"),
+    ("max_drawdown_pct", "DOUBLE PRECISION"), ("status", "TEXT"), ("halt_reason", "TEXT"),
+    ("updated_at", "TIMESTAMPTZ"),
+)  # fmt: skip
+_STATE_COLUMNS = (
+    ("id", "BIGINT"), ("last_bar_ts", "BIGINT"), ("bar_index", "BIGINT"),
+    ("updated_at", "TIMESTAMPTZ"), ("state", "JSONB"),
+)  # fmt: skip
+
+
+def _pg(connection: Connection) -> bool:
+    return connection.dialect.name == "postgresql"
+
+
+def _json_dumps(connection: Connection) -> Any:
+    return getattr(connection.dialect, "_json_serializer", None) or json.dumps
+
+
+def _upsert(connection: Connection, table: Table) -> Any:
+    """INSERT ... ON CONFLICT (its unique key) DO UPDATE SET its mutable columns (PostgreSQL
+    and SQLite) RETURNING the id; executed with many rows it is one statement (SQLAlchemy's
+    insertmanyvalues). Built once per dialect and table."""
+    return _upsert_for(connection.dialect.name, table.name)
+
+
+@functools.cache
+def _upsert_for(dialect_name: str, table_name: str) -> Any:
+    table, key, mutable = _UPSERT_KEYS[table_name]
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    statement = dialect.insert(table)
+    return statement.on_conflict_do_update(
+        index_elements=list(key), set_={c: statement.excluded[c] for c in mutable}
+    ).returning(*(table.c[c] for c in key), table.c.id)
+
+
+def _update_values(
+    connection: Connection,
+    table: str,
+    columns: tuple[tuple[str, str], ...],
+    rows: Sequence[tuple[Any, ...]],
+    expressions: Mapping[str, str] | None = None,
+) -> None:
+    """PostgreSQL: many rows updated by their key (the first column) in one
+    ``UPDATE ... FROM (VALUES ...) AS v`` (psycopg2's executemany is one round trip per
+    row). ``expressions``: a column's new value other than ``v.<column>`` (``t``: the row)."""
+    casts = ", ".join(f"CAST(%s AS {kind})" for _, kind in columns)
+    values = ", ".join([f"({casts})"] * len(rows))
+    names = [name for name, _ in columns]
+    given = expressions or {}
+    sets = ", ".join(f"{n} = {given.get(n, f'v.{n}')}" for n in names[1:])
+    connection.exec_driver_sql(
+        f"UPDATE {table} AS t SET {sets} FROM (VALUES {values}) AS v ({', '.join(names)})"
+        f" WHERE t.{names[0]} = v.{names[0]}",
+        tuple(value for row in rows for value in row),
+    )
 
 
 def _bind(name: str) -> Any:
