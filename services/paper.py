@@ -30,7 +30,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from database.repositories.strategies import StrategyRepository
 from database.repositories.trading import DeploymentRow, TradingRepository, TradingStoreError
 from database.session import write_session_factory
-from market.candles import iter_candles
 from market.timeframes import Timeframe
 from services.backtests import BatchJob, RunFailed, context_from, load_bars
 from strategies.base import BaseStrategy, StrategyParamError
@@ -39,6 +38,7 @@ from trading.config import DeploymentConfigError, DeploymentSettings
 from trading.engine import BarOutcome, Deployed, TradingEngine
 from trading.replay import new_deployed, trade_frame
 from trading.store import TradingStore, account_book
+from trading.tape import BarBlock, SignalTape
 
 if TYPE_CHECKING:
     from services.trading_runner import TradingRunner
@@ -314,7 +314,10 @@ class PaperTrading:
         broker = engine.add_account(book, {request.symbol})
         broker.restore(orders, positions)
         engine.set_base(request.symbol, d.timeframe)
-        engine.add(d, candles.iloc[:done])
+        # the signals of every bar at once (the strategy's vectorized twin): the engine runs
+        # orders, broker and policy on the bars where something happens (on_block)
+        d.tape = SignalTape.of(strategy, candles, request.symbol, tf.label)
+        engine.add(d, candles.iloc[:0])
         with self._sessions() as session:  # before a resume: kept with their exit orders
             trades = [
                 dict(o.extra["round_trip"])
@@ -323,22 +326,18 @@ class PaperTrading:
             ]
         pending: list[BarOutcome] = []
         n = len(candles)
-        last_candle = None
-        for i, candle in enumerate(iter_candles(candles.iloc[done:]), start=done):
-            outcome = engine.on_candle(request.symbol, candle, last=i == n - 1)
-            pending.append(outcome)
-            trades.extend(t for _, t in outcome.trades)
-            last_candle = candle
-            if len(pending) >= self.batch_bars:
+        bars = BarBlock.of(candles)
+        for start in range(done, n, self.batch_bars):  # one transaction a block
+            pending = engine.on_block(
+                request.symbol, bars, start, min(n, start + self.batch_bars), last=True
+            )
+            for outcome in pending:
+                trades.extend(t for _, t in outcome.trades)
+            if start + self.batch_bars < n:
                 self._write(pending, d)
                 pending = []
-        if last_candle is not None or done == n:
-            final = (
-                last_candle
-                if last_candle is not None
-                else next(iter(iter_candles(candles.iloc[-1:])))
-            )
-            outcome = engine.close_out(request.symbol, final)
+        if n:
+            outcome = engine.close_out(request.symbol, bars.candle(n - 1))
             trades.extend(t for _, t in outcome.trades)
             pending.append(outcome)
         self._write(pending, d, finish=True)

@@ -39,6 +39,8 @@ import math
 from collections.abc import Callable
 from datetime import datetime
 
+import numpy as np
+
 from market.candles import Candle
 from trading.orders import (
     DEFAULT_MIN_QUANTITY,
@@ -108,6 +110,10 @@ class PaperBroker:
         if symbol is not None:
             return list(self._open.get(symbol, ()))
         return [o for orders in self._open.values() for o in orders]
+
+    def has_open_orders(self, other_than: str | None = None) -> bool:
+        """Whether an order rests (on a symbol other than ``other_than``, when given)."""
+        return any(orders for s, orders in self._open.items() if s != other_than)
 
     def drain(self) -> tuple[list[PaperOrder], list[FillEvent], list[PositionBook]]:
         """The orders changed, fills made and positions moved since the last drain."""
@@ -246,6 +252,76 @@ class PaperBroker:
                 if order.request.time_in_force == "IOC":
                     self._finish(order, "expired", now, "IOC: not filled on the bar it arrived")
         return self.new_fills[fills_before:]
+
+    def resting_reach(
+        self, symbol: str, open_: np.ndarray, high: np.ndarray, low: np.ndarray
+    ) -> int | None:
+        """Of closed bars of ``symbol`` (arrays, one after another, nothing placed among
+        them), the first one on which an order resting on ``symbol`` could fill or trigger
+        (``len(open_)``: none); None when an order needs every bar's code (a market, IOC or
+        stop-limit order, a trailing stop without its anchor). As :meth:`on_bar`: a trailing
+        anchor moves to the bar's open, then the range is checked, then it moves to the
+        bar's best price."""
+        first = len(open_)
+        for order in self._open.get(symbol, ()):
+            request = order.request
+            if request.time_in_force != "GTC" or request.order_type not in ("stop", "limit"):
+                return None
+            sell = order.side == "sell"
+            if request.order_type == "limit":
+                if order.limit_price is None:
+                    return None
+                hit = high >= order.limit_price if sell else low <= order.limit_price
+            elif request.trail_pct is None:
+                if order.stop_price is None:
+                    return None
+                hit = low <= order.stop_price if sell else high >= order.stop_price
+            else:
+                if order.anchor is None:
+                    return None
+                pct = request.trail_pct
+                if sell:
+                    seen = np.maximum(open_, high)[:-1]
+                    before = np.maximum.accumulate(np.concatenate(([order.anchor], seen)))
+                    level = np.maximum(before, open_) * (1 - pct)
+                    if order.stop_price is not None:
+                        level = np.maximum(level, order.stop_price)
+                    hit = low <= level
+                else:
+                    seen = np.minimum(open_, low)[:-1]
+                    before = np.minimum.accumulate(np.concatenate(([order.anchor], seen)))
+                    level = np.minimum(before, open_) * (1 + pct)
+                    if order.stop_price is not None:
+                        level = np.minimum(level, order.stop_price)
+                    hit = high >= level
+            reached = np.flatnonzero(hit)
+            if len(reached):
+                first = min(first, int(reached[0]))
+        return first
+
+    def on_quiet_bars(
+        self,
+        symbol: str,
+        ts: int,
+        open_: np.ndarray,
+        high: np.ndarray,
+        low: np.ndarray,
+        close: float,
+    ) -> None:
+        """Closed bars of ``symbol`` on which no resting order fills or triggers (see
+        :meth:`resting_reach`): where :meth:`on_bar` would leave the books after them
+        (``ts``, ``close``: the last bar's; the arrays: every bar's)."""
+        self.position(symbol).last_price = close
+        self._used_volume[symbol] = 0.0
+        o = float(open_[-1])
+        self._bar[symbol] = (ts, o, min(o, float(low[-1])), max(o, float(high[-1])))
+        for order in self._open.get(symbol, ()):
+            if order.request.trail_pct is not None:
+                if order.side == "sell":
+                    best = max(float(open_.max()), float(high.max()))
+                else:
+                    best = min(float(open_.min()), float(low.min()))
+                order.anchor = _better(order.side, order.anchor, best)
 
     def fill_now(
         self, request: OrderRequest, base: float, now: datetime, trigger: str = "end"

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from market.candles import Candle
@@ -42,6 +43,7 @@ from trading.broker import PaperBroker
 from trading.config import DeploymentSettings
 from trading.orders import AccountBook, FillEvent, OrderRequest, PaperOrder
 from trading.policy import DeploymentPolicy
+from trading.tape import BarBlock, SignalTape
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,7 @@ class Deployed:
     last_bar_ts: int | None = None
     error: str | None = None
     keys: tuple[str, ...] = ()  # its indicator request keys (set by TradingEngine.add)
+    tape: SignalTape | None = None  # a replay's signals, computed in advance (on_block)
 
 
 @dataclass
@@ -123,6 +126,12 @@ class TradingEngine:
         """Start ``deployed`` after ``history`` (its timeframe's bars up to where it resumes):
         opens the indicator states it needs (shared with the deployments already reading
         them on this series) and its strategy's state."""
+        broker = self.brokers[deployed.account_id]
+        broker.sizers[deployed.id] = deployed.policy.size
+        self.deployed[deployed.id] = deployed
+        self._base.setdefault(deployed.symbol, deployed.timeframe)
+        if deployed.tape is not None:  # its signals are known: no indicator or strategy state
+            return
         key = (deployed.symbol, deployed.timeframe.label)
         for request in deployed.strategy.required_indicators():
             state_key = (*key, request.key)
@@ -130,10 +139,6 @@ class TradingEngine:
                 self._states[state_key] = request.spec.open(history, request.param_dict)[0]
         deployed.live = deployed.strategy.live(history, deployed.symbol, deployed.timeframe.label)
         deployed.keys = tuple(r.key for r in deployed.strategy.required_indicators())
-        broker = self.brokers[deployed.account_id]
-        broker.sizers[deployed.id] = deployed.policy.size
-        self.deployed[deployed.id] = deployed
-        self._base.setdefault(deployed.symbol, deployed.timeframe)
 
     def remove(self, deployment_id: int) -> None:
         deployed = self.deployed.pop(deployment_id, None)
@@ -146,6 +151,35 @@ class TradingEngine:
     ) -> BarOutcome:
         """Process one closed bar of ``symbol``'s base series (see the module docstring).
         ``last``: a replay's final bar, whose signals have no next open to fill at."""
+        return self._on_bar(symbol, candle, now, last, None)
+
+    def on_block(
+        self, symbol: str, block: BarBlock, start: int, stop: int, *, last: bool = False
+    ) -> list[BarOutcome]:
+        """Bars ``start:stop`` of ``block`` (closed bars of ``symbol``'s base series, the
+        series its deployments' tapes index), as :meth:`on_candle` one after another would
+        process them. A bar where something can happen (a signal, an order resting or due,
+        a paper close due, the drawdown limit reached) goes through the bar's code; a run of
+        bars where nothing can happen is taken at once (the policies' bar counts and MAE/MFE
+        ranges, the brokers' last prices, each account's peak equity and drawdown notes)
+        and gives one outcome. ``last``: the block's final bar ends the replay. Deployments
+        without a tape, or of a higher timeframe, make every bar go through the bar's code."""
+        outcomes: list[BarOutcome] = []
+        final = len(block) - 1 if last else -1
+        k = start
+        while k < stop:
+            quiet = self._quiet_run(symbol, block, k, stop)
+            if quiet is not None:
+                outcomes.append(quiet[0])
+                k = quiet[1]
+                continue
+            outcomes.append(self._on_bar(symbol, block.candle(k), None, k == final, k))
+            k += 1
+        return outcomes
+
+    def _on_bar(
+        self, symbol: str, candle: Candle, now: datetime | None, last: bool, index: int | None
+    ) -> BarOutcome:
         when = now or candle.ts.to_pydatetime()
         ts = int(candle.ts.value // 1_000_000)
         outcome = self._outcome = BarOutcome(ts, when)
@@ -170,10 +204,115 @@ class TradingEngine:
         for account_id, broker in self.brokers.items():
             self._check_drawdown(account_id, broker, candle)
         for label, bar in completed.items():
-            self._decide(symbol, label, bar, by_tf[label], last)
+            self._decide(symbol, label, bar, by_tf[label], last, index)
         self._collect(symbol, mine)
         self._outcome = None
         return outcome
+
+    def _quiet_run(
+        self, symbol: str, block: BarBlock, k: int, stop: int
+    ) -> tuple[BarOutcome, int] | None:
+        """The run of bars from ``k`` (before ``stop``) where nothing can happen, taken at
+        once: (its outcome, the bar after it); None when bar ``k`` needs the bar's code."""
+        base = self._base.get(symbol)
+        mine = [d for d in self.deployed.values() if d.symbol == symbol]
+        if not mine or base is None:
+            return None
+        first = int(block.ts[k])
+        for d in mine:
+            if (
+                d.tape is None
+                or d.timeframe.label != base.label
+                or not _takes(d, first)
+                or d.policy.paper_close_pending
+            ):
+                return None
+        brokers = list(self.brokers.values())
+        for broker in brokers:
+            # equity = cash + this symbol's position: each bar's mark is one array operation
+            if symbol not in broker.symbols or broker.has_open_orders(other_than=symbol):
+                return None
+            if any(s != symbol and b.quantity for s, b in broker.positions.items()):
+                return None
+        end = min([stop, *(d.tape.next_event(k) for d in mine)])  # type: ignore[union-attr]
+        for broker in brokers:
+            if end <= k:
+                return None
+            if broker.has_open_orders():
+                reach = broker.resting_reach(
+                    symbol, block.open[k:end], block.high[k:end], block.low[k:end]
+                )
+                if reach is None:
+                    return None
+                end = k + reach
+        if end <= k:
+            return None
+        marks = []
+        for broker in brokers:
+            account = broker.account
+            if account.status == "halted":
+                marks.append(None)
+                continue
+            peak0 = account.peak_equity
+            if peak0 is None or not peak0 > 0:
+                return None
+            book = broker.positions.get(symbol)
+            close = block.close[k:end]
+            if book is not None and book.quantity:
+                equity = account.cash + book.quantity * close
+            else:
+                equity = np.full(end - k, account.cash)
+            peak = np.maximum.accumulate(np.maximum(equity, peak0))
+            limit = account.max_drawdown_pct
+            if limit is not None:  # the bar reaching the limit halts: through the bar's code
+                reached = np.flatnonzero(~(equity > peak * (1 - limit)))
+                if len(reached):
+                    end = k + int(reached[0])
+            marks.append((broker, equity, peak))
+        if end <= k:
+            return None
+        n = end - k
+        last_ts = int(block.ts[end - 1])
+        outcome = self._outcome = BarOutcome(last_ts, block.index[end - 1].to_pydatetime())
+        low, high = float(block.low[k:end].min()), float(block.high[k:end].max())
+        for d in mine:
+            d.policy.on_quiet_bars(n, last_ts, float(block.open[end - 1]), low, high)
+            d.last_bar_ts = last_ts
+            outcome.deployments.append(d)
+        for broker in brokers:
+            broker.on_quiet_bars(
+                symbol, last_ts, block.open[k:end], block.high[k:end], block.low[k:end],
+                float(block.close[end - 1]),
+            )  # fmt: skip
+        for mark in marks:
+            if mark is not None:
+                self._mark_quiet(mark[0].account, mark[1][:n], mark[2][:n])
+        self._collect(symbol, mine)
+        self._outcome = None
+        return outcome, end
+
+    def _mark_quiet(self, account: AccountBook, equity: np.ndarray, peak: np.ndarray) -> None:
+        """Bars' closes marked at once (no halt among them): the peak and the drawdown
+        notes :meth:`_check_drawdown` would have made bar by bar."""
+        account.peak_equity = float(peak[-1])
+        drawdown = 1 - equity / peak  # the peaks are > 0 (checked by the caller)
+        steps = np.trunc(drawdown * 100).astype(np.int64)
+        before = np.empty_like(steps)
+        before[0] = self._drawdown_steps.get(account.name, 0)
+        before[1:] = steps[:-1]
+        outcome = self._outcome
+        assert outcome is not None
+        for j in np.flatnonzero(steps > before):
+            value = float(drawdown[j])
+            outcome.alerts.append(
+                AlertEvent(
+                    "drawdown",
+                    f"account {account.name} is {value:.2%} below its peak",
+                    account=account.name,
+                    value=value,
+                )
+            )
+        self._drawdown_steps[account.name] = int(steps[-1])
 
     def on_forming(
         self, symbol: str, candle: Candle, now: datetime | None = None
@@ -279,7 +418,13 @@ class TradingEngine:
         return opened, done
 
     def _decide(
-        self, symbol: str, label: str, bar: Candle, deps: list[Deployed], last: bool
+        self,
+        symbol: str,
+        label: str,
+        bar: Candle,
+        deps: list[Deployed],
+        last: bool,
+        index: int | None = None,
     ) -> None:
         outcome = self._outcome
         assert outcome is not None
@@ -290,15 +435,24 @@ class TradingEngine:
                 if key not in values:
                     values[key] = states[(symbol, label, key)].update(bar)
         for d in deps:
-            self._guard(d, lambda d=d: self._decide_one(d, bar, values, last))
+            self._guard(d, lambda d=d: self._decide_one(d, bar, values, last, index))
 
     def _decide_one(
-        self, d: Deployed, bar: Candle, values: dict[str, tuple[float, ...]], last: bool
+        self,
+        d: Deployed,
+        bar: Candle,
+        values: dict[str, tuple[float, ...]],
+        last: bool,
+        index: int | None = None,
     ) -> None:
         outcome = self._outcome
         assert outcome is not None
-        assert d.live is not None
-        fired = d.live.on_candle(bar, values)
+        if d.tape is not None:
+            assert index is not None, "a deployment with a tape takes bars through on_block"
+            fired = d.tape.signals(index, bar)
+        else:
+            assert d.live is not None
+            fired = d.live.on_candle(bar, values)
         kinds = {s.signal_type for s in fired}
         outcome.signals.extend((d, s) for s in fired)
         flags = (

@@ -92,6 +92,20 @@ class DeploymentPolicy:
                 self.paper_side = 0
             self.paper_close_pending = False
 
+    def on_quiet_bars(
+        self, n: int, last_ts: int, last_open: float, low: float, high: float
+    ) -> None:
+        """``n`` bars without a signal, a fill or a paper close due (the engine's quiet
+        run): what :meth:`on_bar_open` and :meth:`on_bar_close` would do bar by bar, with
+        ``low``/``high`` the run's range and ``last_ts``/``last_open`` its last bar's."""
+        self.bar += n
+        self.bar_ts = last_ts
+        self._open = last_open
+        pos = self.position
+        if pos.side != 0:
+            pos.seen_lo = min(pos.seen_lo, low)
+            pos.seen_hi = max(pos.seen_hi, high)
+
     def on_fill(self, fill: FillEvent) -> list[OrderRequest]:
         """Book one of this deployment's fills; returns protective orders to place."""
         purpose = fill.order.request.purpose

@@ -24,6 +24,7 @@ from trading.config import DeploymentSettings
 from trading.engine import BarOutcome, Deployed, TradingEngine
 from trading.orders import AccountBook
 from trading.policy import DeploymentPolicy
+from trading.tape import BarBlock, SignalTape
 
 Sink = Callable[[BarOutcome], None]
 
@@ -51,6 +52,9 @@ def new_deployed(
     )  # fmt: skip
 
 
+DEFAULT_BLOCK_BARS = 5_000
+
+
 def replay(
     candles: pd.DataFrame,
     strategy: BaseStrategy,
@@ -63,30 +67,43 @@ def replay(
     account: AccountBook | None = None,
     deployed: Deployed | None = None,
     sink: Sink | None = None,
+    block_bars: int | None = DEFAULT_BLOCK_BARS,
 ) -> ReplayResult:
     """Stream ``candles`` (closed bars, in order) through a fresh engine trading one
     deployment of ``strategy``; positions still open after the last bar are closed at its
-    close. ``account``/``deployed``: stored ones (their ids), else in-memory ones."""
+    close. ``account``/``deployed``: stored ones (their ids), else in-memory ones.
+    ``block_bars``: bars handed to :meth:`TradingEngine.on_block` at a time, the strategy's
+    signals computed in advance (:class:`trading.tape.SignalTape`); None: one bar at a time
+    through :meth:`TradingEngine.on_candle` and the incremental strategy (the live feed's way).
+    """
     engine = TradingEngine()
     book = account or AccountBook("replay", cash=cash, id=1, max_drawdown_pct=max_drawdown_pct)
     engine.add_account(book, {symbol})
     d = deployed or new_deployed(1, "replay", book.id or 1, symbol, timeframe, strategy, settings)
     engine.set_base(symbol, d.timeframe)
+    if block_bars is not None:
+        d.tape = SignalTape.of(strategy, candles, symbol, d.timeframe.label)
     engine.add(d, candles.iloc[:0])
     trades: list[dict] = []
+
+    def take(outcome: BarOutcome) -> None:
+        trades.extend(t for _, t in outcome.trades)
+        if sink is not None:
+            sink(outcome)
+
     n = len(candles)
-    last_candle = None
-    for i, candle in enumerate(iter_candles(candles)):
-        outcome = engine.on_candle(symbol, candle, last=i == n - 1)
-        trades.extend(t for _, t in outcome.trades)
-        if sink is not None:
-            sink(outcome)
-        last_candle = candle
-    if last_candle is not None:
-        outcome = engine.close_out(symbol, last_candle)
-        trades.extend(t for _, t in outcome.trades)
-        if sink is not None:
-            sink(outcome)
+    if block_bars is None:
+        for i, candle in enumerate(iter_candles(candles)):
+            take(engine.on_candle(symbol, candle, last=i == n - 1))
+    else:
+        bars = BarBlock.of(candles)
+        for start in range(0, n, block_bars):
+            for outcome in engine.on_block(
+                symbol, bars, start, min(n, start + block_bars), last=True
+            ):
+                take(outcome)
+    if n:
+        take(engine.close_out(symbol, next(iter(iter_candles(candles.iloc[-1:])))))
     return ReplayResult(trade_frame(trades), engine, n)
 
 
@@ -124,4 +141,4 @@ def trade_frame(trades: list[dict]) -> pd.DataFrame:
     )
 
 
-__all__ = ["ReplayResult", "new_deployed", "replay", "trade_frame"]
+__all__ = ["DEFAULT_BLOCK_BARS", "ReplayResult", "new_deployed", "replay", "trade_frame"]
