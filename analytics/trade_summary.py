@@ -42,17 +42,21 @@ PERIODS = {"daily": "D", "weekly": "W-SUN", "monthly": "M", "all": None}
 
 
 def trip_labels(trips: pd.DataFrame, fills: pd.DataFrame) -> pd.Series:
-    """Each trip's labels: the union of its entry and exit fills' labels (first seen first)."""
+    """Each trip's labels: the union of its entry and exit fills' labels (first seen first).
+    An account's fills repeat few label sets: each combination is merged once."""
     by_id: dict[str, tuple[str, ...]] = {}
     if "labels" in fills.columns:
-        by_id = dict(zip(fills["trade_id"], fills["labels"], strict=True))
+        by_id = dict(zip(fills["trade_id"].tolist(), fills["labels"].tolist(), strict=True))
+    none: tuple[str, ...] = ()
+    merged: dict[tuple[tuple[str, ...], ...], tuple[str, ...]] = {}
     out = []
+    get = by_id.get
     for entries, exits in zip(trips["entry_trade_ids"], trips["exit_trade_ids"], strict=True):
-        seen: dict[str, None] = {}
-        for trade_id in (*entries, *exits):
-            for label in by_id.get(trade_id, ()):
-                seen[label] = None
-        out.append(tuple(seen))
+        key = tuple(get(t, none) for t in (*entries, *exits))
+        found = merged.get(key)
+        if found is None:
+            found = merged[key] = tuple(dict.fromkeys(x for labels in key for x in labels))
+        out.append(found)
     return pd.Series(out, index=trips.index, dtype=object)
 
 

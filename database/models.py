@@ -317,6 +317,7 @@ class Trade(Base):
         Index(None, "strategy_id", "execution_time"),
         Index(None, "run_id"),
         Index(None, "account_id", "execution_time"),
+        Index(None, "account_id", "id"),  # an account's rows after a row (the trade cache, 0014)
     )
 
     id: Mapped[int] = mapped_column(ID_TYPE, primary_key=True)
@@ -337,6 +338,16 @@ class Trade(Base):
     cumulative_pnl: Mapped[float | None] = mapped_column(Double)
     source: Mapped[str | None] = mapped_column(String(32))
     order_id: Mapped[str | None] = mapped_column(String(160))
+
+
+class DatabaseIdentity(Base):
+    """One random token made when the schema was built (0014): what keys the trade cache's
+    files to this database, not to another one built later at the same path or URL."""
+
+    __tablename__ = "database_identity"
+    __table_args__ = (CheckConstraint("length(token) = 32", name="token_hex"),)
+
+    token: Mapped[str] = mapped_column(String(32), primary_key=True)
 
 
 class NewsEvent(Base):

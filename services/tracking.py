@@ -236,7 +236,11 @@ class TrackingService:
         account has no trades at all."""
         with self._sessions() as session:
             repo = TradeRepository(session)
-            frame = repo.frame(account, strategy_id=strategy, start=start, end=end, context=context)
+            # a query session that writes nothing: the account's columnar cache serves it
+            frame = repo.frame(
+                account, strategy_id=strategy, start=start, end=end, context=context,
+                cached=not context,
+            )  # fmt: skip
             known = [a for a, _, _ in repo.accounts()] if frame.empty else [account]
         if account not in known:
             raise UnknownAccountError(

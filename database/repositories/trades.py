@@ -14,19 +14,21 @@ from sqlalchemy import (
     Table,
     Text,
     cast,
+    func,
     select,
     type_coerce,
 )
 from sqlalchemy.orm import Session
 
 from database.errors import DuplicateTradeError, TradeImmutableError
-from database.models import Trade
+from database.models import DatabaseIdentity, Trade
 from database.records import TradeRecord
 from database.repositories._common import (
     DEFAULT_CHUNK_ROWS,
     IN_CHUNK,
     TimeLike,
     accounts_with_source,
+    aware_timestamp,
     chunks,
     ordered,
     where_matching,
@@ -40,6 +42,8 @@ _FRAME_COLUMNS = (
     "order_id",
 )  # fmt: skip
 _NUMBERS = {"price", "volume", "commission", "pnl", "cumulative_pnl"}
+_TEXT_COLUMNS = ("trade_id", "account_id", "strategy_id", "symbol", "side",
+                 "volatility_regime", "market_session", "source", "order_id")  # fmt: skip
 
 
 def _utc_array(times: list[Any]) -> np.ndarray:
@@ -168,6 +172,7 @@ class TradeRepository:
         start: TimeLike | None = None,
         end: TimeLike | None = None,
         context: bool = False,
+        cached: bool = False,
     ) -> pd.DataFrame:
         """The account's trades as the fills frame analytics reads (docs/tracking.md), in
         recording order: trade_id, account_id, strategy_id, symbol, side, price, volume,
@@ -175,7 +180,52 @@ class TradeRepository:
         market_session, source, order_id; with ``context`` also market_context (dicts).
 
         Read column-wise: labels parsed once per distinct text, the two context fields the
-        analyses group by extracted by the database, the whole context only when asked."""
+        analyses group by extracted by the database, the whole context only when asked.
+        ``cached``: through the account's columnar file cache (``_trade_cache``: only the rows
+        stored since it was written are read from the database); for a session that has
+        written nothing (only committed rows may be cached). Not with ``context``."""
+        cache = None
+        if cached and not context:
+            from database.repositories._trade_cache import trade_cache_for
+
+            cache = trade_cache_for(self._session.connection().engine.url)
+        if cache is None:
+            frame = self._read(account_id, strategy_id, symbol, start, end, context)
+        else:
+            frame = self._cached(cache, account_id)
+            keep = np.ones(len(frame), dtype=bool)
+            if strategy_id is not None:
+                keep &= (frame["strategy_id"] == strategy_id).to_numpy()
+            if symbol is not None:
+                keep &= (frame["symbol"] == symbol).to_numpy()
+            if start is not None:
+                keep &= (frame["time"] >= aware_timestamp(start, "start")).to_numpy()
+            if end is not None:
+                keep &= (frame["time"] <= aware_timestamp(end, "end")).to_numpy()
+            if not keep.all():
+                frame = frame.loc[keep].reset_index(drop=True)
+        frame["labels"] = _parsed(frame["labels"], tuple)
+        if context:
+            frame["market_context"] = _parsed(frame["market_context"], dict)
+        for name in _TEXT_COLUMNS:  # one dtype whichever way it was read (missing: NaN)
+            if frame[name].dtype != "str":
+                frame[name] = frame[name].astype("str")
+        return frame
+
+    def _read(
+        self,
+        account_id: str,
+        strategy_id: str | None,
+        symbol: str | None,
+        start: TimeLike | None,
+        end: TimeLike | None,
+        context: bool,
+        *,
+        after_id: int | None = None,
+        with_id: bool = False,
+    ) -> pd.DataFrame:
+        """The frame's rows from the database, labels as their JSON text; ``after_id``: only
+        rows stored after that row; ``with_id``: an ``id`` column too."""
         c = TRADES.c
         columns = [
             c.trade_id, c.account_id, c.strategy_id, c.symbol, c.side, c.price, c.volume,
@@ -183,8 +233,13 @@ class TradeRepository:
             cast(c.labels, Text), c.market_context["volatility_regime"].as_string(),
             c.market_context["market_session"].as_string(), c.source, c.order_id,
         ]  # fmt: skip
+        names = [*_FRAME_COLUMNS]
         if context:
             columns.append(cast(c.market_context, Text))
+            names.append("market_context")
+        if with_id:
+            columns.append(c.id)
+            names.append("id")
         statement = where_matching(
             select(*columns),
             TRADES,
@@ -192,9 +247,10 @@ class TradeRepository:
             within="execution_time",
             start=start,
             end=end,
-        ).order_by(c.id)
-        rows = self._session.execute(statement).all()
-        names = [*_FRAME_COLUMNS, *(["market_context"] if context else [])]
+        )
+        if after_id is not None:
+            statement = statement.where(c.id > after_id)
+        rows = self._session.execute(statement.order_by(c.id)).all()
         values = list(zip(*rows, strict=True)) if rows else [() for _ in names]
         frame = pd.DataFrame(
             {
@@ -203,9 +259,34 @@ class TradeRepository:
             }
         )
         frame["time"] = _utc_times(frame["time"])
-        frame["labels"] = _parsed(frame["labels"], tuple)
-        if context:
-            frame["market_context"] = _parsed(frame["market_context"], dict)
+        return frame
+
+    def _cached(self, cache: Any, account_id: str) -> pd.DataFrame:
+        """Every row of the account (labels as JSON text), the cached ones from the file and
+        the newer ones from the database; the file brought up to date."""
+        c = TRADES.c
+        token = self._session.scalar(select(DatabaseIdentity.token).limit(1))
+        if not token:  # a schema without its identity: nothing to key the files to
+            return self._read(account_id, None, None, None, None, False)
+        total, last = self._session.execute(
+            select(func.count(), func.max(c.id)).where(c.account_id == account_id)
+        ).one()
+        last = int(last or 0)
+        hit = cache.load(account_id, token)
+        frame = None
+        if hit is not None and hit.last_id <= last and hit.count <= total:
+            if hit.last_id == last and hit.count == total:
+                frame = _from_cache(hit.frame, account_id)
+                return frame
+            newer = self._read(account_id, None, None, None, None, False, after_id=hit.last_id)
+            if hit.count + len(newer) == total:
+                frame = pd.concat([_from_cache(hit.frame, account_id), newer], ignore_index=True)
+        if frame is None:
+            frame = self._read(account_id, None, None, None, None, False)
+            if len(frame) != total:  # rows came in between the two reads: not cached
+                return frame
+        if total:
+            cache.store(account_id, token, frame.rename(columns={"labels": "labels_text"}), last)
         return frame
 
     def accounts(self) -> list[tuple[str, int, str | None]]:
@@ -221,25 +302,33 @@ class TradeRepository:
         raise TradeImmutableError("trades are immutable: a stored trade cannot be deleted")
 
 
+def _from_cache(cached: pd.DataFrame, account_id: str) -> pd.DataFrame:
+    """The cache file's columns as the frame's (labels still JSON text)."""
+    frame = cached.rename(columns={"labels_text": "labels"})
+    frame.insert(1, "account_id", account_id)
+    frame["time"] = pd.DatetimeIndex(
+        pd.to_datetime(frame["time"].to_numpy(), unit="ns", utc=True)
+    ).as_unit("ns")
+    return frame[list(_FRAME_COLUMNS)]
+
+
 def _utc_times(values: pd.Series) -> pd.Series:
     """Execution times as UTC datetimes: SQLite's stored UTC wall-time text, PostgreSQL's
     aware datetimes."""
-    return pd.Series(
-        pd.to_datetime(values.to_numpy(), utc=True, format="ISO8601"), index=values.index
-    )
+    times = pd.DatetimeIndex(pd.to_datetime(values.to_numpy(), utc=True, format="ISO8601"))
+    return pd.Series(times.as_unit("ns"), index=values.index)
 
 
 def _parsed(texts: pd.Series, kind: type) -> list[Any]:
-    """JSON texts parsed once per distinct text (an account's trades repeat few label sets)."""
-    seen: dict[Any, Any] = {}
-    out = []
-    for text in texts:
-        value = seen.get(text)
-        if value is None:
-            loaded = orjson.loads(text) if isinstance(text, str | bytes) else text
-            value = seen[text] = kind(loaded) if loaded is not None else kind()
-        out.append(value)
-    return out
+    """JSON texts parsed once per distinct text (an account's trades repeat few label sets),
+    each row then given its text's value by position, not by a Python loop over the rows."""
+    codes, distinct = pd.factorize(texts, use_na_sentinel=True)
+    values = np.empty(len(distinct) + 1, dtype=object)
+    for k, text in enumerate(distinct.tolist()):
+        loaded = orjson.loads(text) if isinstance(text, str | bytes) else text
+        values[k] = kind(loaded) if loaded is not None else kind()
+    values[-1] = kind()  # a missing text (NULL): code -1
+    return values[codes].tolist()
 
 
 def _trade_record(row: Any) -> TradeRecord:

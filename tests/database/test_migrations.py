@@ -51,6 +51,7 @@ TABLES = {
     "api_tokens",
     "execution_orders",
     "execution_fills",
+    "database_identity",
 }
 
 

@@ -1,0 +1,129 @@
+"""The columnar cache of an account's trades (database/repositories/_trade_cache.py), on SQLite
+and PostgreSQL: a cached read equals the database read, whatever the filters, after new trades
+(only those read from the database), with a damaged or foreign file, and with the cache off."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import pytest
+from sqlalchemy import select, update
+
+from database.models import DatabaseIdentity
+from database.records import TradeRecord
+from database.repositories._trade_cache import trade_cache_for
+from database.repositories.trades import TradeRepository
+
+T0 = datetime(2024, 3, 1, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def cache_dir(tmp_path, monkeypatch):
+    folder = tmp_path / "cache" / "candles"
+    monkeypatch.setenv("CANDLE_CACHE_DIR", str(folder))
+    return folder.parent / "trade_cache"
+
+
+def trades(start: int, n: int, account: str = "acc") -> list[TradeRecord]:
+    return [
+        TradeRecord(
+            trade_id=f"t{k}", account_id=account, strategy_id=f"s{k % 2}",
+            symbol=("BTC/USDT", "SP500")[k % 3 == 0], side=("buy", "sell")[k % 2],
+            price=100.0 + k, volume=1.0 + k % 4, commission=0.1,
+            execution_time=T0 + timedelta(minutes=k), labels=(("momentum",), ())[k % 2],
+            market_context={"volatility_regime": ("high", None)[k % 2], "market_session": "x"},
+            pnl=float(k % 5 - 2), cumulative_pnl=float(k), source="csv",
+            order_id=None if k % 2 else f"o{k}",
+        )
+        for k in range(start, start + n)
+    ]  # fmt: skip
+
+
+def add(session_factory, records) -> None:
+    with session_factory.begin() as session:
+        TradeRepository(session).add_many(records)
+
+
+def both(session_factory, **filters) -> tuple[pd.DataFrame, pd.DataFrame]:
+    with session_factory() as session:
+        repo = TradeRepository(session)
+        return repo.frame("acc", **filters), repo.frame("acc", cached=True, **filters)
+
+
+FILTERS = [
+    {},
+    {"strategy_id": "s1"},
+    {"symbol": "SP500"},
+    {"start": T0 + timedelta(minutes=10), "end": T0 + timedelta(minutes=30)},
+    {"strategy_id": "s0", "symbol": "BTC/USDT", "start": T0 + timedelta(minutes=5)},
+]
+
+
+def test_a_cached_read_equals_the_database_read_as_the_account_grows(session_factory, cache_dir):
+    add(session_factory, trades(0, 40))
+    for filters in FILTERS:  # the first builds the file, the others read it
+        plain, cached = both(session_factory, **filters)
+        pd.testing.assert_frame_equal(cached, plain)
+    files = list(cache_dir.glob("*.trades.arrow"))
+    assert len(files) == 1
+
+    add(session_factory, trades(40, 25))  # newer rows: read after the cached ones
+    with session_factory() as session:
+        hit = trade_cache_for(session.connection().engine.url).load(
+            "acc", session.scalar(select(DatabaseIdentity.token))
+        )
+    assert hit.count == 40
+    for filters in FILTERS:
+        plain, cached = both(session_factory, **filters)
+        pd.testing.assert_frame_equal(cached, plain)
+    assert len(plain) < 65
+    with session_factory() as session:
+        hit = trade_cache_for(session.connection().engine.url).load(
+            "acc", session.scalar(select(DatabaseIdentity.token))
+        )
+    assert hit.count == 65  # the file grew with them
+    # another account is its own file; an account without trades is an empty frame
+    add(session_factory, trades(0, 3, account="other"))
+    with session_factory() as session:
+        repo = TradeRepository(session)
+        assert len(repo.frame("other", cached=True)) == 3
+        assert repo.frame("nobody", cached=True).empty
+
+
+def test_a_damaged_or_foreign_file_is_read_again_from_the_database(session_factory, cache_dir):
+    add(session_factory, trades(0, 30))
+    plain, _ = both(session_factory)
+    (path,) = cache_dir.glob("*.trades.arrow")
+    path.write_bytes(b"not arrow at all")
+    _, cached = both(session_factory)
+    pd.testing.assert_frame_equal(cached, plain)
+    assert path.read_bytes()[:6] == b"ARROW1"  # rebuilt
+
+    # a database rebuilt under the same URL has another identity: the old file is not read
+    with session_factory.begin() as session:
+        session.execute(update(DatabaseIdentity).values(token="f" * 32))
+    add(session_factory, trades(30, 2))
+    plain, cached = both(session_factory)
+    pd.testing.assert_frame_equal(cached, plain)
+    assert len(list(cache_dir.glob("*.trades.arrow"))) == 2
+
+    # a file holding more rows than the database (rows it should not know of): rebuilt
+    with session_factory() as session:
+        cache = trade_cache_for(session.connection().engine.url)
+        token = session.scalar(select(DatabaseIdentity.token))
+        frame = TradeRepository(session).frame("acc").rename(columns={"labels": "labels_text"})
+    frame["labels_text"] = "[]"
+    frame = pd.concat([frame, frame.tail(1).assign(trade_id="ghost")], ignore_index=True)
+    assert cache.store("acc", token, frame, last_id=10**9)
+    plain, cached = both(session_factory)
+    pd.testing.assert_frame_equal(cached, plain)
+    assert "ghost" not in set(cached["trade_id"])
+
+
+def test_with_the_cache_off_the_database_is_read(session_factory, cache_dir, monkeypatch):
+    monkeypatch.setenv("CANDLE_CACHE_DIR", "off")
+    add(session_factory, trades(0, 10))
+    plain, cached = both(session_factory)
+    pd.testing.assert_frame_equal(cached, plain)
+    assert not cache_dir.exists()
