@@ -1,6 +1,6 @@
 """`app.py serve-api` as a real process: uvicorn on a free port serving the pages and the API
 in one ASGI app; a token made by `app.py token create`; trades posted and summarised over
-HTTP equal to `app.py performance --json`; stopped by SIGTERM."""
+HTTP equal to `app.py performance --json`; stopped by SIGINT. And the --api-only shape."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ import pytest
 
 from tests.api.conftest import ROOT
 
-pytestmark = pytest.mark.slow
 READY_WITHIN_S = 90
 
 
@@ -84,6 +83,7 @@ def served(tmp_path: Path) -> Iterator[tuple[httpx2.Client, Path]]:
     assert server.returncode == 0, log.read_text()
 
 
+@pytest.mark.slow
 def test_the_pages_and_the_api_in_one_process(served):
     client, data = served
     made = command(data, "token", "create", "--account", "bot", "--scope", "write")
@@ -112,3 +112,22 @@ def test_the_pages_and_the_api_in_one_process(served):
     assert "<title>StratLens</title>" in page.text
     assert client.get("/_dash-layout").status_code == 200
     assert client.get("/api/docs").status_code == 200
+
+
+def test_the_api_only_shape_serves_no_pages(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from cli.serve import asgi_app
+    from config.settings import Settings
+
+    settings = Settings.from_env(
+        {"STRATLENS_DATA_DIR": str(tmp_path), "LOAD_SAMPLE_DATA": "false", "MAX_REQUEST_MB": "1"}
+    )
+    app = asgi_app(settings, api_only=True)
+    try:
+        with TestClient(app) as client:
+            assert client.get("/api/v1/health").json() == {"status": "ok"}
+            assert client.get("/").status_code == 404  # no pages mounted
+            assert app.state.max_request_bytes == 1 << 20  # MAX_REQUEST_MB
+    finally:
+        app.state.tracking.tracker.close()
