@@ -186,3 +186,26 @@ def test_tca_of_freqtrade_orders_reads_the_arrival_price_from_the_bars(session_f
     assert (row_["latency_s"], row_["execution_time_s"]) == (0.0, 60.0)
     assert np.isnan(row_["is_bps"])  # freqtrade keeps no decision price
     assert "decision price: not given" in row_["reason"]
+
+
+def test_the_live_view_follows_an_import_of_orders(session_factory, first_file):
+    """The import records in its own transaction: the live view hears of its trades after
+    the commit, as it does of the tracker's own, and equals a recomputation."""
+    service = TrackingService(session_factory)
+    service.import_file(first_file, "orders-csv", "desk")
+    assert service.live("desk")["fills"] == 2  # read from the database the first time
+    closing = orders_file(
+        first_file.parent, "closing.csv",
+        row(order_id="o11", side="sell", decision_time="2024-01-02T10:01:00Z",
+            arrival_time="2024-01-02T10:01:01Z", fill_time="2024-01-02T10:01:05Z",
+            fill_qty="2", fill_price="101", fee="0.2"),
+    )  # fmt: skip
+    assert service.import_file(closing, "orders-csv", "desk").stored == 1
+    live = service.live("desk")
+    assert live["fills"] == 3
+    whole = service.performance("desk")["periods"][0]["trade_summary"]
+    assert whole["trades"] == 1
+    # bought 0.5 at 100.4 and 1.5 at 100.5, sold 2 at 101; fees 0.15 + 0.15 + 0.2
+    assert whole["net_pnl"] == pytest.approx(0.5 * 0.6 + 1.5 * 0.5 - 0.5)
+    for key, value in whole.items():
+        assert live["trade_summary"][key] == pytest.approx(value, nan_ok=True), key

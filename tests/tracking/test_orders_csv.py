@@ -213,3 +213,25 @@ def test_reading_twice_gives_the_same_ids_and_the_file_is_not_written(tmp_path):
     assert [r.trade_id for r in first.records] == [r.trade_id for r in second.records]
     pd.testing.assert_frame_equal(first.executions.orders, second.executions.orders)
     assert path.read_bytes() == before
+
+
+def test_a_stored_order_is_the_files_only_with_every_field_and_fill_the_same(tmp_path):
+    """ExecutionBatch.changed: what makes a second import of an order refuse the file."""
+    batch = read_trades(write(tmp_path, *GOOD), "orders-csv", account="desk").executions
+    orders, fills = batch.orders.copy(), batch.fills.copy()
+    assert batch.changed(orders, fills, "f.csv") == []  # the same: nothing to say
+    orders.loc[0, "limit_price"] = float("nan")  # given 101, stored empty
+    orders.loc[1, "decision_time"] = pd.Timestamp("2024-01-02 09:00", tz="UTC")  # empty in file
+    orders.loc[1, "venue"] = "kraken2"
+    problems = batch.changed(orders, fills, "f.csv")
+    assert [(p.place, p.message.split(" than")[0]) for p in problems] == [
+        ("row 1", "order 'o1' is stored with other values (limit_price)"),
+        ("row 3", "order 'o2' is stored with other values (decision_time, venue)"),
+    ]
+    one_fill_less = batch.fills.iloc[1:]
+    later = batch.fills.assign(fill_time=batch.fills["fill_time"] + pd.Timedelta("1us"))
+    for stored_fills in (one_fill_less, later):
+        (problem,) = batch.changed(batch.orders, stored_fills, "f.csv")
+        assert "order 'o1' is stored with other values (fills)" in problem.message
+    # a fee is not part of what makes the order the same (as a trade's commission is not)
+    assert batch.changed(batch.orders, batch.fills.assign(fee=9.0), "f.csv") == []
