@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import Depends, Path, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api.models.common import PRINTABLE
 from api.problems import Problem
 from services.tokens import Grant, TokenService
 
@@ -56,7 +57,8 @@ def not_found(account_id: str) -> Problem:
 
 
 def readable_account(
-    account_id: Annotated[str, Path(min_length=1, max_length=128)], caller: Caller
+    account_id: Annotated[str, Path(min_length=1, max_length=128, pattern=PRINTABLE)],
+    caller: Caller,
 ) -> str:
     """The path's account when the token reaches it; 404 otherwise."""
     if caller.account_id != account_id:

@@ -11,6 +11,8 @@ Period = Literal["all", "daily", "weekly", "monthly"]
 Preset = Literal["quantstats", "backtesting.py", "trade"]
 Dimension = Literal["label", "session", "hour", "weekday", "size", "regime", "strategy", "symbol"]
 Clock = Literal["entry", "exit"]
+PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
+"""Text without control characters (PostgreSQL refuses NUL in text: a 422, not a 500)."""
 
 
 def _finite_or_none(value: Any) -> Any:

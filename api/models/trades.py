@@ -18,7 +18,7 @@ from pydantic import (
     StringConstraints,
 )
 
-from api.models.common import Number
+from api.models.common import PRINTABLE, Number
 
 MAX_BATCH = 10_000
 EPOCH_MS_FLOOR = 100_000_000_000  # 1973-03-03 in ms: an integer below is epoch seconds (refused)
@@ -52,7 +52,9 @@ def _epoch_ms(value: Any) -> Any:
 
 def _text(most: int) -> Any:
     return Annotated[
-        str, StringConstraints(min_length=1, max_length=most), BeforeValidator(_no_edge_blanks)
+        str,
+        StringConstraints(min_length=1, max_length=most, pattern=PRINTABLE),
+        BeforeValidator(_no_edge_blanks),
     ]
 
 
@@ -60,7 +62,7 @@ Id = _text(128)  # trade, account and strategy ids: what a stored trade holds
 Symbol = _text(64)
 OrderId = _text(160)
 Side = Annotated[Literal["buy", "sell"], BeforeValidator(_lower)]
-Label = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Label = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=PRINTABLE)]
 ExecutionTime = Annotated[AwareDatetime, BeforeValidator(_epoch_ms)]
 
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
 
+from api.models.common import PRINTABLE
 from api.problems import MEDIA_TYPE, Problem, ProblemDetail
 from services.tracking import TrackingService
 from services.trade_api import TradeApi
@@ -25,8 +26,12 @@ Tracking = Annotated[TrackingService, Depends(_tracking)]
 Trades = Annotated[TradeApi, Depends(_trades)]
 
 Strategy = Annotated[
-    str | None, Query(min_length=1, max_length=128, description="only this strategy's trades")
+    str | None,
+    Query(
+        min_length=1, max_length=128, pattern=PRINTABLE, description="only this strategy's trades"
+    ),
 ]
+Symbol = Annotated[str | None, Query(min_length=1, max_length=64, pattern=PRINTABLE)]
 Capital = Annotated[
     float | None,
     Query(gt=0, le=1e15, description="starting capital (a paper account's own by default)"),
@@ -58,7 +63,7 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
 READ_PROBLEMS = problems(401, 404, 422, 500)
 
 
-def utc(value: datetime | None, name: str) -> datetime | None:
+def utc(value: datetime | None) -> datetime | None:
     """A query time in UTC (naive: read as UTC)."""
     if value is None:
         return None

@@ -19,7 +19,7 @@ import numpy as np
 from fastapi import APIRouter, Depends, Query
 
 from api.auth import ReadableAccount
-from api.models.common import Clock, Dimension, Period, Preset
+from api.models.common import PRINTABLE, Clock, Dimension, Period, Preset
 from api.models.performance import (
     AttributionResponse,
     BenchmarkResponse,
@@ -36,6 +36,7 @@ from api.routes.deps import (
     READ_PROBLEMS,
     Capital,
     Strategy,
+    Symbol,
     Tracking,
     Trades,
     ordered_span,
@@ -109,16 +110,18 @@ def trades(
     account_id: ReadableAccount,
     listing: Trades,
     strategy: Strategy = None,
-    symbol: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
-    label: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    symbol: Symbol = None,
+    label: Symbol = None,
     start: Annotated[datetime | None, Query(description="ISO 8601; no zone: UTC")] = None,
     end: Annotated[datetime | None, Query(description="ISO 8601; no zone: UTC")] = None,
-    cursor: Annotated[int, Query(ge=0, description="next_cursor of the page before")] = 0,
+    cursor: Annotated[
+        int, Query(ge=0, le=2**63 - 1, description="next_cursor of the page before")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Any:
     """The stored trades (fills) with their labels and market context, in recording order,
     a page at a time: pass each page's ``next_cursor`` as ``cursor``."""
-    start, end = utc(start, "start"), utc(end, "end")
+    start, end = utc(start), utc(end)
     ordered_span(start, end)
     rows = listing.page(
         account_id, after_id=cursor, limit=limit + 1, strategy_id=strategy, symbol=symbol,
@@ -205,7 +208,9 @@ def pattern_analysis(
 def benchmark(
     account_id: ReadableAccount,
     tracking: Tracking,
-    symbol: Annotated[str, Query(min_length=1, max_length=64, description="a stored symbol")],
+    symbol: Annotated[
+        str, Query(min_length=1, max_length=64, pattern=PRINTABLE, description="a stored symbol")
+    ],
     strategy: Strategy = None,
     capital: Capital = None,
 ) -> Any:

@@ -147,7 +147,8 @@ def test_bad_parameters_are_problems_naming_each_field(api, seeded):
     reversed_span = api.get(f"{BASE}/trades", start="2024-03-01", end="2024-01-01")
     assert reversed_span.status_code == 422
     assert "after end" in reversed_span.json()["detail"]
-    for query in ({"limit": 0}, {"limit": 1001}, {"cursor": -1}, {"capital": -5}):
+    for query in ({"limit": 0}, {"limit": 1001}, {"cursor": -1}, {"cursor": 2**63},
+                  {"capital": -5}, {"strategy": "s\x00"}, {"label": "a\nb"}):  # fmt: skip
         path = f"{BASE}/pnl-curve" if "capital" in query else f"{BASE}/trades"
         assert api.get(path, **query).status_code == 422, query
     missing = api.get(f"{BASE}/benchmark", symbol="NOPE")

@@ -96,6 +96,7 @@ def test_each_field_is_checked(api):
         "execution_time": (1714557600, "before 1973 as epoch milliseconds"),
         "labels": ("breakout", "valid list"),
         "colour": ("red", "Extra inputs are not permitted"),
+        "order_id": ("o\x00", "should match pattern"),  # PostgreSQL refuses NUL in text
     }
     for field, (value, reason) in cases.items():
         got = api.post(trade(0, **{field: value}))
