@@ -6,8 +6,10 @@
 1. 200 running deployments (6 strategies x parameter sets x 3 symbols, 20 accounts) on a
    1m replay through the live runner (services.trading_runner): from a closed candle to every
    signal, order, fill and stored record (its transaction committed), per closed candle, on
-   SQLite and on PostgreSQL. Goal p99 <= 20 ms. Against the naive way: each deployment its
-   own engine (no shared indicator) and its own transaction.
+   SQLite and on PostgreSQL. Goal p99 <= 20 ms. Also given without the candles that carry an
+   account's first fill on a symbol (the trade tracker warms that pair's labeller then, once).
+   Against the naive way: each deployment its own engine (no shared indicator) and its own
+   transaction.
 2. ``app.py paper replay`` over ``--bars`` 1m bars as a fresh process, against a
    backtesting.py script (its event loop, the same bars from CSV, SmaCross 10/30 both sides)
    as a fresh process; the replay's trades must equal ``app.py backtest --json`` (our engine)
@@ -99,9 +101,11 @@ def deployments_latency(url: str, label: str, naive: bool) -> dict[str, float]:
                 n += 1
     cursor = {s: frames[s].index[HISTORY - 1] for s in SYMBOLS}
     times: list[float] = []
+    steady: list[float] = []  # candles without an account's first fill on a symbol
     if not naive:
-        runner = TradingRunner(sessions, cursor=lambda s: cursor[s], sync_s=3600)
+        runner = _Watched(sessions, cursor=lambda s: cursor[s], sync_s=3600)
         runner.start()
+        first_fills: set[tuple[int, str]] = set()
         try:
             for k in range(HISTORY, HISTORY + LIVE):
                 for symbol in SYMBOLS:
@@ -110,6 +114,13 @@ def deployments_latency(url: str, label: str, naive: bool) -> dict[str, float]:
                     t0 = time.perf_counter()
                     runner.on_closed(event)
                     times.append((time.perf_counter() - t0) * 1000)
+                    # the trade tracker warms its labeller at an account's first fill on a
+                    # symbol (reads weeks of bars and the account's trades): once per pair
+                    pairs = set(_new_fills(runner))
+                    if not pairs <= first_fills:
+                        first_fills |= pairs
+                    else:
+                        steady.append(times[-1])
             status = runner.status()
         finally:
             runner.stop()
@@ -144,7 +155,31 @@ def deployments_latency(url: str, label: str, naive: bool) -> dict[str, float]:
                         single._bar(symbol, candle)
                 times.append((time.perf_counter() - t0) * 1000)
     engine.dispose()
-    return {"p50": pct(times, 50), "p99": pct(times, 99), "max": max(times)}
+    out = {"p50": pct(times, 50), "p99": pct(times, 99), "max": max(times)}
+    if steady:
+        out.update(
+            steady_p50=pct(steady, 50), steady_p99=pct(steady, 99), warm=len(times) - len(steady)
+        )
+    return out
+
+
+class _Watched(TradingRunner):
+    """The runner, keeping the outcomes it stored for the last closed candle."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.outcomes: list = []
+
+    def _commit(self, outcome) -> None:
+        self.outcomes.append(outcome)
+        super()._commit(outcome)
+
+
+def _new_fills(runner: _Watched) -> list[tuple[int, str]]:
+    """(account id, symbol) of each fill stored since the last call."""
+    pairs = [(a, f.symbol) for o in runner.outcomes for a, fills in o.fills.items() for f in fills]
+    runner.outcomes = []
+    return pairs
 
 
 def order_ack(url: str) -> tuple[dict[str, float], dict[str, float]]:
@@ -296,9 +331,13 @@ def main() -> int:
             shared = deployments_latency(url, f"{name}-shared", naive=False)
             naive = deployments_latency(url, f"{name}-naive", naive=True)
             verdict = "PASS" if shared["p99"] <= 20 else "FAIL"
+            steady = "PASS" if shared["steady_p99"] <= 20 else "FAIL"
             print(
                 f"  {name}: runner p50 {shared['p50']:.1f} p99 {shared['p99']:.1f}"
-                f" max {shared['max']:.1f} ({verdict} goal p99 <= 20); naive (own engine +"
+                f" max {shared['max']:.1f} ({verdict} goal p99 <= 20); without the"
+                f" {shared['warm']:.0f} candles carrying an account's first fill on a symbol"
+                f" (the trade tracker's one-time labeller warm-up) p50 {shared['steady_p50']:.1f}"
+                f" p99 {shared['steady_p99']:.1f} ({steady}); naive (own engine +"
                 f" transaction each) p50 {naive['p50']:.1f} p99 {naive['p99']:.1f}:"
                 f" {naive['p50'] / shared['p50']:.1f}x slower"
             )

@@ -380,6 +380,9 @@ class TradingRunner:
     def _commit(self, outcome: BarOutcome) -> None:
         try:
             with self._writes.begin() as session:
+                # a bar's commit does not wait for the WAL flush (PostgreSQL): the bar is
+                # processed again after a database crash, as after the runner's own
+                TradingRepository(session).commit_without_flush_wait()
                 self._store.write(session, [outcome])
         except Exception:
             self._errors += 1

@@ -88,6 +88,15 @@ class TradingRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
 
+    def commit_without_flush_wait(self) -> None:
+        """PostgreSQL: this transaction's COMMIT returns before its WAL reaches the disk
+        (``synchronous_commit = off`` for this transaction only). A crash of the database
+        server (not of the client) may lose the last such commits, never half of one: the
+        runner then processes those bars again (docs/trading.md, "Durability"). SQLite: no-op."""
+        connection = self._session.connection()
+        if _pg(connection):
+            connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
+
     # -- accounts --------------------------------------------------------------------------
     def create_account(
         self, name: str, cash: float, now: datetime, max_drawdown_pct: float | None = None

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from database.errors import TradeImmutableError
@@ -319,3 +319,35 @@ def test_positions_insert_then_update(session_factory, account_id):
     assert [(p.symbol, p.quantity, p.average_price, p.realised_pnl) for p in rows] == [
         ("SP500", -1.0, 105.0, 10.0)
     ]
+
+
+def test_a_runner_transaction_commits_without_waiting_for_the_flush_only_itself(
+    session_factory, account_id
+):
+    with session_factory.begin() as session:
+        TradingRepository(session).commit_without_flush_wait()
+        if session.get_bind().dialect.name != "postgresql":
+            return  # SQLite: nothing to relax
+        assert session.execute(text("SHOW synchronous_commit")).scalar() == "off"
+        TradingRepository(session).save_accounts([], NOW)
+    with session_factory() as session:  # SET LOCAL: the next transaction waits again
+        assert session.execute(text("SHOW synchronous_commit")).scalar() == "on"
+
+
+def test_states_and_advanced_deployments_are_saved_in_one_call(session_factory, account_id):
+    with session_factory.begin() as session:
+        repo = TradingRepository(session)
+        first, second = deploy(repo, "a1", account_id).id, deploy(repo, "a2", account_id).id
+        repo.save_states([(first, 1000, 3, {"k": 1}), (second, 1000, 5, {"k": 2})], NOW)
+    with session_factory.begin() as session:  # the first moved on, the second changed state
+        TradingRepository(session).save_states([(second, 1060, 6, None)], NOW, [(first, 1060)])
+    with session_factory.begin() as session:
+        TradingRepository(session).save_states([], NOW, [(first, 1120), (second, 1120)])
+    with session_factory() as session:
+        rows = {r.name: r for r in TradingRepository(session).deployments()}
+    assert (rows["a1"].last_bar_ts, rows["a1"].bar_index, dict(rows["a1"].state)) == (
+        1120, 5, {"k": 1},
+    )  # fmt: skip
+    assert (rows["a2"].last_bar_ts, rows["a2"].bar_index, dict(rows["a2"].state)) == (
+        1120, 7, {"k": 2},
+    )  # fmt: skip
