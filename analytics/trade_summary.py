@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -43,20 +44,45 @@ PERIODS = {"daily": "D", "weekly": "W-SUN", "monthly": "M", "all": None}
 
 def trip_labels(trips: pd.DataFrame, fills: pd.DataFrame) -> pd.Series:
     """Each trip's labels: the union of its entry and exit fills' labels (first seen first).
-    An account's fills repeat few label sets: each combination is merged once."""
-    by_id: dict[str, tuple[str, ...]] = {}
-    if "labels" in fills.columns:
-        by_id = dict(zip(fills["trade_id"].tolist(), fills["labels"].tolist(), strict=True))
-    none: tuple[str, ...] = ()
-    merged: dict[tuple[tuple[str, ...], ...], tuple[str, ...]] = {}
-    out = []
-    get = by_id.get
-    for entries, exits in zip(trips["entry_trade_ids"], trips["exit_trade_ids"], strict=True):
-        key = tuple(get(t, none) for t in (*entries, *exits))
-        found = merged.get(key)
-        if found is None:
-            found = merged[key] = tuple(dict.fromkeys(x for labels in key for x in labels))
-        out.append(found)
+
+    Over whole columns: each fill's label set is a code, each trip of one entry and one exit
+    fill (nearly all) a pair of codes, and each distinct pair is merged once; the other trips
+    (scaled in or out) are merged one by one."""
+    n = len(trips)
+    if not n or "labels" not in fills.columns or not len(fills):
+        return pd.Series([()] * n, index=trips.index, dtype=object)
+    entries = trips["entry_trade_ids"].tolist()
+    exits = trips["exit_trade_ids"].tolist()
+    n_entry = np.fromiter(map(len, entries), dtype=np.int64, count=n)
+    n_exit = np.fromiter(map(len, exits), dtype=np.int64, count=n)
+    flat = [*chain.from_iterable(entries), *chain.from_iterable(exits)]
+    where = pd.Index(fills["trade_id"].to_numpy(dtype=object)).get_indexer(flat)
+    sets = np.empty(len(fills), dtype=object)
+    sets[:] = fills["labels"].tolist()
+    fill_codes, distinct = pd.factorize(sets)
+    none = len(distinct)  # a trade id not among the fills: no label
+    codes = np.where(where >= 0, fill_codes[np.maximum(where, 0)], none)
+    labels = [*distinct.tolist(), ()]
+    entry_codes = codes[: int(n_entry.sum())]
+    exit_codes = codes[int(n_entry.sum()) :]
+    out = np.empty(n, dtype=object)
+    simple = (n_entry == 1) & (n_exit == 1)
+    first_entry = np.concatenate([[0], np.cumsum(n_entry)[:-1]])
+    first_exit = np.concatenate([[0], np.cumsum(n_exit)[:-1]])
+    pairs = entry_codes[first_entry[simple]] * (none + 1) + exit_codes[first_exit[simple]]
+    unique, inverse = np.unique(pairs, return_inverse=True)
+    merged = np.empty(len(unique), dtype=object)
+    merged[:] = [
+        tuple(dict.fromkeys((*labels[p // (none + 1)], *labels[p % (none + 1)])))
+        for p in unique.tolist()
+    ]
+    out[simple] = merged[inverse]
+    for t in np.flatnonzero(~simple).tolist():
+        held = [
+            *entry_codes[first_entry[t] : first_entry[t] + n_entry[t]].tolist(),
+            *exit_codes[first_exit[t] : first_exit[t] + n_exit[t]].tolist(),
+        ]
+        out[t] = tuple(dict.fromkeys(x for c in held for x in labels[c]))
     return pd.Series(out, index=trips.index, dtype=object)
 
 

@@ -134,6 +134,8 @@ class TrackingService:
     ) -> None:
         self._sessions = sessions
         self.live_accounts = LiveAccounts()
+        self._trips_memo: dict[tuple, pd.DataFrame] = {}
+        self._memo_lock = threading.Lock()
         self._follows_tracker = tracker is None  # the live view listens to its own tracker
         self.tracker = tracker or TradeTracker(
             sessions, annotator=MarketAnnotator(), listeners=[self.live_accounts]
@@ -254,7 +256,29 @@ class TrackingService:
 
     def trips(self, fills: pd.DataFrame, *, excursions: bool = False) -> pd.DataFrame:
         """Round trips of ``fills`` with their labels and the entry's market context; with
-        ``excursions`` their MAE and MFE from each symbol's stored bars (NaN without bars)."""
+        ``excursions`` their MAE and MFE from each symbol's stored bars (NaN without bars).
+
+        Fills read through the account's trade cache say which stored rows they are
+        (``attrs["stored_version"]``: the database, the account's row count and last row):
+        their trips are computed once and kept for the next caller of the same rows (the
+        performance and the attribution of one view)."""
+        version = fills.attrs.get("stored_version")
+        if version is None or not len(fills):
+            return self._trips(fills, excursions)
+        first = fills["trade_id"].iat[0]
+        last = fills["trade_id"].iat[-1]
+        key = (version, len(fills), first, last, excursions)
+        with self._memo_lock:
+            found = self._trips_memo.get(key)
+        if found is None:
+            found = self._trips(fills, excursions)
+            with self._memo_lock:
+                self._trips_memo[key] = found
+                while len(self._trips_memo) > 8:
+                    self._trips_memo.pop(next(iter(self._trips_memo)))
+        return found.copy()
+
+    def _trips(self, fills: pd.DataFrame, excursions: bool) -> pd.DataFrame:
         trips = round_trips(fills, self._bars_of(fills) if excursions else None)
         trips["labels"] = trip_labels(trips, fills)
         context = fills.set_index("trade_id")

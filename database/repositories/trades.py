@@ -193,6 +193,7 @@ class TradeRepository:
             frame = self._read(account_id, strategy_id, symbol, start, end, context)
         else:
             frame = self._cached(cache, account_id)
+            version = frame.attrs.get("stored_version")
             keep = np.ones(len(frame), dtype=bool)
             if strategy_id is not None:
                 keep &= (frame["strategy_id"] == strategy_id).to_numpy()
@@ -204,6 +205,8 @@ class TradeRepository:
                 keep &= (frame["time"] <= aware_timestamp(end, "end")).to_numpy()
             if not keep.all():
                 frame = frame.loc[keep].reset_index(drop=True)
+            if version is not None:
+                frame.attrs["stored_version"] = version
         frame["labels"] = _parsed(frame["labels"], tuple)
         if context:
             frame["market_context"] = _parsed(frame["market_context"], dict)
@@ -277,6 +280,7 @@ class TradeRepository:
         if hit is not None and hit.last_id <= last and hit.count <= total:
             if hit.last_id == last and hit.count == total:
                 frame = _from_cache(hit.frame, account_id)
+                frame.attrs["stored_version"] = (token, total, last)
                 return frame
             newer = self._read(account_id, None, None, None, None, False, after_id=hit.last_id)
             if hit.count + len(newer) == total:
@@ -287,6 +291,8 @@ class TradeRepository:
                 return frame
         if total:
             cache.store(account_id, token, frame.rename(columns={"labels": "labels_text"}), last)
+        # what the frame holds: every row of the account up to row ``last`` of this database
+        frame.attrs["stored_version"] = (token, total, last)
         return frame
 
     def accounts(self) -> list[tuple[str, int, str | None]]:

@@ -106,3 +106,35 @@ def test_the_live_summary_equals_a_recomputation_after_every_trip():
         assert live.labels().keys() == label_performance(trips.iloc[:n]).keys()
         for label, row in label_performance(trips.iloc[:n]).items():
             assert live.labels()[label] == pytest.approx(row, rel=1e-9, abs=1e-9)
+
+
+def _labels_one_trip_at_a_time(trips: pd.DataFrame, fills: pd.DataFrame) -> list[tuple]:
+    """The rule written plainly: each trip's fills' labels in order, each label once."""
+    by_id = dict(zip(fills["trade_id"], fills["labels"], strict=True))
+    return [
+        tuple(dict.fromkeys(x for t in (*entries, *exits) for x in by_id.get(t, ())))
+        for entries, exits in zip(trips["entry_trade_ids"], trips["exit_trade_ids"], strict=True)
+    ]
+
+
+def test_trip_labels_over_columns_equal_the_rule_trip_by_trip():
+    """Random fills with scale-ins, partial exits and flips (trips of several fills) and a
+    handful of label sets, some empty: the column-wise merge equals the plain rule."""
+    rng = np.random.default_rng(11)
+    sets = [(), ("breakout",), ("momentum", "breakout"), ("stop_loss",), ("quick_exit",),
+            ("high_volatility", "momentum")]  # fmt: skip
+    rows = [
+        (k, ("buy", "sell")[int(rng.random() < 0.5)], 100 + rng.normal(), float(rng.integers(1, 4)),
+         0.0, sets[int(rng.integers(len(sets)))])
+        for k in range(3000)
+    ]  # fmt: skip
+    fills = fills_frame(rows)
+    trips = round_trips(fills)
+    several = (trips["entry_trade_ids"].map(len) > 1) | (trips["exit_trade_ids"].map(len) > 1)
+    assert several.sum() > 50
+    assert (~several).sum() > 50
+    assert trip_labels(trips, fills).tolist() == _labels_one_trip_at_a_time(trips, fills)
+    # a trip whose fill is not among the fills given: that fill adds no label
+    partial = fills.iloc[1:]
+    assert trip_labels(trips, partial).tolist() == _labels_one_trip_at_a_time(trips, partial)
+    assert trip_labels(trips.iloc[:0], fills).tolist() == []
