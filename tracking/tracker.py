@@ -178,6 +178,19 @@ class TradeTracker:
         """Drop what is known of ``accounts``: read again from the database when next used."""
         self._forget(set(accounts))
 
+    def add_listener(self, listener: Callable[[Recorded], None]) -> Callable[[], None]:
+        """Call ``listener`` with each committed batch (after the commit, on the recording
+        thread: it must be quick; one that raises is logged and never loses a trade); returns
+        the function that removes it."""
+        with self._lock:
+            self._listeners = [*self._listeners, listener]
+
+        def remove() -> None:
+            with self._lock:
+                self._listeners = [f for f in self._listeners if f is not listener]
+
+        return remove
+
     # --- streaming ------------------------------------------------------------------------
 
     def submit(self, record: TradeRecord) -> Future[TradeRecord]:
@@ -434,7 +447,7 @@ class TradeTracker:
     def _notify(self, outcome: Recorded) -> None:
         if not outcome.stored:
             return
-        for listener in self._listeners:
+        for listener in self._listeners:  # a snapshot: listeners added or removed meanwhile
             try:
                 listener(outcome)
             except Exception:  # a listener never loses a stored trade

@@ -116,3 +116,18 @@ def test_streamed_trades_are_acknowledged_once_committed_and_bad_ones_fail_alone
         assert [len(stored(session_factory, a)) for a in ("t1", "t2", "t3")] == [50, 50, 50]
     finally:
         tracker.close()
+
+
+def test_a_listener_added_later_hears_each_commit_until_removed_and_a_failing_one_loses_nothing(
+    session_factory,
+):
+    tracker = TradeTracker(session_factory)
+    heard: list[list[str]] = []
+    remove = tracker.add_listener(lambda out: heard.append([r.trade_id for r in out.stored]))
+    tracker.add_listener(lambda out: 1 / 0)  # logged, never loses a trade
+    tracker.record_many([fill("a", 1, "buy", 10, 1), fill("b", 2, "sell", 11, 1)])
+    assert heard == [["a", "b"]]
+    remove()
+    tracker.record_many([fill("c", 3, "buy", 10, 1)])
+    assert heard == [["a", "b"]]
+    assert [t.trade_id for t in stored(session_factory)] == ["a", "b", "c"]
