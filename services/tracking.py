@@ -88,13 +88,20 @@ class LiveAccounts:
         self._lock = threading.Lock()
 
     def __call__(self, outcome: Recorded) -> None:
+        """Follow the accounts already seeded; an account not followed yet is read whole from
+        the database when first viewed (its state begun here would miss its older trades)."""
         with self._lock:
+            followed = self._accounts
             for trade in outcome.stored:
-                self._state(trade.account_id)[2][0] += 1
+                state = followed.get(trade.account_id)
+                if state is not None:
+                    state[2][0] += 1
             for trip in outcome.trips:
-                summary, attribution, _ = self._state(trip["account_id"])
-                summary.add(trip["net_pnl"], trip["fees"], trip["holding_s"], trip["labels"])
-                attribution.add(trip)
+                state = followed.get(trip["account_id"])
+                if state is not None:
+                    summary, attribution, _ = state
+                    summary.add(trip["net_pnl"], trip["fees"], trip["holding_s"], trip["labels"])
+                    attribution.add(trip)
 
     def _state(self, account: str) -> tuple[LiveSummary, AttributionState, list[int]]:
         state = self._accounts.get(account)

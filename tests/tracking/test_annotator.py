@@ -143,3 +143,21 @@ def test_the_live_view_equals_a_recomputation_after_every_trade(session_factory,
     finally:
         service.tracker.close()
     assert live["trade_summary"]["trades"] >= 10
+
+
+def test_a_trade_recorded_before_the_first_view_does_not_cut_the_accounts_history(
+    session_factory, seeded
+):
+    """A process that records a trade of an account before anyone viewed it (an import, the
+    API) and then views it: the view holds the whole account, not the one trade it saw."""
+    from services.tracking import TrackingService
+
+    fills, _, _ = seeded
+    TrackingService(session_factory).tracker.record_many(fills[:40])  # an earlier process
+    later = TrackingService(session_factory)
+    later.tracker.record_many(fills[40:41])
+    live = later.live("acc")
+    assert live["fills"] == 41
+    whole = later.performance("acc")["periods"][0]["trade_summary"]
+    assert live["trade_summary"]["trades"] == whole["trades"]
+    assert live["trade_summary"]["net_pnl"] == pytest.approx(whole["net_pnl"], rel=1e-12)
