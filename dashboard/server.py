@@ -21,10 +21,12 @@ from dashboard import guards, shell
 from dashboard.pages import alerts as alerts_page
 from dashboard.pages import attribution as attribution_page
 from dashboard.pages import backtest as backtest_page
+from dashboard.pages import execution as execution_page
 from dashboard.pages import formulas
 from dashboard.pages import live as live_page
 from dashboard.pages import trading as trading_page
 from dashboard.warmup import WarmDiskcacheManager, WarmUp
+from services.execution_views import ExecutionViews
 from services.paper import PaperTrading
 from services.runtime import Services, build_services
 from services.tracking import TrackingService
@@ -45,7 +47,8 @@ def create_app(
     Pages: the live chart (/), the backtest page (/backtest, its runs are dash background
     callbacks run by a DiskcacheManager under the data directory), the paper trading page
     (/trading), the alerts (/alerts, and their toasts on every page), the attribution of
-    every account's tracked trades (/attribution), the formulas (/docs/metrics).
+    every account's tracked trades (/attribution), the transaction costs of every account's
+    orders (/execution), the formulas (/docs/metrics).
     ``warm``: start the warm-up (dashboard/warmup.py) in a background thread, the live page's
     first view and every strategy's backtest, so that the first requests do not pay for a
     fresh process (``app.py serve`` does); `app.server.extensions['stratlens_warmup']` holds
@@ -69,6 +72,7 @@ def create_app(
     )
     live = live_page.LiveContext(services.market_data, services.tracks, settings.chart_bars)
     attribution = AttributionViews(TrackingService(services.sessions), services.sessions)
+    execution = ExecutionViews(services.sessions, settings.data_dir)
     pages: dict[str, shell.PageBuilder] = {
         "live": lambda search: live_page.layout(
             services.market_data,
@@ -81,6 +85,7 @@ def create_app(
         "trading": lambda _: trading_layout(services),
         "alerts": lambda _: alerts_page.layout(services.alerts),
         "attribution": lambda search: attribution_layout(attribution, services, search),
+        "execution": lambda search: execution_page.layout(execution.accounts(), search),
     }
     # outside a request (Dash's validation layout) every page; in one, the page asked for
     app.layout = lambda: shell.shell(
@@ -93,6 +98,7 @@ def create_app(
     backtest_page.register_callbacks(app, services, manager)
     alerts_page.register_callbacks(app, services.alerts)
     attribution_page.register_callbacks(app, attribution)
+    execution_page.register_callbacks(app, execution)
     trading_page.register_callbacks(
         app,
         PaperTrading(services.sessions, runner=services.trading),

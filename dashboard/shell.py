@@ -24,7 +24,7 @@ from dash.development.base_component import Component
 
 from dashboard.pages.formulas import FORMULAS_URL
 
-PAGES = ("live", "backtest", "trading", "alerts", "attribution")
+PAGES = ("live", "backtest", "trading", "alerts", "attribution", "execution")
 ASSETS = Path(__file__).resolve().parent / "assets"  # served locally: the app needs no CDN
 GRAPH_CONFIG = {  # the plotly config of the pages' main charts
     "displaylogo": False,
@@ -60,6 +60,7 @@ def navbar(light: bool = False) -> dbc.Navbar:
             dbc.NavLink("Trading", id="nav-trading", href="/trading", active="exact"),
             dbc.NavLink("Alerts", id="nav-alerts", href="/alerts", active="exact"),
             dbc.NavLink("Attribution", id="nav-attribution", href="/attribution", active="exact"),
+            dbc.NavLink("Execution", id="nav-execution", href="/execution", active="exact"),
             dbc.NavLink(
                 "Formulas",
                 id="nav-formulas",

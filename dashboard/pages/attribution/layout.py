@@ -18,7 +18,7 @@ from dashboard.pages.attribution.tables import (
     query_view,
     trip_columns,
 )
-from dashboard.shell import GRAPH_CONFIG
+from dashboard.pages.parts import FIG, KEEP_VISIBLE, card, loading_graph
 from services.tracking_views import AccountChoice
 
 ALL = "(all)"  # the filters' "every strategy / label" value
@@ -32,37 +32,6 @@ RISK_DIMENSIONS = (
     ("strategy", "strategy"),
     ("symbol", "symbol"),
 )
-KEEP_VISIBLE = {"visibility": "visible"}  # a recomputing figure stays drawn under the spinner
-FIG = {**GRAPH_CONFIG, "scrollZoom": False}
-
-
-def _graph(id_: str, height: int | None = 300) -> dcc.Loading:
-    style = {"height": f"{height}px"} if height else {"minHeight": "240px"}
-    return dcc.Loading(
-        dcc.Graph(id=id_, config=FIG, style=style),
-        type="dot",
-        color="#f0b90b",
-        delay_show=500,
-        overlay_style=KEEP_VISIBLE,
-    )
-
-
-def _card(title: str, body: list[Any], card_id: str, note: str = "", tools: Any = None):
-    head = html.Div(
-        [
-            html.Div(
-                [
-                    html.Span(title, className="fw-semibold"),
-                    html.Span(note, className="sl-muted small ms-2"),
-                ]
-            ),
-            *([tools] if tools is not None else []),
-        ],
-        className="d-flex justify-content-between align-items-center mb-1 gap-2",
-    )
-    return dbc.Card(
-        dbc.CardBody([head, *body], className="p-2"), id=card_id, className="sl-card mb-2 h-100"
-    )
 
 
 def _select(id_: str, label: str, options: list[dict], value: Any, width: int = 2) -> dbc.Col:
@@ -149,20 +118,24 @@ def layout(
         ],
         className="g-2 mb-1 sl-controls",
     )
-    label_card = _card(
+    label_card = card(
         "PnL and win rate by label",
-        [_graph("at-labels", 320)],
+        [loading_graph("at-labels", 320)],
         "at-labels-card",
         "a trip counts in each of its labels",
     )
-    heatmap_card = _card(
+    heatmap_card = card(
         "Net PnL by entry weekday and hour",
-        [_graph("at-heatmap", 320)],
+        [loading_graph("at-heatmap", 320)],
         "at-heatmap-card",
         "UTC · hover: trades",
     )
-    regime = _card("Volatility regime", [_graph("at-regime", 260)], "at-regime-card", "at entry")
-    size = _card("Size", [_graph("at-size", 260)], "at-size-card", "quintiles of entry notional")
+    regime = card(
+        "Volatility regime", [loading_graph("at-regime", 260)], "at-regime-card", "at entry"
+    )
+    size = card(
+        "Size", [loading_graph("at-size", 260)], "at-size-card", "quintiles of entry notional"
+    )
     risk_by = dbc.Select(
         id="at-risk-by",
         value="label",
@@ -170,27 +143,27 @@ def layout(
         style={"maxWidth": "9rem"},
         options=[{"label": f"by {name}", "value": v} for v, name in RISK_DIMENSIONS],
     )
-    risk = _card(
-        "Risk: share of variance", [_graph("at-risk", None)], "at-risk-card", tools=risk_by
+    risk = card(
+        "Risk: share of variance", [loading_graph("at-risk", None)], "at-risk-card", tools=risk_by
     )
-    alpha = _card(
+    alpha = card(
         "Skill or market: alpha and beta",
         [html.Div(id="at-alpha"), html.Div(id="at-factors", className="mt-2")],
         "at-alpha-card",
     )
-    patterns = _card(
+    patterns = card(
         "Label patterns",
         [_grid("at-patterns", pattern_columns(DARK), "key", rows=8)],
         "at-patterns-card",
         "pairs and whole label sets; noise: under 30 trades or |t| < 2",
     )
-    trades = _card(
+    trades = card(
         "Round trips",
         [_grid("at-trades", trip_columns(DARK), "trip_id", rows=12, click=True)],
         "at-trades-card",
         "click a row for its fills, context and chart · filter labels in the box",
     )
-    detail = _card(
+    detail = card(
         "Trade detail",
         [
             html.Div(id="at-detail"),

@@ -19,6 +19,7 @@ from dash import html
 from analytics.exports import format_duration
 from components.charts.theme import ChartTheme
 from components.panels.performance import price_decimals, trade_table_style
+from dashboard.pages.parts import finite as _finite
 
 CONTEXT_FIELDS = ("volatility_regime", "market_session", "trend", "volume_profile", "price_level")
 # the numbers behind the context, as the annotator stores them (docs/labels.md)
@@ -33,14 +34,6 @@ CONTEXT_NUMBERS = (
     ("to_low_atr", "to channel low [ATR]"),
     ("momentum_atr", "momentum [ATR]"),
 )
-
-
-def _finite(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 def _time(value: Any) -> str:
