@@ -15,6 +15,7 @@ bar, purpose) and already stored ones are never placed again.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import asdict
 from datetime import datetime
@@ -167,7 +168,7 @@ def order_row(order: PaperOrder) -> OrderRow:
     r = order.request
     extra = dict(order.extra)
     extra.update(
-        costs=asdict(r.costs),
+        costs=_costs_json(r.costs),
         volume_cap=r.volume_cap,
         anchor=order.anchor,
         triggered=order.triggered,
@@ -204,6 +205,12 @@ def order_row(order: PaperOrder) -> OrderRow:
         extra=extra,
         id=order.id,
     )
+
+
+@functools.lru_cache(maxsize=256)
+def _costs_json(costs: CostModel) -> dict[str, float]:
+    """An order's cost model as stored in its ``extra`` (one dict per cost model, read only)."""
+    return asdict(costs)
 
 
 def paper_order(row: OrderRow) -> PaperOrder:
