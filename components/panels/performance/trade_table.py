@@ -52,7 +52,7 @@ def trade_table_columns(
     price = _number_format(decimals)
     percent = _number_format(2, suffix="%")
     numeric = {"type": "rightAligned", "filter": "agNumberColumnFilter"}
-    return [
+    columns = [
         {"field": "id", "headerName": "#", "width": 70, **numeric},
         {"field": "side", "headerName": "Side", "width": 90},
         {"field": "entry_time", "headerName": "Entry (UTC)", "minWidth": 150},
@@ -83,12 +83,12 @@ def trade_table_columns(
         {"field": "exit_reason", "headerName": "Exit reason", "width": 130},
         {"field": "mae_pct", "headerName": "MAE", "valueFormatter": percent, **numeric},
         {"field": "mfe_pct", "headerName": "MFE", "valueFormatter": percent, **numeric},
-        *(
-            [{"field": "labels", "headerName": "Labels", "minWidth": 240, "flex": 2}]
-            if labels
-            else []
-        ),
     ]
+    if labels:  # beside the trade's result, in view on a 1280-wide screen
+        at = next(k for k, c in enumerate(columns) if c["field"] == "return_pct") + 1
+        columns.insert(at, {"field": "labels", "headerName": "Labels", "minWidth": 220, "flex": 2,
+                             "tooltipField": "labels"})  # fmt: skip
+    return columns
 
 
 def _floats(values: pd.Series | np.ndarray, scale: float = 1.0) -> list[float | None]:
