@@ -30,7 +30,7 @@ Quantities are fractional; a quantity below :data:`EPSILON` x the fill's volume 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -226,13 +226,22 @@ def fill_pnl(fills: pd.DataFrame) -> pd.DataFrame:
 
 
 def round_trips(
-    fills: pd.DataFrame, candles: Mapping[str, pd.DataFrame] | None = None
+    fills: pd.DataFrame,
+    candles: Mapping[str, pd.DataFrame] | None = None,
+    *,
+    carry: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Closed round trips (columns :data:`TRIP_COLUMNS`) in exit order. With ``candles``
     (symbol -> bars indexed by open time, UTC) each trip gets ``mae`` and ``mfe``; NaN
-    without."""
+    without. ``carry``: fill columns the trips take, found by the fills' positions (no trade
+    id looked up): ``labels`` as the union of the trip's fills' labels (entries then exits,
+    first seen first: :func:`analytics.trade_summary.trip_labels`' rule), any other column as
+    its entry fill's value."""
     ordered = check_fills(fills)
-    frame = _trip_frame(ordered, _compiled(ordered))
+    walked = _compiled(ordered)
+    frame = _trip_frame(ordered, walked)
+    if carry:
+        _carry(frame, ordered, walked, carry)
     frame["mae"] = np.nan
     frame["mfe"] = np.nan
     if candles and len(frame):
@@ -252,6 +261,61 @@ def _compiled(fills: pd.DataFrame) -> tuple:
         fills["volume"].to_numpy(dtype=np.float64),
         fills["commission"].to_numpy(dtype=np.float64), max(len(uniques), 1),
     )  # fmt: skip
+
+
+def _carry(frame: pd.DataFrame, fills: pd.DataFrame, walked: tuple, names: Sequence[str]) -> None:
+    (_, opened, closed, _, _, first, last, *_rest) = walked
+    done = walked[-1]
+    keep = np.flatnonzero(done)
+    keep = keep[np.argsort(last[keep], kind="stable")]  # the frame's rows: exit order
+    for name in names:
+        if name == "labels":
+            frame[name] = _label_unions(fills[name], opened, closed, len(first))[keep]
+        else:
+            frame[name] = fills[name].to_numpy(dtype=object)[first[keep]]
+
+
+def _label_unions(
+    labels: pd.Series, opened: np.ndarray, closed: np.ndarray, trips: int
+) -> np.ndarray:
+    """Per trip, the union of its fills' label tuples: entry fills, then exit fills, in time
+    order, each label where first seen. Label sets are codes; a trip of one entry and one exit
+    fill is a pair of codes, each distinct pair merged once; the others one by one."""
+    sets = np.empty(len(labels), dtype=object)
+    sets[:] = labels.tolist()
+    codes, distinct = pd.factorize(sets)
+    unions = np.empty(trips, dtype=object)
+    if not trips:
+        return unions
+    values = distinct.tolist()
+    rows_in = np.flatnonzero(opened >= 0)
+    rows_out = np.flatnonzero(closed >= 0)
+    n_in = np.bincount(opened[rows_in], minlength=trips)
+    n_out = np.bincount(closed[rows_out], minlength=trips)
+    entry = np.full(trips, -1, np.int64)
+    exit_ = np.full(trips, -1, np.int64)
+    entry[opened[rows_in]] = rows_in
+    exit_[closed[rows_out]] = rows_out
+    simple = np.flatnonzero((n_in == 1) & (n_out == 1))
+    width = len(values) + 1
+    pairs = codes[entry[simple]] * width + codes[exit_[simple]]
+    unique, inverse = np.unique(pairs, return_inverse=True)
+    merged = np.empty(len(unique), dtype=object)
+    merged[:] = [
+        tuple(dict.fromkeys((*values[p // width], *values[p % width]))) for p in unique.tolist()
+    ]
+    unions[simple] = merged[inverse]
+    other = np.ones(trips, dtype=bool)
+    other[simple] = False
+    if other.any():
+        held: dict[int, list[int]] = {int(t): [] for t in np.flatnonzero(other)}
+        for rows, trip_of in ((rows_in, opened), (rows_out, closed)):
+            for row, t in zip(rows.tolist(), trip_of[rows].tolist(), strict=True):
+                if t in held:
+                    held[t].append(row)
+        for t, rows in held.items():
+            unions[t] = tuple(dict.fromkeys(x for r in rows for x in values[codes[r]]))
+    return unions
 
 
 def _ids_by_trip(trip_of: np.ndarray, ids: np.ndarray, trips: int) -> list[tuple[str, ...]]:

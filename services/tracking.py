@@ -76,6 +76,10 @@ class BenchmarkFit:
     error: str | None = None
 
 
+# what a round trip takes of its fills: the union of their labels, its entry's context
+_CARRIED = ("labels", "volatility_regime", "market_session")
+
+
 class LiveAccounts:
     """Each account's live summary, label table and PnL attribution, kept up to date by the
     tracker (a listener): O(labels + dimensions) per closed round trip, equal to a
@@ -143,7 +147,6 @@ class TrackingService:
         self.live_accounts = LiveAccounts()
         self._trips_memo: dict[tuple, pd.DataFrame] = {}
         self._memo_lock = threading.Lock()
-        self._follows_tracker = tracker is None  # the live view listens to its own tracker
         self.tracker = tracker or TradeTracker(
             sessions, annotator=MarketAnnotator(), listeners=[self.live_accounts]
         )
@@ -200,8 +203,6 @@ class TrackingService:
                 new = _new_orders(session, account, batch, read.source.path)
                 ExecutionRepository(session).add(account, new.orders, new.fills, checked=True)
                 outcome = self.tracker.record_in(session, records, skip_stored=True)
-            if self._follows_tracker and outcome.stored:
-                self.live_accounts(outcome)  # as the tracker's own commits tell it
             stored, already = len(outcome.stored), len(outcome.skipped)
         orders = {
             "stored": len(new.orders), "already_stored": len(batch.orders) - len(new.orders),
@@ -286,12 +287,13 @@ class TrackingService:
         return found.copy()
 
     def _trips(self, fills: pd.DataFrame, excursions: bool) -> pd.DataFrame:
-        trips = round_trips(fills, self._bars_of(fills) if excursions else None)
-        trips["labels"] = trip_labels(trips, fills)
-        context = fills.set_index("trade_id")
-        first = [ids[0] for ids in trips["entry_trade_ids"]]
-        for column in ("volatility_regime", "market_session"):
-            trips[column] = context[column].reindex(first).to_numpy() if len(trips) else []
+        carried = [c for c in _CARRIED if c in fills.columns]
+        trips = round_trips(fills, self._bars_of(fills) if excursions else None, carry=carried)
+        if "labels" not in carried:
+            trips["labels"] = trip_labels(trips, fills)
+        for column in _CARRIED[1:]:
+            if column not in carried:
+                trips[column] = None
         return trips
 
     def _bars_of(self, fills: pd.DataFrame) -> dict[str, pd.DataFrame]:

@@ -138,3 +138,23 @@ def test_trip_labels_over_columns_equal_the_rule_trip_by_trip():
     partial = fills.iloc[1:]
     assert trip_labels(trips, partial).tolist() == _labels_one_trip_at_a_time(trips, partial)
     assert trip_labels(trips.iloc[:0], fills).tolist() == []
+
+
+def test_round_trips_carry_labels_and_the_entrys_values_by_position():
+    """round_trips(carry=...) takes the labels' union and the entry fill's values by the
+    fills' positions: the same as trip_labels and a lookup of the first entry trade id."""
+    rng = np.random.default_rng(5)
+    sets = [(), ("breakout",), ("momentum", "breakout"), ("stop_loss",)]
+    rows = [
+        (k, ("buy", "sell")[int(rng.random() < 0.5)], 100 + rng.normal(), float(rng.integers(1, 4)),
+         0.0, sets[int(rng.integers(len(sets)))])
+        for k in range(2000)
+    ]  # fmt: skip
+    fills = fills_frame(rows).sample(frac=1.0, random_state=3)  # not in time order
+    fills["regime"] = [f"r{k % 7}" for k in range(len(fills))]
+    trips = round_trips(fills, carry=("labels", "regime"))
+    plain = round_trips(fills)
+    assert trips["labels"].tolist() == trip_labels(plain, fills).tolist()
+    by_id = dict(zip(fills["trade_id"], fills["regime"], strict=True))
+    assert trips["regime"].tolist() == [by_id[ids[0]] for ids in plain["entry_trade_ids"]]
+    pd.testing.assert_frame_equal(trips.drop(columns=["labels", "regime"]), plain)
