@@ -348,7 +348,8 @@ class SymbolBars:
         # up to twice keep_bars are held, halved when full (amortised O(1) per bar)
         self._keep = keep_bars
         self._closes: list[int] = []
-        self._recent: list[tuple[BarSnapshot, TradingCalendar]] = []
+        # (the snapshot, or the raw values it is made from when first read; the calendar)
+        self._recent: list[tuple[BarSnapshot | tuple, TradingCalendar]] = []
         self._dropped = False
         if history is not None:
             self.update_frame(history)
@@ -365,19 +366,25 @@ class SymbolBars:
             self.update(Candle(None, o, h, low, c, v), open_ns)  # type: ignore[arg-type]
 
     def update(self, candle: Candle, open_ns: int) -> None:
-        snapshot = self._stream.update(candle, open_ns)
+        # the bar's raw values: its snapshot is made when a fill first reads it (most bars
+        # of a run are never read: making each one's was most of a bar's cost)
+        raw = self._stream.update_raw(candle, open_ns)
         calendar = self._calendar or self._stream.calendar.calendar()
         if len(self._closes) >= 2 * self._keep:
             del self._closes[: self._keep], self._recent[: self._keep]
             self._dropped = True
         self._closes.append(open_ns + self.bar_ns)
-        self._recent.append((snapshot, calendar))
+        self._recent.append((raw, calendar))  # type: ignore[arg-type]
 
     def bar_at(self, time_ns: int) -> tuple[BarSnapshot | None, TradingCalendar]:
         """The snapshot of the last bar closed at or before ``time_ns``, and its calendar."""
         k = bisect_right(self._closes, time_ns)
         if k:
-            return self._recent[k - 1]
+            held, calendar = self._recent[k - 1]
+            if isinstance(held, tuple):  # raw values: made into the snapshot once
+                held = self._stream.snapshot(held)
+                self._recent[k - 1] = (held, calendar)
+            return held, calendar
         if self._dropped:
             oldest = pd.Timestamp(self._closes[0], tz="UTC")
             raise ValueError(

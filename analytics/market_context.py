@@ -353,6 +353,11 @@ class BarStream:
         self.last_open_ns: int | None = None
 
     def update(self, candle: Candle, open_ns: int) -> BarSnapshot:
+        return self.snapshot(self.update_raw(candle, open_ns))
+
+    def update_raw(self, candle: Candle, open_ns: int) -> tuple:
+        """Take one closed bar; its raw values (O(1), a few us): what :meth:`snapshot` turns
+        into the bar's snapshot, later and only when a fill reads it (most bars none)."""
         if self.last_open_ns is not None and open_ns <= self.last_open_ns:
             raise ValueError(
                 f"candle at {pd.Timestamp(open_ns, tz='UTC')} is not after the last one "
@@ -373,22 +378,35 @@ class BarStream:
             shares.clear()
         else:
             shares.push(share)
-        self._smas.append(sma)
-        self._closes.append(close)
-        self._volumes.append(volume)
-        c = self.config
         smas, closes, volumes = self._smas, self._closes, self._volumes
+        smas.append(sma)
+        closes.append(close)
+        before = tuple(volumes)  # the window's volumes before this bar
+        volumes.append(volume)
+        return (
+            open_ns, close, volume, atr,
+            rank_pct(shares.sorted, share) if shares.full else NAN,
+            sma, smas[0] if len(smas) == smas.maxlen else NAN,
+            closes[0] if len(closes) == closes.maxlen else NAN,
+            before[1:] if len(before) == volumes.maxlen else before,
+            rsi, upper, lower, high, low,
+        )  # fmt: skip
+
+    def snapshot(self, raw: tuple) -> BarSnapshot:
+        """The snapshot of a bar from :meth:`update_raw`'s values."""
+        (open_ns, close, volume, atr, rank, sma, sma_before, close_before, volumes_before,
+         rsi, upper, lower, high, low) = raw  # fmt: skip
         return bar_snapshot(
-            c,
+            self.config,
             open_ns=open_ns,
             close=close,
             volume=volume,
             atr=atr,
-            atr_rank=rank_pct(shares.sorted, share) if shares.full else NAN,
+            atr_rank=rank,
             sma=sma,
-            sma_before=smas[0] if len(smas) == smas.maxlen else NAN,
-            close_before=closes[0] if len(closes) == closes.maxlen else NAN,
-            volumes_before=list(volumes)[:-1],
+            sma_before=sma_before,
+            close_before=close_before,
+            volumes_before=volumes_before,
             rsi=rsi,
             bollinger=(upper, lower),
             donchian=(high, low),
