@@ -165,13 +165,24 @@ class TradeTracker:
         self, session: Session, records: Sequence[TradeRecord], *, skip_stored: bool = False
     ) -> Recorded:
         """Record ``records`` (in the order given) in the caller's transaction, which the
-        caller commits; should it roll back, what the tracker knows of those accounts is
-        dropped (read again when next used)."""
+        caller commits: the listeners hear the batch once it is committed; should it roll
+        back, what the tracker knows of those accounts is dropped (read again when next used)."""
         batch = list(_checked(records))
         with self._lock:
             outcome = self._record(session, batch, skip_stored)
         accounts = {r.account_id for r in batch}
-        event.listen(session, "after_soft_rollback", lambda *_: self._forget(accounts), once=True)
+        rolled_back: list[bool] = []
+
+        def on_rollback(*_: Any) -> None:
+            rolled_back.append(True)
+            self._forget(accounts)
+
+        def on_commit(_session: Session) -> None:
+            if not rolled_back:
+                self._notify(outcome)
+
+        event.listen(session, "after_soft_rollback", on_rollback, once=True)
+        event.listen(session, "after_commit", on_commit, once=True)
         return outcome
 
     def forget(self, accounts: Iterable[str]) -> None:
