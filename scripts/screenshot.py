@@ -7,7 +7,8 @@ What a trader sees, for the README and for looking at the app as a user would: e
 each viewport size (exactly, by device emulation) in each theme; light ones end in
 ``_light_<size>.png``. The scratch database also holds STOCK, an intraday stock-like series
 (weekdays 14:30-21:00 UTC), to see the chart hide nights and weekends, and the attribution
-page's accounts: a paper replay and a bot's imported fills.
+page's accounts: a paper replay and a bot's imported fills, and the execution page's: a
+desk's imported orders (scripts/sample_orders.py) with a trained cost model.
 """
 
 from __future__ import annotations
@@ -108,6 +109,20 @@ def seed_tracked_trades(env: dict[str, str], folder: Path) -> None:
         subprocess.run([*app, *args], env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
 
 
+def seed_desk_orders(env: dict[str, str], folder: Path) -> None:
+    """The execution page's imported account: a desk's orders and fills on DEMO 1m ("desk",
+    scripts/sample_orders.py) and its cost model, trained (predicted against realised cost)."""
+    app = [sys.executable, str(ROOT / "app.py")]
+    orders = folder / "desk_orders.csv"
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "sample_orders.py"), str(orders)],
+                   env=env, cwd=ROOT, check=True)  # fmt: skip
+    for args in (
+        ["trades", "import", str(orders), "--format", "orders-csv", "--account", "desk"],
+        ["costmodel", "train", "--account", "desk"],
+    ):
+        subprocess.run([*app, *args], env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+
+
 LAYERED = (
     "symbol=SP500&tf=1d&ind=ema(timeperiod=50)&ind=bbands&ind=rsi&ind=macd"
     "&strat=ema_crossover(direction=both,fast=12,slow=26)"
@@ -131,7 +146,11 @@ SHOTS = (
     ("attribution", "/attribution?" + BOT_VIEW, None),
     ("attribution_trade", "/attribution?" + BOT_VIEW, "trade"),
     ("attribution_paper", "/attribution?account=p1&benchmark=NASDAQ", None),
+    ("execution", "/execution?account=desk&by=venue", None),
+    ("execution_grid", "/execution?account=desk&by=algo", "grid"),
+    ("execution_paper", "/execution?account=p1&by=side", None),
 )
+EXECUTION_CARDS = ("slippage", "shortfall", "markouts", "quality", "breakdown", "model")
 PANEL_FIGURES = {"Performance": "#perf-monthly", "Comparison": "#cmp-scatter"}
 
 
@@ -161,6 +180,7 @@ def main() -> int:
     import_intraday_stock(env, data_dir)
     deploy_paper_strategy(env)
     seed_tracked_trades(env, data_dir)
+    seed_desk_orders(env, data_dir)
     server = subprocess.Popen([sys.executable, str(ROOT / "app.py")], env=env, cwd=ROOT)
     options = Options()
     for argument in (*HEADLESS_CHROME_ARGS, "--hide-scrollbars"):
@@ -236,6 +256,20 @@ def shot(
             driver.execute_script("arguments[0].click();", driver.find_element("css selector", row))
             wait_for_figures(driver, "#at-detail-card")
             card = driver.find_element("css selector", "#at-trades-card")
+            driver.execute_script("arguments[0].scrollIntoView(true);", card)
+        time.sleep(1)  # the figures settle
+        return
+    if path.startswith("/execution"):  # every figure, then the grid for its shot
+        for card in EXECUTION_CARDS:
+            wait_for_figures(driver, f"#ex-{card}-card")
+        if panel == "grid":
+            deadline = time.monotonic() + 60
+            row = "#ex-orders .ag-center-cols-container .ag-row"
+            while not driver.find_elements("css selector", row):
+                if time.monotonic() > deadline:
+                    raise TimeoutError("no orders in the grid")
+                time.sleep(0.2)
+            card = driver.find_element("css selector", "#ex-breakdown-card")
             driver.execute_script("arguments[0].scrollIntoView(true);", card)
         time.sleep(1)  # the figures settle
         return

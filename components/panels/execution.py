@@ -31,8 +31,8 @@ from components.charts.theme import DARK, ChartTheme, rgba
 from components.panels.attribution import empty_figure
 
 SLIPPAGE_AXIS = "arrival slippage [bps of the arrival price; + = cost]"
-SHORTFALL_AXIS = "bps of the decision notional; + = cost"
-MARKOUT_AXIS = "markout [bps of the fill price; + = in the trade's favour]"
+SHORTFALL_AXIS = "bps; + = cost"
+MARKOUT_AXIS = "bps; + = favourable"
 PREDICTION_AXIS = "bps of the arrival price; + = cost"
 PERIODS = {"D": "day", "W": "week (from Monday)", "M": "month"}
 SPLIT_ORDER = ("train", "validation", "test")
@@ -52,7 +52,7 @@ def slippage_figure(
     values: pd.Series | np.ndarray, *, theme: ChartTheme = DARK, missing: int = 0
 ) -> go.Figure:
     """The distribution of arrival slippage (one value per order, bps): a histogram with the
-    mean and the median marked (dashed and dotted lines, their values on top); ``missing``:
+    mean and the median marked (dashed and dotted lines, their values in the legend); ``missing``:
     orders where it is n/a, said on the axis."""
     data = _finite(values)
     if not len(data):
@@ -67,27 +67,31 @@ def slippage_figure(
             hovertemplate="%{x} bps<br>%{y} orders<extra></extra>",
         )
     )
-    style_figure(fig, theme, hovermode="closest")
-    fig.update_layout(showlegend=False, bargap=0.05)
-    for value, name, dash, side in (
-        (mean, "mean", "dash", "right"),
-        (median, "median", "dot", "left"),
+    # the mean and the median as lines on an overlaid 0-1 axis: named in the legend, where
+    # two close values never overlap as labels would
+    for value, name, dash, color in (
+        (mean, "mean", "dash", theme.forming),
+        (median, "median", "dot", theme.text),
     ):
-        fig.add_vline(
-            x=value,
-            line={
-                "color": theme.forming if name == "mean" else theme.text,
-                "dash": dash,
-                "width": 2,
-            },
-            annotation={"text": f"{name} {value:,.2f}", "font": {"size": 11}},
-            annotation_position=f"top {side}",
-            name=name,
+        fig.add_trace(
+            go.Scatter(
+                x=[value, value],
+                y=[0, 1],
+                yaxis="y2",
+                mode="lines",
+                name=f"{name} {value:+,.2f}",
+                line={"color": color, "dash": dash, "width": 2},
+                hovertemplate=f"{name} %{{x:+,.2f}} bps<extra></extra>",
+            )
         )
+    style_figure(fig, theme, hovermode="closest")
+    fig.update_layout(
+        bargap=0.05,
+        yaxis2={"overlaying": "y", "range": [0, 1], "visible": False, "fixedrange": True},
+    )
     note = f"n = {len(data):,}" + (f", {missing:,} n/a" if missing else "")
     fig.update_xaxes(title_text=f"{SLIPPAGE_AXIS} · {note}", zeroline=False)
-    fig.update_yaxes(title_text="orders", rangemode="tozero")
-    fig.update_layout(margin={"t": 36})
+    fig.update_layout(yaxis={"title_text": "orders", "rangemode": "tozero"})
     return fig
 
 
@@ -141,7 +145,7 @@ def markout_figure(curve: pd.DataFrame, *, theme: ChartTheme = DARK) -> go.Figur
             fill="toself",
             fillcolor=rgba(color, 0.18),
             line={"width": 0},
-            name="95% band",
+            name="95% band (mean ± 1.96 SE)",
             hoverinfo="skip",
         )
     )
@@ -224,13 +228,18 @@ def breakdown_figure(rows: pd.DataFrame, by: str, *, theme: ChartTheme = DARK) -
             col=3,
         )
     style_figure(fig, theme, hovermode="closest")
-    fig.update_layout(barmode="group", bargap=0.25, legend={"x": 0.56})
+    # the legend under the cost panel: the panels' titles hold the top
+    fig.update_layout(
+        barmode="group",
+        bargap=0.25,
+        legend={"x": 1.0, "xanchor": "right", "y": -0.14, "yanchor": "top"},
+    )
     fig.update_xaxes(type="category", tickangle=-30 if len(groups) > 5 else 0)
     fig.update_yaxes(side="left")
     fig.update_yaxes(range=[0, 105], row=1, col=1)
     for annotation in fig.layout.annotations:
         annotation.font = {"size": 11, "color": theme.text}
-    fig.update_layout(margin={"l": 10, "r": 10, "t": 40, "b": 28})
+    fig.update_layout(margin={"l": 10, "r": 10, "t": 40, "b": 40})
     return fig
 
 
@@ -304,7 +313,7 @@ def quality_figure(counts: pd.DataFrame, period: str, *, theme: ChartTheme = DAR
         ]
     )
     style_figure(fig, theme, hovermode="x unified")
-    fig.update_layout(barmode="stack", bargap=0.15)
+    fig.update_layout(barmode="stack", bargap=0.15, legend={"traceorder": "normal"})
     fig.update_xaxes(title_text=f"exit {PERIODS.get(period, period)} (UTC)")
     fig.update_yaxes(title_text="round trips", rangemode="tozero")
     return fig
@@ -313,7 +322,8 @@ def quality_figure(counts: pd.DataFrame, period: str, *, theme: ChartTheme = DAR
 def prediction_figure(rows: pd.DataFrame, *, theme: ChartTheme = DARK) -> go.Figure:
     """The stored cost model's expected cost against the realised arrival slippage, one point
     per decision coloured by its split (the test rows: the later period, never trained on),
-    with the 45° line (a perfect prediction) and each split's MAE in the legend."""
+    with the 45° line (a perfect prediction: both axes share one range) and each split's MAE
+    in the legend."""
     known = rows.loc[np.isfinite(rows["realised_bps"].to_numpy(float))]
     if known.empty:
         return empty_figure("no decision with a realised cost", theme)
@@ -367,8 +377,6 @@ def prediction_figure(rows: pd.DataFrame, *, theme: ChartTheme = DARK) -> go.Fig
         title_text=f"realised [{PREDICTION_AXIS}]",
         range=[low - pad, high + pad],
         side="left",
-        scaleanchor="x",
-        scaleratio=1,
     )
     return fig
 

@@ -78,25 +78,25 @@ def layout(accounts: Sequence[ExecutionAccount], search: str | None = None) -> h
         "Arrival slippage",
         [loading_graph("ex-slippage")],
         "ex-slippage-card",
-        note="bps of the arrival price · + = cost · one value per order",
+        note="bps of the arrival price · + = cost",
     )
     shortfall = card(
         "Implementation shortfall",
         [loading_graph("ex-shortfall")],
         "ex-shortfall-card",
-        note="Perold's split · bps of the decision notional · + = cost",
+        note="Perold · bps of the decision notional · + = cost",
     )
     markouts = card(
         "Markouts",
         [loading_graph("ex-markouts")],
         "ex-markouts-card",
-        note="bps of the fill price · + = price moved in the trade's favour · band: mean ± 1.96 SE",
+        note="bps of the fill price · + = in the trade's favour · 95% band",
     )
     quality = card(
         "Decision quality",
         [loading_graph("ex-quality")],
         "ex-quality-card",
-        note="net return after costs vs expected · good > +10 bps, bad < -10 bps",
+        note="net return after costs vs expected, ±10 bps",
     )
     breakdown = card(
         "Fill rate, latency and cost",
@@ -112,10 +112,10 @@ def layout(accounts: Sequence[ExecutionAccount], search: str | None = None) -> h
         "ex-breakdown-card",
     )
     model = card(
-        "Predicted against realised cost",
+        "Predicted vs realised cost",
         [html.Div(id="ex-model-note", className="small sl-muted"), loading_graph("ex-model", 380)],
         "ex-model-card",
-        note="the stored cost model · bps of the arrival price · + = cost",
+        note="cost model · bps of the arrival price · + = cost",
     )
     reasons = card(
         "n/a: why a metric is missing",
