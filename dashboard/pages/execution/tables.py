@@ -243,7 +243,7 @@ def reasons_list(reasons: pd.DataFrame, left_out: Mapping[str, int], orders: int
     """Why metrics are n/a (each cause and the orders it holds for) and the orders the
     analysis left out."""
     items = [
-        html.Li([html.Span(f"{int(n):,}", className="me-2 fw-semibold"), html.Span(reason)],
+        html.Li([html.Span(f"{int(n):,}", className="me-1 fw-semibold"), " ", html.Span(reason)],
                 **{"data-reason": reason})
         for reason, n in reasons[["reason", "orders"]].itertuples(index=False)
     ]  # fmt: skip
