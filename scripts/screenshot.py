@@ -150,7 +150,7 @@ SHOTS = (
     ("execution_grid", "/execution?account=desk&by=algo", "grid"),
     ("execution_paper", "/execution?account=p1&by=side", None),
 )
-EXECUTION_CARDS = ("slippage", "shortfall", "markouts", "quality", "breakdown", "model")
+EXECUTION_CARDS = ("slippage", "shortfall", "markouts", "quality", "breakdown")
 PANEL_FIGURES = {"Performance": "#perf-monthly", "Comparison": "#cmp-scatter"}
 
 
@@ -262,6 +262,12 @@ def shot(
     if path.startswith("/execution"):  # every figure, then the grid for its shot
         for card in EXECUTION_CARDS:
             wait_for_figures(driver, f"#ex-{card}-card")
+        # the model's card: its figure, or (no model stored) the note saying how to train one
+        deadline = time.monotonic() + 120
+        while not driver.find_element("css selector", "#ex-model-note").text:
+            if time.monotonic() > deadline:
+                raise TimeoutError("the cost model's card stayed empty")
+            time.sleep(0.2)
         if panel == "grid":
             deadline = time.monotonic() + 60
             row = "#ex-orders .ag-center-cols-container .ag-row"

@@ -36,6 +36,7 @@ MARKOUT_AXIS = "bps; + = favourable"
 PREDICTION_AXIS = "bps of the arrival price; + = cost"
 PERIODS = {"D": "day", "W": "week (from Monday)", "M": "month"}
 SPLIT_ORDER = ("train", "validation", "test")
+SVG_POINTS = 5_000
 
 
 def _finite(values: Any) -> np.ndarray:
@@ -143,6 +144,7 @@ def markout_figure(curve: pd.DataFrame, *, theme: ChartTheme = DARK) -> go.Figur
             x=np.r_[x, x[::-1]],
             y=np.r_[curve["high"].to_numpy(float), curve["low"].to_numpy(float)[::-1]],
             fill="toself",
+            mode="lines",
             fillcolor=rgba(color, 0.18),
             line={"width": 0},
             name="95% band (mean ± 1.96 SE)",
@@ -158,7 +160,7 @@ def markout_figure(curve: pd.DataFrame, *, theme: ChartTheme = DARK) -> go.Figur
             line={"color": color, "width": 2},
             marker={"size": 8},
             text=[f"n={n:,}" for n in curve["n"]],
-            textposition="bottom center",
+            textposition="top center",
             textfont={"size": 11},
             customdata=curve[["low", "high", "n"]].to_numpy(float),
             hovertemplate="%{x:g} min after the fill<br>mean %{y:+,.2f} bps<br>95%: "
@@ -340,8 +342,10 @@ def prediction_figure(rows: pd.DataFrame, *, theme: ChartTheme = DARK) -> go.Fig
         predicted = part["predicted_bps"].to_numpy(float)
         realised = part["realised_bps"].to_numpy(float)
         mae = float(np.mean(np.abs(predicted - realised)))
+        # SVG up to a few thousand points (no WebGL needed), WebGL beyond
+        scatter = go.Scatter if len(known) <= SVG_POINTS else go.Scattergl
         fig.add_trace(
-            go.Scattergl(
+            scatter(
                 x=predicted,
                 y=realised,
                 mode="markers",

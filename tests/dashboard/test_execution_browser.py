@@ -15,12 +15,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select
 
 from config.settings import Settings
 from dashboard.server import create_app
 from tests.cli.test_paper_cli import ROOT, app
+from tests.dashboard.test_attribution_browser import choose, text
 from tests.dashboard.waits import until
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("browser_required")]
@@ -77,19 +76,6 @@ def grid_rows(dash_duo: Any) -> list[dict[str, Any]]:
         """const api = dash_ag_grid.getApi('ex-orders'); const rows = [];
         if (api) api.forEachNode(n => rows.push(n.data)); return rows;"""
     )
-
-
-def text(dash_duo: Any, css: str) -> str:
-    return " ".join(e.text for e in dash_duo.driver.find_elements(By.CSS_SELECTOR, css))
-
-
-def choose(dash_duo: Any, css: str, value: str) -> None:
-    until(
-        lambda: (
-            value in [o.get_attribute("value") for o in Select(dash_duo.find_element(css)).options]
-        )
-    )
-    Select(dash_duo.find_element(css)).select_by_value(value)
 
 
 def drawn_for(dash_duo: Any, account: str, orders: int) -> None:

@@ -113,9 +113,9 @@ def layout(accounts: Sequence[ExecutionAccount], search: str | None = None) -> h
     )
     model = card(
         "Predicted vs realised cost",
-        [html.Div(id="ex-model-note", className="small sl-muted"), loading_graph("ex-model", 380)],
+        [html.Div(id="ex-model-note", className="small sl-muted"), loading_graph("ex-model", 600)],
         "ex-model-card",
-        note="cost model · bps of the arrival price · + = cost",
+        note="bps of the arrival price · + = cost",
     )
     reasons = card(
         "n/a: why a metric is missing",

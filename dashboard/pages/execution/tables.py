@@ -215,25 +215,21 @@ def key_figures(overall: pd.DataFrame, summary: Mapping[str, Any]) -> Any:
     first = summary.get("first_markout")
     trips = int(summary.get("round_trips", 0))
     quality = summary.get("quality", {})
-    shares = (
-        f"{quality.get('good', 0):,} good · {quality.get('neutral', 0):,} neutral · "
-        f"{quality.get('bad', 0):,} bad"
-        if trips
-        else "no closed round trip"
-    )
+    counts = "/".join(f"{quality.get(q, 0):,}" for q in ("good", "neutral", "bad"))
     return dbc.Row(
         [
             figure("Orders", f"{int(summary.get('orders', 0)):,}",
                    f"{int(summary.get('fills', 0)):,} fills", "orders"),
             figure("Fill rate", "n/a" if fill is None else f"{fill * 100:.1f}%",
-                   "filled / ordered, notional-weighted", "fill-rate"),
-            figure("Arrival slippage", slip, "notional-weighted; + = cost", "slippage", slip_tone),
-            figure("Shortfall", shortfall, "vs decision price, weighted; + = cost", "shortfall",
+                   "filled / ordered, weighted", "fill-rate"),
+            figure("Arrival slippage", slip, "weighted · + = cost", "slippage", slip_tone),
+            figure("Shortfall", shortfall, "vs decision · + = cost", "shortfall",
                    is_tone),
             figure(f"Markout {first[0]}" if first else "Markout",
                    "n/a" if not first or first[1] is None else f"{first[1]:+,.2f} bps",
-                   "mean per fill; + = favourable", "markout"),
-            figure("Decisions", f"{trips:,} trips", shares, "decisions"),
+                   "per fill · + = favourable", "markout"),
+            figure("Good / neutral / bad", counts if trips else "n/a",
+                   f"{trips:,} round trips" if trips else "no closed round trip", "decisions"),
         ],
         className="g-2 mb-2",
     )  # fmt: skip
