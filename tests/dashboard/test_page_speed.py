@@ -141,7 +141,7 @@ def ids(layout) -> set[str]:
 def test_the_layout_holds_the_page_asked_for_and_the_route_builds_the_others_once(services):
     app = dashboard.server.create_app(services.settings, start_feeds=False)
     layouts = {}
-    for path in ("/", "/backtest", "/trading", "/alerts", "/attribution"):
+    for path in ("/", "/backtest", "/trading", "/alerts", "/attribution", "/execution"):
         with app.server.test_request_context(
             "/_dash-layout", headers={"Referer": f"http://localhost{path}"}
         ):
@@ -160,6 +160,7 @@ def test_the_layout_holds_the_page_asked_for_and_the_route_builds_the_others_onc
     marks = {"/": "price-chart", "/backtest": "bt-load", "/trading": "tr-deploy"}
     marks["/alerts"] = "al-history"
     marks["/attribution"] = "at-trades"
+    marks["/execution"] = "ex-orders"
     assert set(marks.values()) <= every
     for path, layout in layouts.items():
         shown = ids(layout)
@@ -182,15 +183,16 @@ def test_the_layout_holds_the_page_asked_for_and_the_route_builds_the_others_onc
 
     pages = {name: builder(name) for name in shell.PAGES}
     answer = shell.route(pages, "/trading", "?a=1", ["live"])
-    hidden = {"display": "none"}
-    assert answer[:5] == (hidden, hidden, {}, hidden, hidden)
-    assert answer[5:10] == (no_update, no_update, "trading", no_update, no_update)
-    assert answer[10] == ["live", "trading"]
+    hidden, n = {"display": "none"}, len(shell.PAGES)
+    assert answer[:n] == tuple({} if p == "trading" else hidden for p in shell.PAGES)
+    assert answer[n : 2 * n] == tuple("trading" if p == "trading" else no_update
+                                      for p in shell.PAGES)  # fmt: skip
+    assert answer[2 * n] == ["live", "trading"]
     assert builds == [("trading", "?a=1")]
-    again = shell.route(pages, "/trading", "", answer[10])
-    assert again[5:] == (no_update,) * 6
+    again = shell.route(pages, "/trading", "", answer[2 * n])
+    assert again[n:] == (no_update,) * (n + 1)
     assert len(builds) == 1
-    assert shell.route(pages, "/nowhere", "", ["trading"])[5] == "live"
+    assert shell.route(pages, "/nowhere", "", ["trading"])[n] == "live"
 
 
 def test_the_warm_up_draws_the_first_view_and_backtests_every_strategy_storing_nothing(services):
