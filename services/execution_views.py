@@ -307,16 +307,19 @@ def markout_curve(fills: pd.DataFrame) -> pd.DataFrame:
 
 def quality_period(round_trips: pd.DataFrame) -> str:
     """The bucket of the decision-quality counts: days over up to 62 days of exits, weeks
-    up to two years, months beyond."""
+    up to two years, months up to eight, quarters beyond."""
     if round_trips.empty:
         return "D"
     times = pd.to_datetime(round_trips["exit_time"], utc=True)
     span = times.max() - times.min()
-    return "D" if span <= pd.Timedelta(days=62) else "W" if span <= pd.Timedelta(days=730) else "M"
+    for period, longest in (("D", 62), ("W", 730), ("M", 2922)):
+        if span <= pd.Timedelta(days=longest):
+            return period
+    return "Q"
 
 
 def quality_counts(round_trips: pd.DataFrame, period: str | None = None) -> pd.DataFrame:
-    """Round trips per exit period (UTC; ``period`` D, W or M, default :func:`quality_period`)
+    """Round trips per exit period (UTC; ``period`` D, W, M or Q, default :func:`quality_period`)
     and decision quality: ``period_start``, ``good``, ``neutral``, ``bad``."""
     period = period or quality_period(round_trips)
     if round_trips.empty:

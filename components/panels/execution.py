@@ -34,7 +34,7 @@ SLIPPAGE_AXIS = "arrival slippage [bps of the arrival price; + = cost]"
 SHORTFALL_AXIS = "bps; + = cost"
 MARKOUT_AXIS = "bps; + = favourable"
 PREDICTION_AXIS = "bps of the arrival price; + = cost"
-PERIODS = {"D": "day", "W": "week (from Monday)", "M": "month"}
+PERIODS = {"D": "day", "W": "week (from Monday)", "M": "month", "Q": "quarter"}
 SPLIT_ORDER = ("train", "validation", "test")
 SVG_POINTS = 5_000
 
@@ -296,7 +296,7 @@ def _number(
 
 
 def quality_figure(counts: pd.DataFrame, period: str, *, theme: ChartTheme = DARK) -> go.Figure:
-    """Round trips per exit ``period`` (D, W, M) by decision quality, stacked: good (net
+    """Round trips per exit ``period`` (D, W, M, Q) by decision quality, stacked: good (net
     return after costs above expectation + threshold), neutral, bad (``quality_counts``)."""
     if counts.empty:
         return empty_figure("no closed round trip: decision quality n/a", theme)

@@ -201,10 +201,13 @@ def test_decision_quality_counts_per_period():
     assert weekly["period_start"].iloc[0] == pd.Timestamp("2024-01-01", tz="UTC")  # a Monday
     long = trips.assign(exit_time=exits + pd.to_timedelta([0, 100, 200, 300], unit="D"))
     assert quality_period(long) == "W"
-    assert (
-        quality_period(trips.assign(exit_time=exits + pd.to_timedelta([0, 0, 0, 800], unit="D")))
-        == "M"
+    for days, period in ((800, "M"), (2920, "M"), (2923, "Q")):
+        late = exits + pd.to_timedelta([0, 0, 0, days], unit="D")
+        assert quality_period(trips.assign(exit_time=late)) == period, days
+    quarters = quality_counts(
+        trips.assign(exit_time=exits + pd.to_timedelta([0, 0, 0, 100], unit="D")), "Q"
     )
+    assert quarters["period_start"].dt.strftime("%Y-%m-%d").tolist() == ["2024-01-01", "2024-04-01"]
     fig = quality_figure(counts, "D", theme=LIGHT)
     assert [t.name for t in fig.data] == ["good", "neutral", "bad"]
     assert [list(t.y) for t in fig.data] == [[1, 0], [0, 1], [1, 1]]
