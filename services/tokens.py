@@ -101,6 +101,10 @@ class TokenService:
             secret = base64.urlsafe_b64decode(text + "=")
         except (binascii.Error, ValueError):
             return None
+        # one spelling per secret: base64's last character carries unused bits, and a token
+        # differing there would decode to the same secret
+        if base64.urlsafe_b64encode(secret).decode().rstrip("=") != text:
+            return None
         with self._sessions() as session:
             record = TokenRepository(session).get(token_id)
         if record is None or not record.active:
