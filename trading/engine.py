@@ -25,6 +25,7 @@ Nothing here does I/O: :class:`BarOutcome` is what the runner writes in one tran
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -66,6 +67,15 @@ class Deployed:
     error: str | None = None
     keys: tuple[str, ...] = ()  # its indicator request keys (set by TradingEngine.add)
     tape: SignalTape | None = None  # a replay's signals, computed in advance (on_block)
+
+
+def _decided_at_close(request: OrderRequest, d: Deployed) -> OrderRequest:
+    """``request`` decided on the close of its deployment's bar: its decision time is when
+    that bar closed (the policy stamps the bar's open time, its key), with the close's price."""
+    if request.decision_time is None:
+        return request
+    closed = (pd.Timestamp(request.decision_time) + d.timeframe.delta).to_pydatetime()
+    return dataclasses.replace(request, decision_time=closed)
 
 
 @dataclass
@@ -117,6 +127,12 @@ class TradingEngine:
         else:
             broker.symbols.update(symbols)
         return broker
+
+    def _closed_at(self, symbol: str, opened: pd.Timestamp) -> datetime:
+        """When a bar of ``symbol`` opened at ``opened`` closed: a replay's clock at that bar
+        (what its decisions and the orders they send are stamped with; live, the wall clock)."""
+        base = self._base.get(symbol)
+        return (opened + base.delta if base is not None else opened).to_pydatetime()
 
     def set_base(self, symbol: str, timeframe: Timeframe) -> None:
         """The timeframe ``symbol``'s candles arrive in (the finest stored: the feed's)."""
@@ -180,7 +196,7 @@ class TradingEngine:
     def _on_bar(
         self, symbol: str, candle: Candle, now: datetime | None, last: bool, index: int | None
     ) -> BarOutcome:
-        when = now or candle.ts.to_pydatetime()
+        when = now or self._closed_at(symbol, candle.ts)
         ts = int(candle.ts.value // 1_000_000)
         outcome = self._outcome = BarOutcome(ts, when)
         base = self._base.get(symbol)
@@ -273,7 +289,7 @@ class TradingEngine:
             return None
         n = end - k
         last_ts = int(block.ts[end - 1])
-        outcome = self._outcome = BarOutcome(last_ts, block.index[end - 1].to_pydatetime())
+        outcome = self._outcome = BarOutcome(last_ts, self._closed_at(symbol, block.index[end - 1]))
         low, high = float(block.low[k:end].min()), float(block.high[k:end].max())
         for d in mine:
             d.policy.on_quiet_bars(n, last_ts, float(block.open[end - 1]), low, high)
@@ -357,7 +373,7 @@ class TradingEngine:
     def close_out(self, symbol: str, candle: Candle, now: datetime | None = None) -> BarOutcome:
         """The end of a replay: open orders cancelled, each position closed at the last
         close (exit reason "end", as the backtest closes its last trade)."""
-        when = now or candle.ts.to_pydatetime()
+        when = now or candle.ts.to_pydatetime()  # the backtest's time of its last trade's exit
         outcome = self._outcome = BarOutcome(int(candle.ts.value // 1_000_000), when)
         for broker in self.brokers.values():
             broker.cancel_all(when, "replay ended", symbol)
@@ -461,7 +477,7 @@ class TradingEngine:
         )  # fmt: skip
         broker = self.brokers[d.account_id]
         for request in d.policy.on_bar_close(bar, flags, last=last):
-            self._submit(d, broker, request)
+            self._submit(d, broker, _decided_at_close(request, d))
         d.last_bar_ts = int(bar.ts.value // 1_000_000)
         outcome.deployments.append(d)
 
@@ -529,7 +545,7 @@ class TradingEngine:
             if d.account_id != account_id:
                 continue
             for request in d.policy.halt(candle):  # reduce-only: a halted account takes it
-                self._submit(d, broker, request)
+                self._submit(d, broker, _decided_at_close(request, d))
             d.error = account.halt_reason
             outcome.stopped.append(d)
             outcome.deployments.append(d)
