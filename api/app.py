@@ -3,13 +3,17 @@
 >>> api = create_api(sessions)                    # the routes under /api/v1, docs at /api/docs
 >>> uvicorn.run(with_pages(api, dash_app.server)) # api/asgi.py: the Dash pages at / too
 
-Routes: ``api.routes.performance`` (GET, read scope) and ``api.routes.trades`` (POST, write
-scope); tokens: ``api.auth``; errors: ``api.problems`` (RFC 9457, never a traceback). The
-OpenAPI 3 document is made from the pydantic models at /api/openapi.json.
+Routes: ``api.routes.performance`` (GET, read scope), ``api.routes.trades`` (POST, write
+scope) and ``api.routes.push`` (the WebSockets under /ws, fed by services.push.PushHub, which
+the app starts and stops with itself); tokens: ``api.auth``; errors: ``api.problems`` (RFC
+9457, never a traceback). The OpenAPI 3 document is made from the pydantic models at
+/api/openapi.json.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -18,7 +22,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from api import problems
 from api.models.trades import TradeIn
 from api.problems import Problem, ProblemDetail
-from api.routes import performance, trades
+from api.routes import performance, push, trades
+from services.push import DEFAULT_QUEUE, PushHub, push_channel
 from services.tokens import TokenService
 from services.tracking import TrackingService
 from services.trade_api import TradeApi
@@ -41,9 +46,30 @@ def create_api(
     *,
     tracking: TrackingService | None = None,
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+    redis_url: str | None = None,
+    alert_center: Any = None,
+    push_queue_size: int = DEFAULT_QUEUE,
 ) -> FastAPI:
     """The API over ``sessions``; ``tracking``: share a process's TrackingService (its tracker
-    keeps each account's state), else a new one."""
+    keeps each account's state), else a new one. The live push follows ``tracking``'s tracker
+    and ``alert_center`` (trading.alerts.AlertCenter) and, with ``redis_url``, every other
+    process of the database through Redis."""
+    tracking = tracking or TrackingService(sessions)
+    hub = PushHub(push_channel(sessions), redis_url=redis_url, queue_size=push_queue_size)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await hub.start()
+        stops = [hub.follow(tracking)]
+        if alert_center is not None:
+            stops.append(hub.follow_alerts(alert_center))
+        try:
+            yield
+        finally:
+            for stop in stops:
+                stop()
+            await hub.stop()
+
     app = FastAPI(
         title="StratLens API",
         version="1",
@@ -51,9 +77,10 @@ def create_api(
         docs_url=DOCS_URL,
         openapi_url=OPENAPI_URL,
         redoc_url=None,
+        lifespan=lifespan,
     )
-    tracking = tracking or TrackingService(sessions)
     app.state.tracking = tracking
+    app.state.push = hub
     app.state.trades = TradeApi(tracking, sessions)
     app.state.tokens = TokenService(sessions)
     app.state.max_request_bytes = max_request_bytes
@@ -61,6 +88,7 @@ def create_api(
     app.include_router(meta)
     app.include_router(performance.router)
     app.include_router(trades.router)
+    app.include_router(push.router)
 
     @app.api_route(
         "/api/{rest:path}",

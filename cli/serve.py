@@ -57,13 +57,18 @@ def asgi_app(settings: Settings, *, api_only: bool = False, warm: bool = False) 
         from database.session import make_session_factory
         from services.database_setup import prepare_database
 
-        return create_api(make_session_factory(prepare_database(settings)), max_request_bytes=limit)
+        sessions = make_session_factory(prepare_database(settings))
+        return create_api(sessions, max_request_bytes=limit, redis_url=settings.redis_url)
     from api.asgi import with_pages
     from dashboard.server import create_app
 
     dash_app = create_app(settings, warm=warm)
     services = dash_app.server.extensions["stratlens"]
-    return with_pages(create_api(services.sessions, max_request_bytes=limit), dash_app.server)
+    api = create_api(
+        services.sessions, max_request_bytes=limit, redis_url=settings.redis_url,
+        alert_center=services.alert_center,
+    )  # fmt: skip
+    return with_pages(api, dash_app.server)
 
 
 def _serve_api(args: argparse.Namespace, settings: Settings) -> int:

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 from cli.common import bounded
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from config.settings import Settings
 
 FORMATS = ("freqtrade", "hummingbot", "csv", "orders-csv")
@@ -87,6 +89,18 @@ def _service(settings: Settings):
     return engine, TrackingService(make_session_factory(engine))
 
 
+def _push_to_redis(service: Any, engine: Any, settings: Settings) -> Callable[[], None]:
+    """With REDIS_URL, the trades this process records (and the account's live view after
+    them) reach the WebSocket clients of every server (services/push.py)."""
+    if not settings.redis_url:
+        return lambda: None
+    from database.session import make_session_factory
+    from services.push import publish_to_redis, push_channel
+
+    channel = push_channel(make_session_factory(engine))
+    return publish_to_redis(service, settings.redis_url, channel)
+
+
 def _fail(command: str, exc: Exception) -> int:
     print(f"{command}: {exc}", file=sys.stderr)
     return 2
@@ -104,6 +118,7 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
     from tracking.tracker import ConflictingTradeError, OutOfOrderTradeError
 
     engine, service = _service(settings)
+    stop_push = _push_to_redis(service, engine, settings)
     try:
         report = service.import_file(args.file, args.fmt, args.account, dry_run=args.dry_run)
     except TradeImportError as exc:
@@ -115,6 +130,7 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
     except (OSError, ValueError) as exc:
         return _fail("trades import", exc)
     finally:
+        stop_push()
         engine.dispose()
     if args.json:
         _print_json(report.as_dict())

@@ -74,13 +74,18 @@ def served(tmp_path: Path) -> Iterator[tuple[httpx2.Client, Path]]:
         yield client, data
     finally:
         client.close()
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        interrupt(server)
     assert server.returncode == 0, log.read_text()
+
+
+def interrupt(server: subprocess.Popen) -> None:
+    """Stop the server as Ctrl-C would (killed if it has not ended within 30 s)."""
+    server.send_signal(signal.SIGINT)
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
 
 
 @pytest.mark.slow

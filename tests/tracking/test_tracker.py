@@ -131,3 +131,20 @@ def test_a_listener_added_later_hears_each_commit_until_removed_and_a_failing_on
     tracker.record_many([fill("c", 3, "buy", 10, 1)])
     assert heard == [["a", "b"]]
     assert [t.trade_id for t in stored(session_factory)] == ["a", "b", "c"]
+
+
+def test_a_batch_recorded_in_the_callers_transaction_is_heard_once_committed(session_factory):
+    tracker = TradeTracker(session_factory)
+    heard: list[list[str]] = []
+    tracker.add_listener(lambda out: heard.append([r.trade_id for r in out.stored]))
+    with session_factory.begin() as session:
+        tracker.record_in(session, [fill("a", 1, "buy", 10, 1)])
+        assert heard == []  # not before the commit
+    assert heard == [["a"]]
+    session = session_factory()
+    with session.begin():
+        tracker.record_in(session, [fill("b", 2, "sell", 11, 1)])
+        session.rollback()  # the caller rolls back
+    session.close()
+    assert heard == [["a"]]  # a rolled back batch is never heard
+    assert [t.trade_id for t in stored(session_factory)] == ["a"]

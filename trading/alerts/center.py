@@ -62,6 +62,7 @@ class AlertCenter:
         self._lock = threading.Lock()  # one dedup check-and-insert at a time in this process
         self._rules: list[AlertRuleRecord] = []
         self._rules_read_at: float | None = None
+        self._listeners: list[Callable[[list[AlertRecord]], None]] = []
 
     @classmethod
     def from_settings(
@@ -87,7 +88,23 @@ class AlertCenter:
             return []
         for alert, deliveries in jobs:
             self._sender.submit(alert, deliveries)
-        return [alert for alert, _ in jobs]
+        stored = [alert for alert, _ in jobs]
+        for listener in self._listeners if stored else ():  # a snapshot, as add_listener swaps
+            try:
+                listener(stored)
+            except Exception:  # a listener (the live push) never loses an alert
+                log.exception("an alert listener failed")
+        return stored
+
+    def add_listener(self, listener: Callable[[list[AlertRecord]], None]) -> Callable[[], None]:
+        """Call ``listener`` with the alerts each ``emit`` stored (after the commit, on the
+        emitting thread: it must be quick); returns the function that removes it."""
+        self._listeners = [*self._listeners, listener]
+
+        def remove() -> None:
+            self._listeners = [f for f in self._listeners if f is not listener]
+
+        return remove
 
     def rules(self) -> list[AlertRuleRecord]:
         """The rules as last read (re-read when older than ``rules_ttl_s``)."""

@@ -1,0 +1,431 @@
+"""Live push: each recorded trade, the account's live summary after it and each alert, to
+every subscriber of the account: in this process, and in every other one when Redis is set.
+
+>>> hub = PushHub(channel=push_channel(sessions), redis_url=settings.redis_url)
+>>> await hub.start()                         # on the server's event loop
+>>> stop = hub.follow(tracking)               # the tracker's commits -> trades and metrics
+>>> stop_alerts = hub.follow_alerts(center)   # the alert center's stored alerts -> alerts
+>>> subscription = hub.subscribe("acc1", "trades")
+>>> message = await subscription.get()        # JSON bytes; None once dropped (too slow)
+
+Events come from listeners (TradeTracker.add_listener, AlertCenter.add_listener), called on
+the recording thread after the commit: they build each message once (JSON bytes shared by
+every client) and hand it to the hub's loop with ``loop.call_soon_threadsafe``. Each client
+has a bounded queue; a client whose queue is full is dropped (its ``get`` answers None and
+``dropped`` says why), so a slow client never holds up the others nor the recording.
+
+With ``redis_url`` every event is also published to one Redis pub/sub channel per database
+(``stratlens:push:<database identity>``: processes of another database on the same Redis hear
+nothing); each hub subscribes to it and delivers what other processes published (its own
+events it delivered already, without the round trip). A process that records but serves no
+client (``app.py trades import``) only publishes: :func:`publish_to_redis`. Redis down: each
+process still pushes its own events; the others' are lost until it is back (logged, counted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import orjson
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from database.models import DatabaseIdentity
+from database.records import TradeRecord
+from database.repositories.alerts import AlertRecord
+from tracking.tracker import Recorded
+
+log = logging.getLogger("stratlens.push")
+
+Channel = Literal["trades", "metrics", "alerts"]
+CHANNELS: tuple[Channel, ...] = ("trades", "metrics", "alerts")
+DEFAULT_QUEUE = 256  # messages a client may lag behind before it is dropped
+CHANNEL_PREFIX = "stratlens:push:"
+REDIS_TIMEOUT_S = 0.5  # a publish never holds the recording thread longer
+REDIS_RETRY_S = 5.0  # after a failed publish, skip Redis this long (logged once)
+TRADE_FIELDS = (
+    "trade_id", "account_id", "strategy_id", "symbol", "side", "price", "volume", "commission",
+    "execution_time", "pnl", "cumulative_pnl", "labels", "market_context", "source", "order_id",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class PushEvent:
+    """One message for the subscribers of (``account_id``, ``channel``); ``account_id`` None:
+    every account's (an alert of no account: a feed down). ``origin``: the publishing
+    process's id."""
+
+    channel: Channel
+    account_id: str | None
+    message: bytes
+    origin: str
+
+    def wire(self) -> bytes:
+        """The Redis message: a JSON header line, then the client's message as is."""
+        return orjson.dumps([self.origin, self.channel, self.account_id]) + b"\n" + self.message
+
+    @classmethod
+    def from_wire(cls, data: bytes) -> PushEvent:
+        header, _, message = data.partition(b"\n")
+        origin, channel, account = orjson.loads(header)
+        return cls(channel, account, message, origin)
+
+
+def _dumps(document: dict[str, Any]) -> bytes:
+    return orjson.dumps(document, default=str, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def trade_message(account: str, trades: Sequence[TradeRecord], at: float) -> bytes:
+    """The trades channel's message: the account's new trades as stored (labels, pnl)."""
+    rows = [{name: getattr(t, name) for name in TRADE_FIELDS} for t in trades]
+    return _dumps({"channel": "trades", "account_id": account, "at": at, "trades": rows})
+
+
+def metrics_message(account: str, view: dict[str, Any], at: float, *, initial: bool) -> bytes:
+    """The metrics channel's message: the account's live view (TrackingService.live: fills,
+    trade summary, labels, attribution by label); ``initial``: sent on connecting."""
+    return _dumps({"channel": "metrics", "account_id": account, "at": at, "initial": initial,
+                   "summary": view})  # fmt: skip
+
+
+def alert_message(alert: AlertRecord, at: float) -> bytes:
+    fields = ("id", "kind", "severity", "message", "created_at", "account", "deployment",
+              "symbol", "metric", "value", "payload")  # fmt: skip
+    document = {name: getattr(alert, name) for name in fields}
+    return _dumps({"channel": "alerts", "account_id": alert.account, "at": at,
+                   "alert": document})  # fmt: skip
+
+
+class LiveView(Protocol):
+    """What the metrics need of services.tracking.TrackingService."""
+
+    def live(self, account: str) -> dict[str, Any]: ...
+
+
+class Recorder(LiveView, Protocol):
+    tracker: Any  # a TradeTracker: add_listener(fn) -> remove
+
+
+def trade_events(
+    outcome: Recorded,
+    tracking: LiveView,
+    origin: str,
+    wanted: Callable[[str, Channel], bool] = lambda _account, _channel: True,
+) -> list[PushEvent]:
+    """A committed batch as events: per account its trades, then its live view after them
+    (only those ``wanted``: nobody listens, nothing is built)."""
+    at = time.time()
+    by_account: dict[str, list[TradeRecord]] = defaultdict(list)
+    for trade in outcome.stored:
+        by_account[trade.account_id].append(trade)
+    events = []
+    for account, trades in by_account.items():
+        if wanted(account, "trades"):
+            events.append(PushEvent("trades", account, trade_message(account, trades, at), origin))
+        if wanted(account, "metrics"):
+            try:
+                view = tracking.live(account)
+            except Exception:  # a view that fails never stops the trades' push
+                log.exception("the live view of %r could not be computed", account)
+                continue
+            message = metrics_message(account, view, at, initial=False)
+            events.append(PushEvent("metrics", account, message, origin))
+    return events
+
+
+def alert_events(alerts: Iterable[AlertRecord], origin: str) -> list[PushEvent]:
+    at = time.time()
+    return [PushEvent("alerts", a.account, alert_message(a, at), origin) for a in alerts]
+
+
+def push_channel(sessions: sessionmaker[Session]) -> str:
+    """The Redis channel of the database behind ``sessions`` (its identity token)."""
+    with sessions() as session:
+        token = session.execute(select(DatabaseIdentity.token)).scalar()
+    return CHANNEL_PREFIX + (token or "default")
+
+
+class RedisPublisher:
+    """Publishes events to the channel from any thread (redis-py's client is thread-safe).
+    A failure is logged once per outage and Redis is skipped for ``REDIS_RETRY_S``: the
+    recording thread never waits on a Redis that is down."""
+
+    def __init__(self, url: str, channel: str) -> None:
+        import redis
+
+        self.channel = channel
+        self._client = redis.Redis.from_url(
+            url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
+        )
+        self._error = redis.RedisError
+        self._down_until = 0.0
+        self._failing = False
+        self.published = 0
+        self.lost = 0
+
+    def publish(self, events: Sequence[PushEvent]) -> None:
+        if not events:
+            return
+        if time.monotonic() < self._down_until:
+            self.lost += len(events)
+            return
+        try:
+            pipe = self._client.pipeline(transaction=False)
+            for event in events:
+                pipe.publish(self.channel, event.wire())
+            pipe.execute()
+        except (self._error, OSError) as exc:
+            self.lost += len(events)
+            self._down_until = time.monotonic() + REDIS_RETRY_S
+            if not self._failing:
+                log.warning("push: Redis publish failed (%s); other processes miss events", exc)
+            self._failing = True
+            return
+        if self._failing:
+            log.info("push: Redis publishes again")
+        self._failing = False
+        self.published += len(events)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def publish_to_redis(tracking: Recorder, url: str, channel: str) -> Callable[[], None]:
+    """Publish ``tracking``'s commits to Redis (a process serving no client); returns the
+    function that stops it."""
+    publisher = RedisPublisher(url, channel)
+    origin = uuid.uuid4().hex
+    remove = tracking.tracker.add_listener(
+        lambda outcome: publisher.publish(trade_events(outcome, tracking, origin))
+    )
+
+    def stop() -> None:
+        remove()
+        publisher.close()
+
+    return stop
+
+
+@dataclass(eq=False)
+class Subscription:
+    """One client's stream: a bounded queue of messages (JSON bytes)."""
+
+    account_id: str
+    channel: Channel
+    size: int
+    dropped: str | None = None
+    _queue: asyncio.Queue[bytes | None] = field(init=False)
+    _gone: asyncio.Event = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._queue = asyncio.Queue(self.size)
+        self._gone = asyncio.Event()
+
+    async def wait_dropped(self) -> str:
+        await self._gone.wait()
+        return self.dropped or ""
+
+    async def get(self) -> bytes | None:
+        """The next message; None once dropped."""
+        return await self._queue.get()
+
+    def offer(self, message: bytes) -> bool:
+        try:
+            self._queue.put_nowait(message)
+        except asyncio.QueueFull:
+            return False
+        return True
+
+    def drop(self, reason: str) -> None:
+        """What is queued is discarded; ``get`` answers None."""
+        self.dropped = reason
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        self._queue.put_nowait(None)
+        self._gone.set()
+
+
+@dataclass
+class PushStats:
+    clients: int = 0
+    published: int = 0  # events this process published
+    delivered: int = 0  # messages queued to clients
+    dropped_clients: int = 0
+    from_redis: int = 0  # events of other processes received
+    redis: str = "off"  # off, connecting, subscribed, down: <why>
+
+
+class PushHub:
+    """The subscribers of this process and the events' fan-out to them (see the module doc).
+    ``subscribe``, ``unsubscribe`` and delivery run on the hub's loop; ``publish`` and the
+    listeners on any thread."""
+
+    def __init__(
+        self,
+        channel: str = CHANNEL_PREFIX + "default",
+        *,
+        redis_url: str | None = None,
+        queue_size: int = DEFAULT_QUEUE,
+    ) -> None:
+        self.channel = channel
+        self.origin = uuid.uuid4().hex
+        self.queue_size = queue_size
+        self._redis_url = redis_url
+        self._subscribers: dict[tuple[str, str], set[Subscription]] = defaultdict(set)
+        self._broadcast: dict[str, set[Subscription]] = defaultdict(set)  # per channel
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._publisher: RedisPublisher | None = None
+        self._listener: asyncio.Task | None = None
+        self._subscribed = threading.Event()
+        self._stats = PushStats(redis="connecting" if redis_url else "off")
+
+    # --- life -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Bind the hub to the running loop; with Redis, subscribe to the channel."""
+        self._loop = asyncio.get_running_loop()
+        if self._redis_url:
+            self._publisher = RedisPublisher(self._redis_url, self.channel)
+            self._listener = asyncio.create_task(self._listen(self._redis_url))
+
+    async def stop(self) -> None:
+        listener, self._listener = self._listener, None
+        while listener is not None and not listener.done():
+            # again until it ends: redis-py's connect can swallow a cancellation
+            listener.cancel()
+            await asyncio.wait({listener}, timeout=0.5)
+        if self._publisher is not None:
+            self._publisher.close()
+            self._publisher = None
+        for subscription in [s for group in self._all_groups() for s in group]:
+            subscription.drop("the server is stopping")
+        self._loop = None
+
+    def wait_subscribed(self, timeout: float) -> bool:
+        """True once the hub listens to Redis (any thread; tests and start-up checks)."""
+        return self._subscribed.wait(timeout)
+
+    # --- clients --------------------------------------------------------------------------
+
+    def subscribe(self, account_id: str, channel: Channel) -> Subscription:
+        subscription = Subscription(account_id, channel, self.queue_size)
+        self._subscribers[(account_id, channel)].add(subscription)
+        self._broadcast[channel].add(subscription)
+        self._stats.clients += 1
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        group = self._subscribers.get((subscription.account_id, subscription.channel))
+        if group is not None and subscription in group:
+            group.discard(subscription)
+            self._broadcast[subscription.channel].discard(subscription)
+            self._stats.clients -= 1
+            if not group:
+                del self._subscribers[(subscription.account_id, subscription.channel)]
+
+    def wants(self, account_id: str, channel: Channel) -> bool:
+        """Whether an event of (account, channel) goes anywhere: a client here, or Redis."""
+        return self._publisher is not None or (account_id, channel) in self._subscribers
+
+    # --- events ---------------------------------------------------------------------------
+
+    def publish(self, events: Sequence[PushEvent]) -> None:
+        """Deliver ``events`` to this process's clients and publish them to Redis."""
+        if not events:
+            return
+        self._stats.published += len(events)
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._deliver, events)
+        if self._publisher is not None:
+            self._publisher.publish(events)
+
+    def follow(self, tracking: Recorder) -> Callable[[], None]:
+        """Push ``tracking``'s committed trades and the live view after them."""
+        return tracking.tracker.add_listener(
+            lambda outcome: self.publish(trade_events(outcome, tracking, self.origin, self.wants))
+        )
+
+    def follow_alerts(self, center: Any) -> Callable[[], None]:
+        """Push the alerts ``center`` (trading.alerts.AlertCenter) stores."""
+        return center.add_listener(lambda alerts: self.publish(alert_events(alerts, self.origin)))
+
+    def _deliver(self, events: Sequence[PushEvent]) -> None:
+        for event in events:
+            if event.account_id is None:
+                targets = list(self._broadcast.get(event.channel, ()))
+            else:
+                targets = list(self._subscribers.get((event.account_id, event.channel), ()))
+            for subscription in targets:
+                if subscription.offer(event.message):
+                    self._stats.delivered += 1
+                else:
+                    self.unsubscribe(subscription)
+                    subscription.drop(f"too slow: {self.queue_size} messages behind")
+                    self._stats.dropped_clients += 1
+
+    async def _listen(self, url: str) -> None:
+        """Deliver what other processes publish; reconnects with backoff (0.1 s to 5 s)."""
+        import redis.asyncio as aioredis
+
+        delay = 0.1
+        while True:
+            client = aioredis.Redis.from_url(url, socket_connect_timeout=REDIS_TIMEOUT_S)
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.channel)
+                self._stats.redis = "subscribed"
+                self._subscribed.set()
+                delay = 0.1
+                async for message in pubsub.listen():
+                    event = PushEvent.from_wire(message["data"])
+                    if event.origin != self.origin:
+                        self._stats.from_redis += 1
+                        self._deliver([event])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if self._stats.redis == "subscribed":
+                    log.warning("push: Redis subscription lost (%s); retrying", exc)
+                self._stats.redis = f"down: {str(exc).splitlines()[0][:200]}"
+                self._subscribed.clear()
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+                with contextlib.suppress(Exception):
+                    await client.aclose()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    def stats(self) -> dict[str, Any]:
+        out = dict(self._stats.__dict__)
+        if self._publisher is not None:
+            out["redis_published"] = self._publisher.published
+            out["redis_lost"] = self._publisher.lost
+        return out
+
+    def _all_groups(self) -> list[set[Subscription]]:
+        return list(self._subscribers.values())
+
+
+__all__ = [
+    "CHANNELS",
+    "DEFAULT_QUEUE",
+    "PushEvent",
+    "PushHub",
+    "RedisPublisher",
+    "Subscription",
+    "alert_events",
+    "publish_to_redis",
+    "push_channel",
+    "trade_events",
+]
