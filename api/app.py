@@ -22,11 +22,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from api import problems
 from api.models.trades import TradeIn
 from api.problems import Problem, ProblemDetail
-from api.routes import performance, push, trades
+from api.routes import accounts, performance, push, trades
+from services.alerts import AlertService
+from services.execution_ml import ExecutionMLService
+from services.paper import PaperTrading
 from services.push import DEFAULT_QUEUE, PushHub, push_channel
+from services.tca import TCAService
 from services.tokens import TokenService
 from services.tracking import TrackingService
 from services.trade_api import TradeApi
+from services.trading_views import TradingViews
 
 DOCS_URL = "/api/docs"
 OPENAPI_URL = "/api/openapi.json"
@@ -49,11 +54,13 @@ def create_api(
     redis_url: str | None = None,
     alert_center: Any = None,
     push_queue_size: int = DEFAULT_QUEUE,
+    paper: PaperTrading | None = None,
 ) -> FastAPI:
     """The API over ``sessions``; ``tracking``: share a process's TrackingService (its tracker
     keeps each account's state), else a new one. The live push follows ``tracking``'s tracker
     and ``alert_center`` (trading.alerts.AlertCenter) and, with ``redis_url``, every other
-    process of the database through Redis."""
+    process of the database through Redis. ``paper``: the process's PaperTrading (its runner
+    answers a deployment's start and stop at once), else one over ``sessions``."""
     tracking = tracking or TrackingService(sessions)
     hub = PushHub(push_channel(sessions), redis_url=redis_url, queue_size=push_queue_size)
 
@@ -83,11 +90,17 @@ def create_api(
     app.state.push = hub
     app.state.trades = TradeApi(tracking, sessions)
     app.state.tokens = TokenService(sessions)
+    app.state.trading_views = TradingViews(sessions)
+    app.state.paper = paper or PaperTrading(sessions)
+    app.state.alerts = AlertService(sessions)
+    app.state.tca = TCAService(sessions)
+    app.state.execution_ml = ExecutionMLService(sessions)
     app.state.max_request_bytes = max_request_bytes
     problems.install(app)
     app.include_router(meta)
     app.include_router(performance.router)
     app.include_router(trades.router)
+    app.include_router(accounts.router)
     app.include_router(push.router)
 
     @app.api_route(

@@ -64,9 +64,12 @@ def asgi_app(settings: Settings, *, api_only: bool = False, warm: bool = False) 
 
     dash_app = create_app(settings, warm=warm)
     services = dash_app.server.extensions["stratlens"]
+    from services.paper import PaperTrading
+
     api = create_api(
         services.sessions, max_request_bytes=limit, redis_url=settings.redis_url,
         alert_center=services.alert_center,
+        paper=PaperTrading(services.sessions, runner=services.trading),
     )  # fmt: skip
     return with_pages(api, dash_app.server)
 

@@ -350,6 +350,33 @@ class TrackingService:
             ),
         }
 
+    def comparison(
+        self,
+        account: str,
+        spans: dict[str, tuple[pd.Timestamp, pd.Timestamp]],
+        *,
+        strategy: str | None = None,
+        capital: float | None = None,
+        preset: str = "quantstats",
+    ) -> dict[str, Any]:
+        """The performance of named spans (``{"a": (start, end), "b": ...}``, inclusive) side
+        by side, as :meth:`performance` gives a period: the fills in the span, the round trips
+        exiting in it (their PnL counted whole, entries before the span included)."""
+        fills = self.fills(account, strategy=strategy)
+        capital = capital if capital is not None else self.capital(account)
+        trips = self.trips(fills)
+        out = []
+        for name, (start, end) in spans.items():
+            in_fills = fills[(fills["time"] >= start) & (fills["time"] <= end)]
+            exits = trips["exit_time"] if len(trips) else pd.Series([], dtype=fills["time"].dtype)
+            in_trips = trips[((exits >= start) & (exits <= end)).to_numpy()]
+            [entry] = performance_summary(
+                in_fills, in_trips, capital=capital, period="all", preset=preset
+            )
+            out.append(entry | {"period": name, "start": start.isoformat(), "end": end.isoformat()})
+        return {"account_id": account, "strategy_id": strategy, "capital": capital,
+                "convention": preset, "periods": out}  # fmt: skip
+
     def attribution(
         self,
         account: str,

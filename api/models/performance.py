@@ -192,3 +192,26 @@ class BenchmarkResponse(AccountQuery):
     risk_free_per_period: Number = None
     observations: int | None = None
     factors: list[FactorRow] = Field(default_factory=list)
+
+
+class PeriodPerformance(PeriodSpan):
+    """One period whole: its trade summary, per-label performance and metrics."""
+
+    trade_summary: TradeSummary
+    labels: dict[str, LabelStats]
+    metrics: dict[str, MetricValue]
+
+
+class HistoryResponse(AccountQuery):
+    period: Period
+    capital: Number
+    convention: Preset
+    periods: list[PeriodPerformance]
+
+
+class ComparisonResponse(AccountQuery):
+    capital: Number
+    convention: Preset
+    periods: list[PeriodPerformance] = Field(
+        description="`a` then `b`: the fills in each span, the round trips exiting in it"
+    )

@@ -1,7 +1,9 @@
 """GET /api/v1/performance/{account_id}/...: an account's performance, the numbers of
 ``app.py performance --json`` and ``app.py attribution --json`` (read scope).
 
-summary, metrics, label-analysis   TrackingService.performance (per period)
+summary, metrics, label-analysis,
+history                            TrackingService.performance (per period)
+comparison                         TrackingService.comparison (two spans side by side)
 trades                             the stored trades with their labels, a page at a time
 pnl-curve                          realised PnL after each fill
 attribution, risk-attribution,
@@ -23,6 +25,8 @@ from api.models.common import PRINTABLE, Clock, Dimension, Period, Preset
 from api.models.performance import (
     AttributionResponse,
     BenchmarkResponse,
+    ComparisonResponse,
+    HistoryResponse,
     LabelAnalysisResponse,
     MetricsResponse,
     PatternAnalysisResponse,
@@ -103,6 +107,51 @@ def label_analysis(
 ) -> Any:
     """Per label, per period: the round trips carrying it, their net PnL, win rate, average."""
     return _of_account(tracking.performance, account_id, strategy=strategy, period=period)
+
+
+@router.get("/history", response_model=HistoryResponse)
+def history(
+    account_id: ReadableAccount,
+    tracking: Tracking,
+    strategy: Strategy = None,
+    period: Period = "monthly",
+    capital: Capital = None,
+    preset: Annotated[Preset, Query(description="the metrics' convention")] = "quantstats",
+) -> Any:
+    """The performance per period (monthly by default): each period's trade summary,
+    per-label performance and metrics."""
+    return _of_account(
+        tracking.performance, account_id, strategy=strategy, period=period, capital=capital,
+        preset=preset,
+    )  # fmt: skip
+
+
+SpanEdge = Annotated[datetime, Query(description="ISO 8601; no zone: UTC")]
+
+
+@router.get("/comparison", response_model=ComparisonResponse)
+def comparison(
+    account_id: ReadableAccount,
+    tracking: Tracking,
+    a_start: SpanEdge,
+    a_end: SpanEdge,
+    b_start: SpanEdge,
+    b_end: SpanEdge,
+    strategy: Strategy = None,
+    capital: Capital = None,
+    preset: Annotated[Preset, Query(description="the metrics' convention")] = "quantstats",
+) -> Any:
+    """Two spans side by side (``a`` and ``b``, each inclusive), each as a period of
+    /history: the fills in it and the round trips exiting in it."""
+    spans = {}
+    for name, start, end in (("a", a_start, a_end), ("b", b_start, b_end)):
+        start, end = utc(start), utc(end)
+        ordered_span(start, end)
+        spans[name] = (start, end)
+    return _of_account(
+        tracking.comparison, account_id, spans=spans, strategy=strategy, capital=capital,
+        preset=preset,
+    )  # fmt: skip
 
 
 @router.get("/trades", response_model=TradesPage)

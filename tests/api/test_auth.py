@@ -22,15 +22,24 @@ def problem(response, status: int) -> dict:
 
 
 def performance_paths(api) -> list[str]:
+    """Every GET route of an account: its performance, and its paper books, alerts, TCA and
+    dataset."""
     document = api.client.get("/api/openapi.json").json()
-    paths = [p for p in document["paths"] if "/performance/" in p]
-    assert len(paths) == 9
+    paths = [
+        p for p, methods in document["paths"].items()
+        if "{account_id}" in p and "get" in methods and "{name}" not in p
+    ]  # fmt: skip
+    assert len(paths) == 11 + 8
     return [p.replace("{account_id}", ACCOUNT) for p in paths]
+
+
+QUERY = {"symbol": "BENCH", "a_start": "2024-01-01", "a_end": "2024-02-01",
+         "b_start": "2024-02-01", "b_end": "2024-03-01"}  # fmt: skip
 
 
 def test_every_route_needs_a_valid_token(api, seeded):
     for path in performance_paths(api):
-        body = problem(api.client.get(path, params={"symbol": "BENCH"}), 401)
+        body = problem(api.client.get(path, params=QUERY), 401)
         assert "Bearer" in body["detail"]
     no_token = api.client.get(SUMMARY)
     assert no_token.headers["www-authenticate"] == 'Bearer realm="stratlens"'
@@ -54,7 +63,7 @@ def test_a_revoked_token_is_refused_at_once(api, seeded):
 
 def test_another_accounts_data_is_not_found_like_no_account(api, seeded):
     for path in performance_paths(api):
-        theirs = problem(api.get(path, who="other", symbol="BENCH"), 404)
+        theirs = problem(api.get(path, who="other", **QUERY), 404)
         assert theirs["detail"] == f"account {ACCOUNT!r} not found"
     # acc2 exists (it has a token) and zzz does not: the same answer
     existing = problem(api.get("/api/v1/performance/acc2/summary"), 404)
@@ -100,7 +109,11 @@ def test_the_openapi_document_and_the_docs_need_no_token(api):
         "/api/v1/health", "/api/v1/trades",
         *(f"/api/v1/performance/{{account_id}}/{name}" for name in (
             "summary", "metrics", "label-analysis", "trades", "pnl-curve", "attribution",
-            "risk-attribution", "pattern-analysis", "benchmark",
+            "risk-attribution", "pattern-analysis", "benchmark", "history", "comparison",
+        )),
+        *(f"/api/v1/accounts/{{account_id}}/{name}" for name in (
+            "account", "positions", "orders", "fills", "deployments", "deployments/{name}/{action}",
+            "alerts", "tca", "dataset.parquet",
         )),
     }  # fmt: skip
     schemas = document["components"]["schemas"]
