@@ -31,6 +31,55 @@ def register(commands: argparse._SubParsersAction) -> None:
     api.set_defaults(run=_serve_api)
 
 
+def exposure_problem(settings: Settings, *, api_only: bool = False) -> str | None:
+    """Why serving on ``settings.host`` would leave the app open, or None. Loopback is the
+    machine's own user; any other address needs STRATLENS_PASSWORD for the pages (the API's
+    routes need a token of their own) and, for the API alone, at least one API token."""
+    if _is_loopback(settings.host):
+        return None
+    where = f"HOST={settings.host} is not a loopback address"
+    if not api_only:
+        if settings.password is None:
+            return (
+                f"{where}: set STRATLENS_PASSWORD (the pages then ask for it) to serve there,"
+                " or serve on 127.0.0.1"
+            )
+        return None
+    from database.session import make_session_factory
+    from services.database_setup import prepare_database
+    from services.tokens import TokenService
+
+    engine = prepare_database(settings)
+    try:
+        active = [t for t in TokenService(make_session_factory(engine)).list() if t.active]
+    finally:
+        engine.dispose()
+    if not active:
+        return (
+            f"{where}: no API token exists (every route would refuse every caller): create one"
+            " with `app.py token create --account ACC --scope read`, or serve on 127.0.0.1"
+        )
+    return None
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to any address
+
+
+def _refused(problem: str) -> int:
+    import sys
+
+    print(f"refusing to start: {problem}", file=sys.stderr)
+    return 2
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     """Build the dashboard and run its server (dash is imported here, by this command only)."""
     from dashboard.server import create_app
@@ -38,6 +87,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     settings = settings.with_overrides(
         host=args.host or settings.host, port=args.port or settings.port
     )
+    if (problem := exposure_problem(settings)) is not None:
+        return _refused(problem)
     try:
         app = create_app(settings, warm=True)  # the first requests do not pay start-up
     except SettingsError as exc:
@@ -82,6 +133,9 @@ def _serve_api(args: argparse.Namespace, settings: Settings) -> int:
         host=args.host or settings.host, port=args.port or settings.port
     )
     try:
+        problem = exposure_problem(settings, api_only=args.api_only)
+        if problem is not None:
+            return _refused(problem)
         app = asgi_app(settings, api_only=args.api_only, warm=not args.api_only)
     except SettingsError as exc:
         return configuration_error(exc)

@@ -124,6 +124,8 @@ class Settings:
     retention_days: int = 90  # backtest (analysis) runs older than this lose their signals
     max_request_mb: int = 8  # a larger request body is refused (413) before it is read
     debug_stats: bool = False  # serve GET /debug/stats (counters, feed states)
+    # the pages ask for it (HTTP Basic); needed to serve on an address other than loopback
+    password: str | None = field(default=None, repr=False)
     # paper trading's runner: in this process ("embedded") or `app.py runner` ("external")
     trading_runner: str = "embedded"
     alerts: AlertSettings = field(default_factory=AlertSettings)  # webhook, e-mail
@@ -154,6 +156,7 @@ class Settings:
             ),
             max_request_mb=_int("MAX_REQUEST_MB", env.get("MAX_REQUEST_MB", "8"), 1, 1024),
             debug_stats=_bool("DEBUG_STATS", env.get("DEBUG_STATS", "false")),
+            password=env.get("STRATLENS_PASSWORD") or None,
             trading_runner=_choice(
                 "TRADING_RUNNER", env.get("TRADING_RUNNER", "embedded"), TRADING_RUNNERS
             ).lower(),

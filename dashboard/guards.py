@@ -1,15 +1,23 @@
-"""What the server refuses before any callback runs: oversized requests, and callbacks that
-write data when they come from another machine (until the API issue brings authentication).
+"""What the server refuses before any callback runs: oversized requests, requests without
+the password when one is set, and callbacks that write data when they come from another
+machine without it.
 
 - Request bodies above ``Settings.max_request_mb`` get 413 (Flask's MAX_CONTENT_LENGTH: the
   body is never read whole, never logged); the answer is one JSON line.
-- A callback that writes (a backtest run stores one) is answered 403 unless the request comes
-  from a loopback address: the dashboard is open on 127.0.0.1 by default, and anyone who can
-  reach another address it is bound to must not fill its database.
+- With a password (``STRATLENS_PASSWORD``), every request must carry it as HTTP Basic
+  credentials (any user name): 401 with ``WWW-Authenticate: Basic`` otherwise, so a browser
+  asks for it once. ``/debug/stats`` checks its own admin token instead.
+- Without a password, a callback that writes (a backtest run stores one) is answered 403
+  unless the request comes from a loopback address: the dashboard is open on 127.0.0.1 by
+  default, and anyone who can reach another address it is bound to must not fill its
+  database (serving on another address needs the password: cli/serve.py refuses otherwise).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hmac
 import ipaddress
 import json
 import logging
@@ -23,8 +31,17 @@ log = logging.getLogger("stratlens.server")
 CALLBACK_PATH = "/_dash-update-component"
 
 
-def install(server: flask.Flask, *, max_request_bytes: int, write_outputs: Iterable[str]) -> None:
-    """Put the request size limit and the write guard on ``server``.
+OWN_AUTH_PATHS = frozenset({"/debug/stats"})  # checks an API token itself
+
+
+def install(
+    server: flask.Flask,
+    *,
+    max_request_bytes: int,
+    write_outputs: Iterable[str],
+    password: str | None = None,
+) -> None:
+    """Put the request size limit, the password and the write guard on ``server``.
 
     ``write_outputs``: ``"id.prop"`` of one output of each callback that writes data (its
     request's ``output`` field names it, exactly, without an ``@`` duplicate suffix).
@@ -44,10 +61,26 @@ def install(server: flask.Flask, *, max_request_bytes: int, write_outputs: Itera
         )
         return _problem(413, f"request body over the limit of {max_request_bytes:,} bytes")
 
+    if password is not None:
+        expected = password.encode()
+
+        @server.before_request
+        def _ask_password() -> flask.Response | None:
+            given = _password_of(flask.request)
+            if flask.request.path in OWN_AUTH_PATHS or (
+                given is not None and hmac.compare_digest(given, expected)
+            ):
+                return None
+            answer = flask.Response("the password is needed (STRATLENS_PASSWORD)\n", 401)
+            answer.headers["WWW-Authenticate"] = 'Basic realm="StratLens", charset="UTF-8"'
+            return answer
+
     @server.before_request
     def _guard_writes() -> tuple[flask.Response, int] | None:
         request = flask.request
-        if request.method != "POST" or request.path != CALLBACK_PATH or _is_loopback(request):
+        if password is not None:  # every request here carried it
+            return None
+        if request.method != "POST" or request.path != CALLBACK_PATH or is_loopback(request):
             return None
         if not writes.isdisjoint(_outputs(request.get_data(cache=True))):
             log.warning("refused a writing callback from %s", request.remote_addr)
@@ -59,7 +92,20 @@ def install(server: flask.Flask, *, max_request_bytes: int, write_outputs: Itera
         return None
 
 
-def _is_loopback(request: flask.Request) -> bool:
+def _password_of(request: flask.Request) -> bytes | None:
+    """The password of the request's HTTP Basic credentials (the user name is not checked)."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return decoded.partition(b":")[2]
+
+
+def is_loopback(request: flask.Request) -> bool:
     try:
         return ipaddress.ip_address(request.remote_addr or "").is_loopback
     except ValueError:

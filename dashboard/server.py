@@ -114,13 +114,14 @@ def create_app(
             *alerts_page.WRITE_OUTPUTS,
             *trading_page.WRITE_OUTPUTS,
         ),
+        password=settings.password,
     )
-    # DEBUG_STATS=1 turns it on (the API issue puts it behind an admin token); off, it is a
-    # 404 of its own, not Dash's catch-all page
+    # DEBUG_STATS=1 turns it on, for this machine and admin tokens; off, it is a 404 of its
+    # own, not Dash's catch-all page
     app.server.add_url_rule(
         "/debug/stats",
         "debug_stats",
-        lambda: debug_stats(services) if settings.debug_stats else flask.abort(404),
+        lambda: guarded_stats(services) if settings.debug_stats else flask.abort(404),
     )
     app.server.add_url_rule(
         formulas.FORMULAS_URL,
@@ -171,6 +172,26 @@ def requested_page() -> tuple[str | None, str | None]:
     if page.netloc != flask.request.host:
         return "live", None
     return shell.shown_page(page.path), f"?{page.query}" if page.query else None
+
+
+def guarded_stats(services: Services) -> Any:
+    """/debug/stats: from this machine (loopback) as is, from another one with an admin
+    token (``Authorization: Bearer``): 401 without a valid one, 403 below admin."""
+    if not guards.is_loopback(flask.request):
+        from services.tokens import TokenService
+
+        scheme, _, token = flask.request.headers.get("Authorization", "").partition(" ")
+        grant = TokenService(services.sessions).authenticate(token.strip()) if (
+            scheme.lower() == "bearer"
+        ) else None  # fmt: skip
+        if grant is None:
+            answer = flask.jsonify({"status": 401, "detail": "an admin token is needed"})
+            answer.headers["WWW-Authenticate"] = 'Bearer realm="stratlens"'
+            return answer, 401
+        if not grant.allows("admin"):
+            return flask.jsonify({"status": 403, "detail": f"token {grant.token_id} is not "
+                                  "admin"}), 403  # fmt: skip
+    return debug_stats(services)
 
 
 def debug_stats(services: Services) -> dict:
