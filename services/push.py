@@ -215,6 +215,20 @@ def publish_to_redis(tracking: Recorder, url: str, channel: str) -> Callable[[],
     return stop
 
 
+def publish_alerts_to_redis(center: Any, url: str, channel: str) -> Callable[[], None]:
+    """Publish the alerts ``center`` (trading.alerts.AlertCenter) stores to Redis (the
+    external runner, `app.py runner`); returns the function that stops it."""
+    publisher = RedisPublisher(url, channel)
+    origin = uuid.uuid4().hex
+    remove = center.add_listener(lambda alerts: publisher.publish(alert_events(alerts, origin)))
+
+    def stop() -> None:
+        remove()
+        publisher.close()
+
+    return stop
+
+
 @dataclass(eq=False)
 class Subscription:
     """One client's stream: a bounded queue of messages (JSON bytes)."""
@@ -425,6 +439,7 @@ __all__ = [
     "RedisPublisher",
     "Subscription",
     "alert_events",
+    "publish_alerts_to_redis",
     "publish_to_redis",
     "push_channel",
     "trade_events",

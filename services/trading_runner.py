@@ -514,6 +514,14 @@ def run_forever(settings) -> int:
     from services.runtime import build_services
 
     services = build_services(settings)
+    if settings.redis_url:  # the web processes push this runner's alerts to their clients
+        from services.push import publish_alerts_to_redis, push_channel
+
+        stop_push = publish_alerts_to_redis(
+            services.alert_center, settings.redis_url, push_channel(services.sessions)
+        )
+    else:
+        stop_push = lambda: None  # noqa: E731
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -521,6 +529,7 @@ def run_forever(settings) -> int:
         services.trading.start()
     except RunnerBusyError as exc:
         log.error("runner: %s", exc)
+        stop_push()
         services.close()
         return 2
     services.runner.start()
@@ -528,6 +537,7 @@ def run_forever(settings) -> int:
     try:
         stop.wait()
     finally:
+        stop_push()
         services.close()
     return 0
 

@@ -28,7 +28,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from api import create_api
 from database.session import make_engine, make_session_factory
-from services.push import PushEvent, PushHub, push_channel
+from services.push import PushEvent, PushHub, publish_alerts_to_redis, push_channel
 from services.tokens import TokenService
 from tests.api.conftest import ACCOUNT, ROOT, Api
 from trading.alerts import AlertCenter, AlertEvent
@@ -417,3 +417,20 @@ def _subscribed(redis_url: str, channel: str) -> bool:
         return client.pubsub_numsub(channel)[0][1] > 0
     finally:
         client.close()
+
+
+@pytest.mark.redis
+@SQLITE_ONLY
+def test_an_alert_of_the_external_runner_arrives_through_redis(
+    redis_api, session_factory, redis_url
+):
+    center = AlertCenter(session_factory)  # as `app.py runner` holds it, in another process
+    stop = publish_alerts_to_redis(center, redis_url, push_channel(session_factory))
+    try:
+        with stream(redis_api, "alerts") as ws:
+            center.emit(AlertEvent("halt", "acc1 halted", account=ACCOUNT, severity="critical"))
+            alert = _received(ws)["alert"]
+        assert (alert["kind"], alert["message"]) == ("halt", "acc1 halted")
+    finally:
+        stop()
+        center.close()
