@@ -70,8 +70,7 @@ class Deployed:
 
 
 def _decided_at_close(request: OrderRequest, d: Deployed) -> OrderRequest:
-    """``request`` decided on the close of its deployment's bar: its decision time is when
-    that bar closed (the policy stamps the bar's open time, its key), with the close's price."""
+    """``request`` decided when its bar closed (the policy stamps the bar's open, its key)."""
     if request.decision_time is None:
         return request
     closed = (pd.Timestamp(request.decision_time) + d.timeframe.delta).to_pydatetime()
@@ -127,12 +126,6 @@ class TradingEngine:
         else:
             broker.symbols.update(symbols)
         return broker
-
-    def _closed_at(self, symbol: str, opened: pd.Timestamp) -> datetime:
-        """When a bar of ``symbol`` opened at ``opened`` closed: a replay's clock at that bar
-        (what its decisions and the orders they send are stamped with; live, the wall clock)."""
-        base = self._base.get(symbol)
-        return (opened + base.delta if base is not None else opened).to_pydatetime()
 
     def set_base(self, symbol: str, timeframe: Timeframe) -> None:
         """The timeframe ``symbol``'s candles arrive in (the finest stored: the feed's)."""
@@ -196,7 +189,7 @@ class TradingEngine:
     def _on_bar(
         self, symbol: str, candle: Candle, now: datetime | None, last: bool, index: int | None
     ) -> BarOutcome:
-        when = now or self._closed_at(symbol, candle.ts)
+        when = now or candle.ts.to_pydatetime()
         ts = int(candle.ts.value // 1_000_000)
         outcome = self._outcome = BarOutcome(ts, when)
         base = self._base.get(symbol)
@@ -289,7 +282,7 @@ class TradingEngine:
             return None
         n = end - k
         last_ts = int(block.ts[end - 1])
-        outcome = self._outcome = BarOutcome(last_ts, self._closed_at(symbol, block.index[end - 1]))
+        outcome = self._outcome = BarOutcome(last_ts, block.index[end - 1].to_pydatetime())
         low, high = float(block.low[k:end].min()), float(block.high[k:end].max())
         for d in mine:
             d.policy.on_quiet_bars(n, last_ts, float(block.open[end - 1]), low, high)
@@ -484,6 +477,8 @@ class TradingEngine:
     def _submit(self, d: Deployed, broker: PaperBroker, request: OrderRequest) -> PaperOrder:
         outcome = self._outcome
         when = outcome.time if outcome is not None else request.decision_time
+        if request.decision_time is not None and when < request.decision_time:
+            when = request.decision_time  # a replay's clock reads the bar's open
         order = broker.submit(request, when, request.decision_price)  # type: ignore[arg-type]
         if order.status == "rejected" and outcome is not None:
             outcome.alerts.append(
