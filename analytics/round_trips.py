@@ -278,43 +278,52 @@ def _carry(frame: pd.DataFrame, fills: pd.DataFrame, walked: tuple, names: Seque
 def _label_unions(
     labels: pd.Series, opened: np.ndarray, closed: np.ndarray, trips: int
 ) -> np.ndarray:
-    """Per trip, the union of its fills' label tuples: entry fills, then exit fills, in time
-    order, each label where first seen. Label sets are codes; a trip of one entry and one exit
-    fill is a pair of codes, each distinct pair merged once; the others one by one."""
+    """Per trip, the union of its fills' label tuples (:func:`merge_label_sets`), its fills
+    found by the walk's trip of each fill: entries then exits, each in time order."""
     sets = np.empty(len(labels), dtype=object)
     sets[:] = labels.tolist()
     codes, distinct = pd.factorize(sets)
+    held = []
+    for trip_of in (opened, closed):
+        rows = np.flatnonzero(trip_of >= 0)
+        rows = rows[np.argsort(trip_of[rows], kind="stable")]  # trip by trip, in time order
+        held += [codes[rows], np.bincount(trip_of[rows], minlength=trips)]
+    return merge_label_sets(*held, distinct.tolist())
+
+
+def merge_label_sets(
+    entry_codes: np.ndarray,
+    entries: np.ndarray,
+    exit_codes: np.ndarray,
+    exits: np.ndarray,
+    values: list[tuple[str, ...]],
+) -> np.ndarray:
+    """Per trip, the union of its fills' label sets: ``entries``/``exits`` fills a trip
+    (counts per trip), whose label sets are ``values[code]`` with the codes flattened trip by
+    trip; entries then exits, each label where first seen. A trip of one entry and one exit
+    fill (nearly all) is a pair of codes, each distinct pair merged once; the others (scaled
+    in or out) one by one."""
+    trips = len(entries)
     unions = np.empty(trips, dtype=object)
     if not trips:
         return unions
-    values = distinct.tolist()
-    rows_in = np.flatnonzero(opened >= 0)
-    rows_out = np.flatnonzero(closed >= 0)
-    n_in = np.bincount(opened[rows_in], minlength=trips)
-    n_out = np.bincount(closed[rows_out], minlength=trips)
-    entry = np.full(trips, -1, np.int64)
-    exit_ = np.full(trips, -1, np.int64)
-    entry[opened[rows_in]] = rows_in
-    exit_[closed[rows_out]] = rows_out
-    simple = np.flatnonzero((n_in == 1) & (n_out == 1))
-    width = len(values) + 1
-    pairs = codes[entry[simple]] * width + codes[exit_[simple]]
+    first_entry = np.concatenate([[0], np.cumsum(entries)[:-1]])
+    first_exit = np.concatenate([[0], np.cumsum(exits)[:-1]])
+    simple = (entries == 1) & (exits == 1)
+    width = len(values)
+    pairs = entry_codes[first_entry[simple]] * width + exit_codes[first_exit[simple]]
     unique, inverse = np.unique(pairs, return_inverse=True)
     merged = np.empty(len(unique), dtype=object)
     merged[:] = [
         tuple(dict.fromkeys((*values[p // width], *values[p % width]))) for p in unique.tolist()
     ]
     unions[simple] = merged[inverse]
-    other = np.ones(trips, dtype=bool)
-    other[simple] = False
-    if other.any():
-        held: dict[int, list[int]] = {int(t): [] for t in np.flatnonzero(other)}
-        for rows, trip_of in ((rows_in, opened), (rows_out, closed)):
-            for row, t in zip(rows.tolist(), trip_of[rows].tolist(), strict=True):
-                if t in held:
-                    held[t].append(row)
-        for t, rows in held.items():
-            unions[t] = tuple(dict.fromkeys(x for r in rows for x in values[codes[r]]))
+    for t in np.flatnonzero(~simple).tolist():
+        held = [
+            *entry_codes[first_entry[t] : first_entry[t] + entries[t]].tolist(),
+            *exit_codes[first_exit[t] : first_exit[t] + exits[t]].tolist(),
+        ]
+        unions[t] = tuple(dict.fromkeys(x for c in held for x in values[c]))
     return unions
 
 

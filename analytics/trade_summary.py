@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analytics.round_trips import merge_label_sets
 from analytics.trade_list import TRADE_COLUMNS
 
 NAN = math.nan
@@ -43,11 +44,9 @@ PERIODS = {"daily": "D", "weekly": "W-SUN", "monthly": "M", "all": None}
 
 
 def trip_labels(trips: pd.DataFrame, fills: pd.DataFrame) -> pd.Series:
-    """Each trip's labels: the union of its entry and exit fills' labels (first seen first).
-
-    Over whole columns: each fill's label set is a code, each trip of one entry and one exit
-    fill (nearly all) a pair of codes, and each distinct pair is merged once; the other trips
-    (scaled in or out) are merged one by one."""
+    """Each trip's labels: the union of its entry and exit fills' labels (first seen first),
+    its fills found by their trade ids (:func:`analytics.round_trips.merge_label_sets`; a trade
+    id not among ``fills`` adds no label)."""
     n = len(trips)
     if not n or "labels" not in fills.columns or not len(fills):
         return pd.Series([()] * n, index=trips.index, dtype=object)
@@ -62,27 +61,8 @@ def trip_labels(trips: pd.DataFrame, fills: pd.DataFrame) -> pd.Series:
     fill_codes, distinct = pd.factorize(sets)
     none = len(distinct)  # a trade id not among the fills: no label
     codes = np.where(where >= 0, fill_codes[np.maximum(where, 0)], none)
-    labels = [*distinct.tolist(), ()]
-    entry_codes = codes[: int(n_entry.sum())]
-    exit_codes = codes[int(n_entry.sum()) :]
-    out = np.empty(n, dtype=object)
-    simple = (n_entry == 1) & (n_exit == 1)
-    first_entry = np.concatenate([[0], np.cumsum(n_entry)[:-1]])
-    first_exit = np.concatenate([[0], np.cumsum(n_exit)[:-1]])
-    pairs = entry_codes[first_entry[simple]] * (none + 1) + exit_codes[first_exit[simple]]
-    unique, inverse = np.unique(pairs, return_inverse=True)
-    merged = np.empty(len(unique), dtype=object)
-    merged[:] = [
-        tuple(dict.fromkeys((*labels[p // (none + 1)], *labels[p % (none + 1)])))
-        for p in unique.tolist()
-    ]
-    out[simple] = merged[inverse]
-    for t in np.flatnonzero(~simple).tolist():
-        held = [
-            *entry_codes[first_entry[t] : first_entry[t] + n_entry[t]].tolist(),
-            *exit_codes[first_exit[t] : first_exit[t] + n_exit[t]].tolist(),
-        ]
-        out[t] = tuple(dict.fromkeys(x for c in held for x in labels[c]))
+    split = int(n_entry.sum())
+    out = merge_label_sets(codes[:split], n_entry, codes[split:], n_exit, [*distinct.tolist(), ()])
     return pd.Series(out, index=trips.index, dtype=object)
 
 
