@@ -44,7 +44,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from analytics.round_trips import PositionLedger
 from database.errors import DuplicateTradeError
-from database.records import TradeRecord
+from database.records import TradeRecord, unchecked_trade
 from database.repositories.trades import TRADES, TradeRepository
 
 log = logging.getLogger(__name__)
@@ -471,14 +471,11 @@ def _as_stored(
     """``record`` with what the tracker adds, without checking its fields again: they were
     checked when it was made, and the additions are the tracker's own (finite numbers, a
     dict, a tuple of strings). dataclasses.replace would run every check a second time."""
-    copy = object.__new__(TradeRecord)
-    for name in _FIELDS:
-        object.__setattr__(copy, name, getattr(record, name))
-    object.__setattr__(copy, "market_context", context)
-    object.__setattr__(copy, "labels", labels)
-    object.__setattr__(copy, "pnl", float(pnl))
-    object.__setattr__(copy, "cumulative_pnl", float(cumulative))
-    return copy
+    values = {name: getattr(record, name) for name in _FIELDS}
+    values.update(
+        market_context=context, labels=labels, pnl=float(pnl), cumulative_pnl=float(cumulative)
+    )
+    return unchecked_trade(**values)
 
 
 _FIELDS = tuple(f.name for f in dataclasses.fields(TradeRecord))

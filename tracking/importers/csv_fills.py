@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from database.records import TradeRecord
+from database.records import TradeRecord, unchecked_trade
 from tracking.importers.result import (
     TEXT_LIMITS,
     ImportedTrades,
@@ -158,16 +158,11 @@ def _unchecked(
     columns: texts non-empty and within the table's lengths, side, finite positive price and
     volume, finite commission, UTC time); building it through __post_init__ would check each
     again, ~15 us a fill."""
-    record = object.__new__(TradeRecord)
-    for name, value in (
-        ("trade_id", trade_id), ("account_id", account), ("strategy_id", strategy),
-        ("symbol", symbol), ("side", side), ("price", price), ("volume", volume),
-        ("execution_time", time), ("commission", fee), ("market_context", {}), ("labels", ()),
-        ("pnl", None), ("cumulative_pnl", None), ("run_id", None), ("source", "csv"),
-        ("order_id", order_id),
-    ):  # fmt: skip
-        object.__setattr__(record, name, value)
-    return record
+    return unchecked_trade(
+        trade_id=trade_id, account_id=account, strategy_id=strategy, symbol=symbol, side=side,
+        price=price, volume=volume, execution_time=time, commission=fee, market_context={},
+        labels=(), pnl=None, cumulative_pnl=None, run_id=None, source="csv", order_id=order_id,
+    )  # fmt: skip
 
 
 def read_table(
