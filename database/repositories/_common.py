@@ -92,6 +92,19 @@ def ordered(
     return statement if limit is None else statement.limit(limit)
 
 
+def stored_keys(
+    session: Session, table: Table, key: str, account_id: str, wanted: Iterable[str]
+) -> set[str]:
+    """Which of ``wanted`` values of ``table``'s ``key`` column the account already has (the
+    trades' ids, the imported orders' ids), asked ``IN_CHUNK`` at a time."""
+    values = list(dict.fromkeys(wanted))
+    column, account = table.c[key], table.c["account_id"]
+    found: set[str] = set()
+    for part in chunks(values, IN_CHUNK):
+        found.update(session.scalars(select(column).where(account == account_id, column.in_(part))))
+    return found
+
+
 def accounts_with_source(session: Session, table: Table) -> list[tuple[str, int, str | None]]:
     """(account, rows, ``source`` of its first row) of every account in ``table`` (one with
     ``account_id`` and ``source`` columns), by account name."""

@@ -27,6 +27,7 @@ from database.repositories._common import (
     IN_CHUNK,
     accounts_with_source,
     chunks,
+    stored_keys,
 )
 
 ORDERS: Table = ExecutionOrder.__table__  # type: ignore[assignment]
@@ -112,17 +113,7 @@ class ExecutionRepository:
 
     def stored_order_ids(self, account: str, order_ids: Iterable[str]) -> set[str]:
         """Which of ``order_ids`` the account already has."""
-        wanted = list(dict.fromkeys(order_ids))
-        found: set[str] = set()
-        for ids in chunks(wanted, IN_CHUNK):
-            found.update(
-                self._session.scalars(
-                    select(ORDERS.c.order_id).where(
-                        ORDERS.c.account_id == account, ORDERS.c.order_id.in_(ids)
-                    )
-                )
-            )
-        return found
+        return stored_keys(self._session, ORDERS, "order_id", account, order_ids)
 
     def orders(self, account: str, *, order_ids: Iterable[str] | None = None) -> pd.DataFrame:
         """The account's orders (of ``order_ids`` only, when given) in arrival order, in

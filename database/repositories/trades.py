@@ -25,12 +25,11 @@ from database.models import DatabaseIdentity, Trade
 from database.records import TradeRecord
 from database.repositories._common import (
     DEFAULT_CHUNK_ROWS,
-    IN_CHUNK,
     TimeLike,
     accounts_with_source,
     aware_timestamp,
-    chunks,
     ordered,
+    stored_keys,
     where_matching,
 )
 from database.repositories._trade_io import insert_trades
@@ -114,17 +113,7 @@ class TradeRepository:
 
     def stored_ids(self, account_id: str, trade_ids: Iterable[str]) -> set[str]:
         """Which of ``trade_ids`` the account already has."""
-        wanted = list(dict.fromkeys(trade_ids))
-        found: set[str] = set()
-        for ids in chunks(wanted, IN_CHUNK):
-            found.update(
-                self._session.scalars(
-                    select(TRADES.c.trade_id).where(
-                        TRADES.c.account_id == account_id, TRADES.c.trade_id.in_(ids)
-                    )
-                )
-            )
-        return found
+        return stored_keys(self._session, TRADES, "trade_id", account_id, trade_ids)
 
     def get(self, trade_id: str, account_id: str | None = None) -> TradeRecord | None:
         """The trade ``trade_id`` of ``account_id`` (of any account when None: the first)."""
