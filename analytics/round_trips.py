@@ -272,7 +272,7 @@ def _carry(frame: pd.DataFrame, fills: pd.DataFrame, walked: tuple, names: Seque
         if name == "labels":
             frame[name] = _label_unions(fills[name], opened, closed, len(first))[keep]
         else:
-            frame[name] = fills[name].to_numpy(dtype=object)[first[keep]]
+            frame[name] = _taken(fills[name], first[keep])
 
 
 def _label_unions(
@@ -318,22 +318,32 @@ def merge_label_sets(
         tuple(dict.fromkeys((*values[p // width], *values[p % width]))) for p in unique.tolist()
     ]
     unions[simple] = merged[inverse]
+    entry_list, exit_list = entry_codes.tolist(), exit_codes.tolist()
+    at_entry, at_exit = first_entry.tolist(), first_exit.tolist()
+    n_entry, n_exit = entries.tolist(), exits.tolist()
+    memo: dict[tuple[int, ...], tuple[str, ...]] = {}  # the codes of a trip's fills -> union
     for t in np.flatnonzero(~simple).tolist():
-        held = [
-            *entry_codes[first_entry[t] : first_entry[t] + entries[t]].tolist(),
-            *exit_codes[first_exit[t] : first_exit[t] + exits[t]].tolist(),
-        ]
-        unions[t] = tuple(dict.fromkeys(x for c in held for x in values[c]))
+        a, b = at_entry[t], at_exit[t]
+        held = (*entry_list[a : a + n_entry[t]], *exit_list[b : b + n_exit[t]])
+        found = memo.get(held)
+        if found is None:
+            found = memo[held] = tuple(dict.fromkeys(x for c in held for x in values[c]))
+        unions[t] = found
     return unions
 
 
-def _ids_by_trip(trip_of: np.ndarray, ids: np.ndarray, trips: int) -> list[tuple[str, ...]]:
-    """The trade ids each trip holds (fills in time order), from each fill's trip (-1: none)."""
+def _ids_by_trip(
+    trip_of: np.ndarray, ids: np.ndarray, trips: np.ndarray, count: int
+) -> list[tuple[str, ...]]:
+    """The trade ids each of ``trips`` holds (fills in time order), from each fill's trip
+    (-1: none) among ``count`` trips."""
     rows = np.flatnonzero(trip_of >= 0)
     order = rows[np.argsort(trip_of[rows], kind="stable")]
-    bounds = np.searchsorted(trip_of[order], np.arange(trips + 1))
-    taken = ids[order].tolist()
-    return [tuple(taken[bounds[t] : bounds[t + 1]]) for t in range(trips)]
+    bounds = np.searchsorted(trip_of[order], np.arange(count + 1))
+    held = ids[order].tolist()
+    starts, stops = bounds[trips].tolist(), bounds[trips + 1].tolist()
+    pairs = zip(starts, stops, strict=True)
+    return [(held[a],) if b - a == 1 else tuple(held[a:b]) for a, b in pairs]
 
 
 def _trip_frame(fills: pd.DataFrame, walked: tuple) -> pd.DataFrame:
@@ -341,8 +351,6 @@ def _trip_frame(fills: pd.DataFrame, walked: tuple) -> pd.DataFrame:
      exit_notional, gross, fees, done) = walked  # fmt: skip
     trips = len(first)
     ids = fills["trade_id"].to_numpy(dtype=object)
-    entry_ids = _ids_by_trip(opened, ids, trips)
-    exit_ids = _ids_by_trip(closed, ids, trips)
     keep = np.flatnonzero(done)
     keep = keep[np.argsort(last[keep], kind="stable")]  # exit order
     times = pd.DatetimeIndex(fills["time"])
@@ -351,17 +359,17 @@ def _trip_frame(fills: pd.DataFrame, walked: tuple) -> pd.DataFrame:
     net = gross[keep] - fees[keep]
     frame = pd.DataFrame(
         {
-            "account_id": fills["account_id"].to_numpy(dtype=object)[first[keep]],
-            "strategy_id": fills["strategy_id"].to_numpy(dtype=object)[first[keep]],
-            "symbol": fills["symbol"].to_numpy(dtype=object)[first[keep]],
+            "account_id": _taken(fills["account_id"], first[keep]),
+            "strategy_id": _taken(fills["strategy_id"], first[keep]),
+            "symbol": _taken(fills["symbol"], first[keep]),
             "direction": np.where(direction[keep] > 0, "long", "short"),
             "entry_time": entry_time,
             "exit_time": exit_time,
             "entry_price": entry_notional[keep] / entry_qty[keep],
             "exit_price": exit_notional[keep] / exit_qty[keep],
             "volume": entry_qty[keep],
-            "entry_trade_ids": [entry_ids[t] for t in keep],
-            "exit_trade_ids": [exit_ids[t] for t in keep],
+            "entry_trade_ids": _ids_by_trip(opened, ids, keep, trips),
+            "exit_trade_ids": _ids_by_trip(closed, ids, keep, trips),
             "holding_s": (exit_time - entry_time).total_seconds().to_numpy(),
             "gross_pnl": gross[keep],
             "fees": fees[keep],
@@ -372,6 +380,11 @@ def _trip_frame(fills: pd.DataFrame, walked: tuple) -> pd.DataFrame:
     for column in ("entry_time", "exit_time"):
         frame[column] = pd.to_datetime(frame[column], utc=True)
     return frame
+
+
+def _taken(column: pd.Series, rows: np.ndarray) -> np.ndarray:
+    """``column``'s values at positions ``rows`` as an object array (only those converted)."""
+    return column.take(rows).to_numpy(dtype=object)
 
 
 def _excursions(frame: pd.DataFrame, candles: Mapping[str, pd.DataFrame]) -> None:
