@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench kernel clean
+.PHONY: run serve test lint bench kernel clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
 
 run: $(VENV)/.installed  ## set up, migrate, load the bundled data on first start, serve on :8050
 	$(BIN)/python app.py
+
+# production (README, "Production"): DATABASE_URL (PostgreSQL), REDIS_URL, WEB_CONCURRENCY
+# workers (2), HOST, PORT from the environment; the runner and gunicorn under one supervisor
+serve: $(VENV)/.installed  ## migrate once, run `app.py runner` and gunicorn's uvicorn workers
+	$(BIN)/python app.py serve-prod
 
 test: $(VENV)/.installed-dev  ## set up and run the whole suite (PostgreSQL/Redis/browser tests skip when absent, unless REQUIRE_*=1)
 	$(BIN)/ruff check .

@@ -3,11 +3,11 @@
 >>> api = create_api(sessions)                    # the routes under /api/v1, docs at /api/docs
 >>> uvicorn.run(with_pages(api, dash_app.server)) # api/asgi.py: the Dash pages at / too
 
-Routes: ``api.routes.performance`` (GET, read scope), ``api.routes.trades`` (POST, write
-scope) and ``api.routes.push`` (the WebSockets under /ws, fed by services.push.PushHub, which
-the app starts and stops with itself); tokens: ``api.auth``; errors: ``api.problems`` (RFC
-9457, never a traceback). The OpenAPI 3 document is made from the pydantic models at
-/api/openapi.json.
+Routes: ``api.metrics`` (GET /metrics, Prometheus), ``api.routes.performance`` (GET, read
+scope), ``api.routes.trades`` (POST, write scope) and ``api.routes.push`` (the WebSockets
+under /ws, fed by services.push.PushHub, which the app starts and stops with itself); tokens:
+``api.auth``; errors: ``api.problems`` (RFC 9457, never a traceback). The OpenAPI 3 document
+is made from the pydantic models at /api/openapi.json.
 """
 
 from __future__ import annotations
@@ -19,12 +19,13 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
-from api import problems
+from api import metrics, problems
 from api.models.trades import TradeIn
 from api.problems import Problem, ProblemDetail
 from api.routes import accounts, performance, push, trades
 from services.alerts import AlertService
 from services.execution_ml import ExecutionMLService
+from services.metrics import count_ingested, export_feed_states
 from services.paper import PaperTrading
 from services.push import DEFAULT_QUEUE, PushHub, push_channel
 from services.tca import TCAService
@@ -55,19 +56,23 @@ def create_api(
     alert_center: Any = None,
     push_queue_size: int = DEFAULT_QUEUE,
     paper: PaperTrading | None = None,
+    market: Any = None,
 ) -> FastAPI:
     """The API over ``sessions``; ``tracking``: share a process's TrackingService (its tracker
     keeps each account's state), else a new one. The live push follows ``tracking``'s tracker
     and ``alert_center`` (trading.alerts.AlertCenter) and, with ``redis_url``, every other
     process of the database through Redis. ``paper``: the process's PaperTrading (its runner
-    answers a deployment's start and stop at once), else one over ``sessions``."""
+    answers a deployment's start and stop at once), else one over ``sessions``. ``market``
+    (services.live.LiveMarket): the feeds whose states /metrics shows (api/metrics.py)."""
     tracking = tracking or TrackingService(sessions)
     hub = PushHub(push_channel(sessions), redis_url=redis_url, queue_size=push_queue_size)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await hub.start()
-        stops = [hub.follow(tracking)]
+        stops = [hub.follow(tracking), count_ingested(tracking.tracker)]
+        if market is not None:
+            stops.append(export_feed_states(market))
         if alert_center is not None:
             stops.append(hub.follow_alerts(alert_center))
         try:
@@ -97,6 +102,7 @@ def create_api(
     app.state.execution_ml = ExecutionMLService(sessions)
     app.state.max_request_bytes = max_request_bytes
     problems.install(app)
+    metrics.install(app)  # GET /metrics (before the pages' mount) and the request timer
     app.include_router(meta)
     app.include_router(performance.router)
     app.include_router(trades.router)

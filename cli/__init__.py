@@ -19,12 +19,14 @@ argparse and config at module level, its handlers the rest, so ``app.py --help``
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from typing import NoReturn
 
 from cli import backtest, data, execution, indicators, paper, serve, strategies, tokens, tracking
 from cli.common import configuration_error, database_failure
+from config.log_format import MAX_LOG_LINE as MAX_LOG_LINE  # re-exported (tests)
+from config.log_format import BoundedFormatter as BoundedFormatter
+from config.log_format import configure_logging
 from config.settings import Settings, SettingsError
 
 # the order of `app.py --help`
@@ -65,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env()
     except SettingsError as exc:
         return configuration_error(exc)
-    _configure_logging(settings)
+    configure_logging(settings)
     try:
         return args.run(args, settings)
     except Exception as exc:
@@ -74,38 +76,3 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(message, file=sys.stderr)
         return 1
-
-
-MAX_LOG_LINE = 2_000
-"""Longest line a log record prints: a message quoting a 50 MB request body must not become a
-50 MB log line."""
-
-
-class BoundedFormatter(logging.Formatter):
-    """Each line of a formatted record (tracebacks included) cut to MAX_LOG_LINE characters."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)
-        if len(text) <= MAX_LOG_LINE:
-            return text
-        return "\n".join(
-            line
-            if len(line) <= MAX_LOG_LINE
-            else f"{line[:MAX_LOG_LINE]}... [{len(line) - MAX_LOG_LINE:,} characters cut]"
-            for line in text.split("\n")
-        )
-
-
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-
-
-def _configure_logging(settings: Settings) -> None:
-    root = logging.getLogger()
-    if not root.handlers:  # as basicConfig: a host that set up logging keeps its own
-        handler = logging.StreamHandler()
-        handler.setFormatter(BoundedFormatter(LOG_FORMAT))
-        root.addHandler(handler)
-    root.setLevel(settings.log_level_number)
-    if settings.log_level != "DEBUG":  # one line per live tick, per migration step: noise
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        logging.getLogger("alembic").setLevel(logging.WARNING)

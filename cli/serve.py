@@ -1,6 +1,7 @@
 """The serve commands: ``serve`` (the default), the dashboard on HOST:PORT until interrupted
 (Flask's server); ``serve-api``, the dashboard and the REST API in one ASGI app under uvicorn
-(``--api-only``: the API alone)."""
+(``--api-only``: the API alone); ``serve-prod`` (cli/production.py), the production shape
+under gunicorn with the runner as its own process."""
 
 from __future__ import annotations
 
@@ -29,6 +30,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     api.add_argument("--port", type=bounded(int, 1, 65535))
     api.add_argument("--api-only", action="store_true", help="serve the API without the pages")
     api.set_defaults(run=_serve_api)
+    from cli import production  # serve-prod: make serve's supervisor, in its own module
+
+    production.register(commands)
 
 
 def exposure_problem(settings: Settings, *, api_only: bool = False) -> str | None:
@@ -115,11 +119,14 @@ def asgi_app(settings: Settings, *, api_only: bool = False, warm: bool = False) 
 
     dash_app = create_app(settings, warm=warm)
     services = dash_app.server.extensions["stratlens"]
+    from services.metrics import time_trading
     from services.paper import PaperTrading
 
+    if settings.trading_runner == "embedded":  # /metrics: the lag of this process's runner
+        time_trading(services)
     api = create_api(
         services.sessions, max_request_bytes=limit, redis_url=settings.redis_url,
-        alert_center=services.alert_center,
+        alert_center=services.alert_center, market=services.market,
         paper=PaperTrading(services.sessions, runner=services.trading),
     )  # fmt: skip
     return with_pages(api, dash_app.server)

@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from config.choices import EXCHANGE_ID_PATTERN, SUPPORTED_TIMEFRAMES
+from config.log_format import LOG_FORMATS
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = ROOT / "data"
@@ -118,6 +119,7 @@ class Settings:
     refresh_ms: int = 1000  # browser refresh interval
     chart_bars: int = 1000  # most bars one live chart holds (the browser redraws them all)
     log_level: str = "INFO"
+    log_format: str = "text"  # or "json": one JSON object per log line (config/log_format.py)
     data_dir: Path = DEFAULT_DATA_DIR
     load_sample_data: bool = True
     strategies_dir: Path = DEFAULT_STRATEGIES_DIR  # the user's strategy configs (JSON)
@@ -128,6 +130,7 @@ class Settings:
     password: str | None = field(default=None, repr=False)
     # paper trading's runner: in this process ("embedded") or `app.py runner` ("external")
     trading_runner: str = "embedded"
+    web_concurrency: int = 2  # make serve (app.py serve-prod): gunicorn's worker processes
     alerts: AlertSettings = field(default_factory=AlertSettings)  # webhook, e-mail
 
     @classmethod
@@ -148,6 +151,9 @@ class Settings:
             refresh_ms=_int("REFRESH_MS", env.get("REFRESH_MS", "1000"), 100, 3_600_000),
             chart_bars=_int("CHART_BARS", env.get("CHART_BARS", "1000"), 10, 1_000_000),
             log_level=_choice("LOG_LEVEL", env.get("LOG_LEVEL", "INFO"), LOG_LEVELS),
+            log_format=_choice(
+                "LOG_FORMAT", env.get("LOG_FORMAT", "text"), tuple(f.upper() for f in LOG_FORMATS)
+            ).lower(),
             data_dir=data_dir,
             load_sample_data=_bool("LOAD_SAMPLE_DATA", env.get("LOAD_SAMPLE_DATA", "true")),
             strategies_dir=Path(env.get("STRATEGIES_DIR", str(DEFAULT_STRATEGIES_DIR))),
@@ -160,6 +166,7 @@ class Settings:
             trading_runner=_choice(
                 "TRADING_RUNNER", env.get("TRADING_RUNNER", "embedded"), TRADING_RUNNERS
             ).lower(),
+            web_concurrency=_int("WEB_CONCURRENCY", env.get("WEB_CONCURRENCY", "2"), 1, 64),
             alerts=AlertSettings.from_env(env),
         )
 

@@ -44,7 +44,7 @@ from database.repositories.order_requests import OrderRequestRepository
 from database.repositories.strategies import StrategyRepository
 from database.repositories.trading import DeploymentRow, TradingRepository
 from database.session import write_session_factory
-from market.candles import iter_candles
+from market.candles import Candle, iter_candles
 from market.feeds import FeedEvent
 from market.resample import resample
 from market.timeframes import Timeframe
@@ -108,6 +108,8 @@ class TradingRunner:
         self._last_bar: pd.Timestamp | None = None
         self._symbols: set[str] = set()
         self._waiting: set[str] = set()  # symbols whose feed went back in time (a replay)
+        # called with each closed candle once handled (services.metrics: the runner's lag)
+        self.after_closed: Callable[[FeedEvent], object] | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._running = False  # started: a process without it (TRADING_RUNNER=external) skips
@@ -321,16 +323,19 @@ class TradingRunner:
         if not self._running or event.kind != "closed" or event.candle is None:
             return
         with self.lock:
-            if self._clock() - self._last_sync >= self._sync_s:
-                self.sync()
-            watched = any(d.symbol == event.symbol for d in self.engine.deployed.values())
-            if not watched and not any(
-                b.open_orders(event.symbol) for b in self.engine.brokers.values()
-            ):
-                return
-            if self._behind(event.symbol, event.candle.ts):
-                return
-            self._bar(event.symbol, event.candle)
+            self._closed(event.symbol, event.candle)
+        if self.after_closed is not None:
+            self.after_closed(event)
+
+    def _closed(self, symbol: str, candle: Candle) -> None:
+        if self._clock() - self._last_sync >= self._sync_s:
+            self.sync()
+        watched = any(d.symbol == symbol for d in self.engine.deployed.values())
+        if not watched and not any(b.open_orders(symbol) for b in self.engine.brokers.values()):
+            return
+        if self._behind(symbol, candle.ts):
+            return
+        self._bar(symbol, candle)
 
     def on_forming(self, event: FeedEvent) -> None:
         """FeedRunner's hook: a forming update of a feed's bar. The orders resting on its
@@ -522,6 +527,11 @@ def run_forever(settings) -> int:
         )
     else:
         stop_push = lambda: None  # noqa: E731
+    stop_metrics = lambda: None  # noqa: E731
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # make serve: /metrics shows this process's
+        from services.metrics import export_runner
+
+        stop_metrics = export_runner(services)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -529,6 +539,7 @@ def run_forever(settings) -> int:
         services.trading.start()
     except RunnerBusyError as exc:
         log.error("runner: %s", exc)
+        stop_metrics()
         stop_push()
         services.close()
         return 2
@@ -537,6 +548,7 @@ def run_forever(settings) -> int:
     try:
         stop.wait()
     finally:
+        stop_metrics()
         stop_push()
         services.close()
     return 0
