@@ -1,15 +1,18 @@
-"""Executed trades into the database in bulk: plain tuples straight to the driver.
+"""Rows into the database in bulk, given as columns: plain tuples straight to the driver (the
+trades, the imported orders and their fills).
 
-SQLAlchemy's executemany of dict rows costs ~25 us a trade here (parameters built and each
-value processed by its column type in Python); these paths hand the driver tuples built a
-column at a time:
+SQLAlchemy's executemany of dict rows costs ~25-35 us a row here (parameters built and each
+value processed by its column type in Python); these paths hand the driver values built a
+column at a time. A column is a list (None: NULL) or a numpy array: datetime64 (UTC; NaT:
+NULL), float (NaN: NULL) or int.
 
 - SQLite: an executemany per chunk of multi-row INSERTs (``ROWS_PER_STATEMENT`` each); the
   values every row of the batch shares (account, source, run) bound once per statement;
   times as the UTC wall-time text SQLAlchemy's SQLite DateTime writes (``YYYY-MM-DD
   HH:MM:SS.ffffff``), so rows read back alike whichever way they were written.
-- PostgreSQL: a text COPY (CSV) into the table; the JSON columns are their JSON text (jsonb
-  parses it) and times are ISO with a UTC offset.
+- PostgreSQL: a text-format COPY into the table (NULL is ``\\N``, so an empty text stays an
+  empty text); the JSON columns are their JSON text (jsonb parses it), floats their shortest
+  exact text and times ISO with a UTC offset.
 
 Both run on the session's connection inside its transaction (nothing is committed here) and
 keep the table's checks and unique keys: database errors surface as SQLAlchemy's (a repeated
@@ -18,13 +21,13 @@ trade id: ``sqlalchemy.exc.IntegrityError``).
 
 from __future__ import annotations
 
-import csv
 import io
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import orjson
 from sqlalchemy.orm import Session
 
 from database.repositories._candle_io import _dbapi_cursor
@@ -37,33 +40,48 @@ TRADE_COLUMNS = (
     "commission", "execution_time", "market_context", "labels", "pnl", "cumulative_pnl",
     "source", "order_id",
 )  # fmt: skip
-ROWS_PER_STATEMENT = 500  # at most 16 parameters a row: 8,000, far below SQLite's 32,766
+MAX_PARAMETERS = 10_000  # bound parameters per SQLite statement, far below its 32,766
+ROWS_PER_STATEMENT = 500  # rows per SQLite INSERT at most (fewer for a wide row)
+_NULL = "\\N"
+_ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"))
 
 
 def insert_trades(session: Session, columns: dict[str, Sequence[Any]]) -> None:
     """Insert the trades given as ``columns`` (every name of :data:`TRADE_COLUMNS`: lists of
     one value per trade; ``execution_time`` a datetime64[us] UTC array; the JSON columns
     already JSON text)."""
+    insert_columns(session, "trades", TRADE_COLUMNS, columns)
+
+
+def insert_columns(
+    session: Session, table: str, names: Sequence[str], columns: Mapping[str, Any]
+) -> None:
+    """Insert the rows given as ``columns`` (one list or array per name of ``names``, all of
+    one length) into ``table``."""
     connection = session.connection()
-    if bulk_dialect(connection, "storing trades") == "postgresql":
-        _copy_postgresql(connection, columns)
+    if bulk_dialect(connection, f"storing {table}") == "postgresql":
+        _copy_postgresql(connection, table, names, columns)
     else:
-        _insert_sqlite(connection, columns)
+        _insert_sqlite(connection, table, names, columns)
 
 
-def _insert_sqlite(connection: Any, columns: dict[str, Sequence[Any]]) -> None:
-    values = dict(columns)
-    values["execution_time"] = wall_texts(np.asarray(columns["execution_time"]))
-    n = len(values["trade_id"])
-    shared = [name for name in TRADE_COLUMNS if _one_value(values[name])]
-    varying = [name for name in TRADE_COLUMNS if name not in shared]
+def _insert_sqlite(
+    connection: Any, table: str, names: Sequence[str], columns: Mapping[str, Any]
+) -> None:
+    values = {name: _sqlite_values(columns[name]) for name in names}
+    n = len(values[names[0]])
+    if not n:
+        return
+    shared = [name for name in names if _one_value(values[name])]
+    varying = [name for name in names if name not in shared]
     constants = tuple(values[name][0] for name in shared)
-    rows = list(zip(*(values[name] for name in varying), strict=True))
-    names = ", ".join([*shared, *varying])
-    per = ROWS_PER_STATEMENT
+    rows = list(zip(*(values[name] for name in varying), strict=True)) if varying else [()] * n
+    listed = ", ".join([*shared, *varying])
+    per = max(1, min(ROWS_PER_STATEMENT, (MAX_PARAMETERS - len(shared)) // max(len(varying), 1)))
     whole = n // per * per
     if whole:
-        many = f"INSERT INTO trades ({names}) VALUES {_sqlite_rows(len(shared), len(varying), per)}"
+        rows_sql = _sqlite_rows(len(shared), len(varying), per)
+        many = f"INSERT INTO {table} ({listed}) VALUES {rows_sql}"
         statements = [
             (*constants, *itertools.chain.from_iterable(rows[start : start + per]))
             for start in range(0, whole, per)
@@ -72,23 +90,74 @@ def _insert_sqlite(connection: Any, columns: dict[str, Sequence[Any]]) -> None:
     if whole < n:
         rest = (*constants, *itertools.chain.from_iterable(rows[whole:]))
         rows_sql = _sqlite_rows(len(shared), len(varying), n - whole)
-        connection.exec_driver_sql(f"INSERT INTO trades ({names}) VALUES {rows_sql}", rest)
+        connection.exec_driver_sql(f"INSERT INTO {table} ({listed}) VALUES {rows_sql}", rest)
 
 
-def _copy_postgresql(connection: Any, columns: dict[str, Sequence[Any]]) -> None:
-    stamps = np.datetime_as_string(
-        np.asarray(columns["execution_time"]).astype("datetime64[us]"), unit="us"
-    )
-    values = dict(columns)
-    values["execution_time"] = [f"{t}+00:00" for t in stamps.tolist()]
-    buffer = io.StringIO()
-    # None is an empty field, which COPY reads as NULL (no stored text field is ever empty)
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerows(zip(*(values[name] for name in TRADE_COLUMNS), strict=True))
-    buffer.seek(0)
-    statement = f"COPY trades ({', '.join(TRADE_COLUMNS)}) FROM STDIN (FORMAT csv)"
+def _sqlite_values(column: Any) -> list[Any]:
+    if not isinstance(column, np.ndarray):
+        return list(column)
+    if column.dtype.kind == "M":
+        out = np.full(len(column), None, dtype=object)
+        known = ~np.isnat(column)
+        out[known] = wall_texts(column[known])
+        return out.tolist()
+    if column.dtype.kind == "f":
+        out = column.astype(object)
+        out[np.isnan(column)] = None
+        return out.tolist()
+    return column.tolist()
+
+
+def _copy_postgresql(
+    connection: Any, table: str, names: Sequence[str], columns: Mapping[str, Any]
+) -> None:
+    texts = [_copy_texts(columns[name]) for name in names]
+    if not texts[0]:
+        return
+    lines = "\n".join(map("\t".join, zip(*texts, strict=True)))
+    buffer = io.BytesIO(lines.encode() + b"\n")
+    statement = f"COPY {table} ({', '.join(names)}) FROM STDIN"
     with _dbapi_cursor(connection, statement) as cursor:
         cursor.copy_expert(statement, buffer, size=1 << 20)
 
 
-__all__ = ["TRADE_COLUMNS", "insert_trades"]
+def _copy_texts(column: Any) -> list[str]:
+    """A column as COPY's text format: ``\\N`` for NULL, texts escaped, numbers exact."""
+    if isinstance(column, np.ndarray):
+        if column.dtype.kind == "M":
+            stamps = np.datetime_as_string(column.astype("datetime64[us]"), unit="us")
+            out = np.char.add(stamps, "+00:00").astype(object)
+            out[np.isnat(column)] = _NULL
+            return out.tolist()
+        if column.dtype.kind == "f":
+            return _float_texts(column.tolist(), np.isnan(column))
+        return list(map(str, column.tolist()))
+    values = list(column)
+    kinds = set(map(type, values)) - {type(None)}
+    if kinds <= {float}:
+        return _float_texts(values, np.array([v is None for v in values], dtype=bool))
+    if kinds == {str}:
+        joined = "".join(v for v in values if v is not None)
+        if any(char in joined for char, _ in _ESCAPES):
+            values = [None if v is None else _escaped(v) for v in values]
+        return [_NULL if v is None else v for v in values]
+    return [_NULL if v is None else _escaped(str(v)) for v in values]
+
+
+def _float_texts(values: list[Any], null: np.ndarray) -> list[str]:
+    """Floats as their shortest exact text (orjson's; repr for the few it writes as null)."""
+    texts = orjson.dumps([0.0 if v is None else v for v in values]).decode()[1:-1].split(",")
+    if not values:
+        return []
+    for row in np.flatnonzero(np.array([t == "null" for t in texts]) | null).tolist():
+        texts[row] = _NULL if null[row] else repr(float(values[row]))
+    return texts
+
+
+def _escaped(text: str) -> str:
+    for char, escape in _ESCAPES:
+        text = text.replace(char, escape)
+    return text
+
+
+__all__ = ["TRADE_COLUMNS", "insert_columns", "insert_trades"]

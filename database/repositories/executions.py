@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import String, Table, insert, select, type_coerce
+from sqlalchemy import Table, false, select
 from sqlalchemy.orm import Session
 
 from database.errors import DuplicateOrderError, TradeImmutableError
@@ -29,6 +29,8 @@ from database.repositories._common import (
     chunks,
     stored_keys,
 )
+from database.repositories._execution_io import read_columns
+from database.repositories._trade_io import insert_columns
 
 ORDERS: Table = ExecutionOrder.__table__  # type: ignore[assignment]
 FILLS: Table = ExecutionFill.__table__  # type: ignore[assignment]
@@ -85,7 +87,7 @@ class ExecutionRepository:
         repeated = ids[ids.duplicated()].tolist()
         if repeated:
             raise DuplicateOrderError(repeated, where="within the batch", account=account)
-        if not checked:
+        if not checked and self._has_orders(account):  # none stored: none can repeat
             stored = self.stored_order_ids(account, ids.tolist())
             if stored:
                 raise DuplicateOrderError(stored, where="already stored", account=account)
@@ -95,25 +97,31 @@ class ExecutionRepository:
                 f"fills of order(s) {strangers[:10]} that are not in the batch: an order is "
                 "stored once, with all of its fills"
             )
-        order_rows = _rows(
-            {"account_id": [account] * len(orders)}
-            | {name: _values(orders, name) for name in ORDER_COLUMNS if name != "account_id"}
-        )
+        order_columns = {"account_id": [account] * len(orders)} | {
+            name: _values(orders, name) for name in ORDER_COLUMNS if name != "account_id"
+        }
         fills = fills.iloc[_time_order(fills)]
-        fill_rows = _rows(
+        fill_columns = (
             {"account_id": [account] * len(fills)}
             | {name: _values(fills, name) for name in FILL_COLUMNS if name != "seq"}
-            | {"seq": fills.groupby("order_id", sort=False).cumcount().tolist()}
+            | {"seq": fills.groupby("order_id", sort=False).cumcount().to_numpy(np.int64)}
         )
-        for chunk in chunks(order_rows, self._chunk_rows):
-            self._session.execute(insert(ORDERS), chunk)
-        for chunk in chunks(fill_rows, self._chunk_rows):
-            self._session.execute(insert(FILLS), chunk)
-        return len(order_rows), len(fill_rows)
+        for table, columns, n in (
+            ("execution_orders", order_columns, len(orders)),
+            ("execution_fills", fill_columns, len(fills)),
+        ):
+            for start in range(0, n, self._chunk_rows):
+                part = {k: v[start : start + self._chunk_rows] for k, v in columns.items()}
+                insert_columns(self._session, table, list(columns), part)
+        return len(orders), len(fills)
 
     def stored_order_ids(self, account: str, order_ids: Iterable[str]) -> set[str]:
         """Which of ``order_ids`` the account already has."""
         return stored_keys(self._session, ORDERS, "order_id", account, order_ids)
+
+    def _has_orders(self, account: str) -> bool:
+        first = select(ORDERS.c.id).where(ORDERS.c.account_id == account).limit(1)
+        return self._session.execute(first).first() is not None
 
     def orders(self, account: str, *, order_ids: Iterable[str] | None = None) -> pd.DataFrame:
         """The account's orders (of ``order_ids`` only, when given) in arrival order, in
@@ -153,36 +161,23 @@ def _require(frame: pd.DataFrame, columns: tuple[str, ...], name: str) -> None:
         raise ValueError(f"{name}: missing column(s) {missing}")
 
 
-def _values(frame: pd.DataFrame, name: str) -> list[Any]:
-    """One column as the values to bind: None where empty (or the column is absent), floats,
-    UTC datetimes, texts."""
+def _values(frame: pd.DataFrame, name: str) -> Any:
+    """One column as the values to store: a datetime64[us] UTC array (NaT where empty), a
+    float array (NaN where empty), or texts (None where empty or the column is absent)."""
     if name not in frame.columns:
         return [None] * len(frame)
     column = frame[name]
     if name in _TIMES:
         times = pd.Series(pd.to_datetime(column, utc=True, format="ISO8601")).dt.as_unit("us")
-        out = times.astype(object).tolist()
-        return [None if t is pd.NaT else t.to_pydatetime() for t in out]
+        return times.dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
     if name in _ORDER_NUMBERS or name in _FILL_NUMBERS:
-        numbers = pd.to_numeric(column).to_numpy(dtype=float, na_value=np.nan)
-        return [None if v != v else v for v in numbers.tolist()]
-    return [None if v is None or (isinstance(v, float) and v != v) else v for v in column]
-
-
-def _rows(columns: dict[str, list[Any]]) -> list[dict[str, Any]]:
-    names = list(columns)
-    return [dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+        return pd.to_numeric(column).to_numpy(dtype=float, na_value=np.nan)
+    return column.to_numpy(dtype=object, na_value=None).tolist()
 
 
 def _time_order(fills: pd.DataFrame) -> np.ndarray:
     times = pd.to_datetime(fills["fill_time"], utc=True, format="ISO8601")
     return np.argsort(times.to_numpy(), kind="stable")
-
-
-def _read(table: Table, name: str) -> Any:
-    column = table.c[name]
-    # times as the driver gives them (SQLite's text, PostgreSQL's datetimes), parsed per column
-    return type_coerce(column, String).label(name) if name in _TIMES else column
 
 
 def _frame(
@@ -195,31 +190,51 @@ def _frame(
     clock: str,
 ) -> pd.DataFrame:
     """The account's rows (of ``order_ids`` when given) as a frame of ``names``, sorted by
-    the ``clock`` column then by row id."""
-    statement = select(*(_read(table, name) for name in names), table.c.id).where(
-        table.c.account_id == account
-    )
+    the ``clock`` column then by row id; read a column at a time (``_execution_io``)."""
+    wanted = [name for name in names if name != "account_id"]  # the account: known
+
+    def read(where: Any) -> dict[str, Any]:
+        return read_columns(
+            session, table, [*wanted, "id"], where, times=_TIMES, numbers=numbers,
+            integers=("id", "seq"),
+        )  # fmt: skip
+
+    mine = table.c.account_id == account
     if order_ids is None:
-        rows = session.execute(statement.order_by(table.c[clock], table.c.id)).all()
+        parts = [read(mine)]
     else:
-        rows = []
-        for ids in chunks(list(dict.fromkeys(order_ids)), IN_CHUNK):
-            rows.extend(session.execute(statement.where(table.c.order_id.in_(ids))).all())
-    values = list(zip(*rows, strict=True)) if rows else [() for _ in (*names, "id")]
+        ids = list(dict.fromkeys(order_ids))
+        parts = [read(mine & table.c.order_id.in_(c)) for c in chunks(ids, IN_CHUNK)] or [
+            read(mine & false())
+        ]
+    columns = {name: _joined([part[name] for part in parts]) for name in [*wanted, "id"]}
+    n = len(columns["id"])
+    order = np.lexsort((columns["id"], np.asarray(columns[clock].asi8)))
     frame = pd.DataFrame(
         {
-            name: np.asarray(column, dtype=float) if name in numbers else list(column)
-            for name, column in zip((*names, "id"), values, strict=True)
+            name: [account] * n if name == "account_id"
+            else _taken(columns[name], order) for name in names
         }
-    )
-    for name in _TIMES & set(names):
-        frame[name] = pd.Series(
-            pd.to_datetime(frame[name].to_numpy(), utc=True, format="ISO8601"),
-            index=frame.index,
-        )
-    if order_ids is not None:
-        frame = frame.sort_values([clock, "id"], kind="stable")
-    return frame.drop(columns="id").reset_index(drop=True)
+    )  # fmt: skip
+    return frame
+
+
+def _joined(parts: list[Any]) -> Any:
+    if len(parts) == 1:
+        return parts[0]
+    if isinstance(parts[0], pd.DatetimeIndex):
+        return parts[0].append(parts[1:])
+    if isinstance(parts[0], np.ndarray):
+        return np.concatenate(parts)
+    return [value for part in parts for value in part]
+
+
+def _taken(column: Any, order: np.ndarray) -> Any:
+    if isinstance(column, pd.DatetimeIndex):
+        return pd.Series(column[order])
+    if isinstance(column, np.ndarray):
+        return column[order]
+    return [column[k] for k in order.tolist()]
 
 
 __all__ = [

@@ -1,0 +1,133 @@
+"""Imported orders and fills out of the database as columns, without a Python object per row
+(no ORM instance, no SQLAlchemy Row).
+
+- SQLite: the query's rows straight from the DBAPI cursor, turned into one tuple per column;
+  times are the stored UTC wall-time text, parsed a column at a time.
+- PostgreSQL: ``COPY (query) TO STDOUT (FORMAT csv)``, parsed by pyarrow's CSV reader in one
+  step; times are sent as epoch microseconds (``extract(epoch ...)`` is exact numeric), NULL
+  is an unquoted empty field and an empty text a quoted one, so neither is taken for the
+  other.
+
+Either way the rows come back unsorted and the caller sorts them (numpy, by time then id):
+no sort in the database.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Collection, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+from sqlalchemy import BigInteger, ColumnElement, Select, Table, cast, extract, select
+from sqlalchemy.orm import Session
+
+from database.repositories._candle_io import _dbapi_cursor
+
+_COPY_BUFFER = 1 << 20
+
+
+def read_columns(
+    session: Session,
+    table: Table,
+    names: Sequence[str],
+    where: ColumnElement[bool],
+    *,
+    times: Collection[str],
+    numbers: Collection[str],
+    integers: Collection[str] = (),
+) -> dict[str, Any]:
+    """The rows of ``table`` matching ``where`` as one column per name of ``names``: numbers
+    float64 arrays (NaN for NULL), ``integers`` int64 arrays, ``times`` datetime64[us, UTC]
+    (NaT for NULL), the others lists of texts (None for NULL)."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        return _read_postgresql(connection, table, names, where, times, numbers, integers)
+    statement = select(*(table.c[name] for name in names)).where(where)
+    result = connection.execute(statement)
+    try:  # the DBAPI cursor's tuples: no Row objects, no per-value type processing
+        rows = result.cursor.fetchall()  # type: ignore[attr-defined]
+    finally:
+        result.close()
+    values = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+    out: dict[str, Any] = {}
+    for name, column in zip(names, values, strict=True):
+        if name in numbers:
+            out[name] = np.array(column, dtype=np.float64)
+        elif name in integers:
+            out[name] = np.array(column, dtype=np.int64)
+        elif name in times:
+            out[name] = _utc(np.array(column, dtype=object))
+        else:
+            out[name] = list(column)
+    return out
+
+
+def _utc(texts: np.ndarray) -> pd.DatetimeIndex:
+    # as pandas parses them: microseconds, or seconds when there is no time at all
+    return pd.to_datetime(texts, utc=True, format="ISO8601")
+
+
+def _read_postgresql(
+    connection: Any,
+    table: Table,
+    names: Sequence[str],
+    where: ColumnElement[bool],
+    times: Collection[str],
+    numbers: Collection[str],
+    integers: Collection[str],
+) -> dict[str, Any]:
+    selected = [
+        cast(extract("epoch", table.c[name]) * 1_000_000, BigInteger).label(name)
+        if name in times
+        else table.c[name]
+        for name in names
+    ]
+    statement: Select[Any] = select(*selected).where(where)
+    compiled = statement.compile(
+        dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
+    )
+    with _dbapi_cursor(connection, str(compiled)) as cursor:
+        query = cursor.mogrify(str(compiled), compiled.params).decode()
+        sink = io.BytesIO()
+        cursor.copy_expert(f"COPY ({query}) TO STDOUT (FORMAT csv)", sink, size=_COPY_BUFFER)
+    types = {
+        name: pa.float64() if name in numbers else pa.int64() if name in (*integers, *times)
+        else pa.string()
+        for name in names
+    }  # fmt: skip
+    if sink.tell():
+        sink.seek(0)
+        parsed = pa_csv.read_csv(
+            sink,
+            read_options=pa_csv.ReadOptions(column_names=list(names)),
+            parse_options=pa_csv.ParseOptions(newlines_in_values=True),
+            convert_options=pa_csv.ConvertOptions(
+                column_types=types, null_values=[""], strings_can_be_null=True,
+                quoted_strings_can_be_null=False,
+            ),
+        )  # fmt: skip
+    else:
+        parsed = pa.table({name: pa.array([], type=kind) for name, kind in types.items()})
+    out: dict[str, Any] = {}
+    for name in names:
+        column = parsed.column(name)
+        if name in numbers:
+            out[name] = column.to_numpy().astype(np.float64)
+        elif name in integers:
+            out[name] = column.to_numpy().astype(np.int64)
+        elif name in times:
+            if column.null_count == len(column):  # the unit pandas gives no time at all
+                out[name] = _utc(np.full(len(column), None, dtype=object))
+                continue
+            micros = column.fill_null(np.iinfo(np.int64).min).to_numpy().astype(np.int64)
+            out[name] = pd.DatetimeIndex(micros.view("datetime64[us]")).tz_localize("UTC")
+        else:
+            out[name] = column.to_pylist()
+    return out
+
+
+__all__ = ["read_columns"]
