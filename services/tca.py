@@ -170,6 +170,7 @@ class TCAService:
 
     def _candles(self, orders: pd.DataFrame, fills: pd.DataFrame) -> dict[str, pd.DataFrame]:
         out: dict[str, pd.DataFrame] = {}
+        fill_times = _fill_times_by_symbol(orders, fills)
         with self._sessions() as session:
             repo = CandleRepository(session)
             for symbol, rows in orders.groupby("symbol"):
@@ -178,7 +179,7 @@ class TCAService:
                     continue
                 finest = min(stored, key=lambda t: Timeframe.parse(t).delta)
                 bar = Timeframe.parse(finest).delta
-                times = fills.loc[fills["order_id"].isin(set(rows["order_id"])), "fill_time"]
+                times = fill_times(symbol, rows)
                 # every instant an order needs a bar at (a decision or an end may be unknown)
                 instants = pd.concat(
                     [pd.to_datetime(c, utc=True) for c in (
@@ -189,6 +190,20 @@ class TCAService:
                 start, end = instants.min() - bar, instants.max() + MARKOUT_PAD
                 out[str(symbol)] = repo.frame(str(symbol), finest, start=start, end=end)
         return out
+
+
+def _fill_times_by_symbol(orders: pd.DataFrame, fills: pd.DataFrame):
+    """``times(symbol, its orders)``: the fill times of those orders. One pass over the fills
+    when order ids are unique (an order's fills have its symbol), else a lookup per symbol."""
+    if orders["order_id"].is_unique:
+        symbols = fills["order_id"].map(pd.Series(orders["symbol"].to_numpy(), orders["order_id"]))
+        by_symbol = fills["fill_time"].groupby(symbols.to_numpy(), sort=False)
+        groups = {key: by_symbol.get_group(key) for key in by_symbol.groups}
+        empty = fills["fill_time"].iloc[:0]
+        return lambda symbol, _rows: groups.get(symbol, empty)
+    return lambda _symbol, rows: fills.loc[
+        fills["order_id"].isin(set(rows["order_id"])), "fill_time"
+    ]
 
 
 __all__ = ["DIMENSIONS", "AccountTCA", "TCAInputs", "TCAService"]

@@ -42,7 +42,8 @@ def read_columns(
 ) -> dict[str, Any]:
     """The rows of ``table`` matching ``where`` as one column per name of ``names``: numbers
     float64 arrays (NaN for NULL), ``integers`` int64 arrays, ``times`` datetime64[us, UTC]
-    (NaT for NULL), the others lists of texts (None for NULL)."""
+    (NaT for NULL), the others Arrow string arrays (null for NULL; :func:`text_column`
+    makes them the column pandas would)."""
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         return _read_postgresql(connection, table, names, where, times, numbers, integers)
@@ -53,6 +54,7 @@ def read_columns(
     finally:
         result.close()
     values = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+    del rows
     out: dict[str, Any] = {}
     for name, column in zip(names, values, strict=True):
         if name in numbers:
@@ -62,8 +64,16 @@ def read_columns(
         elif name in times:
             out[name] = _utc(np.array(column, dtype=object))
         else:
-            out[name] = list(column)
+            out[name] = pa.array(column, type=pa.string())
     return out
+
+
+def text_column(values: pa.Array) -> Any:
+    """Texts as pandas makes a column of them: its string dtype (NaN where NULL) when there
+    is a text, else (every value NULL, or none) Python objects (None)."""
+    if values.null_count == len(values):
+        return values.to_pylist()
+    return values.to_pandas(types_mapper={pa.string(): pd.StringDtype(na_value=np.nan)}.get)
 
 
 def _utc(texts: np.ndarray) -> pd.DatetimeIndex:
@@ -126,8 +136,8 @@ def _read_postgresql(
             micros = column.fill_null(np.iinfo(np.int64).min).to_numpy().astype(np.int64)
             out[name] = pd.DatetimeIndex(micros.view("datetime64[us]")).tz_localize("UTC")
         else:
-            out[name] = column.to_pylist()
+            out[name] = column.combine_chunks()
     return out
 
 
-__all__ = ["read_columns"]
+__all__ = ["read_columns", "text_column"]

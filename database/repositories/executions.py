@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from sqlalchemy import Table, false, select
 from sqlalchemy.orm import Session
 
@@ -29,7 +30,7 @@ from database.repositories._common import (
     chunks,
     stored_keys,
 )
-from database.repositories._execution_io import read_columns
+from database.repositories._execution_io import read_columns, text_column
 from database.repositories._trade_io import insert_columns
 
 ORDERS: Table = ExecutionOrder.__table__  # type: ignore[assignment]
@@ -226,7 +227,7 @@ def _joined(parts: list[Any]) -> Any:
         return parts[0].append(parts[1:])
     if isinstance(parts[0], np.ndarray):
         return np.concatenate(parts)
-    return [value for part in parts for value in part]
+    return pa.concat_arrays(parts)
 
 
 def _taken(column: Any, order: np.ndarray) -> Any:
@@ -234,7 +235,7 @@ def _taken(column: Any, order: np.ndarray) -> Any:
         return pd.Series(column[order])
     if isinstance(column, np.ndarray):
         return column[order]
-    return [column[k] for k in order.tolist()]
+    return text_column(column.take(order))
 
 
 __all__ = [
