@@ -197,9 +197,10 @@ def _fill_times_by_symbol(orders: pd.DataFrame, fills: pd.DataFrame):
     when order ids are unique (an order's fills have its symbol), else a lookup per symbol."""
     if orders["order_id"].is_unique:
         symbols = fills["order_id"].map(pd.Series(orders["symbol"].to_numpy(), orders["order_id"]))
-        by_symbol = fills["fill_time"].groupby(symbols.to_numpy(), sort=False)
-        groups = {key: by_symbol.get_group(key) for key in by_symbol.groups}
-        empty = fills["fill_time"].iloc[:0]
+        codes, found = pd.factorize(symbols)  # -1: a fill of no order here
+        times = fills["fill_time"]
+        groups = {symbol: times[codes == k] for k, symbol in enumerate(found)}
+        empty = times.iloc[:0]
         return lambda symbol, _rows: groups.get(symbol, empty)
     return lambda _symbol, rows: fills.loc[
         fills["order_id"].isin(set(rows["order_id"])), "fill_time"
