@@ -126,8 +126,10 @@ def asgi_app(settings: Settings, *, api_only: bool = False, warm: bool = False) 
         time_trading(services)
     api = create_api(
         services.sessions, max_request_bytes=limit, redis_url=settings.redis_url,
-        alert_center=services.alert_center, market=services.market,
-        paper=PaperTrading(services.sessions, runner=services.trading),
+        alert_center=services.alert_center, market=services.market, tracking=services.tracking,
+        paper=PaperTrading(
+            services.sessions, runner=services.trading, tracker=services.tracking.tracker
+        ),
     )  # fmt: skip
     return with_pages(api, dash_app.server)
 

@@ -3,16 +3,18 @@
 >>> configure_logging(settings)          # app.py's commands: a root handler in settings' format
 >>> reformat(["gunicorn.error"], "json") # a server's own handlers in the same format
 
-Both cut a line at MAX_LOG_LINE characters. A JSON record holds ``time`` (UTC, ISO 8601),
-``level``, ``logger``, ``process``, ``message`` and, with a traceback, ``exception``; an
-access line of uvicorn (``uvicorn.access``: under gunicorn its access log) also holds
-``client``, ``method``, ``path``, ``http_version`` and ``status``.
+Both cut a line at MAX_LOG_LINE characters and print an API token (``?token=slt_...``, which
+uvicorn logs with a WebSocket's path) as ``[redacted]``. A JSON record holds ``time`` (UTC,
+ISO 8601), ``level``, ``logger``, ``process``, ``message`` and, with a traceback,
+``exception``; an access line of uvicorn (``uvicorn.access``: under gunicorn its access
+log) also holds ``client``, ``method``, ``path``, ``http_version`` and ``status``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -26,9 +28,17 @@ MAX_LOG_LINE = 2_000
 50 MB log line."""
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 ACCESS_FIELDS = ("client", "method", "path", "http_version", "status")  # uvicorn's access args
+# an API token in a URL (a WebSocket's ?token=, which uvicorn logs with the path) or a header
+SECRET = re.compile(r"(token=|Bearer\s+)slt_[^&\s\"']*", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """``text`` without the API tokens it quotes (``token=[redacted]``)."""
+    return SECRET.sub(r"\1[redacted]", text) if "slt_" in text else text
 
 
 def _cut(line: str) -> str:
+    line = redact(line)
     if len(line) <= MAX_LOG_LINE:
         return line
     return f"{line[:MAX_LOG_LINE]}... [{len(line) - MAX_LOG_LINE:,} characters cut]"
@@ -40,7 +50,7 @@ class BoundedFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
         if len(text) <= MAX_LOG_LINE:
-            return text
+            return redact(text)
         return "\n".join(_cut(line) for line in text.split("\n"))
 
 
@@ -58,6 +68,7 @@ class JsonFormatter(logging.Formatter):
         args = record.args
         if record.name == "uvicorn.access" and isinstance(args, tuple) and len(args) == 5:
             document.update(zip(ACCESS_FIELDS, args, strict=True))
+            document["path"] = redact(str(document["path"]))
         if record.exc_info:
             document["exception"] = "\n".join(
                 _cut(line) for line in self.formatException(record.exc_info).split("\n")
@@ -99,5 +110,6 @@ __all__ = [
     "JsonFormatter",
     "configure_logging",
     "formatter",
+    "redact",
     "reformat",
 ]

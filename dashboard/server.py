@@ -29,7 +29,6 @@ from dashboard.warmup import WarmDiskcacheManager, WarmUp
 from services.execution_views import ExecutionViews
 from services.paper import PaperTrading
 from services.runtime import Services, build_services
-from services.tracking import TrackingService
 from services.tracking_views import AttributionViews
 from services.trading_runner import RunnerBusyError
 from services.trading_views import TradingViews
@@ -71,7 +70,7 @@ def create_app(
         suppress_callback_exceptions=False,
     )
     live = live_page.LiveContext(services.market_data, services.tracks, settings.chart_bars)
-    attribution = AttributionViews(TrackingService(services.sessions), services.sessions)
+    attribution = AttributionViews(services.tracking, services.sessions)
     execution = ExecutionViews(services.sessions, settings.data_dir)
     pages: dict[str, shell.PageBuilder] = {
         "live": lambda search: live_page.layout(

@@ -34,6 +34,7 @@ from market.timeframes import Timeframe
 from services.backtests import BatchJob, RunFailed, context_from, load_bars
 from strategies.base import BaseStrategy, StrategyParamError
 from strategies.registry import UnknownStrategyError, create
+from tracking.tracker import TradeTracker
 from trading.config import DeploymentConfigError, DeploymentSettings
 from trading.engine import BarOutcome, Deployed, TradingEngine
 from trading.replay import new_deployed, trade_frame
@@ -83,13 +84,14 @@ class PaperTrading:
         *,
         runner: TradingRunner | None = None,
         answer_wait_s: float = 5.0,
+        tracker: TradeTracker | None = None,
     ) -> None:
         self._sessions = sessions
         # writes read first (the account, order ids) then write, while the feeds write candles
         self._writes = write_session_factory(sessions)
         # cancel and modify go through the runner that holds an order (its broker is live)
         self._runner = runner
-        self._store = TradingStore()
+        self._store = TradingStore(tracker)  # None: a tracker of its own
         self.batch_bars = batch_bars
         # a cancel or modify asked of a runner in another process: how long to wait for it
         self.answer_wait_s = answer_wait_s

@@ -29,6 +29,7 @@ from services.chart_layers import ChartTracks
 from services.database_setup import check_writable, prepare_database
 from services.live import FeedRunner, LiveMarket
 from services.market_data import MarketDataService
+from services.tracking import TrackingService
 from services.trading_runner import TradingRunner
 from strategies.data_integration import StrategyDataIntegrator
 from trading.alerts import AlertCenter, AlertEvent
@@ -52,10 +53,14 @@ class Services:
     trading: TradingRunner  # paper trading's deployments on each closed candle
     alerts: AlertService  # the alerts page and the toasts
     alert_center: AlertCenter  # what the runner and the broker emit alerts to
+    # the process's one trade tracker and its live view: the runner's fills, the API's and the
+    # pages' go through it, so its listeners (live view, push) hear every trade made here
+    tracking: TrackingService
 
     def close(self) -> None:
         self.runner.stop()
         self.trading.stop()
+        self.tracking.tracker.close()
         self.alert_center.close()
         self.cache.close()
         self.engine.dispose()
@@ -81,10 +86,12 @@ def build_services(settings: Settings) -> Services:
             symbol=symbol,
         )
     )
+    tracking = TrackingService(sessions)
     trading = TradingRunner(
         sessions,
         cursor=lambda symbol: _cursor(market, symbol),
         notify=alert_center.emit,
+        tracker=tracking.tracker,
     )
     runner = FeedRunner(
         feeds,
@@ -100,7 +107,7 @@ def build_services(settings: Settings) -> Services:
     tracks = ChartTracks(market_data, sessions=sessions)
     return Services(
         settings, engine, sessions, market, cache, market_data, integrator, runner, tracks,
-        trading, AlertService(sessions), alert_center,
+        trading, AlertService(sessions), alert_center, tracking,
     )  # fmt: skip
 
 

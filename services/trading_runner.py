@@ -49,6 +49,7 @@ from market.feeds import FeedEvent
 from market.resample import resample
 from market.timeframes import Timeframe
 from strategies.registry import create
+from tracking.tracker import TradeTracker
 from trading.alerts.events import AlertEvent
 from trading.broker import PaperBroker
 from trading.config import DeploymentSettings
@@ -88,6 +89,7 @@ class TradingRunner:
         cursor: Callable[[str], pd.Timestamp | None] | None = None,
         request_poll_s: float = 0.5,
         lease_s: float = LEASE_S,
+        tracker: TradeTracker | None = None,
     ) -> None:
         self._sessions = sessions
         # writes read first (the account, order ids) then write, while the feeds write candles
@@ -99,7 +101,9 @@ class TradingRunner:
         self._sync_s = sync_s
         self._history_bars = history_bars
         self._clock = clock
-        self._store = TradingStore()
+        # the process's trade tracker (services.runtime): its listeners (the live view, the
+        # push) hear this runner's fills; None: one of its own
+        self._store = TradingStore(tracker)
         self.engine = TradingEngine()
         self.lock = threading.RLock()
         self._last_sync = -float("inf")
@@ -519,12 +523,15 @@ def run_forever(settings) -> int:
     from services.runtime import build_services
 
     services = build_services(settings)
-    if settings.redis_url:  # the web processes push this runner's alerts to their clients
-        from services.push import publish_alerts_to_redis, push_channel
+    if settings.redis_url:  # the web processes push this runner's alerts and trades
+        from services.push import publish_alerts_to_redis, publish_to_redis, push_channel
 
-        stop_push = publish_alerts_to_redis(
-            services.alert_center, settings.redis_url, push_channel(services.sessions)
-        )
+        channel = push_channel(services.sessions)
+        stops = [
+            publish_alerts_to_redis(services.alert_center, settings.redis_url, channel),
+            publish_to_redis(services.tracking, settings.redis_url, channel),
+        ]
+        stop_push = lambda: [stop() for stop in stops]  # noqa: E731
     else:
         stop_push = lambda: None  # noqa: E731
     stop_metrics = lambda: None  # noqa: E731

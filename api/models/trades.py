@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -22,6 +23,9 @@ from api.models.common import PRINTABLE, Number
 
 MAX_BATCH = 10_000
 EPOCH_MS_FLOOR = 100_000_000_000  # 1973-03-03 in ms: an integer below is epoch seconds (refused)
+# what a nanosecond timestamp (pandas, the tracker's labels) holds: a time outside is refused
+EARLIEST = datetime(1677, 9, 22, tzinfo=UTC)
+LATEST = datetime(2262, 4, 11, tzinfo=UTC)
 
 
 def _no_edge_blanks(value: Any) -> Any:
@@ -50,6 +54,15 @@ def _epoch_ms(value: Any) -> Any:
     return value
 
 
+def _storable(value: datetime) -> datetime:
+    if not EARLIEST <= value < LATEST:
+        raise ValueError(
+            f"{value.isoformat()} is outside {EARLIEST.date()} to {LATEST.date()} (the times a"
+            " trade can hold)"
+        )
+    return value
+
+
 def _text(most: int) -> Any:
     return Annotated[
         str,
@@ -63,7 +76,7 @@ Symbol = _text(64)
 OrderId = _text(160)
 Side = Annotated[Literal["buy", "sell"], BeforeValidator(_lower)]
 Label = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=PRINTABLE)]
-ExecutionTime = Annotated[AwareDatetime, BeforeValidator(_epoch_ms)]
+ExecutionTime = Annotated[AwareDatetime, BeforeValidator(_epoch_ms), AfterValidator(_storable)]
 
 
 class TradeIn(BaseModel):
