@@ -7,7 +7,11 @@ fields are at fault, ``errors``: one entry per problem, ``{"index", "field", "re
 (``index``: the trade's position in a batch, None elsewhere). FastAPI's own validation errors
 (a bad query or path parameter) and Starlette's (an unknown path, a wrong method) come out in
 the same shape; any other exception is logged with its traceback and answered as a bare 500
-problem naming nothing of the internals.
+problem naming nothing of the internals, except a database that is briefly unreachable
+(refused or lost connections, an administrator shutdown, no pooled connection free:
+database.errors.is_transient_failure): a 503 with ``Retry-After`` (the pool's pre-ping
+replaces the dead connections, so the next request after the database is back succeeds).
+``install`` also adds GET /api/v1/status (api/status.py: the database and Redis as seen now).
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from database.errors import failure_reason, is_transient_failure
 
 log = logging.getLogger("stratlens.api")
 
@@ -46,6 +52,7 @@ TYPES = {
     500: "internal-error", 503: "unavailable",
 }  # fmt: skip
 MAX_REASON = 300  # a reason quoting a huge input stays readable
+RETRY_AFTER_S = 1  # a database restart takes seconds: ask again soon
 
 
 class FieldError(BaseModel):
@@ -146,7 +153,21 @@ def install(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else TITLES.get(exc.status_code, "")
         return Problem(exc.status_code, detail, headers=exc.headers).response()
 
+    from api import status
+
+    status.install(app)
     app.add_middleware(CatchAll)
+
+
+def unavailable(exc: BaseException) -> Problem:
+    """The 503 of a database that is briefly unreachable (the cause is logged, not shown)."""
+    return Problem(
+        503,
+        "the database is unavailable right now; the request was not completed. Try again after"
+        " Retry-After seconds (a POST of trades again: 409 names any already stored)",
+        kind="database-unavailable",
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
 
 
 class CatchAll:
@@ -171,10 +192,17 @@ class CatchAll:
         try:
             await self.app(scope, receive, sending)
         except Exception as exc:
-            log.error("%s %s failed", scope.get("method"), scope.get("path"), exc_info=exc)
+            transient = is_transient_failure(exc)
+            if transient:  # expected while the database restarts: one line, no traceback
+                log.warning("%s %s: database unavailable (%s)", scope.get("method"),
+                            scope.get("path"), failure_reason(exc))  # fmt: skip
+            else:
+                log.error("%s %s failed", scope.get("method"), scope.get("path"), exc_info=exc)
             if started:  # the answer is under way: the server can only cut it
                 raise
-            problem = Problem(500, "the server failed to answer; the error is in its log")
+            problem = unavailable(exc) if transient else Problem(
+                500, "the server failed to answer; the error is in its log"
+            )  # fmt: skip
             await problem.response()(scope, receive, send)
 
 
@@ -186,4 +214,5 @@ __all__ = [
     "ProblemDetail",
     "field_errors",
     "install",
+    "unavailable",
 ]

@@ -306,6 +306,17 @@ class Tab:
         self.call(self.dep("cmp-table.children"), ["chart-closed.data"])
 
 
+def tick_each_second(tab: Tab, stop: threading.Event) -> None:
+    """The page's interval: ``tab`` ticks once a second (its own phase) until ``stop``."""
+    next_at = time.monotonic() + random.random()
+    while not stop.is_set():
+        delay = next_at - time.monotonic()
+        if delay > 0 and stop.wait(delay):
+            break
+        next_at += 1.0
+        tab.tick()
+
+
 def run_tabs(base: str, count: int, warmup: float, window: float, pid: int, shown: bool) -> dict:
     stats = Stats()
     stop = threading.Event()
@@ -318,13 +329,7 @@ def run_tabs(base: str, count: int, warmup: float, window: float, pid: int, show
             tab.open()
         finally:
             ready.wait()  # type: ignore[union-attr]
-        next_at = time.monotonic() + random.random()  # each tab its own phase
-        while not stop.is_set():
-            delay = next_at - time.monotonic()
-            if delay > 0 and stop.wait(delay):
-                break
-            next_at += 1.0
-            tab.tick()
+        tick_each_second(tab, stop)
 
     threads = [threading.Thread(target=drive, daemon=True) for _ in range(count)]
     for thread in threads:

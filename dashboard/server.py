@@ -198,7 +198,13 @@ def debug_stats(services: Services) -> dict:
     is set). A feed's error is its first line only: never an SQL statement or its values."""
     cache = services.cache.stats()
     return {
-        "chart_cache": {"backend": cache.backend, "hits": cache.hits, "misses": cache.misses},
+        # redis: None without REDIS_URL, "up", or "down: <why>" (then cached in process)
+        "chart_cache": {
+            "backend": cache.backend,
+            "hits": cache.hits,
+            "misses": cache.misses,
+            "redis": cache.redis,
+        },
         "indicators": asdict(services.integrator.stats()),
         # the live charts' work: indicator and strategy updates (once per closed candle for
         # every tab), shared tick deltas and panels computed or reused, backtests run

@@ -48,20 +48,23 @@ def is_transient_failure(exc: BaseException) -> bool:
     """True when ``exc`` says the database is busy or briefly unreachable, so the same work
     may succeed if tried again later: SQLite's "database is locked" (another writer held the
     lock past the busy timeout), a connection lost or refused, a pool with no connection
-    free, a PostgreSQL lock timeout, deadlock or serialization failure. False for everything
-    else (a bug, a schema problem, an integrity error: retrying cannot help)."""
-    from sqlalchemy.exc import DBAPIError, OperationalError
+    free, a PostgreSQL lock timeout, deadlock or serialization failure, a server shutting
+    down ("terminating connection due to administrator command"), a connection the server
+    closed under a transaction (psycopg2's InterfaceError "connection already closed"). False
+    for everything else (a bug, a schema problem, an integrity error: retrying cannot help)."""
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
     from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
     if isinstance(exc, PoolTimeoutError):
         return True
     if not isinstance(exc, DBAPIError):
         return False
-    if exc.connection_invalidated:
-        return True
+    sqlite = type(exc.orig).__module__.startswith("sqlite3")
+    if exc.connection_invalidated or (isinstance(exc, InterfaceError) and not sqlite):
+        return True  # (sqlite3's InterfaceError is a bad parameter: a bug)
     if not isinstance(exc, OperationalError):
         return False
-    if type(exc.orig).__module__.startswith("sqlite3"):
+    if sqlite:
         # "no such table" or "disk I/O error" are OperationalErrors too, and permanent
         text = str(exc.orig).lower()
         return "locked" in text or "busy" in text

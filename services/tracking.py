@@ -12,7 +12,9 @@ fills frame and hand them to the pure analytics (round trips, summary, attributi
 
 from __future__ import annotations
 
+import copy
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,11 +22,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from analytics.attribution import AttributionState
 from analytics.round_trips import round_trips
 from analytics.trade_summary import PERIODS, LiveSummary, performance_summary, trip_labels
+from database.models import Trade
 from database.repositories.executions import ExecutionRepository
 from database.repositories.trades import TradeRepository
 from tracking.annotator import MarketAnnotator
@@ -35,6 +39,7 @@ from tracking.tracker import Recorded, TradeTracker
 # the live view's fixed size buckets (entry notional; quantile edges would move with each trade)
 DEFAULT_SIZE_EDGES = (1_000.0, 5_000.0, 25_000.0, 100_000.0)
 CONTEXT_COLUMNS = ("volatility_regime", "market_session", "trend", "volume_profile", "price_level")
+PERFORMANCE_MEMO = 32  # performance documents kept (each for one account's rows and query)
 
 
 class UnknownAccountError(LookupError):
@@ -146,10 +151,16 @@ class TrackingService:
         self._sessions = sessions
         self.live_accounts = LiveAccounts()
         self._trips_memo: dict[tuple, pd.DataFrame] = {}
+        self._performance_memo: OrderedDict[tuple, dict[str, Any]] = OrderedDict()
         self._memo_lock = threading.Lock()
         self.tracker = tracker or TradeTracker(
             sessions, annotator=MarketAnnotator(), listeners=[self.live_accounts]
         )
+
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        """The database's session factory (the API's status route pings it)."""
+        return self._sessions
 
     def live(self, account: str, by: Iterable[str] = ("label",)) -> dict[str, Any]:
         """The account's live view (trade summary, labels, PnL attribution by ``by``) from
@@ -334,6 +345,33 @@ class TrackingService:
         performance and metrics (conventions: analytics.trade_summary)."""
         if period not in PERIODS:
             raise ValueError(f"period={period!r} is invalid: expected one of {list(PERIODS)}")
+        # trades are immutable and append-only (database.models refuses updates and deletes):
+        # the account's newest row id names its stored trades, so an answer made for it holds
+        # until a trade is added (one indexed lookup instead of reading and summarising them;
+        # a paper account's capital, its starting cash, is set once when it is created)
+        newest = self._newest_row(account)
+        key = (account, newest, strategy, period, capital, preset)
+        with self._memo_lock:
+            found = self._performance_memo.get(key)
+            if found is not None:
+                self._performance_memo.move_to_end(key)
+        if found is None:
+            found = self._performance(account, strategy, period, capital, preset)
+            if newest:
+                with self._memo_lock:
+                    self._performance_memo[key] = found
+                    while len(self._performance_memo) > PERFORMANCE_MEMO:
+                        self._performance_memo.popitem(last=False)
+        return copy.deepcopy(found)  # the caller's own: the memo is never changed
+
+    def _newest_row(self, account: str) -> int:
+        with self._sessions() as session:
+            newest = session.scalar(select(func.max(Trade.id)).where(Trade.account_id == account))
+        return int(newest or 0)
+
+    def _performance(
+        self, account: str, strategy: str | None, period: str, capital: float | None, preset: str
+    ) -> dict[str, Any]:
         fills = self.fills(account, strategy=strategy)
         capital = capital if capital is not None else self.capital(account)
         trips = self.trips(fills)

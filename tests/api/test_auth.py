@@ -106,7 +106,7 @@ def test_the_openapi_document_and_the_docs_need_no_token(api):
     document = api.client.get("/api/openapi.json").json()
     assert document["openapi"].startswith("3.")
     assert set(document["paths"]) == {
-        "/api/v1/health", "/api/v1/trades",
+        "/api/v1/health", "/api/v1/status", "/api/v1/trades",
         *(f"/api/v1/performance/{{account_id}}/{name}" for name in (
             "summary", "metrics", "label-analysis", "trades", "pnl-curve", "attribution",
             "risk-attribution", "pattern-analysis", "benchmark", "history", "comparison",
