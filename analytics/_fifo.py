@@ -1,9 +1,11 @@
 """The FIFO walk of :mod:`analytics.round_trips` as one compiled loop over arrays.
 
 >>> out = fifo_walk(group, sign, price, volume, fee, groups)   # numpy arrays, time order
+>>> out = fifo_carry(group, sign, price, volume, fee, groups, *carried)  # from open positions
 
 The same rules as :class:`analytics.round_trips.PositionLedger` (which the live tracker keeps
-using one fill at a time): per group (an account and symbol) lots are closed oldest first, a
+using one fill at a time, and whose batches carry their open positions through
+:func:`fifo_carry`): per group (an account and symbol) lots are closed oldest first, a
 fill's commission is shared by quantity between what it closes and what it opens, a fill
 larger than the position flips it. numba compiles it (cached on disk); without numba the same
 function runs as Python. Tests hold it equal to the ledger.
@@ -24,33 +26,84 @@ except ImportError:  # pragma: no cover
 EPSILON = 1e-12  # analytics.round_trips.EPSILON
 
 
-@njit(cache=True)
-def fifo_walk(group, sign, price, volume, fee, groups):  # pragma: no cover - compiled
+def fifo_walk(group, sign, price, volume, fee, groups):
     """Returns (pnl per fill, trip of what each fill opened (-1 none), trip of what each
     fill closed (-1 none), per trip: group, direction, first fill, last fill, entry
-    quantity, entry notional, exit quantity, exit notional, gross, fees, closed flag)."""
+    quantity, entry notional, exit quantity, exit notional, gross, fees, closed flag): the
+    walk from flat positions."""
+    empty_f, empty_i = np.zeros(0), np.zeros(0, np.int64)
+    out = fifo_carry(
+        group, sign, price, volume, fee, groups, np.zeros(groups, np.int64), empty_i, empty_f,
+        empty_f, np.zeros((0, 6)),
+    )  # fmt: skip
+    return out[:14]
+
+
+@njit(cache=True)
+def fifo_carry(
+    group, sign, price, volume, fee, groups, side0, lot_group0, lot_qty0, lot_price0, trip0
+):  # pragma: no cover - compiled
+    """The walk from carried positions: ``side0`` per group (+1, -1, 0 flat), its open lots
+    (``lot_group0``, ``lot_qty0``, ``lot_price0``: oldest first within a group) and, per group
+    holding a position (in group order), its open trip's entry quantity, entry notional, exit
+    quantity, exit notional, gross and fees (``trip0``, one row each). Those trips come first
+    (first fill -1). Returns :func:`fifo_walk`'s 14 arrays, then each group's final side,
+    first lot (-1 none), the next lot of each lot, the lots' quantities and prices (carried
+    lots first, then one per fill), each group's open trip (-1 none), and per fill what it
+    opened (its quantity left after what it closed, 0 none), what it closed and the cost of
+    that at the lots' prices (0 none)."""
     n = group.shape[0]
+    m = lot_qty0.shape[0]
     pnl = np.zeros(n)
     opened = np.full(n, -1, np.int64)
     closed = np.full(n, -1, np.int64)
-    lot_qty = np.zeros(n)
-    lot_next = np.full(n, -1, np.int64)
+    opened_qty = np.zeros(n)
+    closed_qty = np.zeros(n)
+    closed_cost = np.zeros(n)
+    lot_qty = np.zeros(m + n)
+    lot_price = np.zeros(m + n)
+    lot_next = np.full(m + n, -1, np.int64)
     head = np.full(groups, -1, np.int64)
     tail = np.full(groups, -1, np.int64)
-    side = np.zeros(groups, np.int64)
+    side = side0.copy()
     trip_of = np.full(groups, -1, np.int64)
-    t_group = np.empty(n, np.int64)
-    t_dir = np.empty(n, np.int64)
-    t_first = np.empty(n, np.int64)
-    t_last = np.empty(n, np.int64)
-    t_eq = np.zeros(n)
-    t_en = np.zeros(n)
-    t_xq = np.zeros(n)
-    t_xn = np.zeros(n)
-    t_gross = np.zeros(n)
-    t_fees = np.zeros(n)
-    t_done = np.zeros(n, np.bool_)
+    size = n + trip0.shape[0]
+    t_group = np.empty(size, np.int64)
+    t_dir = np.empty(size, np.int64)
+    t_first = np.empty(size, np.int64)
+    t_last = np.empty(size, np.int64)
+    t_eq = np.zeros(size)
+    t_en = np.zeros(size)
+    t_xq = np.zeros(size)
+    t_xn = np.zeros(size)
+    t_gross = np.zeros(size)
+    t_fees = np.zeros(size)
+    t_done = np.zeros(size, np.bool_)
     trips = 0
+    for g in range(groups):
+        if side[g] != 0:
+            t = trips
+            trips += 1
+            trip_of[g] = t
+            t_group[t] = g
+            t_dir[t] = side[g]
+            t_first[t] = -1
+            t_last[t] = -1
+            t_eq[t] = trip0[t, 0]
+            t_en[t] = trip0[t, 1]
+            t_xq[t] = trip0[t, 2]
+            t_xn[t] = trip0[t, 3]
+            t_gross[t] = trip0[t, 4]
+            t_fees[t] = trip0[t, 5]
+    for j in range(m):
+        g = lot_group0[j]
+        lot_qty[j] = lot_qty0[j]
+        lot_price[j] = lot_price0[j]
+        if tail[g] >= 0:
+            lot_next[tail[g]] = j
+        else:
+            head[g] = j
+        tail[g] = j
     for k in range(n):
         g = group[k]
         s = sign[k]
@@ -62,10 +115,12 @@ def fifo_walk(group, sign, price, volume, fee, groups):  # pragma: no cover - co
         if side[g] != 0 and s != side[g]:
             t = trip_of[g]
             here = 0.0
+            cost = 0.0
             while head[g] >= 0 and left > EPSILON * v:
                 lot = head[g]
                 q = min(lot_qty[lot], left)
-                made = (p - price[lot]) * q * side[g]
+                cost += q * lot_price[lot]
+                made = (p - lot_price[lot]) * q * side[g]
                 gross += made
                 t_gross[t] += made
                 t_fees[t] += per_unit * q
@@ -80,6 +135,8 @@ def fifo_walk(group, sign, price, volume, fee, groups):  # pragma: no cover - co
             t_xn[t] += here * p
             t_last[t] = k
             closed[k] = t
+            closed_qty[k] = here
+            closed_cost[k] = cost
             if head[g] < 0:
                 t_done[t] = True
                 side[g] = 0
@@ -95,22 +152,26 @@ def fifo_walk(group, sign, price, volume, fee, groups):  # pragma: no cover - co
                 t_first[t] = k
                 t_last[t] = k
             t = trip_of[g]
-            lot_qty[k] = left
+            lot = m + k
+            lot_qty[lot] = left
+            lot_price[lot] = p
             if tail[g] >= 0:
-                lot_next[tail[g]] = k
+                lot_next[tail[g]] = lot
             else:
-                head[g] = k
-            tail[g] = k
+                head[g] = lot
+            tail[g] = lot
             t_eq[t] += left
             t_en[t] += left * p
             t_fees[t] += per_unit * left
             opened[k] = t
+            opened_qty[k] = left
         pnl[k] = gross - fee[k]
     return (
         pnl, opened, closed, t_group[:trips], t_dir[:trips], t_first[:trips], t_last[:trips],
         t_eq[:trips], t_en[:trips], t_xq[:trips], t_xn[:trips], t_gross[:trips],
-        t_fees[:trips], t_done[:trips],
+        t_fees[:trips], t_done[:trips], side, head, lot_next, lot_qty, lot_price, trip_of,
+        opened_qty, closed_qty, closed_cost,
     )  # fmt: skip
 
 
-__all__ = ["fifo_walk"]
+__all__ = ["fifo_carry", "fifo_walk"]

@@ -83,28 +83,25 @@ def fills_stream(n: int, accounts: int, seed: int = 1) -> list[TradeRecord]:
 
 
 class TimedAnnotator(MarketAnnotator):
-    """The tracker's annotator, timing each trade's context and labels (the Labeller's call
-    per trade; a pair's one-time warm-up, when its first trade comes, is timed apart)."""
+    """The tracker's annotator, timing each trade's context and labels (one call per trade;
+    an account and symbol's one-time warm-up, when its first trade comes, is timed apart)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.times: list[float] = []
         self.warmups: list[float] = []
 
-    def _labeller(self, session, key, follow):
+    def _window(self, session, key, history):
         t0 = time.perf_counter()
-        labeller = super()._labeller(session, key, follow)
+        window = super()._window(session, key, history)
         self.warmups.append((time.perf_counter() - t0) * 1000)
-        annotate, times = labeller.annotate, self.times
+        return window
 
-        def timed(fill):
-            t1 = time.perf_counter()
-            out = annotate(fill)
-            times.append((time.perf_counter() - t1) * 1000)
-            return out
-
-        labeller.annotate = timed  # type: ignore[method-assign]
-        return labeller
+    def _label(self, follow, sizes, record, role):
+        t1 = time.perf_counter()
+        out = super()._label(follow, sizes, record, role)
+        self.times.append((time.perf_counter() - t1) * 1000)
+        return out
 
 
 def streaming(url: str, n: int) -> None:

@@ -3,10 +3,13 @@
 >>> tracker = TradeTracker(sessions, annotator=MarketAnnotator(load_label_config()))
 
 One :class:`analytics.labels.SymbolBars` per symbol follows its stored bars (its finest
-stored timeframe), warmed up on the bars before the first trade seen, and one
-:class:`analytics.labels.Labeller` per (account, symbol) shares it and follows the account's
-fills of the symbol (positions and trailing sizes; warmed on the stored ones): O(1) per
-trade. Each batch reads the bars closed by its last trade once; they are fed in time order up
+stored timeframe), warmed up on the bars before the first trade seen, shared by every
+account trading it. A trade's labels are :class:`analytics.labels.Labeller`'s rule
+(``fill_context`` and ``fill_labels``), its position's part (what it opened and closed, at
+which entry price and time) handed over by the tracker's column-wise FIFO pass
+(:mod:`analytics.trade_batch`), and the trailing entry sizes kept per (account, symbol),
+warmed from the tracker's history of the account: O(1) per trade, no read of the stored
+fills. Each batch reads the bars closed by its last trade once; they are fed in time order up
 to each trade's time, so a trade is read against the last bar closed at or before it (never a
 later one), among the :data:`KEEP_BARS` latest. A symbol without stored bars gets a
 context without market categories and only the labels fills alone decide (sizes, holding
@@ -17,6 +20,7 @@ tracker labels: a calendar imported later is seen by trackers started after it.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,11 +29,11 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from analytics.label_config import LabelConfig
-from analytics.labels import Fill, Labeller, SymbolBars, as_fill
+from analytics.labels import NAN, Fill, FillRole, NewsCalendar, SymbolBars, as_fill, fill_labels
+from analytics.market_context import SortedWindow, fill_context
 from database.records import TradeRecord
 from database.repositories.candles import CandleRepository
 from database.repositories.news import NewsRepository
-from database.repositories.trades import TradeRepository
 from market.candles import Candle
 from market.timeframes import Timeframe
 from tracking.tracker import AccountHistory
@@ -56,16 +60,22 @@ class MarketAnnotator:
 
         self.config = config or load_label_config()
         self._warmup = warmup_bars
-        self._news: pd.DataFrame | None = None  # the news calendar, read at the first trade
+        self._news: NewsCalendar | None = None  # the news calendar, read at the first trade
         self._symbols: dict[str, _Symbol] = {}
-        self._labellers: dict[tuple[str, str], Labeller] = {}
+        self._windows: dict[tuple[str, str], SortedWindow] = {}  # trailing entry sizes
         self._timeframes: dict[str, str | None] = {}
 
     def annotate(
-        self, session: Session, records: list[TradeRecord], history: AccountHistory
+        self,
+        session: Session,
+        records: list[TradeRecord],
+        history: AccountHistory,
+        roles: Sequence[tuple[float, float, float, int, int]],
     ) -> list[tuple[dict[str, Any], tuple[str, ...]]]:
         """(context, labels) of each record, in order (records of one account, in time order
-        per symbol)."""
+        per symbol), given each one's role in its position (the tracker's FIFO pass:
+        opened, closed, entry price, direction, entry ns) and the account's ``history``
+        before them."""
         out: list[tuple[dict[str, Any], tuple[str, ...]]] = [({}, ())] * len(records)
         rows: dict[str, list[int]] = {}
         for k, record in enumerate(records):
@@ -75,22 +85,59 @@ class MarketAnnotator:
             if follow is None:
                 follow = self._symbols[symbol] = self._start(session, records[ks[0]])
             key = (history.account_id, symbol)
-            labeller = self._labellers.get(key)
-            if labeller is None:
-                labeller = self._labellers[key] = self._labeller(session, key, follow)
+            sizes = self._windows.get(key)
+            if sizes is None:
+                sizes = self._windows[key] = self._window(session, key, history)
             opens, values = self._pending(session, follow, symbol, records[ks[-1]].execution_time)
             fed = 0
             for k in ks:
                 record = records[k]
                 if fed < len(opens):
                     fed = self._feed(follow, opens, values, fed, record.execution_time)
-                out[k] = labeller.annotate(_fill(record))
+                out[k] = self._label(follow, sizes, record, roles[k])
         return out
 
     def forget(self, account: str) -> None:
-        """Drop the account's labellers (its trades were rolled back or written elsewhere)."""
-        for key in [k for k in self._labellers if k[0] == account]:
-            del self._labellers[key]
+        """Drop the account's trailing entry sizes (its trades were rolled back or written
+        elsewhere): made again from the tracker's history when next needed."""
+        for key in [k for k in self._windows if k[0] == account]:
+            del self._windows[key]
+
+    def _window(
+        self, session: Session, key: tuple[str, str], history: AccountHistory
+    ) -> SortedWindow:
+        """The trailing entry sizes of an account and symbol, from the tracker's history
+        (every entry's notional, in order: the window keeps the latest)."""
+        if self._news is None:
+            self._news = NewsCalendar(NewsRepository(session).frame())
+        window = SortedWindow(self.config.entry_sizes.window)
+        for value in history.entries.get(key[1], [])[-self.config.entry_sizes.window :]:
+            window.push(value)
+        return window
+
+    def _label(
+        self,
+        follow: _Symbol,
+        sizes: SortedWindow,
+        record: TradeRecord,
+        role: tuple[float, float, float, int, int],
+    ) -> tuple[dict[str, Any], tuple[str, ...]]:
+        """One fill's (context, labels): :meth:`analytics.labels.Labeller.annotate`'s rule,
+        its position's part (FIFO lots, trailing sizes) given by the tracker's pass."""
+        fill = _fill(record)
+        snapshot, calendar = follow.bars.bar_at(fill.time_ns)
+        context = fill_context(snapshot, calendar, fill.time_ns, fill.price, self.config)
+        opened, closed, entry_price, direction, entry_ns = role
+        entries = self.config.entry_sizes
+        median = sizes.median() if len(sizes) >= entries.min_history else NAN
+        if opened > 0:
+            sizes.push(opened * fill.price)
+        made = FillRole(opened, median, closed, entry_price, entry_ns, direction)
+        assert self._news is not None  # read with the account's first window
+        labels = fill_labels(
+            self.config, follow.bars.bar_ns, snapshot, calendar, fill, made, self._news
+        )
+        return context, labels
 
     def _warm_bars(self, bar: pd.Timedelta) -> int:
         """Enough bars for the rules' windows and for the calendar (three weeks of bars, at
@@ -120,14 +167,6 @@ class MarketAnnotator:
         bars = SymbolBars(self.config, bar, history=warm, keep_bars=KEEP_BARS)
         last_open = None if warm is None or warm.empty else warm.index[-1]
         return _Symbol(bars, timeframe, bar, last_open)
-
-    def _labeller(self, session: Session, key: tuple[str, str], follow: _Symbol) -> Labeller:
-        if self._news is None:
-            self._news = NewsRepository(session).frame()
-        labeller = Labeller(self.config, follow.bar, bars=follow.bars, news=self._news)
-        for fill in TradeRepository(session).frame(key[0], symbol=key[1]).to_dict("records"):
-            labeller.remember(fill)
-        return labeller
 
     def _pending(
         self, session: Session, follow: _Symbol, symbol: str, time: Any

@@ -39,10 +39,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+import numpy as np
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from analytics.round_trips import PositionLedger
+from analytics.trade_batch import FillRoles, apply_fills
 from database.errors import DuplicateTradeError
 from database.records import TradeRecord, unchecked_trade
 from database.repositories.trades import TRADES, TradeRepository
@@ -60,11 +62,17 @@ class ConflictingTradeError(ValueError):
 
 class Annotator(Protocol):
     """Market context and labels of new trades, from data known at their execution
-    (tracking.annotator.MarketAnnotator); ``forget(account)`` when the account's trades were
+    (tracking.annotator.MarketAnnotator), given each one's role in its position (the
+    tracker's FIFO pass: analytics.trade_batch.FillRoles' fields, one tuple per record) and
+    ``history`` as it was before them; ``forget(account)`` when the account's trades were
     rolled back or written by another process."""
 
     def annotate(
-        self, session: Session, records: Sequence[TradeRecord], history: AccountHistory
+        self,
+        session: Session,
+        records: Sequence[TradeRecord],
+        history: AccountHistory,
+        roles: Sequence[tuple[float, float, float, int, int]],
     ) -> list[tuple[dict[str, Any], tuple[str, ...]]]: ...
 
     def forget(self, account: str) -> None: ...
@@ -80,7 +88,9 @@ class AccountHistory:
     last_time: dict[str, datetime] = field(default_factory=dict)  # per symbol
     ids: dict[str, tuple] = field(default_factory=dict)  # trade id -> identity (see _identity)
     newest_row: int = 0
-    sizes: list[float] = field(default_factory=list)  # notional of each trade, in order
+    # per symbol: the notional each fill opened or added (opened quantity x price), in order:
+    # the trailing entry sizes the labels compare an entry with
+    entries: dict[str, list[float]] = field(default_factory=dict)
     # per trade id: its labels and (volatility regime, market session), for its round trip
     tags: dict[str, tuple[tuple[str, ...], Any, Any]] = field(default_factory=dict)
 
@@ -326,27 +336,24 @@ class TradeTracker:
                 continue
             fresh.append(record)
             results.append(None)
-        annotations = self._annotate(session, fresh, histories)
+        pnl, trips, roles = _positions(fresh, histories)
+        annotations = self._annotate(session, fresh, histories, roles)
         stored: list[TradeRecord] = []
-        trips: list[dict[str, Any]] = []
-        for record, (context, labels) in zip(fresh, annotations, strict=True):
+        rows = zip(fresh, annotations, pnl.tolist(), roles.opened.tolist(), strict=True)
+        for record, (context, labels), made, opened in rows:
             history = histories[record.account_id]
-            ledger = history.ledger(record.symbol)
             merged_context = {**context, **record.market_context}
             merged_labels = tuple(dict.fromkeys((*record.labels, *labels)))
             history.remember(record.trade_id, merged_labels, merged_context)
-            pnl, closed = ledger.apply(
-                record.trade_id, record.strategy_id, record.side, record.price, record.volume,
-                record.commission, record.execution_time,
-            )  # fmt: skip
-            trips.extend(history.trip(t) for t in closed)
-            history.cumulative_pnl += pnl
+            history.cumulative_pnl += made
             history.last_time[record.symbol] = record.execution_time
             history.ids[record.trade_id] = _identity(record)
-            history.sizes.append(record.price * record.volume)
+            if opened > 0:
+                history.entries.setdefault(record.symbol, []).append(opened * record.price)
             stored.append(
-                _as_stored(record, merged_context, merged_labels, pnl, history.cumulative_pnl)
+                _as_stored(record, merged_context, merged_labels, made, history.cumulative_pnl)
             )
+        trips = [histories[t["account_id"]].trip(t) for t in trips]
         if stored:
             TradeRepository(session).add_many(stored, checked=True)
             newest = session.execute(
@@ -388,7 +395,11 @@ class TradeTracker:
         return None
 
     def _annotate(
-        self, session: Session, fresh: list[TradeRecord], histories: dict[str, AccountHistory]
+        self,
+        session: Session,
+        fresh: list[TradeRecord],
+        histories: dict[str, AccountHistory],
+        roles: FillRoles,
     ) -> list[tuple[dict[str, Any], tuple[str, ...]]]:
         if self._annotator is None or not fresh:
             return [({}, ())] * len(fresh)
@@ -396,8 +407,11 @@ class TradeTracker:
         by_account: dict[str, list[int]] = {}
         for k, record in enumerate(fresh):
             by_account.setdefault(record.account_id, []).append(k)
+        each = list(zip(*(column.tolist() for column in roles), strict=True))
         for account, rows in by_account.items():
-            made = self._annotator.annotate(session, [fresh[k] for k in rows], histories[account])
+            made = self._annotator.annotate(
+                session, [fresh[k] for k in rows], histories[account], [each[k] for k in rows]
+            )
             for k, value in zip(rows, made, strict=True):
                 out[k] = value
         return out
@@ -419,25 +433,26 @@ class TradeTracker:
             for c in ("trade_id", "strategy_id", "symbol", "side", "price", "volume",
                       "commission", "labels", "volatility_regime", "market_session")
         ]  # fmt: skip
-        ledger = history.ledger
-        for (
-            trade_id,
-            strategy,
-            symbol,
-            side,
-            price,
-            volume,
-            fee,
-            labels,
-            regime,
-            where,
-        ), when in zip(zip(*columns, strict=True), times, strict=True):
-            history.tags[trade_id] = (labels, regime, where)
-            ledger(symbol).apply(trade_id, strategy, side, price, volume, fee, when)
+        (trade_ids, strategies, symbols, sides, prices, volumes, fees, labels, regimes,
+         wheres) = columns  # fmt: skip
+        if trade_ids:  # the stored fills through the ledgers, one pass (their trips are done)
+            index: dict[str, int] = {}
+            group = [index.setdefault(symbol, len(index)) for symbol in symbols]
+            opened = apply_fills(
+                [history.ledger(symbol) for symbol in index], np.array(group, dtype=np.int64),
+                trade_ids, strategies, sides, np.array(prices, dtype=np.float64),
+                np.array(volumes, dtype=np.float64), np.array(fees, dtype=np.float64), times,
+            )[2].opened.tolist()  # fmt: skip
+            for symbol, quantity, price in zip(symbols, opened, prices, strict=True):
+                if quantity > 0:
+                    history.entries.setdefault(symbol, []).append(quantity * price)
+        rows = zip(trade_ids, symbols, sides, prices, volumes, labels, regimes, wheres, times,
+                   strict=True)  # fmt: skip
+        for trade_id, symbol, side, price, volume, tags, regime, where, when in rows:
+            history.tags[trade_id] = (tags, regime, where)
             last = history.last_time.get(symbol)
             history.last_time[symbol] = when if last is None or when > last else last
             history.ids[trade_id] = (symbol, side, price, volume, when.timestamp())
-            history.sizes.append(price * volume)
         history.cumulative_pnl = float(0.0 if cumulative != cumulative else cumulative)
         self._accounts[account] = history
         return history
@@ -463,6 +478,25 @@ class TradeTracker:
                 listener(outcome)
             except Exception:  # a listener never loses a stored trade
                 log.exception("a trade listener failed")
+
+
+def _positions(
+    fresh: list[TradeRecord], histories: dict[str, AccountHistory]
+) -> tuple[Any, list[dict[str, Any]], FillRoles]:
+    """Each fresh trade's realised pnl, the round trips they closed and each one's role in its
+    position: the batch through its accounts' position ledgers in one column-wise pass
+    (analytics.trade_batch)."""
+    index: dict[tuple[str, str], int] = {}
+    group = [index.setdefault((r.account_id, r.symbol), len(index)) for r in fresh]
+    ledgers = [histories[account].ledger(symbol) for account, symbol in index]
+    return apply_fills(
+        ledgers, np.array(group, dtype=np.int64), [r.trade_id for r in fresh],
+        [r.strategy_id for r in fresh], [r.side for r in fresh],
+        np.array([r.price for r in fresh], dtype=np.float64),
+        np.array([r.volume for r in fresh], dtype=np.float64),
+        np.array([r.commission for r in fresh], dtype=np.float64),
+        [r.execution_time for r in fresh],
+    )  # fmt: skip
 
 
 def _as_stored(

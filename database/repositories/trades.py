@@ -242,7 +242,11 @@ class TradeRepository:
         )
         if after_id is not None:
             statement = statement.where(c.id > after_id)
-        rows = self._session.execute(statement.order_by(c.id)).all()
+        result = self._session.execute(statement.order_by(c.id))
+        try:  # the DBAPI cursor's tuples: no Row objects, no per-value type processing
+            rows = result.cursor.fetchall()  # type: ignore[attr-defined]
+        finally:
+            result.close()
         values = list(zip(*rows, strict=True)) if rows else [() for _ in names]
         frame = pd.DataFrame(
             {
