@@ -61,10 +61,8 @@ def is_loopback(host: str | None) -> bool:
 def route_label(scope: Scope) -> str:
     """The template of the route that answered, or PAGES / UNMATCHED."""
     route = scope.get("route")
-    if route is None:
-        return UNMATCHED
-    if isinstance(route, Mount):
-        return PAGES
+    if isinstance(route, Mount) or (route is None and "app_root_path" in scope):
+        return PAGES  # FastAPI's router names no route for a mount; the mount's scope says it
     return getattr(route, "path", UNMATCHED)
 
 
