@@ -83,3 +83,22 @@ def test_a_time_no_trade_can_hold_is_refused_by_name(api):
         (error,) = answer.json()["errors"]
         assert error["field"] == "execution_time"
         assert "1677-09-22 to 2262-04-11" in error["reason"]
+
+
+def test_every_write_operation_needs_write_scope(api):
+    """Each POST, PUT, PATCH or DELETE of the document refuses a read token of the account
+    (403) and a call without one (401), whatever its body."""
+    document = api.client.get("/api/openapi.json").json()
+    writes = [
+        (method, path)
+        for path, item in document["paths"].items()
+        for method in item
+        if method in ("post", "put", "patch", "delete")
+    ]
+    assert len(writes) >= 3  # trades, deployments, their start and stop
+    for method, path in writes:
+        url = path.format(account_id="acc1", name="x", action="start")
+        for who, status in (("read", 403), (None, 401)):
+            headers = api.headers(who) if who else {}
+            answer = api.client.request(method, url, headers=headers, json={})
+            assert answer.status_code == status, f"{method.upper()} {url} ({who}): {answer.text}"
