@@ -7,21 +7,17 @@ The same rules as :class:`analytics.round_trips.PositionLedger` (which the live 
 using one fill at a time, and whose batches carry their open positions through
 :func:`fifo_carry`): per group (an account and symbol) lots are closed oldest first, a
 fill's commission is shared by quantity between what it closes and what it opens, a fill
-larger than the position flips it. numba compiles it (cached on disk); without numba the same
-function runs as Python. Tests hold it equal to the ledger.
+larger than the position flips it. It runs compiled ahead of time (analytics._fifo_aot: a
+fresh process loads it in milliseconds, without importing numba), else by numba's JIT
+(cached on disk), else as Python. Tests hold it equal to the ledger.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import numpy as np
-
-try:  # pragma: no cover - numba is a dependency; the fallback keeps analytics importable
-    from numba import njit
-except ImportError:  # pragma: no cover
-
-    def njit(*_args, **_kwargs):  # type: ignore[no-redef]
-        return lambda f: f
-
 
 EPSILON = 1e-12  # analytics.round_trips.EPSILON
 
@@ -39,8 +35,33 @@ def fifo_walk(group, sign, price, volume, fee, groups):
     return out[:14]
 
 
-@njit(cache=True)
 def fifo_carry(
+    group, sign, price, volume, fee, groups, side0, lot_group0, lot_qty0, lot_price0, trip0
+):
+    """:func:`carry_walk`, run by the fastest kernel this process has (:func:`kernel`)."""
+    return kernel()[1](
+        group, sign, price, volume, fee, groups, side0, lot_group0, lot_qty0, lot_price0, trip0
+    )
+
+
+@functools.cache
+def kernel() -> tuple[str, Callable[..., tuple]]:
+    """(source, function) of :func:`carry_walk` as this process runs it, chosen on first use:
+    'aot' (compiled ahead of time: analytics._fifo_aot, no numba imported), 'jit' (numba,
+    cached on disk) or 'python' (without numba: the same code, slowly)."""
+    from analytics._fifo_aot import prebuilt
+
+    compiled = prebuilt()
+    if compiled is not None:
+        return "aot", compiled
+    try:
+        from numba import njit
+    except ImportError:  # pragma: no cover - numba is a dependency
+        return "python", carry_walk
+    return "jit", njit(cache=True)(carry_walk)
+
+
+def carry_walk(
     group, sign, price, volume, fee, groups, side0, lot_group0, lot_qty0, lot_price0, trip0
 ):  # pragma: no cover - compiled
     """The walk from carried positions: ``side0`` per group (+1, -1, 0 flat), its open lots
@@ -174,4 +195,4 @@ def fifo_carry(
     )  # fmt: skip
 
 
-__all__ = ["fifo_carry", "fifo_walk"]
+__all__ = ["carry_walk", "fifo_carry", "fifo_walk", "kernel"]

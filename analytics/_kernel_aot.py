@@ -106,20 +106,31 @@ def load_or_build(directory: Path = BUILD_DIR) -> Simulate | None:
     except (ImportError, OSError) as exc:
         log.debug("kernel: no ahead-of-time build: %s", exc)
         return None
+    simulate = prebuilt_function(path, directory, "analytics._kernel_aot", "simulate", "kernel")
+    return None if simulate is None else _wrap(simulate)
+
+
+def prebuilt_function(
+    path: Path, directory: Path, module: str, name: str, what: str
+) -> Callable | None:
+    """The function ``name`` of the extension module at ``path``, built first (``python -m
+    module --dir directory``) if needed; None when it cannot be had: the reason is left in
+    ``<path>.failed`` and logged once (as ``what``), and later calls give None at once."""
     failed = path.with_name(path.name + ".failed")
     if failed.exists():
-        log.debug("kernel: ahead-of-time build failed before, see %s", failed)
+        log.debug("%s: ahead-of-time build failed before, see %s", what, failed)
         return None
     try:
         if not path.exists():
-            _build_locked(path, directory)
-        return _wrap(_load(path).simulate)
+            _build_locked(path, directory, module)
+        return getattr(_load(path), name)
     except Exception as exc:  # no compiler, a broken build: the JIT does the same work
         reason = str(exc).strip() or type(exc).__name__
         with contextlib.suppress(OSError):  # read-only checkout: the next process warns again
             failed.write_text(reason + "\n")
         log.warning(
-            "kernel: no ahead-of-time build (%s), using numba's JIT; %s has the details",
+            "%s: no ahead-of-time build (%s), using numba's JIT; %s has the details",
+            what,
             reason.splitlines()[-1],
             failed,
         )
@@ -160,19 +171,19 @@ def simulate(
     return kernel()[1](open_, high, low, close, entry_long, exit_long, entry_short, exit_short, p)
 
 
-def _build_locked(path: Path, directory: Path) -> None:
-    """Build in a subprocess (its output kept from ours) unless another process, holding the
-    lock before us, just did."""
+def _build_locked(path: Path, directory: Path, module: str = "analytics._kernel_aot") -> None:
+    """Build in a subprocess running ``python -m module --dir directory`` (its output kept
+    from ours) unless another process, holding the lock before us, just did."""
     import fcntl  # POSIX only; elsewhere the ImportError means: use the JIT
 
     directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / "_kernel_aot.lock", "w") as lock:
+    with open(directory / f"{module.rsplit('.', 1)[-1]}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if path.exists():
             return
         path_entries = [str(HERE.parent), os.environ.get("PYTHONPATH", "")]
         done = subprocess.run(
-            [sys.executable, "-m", "analytics._kernel_aot", "--dir", str(directory)],
+            [sys.executable, "-m", module, "--dir", str(directory)],
             cwd=HERE.parent,
             env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, path_entries))},
             capture_output=True,

@@ -153,3 +153,30 @@ def test_a_flip_in_a_batch_closes_the_carried_trip_and_opens_the_other_side() ->
     assert ledger.side == 0
     assert not ledger.lots
     assert ledger.trip is None
+
+
+def test_the_ahead_of_time_walk_equals_the_jit_and_python() -> None:
+    """The tracker's processes run the prebuilt module (analytics._fifo_aot); numba's JIT and
+    plain Python run the same source: equal outputs, element for element, from carried lots."""
+    from numba import njit
+
+    from analytics import _fifo, _fifo_aot
+
+    compiled = _fifo_aot.prebuilt()
+    assert compiled is not None, f"no build: {_fifo_aot.artefact_path()}.failed"
+    rng = np.random.default_rng(5)
+    n, groups = 3000, 6
+    side0 = np.array([1, -1, 0, 1, 0, -1], dtype=np.int64)
+    lot_group = np.array([0, 0, 1, 3, 5, 5, 5], dtype=np.int64)
+    args = (
+        rng.integers(0, groups, n), np.where(rng.random(n) < 0.5, 1, -1),
+        rng.uniform(50, 150, n), np.round(rng.uniform(0.01, 3, n), 3), rng.uniform(0, 0.3, n),
+        groups, side0, lot_group, rng.uniform(0.1, 2, len(lot_group)),
+        rng.uniform(50, 150, len(lot_group)), rng.uniform(0, 10, (4, 6)),
+    )  # fmt: skip
+    ours = compiled(*args)
+    for other in (njit(cache=True)(_fifo.carry_walk)(*args), _fifo.carry_walk(*args)):
+        assert len(ours) == len(other) == 23
+        for k, (a, b) in enumerate(zip(ours, other, strict=True)):
+            np.testing.assert_array_equal(a, b, err_msg=str(k))
+    assert ours[13].sum() > 50  # trips closed
