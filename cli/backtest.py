@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cli.common import _utc, bounded
+from cli.common import _utc, bounded, importing
 from config.choices import METRIC_PRESETS, SUPPORTED_TIMEFRAMES
 
 if TYPE_CHECKING:
@@ -82,13 +82,14 @@ def backtest_settings(args: argparse.Namespace, **extra: object) -> BacktestSett
 
 def _backtest(args: argparse.Namespace, settings: Settings) -> int:
     """Statistics (backtesting.py names where one exists) of one backtest; the run is stored."""
-    from services.backtests import BatchJob, open_context
-    from services.batch import run_job
-    from services.database_setup import prepare_database
-    from services.indicator_table import parse_param
-    from strategies.base import StrategyParamError
-    from strategies.registry import UnknownStrategyError
-    from strategies.registry import create as create_strategy
+    with importing():
+        from services.backtests import BatchJob, open_context
+        from services.batch import run_job
+        from services.database_setup import prepare_database
+        from services.indicator_table import parse_param
+        from strategies.base import StrategyParamError
+        from strategies.registry import UnknownStrategyError
+        from strategies.registry import create as create_strategy
 
     prepare_database(settings).dispose()  # the job opens its own engine
     try:
@@ -148,11 +149,12 @@ def _sweep(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _run_sweep(args: argparse.Namespace, settings: Settings, pool: WorkerPool | None) -> int:
-    from services.batch import expand, run_batch, sweep_table
-    from services.database_setup import prepare_database
-    from services.indicator_table import parse_param
-    from strategies.base import StrategyParamError
-    from strategies.registry import UnknownStrategyError
+    with importing():
+        from services.batch import expand, run_batch, sweep_table
+        from services.database_setup import prepare_database
+        from services.indicator_table import parse_param
+        from strategies.base import StrategyParamError
+        from strategies.registry import UnknownStrategyError
 
     prepare_database(settings).dispose()  # the workers open their own engines
     try:
@@ -238,8 +240,9 @@ def _check_sweep(args: argparse.Namespace, jobs: list, settings: Settings) -> No
 
 def _metrics(args: argparse.Namespace) -> int:
     """The metrics of the series in a CSV file (equity or returns, told apart by its column)."""
-    from analytics.metrics import compute_metrics, returns_metrics
-    from analytics.series_io import SeriesFileError, read_series_csv
+    with importing():
+        from analytics.metrics import compute_metrics, returns_metrics
+        from analytics.series_io import SeriesFileError, read_series_csv
 
     try:
         kind, series = read_series_csv(args.file)

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cli.common import bounded
+from cli.common import bounded, importing
 from config.choices import SUPPORTED_TIMEFRAMES
 
 if TYPE_CHECKING:
@@ -39,11 +39,12 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def _import(args: argparse.Namespace, settings: Settings) -> int:
     """Validate the whole file, then store it (or its valid rows with --skip-invalid)."""
-    from database import migrate
-    from database.session import make_engine
-    from market.importer import read_candle_file
-    from market.validation import CandleValidationError
-    from services.candle_import import import_candles
+    with importing():
+        from database import migrate
+        from database.session import make_engine
+        from market.importer import read_candle_file
+        from market.validation import CandleValidationError
+        from services.candle_import import import_candles
 
     path, symbol, timeframe = args.file, args.symbol, args.timeframe
     try:

@@ -15,7 +15,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-from cli.common import _utc, bounded
+from cli.common import _utc, bounded, importing
 from config.choices import SUPPORTED_TIMEFRAMES
 
 if TYPE_CHECKING:
@@ -189,7 +189,8 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
-    from services.paper import PaperError, ReplayRequest
+    with importing():
+        from services.paper import PaperError, ReplayRequest
 
     engine, paper = _service(settings)
     try:

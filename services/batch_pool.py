@@ -17,14 +17,20 @@ and threads), and each gets the database URL only (services/batch.py builds its 
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
 
 def _init(database_url: str, cache_url: str | None, ticks: Any) -> None:
-    from services.batch import _init_worker  # the worker's imports: here, in the worker
+    # the worker's imports: here, in the worker, without the cyclic collector, which then
+    # never scans what they made (as cli.common.importing does for a command's imports)
+    gc.disable()
+    from services.batch import _init_worker
 
+    gc.freeze()
+    gc.enable()
     _init_worker(database_url, cache_url, ticks)
 
 
