@@ -87,8 +87,9 @@ class TCAService:
         with self._sessions() as session:
             paper = self._paper_frames(session, account, left_out)
             repo = ExecutionRepository(session)
-            imported = repo.orders(account)
-            imported_fills = repo.fills(account)[list(FILL_COLUMNS)]
+            # through the file cache: this session only reads (only committed rows cached)
+            imported = repo.orders(account, cached=True)
+            imported_fills = repo.fills(account, cached=True)[list(FILL_COLUMNS)]
             if paper is None and imported.empty:
                 paper_names = ", ".join(a.name for a in TradingRepository(session).accounts())
                 imported_names = ", ".join(a for a, _, _ in repo.accounts())

@@ -81,6 +81,14 @@ def _utc(texts: np.ndarray) -> pd.DatetimeIndex:
     return pd.to_datetime(texts, utc=True, format="ISO8601")
 
 
+def utc_micros(micros: pa.Array) -> pd.DatetimeIndex:
+    """Epoch microseconds (int64, null for NULL) as the times pandas parses their text to."""
+    if micros.null_count == len(micros):  # the unit pandas gives when there is no time
+        return _utc(np.full(len(micros), None, dtype=object))
+    values = micros.fill_null(np.iinfo(np.int64).min).to_numpy().astype(np.int64)
+    return pd.DatetimeIndex(values.view("datetime64[us]")).tz_localize("UTC")
+
+
 def _read_postgresql(
     connection: Any,
     table: Table,
@@ -130,14 +138,10 @@ def _read_postgresql(
         elif name in integers:
             out[name] = column.to_numpy().astype(np.int64)
         elif name in times:
-            if column.null_count == len(column):  # the unit pandas gives no time at all
-                out[name] = _utc(np.full(len(column), None, dtype=object))
-                continue
-            micros = column.fill_null(np.iinfo(np.int64).min).to_numpy().astype(np.int64)
-            out[name] = pd.DatetimeIndex(micros.view("datetime64[us]")).tz_localize("UTC")
+            out[name] = utc_micros(column)
         else:
             out[name] = column.combine_chunks()
     return out
 
 
-__all__ = ["read_columns", "text_column"]
+__all__ = ["read_columns", "text_column", "utc_micros"]

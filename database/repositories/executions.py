@@ -12,17 +12,18 @@ inserts, no ORM objects), and a read is one query whose columns become the frame
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from sqlalchemy import Table, false, select
+from sqlalchemy import Table, false, func, select
 from sqlalchemy.orm import Session
 
 from database.errors import DuplicateOrderError, TradeImmutableError
 from database.execution_models import ExecutionFill, ExecutionOrder
+from database.models import DatabaseIdentity
 from database.repositories._common import (
     DEFAULT_CHUNK_ROWS,
     IN_CHUNK,
@@ -124,21 +125,28 @@ class ExecutionRepository:
         first = select(ORDERS.c.id).where(ORDERS.c.account_id == account).limit(1)
         return self._session.execute(first).first() is not None
 
-    def orders(self, account: str, *, order_ids: Iterable[str] | None = None) -> pd.DataFrame:
+    def orders(
+        self, account: str, *, order_ids: Iterable[str] | None = None, cached: bool = False
+    ) -> pd.DataFrame:
         """The account's orders (of ``order_ids`` only, when given) in arrival order, in
         :data:`ORDER_COLUMNS`: times UTC (NaT where not known), numbers float (NaN where not
-        known), the texts as stored (None where not known)."""
+        known), the texts as stored (None where not known). ``cached``: all of them through
+        the account's columnar file cache (``_execution_cache``: only the rows stored since it
+        was written are read from the database); for a session that has written nothing."""
         return _frame(
             self._session, ORDERS, account, order_ids, ORDER_COLUMNS, _ORDER_NUMBERS,
-            "arrival_time",
+            "arrival_time", cached,
         )  # fmt: skip
 
-    def fills(self, account: str, *, order_ids: Iterable[str] | None = None) -> pd.DataFrame:
+    def fills(
+        self, account: str, *, order_ids: Iterable[str] | None = None, cached: bool = False
+    ) -> pd.DataFrame:
         """The account's fills (of ``order_ids`` only, when given) in time order, in
-        :data:`FILL_COLUMNS`."""
+        :data:`FILL_COLUMNS`; ``cached`` as for :meth:`orders`."""
         frame = _frame(
-            self._session, FILLS, account, order_ids, FILL_COLUMNS, _FILL_NUMBERS, "fill_time"
-        )
+            self._session, FILLS, account, order_ids, FILL_COLUMNS, _FILL_NUMBERS, "fill_time",
+            cached,
+        )  # fmt: skip
         frame["seq"] = frame["seq"].astype(np.int64)
         return frame
 
@@ -189,9 +197,11 @@ def _frame(
     names: tuple[str, ...],
     numbers: set[str],
     clock: str,
+    cached: bool,
 ) -> pd.DataFrame:
     """The account's rows (of ``order_ids`` when given) as a frame of ``names``, sorted by
-    the ``clock`` column then by row id; read a column at a time (``_execution_io``)."""
+    the ``clock`` column then by row id; read a column at a time (``_execution_io``), through
+    the file cache when ``cached`` and every row is wanted."""
     wanted = [name for name in names if name != "account_id"]  # the account: known
 
     def read(where: Any) -> dict[str, Any]:
@@ -201,7 +211,14 @@ def _frame(
         )  # fmt: skip
 
     mine = table.c.account_id == account
-    if order_ids is None:
+    cache = None
+    if cached and order_ids is None:
+        from database.repositories._execution_cache import execution_cache_for
+
+        cache = execution_cache_for(session.connection().engine.url)
+    if cache is not None:
+        parts = [_through_cache(session, cache, table, account, read)]
+    elif order_ids is None:
         parts = [read(mine)]
     else:
         ids = list(dict.fromkeys(order_ids))
@@ -218,6 +235,34 @@ def _frame(
         }
     )  # fmt: skip
     return frame
+
+
+def _through_cache(
+    session: Session, cache: Any, table: Table, account: str, read: Callable[[Any], dict]
+) -> dict[str, Any]:
+    """Every row of the account in ``table``: the cached ones from the file and the newer
+    ones from the database; the file brought up to date (``_execution_cache``)."""
+    mine = table.c.account_id == account
+    token = session.scalar(select(DatabaseIdentity.token).limit(1))
+    if not token:  # a schema without its identity: nothing to key the files to
+        return read(mine)
+    total, last = session.execute(select(func.count(), func.max(table.c.id)).where(mine)).one()
+    last = int(last or 0)
+    hit = cache.load(table.name, account, token, tuple(_TIMES))
+    columns = None
+    if hit is not None and hit.last_id <= last and hit.count <= total:
+        if hit.last_id == last and hit.count == total:
+            return hit.columns
+        newer = read(mine & (table.c.id > hit.last_id))
+        if hit.count + len(newer["id"]) == total:
+            columns = {name: _joined([hit.columns[name], newer[name]]) for name in newer}
+    if columns is None:
+        columns = read(mine)
+        if len(columns["id"]) != total:  # rows came in between the two reads: not cached
+            return columns
+    if total:
+        cache.store(table.name, account, token, columns, last)
+    return columns
 
 
 def _joined(parts: list[Any]) -> Any:
