@@ -28,7 +28,6 @@ its own Future; a failed transaction fails the batch's.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import queue
 import threading
@@ -505,14 +504,14 @@ def _as_stored(
     """``record`` with what the tracker adds, without checking its fields again: they were
     checked when it was made, and the additions are the tracker's own (finite numbers, a
     dict, a tuple of strings). dataclasses.replace would run every check a second time."""
-    values = {name: getattr(record, name) for name in _FIELDS}
-    values.update(
-        market_context=context, labels=labels, pnl=float(pnl), cumulative_pnl=float(cumulative)
-    )
-    return unchecked_trade(**values)
-
-
-_FIELDS = tuple(f.name for f in dataclasses.fields(TradeRecord))
+    r = record
+    return unchecked_trade(
+        trade_id=r.trade_id, account_id=r.account_id, strategy_id=r.strategy_id,
+        symbol=r.symbol, side=r.side, price=r.price, volume=r.volume,
+        execution_time=r.execution_time, commission=r.commission, market_context=context,
+        labels=labels, pnl=float(pnl), cumulative_pnl=float(cumulative), run_id=r.run_id,
+        source=r.source, order_id=r.order_id,
+    )  # fmt: skip
 
 
 def _refuse_repeated(batch: list[TradeRecord]) -> None:
