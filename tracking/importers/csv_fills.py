@@ -114,10 +114,10 @@ def _clean_file(data: pd.DataFrame, header: list[str], account: str) -> list[Tra
         if values is not None and (values.str.len() > TEXT_LIMITS[name]).any():
             return None
     try:
-        price = [positive(t) for t in text["price"].tolist()]
-        volume = [positive(t) for t in text["volume"].tolist()]
+        price = _numbers(text["price"], positive=True)
+        volume = _numbers(text["volume"], positive=True)
         fee = (
-            [number_or_zero(t) for t in text["commission"].tolist()]
+            _numbers(text["commission"].where(text["commission"] != "", "0"))
             if "commission" in text
             else [0.0] * n
         )
@@ -143,6 +143,16 @@ def _clean_file(data: pd.DataFrame, header: list[str], account: str) -> list[Tra
     ]
     ranking = np.argsort(times_ns, kind="stable")  # (time, row): the row reading's order
     return [records[k] for k in ranking.tolist()]
+
+
+def _numbers(texts: pd.Series, *, positive: bool = False) -> list[float]:
+    """The texts as Python floats, as :func:`number` (and :func:`positive`) read each one:
+    ``float`` on every text in one C loop; ValueError when one is empty, not a number, not
+    finite (or not > 0)."""
+    values = texts.to_numpy(dtype=object).astype(np.float64)  # float(text) each, or ValueError
+    if (texts == "").any() or not np.isfinite(values).all() or (positive and (values <= 0).any()):
+        raise ValueError("a cell is not a finite number")
+    return values.tolist()
 
 
 def _ns(when: datetime) -> int:
