@@ -72,7 +72,8 @@ def compute_metrics(
     s["Return (Ann.) [%]"] = risk.pop("Return (Ann.) [%]")
     s["Volatility (Ann.) [%]"] = risk.pop("Volatility (Ann.) [%]")
     if conv.cagr_years == "calendar":
-        s["CAGR [%]"] = ((values[-1] / values[0]) ** (1 / years) - 1) * 100 if years else NAN
+        ratio = values[-1] / values[0]  # below 0 (equity through zero): no growth rate
+        s["CAGR [%]"] = (ratio ** (1 / years) - 1) * 100 if years and ratio >= 0 else NAN
     else:
         s["CAGR [%]"] = _cagr_periods(1 + total, r_period.size, big_n) * 100
     s["Sharpe Ratio"] = risk.pop("Sharpe Ratio")

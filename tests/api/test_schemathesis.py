@@ -102,3 +102,16 @@ def test_every_write_operation_needs_write_scope(api):
             headers = api.headers(who) if who else {}
             answer = api.client.request(method, url, headers=headers, json={})
             assert answer.status_code == status, f"{method.upper()} {url} ({who}): {answer.text}"
+
+
+@pytest.mark.parametrize("preset", ["backtesting.py", "quantstats"])  # calendar-year CAGRs
+def test_metrics_of_an_equity_through_zero(api, seeded, preset):
+    """Schemathesis' second finding: a capital the losses exceed (the equity goes below 0)
+    raised numpy's 'invalid value in power' on the CAGR (a 500 under warnings as errors); the
+    growth rate of such an equity is undefined: null."""
+    answer = api.get("/api/v1/performance/acc1/metrics", preset=preset, capital=0.025)
+    assert answer.status_code == 200, answer.text
+    metrics = answer.json()["periods"][0]["metrics"]
+    assert metrics["Equity Final [$]"] < 0
+    assert "CAGR [%]" in metrics
+    assert metrics["CAGR [%]"] is None
