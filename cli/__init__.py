@@ -5,7 +5,7 @@ and sets ``run`` on each: ``run(args, settings) -> exit code`` (or ``run(args)``
 ``needs_settings=False``: such a command reads no configuration). A group imports only
 argparse and config at module level, its handlers the rest, so ``app.py --help`` stays light.
 
-    serve.py       serve (the default command)
+    serve.py       serve (the default command), serve-api; serve-prod (production.py)
     data.py        import, db upgrade|current|retention
     indicators.py  indicator
     strategies.py  strategy templates|list|show|validate|import|export|delete, signals
