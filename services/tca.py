@@ -17,7 +17,7 @@ market metrics are n/a with the reason (docs/tca.md#na).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -169,9 +169,11 @@ class TCAService:
         fill_frame["fill_time"] = pd.to_datetime(fill_frame["fill_time"], utc=True)
         return frame, fill_frame
 
-    def _candles(self, orders: pd.DataFrame, fills: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    def _candles(
+        self, orders: pd.DataFrame, fills: pd.DataFrame, fill_times: FillTimes | None = None
+    ) -> dict[str, pd.DataFrame]:
         out: dict[str, pd.DataFrame] = {}
-        fill_times = _fill_times_by_symbol(orders, fills)
+        fill_times = fill_times or _fill_times_by_symbol(orders, fills)
         with self._sessions() as session:
             repo = CandleRepository(session)
             for symbol, rows in orders.groupby("symbol"):
@@ -193,7 +195,10 @@ class TCAService:
         return out
 
 
-def _fill_times_by_symbol(orders: pd.DataFrame, fills: pd.DataFrame):
+FillTimes = Callable[[str, pd.DataFrame], pd.Series]  # (symbol, its orders) -> fill times
+
+
+def _fill_times_by_symbol(orders: pd.DataFrame, fills: pd.DataFrame) -> FillTimes:
     """``times(symbol, its orders)``: the fill times of those orders. One pass over the fills
     when order ids are unique (an order's fills have its symbol), else a lookup per symbol."""
     if orders["order_id"].is_unique:
@@ -203,6 +208,11 @@ def _fill_times_by_symbol(orders: pd.DataFrame, fills: pd.DataFrame):
         groups = {symbol: times[codes == k] for k, symbol in enumerate(found)}
         empty = times.iloc[:0]
         return lambda symbol, _rows: groups.get(symbol, empty)
+    return _fill_times_by_lookup(fills)
+
+
+def _fill_times_by_lookup(fills: pd.DataFrame) -> FillTimes:
+    """``times(symbol, its orders)`` by looking their ids up in every fill."""
     return lambda _symbol, rows: fills.loc[
         fills["order_id"].isin(set(rows["order_id"])), "fill_time"
     ]

@@ -20,12 +20,6 @@ Where: beside the candle cache (``CANDLE_CACHE_DIR``'s setting, ``off`` turns it
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import logging
-import os
-import threading
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,13 +28,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.feather as feather
 from sqlalchemy import URL
 
-from database.repositories._candle_cache import cache_for
+from database.repositories._arrow_files import ArrowFileCache, beside_candles
 from database.repositories._execution_io import utc_micros
-
-log = logging.getLogger(__name__)
 
 FORMAT = "1"
 _SUFFIX = ".executions.arrow"
@@ -56,47 +47,24 @@ class CachedColumns:
     count: int
 
 
-class ExecutionFileCache:
+class ExecutionFileCache(ArrowFileCache):
     """The execution cache files of one database, in one directory."""
 
-    def __init__(self, directory: Path, identity: str) -> None:
-        self.directory = directory
-        self.identity = identity
-        self._lock = threading.Lock()
-        self._write_failed = False
+    suffix = _SUFFIX
+    what = "execution"
+    fallback = "orders"
 
     def path(self, table: str, account: str, database: str) -> Path:
-        text = f"{self.identity}\0{database}\0{table}\0{account}"
-        return self.directory / f"{hashlib.sha256(text.encode()).hexdigest()[:32]}{_SUFFIX}"
+        return self._path(database, table, account)
 
     def load(
         self, table: str, account: str, database: str, times: tuple[str, ...]
     ) -> CachedColumns | None:
-        path = self.path(table, account, database)
-        try:
-            stored = feather.read_table(path, memory_map=False)
-        except FileNotFoundError:
+        expected = {"format": FORMAT, "table": table, "account": account, "database": database}
+        found = self._read(self.path(table, account, database), expected)
+        if found is None:
             return None
-        except (OSError, pa.ArrowInvalid) as exc:
-            log.warning("ignoring execution cache file %s: unreadable (%s)", path, exc)
-            return None
-        meta = stored.schema.metadata or {}
-        try:
-            if (
-                meta[b"format"].decode() != FORMAT
-                or meta[b"table"].decode() != table
-                or meta[b"account"].decode() != account
-                or meta[b"database"].decode() != database
-            ):
-                return None
-            last_id, count = int(meta[b"last_id"]), int(meta[b"count"])
-        except (KeyError, ValueError):
-            log.warning("ignoring execution cache file %s: no valid metadata", path)
-            return None
-        if stored.num_rows != count:
-            log.warning("ignoring execution cache file %s: %d rows, %d said", path,
-                        stored.num_rows, count)  # fmt: skip
-            return None
+        stored, last_id, count = found
         columns: dict[str, Any] = {}
         for field in stored.schema:
             column = stored.column(field.name).combine_chunks()
@@ -121,46 +89,15 @@ class ExecutionFileCache:
                 arrays[name] = pa.array(values)
             else:
                 arrays[name] = values if name in _UNIQUE_TEXTS else values.dictionary_encode()
-        count = len(columns["id"])
-        meta = {"format": FORMAT, "table": table, "account": account, "database": database,
-                "last_id": str(last_id), "count": str(count)}  # fmt: skip
-        frozen = pa.table(arrays).replace_schema_metadata(meta)
-        final = self.path(table, account, database)
-        temporary = self.directory / f".{final.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            feather.write_feather(frozen, temporary, compression="uncompressed")
-            os.replace(temporary, final)
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                temporary.unlink(missing_ok=True)
-            with self._lock:
-                if not self._write_failed:
-                    self._write_failed = True
-                    log.warning("execution cache disabled for writing in %s (%s): orders are "
-                                "read from the database", self.directory, exc)  # fmt: skip
-            return False
-        return True
-
-
-_caches: dict[str, ExecutionFileCache | None] = {}
-_caches_lock = threading.Lock()
+        meta = {"format": FORMAT, "table": table, "account": account, "database": database}
+        return self._write(self.path(table, account, database), pa.table(arrays), meta, last_id)
 
 
 def execution_cache_for(
     url: URL | str, env: Mapping[str, str] | None = None
 ) -> ExecutionFileCache | None:
     """The execution cache of the database at ``url`` (beside its candle cache), or None."""
-    candles = cache_for(url, env)
-    if candles is None:
-        return None
-    key = f"{candles.identity}\0{candles.directory}"
-    with _caches_lock:
-        if key not in _caches:
-            _caches[key] = ExecutionFileCache(
-                candles.directory.parent / "execution_cache", candles.identity
-            )
-        return _caches[key]
+    return beside_candles(ExecutionFileCache, "execution_cache", url, env)
 
 
 __all__ = ["CachedColumns", "ExecutionFileCache", "execution_cache_for"]

@@ -19,12 +19,6 @@ candle cache (``CANDLE_CACHE_DIR``'s setting, ``off`` turns both off), in ``trad
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import logging
-import os
-import threading
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,12 +26,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.feather as feather
 from sqlalchemy import URL
 
-from database.repositories._candle_cache import cache_for
-
-log = logging.getLogger(__name__)
+from database.repositories._arrow_files import ArrowFileCache, beside_candles
 
 FORMAT = "1"
 _SUFFIX = ".trades.arrow"
@@ -56,46 +47,23 @@ class CachedTrades:
     count: int
 
 
-class TradeFileCache:
+class TradeFileCache(ArrowFileCache):
     """The trade cache files of one database, in one directory."""
 
-    def __init__(self, directory: Path, identity: str) -> None:
-        self.directory = directory
-        self.identity = identity
-        self._lock = threading.Lock()
-        self._write_failed = False
+    suffix = _SUFFIX
+    what = "trade"
+    fallback = "trades"
 
     def path(self, account: str, database: str) -> Path:
         """The file of ``account`` in the database whose identity token is ``database``."""
-        text = f"{self.identity}\0{database}\0{account}"
-        return self.directory / f"{hashlib.sha256(text.encode()).hexdigest()[:32]}{_SUFFIX}"
+        return self._path(database, account)
 
     def load(self, account: str, database: str) -> CachedTrades | None:
-        path = self.path(account, database)
-        try:
-            table = feather.read_table(path, memory_map=False)
-        except FileNotFoundError:
+        expected = {"format": FORMAT, "account": account, "database": database}
+        found = self._read(self.path(account, database), expected)
+        if found is None:
             return None
-        except (OSError, pa.ArrowInvalid) as exc:
-            log.warning("ignoring trade cache file %s: unreadable (%s)", path, exc)
-            return None
-        meta = table.schema.metadata or {}
-        try:
-            if (
-                meta[b"format"].decode() != FORMAT
-                or meta[b"account"].decode() != account
-                or meta[b"database"].decode() != database
-            ):
-                return None
-            last_id, count = int(meta[b"last_id"]), int(meta[b"count"])
-        except (KeyError, ValueError):
-            log.warning("ignoring trade cache file %s: no valid metadata", path)
-            return None
-        if table.num_rows != count:
-            log.warning(
-                "ignoring trade cache file %s: %d rows, %d said", path, table.num_rows, count
-            )
-            return None
+        table, last_id, count = found
         for k, field in enumerate(table.schema):
             if pa.types.is_dictionary(field.type):  # texts again: None where null
                 table = table.set_column(k, field.name, table.column(k).cast(pa.string()))
@@ -121,47 +89,13 @@ class TradeFileCache:
             pd.DatetimeIndex(frame["time"]).tz_convert("UTC").as_unit("ns").asi8,
             type=pa.int64(),
         )
-        meta = {"format": FORMAT, "account": account, "database": database,
-                "last_id": str(last_id), "count": str(len(frame))}  # fmt: skip
-        table = pa.table(arrays).replace_schema_metadata(meta)
-        final = self.path(account, database)
-        temporary = self.directory / f".{final.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            feather.write_feather(table, temporary, compression="uncompressed")
-            os.replace(temporary, final)
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                temporary.unlink(missing_ok=True)
-            with self._lock:
-                if not self._write_failed:
-                    self._write_failed = True
-                    log.warning(
-                        "trade cache disabled for writing in %s (%s): trades are read from the"
-                        " database",
-                        self.directory,
-                        exc,
-                    )
-            return False
-        return True
-
-
-_caches: dict[str, TradeFileCache | None] = {}
-_caches_lock = threading.Lock()
+        meta = {"format": FORMAT, "account": account, "database": database}
+        return self._write(self.path(account, database), pa.table(arrays), meta, last_id)
 
 
 def trade_cache_for(url: URL | str, env: Mapping[str, str] | None = None) -> TradeFileCache | None:
     """The trade cache of the database at ``url`` (beside its candle cache), or None if off."""
-    candles = cache_for(url, env)
-    if candles is None:
-        return None
-    key = f"{candles.identity}\0{candles.directory}"
-    with _caches_lock:
-        if key not in _caches:
-            _caches[key] = TradeFileCache(
-                candles.directory.parent / "trade_cache", candles.identity
-            )
-        return _caches[key]
+    return beside_candles(TradeFileCache, "trade_cache", url, env)
 
 
 __all__ = ["CachedTrades", "TradeFileCache", "trade_cache_for"]

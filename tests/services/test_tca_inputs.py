@@ -9,33 +9,15 @@ import pandas as pd
 from analytics.dataset import decision_dataset
 from database.repositories.candles import CandleRepository
 from database.repositories.executions import ExecutionRepository
-from market.timeframes import Timeframe
 from services.execution_ml import ExecutionMLService
-from services.tca import MARKOUT_PAD, TCAService
+from services.tca import TCAService, _fill_times_by_lookup
 from tests.analytics.execution_book import impact_book
 from tests.database.test_execution_io import awkward_book, old_fills, old_orders
 
 
-def old_candles(session, orders, fills) -> dict[str, pd.DataFrame]:
+def old_candles(sessions, orders, fills) -> dict[str, pd.DataFrame]:
     """TCAService's bars as it read them before: the fills of each symbol's orders by isin."""
-    out = {}
-    repo = CandleRepository(session)
-    for symbol, rows in orders.groupby("symbol"):
-        stored = repo.timeframes(str(symbol))
-        if not stored:
-            continue
-        finest = min(stored, key=lambda t: Timeframe.parse(t).delta)
-        bar = Timeframe.parse(finest).delta
-        times = fills.loc[fills["order_id"].isin(set(rows["order_id"])), "fill_time"]
-        instants = pd.concat(
-            [pd.to_datetime(c, utc=True) for c in (
-                rows["decision_time"], rows["arrival_time"], rows["end_time"], times
-            )],
-            ignore_index=True,
-        ).dropna()  # fmt: skip
-        start, end = instants.min() - bar, instants.max() + MARKOUT_PAD
-        out[str(symbol)] = repo.frame(str(symbol), finest, start=start, end=end)
-    return out
+    return TCAService(sessions)._candles(orders, fills, _fill_times_by_lookup(fills))
 
 
 def test_inputs_and_dataset_equal_the_row_by_row_read(session_factory, tmp_path):
@@ -55,7 +37,7 @@ def test_inputs_and_dataset_equal_the_row_by_row_read(session_factory, tmp_path)
         with session_factory() as session:
             orders, fills = old_orders(session, account), old_fills(session, account)
             fills = fills[["order_id", "fill_time", "fill_price", "fill_qty", "fee"]]
-            bars = old_candles(session, orders, fills)
+            bars = old_candles(session_factory, orders, fills)
         pd.testing.assert_frame_equal(inputs.orders, orders)
         pd.testing.assert_frame_equal(inputs.fills, fills)
         assert list(inputs.candles) == list(bars)
@@ -68,5 +50,5 @@ def test_inputs_and_dataset_equal_the_row_by_row_read(session_factory, tmp_path)
     with session_factory() as session:
         orders = old_orders(session, "synthetic")
         fills = old_fills(session, "synthetic")[list(inputs.fills.columns)]
-        bars = service._with_warmup(old_candles(session, orders, fills))
+        bars = service._with_warmup(old_candles(session_factory, orders, fills))
     pd.testing.assert_frame_equal(frame, decision_dataset(orders, fills, bars))
