@@ -202,7 +202,10 @@ def _metrics(fills: pd.DataFrame, trips: pd.DataFrame, capital: float | None, pr
         return {}
     start = capital + float(fills["cumulative_pnl"].iloc[0] - fills["pnl"].iloc[0])
     equity = realised_equity(fills, start)
-    stats = compute_metrics(equity, metrics_frame(trips, equity), preset=preset)
+    # a capital the losses reach or exceed (any capital > 0 is accepted) leaves returns of
+    # 0 / 0 or x / 0: the figures built on them are undefined (NaN, shown as null), no warning
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        stats = compute_metrics(equity, metrics_frame(trips, equity), preset=preset)
     return {k: _plain(v) for k, v in stats.items()}
 
 

@@ -109,7 +109,7 @@ def _win_loss_block(r: np.ndarray) -> dict:
         "Worst Period [%]": float(r.min()) * 100 if r.size else NAN,
         "Profit Factor (Periods)": _div(gains, losses),
         "Payoff Ratio (Periods)": payoff,
-        "Kelly Criterion (Periods)": win_rate - (1 - win_rate) / payoff,
+        "Kelly Criterion (Periods)": win_rate - _div(1 - win_rate, payoff),  # payoff 0: NaN
         "Max. Consecutive Winning Periods": _longest_run(up),
         "Max. Consecutive Losing Periods": _longest_run(down),
     }
@@ -205,7 +205,7 @@ def _trade_block(trades: pd.DataFrame | None, n_bars: int, times: pd.Index | Non
         "Profit Factor": _div(float(ret[ret > 0].sum()), -float(ret[ret < 0].sum())),
         "Expectancy [%]": _mean(ret) * 100,
         "SQN": math.sqrt(n) * _div(_mean(pnl), _std(pnl, 1)) if n else NAN,
-        "Kelly Criterion": win_rate - (1 - win_rate) / payoff,
+        "Kelly Criterion": win_rate - _div(1 - win_rate, payoff),
         "Payoff Ratio": payoff,
         "Max. Consecutive Wins": _longest_run(pnl > 0),
         "Max. Consecutive Losses": _longest_run(pnl < 0),

@@ -115,3 +115,13 @@ def test_metrics_of_an_equity_through_zero(api, seeded, preset):
     assert metrics["Equity Final [$]"] < 0
     assert "CAGR [%]" in metrics
     assert metrics["CAGR [%]"] is None
+
+
+def test_metrics_of_a_vanishing_capital(api, seeded):
+    """Schemathesis' third finding (on PostgreSQL): capital=5e-324 made returns of x / 0 and
+    numpy's 'invalid value in subtract' (a 500 under warnings as errors); the undefined
+    figures are null."""
+    answer = api.get("/api/v1/performance/acc1/metrics", capital=5e-324)
+    assert answer.status_code == 200, answer.text
+    metrics = answer.json()["periods"][0]["metrics"]
+    assert metrics["Sharpe Ratio"] is None
