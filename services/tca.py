@@ -20,7 +20,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy.orm import Session, sessionmaker
 
 from analytics.tca import TCAReport, TCASettings, transaction_costs
@@ -200,15 +203,21 @@ FillTimes = Callable[[str, pd.DataFrame], pd.Series]  # (symbol, its orders) -> 
 
 def _fill_times_by_symbol(orders: pd.DataFrame, fills: pd.DataFrame) -> FillTimes:
     """``times(symbol, its orders)``: the fill times of those orders. One pass over the fills
-    when order ids are unique (an order's fills have its symbol), else a lookup per symbol."""
-    if orders["order_id"].is_unique:
-        symbols = fills["order_id"].map(pd.Series(orders["symbol"].to_numpy(), orders["order_id"]))
-        codes, found = pd.factorize(symbols)  # -1: a fill of no order here
-        times = fills["fill_time"]
-        groups = {symbol: times[codes == k] for k, symbol in enumerate(found)}
-        empty = times.iloc[:0]
-        return lambda symbol, _rows: groups.get(symbol, empty)
-    return _fill_times_by_lookup(fills)
+    when order ids are unique (an order's fills have its symbol; the ids hashed by Arrow),
+    else a lookup per symbol."""
+    ids = pa.array(orders["order_id"].to_numpy(dtype=object), type=pa.string())
+    if pc.count_distinct(ids, mode="all").as_py() != len(ids):
+        return _fill_times_by_lookup(fills)
+    where = pc.index_in(
+        pa.array(fills["order_id"].to_numpy(dtype=object), type=pa.string()), value_set=ids
+    )
+    at = where.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    codes, found = pd.factorize(orders["symbol"])
+    symbol_of_fill = np.where(at >= 0, codes[np.maximum(at, 0)], -1)
+    times = fills["fill_time"]
+    groups = {symbol: times[symbol_of_fill == k] for k, symbol in enumerate(found)}
+    empty = times.iloc[:0]
+    return lambda symbol, _rows: groups.get(symbol, empty)
 
 
 def _fill_times_by_lookup(fills: pd.DataFrame) -> FillTimes:

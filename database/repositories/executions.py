@@ -228,6 +228,8 @@ def _frame(
     columns = {name: _joined([part[name] for part in parts]) for name in [*wanted, "id"]}
     n = len(columns["id"])
     order = np.lexsort((columns["id"], np.asarray(columns[clock].asi8)))
+    if (order == np.arange(n)).all():  # stored in time order (an import of a history)
+        order = None
     frame = pd.DataFrame(
         {
             name: [account] * n if name == "account_id"
@@ -275,12 +277,13 @@ def _joined(parts: list[Any]) -> Any:
     return pa.concat_arrays(parts)
 
 
-def _taken(column: Any, order: np.ndarray) -> Any:
+def _taken(column: Any, order: np.ndarray | None) -> Any:
+    """``column`` in ``order`` (None: as it is) as a frame's column."""
     if isinstance(column, pd.DatetimeIndex):
-        return pd.Series(column[order])
+        return pd.Series(column if order is None else column[order])
     if isinstance(column, np.ndarray):
-        return column[order]
-    return text_column(column.take(order))
+        return column if order is None else column[order]
+    return text_column(column if order is None else column.take(order))
 
 
 __all__ = [
