@@ -48,6 +48,8 @@ class LoadReport:
                f"{self.tab_requests / self.seconds:.0f} page callbacks/s over "
                f"{self.seconds:.0f} s; errors: {errors}"]  # fmt: skip
         for route, values in sorted(self.latencies.items()):
+            if not values:
+                continue
             p50, p99 = np.percentile(values, [50, 99])
             out.append(f"  {route:24} n {len(values):6,}  p50 {p50:8.1f} ms  p99 {p99:8.1f} ms"
                        f"  max {max(values):8.1f} ms")  # fmt: skip
