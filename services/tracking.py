@@ -348,7 +348,8 @@ class TrackingService:
         # trades are immutable and append-only (database.models refuses updates and deletes):
         # the account's newest row id names its stored trades, so an answer made for it holds
         # until a trade is added (one indexed lookup instead of reading and summarising them;
-        # a paper account's capital, its starting cash, is set once when it is created)
+        # a paper account's capital, its starting cash, is set once when it is created;
+        # two processes writing one account at once may commit ids out of order: docs/api.md)
         newest = self._newest_row(account)
         key = (account, newest, strategy, period, capital, preset)
         with self._memo_lock:
