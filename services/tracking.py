@@ -20,24 +20,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from analytics.attribution import AttributionState
 from analytics.round_trips import round_trips
-from analytics.trade_summary import PERIODS, LiveSummary, performance_summary, trip_labels
+from analytics.trade_summary import PERIODS, performance_summary, trip_labels
 from database.models import Trade
 from database.repositories.executions import ExecutionRepository
 from database.repositories.trades import TradeRepository
+from services.live_accounts import DEFAULT_SIZE_EDGES, LiveAccounts, json_rows
 from tracking.annotator import MarketAnnotator
 from tracking.importers import ImportedTrades, TradeImportError, read_trades
 from tracking.importers.executions import ExecutionBatch
-from tracking.tracker import Recorded, TradeTracker
+from tracking.tracker import TradeTracker
 
-# the live view's fixed size buckets (entry notional; quantile edges would move with each trade)
-DEFAULT_SIZE_EDGES = (1_000.0, 5_000.0, 25_000.0, 100_000.0)
 CONTEXT_COLUMNS = ("volatility_regime", "market_session", "trend", "volume_profile", "price_level")
 PERFORMANCE_MEMO = 32  # performance documents kept (each for one account's rows and query)
 
@@ -85,65 +82,6 @@ class BenchmarkFit:
 _CARRIED = ("labels", "volatility_regime", "market_session")
 
 
-class LiveAccounts:
-    """Each account's live summary, label table and PnL attribution, kept up to date by the
-    tracker (a listener): O(labels + dimensions) per closed round trip, equal to a
-    recomputation from the stored trades (the accounts a process has seen since it started;
-    :meth:`TrackingService.live` reads an account's history once before following it)."""
-
-    def __init__(self, size_edges: tuple[float, ...] = DEFAULT_SIZE_EDGES) -> None:
-        self._size_edges = size_edges
-        self._accounts: dict[str, tuple[LiveSummary, AttributionState, list[int]]] = {}
-        self._lock = threading.Lock()
-
-    def __call__(self, outcome: Recorded) -> None:
-        """Follow the accounts already seeded; an account not followed yet is read whole from
-        the database when first viewed (its state begun here would miss its older trades)."""
-        with self._lock:
-            followed = self._accounts
-            for trade in outcome.stored:
-                state = followed.get(trade.account_id)
-                if state is not None:
-                    state[2][0] += 1
-            for trip in outcome.trips:
-                state = followed.get(trip["account_id"])
-                if state is not None:
-                    summary, attribution, _ = state
-                    summary.add(trip["net_pnl"], trip["fees"], trip["holding_s"], trip["labels"])
-                    attribution.add(trip)
-
-    def _state(self, account: str) -> tuple[LiveSummary, AttributionState, list[int]]:
-        state = self._accounts.get(account)
-        if state is None:
-            state = (LiveSummary(), AttributionState(size_edges=self._size_edges), [0])
-            self._accounts[account] = state
-        return state
-
-    def seed(self, account: str, trips: pd.DataFrame, fills: int) -> None:
-        """Start following ``account`` from its stored round trips."""
-        with self._lock:
-            self._accounts.pop(account, None)
-            summary, attribution, count = self._state(account)
-            count[0] = fills
-            for trip in trips.to_dict("records"):
-                summary.add(trip["net_pnl"], trip["fees"], trip["holding_s"], trip["labels"])
-                attribution.add(trip)
-
-    def known(self, account: str) -> bool:
-        return account in self._accounts
-
-    def view(self, account: str, by: Iterable[str] = ("label",)) -> dict[str, Any]:
-        with self._lock:
-            summary, attribution, count = self._accounts[account]
-            return {
-                "account_id": account,
-                "fills": count[0],
-                "trade_summary": summary.trade_summary(),
-                "labels": summary.labels(),
-                "attribution": {b: _rows(attribution.table(b)) for b in by},
-            }
-
-
 class TrackingService:
     def __init__(
         self, sessions: sessionmaker[Session], tracker: TradeTracker | None = None
@@ -153,9 +91,9 @@ class TrackingService:
         self._trips_memo: dict[tuple, pd.DataFrame] = {}
         self._performance_memo: OrderedDict[tuple, dict[str, Any]] = OrderedDict()
         self._memo_lock = threading.Lock()
-        self.tracker = tracker or TradeTracker(
-            sessions, annotator=MarketAnnotator(), listeners=[self.live_accounts]
-        )
+        self.tracker = tracker or TradeTracker(sessions, annotator=MarketAnnotator())
+        # every batch, the tracker's own and those it reads of other processes (catch_up)
+        self.tracker.add_listener(self.live_accounts, foreign=True)
 
     @property
     def sessions(self) -> sessionmaker[Session]:
@@ -164,10 +102,17 @@ class TrackingService:
 
     def live(self, account: str, by: Iterable[str] = ("label",)) -> dict[str, Any]:
         """The account's live view (trade summary, labels, PnL attribution by ``by``) from
-        memory: read from the database the first time, then kept up by each recorded trade."""
-        if not self.live_accounts.known(account):
-            fills = self.fills(account)
-            self.live_accounts.seed(account, self.trips(fills), len(fills))
+        memory: read from the database the first time, then kept up by each trade this
+        process records and, read when viewed, each trade other processes stored since
+        (TradeTracker.catch_up: only the rows after the newest the view holds)."""
+        tracker = self.tracker
+        with tracker.exclusive():  # no batch is made between the catch-up and the read
+            tracker.catch_up(account)
+            if not self.live_accounts.known(account):
+                fills = self.fills(account)
+                version = fills.attrs.get("stored_version")
+                row = version[2] if version else tracker.newest_row(account)
+                self.live_accounts.seed(account, self.trips(fills), len(fills), row)
         return self.live_accounts.view(account, by)
 
     # --- ingestion ------------------------------------------------------------------------
@@ -440,9 +385,9 @@ class TrackingService:
             "by": by,
             "clock": clock,
             "trips": len(trips),
-            "pnl": _rows(pnl_attribution(trips, by, clock=clock)),  # type: ignore[arg-type]
-            "risk": _rows(risk_attribution(trips, by, clock=clock)),  # type: ignore[arg-type]
-            "patterns": _rows(pattern_analysis(trips)),
+            "pnl": json_rows(pnl_attribution(trips, by, clock=clock)),  # type: ignore[arg-type]
+            "risk": json_rows(risk_attribution(trips, by, clock=clock)),  # type: ignore[arg-type]
+            "patterns": json_rows(pattern_analysis(trips)),
         }
         if benchmark is None:
             return out
@@ -454,7 +399,7 @@ class TrackingService:
             "capital": fit.capital,
             **({"error": fit.error} if fit.error else {}),
             **fit.alpha_beta,
-            "factors": _rows(fit.factors),
+            "factors": json_rows(fit.factors),
         }
         return out
 
@@ -544,28 +489,6 @@ def _orders_line(orders: dict[str, Any], dry_run: bool) -> str:
     for note, n in sorted(orders["notes"].items()):
         text += f"\nnote: {n} {note}"
     return text
-
-
-def _rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """A table as JSON-ready rows (NaN and infinities as None, numpy scalars as Python's)."""
-    out = []
-    for row in frame.to_dict("records"):
-        out.append({str(k): _plain(v) for k, v in row.items()})
-    return out
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, float | np.floating):
-        return float(value) if np.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, tuple):
-        return list(value)
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    return value
 
 
 def _open_positions(fills: pd.DataFrame) -> dict[str, float]:

@@ -35,18 +35,17 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Protocol
 
 import numpy as np
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from analytics.round_trips import PositionLedger
 from analytics.trade_batch import FillRoles, apply_fills
 from database.errors import DuplicateTradeError
 from database.records import TradeRecord, unchecked_trade
 from database.repositories.trades import TRADES, TradeRepository
+from tracking.history import AccountHistory, apply_stored, records_of
 
 log = logging.getLogger(__name__)
 
@@ -77,49 +76,21 @@ class Annotator(Protocol):
     def forget(self, account: str) -> None: ...
 
 
-@dataclass
-class AccountHistory:
-    """What a tracker knows of one account: its open positions and what came before."""
-
-    account_id: str
-    ledgers: dict[str, PositionLedger] = field(default_factory=dict)
-    cumulative_pnl: float = 0.0
-    last_time: dict[str, datetime] = field(default_factory=dict)  # per symbol
-    ids: dict[str, tuple] = field(default_factory=dict)  # trade id -> identity (see _identity)
-    newest_row: int = 0
-    # per symbol: the notional each fill opened or added (opened quantity x price), in order:
-    # the trailing entry sizes the labels compare an entry with
-    entries: dict[str, list[float]] = field(default_factory=dict)
-    # per trade id: its labels and (volatility regime, market session), for its round trip
-    tags: dict[str, tuple[tuple[str, ...], Any, Any]] = field(default_factory=dict)
-
-    def trip(self, trip: dict[str, Any]) -> dict[str, Any]:
-        """A closed round trip with its labels (the union of its fills') and its entry's
-        volatility regime and market session, as analytics.attribution reads them."""
-        seen: dict[str, None] = {}
-        for trade_id in (*trip["entry_trade_ids"], *trip["exit_trade_ids"]):
-            for label in self.tags.get(trade_id, ((), None, None))[0]:
-                seen[label] = None
-        _, regime, session = self.tags.get(trip["entry_trade_ids"][0], ((), None, None))
-        return {**trip, "labels": tuple(seen), "volatility_regime": regime,
-                "market_session": session}  # fmt: skip
-
-    def remember(self, trade_id: str, labels: tuple[str, ...], context: Any) -> None:
-        get = context.get if isinstance(context, dict) else (lambda _key: None)
-        self.tags[trade_id] = (tuple(labels), get("volatility_regime"), get("market_session"))
-
-    def ledger(self, symbol: str) -> PositionLedger:
-        found = self.ledgers.get(symbol)
-        if found is None:
-            found = self.ledgers[symbol] = PositionLedger(self.account_id, symbol)
-        return found
-
-
 @dataclass(frozen=True)
 class Recorded:
+    """A batch the listeners hear: trades this tracker stored (``foreign``: trades another
+    process or tracker stored, read by this one), per account the rows it spans."""
+
     stored: list[TradeRecord]  # as stored: context, labels, pnl and cumulative pnl set
     skipped: list[str] = field(default_factory=list)  # ids already stored (an import's)
     trips: list[dict[str, Any]] = field(default_factory=list)  # round trips these closed
+    # account -> (newest row before the batch, newest row after it): a listener that keeps
+    # an account from a given row applies the batches that follow it on, in that order
+    rows: dict[str, tuple[int, int]] = field(default_factory=dict)
+    foreign: bool = False
+    # accounts read whole again (rows came in out of order): a listener's state of them that
+    # does not end at the row given in ``rows`` is stale
+    reset: tuple[str, ...] = ()
 
 
 def _identity(r: TradeRecord | Any) -> tuple:
@@ -144,7 +115,8 @@ class TradeTracker:
         self._annotator = annotator
         self._max_batch = max_batch
         self._window_s = window_s
-        self._listeners = list(listeners)
+        # (listener, hears foreign batches and resets): those given here hear every batch
+        self._listeners = [(listener, True) for listener in listeners]
         self._accounts: dict[str, AccountHistory] = {}
         self._lock = threading.RLock()
         self._queue: queue.SimpleQueue[tuple[TradeRecord, Future] | None] = queue.SimpleQueue()
@@ -194,20 +166,47 @@ class TradeTracker:
         event.listen(session, "after_commit", on_commit, once=True)
         return outcome
 
+    def catch_up(self, account: str) -> None:
+        """Read what others (another process, another tracker) stored for ``account`` since
+        this tracker last looked: only the rows after the newest it holds, which its
+        foreign listeners hear as a foreign batch (the live view moves with them); the whole
+        account when a row came in below that one meanwhile (a reset). Nothing for a tracker
+        that records in its callers' transactions only (no sessions of its own)."""
+        if self._sessions is None:
+            return
+        with self._lock, self._sessions() as session:
+            newest = session.scalar(
+                select(func.max(TRADES.c.id)).where(TRADES.c.account_id == account)
+            )
+            self._history(session, account, int(newest or 0))
+
+    def newest_row(self, account: str) -> int:
+        """The newest stored row of ``account`` this tracker holds (0: none read yet)."""
+        history = self._accounts.get(account)
+        return 0 if history is None else history.newest_row
+
+    def exclusive(self) -> threading.RLock:
+        """The lock that orders the tracker's batches: held, no batch is made meanwhile (a
+        reader that starts following an account from the database holds it)."""
+        return self._lock
+
     def forget(self, accounts: Iterable[str]) -> None:
         """Drop what is known of ``accounts``: read again from the database when next used."""
         self._forget(set(accounts))
 
-    def add_listener(self, listener: Callable[[Recorded], None]) -> Callable[[], None]:
-        """Call ``listener`` with each committed batch (after the commit, on the recording
-        thread: it must be quick; one that raises is logged and never loses a trade); returns
-        the function that removes it."""
+    def add_listener(
+        self, listener: Callable[[Recorded], None], *, foreign: bool = False
+    ) -> Callable[[], None]:
+        """Call ``listener`` with each batch this tracker commits (after the commit, on the
+        recording thread: it must be quick; one that raises is logged and never loses a
+        trade); with ``foreign`` also the batches others stored that it reads, and its
+        resets (a state kept from the batches). Returns the function that removes it."""
         with self._lock:
-            self._listeners = [*self._listeners, listener]
+            self._listeners = [*self._listeners, (listener, foreign)]
 
         def remove() -> None:
             with self._lock:
-                self._listeners = [f for f in self._listeners if f is not listener]
+                self._listeners = [f for f in self._listeners if f[0] is not listener]
 
         return remove
 
@@ -299,7 +298,7 @@ class TradeTracker:
             else:
                 done.append(result)
                 future.set_result(result)
-        self._notify(Recorded(done, [], stored.trips))
+        self._notify(Recorded(done, [], stored.trips, rows=stored.rows))
 
     # --- the work -------------------------------------------------------------------------
 
@@ -319,6 +318,7 @@ class TradeTracker:
             ).all()
         ) if accounts else {}  # fmt: skip
         histories = {a: self._history(session, a, newest.get(a) or 0) for a in accounts}
+        before = {a: history.newest_row for a, history in histories.items()}
         fresh: list[TradeRecord] = []
         results: list[Any] = []
         skipped: list[str] = []
@@ -362,10 +362,16 @@ class TradeTracker:
             ).all()
             for account, row_id in newest:
                 histories[account].newest_row = int(row_id)
+            for record in stored:
+                histories[record.account_id].rows += 1
+        rows = {
+            a: (before[a], h.newest_row) for a, h in histories.items() if h.newest_row > before[a]
+        }
         if each:
             made = iter(stored)
-            return Recorded([r if r is not None else next(made) for r in results], skipped, trips)
-        return Recorded(stored, skipped, trips)
+            done = [r if r is not None else next(made) for r in results]
+            return Recorded(done, skipped, trips, rows=rows)
+        return Recorded(stored, skipped, trips, rows=rows)
 
     def _refusal(
         self, record: TradeRecord, history: AccountHistory, skip_stored: bool
@@ -416,44 +422,32 @@ class TradeTracker:
         return out
 
     def _history(self, session: Session, account: str, newest: int) -> AccountHistory:
-        """What is known of ``account``, read again when its newest stored row is not the one
-        this tracker wrote last (another process wrote to it)."""
+        """What is known of ``account``, brought up to its newest stored row ``newest``:
+        another process's rows since the newest it holds are read and applied (a foreign
+        batch for the listeners); the whole account is read (a reset) the first time, and
+        when a row came in below the newest it holds."""
         history = self._accounts.get(account)
-        if history is not None and history.newest_row == (newest or 0):
-            return history
-        if history is not None:  # another process wrote: what followed the account is stale
-            self._forget({account})
-        history = AccountHistory(account, newest_row=newest or 0)
-        stored = TradeRepository(session).frame(account)
-        cumulative = stored["cumulative_pnl"].iloc[-1] if len(stored) else 0.0
-        times = stored["time"].dt.to_pydatetime().tolist() if len(stored) else []
-        columns = [
-            stored[c].tolist()
-            for c in ("trade_id", "strategy_id", "symbol", "side", "price", "volume",
-                      "commission", "labels", "volatility_regime", "market_session")
-        ]  # fmt: skip
-        (trade_ids, strategies, symbols, sides, prices, volumes, fees, labels, regimes,
-         wheres) = columns  # fmt: skip
-        if trade_ids:  # the stored fills through the ledgers, one pass (their trips are done)
-            index: dict[str, int] = {}
-            group = [index.setdefault(symbol, len(index)) for symbol in symbols]
-            opened = apply_fills(
-                [history.ledger(symbol) for symbol in index], np.array(group, dtype=np.int64),
-                trade_ids, strategies, sides, np.array(prices, dtype=np.float64),
-                np.array(volumes, dtype=np.float64), np.array(fees, dtype=np.float64), times,
-            )[2].opened.tolist()  # fmt: skip
-            for symbol, quantity, price in zip(symbols, opened, prices, strict=True):
-                if quantity > 0:
-                    history.entries.setdefault(symbol, []).append(quantity * price)
-        rows = zip(trade_ids, symbols, sides, prices, volumes, labels, regimes, wheres, times,
-                   strict=True)  # fmt: skip
-        for trade_id, symbol, side, price, volume, tags, regime, where, when in rows:
-            history.tags[trade_id] = (tags, regime, where)
-            last = history.last_time.get(symbol)
-            history.last_time[symbol] = when if last is None or when > last else last
-            history.ids[trade_id] = (symbol, side, price, volume, when.timestamp())
-        history.cumulative_pnl = float(0.0 if cumulative != cumulative else cumulative)
+        if history is not None and history.newest_row >= newest:
+            return history  # nothing stored since (its own rows may not be committed yet)
+        if history is not None:
+            before = history.newest_row
+            newer, total = TradeRepository(session).rows_after(account, before)
+            if history.rows + len(newer) == total:
+                trips = [history.trip(t) for t in apply_stored(history, newer)]
+                forget = getattr(self._annotator, "forget", None)
+                if forget is not None:
+                    forget(account)  # its windows are made again from the history
+                self._notify(
+                    Recorded(records_of(newer), [], trips, foreign=True,
+                             rows={account: (before, history.newest_row)})
+                )  # fmt: skip
+                return history
+            self._forget({account})  # a row came in below the newest it held: read it whole
+        history = AccountHistory(account)
+        apply_stored(history, TradeRepository(session).rows_after(account, 0)[0])
         self._accounts[account] = history
+        row = history.newest_row
+        self._notify(Recorded([], rows={account: (row, row)}, reset=(account,)))
         return history
 
     def _own_sessions(self) -> sessionmaker[Session]:
@@ -470,9 +464,12 @@ class TradeTracker:
                     forget(account)
 
     def _notify(self, outcome: Recorded) -> None:
-        if not outcome.stored:
+        if not outcome.stored and not outcome.reset:
             return
-        for listener in self._listeners:  # a snapshot: listeners added or removed meanwhile
+        others = outcome.foreign or bool(outcome.reset)
+        for listener, foreign in self._listeners:  # a snapshot: listeners added or removed
+            if others and not foreign:
+                continue
             try:
                 listener(outcome)
             except Exception:  # a listener never loses a stored trade

@@ -196,13 +196,17 @@ class TradeRepository:
                 frame = frame.loc[keep].reset_index(drop=True)
             if version is not None:
                 frame.attrs["stored_version"] = version
-        frame["labels"] = _parsed(frame["labels"], tuple)
-        if context:
-            frame["market_context"] = _parsed(frame["market_context"], dict)
-        for name in _TEXT_COLUMNS:  # one dtype whichever way it was read (missing: NaN)
-            if frame[name].dtype != "str":
-                frame[name] = frame[name].astype("str")
-        return frame
+        return _finished(frame, context)
+
+    def rows_after(self, account_id: str, row: int) -> tuple[pd.DataFrame, int]:
+        """(the account's trades stored after row ``row``, as :meth:`frame` gives them with
+        an ``id`` column, in row order; how many trades the account holds in all). The count
+        tells a reader that knows how many rows it read before whether one came in below
+        ``row`` meanwhile: PostgreSQL numbers rows at insert and commits need not come in
+        that order, so rows after a row id are not always every row it has not read."""
+        total = self._session.scalar(select(func.count()).where(TRADES.c.account_id == account_id))
+        rows = self._read(account_id, None, None, None, None, False, after_id=row, with_id=True)
+        return _finished(rows, False), int(total or 0)
 
     def _read(
         self,
@@ -309,6 +313,17 @@ def _from_cache(cached: pd.DataFrame, account_id: str) -> pd.DataFrame:
         pd.to_datetime(frame["time"].to_numpy(), unit="ns", utc=True)
     ).as_unit("ns")
     return frame[list(_FRAME_COLUMNS)]
+
+
+def _finished(frame: pd.DataFrame, context: bool) -> pd.DataFrame:
+    """Labels (and the context) parsed from their JSON texts, the text columns one dtype."""
+    frame["labels"] = _parsed(frame["labels"], tuple)
+    if context:
+        frame["market_context"] = _parsed(frame["market_context"], dict)
+    for name in _TEXT_COLUMNS:  # one dtype whichever way it was read (missing: NaN)
+        if frame[name].dtype != "str":
+            frame[name] = frame[name].astype("str")
+    return frame
 
 
 def _utc_times(values: pd.Series) -> pd.Series:
