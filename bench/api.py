@@ -44,6 +44,7 @@ from pathlib import Path
 import httpx2
 import numpy as np
 import websockets.asyncio.client as ws_client
+from sqlalchemy import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -230,16 +231,25 @@ def push(args: argparse.Namespace) -> None:
 
 
 def _fresh_database(server: str, name: str) -> str:
-    from sqlalchemy import create_engine, make_url
+    """A new database ``name`` on ``server``, dropped when the bench exits."""
+    import atexit
+
+    _on_server(
+        server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'
+    )
+    atexit.register(_on_server, server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return make_url(server).set(database=name).render_as_string(hide_password=False)
+
+
+def _on_server(server: str, *statements: str) -> None:
+    from sqlalchemy import create_engine
     from sqlalchemy.pool import NullPool
 
-    url = make_url(server)
-    engine = create_engine(url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    engine = create_engine(server, isolation_level="AUTOCOMMIT", poolclass=NullPool)
     with engine.connect() as connection:
-        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        for statement in statements:
+            connection.exec_driver_sql(statement)
     engine.dispose()
-    return url.set(database=name).render_as_string(hide_password=False)
 
 
 def _trades(account: str, first: int, size: int) -> list[dict]:
