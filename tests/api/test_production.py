@@ -274,7 +274,9 @@ def test_the_production_shape(stack: Stack):
     assert access[0]["method"] == "POST"
     assert access[0]["status"] == 201
 
-    # the runner is its own process, alive; no worker trades
+    # the runner is its own process, alive; no worker trades (a worker that tried would have
+    # met the runner's lease and said so)
+    assert "is not run by this process" not in stack.log.read_text()
     children = stack.children()
     assert children["runner"].is_running()
     assert "runner" in children["runner"].cmdline()
