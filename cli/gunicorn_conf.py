@@ -26,6 +26,10 @@ def _log_format() -> str:
     return value if value in LOG_FORMATS else "text"  # Settings refuses it in the workers
 
 
+if _log_format() == "json":  # gunicorn's first lines too (on_starting comes after them)
+    logconfig_dict = {"formatters": {"generic": {"()": "config.log_format.JsonFormatter"}}}
+
+
 def on_starting(_server: Any) -> None:
     """gunicorn's own loggers as the app's (the workers fork with them)."""
     reformat(GUNICORN_LOGGERS, _log_format())

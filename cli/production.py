@@ -22,6 +22,7 @@ race for it, owns the metrics directory's life, and runs wherever the app does.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shutil
 import signal
@@ -35,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from config.settings import Settings
 
+log = logging.getLogger("stratlens")
 ROOT = Path(__file__).resolve().parent.parent
 POLL_S = 0.2  # how often the supervisor looks at its children
 STOP_WITHIN_S = 30.0  # a child still running this long after SIGTERM is killed
@@ -125,13 +127,11 @@ def serve_prod(_args: argparse.Namespace, settings: Settings) -> int:
     try:
         for name, argv in commands(settings).items():
             children[name] = subprocess.Popen(argv, cwd=ROOT, env=env)
-        print(
-            f"StratLens (production) on http://{bind(settings)}/ : gunicorn with"
-            f" {settings.web_concurrency} workers (pid {children['gunicorn'].pid}), the runner"
-            f" (pid {children['runner'].pid}); metrics in {folder}",
-            file=sys.stderr,
-            flush=True,
-        )
+        log.info(
+            "StratLens (production) on http://%s/ : gunicorn with %d workers (pid %d), the"
+            " runner (pid %d); metrics in %s", bind(settings), settings.web_concurrency,
+            children["gunicorn"].pid, children["runner"].pid, folder,
+        )  # fmt: skip
         died = supervise(children, stop)
     finally:
         stopped = stop_all(children)
@@ -139,16 +139,15 @@ def serve_prod(_args: argparse.Namespace, settings: Settings) -> int:
             shutil.rmtree(folder, ignore_errors=True)
     if died is not None:
         name, code = died
-        print(
-            f"serve-prod: {name} (pid {children[name].pid}) exited with code {code};"
-            " stopped the others",
-            file=sys.stderr,
-        )
+        log.error(
+            "serve-prod: %s (pid %d) exited with code %s; stopped the others",
+            name, children[name].pid, code,
+        )  # fmt: skip
         return 1
     failed = {name: code for name, code in stopped.items() if code != 0}
     if failed:
         listed = ", ".join(f"{name} exited with code {code}" for name, code in failed.items())
-        print(f"serve-prod: on stopping, {listed}", file=sys.stderr)
+        log.error("serve-prod: on stopping, %s", listed)
         return 1
     return 0
 

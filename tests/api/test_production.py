@@ -264,6 +264,9 @@ def test_the_production_shape(stack: Stack):
 
     # the logs: JSON records from the supervisor's children; gunicorn's access log among them
     records = stack.lines()
+    said = [r["message"] for r in records]
+    assert any(m.startswith("Starting gunicorn") for m in said)  # gunicorn's first line too
+    assert any(m.startswith("StratLens (production) on http://") for m in said)
     assert {"gunicorn.error", "uvicorn.access", "stratlens.runner"} <= {
         r["logger"] for r in records
     }
