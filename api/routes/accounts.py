@@ -126,7 +126,7 @@ def _paper_error(exc: PaperError) -> Problem:
 
 @router.post(
     "/deployments", status_code=201, response_model=DeploymentView,
-    responses=problems(401, 403, 404, 409, 422, 500),
+    responses=problems(400, 401, 403, 404, 409, 422, 500),  # 400: a body that is not UTF-8
 )  # fmt: skip
 def create_deployment(
     account_id: ReadableAccount, _caller: Writer, body: DeploymentIn, request: Request

@@ -47,6 +47,7 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
             "description": description,
         }
         for status, description in {
+            400: "the body could not be read (not UTF-8 text)",
             401: "no token, or a malformed, unknown or revoked one",
             403: "the token's scope is too low",
             404: "the token does not reach this account, or it has no trades",

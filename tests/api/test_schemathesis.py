@@ -5,7 +5,8 @@ document says (response_schema_conformance). The token is an admin token of the 
 account, which is also a paper account; a generated ``account_id`` is the seeded one, so that
 the routes work on real trades rather than answer 404.
 
-MAX_EXAMPLES bounds the run (a couple of minutes on a busy 2-core machine for both backends).
+Each operation gets valid examples and invalid ones (schemathesis' negative mode). MAX_EXAMPLES
+bounds the run (a couple of minutes on a busy 2-core machine for both backends).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
 from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
@@ -27,7 +30,7 @@ from services.paper import PaperTrading
 from services.tokens import TokenService
 from tests.api.conftest import ACCOUNT
 
-MAX_EXAMPLES = 15  # per operation and backend
+MAX_EXAMPLES = 15  # per operation, mode and backend
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -36,27 +39,33 @@ CHECKS = [
 ]
 
 
-def findings(operation: Any, token: str) -> str | None:
-    """Run ``operation``'s examples; the first failure's report, or None."""
+def findings(operation: Any, token: str) -> list[str]:
+    """Run ``operation``'s examples, valid ones then invalid ones (schemathesis' negative
+    mode: wrong types, missing fields, bodies that are not UTF-8); each mode's first failure."""
+    found = []
+    for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
 
-    @given(case=operation.as_strategy())
-    @settings(
-        max_examples=MAX_EXAMPLES,
-        deadline=None,
-        suppress_health_check=list(HealthCheck),
-        derandomize=True,  # the same examples on every run: a finding reproduces
-        database=None,
-    )
-    def examples(case: Any) -> None:
-        if case.path_parameters and "account_id" in case.path_parameters:
-            case.path_parameters["account_id"] = ACCOUNT
-        case.call_and_validate(headers={"Authorization": f"Bearer {token}"}, checks=CHECKS)
+        @given(case=operation.as_strategy(mode))
+        @settings(
+            max_examples=MAX_EXAMPLES,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,  # the same examples on every run: a finding reproduces
+            database=None,
+        )
+        def examples(case: Any) -> None:
+            if case.path_parameters and "account_id" in case.path_parameters:
+                case.path_parameters["account_id"] = ACCOUNT
+            case.call_and_validate(headers={"Authorization": f"Bearer {token}"}, checks=CHECKS)
 
-    try:
-        examples()
-    except Exception as exc:  # schemathesis' failure (or a group of them), with the request
-        return f"{operation.label}: {exc}"
-    return None
+        try:
+            examples()
+        except Unsatisfiable:  # no parameter and no body: nothing can be invalid
+            if mode is GenerationMode.POSITIVE:
+                raise
+        except Exception as exc:  # schemathesis' failure (or a group of them), with the request
+            found.append(f"{operation.label} ({mode.value}): {exc}")
+    return found
 
 
 @pytest.mark.slow
@@ -67,7 +76,7 @@ def test_every_operation_answers_as_documented(session_factory, seeded):
     schema = schemathesis.openapi.from_asgi("/api/openapi.json", app)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 20  # every route of docs/api.md is in the document
-    failed = [f for f in (findings(op, token) for op in operations) if f is not None]
+    failed = [finding for op in operations for finding in findings(op, token)]
     assert not failed, "\n\n".join(failed)
 
 
