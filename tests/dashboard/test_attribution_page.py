@@ -58,9 +58,9 @@ def seeded(session_factory, tmp_path):
 
 
 def _rows(frame: pd.DataFrame) -> list[dict]:
-    from services.tracking import _rows
+    from services.live_accounts import json_rows
 
-    return _rows(frame)
+    return json_rows(frame)
 
 
 def test_every_account_with_trades_is_offered_with_its_source_and_capital(seeded):
