@@ -9,6 +9,7 @@ import logging
 import sys
 from datetime import timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 
@@ -158,3 +159,14 @@ def test_json_log_records():
     assert parsed["level"] == "ERROR"
     assert "ValueError" in parsed["exception"]
     assert "characters cut" in parsed["exception"]
+
+
+def test_log_format_and_web_concurrency_are_checked():
+    from config.settings import Settings, SettingsError
+
+    assert Settings.from_env({}).log_format == "text"
+    assert Settings.from_env({"LOG_FORMAT": "JSON"}).log_format == "json"
+    assert Settings.from_env({}).web_concurrency == 2
+    for variable, value in (("LOG_FORMAT", "xml"), ("WEB_CONCURRENCY", "0")):
+        with pytest.raises(SettingsError, match=variable):
+            Settings.from_env({variable: value})
