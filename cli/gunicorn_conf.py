@@ -15,6 +15,11 @@ from config.log_format import LOG_FORMATS, reformat
 worker_class = "uvicorn_worker.UvicornWorker"
 timeout = 120  # a worker builds the whole app before its first heartbeat: slow on a busy machine
 graceful_timeout = 20  # SIGTERM: requests in flight get this long to finish
+# an idle keep-alive connection is kept this long (gunicorn's default is 2 s): a client or a
+# proxy that reuses a connection the server has just closed gets "disconnected without a
+# response" (704 of them in one run of tests/reliability/test_load.py's load); keep it above
+# the proxy's own idle timeout (nginx's upstream keepalive_timeout is 60 s)
+keepalive = 75
 accesslog = "-"
 errorlog = "-"
 control_socket_disable = True  # gunicorn 27's ~/.gunicorn/gunicorn.ctl: one per machine
