@@ -14,6 +14,7 @@ from analytics.label_config import load_label_config
 from analytics.labels import Fill, FillBook
 from analytics.round_trips import PositionLedger
 from analytics.trade_batch import apply_fills, time_ns
+from tests.analytics.random_books import next_fill
 
 T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
 
@@ -25,17 +26,7 @@ def book(seed: int, n: int) -> list[tuple]:
     rows, held = [], {}
     for k in range(n):
         key = (f"a{rng.integers(3)}", f"S{rng.integers(4)}")
-        position = held.get(key, 0.0)
-        choice = rng.random()
-        if position and choice < 0.15:  # close exactly
-            side, volume = ("sell" if position > 0 else "buy"), abs(position)
-        elif position and choice < 0.3:  # flip
-            side = "sell" if position > 0 else "buy"
-            volume = abs(position) + float(np.round(rng.uniform(0.01, 2.0), 3))
-        else:
-            side = "buy" if rng.random() < 0.5 - 0.2 * np.sign(position) else "sell"
-            volume = float(np.round(rng.uniform(0.001, 3.0), 3))
-        held[key] = position + (volume if side == "buy" else -volume)
+        side, volume = next_fill(rng, held, key)
         fee = 0.0 if rng.random() < 0.2 else float(rng.uniform(0, 0.5))
         rows.append((*key, f"t{k}", f"st{rng.integers(2)}", side, float(rng.uniform(50, 150)),
                      volume, fee, T0 + timedelta(seconds=int(k * 7))))  # fmt: skip

@@ -16,6 +16,7 @@ from analytics.labels import Labeller
 from analytics.round_trips import PositionLedger
 from database.records import TradeRecord
 from database.repositories.trades import TradeRepository
+from tests.analytics.random_books import next_fill
 from tracking.annotator import NO_BARS, MarketAnnotator
 from tracking.tracker import TradeTracker
 
@@ -27,17 +28,7 @@ def book(seed: int, n: int) -> list[TradeRecord]:
     out, held = [], {}
     for k in range(n):
         account, symbol = f"acc{rng.integers(2)}", f"S{rng.integers(3)}"
-        position = held.get((account, symbol), 0.0)
-        choice = rng.random()
-        if position and choice < 0.15:  # close exactly
-            side, volume = ("sell" if position > 0 else "buy"), abs(position)
-        elif position and choice < 0.3:  # flip
-            side = "sell" if position > 0 else "buy"
-            volume = abs(position) + float(np.round(rng.uniform(0.01, 2.0), 3))
-        else:
-            side = "buy" if rng.random() < 0.5 - 0.2 * np.sign(position) else "sell"
-            volume = float(np.round(rng.uniform(0.001, 3.0), 3))
-        held[(account, symbol)] = position + (volume if side == "buy" else -volume)
+        side, volume = next_fill(rng, held, (account, symbol))
         out.append(
             TradeRecord(
                 trade_id=f"t{k}", account_id=account, strategy_id=f"st{rng.integers(2)}",
