@@ -210,6 +210,8 @@ def _metrics(fills: pd.DataFrame, trips: pd.DataFrame, capital: float | None, pr
 
 
 def _plain(value: Any) -> Any:
+    if value is pd.NaT:  # an undefined duration or time (a period without a drawdown): null
+        return None
     if isinstance(value, float | np.floating):
         return float(value)
     if isinstance(value, int | np.integer):
