@@ -9,8 +9,10 @@ Times are drawn in UTC.
 
 from __future__ import annotations
 
+import copy
 import math
-from typing import Literal
+from functools import lru_cache
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -107,70 +109,88 @@ def performance_figure(
     equity = result_equity.astype(float)
     x = x_values(equity.index)
 
-    def line(values: pd.Series | np.ndarray) -> dict:
+    def line(values: pd.Series | np.ndarray, row: int, **style: Any) -> dict[str, Any]:
         y = np.asarray(values, dtype=float)
         keep = lod_line_positions(y, max_points)
-        if len(keep) == len(y):
-            return {"x": x, "y": y}
-        return {"x": x[keep], "y": y[keep]}
+        xy = {"x": x, "y": y} if len(keep) == len(y) else {"x": x[keep], "y": y[keep]}
+        return {"type": "scatter", **xy, "mode": "lines", **style, **_axes(row)}
 
-    fig = make_subplots(
-        rows=3, cols=1, shared_xaxes=True, row_heights=[0.56, 0.24, 0.20], vertical_spacing=0.02
-    )
-    fig.add_trace(
-        go.Scatter(
-            **line(equity.to_numpy()),
+    traces = [
+        line(
+            equity.to_numpy(),
+            1,
             name="Equity",
-            mode="lines",
             line={"color": theme.line_palette[0], "width": 1.6},
             hovertemplate="%{y:,.2f}",
-        ),
-        row=1,
-        col=1,
-    )
+        )
+    ]
     if benchmark is not None:
-        fig.add_trace(
-            go.Scatter(
-                **line(_benchmark_values(benchmark, equity).to_numpy()),
+        traces.append(
+            line(
+                _benchmark_values(benchmark, equity).to_numpy(),
+                1,
                 name="Buy & hold",
-                mode="lines",
                 line={"color": theme.level, "width": 1.2, "dash": "dash"},
                 hovertemplate="%{y:,.2f}",
-            ),
-            row=1,
-            col=1,
+            )
         )
-    fig.add_trace(
-        go.Scatter(
-            **line(drawdown_pct(equity).to_numpy()),
+    traces.append(
+        line(
+            drawdown_pct(equity).to_numpy(),
+            2,
             name="Drawdown",
-            mode="lines",
             fill="tozeroy",
             line={"color": theme.loss, "width": 1},
             fillcolor=rgba(theme.loss, 0.3),
             hovertemplate="%{y:.2f}%",
-        ),
-        row=2,
-        col=1,
+        )
     )
     volume = traded_volume(trades, volume_period(equity.index))
-    fig.add_trace(
-        go.Bar(
-            x=x_values(volume.index),
-            y=volume.to_numpy(),
-            name="Traded notional",
-            marker={"color": rgba(theme.forming, 0.7), "line": {"width": 0}},
-            hovertemplate="%{y:,.0f}",
-        ),
-        row=3,
-        col=1,
+    traces.append(
+        {
+            "type": "bar",
+            "x": x_values(volume.index),
+            "y": volume.to_numpy(),
+            "name": "Traded notional",
+            "marker": {"color": rgba(theme.forming, 0.7), "line": {"width": 0}},
+            "hovertemplate": "%{y:,.0f}",
+            **_axes(3),
+        }
+    )
+    return _figure(traces, _performance_layout(theme))
+
+
+@lru_cache(maxsize=8)
+def _performance_layout(theme: ChartTheme) -> dict[str, Any]:
+    """The performance figure's layout (three rows sharing x, styled, axes titled): built
+    once per theme through plotly's own subplot grid; each figure gets a copy."""
+    fig = make_subplots(
+        rows=3, cols=1, shared_xaxes=True, row_heights=[0.56, 0.24, 0.20], vertical_spacing=0.02
     )
     style_figure(fig, theme)
     fig.update_xaxes(type="date")
     fig.update_yaxes(tickformat=",.0f", title_text="NAV", row=1, col=1)
     fig.update_yaxes(ticksuffix="%", tickformat=".0f", title_text="DD", row=2, col=1)
     fig.update_yaxes(tickformat=".2s", title_text="Volume", row=3, col=1)
-    return fig
+    return fig.to_plotly_json()["layout"]
+
+
+def _axes(n: int) -> dict[str, str]:
+    """The axes of the ``n``-th cell of a subplot grid (numbered row by row from 1), as a
+    trace names them: "x"/"y" for the first, "x2"/"y2" for the second..."""
+    suffix = "" if n == 1 else str(n)
+    return {"xaxis": f"x{suffix}", "yaxis": f"y{suffix}"}
+
+
+def _figure(traces: list[dict[str, Any]], layout: dict[str, Any], **more: Any) -> go.Figure:
+    """A figure of ``traces`` on a copy of a cached ``layout`` (with ``more`` layout keys).
+
+    The panels refresh on every closed bar for every chart shown: building a figure through
+    plotly's update methods (make_subplots, add_trace by row, update_layout, add_vline) parses
+    each property path and validates each value as it goes, about 30 ms a figure; a figure
+    made whole from its dictionaries is validated once, about 1 ms, and is the same figure
+    (tests/components/test_performance_panel.py compares the two)."""
+    return go.Figure(data=traces, layout={**copy.deepcopy(layout), **more})
 
 
 def returns_distribution_figure(
@@ -183,44 +203,55 @@ def returns_distribution_figure(
         raise ValueError(f"var_confidence={var_confidence!r} is invalid: expected 0 < c < 1")
     r = returns.dropna().to_numpy(dtype=float) * 100
     bins = int(min(120, max(20, math.sqrt(r.size))))
-    fig = go.Figure(
-        go.Histogram(
-            x=r,
-            name="Returns",
-            nbinsx=bins,
-            marker={"color": rgba(theme.line_palette[0], 0.75), "line": {"width": 0}},
-            hovertemplate="%{x}%: %{y}<extra></extra>",
-        )
-    )
+    histogram = {
+        "type": "histogram",
+        "x": r,
+        "name": "Returns",
+        "nbinsx": bins,
+        "marker": {"color": rgba(theme.line_palette[0], 0.75), "line": {"width": 0}},
+        "hovertemplate": "%{x}%: %{y}<extra></extra>",
+    }
     # the zero line has no label: the axis' "0%" tick names it (a "0" on the line sat on the bars)
-    lines = [("zero", 0.0, None, theme.level, "dot", "bottom right")]
+    lines: list[tuple[str, float, str | None, str, str, str]] = [
+        ("zero", 0.0, None, theme.level, "dot", "right")
+    ]
     if r.size:
         mean = float(r.mean())
         var = float(np.quantile(r, 1 - var_confidence))
         lines += [
-            ("mean", mean, f"mean {mean:.2f}%", theme.text, "dash", "top right"),
-            ("VaR", var, f"VaR {var_confidence:.0%} {var:.2f}%", theme.loss, "dash", "top left"),
+            ("mean", mean, f"mean {mean:.2f}%", theme.text, "dash", "right"),
+            ("VaR", var, f"VaR {var_confidence:.0%} {var:.2f}%", theme.loss, "dash", "left"),
         ]
-    for name, x, text, color, dash, position in lines:
-        fig.add_vline(
-            x=x,
-            name=name,
-            line={"color": color, "dash": dash, "width": 1.2},
-            **(
+    shapes, annotations = [], []
+    for name, x, text, color, dash, side in lines:
+        # a vertical line across the plot (plotly's add_vline: x in data, y in the domain),
+        # its label at the top, on the ``side`` of the line
+        shapes.append(
+            {
+                "type": "line", "name": name, "x0": x, "x1": x, "xref": "x",
+                "y0": 0, "y1": 1, "yref": "y domain",
+                "line": {"color": color, "dash": dash, "width": 1.2},
+            }
+        )  # fmt: skip
+        if text:
+            annotations.append(
                 {
-                    "annotation_text": text,
-                    "annotation_position": position,
-                    "annotation_font_color": color,
+                    "text": text, "font": {"color": color}, "showarrow": False,
+                    "x": x, "xref": "x", "xanchor": "left" if side == "right" else "right",
+                    "y": 1, "yref": "y domain", "yanchor": "top",
                 }
-                if text
-                else {}
-            ),
-        )
+            )  # fmt: skip
+    return _figure([histogram], _distribution_layout(theme), shapes=shapes, annotations=annotations)
+
+
+@lru_cache(maxsize=8)
+def _distribution_layout(theme: ChartTheme) -> dict[str, Any]:
+    fig = go.Figure()
     style_figure(fig, theme, hovermode="closest")
     fig.update_layout(showlegend=False, bargap=0.02)
     fig.update_xaxes(ticksuffix="%", title_text="return per period")
     fig.update_yaxes(title_text="periods")
-    return fig
+    return fig.to_plotly_json()["layout"]
 
 
 def monthly_returns_table(equity: pd.Series) -> pd.DataFrame:
@@ -261,33 +292,40 @@ def monthly_heatmap_figure(table: pd.DataFrame, *, theme: ChartTheme = DARK) -> 
     cell annotated with 1 decimal; the "Year" column is a second heatmap on its own scale."""
     years = [str(y) for y in table.index]
     scale = diverging_scale(theme)
+    traces = []
+    for cell, names in ((1, list(MONTHS)), (2, ["Year"])):
+        z = table.reindex(columns=names).to_numpy(dtype=float)
+        traces.append(
+            {
+                "type": "heatmap",
+                "z": z,
+                "x": names,
+                "y": years,
+                "name": "Months" if cell == 1 else "Year",
+                "zmid": 0,
+                "colorscale": scale,
+                "showscale": False,
+                "text": cell_text(z, 1, theme),
+                "texttemplate": "%{text}",
+                "textfont": {"size": 11},
+                "xgap": 1,
+                "ygap": 1,
+                "hovertemplate": "%{y} %{x}: %{z:.2f}%<extra></extra>",
+                **_axes(cell),
+            }
+        )
+    return _figure(traces, _heatmap_layout(theme), height=max(200, 60 + 22 * len(years)))
+
+
+@lru_cache(maxsize=8)
+def _heatmap_layout(theme: ChartTheme) -> dict[str, Any]:
+    """Months and the Year column side by side, sharing the years' axis."""
     fig = make_subplots(
         rows=1, cols=2, shared_yaxes=True, column_widths=[12 / 13, 1 / 13], horizontal_spacing=0.01
     )
-    for col, names in ((1, list(MONTHS)), (2, ["Year"])):
-        z = table.reindex(columns=names).to_numpy(dtype=float)
-        fig.add_trace(
-            go.Heatmap(
-                z=z,
-                x=names,
-                y=years,
-                name="Months" if col == 1 else "Year",
-                zmid=0,
-                colorscale=scale,
-                showscale=False,
-                text=cell_text(z, 1, theme),
-                texttemplate="%{text}",
-                textfont={"size": 11},
-                xgap=1,
-                ygap=1,
-                hovertemplate="%{y} %{x}: %{z:.2f}%<extra></extra>",
-            ),
-            row=1,
-            col=col,
-        )
     style_figure(fig, theme, hovermode="closest")
-    fig.update_layout(showlegend=False, height=max(200, 60 + 22 * len(years)))
+    fig.update_layout(showlegend=False)
     fig.update_xaxes(side="top", showgrid=False, type="category")
     # no tick marks: a year names its row, and the Year column's shared axis drew a dash per row
     fig.update_yaxes(autorange="reversed", showgrid=False, type="category", side="left", ticks="")
-    return fig
+    return fig.to_plotly_json()["layout"]
