@@ -11,6 +11,9 @@ Conventions (docs/tracking.md):
   0 is counted in ``breakeven`` and in neither; ``win_rate`` = winning / trades;
 - ``avg_win`` / ``avg_loss``: mean net PnL of the winning / losing trips (NaN without);
   ``profit_factor`` = gross profit / |gross loss| of the trips' net PnL (NaN without a loss);
+- every sum (net PnL, gross profit and loss, fees, holding time, a label's net PnL) is the
+  exact sum rounded once (:mod:`analytics.exact_sum`, math.fsum's): the same double however
+  the trips are ordered or batched;
 - a round trip carries the labels of its fills (the union, in first-seen order); per label,
   each trip that carries it counts once;
 - the metrics: the account's realised equity (capital + cumulative realised PnL of its
@@ -23,7 +26,7 @@ Conventions (docs/tracking.md):
 
 :class:`LiveSummary` keeps the trade summary and the label table up to date one round trip at
 a time (O(labels of the trip)); its ``trade_summary()`` / ``labels()`` equal the functions above
-on the same trips.
+on the same trips exactly (the functions are its bulk form).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analytics.exact_sum import ExactSum
 from analytics.round_trips import merge_label_sets
 from analytics.trade_list import TRADE_COLUMNS
 
@@ -67,16 +71,11 @@ def trip_labels(trips: pd.DataFrame, fills: pd.DataFrame) -> pd.Series:
 
 
 def trade_summary(trips: pd.DataFrame) -> dict[str, float | int]:
-    """Counts and averages of the round trips' net PnL (conventions in the module text)."""
-    pnl = trips["net_pnl"].to_numpy(dtype=float) if len(trips) else np.empty(0)
-    wins, losses = pnl[pnl > 0], pnl[pnl < 0]
-    held = trips["holding_s"].to_numpy(dtype=float) if len(trips) else np.empty(0)
-    return _summary(
-        len(pnl), len(wins), len(losses), float(pnl.sum()), float(wins.sum()),
-        float(losses.sum()), float(wins.max()) if len(wins) else NAN,
-        float(losses.min()) if len(losses) else NAN,
-        float(trips["fees"].sum()) if len(trips) else 0.0, float(held.sum()),
-    )  # fmt: skip
+    """Counts and averages of the round trips' net PnL (conventions in the module text; sums
+    rounded once: analytics.exact_sum)."""
+    live = LiveSummary()
+    live.extend(trips, labels=False)
+    return live.trade_summary()
 
 
 def _summary(
@@ -105,15 +104,9 @@ def _summary(
 
 def label_performance(trips: pd.DataFrame, labels: pd.Series | None = None) -> dict[str, dict]:
     """Per label: trips carrying it, their net PnL, win rate and average; sorted by name."""
-    labels = trips["labels"] if labels is None else labels
-    table: dict[str, list[float]] = {}
-    for trip_labels_, pnl in zip(labels, trips["net_pnl"].astype(float).tolist(), strict=True):
-        for label in trip_labels_:
-            row = table.setdefault(label, [0, 0.0, 0])
-            row[0] += 1
-            row[1] += pnl
-            row[2] += pnl > 0
-    return {label: _label_row(*table[label]) for label in sorted(table)}
+    live = LiveSummary()
+    live.extend(trips if labels is None else trips.assign(labels=labels.to_numpy()))
+    return live.labels()
 
 
 def _label_row(n: float, net: float, won: float) -> dict[str, float | int]:
@@ -224,41 +217,94 @@ def _plain(value: Any) -> Any:
 
 
 class LiveSummary:
-    """The trade summary and label table, one round trip at a time (O(labels of the trip))."""
+    """The trade summary and label table, one round trip at a time (O(labels of the trip)) or
+    a frame of them at once; the sums are exact (analytics.exact_sum), so the figures are the
+    same doubles whatever the order and the batches the trips came in."""
 
     def __init__(self) -> None:
         self._n = self._n_win = self._n_loss = 0
-        self._net = self._profit = self._loss = self._fees = self._held = 0.0
+        self._net, self._profit, self._loss = ExactSum(), ExactSum(), ExactSum()
+        self._fees, self._held = ExactSum(), ExactSum()
         self._best = self._worst = NAN
-        self._labels: dict[str, list[float]] = {}
+        self._labels: dict[str, list[Any]] = {}  # label -> [trips, ExactSum of net pnl, wins]
 
     def add(self, net_pnl: float, fees: float, holding_s: float, labels: Iterable[str]) -> None:
         self._n += 1
-        self._net += net_pnl
-        self._fees += fees
-        self._held += holding_s
+        self._net.add(net_pnl)
+        self._fees.add(fees)
+        self._held.add(holding_s)
         if net_pnl > 0:
             self._n_win += 1
-            self._profit += net_pnl
+            self._profit.add(net_pnl)
             self._best = net_pnl if math.isnan(self._best) else max(self._best, net_pnl)
         elif net_pnl < 0:
             self._n_loss += 1
-            self._loss += net_pnl
+            self._loss.add(net_pnl)
             self._worst = net_pnl if math.isnan(self._worst) else min(self._worst, net_pnl)
         for label in labels:
-            row = self._labels.setdefault(label, [0, 0.0, 0])
+            row = self._label(label)
             row[0] += 1
-            row[1] += net_pnl
+            row[1].add(net_pnl)
             row[2] += net_pnl > 0
+
+    def extend(self, trips: pd.DataFrame, *, labels: bool = True) -> None:
+        """Every trip of ``trips`` (net_pnl, fees, holding_s and, with ``labels``, labels),
+        column-wise: as :meth:`add` of each."""
+        if not len(trips):
+            return
+        pnl = trips["net_pnl"].to_numpy(dtype=float)
+        wins, losses = pnl[pnl > 0], pnl[pnl < 0]
+        self._n += len(pnl)
+        self._n_win += len(wins)
+        self._n_loss += len(losses)
+        self._net.extend(pnl)
+        self._profit.extend(wins)
+        self._loss.extend(losses)
+        self._fees.extend(trips["fees"].to_numpy(dtype=float))
+        self._held.extend(trips["holding_s"].to_numpy(dtype=float))
+        if len(wins):
+            high = float(wins.max())
+            self._best = high if math.isnan(self._best) else max(self._best, high)
+        if len(losses):
+            low = float(losses.min())
+            self._worst = low if math.isnan(self._worst) else min(self._worst, low)
+        if not labels:
+            return
+        sets = np.empty(len(pnl), dtype=object)
+        sets[:] = trips["labels"].tolist()
+        codes, distinct = pd.factorize(sets)
+        order = np.argsort(codes, kind="stable")
+        bounds = np.searchsorted(codes[order], np.arange(len(distinct) + 1))
+        rows: dict[str, list[np.ndarray]] = {}
+        for k, label_set in enumerate(distinct.tolist()):
+            for label in label_set:
+                rows.setdefault(label, []).append(order[bounds[k] : bounds[k + 1]])
+        for label, parts in rows.items():
+            carried = pnl[np.concatenate(parts)]
+            row = self._label(label)
+            row[0] += len(carried)
+            row[1].extend(carried)
+            row[2] += int((carried > 0).sum())
+
+    def _label(self, label: str) -> list[Any]:
+        row = self._labels.get(label)
+        if row is None:
+            row = self._labels[label] = [0, ExactSum(), 0]
+        return row
 
     def trade_summary(self) -> dict[str, float | int]:
         return _summary(
-            self._n, self._n_win, self._n_loss, self._net, self._profit, self._loss,
-            self._best, self._worst, self._fees, self._held,
+            self._n, self._n_win, self._n_loss, self._net.value(), self._profit.value(),
+            self._loss.value(), float(self._best), float(self._worst), self._fees.value(),
+            self._held.value(),
         )  # fmt: skip
 
     def labels(self) -> dict[str, dict]:
-        return {label: _label_row(*self._labels[label]) for label in sorted(self._labels)}
+        out = {}
+        for label in sorted(self._labels):
+            n, net, won = self._labels[label]
+            out[label] = _label_row(n, net.value(), won)
+        return out
 
 
 __all__ = [

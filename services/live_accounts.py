@@ -1,11 +1,13 @@
-"""Each account's live view in memory (:class:`LiveAccounts`): its trade summary, label table
-and PnL attribution, kept up to date by a trade tracker's batches, equal to a recomputation
-from the stored trades.
+"""Each account's live view in memory (:class:`LiveAccounts`): its trade summary, label table,
+PnL attribution, fill count and open positions, kept up to date by a trade tracker's batches,
+equal to a recomputation from the stored trades (the sums exact: analytics.exact_sum, so a
+figure is the same double however its trades came in).
 
 >>> live = LiveAccounts()
 >>> tracker.add_listener(live, foreign=True)    # its own batches and those it reads of others
->>> live.seed("acc", trips, fills=40, row=812)  # the account's round trips up to stored row 812
+>>> live.seed("acc", trips, fills, row=812)  # the account's fills and round trips up to row 812
 >>> live.view("acc", by=("label",))
+>>> live.summary("acc")                         # the performance summary's figures (period all)
 
 An account's state ends at a stored row. Each batch says, per account, the rows it spans
 (newest row before it, newest after it: tracking.tracker.Recorded.rows); the batches of one
@@ -29,11 +31,17 @@ import numpy as np
 import pandas as pd
 
 from analytics.attribution import AttributionState
+from analytics.exact_sum import ExactSum
 from analytics.trade_summary import LiveSummary
 from tracking.tracker import Recorded
 
 # the live view's fixed size buckets (entry notional; quantile edges would move with each trade)
 DEFAULT_SIZE_EDGES = (1_000.0, 5_000.0, 25_000.0, 100_000.0)
+
+
+# what a batch brings an account: its fills as (symbol, signed volume), its closed trips
+_Fills = list[tuple[str, float]]
+_Trips = list[dict[str, Any]]
 
 
 @dataclass
@@ -42,8 +50,10 @@ class _Account:
     attribution: AttributionState
     fills: int
     row: int  # the newest stored row the state holds
+    # per symbol: the net quantity of its fills (bought > 0, sold < 0)
+    positions: dict[str, ExactSum] = field(default_factory=dict)
     # batches heard before the one they follow: row before -> (row after, fills, trips)
-    waiting: dict[int, tuple[int, int, list[dict[str, Any]]]] = field(default_factory=dict)
+    waiting: dict[int, tuple[int, _Fills, _Trips]] = field(default_factory=dict)
 
 
 class LiveAccounts:
@@ -63,19 +73,20 @@ class LiveAccounts:
                 state = self._accounts.get(account)
                 if state is not None and state.row != outcome.rows[account][1]:
                     del self._accounts[account]
-            fills: dict[str, int] = defaultdict(int)
+            fills: dict[str, _Fills] = defaultdict(list)
             for trade in outcome.stored:
-                fills[trade.account_id] += 1
-            trips: dict[str, list[dict[str, Any]]] = defaultdict(list)
+                signed = trade.volume if trade.side == "buy" else -trade.volume
+                fills[trade.account_id].append((trade.symbol, signed))
+            trips: dict[str, _Trips] = defaultdict(list)
             for trip in outcome.trips:
                 trips[trip["account_id"]].append(trip)
-            for account, count in fills.items():
+            for account, made in fills.items():
                 state = self._accounts.get(account)
                 if state is None:
                     continue
                 span = outcome.rows.get(account)
                 if span is None:  # a batch that does not say its rows: in the order heard
-                    self._apply(state, count, trips[account])
+                    self._apply(state, made, trips[account])
                     continue
                 before, after = span
                 if after <= state.row:
@@ -83,25 +94,37 @@ class LiveAccounts:
                 if before < state.row:  # part of it is in the state: cannot be split
                     del self._accounts[account]
                     continue
-                state.waiting[before] = (after, count, trips[account])
+                state.waiting[before] = (after, made, trips[account])
                 while state.row in state.waiting:
-                    state.row, count, closed = state.waiting.pop(state.row)
-                    self._apply(state, count, closed)
+                    state.row, made, closed = state.waiting.pop(state.row)
+                    self._apply(state, made, closed)
 
     @staticmethod
-    def _apply(state: _Account, fills: int, trips: list[dict[str, Any]]) -> None:
-        state.fills += fills
+    def _apply(state: _Account, fills: _Fills, trips: _Trips) -> None:
+        state.fills += len(fills)
+        for symbol, signed in fills:
+            _position(state, symbol).add(signed)
         for trip in trips:
             state.summary.add(trip["net_pnl"], trip["fees"], trip["holding_s"], trip["labels"])
             state.attribution.add(trip)
 
-    def seed(self, account: str, trips: pd.DataFrame, fills: int, row: int) -> None:
-        """Start following ``account`` from its stored round trips: ``fills`` fills, up to
-        stored row ``row``."""
-        state = _Account(LiveSummary(), AttributionState(size_edges=self._size_edges), fills, row)
+    def seed(self, account: str, trips: pd.DataFrame, fills: pd.DataFrame | int, row: int) -> None:
+        """Start following ``account`` from its stored fills (the fills frame: their count and
+        open positions; or only their count, every position flat) and their round trips, up
+        to stored row ``row``."""
+        count = fills if isinstance(fills, int) else len(fills)
+        state = _Account(LiveSummary(), AttributionState(size_edges=self._size_edges), count, row)
+        state.summary.extend(trips)
         for trip in trips.to_dict("records"):
-            state.summary.add(trip["net_pnl"], trip["fees"], trip["holding_s"], trip["labels"])
             state.attribution.add(trip)
+        if not isinstance(fills, int) and len(fills):
+            volume = fills["volume"].to_numpy(dtype=float)
+            signed = np.where(fills["side"].to_numpy() == "buy", volume, -volume)
+            codes, symbols = pd.factorize(fills["symbol"])
+            order = np.argsort(codes, kind="stable")
+            bounds = np.searchsorted(codes[order], np.arange(len(symbols) + 1))
+            for k, symbol in enumerate(symbols.tolist()):
+                _position(state, str(symbol)).extend(signed[order[bounds[k] : bounds[k + 1]]])
         with self._lock:
             self._accounts[account] = state
 
@@ -118,6 +141,35 @@ class LiveAccounts:
                 "labels": state.summary.labels(),
                 "attribution": {b: json_rows(state.attribution.table(b)) for b in by},
             }
+
+    def summary(self, account: str) -> dict[str, Any]:
+        """The account's performance summary figures over all its trades (services.tracking's
+        document for period ``all``): fills, open positions (net quantity per symbol, those
+        over 1e-9 in size), trade summary, per-label performance, and the newest stored row
+        they hold."""
+        with self._lock:
+            state = self._accounts[account]
+            return {
+                "row": state.row,
+                "fills": state.fills,
+                "open_positions": open_positions(
+                    {s: total.value() for s, total in state.positions.items()}
+                ),
+                "trade_summary": state.summary.trade_summary(),
+                "labels": state.summary.labels(),
+            }
+
+
+def _position(state: _Account, symbol: str) -> ExactSum:
+    found = state.positions.get(symbol)
+    if found is None:
+        found = state.positions[symbol] = ExactSum()
+    return found
+
+
+def open_positions(net: dict[str, float]) -> dict[str, float]:
+    """The symbols still open: net quantity over 1e-9 in size (float residue is flat)."""
+    return {s: float(q) for s, q in sorted(net.items()) if abs(q) > 1e-9}
 
 
 def json_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -24,12 +24,13 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from analytics.exact_sum import exact_sum
 from analytics.round_trips import round_trips
 from analytics.trade_summary import PERIODS, performance_summary, trip_labels
 from database.models import Trade
 from database.repositories.executions import ExecutionRepository
 from database.repositories.trades import TradeRepository
-from services.live_accounts import DEFAULT_SIZE_EDGES, LiveAccounts, json_rows
+from services.live_accounts import DEFAULT_SIZE_EDGES, LiveAccounts, json_rows, open_positions
 from tracking.annotator import MarketAnnotator
 from tracking.importers import ImportedTrades, TradeImportError, read_trades
 from tracking.importers.executions import ExecutionBatch
@@ -90,6 +91,7 @@ class TrackingService:
         self.live_accounts = LiveAccounts()
         self._trips_memo: dict[tuple, pd.DataFrame] = {}
         self._performance_memo: OrderedDict[tuple, dict[str, Any]] = OrderedDict()
+        self._capital_memo: dict[str, tuple[int, float | None]] = {}  # account -> (row, capital)
         self._memo_lock = threading.Lock()
         self.tracker = tracker or TradeTracker(sessions, annotator=MarketAnnotator())
         # every batch, the tracker's own and those it reads of other processes (catch_up)
@@ -105,6 +107,13 @@ class TrackingService:
         memory: read from the database the first time, then kept up by each trade this
         process records and, read when viewed, each trade other processes stored since
         (TradeTracker.catch_up: only the rows after the newest the view holds)."""
+        self._follow(account)
+        return self.live_accounts.view(account, by)
+
+    def _follow(self, account: str) -> dict[str, Any]:
+        """Bring the account's live state up to its newest stored row (read whole the first
+        time) and give its summary figures (LiveAccounts.summary), read before any batch is
+        made: the tracker's lock is held throughout."""
         tracker = self.tracker
         with tracker.exclusive():  # no batch is made between the catch-up and the read
             tracker.catch_up(account)
@@ -112,8 +121,8 @@ class TrackingService:
                 fills = self.fills(account)
                 version = fills.attrs.get("stored_version")
                 row = version[2] if version else tracker.newest_row(account)
-                self.live_accounts.seed(account, self.trips(fills), len(fills), row)
-        return self.live_accounts.view(account, by)
+                self.live_accounts.seed(account, self.trips(fills), fills, row)
+            return self.live_accounts.summary(account)
 
     # --- ingestion ------------------------------------------------------------------------
 
@@ -285,11 +294,24 @@ class TrackingService:
         period: str = "all",
         capital: float | None = None,
         preset: str = "quantstats",
+        metrics: bool = True,
     ) -> dict[str, Any]:
         """The performance summary (JSON-ready): per period its trade summary, per-label
-        performance and metrics (conventions: analytics.trade_summary)."""
+        performance and, unless ``metrics`` is False, metrics (conventions:
+        analytics.trade_summary).
+
+        Over all the account's trades (no strategy, period ``all``) without metrics to
+        compute (not asked, or no capital: they are empty) the figures are the live state's
+        (:meth:`_follow`): a new trade costs its own delta, whichever process stored it. The
+        rest is computed from the stored trades and kept until the account's next trade."""
         if period not in PERIODS:
             raise ValueError(f"period={period!r} is invalid: expected one of {list(PERIODS)}")
+        if strategy is None and period == "all" and (capital is None or not metrics):
+            state = self._follow(account)
+            if capital is None:
+                capital = self._capital_at(account, state["row"])
+            if capital is None or not metrics:
+                return _performance_document(account, state, capital, preset, metrics)
         # trades are immutable and append-only (database.models refuses updates and deletes):
         # the account's newest row id names its stored trades, so an answer made for it holds
         # until a trade is added (one indexed lookup instead of reading and summarising them;
@@ -309,6 +331,18 @@ class TrackingService:
                     while len(self._performance_memo) > PERFORMANCE_MEMO:
                         self._performance_memo.popitem(last=False)
         return copy.deepcopy(found)  # the caller's own: the memo is never changed
+
+    def _capital_at(self, account: str, row: int) -> float | None:
+        """:meth:`capital`, looked up again only once the account has a new stored row (as the
+        memo of documents did: a paper account's starting cash is set once, at creation)."""
+        with self._memo_lock:
+            found = self._capital_memo.get(account)
+        if found is not None and found[0] == row:
+            return found[1]
+        capital = self.capital(account)
+        with self._memo_lock:
+            self._capital_memo[account] = (row, capital)
+        return capital
 
     def _newest_row(self, account: str) -> int:
         with self._sessions() as session:
@@ -462,6 +496,30 @@ class TrackingService:
         return candles, infer_calendar(candles.index, timeframe.delta).always_open
 
 
+def _performance_document(
+    account: str, state: dict[str, Any], capital: float | None, preset: str, metrics: bool
+) -> dict[str, Any]:
+    """TrackingService.performance's document for period ``all`` from the live state's
+    figures (LiveAccounts.summary; metrics: empty, as without a capital; left out when not
+    asked)."""
+    entry: dict[str, Any] = {
+        "period": "all", "start": None, "end": None, "fills": state["fills"],
+        "trade_summary": state["trade_summary"], "labels": state["labels"],
+    }  # fmt: skip
+    if metrics:
+        entry["metrics"] = {}
+    return {
+        "account_id": account,
+        "strategy_id": None,
+        "period": "all",
+        "capital": capital,
+        "convention": preset,
+        "fills": state["fills"],
+        "open_positions": state["open_positions"],
+        "periods": [entry],
+    }
+
+
 def _new_orders(session: Session, account: str, batch: ExecutionBatch, file: str) -> ExecutionBatch:
     """The orders of ``batch`` the account does not have yet; TradeImportError naming each
     order stored with other values than the file's (a stored order cannot change)."""
@@ -492,10 +550,11 @@ def _orders_line(orders: dict[str, Any], dry_run: bool) -> str:
 
 
 def _open_positions(fills: pd.DataFrame) -> dict[str, float]:
-    """Net quantity per symbol still open after the last fill."""
+    """Net quantity per symbol still open after the last fill (summed exactly, as the live
+    state keeps it: services.live_accounts)."""
     signed = fills["volume"].where(fills["side"] == "buy", -fills["volume"])
-    net = signed.groupby(fills["symbol"]).sum()
-    return {s: float(q) for s, q in net.items() if abs(q) > 1e-9}
+    net = signed.groupby(fills["symbol"]).agg(exact_sum)
+    return open_positions({str(s): float(q) for s, q in net.items()})
 
 
 __all__ = [

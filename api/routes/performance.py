@@ -2,7 +2,8 @@
 ``app.py performance --json`` and ``app.py attribution --json`` (read scope).
 
 summary, metrics, label-analysis,
-history                            TrackingService.performance (per period)
+history                            TrackingService.performance (per period; over all trades
+                                   without metrics: the live state, a new trade its delta)
 comparison                         TrackingService.comparison (two spans side by side)
 trades                             the stored trades with their labels, a page at a time
 pnl-curve                          realised PnL after each fill
@@ -73,8 +74,9 @@ def summary(
 ) -> Any:
     """The trade summary per period (round trips exiting in it) and the open positions."""
     return _of_account(
-        tracking.performance, account_id, strategy=strategy, period=period, capital=capital
-    )
+        tracking.performance, account_id, strategy=strategy, period=period, capital=capital,
+        metrics=False,
+    )  # fmt: skip
 
 
 @router.get("/metrics", response_model=MetricsResponse)
@@ -106,7 +108,9 @@ def label_analysis(
     period: Period = "all",
 ) -> Any:
     """Per label, per period: the round trips carrying it, their net PnL, win rate, average."""
-    return _of_account(tracking.performance, account_id, strategy=strategy, period=period)
+    return _of_account(
+        tracking.performance, account_id, strategy=strategy, period=period, metrics=False
+    )
 
 
 @router.get("/history", response_model=HistoryResponse)
