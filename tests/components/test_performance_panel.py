@@ -321,6 +321,48 @@ def test_monthly_table_against_month_end_groupby(run: tuple[BacktestResult, pd.S
     )
 
 
+def _resampled_table(equity: pd.Series) -> pd.DataFrame:
+    """The monthly table through pandas' resample: month and year ends, the ends forward
+    filled over periods without data, pivoted (the reference of the test below)."""
+    series = equity.astype(float).dropna()
+    series.index = series.index.tz_convert(None)
+
+    def returns(rule: str) -> pd.Series:
+        ends = series.resample(rule).last()
+        base = ends.ffill().shift(1)
+        base.iloc[0] = series.iloc[0]
+        return (ends / base - 1) * 100
+
+    monthly = returns("ME")
+    frame = pd.DataFrame({"y": monthly.index.year, "m": monthly.index.month, "r": monthly.values})
+    table = frame.pivot(index="y", columns="m", values="r").reindex(columns=range(1, 13))
+    table.columns = list(MONTHS)
+    yearly = returns("YE")
+    table["Year"] = pd.Series(yearly.values, index=yearly.index.year).reindex(table.index)
+    table.index.name, table.columns.name = "year", None
+    return table.astype(float)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_monthly_table_equals_pandas_resample(seed: int) -> None:
+    """Random curves at several frequencies, with gaps, a whole year without data and NaN
+    values: the same table, value for value, as pandas' resample gives."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 4000))
+    index = pd.date_range("2018-12-30", periods=n, freq=["h", "D", "6h", "W", "37min"][seed % 5],
+                          tz="UTC")  # fmt: skip
+    keep = rng.random(n) > (0.3 if seed % 3 == 0 else 0.0)
+    if seed % 4 == 0:
+        keep[index.year == 2019] = False
+    equity = pd.Series(100 * np.exp(np.cumsum(rng.normal(0, 0.01, n))), index=index)[keep]
+    if seed % 6 == 0 and len(equity) > 3:
+        equity.iloc[1] = np.nan
+    if equity.dropna().empty:
+        assert monthly_returns_table(equity).empty
+        return
+    pd.testing.assert_frame_equal(monthly_returns_table(equity), _resampled_table(equity))
+
+
 def test_monthly_table_month_without_data_is_nan() -> None:
     jan = pd.date_range("2021-01-04", periods=3, freq="D", tz="UTC")
     mar = pd.date_range("2021-03-01", periods=2, freq="D", tz="UTC")

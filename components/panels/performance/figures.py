@@ -265,26 +265,25 @@ def monthly_returns_table(equity: pd.Series) -> pd.DataFrame:
     values = equity.astype(float).dropna()
     if values.empty:
         return pd.DataFrame(columns=columns, dtype=float).rename_axis("year")
-    series = pd.Series(values.to_numpy(), index=x_values(values.index))
-    first = float(series.iloc[0])
-
-    def returns(rule: str) -> pd.Series:
-        ends = series.resample(rule).last()
-        base = ends.ffill().shift(1)
-        base.iloc[0] = first
-        return (ends / base - 1) * 100
-
-    monthly = returns("ME")
-    frame = pd.DataFrame(
-        {"year": monthly.index.year, "month": monthly.index.month, "r": monthly.to_numpy()}
-    )
-    table = frame.pivot(index="year", columns="month", values="r").reindex(columns=range(1, 13))
-    table.columns = list(MONTHS)
-    yearly = returns("YE")
-    table["Year"] = pd.Series(yearly.to_numpy(), index=yearly.index.year).reindex(table.index)
-    table.index.name = "year"
-    table.columns.name = None
-    return table.astype(float)
+    times = x_values(values.index).to_numpy()
+    v = values.to_numpy()
+    # periods counted from 1970 (numpy's datetime64 units): years y, months 12 y + month - 1
+    months = times.astype("datetime64[M]").astype(np.int64)
+    first, last = months[0] // 12, months[-1] // 12
+    cells = np.full((last - first + 1, 13), np.nan)  # a row per year, the Year column last
+    for keys, yearly in ((months, False), (months // 12, True)):
+        # each period's last value over the last value of the period before it that has
+        # data (the first: over the first value); a period without data stays NaN
+        ends = np.flatnonzero(np.r_[keys[1:] != keys[:-1], True])
+        close = v[ends]
+        r = (close / np.r_[v[0], close[:-1]] - 1) * 100
+        period = keys[ends]
+        if yearly:
+            cells[period - first, 12] = r
+        else:
+            cells[period // 12 - first, period % 12] = r
+    years = pd.Index((np.arange(first, last + 1) + 1970).astype(np.int32), name="year")
+    return pd.DataFrame(cells, index=years, columns=columns)
 
 
 def monthly_heatmap_figure(table: pd.DataFrame, *, theme: ChartTheme = DARK) -> go.Figure:
