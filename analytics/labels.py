@@ -25,7 +25,7 @@ from __future__ import annotations
 import bisect
 from bisect import bisect_right
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -162,12 +162,30 @@ class NewsCalendar:
         time + before]: the fill is up to ``after`` past it or up to ``before`` ahead of it."""
         if not self._events:
             return False
+        events = self._of(symbol)
+        i = bisect.bisect_left(events, time_ns - after_ns)
+        return i < len(events) and events[i] <= time_ns + before_ns
+
+    def near_many(
+        self, symbol: str, times_ns: np.ndarray, before_ns: int, after_ns: int
+    ) -> np.ndarray:
+        """:meth:`near` of each time (int64 ns) at once."""
+        if not self._events:
+            return np.zeros(len(times_ns), dtype=bool)
+        events = np.asarray(self._of(symbol), dtype=np.int64)
+        if not len(events):
+            return np.zeros(len(times_ns), dtype=bool)
+        i = np.searchsorted(events, times_ns - after_ns, side="left")
+        found = events[np.minimum(i, len(events) - 1)]
+        return (i < len(events)) & (found <= times_ns + before_ns)
+
+    def _of(self, symbol: str) -> list[int]:
+        """The event times (ns, ascending) of ``symbol`` and of every symbol."""
         events = self._merged.get(symbol)
         if events is None:
             both = self._events.get(None, []) + self._events.get(symbol, [])
             events = self._merged[symbol] = sorted(both)
-        i = bisect.bisect_left(events, time_ns - after_ns)
-        return i < len(events) and events[i] <= time_ns + before_ns
+        return events
 
 
 def fill_labels(
@@ -378,7 +396,27 @@ class SymbolBars:
 
     def bar_at(self, time_ns: int) -> tuple[BarSnapshot | None, TradingCalendar]:
         """The snapshot of the last bar closed at or before ``time_ns``, and its calendar."""
-        k = bisect_right(self._closes, time_ns)
+        return self._bar(bisect_right(self._closes, time_ns), time_ns)
+
+    def bars_at(
+        self, times_ns: Sequence[int]
+    ) -> tuple[list[tuple[BarSnapshot | None, TradingCalendar]], list[int]]:
+        """:meth:`bar_at` of many times: the distinct bars they see (snapshot, calendar) and
+        each time's index into them."""
+        closes, index = self._closes, {}
+        bars: list[tuple[BarSnapshot | None, TradingCalendar]] = []
+        of = []
+        for time_ns in times_ns:
+            k = bisect_right(closes, time_ns)
+            j = index.get(k)
+            if j is None:
+                j = index[k] = len(bars)
+                bars.append(self._bar(k, time_ns))
+            of.append(j)
+        return bars, of
+
+    def _bar(self, k: int, time_ns: int) -> tuple[BarSnapshot | None, TradingCalendar]:
+        """The kept bar before position ``k`` of the close times (0: none), for ``time_ns``."""
         if k:
             held, calendar = self._recent[k - 1]
             if isinstance(held, tuple):  # raw values: made into the snapshot once

@@ -19,8 +19,7 @@ tracker labels: a calendar imported later is seen by trackers started after it.
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,9 +27,11 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
+from analytics.label_batch import FillColumns, annotate_columns
 from analytics.label_config import LabelConfig
-from analytics.labels import NAN, Fill, FillRole, NewsCalendar, SymbolBars, as_fill, fill_labels
-from analytics.market_context import SortedWindow, fill_context
+from analytics.labels import NAN, NewsCalendar, SymbolBars
+from analytics.market_context import SortedWindow
+from analytics.trade_batch import FillRoles, time_ns
 from database.records import TradeRecord
 from database.repositories.candles import CandleRepository
 from database.repositories.news import NewsRepository
@@ -68,34 +69,130 @@ class MarketAnnotator:
     def annotate(
         self,
         session: Session,
-        records: list[TradeRecord],
-        history: AccountHistory,
-        roles: Sequence[tuple[float, float, float, int, int]],
+        records: Sequence[TradeRecord],
+        histories: Mapping[str, AccountHistory],
+        roles: FillRoles,
     ) -> list[tuple[dict[str, Any], tuple[str, ...]]]:
-        """(context, labels) of each record, in order (records of one account, in time order
-        per symbol), given each one's role in its position (the tracker's FIFO pass:
-        opened, closed, entry price, direction, entry ns) and the account's ``history``
+        """(context, labels) of each record, in order (a batch of any accounts, each one's
+        records in time order per symbol), given each one's role in its position (the
+        tracker's FIFO pass, arrays in the records' order) and each account's history
         before them."""
         out: list[tuple[dict[str, Any], tuple[str, ...]]] = [({}, ())] * len(records)
+        if self._news is None:
+            self._news = NewsCalendar(NewsRepository(session).frame())
         rows: dict[str, list[int]] = {}
         for k, record in enumerate(records):
             rows.setdefault(record.symbol, []).append(k)
+        firsts = self._firsts(records, [s for s in rows if s not in self._symbols])
+        times = np.fromiter(map(time_ns, (r.execution_time for r in records)), np.int64,
+                            len(records))  # fmt: skip
+        prices = np.fromiter((r.price for r in records), np.float64, len(records))
         for symbol, ks in rows.items():
             follow = self._symbols.get(symbol)
             if follow is None:
-                follow = self._symbols[symbol] = self._start(session, records[ks[0]])
-            key = (history.account_id, symbol)
-            sizes = self._windows.get(key)
-            if sizes is None:
-                sizes = self._windows[key] = self._window(session, key, history)
-            opens, values = self._pending(session, follow, symbol, records[ks[-1]].execution_time)
-            fed = 0
-            for k in ks:
-                record = records[k]
-                if fed < len(opens):
-                    fed = self._feed(follow, opens, values, fed, record.execution_time)
-                out[k] = self._label(follow, sizes, record, roles[k])
+                follow = self._symbols[symbol] = self._start(session, firsts[symbol])
+            made = self._symbol(session, follow, symbol, records, ks, times, prices, histories,
+                                roles)  # fmt: skip
+            for k, value in zip(ks, zip(*made, strict=True), strict=True):
+                out[k] = value
         return out
+
+    def _symbol(
+        self,
+        session: Session,
+        follow: _Symbol,
+        symbol: str,
+        records: Sequence[TradeRecord],
+        ks: list[int],
+        times: np.ndarray,
+        prices: np.ndarray,
+        histories: Mapping[str, AccountHistory],
+        roles: FillRoles,
+    ) -> tuple[list[dict[str, Any]], list[tuple[str, ...]]]:
+        """(contexts, labels) of the batch's records ``ks`` of ``symbol``."""
+        rows = np.array(ks, dtype=np.int64)
+        t, price = times[rows], prices[rows]
+        opened = roles.opened[rows]
+        medians = self._medians(session, symbol, records, ks, opened, price, histories)
+        bars, bar_of = self._bars(session, follow, symbol, t)
+        side = np.fromiter((1 if records[k].side == "buy" else -1 for k in ks), np.int64,
+                           len(ks))  # fmt: skip
+        fills = FillColumns(
+            t, price, side, opened, medians, roles.closed[rows], roles.entry_price[rows],
+            roles.entry_ns[rows], roles.direction[rows], [_reason(records[k]) for k in ks],
+        )  # fmt: skip
+        assert self._news is not None  # read at the first batch
+        return annotate_columns(
+            self.config, follow.bars.bar_ns, symbol, fills, bars, bar_of, self._news
+        )
+
+    def _medians(
+        self,
+        session: Session,
+        symbol: str,
+        records: Sequence[TradeRecord],
+        ks: list[int],
+        opened: np.ndarray,
+        price: np.ndarray,
+        histories: Mapping[str, AccountHistory],
+    ) -> np.ndarray:
+        """Per record, the median notional of its account's earlier entries of ``symbol``
+        (NaN: too few, or the record opened nothing: no rule reads it then); the entries
+        join the trailing windows."""
+        entries = self.config.entry_sizes
+        out = np.full(len(ks), NAN)
+        windows = self._windows
+        for j in np.flatnonzero(opened > 0).tolist():
+            account = records[ks[j]].account_id
+            sizes = windows.get((account, symbol))
+            if sizes is None:
+                key = (account, symbol)
+                sizes = windows[key] = self._window(session, key, histories[account])
+            if len(sizes) >= entries.min_history:
+                out[j] = sizes.median()
+            sizes.push(float(opened[j]) * float(price[j]))
+        return out
+
+    def _bars(
+        self, session: Session, follow: _Symbol, symbol: str, t: np.ndarray
+    ) -> tuple[list[tuple[Any, Any]], np.ndarray]:
+        """The distinct bars the fills at times ``t`` see and each fill's index into them:
+        the bars closed by the last fill fed first (in runs of at most :data:`KEEP_BARS`
+        bars, earliest fills first, so that a fill's bar is still kept when it is read)."""
+        opens, values = self._pending(session, follow, symbol, int(t.max()))
+        if not len(opens):
+            bars, of = follow.bars.bars_at(t.tolist())
+            return bars, np.array(of, dtype=np.int64)
+        order = np.argsort(t, kind="stable")
+        ordered = t[order]
+        need = np.searchsorted(opens + follow.bar.value, ordered, side="right")
+        bar_of = np.empty(len(t), dtype=np.int64)
+        bars: list[tuple[Any, Any]] = []
+        start = fed = 0
+        while start < len(ordered):
+            stop = int(np.searchsorted(need, need[start] + KEEP_BARS - 1, side="right"))
+            fed = self._feed(follow, opens, values, fed, int(need[stop - 1]))
+            got, of = follow.bars.bars_at(ordered[start:stop].tolist())
+            bar_of[order[start:stop]] = np.array(of, dtype=np.int64) + len(bars)
+            bars.extend(got)
+            start = stop
+        return bars, bar_of
+
+    def _firsts(self, records: Sequence[TradeRecord], symbols: list[str]) -> dict[str, Any]:
+        """The record each new symbol's bars are warmed up to: its first one of the first
+        account (in the batch's order) trading it, as when accounts were labelled in turn."""
+        if not symbols:
+            return {}
+        wanted = set(symbols)
+        by_account: dict[str, list[TradeRecord]] = {}
+        for record in records:
+            if record.symbol in wanted:
+                by_account.setdefault(record.account_id, []).append(record)
+        firsts: dict[str, TradeRecord] = {}
+        for account_records in by_account.values():
+            for record in account_records:
+                firsts.setdefault(record.symbol, record)
+        return firsts
 
     def forget(self, account: str) -> None:
         """Drop the account's trailing entry sizes (its trades were rolled back or written
@@ -108,36 +205,10 @@ class MarketAnnotator:
     ) -> SortedWindow:
         """The trailing entry sizes of an account and symbol, from the tracker's history
         (every entry's notional, in order: the window keeps the latest)."""
-        if self._news is None:
-            self._news = NewsCalendar(NewsRepository(session).frame())
         window = SortedWindow(self.config.entry_sizes.window)
         for value in history.entries.get(key[1], [])[-self.config.entry_sizes.window :]:
             window.push(value)
         return window
-
-    def _label(
-        self,
-        follow: _Symbol,
-        sizes: SortedWindow,
-        record: TradeRecord,
-        role: tuple[float, float, float, int, int],
-    ) -> tuple[dict[str, Any], tuple[str, ...]]:
-        """One fill's (context, labels): :meth:`analytics.labels.Labeller.annotate`'s rule,
-        its position's part (FIFO lots, trailing sizes) given by the tracker's pass."""
-        fill = _fill(record)
-        snapshot, calendar = follow.bars.bar_at(fill.time_ns)
-        context = fill_context(snapshot, calendar, fill.time_ns, fill.price, self.config)
-        opened, closed, entry_price, direction, entry_ns = role
-        entries = self.config.entry_sizes
-        median = sizes.median() if len(sizes) >= entries.min_history else NAN
-        if opened > 0:
-            sizes.push(opened * fill.price)
-        made = FillRole(opened, median, closed, entry_price, entry_ns, direction)
-        assert self._news is not None  # read with the account's first window
-        labels = fill_labels(
-            self.config, follow.bars.bar_ns, snapshot, calendar, fill, made, self._news
-        )
-        return context, labels
 
     def _warm_bars(self, bar: pd.Timedelta) -> int:
         """Enough bars for the rules' windows and for the calendar (three weeks of bars, at
@@ -169,13 +240,13 @@ class MarketAnnotator:
         return _Symbol(bars, timeframe, bar, last_open)
 
     def _pending(
-        self, session: Session, follow: _Symbol, symbol: str, time: Any
+        self, session: Session, follow: _Symbol, symbol: str, time_ns: int
     ) -> tuple[np.ndarray, list[tuple[float, ...]]]:
-        """The bars closed by ``time`` not fed yet (one query per symbol and batch): open
+        """The bars closed by ``time_ns`` not fed yet (one query per symbol and batch): open
         times (ns) and (open, high, low, close, volume) rows."""
         if follow.timeframe is None:
             return _NONE
-        end = pd.Timestamp(time) - follow.bar
+        end = pd.Timestamp(time_ns, tz="UTC") - follow.bar
         if follow.last_open is not None and follow.last_open >= end:
             return _NONE
         bars = CandleRepository(session).bars_after(
@@ -189,13 +260,12 @@ class MarketAnnotator:
 
     @staticmethod
     def _feed(
-        follow: _Symbol, opens: np.ndarray, values: list[tuple[float, ...]], fed: int, time: Any
+        follow: _Symbol, opens: np.ndarray, values: list[tuple[float, ...]], fed: int, stop: int
     ) -> int:
-        """Feed the pending bars from ``fed`` that closed by ``time``; the new count fed."""
-        end_ns = pd.Timestamp(time).value - follow.bar.value
-        stop = int(np.searchsorted(opens, end_ns, side="right"))
-        for k in range(fed, stop):
-            follow.bars.update(Candle(None, *values[k]), int(opens[k]))  # type: ignore[arg-type]
+        """Feed the pending bars from ``fed`` up to ``stop`` (excluded); the new count fed."""
+        update = follow.bars.update
+        for open_ns, row in zip(opens[fed:stop].tolist(), values[fed:stop], strict=True):
+            update(Candle(None, *row), open_ns)  # type: ignore[arg-type]
         if stop > fed:
             follow.last_open = pd.Timestamp(int(opens[stop - 1]), tz="UTC")
         return max(fed, stop)
@@ -206,13 +276,14 @@ _OHLCV = ("open", "high", "low", "close", "volume")
 _TRIGGER_REASON = {"stop": "stop_loss", "trailing_stop": "stop_loss"}
 
 
-def _fill(record: TradeRecord) -> Fill:
-    """The fill the labels read, with the exit reason its source recorded: ``reason`` in the
-    record's context (an importer's), or the paper broker's stop triggers."""
-    fill = as_fill(record)
+def _reason(record: TradeRecord) -> str | None:
+    """The exit reason the labels read: ``reason`` in the record's context (an importer's),
+    or the paper broker's stop triggers."""
     context = record.market_context
+    if not context:
+        return None
     reason = context.get("reason") or _TRIGGER_REASON.get(context.get("trigger"))
-    return dataclasses.replace(fill, reason=reason) if isinstance(reason, str) else fill
+    return reason if isinstance(reason, str) else None
 
 
 _NONE: tuple[np.ndarray, list] = (np.empty(0, dtype=np.int64), [])

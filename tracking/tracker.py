@@ -32,7 +32,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -60,17 +60,17 @@ class ConflictingTradeError(ValueError):
 
 class Annotator(Protocol):
     """Market context and labels of new trades, from data known at their execution
-    (tracking.annotator.MarketAnnotator), given each one's role in its position (the
-    tracker's FIFO pass: analytics.trade_batch.FillRoles' fields, one tuple per record) and
-    ``history`` as it was before them; ``forget(account)`` when the account's trades were
-    rolled back or written by another process."""
+    (tracking.annotator.MarketAnnotator) of a batch of any accounts, given each one's role
+    in its position (the tracker's FIFO pass: analytics.trade_batch.FillRoles, arrays in the
+    records' order) and each account's history as it was before them; ``forget(account)``
+    when the account's trades were rolled back or written by another process."""
 
     def annotate(
         self,
         session: Session,
         records: Sequence[TradeRecord],
-        history: AccountHistory,
-        roles: Sequence[tuple[float, float, float, int, int]],
+        histories: Mapping[str, AccountHistory],
+        roles: FillRoles,
     ) -> list[tuple[dict[str, Any], tuple[str, ...]]]: ...
 
     def forget(self, account: str) -> None: ...
@@ -397,18 +397,7 @@ class TradeTracker:
     ) -> list[tuple[dict[str, Any], tuple[str, ...]]]:
         if self._annotator is None or not fresh:
             return [({}, ())] * len(fresh)
-        out: list[tuple[dict[str, Any], tuple[str, ...]]] = [({}, ())] * len(fresh)
-        by_account: dict[str, list[int]] = {}
-        for k, record in enumerate(fresh):
-            by_account.setdefault(record.account_id, []).append(k)
-        each = list(zip(*(column.tolist() for column in roles), strict=True))
-        for account, rows in by_account.items():
-            made = self._annotator.annotate(
-                session, [fresh[k] for k in rows], histories[account], [each[k] for k in rows]
-            )
-            for k, value in zip(rows, made, strict=True):
-                out[k] = value
-        return out
+        return self._annotator.annotate(session, fresh, histories, roles)
 
     def _history(self, session: Session, account: str, newest: int) -> AccountHistory:
         """What is known of ``account``, brought up to its newest stored row ``newest``:
