@@ -14,11 +14,13 @@ $(BIN)/python:
 $(VENV)/.installed: requirements.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements.txt
 	-$(BIN)/python -m analytics._kernel_aot
+	-$(BIN)/python -m analytics._execution_aot
 	touch $@
 
 $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	-$(BIN)/python -m analytics._kernel_aot
+	-$(BIN)/python -m analytics._execution_aot
 	touch $(VENV)/.installed $@
 
 run: $(VENV)/.installed  ## set up, migrate, load the bundled data on first start, serve on :8050

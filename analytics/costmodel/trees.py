@@ -14,45 +14,42 @@ splits are not supported (the cost model's features are all numeric).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 
-try:  # pragma: no cover - numba is a dependency; the fallback keeps analytics importable
-    from numba import njit
-except ImportError:  # pragma: no cover
 
-    def njit(*_args, **_kwargs):  # type: ignore[no-redef]
-        return lambda f: f
-
-
-@njit(cache=True)
-def _walk(
-    x, roots, feature, threshold, missing_left, left, right, leaf, value, base
-):  # pragma: no cover - compiled
-    total = base
-    for t in range(roots.shape[0]):
-        node = roots[t]
-        while not leaf[node]:
-            v = x[feature[node]]
-            if v != v:
-                node = left[node] if missing_left[node] else right[node]
-            elif v <= threshold[node]:
-                node = left[node]
-            else:
-                node = right[node]
-        total += value[node]
-    return total
+@functools.cache
+def _compiled():
+    """:func:`_walk_rows` compiled by numba (cached on disk) on first use, not on import: a
+    process that never predicts (``app.py dataset export``) never imports numba; without
+    numba the Python function."""
+    try:  # pragma: no cover - numba is a dependency; the fallback keeps analytics importable
+        from numba import njit
+    except ImportError:  # pragma: no cover
+        return _walk_rows
+    return njit(cache=True)(_walk_rows)
 
 
-@njit(cache=True)
 def _walk_rows(
     X, roots, feature, threshold, missing_left, left, right, leaf, value, base
 ):  # pragma: no cover - compiled
     out = np.empty(X.shape[0])
     for i in range(X.shape[0]):
-        out[i] = _walk(X[i], roots, feature, threshold, missing_left, left, right, leaf, value,
-                       base)  # fmt: skip
+        total = base
+        for t in range(roots.shape[0]):
+            node = roots[t]
+            while not leaf[node]:
+                v = X[i, feature[node]]
+                if v != v:
+                    node = left[node] if missing_left[node] else right[node]
+                elif v <= threshold[node]:
+                    node = left[node]
+                else:
+                    node = right[node]
+            total += value[node]
+        out[i] = total
     return out
 
 
@@ -103,10 +100,11 @@ class CompiledTrees:
                 self.right, self.leaf, self.value, self.baseline)  # fmt: skip
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        return _walk_rows(np.ascontiguousarray(X, dtype=np.float64), *self._args())
+        return _compiled()(np.ascontiguousarray(X, dtype=np.float64), *self._args())
 
     def predict_one(self, x: np.ndarray) -> float:
-        return float(_walk(x, *self._args()))
+        row = np.ascontiguousarray(x, dtype=np.float64).reshape(1, -1)
+        return float(_compiled()(row, *self._args())[0])
 
     def arrays(self) -> dict[str, np.ndarray]:
         """What :meth:`from_arrays` reads back (for storage: plain arrays, no pickle)."""

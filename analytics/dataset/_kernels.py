@@ -1,24 +1,49 @@
 """The dataset's two loops over bars that no whole-column expression states: a trailing
-percentile rank and the triple-barrier walk. numba compiles them (cached on disk); without
-numba the same functions run as Python (tests hold them equal to plain pandas/Python)."""
+percentile rank and the triple-barrier walk. They are plain Python here;
+:func:`analytics._execution_aot.kernel` runs them compiled ahead of time (a fresh process
+imports no numba), else by numba's JIT (cached on disk), else as Python (tests hold them equal
+to plain pandas/Python). The public functions hand them contiguous arrays of the exact
+dtypes."""
 
 from __future__ import annotations
 
 import numpy as np
 
-try:  # pragma: no cover - numba is a dependency; the fallback keeps analytics importable
-    from numba import njit
-except ImportError:  # pragma: no cover
-
-    def njit(*_args, **_kwargs):  # type: ignore[no-redef]
-        return lambda f: f
+from analytics._execution_aot import kernel
 
 
-@njit(cache=True)
-def trailing_rank_pct(values, window):  # pragma: no cover - compiled
+def trailing_rank_pct(values, window):
     """Per position i: 100 x (values below values[i] + half those equal, itself included) /
     window over values[i - window + 1 .. i]; NaN with fewer than ``window`` values or a NaN
     among them (analytics.market_context.rank_pct over the same window)."""
+    _, compiled = kernel("trailing_rank_pct", trailing_rank_pct_loop)
+    return compiled(_f(values), int(window))
+
+
+def triple_barrier(position, reference, side, atr_share, high, low, close, group_end, horizon,
+                   profit_atr, stop_atr):  # fmt: skip
+    """Per decision: (label +1 profit barrier first, -1 stop barrier first (both in one bar:
+    the stop, the worse), 0 the vertical barrier, -2 unknown; return in bps at the exit; bars
+    to the exit). ``position``: the last bar closed by the decision (global index into the
+    concatenated bars), ``group_end``: one past the symbol's last bar; the walk reads bars
+    position + 1 .. position + horizon."""
+    _, compiled = kernel("triple_barrier", triple_barrier_loop)
+    return compiled(
+        _i(position), _f(reference), _i(side), _f(atr_share), _f(high), _f(low), _f(close),
+        _i(group_end), int(horizon), float(profit_atr), float(stop_atr),
+    )  # fmt: skip
+
+
+def _i(values) -> np.ndarray:
+    return np.ascontiguousarray(values, dtype=np.int64)
+
+
+def _f(values) -> np.ndarray:
+    return np.ascontiguousarray(values, dtype=np.float64)
+
+
+def trailing_rank_pct_loop(values, window):  # pragma: no cover - compiled
+    """:func:`trailing_rank_pct`'s loop."""
     n = values.shape[0]
     out = np.full(n, np.nan)
     nan_run = 0  # NaNs in the current window
@@ -42,14 +67,9 @@ def trailing_rank_pct(values, window):  # pragma: no cover - compiled
     return out
 
 
-@njit(cache=True)
-def triple_barrier(position, reference, side, atr_share, high, low, close, group_end, horizon,
-                   profit_atr, stop_atr):  # fmt: skip  # pragma: no cover - compiled
-    """Per decision: (label +1 profit barrier first, -1 stop barrier first (both in one bar:
-    the stop, the worse), 0 the vertical barrier, -2 unknown; return in bps at the exit; bars
-    to the exit). ``position``: the last bar closed by the decision (global index into the
-    concatenated bars), ``group_end``: one past the symbol's last bar; the walk reads bars
-    position + 1 .. position + horizon."""
+def triple_barrier_loop(position, reference, side, atr_share, high, low, close, group_end,
+                        horizon, profit_atr, stop_atr):  # fmt: skip  # pragma: no cover - compiled
+    """:func:`triple_barrier`'s loop."""
     n = position.shape[0]
     label = np.full(n, -2, np.int8)
     ret = np.full(n, np.nan)
@@ -86,3 +106,6 @@ def triple_barrier(position, reference, side, atr_share, high, low, close, group
             ret[k] = s * (close[p + horizon] - ref) / ref * 1e4
             bars[k] = horizon
     return label, ret, bars
+
+
+__all__ = ["trailing_rank_pct", "triple_barrier"]
