@@ -19,7 +19,9 @@ way, measured in one run:
   encoded before the clock starts), gunicorn with two uvicorn workers on a fresh PostgreSQL
   database.
 - summary: GET summary with ``--stored`` trades in the account (goal p99 <= 10 ms), the
-  same two workers (fresh processes: the first answer computes, the next are the memo's);
+  same two workers (fresh processes: each one's first answer reads the account); then GET
+  summary right after each of ``--trades`` POSTs of one new trade to that account (the
+  worker that stored it, or the other one, which reads the new row: each new trade's cost);
   against the naive way, the document computed from the stored trades for every request (a
   fresh TrackingService each time: the file cache of the trades, no memo).
 - load: the issue's load (bench/_api_load.py: 50 dashboard sessions and 200 API requests/s
@@ -312,7 +314,7 @@ def summary(args: argparse.Namespace) -> None:
         seed_trades(url, "big", args.stored)
         print(f"summary: {args.stored:,} trades stored in {time.perf_counter() - start:.1f} s "
               "(COPY)")  # fmt: skip
-        (read,) = tokens(env, [("big", "read")])
+        read, write = tokens(env, [("big", "read"), ("big", "write")])
         path = "/api/v1/performance/big/summary"
         with (
             Gunicorn(env, workers=2, api_only=True) as server,
@@ -321,7 +323,7 @@ def summary(args: argparse.Namespace) -> None:
             ) as http,
         ):
             first = []
-            for _ in range(4):  # each worker's first answer computes the document
+            for _ in range(4):  # each worker's first answer reads the account
                 start = time.perf_counter()
                 assert http.get(path).status_code == 200
                 first.append((time.perf_counter() - start) * 1000)
@@ -331,14 +333,38 @@ def summary(args: argparse.Namespace) -> None:
                 answer = http.get(path)
                 times.append((time.perf_counter() - start) * 1000)
                 assert answer.status_code == 200
+            after = _after_new_trades(http, path, write, args.trades)
         naive = _naive_summary(url)
     p50, p99 = percentile(times, 50), percentile(times, 99)
     print(f"  GET summary: first answers {', '.join(f'{t:,.0f}' for t in first)} ms; then "
           f"p50 {p50:.1f} ms  p99 {p99:.1f} ms  {verdict(p99 <= SUMMARY_GOAL_MS)} "
           f"(p99 <= {SUMMARY_GOAL_MS:.0f} ms)")  # fmt: skip
+    print(f"  GET summary right after a new trade ({len(after)} trades, each POSTed then the "
+          f"summary asked): p50 {percentile(after, 50):.1f} ms  p99 "
+          f"{percentile(after, 99):.1f} ms  max {max(after):,.1f} ms")  # fmt: skip
     slow = statistics.median(naive)
     print(f"  naive (the document computed from the stored trades for each request, in "
           f"process): median {slow:,.0f} ms | x{slow / p50:,.0f} at the median")  # fmt: skip
+
+
+def _after_new_trades(http: httpx2.Client, path: str, write: str, trades: int) -> list[float]:
+    """The time (ms) of GET ``path`` right after each of ``trades`` POSTs of one new trade
+    (symbol NEW, a minute apart, after the seeded ones); each answer must count it."""
+    headers = {"Authorization": f"Bearer {write}"}
+    times = []
+    fills = http.get(path).json()["fills"]
+    for k in range(trades):
+        trade = {"trade_id": f"new-{k}", "symbol": "NEW", "side": ("buy", "sell")[k % 2],
+                 "price": 100.0 + k % 7, "volume": 1.0,
+                 "execution_time": 1_900_000_000_000 + k * 60_000}  # fmt: skip
+        posted = http.post("/api/v1/trades", json=trade, headers=headers)
+        assert posted.status_code == 201, posted.text
+        start = time.perf_counter()
+        answer = http.get(path)
+        times.append((time.perf_counter() - start) * 1000)
+        assert answer.status_code == 200
+        assert answer.json()["fills"] == fills + k + 1, "the summary misses the new trade"
+    return times
 
 
 def _naive_summary(url: str) -> list[float]:
@@ -349,7 +375,10 @@ def _naive_summary(url: str) -> list[float]:
     times = []
     for _ in range(3):
         start = time.perf_counter()
-        TrackingService(make_session_factory(engine)).performance("big")
+        # the recomputation itself (performance() would serve the live state)
+        TrackingService(make_session_factory(engine))._performance(
+            "big", None, "all", None, "quantstats"
+        )
         times.append((time.perf_counter() - start) * 1000)
     engine.dispose()
     return times

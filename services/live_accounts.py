@@ -142,13 +142,16 @@ class LiveAccounts:
                 "attribution": {b: json_rows(state.attribution.table(b)) for b in by},
             }
 
-    def summary(self, account: str) -> dict[str, Any]:
+    def summary(self, account: str, row: int | None = None) -> dict[str, Any] | None:
         """The account's performance summary figures over all its trades (services.tracking's
         document for period ``all``): fills, open positions (net quantity per symbol, those
         over 1e-9 in size), trade summary, per-label performance, and the newest stored row
-        they hold."""
+        they hold. With ``row``: None unless the state ends at that row (not followed, behind
+        or ahead of it)."""
         with self._lock:
-            state = self._accounts[account]
+            state = self._accounts.get(account) if row is not None else self._accounts[account]
+            if state is None or (row is not None and state.row != row):
+                return None
             return {
                 "row": state.row,
                 "fills": state.fills,

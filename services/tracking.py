@@ -112,8 +112,16 @@ class TrackingService:
 
     def _follow(self, account: str) -> dict[str, Any]:
         """Bring the account's live state up to its newest stored row (read whole the first
-        time) and give its summary figures (LiveAccounts.summary), read before any batch is
-        made: the tracker's lock is held throughout."""
+        time) and give its summary figures (LiveAccounts.summary).
+
+        A state that already ends at the account's newest stored row (one indexed lookup) is
+        read as it is, as the catch-up would find nothing to read; else the catch-up and the
+        read happen under the tracker's lock, which orders every batch of every account (a
+        reader waiting on it waits for other accounts' writes too)."""
+        if self.live_accounts.known(account):
+            found = self.live_accounts.summary(account, self._newest_row(account))
+            if found is not None:
+                return found
         tracker = self.tracker
         with tracker.exclusive():  # no batch is made between the catch-up and the read
             tracker.catch_up(account)
@@ -122,7 +130,9 @@ class TrackingService:
                 version = fills.attrs.get("stored_version")
                 row = version[2] if version else tracker.newest_row(account)
                 self.live_accounts.seed(account, self.trips(fills), fills, row)
-            return self.live_accounts.summary(account)
+            found = self.live_accounts.summary(account)
+        assert found is not None
+        return found
 
     # --- ingestion ------------------------------------------------------------------------
 
