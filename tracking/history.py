@@ -23,35 +23,49 @@ class AccountHistory:
     ledgers: dict[str, PositionLedger] = field(default_factory=dict)
     cumulative_pnl: float = 0.0
     last_time: dict[str, datetime] = field(default_factory=dict)  # per symbol
-    ids: dict[str, tuple] = field(default_factory=dict)  # trade id -> identity (see _identity)
+    # trade id -> its identity (tracking.tracker._identity), or the record this tracker stored
+    ids: dict[str, tuple | TradeRecord] = field(default_factory=dict)
     newest_row: int = 0  # the account's newest stored row this history holds
     rows: int = 0  # how many stored rows it holds
     # per symbol: the notional each fill opened or added (opened quantity x price), in order:
     # the trailing entry sizes the labels compare an entry with
     entries: dict[str, list[float]] = field(default_factory=dict)
-    # per trade id: its labels and (volatility regime, market session), for its round trip
-    tags: dict[str, tuple[tuple[str, ...], Any, Any]] = field(default_factory=dict)
+    # per trade id: its labels, volatility regime and market session, for its round trip: a
+    # (labels, regime, session) tuple of a row read back, or the record this tracker stored
+    tags: dict[str, tuple[tuple[str, ...], Any, Any] | TradeRecord] = field(default_factory=dict)
 
     def trip(self, trip: dict[str, Any]) -> dict[str, Any]:
-        """A closed round trip with its labels (the union of its fills') and its entry's
-        volatility regime and market session, as analytics.attribution reads them."""
+        """A closed round trip (its dict, completed in place) with its labels (the union of
+        its fills') and its entry's volatility regime and market session, as
+        analytics.attribution reads them."""
+        tags = self.tags
         seen: dict[str, None] = {}
         for trade_id in (*trip["entry_trade_ids"], *trip["exit_trade_ids"]):
-            for label in self.tags.get(trade_id, ((), None, None))[0]:
-                seen[label] = None
-        _, regime, session = self.tags.get(trip["entry_trade_ids"][0], ((), None, None))
-        return {**trip, "labels": tuple(seen), "volatility_regime": regime,
-                "market_session": session}  # fmt: skip
-
-    def remember(self, trade_id: str, labels: tuple[str, ...], context: Any) -> None:
-        get = context.get if isinstance(context, dict) else (lambda _key: None)
-        self.tags[trade_id] = (tuple(labels), get("volatility_regime"), get("market_session"))
+            tag = tags.get(trade_id)
+            if tag is not None:
+                seen.update(dict.fromkeys(tag[0] if isinstance(tag, tuple) else tag.labels))
+        _, regime, session = _tag(tags.get(trip["entry_trade_ids"][0]))
+        trip["labels"] = tuple(seen)
+        trip["volatility_regime"] = regime
+        trip["market_session"] = session
+        return trip
 
     def ledger(self, symbol: str) -> PositionLedger:
         found = self.ledgers.get(symbol)
         if found is None:
             found = self.ledgers[symbol] = PositionLedger(self.account_id, symbol)
         return found
+
+
+def _tag(tag: Any) -> tuple[tuple[str, ...], Any, Any]:
+    """(labels, volatility regime, market session) of a ``tags`` entry (None: none)."""
+    if tag is None:
+        return (), None, None
+    if isinstance(tag, tuple):
+        return tag
+    context = tag.market_context
+    get = context.get if isinstance(context, dict) else (lambda _key: None)
+    return tag.labels, get("volatility_regime"), get("market_session")
 
 
 def apply_stored(history: AccountHistory, stored: Any) -> list[dict[str, Any]]:

@@ -28,6 +28,8 @@ its own Future; a failed transaction fails the batch's.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
 import queue
 import threading
@@ -38,12 +40,12 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
-from sqlalchemy import String, event, func, literal, select, union_all
+from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from analytics.trade_batch import FillRoles, apply_fills
 from database.errors import DuplicateTradeError
-from database.records import TradeRecord, unchecked_trade
+from database.records import TradeRecord
 from database.repositories.trades import TRADES, TradeRepository
 from tracking.history import AccountHistory, apply_stored, records_of
 
@@ -329,23 +331,25 @@ class TradeTracker:
                 continue
             fresh.append(record)
             results.append(None)
-        pnl, trips, roles = _positions(fresh, histories)
+        pnl, trips, roles, groups = _positions(fresh, histories)
         annotations = self._annotate(session, fresh, histories, roles)
         stored: list[TradeRecord] = []
-        rows = zip(fresh, annotations, pnl.tolist(), roles.opened.tolist(), strict=True)
-        for record, (context, labels), made, opened in rows:
+        for record, (context, labels), made in zip(fresh, annotations, pnl.tolist(), strict=True):
             history = histories[record.account_id]
-            merged_context = {**context, **record.market_context}
-            merged_labels = tuple(dict.fromkeys((*record.labels, *labels)))
-            history.remember(record.trade_id, merged_labels, merged_context)
-            history.cumulative_pnl += made
-            history.last_time[record.symbol] = record.execution_time
-            history.ids[record.trade_id] = _identity(record)
-            if opened > 0:
-                history.entries.setdefault(record.symbol, []).append(opened * record.price)
-            stored.append(
-                _as_stored(record, merged_context, merged_labels, made, history.cumulative_pnl)
-            )
+            if record.market_context:  # the source's own context wins over the one read
+                context = {**context, **record.market_context}
+            if record.labels:  # the source's labels first, each once
+                labels = tuple(dict.fromkeys((*record.labels, *labels)))
+            cumulative = history.cumulative_pnl = history.cumulative_pnl + made
+            made_record = _as_stored(record, context, labels, made, cumulative)
+            history.ids[record.trade_id] = history.tags[record.trade_id] = made_record
+            stored.append(made_record)
+        for (account, symbol), last in groups.items():  # records are in time order per group
+            histories[account].last_time[symbol] = fresh[last].execution_time
+        for k in np.flatnonzero(roles.opened > 0).tolist():
+            record = fresh[k]
+            entries = histories[record.account_id].entries
+            entries.setdefault(record.symbol, []).append(float(roles.opened[k]) * record.price)
         trips = [histories[t["account_id"]].trip(t) for t in trips]
         if stored:
             TradeRepository(session).add_many(stored, checked=True)
@@ -367,6 +371,8 @@ class TradeTracker:
     ) -> BaseException | str | None:
         known = history.ids.get(record.trade_id)
         if known is not None:
+            if not isinstance(known, tuple):
+                known = _identity(known)  # a record this tracker stored
             if skip_stored and known == _identity(record):
                 return "skip"
             if skip_stored:
@@ -396,7 +402,7 @@ class TradeTracker:
         roles: FillRoles,
     ) -> list[tuple[dict[str, Any], tuple[str, ...]]]:
         if self._annotator is None or not fresh:
-            return [({}, ())] * len(fresh)
+            return [({}, ()) for _ in fresh]  # a dict each: the stored records' own
         return self._annotator.annotate(session, fresh, histories, roles)
 
     def _history(self, session: Session, account: str, newest: int) -> AccountHistory:
@@ -456,21 +462,26 @@ class TradeTracker:
 
 def _positions(
     fresh: list[TradeRecord], histories: dict[str, AccountHistory]
-) -> tuple[Any, list[dict[str, Any]], FillRoles]:
-    """Each fresh trade's realised pnl, the round trips they closed and each one's role in its
-    position: the batch through its accounts' position ledgers in one column-wise pass
-    (analytics.trade_batch)."""
+) -> tuple[Any, list[dict[str, Any]], FillRoles, dict[tuple[str, str], int]]:
+    """Each fresh trade's realised pnl, the round trips they closed, each one's role in its
+    position (the batch through its accounts' position ledgers in one column-wise pass,
+    analytics.trade_batch) and per (account, symbol) the position of its last trade."""
     index: dict[tuple[str, str], int] = {}
-    group = [index.setdefault((r.account_id, r.symbol), len(index)) for r in fresh]
+    last: dict[tuple[str, str], int] = {}
+    group = []
+    for k, r in enumerate(fresh):
+        key = (r.account_id, r.symbol)
+        group.append(index.setdefault(key, len(index)))
+        last[key] = k
     ledgers = [histories[account].ledger(symbol) for account, symbol in index]
-    return apply_fills(
+    return *apply_fills(
         ledgers, np.array(group, dtype=np.int64), [r.trade_id for r in fresh],
         [r.strategy_id for r in fresh], [r.side for r in fresh],
         np.array([r.price for r in fresh], dtype=np.float64),
         np.array([r.volume for r in fresh], dtype=np.float64),
         np.array([r.commission for r in fresh], dtype=np.float64),
         [r.execution_time for r in fresh],
-    )  # fmt: skip
+    ), last  # fmt: skip
 
 
 def _as_stored(
@@ -478,35 +489,48 @@ def _as_stored(
 ) -> TradeRecord:
     """``record`` with what the tracker adds, without checking its fields again: they were
     checked when it was made, and the additions are the tracker's own (finite numbers, a
-    dict, a tuple of strings). dataclasses.replace would run every check a second time."""
-    r = record
-    return unchecked_trade(
-        trade_id=r.trade_id, account_id=r.account_id, strategy_id=r.strategy_id,
-        symbol=r.symbol, side=r.side, price=r.price, volume=r.volume,
-        execution_time=r.execution_time, commission=r.commission, market_context=context,
-        labels=labels, pnl=float(pnl), cumulative_pnl=float(cumulative), run_id=r.run_id,
-        source=r.source, order_id=r.order_id,
-    )  # fmt: skip
+    dict, a tuple of strings). dataclasses.replace would run every check a second time;
+    unchecked_trade's keywords cost three times these slot setters (database.records)."""
+    r, put = record, _PUT
+    out = _NEW(TradeRecord)
+    put[0](out, r.trade_id), put[1](out, r.account_id), put[2](out, r.strategy_id)
+    put[3](out, r.symbol), put[4](out, r.side), put[5](out, r.price), put[6](out, r.volume)
+    put[7](out, r.execution_time), put[8](out, r.commission), put[9](out, context)
+    put[10](out, labels), put[11](out, float(pnl)), put[12](out, float(cumulative))
+    put[13](out, r.run_id), put[14](out, r.source), put[15](out, r.order_id)
+    return out
+
+
+_NEW = object.__new__
+_FIELDS = ("trade_id", "account_id", "strategy_id", "symbol", "side", "price", "volume",
+           "execution_time", "commission", "market_context", "labels", "pnl", "cumulative_pnl",
+           "run_id", "source", "order_id")  # fmt: skip
+if tuple(f.name for f in dataclasses.fields(TradeRecord)) != _FIELDS:
+    raise TypeError("_as_stored sets every field of TradeRecord: its fields changed")
+_PUT = tuple(TradeRecord.__dict__[name].__set__ for name in _FIELDS)  # each slot's setter
 
 
 def _newest_rows(session: Session, accounts: Iterable[str]) -> dict[str, int]:
     """Each account's newest stored row (0: none), one ``max(id)`` per account: both databases
     answer it from the last entry of the (account_id, id) index, where a GROUP BY over an IN
-    list reads every row of the accounts (0.8 s for one of 1,000,000 trades on PostgreSQL)."""
-    parts = [
-        select(
-            literal(account, String).label("account_id"),
-            select(func.max(TRADES.c.id))
-            .where(TRADES.c.account_id == account)
-            .scalar_subquery()
-            .label("newest"),
-        )
-        for account in sorted(accounts)
-    ]
-    if not parts:
+    list reads every row of the accounts (0.8 s for one of 1,000,000 trades on PostgreSQL).
+    One statement per number of accounts, made once (compiling one took ~3 ms a batch)."""
+    names = sorted(accounts)
+    if not names:
         return {}
-    statement = parts[0] if len(parts) == 1 else union_all(*parts)
-    return {account: int(row or 0) for account, row in session.execute(statement).all()}
+    values = {f"a{k}": name for k, name in enumerate(names)}
+    row = session.execute(_newest_statement(len(names)), values).one()
+    return {account: int(newest or 0) for account, newest in zip(names, row, strict=True)}
+
+
+@functools.lru_cache(maxsize=64)
+def _newest_statement(count: int) -> Any:
+    """SELECT (max id of account :a0), (max id of account :a1), ... as one row."""
+    table = TRADES.name
+    return text(
+        "SELECT "
+        + ", ".join(f"(SELECT max(id) FROM {table} WHERE account_id = :a{k})" for k in range(count))
+    )
 
 
 def _refuse_repeated(batch: list[TradeRecord]) -> None:
