@@ -131,8 +131,10 @@ def metrics_frame(trips: pd.DataFrame, equity: pd.Series) -> pd.DataFrame:
     exit_bar = np.clip(days.searchsorted(trips["exit_time"].dt.floor("D")), 0, len(days) - 1)
     frame = pd.DataFrame(
         {
-            "entry_time": trips["entry_time"].to_numpy(),
-            "exit_time": trips["exit_time"].to_numpy(),
+            # the columns' own arrays: to_numpy() of a zoned time column makes a Timestamp
+            # object per trip, which the frame parses back (0.4 s per 50,000 trips)
+            "entry_time": trips["entry_time"].array,
+            "exit_time": trips["exit_time"].array,
             "entry_bar": entry_bar,
             "exit_bar": exit_bar,
             "side": trips["direction"].to_numpy(),
