@@ -94,6 +94,7 @@ def control_values(view: ViewState) -> list[dict[str, Any]]:
         "show-forming": view.show_forming,
         "theme-switch": view.theme == "light",
         "lod": view.lod,
+        "executions": view.executions,
     }
     return [{"id": c, "property": "value", "value": values[c]} for c in VIEW_CONTROLS]
 
@@ -108,7 +109,10 @@ def build_payload(app, view: ViewState) -> dict:
             {"id": "lod-zoom", "property": "data", "value": None},
         ],
         "changedPropIds": ["symbol.value"],
-        "state": [],
+        "state": [
+            {"id": "url", "property": "pathname", "value": "/"},
+            {"id": "url", "property": "search", "value": ""},
+        ],
     }
 
 
