@@ -19,6 +19,7 @@ import pandas as pd
 from analytics.dataset._kernels import triple_barrier
 from analytics.dataset.features import (
     REGIMES,
+    CalendarMemo,
     bar_features,
     decision_features,
     empty_features,
@@ -27,9 +28,9 @@ from analytics.dataset.features import (
 from analytics.label_config import Sessions
 from analytics.sessions import DAY_NS, MINUTE_NS
 from analytics.tca.conventions import TCASettings, markout_column
-from analytics.tca.decision import per_round_trip
+from analytics.tca.decision import QUALITY, round_trip_arrays
 from analytics.tca.inputs import NAT
-from analytics.tca.orders import Analysis, per_order
+from analytics.tca.orders import Analysis, order_metrics
 
 HOUR_NS = 60 * MINUTE_NS
 SPLITS = ("train", "validation", "test")
@@ -94,7 +95,7 @@ def decision_dataset(
     settings = settings or DatasetSettings()
     analysis = Analysis.of(orders, fills, candles, settings.tca)
     inp = analysis.inputs
-    tca = per_order(analysis)
+    tca, _ = order_metrics(analysis)
     n = inp.n
     decision_ns = np.where(inp.decision_ns != NAT, inp.decision_ns, inp.arrival_ns)
     reference = np.where(np.isnan(inp.decision_price), np.nan, inp.decision_price)
@@ -104,6 +105,7 @@ def decision_dataset(
     barrier = (np.full(n, -2, np.int8), np.full(n, np.nan), np.full(n, -1, np.int64))
     horizon_end = np.full(n, NAT, np.int64)
     _, symbols = orders["symbol"].factorize()
+    memo = CalendarMemo()
     for code, symbol in enumerate(symbols):
         rows = np.flatnonzero(analysis.symbol_code == code)
         market = analysis.market.bars[code]
@@ -115,7 +117,7 @@ def decision_dataset(
         bars = bar_features(frame, market.length_ns, settings)
         times = decision_ns[rows]
         p = last_closed(bars.open_ns, bars.bar_ns, times)
-        got = decision_features(bars, p, times, inp.order_qty[rows], settings)
+        got = decision_features(bars, p, times, inp.order_qty[rows], settings, memo)
         for name, values in got.items():
             features[name][rows] = values
         ref = np.where(np.isnan(reference[rows]), bars.close[np.maximum(p, 0)], reference[rows])
@@ -141,8 +143,8 @@ def decision_dataset(
     out["decision_time"] = pd.to_datetime(decision_ns, utc=True)
     close_ns = features.pop("feature_bar_close_ns")
     out["feature_bar_close"] = pd.to_datetime(np.where(close_ns > 0, close_ns, NAT), utc=True)
-    out["order_qty"] = inp.order_qty
-    out["decision_price"] = inp.decision_price
+    out["order_qty"] = inp.order_qty.copy()  # copies: the frame below shares its arrays
+    out["decision_price"] = inp.decision_price.copy()
     forward = features.pop("forward_return_bps")
     regime = features.pop("volatility_regime_code")
     session = features.pop("market_session")
@@ -160,8 +162,11 @@ def decision_dataset(
     pad = max([*analysis.settings.markout_horizons, analysis.settings.impact_horizon]).value
     ends = np.stack([horizon_end, np.where(last_fill != NAT, last_fill + pad, NAT), trips_end])
     out["outcome_end_time"] = pd.to_datetime(np.max(ends, axis=0), utc=True)
-    order = np.argsort(decision_ns, kind="stable")  # equal times: the orders' own order
-    frame = pd.DataFrame(out).take(order).reset_index(drop=True)
+    # the columns as they are, each its own block (no copy into one 2-D block of floats)
+    frame = pd.DataFrame(out, copy=False)
+    if len(decision_ns) and not bool(np.all(decision_ns[1:] >= decision_ns[:-1])):
+        order = np.argsort(decision_ns, kind="stable")  # equal times: the orders' own order
+        frame = frame.take(order).reset_index(drop=True)
     _split(frame, settings.split)
     return frame
 
@@ -205,9 +210,9 @@ def _add_signals(
 
 def _add_outcomes(out, tca, analysis, barrier, forward) -> None:
     for column in TCA_OUTCOMES:
-        out[column] = tca[column].to_numpy(dtype=float)
+        out[column] = np.asarray(tca[column], dtype=float)
     for horizon in analysis.settings.markout_horizons:
-        out[markout_column(horizon)] = tca[markout_column(horizon)].to_numpy(dtype=float)
+        out[markout_column(horizon)] = np.asarray(tca[markout_column(horizon)], dtype=float)
     label, ret, walked = barrier
     out["tb_label"] = pd.arrays.IntegerArray(np.where(label == -2, 0, label), label == -2)
     out["tb_return_bps"] = ret
@@ -218,21 +223,18 @@ def _add_outcomes(out, tca, analysis, barrier, forward) -> None:
 def _trip_outcomes(out: dict, analysis: Analysis) -> np.ndarray:
     """The round trip each order opened: its net return, excess return and decision quality;
     returns each row's trip exit time (NAT: opened none)."""
-    trips = per_round_trip(analysis.inputs, analysis.settings.decision_threshold_bps)
-    ids = analysis.inputs.orders["order_id"].to_numpy(dtype=object)
-    position = pd.Index(ids).get_indexer(trips["entry_order_id"].to_numpy(dtype=object))
+    trips = round_trip_arrays(analysis.inputs, analysis.settings.decision_threshold_bps)
+    position = trips["entry_order"]  # the order that opened each trip
     n = analysis.inputs.n
     for column in ("net_return_bps", "excess_return_bps"):
         values = np.full(n, np.nan)
-        values[position] = trips[column].to_numpy(dtype=float)
+        values[position] = trips[column]
         out[column] = values
     codes = np.full(n, -1, np.int8)
-    codes[position] = trips["decision_quality"].cat.codes.to_numpy()
-    out["decision_quality"] = pd.Categorical.from_codes(
-        codes, list(trips["decision_quality"].cat.categories)
-    )
+    codes[position] = trips["quality"]
+    out["decision_quality"] = pd.Categorical.from_codes(codes, list(QUALITY))
     end = np.full(n, NAT, np.int64)
-    end[position] = _ns(trips["exit_time"])
+    end[position] = trips["exit_ns"]
     return end
 
 

@@ -107,8 +107,34 @@ def last_closed(open_ns: np.ndarray, bar_ns: int, times_ns: np.ndarray) -> np.nd
     return np.searchsorted(open_ns + bar_ns, times_ns, side="right") - 1
 
 
+class CalendarMemo:
+    """The calendars :func:`calendars_at` found at the bars of one grid of open times,
+    kept for the next symbol on the same grid (symbols of one venue usually share it): the
+    calendar at a bar depends only on the open times of the window ending there, so a bar
+    walked for one symbol is never walked again for another."""
+
+    def __init__(self) -> None:
+        self.open_ns: np.ndarray | None = None
+        self.bar_ns = 0
+        self.at: dict[int, TradingCalendar] = {}  # bar position -> its calendar
+
+    def for_grid(self, open_ns: np.ndarray, bar_ns: int) -> dict[int, TradingCalendar]:
+        """The calendars known for this grid (a new, empty table for another grid)."""
+        same = (
+            self.open_ns is not None
+            and bar_ns == self.bar_ns
+            and np.array_equal(self.open_ns, open_ns)
+        )  # fmt: skip
+        if not same:
+            self.open_ns, self.bar_ns, self.at = open_ns, bar_ns, {}
+        return self.at
+
+
 def calendars_at(
-    open_ns: np.ndarray, bar_ns: int, positions: np.ndarray
+    open_ns: np.ndarray,
+    bar_ns: int,
+    positions: np.ndarray,
+    memo: CalendarMemo | None = None,
 ) -> tuple[np.ndarray, list[TradingCalendar]]:
     """The calendar each position's bars show (read from that bar and the ones before it, as
     analytics.market_context does): (a code per position into the list, the calendars).
@@ -116,8 +142,9 @@ def calendars_at(
     The calendar of :class:`analytics.sessions.CalendarWindow` can change only at a bar where
     a weekday or a minute of the day enters or leaves its window, or its span passes a
     threshold (:func:`calendar_events`, over whole columns); a position's calendar is the one
-    at the last such bar, and the window is walked only up to the last of those needed. Bars
-    of a day or longer have no session hours: one calendar, no walk."""
+    at the last such bar, and the window is walked only up to the last of those needed (and
+    only where ``memo`` holds none of them yet). Bars of a day or longer have no session
+    hours: one calendar, no walk."""
     codes = np.zeros(len(positions), np.int64)
     wanted_mask = positions >= 0
     if bar_ns >= DAY_NS or not wanted_mask.any():
@@ -125,18 +152,22 @@ def calendars_at(
     events = np.flatnonzero(calendar_events(open_ns, bar_ns, SAMPLE_BARS))
     last_event = events[np.searchsorted(events, positions[wanted_mask], side="right") - 1]
     needed, inverse = np.unique(last_event, return_inverse=True)
-    window = CalendarWindow(pd.Timedelta(bar_ns))
-    start = max(0, int(needed[0]) - SAMPLE_BARS + 1)
-    stop = int(needed[-1]) + 1
-    want = np.zeros(stop - start, bool)
-    want[needed - start] = True
-    update, calendar = window.update, window.calendar
+    known = (memo or CalendarMemo()).for_grid(open_ns, bar_ns)
+    missing = np.array([e for e in needed.tolist() if e not in known], np.int64)
+    if len(missing):
+        window = CalendarWindow(pd.Timedelta(bar_ns))
+        start = max(0, int(missing[0]) - SAMPLE_BARS + 1)
+        stop = int(missing[-1]) + 1
+        want = np.zeros(stop - start, bool)
+        want[missing - start] = True
+        update, calendar = window.update, window.calendar
+        for k, (o, w) in enumerate(zip(open_ns[start:stop].tolist(), want.tolist(),
+                                       strict=True)):  # fmt: skip
+            update(o)
+            if w:
+                known[start + k] = calendar()
     found: dict[TradingCalendar, int] = {ALWAYS_OPEN: 0}
-    at = []
-    for o, w in zip(open_ns[start:stop].tolist(), want.tolist(), strict=True):
-        update(o)
-        if w:
-            at.append(found.setdefault(calendar(), len(found)))
+    at = [found.setdefault(known[e], len(found)) for e in needed.tolist()]
     codes[wanted_mask] = np.asarray(at, np.int64)[inverse]
     return codes, list(found)
 
@@ -203,8 +234,10 @@ def decision_features(
     decision_ns: np.ndarray,
     quantity: np.ndarray,
     settings,
+    memo: CalendarMemo | None = None,
 ) -> dict[str, np.ndarray]:
-    """The features of one symbol's decisions (docs/dataset.md, "Features")."""
+    """The features of one symbol's decisions (docs/dataset.md, "Features"); ``memo``: the
+    calendars found for an earlier symbol (:class:`CalendarMemo`)."""
     p = positions
     out: dict[str, np.ndarray] = {}
     out["feature_bar_close_ns"] = np.where(p >= 0, bars.open_ns[np.maximum(p, 0)] + bars.bar_ns, 0)
@@ -225,7 +258,7 @@ def decision_features(
         participation = np.where(avg_volume > 0, quantity / avg_volume, np.nan)
     out["size_vs_avg_volume"] = participation
     out["impact_term_bps"] = out["volatility_bps"] * np.sqrt(participation)
-    codes, calendars = calendars_at(bars.open_ns, bars.bar_ns, p)
+    codes, calendars = calendars_at(bars.open_ns, bars.bar_ns, p, memo)
     session = np.empty(len(p), dtype=object)
     for code, calendar in enumerate(calendars):
         rows = np.flatnonzero(codes == code)

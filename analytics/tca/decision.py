@@ -55,6 +55,33 @@ def decision_quality(
 
 def per_round_trip(inp: Inputs, threshold_bps: float) -> pd.DataFrame:
     """:func:`decision_quality` of inputs already read."""
+    trips = round_trip_arrays(inp, threshold_bps)
+    orders = inp.orders
+    entry_order, exit_order = trips["entry_order"], trips["exit_order"]
+    ids = orders["order_id"].array
+    return pd.DataFrame(
+        {
+            **{
+                c: orders[c].array.take(entry_order)
+                for c in ("account_id", "strategy_id", "symbol")
+            },
+            "direction": pd.Categorical.from_codes(trips["long"], ["short", "long"]),
+            "entry_order_id": ids.take(entry_order),
+            "exit_order_id": ids.take(exit_order),
+            "entry_time": pd.to_datetime(trips["entry_ns"], utc=True),
+            "exit_time": pd.to_datetime(trips["exit_ns"], utc=True),
+            **{c: trips[c] for c in TRIP_COLUMNS[8:-1]},
+            "decision_quality": pd.Categorical.from_codes(trips["quality"], list(QUALITY)),
+        },
+        columns=list(TRIP_COLUMNS),
+    )
+
+
+def round_trip_arrays(inp: Inputs, threshold_bps: float) -> dict[str, np.ndarray]:
+    """The closed round trips of :func:`per_round_trip` as arrays, in exit order: the
+    positions of their entry and exit orders (``entry_order``, ``exit_order``), ``long``
+    (1 long, 0 short), ``entry_ns`` and ``exit_ns``, the numbers of :data:`TRIP_COLUMNS`
+    from ``volume`` to ``excess_return_bps``, and ``quality`` (codes into QUALITY)."""
     orders = inp.orders
     time_order = inp.fill_time_order
     of = inp.fill_order[time_order]
@@ -75,38 +102,25 @@ def per_round_trip(inp: Inputs, threshold_bps: float) -> pd.DataFrame:
     expected = inp.expected_return_bps[entry_order]
     expected = np.where(np.isnan(expected), 0.0, expected)
     excess = net_bps - expected
-    quality = pd.Categorical.from_codes(
-        np.where(excess > threshold_bps, 0, np.where(excess < -threshold_bps, 2, 1)),
-        list(QUALITY),
-    )
+    quality = np.where(excess > threshold_bps, 0, np.where(excess < -threshold_bps, 2, 1))
     times = inp.fill_ns[time_order]
-    ids = orders["order_id"].array
-    return pd.DataFrame(
-        {
-            **{
-                c: orders[c].array.take(entry_order)
-                for c in ("account_id", "strategy_id", "symbol")
-            },
-            "direction": pd.Categorical.from_codes(
-                (direction[keep] > 0).astype(np.int8), ["short", "long"]
-            ),
-            "entry_order_id": ids.take(entry_order),
-            "exit_order_id": ids.take(exit_order),
-            "entry_time": pd.to_datetime(times[first[keep]], utc=True),
-            "exit_time": pd.to_datetime(times[last[keep]], utc=True),
-            "volume": entry_qty[keep],
-            "entry_price": entry_notional[keep] / entry_qty[keep],
-            "exit_price": exit_notional[keep] / exit_qty[keep],
-            "gross_pnl": gross[keep],
-            "fees": fees[keep],
-            "net_pnl": net,
-            "net_return_bps": net_bps,
-            "expected_return_bps": expected,
-            "excess_return_bps": excess,
-            "decision_quality": quality,
-        },
-        columns=list(TRIP_COLUMNS),
-    )
+    return {
+        "entry_order": entry_order,
+        "exit_order": exit_order,
+        "long": (direction[keep] > 0).astype(np.int8),
+        "entry_ns": times[first[keep]],
+        "exit_ns": times[last[keep]],
+        "volume": entry_qty[keep],
+        "entry_price": entry_notional[keep] / entry_qty[keep],
+        "exit_price": exit_notional[keep] / exit_qty[keep],
+        "gross_pnl": gross[keep],
+        "fees": fees[keep],
+        "net_pnl": net,
+        "net_return_bps": net_bps,
+        "expected_return_bps": expected,
+        "excess_return_bps": excess,
+        "quality": quality,
+    }
 
 
-__all__ = ["TRIP_COLUMNS", "decision_quality", "per_round_trip"]
+__all__ = ["QUALITY", "TRIP_COLUMNS", "decision_quality", "per_round_trip", "round_trip_arrays"]

@@ -203,6 +203,17 @@ def _end_price(analysis: Analysis, sums: dict, reasons: Reasons) -> np.ndarray:
 
 def per_order(analysis: Analysis) -> pd.DataFrame:
     """:func:`order_tca` of inputs already read."""
+    columns, reasons = order_metrics(analysis)
+    frame = analysis.inputs.orders.loc[:, list(TEXT_COLUMNS)]
+    for name, values in columns.items():
+        frame[name] = values
+    frame["reason"] = reasons.column()  # categorical: a few distinct texts
+    return frame
+
+
+def order_metrics(analysis: Analysis) -> tuple[dict[str, np.ndarray | pd.Categorical], Reasons]:
+    """The columns of :func:`per_order` after its texts, as arrays (what the decision dataset
+    reads, without a frame), and the reasons of the n/a ones."""
     inp, settings, market = analysis.inputs, analysis.settings, analysis.market
     n, s = inp.n, inp.side
     reasons = Reasons(n, settings)
@@ -248,7 +259,6 @@ def per_order(analysis: Analysis) -> pd.DataFrame:
     price_part = np.clip(0.5 - slippage / (2.0 * settings.score_scale_bps), 0.0, 1.0)
     score = np.where(some, 100.0 * fill_rate * price_part, 0.0)
 
-    frame = inp.orders.loc[:, list(TEXT_COLUMNS)]
     columns = {
         "order_qty": inp.order_qty,
         "filled_qty": filled,
@@ -280,10 +290,9 @@ def per_order(analysis: Analysis) -> pd.DataFrame:
         "spread_capture_pct": capture,
         "quality_score": score,
     }
-    for name, values in columns.items():
-        frame[name] = values
-    frame["reason"] = reasons.column()  # categorical: a few distinct texts
-    return frame
+    return columns, reasons
 
 
-__all__ = ["Analysis", "fill_markouts", "markouts_frame", "order_tca", "per_order"]
+__all__ = [
+    "Analysis", "fill_markouts", "markouts_frame", "order_metrics", "order_tca", "per_order",
+]  # fmt: skip
