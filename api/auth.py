@@ -56,17 +56,18 @@ def not_found(account_id: str) -> Problem:
     return Problem(404, f"account {account_id!r} not found", title="Account not found")
 
 
-def readable_account(
+async def readable_account(
     account_id: Annotated[str, Path(min_length=1, max_length=128, pattern=PRINTABLE)],
     caller: Caller,
 ) -> str:
-    """The path's account when the token reaches it; 404 otherwise."""
+    """The path's account when the token reaches it; 404 otherwise (async: no I/O, so not a
+    hop through the thread pool; :func:`grant` reads the database and stays sync)."""
     if caller.account_id != account_id:
         raise not_found(account_id)
     return account_id
 
 
-def writer(caller: Caller) -> Grant:
+async def writer(caller: Caller) -> Grant:
     """The caller's grant when it may write; 403 for a read token."""
     if not caller.allows("write"):
         raise Problem(

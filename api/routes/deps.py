@@ -14,11 +14,13 @@ from services.tracking import TrackingService
 from services.trade_api import TradeApi
 
 
-def _tracking(request: Request) -> TrackingService:
+# dependencies without I/O are async: FastAPI runs a sync one on the thread pool, a hop
+# (a thread switch and the GIL handed over) per dependency per request
+async def _tracking(request: Request) -> TrackingService:
     return request.app.state.tracking
 
 
-def _trades(request: Request) -> TradeApi:
+async def _trades(request: Request) -> TradeApi:
     return request.app.state.trades
 
 
