@@ -19,12 +19,14 @@ tracker labels: a calendar imported later is seen by trackers started after it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from analytics.label_batch import FillColumns, annotate_columns
@@ -33,7 +35,7 @@ from analytics.labels import NAN, NewsCalendar, SymbolBars
 from analytics.market_context import SortedWindow
 from analytics.trade_batch import FillRoles, time_ns
 from database.records import TradeRecord
-from database.repositories.candles import CandleRepository
+from database.repositories.candles import CANDLES, CandleRepository
 from database.repositories.news import NewsRepository
 from market.candles import Candle
 from market.timeframes import Timeframe
@@ -87,12 +89,18 @@ class MarketAnnotator:
         times = np.fromiter(map(time_ns, (r.execution_time for r in records)), np.int64,
                             len(records))  # fmt: skip
         prices = np.fromiter((r.price for r in records), np.float64, len(records))
+        index = {symbol: np.array(ks, dtype=np.int64) for symbol, ks in rows.items()}
+        ends = {}
+        for symbol in rows:
+            if symbol not in self._symbols:
+                self._symbols[symbol] = self._start(session, firsts[symbol])
+            ends[symbol] = int(times[index[symbol]].max())
+        pending = self._pending(session, ends)
         for symbol, ks in rows.items():
-            follow = self._symbols.get(symbol)
-            if follow is None:
-                follow = self._symbols[symbol] = self._start(session, firsts[symbol])
-            made = self._symbol(session, follow, symbol, records, ks, times, prices, histories,
-                                roles)  # fmt: skip
+            made = self._symbol(
+                session, self._symbols[symbol], symbol, records, ks, index[symbol], times,
+                prices, histories, roles, pending.get(symbol, _NONE),
+            )  # fmt: skip
             for k, value in zip(ks, zip(*made, strict=True), strict=True):
                 out[k] = value
         return out
@@ -104,17 +112,19 @@ class MarketAnnotator:
         symbol: str,
         records: Sequence[TradeRecord],
         ks: list[int],
+        rows: np.ndarray,
         times: np.ndarray,
         prices: np.ndarray,
         histories: Mapping[str, AccountHistory],
         roles: FillRoles,
+        pending: tuple[np.ndarray, list[tuple[float, ...]]],
     ) -> tuple[list[dict[str, Any]], list[tuple[str, ...]]]:
-        """(contexts, labels) of the batch's records ``ks`` of ``symbol``."""
-        rows = np.array(ks, dtype=np.int64)
+        """(contexts, labels) of the batch's records ``ks`` (``rows``) of ``symbol``, given
+        the bars closed by its last one not fed yet."""
         t, price = times[rows], prices[rows]
         opened = roles.opened[rows]
         medians = self._medians(session, symbol, records, ks, opened, price, histories)
-        bars, bar_of = self._bars(session, follow, symbol, t)
+        bars, bar_of = self._bars(follow, t, *pending)
         side = np.fromiter((1 if records[k].side == "buy" else -1 for k in ks), np.int64,
                            len(ks))  # fmt: skip
         fills = FillColumns(
@@ -154,12 +164,12 @@ class MarketAnnotator:
         return out
 
     def _bars(
-        self, session: Session, follow: _Symbol, symbol: str, t: np.ndarray
+        self, follow: _Symbol, t: np.ndarray, opens: np.ndarray, values: list[tuple[float, ...]]
     ) -> tuple[list[tuple[Any, Any]], np.ndarray]:
         """The distinct bars the fills at times ``t`` see and each fill's index into them:
-        the bars closed by the last fill fed first (in runs of at most :data:`KEEP_BARS`
-        bars, earliest fills first, so that a fill's bar is still kept when it is read)."""
-        opens, values = self._pending(session, follow, symbol, int(t.max()))
+        the pending bars (``opens``, ``values``) fed first (in runs of at most
+        :data:`KEEP_BARS` bars, earliest fills first, so that a fill's bar is still kept when
+        it is read)."""
         if not len(opens):
             bars, of = follow.bars.bars_at(t.tolist())
             return bars, np.array(of, dtype=np.int64)
@@ -240,23 +250,41 @@ class MarketAnnotator:
         return _Symbol(bars, timeframe, bar, last_open)
 
     def _pending(
-        self, session: Session, follow: _Symbol, symbol: str, time_ns: int
-    ) -> tuple[np.ndarray, list[tuple[float, ...]]]:
-        """The bars closed by ``time_ns`` not fed yet (one query per symbol and batch): open
-        times (ns) and (open, high, low, close, volume) rows."""
-        if follow.timeframe is None:
-            return _NONE
-        end = pd.Timestamp(time_ns, tz="UTC") - follow.bar
-        if follow.last_open is not None and follow.last_open >= end:
-            return _NONE
-        bars = CandleRepository(session).bars_after(
-            symbol, follow.timeframe, after=follow.last_open, end=end
-        )
-        if not len(bars):
-            return _NONE
-        opens = bars["ts"].astype(np.int64) * 1_000_000
-        columns = [bars[c].astype(np.float64).tolist() for c in _OHLCV]
-        return opens, list(zip(*columns, strict=True))
+        self, session: Session, ends: dict[str, int]
+    ) -> dict[str, tuple[np.ndarray, list[tuple[float, ...]]]]:
+        """Per symbol, the stored bars closed by its time in ``ends`` (ns) not fed yet: open
+        times (ns) and (open, high, low, close, volume) rows; one query for the batch."""
+        wanted = []
+        for symbol, end_ns in ends.items():
+            follow = self._symbols[symbol]
+            if follow.timeframe is None:
+                continue
+            end = pd.Timestamp(end_ns, tz="UTC") - follow.bar  # the bars with open <= end
+            if follow.last_open is not None and follow.last_open >= end:
+                continue
+            after = None if follow.last_open is None else follow.last_open.value // _MS
+            wanted.append((symbol, follow.timeframe, end.value // _MS, after))
+        if not wanted:
+            return {}
+        params: dict[str, Any] = {}
+        for k, (symbol, timeframe, end_ms, after_ms) in enumerate(wanted):
+            params.update({f"s{k}": symbol, f"f{k}": timeframe, f"e{k}": end_ms})
+            if after_ms is not None:
+                params[f"a{k}"] = after_ms
+        shape = tuple(after_ms is not None for *_, after_ms in wanted)
+        found = session.execute(_pending_statement(shape), params).all()
+        if not found:
+            return {}
+        symbols, ts, *columns = zip(*found, strict=True)
+        opens = np.array(ts, dtype=np.int64) * 1_000_000
+        values = list(zip(*(map(float, c) for c in columns), strict=True))
+        out: dict[str, tuple[np.ndarray, list[tuple[float, ...]]]] = {}
+        rows: dict[str, list[int]] = {}
+        for k, symbol in enumerate(symbols):
+            rows.setdefault(symbol, []).append(k)
+        for symbol, ks in rows.items():
+            out[symbol] = (opens[ks], [values[k] for k in ks])
+        return out
 
     @staticmethod
     def _feed(
@@ -287,5 +315,21 @@ def _reason(record: TradeRecord) -> str | None:
 
 
 _NONE: tuple[np.ndarray, list] = (np.empty(0, dtype=np.int64), [])
+_MS = 1_000_000  # ns per ms: the candles' open times are stored in epoch ms
+
+
+@functools.lru_cache(maxsize=256)
+def _pending_statement(shape: tuple[bool, ...]) -> Any:
+    """The bars of several series within (after, end], ascending by open time: one
+    ``(symbol, timeframe, ts <= end[, ts > after])`` condition per series (``shape``: which
+    have an ``after``), each an index range of (symbol, timeframe, ts)."""
+    either = " OR ".join(
+        f"(symbol = :s{k} AND timeframe = :f{k} AND ts <= :e{k}"
+        + (f" AND ts > :a{k})" if after else ")")
+        for k, after in enumerate(shape)
+    )
+    return text(
+        f"SELECT symbol, ts, {', '.join(_OHLCV)} FROM {CANDLES.name} WHERE {either} ORDER BY ts"
+    )
 
 __all__ = ["CALENDAR_SPAN", "KEEP_BARS", "WARMUP_BARS", "MarketAnnotator"]

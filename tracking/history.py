@@ -23,16 +23,15 @@ class AccountHistory:
     ledgers: dict[str, PositionLedger] = field(default_factory=dict)
     cumulative_pnl: float = 0.0
     last_time: dict[str, datetime] = field(default_factory=dict)  # per symbol
-    # trade id -> its identity (tracking.tracker._identity), or the record this tracker stored
-    ids: dict[str, tuple | TradeRecord] = field(default_factory=dict)
+    # trade id -> (symbol, side, price, volume, execution time): tracking.tracker._identity's
+    ids: dict[str, tuple] = field(default_factory=dict)
     newest_row: int = 0  # the account's newest stored row this history holds
     rows: int = 0  # how many stored rows it holds
     # per symbol: the notional each fill opened or added (opened quantity x price), in order:
     # the trailing entry sizes the labels compare an entry with
     entries: dict[str, list[float]] = field(default_factory=dict)
-    # per trade id: its labels, volatility regime and market session, for its round trip: a
-    # (labels, regime, session) tuple of a row read back, or the record this tracker stored
-    tags: dict[str, tuple[tuple[str, ...], Any, Any] | TradeRecord] = field(default_factory=dict)
+    # per trade id: its labels and (volatility regime, market session), for its round trip
+    tags: dict[str, tuple[tuple[str, ...], Any, Any]] = field(default_factory=dict)
 
     def trip(self, trip: dict[str, Any]) -> dict[str, Any]:
         """A closed round trip (its dict, completed in place) with its labels (the union of
@@ -41,10 +40,9 @@ class AccountHistory:
         tags = self.tags
         seen: dict[str, None] = {}
         for trade_id in (*trip["entry_trade_ids"], *trip["exit_trade_ids"]):
-            tag = tags.get(trade_id)
-            if tag is not None:
-                seen.update(dict.fromkeys(tag[0] if isinstance(tag, tuple) else tag.labels))
-        _, regime, session = _tag(tags.get(trip["entry_trade_ids"][0]))
+            for label in tags.get(trade_id, _UNKNOWN)[0]:
+                seen[label] = None
+        _, regime, session = tags.get(trip["entry_trade_ids"][0], _UNKNOWN)
         trip["labels"] = tuple(seen)
         trip["volatility_regime"] = regime
         trip["market_session"] = session
@@ -57,15 +55,7 @@ class AccountHistory:
         return found
 
 
-def _tag(tag: Any) -> tuple[tuple[str, ...], Any, Any]:
-    """(labels, volatility regime, market session) of a ``tags`` entry (None: none)."""
-    if tag is None:
-        return (), None, None
-    if isinstance(tag, tuple):
-        return tag
-    context = tag.market_context
-    get = context.get if isinstance(context, dict) else (lambda _key: None)
-    return tag.labels, get("volatility_regime"), get("market_session")
+_UNKNOWN: tuple[tuple[str, ...], Any, Any] = ((), None, None)  # no tags: a trade not seen
 
 
 def apply_stored(history: AccountHistory, stored: Any) -> list[dict[str, Any]]:
@@ -97,7 +87,7 @@ def apply_stored(history: AccountHistory, stored: Any) -> list[dict[str, Any]]:
         history.tags[trade_id] = (tags, regime, where)
         last = history.last_time.get(symbol)
         history.last_time[symbol] = when if last is None or when > last else last
-        history.ids[trade_id] = (symbol, side, price, volume, when.timestamp())
+        history.ids[trade_id] = (symbol, side, price, volume, when)
     cumulative = float(stored["cumulative_pnl"].iloc[-1])
     history.cumulative_pnl = 0.0 if cumulative != cumulative else cumulative
     history.newest_row = int(stored["id"].max())
