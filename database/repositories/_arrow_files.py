@@ -29,6 +29,7 @@ class ArrowFileCache:
     """Files of one database (``identity``: its URL without secrets) in one directory."""
 
     suffix = ".arrow"
+    memory_map = False  # True: a read maps the file (no copy; the file is never changed)
     what = "columnar"  # the log's name of the cache: "trade", "execution"
     fallback = "rows"  # what is read from the database instead, for the log
 
@@ -45,7 +46,7 @@ class ArrowFileCache:
     def _read(self, path: Path, expected: Mapping[str, str]) -> tuple[pa.Table, int, int] | None:
         """The file's table, last id and count when its metadata holds ``expected``."""
         try:
-            table = feather.read_table(path, memory_map=False)
+            table = feather.read_table(path, memory_map=self.memory_map)
         except FileNotFoundError:
             return None
         except (OSError, pa.ArrowInvalid) as exc:

@@ -33,9 +33,8 @@ from sqlalchemy import URL
 from database.repositories._arrow_files import ArrowFileCache, beside_candles
 from database.repositories._execution_io import utc_micros
 
-FORMAT = "1"
+FORMAT = "2"  # 1: repeated texts dictionary-encoded (decoded on every read)
 _SUFFIX = ".executions.arrow"
-_UNIQUE_TEXTS = ("order_id", "trade_id")  # the other texts repeat: dictionary-encoded
 
 
 @dataclass(frozen=True)
@@ -51,6 +50,7 @@ class ExecutionFileCache(ArrowFileCache):
     """The execution cache files of one database, in one directory."""
 
     suffix = _SUFFIX
+    memory_map = True  # the columns are read in place: texts and numbers without a copy
     what = "execution"
     fallback = "orders"
 
@@ -70,8 +70,8 @@ class ExecutionFileCache(ArrowFileCache):
             column = stored.column(field.name).combine_chunks()
             if field.name in times:
                 columns[field.name] = utc_micros(column.cast(pa.int64()))
-            elif pa.types.is_dictionary(field.type) or pa.types.is_string(field.type):
-                columns[field.name] = column.cast(pa.string())
+            elif pa.types.is_string(field.type):
+                columns[field.name] = column
             else:
                 columns[field.name] = column.to_numpy(zero_copy_only=False)
         return CachedColumns(columns, last_id, count)
@@ -87,8 +87,8 @@ class ExecutionFileCache(ArrowFileCache):
                 arrays[name] = pa.array(values.as_unit("us"))
             elif isinstance(values, np.ndarray):
                 arrays[name] = pa.array(values)
-            else:
-                arrays[name] = values if name in _UNIQUE_TEXTS else values.dictionary_encode()
+            else:  # texts as they are: a read hands them on without decoding them
+                arrays[name] = values
         meta = {"format": FORMAT, "table": table, "account": account, "database": database}
         return self._write(self.path(table, account, database), pa.table(arrays), meta, last_id)
 

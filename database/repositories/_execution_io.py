@@ -14,6 +14,8 @@ no sort in the database.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import io
 from collections.abc import Collection, Sequence
 from typing import Any
@@ -48,13 +50,14 @@ def read_columns(
     if connection.dialect.name == "postgresql":
         return _read_postgresql(connection, table, names, where, times, numbers, integers)
     statement = select(*(table.c[name] for name in names)).where(where)
-    result = connection.execute(statement)
-    try:  # the DBAPI cursor's tuples: no Row objects, no per-value type processing
-        rows = result.cursor.fetchall()  # type: ignore[attr-defined]
-    finally:
-        result.close()
-    values = list(zip(*rows, strict=True)) if rows else [() for _ in names]
-    del rows
+    with _collector_paused():
+        result = connection.execute(statement)
+        try:  # the DBAPI cursor's tuples: no Row objects, no per-value type processing
+            rows = result.cursor.fetchall()  # type: ignore[attr-defined]
+        finally:
+            result.close()
+        values = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+        del rows
     out: dict[str, Any] = {}
     for name, column in zip(names, values, strict=True):
         if name in numbers:
@@ -66,6 +69,21 @@ def read_columns(
         else:
             out[name] = pa.array(column, type=pa.string())
     return out
+
+
+@contextlib.contextmanager
+def _collector_paused():
+    """The cyclic garbage collector off while a read makes millions of tuples and values
+    (none of which can form a cycle): each of them counts towards a collection, and the
+    collections walk every object made so far (reading 1,000,000 orders and splitting them
+    into columns: 4.7 s of CPU with it, 3.3-4.3 s without, on a loaded machine)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def text_column(values: pa.Array) -> Any:
