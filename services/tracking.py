@@ -92,6 +92,7 @@ class TrackingService:
         self._trips_memo: dict[tuple, pd.DataFrame] = {}
         self._performance_memo: OrderedDict[tuple, dict[str, Any]] = OrderedDict()
         self._capital_memo: dict[str, tuple[int, float | None]] = {}  # account -> (row, capital)
+        self._computing: dict[tuple, threading.Lock] = {}  # documents being computed
         self._memo_lock = threading.Lock()
         self.tracker = tracker or TradeTracker(sessions, annotator=MarketAnnotator())
         # every batch, the tracker's own and those it reads of other processes (catch_up)
@@ -329,18 +330,31 @@ class TrackingService:
         # two processes writing one account at once may commit ids out of order: docs/api.md)
         newest = self._newest_row(account)
         key = (account, newest, strategy, period, capital, preset)
+        found = self._memo_get(key)
+        if found is None:
+            # one computation per document: requests asking it meanwhile wait for it (a burst
+            # after a new trade would otherwise compute it once each, side by side)
+            with self._memo_lock:
+                computing = self._computing.setdefault(key, threading.Lock())
+            with computing:
+                found = self._memo_get(key)
+                if found is None:
+                    found = self._performance(account, strategy, period, capital, preset)
+                    if newest:
+                        with self._memo_lock:
+                            self._performance_memo[key] = found
+                            while len(self._performance_memo) > PERFORMANCE_MEMO:
+                                self._performance_memo.popitem(last=False)
+            with self._memo_lock:
+                self._computing.pop(key, None)
+        return copy.deepcopy(found)  # the caller's own: the memo is never changed
+
+    def _memo_get(self, key: tuple) -> dict[str, Any] | None:
         with self._memo_lock:
             found = self._performance_memo.get(key)
             if found is not None:
                 self._performance_memo.move_to_end(key)
-        if found is None:
-            found = self._performance(account, strategy, period, capital, preset)
-            if newest:
-                with self._memo_lock:
-                    self._performance_memo[key] = found
-                    while len(self._performance_memo) > PERFORMANCE_MEMO:
-                        self._performance_memo.popitem(last=False)
-        return copy.deepcopy(found)  # the caller's own: the memo is never changed
+            return found
 
     def _capital_at(self, account: str, row: int) -> float | None:
         """:meth:`capital`, looked up again only once the account has a new stored row (as the

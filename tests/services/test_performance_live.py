@@ -7,6 +7,7 @@ process's (another TrackingService on the same database), on SQLite and PostgreS
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -111,3 +112,50 @@ def test_a_first_read_of_an_account_stored_elsewhere_equals_the_recomputation(se
             serving.performance("nobody")
     finally:
         serving.tracker.close()
+
+
+def test_requests_asking_a_document_being_computed_wait_for_that_one_computation(
+    session_factory,
+):
+    """A burst of requests after a new trade computes the metrics document once, not once
+    each side by side (the first computes; the others, arriving meanwhile, get its answer)."""
+    import threading
+
+    fills = random_fills(60, seed=2)
+    service = TrackingService(session_factory)
+    service.tracker.record_many(fills)
+    computing, release = threading.Event(), threading.Event()
+    calls: list[int] = []
+    compute = service._performance
+
+    def counted(*args):
+        calls.append(1)
+        computing.set()
+        assert release.wait(30)
+        return compute(*args)
+
+    service._performance = counted  # type: ignore[method-assign]
+    answers: list[dict] = []
+
+    def ask() -> None:
+        answers.append(service.performance("acc", capital=10_000.0))
+
+    try:
+        threads = [threading.Thread(target=ask) for _ in range(5)]
+        threads[0].start()
+        assert computing.wait(30)
+        for thread in threads[1:]:
+            thread.start()
+        # the others are waiting for that computation: none starts its own (given 1 s to)
+        deadline = time.monotonic() + 1.0
+        while len(calls) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        release.set()
+        for thread in threads:
+            thread.join(30)
+        assert len(calls) == 1
+        assert len(answers) == 5
+        assert all(_bits(a) == _bits(answers[0]) for a in answers)
+        assert answers[0]["periods"][0]["metrics"]  # with a capital: the metrics computed
+    finally:
+        service.tracker.close()
