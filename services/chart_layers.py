@@ -45,7 +45,7 @@ from database.repositories.trading import TradingRepository
 from indicators.base import IncrementalIndicator
 from indicators.registry import IndicatorRequest
 from market.candles import CANDLE_COLUMNS, Candle, iter_candles
-from market.timeframes import Timeframe
+from market.timeframes import Timeframe, from_epoch_ms
 from services.live import StreamState
 from services.market_data import MarketDataService
 from strategies.base import BaseStrategy, LiveStrategy
@@ -251,9 +251,7 @@ class SeriesTrack:
     def frame(self, start: int = 0, stop: int | None = None) -> pd.DataFrame:
         """Candles ``start:stop`` as a candle frame (UTC index ``ts``)."""
         stop = self.candles.n if stop is None else stop
-        index = pd.DatetimeIndex(
-            pd.to_datetime(self.candles["ts"][start:stop], unit="ms", utc=True), name="ts"
-        )
+        index = from_epoch_ms(self.candles["ts"][start:stop])
         return pd.DataFrame(
             {c: self.candles[c][start:stop] for c in CANDLE_COLUMNS}, index=index, copy=False
         )
