@@ -47,9 +47,12 @@ _Trips = list[dict[str, Any]]
 @dataclass
 class _Account:
     summary: LiveSummary
-    attribution: AttributionState
+    # None until the attribution is first viewed: the summary alone skips its per-trip cost
+    # (the larger part of reading an account); the trips it will take meanwhile, in order
+    attribution: AttributionState | None
     fills: int
     row: int  # the newest stored row the state holds
+    unattributed: list[pd.DataFrame | _Trips] = field(default_factory=list)
     # per symbol: the net quantity of its fills (bought > 0, sold < 0)
     positions: dict[str, ExactSum] = field(default_factory=dict)
     # batches heard before the one they follow: row before -> (row after, fills, trips)
@@ -106,17 +109,30 @@ class LiveAccounts:
             _position(state, symbol).add(signed)
         for trip in trips:
             state.summary.add(trip["net_pnl"], trip["fees"], trip["holding_s"], trip["labels"])
-            state.attribution.add(trip)
+        if state.attribution is None:
+            state.unattributed.append(trips)
+        else:
+            for trip in trips:
+                state.attribution.add(trip)
+
+    def _attribution(self, state: _Account) -> AttributionState:
+        """The account's attribution, made from its trips on first use."""
+        if state.attribution is None:
+            made = AttributionState(size_edges=self._size_edges)
+            for trips in state.unattributed:
+                rows = trips.to_dict("records") if isinstance(trips, pd.DataFrame) else trips
+                for trip in rows:
+                    made.add(trip)
+            state.attribution, state.unattributed = made, []
+        return state.attribution
 
     def seed(self, account: str, trips: pd.DataFrame, fills: pd.DataFrame | int, row: int) -> None:
         """Start following ``account`` from its stored fills (the fills frame: their count and
         open positions; or only their count, every position flat) and their round trips, up
         to stored row ``row``."""
         count = fills if isinstance(fills, int) else len(fills)
-        state = _Account(LiveSummary(), AttributionState(size_edges=self._size_edges), count, row)
+        state = _Account(LiveSummary(), None, count, row, unattributed=[trips])
         state.summary.extend(trips)
-        for trip in trips.to_dict("records"):
-            state.attribution.add(trip)
         if not isinstance(fills, int) and len(fills):
             volume = fills["volume"].to_numpy(dtype=float)
             signed = np.where(fills["side"].to_numpy() == "buy", volume, -volume)
@@ -139,7 +155,7 @@ class LiveAccounts:
                 "fills": state.fills,
                 "trade_summary": state.summary.trade_summary(),
                 "labels": state.summary.labels(),
-                "attribution": {b: json_rows(state.attribution.table(b)) for b in by},
+                "attribution": {b: json_rows(self._attribution(state).table(b)) for b in by},
             }
 
     def summary(self, account: str, row: int | None = None) -> dict[str, Any] | None:
