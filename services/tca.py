@@ -179,7 +179,9 @@ class TCAService:
         fill_times = fill_times or _fill_times_by_symbol(orders, fills)
         with self._sessions() as session:
             repo = CandleRepository(session)
-            for symbol, rows in orders.groupby("symbol"):
+            # only the columns read below: grouping sorts every column it carries
+            needed = orders[["symbol", "order_id", "decision_time", "arrival_time", "end_time"]]
+            for symbol, rows in needed.groupby("symbol"):
                 stored = repo.timeframes(str(symbol))
                 if not stored:
                     continue
@@ -205,12 +207,10 @@ def _fill_times_by_symbol(orders: pd.DataFrame, fills: pd.DataFrame) -> FillTime
     """``times(symbol, its orders)``: the fill times of those orders. One pass over the fills
     when order ids are unique (an order's fills have its symbol; the ids hashed by Arrow),
     else a lookup per symbol."""
-    ids = pa.array(orders["order_id"].to_numpy(dtype=object), type=pa.string())
+    ids = _texts(orders["order_id"])
     if pc.count_distinct(ids, mode="all").as_py() != len(ids):
         return _fill_times_by_lookup(fills)
-    where = pc.index_in(
-        pa.array(fills["order_id"].to_numpy(dtype=object), type=pa.string()), value_set=ids
-    )
+    where = pc.index_in(_texts(fills["order_id"]), value_set=ids)
     at = where.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
     codes, found = pd.factorize(orders["symbol"])
     symbol_of_fill = np.where(at >= 0, codes[np.maximum(at, 0)], -1)
@@ -218,6 +218,14 @@ def _fill_times_by_symbol(orders: pd.DataFrame, fills: pd.DataFrame) -> FillTime
     groups = {symbol: times[symbol_of_fill == k] for k, symbol in enumerate(found)}
     empty = times.iloc[:0]
     return lambda symbol, _rows: groups.get(symbol, empty)
+
+
+def _texts(column: pd.Series) -> pa.Array:
+    """A text column as an Arrow string array (an Arrow-backed one without a copy)."""
+    values = column.array
+    if isinstance(values, pd.arrays.ArrowStringArray):
+        return pa.array(values, type=pa.string())
+    return pa.array(column.to_numpy(dtype=object), type=pa.string())
 
 
 def _fill_times_by_lookup(fills: pd.DataFrame) -> FillTimes:
