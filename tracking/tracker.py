@@ -29,7 +29,6 @@ its own Future; a failed transaction fails the batch's.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import gc
 import logging
@@ -50,6 +49,7 @@ from database.errors import DuplicateTradeError
 from database.records import TradeRecord
 from database.repositories.trades import TRADES, TradeRepository
 from tracking.history import AccountHistory, apply_stored, records_of
+from tracking.trade_records import with_results
 
 log = logging.getLogger(__name__)
 
@@ -348,7 +348,7 @@ class TradeTracker:
             if record.labels:  # the source's labels first, each once
                 labels = tuple(dict.fromkeys((*record.labels, *labels)))
             cumulative = history.cumulative_pnl = history.cumulative_pnl + made
-            stored.append(_as_stored(record, context, labels, made, cumulative))
+            stored.append(with_results(record, context, labels, made, cumulative))
             trade_id = record.trade_id
             history.ids[trade_id] = (record.symbol, record.side, record.price, record.volume,
                                      record.execution_time)  # fmt: skip
@@ -493,32 +493,6 @@ def _positions(
         np.array([r.commission for r in fresh], dtype=np.float64),
         [r.execution_time for r in fresh],
     ), last  # fmt: skip
-
-
-def _as_stored(
-    record: TradeRecord, context: dict, labels: tuple[str, ...], pnl: float, cumulative: float
-) -> TradeRecord:
-    """``record`` with what the tracker adds, without checking its fields again: they were
-    checked when it was made, and the additions are the tracker's own (finite numbers, a
-    dict, a tuple of strings). dataclasses.replace would run every check a second time;
-    unchecked_trade's keywords cost three times these slot setters (database.records)."""
-    r, put = record, _PUT
-    out = _NEW(TradeRecord)
-    put[0](out, r.trade_id), put[1](out, r.account_id), put[2](out, r.strategy_id)
-    put[3](out, r.symbol), put[4](out, r.side), put[5](out, r.price), put[6](out, r.volume)
-    put[7](out, r.execution_time), put[8](out, r.commission), put[9](out, context)
-    put[10](out, labels), put[11](out, float(pnl)), put[12](out, float(cumulative))
-    put[13](out, r.run_id), put[14](out, r.source), put[15](out, r.order_id)
-    return out
-
-
-_NEW = object.__new__
-_FIELDS = ("trade_id", "account_id", "strategy_id", "symbol", "side", "price", "volume",
-           "execution_time", "commission", "market_context", "labels", "pnl", "cumulative_pnl",
-           "run_id", "source", "order_id")  # fmt: skip
-if tuple(f.name for f in dataclasses.fields(TradeRecord)) != _FIELDS:
-    raise TypeError("_as_stored sets every field of TradeRecord: its fields changed")
-_PUT = tuple(TradeRecord.__dict__[name].__set__ for name in _FIELDS)  # each slot's setter
 
 
 @contextlib.contextmanager

@@ -78,24 +78,16 @@ class TradeRepository:
 
         A trade id repeated in the batch or already stored in its account raises
         DuplicateTradeError naming them (and the account), and nothing is written.
-        ``checked``: the caller knows the ids are new (the trade tracker keeps each account's
-        ids): no query looks, the database's unique key still refuses a repeat.
+        ``checked``: the caller knows the ids are new and not repeated (the trade tracker
+        keeps each account's ids and refuses a repeat by name): nothing looks, the database's
+        unique key still refuses one (IntegrityError).
         """
         batch = list(records)
         for record in batch:
             if not isinstance(record, TradeRecord):
                 raise TypeError(f"expected TradeRecord, got {type(record).__name__}")
-        by_account: dict[str, list[str]] = {}
-        for record in batch:
-            by_account.setdefault(record.account_id, []).append(record.trade_id)
-        for account, ids in by_account.items():
-            repeated = [trade_id for trade_id, n in Counter(ids).items() if n > 1]
-            if repeated:
-                raise DuplicateTradeError(repeated, where="within the batch", account=account)
-        for account, ids in by_account.items() if not checked else ():
-            stored = self.stored_ids(account, ids)
-            if stored:
-                raise DuplicateTradeError(stored, where="already stored", account=account)
+        if not checked:
+            self._refuse_known(batch)
         columns: dict[str, list[Any]] = {
             name: [getattr(r, name) for r in batch]
             for name in ("trade_id", "account_id", "strategy_id", "run_id", "symbol", "side",
@@ -110,6 +102,20 @@ class TradeRepository:
             insert_trades(self._session, part)
         rows = batch
         return len(rows)
+
+    def _refuse_known(self, batch: list[TradeRecord]) -> None:
+        """DuplicateTradeError naming the ids repeated in the batch or already stored."""
+        by_account: dict[str, list[str]] = {}
+        for record in batch:
+            by_account.setdefault(record.account_id, []).append(record.trade_id)
+        for account, ids in by_account.items():
+            repeated = [trade_id for trade_id, n in Counter(ids).items() if n > 1]
+            if repeated:
+                raise DuplicateTradeError(repeated, where="within the batch", account=account)
+        for account, ids in by_account.items():
+            stored = self.stored_ids(account, ids)
+            if stored:
+                raise DuplicateTradeError(stored, where="already stored", account=account)
 
     def stored_ids(self, account_id: str, trade_ids: Iterable[str]) -> set[str]:
         """Which of ``trade_ids`` the account already has."""

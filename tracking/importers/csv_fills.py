@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from database.records import TradeRecord, unchecked_trade
+from database.records import TradeRecord
 from tracking.importers.result import (
     TEXT_LIMITS,
     ImportedTrades,
@@ -40,6 +40,7 @@ from tracking.importers.result import (
     finite,
     ordered,
 )
+from tracking.trade_records import checked_record
 
 REQUIRED = ("trade_id", "timestamp", "symbol", "side", "price", "volume")
 OPTIONAL = ("commission", "strategy_id", "account_id", "order_id")
@@ -168,11 +169,8 @@ def _unchecked(
     columns: texts non-empty and within the table's lengths, side, finite positive price and
     volume, finite commission, UTC time); building it through __post_init__ would check each
     again, ~15 us a fill."""
-    return unchecked_trade(
-        trade_id=trade_id, account_id=account, strategy_id=strategy, symbol=symbol, side=side,
-        price=price, volume=volume, execution_time=time, commission=fee, market_context={},
-        labels=(), pnl=None, cumulative_pnl=None, run_id=None, source="csv", order_id=order_id,
-    )  # fmt: skip
+    return checked_record(trade_id, account, strategy, symbol, side, price, volume, time, fee, {},
+                          (), None, None, None, "csv", order_id)  # fmt: skip
 
 
 def read_table(
