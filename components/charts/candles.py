@@ -273,10 +273,16 @@ def candle_delta(
     x = x_labels(new_closed.index, timeframe)
     columns = [compact(new_closed[c]) for c in ("open", "high", "low", "close", "volume")]
     rows = [[label, *values] for label, *values in zip(x, *columns, strict=True)]
-    fx, *values = _forming_values(forming, timeframe)
     return {
         "k": chart_key(symbol, timeframe),
         "c": rows,
-        "f": [fx[0], *(v[0] for v in values)] if fx else None,
+        "f": forming_row(forming, timeframe),
         "last": timestamp_ms(new_closed.index[-1]) if len(new_closed) else None,
     }
+
+
+def forming_row(forming: Candle | None, timeframe: Timeframe) -> list | None:
+    """A delta's forming bar, ``[x, open, high, low, close, volume]`` (None without one): the
+    ``"f"`` of :func:`candle_delta`, which a tick whose bars did not close sends alone."""
+    fx, *values = _forming_values(forming, timeframe)
+    return [fx[0], *(v[0] for v in values)] if fx else None

@@ -24,7 +24,7 @@ import plotly.graph_objects as go
 from dash import no_update
 from dash.exceptions import PreventUpdate
 
-from components.charts.candles import candle_delta, chart_key
+from components.charts.candles import candle_delta, chart_key, forming_row
 from components.charts.layers import (
     CandlesLayer,
     ChartData,
@@ -319,7 +319,7 @@ def _tail(track: SeriesTrack, view: ViewState, tf: Timeframe) -> dict[str, Any]:
     """The forming bar (``f``), the feed status and the panel epoch of a tick (under the
     track's lock)."""
     forming = track.forming if view.show_forming else None
-    f = candle_delta(track.frame(0, 0), forming, symbol=view.symbol or "", timeframe=tf)["f"]
+    f = forming_row(forming, tf)
     return {"f": f, **_status(track.state), "pe": track.panel_epoch()}  # type: ignore[arg-type]
 
 
