@@ -25,7 +25,7 @@ Dataset export (goal <= 10 s for 1,000,000 decisions), two rows:
   written to Parquet first; then a fresh process (``python bench/execution_ml.py --export
   DIR OUT``) imports the app, reads them and runs what ``app.py dataset export`` runs after
   its database read (``analytics.dataset.decision_dataset`` -> ``to_arrow`` ->
-  ``pq.write_table``, snappy), timed from start to exit, and the same in this process (the
+  ``write_parquet``, snappy), timed from start to exit, and the same in this process (the
   median of ``--repeat``).
 
 The naive way: per decision, its bars cut at its time, the features by TA-Lib and pandas on
@@ -66,9 +66,7 @@ GOAL_P99_MS = 1.0
 
 def export(inputs: Path, out: Path) -> int:
     """The fresh process: read the book, build the dataset, write it (the command's path)."""
-    import pyarrow.parquet as pq
-
-    from analytics.dataset import DatasetSettings, decision_dataset, to_arrow
+    from analytics.dataset import DatasetSettings, decision_dataset, to_arrow, write_parquet
 
     orders = pd.read_parquet(inputs / "orders.parquet")
     fills = pd.read_parquet(inputs / "fills.parquet")
@@ -76,7 +74,7 @@ def export(inputs: Path, out: Path) -> int:
     candles = {str(s): part.drop(columns="symbol") for s, part in bars.groupby("symbol")}
     settings = DatasetSettings()
     frame = decision_dataset(orders, fills, candles, settings)
-    pq.write_table(to_arrow(frame, settings, {"account": "bench"}), out, compression="snappy")
+    write_parquet(to_arrow(frame, settings, {"account": "bench"}), out)
     return 0
 
 
@@ -114,7 +112,7 @@ def naive_row(bars: pd.DataFrame, order: pd.Series, horizon: int = 20) -> dict[s
 
 
 def bench_export(args) -> dict[str, Any]:
-    from analytics.dataset import DatasetSettings, decision_dataset, to_arrow
+    from analytics.dataset import DatasetSettings, decision_dataset, to_arrow, write_parquet
     from tests.analytics.execution_book import impact_book
 
     bars = int(args.orders / args.symbols * 1.05) + 200
@@ -142,8 +140,7 @@ def bench_export(args) -> dict[str, Any]:
         for _ in range(args.repeat):
             start = time.perf_counter()
             frame = decision_dataset(book.orders, book.fills, book.candles, settings)
-            pq.write_table(to_arrow(frame, settings, {}), folder / "again.parquet",
-                           compression="snappy")  # fmt: skip
+            write_parquet(to_arrow(frame, settings, {}), folder / "again.parquet")
             inside.append(time.perf_counter() - start)
     rng = np.random.default_rng(1)
     picks = rng.choice(len(book.orders), size=args.sample, replace=False)

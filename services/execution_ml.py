@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 from sqlalchemy.orm import Session, sessionmaker
 
 from analytics.costmodel import (
@@ -46,6 +45,7 @@ from analytics.dataset import (
     last_closed,
     parquet_bytes,
     to_arrow,
+    write_parquet,
 )
 from database.repositories.candles import CandleRepository
 from database.repositories.signals import SignalRepository
@@ -103,7 +103,7 @@ class ExecutionMLService:
         frame, inputs = self.dataset(account, settings)
         table = to_arrow(frame, settings, _source(account, inputs))
         path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, path, compression="snappy")
+        write_parquet(table, path)
         return _summary(account, path, frame, inputs)
 
     # -- the cost model ---------------------------------------------------------------------

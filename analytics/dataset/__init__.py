@@ -27,6 +27,7 @@ from analytics.dataset.schema import (
     description,
     parquet_bytes,
     to_arrow,
+    write_parquet,
 )
 
 __all__ = [
@@ -44,4 +45,5 @@ __all__ = [
     "last_closed",
     "parquet_bytes",
     "to_arrow",
+    "write_parquet",
 ]

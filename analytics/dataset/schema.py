@@ -203,10 +203,25 @@ def _settings_document(settings: Any) -> dict[str, Any]:
     return values
 
 
+def write_parquet(table: pa.Table, where: Any) -> None:
+    """The table as a Parquet file (snappy) at ``where`` (a path or a writable binary file).
+    Dictionary encoding only for the texts and categories: the numbers are nearly all
+    distinct, so Parquet's default tried a dictionary for each of them and gave it up after
+    1 MB (a third of the write of 1,000,000 rows). Readers get the same table either way."""
+    texts = [
+        field.name
+        for field in table.schema
+        if pa.types.is_string(field.type)
+        or pa.types.is_large_string(field.type)
+        or pa.types.is_dictionary(field.type)
+    ]
+    pq.write_table(table, where, compression="snappy", use_dictionary=texts)
+
+
 def parquet_bytes(table: pa.Table) -> bytes:
-    """The table as a Parquet file's bytes (snappy), for a download or a file."""
+    """The table as a Parquet file's bytes (:func:`write_parquet`), for a download."""
     sink = io.BytesIO()
-    pq.write_table(table, sink, compression="snappy")
+    write_parquet(table, sink)
     return sink.getvalue()
 
 
