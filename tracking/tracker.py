@@ -28,14 +28,12 @@ its own Future; a failed transaction fails the batch's.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import gc
 import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -49,7 +47,7 @@ from database.errors import DuplicateTradeError
 from database.records import TradeRecord
 from database.repositories.trades import TRADES, TradeRepository
 from tracking.history import AccountHistory, apply_stored, records_of
-from tracking.trade_records import with_results
+from tracking.trade_records import collector_paused, with_results
 
 log = logging.getLogger(__name__)
 
@@ -310,7 +308,7 @@ class TradeTracker:
     ) -> Recorded:
         """``each``: a refused trade is returned (as its exception) in its place instead of
         raising; the others are stored."""
-        with _collector_paused():
+        with collector_paused():
             return self._record_batch(session, batch, skip_stored, each)
 
     def _record_batch(
@@ -493,23 +491,6 @@ def _positions(
         np.array([r.commission for r in fresh], dtype=np.float64),
         [r.execution_time for r in fresh],
     ), last  # fmt: skip
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector held off while a batch is made: a batch allocates a
-    few containers per trade (records, contexts, round trips), which set off collections
-    that walk every object the process holds (the tracker's histories among them): ~15 % of
-    a batch of 10,000. The batch's objects are freed by their counts as ever; a collection
-    may run after it."""
-    if not gc.isenabled():  # already paused (another batch, or the application's choice)
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def _newest_rows(session: Session, accounts: Iterable[str]) -> dict[str, int]:

@@ -40,7 +40,7 @@ from tracking.importers.result import (
     finite,
     ordered,
 )
-from tracking.trade_records import checked_record
+from tracking.trade_records import checked_record, collector_paused
 
 REQUIRED = ("trade_id", "timestamp", "symbol", "side", "price", "volume")
 OPTIONAL = ("commission", "strategy_id", "account_id", "order_id")
@@ -138,10 +138,11 @@ def _clean_file(data: pd.DataFrame, header: list[str], account: str) -> list[Tra
     orders = [o or None for o in order.tolist()] if order is not None else [None] * n
     rows = zip(text["trade_id"].tolist(), strategy.tolist(), text["symbol"].tolist(),
                side.tolist(), price, volume, times, fee, orders, strict=True)  # fmt: skip
-    records = [
-        _unchecked(trade_id, account, strat, symbol, s, p, v, t, f, order_id)
-        for trade_id, strat, symbol, s, p, v, t, f, order_id in rows
-    ]
+    with collector_paused():
+        records = [
+            _unchecked(trade_id, account, strat, symbol, s, p, v, t, f, order_id)
+            for trade_id, strat, symbol, s, p, v, t, f, order_id in rows
+        ]
     ranking = np.argsort(times_ns, kind="stable")  # (time, row): the row reading's order
     return [records[k] for k in ranking.tolist()]
 
