@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cli.common import bounded, importing
 from config.choices import SUPPORTED_TIMEFRAMES
@@ -40,11 +41,12 @@ def register(commands: argparse._SubParsersAction) -> None:
 def _import(args: argparse.Namespace, settings: Settings) -> int:
     """Validate the whole file, then store it (or its valid rows with --skip-invalid)."""
     with importing():
-        from database import migrate
-        from database.session import make_engine
         from market.importer import read_candle_file
         from market.validation import CandleValidationError
-        from services.candle_import import import_candles
+    # the database's side (SQLAlchemy, the driver: a quarter of the command's imports) is
+    # imported on another thread while this one reads the file (pyarrow's parser and numpy's
+    # checks run without the GIL); nothing touches the database before the file is accepted
+    storage = ThreadPoolExecutor(1, thread_name_prefix="import-modules").submit(_storage)
 
     path, symbol, timeframe = args.file, args.symbol, args.timeframe
     try:
@@ -69,6 +71,7 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
         for error in result.rejected[:20]:
             print(f"  {error}", file=sys.stderr)
         return 1
+    migrate, make_engine, import_candles = storage.result()
     engine = make_engine(settings.database_url)
     try:
         migrate.upgrade(engine)
@@ -84,6 +87,15 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
     )
     return 0
 
+
+
+def _storage() -> tuple[Any, Any, Any]:
+    """The modules an import stores with: (database.migrate, make_engine, import_candles)."""
+    with importing():
+        from database import migrate
+        from database.session import make_engine
+        from services.candle_import import import_candles
+    return migrate, make_engine, import_candles
 
 def _db(args: argparse.Namespace, settings: Settings) -> int:
     """upgrade: apply the migrations; current: print the revision; retention: see _retention."""
