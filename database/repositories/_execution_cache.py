@@ -39,11 +39,14 @@ _SUFFIX = ".executions.arrow"
 
 @dataclass(frozen=True)
 class CachedColumns:
-    """An account's rows of one table up to ``last_id`` (``count`` of them), as columns."""
+    """An account's rows of one table up to ``last_id`` (``count`` of them), as columns;
+    ``table_last_id``: the table's last row id seen before they were read (SQLite only, else
+    None)."""
 
     columns: dict[str, Any]
     last_id: int
     count: int
+    table_last_id: int | None = None
 
 
 class ExecutionFileCache(ArrowFileCache):
@@ -74,13 +77,21 @@ class ExecutionFileCache(ArrowFileCache):
                 columns[field.name] = column
             else:
                 columns[field.name] = column.to_numpy(zero_copy_only=False)
-        return CachedColumns(columns, last_id, count)
+        noted = (stored.schema.metadata or {}).get(b"table_last_id")
+        return CachedColumns(columns, last_id, count, int(noted) if noted else None)
 
     def store(
-        self, table: str, account: str, database: str, columns: Mapping[str, Any], last_id: int
+        self,
+        table: str,
+        account: str,
+        database: str,
+        columns: Mapping[str, Any],
+        last_id: int,
+        table_last_id: int | None = None,
     ) -> bool:
         """Write ``columns`` (``read_columns``' kinds) as the account's rows of ``table`` up to
-        ``last_id``; False when the directory is not writable (logged once)."""
+        ``last_id`` (and the table's last id seen before they were read, when given); False
+        when the directory is not writable (logged once)."""
         arrays: dict[str, pa.Array] = {}
         for name, values in columns.items():
             if isinstance(values, pd.DatetimeIndex):
@@ -90,6 +101,8 @@ class ExecutionFileCache(ArrowFileCache):
             else:  # texts as they are: a read hands them on without decoding them
                 arrays[name] = values
         meta = {"format": FORMAT, "table": table, "account": account, "database": database}
+        if table_last_id is not None:
+            meta["table_last_id"] = str(table_last_id)
         return self._write(self.path(table, account, database), pa.table(arrays), meta, last_id)
 
 

@@ -243,14 +243,24 @@ def _through_cache(
     session: Session, cache: Any, table: Table, account: str, read: Callable[[Any], dict]
 ) -> dict[str, Any]:
     """Every row of the account in ``table``: the cached ones from the file and the newer
-    ones from the database; the file brought up to date (``_execution_cache``)."""
+    ones from the database; the file brought up to date (``_execution_cache``).
+
+    On SQLite a file that noted the table's last row id before its rows were read is current
+    while that id is still the table's last: writes are serialised there, so a row committed
+    later has a higher id (an index lookup, where the account's count and last id scan its
+    rows: ~0.5 s at 1,000,000 orders and fills). Elsewhere (a PostgreSQL sequence can hand a
+    lower id to a transaction that commits later) the count and last id are always asked."""
     mine = table.c.account_id == account
     token = session.scalar(select(DatabaseIdentity.token).limit(1))
     if not token:  # a schema without its identity: nothing to key the files to
         return read(mine)
+    serial = session.connection().dialect.name == "sqlite"
+    table_last = int(session.scalar(select(func.max(table.c.id))) or 0) if serial else None
+    hit = cache.load(table.name, account, token, tuple(_TIMES))
+    if hit is not None and table_last is not None and hit.table_last_id == table_last:
+        return hit.columns
     total, last = session.execute(select(func.count(), func.max(table.c.id)).where(mine)).one()
     last = int(last or 0)
-    hit = cache.load(table.name, account, token, tuple(_TIMES))
     columns = None
     if hit is not None and hit.last_id <= last and hit.count <= total:
         if hit.last_id == last and hit.count == total:
@@ -263,7 +273,7 @@ def _through_cache(
         if len(columns["id"]) != total:  # rows came in between the two reads: not cached
             return columns
     if total:
-        cache.store(table.name, account, token, columns, last)
+        cache.store(table.name, account, token, columns, last, table_last)
     return columns
 
 

@@ -79,3 +79,45 @@ def test_a_damaged_file_is_ignored_and_rewritten(session_factory):
     pd.testing.assert_frame_equal(cached_orders, db_orders)
     pd.testing.assert_frame_equal(cached_fills, db_fills)
     assert feather.read_table(cache_file(session_factory, "execution_fills")).num_rows == 600
+
+
+def test_on_sqlite_a_file_noting_the_tables_last_id_is_current_without_a_count(session_factory):
+    """SQLite serialises writes: while the table's last row id is the one the file noted
+    before its rows were read, no row can have come since, and no count is asked; a row of
+    another account (a higher last id) or of this one sends the read back to the counts."""
+    from sqlalchemy import event
+
+    with session_factory() as session:
+        engine = session.connection().engine
+    orders, fills = awkward_book(300, seed=12)
+    half = orders["order_id"].isin(orders["order_id"][:200])
+    store(session_factory, orders[half], fills[fills["order_id"].isin(orders["order_id"][half])])
+    reads(session_factory)  # writes the files
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args) -> None:
+        statements.append(statement.lower())
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        cached_orders, cached_fills, db_orders, db_fills = reads(session_factory)
+        counted = [s for s in statements if "count(" in s]
+        if engine.dialect.name == "sqlite":
+            assert counted == [s for s in counted if "execution" not in s]  # none of ours
+        else:
+            assert len([s for s in counted if "execution_" in s]) == 2  # orders and fills
+        pd.testing.assert_frame_equal(cached_orders, db_orders)
+
+        other = orders[~half].assign(account_id="other")
+        with session_factory() as session, session.begin():  # another account's rows
+            ExecutionRepository(session).add(
+                "other", other, fills[fills["order_id"].isin(other["order_id"])]
+            )
+        statements.clear()
+        cached_orders, cached_fills, db_orders, db_fills = reads(session_factory)
+        assert any("count(" in s and "execution_orders" in s for s in statements)
+        pd.testing.assert_frame_equal(cached_orders, db_orders)
+        pd.testing.assert_frame_equal(cached_fills, db_fills)
+        assert len(cached_orders) == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
