@@ -65,6 +65,9 @@ def create_api(
     answers a deployment's start and stop at once), else one over ``sessions``. ``market``
     (services.live.LiveMarket): the feeds whose states /metrics shows (api/metrics.py)."""
     tracking = tracking or TrackingService(sessions)
+    # an account's first summary does not wait for its live state's first read (minutes at
+    # 1,000,000 trades): answered from the stored trades meanwhile (TrackingService)
+    tracking.read_in_background = True
     hub = PushHub(push_channel(sessions), redis_url=redis_url, queue_size=push_queue_size)
 
     @asynccontextmanager

@@ -159,3 +159,29 @@ def test_requests_asking_a_document_being_computed_wait_for_that_one_computation
         assert answers[0]["periods"][0]["metrics"]  # with a capital: the metrics computed
     finally:
         service.tracker.close()
+
+
+def test_a_server_answers_from_the_stored_trades_while_the_live_state_is_read(session_factory):
+    """With read_in_background (the API's), the first summary of an account is not held up
+    by the live state's first read: the same document from the stored trades, then the live
+    state's once it is read."""
+    fills = random_fills(200, seed=6)
+    writer = TrackingService(session_factory)
+    writer.tracker.record_many(fills[:150])
+    serving = TrackingService(session_factory)
+    serving.read_in_background = True
+    try:
+        first = serving.performance("acc", metrics=False)
+        assert _bits(first) == _bits(_recomputed(session_factory, "acc", metrics=False))
+        deadline = time.monotonic() + 60
+        while not serving.live_accounts.known("acc") or serving._reading:
+            assert time.monotonic() < deadline, "the live state was not read within 60 s"
+            time.sleep(0.01)
+        writer.tracker.record_many(fills[150:])  # another process's trades, then the live path
+        assert _bits(serving.performance("acc", metrics=False)) == _bits(
+            _recomputed(session_factory, "acc", metrics=False)
+        )
+        assert serving.live_accounts.summary("acc")["fills"] == len(fills)
+    finally:
+        writer.tracker.close()
+        serving.tracker.close()
