@@ -225,3 +225,23 @@ def test_a_batch_the_database_refuses_stores_nothing(session_factory, frame, row
         pd.testing.assert_frame_equal(
             ExecutionRepository(session).orders("acc"), old_orders(session, "acc")
         )
+
+
+def test_stored_times_parsed_by_arrow_equal_pandas_parse():
+    """SQLite's stored time texts through Arrow's parse equal the former pandas parse
+    (``_utc``): random instants (microseconds, before 1970, leap days), NULLs, and texts of
+    another shape, which go to pandas."""
+    import numpy as np
+
+    from database.repositories._execution_io import _stored_times, _utc
+
+    rng = np.random.default_rng(21)
+    micros = rng.integers(-(10**15), 4 * 10**15, 5_000)
+    texts = pd.to_datetime(micros, unit="us").strftime("%Y-%m-%d %H:%M:%S.%f").tolist()
+    texts[::7] = [None] * len(texts[::7])
+    for case in (texts, [None, None], [], ["2024-02-29 12:00:00", None],
+                 ["2024-02-29T12:00:00.000001", "2024-02-29 12:00:00.5"]):  # fmt: skip
+        expected = _utc(np.array(case, dtype=object))
+        got = _stored_times(case)
+        assert got.dtype == expected.dtype
+        assert got.equals(expected)
