@@ -5,7 +5,9 @@
       ├─ app.py runner            the feeds and the paper-trading runner (its own process)
       └─ gunicorn                 WEB_CONCURRENCY workers (uvicorn_worker.UvicornWorker), each
                                   the pages and the API (worker_app: api/asgi.py's app) with
-                                  TRADING_RUNNER=external: no worker trades
+                                  TRADING_RUNNER=external: no worker trades, and
+                                  LIVE_FEEDS=follow: the workers' charts follow the runner's
+                                  feeds through Redis (services/feed_relay.py), none runs them
 
 Settings from the environment (README, "Production"): DATABASE_URL must be PostgreSQL and
 REDIS_URL must answer (the workers share the chart cache and the live push through it); HOST,
@@ -126,7 +128,9 @@ def serve_prod(_args: argparse.Namespace, settings: Settings) -> int:
     children: dict[str, subprocess.Popen[Any]] = {}
     try:
         for name, argv in commands(settings).items():
-            children[name] = subprocess.Popen(argv, cwd=ROOT, env=env)
+            # the runner runs the live feeds; the workers follow them (services/feed_relay.py)
+            feeds = "run" if name == "runner" else "follow"
+            children[name] = subprocess.Popen(argv, cwd=ROOT, env=env | {"LIVE_FEEDS": feeds})
         log.info(
             "StratLens (production) on http://%s/ : gunicorn with %d workers (pid %d), the"
             " runner (pid %d); metrics in %s", bind(settings), settings.web_concurrency,

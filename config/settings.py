@@ -130,6 +130,9 @@ class Settings:
     password: str | None = field(default=None, repr=False)
     # paper trading's runner: in this process ("embedded") or `app.py runner` ("external")
     trading_runner: str = "embedded"
+    # the live feeds: run by this process ("run"), or followed through Redis ("follow": the
+    # web workers of make serve, whose runner process runs them; services/feed_relay.py)
+    live_feeds: str = "run"
     web_concurrency: int = 2  # make serve (app.py serve-prod): gunicorn's worker processes
     alerts: AlertSettings = field(default_factory=AlertSettings)  # webhook, e-mail
 
@@ -168,6 +171,9 @@ class Settings:
             ).lower(),
             web_concurrency=_int("WEB_CONCURRENCY", env.get("WEB_CONCURRENCY", "2"), 1, 64),
             alerts=AlertSettings.from_env(env),
+            live_feeds=_live_feeds(
+                env.get("LIVE_FEEDS", "run"), env.get("REDIS_URL"), env.get("TRADING_RUNNER")
+            ),
         )
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -228,6 +234,21 @@ def _float(name: str, value: str, low: float, high: float) -> float:
 
 
 TRADING_RUNNERS = ("EMBEDDED", "EXTERNAL")  # _choice compares in upper case
+LIVE_FEEDS = ("RUN", "FOLLOW")
+
+
+def _live_feeds(value: str, redis_url: str | None, trading_runner: str | None) -> str:
+    mode = _choice("LIVE_FEEDS", value, LIVE_FEEDS).lower()
+    if mode == "follow" and not redis_url:
+        raise SettingsError(
+            "LIVE_FEEDS", value, "run, unless REDIS_URL is set (follow reads the feeds there)"
+        )
+    if mode == "follow" and (trading_runner or "").strip().lower() != "external":
+        raise SettingsError(
+            "LIVE_FEEDS", value,
+            "run, unless TRADING_RUNNER=external (the process that runs the feeds trades on them)",
+        )  # fmt: skip
+    return mode
 
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:

@@ -133,7 +133,13 @@ def create_app(
                 services.trading.start()
             except RunnerBusyError as exc:  # the pages still serve; nothing trades twice
                 log.error("paper trading is not run by this process: %s", exc)
-        services.runner.start()
+        if settings.live_feeds == "follow":  # make serve's workers: the runner runs them
+            from services.feed_relay import feed_channel, follow_feeds
+
+            channel = feed_channel(services.sessions)
+            services.stops.append(follow_feeds(services.market, settings.redis_url, channel))
+        else:
+            services.runner.start()
     if warm:
         app.server.extensions["stratlens_warmup"] = warmup
         warmup.start()

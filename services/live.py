@@ -128,6 +128,38 @@ class LiveMarket:
         # called (outside the lock) when a feed goes down: (symbol, status, why); the app
         # raises a "feed_down" alert with it
         self.on_down: Callable[[str, str, str | None], object] | None = None
+        # called (outside the lock) with each new state, in order per symbol: the feed relay
+        # publishes them to the web workers that follow this process's feeds
+        self._listeners: tuple[Callable[[StreamState], object], ...] = ()
+
+    def add_listener(self, listener: Callable[[StreamState], object]) -> Callable[[], None]:
+        """Call ``listener`` with every state a feed event or a status change makes (on the
+        feed's thread: it must be quick; one that raises is logged). Returns its remover."""
+        with self._lock:
+            self._listeners = (*self._listeners, listener)
+
+        def remove() -> None:
+            with self._lock:
+                self._listeners = tuple(f for f in self._listeners if f is not listener)
+
+        return remove
+
+    def replace(self, state: StreamState) -> bool:
+        """Take ``state`` as the symbol's (a follower: the state another process's feed made);
+        False, and nothing changes, for a symbol not registered here."""
+        with self._lock:
+            if state.symbol not in self._streams:
+                return False
+            self._streams[state.symbol] = state
+            return True
+
+    def _changed(self, state: StreamState) -> StreamState:
+        for listener in self._listeners:
+            try:
+                listener(state)
+            except Exception:  # a listener never stops a feed
+                log.exception("feed %s: a state listener failed", state.symbol)
+        return state
 
     def register(self, feed: Feed, feed_kind: str) -> None:
         state = StreamState(
@@ -210,12 +242,12 @@ class LiveMarket:
                     version=state.version + 1,
                 )
             self._streams[event.symbol] = state
-            return state
+        return self._changed(state)
 
     def set_status(self, symbol: str, status: str, error: str | None = None) -> None:
         with self._lock:
             state = self._streams[symbol]
-            self._streams[symbol] = replace(
+            state = self._streams[symbol] = replace(
                 state,
                 status=status,
                 error=error,
@@ -223,6 +255,7 @@ class LiveMarket:
                 backlog=0,
                 version=state.version + 1,
             )
+        self._changed(state)
         if status == "error":
             self._down(symbol, status, error)
 
@@ -250,7 +283,7 @@ class LiveMarket:
             )
             state = replace(state, version=state.version + 1)
             self._streams[symbol] = state
-            return state
+        return self._changed(state)
 
 
 class FeedRunner:

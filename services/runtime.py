@@ -9,7 +9,8 @@ offline_services), which imports none of the live stack.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import pandas as pd
 from sqlalchemy import Engine
@@ -56,8 +57,12 @@ class Services:
     # the process's one trade tracker and its live view: the runner's fills, the API's and the
     # pages' go through it, so its listeners (live view, push) hear every trade made here
     tracking: TrackingService
+    # what else runs for these services (a feed follower, a relay): stopped first on close
+    stops: list[Callable[[], object]] = field(default_factory=list)
 
     def close(self) -> None:
+        for stop in self.stops:
+            stop()
         self.runner.stop()
         self.trading.stop()
         self.tracking.tracker.close()

@@ -524,12 +524,15 @@ def run_forever(settings) -> int:
 
     services = build_services(settings)
     if settings.redis_url:  # the web processes push this runner's alerts and trades
+        from services.feed_relay import feed_channel, publish_feeds
         from services.push import publish_alerts_to_redis, publish_to_redis, push_channel
 
         channel = push_channel(services.sessions)
         stops = [
             publish_alerts_to_redis(services.alert_center, settings.redis_url, channel),
             publish_to_redis(services.tracking, settings.redis_url, channel),
+            # make serve's web workers follow this process's feeds (LIVE_FEEDS=follow)
+            publish_feeds(services.market, settings.redis_url, feed_channel(services.sessions)),
         ]
         stop_push = lambda: [stop() for stop in stops]  # noqa: E731
     else:
