@@ -21,8 +21,9 @@ in every worker for the same state (a tab's chart state, ``v``, means one thing 
 worker answers). The runner also publishes every feed's state each ``HEARTBEAT_S`` seconds: a
 worker started later, or reconnected after Redis came back, is current within that time even
 for a feed that no longer moves (finished, static, in error). A state older than the one held
-is ignored. While Redis cannot be reached the worker's charts stay at the last state, and the
-follower reconnects with backoff.
+is ignored. While Redis cannot be reached the worker's charts stay at the last state, shown
+delayed with the reason (the status line says DELAYED), and the follower reconnects with
+backoff; the first state that arrives again is taken.
 """
 
 from __future__ import annotations
@@ -114,6 +115,7 @@ class _Follower:
         self._channel = channel
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="feed-follower", daemon=True)
+        self._held: set[str] = set()  # symbols shown delayed by this follower (Redis lost)
         self.applied = 0
 
     def start(self) -> None:
@@ -144,6 +146,7 @@ class _Follower:
             except (redis.RedisError, OSError) as exc:
                 if not failing:
                     log.warning("feed relay: Redis unreachable (%s); charts hold", exc)
+                    self._hold(f"the live feed relay (Redis) is unreachable: {exc}")
                 failing = True
                 self._stop.wait(wait)
                 wait = min(wait * 2, RETRY_S[1])
@@ -157,10 +160,22 @@ class _Follower:
             log.warning("feed relay: a message it cannot read was skipped (%s)", exc)
             return
         held = self._market.get(state.symbol)
-        if held is not None and held.version >= state.version:
+        if held is not None and held.version >= state.version and state.symbol not in self._held:
             return  # an older state (a heartbeat behind an event), or the one held
         if self._market.replace(state):
+            self._held.discard(state.symbol)
             self.applied += 1
+
+    def _hold(self, why: str) -> None:
+        """Show every followed feed delayed, naming why, until its next state arrives (which
+        is taken whatever its version: the one held here is this follower's own)."""
+        for state in self._market.all():
+            if state.feed_kind == "none":
+                continue  # a stored series without a feed: nothing to follow
+            self._held.add(state.symbol)
+            self._market.replace(
+                replace(state, status="delayed", error=why, version=state.version + 1)
+            )
 
 
 # --- the wire format -----------------------------------------------------------------------

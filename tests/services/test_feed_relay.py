@@ -173,3 +173,26 @@ def test_following_needs_redis_and_an_external_runner(more, expected):
     with pytest.raises(SettingsError, match="LIVE_FEEDS") as error:
         Settings.from_env(more)
     assert expected in str(error.value)
+
+
+def test_without_redis_the_followed_feeds_show_delayed_until_a_state_comes(tmp_path, redis_url):
+    from services.feed_relay import _Follower, follow_feeds
+
+    services = build_services(Settings.from_env(env(tmp_path, redis_url)))
+    try:
+        stop = follow_feeds(services.market, "redis://127.0.0.1:9/0", "nobody-listens")
+        try:
+            until(lambda: services.market.get("SP500").status == "delayed", "SP500 delayed")
+            assert "relay (Redis) is unreachable" in services.market.get("SP500").error
+        finally:
+            stop()
+        follower = _Follower(services.market, redis_url, "unused")
+        follower._hold("Redis went away")
+        held = services.market.get("SP500")
+        assert held.status == "delayed"
+        assert held.error == "Redis went away"
+        came = replace(held, status="live", error=None, version=0)  # the runner's own, as held
+        follower._take(encode_state(came, 0))
+        assert services.market.get("SP500") == came  # taken whatever its version
+    finally:
+        services.close()
