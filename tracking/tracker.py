@@ -325,6 +325,12 @@ class TradeTracker:
         skipped: list[str] = []
         for record in batch:
             history = histories[record.account_id]
+            last = history.last_time.get(record.symbol)
+            new = record.trade_id not in history.ids
+            if new and (last is None or record.execution_time >= last):
+                fresh.append(record)  # the common case, without a call
+                results.append(None)
+                continue
             problem = self._refusal(record, history, skip_stored)
             if problem == "skip":
                 skipped.append(record.trade_id)

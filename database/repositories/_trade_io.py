@@ -75,20 +75,23 @@ def _insert_sqlite(
     shared = [name for name in names if _one_value(values[name])]
     varying = [name for name in names if name not in shared]
     constants = tuple(values[name][0] for name in shared)
-    rows = list(zip(*(values[name] for name in varying), strict=True)) if varying else [()] * n
+    # every row's varying values one after another (row-major), as the statements bind them
+    flat = list(itertools.chain.from_iterable(zip(*(values[name] for name in varying),
+                                                  strict=True)))  # fmt: skip
+    width = len(varying)
     listed = ", ".join([*shared, *varying])
-    per = max(1, min(ROWS_PER_STATEMENT, (MAX_PARAMETERS - len(shared)) // max(len(varying), 1)))
+    per = max(1, min(ROWS_PER_STATEMENT, (MAX_PARAMETERS - len(shared)) // max(width, 1)))
     whole = n // per * per
     if whole:
-        rows_sql = _sqlite_rows(len(shared), len(varying), per)
+        rows_sql = _sqlite_rows(len(shared), width, per)
         many = f"INSERT INTO {table} ({listed}) VALUES {rows_sql}"
         statements = [
-            (*constants, *itertools.chain.from_iterable(rows[start : start + per]))
+            (*constants, *flat[start * width : (start + per) * width])
             for start in range(0, whole, per)
         ]
         connection.exec_driver_sql(many, statements)
     if whole < n:
-        rest = (*constants, *itertools.chain.from_iterable(rows[whole:]))
+        rest = (*constants, *flat[whole * width :])
         rows_sql = _sqlite_rows(len(shared), len(varying), n - whole)
         connection.exec_driver_sql(f"INSERT INTO {table} ({listed}) VALUES {rows_sql}", rest)
 
