@@ -245,3 +245,27 @@ def test_stored_times_parsed_by_arrow_equal_pandas_parse():
         got = _stored_times(case)
         assert got.dtype == expected.dtype
         assert got.equals(expected)
+
+
+def test_the_sort_check_gives_the_stable_sorts_order():
+    """``_sort_order`` is None exactly when the stable sort by (time, id) keeps the rows as
+    they are, else that sort's order: times sorted, with ties, NaT, shuffled."""
+    import numpy as np
+
+    from database.repositories.executions import _sort_order
+
+    rng = np.random.default_rng(22)
+    for case in range(40):
+        n = int(rng.integers(0, 60))
+        clock = np.sort(rng.integers(0, 8, n)) * 10**9
+        clock[: int(rng.integers(0, 3))] = np.iinfo(np.int64).min  # NaT first
+        ids = np.arange(1, n + 1)
+        if case % 2:
+            rows = rng.permutation(n)
+            clock, ids = clock[rows], ids[rows]
+        order = np.lexsort((ids, clock))
+        got = _sort_order(clock, ids)
+        if (order == np.arange(n)).all():
+            assert got is None
+        else:
+            np.testing.assert_array_equal(got, order)
