@@ -129,11 +129,11 @@ class TrackingService:
             found = self.live_accounts.summary(account, self._newest_row(account))
             if found is not None:
                 return found
-        found = self._follow_locked(account)
-        assert found is not None
-        return found
+        return self._follow_locked(account)
 
     def _follow_locked(self, account: str) -> dict[str, Any]:
+        """:meth:`_follow` under the tracker's lock: the catch-up, the first read (the
+        account's fills and round trips) if the state is not followed yet, the figures."""
         tracker = self.tracker
         with tracker.exclusive():  # no batch is made between the catch-up and the read
             tracker.catch_up(account)
