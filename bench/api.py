@@ -355,10 +355,17 @@ def summary(args: argparse.Namespace) -> None:
           f"process): median {slow:,.0f} ms | x{slow / p50:,.0f} at the median")  # fmt: skip
 
 
-def _new_trade_then_get(http: httpx2.Client, path: str, write: str) -> Callable[[], float]:
+def _new_trade_then_get(
+    http: httpx2.Client | str, path: str, write: str, read: str | None = None
+) -> Callable[[], float]:
     """A function that POSTs one new trade (symbol NEW, a minute after the one before) and
-    gives the time (ms) of GET ``path`` right after it, whose answer must count it."""
+    gives the time (ms) of GET ``path`` right after it, whose answer must count it. ``http``:
+    a client (one connection: one worker), or the server's base URL (a new connection each
+    request: whichever worker takes it; ``read``: the GET's token)."""
     headers = {"Authorization": f"Bearer {write}"}
+    if isinstance(http, str):
+        base, auth = http, {"Authorization": f"Bearer {read}"}
+        http = _NewConnections(base, auth)
     fills = http.get(path).json()["fills"]
     k = 0
 
@@ -378,6 +385,20 @@ def _new_trade_then_get(http: httpx2.Client, path: str, write: str) -> Callable[
         return took
 
     return one
+
+
+class _NewConnections:
+    """get/post as httpx2.Client's, each request on a new connection (the read token's
+    headers unless others are given)."""
+
+    def __init__(self, base: str, headers: dict[str, str]) -> None:
+        self.base, self.headers = base, headers
+
+    def get(self, path: str) -> httpx2.Response:
+        return httpx2.get(self.base + path, headers=self.headers, timeout=900)
+
+    def post(self, path: str, *, json: object, headers: dict[str, str]) -> httpx2.Response:
+        return httpx2.post(self.base + path, json=json, headers=headers, timeout=900)
 
 
 def _naive_summary(url: str) -> list[float]:
@@ -418,11 +439,21 @@ def load(args: argparse.Namespace) -> None:
         prepare(env)
         seed_trades(url, "big", args.stored)
         writers = [f"w{k}" for k in range(20)]
-        made = tokens(env, [("big", "read"), *((w, "write") for w in writers)])
+        big_write, *made = tokens(env, [("big", "write"), ("big", "read"),
+                                        *((w, "write") for w in writers)])  # fmt: skip
         with Gunicorn(env, workers=2) as server:
             auth = {"Authorization": f"Bearer {made[0]}"}
-            for path in ("summary", "metrics?capital=10000"):
-                _warm(f"{server.base}/api/v1/performance/big/{path}", auth)
+            _warm(f"{server.base}/api/v1/performance/big/summary", auth)
+            # each worker reads the account's live state in the background after its first
+            # summary: until a new trade's summary answers within 1 s ten times in a row on
+            # new connections (a trade or two more for the account: symbol NEW, after the rest)
+            new_trade_then_get = _new_trade_then_get(
+                server.base, "/api/v1/performance/big/summary", big_write, made[0]
+            )
+            fast = 0
+            while fast < 10:
+                fast = fast + 1 if new_trade_then_get() < 1000 else 0
+            _warm(f"{server.base}/api/v1/performance/big/metrics?capital=10000", auth)
             report = run_load(server.base, account="big", read=made[0],
                               writers=dict(zip(writers, made[1:], strict=True)),
                               seconds=args.seconds, stored=args.stored)  # fmt: skip
