@@ -18,9 +18,10 @@ Dataset export (goal <= 10 s for 1,000,000 decisions), two rows:
   --account bench-desk --out FILE.parquet`` as a fresh process, ``--fresh`` times, each from
   start to exit: migrations checked, the orders and fills read from execution_orders /
   execution_fills, the bars through CandleRepository.frame, the dataset, the file written.
-  The caches start empty: the first run reads the database and fills the candle and
-  execution caches (files beside the database; a later run reads only rows added since),
-  the next ones use them. PASS/FAIL on the median; the processes' CPU seconds beside it.
+  The store and the export use one cache directory (``CANDLE_CACHE_DIR``), as a user's
+  import and export do: the first run meets the caches the store left and fills the rest
+  (the candle and execution caches; a later run reads only rows added since), the next ones
+  use them. PASS/FAIL on the median; the first run beside it; the processes' CPU seconds.
 - from Parquet (the part after the database read): the book's orders, fills and bars are
   written to Parquet first; then a fresh process (``python bench/execution_ml.py --export
   DIR OUT``) imports the app, reads them and runs what ``app.py dataset export`` runs after
@@ -163,15 +164,19 @@ def bench_export(args) -> dict[str, Any]:
     return {"fresh": max(fresh), "inside": ours, "naive": naive, "book": book}
 
 
-def store_book(url: str, book) -> tuple[float, float]:
+def store_book(url: str, book, env: dict[str, str]) -> tuple[float, float]:
     """The book into the database at ``url`` through the app's repositories (migrated first):
     the orders and fills (ExecutionRepository.add), each symbol's 1m bars (CandleRepository
-    .upsert); seconds for each."""
+    .upsert); seconds for each. ``env``: the export's settings, in force while storing, so
+    that the caches the store writes are the ones the export reads (a user has one
+    ``CANDLE_CACHE_DIR``)."""
     from database import migrate
     from database.repositories.candles import CandleRepository
     from database.repositories.executions import ExecutionRepository
     from database.session import make_engine, make_session_factory
 
+    saved = dict(os.environ)
+    os.environ.update(env)
     engine = make_engine(url)
     try:
         migrate.upgrade(engine)
@@ -188,24 +193,28 @@ def store_book(url: str, book) -> tuple[float, float]:
         return middle - start, time.perf_counter() - middle
     finally:
         engine.dispose()
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def stored_export(args, name: str, url: str, book, naive: float, scratch: Path) -> dict[str, Any]:
     """``app.py dataset export`` as a fresh process on the book stored at ``url``."""
     import pyarrow.parquet as pq
 
-    orders_s, bars_s = store_book(url, book)
-    print(f"  stored in {name}: {len(book.orders):,} orders + {len(book.fills):,} fills "
-          f"{orders_s:.1f} s (ExecutionRepository.add), {sum(map(len, book.candles.values())):,}"
-          f" bars {bars_s:.1f} s (CandleRepository.upsert)")  # fmt: skip
     out = scratch / f"{name}.parquet"
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"} | {
         "DATABASE_URL": url,
         "STRATLENS_DATA_DIR": str(scratch / "data"),
-        "CANDLE_CACHE_DIR": str(scratch / f"cache-{name}"),  # starts empty: the first run fills it
+        # one cache directory for the store and the export, as a user has: the first export
+        # is what the user meets after importing
+        "CANDLE_CACHE_DIR": str(scratch / f"cache-{name}"),
         "LOAD_SAMPLE_DATA": "false",
         "LOG_LEVEL": "WARNING",
     }
+    orders_s, bars_s = store_book(url, book, env)
+    print(f"  stored in {name}: {len(book.orders):,} orders + {len(book.fills):,} fills "
+          f"{orders_s:.1f} s (ExecutionRepository.add), {sum(map(len, book.candles.values())):,}"
+          f" bars {bars_s:.1f} s (CandleRepository.upsert)")  # fmt: skip
     command = [sys.executable, str(ROOT / "app.py"), "dataset", "export", "--account", ACCOUNT,
                "--out", str(out)]  # fmt: skip
     times, cpu = [], []
@@ -221,8 +230,8 @@ def stored_export(args, name: str, url: str, book, naive: float, scratch: Path) 
     rows = pq.read_metadata(out).num_rows
     median = statistics.median(times)
     print(f"  {name}: app.py dataset export --account {ACCOUNT} (a fresh process, start to "
-          f"exit, {rows:,} decisions): {', '.join(f'{t:.2f}' for t in times)} s (the first "
-          f"fills the bars' cache), median {median:.2f} s  goal <= {GOAL_EXPORT_S:.0f} s: "
+          f"exit, {rows:,} decisions): {', '.join(f'{t:.2f}' for t in times)} s (first "
+          f"{times[0]:.2f} s), median {median:.2f} s  goal <= {GOAL_EXPORT_S:.0f} s: "
           f"{'PASS' if median <= GOAL_EXPORT_S else 'FAIL'}")  # fmt: skip
     print(f"  {name}: CPU seconds of those processes (user + system; the machine is shared): "
           f"{', '.join(f'{t:.2f}' for t in cpu)} s")  # fmt: skip
