@@ -8,17 +8,26 @@
 
 Writes and reads go a column at a time: a batch is one executemany per chunk of rows (Core
 inserts, no ORM objects), and a read is one query whose columns become the frame's.
+
+A batch stored by :meth:`ExecutionRepository.add` also goes into the account's columnar file
+cache (``_execution_cache``) once its transaction commits, from the columns already in
+memory: the first read after an import (``app.py dataset export``) then reads no order or
+fill row through the driver. The rows' ids are read back (ids only) and the file written
+only when the account's rows are exactly the cached ones plus the batch (see
+:func:`_cache_stored`); otherwise nothing is written and the next read fills the cache.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from sqlalchemy import Table, false, func, select
+from sqlalchemy import Table, event, false, func, select
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from database.errors import DuplicateOrderError, TradeImmutableError
@@ -31,7 +40,7 @@ from database.repositories._common import (
     chunks,
     stored_keys,
 )
-from database.repositories._execution_io import read_columns, text_column
+from database.repositories._execution_io import read_columns, text_column, utc_micros
 from database.repositories._trade_io import insert_columns
 
 ORDERS: Table = ExecutionOrder.__table__  # type: ignore[assignment]
@@ -55,6 +64,9 @@ _ORDER_NUMBERS = {
 }  # fmt: skip
 _TIMES = {"decision_time", "arrival_time", "end_time", "fill_time"}
 _FILL_NUMBERS = {"fill_price", "fill_qty", "fee"}
+_PENDING = "execution_cache_pending"  # Session.info: batches to cache once it commits
+
+log = logging.getLogger(__name__)
 
 
 class ExecutionRepository:
@@ -115,6 +127,8 @@ class ExecutionRepository:
             for start in range(0, n, self._chunk_rows):
                 part = {k: v[start : start + self._chunk_rows] for k, v in columns.items()}
                 insert_columns(self._session, table, list(columns), part)
+        _cache_after_commit(self._session, account, ORDERS, order_columns, _ORDER_NUMBERS)
+        _cache_after_commit(self._session, account, FILLS, fill_columns, _FILL_NUMBERS)
         return len(orders), len(fills)
 
     def stored_order_ids(self, account: str, order_ids: Iterable[str]) -> set[str]:
@@ -282,6 +296,118 @@ def _through_cache(
     if total:
         cache.store(table.name, account, token, columns, last, table_last)
     return columns
+
+
+def _cache_after_commit(
+    session: Session, account: str, table: Table, columns: dict[str, Any], numbers: set[str]
+) -> None:
+    """Note the batch ``columns`` (as :meth:`ExecutionRepository.add` inserted them, in
+    insertion order) to go into the account's cache file of ``table`` when ``session``
+    commits (nothing when the database has no file cache or the batch is empty)."""
+    from database.repositories._execution_cache import execution_cache_for
+
+    n = len(columns["order_id"])
+    engine = session.connection().engine
+    if not n or execution_cache_for(engine.url) is None:
+        return
+    if _PENDING not in session.info:
+        session.info[_PENDING] = []
+        event.listen(session, "after_commit", _write_pending)
+        event.listen(session, "after_rollback", _drop_pending)
+    session.info[_PENDING].append((engine, account, table, columns, numbers))
+
+
+def _drop_pending(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+def _write_pending(session: Session) -> None:
+    """After the commit: each noted batch into its account's cache file (one file per table
+    and account, batches of one transaction joined in their order). A failure is logged and
+    costs only speed: the next read fills the cache from the database."""
+    pending = session.info.pop(_PENDING, None) or []
+    batches: dict[tuple, list[dict[str, Any]]] = {}
+    for engine, account, table, columns, numbers in pending:
+        batches.setdefault((engine, account, table.name, frozenset(numbers)), []).append(columns)
+    for (engine, account, name, numbers), parts in batches.items():
+        table = ORDERS if name == ORDERS.name else FILLS
+        joined = parts[0] if len(parts) == 1 else {
+            key: [v for part in parts for v in part[key]] for key in parts[0]
+        }
+        try:
+            _cache_stored(engine, account, table, joined, set(numbers))
+        except Exception:  # the import is committed: the cache is only speed
+            log.warning("execution cache of %r (%s) not written after the import", account,
+                        name, exc_info=True)  # fmt: skip
+
+
+def _cache_stored(
+    engine: Engine, account: str, table: Table, batch: dict[str, Any], numbers: set[str]
+) -> bool:
+    """Write the account's cache file of ``table`` as its cached rows (if any) plus ``batch``
+    (the values just committed, in insertion order), exactly as a read through the cache
+    would write it; True when written.
+
+    The account's row ids are read back (ids only): the file is written only when they are
+    the cached file's ids followed by exactly ``len(batch)`` higher ones, which are then the
+    batch's in insertion order (an insert numbers its rows in order). Anything else (a row
+    of another writer in between, a cache file behind the database, no file while the
+    account had rows before, a batch rolled back to a savepoint) writes nothing. Values whose
+    stored form may differ from the one in memory (a text that is not a str, an infinite
+    number or -0.0: SQLite keeps 0.0) write nothing either."""
+    from database.repositories._execution_cache import execution_cache_for
+
+    cache = execution_cache_for(engine.url)
+    wanted = [name for name in batch if name != "account_id"]
+    n = len(batch["order_id"])
+    columns = _cache_columns(batch, wanted, numbers)
+    if cache is None or columns is None:
+        return False
+    mine = table.c.account_id == account
+    with engine.connect() as connection, Session(bind=connection) as session:
+        token = session.scalar(select(DatabaseIdentity.token).limit(1))
+        if not token:
+            return False
+        serial = connection.dialect.name == "sqlite"
+        # before the ids, as a read through the cache notes it (_through_cache)
+        table_last = int(session.scalar(select(func.max(table.c.id))) or 0) if serial else None
+        ids = np.sort(read_columns(session, table, ["id"], mine, times=(), numbers=(),
+                                   integers=("id",))["id"])  # fmt: skip
+    hit = cache.load(table.name, account, token, tuple(_TIMES))
+    before = np.sort(hit.columns["id"]) if hit is not None else np.empty(0, dtype=np.int64)
+    if len(ids) != len(before) + n or not np.array_equal(ids[: len(before)], before):
+        return False
+    columns["id"] = ids[len(before) :]
+    if hit is not None:
+        columns = {name: _joined([hit.columns[name], columns[name]]) for name in columns}
+    return cache.store(table.name, account, token, columns, int(ids[-1]), table_last)
+
+
+def _cache_columns(
+    batch: dict[str, Any], wanted: list[str], numbers: set[str]
+) -> dict[str, Any] | None:
+    """``batch``'s values (as ``add`` stores them) as ``read_columns`` gives them back, or
+    None when a value's stored form may differ from it."""
+    out: dict[str, Any] = {}
+    for name in wanted:
+        values = batch[name]
+        if name in _TIMES:
+            micros = np.asarray(values, dtype="datetime64[us]")
+            known = pa.array(micros.view(np.int64), mask=np.isnat(micros))
+            out[name] = utc_micros(known)
+        elif name in numbers:
+            floats = np.asarray(values, dtype=np.float64)
+            if np.isinf(floats).any() or ((floats == 0) & np.signbit(floats)).any():
+                return None
+            out[name] = floats
+        elif name == "seq":
+            out[name] = np.asarray(values, dtype=np.int64)
+        else:
+            try:
+                out[name] = pa.array(values, type=pa.string())
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                return None
+    return out
 
 
 def _joined(parts: list[Any]) -> Any:
