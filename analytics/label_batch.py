@@ -28,7 +28,8 @@ from analytics.market_context import CONTEXT_KEYS, BarSnapshot, fill_context
 from analytics.sessions import DAY_NS, MINUTE_NS
 from market.calendars import TradingCalendar
 
-MIN_COLUMNS = 12  # fills of a symbol from which the column-wise form pays
+MIN_COLUMNS = 24  # fills of a symbol from which the column-wise form pays (measured: ~4.7 us a
+# fill either way at 24; 1.1 us against 5 at 512)
 NAN = float("nan")
 _BIT = {name: 1 << k for k, name in enumerate(LABELS)}
 _INT64 = np.iinfo(np.int64)
