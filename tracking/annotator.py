@@ -264,15 +264,16 @@ class MarketAnnotator:
                 continue
             after = None if follow.last_open is None else follow.last_open.value // _MS
             wanted.append((symbol, follow.timeframe, end.value // _MS, after))
-        if not wanted:
-            return {}
-        params: dict[str, Any] = {}
-        for k, (symbol, timeframe, end_ms, after_ms) in enumerate(wanted):
-            params.update({f"s{k}": symbol, f"f{k}": timeframe, f"e{k}": end_ms})
-            if after_ms is not None:
-                params[f"a{k}"] = after_ms
-        shape = tuple(after_ms is not None for *_, after_ms in wanted)
-        found = session.execute(_pending_statement(shape), params).all()
+        found: list[Any] = []
+        for part in range(0, len(wanted), _SERIES_PER_QUERY):
+            series = wanted[part : part + _SERIES_PER_QUERY]
+            params: dict[str, Any] = {}
+            for k, (symbol, timeframe, end_ms, after_ms) in enumerate(series):
+                params.update({f"s{k}": symbol, f"f{k}": timeframe, f"e{k}": end_ms})
+                if after_ms is not None:
+                    params[f"a{k}"] = after_ms
+            shape = tuple(after_ms is not None for *_, after_ms in series)
+            found.extend(session.execute(_pending_statement(shape), params).all())
         if not found:
             return {}
         symbols, ts, *columns = zip(*found, strict=True)
@@ -316,6 +317,7 @@ def _reason(record: TradeRecord) -> str | None:
 
 _NONE: tuple[np.ndarray, list] = (np.empty(0, dtype=np.int64), [])
 _MS = 1_000_000  # ns per ms: the candles' open times are stored in epoch ms
+_SERIES_PER_QUERY = 200  # 800 bound parameters at most: far below SQLite's limit
 
 
 @functools.lru_cache(maxsize=256)

@@ -505,14 +505,19 @@ def _newest_rows(session: Session, accounts: Iterable[str]) -> dict[str, int]:
     list reads every row of the accounts (0.8 s for one of 1,000,000 trades on PostgreSQL).
     One statement per number of accounts, made once (compiling one took ~3 ms a batch)."""
     names = sorted(accounts)
-    if not names:
-        return {}
-    values = {f"a{k}": name for k, name in enumerate(names)}
-    row = session.execute(_newest_statement(len(names)), values).one()
-    return {account: int(newest or 0) for account, newest in zip(names, row, strict=True)}
+    out: dict[str, int] = {}
+    for start in range(0, len(names), _ACCOUNTS_PER_QUERY):  # bound parameters within limits
+        part = names[start : start + _ACCOUNTS_PER_QUERY]
+        values = {f"a{k}": name for k, name in enumerate(part)}
+        row = session.execute(_newest_statement(len(part)), values).one()
+        out.update({account: int(newest or 0) for account, newest in zip(part, row, strict=True)})
+    return out
 
 
-@functools.lru_cache(maxsize=64)
+_ACCOUNTS_PER_QUERY = 500
+
+
+@functools.lru_cache(maxsize=32)
 def _newest_statement(count: int) -> Any:
     """SELECT (max id of account :a0), (max id of account :a1), ... as one row."""
     table = TRADES.name

@@ -148,3 +148,40 @@ def test_a_batch_recorded_in_the_callers_transaction_is_heard_once_committed(ses
     session.close()
     assert heard == [["a"]]  # a rolled back batch is never heard
     assert [t.trade_id for t in stored(session_factory)] == ["a"]
+
+
+def test_a_batch_of_more_accounts_and_symbols_than_one_query_binds(session_factory):
+    """The newest rows of 520 accounts and the pending bars of 210 symbols are read in
+    several statements (500 accounts, 200 series each: bound parameters within the
+    databases' limits): every account's rows are the ones it stored, each trade finds its
+    symbol's bars."""
+    import pandas as pd
+    from sqlalchemy import func, select
+
+    from database.repositories.candles import CandleRepository
+    from database.repositories.trades import TRADES
+    from market.sample_data import generate_random_walk
+    from tracking.annotator import MarketAnnotator
+
+    symbols = [f"B{k}" for k in range(210)]
+    start = pd.Timestamp(T0) - pd.Timedelta(minutes=30)
+    with session_factory.begin() as session:
+        for k, symbol in enumerate(symbols):
+            bars = generate_random_walk(symbol, "1m", start, 40, seed=k)
+            CandleRepository(session).upsert(symbol, "1m", bars)
+    tracker = TradeTracker(session_factory, annotator=MarketAnnotator())
+    first = [fill(f"x{k}", 0, "buy", 100.0, 1.0, account=f"acc{k}", symbol=symbols[k % 210])
+             for k in range(520)]  # fmt: skip
+    tracker.record_many(first)
+    second = [fill(f"y{k}", 5, "sell", 101.0, 1.0, account=f"acc{k}", symbol=symbols[k % 210])
+              for k in range(520)]  # fmt: skip
+    out = tracker.record_many(second)
+    assert len(out.stored) == 520
+    assert all(t.market_context["bar_open"] is not None for t in out.stored)
+    with session_factory() as session:
+        rows = session.execute(
+            select(TRADES.c.account_id, func.min(TRADES.c.id), func.max(TRADES.c.id))
+            .group_by(TRADES.c.account_id)
+        ).all()
+    assert out.rows == {account: (low, high) for account, low, high in rows}
+    assert len(out.rows) == 520
