@@ -209,3 +209,33 @@ def test_the_live_view_follows_an_import_of_orders(session_factory, first_file):
     assert whole["net_pnl"] == pytest.approx(0.5 * 0.6 + 1.5 * 0.5 - 0.5)
     for key, value in whole.items():
         assert live["trade_summary"][key] == pytest.approx(value, nan_ok=True), key
+
+
+def test_an_orders_csv_import_fills_the_execution_cache(session_factory, first_file, tmp_path):
+    """``app.py trades import --format orders-csv`` leaves the account's execution cache
+    written (the first export reads no order or fill row from the database): the files hold
+    the rows a read from the database gives, and a second file extends them."""
+    import pyarrow.feather as feather
+    from sqlalchemy import select
+
+    from database.models import DatabaseIdentity
+    from database.repositories._execution_cache import execution_cache_for
+
+    service = TrackingService(session_factory)
+    service.import_file(first_file, "orders-csv", "desk")
+    with session_factory() as session:
+        token = session.scalar(select(DatabaseIdentity.token))
+        cache = execution_cache_for(session.connection().engine.url)
+    paths = {t: cache.path(t, "desk", token) for t in ("execution_orders", "execution_fills")}
+    assert {t: feather.read_table(p).num_rows for t, p in paths.items()} == {
+        "execution_orders": 2, "execution_fills": 2,
+    }  # fmt: skip
+    second = orders_file(tmp_path, "second.csv",
+                         row(order_id="o3", fill_time="2024-01-02T11:00:03Z"))  # fmt: skip
+    service.import_file(second, "orders-csv", "desk")
+    assert feather.read_table(paths["execution_orders"]).num_rows == 3
+    with session_factory() as session:
+        repo = ExecutionRepository(session)
+        pd.testing.assert_frame_equal(repo.orders("desk", cached=True), repo.orders("desk"))
+        pd.testing.assert_frame_equal(repo.fills("desk", cached=True), repo.fills("desk"))
+        assert repo.orders("desk")["order_id"].tolist() == ["o1", "o2", "o3"]
