@@ -12,7 +12,10 @@ reads those (``id > last``) and, if the counts add up, rewrites the file with th
 are keyed by the database's identity token (table ``database_identity``), written to a
 temporary name and renamed into place; an unreadable file is ignored (logged), an unwritable
 directory only costs speed. Only committed rows may be cached: the repository uses the cache
-when its caller asks (``cached=True``: a session that has written nothing).
+when its caller asks (``cached=True``: a session that has written nothing), and an import
+(``ExecutionRepository.add``) writes the files itself once its transaction commits, from the
+columns it stored, when the account's ids read back prove them to be the cached rows plus its
+own (``executions._cache_stored``): the first read after an import reads no row.
 
 Where: beside the candle cache (``CANDLE_CACHE_DIR``'s setting, ``off`` turns it off), in
 ``execution_cache/``.
