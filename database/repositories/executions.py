@@ -65,6 +65,7 @@ _ORDER_NUMBERS = {
 _TIMES = {"decision_time", "arrival_time", "end_time", "fill_time"}
 _FILL_NUMBERS = {"fill_price", "fill_qty", "fee"}
 _PENDING = "execution_cache_pending"  # Session.info: batches to cache once it commits
+_LISTENING = "execution_cache_listening"  # Session.info: its commit and rollback are heard
 
 log = logging.getLogger(__name__)
 
@@ -310,11 +311,11 @@ def _cache_after_commit(
     engine = session.connection().engine
     if not n or execution_cache_for(engine.url) is None:
         return
-    if _PENDING not in session.info:
-        session.info[_PENDING] = []
+    if not session.info.get(_LISTENING):  # once per session: it may commit many times
+        session.info[_LISTENING] = True
         event.listen(session, "after_commit", _write_pending)
         event.listen(session, "after_rollback", _drop_pending)
-    session.info[_PENDING].append((engine, account, table, columns, numbers))
+    session.info.setdefault(_PENDING, []).append((engine, account, table, columns, numbers))
 
 
 def _drop_pending(session: Session) -> None:
