@@ -234,3 +234,32 @@ def test_an_import_writes_nothing_it_cannot_prove(session_factory):
     assert sorted_file(cache_file(session_factory, "execution_orders")).num_rows == 300
     cached_orders, _, db_orders, _ = reads(session_factory)
     pd.testing.assert_frame_equal(cached_orders, db_orders)
+
+
+def test_rows_committed_before_the_import_writes_its_file_write_nothing(session_factory):
+    """Another writer's rows of the account, committed between the import's commit and its
+    ids read back: the ids are not the batch's alone, no file is written, the reads are the
+    database's."""
+    from sqlalchemy import event
+
+    orders, fills = awkward_book(200, seed=25)
+    mine = orders["order_id"].isin(orders["order_id"][:150])
+    theirs = orders[~mine]
+
+    def other_writer(_session) -> None:
+        with session_factory() as other, other.begin():
+            ExecutionRepository(other).add(
+                "acc", theirs, fills[fills["order_id"].isin(theirs["order_id"])]
+            )
+
+    with session_factory() as session:
+        event.listen(session, "after_commit", other_writer)  # heard before the import's
+        with session.begin():
+            ExecutionRepository(session).add(
+                "acc", orders[mine], fills[fills["order_id"].isin(orders["order_id"][mine])]
+            )
+    assert not any(cache_file(session_factory, t).exists() for t in TABLES)
+    cached_orders, cached_fills, db_orders, db_fills = reads(session_factory)
+    assert len(db_orders) == 200
+    pd.testing.assert_frame_equal(cached_orders, db_orders)
+    pd.testing.assert_frame_equal(cached_fills, db_fills)
