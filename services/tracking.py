@@ -31,6 +31,7 @@ from analytics.trade_summary import PERIODS, performance_summary, trip_labels
 from database.models import Trade
 from database.repositories.executions import ExecutionRepository
 from database.repositories.trades import TradeRepository
+from services.benchmark_fit import BenchmarkFit, benchmark_bars, fit_benchmark
 from services.live_accounts import DEFAULT_SIZE_EDGES, LiveAccounts, json_rows, open_positions
 from tracking.annotator import MarketAnnotator
 from tracking.importers import ImportedTrades, TradeImportError, read_trades
@@ -68,18 +69,6 @@ class ImportReport:
             "already_stored": self.already_stored, "dry_run": self.dry_run,
             "skipped": dict(self.skipped), "orders": self.orders, "summary": self.summary,
         }  # fmt: skip
-
-
-@dataclass(frozen=True)
-class BenchmarkFit:
-    """Alpha/beta (:func:`analytics.attribution.alpha_beta`'s dict) and the factor regression
-    of the trips' daily returns against ``symbol``; ``error`` says why there is none."""
-
-    symbol: str
-    capital: float | None
-    alpha_beta: dict[str, Any] = field(default_factory=dict)
-    factors: pd.DataFrame = field(default_factory=pd.DataFrame)
-    error: str | None = None
 
 
 # what a round trip takes of its fills: the union of their labels, its entry's context
@@ -506,60 +495,15 @@ class TrackingService:
     def benchmark_fit(
         self, trips: pd.DataFrame, account: str, symbol: str, capital: float | None
     ) -> BenchmarkFit:
-        """Alpha/beta (empyrical's convention; 365 periods a year for a benchmark trading
-        around the clock, else 252) and the factor regression of the trips' daily returns
-        on the account's capital (a paper account's own unless given) against ``symbol``."""
-        from analytics.attribution import (
-            alpha_beta,
-            benchmark_returns,
-            daily_pnl,
-            daily_returns,
-            factor_regression,
-            market_factors,
-        )
-
+        """Alpha/beta and the factor regression of the trips' daily returns against ``symbol``
+        on the account's capital (a paper account's own unless given):
+        :func:`services.benchmark_fit.fit_benchmark`."""
         capital = capital if capital is not None else self.capital(account)
-        if capital is None:
-            error = "alpha and beta need daily returns: enter the account's capital"
-            return BenchmarkFit(symbol, None, error=error)
-        if not capital > 0:
-            return BenchmarkFit(symbol, capital, error=f"capital {capital:g}: expected > 0")
-        if not len(trips):
-            return BenchmarkFit(symbol, capital, error="no closed round trip to measure")
-        bars = self.benchmark_bars(symbol)
-        if bars is None:
-            return BenchmarkFit(symbol, capital, error=f"{symbol} has no stored bars")
-        candles, always_open = bars
-        per_year = 365 if always_open else 252
-        returns = daily_returns(daily_pnl(trips), capital)
-        try:
-            factors = factor_regression(
-                returns, market_factors(candles, periods_per_year=per_year)
-            ).reset_index(names="term")
-        except ValueError as exc:  # a constant or collinear factor over these days
-            factors, error = pd.DataFrame(), str(exc)
-        else:
-            error = None
-        fit = alpha_beta(returns, benchmark_returns(candles), periods_per_year=per_year)
-        return BenchmarkFit(symbol, capital, fit, factors, error)
+        return fit_benchmark(self._sessions, trips, symbol, capital)
 
     def benchmark_bars(self, symbol: str) -> tuple[pd.DataFrame, bool] | None:
-        """A benchmark's bars (1d when stored, else its finest timeframe; the analytics take
-        each UTC day's last close) and whether it trades around the clock (its calendar read
-        from the bars); None when it has no stored bars."""
-        from database.repositories.candles import CandleRepository
-        from market.calendars import infer_calendar
-        from market.timeframes import Timeframe
-
-        with self._sessions() as session:
-            repo = CandleRepository(session)
-            timeframes = [Timeframe.parse(t) for t in repo.timeframes(symbol)]
-            if not timeframes:
-                return None
-            day = Timeframe.parse("1d")
-            timeframe = day if day in timeframes else min(timeframes)
-            candles = repo.frame(symbol, timeframe.label)
-        return candles, infer_calendar(candles.index, timeframe.delta).always_open
+        """:func:`services.benchmark_fit.benchmark_bars` of this service's database."""
+        return benchmark_bars(self._sessions, symbol)
 
 
 def _performance_document(
