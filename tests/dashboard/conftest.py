@@ -40,20 +40,40 @@ class InFlight:
         self._inner = wsgi_app
         self._lock = threading.Lock()
         self.count = 0
+        self.open: dict[int, tuple[str, int | None]] = {}  # request -> (path, thread id)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        key = id(environ)
         with self._lock:
             self.count += 1
+            self.open[key] = (environ.get("PATH_INFO", "?"), threading.get_ident())
         try:
             body = self._inner(environ, start_response)
         except BaseException:
-            self._done()
+            self._done(key)
             raise
-        return ClosingIterator(body, [self._done])
+        return ClosingIterator(body, [lambda: self._done(key)])
 
-    def _done(self) -> None:
+    def _done(self, key: int) -> None:
         with self._lock:
             self.count -= 1
+            self.open.pop(key, None)
+
+    def describe(self) -> str:
+        """The requests still in flight and where their threads are (a teardown that waited
+        in vain says what it waited for)."""
+        import sys
+        import traceback
+
+        frames = sys._current_frames()
+        with self._lock:
+            open_ = list(self.open.values())
+        lines = []
+        for path, thread in open_:
+            frame = frames.get(thread) if thread is not None else None
+            where = "".join(traceback.format_stack(frame)[-12:]) if frame else "(thread gone)"
+            lines.append(f"{path} on thread {thread}:\n{where}")
+        return "\n".join(lines) or "none"
 
 
 @pytest.fixture
@@ -76,7 +96,11 @@ def dash_duo(dash_duo: Any) -> Iterator[Any]:
     yield dash_duo
     if started:
         dash_duo.driver.get("about:blank")
-        until(lambda: all(counter.count == 0 for counter in started), timeout=60)
+        until(
+            lambda: all(counter.count == 0 for counter in started),
+            timeout=60,
+            seen=lambda: "; ".join(counter.describe() for counter in started),
+        )
 
 
 @pytest.fixture
