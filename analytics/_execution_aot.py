@@ -25,22 +25,16 @@ module that a process imports in milliseconds, without numba.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import hashlib
-import importlib.util
-import logging
-import os
+import importlib
 import sys
-import sysconfig
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-log = logging.getLogger("stratlens")
+from analytics import _aot
 
 HERE = Path(__file__).resolve().parent
 BUILD_DIR = HERE / "__pycache__"
@@ -69,23 +63,13 @@ DTYPES = {"u": np.uint64, "i": np.int64, "b": np.int8, "f": np.float64, "c1": np
 
 def artefact_path(directory: Path = BUILD_DIR) -> Path:
     """Where the build of the current sources lives (it may not exist yet)."""
-    numba = importlib.util.find_spec("numba")  # found without importing it
-    if numba is None or numba.origin is None:
-        raise ImportError("numba is not installed: nothing can build the execution kernels")
-    digest = hashlib.sha256()
-    for source in (*SOURCES, Path(numba.origin).parent / "_version.py"):
-        digest.update(source.read_bytes())
-    abi = sysconfig.get_config_var("EXT_SUFFIX") or sys.implementation.cache_tag
-    digest.update(f"{np.__version__}|{abi}".encode())
-    suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
-    return directory / f"{PREFIX}{digest.hexdigest()[:16]}{suffix}"
+    return _aot.artefact(directory, PREFIX, SOURCES)
 
 
 def build(directory: Path = BUILD_DIR) -> Path:
     """Compile every kernel of :data:`SIGNATURES` into one module in ``directory`` (in this
     process: imports numba) and remove older builds and failure notes; returns its path."""
     from numba import from_dtype, types
-    from numba.pycc import CC
 
     def kind(k: str) -> Any:
         if k == "n":
@@ -95,60 +79,30 @@ def build(directory: Path = BUILD_DIR) -> Path:
         dims = 2 if k[0] in "cF" else 1
         return types.Array(from_dtype(np.dtype(DTYPES[k])), dims, "C")
 
-    path = artefact_path(directory)
-    name = path.name.split(".")[0]
-    directory.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=directory, prefix=f"{name}-") as scratch:
-        compiler = CC(name)
-        compiler.output_dir = scratch
-        for exported, (module, function, arguments, results) in SIGNATURES.items():
-            returns = kind(results[0]) if len(results) == 1 else types.Tuple(
-                tuple(kind(r) for r in results)
-            )  # fmt: skip
-            signature = returns(*(kind(a) for a in arguments))
-            source = getattr(importlib.import_module(module), function)
-            compiler.export(exported, signature)(source)
-        compiler.compile()
-        os.replace(Path(scratch) / compiler.output_file, path)  # atomic: never half-written
-    for old in directory.glob(f"{PREFIX}*"):
-        if old.is_file() and old != path:  # older builds, failure notes (this one's too)
-            old.unlink(missing_ok=True)
-    return path
+    exports = []
+    for exported, (module, function, arguments, results) in SIGNATURES.items():
+        returns = kind(results[0]) if len(results) == 1 else types.Tuple(
+            tuple(kind(r) for r in results)
+        )  # fmt: skip
+        source = getattr(importlib.import_module(module), function)
+        exports.append((exported, returns(*(kind(a) for a in arguments)), source))
+    return _aot.compile_module(artefact_path(directory), PREFIX, exports)
 
 
 @functools.cache
 def prebuilt(directory: Path = BUILD_DIR) -> Any | None:
     """The compiled module, built first if needed; None when it cannot be had (the reason in
     ``<artefact>.failed``, logged once) or ``STRATLENS_KERNEL=jit``."""
-    if os.environ.get("STRATLENS_KERNEL", "").lower() == "jit":
+    if _aot.disabled():
         return None
     try:
         path = artefact_path(directory)
     except (ImportError, OSError) as exc:
-        log.debug("execution kernels: no ahead-of-time build: %s", exc)
+        _aot.log.debug("execution kernels: no ahead-of-time build: %s", exc)
         return None
-    failed = path.with_name(path.name + ".failed")
-    if failed.exists():
-        log.debug("execution kernels: ahead-of-time build failed before, see %s", failed)
-        return None
-    from analytics._kernel_aot import _build_locked, _load
-
-    try:
-        if not path.exists():
-            _build_locked(path, directory, "analytics._execution_aot")
-        module = _load(path)
-        for exported in SIGNATURES:
-            getattr(module, exported)
-        return module
-    except Exception as exc:  # no compiler, a broken build: the JIT does the same work
-        reason = str(exc).strip() or type(exc).__name__
-        with contextlib.suppress(OSError):  # read-only checkout: the next process warns again
-            failed.write_text(reason + "\n")
-        log.warning(
-            "execution kernels: no ahead-of-time build (%s), using numba's JIT; %s has the "
-            "details", reason.splitlines()[-1], failed,
-        )  # fmt: skip
-        return None
+    return _aot.prebuilt_module(
+        path, "analytics._execution_aot", "execution kernels", tuple(SIGNATURES)
+    )
 
 
 @functools.cache
@@ -173,10 +127,7 @@ def _jit(py_func: Callable) -> tuple[str, Callable]:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m analytics._execution_aot [--dir DIR]``: build now, print the path."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    directory = Path(args[args.index("--dir") + 1]) if "--dir" in args else BUILD_DIR
-    print(build(directory))
-    return 0
+    return _aot.main(build, BUILD_DIR, argv)
 
 
 if __name__ == "__main__":

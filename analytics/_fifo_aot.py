@@ -21,58 +21,33 @@ process imports in milliseconds without numba.
 from __future__ import annotations
 
 import functools
-import hashlib
-import importlib.util
-import logging
-import os
 import sys
-import sysconfig
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-log = logging.getLogger("stratlens")
+from analytics import _aot
 
 HERE = Path(__file__).resolve().parent
 BUILD_DIR = HERE / "__pycache__"
 PREFIX = "_fifo_aot_"
-BUILD_TIMEOUT_S = 600.0
 # carry_walk's arguments: 'i' int64 array, 'f' float64 array, 'F' float64 matrix, 'n' int
 ARGUMENTS = "iifffniiffF"
 
 
 def artefact_path(directory: Path = BUILD_DIR) -> Path:
     """Where the build of the current sources lives (it may not exist yet)."""
-    numba = importlib.util.find_spec("numba")  # found without importing it
-    if numba is None or numba.origin is None:
-        raise ImportError("numba is not installed: nothing can build the FIFO walk")
-    digest = hashlib.sha256()
-    for source in (
-        HERE / "_fifo.py",
-        HERE / "_fifo_aot.py",
-        Path(numba.origin).parent / "_version.py",
-    ):
-        digest.update(source.read_bytes())
-    abi = sysconfig.get_config_var("EXT_SUFFIX") or sys.implementation.cache_tag
-    digest.update(f"{np.__version__}|{abi}".encode())
-    return (
-        directory
-        / f"{PREFIX}{digest.hexdigest()[:16]}{sysconfig.get_config_var('EXT_SUFFIX') or '.so'}"
-    )
+    return _aot.artefact(directory, PREFIX, (HERE / "_fifo.py", HERE / "_fifo_aot.py"))
 
 
 def build(directory: Path = BUILD_DIR) -> Path:
     """Compile the walk into ``directory`` in this process (imports numba) and remove older
     builds and failure notes; returns its path."""
     from numba import types
-    from numba.pycc import CC
 
     from analytics._fifo import carry_walk
 
-    path = artefact_path(directory)
-    name = path.name.split(".")[0]
     i1 = types.Array(types.int64, 1, "C")
     f1 = types.Array(types.float64, 1, "C")
     kinds = {"i": i1, "f": f1, "F": types.Array(types.float64, 2, "C"), "n": types.int64}
@@ -80,35 +55,26 @@ def build(directory: Path = BUILD_DIR) -> Path:
                            types.Array(types.boolean, 1, "C"), i1, i1, i1, f1, f1, i1, f1, f1,
                            f1))  # fmt: skip
     signature = returns(*(kinds[k] for k in ARGUMENTS))
-    directory.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=directory, prefix=f"{name}-") as scratch:
-        compiler = CC(name)
-        compiler.output_dir = scratch
-        compiler.export("carry_walk", signature)(carry_walk)
-        compiler.compile()
-        os.replace(Path(scratch) / compiler.output_file, path)  # atomic: never half-written
-    for old in directory.glob(f"{PREFIX}*"):
-        if old.is_file() and old != path:
-            old.unlink(missing_ok=True)
-    return path
+    return _aot.compile_module(
+        artefact_path(directory), PREFIX, [("carry_walk", signature, carry_walk)]
+    )
 
 
 @functools.cache
 def prebuilt(directory: Path = BUILD_DIR) -> Callable[..., tuple] | None:
     """The compiled walk (taking any arrays: each made the contiguous array of its dtype),
     built first if needed; None when it cannot be had (the reason in ``<artefact>.failed``)."""
-    if os.environ.get("STRATLENS_KERNEL", "").lower() == "jit":
+    if _aot.disabled():
         return None
     try:
         path = artefact_path(directory)
     except (ImportError, OSError) as exc:
-        log.debug("FIFO walk: no ahead-of-time build: %s", exc)
+        _aot.log.debug("FIFO walk: no ahead-of-time build: %s", exc)
         return None
-    from analytics._kernel_aot import prebuilt_function
-
-    compiled = prebuilt_function(path, directory, "analytics._fifo_aot", "carry_walk", "FIFO walk")
-    if compiled is None:
+    module = _aot.prebuilt_module(path, "analytics._fifo_aot", "FIFO walk", ("carry_walk",))
+    if module is None:
         return None
+    compiled = module.carry_walk
     dtypes = {"i": np.int64, "f": np.float64, "F": np.float64}
 
     def carry_walk(*args: object) -> tuple:
@@ -122,12 +88,7 @@ def prebuilt(directory: Path = BUILD_DIR) -> Callable[..., tuple] | None:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m analytics._fifo_aot [--dir DIR]``: build now, print the artefact's path."""
-    import argparse
-
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--dir", type=Path, default=BUILD_DIR, help="where to put the build")
-    print(build(parser.parse_args(argv).dir))
-    return 0
+    return _aot.main(build, BUILD_DIR, argv)
 
 
 if __name__ == "__main__":

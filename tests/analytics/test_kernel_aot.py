@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analytics import _kernel, _kernel_aot
+from analytics import _aot, _kernel, _kernel_aot
 from analytics._kernel_layout import DRAWDOWN_HALT, STOP_LOSS, TRAILING_STOP, pack_params
 from analytics.backtest import BacktestSettings, kernel_params
 
@@ -153,10 +153,10 @@ def test_build_waits_for_the_lock_and_reuses_what_the_holder_built(tmp_path, mon
 
     monkeypatch.setattr(subprocess, "run", no_build)
     path.write_bytes(b"built by the process that held the lock")
-    _kernel_aot._build_locked(path, tmp_path)
+    _aot.build_locked(path, "analytics._kernel_aot")
     path.unlink()
     with pytest.raises(AssertionError, match="built although"):
-        _kernel_aot._build_locked(path, tmp_path)
+        _aot.build_locked(path, "analytics._kernel_aot")
 
 
 @pytest.mark.slow
