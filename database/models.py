@@ -31,8 +31,8 @@ from sqlalchemy import (
     UniqueConstraint,
     event,
     text,
+    util,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -57,8 +57,54 @@ NAMING_CONVENTION = {
 
 # SQLite only autoincrements a column declared exactly INTEGER PRIMARY KEY
 ID_TYPE = BigInteger().with_variant(Integer(), "sqlite")
-JSON_TYPE = JSON().with_variant(JSONB(), "postgresql")
 FINITE_MAX = "1e308"
+
+
+class PortableJSON(TypeDecorator[Any]):
+    """JSON on every backend, JSONB on PostgreSQL (``JSON().with_variant(JSONB(), ...)``
+    without naming JSONB here): the PostgreSQL type is chosen when that dialect compiles or
+    binds the column, so a process on SQLite never imports PostgreSQL's dialect (about a
+    tenth of a one-shot command's imports)."""
+
+    impl = JSON
+    cache_ok = True
+
+    def __init__(self, none_as_null: bool = False) -> None:
+        super().__init__(none_as_null=none_as_null)
+
+    @property
+    def should_evaluate_none(self) -> bool:  # JSON's: None is stored as JSON null
+        return not self.impl_instance.none_as_null
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import JSONB
+
+            return dialect.type_descriptor(JSONB(none_as_null=self.impl_instance.none_as_null))
+        return dialect.type_descriptor(self.impl_instance)
+
+
+class PartialIndex(Index):
+    """``Index(..., sqlite_where=where, postgresql_where=where)`` whose PostgreSQL option is
+    set when that dialect first asks for it (it compiles the index, alembic compares it):
+    ``postgresql_where`` given here would import PostgreSQL's dialect in every process."""
+
+    def __init__(self, *columns: str, where: str) -> None:
+        self._where = where
+        super().__init__(None, *columns, sqlite_where=text(where))
+
+    @util.memoized_property
+    def dialect_options(self) -> util.PopulateDict:
+        def options(dialect_name: str) -> Any:
+            found = self._kw_reg_for_dialect_cls(dialect_name)
+            if dialect_name == "postgresql":
+                found["where"] = text(self._where)
+            return found
+
+        return util.PopulateDict(options)
+
+
+JSON_TYPE = PortableJSON()
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -187,9 +233,7 @@ class StrategyRun(Base):
     status: Mapped[str] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
     # the config its signals share when it is not ``config`` (theirs is NULL then)
-    signal_config: Mapped[dict[str, Any] | None] = mapped_column(
-        JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
-    )
+    signal_config: Mapped[dict[str, Any] | None] = mapped_column(PortableJSON(none_as_null=True))
     # the metadata keys of its signals stored typed (``signal_metadata_values``), once per run
     signal_metadata_keys: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True))
 
@@ -268,15 +312,7 @@ class StrategySignal(Base):
         # the signals stored without a run (a few at a time), by series and time; a run's are
         # not in it: among every earlier run's of the same series at the same times, they made
         # a run's bulk write touch nearly every page of the index (migration 0005)
-        Index(
-            None,
-            "strategy_name",
-            "symbol",
-            "timeframe",
-            "timestamp",
-            sqlite_where=text("run_id IS NULL"),
-            postgresql_where=text("run_id IS NULL"),
-        ),
+        PartialIndex("strategy_name", "symbol", "timeframe", "timestamp", where="run_id IS NULL"),
     )
 
     id: Mapped[int] = mapped_column(ID_TYPE, primary_key=True)

@@ -24,7 +24,6 @@ import pandas as pd
 from config.settings import ROOT
 from market.candles import CANDLE_COLUMNS
 from market.feeds import DEFAULT_VOLATILITY, random_walk_bars
-from market.importer import read_candle_file
 from market.timeframes import Timeframe, as_utc, from_epoch_ms, to_epoch_ms
 
 SAMPLE_DIR = ROOT / "data" / "sample"
@@ -110,7 +109,14 @@ def generate_session_walk(
 
 
 def _file_loader(path: Path) -> Callable[[], pd.DataFrame]:
-    return lambda: read_candle_file(path).candles
+    def load() -> pd.DataFrame:
+        # the reader (pyarrow's CSV, the validation) only when a series is loaded: a command
+        # that finds the bundled series stored never imports it
+        from market.importer import read_candle_file
+
+        return read_candle_file(path).candles
+
+    return load
 
 
 def _demo() -> pd.DataFrame:
