@@ -83,8 +83,15 @@ def backtest_settings(args: argparse.Namespace, **extra: object) -> BacktestSett
 def _backtest(args: argparse.Namespace, settings: Settings) -> int:
     """Statistics (backtesting.py names where one exists) of one backtest; the run is stored."""
     with importing():
-        from services.backtests import BatchJob, open_context
-        from services.batch import run_job
+        # not services.batch's run_job (the same call): that module brings the sweep's process
+        # pool (multiprocessing, concurrent.futures.process) into a one-backtest command
+        from services.backtests import (
+            BacktestRequest,
+            BatchJob,
+            RunFailed,
+            open_context,
+            run_request,
+        )
         from services.database_setup import prepare_database
         from services.indicator_table import parse_param
         from strategies.base import StrategyParamError
@@ -104,30 +111,24 @@ def _backtest(args: argparse.Namespace, settings: Settings) -> int:
     )
     context = open_context(settings.database_url, settings.redis_url, one_shot=True)
     try:
-        outcome = run_job(
-            job,
-            trading,
-            context,
-            preset=args.preset,
-            store=not args.no_store,
-            keep_backtest=True,
-        )
+        request = BacktestRequest.of(job, trading, args.preset)
+        result = run_request(request, context, store=not args.no_store, pin_window=False)
+    except RunFailed as exc:  # stored as a failed run (unless storing is what failed)
+        print(f"backtest: {exc}", file=sys.stderr)
+        return 1
     finally:
         context.close()
-    if outcome.error:
-        print(f"backtest: {outcome.error}", file=sys.stderr)
-        return 1
     if args.json:  # column by column: a long backtest has tens of thousands of trades
         from cli.json_output import dump_bytes, records
 
-        document = _metrics_document(outcome.metrics)
-        document["trades"] = records(outcome.backtest.trades)
-        document["run_id"] = outcome.run_id
+        document = _metrics_document(result.metrics)
+        document["trades"] = records(result.backtest.trades)
+        document["run_id"] = result.run_id
         sys.stdout.flush()
         sys.stdout.buffer.write(dump_bytes(document) + b"\n")  # 20 MB: no str in between
         return 0
-    _print_metrics(outcome.metrics)
-    print(f"stored as run {outcome.run_id}" if outcome.run_id else "not stored", file=sys.stderr)
+    _print_metrics(result.metrics)
+    print(f"stored as run {result.run_id}" if result.run_id else "not stored", file=sys.stderr)
     return 0
 
 
