@@ -20,6 +20,7 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
 from api import metrics, problems
+from api.answers import KeptAnswers
 from api.models.trades import TradeIn
 from api.problems import Problem, ProblemDetail
 from api.routes import accounts, performance, push, trades
@@ -98,6 +99,7 @@ def create_api(
     app.state.push = hub
     app.state.trades = TradeApi(tracking, sessions)
     app.state.tokens = TokenService(sessions)
+    app.state.answers = KeptAnswers(sessions.kw["bind"])
     app.state.trading_views = TradingViews(sessions)
     app.state.paper = paper or PaperTrading(sessions)
     app.state.alerts = AlertService(sessions)

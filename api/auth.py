@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from api.models.common import PRINTABLE
 from api.problems import Problem
@@ -27,24 +28,46 @@ def _tokens(request: Request) -> TokenService:
     return request.app.state.tokens
 
 
-def grant(
+def _no_token() -> Problem:
+    return Problem(
+        401,
+        "this route needs a token: Authorization: Bearer <token> (app.py token create)",
+        headers={"WWW-Authenticate": 'Bearer realm="stratlens"'},
+    )
+
+
+def _refused() -> Problem:
+    return Problem(
+        401,
+        "the token is malformed, unknown or revoked",
+        headers={"WWW-Authenticate": 'Bearer realm="stratlens", error="invalid_token"'},
+    )
+
+
+def check_grant(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Grant:
+    """:func:`grant` for a synchronous caller (it may read the database)."""
+    if credentials is None:
+        raise _no_token()
+    found = _tokens(request).authenticate(credentials.credentials)
+    if found is None:
+        raise _refused()
+    return found
+
+
+async def grant(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
 ) -> Grant:
-    """The caller's grant; 401 without a valid token."""
+    """The caller's grant; 401 without a valid token. A token verified before is answered
+    from memory on the loop (services/tokens.py), else looked up on the thread pool."""
     if credentials is None:
-        raise Problem(
-            401,
-            "this route needs a token: Authorization: Bearer <token> (app.py token create)",
-            headers={"WWW-Authenticate": 'Bearer realm="stratlens"'},
-        )
-    found = _tokens(request).authenticate(credentials.credentials)
+        raise _no_token()
+    tokens = _tokens(request)
+    found = tokens.kept(credentials.credentials)
     if found is None:
-        raise Problem(
-            401,
-            "the token is malformed, unknown or revoked",
-            headers={"WWW-Authenticate": 'Bearer realm="stratlens", error="invalid_token"'},
-        )
+        found = await run_in_threadpool(tokens.authenticate, credentials.credentials)
+    if found is None:
+        raise _refused()
     return found
 
 
@@ -61,7 +84,7 @@ async def readable_account(
     caller: Caller,
 ) -> str:
     """The path's account when the token reaches it; 404 otherwise (async: no I/O, so not a
-    hop through the thread pool; :func:`grant` reads the database and stays sync)."""
+    hop through the thread pool)."""
     if caller.account_id != account_id:
         raise not_found(account_id)
     return account_id
@@ -81,4 +104,4 @@ async def writer(caller: Caller) -> Grant:
 ReadableAccount = Annotated[str, Depends(readable_account)]
 Writer = Annotated[Grant, Depends(writer)]
 
-__all__ = ["Caller", "ReadableAccount", "Writer", "grant", "not_found"]
+__all__ = ["Caller", "ReadableAccount", "Writer", "check_grant", "grant", "not_found"]

@@ -22,7 +22,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.auth import bearer, grant
+from api.auth import bearer, check_grant
 from api.problems import Problem
 from services.metrics import REQUEST_SECONDS, latest
 
@@ -40,7 +40,7 @@ def metrics(
 ) -> Response:
     """Prometheus' text exposition of every process's metrics."""
     if not is_loopback(request.client.host if request.client else None):
-        caller = grant(request, credentials)  # 401 without a valid token
+        caller = check_grant(request, credentials)  # 401 without a valid token
         if not caller.allows("admin"):
             raise Problem(
                 403,

@@ -454,12 +454,22 @@ def load(args: argparse.Namespace) -> None:
             while fast < 10:
                 fast = fast + 1 if new_trade_then_get() < 1000 else 0
             _warm(f"{server.base}/api/v1/performance/big/metrics?capital=10000", auth)
+            workers = server.workers()
+            print(f"load: the window starts; workers {workers}", flush=True)  # py-spy them
+            before = {pid: _cpu_seconds(pid) for pid in workers}
+            own = time.process_time()
             report = run_load(server.base, account="big", read=made[0],
                               writers=dict(zip(writers, made[1:], strict=True)),
                               seconds=args.seconds, stored=args.stored)  # fmt: skip
+            used = {pid: _cpu_seconds(pid) - before[pid] for pid in workers}
+            own = time.process_time() - own
     print(f"load: {args.stored:,} trades stored; gunicorn, 2 workers with the pages, "
           "PostgreSQL, Redis; 50 sessions")  # fmt: skip
     print("\n".join(report.lines()))
+    window = report.seconds
+    print("  CPU over the window: " + ", ".join(
+        f"worker {pid} {cpu:.1f} s ({cpu / window:.0%} of a core)" for pid, cpu in used.items()
+    ) + f"; the load's own client {own:.1f} s ({own / window:.0%})")  # fmt: skip
     for route in ("GET summary", "GET metrics"):
         p99 = percentile(report.latencies[route], 99)
         print(
@@ -469,6 +479,12 @@ def load(args: argparse.Namespace) -> None:
         f"  errors: {len(report.errors) + len(report.tab_errors)}  "
         f"{verdict(not report.errors and not report.tab_errors)} (none)"
     )
+
+
+def _cpu_seconds(pid: int) -> float:
+    """A process's CPU time so far (user + system, /proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> int:

@@ -14,13 +14,16 @@ benchmark                          TrackingService.benchmark_fit (alpha/beta, fa
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 import numpy as np
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
+from api.answers import KeptAnswers
 from api.auth import ReadableAccount
 from api.models.common import PRINTABLE, Clock, Dimension, Period, Preset
 from api.models.performance import (
@@ -64,8 +67,24 @@ def _of_account(compute: Callable[..., T], account_id: str, **query: Any) -> T:
         raise Problem(404, f"account {account_id!r} has no trades yet", title="No trades") from None
 
 
+async def _kept(
+    request: Request,
+    route: str,
+    model: type[BaseModel],
+    account_id: str,
+    query: Hashable,
+    compute: Callable[[], Any],
+) -> Response:
+    """``compute()``'s answer as ``model``'s JSON, kept until the account's next trade
+    (api/answers.py); one hop to the thread pool for the lookup (and the computation)."""
+    answers: KeptAnswers = request.app.state.answers
+    body = await run_in_threadpool(answers.answer, route, model, account_id, query, compute)
+    return Response(body, media_type="application/json")
+
+
 @router.get("/summary", response_model=SummaryResponse)
-def summary(
+async def summary(
+    request: Request,
     account_id: ReadableAccount,
     tracking: Tracking,
     strategy: Strategy = None,
@@ -73,14 +92,18 @@ def summary(
     capital: Capital = None,
 ) -> Any:
     """The trade summary per period (round trips exiting in it) and the open positions."""
-    return _of_account(
-        tracking.performance, account_id, strategy=strategy, period=period, capital=capital,
-        metrics=False,
+    return await _kept(
+        request, "summary", SummaryResponse, account_id, (strategy, period, capital),
+        lambda: _of_account(
+            tracking.performance, account_id, strategy=strategy, period=period,
+            capital=capital, metrics=False,
+        ),
     )  # fmt: skip
 
 
 @router.get("/metrics", response_model=MetricsResponse)
-def metrics(
+async def metrics(
+    request: Request,
     account_id: ReadableAccount,
     tracking: Tracking,
     strategy: Strategy = None,
@@ -90,14 +113,13 @@ def metrics(
 ) -> Any:
     """Every metric of the realised equity per period under a named convention
     (docs/metrics.md); empty without a capital."""
-    return _of_account(
-        tracking.performance,
-        account_id,
-        strategy=strategy,
-        period=period,
-        capital=capital,
-        preset=preset,
-    )
+    return await _kept(
+        request, "metrics", MetricsResponse, account_id, (strategy, period, capital, preset),
+        lambda: _of_account(
+            tracking.performance, account_id, strategy=strategy, period=period,
+            capital=capital, preset=preset,
+        ),
+    )  # fmt: skip
 
 
 @router.get("/label-analysis", response_model=LabelAnalysisResponse)

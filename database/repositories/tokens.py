@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from database.records import check_choice
@@ -69,6 +69,11 @@ class TokenRepository:
             .values(revoked_at=when)
         )
         return bool(done.rowcount)
+
+    def revocations(self) -> int:
+        """How many tokens are revoked: it only grows (a revocation is never undone, a token
+        never deleted), so a change says some token was revoked since."""
+        return int(self._session.scalar(select(func.count(TOKENS.c.revoked_at))) or 0)
 
     def list(self, account_id: str | None = None) -> list[TokenRecord]:
         """Every token (of ``account_id``), oldest first, revoked ones included."""
