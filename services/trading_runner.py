@@ -48,6 +48,7 @@ from market.candles import Candle, iter_candles
 from market.feeds import FeedEvent
 from market.resample import resample
 from market.timeframes import Timeframe
+from services.bar_sessions import BarSessions
 from strategies.registry import create
 from tracking.tracker import TradeTracker
 from trading.alerts.events import AlertEvent
@@ -94,6 +95,8 @@ class TradingRunner:
         self._sessions = sessions
         # writes read first (the account, order ids) then write, while the feeds write candles
         self._writes = write_session_factory(sessions)
+        # the closed candles' transactions (SQLite: WAL checkpoints off their path)
+        self._bar_sessions = BarSessions(sessions)
         # the open time of a symbol's last closed candle its feed has published: a replay
         # feed streams bars that are stored already, so "now" is the feed's, not the table's
         self._cursor = cursor
@@ -157,6 +160,7 @@ class TradingRunner:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        self._bar_sessions.close()
         if started:
             try:
                 with self._writes.begin() as session:
@@ -168,6 +172,7 @@ class TradingRunner:
         next_sync = self._clock() + self._sync_s
         while not self._stop.wait(self._request_poll_s):
             try:
+                self._bar_sessions.checkpoint()
                 self.serve_requests()
                 if self._clock() >= next_sync:
                     next_sync = self._clock() + self._sync_s
@@ -388,11 +393,11 @@ class TradingRunner:
 
     def _commit(self, outcome: BarOutcome) -> None:
         try:
-            with self._writes.begin() as session:
+            with self._bar_sessions.factory.begin() as session:
                 # a bar's commit does not wait for the WAL flush (PostgreSQL): the bar is
                 # processed again after a database crash, as after the runner's own
-                TradingRepository(session).commit_without_flush_wait()
-                self._store.write(session, [outcome])
+                self._store.write(session, [outcome], no_flush_wait=True)
+            self._bar_sessions.after_commit()
         except Exception:
             self._errors += 1
             log.exception("trading runner: storing the bar %s failed", outcome.ts)

@@ -456,6 +456,12 @@ def confidence_ratio(part: np.ndarray, whole: np.ndarray, base: float = 0.0) -> 
     >>> confidence_ratio(np.array([1.0, 4.0]), np.array([2.0, 2.0]))
     array([0.5, 1. ])
     """
+    if type(part) is np.ndarray and part.shape == (1,) and np.shape(whole) == (1,):
+        # one bar (the live path, once per deployment per candle): the same IEEE operations
+        # on Python floats, without numpy's per-call cost
+        w = float(whole[0])
+        value = base + (1.0 - base) * (float(part[0]) / w if w > 0 else math.inf)
+        return np.array([min(max(value, 0.0), 1.0)])  # NaN stays NaN, as np.clip's
     ratio = np.divide(part, whole, out=np.full(np.shape(part), np.inf), where=whole > 0)
     return np.clip(base + (1.0 - base) * ratio, 0.0, 1.0)
 

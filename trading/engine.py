@@ -41,12 +41,15 @@ from strategies.base import BaseStrategy, LiveStrategy
 from strategies.signals import StrategySignal
 from trading.alerts.events import AlertEvent
 from trading.broker import PaperBroker
+from trading.buckets import Bucket, next_bucket
 from trading.config import DeploymentSettings
 from trading.orders import AccountBook, FillEvent, OrderRequest, PaperOrder
 from trading.policy import DeploymentPolicy
 from trading.tape import BarBlock, SignalTape
 
 log = logging.getLogger(__name__)
+
+_NO_SIGNAL = (False, False, False, False)  # entry_long, exit_long, entry_short, exit_short
 
 
 @dataclass
@@ -94,24 +97,12 @@ class BarOutcome:
     alerts: list[AlertEvent] = field(default_factory=list)  # raised by the runner
 
 
-@dataclass
-class _Bucket:
-    """A higher timeframe's bar being built from base bars."""
-
-    start: int
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float
-
-
 class TradingEngine:
     def __init__(self) -> None:
         self.brokers: dict[int, PaperBroker] = {}
         self.deployed: dict[int, Deployed] = {}
         self._states: dict[tuple[str, str, str], Any] = {}  # (symbol, tf, request key) -> state
-        self._buckets: dict[tuple[str, str], _Bucket] = {}
+        self._buckets: dict[tuple[str, str], Bucket] = {}
         self._base: dict[str, Timeframe] = {}  # symbol -> the timeframe its candles come in
         self._outcome: BarOutcome | None = None
         self._drawdown_steps: dict[str, int] = {}  # account -> last whole percent noted
@@ -401,30 +392,7 @@ class TradingEngine:
         """(the bar of ``tf`` that opens with this base bar, the bar it completes)."""
         if tf.label == base.label:
             return candle, candle
-        ts = int(candle.ts.value // 1_000_000)
-        start = ts - ts % tf.millis
-        bucket = self._buckets.get((symbol, tf.label))
-        opened = None
-        if bucket is None or bucket.start != start:
-            bucket = _Bucket(
-                start, candle.open, candle.high, candle.low, candle.close, candle.volume
-            )
-            self._buckets[(symbol, tf.label)] = bucket
-            opened = Candle(pd.Timestamp(start, unit="ms", tz="UTC"), candle.open, candle.open,
-                            candle.open, candle.open, 0.0)  # fmt: skip
-        else:
-            bucket.high = max(bucket.high, candle.high)
-            bucket.low = min(bucket.low, candle.low)
-            bucket.close = candle.close
-            bucket.volume += candle.volume
-        if ts + base.millis < start + tf.millis:
-            return opened, None
-        del self._buckets[(symbol, tf.label)]
-        done = Candle(
-            pd.Timestamp(start, unit="ms", tz="UTC"), bucket.open, bucket.high, bucket.low,
-            bucket.close, bucket.volume,
-        )  # fmt: skip
-        return opened, done
+        return next_bucket(self._buckets, symbol, tf, base, candle)
 
     def _decide(
         self,
@@ -443,8 +411,12 @@ class TradingEngine:
             for key in d.keys:
                 if key not in values:
                     values[key] = states[(symbol, label, key)].update(bar)
+        ts = int(bar.ts.value // 1_000_000)
         for d in deps:
-            self._guard(d, lambda d=d: self._decide_one(d, bar, values, last, index))
+            try:
+                self._decide_one(d, bar, values, last, index, ts)
+            except Exception as exc:  # one failing deployment must not stop the others
+                self._failed(d, exc)
 
     def _decide_one(
         self,
@@ -452,7 +424,8 @@ class TradingEngine:
         bar: Candle,
         values: dict[str, tuple[float, ...]],
         last: bool,
-        index: int | None = None,
+        index: int | None,
+        ts: int,
     ) -> None:
         outcome = self._outcome
         assert outcome is not None
@@ -462,16 +435,19 @@ class TradingEngine:
         else:
             assert d.live is not None
             fired = d.live.on_candle(bar, values)
-        kinds = {s.signal_type for s in fired}
-        outcome.signals.extend((d, s) for s in fired)
-        flags = (
-            "entry_long" in kinds, "exit_long" in kinds, "entry_short" in kinds,
-            "exit_short" in kinds,
-        )  # fmt: skip
-        broker = self.brokers[d.account_id]
-        for request in d.policy.on_bar_close(bar, flags, last=last):
-            self._submit(d, broker, _decided_at_close(request, d))
-        d.last_bar_ts = int(bar.ts.value // 1_000_000)
+        if fired:
+            kinds = {s.signal_type for s in fired}
+            outcome.signals.extend((d, s) for s in fired)
+            flags = (
+                "entry_long" in kinds, "exit_long" in kinds, "entry_short" in kinds,
+                "exit_short" in kinds,
+            )  # fmt: skip
+            broker = self.brokers[d.account_id]
+            for request in d.policy.on_bar_close(bar, flags, last=last):
+                self._submit(d, broker, _decided_at_close(request, d))
+        else:  # the position's range still moves with the bar
+            d.policy.on_bar_close(bar, _NO_SIGNAL, last=last)
+        d.last_bar_ts = ts
         outcome.deployments.append(d)
 
     def _submit(self, d: Deployed, broker: PaperBroker, request: OrderRequest) -> PaperOrder:
@@ -575,21 +551,25 @@ class TradingEngine:
         try:
             action()
         except Exception as exc:  # one failing deployment must not stop the others
-            log.exception("deployment %s failed", d.name)
-            d.error = f"{type(exc).__name__}: {exc}"
-            self.remove(d.id)
-            outcome = self._outcome
-            if outcome is not None:
-                outcome.stopped.append(d)
-                outcome.alerts.append(
-                    AlertEvent(
-                        "deployment_error",
-                        f"deployment {d.name} stopped: {d.error}",
-                        severity="critical",
-                        deployment=d.name,
-                        symbol=d.symbol,
-                    )
+            self._failed(d, exc)
+
+    def _failed(self, d: Deployed, exc: Exception) -> None:
+        """``d`` raised ``exc``: stopped with its error recorded, an alert raised."""
+        log.exception("deployment %s failed", d.name, exc_info=exc)
+        d.error = f"{type(exc).__name__}: {exc}"
+        self.remove(d.id)
+        outcome = self._outcome
+        if outcome is not None:
+            outcome.stopped.append(d)
+            outcome.alerts.append(
+                AlertEvent(
+                    "deployment_error",
+                    f"deployment {d.name} stopped: {d.error}",
+                    severity="critical",
+                    deployment=d.name,
+                    symbol=d.symbol,
                 )
+            )
 
 
 def _takes(d: Deployed, ts: int) -> bool:

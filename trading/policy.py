@@ -146,6 +146,8 @@ class DeploymentPolicy:
             return []
         el, xl, es, xs = fired
         held = pos.side if pos.side != 0 else self.paper_side
+        if not (el or xl or es or xs):  # no signal (most bars): nothing to decide
+            return []
         close_now, open_side = decide(el, xl, es, xs, held, self.direction)
         requests: list[OrderRequest] = []
         ts = _ms(candle.ts)

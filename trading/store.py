@@ -32,6 +32,7 @@ from database.repositories.trading import (
     PositionRow,
     TradingRepository,
 )
+from database.repositories.trading_batch import TradingBatch, write_batch
 from tracking.annotator import MarketAnnotator
 from tracking.tracker import TradeTracker
 from trading.config import CostModel
@@ -50,27 +51,32 @@ class TradingStore:
         self._bars: dict[int, int] = {}  # deployment id -> the bar index last written
         self._accounts: dict[int, AccountRow] = {}  # account id -> the books last written
 
-    def _write_states(
-        self, repo: TradingRepository, deployed: dict[int, Any], states: dict, now: datetime
-    ) -> None:
+    def _states(
+        self, deployed: dict[int, Any], states: dict
+    ) -> tuple[list[tuple[int, int, int, dict | None]], list[tuple[int, int]]]:
         """Each deployment's counters and, when it changed since the last write, its state:
-        those one bar further with an unchanged state only advanced (no JSON), in one
-        repository call."""
+        (rows to write, those one bar further with an unchanged state: only advanced)."""
         advanced: list[tuple[int, int]] = []
-        rows = []
+        rows: list[tuple[int, int, int, dict | None]] = []
+        written, bars = self._written, self._bars
         for deployment_id, (i, ts, bar, _) in states.items():
             state = deployed[deployment_id].policy.state()
-            unchanged = self._written.get(deployment_id) == state
-            if unchanged and self._bars.get(deployment_id) == bar - 1:
+            unchanged = written.get(deployment_id) == state
+            if unchanged and bars.get(deployment_id) == bar - 1:
                 advanced.append((i, ts))
             else:
                 rows.append((i, ts, bar, None if unchanged else state))
-                self._written[deployment_id] = state
-            self._bars[deployment_id] = bar
-        repo.save_states(rows, now, advanced)
+                written[deployment_id] = state
+            bars[deployment_id] = bar
+        return rows, advanced
 
-    def write(self, session: Session, outcomes: Iterable[BarOutcome]) -> None:
-        """Every outcome's changes in a few statements (one per kind of row)."""
+    def write(
+        self, session: Session, outcomes: Iterable[BarOutcome], *, no_flush_wait: bool = False
+    ) -> None:
+        """Every outcome's changes in a few statements (on PostgreSQL the orders, fills,
+        positions, accounts and deployment states in one round trip, then the signals and
+        the executed trades). ``no_flush_wait``: PostgreSQL's COMMIT of this transaction
+        does not wait for the WAL flush (the live runner's bars, docs/trading.md)."""
         repo = TradingRepository(session)
         orders: dict[str, tuple[int, PaperOrder]] = {}  # the last state of each order
         fills: list[tuple[int, FillEvent]] = []
@@ -82,8 +88,6 @@ class TradingStore:
         last_time: datetime | None = None
         outcomes_deployed: dict[int, Any] = {}
         for outcome in outcomes:
-            for d in outcome.deployments:
-                outcomes_deployed[d.id] = d
             last_time = outcome.time
             for account_id, changed in outcome.orders.items():
                 for order in changed:
@@ -97,31 +101,36 @@ class TradingStore:
                 assert book.id is not None
                 accounts[book.id] = book
             for d in outcome.deployments:
+                outcomes_deployed[d.id] = d
                 if d.last_bar_ts is not None:
                     states[d.id] = (d.id, d.last_bar_ts, d.policy.bar, None)
             for d in outcome.stopped:
                 halted = d.error is not None and d.error.startswith("drawdown")
                 statuses[d.id] = ("halted" if halted else "error", d.error)
-            signals.extend(s.to_record(d.run_id) for d, s in outcome.signals)
+            if outcome.signals:
+                signals.extend(s.to_record(d.run_id) for d, s in outcome.signals)
         if last_time is None:
             return
-        ids = repo.save_orders_of([(a, order_row(o)) for a, o in orders.values()])
-        for _, order in orders.values():
-            order.id = ids.get(order.client_order_id, order.id)
-        needed = {f.order.client_order_id for _, f in fills}
-        repo.add_fills_of(
-            [(a, fill_row(f)) for a, f in fills],
-            ids if needed <= ids.keys() else None,
-        )
-        repo.save_positions_of([(a, position_row(p)) for (a, _), p in positions.items()])
         changed_accounts = []
         for book in accounts.values():
             row = account_row(book)
             if self._accounts.get(row.id) != row:  # an account whose books did not move
                 changed_accounts.append(row)  # is not written again
                 self._accounts[row.id] = row
-        repo.save_accounts(changed_accounts, last_time)
-        self._write_states(repo, outcomes_deployed, states, last_time)
+        rows, advanced = self._states(outcomes_deployed, states)
+        write_batch(
+            session,
+            TradingBatch(
+                last_time,
+                orders=[(a, order_row(o)) for a, o in orders.values()],
+                fills=[(a, fill_row(f)) for a, f in fills],
+                positions=[(a, position_row(p)) for (a, _), p in positions.items()],
+                accounts=changed_accounts,
+                states=rows,
+                advanced=advanced,
+                no_flush_wait=no_flush_wait,
+            ),
+        )
         for deployment_id, (status, error) in statuses.items():
             repo.update_deployment(deployment_id, last_time, status=status, error=error)
         if signals:

@@ -27,6 +27,8 @@ from sqlalchemy.orm import Session
 
 from database.errors import RepositoryError
 from database.records import utc_datetime
+from database.repositories.trading_batch import ACCOUNT_COLUMNS as _ACCOUNT_COLUMNS
+from database.repositories.trading_batch import STATE_COLUMNS as _STATE_COLUMNS
 from database.trading_models import (
     DEPLOYMENT_STATUSES,
     OPEN_ORDER_STATUSES,
@@ -482,19 +484,6 @@ _UPSERT_KEYS = {
     "orders": (ORDERS, ("client_order_id",), _ORDER_MUTABLE),
     "positions": (POSITIONS, ("account_id", "symbol"), _POSITION_MUTABLE),
 }
-# (column, PostgreSQL type) of the one-statement updates: the key first
-_ACCOUNT_COLUMNS = (
-    ("id", "BIGINT"), ("cash", "DOUBLE PRECISION"), ("realised_pnl", "DOUBLE PRECISION"),
-    ("fees", "DOUBLE PRECISION"), ("peak_equity", "DOUBLE PRECISION"),
-    ("max_drawdown_pct", "DOUBLE PRECISION"), ("status", "TEXT"), ("halt_reason", "TEXT"),
-    ("updated_at", "TIMESTAMPTZ"),
-)  # fmt: skip
-_STATE_COLUMNS = (
-    ("id", "BIGINT"), ("last_bar_ts", "BIGINT"), ("bar_index", "BIGINT"),
-    ("updated_at", "TIMESTAMPTZ"), ("state", "JSONB"),
-)  # fmt: skip
-
-
 def _pg(connection: Connection) -> bool:
     return connection.dialect.name == "postgresql"
 

@@ -1,0 +1,322 @@
+"""A closed bar's (or a replay chunk's) paper-trading rows in a few driver statements.
+
+>>> with sessions.begin() as session:
+...     write_batch(session, TradingBatch(now, orders=[(account_id, order_row)], ...))
+
+What :class:`database.repositories.trading.TradingRepository` writes kind by kind (orders,
+fills, positions, accounts, deployment states), written at once for the live runner's
+closed candle and the replay's chunk of bars, without SQLAlchemy's statement compilation
+per call (its plain SQL text is built once per row count):
+
+- PostgreSQL: every kind in ONE round trip (one ``execute`` of several statements): the
+  orders' upsert by client order id, the fills (their order's id looked up by client order
+  id in the same statement), the positions' upsert, the accounts' and the deployments'
+  ``UPDATE ... FROM (VALUES ...)``; with ``no_flush_wait`` led by
+  ``SET LOCAL synchronous_commit = off`` (docs/trading.md, "Durability").
+- SQLite: one ``executemany`` per kind (no network: the statements' count costs nothing,
+  their compilation did).
+
+The rows and their checks are the repository's: the same columns and values are stored
+(tests/trading/test_repository.py compares both ways). Never commits.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.orm import Session
+
+from database.records import utc_datetime
+from database.trading_records import AccountRow, FillRow, OrderRow, PositionRow
+
+_ORDER_COLUMNS = (
+    "client_order_id", "account_id", "deployment_id", "symbol", "side", "order_type",
+    "time_in_force", "quantity", "limit_price", "stop_price", "trail_pct", "reduce_only",
+    "oco_group", "purpose", "status", "filled_quantity", "average_price", "fees",
+    "reject_reason", "decision_time", "decision_price", "arrival_time", "arrival_price",
+    "created_at", "updated_at", "extra",
+)  # fmt: skip
+_ORDER_MUTABLE = (
+    "status", "quantity", "limit_price", "stop_price", "filled_quantity", "average_price",
+    "fees", "reject_reason", "updated_at", "extra",
+)  # fmt: skip
+_FILL_COLUMNS = (
+    "fill_id", "order_id", "account_id", "deployment_id", "symbol", "side", "price",
+    "quantity", "fee", "realised_pnl", "venue", "time", "seq", "bar_ts",
+)  # fmt: skip
+_POSITION_COLUMNS = (
+    "account_id", "symbol", "quantity", "average_price", "realised_pnl", "last_price",
+    "updated_at",
+)  # fmt: skip
+_POSITION_MUTABLE = ("quantity", "average_price", "realised_pnl", "last_price", "updated_at")
+# (column, PostgreSQL type) of the updates by key: the key first
+ACCOUNT_COLUMNS = (
+    ("id", "BIGINT"), ("cash", "DOUBLE PRECISION"), ("realised_pnl", "DOUBLE PRECISION"),
+    ("fees", "DOUBLE PRECISION"), ("peak_equity", "DOUBLE PRECISION"),
+    ("max_drawdown_pct", "DOUBLE PRECISION"), ("status", "TEXT"), ("halt_reason", "TEXT"),
+    ("updated_at", "TIMESTAMPTZ"),
+)  # fmt: skip
+STATE_COLUMNS = (
+    ("id", "BIGINT"), ("last_bar_ts", "BIGINT"), ("bar_index", "BIGINT"),
+    ("updated_at", "TIMESTAMPTZ"), ("state", "JSONB"),
+)  # fmt: skip
+# an advanced deployment: one bar further, its state unchanged
+_STATE_EXPRESSIONS = {
+    "state": "COALESCE(v.state, t.state)",
+    "bar_index": "COALESCE(v.bar_index, t.bar_index + 1)",
+}
+
+
+@dataclass
+class TradingBatch:
+    """The rows of one write (see the module docstring). ``states``: (deployment id, last
+    bar ts, bar index, state or None when unchanged); ``advanced``: (deployment id, last bar
+    ts) of deployments one bar further with their state unchanged."""
+
+    now: datetime
+    orders: Sequence[tuple[int, OrderRow]] = ()
+    fills: Sequence[tuple[int, FillRow]] = ()
+    positions: Sequence[tuple[int, PositionRow]] = ()
+    accounts: Sequence[AccountRow] = ()
+    states: Sequence[tuple[int, int, int, Mapping[str, Any] | None]] = ()
+    advanced: Sequence[tuple[int, int]] = ()
+    no_flush_wait: bool = False  # PostgreSQL: this transaction's COMMIT skips the WAL flush
+    _times: dict[Any, Any] = field(default_factory=dict, repr=False)
+
+
+def write_batch(session: Session, batch: TradingBatch) -> None:
+    """Store ``batch`` in the session's transaction (see the module docstring)."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        _write_postgresql(connection, batch)
+    else:
+        _write_sqlite(connection, batch)
+
+
+# -- PostgreSQL: one round trip --------------------------------------------------------------
+def _write_postgresql(connection: Connection, batch: TradingBatch) -> None:
+    dumps = _json_dumps(connection)
+    when = utc_datetime(batch.now, "now")
+    time = functools.partial(_pg_time, batch._times)
+    parts: list[str] = ["SET LOCAL synchronous_commit = off"] if batch.no_flush_wait else []
+    params: list[Any] = []
+    orders = _latest_orders(batch.orders)
+    if orders:
+        parts.append(_pg_orders_sql(len(orders)))
+        for a, o in orders:
+            params.extend(_order_values(o, a, time))
+            params[-1] = dumps(dict(o.extra))
+    if batch.fills:
+        parts.append(_pg_fills_sql(len(batch.fills)))
+        for a, f in batch.fills:
+            params.extend(_fill_values(f, a, time))
+    positions = _latest_positions(batch.positions)
+    if positions:
+        parts.append(_pg_positions_sql(len(positions)))
+        for a, p in positions:
+            params.extend(_position_values(p, a, time))
+    if batch.accounts:
+        parts.append(_pg_update_sql("accounts", ACCOUNT_COLUMNS, len(batch.accounts), None))
+        for r in batch.accounts:
+            params.extend(_account_values(r, when))
+    if batch.states or batch.advanced:
+        rows = len(batch.states) + len(batch.advanced)
+        parts.append(_pg_update_sql("deployments", STATE_COLUMNS, rows, "states"))
+        for i, ts, bar, st in batch.states:
+            params.extend((i, ts, bar, when, None if st is None else dumps(dict(st))))
+        for i, ts in batch.advanced:
+            params.extend((i, ts, None, when, None))
+    if parts:
+        connection.exec_driver_sql(";\n".join(parts), tuple(params))
+
+
+@functools.cache
+def _pg_orders_sql(rows: int) -> str:
+    one = "(" + ", ".join(["%s"] * (len(_ORDER_COLUMNS) - 1) + ["CAST(%s AS JSONB)"]) + ")"
+    sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in _ORDER_MUTABLE)
+    return (
+        f"INSERT INTO orders ({', '.join(_ORDER_COLUMNS)}) VALUES {', '.join([one] * rows)}"
+        f" ON CONFLICT (client_order_id) DO UPDATE SET {sets}"
+    )
+
+
+@functools.cache
+def _pg_fills_sql(rows: int) -> str:
+    # the fill's order (stored before in this statement list, or earlier) by client order id
+    cells = ["%s"] * len(_FILL_COLUMNS)
+    cells[1] = "(SELECT o.id FROM orders AS o WHERE o.client_order_id = %s)"
+    one = "(" + ", ".join(cells) + ")"
+    return f"INSERT INTO fills ({', '.join(_FILL_COLUMNS)}) VALUES {', '.join([one] * rows)}"
+
+
+@functools.cache
+def _pg_positions_sql(rows: int) -> str:
+    one = "(" + ", ".join(["%s"] * len(_POSITION_COLUMNS)) + ")"
+    sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in _POSITION_MUTABLE)
+    return (
+        f"INSERT INTO positions ({', '.join(_POSITION_COLUMNS)}) VALUES"
+        f" {', '.join([one] * rows)} ON CONFLICT (account_id, symbol) DO UPDATE SET {sets}"
+    )
+
+
+@functools.cache
+def _pg_update_sql(
+    table: str, columns: tuple[tuple[str, str], ...], rows: int, expressions: str | None
+) -> str:
+    """``UPDATE ... FROM (VALUES ...) AS v`` of ``rows`` rows by their key (the first
+    column); ``expressions``: "states" for the deployments' COALESCE of an advanced row."""
+    casts = "(" + ", ".join(f"CAST(%s AS {kind})" for _, kind in columns) + ")"
+    names = [name for name, _ in columns]
+    given = _STATE_EXPRESSIONS if expressions == "states" else {}
+    sets = ", ".join(f"{n} = {given.get(n, f'v.{n}')}" for n in names[1:])
+    return (
+        f"UPDATE {table} AS t SET {sets} FROM (VALUES {', '.join([casts] * rows)})"
+        f" AS v ({', '.join(names)}) WHERE t.{names[0]} = v.{names[0]}"
+    )
+
+
+# -- SQLite: one executemany per kind -------------------------------------------------------
+def _write_sqlite(connection: Connection, batch: TradingBatch) -> None:
+    dumps = _json_dumps(connection)
+    when = _sqlite_time(batch._times, batch.now)
+    time = functools.partial(_sqlite_time, batch._times)
+    orders = _latest_orders(batch.orders)
+    if orders:
+        rows = []
+        for a, o in orders:
+            values = _order_values(o, a, time)
+            values[11] = int(o.reduce_only)
+            values[-1] = dumps(dict(o.extra))
+            rows.append(tuple(values))
+        connection.exec_driver_sql(_SQLITE_ORDERS, rows)
+    if batch.fills:
+        connection.exec_driver_sql(
+            _SQLITE_FILLS, [tuple(_fill_values(f, a, time)) for a, f in batch.fills]
+        )
+    positions = _latest_positions(batch.positions)
+    if positions:
+        connection.exec_driver_sql(
+            _SQLITE_POSITIONS, [tuple(_position_values(p, a, time)) for a, p in positions]
+        )
+    if batch.accounts:
+        connection.exec_driver_sql(
+            _SQLITE_ACCOUNTS, [(*_account_values(r, when)[1:], r.id) for r in batch.accounts]
+        )
+    if batch.advanced:
+        connection.exec_driver_sql(_SQLITE_ADVANCE, [(ts, when, i) for i, ts in batch.advanced])
+    if batch.states:
+        connection.exec_driver_sql(
+            _SQLITE_COUNTERS, [(ts, bar, when, i) for i, ts, bar, _ in batch.states]
+        )
+        changed = [(dumps(dict(st)), i) for i, _, _, st in batch.states if st is not None]
+        if changed:
+            connection.exec_driver_sql(_SQLITE_STATE, changed)
+
+
+_SQLITE_ORDERS = (
+    f"INSERT INTO orders ({', '.join(_ORDER_COLUMNS)}) VALUES"
+    f" ({', '.join(['?'] * len(_ORDER_COLUMNS))}) ON CONFLICT (client_order_id) DO UPDATE SET"
+    f" {', '.join(f'{c} = excluded.{c}' for c in _ORDER_MUTABLE)}"
+)
+_SQLITE_FILLS = (
+    f"INSERT INTO fills ({', '.join(_FILL_COLUMNS)}) VALUES"
+    f" (?, (SELECT o.id FROM orders AS o WHERE o.client_order_id = ?),"
+    f" {', '.join(['?'] * (len(_FILL_COLUMNS) - 2))})"
+)
+_SQLITE_POSITIONS = (
+    f"INSERT INTO positions ({', '.join(_POSITION_COLUMNS)}) VALUES"
+    f" ({', '.join(['?'] * len(_POSITION_COLUMNS))}) ON CONFLICT (account_id, symbol) DO UPDATE"
+    f" SET {', '.join(f'{c} = excluded.{c}' for c in _POSITION_MUTABLE)}"
+)
+_SQLITE_ACCOUNTS = (
+    f"UPDATE accounts SET {', '.join(f'{c} = ?' for c, _ in ACCOUNT_COLUMNS[1:])} WHERE id = ?"
+)
+_SQLITE_ADVANCE = (
+    "UPDATE deployments SET last_bar_ts = ?, bar_index = bar_index + 1, updated_at = ? WHERE id = ?"
+)
+_SQLITE_COUNTERS = (
+    "UPDATE deployments SET last_bar_ts = ?, bar_index = ?, updated_at = ? WHERE id = ?"
+)
+_SQLITE_STATE = "UPDATE deployments SET state = ? WHERE id = ?"
+
+
+# -- rows ----------------------------------------------------------------------------------
+def _latest_orders(orders: Sequence[tuple[int, OrderRow]]) -> list[tuple[int, OrderRow]]:
+    """One row per client order id (its last), in the order first seen."""
+    latest = {o.client_order_id: (a, o) for a, o in orders}
+    return list(latest.values())
+
+
+def _latest_positions(
+    positions: Sequence[tuple[int, PositionRow]],
+) -> list[tuple[int, PositionRow]]:
+    latest = {(a, p.symbol): (a, p) for a, p in positions}
+    return list(latest.values())
+
+
+def _order_values(o: OrderRow, account_id: int, time: Any) -> list[Any]:
+    """``_ORDER_COLUMNS``' values (``extra`` left as the mapping: the caller encodes it)."""
+    return [
+        o.client_order_id, account_id, o.deployment_id, o.symbol, o.side, o.order_type,
+        o.time_in_force, o.quantity, o.limit_price, o.stop_price, o.trail_pct, o.reduce_only,
+        o.oco_group, o.purpose, o.status, o.filled_quantity, o.average_price, o.fees,
+        o.reject_reason, time(o.decision_time), o.decision_price, time(o.arrival_time),
+        o.arrival_price, time(o.arrival_time), time(o.updated_at), o.extra,
+    ]  # fmt: skip
+
+
+def _fill_values(f: FillRow, account_id: int, time: Any) -> list[Any]:
+    """``_FILL_COLUMNS``' values, the order's client order id in place of its id."""
+    return [
+        f.fill_id, f.client_order_id, account_id, f.deployment_id, f.symbol, f.side, f.price,
+        f.quantity, f.fee, f.realised_pnl, f.venue, time(f.time), f.seq, f.bar_ts,
+    ]  # fmt: skip
+
+
+def _position_values(p: PositionRow, account_id: int, time: Any) -> list[Any]:
+    return [
+        account_id, p.symbol, p.quantity, p.average_price, p.realised_pnl, p.last_price,
+        time(p.updated_at),
+    ]  # fmt: skip
+
+
+def _account_values(r: AccountRow, when: Any) -> tuple[Any, ...]:
+    return (
+        r.id, r.cash, r.realised_pnl, r.fees, r.peak_equity, r.max_drawdown_pct, r.status,
+        r.halt_reason, when,
+    )  # fmt: skip
+
+
+def _pg_time(cache: dict[Any, Any], value: datetime | None) -> datetime | None:
+    """A UTC datetime as the repository binds it (checked: naive raises)."""
+    if value is None:
+        return None
+    found = cache.get(value)
+    if found is None:
+        found = cache[value] = utc_datetime(value)
+    return found
+
+
+def _sqlite_time(cache: dict[Any, Any], value: datetime | None) -> str | None:
+    """A UTC datetime as SQLAlchemy's SQLite DATETIME stores it (the UTC wall time as
+    ``YYYY-MM-DD HH:MM:SS.ffffff``; checked: naive raises)."""
+    if value is None:
+        return None
+    found = cache.get(value)
+    if found is None:
+        plain = utc_datetime(value).replace(tzinfo=None)
+        found = cache[value] = plain.isoformat(" ", "microseconds")
+    return found
+
+
+def _json_dumps(connection: Connection) -> Any:
+    return getattr(connection.dialect, "_json_serializer", None) or json.dumps
+
+
+__all__ = ["ACCOUNT_COLUMNS", "STATE_COLUMNS", "TradingBatch", "write_batch"]
