@@ -76,8 +76,13 @@ class LiveAccounts:
                 state = self._accounts.get(account)
                 if state is not None and state.row != outcome.rows[account][1]:
                     del self._accounts[account]
+            followed = self._accounts
+            if not followed:  # an import's process follows none: nothing to gather
+                return
             fills: dict[str, _Fills] = defaultdict(list)
             for trade in outcome.stored:
+                if trade.account_id not in followed:
+                    continue
                 signed = trade.volume if trade.side == "buy" else -trade.volume
                 fills[trade.account_id].append((trade.symbol, signed))
             trips: dict[str, _Trips] = defaultdict(list)

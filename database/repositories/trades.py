@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
 import numpy as np
@@ -66,6 +66,71 @@ def _json(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
+# A market context holding every key of CONTEXT_KEYS, first and in that order (the
+# annotator's, analytics.market_context.CONTEXT_KEYS: a test holds them equal), is stored
+# without its null entries and marked by the key COMPACT_CONTEXT, whose value names the key
+# set (1: these): a context without bars is ~40 bytes instead of ~420, one with bars drops
+# what its rules could not compute. Read back (:func:`_context_of`) it is the same dict,
+# keys in the same order. A context of any other shape (a source's own, an empty one) is
+# stored as it is (one with a key named COMPACT_CONTEXT of its own: wrapped, marker 0).
+# Should the annotator's keys change, they become key set 2 and set 1 stays.
+CONTEXT_KEYS = (
+    "volatility_regime", "market_session", "trend", "volume_profile", "price_level",
+    "bar_open", "close", "atr", "atr_pct", "atr_pct_rank", "sma", "close_vs_sma_atr",
+    "sma_slope_pct", "volume", "volume_z", "donchian_high", "donchian_low", "to_high_atr",
+    "to_low_atr", "rsi", "bollinger_upper", "bollinger_lower", "momentum_atr",
+)  # fmt: skip
+COMPACT_CONTEXT = "_compact"
+_CONTEXT_WIDTH = len(CONTEXT_KEYS)
+
+
+def _context_texts(contexts: list[Any]) -> list[str]:
+    """Each market context as the JSON text stored (compact when it has the annotator's
+    shape: see CONTEXT_KEYS)."""
+    keys = CONTEXT_KEYS
+    width = _CONTEXT_WIDTH
+    marker = COMPACT_CONTEXT
+    dumps = orjson.dumps
+    numpy = orjson.OPT_SERIALIZE_NUMPY
+    out = []
+    for context in contexts:
+        if tuple(context)[:width] != keys or marker in context:
+            if marker in context:  # a source's own key of that name: wrapped
+                context = {marker: 0, "context": context}
+            out.append(_json(context))
+            continue
+        if len(context) == width:  # the annotator's alone
+            try:
+                full = None not in context.values()  # nothing to leave out: stored as it is
+            except ValueError:  # a value that does not compare (an array): the long way
+                full = False
+            if full:
+                out.append(dumps(context, option=numpy).decode())
+                continue
+            kept = {k: v for k, v in context.items() if v is not None}
+        else:  # the source's keys after CONTEXT_KEYS kept as they are, null or not
+            items = list(context.items())
+            kept = {k: v for k, v in items[:width] if v is not None}
+            kept.update(items[width:])
+        kept[marker] = 1  # key set 1: CONTEXT_KEYS
+        out.append(dumps(kept, option=numpy).decode())
+    return out
+
+
+def _context_of(stored: Any = None) -> dict[str, Any]:
+    """A stored market context as it was recorded: a compact one with its null entries
+    back, CONTEXT_KEYS first and in order, then the source's keys in their stored order."""
+    if not stored:
+        return {} if stored is None else dict(stored)
+    marker = stored.get(COMPACT_CONTEXT)
+    if marker != 1:
+        return dict(stored["context"] if marker == 0 else stored)
+    out: dict[str, Any] = dict.fromkeys(CONTEXT_KEYS)
+    out.update(stored)
+    del out[COMPACT_CONTEXT]
+    return out
+
+
 class TradeRepository:
     """Executed trades: append-only, keyed by ``trade_id``."""
 
@@ -95,7 +160,7 @@ class TradeRepository:
                          "order_id")
         }  # fmt: skip
         columns["execution_time"] = _utc_array([r.execution_time for r in batch])
-        columns["market_context"] = [_json(r.market_context) for r in batch]
+        columns["market_context"] = _context_texts([r.market_context for r in batch])
         columns["labels"] = _label_texts([r.labels for r in batch])
         for start in range(0, len(batch), self._chunk_rows):
             part = {k: v[start : start + self._chunk_rows] for k, v in columns.items()}
@@ -325,7 +390,7 @@ def _finished(frame: pd.DataFrame, context: bool) -> pd.DataFrame:
     """Labels (and the context) parsed from their JSON texts, the text columns one dtype."""
     frame["labels"] = _parsed(frame["labels"], tuple)
     if context:
-        frame["market_context"] = _parsed(frame["market_context"], dict)
+        frame["market_context"] = _parsed(frame["market_context"], _context_of)
     for name in _TEXT_COLUMNS:  # one dtype whichever way it was read (missing: NaN)
         if frame[name].dtype != "str":
             frame[name] = frame[name].astype("str")
@@ -339,7 +404,7 @@ def _utc_times(values: pd.Series) -> pd.Series:
     return pd.Series(times.as_unit("ns"), index=values.index)
 
 
-def _parsed(texts: pd.Series, kind: type) -> list[Any]:
+def _parsed(texts: pd.Series, kind: Callable[..., Any]) -> list[Any]:
     """JSON texts parsed once per distinct text (an account's trades repeat few label sets),
     each row then given its text's value by position, not by a Python loop over the rows."""
     codes, distinct = pd.factorize(texts, use_na_sentinel=True)
@@ -363,7 +428,7 @@ def _trade_record(row: Any) -> TradeRecord:
         volume=row["volume"],
         commission=row["commission"],
         execution_time=row["execution_time"],
-        market_context=row["market_context"],
+        market_context=_context_of(row["market_context"]),
         labels=tuple(row["labels"]),
         pnl=row["pnl"],
         cumulative_pnl=row["cumulative_pnl"],
