@@ -51,6 +51,7 @@ from market.timeframes import Timeframe
 from services.bar_sessions import BarSessions
 from strategies.registry import create
 from tracking.tracker import TradeTracker
+from tracking.trade_records import collector_paused
 from trading.alerts.events import AlertEvent
 from trading.broker import PaperBroker
 from trading.config import DeploymentSettings
@@ -331,7 +332,9 @@ class TradingRunner:
         """FeedRunner's hook: a closed candle of a feed, already stored."""
         if not self._running or event.kind != "closed" or event.candle is None:
             return
-        with self.lock:
+        # the cyclic GC waits until the candle is committed (a full collection walks every
+        # object of the process: up to ~100 ms in the middle of a candle otherwise)
+        with self.lock, collector_paused():
             self._closed(event.symbol, event.candle)
         if self.after_closed is not None:
             self.after_closed(event)

@@ -66,11 +66,7 @@ STATE_COLUMNS = (
     ("id", "BIGINT"), ("last_bar_ts", "BIGINT"), ("bar_index", "BIGINT"),
     ("updated_at", "TIMESTAMPTZ"), ("state", "JSONB"),
 )  # fmt: skip
-# an advanced deployment: one bar further, its state unchanged
-_STATE_EXPRESSIONS = {
-    "state": "COALESCE(v.state, t.state)",
-    "bar_index": "COALESCE(v.bar_index, t.bar_index + 1)",
-}
+_STATE_EXPRESSIONS = {"state": "COALESCE(v.state, t.state)"}  # None: the state unchanged
 
 
 @dataclass
@@ -125,15 +121,29 @@ def _write_postgresql(connection: Connection, batch: TradingBatch) -> None:
         parts.append(_pg_update_sql("accounts", ACCOUNT_COLUMNS, len(batch.accounts), None))
         for r in batch.accounts:
             params.extend(_account_values(r, when))
-    if batch.states or batch.advanced:
-        rows = len(batch.states) + len(batch.advanced)
-        parts.append(_pg_update_sql("deployments", STATE_COLUMNS, rows, "states"))
+    if batch.states:
+        parts.append(_pg_update_sql("deployments", STATE_COLUMNS, len(batch.states), "states"))
         for i, ts, bar, st in batch.states:
             params.extend((i, ts, bar, when, None if st is None else dumps(dict(st))))
-        for i, ts in batch.advanced:
-            params.extend((i, ts, None, when, None))
+    for ts, ids in _by_bar(batch.advanced).items():  # the runner's bar: one statement
+        parts.append(_PG_ADVANCE)
+        params.extend((ts, when, ids))
     if parts:
         connection.exec_driver_sql(";\n".join(parts), tuple(params))
+
+
+_PG_ADVANCE = (
+    "UPDATE deployments SET last_bar_ts = %s, bar_index = bar_index + 1, updated_at = %s"
+    " WHERE id = ANY(%s)"
+)
+
+
+def _by_bar(advanced: Sequence[tuple[int, int]]) -> dict[int, list[int]]:
+    """The advanced deployments' ids by the bar they reached."""
+    out: dict[int, list[int]] = {}
+    for i, ts in advanced:
+        out.setdefault(ts, []).append(i)
+    return out
 
 
 @functools.cache
@@ -170,7 +180,7 @@ def _pg_update_sql(
     table: str, columns: tuple[tuple[str, str], ...], rows: int, expressions: str | None
 ) -> str:
     """``UPDATE ... FROM (VALUES ...) AS v`` of ``rows`` rows by their key (the first
-    column); ``expressions``: "states" for the deployments' COALESCE of an advanced row."""
+    column); ``expressions``: "states" for the deployments' state kept when given None."""
     casts = "(" + ", ".join(f"CAST(%s AS {kind})" for _, kind in columns) + ")"
     names = [name for name, _ in columns]
     given = _STATE_EXPRESSIONS if expressions == "states" else {}
