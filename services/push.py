@@ -9,10 +9,17 @@ every subscriber of the account: in this process, and in every other one when Re
 >>> message = await subscription.get()        # JSON bytes; None once dropped (too slow)
 
 Events come from listeners (TradeTracker.add_listener, AlertCenter.add_listener), called on
-the recording thread after the commit: they build each message once (JSON bytes shared by
-every client) and hand it to the hub's loop with ``loop.call_soon_threadsafe``. Each client
-has a bounded queue; a client whose queue is full is dropped (its ``get`` answers None and
+the recording thread after the commit: they build each message once (JSON, decoded to text
+once per event, the same text queued for every client) and hand it to the hub's loop with
+``loop.call_soon_threadsafe``. Each client has a bounded queue and a sender of its own (the
+sends are concurrent); a client whose queue is full is dropped (its ``get`` answers None and
 ``dropped`` says why), so a slow client never holds up the others nor the recording.
+
+A batch's trades are pushed first; an account's live view (the metrics channel) is computed
+after them and only by a process with a metrics client of the account: the recording
+process for its own clients, every other one when the batch's trades reach it through Redis
+(computed on a thread of the hub, in the order the batches came; the view's ``at`` is the
+commit's). Nobody listening for metrics, no view is computed.
 
 With ``redis_url`` every event is also published to one Redis pub/sub channel per database
 (``stratlens:push:<database identity>``: processes of another database on the same Redis hear
@@ -32,6 +39,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -68,16 +76,18 @@ class PushEvent:
     account_id: str | None
     message: bytes
     origin: str
+    at: float = 0.0  # the event's time (a batch's: right after its commit)
 
     def wire(self) -> bytes:
         """The Redis message: a JSON header line, then the client's message as is."""
-        return orjson.dumps([self.origin, self.channel, self.account_id]) + b"\n" + self.message
+        header = [self.origin, self.channel, self.account_id, self.at]
+        return orjson.dumps(header) + b"\n" + self.message
 
     @classmethod
     def from_wire(cls, data: bytes) -> PushEvent:
         header, _, message = data.partition(b"\n")
-        origin, channel, account = orjson.loads(header)
-        return cls(channel, account, message, origin)
+        origin, channel, account, *at = orjson.loads(header)
+        return cls(channel, account, message, origin, at[0] if at else 0.0)
 
 
 def _dumps(document: dict[str, Any]) -> bytes:
@@ -117,29 +127,35 @@ class Recorder(LiveView, Protocol):
 
 def trade_events(
     outcome: Recorded,
-    tracking: LiveView,
     origin: str,
     wanted: Callable[[str, Channel], bool] = lambda _account, _channel: True,
 ) -> list[PushEvent]:
-    """A committed batch as events: per account its trades, then its live view after them
-    (only those ``wanted``: nobody listens, nothing is built)."""
+    """A committed batch's trades as events, one per account (only those ``wanted``)."""
     at = time.time()
+    return [
+        PushEvent("trades", account, trade_message(account, trades, at), origin, at)
+        for account, trades in _by_account(outcome).items()
+        if wanted(account, "trades")
+    ]
+
+
+def view_event(tracking: LiveView, account: str, at: float, origin: str) -> PushEvent | None:
+    """The account's live view as a metrics event (``at``: its batch's); None when it cannot
+    be computed (logged: a view that fails never stops the trades' push)."""
+    try:
+        view = tracking.live(account)
+    except Exception:
+        log.exception("the live view of %r could not be computed", account)
+        return None
+    return PushEvent("metrics", account, metrics_message(account, view, at, initial=False),
+                     origin, at)  # fmt: skip
+
+
+def _by_account(outcome: Recorded) -> dict[str, list[TradeRecord]]:
     by_account: dict[str, list[TradeRecord]] = defaultdict(list)
     for trade in outcome.stored:
         by_account[trade.account_id].append(trade)
-    events = []
-    for account, trades in by_account.items():
-        if wanted(account, "trades"):
-            events.append(PushEvent("trades", account, trade_message(account, trades, at), origin))
-        if wanted(account, "metrics"):
-            try:
-                view = tracking.live(account)
-            except Exception:  # a view that fails never stops the trades' push
-                log.exception("the live view of %r could not be computed", account)
-                continue
-            message = metrics_message(account, view, at, initial=False)
-            events.append(PushEvent("metrics", account, message, origin))
-    return events
+    return by_account
 
 
 def alert_events(alerts: Iterable[AlertRecord], origin: str) -> list[PushEvent]:
@@ -204,8 +220,9 @@ def publish_to_redis(tracking: Recorder, url: str, channel: str) -> Callable[[],
     function that stops it."""
     publisher = RedisPublisher(url, channel)
     origin = uuid.uuid4().hex
+    # the trades only: each serving process computes the live view for its metrics clients
     remove = tracking.tracker.add_listener(
-        lambda outcome: publisher.publish(trade_events(outcome, tracking, origin))
+        lambda outcome: publisher.publish(trade_events(outcome, origin))
     )
 
     def stop() -> None:
@@ -231,13 +248,13 @@ def publish_alerts_to_redis(center: Any, url: str, channel: str) -> Callable[[],
 
 @dataclass(eq=False)
 class Subscription:
-    """One client's stream: a bounded queue of messages (JSON bytes)."""
+    """One client's stream: a bounded queue of messages (JSON text)."""
 
     account_id: str
     channel: Channel
     size: int
     dropped: str | None = None
-    _queue: asyncio.Queue[bytes | None] = field(init=False)
+    _queue: asyncio.Queue[str | None] = field(init=False)
     _gone: asyncio.Event = field(init=False)
 
     def __post_init__(self) -> None:
@@ -248,11 +265,11 @@ class Subscription:
         await self._gone.wait()
         return self.dropped or ""
 
-    async def get(self) -> bytes | None:
+    async def get(self) -> str | None:
         """The next message; None once dropped."""
         return await self._queue.get()
 
-    def offer(self, message: bytes) -> bool:
+    def offer(self, message: str) -> bool:
         try:
             self._queue.put_nowait(message)
         except asyncio.QueueFull:
@@ -301,6 +318,8 @@ class PushHub:
         self._listener: asyncio.Task | None = None
         self._subscribed = threading.Event()
         self._stats = PushStats(redis="connecting" if redis_url else "off")
+        self._tracking: LiveView | None = None  # follow(): the views of other processes' trades
+        self._views: ThreadPoolExecutor | None = None  # one thread: views in the batches' order
 
     # --- life -----------------------------------------------------------------------------
 
@@ -320,6 +339,9 @@ class PushHub:
         if self._publisher is not None:
             self._publisher.close()
             self._publisher = None
+        if self._views is not None:
+            self._views.shutdown(wait=False, cancel_futures=True)
+            self._views = None
         for subscription in [s for group in self._all_groups() for s in group]:
             subscription.drop("the server is stopping")
         self._loop = None
@@ -364,10 +386,45 @@ class PushHub:
             self._publisher.publish(events)
 
     def follow(self, tracking: Recorder) -> Callable[[], None]:
-        """Push ``tracking``'s committed trades and the live view after them."""
-        return tracking.tracker.add_listener(
-            lambda outcome: self.publish(trade_events(outcome, tracking, self.origin, self.wants))
-        )
+        """Push ``tracking``'s committed trades, then the live view after them to this
+        process's metrics clients (other processes compute their own, see the module doc)."""
+        self._tracking = tracking
+
+        def committed(outcome: Recorded) -> None:
+            events = trade_events(outcome, self.origin, self.wants)
+            self.publish(events)  # the trades first, here and through Redis
+            at = events[0].at if events else time.time()
+            views = [
+                view_event(tracking, account, at, self.origin)
+                for account in _by_account(outcome)
+                if (account, "metrics") in self._subscribers
+            ]
+            self._deliver_here([v for v in views if v is not None])
+
+        return tracking.tracker.add_listener(committed)
+
+    def _deliver_here(self, events: Sequence[PushEvent]) -> None:
+        """Deliver ``events`` to this process's clients only (any thread)."""
+        loop = self._loop
+        if events and loop is not None and not loop.is_closed():
+            self._stats.published += len(events)
+            loop.call_soon_threadsafe(self._deliver, events)
+
+    def _view_of_foreign_trades(self, event: PushEvent) -> None:
+        """Another process's trades of an account with a metrics client here: its live view
+        computed on the hub's view thread (the catch-up reads the rows), then delivered."""
+        tracking, account = self._tracking, event.account_id
+        if tracking is None or account is None or (account, "metrics") not in self._subscribers:
+            return
+        if self._views is None:
+            self._views = ThreadPoolExecutor(1, thread_name_prefix="push-views")
+
+        def compute() -> None:
+            view = view_event(tracking, account, event.at or time.time(), self.origin)
+            if view is not None:
+                self._deliver_here([view])
+
+        self._views.submit(compute)
 
     def follow_alerts(self, center: Any) -> Callable[[], None]:
         """Push the alerts ``center`` (trading.alerts.AlertCenter) stores."""
@@ -379,8 +436,9 @@ class PushHub:
                 targets = list(self._broadcast.get(event.channel, ()))
             else:
                 targets = list(self._subscribers.get((event.account_id, event.channel), ()))
+            text = event.message.decode() if targets else ""  # once, for every client
             for subscription in targets:
-                if subscription.offer(event.message):
+                if subscription.offer(text):
                     self._stats.delivered += 1
                 else:
                     self.unsubscribe(subscription)
@@ -405,6 +463,8 @@ class PushHub:
                     if event.origin != self.origin:
                         self._stats.from_redis += 1
                         self._deliver([event])
+                        if event.channel == "trades":
+                            self._view_of_foreign_trades(event)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -443,4 +503,5 @@ __all__ = [
     "publish_to_redis",
     "push_channel",
     "trade_events",
+    "view_event",
 ]

@@ -99,7 +99,7 @@ async def _send(websocket: WebSocket, subscription: Subscription) -> None:
         message = await subscription.get()
         if message is None:
             return
-        await websocket.send_text(message.decode())
+        await websocket.send_text(message)  # the hub decoded it once for every client
 
 
 async def _drain(websocket: WebSocket) -> None:

@@ -434,3 +434,31 @@ def test_an_alert_of_the_external_runner_arrives_through_redis(
     finally:
         stop()
         center.close()
+
+
+@pytest.mark.redis
+@pytest.mark.slow
+def test_the_live_view_is_computed_only_where_a_metrics_client_listens(
+    redis_api, session_factory, redis_url
+):
+    """Two processes (two apps, one database, one Redis): the POST's process has no metrics
+    client, so it computes no live view; the other, with one, computes it from the trades
+    that reach it through Redis, stamped with the commit's time."""
+    poster = create_api(session_factory, redis_url=redis_url)
+    views: list[str] = []
+    live = poster.state.tracking.live
+    poster.state.tracking.live = lambda account, *a, **k: (
+        views.append(account) or live(account, *a, **k)
+    )
+    with TestClient(poster) as client, stream(redis_api, "metrics") as metrics:
+        assert poster.state.push.wait_subscribed(WITHIN_S)
+        headers = {"Authorization": f"Bearer {redis_api.tokens['write']}"}
+        before = time.time()
+        posted = client.post("/api/v1/trades", json=[trade(0), trade(1, "sell")], headers=headers)
+        assert posted.status_code == 201, posted.text
+        update = _received(metrics)
+        assert update["initial"] is False
+        assert (update["summary"]["fills"], update["summary"]["trade_summary"]["trades"]) == (2, 1)
+        assert before <= update["at"] <= time.time()  # the commit's time, not the view's
+        assert views == []  # nobody listens for metrics on the poster
+    poster.state.tracking.tracker.close()
