@@ -44,7 +44,7 @@ from trading.tape import BarBlock, SignalTape
 if TYPE_CHECKING:
     from services.trading_runner import TradingRunner
 
-DEFAULT_BATCH_BARS = 500
+DEFAULT_BATCH_BARS = 2_000  # bars a replay commits at a time (500: ~0.6 s more CPU on 100,000)
 
 
 class PaperError(ValueError):
