@@ -61,3 +61,22 @@ def test_an_account_without_trades_is_still_a_404(api):
     answer = api.get(SUMMARY)
     assert answer.status_code == 404
     assert answer.json()["detail"] == f"account {ACCOUNT!r} has no trades yet"
+
+
+def test_a_page_of_trades_is_the_models_json(api, seeded):
+    from api.models.trades import TradeOut, TradesPage
+    from database.repositories.trade_pages import TradePages
+
+    with api.sessions() as session:
+        rows = TradePages(session).page(ACCOUNT, after_id=3, limit=51, label="breakout")
+    names = TradeOut.model_fields.keys() - {"id", "labels"}
+    items = [
+        TradeOut(id=row_id, **{n: getattr(r, n) for n in names}, labels=list(r.labels))
+        for row_id, r in rows[:50]
+    ]
+    more = rows[49][0] if len(rows) > 50 else None
+    want = TradesPage(account_id=ACCOUNT, trades=items, next_cursor=more)
+    answer = api.get(f"/api/v1/performance/{ACCOUNT}/trades", cursor=3, limit=50, label="breakout")
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == json.loads(want.model_dump_json(by_alias=True))
+    assert answer.json()["trades"]  # the account has labelled trades
