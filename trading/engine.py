@@ -29,7 +29,7 @@ import dataclasses
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -76,7 +76,9 @@ def _decided_at_close(request: OrderRequest, d: Deployed) -> OrderRequest:
     """``request`` decided when its bar closed (the policy stamps the bar's open, its key)."""
     if request.decision_time is None:
         return request
-    closed = (pd.Timestamp(request.decision_time) + d.timeframe.delta).to_pydatetime()
+    closed = request.decision_time + timedelta(milliseconds=d.timeframe.millis)
+    if isinstance(closed, pd.Timestamp):
+        closed = closed.to_pydatetime()
     return dataclasses.replace(request, decision_time=closed)
 
 
