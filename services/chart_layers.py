@@ -45,7 +45,7 @@ from database.repositories.trading import TradingRepository
 from indicators.base import IncrementalIndicator
 from indicators.registry import IndicatorRequest
 from market.candles import CANDLE_COLUMNS, Candle, iter_candles
-from market.timeframes import Timeframe, from_epoch_ms
+from market.timeframes import Timeframe, from_epoch_ms, timestamp_ms
 from services.live import StreamState
 from services.market_data import MarketDataService
 from strategies.base import BaseStrategy, LiveStrategy
@@ -192,7 +192,19 @@ class SeriesTrack:
         if closed.empty:
             return
         self.candles.extend(_frame_columns(closed))
-        for candle in iter_candles(closed):
+        self._take(list(iter_candles(closed)))
+
+    def append_records(self, closed: Sequence[Candle]) -> None:
+        """:meth:`append` of the feed's records (no frame in between: a live tick's bars)."""
+        if not closed:
+            return
+        columns = {c: np.array([getattr(r, c) for r in closed], np.float64) for c in CANDLE_COLUMNS}
+        ts = np.array([timestamp_ms(r.ts) for r in closed], np.int64)
+        self.candles.extend({"ts": ts, **columns})
+        self._take(closed)
+
+    def _take(self, closed: Sequence[Candle]) -> None:
+        for candle in closed:
             values = {}
             for key, track in self._indicators.items():
                 values[key] = out = track.state.update(candle)
@@ -562,7 +574,10 @@ class ChartTracks:
                 track.reset(window.closed)
                 track.forming, track.state = window.forming, window.state
             else:
-                track.append(delta.closed)
+                if delta.records is not None:
+                    track.append_records(delta.records)
+                else:
+                    track.append(delta.closed)
                 track.forming, track.state = delta.forming, delta.state
             track.version = track.state.version
             return track

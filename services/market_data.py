@@ -53,12 +53,23 @@ class ChartData:
 
 @dataclass(frozen=True)
 class ChartDelta:
-    """The bars closed after the client's last one, the forming bar, or a reset order."""
+    """The bars closed after the client's last one, the forming bar, or a reset order.
+    ``records``: the same closed bars as the feed's records, when they came from memory (a
+    live track takes them without a frame in between); None when they were read or
+    resampled."""
 
-    closed: pd.DataFrame
+    frame: pd.DataFrame | None  # None: made from ``records`` when first asked for
     forming: Candle | None
     state: StreamState
     reset: bool  # the series went back in time (a replay restarted): rebuild the chart
+    records: tuple[Candle, ...] | None = None
+
+    @property
+    def closed(self) -> pd.DataFrame:
+        """The closed bars as a candle frame."""
+        if self.frame is None:
+            object.__setattr__(self, "frame", candles_from_records(self.records or ()))
+        return self.frame  # type: ignore[return-value]
 
 
 class MarketDataService:
@@ -151,11 +162,9 @@ class MarketDataService:
         if state.timeframe == tf and state.recent and state.recent[0].ts <= since:
             # every bar closed after `since` came through the feed since the oldest one held
             # in memory (each was stored before it got there): no query needed
-            newer = [c for c in state.recent if c.ts > since]
-            closed, forming = _with_live_candle(
-                candles_from_records(newer) if newer else empty_candles(), None, state.forming, tf
-            )
-            return ChartDelta(closed, forming, state, reset=False)
+            newer = tuple(c for c in state.recent if c.ts > since)
+            forming = None if state.forming is None else _in_bucket(state.forming, tf)
+            return ChartDelta(None, forming, state, reset=False, records=newer)
         with self._sessions() as session:
             # the first bucket the client does not hold as closed
             rows = CandleRepository(session).frame(
@@ -230,7 +239,7 @@ def _with_live_candle(
         )
         partial = None
     if partial is None:
-        return closed, Candle(bucket, live.open, live.high, live.low, live.close, live.volume)
+        return closed, _in_bucket(live, tf)
     return closed, Candle(
         bucket,
         partial.open,
@@ -239,6 +248,12 @@ def _with_live_candle(
         live.close,
         partial.volume + live.volume,
     )
+
+
+def _in_bucket(live: Candle, tf: Timeframe) -> Candle:
+    """The feed's forming candle as the forming bar of ``tf`` (its bucket's start)."""
+    bucket = _bucket_of(live.ts, tf)
+    return Candle(bucket, live.open, live.high, live.low, live.close, live.volume)
 
 
 def _bucket_of(ts: pd.Timestamp, tf: Timeframe) -> pd.Timestamp:

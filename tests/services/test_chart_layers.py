@@ -134,3 +134,22 @@ def test_an_indicator_longer_than_the_history_is_nan_and_the_rest_computed(live)
     view = track.view([request("sma", timeperiod=1000), request("ema", timeperiod=10)], [])
     assert np.isnan(view.indicators["sma(timeperiod=1000)"]["sma"]).all()
     assert not np.isnan(view.indicators["ema(timeperiod=10)"]["ema"]).all()
+
+
+def test_a_live_delta_hands_the_track_the_feed_s_records(live):
+    """Bars that came through the feed since the oldest one held in memory reach the track
+    as records (no frame in between), equal to the stored bars; the track then equals a
+    computation from scratch (above, after every feed event)."""
+    service, runner = live
+    tracks = ChartTracks(service)
+    for _ in range(4):  # the feed's first bars: those held in memory begin there
+        runner.step()
+    since = tracks.sync("SP500", "1d").last_ts
+    for _ in range(6):
+        runner.step()
+    delta = service.delta("SP500", "1d", since)
+    assert delta.records, "three closed bars came through the feed"
+    assert delta.frame is None  # no frame made until one is asked for
+    stored = service.window("SP500", "1d", 10**9).closed
+    pd.testing.assert_frame_equal(delta.closed, stored[stored.index > since], check_freq=False)
+    check_equals_scratch(tracks, service, "1d")
