@@ -51,8 +51,12 @@ def apply_fills(
     volumes: np.ndarray,
     fees: np.ndarray,
     times: Sequence[Any],
+    *,
+    closed_trips: bool = True,
 ) -> tuple[np.ndarray, list[dict[str, Any]], FillRoles]:
-    """(pnl per fill, round trips closed, roles) of the fills, the ledgers brought forward."""
+    """(pnl per fill, round trips closed, roles) of the fills, the ledgers brought forward.
+    ``closed_trips`` False: the trips closed are not made (an empty list; a reader of an
+    account's stored fills that only needs its open positions), only those still open."""
     from analytics._fifo import fifo_carry
 
     n = len(group)
@@ -83,16 +87,24 @@ def apply_fills(
         len(ledgers), side0, np.array(lot_group, dtype=np.int64), np.array(lot_qty),
         np.array(lot_price), np.array(trip0).reshape(len(trip0), 6),
     )  # fmt: skip
-    entry_ids = _ids(opened, trade_ids, len(t_group))
-    exit_ids = _ids(closed, trade_ids, len(t_group))
+    # without the closed trips: those still open and those carried in (few) are made
+    wanted = None if closed_trips else {*range(len(carried)), *(t for t in trip_of.tolist()
+                                                                 if t >= 0)}  # fmt: skip
+    entry_ids = _ids(opened, trade_ids, len(t_group), wanted)
+    exit_ids = _ids(closed, trade_ids, len(t_group), wanted)
     trips: list[_Trip] = []
     trip_ns: list[int] = []
     numbers = (t_eq, t_en, t_xq, t_xn, t_gross, t_fees)
+    firsts = t_first.tolist()
     for t, values in enumerate(zip(*(a.tolist() for a in numbers), strict=True)):
         if t < len(carried):
             trip = carried[t]
+        elif wanted is not None and t not in wanted:  # closed, not asked for: its time only
+            trips.append(None)  # type: ignore[arg-type]
+            trip_ns.append(time_ns(times[firsts[t]]))
+            continue
         else:
-            first = int(t_first[t])
+            first = firsts[t]
             trip = _Trip(strategies[first], int(t_dir[t]), times[first])
         (trip.entry_qty, trip.entry_notional, trip.exit_qty, trip.exit_notional, trip.gross,
          trip.fees) = values  # fmt: skip
@@ -100,9 +112,9 @@ def apply_fills(
         trip.exit_ids.extend(exit_ids[t])
         trips.append(trip)
         trip_ns.append(time_ns(trip.entry_time))
-    done = np.flatnonzero(t_done)
+    done = np.flatnonzero(t_done) if closed_trips else np.zeros(0, dtype=np.int64)
     done = done[np.argsort(t_last[done], kind="stable")]  # the order of the closing fills
-    closed_trips = [
+    made = [
         ledgers[g]._close(trips[t], times[k])
         for t, g, k in zip(done.tolist(), t_group[done].tolist(), t_last[done].tolist(),
                            strict=True)
@@ -123,7 +135,7 @@ def apply_fills(
     np.divide(closed_cost, closed_qty, out=entry_price, where=closing)
     direction = np.where(closing, t_dir[at], 0)
     entry_ns = np.where(closing, np.array(trip_ns, dtype=np.int64)[at], 0)
-    return pnl, closed_trips, FillRoles(opened_qty, closed_qty, entry_price, direction, entry_ns)
+    return pnl, made, FillRoles(opened_qty, closed_qty, entry_price, direction, entry_ns)
 
 
 def time_ns(when: Any) -> int:
@@ -138,8 +150,17 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 
-def _ids(trip_of: np.ndarray, trade_ids: Sequence[str], trips: int) -> list[list[str]]:
-    """Per trip, the trade ids of the fills with that trip in ``trip_of`` (in order)."""
+def _ids(
+    trip_of: np.ndarray, trade_ids: Sequence[str], trips: int, wanted: set[int] | None = None
+) -> list[list[str]]:
+    """Per trip, the trade ids of the fills with that trip in ``trip_of`` (in order); with
+    ``wanted``, only those trips' (a dict by trip)."""
+    if wanted is not None:
+        some: dict[int, list[str]] = {t: [] for t in wanted}
+        at = trip_of.tolist()
+        for k in np.flatnonzero(np.isin(trip_of, list(wanted))).tolist():
+            some[at[k]].append(trade_ids[k])
+        return some  # type: ignore[return-value]
     out: list[list[str]] = [[] for _ in range(trips)]
     for k, t in enumerate(trip_of.tolist()):
         if t >= 0:

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from analytics.round_trips import PositionLedger
 from analytics.trade_batch import apply_fills
@@ -58,9 +59,14 @@ class AccountHistory:
 _UNKNOWN: tuple[tuple[str, ...], Any, Any] = ((), None, None)  # no tags: a trade not seen
 
 
-def apply_stored(history: AccountHistory, stored: Any) -> list[dict[str, Any]]:
+def apply_stored(
+    history: AccountHistory, stored: Any, *, trips: bool = True, newest_row: int | None = None
+) -> list[dict[str, Any]]:
     """Stored rows (TradeRepository.rows_after's frame, in row order) into ``history``: its
-    positions, ids, tags, last times and entry sizes; returns the round trips they closed."""
+    positions, ids, tags, last times and entry sizes; returns the round trips they closed.
+    ``trips`` False: those are not made (an account read whole, whose past trips nobody
+    asks of the tracker): []. ``newest_row``: the newest of the rows, for a frame without
+    an ``id`` column (TradeRepository.frame's, which says it in its stored version)."""
     if not len(stored):
         return []
     times = stored["time"].dt.to_pydatetime().tolist()
@@ -73,26 +79,44 @@ def apply_stored(history: AccountHistory, stored: Any) -> list[dict[str, Any]]:
      wheres) = columns  # fmt: skip
     index: dict[str, int] = {}
     group = [index.setdefault(symbol, len(index)) for symbol in symbols]
-    _, trips, roles = apply_fills(
+    _, closed, roles = apply_fills(
         [history.ledger(symbol) for symbol in index], np.array(group, dtype=np.int64),
         trade_ids, strategies, sides, np.array(prices, dtype=np.float64),
         np.array(volumes, dtype=np.float64), np.array(fees, dtype=np.float64), times,
+        closed_trips=trips,
     )  # fmt: skip
     for symbol, quantity, price in zip(symbols, roles.opened.tolist(), prices, strict=True):
         if quantity > 0:
             history.entries.setdefault(symbol, []).append(quantity * price)
-    rows = zip(trade_ids, symbols, sides, prices, volumes, labels, regimes, wheres, times,
-               strict=True)  # fmt: skip
-    for trade_id, symbol, side, price, volume, tags, regime, where, when in rows:
-        history.tags[trade_id] = (tags, regime, where)
-        last = history.last_time.get(symbol)
-        history.last_time[symbol] = when if last is None or when > last else last
-        history.ids[trade_id] = (symbol, side, price, volume, when)
+    # rows are in row order, not time order across symbols: each symbol's latest time
+    last_time = history.last_time
+    ns = pd.DatetimeIndex(stored["time"]).asi8
+    for symbol, k in _latest_rows(ns, symbols, index).items():
+        last = last_time.get(symbol)
+        when = times[k]
+        last_time[symbol] = when if last is None or when > last else last
+    tags = zip(trade_ids, zip(labels, regimes, wheres, strict=True), strict=True)
+    if not trips:  # only the fills of trips still open: a closed trip is never made again
+        held = {i for ledger in history.ledgers.values() if ledger.trip is not None
+                for i in (*ledger.trip.entry_ids, *ledger.trip.exit_ids)}  # fmt: skip
+        tags = ((i, tag) for i, tag in tags if i in held)
+    history.tags.update(tags)
+    identities = zip(symbols, sides, prices, volumes, times, strict=True)
+    history.ids.update(zip(trade_ids, identities, strict=True))
     cumulative = float(stored["cumulative_pnl"].iloc[-1])
     history.cumulative_pnl = 0.0 if cumulative != cumulative else cumulative
-    history.newest_row = int(stored["id"].max())
+    history.newest_row = int(stored["id"].max()) if newest_row is None else newest_row
     history.rows += len(stored)
-    return trips
+    return closed
+
+
+def _latest_rows(times: np.ndarray, symbols: list[str], index: dict[str, int]) -> dict[str, int]:
+    """Per symbol, the row of its latest time (the first such row)."""
+    codes = np.fromiter(map(index.__getitem__, symbols), np.int64, len(symbols))
+    order = np.lexsort((-np.arange(len(codes)), times, codes))  # per code: time, then row
+    ends = np.flatnonzero(np.diff(codes[order], append=-1))  # each code's last in that order
+    names = list(index)
+    return {names[codes[order[e]]]: int(order[e]) for e in ends.tolist()}
 
 
 def records_of(stored: Any) -> list[TradeRecord]:

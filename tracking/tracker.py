@@ -179,7 +179,7 @@ class TradeTracker:
             newest = session.scalar(
                 select(func.max(TRADES.c.id)).where(TRADES.c.account_id == account)
             )
-            self._history(session, account, int(newest or 0))
+            self._history(session, account, int(newest or 0), cached=True)
 
     def newest_row(self, account: str) -> int:
         """The newest stored row of ``account`` this tracker holds (0: none read yet)."""
@@ -420,11 +420,14 @@ class TradeTracker:
             return [({}, ()) for _ in fresh]  # a dict each: the stored records' own
         return self._annotator.annotate(session, fresh, histories, roles)
 
-    def _history(self, session: Session, account: str, newest: int) -> AccountHistory:
+    def _history(
+        self, session: Session, account: str, newest: int, *, cached: bool = False
+    ) -> AccountHistory:
         """What is known of ``account``, brought up to its newest stored row ``newest``:
         another process's rows since the newest it holds are read and applied (a foreign
         batch for the listeners); the whole account is read (a reset) the first time, and
-        when a row came in below the newest it holds."""
+        when a row came in below the newest it holds. ``cached``: ``session`` has written
+        nothing (a reader's): the whole account is read through the columnar trade cache."""
         history = self._accounts.get(account)
         if history is not None and history.newest_row >= newest:
             return history  # nothing stored since (its own rows may not be committed yet)
@@ -443,7 +446,15 @@ class TradeTracker:
                 return history
             self._forget({account})  # a row came in below the newest it held: read it whole
         history = AccountHistory(account)
-        apply_stored(history, TradeRepository(session).rows_after(account, 0)[0])
+        repository = TradeRepository(session)
+        whole, row = None, None
+        if cached:  # committed rows: the cache's file and the rows stored after it
+            whole = repository.frame(account, cached=True)
+            version = whole.attrs.get("stored_version")
+            whole, row = (None, None) if version is None else (whole, int(version[2]))
+        if whole is None:
+            whole = repository.rows_after(account, 0)[0]
+        apply_stored(history, whole, trips=False, newest_row=row)  # its past trips: not asked
         self._accounts[account] = history
         row = history.newest_row
         self._notify(Recorded([], rows={account: (row, row)}, reset=(account,)))

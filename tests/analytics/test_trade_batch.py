@@ -50,7 +50,7 @@ def one_by_one(rows: list[tuple]) -> tuple[list[float], list[dict], dict, list[t
 
 
 def in_batches(
-    rows: list[tuple], cuts: list[int]
+    rows: list[tuple], cuts: list[int], *, closed_trips: bool = True
 ) -> tuple[list[float], list[dict], dict, list[tuple]]:
     ledgers: dict[tuple[str, str], PositionLedger] = {}
     pnl, trips, roles = [], [], []
@@ -65,7 +65,7 @@ def in_batches(
             np.array([index[(r[0], r[1])] for r in part], dtype=np.int64),
             [r[2] for r in part], [r[3] for r in part], [r[4] for r in part],
             np.array([r[5] for r in part]), np.array([r[6] for r in part]),
-            np.array([r[7] for r in part]), [r[8] for r in part],
+            np.array([r[7] for r in part]), [r[8] for r in part], closed_trips=closed_trips,
         )  # fmt: skip
         pnl.extend(made.tolist())
         trips.extend(done)
@@ -87,6 +87,25 @@ def state(ledger: PositionLedger) -> tuple:
         trip.exit_qty, trip.exit_notional, trip.gross, trip.fees, trip.entry_ids, trip.exit_ids,
     )  # fmt: skip
     return ledger.side, [list(lot) for lot in ledger.lots], held
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_without_the_closed_trips_the_ledgers_pnl_and_roles_are_the_same(seed: int) -> None:
+    """A reader of stored fills that needs only the open positions (closed_trips=False)
+    leaves the ledgers (open trips with their ids) as the full pass does, bit for bit."""
+    rows = book(seed, 2500)
+    rng = np.random.default_rng(200 + seed)
+    cuts = sorted(set(rng.integers(1, len(rows), size=int(rng.integers(1, 30))).tolist()))
+    pnl, trips, ledgers, roles = in_batches(rows, cuts)
+    got_pnl, got_trips, got_ledgers, got_roles = in_batches(rows, cuts, closed_trips=False)
+    assert len(trips) > 300
+    assert got_trips == []
+    assert got_pnl == pnl
+    assert {k: state(v) for k, v in got_ledgers.items()} == {
+        k: state(v) for k, v in ledgers.items()
+    }
+    assert any(ledger.trip is not None for ledger in ledgers.values())
+    same_roles(got_roles, roles)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
