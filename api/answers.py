@@ -24,20 +24,41 @@ from pydantic import BaseModel, TypeAdapter
 from sqlalchemy import Engine, bindparam, func, select
 
 from database.models import Trade
+from database.session import make_engine
 
 KEPT = 512  # answers kept (route, account, query), the least recently asked dropped first
+LOOKUP_POOL = 8  # PostgreSQL connections kept for the lookups (as many again when busy)
 _NEWEST = select(func.max(Trade.id)).where(Trade.account_id == bindparam("account"))
+
+
+def lookup_engine(engine: Engine) -> Engine:
+    """The engine of the newest-row lookups. PostgreSQL: one of its own, in autocommit (no
+    BEGIN and ROLLBACK round trips around the one SELECT) with a pool sized for the requests
+    in flight (past the app's pool of 5 each request would open and close a connection);
+    pinged before use as the app's (a restarted server is met by a new connection).
+    SQLite: the app's engine."""
+    if engine.dialect.name != "postgresql":
+        return engine
+    return make_engine(
+        engine.url, isolation_level="AUTOCOMMIT", pool_size=LOOKUP_POOL, max_overflow=LOOKUP_POOL
+    )
 
 
 class KeptAnswers:
     def __init__(self, engine: Engine, size: int = KEPT) -> None:
-        self._engine = engine
+        self._engine = lookup_engine(engine)
+        self._disposable = self._engine is not engine
         self._size = size
         self._kept: OrderedDict[tuple, tuple[int, bytes]] = OrderedDict()
         self._adapters: dict[type, TypeAdapter] = {}
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+
+    def close(self) -> None:
+        """Close the lookups' own connections (PostgreSQL)."""
+        if self._disposable:
+            self._engine.dispose()
 
     def newest_row(self, account: str) -> int:
         """The account's newest stored row id (0 without trades): one indexed lookup on a

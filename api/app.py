@@ -70,6 +70,7 @@ def create_api(
     # 1,000,000 trades): answered from the stored trades meanwhile (TrackingService)
     tracking.read_in_background = True
     hub = PushHub(push_channel(sessions), redis_url=redis_url, queue_size=push_queue_size)
+    answers = KeptAnswers(sessions.kw["bind"])
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -85,6 +86,7 @@ def create_api(
             for stop in stops:
                 stop()
             await hub.stop()
+            answers.close()
 
     app = FastAPI(
         title="StratLens API",
@@ -99,7 +101,7 @@ def create_api(
     app.state.push = hub
     app.state.trades = TradeApi(tracking, sessions)
     app.state.tokens = TokenService(sessions)
-    app.state.answers = KeptAnswers(sessions.kw["bind"])
+    app.state.answers = answers
     app.state.trading_views = TradingViews(sessions)
     app.state.paper = paper or PaperTrading(sessions)
     app.state.alerts = AlertService(sessions)
