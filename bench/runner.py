@@ -317,6 +317,15 @@ def main() -> int:
     parser.add_argument("--bars", type=int, default=100_000)
     parser.add_argument("--skip-replay", action="store_true")
     args = parser.parse_args()
+    made: list[str] = []  # the PostgreSQL databases this run creates, dropped at its end
+    try:
+        return _run(args, made)
+    finally:
+        for url in made:
+            _drop_pg(args.postgres, url)
+
+
+def _run(args: argparse.Namespace, made: list[str]) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
         print(
@@ -324,7 +333,8 @@ def main() -> int:
         )
         urls = [("sqlite", f"sqlite:///{scratch / 'bench.db'}")]
         if args.postgres:
-            urls.append(("postgresql", _fresh_pg(args.postgres)))
+            made.append(_fresh_pg(args.postgres))
+            urls.append(("postgresql", made[-1]))
         for name, url in urls:
             shared = deployments_latency(url, f"{name}-shared", naive=False)
             naive = deployments_latency(url, f"{name}-naive", naive=True)
@@ -361,6 +371,15 @@ def _fresh_pg(server: str) -> str:
         c.execute(text(f"CREATE DATABASE {name}"))
     admin.dispose()
     return server.rsplit("/", 1)[0] + f"/{name}"
+
+
+def _drop_pg(server: str, url: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)"))
+    admin.dispose()
 
 
 if __name__ == "__main__":
