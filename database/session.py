@@ -37,6 +37,11 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 LOCK_WAIT_OPTION = "lock_wait_ms"
 _BUSY_TIMEOUT_KEY = "stratlens_busy_timeout_ms"  # the connection's current busy_timeout
 _SQLITE_BEGIN_MODES = ("DEFERRED", "IMMEDIATE", "EXCLUSIVE")
+# a PostgreSQL engine's pool: kept open, and opened beyond for a burst (at most 20 a process:
+# two web workers, the runner and the API's lookup pools stay under PostgreSQL's default
+# max_connections of 100)
+POOL_SIZE = 10
+POOL_OVERFLOW = 10
 
 
 def make_engine(url: str | URL, **engine_kwargs: Any) -> Engine:
@@ -44,7 +49,10 @@ def make_engine(url: str | URL, **engine_kwargs: Any) -> Engine:
 
     SQLite: the file's folder is created, WAL journal (synchronous NORMAL), foreign keys on,
     busy timeout.
-    PostgreSQL: connections are pinged before use (survives server restarts). psycopg2's
+    PostgreSQL: connections are pinged before use (survives server restarts); the pool keeps
+    ``POOL_SIZE`` connections open and opens up to ``POOL_OVERFLOW`` more for a burst (a
+    served worker's threads: SQLAlchemy's 5 kept had every checkout past the fifth open and
+    close a connection under the API's load test). psycopg2's
     executemany_mode stays SQLAlchemy's default: "values_plus_batch" (execute_batch for
     UPDATEs) made a backtest run's store twice as slow (bench/run_store.py: 367 -> 800 ms).
     """
@@ -52,6 +60,9 @@ def make_engine(url: str | URL, **engine_kwargs: Any) -> Engine:
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(url, **engine_kwargs)
     engine_kwargs.setdefault("pool_pre_ping", True)
+    if "poolclass" not in engine_kwargs:
+        engine_kwargs.setdefault("pool_size", POOL_SIZE)
+        engine_kwargs.setdefault("max_overflow", POOL_OVERFLOW)
     engine = create_engine(url, **engine_kwargs)
     if url.get_backend_name() == "postgresql":
 
