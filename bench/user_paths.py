@@ -1,7 +1,7 @@
 """What the user meets: each command timed as a fresh process, start to exit, against its peers.
 
     python bench/user_paths.py [--bars 1000000] [--runs 3] [--sweep-runs 1] [--postgres URL]
-                               [--skip-browser] [--only browser|sweep] [--quick] [--scratch DIR]
+                               [--skip-browser] [--only browser|sweep|startup] [--quick] [--scratch DIR]
 
 Issue 11's user paths, in one run, on the same bars: --bars 1m random-walk bars of two symbols
 (market.sample_data, seeds 7 and 8) written as CSV into a scratch directory, imported once into a
@@ -29,7 +29,8 @@ backtesting.py``); our trades and final equity must equal backtesting.py's, and 
 ``--only browser``: the browser rows alone (the CSVs imported once, untimed, into a SQLite
 database of the scratch directory, kept there for the next run with the same --scratch; one
 untimed ``app.py backtest --json`` for the trade count the KPI cards must show). ``--only
-sweep``: the sweep row alone, on that database.
+sweep``: the sweep row alone, on that database. ``--only startup``: the SQLite import rows
+and the start-up rows (``--help``, the backtest's imports).
 
 The peers' scripts are in bench/_user_peers.py. bench/backtest.py times the kernel alone (arrays
 in memory); this file times what the user waits for. Goals are issue 11's (PASS/FAIL). Ratios
@@ -386,7 +387,9 @@ def main() -> int:
     parser.add_argument("--postgres", default=None, help="postgresql+psycopg2://... server URL")
     parser.add_argument("--skip-browser", action="store_true")
     parser.add_argument(
-        "--only", choices=["browser", "sweep"], help="only these rows (see the docstring)"
+        "--only",
+        choices=["browser", "sweep", "startup"],
+        help="only these rows (see the docstring); startup: the SQLite import and the start-up",
     )
     parser.add_argument("--quick", action="store_true", help="50,000 bars, 1 run: a smoke run")
     parser.add_argument("--scratch", type=Path, help="keep and reuse this directory's CSVs")
@@ -416,6 +419,8 @@ def main() -> int:
             return report(bench, began)
         url = imports(bench, "SQLite", sqlite_urls, csvs, fresh_sqlite)
         startup(bench, url)
+        if args.only == "startup":
+            return report(bench, began)
         mine = backtest(bench, "SQLite", url, csvs[0], peers=True)
         sweep(bench, url, csvs, args.sweep_runs)
         if args.postgres:
