@@ -243,7 +243,10 @@ def test_warm_backtests_without_any_series_does_nothing(tmp_path):
 
 
 def _job(key, progress_key, args, context):  # what a background callback's process runs
-    Path(args).write_text(str(os.getpid()))
+    # written whole, then renamed: a waiter that sees the file sees the pid (CI once read it
+    # between the file's creation and its write)
+    Path(args + ".tmp").write_text(str(os.getpid()))
+    os.replace(args + ".tmp", args)
 
 
 def test_background_runs_fork_only_once_the_warm_up_is_done(services, tmp_path):
