@@ -1,7 +1,8 @@
 """What the user meets: each command timed as a fresh process, start to exit, against its peers.
 
     python bench/user_paths.py [--bars 1000000] [--runs 3] [--sweep-runs 1] [--postgres URL]
-                               [--skip-browser] [--only browser|sweep|startup] [--quick] [--scratch DIR]
+                               [--skip-browser] [--only browser|sweep|startup] [--quick]
+                               [--scratch DIR]
 
 Issue 11's user paths, in one run, on the same bars: --bars 1m random-walk bars of two symbols
 (market.sample_data, seeds 7 and 8) written as CSV into a scratch directory, imported once into a
