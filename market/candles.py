@@ -11,7 +11,7 @@ A candle frame is a pandas DataFrame with
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,8 +44,12 @@ def candles_from_records(records: Iterable[Candle]) -> pd.DataFrame:
     if not rows:
         return empty_candles()
     index = pd.DatetimeIndex([r.ts for r in rows], name="ts").tz_convert("UTC")
-    data = {c: np.array([getattr(r, c) for r in rows], dtype=np.float64) for c in CANDLE_COLUMNS}
-    return pd.DataFrame(data, index=index)
+    return pd.DataFrame(record_columns(rows), index=index)
+
+
+def record_columns(records: Sequence[Candle]) -> dict[str, np.ndarray]:
+    """The records' open, high, low, close and volume as float64 columns."""
+    return {c: np.array([getattr(r, c) for r in records], dtype=np.float64) for c in CANDLE_COLUMNS}
 
 
 def iter_candles(frame: pd.DataFrame) -> Iterable[Candle]:

@@ -44,7 +44,7 @@ from analytics.backtest import BacktestResult, BacktestSettings, run_backtest
 from database.repositories.trading import TradingRepository
 from indicators.base import IncrementalIndicator
 from indicators.registry import IndicatorRequest
-from market.candles import CANDLE_COLUMNS, Candle, iter_candles
+from market.candles import CANDLE_COLUMNS, Candle, iter_candles, record_columns
 from market.timeframes import Timeframe, from_epoch_ms, timestamp_ms
 from services.live import StreamState
 from services.market_data import MarketDataService
@@ -198,9 +198,8 @@ class SeriesTrack:
         """:meth:`append` of the feed's records (no frame in between: a live tick's bars)."""
         if not closed:
             return
-        columns = {c: np.array([getattr(r, c) for r in closed], np.float64) for c in CANDLE_COLUMNS}
         ts = np.array([timestamp_ms(r.ts) for r in closed], np.int64)
-        self.candles.extend({"ts": ts, **columns})
+        self.candles.extend({"ts": ts, **record_columns(closed)})
         self._take(closed)
 
     def _take(self, closed: Sequence[Candle]) -> None:

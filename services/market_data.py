@@ -163,7 +163,8 @@ class MarketDataService:
             # every bar closed after `since` came through the feed since the oldest one held
             # in memory (each was stored before it got there): no query needed
             newer = tuple(c for c in state.recent if c.ts > since)
-            forming = None if state.forming is None else _in_bucket(state.forming, tf)
+            live = state.forming
+            forming = None if live is None else _in_bucket(live, _bucket_of(live.ts, tf))
             return ChartDelta(None, forming, state, reset=False, records=newer)
         with self._sessions() as session:
             # the first bucket the client does not hold as closed
@@ -239,7 +240,7 @@ def _with_live_candle(
         )
         partial = None
     if partial is None:
-        return closed, _in_bucket(live, tf)
+        return closed, _in_bucket(live, bucket)
     return closed, Candle(
         bucket,
         partial.open,
@@ -250,9 +251,8 @@ def _with_live_candle(
     )
 
 
-def _in_bucket(live: Candle, tf: Timeframe) -> Candle:
-    """The feed's forming candle as the forming bar of ``tf`` (its bucket's start)."""
-    bucket = _bucket_of(live.ts, tf)
+def _in_bucket(live: Candle, bucket: pd.Timestamp) -> Candle:
+    """The feed's forming candle as the forming bar of the bucket starting at ``bucket``."""
     return Candle(bucket, live.open, live.high, live.low, live.close, live.volume)
 
 
