@@ -16,19 +16,17 @@ order twice.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, Table, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from database.errors import RepositoryError
 from database.records import utc_datetime
-from database.repositories.trading_batch import ACCOUNT_COLUMNS as _ACCOUNT_COLUMNS
-from database.repositories.trading_batch import STATE_COLUMNS as _STATE_COLUMNS
+from database.repositories.trading_batch import TradingBatch, write_batch
 from database.trading_models import (
     DEPLOYMENT_STATUSES,
     OPEN_ORDER_STATUSES,
@@ -47,36 +45,6 @@ FILLS: Table = Fill.__table__  # type: ignore[assignment]
 POSITIONS: Table = Position.__table__  # type: ignore[assignment]
 
 
-_UPDATE_ACCOUNT = (
-    update(ACCOUNTS)
-    .where(ACCOUNTS.c.id == bindparam("a_id"))
-    .values(
-        cash=bindparam("a_cash"),
-        realised_pnl=bindparam("a_realised"),
-        fees=bindparam("a_fees"),
-        peak_equity=bindparam("a_peak"),
-        max_drawdown_pct=bindparam("a_dd"),
-        status=bindparam("a_status"),
-        halt_reason=bindparam("a_halt"),
-        updated_at=bindparam("a_updated"),
-    )
-)
-_ADVANCE_DEPLOYMENT = (
-    update(DEPLOYMENTS)
-    .where(DEPLOYMENTS.c.id == bindparam("d_id"))
-    .values(
-        last_bar_ts=bindparam("d_ts"),
-        bar_index=bindparam("d_bar"),
-        updated_at=bindparam("d_updated"),
-    )
-)
-_STATE_DEPLOYMENT = (
-    update(DEPLOYMENTS)
-    .where(DEPLOYMENTS.c.id == bindparam("d_id"))
-    .values(state=bindparam("d_state"))
-)
-
-
 class TradingStoreError(RepositoryError, ValueError):
     """A paper-trading record that cannot be stored as asked (the message says why)."""
 
@@ -90,16 +58,6 @@ class TradingRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
 
-    def commit_without_flush_wait(self) -> None:
-        """PostgreSQL: this transaction's COMMIT returns before its WAL reaches the disk
-        (``synchronous_commit = off`` for this transaction only). A crash of the database
-        server (not of the client) may lose the last such commits, never half of one: the
-        runner then processes those bars again (docs/trading.md, "Durability"). SQLite: no-op."""
-        connection = self._session.connection()
-        if _pg(connection):
-            connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
-
-    # -- accounts --------------------------------------------------------------------------
     def create_account(
         self, name: str, cash: float, now: datetime, max_drawdown_pct: float | None = None
     ) -> AccountRow:
@@ -138,38 +96,8 @@ class TradingRepository:
         self.save_accounts([row], now)
 
     def save_accounts(self, rows: Sequence[AccountRow], now: datetime) -> None:
-        """The books of several accounts in one statement."""
-        if not rows:
-            return
-        when = utc_datetime(now, "now")
-        connection = self._session.connection()
-        if _pg(connection):
-            _update_values(
-                connection, "accounts", _ACCOUNT_COLUMNS,
-                [
-                    (r.id, r.cash, r.realised_pnl, r.fees, r.peak_equity, r.max_drawdown_pct,
-                     r.status, r.halt_reason, when)
-                    for r in rows
-                ],
-            )  # fmt: skip
-            return
-        connection.execute(
-            _UPDATE_ACCOUNT,
-            [
-                {
-                    "a_id": r.id,
-                    "a_cash": r.cash,
-                    "a_realised": r.realised_pnl,
-                    "a_fees": r.fees,
-                    "a_peak": r.peak_equity,
-                    "a_dd": r.max_drawdown_pct,
-                    "a_status": r.status,
-                    "a_halt": r.halt_reason,
-                    "a_updated": when,
-                }
-                for r in rows
-            ],
-        )
+        """The books of several accounts in one statement (:func:`write_batch`'s)."""
+        write_batch(self._session, TradingBatch(now, accounts=rows))
 
     # -- deployments -----------------------------------------------------------------------
     def create_deployment(
@@ -241,54 +169,9 @@ class TradingRepository:
     ) -> None:
         """Each (deployment id, last bar ts, bar index, state or None when unchanged), and
         each (deployment id, last bar ts) of ``advanced``: one bar further with its state
-        unchanged (bar index + 1). SQLite: the counters in one executemany, the changed
-        states' JSON in another, the advanced in one statement per bar time; PostgreSQL:
-        all in one ``UPDATE ... FROM (VALUES ...)`` (one round trip per bar)."""
-        if not states and not advanced:
-            return
-        when = utc_datetime(now, "now")
-        connection = self._session.connection()
-        if _pg(connection):
-            dumps = _json_dumps(connection)
-            rows = [
-                (i, ts, bar, when, None if st is None else dumps(dict(st)))
-                for i, ts, bar, st in states
-            ]
-            rows.extend((i, ts, None, when, None) for i, ts in advanced)
-            _update_values(
-                connection, "deployments", _STATE_COLUMNS, rows,
-                {"state": "COALESCE(v.state, t.state)",
-                 "bar_index": "COALESCE(v.bar_index, t.bar_index + 1)"},
-            )  # fmt: skip
-            return
-        steps: dict[int, list[int]] = {}
-        for i, ts in advanced:
-            steps.setdefault(ts, []).append(i)
-        for ts, ids in steps.items():
-            self.advance(ids, ts, now)
-        if not states:
-            return
-        connection.execute(
-            _ADVANCE_DEPLOYMENT,
-            [{"d_id": i, "d_ts": ts, "d_bar": bar, "d_updated": when} for i, ts, bar, _ in states],
-        )
-        changed = [{"d_id": i, "d_state": dict(st)} for i, _, _, st in states if st is not None]
-        if changed:
-            connection.execute(_STATE_DEPLOYMENT, changed)
-
-    def advance(self, deployment_ids: Sequence[int], last_bar_ts: int, now: datetime) -> None:
-        """Deployments that each processed one more bar, ``last_bar_ts``, in one statement."""
-        if not deployment_ids:
-            return
-        self._session.connection().execute(
-            update(DEPLOYMENTS)
-            .where(DEPLOYMENTS.c.id.in_(list(deployment_ids)))
-            .values(
-                last_bar_ts=last_bar_ts,
-                bar_index=DEPLOYMENTS.c.bar_index + 1,
-                updated_at=utc_datetime(now, "now"),
-            )
-        )
+        unchanged (bar index + 1); :func:`write_batch`'s statements (PostgreSQL: one round
+        trip)."""
+        write_batch(self._session, TradingBatch(now, states=states, advanced=advanced))
 
     def remove_deployment(self, deployment_id: int, now: datetime) -> str:
         """Delete a deployment that never placed an order; one that did is kept as
@@ -484,12 +367,6 @@ _UPSERT_KEYS = {
     "orders": (ORDERS, ("client_order_id",), _ORDER_MUTABLE),
     "positions": (POSITIONS, ("account_id", "symbol"), _POSITION_MUTABLE),
 }
-def _pg(connection: Connection) -> bool:
-    return connection.dialect.name == "postgresql"
-
-
-def _json_dumps(connection: Connection) -> Any:
-    return getattr(connection.dialect, "_json_serializer", None) or json.dumps
 
 
 def _upsert(connection: Connection, table: Table) -> Any:
@@ -507,32 +384,6 @@ def _upsert_for(dialect_name: str, table_name: str) -> Any:
     return statement.on_conflict_do_update(
         index_elements=list(key), set_={c: statement.excluded[c] for c in mutable}
     ).returning(*(table.c[c] for c in key), table.c.id)
-
-
-def _update_values(
-    connection: Connection,
-    table: str,
-    columns: tuple[tuple[str, str], ...],
-    rows: Sequence[tuple[Any, ...]],
-    expressions: Mapping[str, str] | None = None,
-) -> None:
-    """PostgreSQL: many rows updated by their key (the first column) in one
-    ``UPDATE ... FROM (VALUES ...) AS v`` (psycopg2's executemany is one round trip per
-    row). ``expressions``: a column's new value other than ``v.<column>`` (``t``: the row)."""
-    casts = ", ".join(f"CAST(%s AS {kind})" for _, kind in columns)
-    values = ", ".join([f"({casts})"] * len(rows))
-    names = [name for name, _ in columns]
-    given = expressions or {}
-    sets = ", ".join(f"{n} = {given.get(n, f'v.{n}')}" for n in names[1:])
-    connection.exec_driver_sql(
-        f"UPDATE {table} AS t SET {sets} FROM (VALUES {values}) AS v ({', '.join(names)})"
-        f" WHERE t.{names[0]} = v.{names[0]}",
-        tuple(value for row in rows for value in row),
-    )
-
-
-def _bind(name: str) -> Any:
-    return bindparam(name)
 
 
 def _order_values(o: OrderRow) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from database.errors import TradeImmutableError
@@ -319,19 +319,6 @@ def test_positions_insert_then_update(session_factory, account_id):
     assert [(p.symbol, p.quantity, p.average_price, p.realised_pnl) for p in rows] == [
         ("SP500", -1.0, 105.0, 10.0)
     ]
-
-
-def test_a_runner_transaction_commits_without_waiting_for_the_flush_only_itself(
-    session_factory, account_id
-):
-    with session_factory.begin() as session:
-        TradingRepository(session).commit_without_flush_wait()
-        if session.get_bind().dialect.name != "postgresql":
-            return  # SQLite: nothing to relax
-        assert session.execute(text("SHOW synchronous_commit")).scalar() == "off"
-        TradingRepository(session).save_accounts([], NOW)
-    with session_factory() as session:  # SET LOCAL: the next transaction waits again
-        assert session.execute(text("SHOW synchronous_commit")).scalar() == "on"
 
 
 def test_states_and_advanced_deployments_are_saved_in_one_call(session_factory, account_id):

@@ -1,6 +1,9 @@
 """write_batch (the runner's and the replay's one-round-trip write) stores exactly what the
 repository's kind-by-kind methods store, on SQLite and PostgreSQL: the same bars written both
-ways into two accounts, every stored row compared."""
+ways into two accounts, every stored row compared. The orders, fills and positions are two
+implementations (the repository's upserts return ids); the accounts' and deployments' rows
+the repository writes through write_batch too (tests/trading/test_repository.py checks
+what they store)."""
 
 from __future__ import annotations
 
