@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
 
 from tests.dashboard.waits import WAIT_S, until
 
@@ -17,8 +18,15 @@ ROWS = "#perf-trades .ag-center-cols-container .ag-row"
 
 
 def _summary(dash_duo) -> str:
-    found = dash_duo.find_elements("#perf-label-summary-text")
-    return found[0].text if found else ""
+    # the panel is redrawn as bars close: an element found may be replaced before its text
+    # is read (CI once: StaleElementReferenceException), then it is found again
+    for _ in range(5):
+        found = dash_duo.find_elements("#perf-label-summary-text")
+        try:
+            return found[0].text if found else ""
+        except StaleElementReferenceException:
+            continue
+    return ""
 
 
 def test_the_label_filter_keeps_the_trades_with_every_chosen_label(dash_duo, live_app):
