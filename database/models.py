@@ -349,11 +349,9 @@ class Trade(Base):
             f"cumulative_pnl IS NULL OR ({_finite('cumulative_pnl')})",
             name="cumulative_pnl_finite",
         ),
-        Index(None, "symbol", "execution_time"),
-        Index(None, "strategy_id", "execution_time"),
-        Index(None, "run_id"),
-        Index(None, "account_id", "execution_time"),
-        Index(None, "account_id", "id"),  # an account's rows after a row (the trade cache, 0014)
+        # every read names the account and goes by row id (0014); the run's trades only (0015)
+        Index(None, "account_id", "id"),
+        PartialIndex("run_id", where="run_id IS NOT NULL"),
     )
 
     id: Mapped[int] = mapped_column(ID_TYPE, primary_key=True)
