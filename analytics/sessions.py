@@ -18,6 +18,7 @@ opens on Sunday evening UTC (FX) would be ruled out wrongly.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -90,21 +91,110 @@ class CalendarWindow:
         return self._calendar
 
     def _build(self) -> TradingCalendar:
-        two_bars, days, weeks = self._spans
-        bar = self._bar_ns
-        if not two_bars or bar > DAY_NS:
-            return ALWAYS_OPEN
-        closed = tuple(d for d in range(7) if not self._days[d]) if weeks else ()
-        session = None
-        if bar < DAY_NS and days:
-            if self._session is None:
-                present = np.flatnonzero(np.array(self._minutes)) * MINUTE_NS
-                minutes = pd.to_datetime(present, unit="ns", utc=True)
-                self._session = (session_hours(pd.DatetimeIndex(minutes), pd.Timedelta(bar)),)
-            session = self._session[0]
-        if not closed and session is None:
-            return ALWAYS_OPEN
-        return TradingCalendar(closed, session)
+        if self._session is None and self._spans[1] and self._bar_ns < DAY_NS:
+            self._session = (_hours(np.array(self._minutes), self._bar_ns),)
+        hours = self._session[0] if self._session is not None else None
+        return _calendar(self._bar_ns, self._spans, self._days, hours)
+
+
+def _hours(minutes: np.ndarray, bar_ns: int) -> tuple[float, float] | None:
+    """The session's hours read from the minutes of the day that hold bars (counts)."""
+    present = np.flatnonzero(minutes) * MINUTE_NS
+    stamps = pd.to_datetime(present, unit="ns", utc=True)
+    return session_hours(pd.DatetimeIndex(stamps), pd.Timedelta(bar_ns))
+
+
+def _calendar(
+    bar_ns: int,
+    spans: tuple[bool, bool, bool],
+    days: Sequence[int],
+    hours: tuple[float, float] | None,
+) -> TradingCalendar:
+    """The calendar of a window of bars: its spans (2 bars or more, MIN_DAYS, MIN_WEEKS),
+    its bars per weekday and its session's hours (read when it spans MIN_DAYS)."""
+    two_bars, spans_days, weeks = spans
+    if not two_bars or bar_ns > DAY_NS:
+        return ALWAYS_OPEN
+    closed = tuple(d for d in range(7) if not days[d]) if weeks else ()
+    session = hours if bar_ns < DAY_NS and spans_days else None
+    if not closed and session is None:
+        return ALWAYS_OPEN
+    return TradingCalendar(closed, session)
+
+
+def calendars_at(
+    open_ns: np.ndarray, positions: Sequence[int], bar_ns: int, size: int = SAMPLE_BARS
+) -> dict[int, TradingCalendar]:
+    """The calendar a :class:`CalendarWindow` fed ``open_ns`` (ascending) shows after each
+    bar of ``positions`` (see :class:`CalendarSweep`)."""
+    return CalendarSweep(open_ns, bar_ns, size).at(positions)
+
+
+class CalendarSweep:
+    """:class:`CalendarWindow`'s calendar after chosen bars of known open times, without
+    feeding every bar: the window's weekday and minute counts are moved between the wanted
+    positions a slice at a time (forward; a position behind the last counts afresh), and a
+    calendar is made again only when a weekday or minute may have gained its first bar or
+    lost its last, or the spans changed."""
+
+    def __init__(self, open_ns: np.ndarray, bar_ns: int, size: int = SAMPLE_BARS) -> None:
+        self._open = np.asarray(open_ns, dtype=np.int64)
+        self._day = (self._open // DAY_NS + 3) % 7  # 1970-01-01 was a Thursday
+        self._minute = self._open % DAY_NS // MINUTE_NS
+        self._bar_ns, self._size = bar_ns, size
+        self._days, self._minutes = np.zeros(7, np.int64), np.zeros(1440, np.int64)
+        self._lo = self._hi = 0  # the bars counted: [lo, hi)
+        self._last: TradingCalendar | None = None  # the calendar of the counts (None: to make)
+        self._spans = (False, False, False)
+        self._made: dict[tuple, TradingCalendar] = {}
+        self._hours: dict[bytes, tuple[float, float] | None] = {}
+
+    def at(self, positions: Sequence[int]) -> dict[int, TradingCalendar]:
+        """The calendar after each bar of ``positions`` (negative ones: none)."""
+        return {i: self._after(i) for i in sorted({int(i) for i in positions if i >= 0})}
+
+    def _after(self, i: int) -> TradingCalendar:
+        days, minutes, day, minute = self._days, self._minutes, self._day, self._minute
+        lo = max(0, i - self._size + 1)
+        if i + 1 < self._hi or lo >= self._hi:  # behind, or past everything counted: afresh
+            days[:], minutes[:] = 0, 0
+            self._lo = self._hi = lo
+            self._last = None
+        hi, old = self._hi, self._lo
+        if hi <= i:
+            enter_d, enter_m = day[hi : i + 1], minute[hi : i + 1]
+            if (days[enter_d] == 0).any() or (minutes[enter_m] == 0).any():
+                self._last = None
+            np.add.at(days, enter_d, 1)
+            np.add.at(minutes, enter_m, 1)
+        if old < lo:
+            leave_d, leave_m = day[old:lo], minute[old:lo]
+            np.subtract.at(days, leave_d, 1)
+            np.subtract.at(minutes, leave_m, 1)
+            if (days[leave_d] == 0).any() or (minutes[leave_m] == 0).any():
+                self._last = None
+        self._lo, self._hi = lo, i + 1
+        span = int(self._open[i] - self._open[lo])
+        spans = (i > lo, span >= MIN_DAYS * DAY_NS, span >= MIN_WEEKS * 7 * DAY_NS)
+        if spans != self._spans:
+            self._spans, self._last = spans, None
+        if self._last is None:
+            self._last = self._make(spans)
+        return self._last
+
+    def _make(self, spans: tuple[bool, bool, bool]) -> TradingCalendar:
+        present_days = tuple(bool(d) for d in self._days)
+        present_minutes = (self._minutes > 0).tobytes()
+        key = (spans, present_days, present_minutes)
+        calendar = self._made.get(key)
+        if calendar is None:
+            hours = None
+            if spans[1] and self._bar_ns < DAY_NS:
+                if present_minutes not in self._hours:
+                    self._hours[present_minutes] = _hours(self._minutes, self._bar_ns)
+                hours = self._hours[present_minutes]
+            calendar = self._made[key] = _calendar(self._bar_ns, spans, present_days, hours)
+        return calendar
 
 
 def market_session(calendar: TradingCalendar, time_ns: int, sessions: Sessions) -> str:
@@ -148,4 +238,12 @@ def _session_position(session: tuple[float, float], minute: float) -> tuple[floa
     return (minute - open_m) % 1440.0, length
 
 
-__all__ = ["DAY_NS", "MINUTE_NS", "CalendarWindow", "market_session", "session_edges"]
+__all__ = [
+    "DAY_NS",
+    "MINUTE_NS",
+    "CalendarSweep",
+    "CalendarWindow",
+    "calendars_at",
+    "market_session",
+    "session_edges",
+]

@@ -35,6 +35,7 @@ from services.backtests import BatchJob, RunFailed, context_from, load_bars
 from services.bar_sessions import BarSessions
 from strategies.base import BaseStrategy, StrategyParamError
 from strategies.registry import UnknownStrategyError, create
+from tracking.annotator import MarketAnnotator
 from tracking.tracker import TradeTracker
 from trading.config import DeploymentConfigError, DeploymentSettings
 from trading.engine import BarOutcome, Deployed, TradingEngine
@@ -92,7 +93,9 @@ class PaperTrading:
         self._writes = write_session_factory(sessions)
         # cancel and modify go through the runner that holds an order (its broker is live)
         self._runner = runner
-        self._store = TradingStore(tracker)  # None: a tracker of its own
+        # None: a tracker of its own, whose annotator is told the bars a replay reads
+        self._annotator = None if tracker is not None else MarketAnnotator()
+        self._store = TradingStore(tracker or TradeTracker(annotator=self._annotator))
         self.batch_bars = batch_bars
         # a cancel or modify asked of a runner in another process: how long to wait for it
         self.answer_wait_s = answer_wait_s
@@ -333,6 +336,8 @@ class PaperTrading:
         # SQLite: the batches' commits leave the WAL checkpoints to one at the end (each was
         # two fsyncs, ~1 s of 100,000 bars' replay)
         writes = BarSessions(self._sessions)
+        if self._annotator is not None:  # the fills' market context read from these bars
+            self._annotator.expect(request.symbol, tf.label, candles)
         try:
             for start in range(done, n, self.batch_bars):  # one transaction a block
                 pending = engine.on_block(
@@ -350,6 +355,8 @@ class PaperTrading:
             self._write(writes, pending, d, finish=True)
         finally:
             writes.close()
+            if self._annotator is not None:
+                self._annotator.expect(request.symbol, tf.label, None)
         return ReplayOutcome(
             trade_frame(trades),
             len(candles) - done,

@@ -29,6 +29,7 @@ import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from analytics.frame_bars import FrameBars
 from analytics.label_batch import FillColumns, annotate_columns
 from analytics.label_config import LabelConfig
 from analytics.labels import NAN, NewsCalendar, SymbolBars
@@ -49,7 +50,7 @@ KEEP_BARS = 4096  # bars a trade may lag behind the newest bar fed (another acco
 
 @dataclass
 class _Symbol:
-    bars: SymbolBars
+    bars: SymbolBars | FrameBars  # FrameBars: every bar known up front (see expect)
     timeframe: str | None  # None: the symbol has no stored bars
     bar: pd.Timedelta
     last_open: pd.Timestamp | None  # the last bar fed
@@ -67,6 +68,19 @@ class MarketAnnotator:
         self._symbols: dict[str, _Symbol] = {}
         self._windows: dict[tuple[str, str], SortedWindow] = {}  # trailing entry sizes
         self._timeframes: dict[str, str | None] = {}
+        self._expected: dict[str, tuple[str, pd.DataFrame]] = {}
+
+    def expect(self, symbol: str, timeframe: str, candles: pd.DataFrame | None) -> None:
+        """Say which stored bars of ``symbol`` the coming trades are read against, all of
+        them known now (a replay over stored bars); None forgets them. If ``timeframe`` is
+        the symbol's finest stored one, and the symbol is not followed yet, they are read
+        computed at once (:class:`analytics.frame_bars.FrameBars`): the same context and
+        labels as feeding them one at a time, without the per-bar cost. A trade after the
+        last of them has the symbol followed bar by bar again, from its stored bars."""
+        if candles is None or not len(candles):
+            self._expected.pop(symbol, None)
+        elif symbol not in self._symbols:
+            self._expected[symbol] = (timeframe, candles)
 
     def annotate(
         self,
@@ -85,11 +99,17 @@ class MarketAnnotator:
         rows: dict[str, list[int]] = {}
         for k, record in enumerate(records):
             rows.setdefault(record.symbol, []).append(k)
-        firsts = self._firsts(records, [s for s in rows if s not in self._symbols])
         times = np.fromiter(map(time_ns, (r.execution_time for r in records)), np.int64,
                             len(records))  # fmt: skip
         prices = np.fromiter((r.price for r in records), np.float64, len(records))
         index = {symbol: np.array(ks, dtype=np.int64) for symbol, ks in rows.items()}
+        for symbol in rows:
+            follow = self._symbols.get(symbol)
+            if isinstance(getattr(follow, "bars", None), FrameBars) and not follow.bars.covers(
+                int(times[index[symbol]].max())
+            ):  # past the bars given: followed from the stored ones again
+                del self._symbols[symbol]
+        firsts = self._firsts(records, [s for s in rows if s not in self._symbols])
         ends = {}
         for symbol in rows:
             if symbol not in self._symbols:
@@ -245,8 +265,19 @@ class MarketAnnotator:
             warm = CandleRepository(session).frame(
                 first.symbol, timeframe, end=end, last=self._warm_bars(bar)
             )
-        bars = SymbolBars(self.config, bar, history=warm, keep_bars=KEEP_BARS)
         last_open = None if warm is None or warm.empty else warm.index[-1]
+        known = self._expected.pop(first.symbol, None)
+        if known is not None and known[0] == timeframe and warm is not None and not warm.empty:
+            candles = known[1]
+            first_ns = time_ns(first.execution_time)
+            if candles.index[0] <= warm.index[-1] + bar and first_ns < (
+                candles.index[-1] + 2 * bar
+            ).value:
+                # the stored bars after the warm-up, all known: nothing left to read
+                after = candles.loc[candles.index > warm.index[-1], list(_OHLCV)]
+                whole = pd.concat([warm[list(_OHLCV)], after])
+                return _Symbol(FrameBars(self.config, bar, whole), timeframe, bar, None)
+        bars = SymbolBars(self.config, bar, history=warm, keep_bars=KEEP_BARS)
         return _Symbol(bars, timeframe, bar, last_open)
 
     def _pending(
@@ -257,7 +288,7 @@ class MarketAnnotator:
         wanted = []
         for symbol, end_ns in ends.items():
             follow = self._symbols[symbol]
-            if follow.timeframe is None:
+            if follow.timeframe is None or isinstance(follow.bars, FrameBars):
                 continue
             end = pd.Timestamp(end_ns, tz="UTC") - follow.bar  # the bars with open <= end
             if follow.last_open is not None and follow.last_open >= end:

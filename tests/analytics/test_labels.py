@@ -22,6 +22,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 import market.calendars as calendars
+from analytics.frame_bars import FrameBars
 from analytics.label_config import (
     LABEL_CONFIG_PATH,
     LABEL_SCHEMA_PATH,
@@ -30,9 +31,9 @@ from analytics.label_config import (
     load_label_config,
     parse_label_config,
 )
-from analytics.labels import Labeller, annotate_fills, label_fills
-from analytics.market_context import CONTEXT_KEYS, market_context
-from analytics.sessions import CalendarWindow
+from analytics.labels import Labeller, SymbolBars, annotate_fills, label_fills
+from analytics.market_context import CONTEXT_KEYS, fill_times_ns, market_context
+from analytics.sessions import CalendarSweep, CalendarWindow, calendars_at
 from database.records import TradeRecord
 from market.calendars import ALWAYS_OPEN, TradingCalendar, infer_calendar
 from market.candles import iter_candles
@@ -333,6 +334,33 @@ def test_calendar_window_equals_infer_calendar_after_every_bar(monkeypatch, size
         for i, open_ns in enumerate(candles.index.as_unit("ns").asi8.tolist()):
             window.update(open_ns)
             assert window.calendar() == infer_calendar(candles.index[: i + 1], bar), (name, i)
+
+
+@pytest.mark.parametrize("size", [calendars.SAMPLE_BARS, 150, 7])
+def test_calendars_at_positions_equal_the_window_fed_every_bar(size):
+    rng = np.random.default_rng(size)
+    for name, candles, bar in _walks():
+        opens = candles.index.as_unit("ns").asi8
+        window, expected = CalendarWindow(bar, size), []
+        for open_ns in opens.tolist():
+            window.update(open_ns)
+            expected.append(window.calendar())
+        # every bar; sparse positions (the window slides past everything counted); repeats
+        for positions in (
+            range(len(opens)),
+            sorted(rng.choice(len(opens), size=12, replace=False).tolist()),
+            [3, 3, 1, len(opens) - 1, -1],
+        ):
+            got = calendars_at(opens, positions, int(bar.value), size)
+            assert got == {i: expected[i] for i in positions if i >= 0}, (name, size)
+        # one sweep asked in turn: forward in steps, then behind what it counted
+        sweep = CalendarSweep(opens, int(bar.value), size)
+        steps = np.cumsum(rng.integers(1, 40, size=len(opens)))
+        forward = [part.tolist() for part in np.array_split(steps[steps < len(opens)], 5)]
+        for positions in [*forward, [2, 0], [len(opens) - 1]]:
+            got = sweep.at(positions)
+            assert sorted(got) == sorted(set(positions)), name
+            assert got == {i: expected[i] for i in got}, (name, size)
 
 
 def test_the_bar_a_fill_sees_is_the_last_closed_at_or_before_it():
@@ -659,3 +687,25 @@ def test_labeller_takes_a_trade_record():
     assert labeller.label(exit_) == ("scalping", "quick_exit")
     with pytest.raises(ValueError, match=r"fill: missing \['price'\]"):
         labeller.label(SimpleNamespace(account_id="a", symbol="X", side="buy", volume=1, time=t))
+
+
+@pytest.mark.parametrize("name", ["SP500", "DEMO", "STOCK"])
+def test_bars_given_whole_read_as_bars_fed_one_at_a_time(name):
+    """FrameBars (a replay's bars, known up front) against SymbolBars fed each bar before
+    the fills after it: the same snapshot and calendar for every fill, read in batches."""
+    candles, bar = _series(name)
+    times = np.sort(fill_times_ns(random_fills(candles, bar, 600, seed=8)))
+    fed = SymbolBars(CONFIG, bar, keep_bars=len(candles))
+    whole = FrameBars(CONFIG, bar, candles)
+    closes = (candles.index + bar).as_unit("ns").asi8
+    rows, j = list(iter_candles(candles)), 0
+    for batch in np.array_split(times, 40):
+        while j < len(rows) and closes[j] <= batch[-1]:
+            fed.update(rows[j], int(candles.index[j].value))
+            j += 1
+        expected, expected_of = fed.bars_at(batch.tolist())
+        got, got_of = whole.bars_at(batch)
+        # repr: NaN fields equal too (and a float's repr is exact)
+        assert [repr(got[k]) for k in got_of] == [repr(expected[k]) for k in expected_of]
+    with pytest.raises(ValueError, match="reads a bar after the last one given"):
+        whole.bars_at([int(closes[-1] + bar.value)])

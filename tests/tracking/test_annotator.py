@@ -5,10 +5,13 @@ small streamed batches, or across a restart of the tracker."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from analytics.frame_bars import FrameBars
 from analytics.labels import annotate_fills
 from database.records import TradeRecord
 from database.repositories.candles import CandleRepository
@@ -161,3 +164,58 @@ def test_a_trade_recorded_before_the_first_view_does_not_cut_the_accounts_histor
     whole = later.performance("acc")["periods"][0]["trade_summary"]
     assert live["trade_summary"]["trades"] == whole["trades"]
     assert live["trade_summary"]["net_pnl"] == pytest.approx(whole["net_pnl"], rel=1e-12)
+
+
+def _frame_reads(monkeypatch) -> list[int]:
+    """How many times the bars given up front were read (a spy, counting)."""
+    calls: list[int] = []
+    read = FrameBars.bars_at
+
+    def counted(self, times_ns):
+        calls.append(len(times_ns))
+        return read(self, times_ns)
+
+    monkeypatch.setattr(FrameBars, "bars_at", counted)
+    return calls
+
+
+def test_bars_given_up_front_label_as_bars_followed_one_at_a_time(
+    session_factory, seeded, monkeypatch
+):
+    """A replay's annotator is given its stored bars before the first trade: the same
+    context and labels; trades past the last bar given are read from the stored bars."""
+    fills, contexts, labels = seeded
+    reads = _frame_reads(monkeypatch)
+    with session_factory() as session:
+        candles = CandleRepository(session).frame("SP500", "1d")
+    annotator = MarketAnnotator()
+    cut = fills[60].execution_time - DAY  # the bars given end before the 61st fill
+    annotator.expect("SP500", "1d", candles.loc[: pd.Timestamp(cut)])
+    tracker = TradeTracker(session_factory, annotator=annotator)
+    for k in range(0, len(fills), 10):  # a batch past the bars given is read from the stored
+        tracker.record_many(fills[k : k + 10])
+    assert sum(reads) == 60, "the first 60 fills read the bars given, the others the stored"
+    check(session_factory, fills, contexts, labels)
+
+
+def test_a_replay_stores_the_context_and_labels_of_a_tracker_following_its_bars(
+    session_factory, seeded, monkeypatch
+):
+    from services.paper import PaperTrading, ReplayRequest
+
+    reads = _frame_reads(monkeypatch)
+    request = ReplayRequest("SP500", "1d", "sma_crossover", {"fast": 5, "slow": 20}, "up-front")
+    PaperTrading(session_factory, batch_bars=100).replay(request)
+    assert reads, "the replay gives its bars up front"
+    followed = TradeTracker(session_factory, annotator=MarketAnnotator())  # bar by bar
+    PaperTrading(session_factory, batch_bars=100, tracker=followed).replay(
+        dataclasses.replace(request, account="followed")
+    )
+    with session_factory() as session:
+        repo = TradeRepository(session)
+        up_front, bar_by_bar = repo.list(account_id="up-front"), repo.list(account_id="followed")
+    assert len(up_front) == len(bar_by_bar) >= 20
+    assert len({t.market_context["volatility_regime"] for t in up_front} - {None}) >= 2
+    for a, b in zip(up_front, bar_by_bar, strict=True):
+        assert (a.execution_time, a.labels, a.pnl) == (b.execution_time, b.labels, b.pnl)
+        assert a.market_context == b.market_context
