@@ -33,9 +33,10 @@ from database.repositories.executions import ExecutionRepository
 from database.repositories.trades import TradeRepository
 from services.benchmark_fit import BenchmarkFit, benchmark_bars, fit_benchmark
 from services.live_accounts import DEFAULT_SIZE_EDGES, LiveAccounts, json_rows, open_positions
+from services.tracking_imports import new_orders, orders_line
 from tracking.annotator import MarketAnnotator
-from tracking.importers import ImportedTrades, TradeImportError, read_trades
-from tracking.importers.executions import ExecutionBatch
+from tracking.importers import ImportedTrades, read_trades
+from tracking.stored_walk import StoredWalk, walk_stored
 from tracking.tracker import TradeTracker
 
 log = logging.getLogger(__name__)
@@ -125,15 +126,31 @@ class TrackingService:
         account's fills and round trips) if the state is not followed yet, the figures."""
         tracker = self.tracker
         with tracker.exclusive():  # no batch is made between the catch-up and the read
-            tracker.catch_up(account)
+            if self.live_accounts.known(account) or tracker.holds(account):
+                tracker.catch_up(account)
             if not self.live_accounts.known(account):
-                fills = self.fills(account)
-                version = fills.attrs.get("stored_version")
-                row = version[2] if version else tracker.newest_row(account)
-                self.live_accounts.seed(account, self.trips(fills), fills, row)
+                self._seed(account)
             found = self.live_accounts.summary(account)
         assert found is not None
         return found
+
+    def _seed(self, account: str) -> None:
+        """Start the account's live state from its stored fills (under the tracker's lock).
+        Read through the columnar cache (they say their stored rows), the fills are walked
+        once for both the round trips and, when the tracker does not know the account yet,
+        its positions (tracking.stored_walk); else the tracker reads the account first."""
+        tracker = self.tracker
+        fills = self.fills(account)
+        version = fills.attrs.get("stored_version")
+        walk = walk_stored(fills) if version else None
+        if not tracker.holds(account):
+            if walk is None:
+                tracker.catch_up(account)
+                fills = self.fills(account) if not version else fills  # as the tracker read it
+            else:
+                tracker.adopt(account, walk, int(version[2]))
+        row = version[2] if version else tracker.newest_row(account)
+        self.live_accounts.seed(account, self.trips(fills, walk=walk), fills, row)
 
     def _live_summary(self, account: str) -> dict[str, Any] | None:
         """:meth:`_follow`'s figures; with ``read_in_background``, None while an account not
@@ -197,12 +214,12 @@ class TrackingService:
         records = read.records
         if dry_run:
             with self._sessions() as session:
-                new = _new_orders(session, account, batch, read.source.path)
+                new = new_orders(session, account, batch, read.source.path)
                 known = TradeRepository(session).stored_ids(account, (r.trade_id for r in records))
             stored, already = len(records) - len(known), len(known)
         else:
             with self._sessions.begin() as session:
-                new = _new_orders(session, account, batch, read.source.path)
+                new = new_orders(session, account, batch, read.source.path)
                 ExecutionRepository(session).add(account, new.orders, new.fills, checked=True)
                 outcome = self.tracker.record_in(session, records, skip_stored=True)
             stored, already = len(outcome.stored), len(outcome.skipped)
@@ -210,7 +227,7 @@ class TrackingService:
             "stored": len(new.orders), "already_stored": len(batch.orders) - len(new.orders),
             "left_out": dict(batch.left_out), "notes": dict(batch.notes),
         }  # fmt: skip
-        summary = f"{read.summary()}\n{_orders_line(orders, dry_run)}"
+        summary = f"{read.summary()}\n{orders_line(orders, dry_run)}"
         return ImportReport(
             summary, account, len(records), stored, already, dry_run, dict(read.skipped), orders
         )
@@ -264,7 +281,9 @@ class TrackingService:
                 frame[column] = [c.get(column) for c in frame["market_context"]]
         return frame
 
-    def trips(self, fills: pd.DataFrame, *, excursions: bool = False) -> pd.DataFrame:
+    def trips(
+        self, fills: pd.DataFrame, *, excursions: bool = False, walk: StoredWalk | None = None
+    ) -> pd.DataFrame:
         """Round trips of ``fills`` with their labels and the entry's market context; with
         ``excursions`` their MAE and MFE from each symbol's stored bars (NaN without bars).
 
@@ -274,23 +293,33 @@ class TrackingService:
         performance and the attribution of one view)."""
         version = fills.attrs.get("stored_version")
         if version is None or not len(fills):
-            return self._trips(fills, excursions)
+            return self._trips(fills, excursions, walk)
         first = fills["trade_id"].iat[0]
         last = fills["trade_id"].iat[-1]
         key = (version, len(fills), first, last, excursions)
         with self._memo_lock:
             found = self._trips_memo.get(key)
         if found is None:
-            found = self._trips(fills, excursions)
+            found = self._trips(fills, excursions, walk)
             with self._memo_lock:
                 self._trips_memo[key] = found
                 while len(self._trips_memo) > 8:
                     self._trips_memo.pop(next(iter(self._trips_memo)))
         return found.copy()
 
-    def _trips(self, fills: pd.DataFrame, excursions: bool) -> pd.DataFrame:
+    def _trips(
+        self, fills: pd.DataFrame, excursions: bool, walk: StoredWalk | None = None
+    ) -> pd.DataFrame:
+        """``walk``: the fills' one walk (tracking.stored_walk), made if not given for one
+        account's fills (the service's queries: the same trips as round_trips')."""
         carried = [c for c in _CARRIED if c in fills.columns]
-        trips = round_trips(fills, self._bars_of(fills) if excursions else None, carry=carried)
+        if walk is None and not excursions and fills["account_id"].nunique() == 1:
+            walk = walk_stored(fills)
+        if walk is not None and not excursions:
+            trips = walk.trips(carried)
+        else:
+            bars = self._bars_of(fills) if excursions else None
+            trips = round_trips(fills, bars, carry=carried)
         if "labels" not in carried:
             trips["labels"] = trip_labels(trips, fills)
         for column in _CARRIED[1:]:
@@ -528,35 +557,6 @@ def _performance_document(
         "open_positions": state["open_positions"],
         "periods": [entry],
     }
-
-
-def _new_orders(session: Session, account: str, batch: ExecutionBatch, file: str) -> ExecutionBatch:
-    """The orders of ``batch`` the account does not have yet; TradeImportError naming each
-    order stored with other values than the file's (a stored order cannot change)."""
-    repo = ExecutionRepository(session)
-    known = repo.stored_order_ids(account, batch.orders["order_id"].tolist())
-    if known:
-        changed = batch.changed(
-            repo.orders(account, order_ids=known), repo.fills(account, order_ids=known), file
-        )
-        if changed:
-            raise TradeImportError(file, changed)
-    return batch.without(known)
-
-
-def _orders_line(orders: dict[str, Any], dry_run: bool) -> str:
-    verb = "would store" if dry_run else "stored"
-    text = (
-        f"orders for transaction-cost analysis: {verb} {orders['stored']} new,"
-        f" {orders['already_stored']} already stored"
-    )
-    left_out = orders["left_out"]
-    if left_out:
-        reasons = "; ".join(f"{n} {reason}" for reason, n in sorted(left_out.items()))
-        text += f", {sum(left_out.values())} left out ({reasons})"
-    for note, n in sorted(orders["notes"].items()):
-        text += f"\nnote: {n} {note}"
-    return text
 
 
 def _open_positions(fills: pd.DataFrame) -> dict[str, float]:

@@ -47,6 +47,7 @@ from database.errors import DuplicateTradeError
 from database.records import TradeRecord
 from database.repositories.trades import TRADES, TradeRepository
 from tracking.history import AccountHistory, apply_stored, records_of
+from tracking.stored_walk import StoredWalk
 from tracking.trade_records import collector_paused, with_results
 
 log = logging.getLogger(__name__)
@@ -180,6 +181,22 @@ class TradeTracker:
                 select(func.max(TRADES.c.id)).where(TRADES.c.account_id == account)
             )
             self._history(session, account, int(newest or 0), cached=True)
+
+    def holds(self, account: str) -> bool:
+        """Whether this tracker knows ``account`` (read, or adopted: :meth:`adopt`)."""
+        return account in self._accounts
+
+    def adopt(self, account: str, walk: StoredWalk, row: int) -> bool:
+        """Know ``account`` from ``walk``, the one walk of its stored rows up to row ``row``
+        (its whole fills frame, read by the caller: tracking.stored_walk), as a first read of
+        the account (:meth:`catch_up`'s) would know it, unless this tracker knows it already
+        (False). Its foreign listeners hear the reset."""
+        with self._lock:
+            if account in self._accounts:
+                return False
+            self._accounts[account] = walk.history(account, row)
+            self._notify(Recorded([], rows={account: (row, row)}, reset=(account,)))
+        return True
 
     def newest_row(self, account: str) -> int:
         """The newest stored row of ``account`` this tracker holds (0: none read yet)."""
