@@ -270,9 +270,10 @@ class MarketAnnotator:
         if known is not None and known[0] == timeframe and warm is not None and not warm.empty:
             candles = known[1]
             first_ns = time_ns(first.execution_time)
-            if candles.index[0] <= warm.index[-1] + bar and first_ns < (
-                candles.index[-1] + 2 * bar
-            ).value:
+            if (
+                candles.index[0] <= warm.index[-1] + bar
+                and first_ns < (candles.index[-1] + 2 * bar).value
+            ):
                 # the stored bars after the warm-up, all known: nothing left to read
                 after = candles.loc[candles.index > warm.index[-1], list(_OHLCV)]
                 whole = pd.concat([warm[list(_OHLCV)], after])
@@ -364,5 +365,6 @@ def _pending_statement(shape: tuple[bool, ...]) -> Any:
     return text(
         f"SELECT symbol, ts, {', '.join(_OHLCV)} FROM {CANDLES.name} WHERE {either} ORDER BY ts"
     )
+
 
 __all__ = ["CALENDAR_SPAN", "KEEP_BARS", "WARMUP_BARS", "MarketAnnotator"]
