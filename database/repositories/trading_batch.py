@@ -11,7 +11,8 @@ per call (its plain SQL text is built once per row count):
 - PostgreSQL: every kind in ONE round trip (one ``execute`` of several statements): the
   orders' upsert by client order id, the fills (their order's id looked up by client order
   id in the same statement), the positions' upsert, the accounts' and the deployments'
-  ``UPDATE ... FROM (VALUES ...)``; with ``no_flush_wait`` led by
+  ``UPDATE ... FROM json_to_recordset(...)``, each kind's rows one JSON parameter (the
+  statements' text fixed); with ``no_flush_wait`` led by
   ``SET LOCAL synchronous_commit = off`` (docs/trading.md, "Durability").
 - SQLite: one ``executemany`` per kind (no network: the statements' count costs nothing,
   their compilation did).
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -64,9 +66,8 @@ ACCOUNT_COLUMNS = (
 )  # fmt: skip
 STATE_COLUMNS = (
     ("id", "BIGINT"), ("last_bar_ts", "BIGINT"), ("bar_index", "BIGINT"),
-    ("updated_at", "TIMESTAMPTZ"), ("state", "JSONB"),
+    ("updated_at", "TIMESTAMPTZ"), ("state", "TEXT"),  # the JSON text, cast to JSONB
 )  # fmt: skip
-_STATE_EXPRESSIONS = {"state": "COALESCE(v.state, t.state)"}  # None: the state unchanged
 
 
 @dataclass
@@ -97,39 +98,138 @@ def write_batch(session: Session, batch: TradingBatch) -> None:
 
 # -- PostgreSQL: one round trip --------------------------------------------------------------
 def _write_postgresql(connection: Connection, batch: TradingBatch) -> None:
+    """Each kind's rows as ONE JSON parameter read by ``json_to_recordset``: the statements'
+    text is the same for any row count (parsed and planned in microseconds where a VALUES
+    list of thousands of literals took milliseconds), psycopg2 quotes one string per kind
+    instead of adapting every value. The values are those of the VALUES statements (the
+    same SQL types: a float's shortest repr, a time's ISO text, ``extra`` and ``state`` the
+    JSON text cast to JSONB as before)."""
     dumps = _json_dumps(connection)
-    when = utc_datetime(batch.now, "now")
-    time = functools.partial(_pg_time, batch._times)
+    when = utc_datetime(batch.now, "now").isoformat()
+    time = functools.partial(_pg_iso, batch._times)
     parts: list[str] = ["SET LOCAL synchronous_commit = off"] if batch.no_flush_wait else []
     params: list[Any] = []
     orders = _latest_orders(batch.orders)
     if orders:
-        parts.append(_pg_orders_sql(len(orders)))
+        rows = []
         for a, o in orders:
-            params.extend(_order_values(o, a, time))
-            params[-1] = dumps(dict(o.extra))
+            values = _order_values(o, a, time)
+            values[-1] = dumps(dict(o.extra))
+            rows.append(dict(zip(_ORDER_COLUMNS, values, strict=True)))
+        parts.append(_PG_ORDERS)
+        params.append(_rows_json(rows))
     if batch.fills:
-        parts.append(_pg_fills_sql(len(batch.fills)))
-        for a, f in batch.fills:
-            params.extend(_fill_values(f, a, time))
+        rows = [
+            dict(zip(_FILL_KEYS, _fill_values(f, a, time), strict=True)) for a, f in batch.fills
+        ]
+        parts.append(_PG_FILLS)
+        params.append(_rows_json(rows))
     positions = _latest_positions(batch.positions)
     if positions:
-        parts.append(_pg_positions_sql(len(positions)))
-        for a, p in positions:
-            params.extend(_position_values(p, a, time))
+        rows = [
+            dict(zip(_POSITION_COLUMNS, _position_values(p, a, time), strict=True))
+            for a, p in positions
+        ]
+        parts.append(_PG_POSITIONS)
+        params.append(_rows_json(rows))
     if batch.accounts:
-        parts.append(_pg_update_sql("accounts", ACCOUNT_COLUMNS, len(batch.accounts), None))
-        for r in batch.accounts:
-            params.extend(_account_values(r, when))
+        names = [c for c, _ in ACCOUNT_COLUMNS]
+        rows = [dict(zip(names, _account_values(r, when), strict=True)) for r in batch.accounts]
+        parts.append(_PG_ACCOUNTS)
+        params.append(_rows_json(rows))
     if batch.states:
-        parts.append(_pg_update_sql("deployments", STATE_COLUMNS, len(batch.states), "states"))
-        for i, ts, bar, st in batch.states:
-            params.extend((i, ts, bar, when, None if st is None else dumps(dict(st))))
+        names = [c for c, _ in STATE_COLUMNS]
+        rows = [
+            dict(zip(names, (i, ts, bar, when, None if st is None else dumps(dict(st))),
+                     strict=True))
+            for i, ts, bar, st in batch.states
+        ]  # fmt: skip
+        parts.append(_PG_STATES)
+        params.append(_rows_json(rows))
     for ts, ids in _by_bar(batch.advanced).items():  # the runner's bar: one statement
         parts.append(_PG_ADVANCE)
         params.extend((ts, when, ids))
     if parts:
         connection.exec_driver_sql(";\n".join(parts), tuple(params))
+
+
+def _rows_json(rows: list[dict[str, Any]]) -> str:
+    """The rows as a JSON array of objects; a float that is not finite as PostgreSQL's text
+    of it ('NaN', 'Infinity', '-Infinity': json_to_recordset reads a string through the
+    column type's input, as the VALUES statements stored it)."""
+    try:
+        return json.dumps(rows, allow_nan=False, separators=(",", ":"))
+    except ValueError:
+        return json.dumps(
+            [{k: _pg_float_text(v) for k, v in row.items()} for row in rows],
+            separators=(",", ":"),
+        )
+
+
+def _pg_float_text(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    return value
+
+
+def _pg_recordset(columns: Sequence[tuple[str, str]]) -> str:
+    """``json_to_recordset(%s) AS v (column type, ...)``: a JSON parameter's rows."""
+    return f"json_to_recordset(%s) AS v ({', '.join(f'{n} {kind}' for n, kind in columns)})"
+
+
+_ORDER_TYPES = (
+    ("client_order_id", "TEXT"), ("account_id", "BIGINT"), ("deployment_id", "BIGINT"),
+    ("symbol", "TEXT"), ("side", "TEXT"), ("order_type", "TEXT"), ("time_in_force", "TEXT"),
+    ("quantity", "DOUBLE PRECISION"), ("limit_price", "DOUBLE PRECISION"),
+    ("stop_price", "DOUBLE PRECISION"), ("trail_pct", "DOUBLE PRECISION"),
+    ("reduce_only", "BOOLEAN"), ("oco_group", "TEXT"), ("purpose", "TEXT"), ("status", "TEXT"),
+    ("filled_quantity", "DOUBLE PRECISION"), ("average_price", "DOUBLE PRECISION"),
+    ("fees", "DOUBLE PRECISION"), ("reject_reason", "TEXT"), ("decision_time", "TIMESTAMPTZ"),
+    ("decision_price", "DOUBLE PRECISION"), ("arrival_time", "TIMESTAMPTZ"),
+    ("arrival_price", "DOUBLE PRECISION"), ("created_at", "TIMESTAMPTZ"),
+    ("updated_at", "TIMESTAMPTZ"), ("extra", "TEXT"),
+)  # fmt: skip
+# the fills' rows carry their order's client order id where the table has the order's id
+_FILL_KEYS = ("fill_id", "client_order_id", *_FILL_COLUMNS[2:])
+_FILL_TYPES = (
+    ("fill_id", "TEXT"), ("client_order_id", "TEXT"), ("account_id", "BIGINT"),
+    ("deployment_id", "BIGINT"), ("symbol", "TEXT"), ("side", "TEXT"),
+    ("price", "DOUBLE PRECISION"), ("quantity", "DOUBLE PRECISION"), ("fee", "DOUBLE PRECISION"),
+    ("realised_pnl", "DOUBLE PRECISION"), ("venue", "TEXT"), ("time", "TIMESTAMPTZ"),
+    ("seq", "INTEGER"), ("bar_ts", "BIGINT"),
+)  # fmt: skip
+_POSITION_TYPES = (
+    ("account_id", "BIGINT"), ("symbol", "TEXT"), ("quantity", "DOUBLE PRECISION"),
+    ("average_price", "DOUBLE PRECISION"), ("realised_pnl", "DOUBLE PRECISION"),
+    ("last_price", "DOUBLE PRECISION"), ("updated_at", "TIMESTAMPTZ"),
+)  # fmt: skip
+_PG_ORDERS = (
+    f"INSERT INTO orders ({', '.join(_ORDER_COLUMNS)})"
+    f" SELECT {', '.join(f'v.{c}' for c in _ORDER_COLUMNS[:-1])}, CAST(v.extra AS JSONB)"
+    f" FROM {_pg_recordset(_ORDER_TYPES)} ON CONFLICT (client_order_id) DO UPDATE SET"
+    f" {', '.join(f'{c} = EXCLUDED.{c}' for c in _ORDER_MUTABLE)}"
+)
+# the fill's order (stored before in this statement list, or earlier) by client order id
+_PG_FILLS = (
+    f"INSERT INTO fills ({', '.join(_FILL_COLUMNS)}) SELECT v.fill_id,"
+    f" (SELECT o.id FROM orders AS o WHERE o.client_order_id = v.client_order_id),"
+    f" {', '.join(f'v.{c}' for c in _FILL_COLUMNS[2:])} FROM {_pg_recordset(_FILL_TYPES)}"
+)
+_PG_POSITIONS = (
+    f"INSERT INTO positions ({', '.join(_POSITION_COLUMNS)})"
+    f" SELECT {', '.join(f'v.{c}' for c in _POSITION_COLUMNS)}"
+    f" FROM {_pg_recordset(_POSITION_TYPES)} ON CONFLICT (account_id, symbol) DO UPDATE SET"
+    f" {', '.join(f'{c} = EXCLUDED.{c}' for c in _POSITION_MUTABLE)}"
+)
+_PG_ACCOUNTS = (
+    f"UPDATE accounts AS t SET {', '.join(f'{c} = v.{c}' for c, _ in ACCOUNT_COLUMNS[1:])}"
+    f" FROM {_pg_recordset(ACCOUNT_COLUMNS)} WHERE t.id = v.id"
+)
+_PG_STATES = (
+    "UPDATE deployments AS t SET last_bar_ts = v.last_bar_ts, bar_index = v.bar_index,"
+    " updated_at = v.updated_at, state = COALESCE(CAST(v.state AS JSONB), t.state)"
+    f" FROM {_pg_recordset(STATE_COLUMNS)} WHERE t.id = v.id"
+)
 
 
 _PG_ADVANCE = (
@@ -144,51 +244,6 @@ def _by_bar(advanced: Sequence[tuple[int, int]]) -> dict[int, list[int]]:
     for i, ts in advanced:
         out.setdefault(ts, []).append(i)
     return out
-
-
-@functools.cache
-def _pg_orders_sql(rows: int) -> str:
-    one = "(" + ", ".join(["%s"] * (len(_ORDER_COLUMNS) - 1) + ["CAST(%s AS JSONB)"]) + ")"
-    sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in _ORDER_MUTABLE)
-    return (
-        f"INSERT INTO orders ({', '.join(_ORDER_COLUMNS)}) VALUES {', '.join([one] * rows)}"
-        f" ON CONFLICT (client_order_id) DO UPDATE SET {sets}"
-    )
-
-
-@functools.cache
-def _pg_fills_sql(rows: int) -> str:
-    # the fill's order (stored before in this statement list, or earlier) by client order id
-    cells = ["%s"] * len(_FILL_COLUMNS)
-    cells[1] = "(SELECT o.id FROM orders AS o WHERE o.client_order_id = %s)"
-    one = "(" + ", ".join(cells) + ")"
-    return f"INSERT INTO fills ({', '.join(_FILL_COLUMNS)}) VALUES {', '.join([one] * rows)}"
-
-
-@functools.cache
-def _pg_positions_sql(rows: int) -> str:
-    one = "(" + ", ".join(["%s"] * len(_POSITION_COLUMNS)) + ")"
-    sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in _POSITION_MUTABLE)
-    return (
-        f"INSERT INTO positions ({', '.join(_POSITION_COLUMNS)}) VALUES"
-        f" {', '.join([one] * rows)} ON CONFLICT (account_id, symbol) DO UPDATE SET {sets}"
-    )
-
-
-@functools.cache
-def _pg_update_sql(
-    table: str, columns: tuple[tuple[str, str], ...], rows: int, expressions: str | None
-) -> str:
-    """``UPDATE ... FROM (VALUES ...) AS v`` of ``rows`` rows by their key (the first
-    column); ``expressions``: "states" for the deployments' state kept when given None."""
-    casts = "(" + ", ".join(f"CAST(%s AS {kind})" for _, kind in columns) + ")"
-    names = [name for name, _ in columns]
-    given = _STATE_EXPRESSIONS if expressions == "states" else {}
-    sets = ", ".join(f"{n} = {given.get(n, f'v.{n}')}" for n in names[1:])
-    return (
-        f"UPDATE {table} AS t SET {sets} FROM (VALUES {', '.join([casts] * rows)})"
-        f" AS v ({', '.join(names)}) WHERE t.{names[0]} = v.{names[0]}"
-    )
 
 
 # -- SQLite: one executemany per kind -------------------------------------------------------
@@ -303,13 +358,13 @@ def _account_values(r: AccountRow, when: Any) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
-def _pg_time(cache: dict[Any, Any], value: datetime | None) -> datetime | None:
-    """A UTC datetime as the repository binds it (checked: naive raises)."""
+def _pg_iso(cache: dict[Any, Any], value: datetime | None) -> str | None:
+    """A UTC datetime as ISO text, the value the repository binds (checked: naive raises)."""
     if value is None:
         return None
     found = cache.get(value)
     if found is None:
-        found = cache[value] = utc_datetime(value)
+        found = cache[value] = utc_datetime(value).isoformat()
     return found
 
 
