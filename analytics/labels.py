@@ -43,7 +43,7 @@ from analytics.market_context import (
     fill_times_ns,
 )
 from analytics.round_trips import EPSILON, PositionLedger, check_fills
-from analytics.sessions import MINUTE_NS, session_edges
+from analytics.sessions import MINUTE_NS, CalendarSweep, session_edges
 from market.calendars import ALWAYS_OPEN, TradingCalendar
 from market.candles import Candle
 
@@ -348,7 +348,10 @@ def annotate_fills(
 class SymbolBars:
     """One symbol's closed bars as the labels read them: each bar's snapshot (indicators,
     calendar) kept for the ``keep_bars`` latest, O(1) per bar. Shared by the Labellers of
-    every account trading the symbol (the bars' part does not depend on the account)."""
+    every account trading the symbol (the bars' part does not depend on the account).
+    ``history``: the bars it starts after, taken at once (:class:`BarStream`'s ``history``;
+    the kept ones among them read from a :class:`BarFrame` over them when a fill first reads
+    one): the same as :meth:`update_frame` with them, for a fraction of the cost."""
 
     def __init__(
         self,
@@ -359,18 +362,29 @@ class SymbolBars:
         history: pd.DataFrame | None = None,
         keep_bars: int = 64,
     ) -> None:
-        self._stream = BarStream(config, bar)
-        self.bar_ns = self._stream.bar_ns
         self._calendar = calendar
         # the kept bars' close times (ascending, for a binary search) and (snapshot, calendar);
         # up to twice keep_bars are held, halved when full (amortised O(1) per bar)
         self._keep = keep_bars
         self._closes: list[int] = []
-        # (the snapshot, or the raw values it is made from when first read; the calendar)
-        self._recent: list[tuple[BarSnapshot | tuple, TradingCalendar]] = []
+        # (the snapshot, the raw values it is made from or the position of a history bar
+        # when first read; the calendar, None for a history bar's until first read)
+        self._recent: list[tuple[BarSnapshot | tuple | int, TradingCalendar | None]] = []
         self._dropped = False
-        if history is not None:
-            self.update_frame(history)
+        self._history: tuple[BarFrame, CalendarSweep] | None = None
+        if history is None or not len(history):
+            self._stream = BarStream(config, bar)
+            self.bar_ns = self._stream.bar_ns
+            return
+        self._stream = BarStream(config, bar, history=history)
+        self.bar_ns = self._stream.bar_ns
+        frame = BarFrame(history, bar, config)
+        self._history = (frame, CalendarSweep(frame.open_ns, self.bar_ns))
+        kept = _kept(len(history), keep_bars)
+        self._dropped = kept < len(history)
+        start = len(history) - kept
+        self._closes = (frame.open_ns[start:] + self.bar_ns).tolist()
+        self._recent = [(i, calendar) for i in range(start, len(history))]
 
     @property
     def last_open_ns(self) -> int | None:
@@ -419,9 +433,17 @@ class SymbolBars:
         """The kept bar before position ``k`` of the close times (0: none), for ``time_ns``."""
         if k:
             held, calendar = self._recent[k - 1]
-            if isinstance(held, tuple):  # raw values: made into the snapshot once
+            if isinstance(held, int):  # a history bar: read from the frame over them
+                assert self._history is not None
+                frame, sweep = self._history
+                if calendar is None:
+                    calendar = sweep.at((held,))[held]
+                held = frame.snapshot(held)
+                self._recent[k - 1] = (held, calendar)
+            elif isinstance(held, tuple):  # raw values: made into the snapshot once
                 held = self._stream.snapshot(held)
                 self._recent[k - 1] = (held, calendar)
+            assert calendar is not None
             return held, calendar
         if self._dropped:
             oldest = pd.Timestamp(self._closes[0], tz="UTC")
@@ -430,6 +452,14 @@ class SymbolBars:
                 f"(the oldest closed at {oldest}); label it with label_fills"
             )
         return None, self._calendar or ALWAYS_OPEN
+
+
+def _kept(fed: int, keep: int) -> int:
+    """How many bars :meth:`SymbolBars.update` keeps after ``fed`` bars: up to twice
+    ``keep``, halved (by ``keep``) when full before a bar is added."""
+    if fed <= 2 * keep:
+        return fed
+    return keep + (fed - 2 * keep - 1) % keep + 1
 
 
 class Labeller:

@@ -107,6 +107,10 @@ class SortedWindow:
         return len(self._arrival)
 
     @property
+    def size(self) -> int:
+        return self._size
+
+    @property
     def full(self) -> bool:
         return len(self._arrival) == self._size
 
@@ -337,20 +341,49 @@ class BarFrame:
 
 
 class BarStream:
-    """The incremental form: ``update(candle)`` per closed bar returns its snapshot (O(1))."""
+    """The incremental form: ``update(candle)`` per closed bar returns its snapshot (O(1)).
+    ``history`` (a candle frame, ascending): the bars it starts after, taken at once (each
+    indicator's stream opened on the whole columns, the windows filled from their ends): the
+    same state, to the bit, as when they were fed one at a time, for a fraction of the cost."""
 
-    def __init__(self, config: LabelConfig, bar: pd.Timedelta) -> None:
+    def __init__(
+        self, config: LabelConfig, bar: pd.Timedelta, history: pd.DataFrame | None = None
+    ) -> None:
         self.config = config
         self.bar_ns = int(pd.Timedelta(bar).value)
-        empty = {c: np.empty(0) for c in ("high", "low", "close")}
+        n = 0 if history is None else len(history)
+        columns = {
+            c: np.empty(0) if not n else history[c].to_numpy(dtype=np.float64)  # type: ignore[index]
+            for c in ("high", "low", "close", "volume")
+        }
         params = _indicator_params(config)
-        self._states = {name: indicator(name).open(empty, p)[0] for name, p in params.items()}
+        opened = {name: indicator(name).open(columns, p) for name, p in params.items()}
+        self._states = {name: state for name, (state, _) in opened.items()}
         self._shares = SortedWindow(config.volatility.rank_window)
         self._smas: deque[float] = deque(maxlen=config.trend.slope_bars + 1)
         self._closes: deque[float] = deque(maxlen=config.momentum.lookback_bars + 1)
         self._volumes: deque[float] = deque(maxlen=config.volume.window + 1)
         self.calendar = CalendarWindow(pd.Timedelta(self.bar_ns))
         self.last_open_ns: int | None = None
+        if not n:
+            return
+        assert history is not None
+        opens = pd.DatetimeIndex(history.index).as_unit("ns").asi8
+        close = columns["close"]
+        share = opened["atr"][1]["atr"] / close
+        # the ranked shares: those since the last NaN one (a NaN clears the window)
+        nans = np.flatnonzero(share != share)
+        begin = max(int(nans[-1]) + 1 if len(nans) else 0, n - self._shares.size)
+        for value in share[begin:].tolist():
+            self._shares.push(value)
+        for window, values in (
+            (self._smas, opened["sma"][1]["sma"]),
+            (self._closes, close),
+            (self._volumes, columns["volume"]),
+        ):
+            window.extend(values[max(0, n - window.maxlen) :].tolist())  # type: ignore[operator]
+        self.calendar = CalendarWindow.of(opens, pd.Timedelta(self.bar_ns))
+        self.last_open_ns = int(opens[-1])
 
     def update(self, candle: Candle, open_ns: int) -> BarSnapshot:
         return self.snapshot(self.update_raw(candle, open_ns))

@@ -59,6 +59,24 @@ class CalendarWindow:
         self._session: tuple[tuple[float, float] | None] | None = None  # None: to read again
         self._calendar: TradingCalendar | None = ALWAYS_OPEN  # None: to build again
 
+    @classmethod
+    def of(cls, open_ns: np.ndarray, bar: pd.Timedelta, size: int = SAMPLE_BARS) -> CalendarWindow:
+        """The window after the bars of ``open_ns`` (ascending) were applied in turn, made at
+        once from the last ``size`` of them (all it keeps)."""
+        window = cls(bar, size)
+        kept = np.asarray(open_ns, dtype=np.int64)[-size:]
+        if not len(kept):
+            return window
+        window._times.extend(kept.tolist())
+        window._days = np.bincount((kept // DAY_NS + 3) % 7, minlength=7).tolist()
+        window._minutes = np.bincount(kept % DAY_NS // MINUTE_NS, minlength=1440).tolist()
+        span = int(kept[-1] - kept[0])
+        window._spans = (
+            len(kept) > 1, span >= MIN_DAYS * DAY_NS, span >= MIN_WEEKS * 7 * DAY_NS
+        )  # fmt: skip
+        window._session = window._calendar = None  # made when first asked
+        return window
+
     def update(self, open_ns: int) -> None:
         """Apply the next bar (its open time in ns)."""
         times = self._times

@@ -709,3 +709,45 @@ def test_bars_given_whole_read_as_bars_fed_one_at_a_time(name):
         assert [repr(got[k]) for k in got_of] == [repr(expected[k]) for k in expected_of]
     with pytest.raises(ValueError, match="reads a bar after the last one given"):
         whole.bars_at([int(closes[-1] + bar.value)])
+
+
+@pytest.mark.parametrize("name", ["SP500", "DEMO", "STOCK"])
+@pytest.mark.parametrize("keep", [64, 100_000])
+def test_bars_warmed_on_history_at_once_equal_bars_fed_it_one_at_a_time(name, keep):
+    """SymbolBars(history=...) (indicators opened on the whole columns, the calendar and
+    windows made from their ends, the kept bars read from a BarFrame) against the same
+    bars fed one at a time: every fill after, and within, the history reads the same bar,
+    and so do fills after further bars; a fill older than the kept bars is refused alike."""
+    candles, bar = _series(name)
+    cut = len(candles) * 2 // 3
+    history, later = candles.iloc[:cut], candles.iloc[cut:]
+    warmed = SymbolBars(CONFIG, bar, history=history, keep_bars=keep)
+    fed = SymbolBars(CONFIG, bar, keep_bars=keep)
+    fed.update_frame(history)
+    assert warmed.last_open_ns == fed.last_open_ns
+    times = np.sort(fill_times_ns(random_fills(candles, bar, 400, seed=3)))
+    closes = (candles.index + bar).as_unit("ns").asi8
+    rows, j = list(iter_candles(later)), 0
+    refused = after = 0
+    # batches of fills within half the kept bars of one another
+    span = times // (bar.value * min(keep // 2, len(candles) // 20))
+    batches = np.split(times, np.flatnonzero(np.diff(span)) + 1)
+    for batch in batches:
+        while j < len(rows) and closes[cut + j] <= batch[-1]:
+            for bars in (warmed, fed):
+                bars.update(rows[j], int(later.index[j].value))
+            j += 1
+        read = []
+        for bars in (warmed, fed):
+            try:
+                got, of = bars.bars_at(batch.tolist())
+                read.append([repr(got[k]) for k in of])
+            except ValueError as exc:  # a fill older than the bars kept
+                read.append(str(exc))
+        assert read[0] == read[1], name
+        if batch[0] >= closes[cut - 1]:  # after the history: within the bars kept
+            assert not isinstance(read[0], str), read[0]
+            after += 1
+        refused += isinstance(read[0], str)
+    assert after >= 5
+    assert refused or keep > len(candles), "a fill older than the bars kept is refused"
