@@ -436,22 +436,26 @@ def test_csv_clean_files_read_by_columns_equal_the_row_by_row_reading(tmp_path, 
         )
     path = tmp_path / "clean.csv"
     path.write_text("\n".join(lines) + "\n")
-    fast = read_trades(path, "csv", account="acc1")
-    slow_calls = []
-    original = csv_fills._clean_file
+    fast = read_trades(path, "csv", account="acc1")  # Arrow's columns
+    arrow, clean = csv_fills._arrow_file, csv_fills._clean_file
+    calls = []
     try:
-        csv_fills._clean_file = lambda *a: slow_calls.append(1)  # force the row-by-row reading
+        csv_fills._arrow_file = lambda *a: calls.append("arrow")  # pandas' columns
+        by_pandas = read_trades(path, "csv", account="acc1")
+        csv_fills._clean_file = lambda *a: calls.append("pandas")  # the row-by-row reading
         slow = read_trades(path, "csv", account="acc1")
     finally:
-        csv_fills._clean_file = original
-    assert slow_calls == [1]
-    assert original(*_table_parts(path, "acc1")) is not None  # the clean file took the fast way
-    assert fast.records == slow.records
-    assert [r.trade_id for r in fast.records] == [r.trade_id for r in slow.records]
-    assert [type(r.execution_time.tzinfo) for r in fast.records] == [
-        type(r.execution_time.tzinfo) for r in slow.records
-    ]
-    assert (fast.rows_read, fast.skipped) == (slow.rows_read, slow.skipped) == (400, {})
+        csv_fills._arrow_file, csv_fills._clean_file = arrow, clean
+    assert calls == ["arrow", "arrow", "pandas"]
+    assert arrow(path, "acc1") is not None  # the clean file took the fast ways
+    assert clean(*_table_parts(path, "acc1")) is not None
+    for read in (fast, by_pandas):
+        assert read.records == slow.records
+        assert [r.trade_id for r in read.records] == [r.trade_id for r in slow.records]
+        assert [type(r.execution_time.tzinfo) for r in read.records] == [
+            type(r.execution_time.tzinfo) for r in slow.records
+        ]
+        assert (read.rows_read, read.skipped) == (slow.rows_read, slow.skipped) == (400, {})
 
 
 def _table_parts(path, account):

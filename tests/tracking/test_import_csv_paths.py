@@ -1,0 +1,80 @@
+"""A CSV of fills reads the same whichever way it is read: Arrow's columns (the fast way for a
+plain clean file), pandas' columns, or row by row (the way that names every problem). Each
+file here is read the three ways and gives the same records in the same order, or the same
+refusal."""
+
+from __future__ import annotations
+
+import gzip
+
+import pytest
+
+from tracking.importers import TradeImportError, csv_fills, read_trades
+
+HEADER = "trade_id,timestamp,symbol,side,price,volume,commission,account_id"
+FILES = {
+    "plain": f"{HEADER}\na,1704189600000,BTC/USDT,buy,100,1,0,acc1\nb,1704189500000,X,sell,2,3,,\n",
+    "crlf and a bom": f"\ufeff{HEADER}\r\na,1704189600000,BTC,BUY,1e3,.5,-0.25,acc1\r\n",
+    "odd spaces": f"{HEADER}\n\x1ca\x1f, 1704189600000 ,\u00a0BTC ,\tsell , 42.125 ,1, 0 ,\n",
+    "quoted": f'{HEADER}\n"a,1",1704189600000,"BTC, spot",buy,"7",1,0,acc1\n',
+    "quoted line break": f'{HEADER}\n"a\n1",1704189600000,BTC,buy,7,1,0,acc1\n',
+    "iso times": (
+        f"{HEADER}\na,2024-01-02T10:00:00Z,B,buy,1,1,0,\nb,2024-01-02T11:00:00+01:00,B,buy,1,1,0,\n"
+    ),
+    "far times": f"{HEADER}\na,253402300799999,B,buy,1,1,0,\nb,100000000000,B,buy,1,1,0,\n",
+    "blank line": f"{HEADER}\na,1704189600000,B,buy,1,1,0,\n\nb,1704189600001,B,buy,1,1,0,\n",
+    "empty cells": f"{HEADER}\na,1704189600000,B,buy,1,1,0,\n,,,,,,,\n",
+    "underscored number": f"{HEADER}\na,1704189600000,B,buy,1_000,1,0,\n",
+    "nan price": f"{HEADER}\na,1704189600000,B,buy,nan,1,0,\n",
+    "zero volume": f"{HEADER}\na,1704189600000,B,buy,1,0,0,\n",
+    "another account": f"{HEADER}\na,1704189600000,B,buy,1,1,0,acc2\n",
+    "repeated id": f"{HEADER}\na,1704189600000,B,buy,1,1,0,\na,1704189600001,B,buy,1,1,0,\n",
+    "unicode side": f"{HEADER}\na,1704189600000,B,BUY\u0130,1,1,0,\n",
+    "epoch seconds": f"{HEADER}\na,1704189600,B,buy,1,1,0,\n",
+    "wide row": f"{HEADER}\na,1704189600000,B,buy,1,1,0,acc1,extra\n",
+    "long symbol": f"{HEADER}\na,1704189600000,{'S' * 65},buy,1,1,0,\n",
+    "unnamed column": (
+        "trade_id,,timestamp,symbol,side,price,volume\na,x,1704189600000,B,sell,1,1\n"
+    ),
+    "strategy and order": (
+        "trade_id,timestamp,symbol,side,price,volume,strategy_id,order_id\n"
+        "a,1704189600000,B,buy,1,1,,o1\nb,1704189600000,B,buy,1,1,grid,\n"
+    ),
+}
+
+
+def _read(path) -> object:
+    try:
+        read = read_trades(path, "csv", account="acc1")
+    except TradeImportError as exc:
+        return str(exc)
+    return read.records, [type(r.execution_time.tzinfo) for r in read.records], read.rows_read
+
+
+@pytest.mark.parametrize("name", sorted(FILES))
+def test_the_three_readings_agree(tmp_path, monkeypatch, name):
+    path = tmp_path / "fills.csv"
+    path.write_bytes(FILES[name].encode())
+    fast = _read(path)
+    monkeypatch.setattr(csv_fills, "_arrow_file", lambda *a: None)
+    by_pandas = _read(path)
+    monkeypatch.setattr(csv_fills, "_clean_file", lambda *a: None)
+    by_rows = _read(path)
+    assert fast == by_pandas == by_rows
+
+
+def test_plain_clean_files_take_the_arrow_way_and_others_do_not(tmp_path):
+    ways = {}
+    for name, text in FILES.items():
+        path = tmp_path / f"{len(ways)}.csv"
+        path.write_bytes(text.encode())
+        ways[name] = csv_fills._arrow_file(path, "acc1") is not None
+    assert {name for name, arrow in ways.items() if arrow} == {
+        "plain", "crlf and a bom", "odd spaces", "quoted", "quoted line break", "iso times",
+        "far times",
+        "underscored number", "unnamed column", "strategy and order",
+    }  # fmt: skip
+    packed = tmp_path / "fills.csv.gz"
+    packed.write_bytes(gzip.compress(FILES["plain"].encode()))
+    assert csv_fills._arrow_file(packed, "acc1") is None
+    assert len(read_trades(packed, "csv", account="acc1").records) == 2

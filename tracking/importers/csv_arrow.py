@@ -1,0 +1,95 @@
+"""A CSV file's cells read by Arrow's multi-threaded C reader, a column at a time: the fast
+reading of a clean file (``csv_fills``), several times quicker than pandas' string cells.
+
+:func:`arrow_columns` gives every named column as Arrow strings stripped as Python's
+``str.strip`` strips them, or None whenever the file is anything but plain (a compressed
+file, a header with a repeated or missing name, a line of another width, a blank line, text
+that is not UTF-8): the caller then reads it the careful way, which
+names every problem. The helpers parse whole columns only when every cell has the plain
+syntax both readers agree on (decimals: Arrow's parser and Python's ``float`` both round
+correctly; epoch digits), None otherwise.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyarrow import csv as pa_csv
+
+# what str.strip strips: every character str.isspace holds
+_SPACES = "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace())
+_DECIMAL = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+_DIGITS = r"^\d{1,18}$"
+
+
+def arrow_columns(
+    path: Path, required: tuple[str, ...]
+) -> tuple[dict[str, pa.ChunkedArray], int] | None:
+    """(each named column's cells, stripped, by its lowercased header name; the data rows)
+    of a plain CSV file with a header naming ``required``; None otherwise (see above)."""
+    if path.suffix.lower() != ".csv" or not path.is_file():
+        return None
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as file:
+            cells = next(csv.reader(file), None)
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+    if not cells:
+        return None
+    names = [cell.strip().lower() for cell in cells]
+    named = [name for name in names if name]
+    if len(set(named)) != len(named) or not set(required) <= set(named):
+        return None
+    slots = [f"c{k}" for k in range(len(names))]
+    try:
+        table = pa_csv.read_csv(
+            path,
+            read_options=pa_csv.ReadOptions(column_names=slots, skip_rows=1),
+            parse_options=pa_csv.ParseOptions(ignore_empty_lines=False, newlines_in_values=True),
+            convert_options=pa_csv.ConvertOptions(
+                column_types=dict.fromkeys(slots, pa.string()),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, OSError):  # another width, a blank line, not UTF-8...
+        return None
+    if not table.num_rows:
+        return None
+    columns = {
+        name: pc.utf8_trim(table.column(slot), characters=_SPACES)
+        for name, slot in zip(names, slots, strict=True)
+        if name
+    }
+    return columns, table.num_rows
+
+
+def decimals(column: pa.ChunkedArray) -> np.ndarray | None:
+    """The cells as floats when every one is a plain decimal (``-1.5``, ``.5``, ``1e3``);
+    None otherwise (an empty cell, ``inf``, ``1_000``...)."""
+    if not pc.all(pc.match_substring_regex(column, _DECIMAL)).as_py():
+        return None
+    return pc.cast(column, pa.float64()).to_numpy()
+
+
+def epoch_digits(column: pa.ChunkedArray) -> np.ndarray | None:
+    """The cells as int64 when every one is 1 to 18 digits; None otherwise."""
+    if not pc.all(pc.match_substring_regex(column, _DIGITS)).as_py():
+        return None
+    return pc.cast(column, pa.int64()).to_numpy()
+
+
+def any_equal(column: pa.ChunkedArray, value: str) -> bool:
+    return bool(pc.any(pc.equal(column, value)).as_py())
+
+
+def longest(column: pa.ChunkedArray) -> int:
+    return int(pc.max(pc.utf8_length(column)).as_py() or 0)
+
+
+__all__ = ["any_equal", "arrow_columns", "decimals", "epoch_digits", "longest"]
