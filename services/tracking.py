@@ -28,11 +28,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from analytics.exact_sum import exact_sum
 from analytics.round_trips import round_trips
 from analytics.trade_summary import PERIODS, performance_summary, trip_labels
-from database.models import Trade
+from database.models import DatabaseIdentity, Trade
 from database.repositories.executions import ExecutionRepository
 from database.repositories.trades import TradeRepository
 from services.benchmark_fit import BenchmarkFit, benchmark_bars, fit_benchmark
 from services.live_accounts import DEFAULT_SIZE_EDGES, LiveAccounts, json_rows, open_positions
+from services.tracking_documents import performance_document
 from services.tracking_imports import new_orders, orders_line
 from tracking.annotator import MarketAnnotator
 from tracking.importers import ImportedTrades, read_trades
@@ -83,6 +84,7 @@ class TrackingService:
         self._sessions = sessions
         self.live_accounts = LiveAccounts()
         self._trips_memo: dict[tuple, pd.DataFrame] = {}
+        self._fills_memo: dict[tuple, pd.DataFrame] = {}  # (account, strategy, start, end)
         self._performance_memo: OrderedDict[tuple, dict[str, Any]] = OrderedDict()
         self._capital_memo: dict[str, tuple[int, float | None]] = {}  # account -> (row, capital)
         self._computing: dict[tuple, threading.Lock] = {}  # documents being computed
@@ -263,13 +265,20 @@ class TrackingService:
         regime and market session as columns; with ``context`` the whole market context too,
         its categories flattened into :data:`CONTEXT_COLUMNS`); UnknownAccountError when the
         account has no trades at all."""
+        key = (account, strategy, start, end)
         with self._sessions() as session:
             repo = TradeRepository(session)
+            frame = None if context else self._fills_kept(session, key)
             # a query session that writes nothing: the account's columnar cache serves it
-            frame = repo.frame(
-                account, strategy_id=strategy, start=start, end=end, context=context,
-                cached=not context,
-            )  # fmt: skip
+            if frame is None:
+                frame = repo.frame(
+                    account, strategy_id=strategy, start=start, end=end, context=context,
+                    cached=not context,
+                )  # fmt: skip
+                if not context and frame.attrs.get("stored_version") and len(frame):
+                    with self._memo_lock:  # the last two frames read (a view reads one twice)
+                        self._fills_memo = dict([(key, frame), *self._fills_memo.items()][:2])
+                    frame = _shallow(frame)
             known = [a for a, _, _ in repo.accounts()] if frame.empty else [account]
         if account not in known:
             raise UnknownAccountError(
@@ -280,6 +289,21 @@ class TrackingService:
             for column in CONTEXT_COLUMNS:
                 frame[column] = [c.get(column) for c in frame["market_context"]]
         return frame
+
+    def _fills_kept(self, session: Session, key: tuple) -> pd.DataFrame | None:
+        """The fills frame read last for ``key`` if the account's stored rows are still the
+        ones it holds (its stored version: the database, the row count and the last row, as
+        the columnar cache checks them); else None."""
+        with self._memo_lock:
+            found = self._fills_memo.get(key)
+        if found is None:
+            return None
+        token = session.scalar(select(DatabaseIdentity.token).limit(1))
+        total, last = session.execute(
+            select(func.count(), func.max(Trade.id)).where(Trade.account_id == key[0])
+        ).one()
+        same = found.attrs.get("stored_version") == (token, total, int(last or 0))
+        return _shallow(found) if same else None
 
     def trips(
         self, fills: pd.DataFrame, *, excursions: bool = False, walk: StoredWalk | None = None
@@ -378,7 +402,7 @@ class TrackingService:
                 if capital is None:
                     capital = self._capital_at(account, state["row"])
                 if capital is None or not metrics:
-                    return _performance_document(account, state, capital, preset, metrics)
+                    return performance_document(account, state, capital, preset, metrics)
         # trades are immutable and append-only (database.models refuses updates and deletes):
         # the account's newest row id names its stored trades, so an answer made for it holds
         # until a trade is added (one indexed lookup instead of reading and summarising them;
@@ -535,28 +559,11 @@ class TrackingService:
         return benchmark_bars(self._sessions, symbol)
 
 
-def _performance_document(
-    account: str, state: dict[str, Any], capital: float | None, preset: str, metrics: bool
-) -> dict[str, Any]:
-    """TrackingService.performance's document for period ``all`` from the live state's
-    figures (LiveAccounts.summary; metrics: empty, as without a capital; left out when not
-    asked)."""
-    entry: dict[str, Any] = {
-        "period": "all", "start": None, "end": None, "fills": state["fills"],
-        "trade_summary": state["trade_summary"], "labels": state["labels"],
-    }  # fmt: skip
-    if metrics:
-        entry["metrics"] = {}
-    return {
-        "account_id": account,
-        "strategy_id": None,
-        "period": "all",
-        "capital": capital,
-        "convention": preset,
-        "fills": state["fills"],
-        "open_positions": state["open_positions"],
-        "periods": [entry],
-    }
+def _shallow(frame: pd.DataFrame) -> pd.DataFrame:
+    """A caller's own frame over the same columns (copy on write), with the frame's attrs."""
+    out = frame.copy(deep=False)
+    out.attrs = dict(frame.attrs)
+    return out
 
 
 def _open_positions(fills: pd.DataFrame) -> dict[str, float]:
