@@ -12,7 +12,10 @@ NULL), float (NaN: NULL) or int.
   HH:MM:SS.ffffff``), so rows read back alike whichever way they were written.
 - PostgreSQL: a text-format COPY into the table (NULL is ``\\N``, so an empty text stays an
   empty text); the JSON columns are their JSON text (jsonb parses it), floats their shortest
-  exact text and times ISO with a UTC offset.
+  exact text and times ISO with a UTC offset; a column of one value made once. A batch in
+  chunks is one COPY whose next chunk's text is made when the server has read the one before
+  (:func:`copy_chunks`): the server stores a chunk while the next is made. A chunk that
+  cannot be made cancels the COPY (nothing of it is stored) and its error is raised as it was.
 
 Both run on the session's connection inside its transaction (nothing is committed here) and
 keep the table's checks and unique keys: database errors surface as SQLAlchemy's (a repeated
@@ -23,11 +26,12 @@ from __future__ import annotations
 
 import io
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import orjson
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from database.repositories._candle_io import _dbapi_cursor
@@ -51,6 +55,18 @@ def insert_trades(session: Session, columns: dict[str, Sequence[Any]]) -> None:
     one value per trade; ``execution_time`` a datetime64[us] UTC array; the JSON columns
     already JSON text)."""
     insert_columns(session, "trades", TRADE_COLUMNS, columns)
+
+
+def insert_trade_chunks(session: Session, chunks: Iterable[dict[str, Sequence[Any]]]) -> None:
+    """Insert the trades of every chunk (each as :func:`insert_trades` takes them), made
+    as they are needed: on PostgreSQL one COPY, a chunk made while the server stores the
+    one before."""
+    connection = session.connection()
+    if bulk_dialect(connection, "storing trades") == "postgresql":
+        copy_chunks(connection, "trades", TRADE_COLUMNS, chunks)
+    else:
+        for chunk in chunks:
+            _insert_sqlite(connection, "trades", TRADE_COLUMNS, chunk)
 
 
 def insert_columns(
@@ -114,14 +130,63 @@ def _sqlite_values(column: Any) -> list[Any]:
 def _copy_postgresql(
     connection: Any, table: str, names: Sequence[str], columns: Mapping[str, Any]
 ) -> None:
+    copy_chunks(connection, table, names, [columns])
+
+
+def copy_chunks(
+    connection: Any, table: str, names: Sequence[str], chunks: Iterable[Mapping[str, Any]]
+) -> None:
+    """One text COPY of every chunk's rows (each chunk: one list or array per name), each
+    chunk's text made only when the server has read the one before: PostgreSQL parses and
+    stores a chunk while the next one is made."""
+    statement = f"COPY {table} ({', '.join(names)}) FROM STDIN"
+    source = _CopySource(_copy_text(chunk, names) for chunk in chunks)
+    if source.empty():
+        return
+    try:
+        with _dbapi_cursor(connection, statement) as cursor:
+            cursor.copy_expert(statement, source, size=1 << 20)
+    except DBAPIError:
+        if source.failed is not None:  # a chunk could not be made: the COPY was cancelled
+            raise source.failed from None  # raised as making it raised it
+        raise
+
+
+class _CopySource(io.RawIOBase):
+    """A file of the COPY text whose next chunk is made when it is read."""
+
+    def __init__(self, parts: Iterator[bytes]) -> None:
+        super().__init__()
+        self._parts = (part for part in parts if part)
+        self._held = next(self._parts, b"")
+        self.failed: BaseException | None = None
+
+    def empty(self) -> bool:
+        return not self._held
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if not self._held:
+            try:
+                self._held = next(self._parts, b"")
+            except BaseException as exc:
+                self.failed = exc
+                raise
+        if size < 0 or size >= len(self._held):
+            out, self._held = self._held, b""
+            return out
+        out, self._held = self._held[:size], self._held[size:]
+        return out
+
+
+def _copy_text(columns: Mapping[str, Any], names: Sequence[str]) -> bytes:
     texts = [_copy_texts(columns[name]) for name in names]
     if not texts[0]:
-        return
+        return b""
     lines = "\n".join(map("\t".join, zip(*texts, strict=True)))
-    buffer = io.BytesIO(lines.encode() + b"\n")
-    statement = f"COPY {table} ({', '.join(names)}) FROM STDIN"
-    with _dbapi_cursor(connection, statement) as cursor:
-        cursor.copy_expert(statement, buffer, size=1 << 20)
+    return lines.encode() + b"\n"
 
 
 def _copy_texts(column: Any) -> list[str]:
@@ -129,21 +194,24 @@ def _copy_texts(column: Any) -> list[str]:
     if isinstance(column, np.ndarray):
         if column.dtype.kind == "M":
             stamps = np.datetime_as_string(column.astype("datetime64[us]"), unit="us")
-            out = np.char.add(stamps, "+00:00").astype(object)
+            out = (stamps.astype(object) + "+00:00") if len(stamps) else stamps.astype(object)
             out[np.isnat(column)] = _NULL
             return out.tolist()
         if column.dtype.kind == "f":
             return _float_texts(column.tolist(), np.isnan(column))
         return list(map(str, column.tolist()))
     values = list(column)
+    if len(values) > 1 and _one_value(values):  # one value in every row (an account...)
+        return _copy_texts(values[:1]) * len(values)
     kinds = set(map(type, values)) - {type(None)}
     if kinds <= {float}:
         return _float_texts(values, np.array([v is None for v in values], dtype=bool))
     if kinds == {str}:
-        joined = "".join(v for v in values if v is not None)
+        null = None in values
+        joined = "".join(v for v in values if v is not None) if null else "".join(values)
         if any(char in joined for char, _ in _ESCAPES):
             values = [None if v is None else _escaped(v) for v in values]
-        return [_NULL if v is None else v for v in values]
+        return [_NULL if v is None else v for v in values] if null else values
     return [_NULL if v is None else _escaped(str(v)) for v in values]
 
 
@@ -152,6 +220,8 @@ def _float_texts(values: list[Any], null: np.ndarray) -> list[str]:
     texts = orjson.dumps([0.0 if v is None else v for v in values]).decode()[1:-1].split(",")
     if not values:
         return []
+    if "null" not in texts and not null.any():
+        return texts
     for row in np.flatnonzero(np.array([t == "null" for t in texts]) | null).tolist():
         texts[row] = _NULL if null[row] else repr(float(values[row]))
     return texts
@@ -163,4 +233,4 @@ def _escaped(text: str) -> str:
     return text
 
 
-__all__ = ["TRADE_COLUMNS", "insert_columns", "insert_trades"]
+__all__ = ["TRADE_COLUMNS", "copy_chunks", "insert_columns", "insert_trade_chunks", "insert_trades"]

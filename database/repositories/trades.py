@@ -32,7 +32,7 @@ from database.repositories._common import (
     stored_keys,
     where_matching,
 )
-from database.repositories._trade_io import insert_trades
+from database.repositories._trade_io import insert_trade_chunks
 
 TRADES: Table = Trade.__table__  # type: ignore[assignment]
 _FRAME_COLUMNS = (
@@ -131,6 +131,20 @@ def _context_of(stored: Any = None) -> dict[str, Any]:
     return out
 
 
+def _columns(records: list[TradeRecord]) -> dict[str, Any]:
+    """The records as the columns the writer takes (the JSON ones as their text)."""
+    columns: dict[str, Any] = {
+        name: [getattr(r, name) for r in records]
+        for name in ("trade_id", "account_id", "strategy_id", "run_id", "symbol", "side",
+                     "price", "volume", "commission", "pnl", "cumulative_pnl", "source",
+                     "order_id")
+    }  # fmt: skip
+    columns["execution_time"] = _utc_array([r.execution_time for r in records])
+    columns["market_context"] = _context_texts([r.market_context for r in records])
+    columns["labels"] = _label_texts([r.labels for r in records])
+    return columns
+
+
 class TradeRepository:
     """Executed trades: append-only, keyed by ``trade_id``."""
 
@@ -153,20 +167,10 @@ class TradeRepository:
                 raise TypeError(f"expected TradeRecord, got {type(record).__name__}")
         if not checked:
             self._refuse_known(batch)
-        columns: dict[str, list[Any]] = {
-            name: [getattr(r, name) for r in batch]
-            for name in ("trade_id", "account_id", "strategy_id", "run_id", "symbol", "side",
-                         "price", "volume", "commission", "pnl", "cumulative_pnl", "source",
-                         "order_id")
-        }  # fmt: skip
-        columns["execution_time"] = _utc_array([r.execution_time for r in batch])
-        columns["market_context"] = _context_texts([r.market_context for r in batch])
-        columns["labels"] = _label_texts([r.labels for r in batch])
-        for start in range(0, len(batch), self._chunk_rows):
-            part = {k: v[start : start + self._chunk_rows] for k, v in columns.items()}
-            insert_trades(self._session, part)
-        rows = batch
-        return len(rows)
+        step = self._chunk_rows
+        chunks = (_columns(batch[start : start + step]) for start in range(0, len(batch), step))
+        insert_trade_chunks(self._session, chunks)
+        return len(batch)
 
     def _refuse_known(self, batch: list[TradeRecord]) -> None:
         """DuplicateTradeError naming the ids repeated in the batch or already stored."""
