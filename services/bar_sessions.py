@@ -17,8 +17,16 @@ checkpoint moves committed pages only: what is durable and when is unchanged (WA
 ``synchronous = NORMAL``, database/session.py). Other connections of the process keep
 SQLite's automatic checkpoints.
 
-PostgreSQL, an in-memory SQLite or an unbound factory: the runner's write sessions as they
-are; :meth:`BarSessions.checkpoint` does nothing.
+PostgreSQL: :meth:`BarSessions.transaction` runs on an engine of its own whose connection
+is in autocommit mode and not pinged at checkout; the transaction is opened by the text of
+its first statement (``BEGIN`` leads the batch write, database/repositories/
+trading_batch.py: :data:`OPENS_TRANSACTION`) and committed by a ``COMMIT`` statement: two
+round trips a bar fewer than psycopg2's own ``BEGIN`` and SQLAlchemy's ``SELECT 1`` at
+checkout. A connection found dead fails the bar's first statement (nothing was written):
+the runner writes the bar again once on a new connection (TradingRunner._commit).
+
+An in-memory SQLite or an unbound factory: the runner's write sessions as they are;
+:meth:`BarSessions.checkpoint` does nothing.
 """
 
 from __future__ import annotations
@@ -26,11 +34,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from database.repositories.trading_batch import OPENS_TRANSACTION
 from database.session import make_engine, make_session_factory, write_session_factory
 
 log = logging.getLogger("stratlens.runner")
@@ -44,6 +55,7 @@ class BarSessions:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.factory = write_session_factory(sessions)
         self._engine: Engine | None = None
+        self._explicit: sessionmaker[Session] | None = None  # PostgreSQL: BEGIN in the text
         self._lock = threading.Lock()
         self._last = time.monotonic()
         bind = sessions.kw.get("bind")
@@ -52,6 +64,41 @@ class BarSessions:
             event.listen(engine, "connect", _no_autocheckpoint)
             self._engine = engine
             self.factory = make_session_factory(engine.execution_options(sqlite_begin="IMMEDIATE"))
+        elif isinstance(bind, Engine) and bind.dialect.name == "postgresql":
+            self._pg = make_engine(
+                bind.url, isolation_level="AUTOCOMMIT", pool_pre_ping=False, pool_size=1,
+                max_overflow=2,
+            )  # fmt: skip
+            event.listen(self._pg, "before_cursor_execute", _begin_first)
+            self._explicit = make_session_factory(self._pg)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session whose work commits at the end (rolls back on an exception): a closed
+        candle's transaction (see the module docstring for PostgreSQL's)."""
+        if self._explicit is None:
+            with self.factory.begin() as session:
+                yield session
+            return
+        with self._explicit.begin() as session:
+            connection = session.connection()
+            if _in_transaction(connection):  # left open by a failed ROLLBACK: never joined
+                connection.exec_driver_sql("ROLLBACK")
+            info = connection.info  # the DBAPI connection's (kept: read after a failure)
+            info[OPENS_TRANSACTION] = True
+            try:
+                yield session
+                if _in_transaction(connection):
+                    connection.exec_driver_sql("COMMIT")
+            except BaseException:
+                try:
+                    if _in_transaction(connection):
+                        connection.exec_driver_sql("ROLLBACK")
+                except Exception:  # a lost connection: nothing to roll back (the next checks)
+                    log.debug("trading runner: no ROLLBACK on a lost connection", exc_info=True)
+                raise
+            finally:
+                info.pop(OPENS_TRANSACTION, None)
 
     def checkpoint(self) -> None:
         """Copy the committed WAL pages into the database file (PASSIVE), if SQLite."""
@@ -73,12 +120,28 @@ class BarSessions:
             self.checkpoint()
 
     def close(self) -> None:
+        if self._explicit is not None:
+            self._pg.dispose()
         if self._engine is not None:
             try:
                 self.checkpoint()
             except Exception:  # the next connection's automatic checkpoint does it
                 log.exception("trading runner: the last WAL checkpoint failed")
             self._engine.dispose()
+
+
+def _begin_first(connection: Any, cursor: Any, *_: Any) -> None:
+    """A statement of a bar's transaction that comes before the batch's (which leads with
+    BEGIN itself): the transaction is opened first (one round trip, as without the batch)."""
+    if connection.info.pop(OPENS_TRANSACTION, False):
+        cursor.execute("BEGIN")
+
+
+def _in_transaction(connection: Any) -> bool:
+    """Whether the server has a transaction open on ``connection`` (psycopg2: the status of
+    its last answer, also in autocommit mode)."""
+    raw = connection.connection.dbapi_connection
+    return raw.info.transaction_status != 0  # psycopg2.extensions.TRANSACTION_STATUS_IDLE
 
 
 def _is_file(engine: Engine) -> bool:

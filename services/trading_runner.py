@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pandas as pd
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from database.repositories.candles import CandleRepository
@@ -50,6 +51,7 @@ from market.resample import resample
 from market.timeframes import Timeframe
 from services.bar_sessions import BarSessions
 from strategies.registry import create
+from tracking.annotator import MarketAnnotator
 from tracking.tracker import TradeTracker
 from tracking.trade_records import collector_paused
 from trading.alerts.events import AlertEvent
@@ -106,8 +108,9 @@ class TradingRunner:
         self._history_bars = history_bars
         self._clock = clock
         # the process's trade tracker (services.runtime): its listeners (the live view, the
-        # push) hear this runner's fills; None: one of its own
-        self._store = TradingStore(tracker)
+        # push) hear this runner's fills; None: one of its own (on these sessions, as the
+        # process's: it reads an account's stored trades when its first deployment starts)
+        self._store = TradingStore(tracker or TradeTracker(sessions, annotator=MarketAnnotator()))
         self.engine = TradingEngine()
         self.lock = threading.RLock()
         self._last_sync = -float("inf")
@@ -260,6 +263,7 @@ class TradingRunner:
         if fresh:
             broker = self.engine.add_account(account_book(account), self._symbols)
             broker.restore(orders, positions)
+            self._store.warm(account.name)
         d = new_deployed(row.id, row.name, row.account_id, row.symbol, tf.label, strategy, settings)
         d.run_id, d.last_bar_ts = run_id, last_bar_ts
         d.policy.restore(dict(row.state), row.bar_index, row.last_bar_ts)
@@ -396,10 +400,16 @@ class TradingRunner:
 
     def _commit(self, outcome: BarOutcome) -> None:
         try:
-            with self._bar_sessions.factory.begin() as session:
-                # a bar's commit does not wait for the WAL flush (PostgreSQL): the bar is
-                # processed again after a database crash, as after the runner's own
-                self._store.write(session, [outcome], no_flush_wait=True)
+            try:
+                self._write(outcome)
+            except DBAPIError as exc:
+                if not exc.connection_invalidated:
+                    raise
+                # the connection was dead (the server restarted; bars' connections are not
+                # pinged): nothing was stored, the bar is written again on a new connection
+                log.warning("trading runner: the database connection was lost; writing again")
+                self._store.forget_written()
+                self._write(outcome)
             self._bar_sessions.after_commit()
         except Exception:
             self._errors += 1
@@ -410,6 +420,12 @@ class TradingRunner:
                 self.engine.remove(d.id)
         for note in outcome.alerts:
             self._send(note)
+
+    def _write(self, outcome: BarOutcome) -> None:
+        with self._bar_sessions.transaction() as session:
+            # a bar's commit does not wait for the WAL flush (PostgreSQL): the bar is
+            # processed again after a database crash, as after the runner's own
+            self._store.write(session, [outcome], no_flush_wait=True)
 
     def _send(self, event: AlertEvent) -> object:
         """``notify(event)``'s answer (the alerts stored), None when it was only logged."""

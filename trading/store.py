@@ -16,6 +16,7 @@ bar, purpose) and already stored ones are never placed again.
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Iterable
 from dataclasses import asdict
 from datetime import datetime
@@ -24,7 +25,6 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from database.records import TradeRecord
-from database.repositories.signals import SignalRepository
 from database.repositories.trading import (
     AccountRow,
     FillRow,
@@ -38,6 +38,8 @@ from tracking.tracker import TradeTracker
 from trading.config import CostModel
 from trading.engine import BarOutcome
 from trading.orders import AccountBook, FillEvent, OrderRequest, PaperOrder, PositionBook
+
+log = logging.getLogger("stratlens.runner")
 
 
 class TradingStore:
@@ -74,8 +76,8 @@ class TradingStore:
         self, session: Session, outcomes: Iterable[BarOutcome], *, no_flush_wait: bool = False
     ) -> None:
         """Every outcome's changes in a few statements (on PostgreSQL the orders, fills,
-        positions, accounts and deployment states in one round trip, then the signals and
-        the executed trades). ``no_flush_wait``: PostgreSQL's COMMIT of this transaction
+        positions, accounts, deployment states and signals in one round trip, then the
+        executed trades). ``no_flush_wait``: PostgreSQL's COMMIT of this transaction
         does not wait for the WAL flush (the live runner's bars, docs/trading.md)."""
         repo = TradingRepository(session)
         orders: dict[str, tuple[int, PaperOrder]] = {}  # the last state of each order
@@ -128,18 +130,34 @@ class TradingStore:
                 accounts=changed_accounts,
                 states=rows,
                 advanced=advanced,
+                signals=signals,
                 no_flush_wait=no_flush_wait,
             ),
         )
         for deployment_id, (status, error) in statuses.items():
             repo.update_deployment(deployment_id, last_time, status=status, error=error)
-        if signals:
-            SignalRepository(session).add_many(signals)
         if fills:
             names = {a: b.name for a, b in accounts.items()}
             self._tracker.record_in(
                 session, [trade_record(f, names.get(a) or str(a)) for a, f in fills]
             )
+
+    def forget_written(self) -> None:
+        """Forget what was last written (a write that failed): the next write stores every
+        state and account of its outcomes whole."""
+        self._written.clear()
+        self._bars.clear()
+        self._accounts.clear()
+
+    def warm(self, account: str) -> None:
+        """Have the trade tracker read the account's stored trades now (a runner starting its
+        first deployment), not in the transaction of its first fill (3-20 ms in a candle).
+        Only a tracker with sessions of its own reads (TradeTracker.catch_up); a failure
+        leaves it to the first fill, as before."""
+        try:
+            self._tracker.catch_up(account)
+        except Exception:
+            log.exception("the trades of account %s could not be read ahead", account)
 
     def load_book(
         self, session: Session, account_id: int

@@ -31,10 +31,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
-from database.records import utc_datetime
+from database.records import SignalRecord, utc_datetime
+from database.repositories._signal_io import signal_columns
+from database.repositories.signals import SignalRepository, new_signals
 from database.trading_records import AccountRow, FillRow, OrderRow, PositionRow
 
 _ORDER_COLUMNS = (
@@ -70,6 +73,11 @@ STATE_COLUMNS = (
 )  # fmt: skip
 
 
+# a connection's ``info`` key: it is in autocommit mode and the batch's statements open the
+# transaction ("BEGIN" leads them; services/bar_sessions.py commits it)
+OPENS_TRANSACTION = "stratlens_batch_opens_transaction"
+
+
 @dataclass
 class TradingBatch:
     """The rows of one write (see the module docstring). ``states``: (deployment id, last
@@ -83,6 +91,7 @@ class TradingBatch:
     accounts: Sequence[AccountRow] = ()
     states: Sequence[tuple[int, int, int, Mapping[str, Any] | None]] = ()
     advanced: Sequence[tuple[int, int]] = ()
+    signals: Sequence[SignalRecord] = ()  # new signals (of paper runs), stored after the rest
     no_flush_wait: bool = False  # PostgreSQL: this transaction's COMMIT skips the WAL flush
     _times: dict[Any, Any] = field(default_factory=dict, repr=False)
 
@@ -90,14 +99,19 @@ class TradingBatch:
 def write_batch(session: Session, batch: TradingBatch) -> None:
     """Store ``batch`` in the session's transaction (see the module docstring)."""
     connection = session.connection()
+    signals = batch.signals
     if connection.dialect.name == "postgresql":
-        _write_postgresql(connection, batch)
+        _write_postgresql(connection, batch, connection.info.pop(OPENS_TRANSACTION, False))
+        if len(signals) <= PG_SIGNALS_IN_STATEMENT:
+            return  # in the batch's statements
     else:
         _write_sqlite(connection, batch)
+    if signals:
+        SignalRepository(session).add_many(signals)
 
 
 # -- PostgreSQL: one round trip --------------------------------------------------------------
-def _write_postgresql(connection: Connection, batch: TradingBatch) -> None:
+def _write_postgresql(connection: Connection, batch: TradingBatch, opens: bool = False) -> None:
     """Each kind's rows as ONE JSON parameter read by ``json_to_recordset``: the statements'
     text is the same for any row count (parsed and planned in microseconds where a VALUES
     list of thousands of literals took milliseconds), psycopg2 quotes one string per kind
@@ -107,7 +121,9 @@ def _write_postgresql(connection: Connection, batch: TradingBatch) -> None:
     dumps = _json_dumps(connection)
     when = utc_datetime(batch.now, "now").isoformat()
     time = functools.partial(_pg_iso, batch._times)
-    parts: list[str] = ["SET LOCAL synchronous_commit = off"] if batch.no_flush_wait else []
+    parts: list[str] = ["BEGIN"] if opens else []
+    if batch.no_flush_wait:
+        parts.append("SET LOCAL synchronous_commit = off")
     params: list[Any] = []
     orders = _latest_orders(batch.orders)
     if orders:
@@ -149,6 +165,9 @@ def _write_postgresql(connection: Connection, batch: TradingBatch) -> None:
     for ts, ids in _by_bar(batch.advanced).items():  # the runner's bar: one statement
         parts.append(_PG_ADVANCE)
         params.extend((ts, when, ids))
+    if batch.signals and len(batch.signals) <= PG_SIGNALS_IN_STATEMENT:
+        parts.append(_PG_SIGNALS)
+        params.append(_signals_json(batch.signals))
     if parts:
         connection.exec_driver_sql(";\n".join(parts), tuple(params))
 
@@ -164,6 +183,20 @@ def _rows_json(rows: list[dict[str, Any]]) -> str:
             [{k: _pg_float_text(v) for k, v in row.items()} for row in rows],
             separators=(",", ":"),
         )
+
+
+def _signals_json(records: Sequence[SignalRecord]) -> str:
+    """The signals' rows as the bulk insert stores them (``_signal_io.signal_columns``: a
+    config or metadata as its JSON text, NULL when the run's or none; the time in UTC)."""
+    columns = signal_columns(new_signals(records), None, None)
+    stamps = np.datetime_as_string(columns["timestamp"], unit="us").tolist()
+    rows = zip(
+        columns["strategy_name"], columns["symbol"], columns["timeframe"],
+        columns["signal_type"], columns["run_id"], columns["strategy_config"],
+        columns["signal_metadata"], [t + "+00:00" for t in stamps], columns["price"].tolist(),
+        columns["confidence"].tolist(), strict=True,
+    )  # fmt: skip
+    return _rows_json([dict(zip(_SIGNAL_KEYS, row, strict=True)) for row in rows])
 
 
 def _pg_float_text(value: Any) -> Any:
@@ -224,6 +257,21 @@ _PG_POSITIONS = (
 _PG_ACCOUNTS = (
     f"UPDATE accounts AS t SET {', '.join(f'{c} = v.{c}' for c, _ in ACCOUNT_COLUMNS[1:])}"
     f" FROM {_pg_recordset(ACCOUNT_COLUMNS)} WHERE t.id = v.id"
+)
+PG_SIGNALS_IN_STATEMENT = 1000  # more signals (a replay's chunk): the binary COPY after it
+_SIGNAL_TYPES = (
+    ("strategy_name", "TEXT"), ("symbol", "TEXT"), ("timeframe", "TEXT"),
+    ("signal_type", "TEXT"), ("run_id", "BIGINT"), ("strategy_config", "TEXT"),
+    ("signal_metadata", "TEXT"), ("timestamp", "TIMESTAMPTZ"), ("price", "DOUBLE PRECISION"),
+    ("confidence", "DOUBLE PRECISION"),
+)  # fmt: skip
+_SIGNAL_KEYS = tuple(name for name, _ in _SIGNAL_TYPES)
+_PG_SIGNALS = (
+    "INSERT INTO strategy_signals (strategy_name, symbol, timeframe, signal_type, run_id,"
+    " strategy_config, signal_metadata, timestamp, price, confidence) SELECT v.strategy_name,"
+    " v.symbol, v.timeframe, v.signal_type, v.run_id, CAST(v.strategy_config AS JSON),"
+    " CAST(v.signal_metadata AS JSON), v.timestamp, v.price, v.confidence"
+    f" FROM {_pg_recordset(_SIGNAL_TYPES)}"
 )
 _PG_STATES = (
     "UPDATE deployments AS t SET last_bar_ts = v.last_bar_ts, bar_index = v.bar_index,"
@@ -384,4 +432,10 @@ def _json_dumps(connection: Connection) -> Any:
     return getattr(connection.dialect, "_json_serializer", None) or json.dumps
 
 
-__all__ = ["ACCOUNT_COLUMNS", "STATE_COLUMNS", "TradingBatch", "write_batch"]
+__all__ = [
+    "ACCOUNT_COLUMNS",
+    "OPENS_TRANSACTION",
+    "STATE_COLUMNS",
+    "TradingBatch",
+    "write_batch",
+]

@@ -66,3 +66,71 @@ def test_other_connections_keep_the_automatic_checkpoint(tmp_path: Path):
     finally:
         bars.close()
         engine.dispose()
+
+
+def test_a_bar_transaction_on_postgresql_is_opened_by_the_batch_and_atomic(session_factory):
+    """PostgreSQL: the bar's connection is in autocommit mode, BEGIN leads the batch's text
+    and COMMIT ends it; what fails is rolled back whole, a statement before the batch opens
+    the transaction itself, a dead connection fails the first statement (invalidated)."""
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    import pytest
+    from sqlalchemy.exc import DBAPIError, IntegrityError
+
+    from database.repositories.trading import TradingRepository
+    from database.repositories.trading_batch import TradingBatch, write_batch
+
+    if session_factory.kw["bind"].dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's explicit transactions")
+    now = datetime(2024, 3, 1, tzinfo=UTC)
+    with session_factory.begin() as session:
+        account = TradingRepository(session).create_account("acc", 100.0, now)
+
+    def cash() -> float:
+        with session_factory() as session:
+            row = TradingRepository(session).account_by_id(account.id)
+            assert row is not None
+            return row.cash
+
+    def batch(value: float) -> TradingBatch:
+        return TradingBatch(now, accounts=[replace(account, cash=value)], no_flush_wait=True)
+
+    bars = BarSessions(session_factory)
+    try:
+        with bars.transaction() as session:
+            write_batch(session, batch(5.0))
+            assert session.execute(text("SELECT txid_current_if_assigned()")).scalar()
+            assert session.execute(text("SHOW synchronous_commit")).scalar() == "off"
+        assert cash() == 5.0
+        with pytest.raises(IntegrityError):  # the server's error after the batch
+            failing(bars, batch(7.0), "INSERT INTO accounts (id) VALUES (NULL)")
+        assert cash() == 5.0
+        with pytest.raises(RuntimeError):  # a statement before the batch, then Python's error
+            failing(bars, batch(8.0), None, before="UPDATE accounts SET cash = 9")
+        assert cash() == 5.0
+        with bars.transaction() as session:
+            pid = session.execute(text("SELECT pg_backend_pid()")).scalar()
+        with session_factory() as other:
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        with pytest.raises(DBAPIError) as failed:
+            failing(bars, batch(6.0), None)
+        assert failed.value.connection_invalidated
+        with bars.transaction() as session:  # a new connection
+            write_batch(session, batch(6.0))
+        assert cash() == 6.0
+    finally:
+        bars.close()
+
+
+def failing(bars: BarSessions, batch, after: str | None, before: str | None = None) -> None:
+    """A bar transaction: ``before``, the batch, ``after``, then a RuntimeError."""
+    from database.repositories.trading_batch import write_batch
+
+    with bars.transaction() as session:
+        if before is not None:
+            session.execute(text(before))
+        write_batch(session, batch)
+        if after is not None:
+            session.execute(text(after))
+        raise RuntimeError("the bar failed")

@@ -152,3 +152,68 @@ def test_no_flush_wait_relaxes_this_transaction_only_on_postgresql(session_facto
         assert session.execute(text("SHOW synchronous_commit")).scalar() == "off"
     with session_factory() as session:
         assert session.execute(text("SHOW synchronous_commit")).scalar() == "on"
+
+
+def test_signals_in_the_batch_are_stored_as_the_signal_repository_stores_them(session_factory):
+    """On PostgreSQL the batch's statements insert them (json_to_recordset), past
+    PG_SIGNALS_IN_STATEMENT the repository's binary COPY does; SQLite: the repository."""
+    from database.records import SignalRecord
+    from database.repositories.signals import SignalRepository
+    from database.repositories.strategies import StrategyRepository
+
+    with session_factory.begin() as session:
+        runs = StrategyRepository(session).runs
+        config = {"fast": 5}
+        run_ids = {
+            name: runs.create("sma_crossover", config, "SP500", "1m", "paper", started_at=NOW).id
+            for name in ("old", "new")
+        }
+
+    def signals(run_id: int) -> list[SignalRecord]:
+        out = []
+        for k in range(5):
+            out.append(
+                SignalRecord(
+                    strategy_name="sma_crossover", symbol="SP500", timeframe="1m",
+                    timestamp=NOW + timedelta(minutes=k, microseconds=7),
+                    signal_type="entry_long" if k % 2 else "exit_long", price=100.0 + k / 3,
+                    confidence=0.1 * k,
+                    strategy_config={"fast": 5} if k != 3 else {"fast": 6, "x": 0.1},
+                    metadata={"sma": 1 / 3 + k, "note": 'a"b\\n'} if k != 2 else {},
+                    run_id=run_id if k != 4 else None,
+                )
+            )  # fmt: skip
+        return out
+
+    with session_factory.begin() as session:
+        SignalRepository(session).add_many(signals(run_ids["old"]))
+    with session_factory.begin() as session:
+        write_batch(session, TradingBatch(NOW, signals=signals(run_ids["new"])))
+    with session_factory() as session:
+        rows = session.execute(
+            text(
+                "SELECT strategy_name, symbol, timeframe, timestamp, signal_type, price,"
+                " confidence, CAST(strategy_config AS TEXT), CAST(signal_metadata AS TEXT),"
+                " run_id, signal_metadata_values FROM strategy_signals ORDER BY id"
+            )
+        ).all()
+    old, new = rows[:5], rows[5:]
+    assert len(new) == 5
+    swap = {run_ids["old"]: "run", run_ids["new"]: "run", None: None}
+    assert [(*r[:9], swap[r[9]], r[10]) for r in new] == [(*r[:9], swap[r[9]], r[10]) for r in old]
+
+
+def test_a_float_that_is_not_finite_is_stored_as_the_repository_stores_it(session_factory):
+    with session_factory.begin() as session:
+        repo = TradingRepository(session)
+        accounts = [repo.create_account(name, 10_000.0, NOW) for name in ("old", "new")]
+    position = PositionRow("SP500", 1.0, 100.0, float("-inf"), float("nan"), NOW)
+    with session_factory.begin() as session:
+        TradingRepository(session).save_positions(accounts[0].id, [position])
+    with session_factory.begin() as session:
+        write_batch(session, TradingBatch(NOW, positions=[(accounts[1].id, position)]))
+    with session_factory() as session:
+        repo = TradingRepository(session)
+        stored = [repo.positions(a.id)[0] for a in accounts]
+    assert stored[0].realised_pnl == float("-inf")
+    assert repr(stored[1]) == repr(stored[0])  # NaN: NULL on SQLite, NaN on PostgreSQL
