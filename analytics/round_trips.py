@@ -279,10 +279,18 @@ def _label_unions(
     labels: pd.Series, opened: np.ndarray, closed: np.ndarray, trips: int
 ) -> np.ndarray:
     """Per trip, the union of its fills' label tuples (:func:`merge_label_sets`), its fills
-    found by the walk's trip of each fill: entries then exits, each in time order."""
-    sets = np.empty(len(labels), dtype=object)
-    sets[:] = labels.tolist()
-    codes, distinct = pd.factorize(sets)
+    found by the walk's trip of each fill: entries then exits, each in time order. The
+    distinct tuples are found by identity first (a stored frame holds one tuple per distinct
+    text), then by value among those."""
+    sets = labels.tolist()
+    identities = np.fromiter(map(id, sets), dtype=np.uint64, count=len(sets))
+    by_identity, distinct_ids = pd.factorize(identities)
+    first = np.empty(len(distinct_ids), dtype=np.int64)
+    first[by_identity[::-1]] = np.arange(len(sets) - 1, -1, -1)  # the earliest position wins
+    held_sets = np.empty(len(first), dtype=object)
+    held_sets[:] = [sets[k] for k in first.tolist()]
+    by_value, distinct = pd.factorize(held_sets)
+    codes = by_value[by_identity]
     held = []
     for trip_of in (opened, closed):
         rows = np.flatnonzero(trip_of >= 0)
@@ -300,50 +308,69 @@ def merge_label_sets(
 ) -> np.ndarray:
     """Per trip, the union of its fills' label sets: ``entries``/``exits`` fills a trip
     (counts per trip), whose label sets are ``values[code]`` with the codes flattened trip by
-    trip; entries then exits, each label where first seen. A trip of one entry and one exit
-    fill (nearly all) is a pair of codes, each distinct pair merged once; the others (scaled
-    in or out) one by one."""
+    trip; entries then exits, each label where first seen. Each trip's sequence of codes is
+    packed into one integer (base len(values) + 1, while it fits 62 bits) column-wise, and
+    each distinct sequence merged once; the trips of longer sequences one by one."""
     trips = len(entries)
     unions = np.empty(trips, dtype=object)
     if not trips:
         return unions
-    first_entry = np.concatenate([[0], np.cumsum(entries)[:-1]])
-    first_exit = np.concatenate([[0], np.cumsum(exits)[:-1]])
-    simple = (entries == 1) & (exits == 1)
-    width = len(values)
-    pairs = entry_codes[first_entry[simple]] * width + exit_codes[first_exit[simple]]
-    unique, inverse = np.unique(pairs, return_inverse=True)
+    base = len(values) + 1
+    longest = max(int(62 / np.log2(base)), 1)  # codes one key holds
+    packed = entries + exits <= longest
+    keys = np.zeros(trips, dtype=np.int64)
+    power = np.ones(trips, dtype=np.int64)
+    starts = []
+    for codes, count in ((entry_codes, entries), (exit_codes, exits)):
+        starts.append(np.concatenate([[0], np.cumsum(count)[:-1]]))
+        for j in range(int(count.max(initial=0))):
+            has = np.flatnonzero(packed & (count > j))
+            keys[has] += (codes[starts[-1][has] + j] + 1) * power[has]
+            power[has] *= base
+    unique, inverse = np.unique(keys[packed], return_inverse=True)
     merged = np.empty(len(unique), dtype=object)
-    merged[:] = [
-        tuple(dict.fromkeys((*values[p // width], *values[p % width]))) for p in unique.tolist()
-    ]
-    unions[simple] = merged[inverse]
-    entry_list, exit_list = entry_codes.tolist(), exit_codes.tolist()
-    at_entry, at_exit = first_entry.tolist(), first_exit.tolist()
-    n_entry, n_exit = entries.tolist(), exits.tolist()
-    memo: dict[tuple[int, ...], tuple[str, ...]] = {}  # the codes of a trip's fills -> union
-    for t in np.flatnonzero(~simple).tolist():
-        a, b = at_entry[t], at_exit[t]
-        held = (*entry_list[a : a + n_entry[t]], *exit_list[b : b + n_exit[t]])
-        found = memo.get(held)
-        if found is None:
-            found = memo[held] = tuple(dict.fromkeys(x for c in held for x in values[c]))
-        unions[t] = found
+    merged[:] = [_union(_unpacked(key, base), values) for key in unique.tolist()]
+    unions[packed] = merged[inverse]
+    if not packed.all():
+        lists = (entry_codes.tolist(), exit_codes.tolist())
+        at = (starts[0].tolist(), starts[1].tolist())
+        sizes = (entries.tolist(), exits.tolist())
+        for t in np.flatnonzero(~packed).tolist():
+            held = [c for k in (0, 1) for c in lists[k][at[k][t] : at[k][t] + sizes[k][t]]]
+            unions[t] = _union(held, values)
     return unions
 
 
-def _ids_by_trip(
-    trip_of: np.ndarray, ids: np.ndarray, trips: np.ndarray, count: int
-) -> list[tuple[str, ...]]:
+def _unpacked(key: int, base: int) -> list[int]:
+    """The codes :func:`merge_label_sets` packed into ``key``, first first."""
+    codes = []
+    while key:
+        key, digit = divmod(key, base)
+        codes.append(digit - 1)
+    return codes
+
+
+def _union(codes: list[int], values: list[tuple[str, ...]]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(x for c in codes for x in values[c]))
+
+
+def _ids_by_trip(trip_of: np.ndarray, ids: np.ndarray, trips: np.ndarray, count: int) -> np.ndarray:
     """The trade ids each of ``trips`` holds (fills in time order), from each fill's trip
-    (-1: none) among ``count`` trips."""
+    (-1: none) among ``count`` trips: a tuple each, those of one length made at once
+    (``zip`` of shifted columns)."""
     rows = np.flatnonzero(trip_of >= 0)
     order = rows[np.argsort(trip_of[rows], kind="stable")]
     bounds = np.searchsorted(trip_of[order], np.arange(count + 1))
-    held = ids[order].tolist()
-    starts, stops = bounds[trips].tolist(), bounds[trips + 1].tolist()
-    pairs = zip(starts, stops, strict=True)
-    return [(held[a],) if b - a == 1 else tuple(held[a:b]) for a, b in pairs]
+    held = ids[order]
+    starts = bounds[trips]
+    sizes = bounds[trips + 1] - starts
+    out = np.empty(len(trips), dtype=object)
+    for size in np.unique(sizes).tolist():
+        at = np.flatnonzero(sizes == size)
+        first = starts[at]
+        made = zip(*(held[first + j].tolist() for j in range(size)), strict=True)
+        out[at] = np.fromiter(made, dtype=object, count=len(at))
+    return out
 
 
 def _trip_frame(fills: pd.DataFrame, walked: tuple) -> pd.DataFrame:

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from analytics._fifo import fifo_carry
-from analytics.round_trips import _Trip, check_fills
+from analytics.round_trips import _carry, _Trip, _trip_frame, check_fills
 from tracking.history import AccountHistory
 
 
@@ -45,47 +45,11 @@ class StoredWalk:
         self._walked = walked  # carry_walk's outputs over ``ordered``
 
     def trips(self, carry: Sequence[str] = ()) -> pd.DataFrame:
-        """``round_trips(fills, carry=carry)`` without candles, from this walk (the same
-        frame, made with fewer Python objects: the ids of a trip of one fill as one-tuples
-        made at once, the labels' distinct tuples found by identity)."""
-        (_, opened, closed, _, direction, first, last, entry_qty, entry_notional, exit_qty,
-         exit_notional, gross, fees, done) = self._walked[:14]  # fmt: skip
-        fills = self.ordered
-        ids = fills["trade_id"].to_numpy(dtype=object)
-        keep = np.flatnonzero(done)
-        keep = keep[np.argsort(last[keep], kind="stable")]  # exit order
-        times = pd.DatetimeIndex(fills["time"])
-        entry_time = times[first[keep]]
-        exit_time = times[last[keep]]
-        net = gross[keep] - fees[keep]
-        frame = pd.DataFrame(
-            {
-                "account_id": _taken(fills["account_id"], first[keep]),
-                "strategy_id": _taken(fills["strategy_id"], first[keep]),
-                "symbol": _taken(fills["symbol"], first[keep]),
-                "direction": np.where(direction[keep] > 0, "long", "short"),
-                "entry_time": entry_time,
-                "exit_time": exit_time,
-                "entry_price": entry_notional[keep] / entry_qty[keep],
-                "exit_price": exit_notional[keep] / exit_qty[keep],
-                "volume": entry_qty[keep],
-                "entry_trade_ids": _ids_by_trip(opened, ids, keep, len(first)),
-                "exit_trade_ids": _ids_by_trip(closed, ids, keep, len(first)),
-                "holding_s": (exit_time - entry_time).total_seconds().to_numpy(),
-                "gross_pnl": gross[keep],
-                "fees": fees[keep],
-                "net_pnl": net,
-                "return": net / entry_notional[keep],
-            }
-        )
-        for column in ("entry_time", "exit_time"):
-            frame[column] = pd.to_datetime(frame[column], utc=True)
-        for name in carry:
-            if name == "labels":
-                unions = _label_unions(fills[name], opened, closed, len(first))
-                frame[name] = unions[keep]
-            else:
-                frame[name] = _taken(fills[name], first[keep])
+        """``round_trips(fills, carry=carry)`` without candles, from this walk."""
+        walked = self._walked[:14]
+        frame = _trip_frame(self.ordered, walked)
+        if carry:
+            _carry(frame, self.ordered, walked, carry)
         frame["mae"] = np.nan
         frame["mfe"] = np.nan
         return frame
@@ -177,97 +141,6 @@ def walk_stored(fills: pd.DataFrame) -> StoredWalk | None:
     )  # fmt: skip
     symbols = [str(s) for s in uniques]
     return StoredWalk(fills, ordered, rows, codes, symbols, groups, walked)
-
-
-def _ids_by_trip(
-    trip_of: np.ndarray, ids: np.ndarray, trips: np.ndarray, count: int
-) -> np.ndarray:
-    """analytics.round_trips._ids_by_trip: the trade ids each of ``trips`` holds (a tuple
-    each), the tuples of each length made at once (``zip`` of shifted columns)."""
-    rows = np.flatnonzero(trip_of >= 0)
-    order = rows[np.argsort(trip_of[rows], kind="stable")]
-    bounds = np.searchsorted(trip_of[order], np.arange(count + 1))
-    held = ids[order]
-    starts = bounds[trips]
-    sizes = bounds[trips + 1] - starts
-    out = np.empty(len(trips), dtype=object)
-    for size in np.unique(sizes).tolist():
-        at = np.flatnonzero(sizes == size)
-        first = starts[at]
-        made = zip(*(held[first + j].tolist() for j in range(size)), strict=True)
-        out[at] = np.fromiter(made, dtype=object, count=len(at))
-    return out
-
-
-def _label_unions(
-    labels: pd.Series, opened: np.ndarray, closed: np.ndarray, trips: int
-) -> np.ndarray:
-    """analytics.round_trips._label_unions (entries then exits, each label where first
-    seen): the distinct label tuples found by identity (the fills frame holds one tuple per
-    distinct stored text; equal tuples held apart merge alike), and the trips whose fills
-    carry the same sequence of label tuples merged once."""
-    sets = labels.tolist()
-    codes, first = _first_by_identity(sets)
-    values = [sets[k] for k in first.tolist()]
-    sequence, counts = [], []
-    for trip_of in (opened, closed):
-        rows = np.flatnonzero(trip_of >= 0)
-        rows = rows[np.argsort(trip_of[rows], kind="stable")]
-        sequence.append(codes[rows])
-        counts.append(np.bincount(trip_of[rows], minlength=trips))
-    # per trip its codes, entries then exits: a key of them in base len(values) + 1
-    size = counts[0] + counts[1]
-    base = len(values) + 1
-    longest = max(int(np.log(2.0**62) / np.log(base)), 1)  # codes a key holds exactly
-    packed = size <= longest
-    keys = np.zeros(trips, dtype=np.int64)
-    power = np.ones(trips, dtype=np.int64)
-    for codes_of, count in zip(sequence, counts, strict=True):
-        starts = np.concatenate([[0], np.cumsum(count)[:-1]])
-        for j in range(int(count.max(initial=0))):
-            has = packed & (count > j)
-            keys[has] += (codes_of[starts[has] + j] + 1) * power[has]
-            power[has] *= base
-    unions = np.empty(trips, dtype=object)
-    unique, inverse = np.unique(keys[packed], return_inverse=True)
-    merged = np.empty(len(unique), dtype=object)
-    merged[:] = [_union(_unpacked(int(key), base), values) for key in unique.tolist()]
-    unions[packed] = merged[inverse]
-    if not packed.all():  # a trip of very many fills: one by one
-        lists = [c.tolist() for c in sequence]
-        starts = [np.concatenate([[0], np.cumsum(c)[:-1]]).tolist() for c in counts]
-        sizes = [c.tolist() for c in counts]
-        for t in np.flatnonzero(~packed).tolist():
-            held = [x for k in (0, 1)
-                    for x in lists[k][starts[k][t] : starts[k][t] + sizes[k][t]]]  # fmt: skip
-            unions[t] = _union(held, values)
-    return unions
-
-
-def _unpacked(key: int, base: int) -> list[int]:
-    codes = []
-    while key:
-        key, digit = divmod(key, base)
-        codes.append(digit - 1)
-    return codes
-
-
-def _union(codes: list[int], values: list[tuple[str, ...]]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(x for c in codes for x in values[c]))
-
-
-def _first_by_identity(values: list[Any]) -> tuple[np.ndarray, np.ndarray]:
-    """(code of each value by its identity, the first position of each code)."""
-    identities = np.fromiter(map(id, values), dtype=np.uint64, count=len(values))
-    codes, distinct = pd.factorize(identities)
-    first = np.empty(len(distinct), dtype=np.int64)
-    first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)  # the earliest position wins
-    return codes, first
-
-
-def _taken(column: pd.Series, rows: np.ndarray) -> np.ndarray:
-    """``column``'s values at positions ``rows`` as an object array."""
-    return column.take(rows).to_numpy(dtype=object)
 
 
 def _latest_rows(times: np.ndarray, codes: np.ndarray) -> list[tuple[int, int]]:
