@@ -39,11 +39,18 @@ class FrameBars:
         candles: pd.DataFrame,
         *,
         calendar: TradingCalendar | None = None,
+        known_until: pd.Timestamp | None = None,
     ) -> None:
+        self.candles = candles
         self._frame = BarFrame(candles, bar, config)
         self.bar_ns = self._frame.bar_ns
         self._closes = self._frame.open_ns + self.bar_ns
         self._calendar = calendar
+        # every bar that opened by then is given (default: its last bar's open)
+        self._known_ns = (
+            int(pd.Timestamp(known_until).value) if known_until is not None
+            else int(self._frame.open_ns[-1]) if len(self._frame.open_ns) else None
+        )  # fmt: skip
         self._calendars: dict[int, TradingCalendar] = {}
         self._sweep = CalendarSweep(self._frame.open_ns, self.bar_ns)
 
@@ -53,8 +60,9 @@ class FrameBars:
         return int(opens[-1]) if len(opens) else None
 
     def covers(self, time_ns: int) -> bool:
-        """Whether a fill at ``time_ns`` reads one of the bars given (no later one)."""
-        return bool(len(self._closes)) and time_ns < int(self._closes[-1]) + self.bar_ns
+        """Whether every bar a fill at ``time_ns`` may read (those opened by ``time_ns`` -
+        bar) is given: ``known_until`` (default: the last bar's open) is not before it."""
+        return self._known_ns is not None and time_ns - self.bar_ns <= self._known_ns
 
     def bars_at(
         self, times_ns: Sequence[int] | np.ndarray
@@ -65,8 +73,8 @@ class FrameBars:
         if len(times) and not self.covers(int(times.max())):
             after = pd.Timestamp(int(times.max()), tz="UTC")
             raise ValueError(
-                f"a fill at {after} reads a bar after the last one given"
-                f" ({pd.Timestamp(int(self._closes[-1]) - self.bar_ns, tz='UTC')})"
+                f"a fill at {after} may read a bar after those given (every one opened by"
+                f" {pd.Timestamp(self._known_ns or 0, tz='UTC')})"
             )
         positions = np.searchsorted(self._closes, times, side="right") - 1
         distinct, of = np.unique(positions, return_inverse=True)

@@ -46,24 +46,33 @@ WARMUP_BARS = 400  # the longest window of the default rules (ATR rank 100 on AT
 CALENDAR_SPAN = pd.Timedelta(days=21)  # what the calendar (closed days, session) is read from
 NO_BARS = pd.Timedelta(minutes=1)  # a Labeller needs a bar length even without bars
 KEEP_BARS = 4096  # bars a trade may lag behind the newest bar fed (another account's trades)
+FRAME_BARS = 4096  # a batch that reads at least this many bars not fed yet reads them at once
 
 
 @dataclass
 class _Symbol:
-    bars: SymbolBars | FrameBars  # FrameBars: every bar known up front (see expect)
+    bars: SymbolBars | FrameBars  # FrameBars: a batch's bars read at once (see _reframe)
     timeframe: str | None  # None: the symbol has no stored bars
     bar: pd.Timedelta
-    last_open: pd.Timestamp | None  # the last bar fed
+    last_open: pd.Timestamp | None  # the last bar fed (of a FrameBars, its last bar)
+    first_open: pd.Timestamp | None  # the first bar its indicators started on
 
 
 class MarketAnnotator:
     """The tracker's annotator (see the module text)."""
 
-    def __init__(self, config: LabelConfig | None = None, *, warmup_bars: int = WARMUP_BARS):
+    def __init__(
+        self,
+        config: LabelConfig | None = None,
+        *,
+        warmup_bars: int = WARMUP_BARS,
+        frame_bars: int = FRAME_BARS,
+    ) -> None:
         from analytics.label_config import load_label_config
 
         self.config = config or load_label_config()
         self._warmup = warmup_bars
+        self._frame_bars = frame_bars
         self._news: NewsCalendar | None = None  # the news calendar, read at the first trade
         self._symbols: dict[str, _Symbol] = {}
         self._windows: dict[tuple[str, str], SortedWindow] = {}  # trailing entry sizes
@@ -75,8 +84,8 @@ class MarketAnnotator:
         them known now (a replay over stored bars); None forgets them. If ``timeframe`` is
         the symbol's finest stored one, and the symbol is not followed yet, they are read
         computed at once (:class:`analytics.frame_bars.FrameBars`): the same context and
-        labels as feeding them one at a time, without the per-bar cost. A trade after the
-        last of them has the symbol followed bar by bar again, from its stored bars."""
+        labels as feeding them one at a time, without the per-bar cost. After the last of
+        them the symbol is followed bar by bar from the stored bars, continuing their state."""
         if candles is None or not len(candles):
             self._expected.pop(symbol, None)
         elif symbol not in self._symbols:
@@ -103,18 +112,13 @@ class MarketAnnotator:
                             len(records))  # fmt: skip
         prices = np.fromiter((r.price for r in records), np.float64, len(records))
         index = {symbol: np.array(ks, dtype=np.int64) for symbol, ks in rows.items()}
-        for symbol in rows:
-            follow = self._symbols.get(symbol)
-            if isinstance(getattr(follow, "bars", None), FrameBars) and not follow.bars.covers(
-                int(times[index[symbol]].max())
-            ):  # past the bars given: followed from the stored ones again
-                del self._symbols[symbol]
         firsts = self._firsts(records, [s for s in rows if s not in self._symbols])
         ends = {}
         for symbol in rows:
             if symbol not in self._symbols:
                 self._symbols[symbol] = self._start(session, firsts[symbol])
             ends[symbol] = int(times[index[symbol]].max())
+            self._reframe(session, symbol, self._symbols[symbol], ends[symbol])
         pending = self._pending(session, ends)
         for symbol, ks in rows.items():
             made = self._symbol(
@@ -266,20 +270,48 @@ class MarketAnnotator:
                 first.symbol, timeframe, end=end, last=self._warm_bars(bar)
             )
         last_open = None if warm is None or warm.empty else warm.index[-1]
+        first_open = None if warm is None or warm.empty else warm.index[0]
         known = self._expected.pop(first.symbol, None)
-        if known is not None and known[0] == timeframe and warm is not None and not warm.empty:
+        if known is not None and known[0] == timeframe and last_open is not None:
             candles = known[1]
-            first_ns = time_ns(first.execution_time)
             if (
-                candles.index[0] <= warm.index[-1] + bar
-                and first_ns < (candles.index[-1] + 2 * bar).value
+                candles.index[0] <= last_open + bar
+                and time_ns(first.execution_time) < (candles.index[-1] + 2 * bar).value
             ):
                 # the stored bars after the warm-up, all known: nothing left to read
-                after = candles.loc[candles.index > warm.index[-1], list(_OHLCV)]
-                whole = pd.concat([warm[list(_OHLCV)], after])
-                return _Symbol(FrameBars(self.config, bar, whole), timeframe, bar, None)
+                after = candles.loc[candles.index > last_open, list(_OHLCV)]
+                whole = pd.concat([warm[list(_OHLCV)], after])  # type: ignore[index]
+                frame = FrameBars(self.config, bar, whole)
+                return _Symbol(frame, timeframe, bar, whole.index[-1], first_open)
         bars = SymbolBars(self.config, bar, history=warm, keep_bars=KEEP_BARS)
-        return _Symbol(bars, timeframe, bar, last_open)
+        return _Symbol(bars, timeframe, bar, last_open, first_open)
+
+    def _reframe(self, session: Session, symbol: str, follow: _Symbol, end_ns: int) -> None:
+        """Read a symbol's bars at once, or one at a time again, for a batch whose last
+        trade of it is at ``end_ns``, continuing the same state either way: bars given at
+        once (FrameBars) that end before it go on one at a time from where they end
+        (SymbolBars opened on them: the state of feeding them in turn); a symbol followed one
+        bar at a time whose batch reads at least ``frame_bars`` bars not fed yet (and a
+        quarter of those fed: each switch reads them all again) reads them with every bar
+        since its first at once, from the stored bars (the same ones it was fed)."""
+        if follow.timeframe is None:
+            return
+        bars, bar = follow.bars, follow.bar
+        if isinstance(bars, FrameBars):
+            if bars.covers(end_ns):
+                return
+            follow.bars = SymbolBars(self.config, bar, history=bars.candles, keep_bars=KEEP_BARS)
+        end = pd.Timestamp(end_ns, tz="UTC") - bar  # the bars it reads: open <= end
+        last, first = follow.last_open, follow.first_open
+        unfed = (end - last) // bar if last is not None else self._frame_bars
+        fed = (last - first) // bar if last is not None and first is not None else 0
+        if unfed < max(self._frame_bars, fed // 4):
+            return
+        whole = CandleRepository(session).frame(symbol, follow.timeframe, start=first, end=end)
+        if whole.empty:
+            return
+        follow.bars = FrameBars(self.config, bar, whole[list(_OHLCV)], known_until=end)
+        follow.last_open, follow.first_open = whole.index[-1], whole.index[0]
 
     def _pending(
         self, session: Session, ends: dict[str, int]

@@ -219,3 +219,31 @@ def test_a_replay_stores_the_context_and_labels_of_a_tracker_following_its_bars(
     for a, b in zip(up_front, bar_by_bar, strict=True):
         assert (a.execution_time, a.labels, a.pnl) == (b.execution_time, b.labels, b.pnl)
         assert a.market_context == b.market_context
+
+
+@pytest.mark.parametrize("batch", [7, 80])
+def test_batches_that_read_many_bars_at_once_store_what_bars_fed_one_at_a_time_store(
+    session_factory, seeded, monkeypatch, batch
+):
+    """A batch reading many bars not fed yet reads them (and every bar since the symbol's
+    first) at once, then the symbol goes on bar by bar from where they end: the stored
+    context and labels are those of a tracker feeding every bar in turn."""
+    fills = seeded[0]
+    reads = _frame_reads(monkeypatch)
+    # a short warm-up: a few batches' bars are a quarter of those fed
+    fed_in_turn = MarketAnnotator(warmup_bars=30, frame_bars=10**9)
+    one_by_one = TradeTracker(session_factory, annotator=fed_in_turn)
+    for k in range(0, len(fills), batch):
+        one_by_one.record_many(fills[k : k + batch])
+    assert not reads
+    framed = TradeTracker(session_factory, annotator=MarketAnnotator(warmup_bars=30, frame_bars=5))
+    renamed = [dataclasses.replace(f, account_id="framed") for f in fills]
+    for k in range(0, len(renamed), batch):
+        framed.record_many(renamed[k : k + batch])
+    assert reads, "the batches read their bars at once"
+    with session_factory() as session:
+        repo = TradeRepository(session)
+        fed, read = repo.list(account_id="acc"), repo.list(account_id="framed")
+    assert len(fed) == len(read) == len(fills)
+    for a, b in zip(fed, read, strict=True):
+        assert (a.market_context, a.labels) == (b.market_context, b.labels), a.trade_id
