@@ -214,14 +214,22 @@ def _records(
     sides: list[str], prices: list[float], volumes: list[float], times: list[datetime],
     times_us: np.ndarray, fees: list[float], orders: list[str | None],
 ) -> list[TradeRecord]:  # fmt: skip
-    """The records of checked columns in time order, ties in file order (the row reading's)."""
+    """The records of checked columns in time order, ties in file order (the row reading's).
+
+    Made by checked_record: every check of TradeRecord's was made on the columns (texts
+    non-empty and within the table's lengths, side, finite positive price and volume, finite
+    commission, UTC time); __post_init__ would make each again, ~15 us a fill."""
     rows = zip(trade_ids, strategies, symbols, sides, prices, volumes, times, fees, orders,
                strict=True)  # fmt: skip
+    make = checked_record
     with collector_paused():
         records = [
-            _unchecked(trade_id, account, strat, symbol, s, p, v, t, f, order_id)
+            make(trade_id, account, strat, symbol, s, p, v, t, f, {}, (), None, None, None,
+                 "csv", order_id)
             for trade_id, strat, symbol, s, p, v, t, f, order_id in rows
-        ]
+        ]  # fmt: skip
+    if len(times_us) < 2 or (times_us[1:] >= times_us[:-1]).all():
+        return records  # in time order already (the stable sort's order)
     ranking = np.argsort(times_us, kind="stable")  # (time, row): the row reading's order
     return [records[k] for k in ranking.tolist()]
 
@@ -255,18 +263,6 @@ def _times(
 def _us(when: datetime) -> int:
     delta = when - EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def _unchecked(
-    trade_id: str, account: str, strategy: str, symbol: str, side: str, price: float,
-    volume: float, time: datetime, fee: float, order_id: str | None,
-) -> TradeRecord:  # fmt: skip
-    """A TradeRecord of cells already checked (every check of TradeRecord's was made on the
-    columns: texts non-empty and within the table's lengths, side, finite positive price and
-    volume, finite commission, UTC time); building it through __post_init__ would check each
-    again, ~15 us a fill."""
-    return checked_record(trade_id, account, strategy, symbol, side, price, volume, time, fee, {},
-                          (), None, None, None, "csv", order_id)  # fmt: skip
 
 
 def read_table(
