@@ -308,36 +308,41 @@ def merge_label_sets(
 ) -> np.ndarray:
     """Per trip, the union of its fills' label sets: ``entries``/``exits`` fills a trip
     (counts per trip), whose label sets are ``values[code]`` with the codes flattened trip by
-    trip; entries then exits, each label where first seen. Each trip's sequence of codes is
-    packed into one integer (base len(values) + 1, while it fits 62 bits) column-wise, and
-    each distinct sequence merged once; the trips of longer sequences one by one."""
+    trip; entries then exits, each label where first seen. Each trip's sequence of distinct
+    codes is packed into one integer (base len(values) + 1, while it fits 62 bits)
+    column-wise, and each distinct sequence merged once; longer sequences one by one."""
     trips = len(entries)
     unions = np.empty(trips, dtype=object)
     if not trips:
         return unions
+    # each trip's codes, entries then exits, a code seen before in the trip left out (it adds
+    # no label): trip by trip in that order
+    trip = np.concatenate(
+        [np.repeat(np.arange(trips), entries), np.repeat(np.arange(trips), exits)]
+    )
+    codes = np.concatenate([entry_codes, exit_codes]).astype(np.int64)
+    codes[codes < 0] += len(values)  # -1: the last value, as values[-1] reads it
+    order = np.argsort(trip, kind="stable")
+    trip, codes = trip[order], codes[order]
     base = len(values) + 1
+    _, seen = np.unique(trip * base + codes, return_index=True)
+    seen.sort()
+    trip, codes = trip[seen], codes[seen]
+    size = np.bincount(trip, minlength=trips)
+    start = np.cumsum(size) - size
+    at = np.arange(len(trip)) - start[trip]  # each code's place in its trip
     longest = max(int(62 / np.log2(base)), 1)  # codes one key holds
-    packed = entries + exits <= longest
+    packed = size <= longest
     keys = np.zeros(trips, dtype=np.int64)
-    power = np.ones(trips, dtype=np.int64)
-    starts = []
-    for codes, count in ((entry_codes, entries), (exit_codes, exits)):
-        starts.append(np.concatenate([[0], np.cumsum(count)[:-1]]))
-        for j in range(int(count.max(initial=0))):
-            has = np.flatnonzero(packed & (count > j))
-            keys[has] += (codes[starts[-1][has] + j] + 1) * power[has]
-            power[has] *= base
+    fits = packed[trip]
+    np.add.at(keys, trip[fits], (codes[fits] + 1) * base ** at[fits])
     unique, inverse = np.unique(keys[packed], return_inverse=True)
     merged = np.empty(len(unique), dtype=object)
     merged[:] = [_union(_unpacked(key, base), values) for key in unique.tolist()]
     unions[packed] = merged[inverse]
-    if not packed.all():
-        lists = (entry_codes.tolist(), exit_codes.tolist())
-        at = (starts[0].tolist(), starts[1].tolist())
-        sizes = (entries.tolist(), exits.tolist())
-        for t in np.flatnonzero(~packed).tolist():
-            held = [c for k in (0, 1) for c in lists[k][at[k][t] : at[k][t] + sizes[k][t]]]
-            unions[t] = _union(held, values)
+    listed, starts, sizes = codes.tolist(), start.tolist(), size.tolist()
+    for t in np.flatnonzero(~packed).tolist():
+        unions[t] = _union(listed[starts[t] : starts[t] + sizes[t]], values)
     return unions
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics.round_trips import round_trips
+from analytics.round_trips import merge_label_sets, round_trips
 from database.records import TradeRecord
 from database.repositories.trades import TradeRepository
 from tests.analytics.random_books import next_fill
@@ -95,3 +95,24 @@ def test_rows_of_a_symbol_out_of_time_order_are_not_walked_once(session_factory)
     swapped.loc[0, "time"] = swapped["time"].iat[5] + pd.Timedelta(seconds=1)  # after row 5
     assert walk_stored(swapped) is None
     assert walk_stored(rows) is not None
+
+
+@pytest.mark.parametrize("kinds", [3, 2000])
+def test_label_unions_equal_merging_each_trips_fills_in_turn(kinds):
+    """merge_label_sets (packed sequences; with 2000 label sets a key holds 5 codes, longer
+    sequences go one by one) against each trip's union taken fill by fill; -1 reads the
+    last label set, as indexing does."""
+    rng = np.random.default_rng(kinds)
+    names = [f"l{k}" for k in range(12)]
+    values = [tuple(rng.choice(names, size=int(rng.integers(0, 4)), replace=False).tolist())
+              for _ in range(kinds)]  # fmt: skip
+    entries = rng.integers(0, 9, size=400)
+    exits = rng.integers(0, 9, size=400)
+    entry_codes = rng.integers(-1, kinds, size=int(entries.sum()))
+    exit_codes = rng.integers(-1, kinds, size=int(exits.sum()))
+    got = merge_label_sets(entry_codes, entries, exit_codes, exits, values)
+    a = b = 0
+    for t in range(400):
+        held = [*entry_codes[a : a + entries[t]], *exit_codes[b : b + exits[t]]]
+        a, b = a + entries[t], b + exits[t]
+        assert got[t] == tuple(dict.fromkeys(x for c in held for x in values[c]))
