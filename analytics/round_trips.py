@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from analytics.distinct import factorized
+
 FILL_COLUMNS = (
     "trade_id",
     "account_id",
@@ -281,16 +283,8 @@ def _label_unions(
     """Per trip, the union of its fills' label tuples (:func:`merge_label_sets`), its fills
     found by the walk's trip of each fill: entries then exits, each in time order. The
     distinct tuples are found by identity first (a stored frame holds one tuple per distinct
-    text), then by value among those."""
-    sets = labels.tolist()
-    identities = np.fromiter(map(id, sets), dtype=np.uint64, count=len(sets))
-    by_identity, distinct_ids = pd.factorize(identities)
-    first = np.empty(len(distinct_ids), dtype=np.int64)
-    first[by_identity[::-1]] = np.arange(len(sets) - 1, -1, -1)  # the earliest position wins
-    held_sets = np.empty(len(first), dtype=object)
-    held_sets[:] = [sets[k] for k in first.tolist()]
-    by_value, distinct = pd.factorize(held_sets)
-    codes = by_value[by_identity]
+    text), then by value among those (analytics.distinct)."""
+    codes, distinct = factorized(labels.tolist())
     held = []
     for trip_of in (opened, closed):
         rows = np.flatnonzero(trip_of >= 0)

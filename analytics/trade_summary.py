@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analytics.distinct import factorized
 from analytics.exact_sum import ExactSum
 from analytics.round_trips import merge_label_sets
 from analytics.trade_list import TRADE_COLUMNS
@@ -272,9 +273,7 @@ class LiveSummary:
             self._worst = low if math.isnan(self._worst) else min(self._worst, low)
         if not labels:
             return
-        sets = np.empty(len(pnl), dtype=object)
-        sets[:] = trips["labels"].tolist()
-        codes, distinct = pd.factorize(sets)
+        codes, distinct = factorized(trips["labels"].tolist())
         order = np.argsort(codes, kind="stable")
         bounds = np.searchsorted(codes[order], np.arange(len(distinct) + 1))
         rows: dict[str, list[np.ndarray]] = {}

@@ -144,11 +144,13 @@ def walk_stored(fills: pd.DataFrame) -> StoredWalk | None:
 
 
 def _latest_rows(times: np.ndarray, codes: np.ndarray) -> list[tuple[int, int]]:
-    """(code, row of its latest time, the first such row) per code
+    """(code, row of its latest time, the first such row) per code, by code
     (:func:`tracking.history._latest_rows`' rule, on codes)."""
-    order = np.lexsort((-np.arange(len(codes)), times, codes))
-    ends = np.flatnonzero(np.diff(codes[order], append=-1))
-    return [(int(codes[order[e]]), int(order[e])) for e in ends.tolist()]
+    latest = np.full(int(codes.max()) + 1, np.iinfo(np.int64).min)
+    np.maximum.at(latest, codes, times)
+    rows = np.flatnonzero(times == latest[codes])
+    found, first = np.unique(codes[rows], return_index=True)
+    return list(zip(found.tolist(), rows[first].tolist(), strict=True))
 
 
 def _pydatetimes(times: pd.Series, rows: list[int]) -> list[Any]:

@@ -22,6 +22,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from analytics.distinct import factorized
+
 DIMENSIONS = ("label", "session", "hour", "weekday", "size", "regime", "strategy", "symbol")
 COLUMN_OF = {
     "session": "market_session",
@@ -146,7 +148,7 @@ def label_sets(trips: pd.DataFrame) -> tuple[np.ndarray, list[Any]]:
     check_columns(trips, ("labels",), "label groups read each trip's labels")
     values = trips["labels"].astype(object)
     try:
-        codes, uniques = pd.factorize(values)
+        codes, uniques = factorized(values.tolist())
     except TypeError:  # lists (from JSON) are not hashable
         values = values.map(lambda v: tuple(v) if isinstance(v, list | np.ndarray) else v)
         codes, uniques = pd.factorize(values)

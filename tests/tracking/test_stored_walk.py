@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analytics.distinct import factorized
 from analytics.round_trips import merge_label_sets, round_trips
 from database.records import TradeRecord
 from database.repositories.trades import TradeRepository
@@ -116,3 +117,18 @@ def test_label_unions_equal_merging_each_trips_fills_in_turn(kinds):
         held = [*entry_codes[a : a + entries[t]], *exit_codes[b : b + exits[t]]]
         a, b = a + entries[t], b + exits[t]
         assert got[t] == tuple(dict.fromkeys(x for c in held for x in values[c]))
+
+
+def test_factorized_equals_pandas_factorize():
+    """analytics.distinct.factorized: by identity, then by value: pandas' codes and uniques
+    (equal tuples held apart, missing values, first appearance order)."""
+    rng = np.random.default_rng(5)
+    pool = [("a",), ("a", "b"), (), None, float("nan"), ("b",), tuple("a")]  # equal to the first
+    values = [pool[k] if k < len(pool) else ("x", str(k % 3))
+              for k in rng.integers(0, 12, size=500).tolist()]  # fmt: skip
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    codes, uniques = pd.factorize(array)
+    got_codes, got_uniques = factorized(values)
+    np.testing.assert_array_equal(got_codes, codes)
+    assert got_uniques.tolist() == uniques.tolist()
