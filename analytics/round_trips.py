@@ -309,19 +309,21 @@ def merge_label_sets(
     unions = np.empty(trips, dtype=object)
     if not trips:
         return unions
-    # each trip's codes, entries then exits, a code seen before in the trip left out (it adds
-    # no label): trip by trip in that order
-    trip = np.concatenate(
-        [np.repeat(np.arange(trips), entries), np.repeat(np.arange(trips), exits)]
-    )
-    codes = np.concatenate([entry_codes, exit_codes]).astype(np.int64)
+    # each trip's codes, entries then exits (placed, not sorted), a code repeating the one
+    # before it left out (it adds no label)
+    size = entries + exits
+    start = np.cumsum(size) - size
+    trip = np.repeat(np.arange(trips), size)
+    codes = np.empty(len(trip), dtype=np.int64)
+    for values_of, count, offset in ((entry_codes, entries, 0), (exit_codes, exits, entries)):
+        first = np.cumsum(count) - count
+        place = np.arange(len(values_of)) - np.repeat(first - start - offset, count)
+        codes[place] = values_of
     codes[codes < 0] += len(values)  # -1: the last value, as values[-1] reads it
-    order = np.argsort(trip, kind="stable")
-    trip, codes = trip[order], codes[order]
     base = len(values) + 1
-    _, seen = np.unique(trip * base + codes, return_index=True)
-    seen.sort()
-    trip, codes = trip[seen], codes[seen]
+    kept = np.ones(len(trip), dtype=bool)
+    kept[1:] = (codes[1:] != codes[:-1]) | (trip[1:] != trip[:-1])
+    trip, codes = trip[kept], codes[kept]
     size = np.bincount(trip, minlength=trips)
     start = np.cumsum(size) - size
     at = np.arange(len(trip)) - start[trip]  # each code's place in its trip
