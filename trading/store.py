@@ -132,6 +132,7 @@ class TradingStore:
                 advanced=advanced,
                 signals=signals,
                 no_flush_wait=no_flush_wait,
+                last=not statuses and not fills,  # nothing is written after it
             ),
         )
         for deployment_id, (status, error) in statuses.items():

@@ -119,6 +119,10 @@ def test_a_bar_transaction_on_postgresql_is_opened_by_the_batch_and_atomic(sessi
         with bars.transaction() as session:  # a new connection
             write_batch(session, batch(6.0))
         assert cash() == 6.0
+        with bars.transaction() as session:  # nothing after it: its statements commit
+            write_batch(session, replace(batch(4.0), last=True))
+            assert cash() == 4.0  # seen by another connection before the block ends
+        assert cash() == 4.0
     finally:
         bars.close()
 

@@ -170,6 +170,8 @@ def test_signals_in_the_batch_are_stored_as_the_signal_repository_stores_them(se
         }
 
     def signals(run_id: int) -> list[SignalRecord]:
+        # {}: NULL without a run, "{}" with one
+        configs = [{"fast": 5}, {}, {"fast": 5}, {"fast": 6, "x": 0.1}, {}]
         out = []
         for k in range(5):
             out.append(
@@ -178,7 +180,7 @@ def test_signals_in_the_batch_are_stored_as_the_signal_repository_stores_them(se
                     timestamp=NOW + timedelta(minutes=k, microseconds=7),
                     signal_type="entry_long" if k % 2 else "exit_long", price=100.0 + k / 3,
                     confidence=0.1 * k,
-                    strategy_config={"fast": 5} if k != 3 else {"fast": 6, "x": 0.1},
+                    strategy_config=configs[k],
                     metadata={"sma": 1 / 3 + k, "note": 'a"b\\n'} if k != 2 else {},
                     run_id=run_id if k != 4 else None,
                 )
