@@ -65,11 +65,7 @@ class BarSessions:
             self._engine = engine
             self.factory = make_session_factory(engine.execution_options(sqlite_begin="IMMEDIATE"))
         elif isinstance(bind, Engine) and bind.dialect.name == "postgresql":
-            self._pg = make_engine(
-                bind.url, isolation_level="AUTOCOMMIT", pool_pre_ping=False, pool_size=1,
-                max_overflow=2,
-            )  # fmt: skip
-            event.listen(self._pg, "before_cursor_execute", _begin_first)
+            self._pg = _explicit_engine(bind)
             self._explicit = make_session_factory(self._pg)
 
     @contextmanager
@@ -121,13 +117,46 @@ class BarSessions:
 
     def close(self) -> None:
         if self._explicit is not None:
-            self._pg.dispose()
+            self._explicit = None
+            _release(self._pg)
         if self._engine is not None:
             try:
                 self.checkpoint()
             except Exception:  # the next connection's automatic checkpoint does it
                 log.exception("trading runner: the last WAL checkpoint failed")
             self._engine.dispose()
+
+
+# PostgreSQL: one autocommit engine per engine of the runners' sessions, shared by its
+# BarSessions (many runners of one process, as bench/runner.py's naive way, would otherwise
+# each keep connections open), disposed when the last of them closes
+_EXPLICIT: dict[int, list[Any]] = {}  # id(bind engine) -> [autocommit engine, users]
+_EXPLICIT_LOCK = threading.Lock()
+
+
+def _explicit_engine(bind: Engine) -> Engine:
+    with _EXPLICIT_LOCK:
+        entry = _EXPLICIT.get(id(bind))
+        if entry is None:
+            engine = make_engine(
+                bind.url, isolation_level="AUTOCOMMIT", pool_pre_ping=False, pool_size=1,
+                max_overflow=4,
+            )  # fmt: skip
+            event.listen(engine, "before_cursor_execute", _begin_first)
+            entry = _EXPLICIT[id(bind)] = [engine, 0, bind]  # the bind kept: its id stays its
+        entry[1] += 1
+        return entry[0]
+
+
+def _release(engine: Engine) -> None:
+    with _EXPLICIT_LOCK:
+        for key, entry in list(_EXPLICIT.items()):
+            if entry[0] is engine:
+                entry[1] -= 1
+                if entry[1] <= 0:
+                    del _EXPLICIT[key]
+                    engine.dispose()
+                return
 
 
 def _begin_first(connection: Any, cursor: Any, *_: Any) -> None:
