@@ -23,9 +23,8 @@ call (or one Labeller) are those of the symbol the candles are of.
 from __future__ import annotations
 
 import bisect
-from bisect import bisect_right
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -37,13 +36,13 @@ from analytics.label_config import LABELS, LabelConfig, load_label_config
 from analytics.market_context import (
     BarFrame,
     BarSnapshot,
-    BarStream,
     SortedWindow,
     fill_context,
     fill_times_ns,
 )
 from analytics.round_trips import EPSILON, PositionLedger, check_fills
-from analytics.sessions import MINUTE_NS, CalendarSweep, session_edges
+from analytics.sessions import MINUTE_NS, session_edges
+from analytics.symbol_bars import SymbolBars
 from market.calendars import ALWAYS_OPEN, TradingCalendar
 from market.candles import Candle
 
@@ -343,123 +342,6 @@ def annotate_fills(
         role = book.apply(fill)
         labels[row] = fill_labels(config, frame.bar_ns, snapshot, cal, fill, role, events)
     return contexts, labels
-
-
-class SymbolBars:
-    """One symbol's closed bars as the labels read them: each bar's snapshot (indicators,
-    calendar) kept for the ``keep_bars`` latest, O(1) per bar. Shared by the Labellers of
-    every account trading the symbol (the bars' part does not depend on the account).
-    ``history``: the bars it starts after, taken at once (:class:`BarStream`'s ``history``;
-    the kept ones among them read from a :class:`BarFrame` over them when a fill first reads
-    one): the same as :meth:`update_frame` with them, for a fraction of the cost."""
-
-    def __init__(
-        self,
-        config: LabelConfig,
-        bar: pd.Timedelta,
-        *,
-        calendar: TradingCalendar | None = None,
-        history: pd.DataFrame | None = None,
-        keep_bars: int = 64,
-    ) -> None:
-        self._calendar = calendar
-        # the kept bars' close times (ascending, for a binary search) and (snapshot, calendar);
-        # up to twice keep_bars are held, halved when full (amortised O(1) per bar)
-        self._keep = keep_bars
-        self._closes: list[int] = []
-        # (the snapshot, the raw values it is made from or the position of a history bar
-        # when first read; the calendar, None for a history bar's until first read)
-        self._recent: list[tuple[BarSnapshot | tuple | int, TradingCalendar | None]] = []
-        self._dropped = False
-        self._history: tuple[BarFrame, CalendarSweep] | None = None
-        if history is None or not len(history):
-            self._stream = BarStream(config, bar)
-            self.bar_ns = self._stream.bar_ns
-            return
-        self._stream = BarStream(config, bar, history=history)
-        self.bar_ns = self._stream.bar_ns
-        frame = BarFrame(history, bar, config)
-        self._history = (frame, CalendarSweep(frame.open_ns, self.bar_ns))
-        kept = _kept(len(history), keep_bars)
-        self._dropped = kept < len(history)
-        start = len(history) - kept
-        self._closes = (frame.open_ns[start:] + self.bar_ns).tolist()
-        self._recent = [(i, calendar) for i in range(start, len(history))]
-
-    @property
-    def last_open_ns(self) -> int | None:
-        return self._stream.last_open_ns
-
-    def update_frame(self, bars: pd.DataFrame) -> None:
-        """Apply closed bars (a candle frame indexed by open time), in order."""
-        opens = pd.DatetimeIndex(bars.index).as_unit("ns").asi8.tolist()
-        columns = (bars[c].to_numpy(dtype=np.float64).tolist() for c in _OHLCV)
-        for open_ns, (o, h, low, c, v) in zip(opens, zip(*columns, strict=True), strict=True):
-            self.update(Candle(None, o, h, low, c, v), open_ns)  # type: ignore[arg-type]
-
-    def update(self, candle: Candle, open_ns: int) -> None:
-        # the bar's raw values: its snapshot is made when a fill first reads it (most bars
-        # of a run are never read: making each one's was most of a bar's cost)
-        raw = self._stream.update_raw(candle, open_ns)
-        calendar = self._calendar or self._stream.calendar.calendar()
-        if len(self._closes) >= 2 * self._keep:
-            del self._closes[: self._keep], self._recent[: self._keep]
-            self._dropped = True
-        self._closes.append(open_ns + self.bar_ns)
-        self._recent.append((raw, calendar))  # type: ignore[arg-type]
-
-    def bar_at(self, time_ns: int) -> tuple[BarSnapshot | None, TradingCalendar]:
-        """The snapshot of the last bar closed at or before ``time_ns``, and its calendar."""
-        return self._bar(bisect_right(self._closes, time_ns), time_ns)
-
-    def bars_at(
-        self, times_ns: Sequence[int]
-    ) -> tuple[list[tuple[BarSnapshot | None, TradingCalendar]], list[int]]:
-        """:meth:`bar_at` of many times: the distinct bars they see (snapshot, calendar) and
-        each time's index into them."""
-        closes, index = self._closes, {}
-        bars: list[tuple[BarSnapshot | None, TradingCalendar]] = []
-        of = []
-        for time_ns in times_ns:
-            k = bisect_right(closes, time_ns)
-            j = index.get(k)
-            if j is None:
-                j = index[k] = len(bars)
-                bars.append(self._bar(k, time_ns))
-            of.append(j)
-        return bars, of
-
-    def _bar(self, k: int, time_ns: int) -> tuple[BarSnapshot | None, TradingCalendar]:
-        """The kept bar before position ``k`` of the close times (0: none), for ``time_ns``."""
-        if k:
-            held, calendar = self._recent[k - 1]
-            if isinstance(held, int):  # a history bar: read from the frame over them
-                assert self._history is not None
-                frame, sweep = self._history
-                if calendar is None:
-                    calendar = sweep.at((held,))[held]
-                held = frame.snapshot(held)
-                self._recent[k - 1] = (held, calendar)
-            elif isinstance(held, tuple):  # raw values: made into the snapshot once
-                held = self._stream.snapshot(held)
-                self._recent[k - 1] = (held, calendar)
-            assert calendar is not None
-            return held, calendar
-        if self._dropped:
-            oldest = pd.Timestamp(self._closes[0], tz="UTC")
-            raise ValueError(
-                f"fill at {pd.Timestamp(time_ns, tz='UTC')} is older than the bars kept "
-                f"(the oldest closed at {oldest}); label it with label_fills"
-            )
-        return None, self._calendar or ALWAYS_OPEN
-
-
-def _kept(fed: int, keep: int) -> int:
-    """How many bars :meth:`SymbolBars.update` keeps after ``fed`` bars: up to twice
-    ``keep``, halved (by ``keep``) when full before a bar is added."""
-    if fed <= 2 * keep:
-        return fed
-    return keep + (fed - 2 * keep - 1) % keep + 1
 
 
 class Labeller:

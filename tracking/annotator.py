@@ -29,11 +29,11 @@ import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from analytics.frame_bars import FrameBars
 from analytics.label_batch import FillColumns, annotate_columns
 from analytics.label_config import LabelConfig
 from analytics.labels import NAN, NewsCalendar, SymbolBars
 from analytics.market_context import SortedWindow
+from analytics.symbol_bars import FrameBars
 from analytics.trade_batch import FillRoles, time_ns
 from database.records import TradeRecord
 from database.repositories.candles import CANDLES, CandleRepository
@@ -83,7 +83,7 @@ class MarketAnnotator:
         """Say which stored bars of ``symbol`` the coming trades are read against, all of
         them known now (a replay over stored bars); None forgets them. If ``timeframe`` is
         the symbol's finest stored one, and the symbol is not followed yet, they are read
-        computed at once (:class:`analytics.frame_bars.FrameBars`): the same context and
+        computed at once (:class:`analytics.symbol_bars.FrameBars`): the same context and
         labels as feeding them one at a time, without the per-bar cost. After the last of
         them the symbol is followed bar by bar from the stored bars, continuing their state."""
         if candles is None or not len(candles):

@@ -22,7 +22,6 @@ import pytest
 from jsonschema import Draft202012Validator
 
 import market.calendars as calendars
-from analytics.frame_bars import FrameBars
 from analytics.label_config import (
     LABEL_CONFIG_PATH,
     LABEL_SCHEMA_PATH,
@@ -34,6 +33,7 @@ from analytics.label_config import (
 from analytics.labels import Labeller, SymbolBars, annotate_fills, label_fills
 from analytics.market_context import CONTEXT_KEYS, fill_times_ns, market_context
 from analytics.sessions import CalendarSweep, CalendarWindow, calendars_at
+from analytics.symbol_bars import FrameBars
 from database.records import TradeRecord
 from market.calendars import ALWAYS_OPEN, TradingCalendar, infer_calendar
 from market.candles import iter_candles

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics.frame_bars import FrameBars
 from analytics.labels import annotate_fills
+from analytics.symbol_bars import FrameBars
 from database.records import TradeRecord
 from database.repositories.candles import CandleRepository
 from database.repositories.trades import TradeRepository
