@@ -9,7 +9,7 @@ import re
 import pytest
 from selenium.common.exceptions import StaleElementReferenceException
 
-from tests.dashboard.waits import WAIT_S, until
+from tests.dashboard.waits import WAIT_S, scroll_to, until
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("browser_required")]
 
@@ -34,7 +34,7 @@ def test_the_label_filter_keeps_the_trades_with_every_chosen_label(dash_duo, liv
     dash_duo.driver.set_window_size(1440, 900)
     dash_duo.driver.get(f"{dash_duo.server_url}/?strat={EMA}")
     until(lambda: dash_duo.find_elements("#perf-kpis .sl-kpi-value"), timeout=WAIT_S)
-    dash_duo.driver.execute_script("document.querySelector('#perf-trades').scrollIntoView()")
+    scroll_to(dash_duo.driver, "#perf-trades")
     until(lambda: len(dash_duo.find_elements(ROWS)) >= 3, timeout=WAIT_S)
     assert dash_duo.find_elements('#perf-trades .ag-header-cell[col-id="labels"]')
     # every row's labels cell holds known label names only

@@ -19,7 +19,7 @@ from selenium.webdriver.common.action_chains import ActionChains
 from dashboard.server import create_app
 from tests.dashboard.test_layers_browser import js_click
 from tests.dashboard.test_live_browser import closed_bars
-from tests.dashboard.waits import WAIT_S, until
+from tests.dashboard.waits import WAIT_S, scroll_to, until
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("browser_required")]
 
@@ -144,7 +144,7 @@ def test_a_trade_row_zooms_every_linked_axis_and_hover_highlights_the_trade(dash
     rows = "#perf-trades .ag-center-cols-container .ag-row"
     # the trades are below the chart and filled once in view: scrolled to, as a trader does
     until(lambda: dash_duo.find_elements("#perf-kpis .sl-kpi-value"), timeout=WAIT_S)
-    dash_duo.driver.execute_script("document.querySelector('#perf-trades').scrollIntoView()")
+    scroll_to(dash_duo.driver, "#perf-trades")
     until(lambda: len(dash_duo.find_elements(rows)) >= 3, timeout=WAIT_S)
     row = dash_duo.find_elements(rows)[2]
     dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", row)

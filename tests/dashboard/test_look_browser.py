@@ -17,7 +17,7 @@ from services.candle_import import import_candles
 from services.chart_layers import strategy_key
 from services.database_setup import prepare_database
 from strategies.registry import create
-from tests.dashboard.waits import until
+from tests.dashboard.waits import scroll_to, until
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("browser_required")]
 
@@ -194,7 +194,7 @@ def test_the_performance_panel_shows_every_year_and_keeps_its_figures(dash_duo, 
     # below the chart the figures are built once they come into view: not before
     until(lambda: driver.execute_script(kpis_js))
     assert driver.execute_script(figure_js.format("#perf-monthly")) == 0
-    driver.execute_script("document.querySelector('#perf-monthly').scrollIntoView()")
+    scroll_to(driver, "#perf-monthly")
     until(lambda: driver.execute_script(figure_js.format("#perf-monthly")) > 0)
     until(
         lambda: driver.execute_script(

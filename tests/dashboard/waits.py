@@ -42,3 +42,10 @@ def until(condition, timeout: float = WAIT_S, poll: float = 0.1, *, seen=None):
         shown = f"<seen() failed: {exc}>"
     problem = f"; last error: {type(error).__name__}: {error}" if error is not None else ""
     raise AssertionError(f"waited {timeout:g} s for: {awaited}; last saw {shown!r}{problem}")
+
+
+def scroll_to(driver, css: str, timeout: float = WAIT_S) -> None:
+    """Scroll the element ``css`` into view once it is on the page: a section of a panel may
+    come in after another one a test waited for (CI once: the trades grid after the KPIs)."""
+    script = f"const e = document.querySelector({css!r}); if (e) e.scrollIntoView(); return !!e;"
+    until(lambda: driver.execute_script(script), timeout=timeout)
