@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
 from database.session import make_engine, make_session_factory
@@ -68,6 +69,7 @@ def test_other_connections_keep_the_automatic_checkpoint(tmp_path: Path):
         engine.dispose()
 
 
+@pytest.mark.parametrize("database_backend", ["postgresql"], indirect=True)  # PostgreSQL's only
 def test_a_bar_transaction_on_postgresql_is_opened_by_the_batch_and_atomic(session_factory):
     """PostgreSQL: the bar's connection is in autocommit mode, BEGIN leads the batch's text
     and COMMIT ends it; what fails is rolled back whole, a statement before the batch opens
@@ -75,14 +77,12 @@ def test_a_bar_transaction_on_postgresql_is_opened_by_the_batch_and_atomic(sessi
     from dataclasses import replace
     from datetime import UTC, datetime
 
-    import pytest
     from sqlalchemy.exc import DBAPIError, IntegrityError
 
     from database.repositories.trading import TradingRepository
     from database.repositories.trading_batch import TradingBatch, write_batch
 
-    if session_factory.kw["bind"].dialect.name != "postgresql":
-        pytest.skip("PostgreSQL's explicit transactions")
+    assert session_factory.kw["bind"].dialect.name == "postgresql"
     now = datetime(2024, 3, 1, tzinfo=UTC)
     with session_factory.begin() as session:
         account = TradingRepository(session).create_account("acc", 100.0, now)
