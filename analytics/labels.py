@@ -42,7 +42,7 @@ from analytics.market_context import (
 )
 from analytics.round_trips import EPSILON, PositionLedger, check_fills
 from analytics.sessions import MINUTE_NS, session_edges
-from analytics.symbol_bars import SymbolBars
+from analytics.symbol_bars import OHLCV, SymbolBars
 from market.calendars import ALWAYS_OPEN, TradingCalendar
 from market.candles import Candle
 
@@ -386,7 +386,7 @@ class Labeller:
             ts = candle.name
         if ts is None:
             raise ValueError("candle: no open time (ts, time, or a frame row's name)")
-        values = [float(candle[c]) for c in _OHLCV]
+        values = [float(candle[c]) for c in OHLCV]
         self._bars.update(Candle(pd.Timestamp(ts), *values), _ns(ts))
 
     def _bar_at(self, time_ns: int) -> tuple[BarSnapshot | None, TradingCalendar]:
@@ -417,9 +417,6 @@ class Labeller:
         account's position and trailing sizes, without labelling it: a restarted tracker
         warms up on the stored fills."""
         self._book.apply(as_fill(fill))
-
-
-_OHLCV = ("open", "high", "low", "close", "volume")
 
 
 def _ns(ts: Any) -> int:

@@ -140,14 +140,6 @@ def _calendar(
     return TradingCalendar(closed, session)
 
 
-def calendars_at(
-    open_ns: np.ndarray, positions: Sequence[int], bar_ns: int, size: int = SAMPLE_BARS
-) -> dict[int, TradingCalendar]:
-    """The calendar a :class:`CalendarWindow` fed ``open_ns`` (ascending) shows after each
-    bar of ``positions`` (see :class:`CalendarSweep`)."""
-    return CalendarSweep(open_ns, bar_ns, size).at(positions)
-
-
 class CalendarSweep:
     """:class:`CalendarWindow`'s calendar after chosen bars of known open times, without
     feeding every bar: the window's weekday and minute counts are moved between the wanted
@@ -261,7 +253,6 @@ __all__ = [
     "MINUTE_NS",
     "CalendarSweep",
     "CalendarWindow",
-    "calendars_at",
     "market_session",
     "session_edges",
 ]

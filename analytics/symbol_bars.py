@@ -35,7 +35,7 @@ from analytics.sessions import CalendarSweep
 from market.calendars import ALWAYS_OPEN, TradingCalendar
 from market.candles import Candle
 
-_OHLCV = ("open", "high", "low", "close", "volume")
+OHLCV = ("open", "high", "low", "close", "volume")  # a candle frame's columns, in order
 
 
 class SymbolBars:
@@ -86,7 +86,7 @@ class SymbolBars:
     def update_frame(self, bars: pd.DataFrame) -> None:
         """Apply closed bars (a candle frame indexed by open time), in order."""
         opens = pd.DatetimeIndex(bars.index).as_unit("ns").asi8.tolist()
-        columns = (bars[c].to_numpy(dtype=np.float64).tolist() for c in _OHLCV)
+        columns = (bars[c].to_numpy(dtype=np.float64).tolist() for c in OHLCV)
         for open_ns, (o, h, low, c, v) in zip(opens, zip(*columns, strict=True), strict=True):
             self.update(Candle(None, o, h, low, c, v), open_ns)  # type: ignore[arg-type]
 

@@ -32,7 +32,7 @@ from analytics.label_config import (
 )
 from analytics.labels import Labeller, SymbolBars, annotate_fills, label_fills
 from analytics.market_context import CONTEXT_KEYS, fill_times_ns, market_context
-from analytics.sessions import CalendarSweep, CalendarWindow, calendars_at
+from analytics.sessions import CalendarSweep, CalendarWindow
 from analytics.symbol_bars import FrameBars
 from database.records import TradeRecord
 from market.calendars import ALWAYS_OPEN, TradingCalendar, infer_calendar
@@ -351,7 +351,7 @@ def test_calendars_at_positions_equal_the_window_fed_every_bar(size):
             sorted(rng.choice(len(opens), size=12, replace=False).tolist()),
             [3, 3, 1, len(opens) - 1, -1],
         ):
-            got = calendars_at(opens, positions, int(bar.value), size)
+            got = CalendarSweep(opens, int(bar.value), size).at(positions)
             assert got == {i: expected[i] for i in positions if i >= 0}, (name, size)
         # one sweep asked in turn: forward in steps, then behind what it counted
         sweep = CalendarSweep(opens, int(bar.value), size)
