@@ -182,11 +182,6 @@ class FrameBars:
         self._calendars: dict[int, TradingCalendar] = {}
         self._sweep = CalendarSweep(self._frame.open_ns, self.bar_ns)
 
-    @property
-    def last_open_ns(self) -> int | None:
-        opens = self._frame.open_ns
-        return int(opens[-1]) if len(opens) else None
-
     def covers(self, time_ns: int) -> bool:
         """Whether every bar a fill at ``time_ns`` may read (those opened by ``time_ns`` -
         bar) is given: ``known_until`` (default: the last bar's open) is not before it."""
