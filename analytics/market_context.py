@@ -22,7 +22,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,9 +31,9 @@ import numpy as np
 import pandas as pd
 
 from analytics.label_config import LabelConfig
-from analytics.sessions import CalendarWindow, market_session
+from analytics.sessions import CalendarGrid, CalendarWindow, market_session
 from indicators.registry import get as indicator
-from market.calendars import ALWAYS_OPEN, SAMPLE_BARS, TradingCalendar
+from market.calendars import ALWAYS_OPEN, TradingCalendar
 from market.candles import Candle
 
 NAN = float("nan")
@@ -282,6 +282,7 @@ class BarFrame:
         self.bb_upper, self.bb_lower = out["bbands"]["upper"], out["bbands"]["lower"]
         self.dc_high, self.dc_low = out["donchian"]["upper"], out["donchian"]["lower"]
         self._snapshots: dict[int, BarSnapshot] = {}
+        self._grid: CalendarGrid | None = None
 
     def last_closed(self, times_ns: np.ndarray) -> np.ndarray:
         """Per time, the position of the last bar closed at or before it (-1: none yet)."""
@@ -323,21 +324,13 @@ class BarFrame:
             return NAN
         return rank_pct(sorted(window.tolist()), float(self.share[i]))
 
-    def calendars(self, positions: Iterable[int]) -> dict[int, TradingCalendar]:
-        """The calendar as of each bar position (read from that bar and the ones before)."""
-        wanted = sorted({int(i) for i in positions if i >= 0})
-        if not wanted:
-            return {}
-        window = CalendarWindow(pd.Timedelta(self.bar_ns))
-        out: dict[int, TradingCalendar] = {}
-        start = max(0, wanted[0] - SAMPLE_BARS + 1)
-        k = 0
-        for i, open_ns in enumerate(self.open_ns[start : wanted[-1] + 1].tolist(), start):
-            window.update(open_ns)
-            if i == wanted[k]:
-                out[i] = window.calendar()
-                k += 1
-        return out
+    def calendars(self, positions: Sequence[int] | np.ndarray) -> dict[int, TradingCalendar]:
+        """The calendar as of each bar position (read from that bar and the ones before;
+        negative positions: none), found by one :class:`analytics.sessions.CalendarGrid`
+        over the frame's open times, kept for the next call."""
+        if self._grid is None:
+            self._grid = CalendarGrid(self.open_ns, self.bar_ns)
+        return self._grid.at(positions)
 
 
 class BarStream:

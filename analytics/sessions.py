@@ -140,18 +140,23 @@ def _calendar(
     return TradingCalendar(closed, session)
 
 
-class CalendarSweep:
-    """:class:`CalendarWindow`'s calendar after chosen bars of known open times, without
-    feeding every bar: the window's weekday and minute counts are moved between the wanted
-    positions a slice at a time (forward; a position behind the last counts afresh), and a
-    calendar is made again only when a weekday or minute may have gained its first bar or
-    lost its last, or the spans changed."""
+class CalendarGrid:
+    """:class:`CalendarWindow`'s calendar after chosen bars of one series of open times
+    (ascending), without feeding every bar. The calendar can change only at a bar where a
+    weekday or a minute of the day enters or leaves the window, or its span passes a
+    threshold (:func:`calendar_events`, found once over the whole column when first asked);
+    a bar's calendar is the one at the last such bar. That one is made once: the window's
+    weekday and minute counts are moved to it a slice at a time (forward; a bar behind the
+    last counted counts afresh), and a calendar is built again only when a weekday or minute
+    may have gained its first bar or lost its last, or the spans changed."""
 
     def __init__(self, open_ns: np.ndarray, bar_ns: int, size: int = SAMPLE_BARS) -> None:
-        self._open = np.asarray(open_ns, dtype=np.int64)
-        self._day = (self._open // DAY_NS + 3) % 7  # 1970-01-01 was a Thursday
-        self._minute = self._open % DAY_NS // MINUTE_NS
-        self._bar_ns, self._size = bar_ns, size
+        self.open_ns = np.asarray(open_ns, dtype=np.int64)
+        self.bar_ns, self._size = int(bar_ns), size
+        self._day = (self.open_ns // DAY_NS + 3) % 7  # 1970-01-01 was a Thursday
+        self._minute = self.open_ns % DAY_NS // MINUTE_NS
+        self._events: np.ndarray | None = None  # the bars where the calendar may change
+        self._known: dict[int, TradingCalendar] = {}  # an event bar -> its calendar
         self._days, self._minutes = np.zeros(7, np.int64), np.zeros(1440, np.int64)
         self._lo = self._hi = 0  # the bars counted: [lo, hi)
         self._last: TradingCalendar | None = None  # the calendar of the counts (None: to make)
@@ -159,9 +164,24 @@ class CalendarSweep:
         self._made: dict[tuple, TradingCalendar] = {}
         self._hours: dict[bytes, tuple[float, float] | None] = {}
 
-    def at(self, positions: Sequence[int]) -> dict[int, TradingCalendar]:
+    def same(self, open_ns: np.ndarray, bar_ns: int) -> bool:
+        """Whether this is the grid of these open times and bar length."""
+        return bar_ns == self.bar_ns and np.array_equal(self.open_ns, open_ns)
+
+    def at(self, positions: Sequence[int] | np.ndarray) -> dict[int, TradingCalendar]:
         """The calendar after each bar of ``positions`` (negative ones: none)."""
-        return {i: self._after(i) for i in sorted({int(i) for i in positions if i >= 0})}
+        wanted = np.unique(np.asarray(positions, dtype=np.int64))
+        wanted = wanted[wanted >= 0]
+        if not len(wanted):
+            return {}
+        if self._events is None:
+            self._events = np.flatnonzero(calendar_events(self.open_ns, self.bar_ns, self._size))
+        events = self._events
+        last = events[np.searchsorted(events, wanted, side="right") - 1].tolist()
+        known = self._known
+        for e in sorted(set(last) - known.keys()):
+            known[e] = self._after(e)
+        return {p: known[e] for p, e in zip(wanted.tolist(), last, strict=True)}
 
     def _after(self, i: int) -> TradingCalendar:
         days, minutes, day, minute = self._days, self._minutes, self._day, self._minute
@@ -184,7 +204,7 @@ class CalendarSweep:
             if (days[leave_d] == 0).any() or (minutes[leave_m] == 0).any():
                 self._last = None
         self._lo, self._hi = lo, i + 1
-        span = int(self._open[i] - self._open[lo])
+        span = int(self.open_ns[i] - self.open_ns[lo])
         spans = (i > lo, span >= MIN_DAYS * DAY_NS, span >= MIN_WEEKS * 7 * DAY_NS)
         if spans != self._spans:
             self._spans, self._last = spans, None
@@ -199,12 +219,43 @@ class CalendarSweep:
         calendar = self._made.get(key)
         if calendar is None:
             hours = None
-            if spans[1] and self._bar_ns < DAY_NS:
+            if spans[1] and self.bar_ns < DAY_NS:
                 if present_minutes not in self._hours:
-                    self._hours[present_minutes] = _hours(self._minutes, self._bar_ns)
+                    self._hours[present_minutes] = _hours(self._minutes, self.bar_ns)
                 hours = self._hours[present_minutes]
-            calendar = self._made[key] = _calendar(self._bar_ns, spans, present_days, hours)
+            calendar = self._made[key] = _calendar(self.bar_ns, spans, present_days, hours)
         return calendar
+
+
+def calendar_events(open_ns: np.ndarray, bar_ns: int, size: int) -> np.ndarray:
+    """Per bar: may the calendar of a window of the last ``size`` bars change here? True
+    where a weekday or a minute of the day gains its first bar in the window or loses its
+    last, or the window's span passes two bars, MIN_DAYS or MIN_WEEKS (CalendarWindow's
+    rebuild conditions; the first bar always)."""
+    n = len(open_ns)
+    index = np.arange(n)
+    events = np.zeros(n, bool)
+    events[:1] = True
+    for key in ((open_ns // DAY_NS + 3) % 7, open_ns % DAY_NS // MINUTE_NS):
+        order = np.argsort(key, kind="stable")
+        same = key[order][1:] == key[order][:-1]
+        before = np.full(n, -1, np.int64)
+        before[order[1:]] = np.where(same, order[:-1], -1)
+        after = np.full(n, n + size, np.int64)
+        after[order[:-1]] = np.where(same, order[1:], n + size)
+        events |= (before < 0) | (before < index - size)  # its count was 0 before this bar
+        leaving = index - size  # the bar this one pushes out of the window
+        out = leaving >= 0
+        events[out] |= after[leaving[out]] > index[out]
+    first = open_ns[np.maximum(index - size + 1, 0)]
+    span = open_ns - first
+    flags = (
+        (index >= 1).astype(np.int8)
+        + 2 * (span >= MIN_DAYS * DAY_NS)
+        + 4 * (span >= MIN_WEEKS * 7 * DAY_NS)
+    )
+    events[1:] |= flags[1:] != flags[:-1]
+    return events
 
 
 def market_session(calendar: TradingCalendar, time_ns: int, sessions: Sessions) -> str:
@@ -251,8 +302,9 @@ def _session_position(session: tuple[float, float], minute: float) -> tuple[floa
 __all__ = [
     "DAY_NS",
     "MINUTE_NS",
-    "CalendarSweep",
+    "CalendarGrid",
     "CalendarWindow",
+    "calendar_events",
     "market_session",
     "session_edges",
 ]

@@ -16,7 +16,7 @@ bar (the indicators' incremental states, the calendar window), most of a 100,000
 replay's labelling, for the few bars fills read. Here the indicators are computed once over
 the whole frame (:class:`analytics.market_context.BarFrame`, equal to the incremental form
 to the bit when both start at the same bar) and the calendar only at the bars read
-(:class:`analytics.sessions.CalendarSweep`). A fill at time t still reads the last bar closed
+(:class:`analytics.sessions.CalendarGrid`). A fill at time t still reads the last bar closed
 at or before t and nothing later: every indicator at a bar depends only on the bars up to
 it, from the frame's first.
 """
@@ -31,7 +31,6 @@ import pandas as pd
 
 from analytics.label_config import LabelConfig
 from analytics.market_context import BarFrame, BarSnapshot, BarStream
-from analytics.sessions import CalendarSweep
 from market.calendars import ALWAYS_OPEN, TradingCalendar
 from market.candles import Candle
 
@@ -64,7 +63,7 @@ class SymbolBars:
         # when first read; the calendar, None for a history bar's until first read)
         self._recent: list[tuple[BarSnapshot | tuple | int, TradingCalendar | None]] = []
         self._dropped = False
-        self._history: tuple[BarFrame, CalendarSweep] | None = None
+        self._history: BarFrame | None = None
         if history is None or not len(history):
             self._stream = BarStream(config, bar)
             self.bar_ns = self._stream.bar_ns
@@ -72,7 +71,7 @@ class SymbolBars:
         self._stream = BarStream(config, bar, history=history)
         self.bar_ns = self._stream.bar_ns
         frame = BarFrame(history, bar, config)
-        self._history = (frame, CalendarSweep(frame.open_ns, self.bar_ns))
+        self._history = frame
         kept = _kept(len(history), keep_bars)
         self._dropped = kept < len(history)
         start = len(history) - kept
@@ -128,9 +127,9 @@ class SymbolBars:
             held, calendar = self._recent[k - 1]
             if isinstance(held, int):  # a history bar: read from the frame over them
                 assert self._history is not None
-                frame, sweep = self._history
+                frame = self._history
                 if calendar is None:
-                    calendar = sweep.at((held,))[held]
+                    calendar = frame.calendars((held,))[held]
                 held = frame.snapshot(held)
                 self._recent[k - 1] = (held, calendar)
             elif isinstance(held, tuple):  # raw values: made into the snapshot once
@@ -179,8 +178,6 @@ class FrameBars:
             int(pd.Timestamp(known_until).value) if known_until is not None
             else int(self._frame.open_ns[-1]) if len(self._frame.open_ns) else None
         )  # fmt: skip
-        self._calendars: dict[int, TradingCalendar] = {}
-        self._sweep = CalendarSweep(self._frame.open_ns, self.bar_ns)
 
     def covers(self, time_ns: int) -> bool:
         """Whether every bar a fill at ``time_ns`` may read (those opened by ``time_ns`` -
@@ -202,16 +199,13 @@ class FrameBars:
         positions = np.searchsorted(self._closes, times, side="right") - 1
         distinct, of = np.unique(positions, return_inverse=True)
         wanted = distinct.tolist()
-        if self._calendar is None:
-            missing = [i for i in wanted if i >= 0 and i not in self._calendars]
-            if missing:
-                self._calendars.update(self._sweep.at(missing))
+        calendars = self._frame.calendars(distinct) if self._calendar is None else {}
         bars: list[tuple[BarSnapshot | None, TradingCalendar]] = []
         for i in wanted:
             if i < 0:
                 bars.append((None, self._calendar or ALWAYS_OPEN))
             else:
-                bars.append((self._frame.snapshot(i), self._calendar or self._calendars[i]))
+                bars.append((self._frame.snapshot(i), self._calendar or calendars[i]))
         return bars, of.reshape(-1).tolist()
 
 

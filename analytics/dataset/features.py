@@ -22,9 +22,9 @@ import pandas as pd
 
 from analytics.dataset._kernels import trailing_rank_pct
 from analytics.label_config import Sessions
-from analytics.sessions import DAY_NS, MINUTE_NS, CalendarWindow
+from analytics.sessions import DAY_NS, MINUTE_NS, CalendarGrid
 from indicators.registry import get as indicator
-from market.calendars import ALWAYS_OPEN, MIN_DAYS, MIN_WEEKS, SAMPLE_BARS, TradingCalendar
+from market.calendars import ALWAYS_OPEN, TradingCalendar
 
 BPS = 1e4
 REGIMES = ("low", "medium", "high")
@@ -108,26 +108,19 @@ def last_closed(open_ns: np.ndarray, bar_ns: int, times_ns: np.ndarray) -> np.nd
 
 
 class CalendarMemo:
-    """The calendars :func:`calendars_at` found at the bars of one grid of open times,
+    """The :class:`analytics.sessions.CalendarGrid` of the last grid of open times asked,
     kept for the next symbol on the same grid (symbols of one venue usually share it): the
-    calendar at a bar depends only on the open times of the window ending there, so a bar
-    walked for one symbol is never walked again for another."""
+    calendar at a bar depends only on the open times of the window ending there, so a bar's
+    calendar found for one symbol is never made again for another."""
 
     def __init__(self) -> None:
-        self.open_ns: np.ndarray | None = None
-        self.bar_ns = 0
-        self.at: dict[int, TradingCalendar] = {}  # bar position -> its calendar
+        self._grid: CalendarGrid | None = None
 
-    def for_grid(self, open_ns: np.ndarray, bar_ns: int) -> dict[int, TradingCalendar]:
-        """The calendars known for this grid (a new, empty table for another grid)."""
-        same = (
-            self.open_ns is not None
-            and bar_ns == self.bar_ns
-            and np.array_equal(self.open_ns, open_ns)
-        )  # fmt: skip
-        if not same:
-            self.open_ns, self.bar_ns, self.at = open_ns, bar_ns, {}
-        return self.at
+    def grid(self, open_ns: np.ndarray, bar_ns: int) -> CalendarGrid:
+        """The grid of these open times (a new one for another grid)."""
+        if self._grid is None or not self._grid.same(open_ns, bar_ns):
+            self._grid = CalendarGrid(open_ns, bar_ns)
+        return self._grid
 
 
 def calendars_at(
@@ -137,70 +130,22 @@ def calendars_at(
     memo: CalendarMemo | None = None,
 ) -> tuple[np.ndarray, list[TradingCalendar]]:
     """The calendar each position's bars show (read from that bar and the ones before it, as
-    analytics.market_context does): (a code per position into the list, the calendars).
-
-    The calendar of :class:`analytics.sessions.CalendarWindow` can change only at a bar where
-    a weekday or a minute of the day enters or leaves its window, or its span passes a
-    threshold (:func:`calendar_events`, over whole columns); a position's calendar is the one
-    at the last such bar, and the window is walked only up to the last of those needed (and
-    only where ``memo`` holds none of them yet). Bars of a day or longer have no session
-    hours: one calendar, no walk."""
+    analytics.market_context does): (a code per position into the list, the calendars;
+    code 0, ALWAYS_OPEN, where no bar closed yet). Found by a
+    :class:`analytics.sessions.CalendarGrid` (``memo``'s when it holds this grid). Bars of a
+    day or longer have no session hours: one calendar, nothing found."""
     codes = np.zeros(len(positions), np.int64)
     wanted_mask = positions >= 0
     if bar_ns >= DAY_NS or not wanted_mask.any():
         return codes, [ALWAYS_OPEN]
-    events = np.flatnonzero(calendar_events(open_ns, bar_ns, SAMPLE_BARS))
-    last_event = events[np.searchsorted(events, positions[wanted_mask], side="right") - 1]
-    needed, inverse = np.unique(last_event, return_inverse=True)
-    known = (memo or CalendarMemo()).for_grid(open_ns, bar_ns)
-    missing = np.array([e for e in needed.tolist() if e not in known], np.int64)
-    if len(missing):
-        window = CalendarWindow(pd.Timedelta(bar_ns))
-        start = max(0, int(missing[0]) - SAMPLE_BARS + 1)
-        stop = int(missing[-1]) + 1
-        want = np.zeros(stop - start, bool)
-        want[missing - start] = True
-        update, calendar = window.update, window.calendar
-        for k, (o, w) in enumerate(zip(open_ns[start:stop].tolist(), want.tolist(),
-                                       strict=True)):  # fmt: skip
-            update(o)
-            if w:
-                known[start + k] = calendar()
+    wanted = positions[wanted_mask]
+    grid = (memo or CalendarMemo()).grid(open_ns, bar_ns)
+    at = grid.at(wanted)
+    distinct, inverse = np.unique(wanted, return_inverse=True)
     found: dict[TradingCalendar, int] = {ALWAYS_OPEN: 0}
-    at = [found.setdefault(known[e], len(found)) for e in needed.tolist()]
-    codes[wanted_mask] = np.asarray(at, np.int64)[inverse]
+    code = [found.setdefault(at[p], len(found)) for p in distinct.tolist()]
+    codes[wanted_mask] = np.asarray(code, np.int64)[inverse.reshape(-1)]
     return codes, list(found)
-
-
-def calendar_events(open_ns: np.ndarray, bar_ns: int, size: int) -> np.ndarray:
-    """Per bar: may the calendar of a window of the last ``size`` bars change here? True
-    where a weekday or a minute of the day gains its first bar in the window or loses its
-    last, or the window's span passes two bars, MIN_DAYS or MIN_WEEKS (CalendarWindow's
-    rebuild conditions; the first bar always)."""
-    n = len(open_ns)
-    index = np.arange(n)
-    events = np.zeros(n, bool)
-    events[:1] = True
-    for key in ((open_ns // DAY_NS + 3) % 7, open_ns % DAY_NS // MINUTE_NS):
-        order = np.argsort(key, kind="stable")
-        same = key[order][1:] == key[order][:-1]
-        before = np.full(n, -1, np.int64)
-        before[order[1:]] = np.where(same, order[:-1], -1)
-        after = np.full(n, n + size, np.int64)
-        after[order[:-1]] = np.where(same, order[1:], n + size)
-        events |= (before < 0) | (before < index - size)  # its count was 0 before this bar
-        leaving = index - size  # the bar this one pushes out of the window
-        out = leaving >= 0
-        events[out] |= after[leaving[out]] > index[out]
-    first = open_ns[np.maximum(index - size + 1, 0)]
-    span = open_ns - first
-    flags = (
-        (index >= 1).astype(np.int8)
-        + 2 * (span >= MIN_DAYS * DAY_NS)
-        + 4 * (span >= MIN_WEEKS * 7 * DAY_NS)
-    )
-    events[1:] |= flags[1:] != flags[:-1]
-    return events
 
 
 def sessions_of(calendar: TradingCalendar, times_ns: np.ndarray, sessions: Sessions) -> np.ndarray:

@@ -32,7 +32,7 @@ from analytics.label_config import (
 )
 from analytics.labels import Labeller, SymbolBars, annotate_fills, label_fills
 from analytics.market_context import CONTEXT_KEYS, fill_times_ns, market_context
-from analytics.sessions import CalendarSweep, CalendarWindow
+from analytics.sessions import CalendarGrid, CalendarWindow
 from analytics.symbol_bars import FrameBars
 from database.records import TradeRecord
 from market.calendars import ALWAYS_OPEN, TradingCalendar, infer_calendar
@@ -351,14 +351,14 @@ def test_calendars_at_positions_equal_the_window_fed_every_bar(size):
             sorted(rng.choice(len(opens), size=12, replace=False).tolist()),
             [3, 3, 1, len(opens) - 1, -1],
         ):
-            got = CalendarSweep(opens, int(bar.value), size).at(positions)
+            got = CalendarGrid(opens, int(bar.value), size).at(positions)
             assert got == {i: expected[i] for i in positions if i >= 0}, (name, size)
-        # one sweep asked in turn: forward in steps, then behind what it counted
-        sweep = CalendarSweep(opens, int(bar.value), size)
+        # one grid asked in turn: forward in steps, then behind what it counted
+        grid = CalendarGrid(opens, int(bar.value), size)
         steps = np.cumsum(rng.integers(1, 40, size=len(opens)))
         forward = [part.tolist() for part in np.array_split(steps[steps < len(opens)], 5)]
         for positions in [*forward, [2, 0], [len(opens) - 1]]:
-            got = sweep.at(positions)
+            got = grid.at(positions)
             assert sorted(got) == sorted(set(positions)), name
             assert got == {i: expected[i] for i in got}, (name, size)
 
