@@ -33,7 +33,7 @@ from analytics.label_batch import FillColumns, annotate_columns
 from analytics.label_config import LabelConfig
 from analytics.labels import NAN, NewsCalendar, SymbolBars
 from analytics.market_context import SortedWindow
-from analytics.symbol_bars import FrameBars
+from analytics.symbol_bars import OHLCV, FrameBars
 from analytics.trade_batch import FillRoles, time_ns
 from database.records import TradeRecord
 from database.repositories.candles import CANDLES, CandleRepository
@@ -279,8 +279,8 @@ class MarketAnnotator:
                 and time_ns(first.execution_time) < (candles.index[-1] + 2 * bar).value
             ):
                 # the stored bars after the warm-up, all known: nothing left to read
-                after = candles.loc[candles.index > last_open, list(_OHLCV)]
-                whole = pd.concat([warm[list(_OHLCV)], after])  # type: ignore[index]
+                after = candles.loc[candles.index > last_open, list(OHLCV)]
+                whole = pd.concat([warm[list(OHLCV)], after])  # type: ignore[index]
                 frame = FrameBars(self.config, bar, whole)
                 return _Symbol(frame, timeframe, bar, whole.index[-1], first_open)
         bars = SymbolBars(self.config, bar, history=warm, keep_bars=KEEP_BARS)
@@ -310,7 +310,7 @@ class MarketAnnotator:
         whole = CandleRepository(session).frame(symbol, follow.timeframe, start=first, end=end)
         if whole.empty:
             return
-        follow.bars = FrameBars(self.config, bar, whole[list(_OHLCV)], known_until=end)
+        follow.bars = FrameBars(self.config, bar, whole[list(OHLCV)], known_until=end)
         follow.last_open, follow.first_open = whole.index[-1], whole.index[0]
 
     def _pending(
@@ -364,7 +364,6 @@ class MarketAnnotator:
         return max(fed, stop)
 
 
-_OHLCV = ("open", "high", "low", "close", "volume")
 # a paper fill's trigger (trading.orders.FillEvent.trigger) as the stop_loss label's reason
 _TRIGGER_REASON = {"stop": "stop_loss", "trailing_stop": "stop_loss"}
 
@@ -395,7 +394,7 @@ def _pending_statement(shape: tuple[bool, ...]) -> Any:
         for k, after in enumerate(shape)
     )
     return text(
-        f"SELECT symbol, ts, {', '.join(_OHLCV)} FROM {CANDLES.name} WHERE {either} ORDER BY ts"
+        f"SELECT symbol, ts, {', '.join(OHLCV)} FROM {CANDLES.name} WHERE {either} ORDER BY ts"
     )
 
 
