@@ -70,6 +70,44 @@ def annotate_columns(
     n = len(fills.time_ns)
     if n < MIN_COLUMNS:
         return _per_fill(config, bar_ns, symbol, fills, bars, bar_of, news)
+    parts = annotate_parts(config, bar_ns, symbol, fills, bars, bar_of, news)
+    return parts.contexts(), _names(parts.mask)
+
+
+class ColumnAnnotation(NamedTuple):
+    """:func:`annotate_columns`' result before it is made into a dict and a tuple per fill:
+    per fill its labels' bit mask (bit i: ``LABELS[i]``), market session and distances to
+    the Donchian high and low in ATRs; the bars they were read from."""
+
+    config: LabelConfig
+    bars: Sequence[Bar]
+    bar_of: np.ndarray
+    mask: np.ndarray  # int64
+    session: list[str]
+    to_high: np.ndarray
+    to_low: np.ndarray
+
+    def contexts(self, rows: np.ndarray | None = None) -> list[dict[str, Any]]:
+        """The context of each fill (of the fills ``rows`` only, when given)."""
+        if rows is None:
+            return _contexts(self.config, self.bars, self.bar_of, self.session, self.to_high,
+                             self.to_low)  # fmt: skip
+        session = [self.session[k] for k in rows.tolist()]
+        return _contexts(self.config, self.bars, self.bar_of[rows], session, self.to_high[rows],
+                         self.to_low[rows])  # fmt: skip
+
+    def has_bar(self) -> np.ndarray:
+        """Per fill, whether it was read against a bar (else its context is the session's)."""
+        known = np.array([s is not None for s, _ in self.bars], dtype=bool)
+        return known[self.bar_of] if len(known) else np.zeros(len(self.bar_of), dtype=bool)
+
+
+def annotate_parts(
+    config: LabelConfig, bar_ns: int, symbol: str, fills: FillColumns, bars: Sequence[Bar],
+    bar_of: np.ndarray, news: NewsCalendar,
+) -> ColumnAnnotation:  # fmt: skip
+    """:func:`annotate_columns`' rule over columns, whatever the number of fills (the same
+    labels and contexts as the per-fill rule, to the bit), kept as columns."""
     t = np.asarray(fills.time_ns, dtype=np.int64)
     price = np.asarray(fills.price, dtype=np.float64)
     sign = np.asarray(fills.sign, dtype=np.int64)
@@ -88,9 +126,12 @@ def annotate_columns(
         to_high = (snap["donchian_high"] - price) / snap["atr"]
         to_low = (price - snap["donchian_low"]) / snap["atr"]
     enabled = sum(_BIT[name] for name in config.enabled if name in _BIT)
-    labels = _names(mask & enabled)
-    contexts = _contexts(config, bars, bar_of, session, to_high, to_low)
-    return contexts, labels
+    return ColumnAnnotation(config, bars, bar_of, mask & enabled, session, to_high, to_low)
+
+
+def label_names(mask: int) -> tuple[str, ...]:
+    """A label bit mask as its labels' names in :data:`LABELS` order."""
+    return _names(np.array([mask], dtype=np.int64))[0]
 
 
 def _per_fill(*args: Any) -> tuple[list[dict[str, Any]], list[tuple[str, ...]]]:
@@ -322,4 +363,11 @@ def _contexts(
     return out
 
 
-__all__ = ["MIN_COLUMNS", "FillColumns", "annotate_columns"]
+__all__ = [
+    "MIN_COLUMNS",
+    "ColumnAnnotation",
+    "FillColumns",
+    "annotate_columns",
+    "annotate_parts",
+    "label_names",
+]

@@ -120,7 +120,10 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
     engine, service = _service(settings)
     stop_push = _push_to_redis(service, engine, settings)
     try:
-        report = service.import_file(args.file, args.fmt, args.account, dry_run=args.dry_run)
+        report = service.import_file(
+            args.file, args.fmt, args.account, dry_run=args.dry_run,
+            columns=not settings.redis_url,  # the pushed trades are the tracker's batches
+        )  # fmt: skip
     except TradeImportError as exc:
         print(f"trades import rejected, nothing written: {exc}", file=sys.stderr)
         return 1

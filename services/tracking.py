@@ -34,7 +34,7 @@ from database.repositories.trades import TradeRepository
 from services.benchmark_fit import BenchmarkFit, benchmark_bars, fit_benchmark
 from services.live_accounts import DEFAULT_SIZE_EDGES, LiveAccounts, json_rows, open_positions
 from services.tracking_documents import performance_document
-from services.tracking_imports import new_orders, orders_line
+from services.tracking_imports import import_columns, new_orders, orders_line
 from tracking.annotator import MarketAnnotator
 from tracking.importers import ImportedTrades, read_trades
 from tracking.stored_walk import StoredWalk, walk_stored
@@ -92,7 +92,10 @@ class TrackingService:
         self.read_in_background = False
         self._reading: set[str] = set()  # accounts being read so
         self._memo_lock = threading.Lock()
-        self.tracker = tracker or TradeTracker(sessions, annotator=MarketAnnotator())
+        annotator = MarketAnnotator() if tracker is None else None
+        self.tracker = tracker or TradeTracker(sessions, annotator=annotator)
+        # its labels' rules (of a tracker made here): import_file's column-wise recording's
+        self._label_config = None if annotator is None else annotator.config
         # every batch, the tracker's own and those it reads of other processes (catch_up)
         self.tracker.add_listener(self.live_accounts, foreign=True)
 
@@ -183,14 +186,25 @@ class TrackingService:
     # --- ingestion ------------------------------------------------------------------------
 
     def import_file(
-        self, path: str | Path, fmt: str, account: str, *, dry_run: bool = False
+        self,
+        path: str | Path,
+        fmt: str,
+        account: str,
+        *,
+        dry_run: bool = False,
+        columns: bool = True,
     ) -> ImportReport:
         """Read ``path`` (every problem named: TradeImportError, nothing stored) and record
         its fills in one transaction; fills the account already has are left out, so a second
         import of the same file stores nothing new. A format that gives the orders behind the
         fills (freqtrade, Hummingbot, orders-csv) stores them in the same transaction (an order
         already stored is left out; stored with other values, the file is refused naming it).
-        ``dry_run``: check and count only."""
+        ``dry_run``: check and count only. ``columns``: tracking_imports.import_columns may
+        record it (the tracker's listeners hear no batch then: a relaying caller says no)."""
+        if columns and not dry_run and fmt == "csv":
+            done = import_columns(self._sessions, self.tracker, self._label_config, path, account)
+            if done is not None:
+                return ImportReport(done[0], account, done[1], done[1], 0, False, {})
         read = read_trades(path, fmt, account)
         records = read.records
         if read.executions is not None:

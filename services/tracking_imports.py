@@ -3,13 +3,16 @@ transaction-cost analysis (services.tracking's imports)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from analytics.label_config import LabelConfig
 from database.repositories.executions import ExecutionRepository
 from tracking.importers import TradeImportError
 from tracking.importers.executions import ExecutionBatch
+from tracking.tracker import TradeTracker
 
 
 def new_orders(session: Session, account: str, batch: ExecutionBatch, file: str) -> ExecutionBatch:
@@ -24,6 +27,36 @@ def new_orders(session: Session, account: str, batch: ExecutionBatch, file: str)
         if changed:
             raise TradeImportError(file, changed)
     return batch.without(known)
+
+
+def import_columns(
+    sessions: sessionmaker[Session],
+    tracker: TradeTracker,
+    config: LabelConfig | None,
+    path: str | Path,
+    account: str,
+) -> tuple[str, int] | None:
+    """A plain CSV of fills recorded into an account with no trade yet a column at a time
+    (tracking.bulk_import: the rows ``tracker`` would store, its annotator's rules
+    ``config``), under the tracker's lock; the tracker then reads the account when next
+    used. (The reader's summary, the fills stored), or None when that does not apply (the
+    file is not plain or has a problem, the account has trades or ``tracker`` holds it, no
+    ``config``): nothing was written, the tracker records it."""
+    from tracking.bulk_import import import_table
+    from tracking.importers.csv_fills import read_fill_table
+
+    if config is None or not isinstance(account, str) or not account.strip():
+        return None
+    table = read_fill_table(path, account)
+    if table is None:
+        return None
+    with tracker.exclusive():
+        if tracker.holds(account):
+            return None
+        with sessions.begin() as session:
+            stored = import_table(session, table, account, config)
+        tracker.forget([account])
+    return None if stored is None else (table.summary(), stored)
 
 
 def orders_line(orders: dict[str, Any], dry_run: bool) -> str:
@@ -41,4 +74,4 @@ def orders_line(orders: dict[str, Any], dry_run: bool) -> str:
     return text
 
 
-__all__ = ["new_orders", "orders_line"]
+__all__ = ["import_columns", "new_orders", "orders_line"]

@@ -145,6 +145,16 @@ def _columns(records: list[TradeRecord]) -> dict[str, Any]:
     return columns
 
 
+def context_texts(contexts: list[Any]) -> list[str]:
+    """Each market context as the JSON text the table stores (see CONTEXT_KEYS)."""
+    return _context_texts(contexts)
+
+
+def label_texts(labels: list[tuple[str, ...]]) -> list[str]:
+    """Each trade's labels as the JSON text the table stores."""
+    return _label_texts(labels)
+
+
 class TradeRepository:
     """Executed trades: append-only, keyed by ``trade_id``."""
 
@@ -171,6 +181,13 @@ class TradeRepository:
         chunks = (_columns(batch[start : start + step]) for start in range(0, len(batch), step))
         insert_trade_chunks(self._session, chunks)
         return len(batch)
+
+    def add_columns(self, chunks: Iterable[dict[str, Any]]) -> None:
+        """Store new trades given as columns, chunk after chunk (each as
+        ``_trade_io.insert_trades`` takes them: every name of TRADE_COLUMNS, the JSON ones
+        as their text), in the session's transaction: the caller has checked every value and
+        that the ids are new (the database's unique key still refuses one)."""
+        insert_trade_chunks(self._session, chunks)
 
     def _refuse_known(self, batch: list[TradeRecord]) -> None:
         """DuplicateTradeError naming the ids repeated in the batch or already stored."""

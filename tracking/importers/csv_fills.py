@@ -26,6 +26,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -42,6 +43,7 @@ from tracking.importers.result import (
     RowCheck,
     finite,
     ordered,
+    summary_line,
 )
 from tracking.trade_records import checked_record, collector_paused
 
@@ -87,11 +89,72 @@ def read_csv_fills(path: str | Path, account: str) -> ImportedTrades:
     return ordered(keyed, ImportSource("csv", str(path)), len(table) - 1, skipped, Counter())
 
 
+class FillTable(NamedTuple):
+    """A plain CSV file's fills as checked columns, in time order (ties in file order): what
+    the records would hold, without a record per fill (tracking.bulk_import stores them)."""
+
+    path: Path
+    rows_read: int  # the file's data rows (each one fill)
+    trade_ids: list[str]
+    strategies: list[str]
+    symbols: list[str]
+    sides: list[str]
+    prices: np.ndarray  # float64
+    volumes: np.ndarray
+    fees: np.ndarray
+    times_us: np.ndarray  # int64 epoch microseconds, UTC
+    orders: list[str | None]
+
+    def summary(self) -> str:
+        """What the reader's ImportedTrades.summary says of the same file."""
+        return summary_line(ImportSource("csv", str(self.path)), self.rows_read,
+                            len(self.trade_ids), {}, {})  # fmt: skip
+
+
+def read_fill_table(path: str | Path, account: str) -> FillTable | None:
+    """The fills of a plain CSV file with no problem as checked columns (see FillTable);
+    None when the file is not plain or any cell fails a check (:func:`read_csv_fills` then
+    names every problem, or reads the file the careful way)."""
+    path = Path(path)
+    read = _arrow_checked(path, account)
+    if read is None:
+        return None
+    table = read[0]
+    if len(table.times_us) < 2 or (table.times_us[1:] >= table.times_us[:-1]).all():
+        return table
+    ranking = np.argsort(table.times_us, kind="stable")  # (time, row): the row reading's order
+    take = ranking.tolist()
+    return table._replace(
+        trade_ids=[table.trade_ids[k] for k in take],
+        strategies=[table.strategies[k] for k in take],
+        symbols=[table.symbols[k] for k in take], sides=[table.sides[k] for k in take],
+        prices=table.prices[ranking], volumes=table.volumes[ranking], fees=table.fees[ranking],
+        times_us=table.times_us[ranking], orders=[table.orders[k] for k in take],
+    )  # fmt: skip
+
+
 def _arrow_file(path: Path, account: str) -> tuple[list[TradeRecord], int] | None:
     """(the records, the data rows) of a plain file with no problem, its cells read and
     checked a column at a time by Arrow (csv_arrow): the same records, in the same order, as
     the row reading (tests hold them equal). None when the file is not plain or any cell
     fails a check: it is then read by pandas, and row by row if need be."""
+    read = _arrow_checked(path, account)
+    if read is None:
+        return None
+    t, times = read
+    if times is None:
+        utc = pd.DatetimeIndex((t.times_us // 1000).astype("datetime64[ms]")).tz_localize("UTC")
+        times = utc.to_pydatetime().tolist()
+    records = _records(account, t.trade_ids, t.strategies, t.symbols, t.sides,
+                       t.prices.tolist(), t.volumes.tolist(), times, t.times_us,
+                       t.fees.tolist(), t.orders)  # fmt: skip
+    return records, t.rows_read
+
+
+def _arrow_checked(path: Path, account: str) -> tuple[FillTable, list[datetime] | None] | None:
+    """The checked columns of a plain file in file order, and the times as datetimes when
+    they were read as ISO texts (None: epoch milliseconds, ``times_us`` alone); None when
+    the file is not plain or any cell fails a check."""
     read = arrow_columns(path, REQUIRED)
     if read is None:
         return None
@@ -132,28 +195,33 @@ def _arrow_file(path: Path, account: str) -> tuple[list[TradeRecord], int] | Non
     try:
         price = _arrow_numbers(columns["price"], positive=True)
         volume = _arrow_numbers(columns["volume"], positive=True)
-        fees = [0.0] * n if fee is None else _arrow_numbers(fee)
+        fees = np.zeros(n) if fee is None else _arrow_numbers(fee)
         stamps = columns["timestamp"]
-        times, times_us = _times(epoch_digits(stamps), stamps.to_pylist)
+        ms = epoch_digits(stamps)
+        if ms is None:
+            times, times_us = _times(None, stamps.to_pylist)
+        else:
+            times, times_us = None, _epoch_us(ms)
     except ValueError:
         return None
     strategies = [DEFAULT_STRATEGY] * n if strategy is None else strategy.to_pylist()
     orders = [None] * n if order is None else [o or None for o in order.to_pylist()]
-    records = _records(account, columns["trade_id"].to_pylist(), strategies,
-                       columns["symbol"].to_pylist(), side.to_pylist(), price, volume, times,
-                       times_us, fees, orders)  # fmt: skip
-    return records, n
+    table = FillTable(path, n, columns["trade_id"].to_pylist(), strategies,
+                      columns["symbol"].to_pylist(), side.to_pylist(), price, volume, fees,
+                      times_us, orders)  # fmt: skip
+    return table, times
 
 
-def _arrow_numbers(texts: pa.ChunkedArray, *, positive: bool = False) -> list[float]:
-    """:func:`_numbers` of Arrow cells: parsed by Arrow when every one is a plain decimal
-    (both parsers round correctly), else by ``float`` each."""
+def _arrow_numbers(texts: pa.ChunkedArray, *, positive: bool = False) -> np.ndarray:
+    """:func:`_numbers` of Arrow cells (float64): parsed by Arrow when every one is a plain
+    decimal (both parsers round correctly), else by ``float`` each."""
     values = decimals(texts)
     if values is None:
-        return _numbers(pd.Series(texts.to_pylist(), dtype=object), positive=positive)
+        series = pd.Series(texts.to_pylist(), dtype=object)
+        return np.array(_numbers(series, positive=positive), dtype=np.float64)
     if not np.isfinite(values).all() or (positive and (values <= 0).any()):
         raise ValueError("a cell is not a finite number")
-    return values.tolist()
+    return values
 
 
 def _clean_file(data: pd.DataFrame, header: list[str], account: str) -> list[TradeRecord] | None:
@@ -253,11 +321,17 @@ def _times(
     if ms is None:
         times = [timestamp(t) for t in texts()]
         return times, np.array([_us(t) for t in times], dtype=np.int64)
-    if (ms < MIN_EPOCH_MS).any() or (ms > MAX_EPOCH_MS).any():
-        raise ValueError("a time out of range")
+    times_us = _epoch_us(ms)
     # EPOCH + timedelta(milliseconds=m) each, made by pandas in C (~2x): equal datetimes, UTC
     utc = pd.DatetimeIndex(ms.astype("datetime64[ms]")).tz_localize("UTC")
-    return utc.to_pydatetime().tolist(), ms * 1000
+    return utc.to_pydatetime().tolist(), times_us
+
+
+def _epoch_us(ms: np.ndarray) -> np.ndarray:
+    """Epoch milliseconds as epoch microseconds; ValueError when one is out of range."""
+    if (ms < MIN_EPOCH_MS).any() or (ms > MAX_EPOCH_MS).any():
+        raise ValueError("a time out of range")
+    return ms * 1000
 
 
 def _us(when: datetime) -> int:

@@ -167,14 +167,27 @@ class ImportedTrades:
         """For the command line, e.g. "freqtrade file x.sqlite: 7 orders read, 5 fills
         imported, 2 skipped (2 cancelled, expired or rejected orders without fill)", then a
         line per note."""
-        unit = _UNITS.get(self.source.format, "rows")
-        text = f"{self.source}: {self.rows_read} {unit} read, {len(self.records)} fills imported"
-        if self.skipped:
-            reasons = "; ".join(f"{n} {reason}" for reason, n in sorted(self.skipped.items()))
-            text += f", {self.skipped_rows} skipped ({reasons})"
-        for note, n in sorted(self.notes.items()):
-            text += f"\nnote: {n} {note}"
-        return text
+        return summary_line(
+            self.source, self.rows_read, len(self.records), self.skipped, self.notes
+        )
+
+
+def summary_line(
+    source: ImportSource,
+    rows_read: int,
+    fills: int,
+    skipped: Mapping[str, int],
+    notes: Mapping[str, int],
+) -> str:
+    """ImportedTrades.summary's text of these counts."""
+    unit = _UNITS.get(source.format, "rows")
+    text = f"{source}: {rows_read} {unit} read, {fills} fills imported"
+    if skipped:
+        reasons = "; ".join(f"{n} {reason}" for reason, n in sorted(skipped.items()))
+        text += f", {sum(skipped.values())} skipped ({reasons})"
+    for note, n in sorted(notes.items()):
+        text += f"\nnote: {n} {note}"
+    return text
 
 
 def finite(value: object) -> float:

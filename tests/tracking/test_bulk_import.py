@@ -1,0 +1,121 @@
+"""A CSV of fills recorded a column at a time (tracking.bulk_import) stores the rows the
+tracker stores for the same file (SQLite and PostgreSQL): the same columns, context JSON,
+labels, pnl and row order, over several symbols (bars read at once, bars fed one at a time,
+fills before the first bar, a symbol without bars), both sides, partial closes and flips,
+ties in time; the account then goes on through the tracker as if it had recorded them."""
+
+from __future__ import annotations
+
+import numpy as np
+import orjson
+import pandas as pd
+import pytest
+from sqlalchemy import text
+
+from database.repositories.candles import CandleRepository
+from market.sample_data import generate_random_walk
+from services.tracking import TrackingService
+from tracking.importers import TradeImportError
+
+T0 = pd.Timestamp("2024-01-02", tz="UTC")
+COLUMNS = (
+    "trade_id, strategy_id, run_id, symbol, side, price, volume, commission, execution_time,"
+    " market_context, labels, pnl, cumulative_pnl, source, order_id"
+)
+
+
+def _store_bars(session_factory) -> None:
+    with session_factory.begin() as session:
+        repo = CandleRepository(session)
+        # many bars: a batch over them reads them at once (FrameBars)
+        repo.upsert("RW1", "1m", generate_random_walk("RW1", "1m", T0, 9000, seed=1))
+        # few: fed one at a time after the warm-up
+        repo.upsert("RW2", "5m", generate_random_walk("RW2", "5m", T0, 900, seed=2))
+
+
+def _fills_csv(path, n: int, seed: int, start_minute: int = 0, *, iso: bool = False):
+    rng = np.random.default_rng(seed)
+    symbols = np.array(["RW1", "RW2", "NOBARS"])
+    minutes = np.sort(rng.integers(start_minute, start_minute + 8000, size=n))
+    position: dict[str, float] = {}
+    rows = []
+    for k, minute in enumerate(minutes.tolist()):
+        symbol = str(symbols[rng.integers(0, 3)])
+        held = position.get(symbol, 0.0)
+        side = "buy" if rng.random() < 0.5 - 0.3 * np.sign(held) else "sell"
+        volume = float(rng.integers(1, 6)) / 2
+        position[symbol] = held + (volume if side == "buy" else -volume)
+        when = T0 + pd.Timedelta(minutes=minute) - pd.Timedelta(hours=3)  # some before bars
+        when += pd.Timedelta(milliseconds=int(rng.integers(0, 3)) * 250)
+        stamp = when.isoformat() if iso else str(when.value // 1_000_000)
+        rows.append({
+            "trade_id": f"t{seed}-{k}", "timestamp": stamp, "symbol": symbol,
+            "side": side.upper() if k % 7 == 0 else side,
+            "price": round(100 * (1 + rng.normal(0, 0.01)), 4), "volume": volume,
+            "commission": "" if k % 5 == 0 else round(float(rng.random()), 3),
+            "strategy_id": "" if k % 4 == 0 else f"st{k % 3}",
+            "order_id": "" if k % 3 else f"o{k // 2}",
+        })  # fmt: skip
+    rows.reverse()  # not in time order in the file
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def _rows(session_factory, account: str) -> list[tuple]:
+    with session_factory() as session:
+        found = session.execute(
+            text(f"SELECT {COLUMNS} FROM trades WHERE account_id = :a ORDER BY id"), {"a": account}
+        ).all()
+    out = []
+    for row in found:
+        values = list(row)
+        for k in (9, 10):  # JSON: text on SQLite, jsonb on PostgreSQL
+            if isinstance(values[k], str):
+                values[k] = orjson.loads(values[k])
+        out.append(tuple(values))
+    return out
+
+
+@pytest.mark.parametrize("iso", [False, True])
+def test_column_wise_import_stores_the_trackers_rows(session_factory, tmp_path, iso):
+    _store_bars(session_factory)
+    first = _fills_csv(tmp_path / "fills.csv", 1500, seed=7, iso=iso)
+    report = TrackingService(session_factory).import_file(first, "csv", "cols")
+    record = TrackingService(session_factory).import_file(first, "csv", "recs", columns=False)
+    assert (report.read, report.stored, report.already_stored) == (1500, 1500, 0)
+    assert report.summary == record.summary
+    cols, recs = _rows(session_factory, "cols"), _rows(session_factory, "recs")
+    assert len(cols) == 1500
+    assert cols == recs
+    labelled = [r for r in cols if r[10]]
+    assert labelled
+    assert any(r[9].get("atr") is not None for r in cols)
+    assert {r[3] for r in cols} == {"RW1", "RW2", "NOBARS"}
+
+
+def test_the_account_goes_on_through_the_tracker(session_factory, tmp_path):
+    _store_bars(session_factory)
+    first = _fills_csv(tmp_path / "first.csv", 600, seed=3)
+    more = _fills_csv(tmp_path / "more.csv", 300, seed=4, start_minute=8100)
+    cols, recs = TrackingService(session_factory), TrackingService(session_factory)
+    cols.import_file(first, "csv", "cols")
+    recs.import_file(first, "csv", "recs", columns=False)
+    # the same file again: nothing new; then more trades continuing the positions
+    again = cols.import_file(first, "csv", "cols")
+    assert (again.stored, again.already_stored) == (0, 600)
+    assert cols.import_file(more, "csv", "cols").stored == 300
+    recs.import_file(more, "csv", "recs", columns=False)
+    assert _rows(session_factory, "cols") == _rows(session_factory, "recs")
+    seen, wanted = cols.live("cols"), recs.live("recs")
+    for key in ("fills", "trade_summary", "labels", "attribution"):
+        assert seen[key] == wanted[key]
+
+
+def test_a_file_with_a_problem_stores_nothing(session_factory, tmp_path):
+    path = _fills_csv(tmp_path / "bad.csv", 50, seed=5)
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    frame.loc[3, "price"] = "abc"
+    frame.to_csv(path, index=False)
+    with pytest.raises(TradeImportError, match=r"row 4, column 'price': 'abc' is not a number"):
+        TrackingService(session_factory).import_file(path, "csv", "cols")
+    assert _rows(session_factory, "cols") == []
