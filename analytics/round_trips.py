@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -329,10 +330,14 @@ def merge_label_sets(
     at = np.arange(len(trip)) - start[trip]  # each code's place in its trip
     longest = max(int(62 / np.log2(base)), 1)  # codes one key holds
     packed = size <= longest
-    keys = np.zeros(trips, dtype=np.int64)
     fits = packed[trip]
-    np.add.at(keys, trip[fits], (codes[fits] + 1) * base ** at[fits])
-    unique, inverse = np.unique(keys[packed], return_inverse=True)
+    digits = np.zeros(len(trip), dtype=np.int64)
+    digits[fits] = (codes[fits] + 1) * base ** at[fits]
+    keys = np.zeros(trips, dtype=np.int64)
+    held = size > 0  # the trips holding a code: their starts increase
+    if held.any():
+        keys[held] = np.add.reduceat(digits, start[held])
+    inverse, unique = pd.factorize(keys[packed])
     merged = np.empty(len(unique), dtype=object)
     merged[:] = [_union(_unpacked(key, base), values) for key in unique.tolist()]
     unions[packed] = merged[inverse]
@@ -390,7 +395,7 @@ def _trip_frame(fills: pd.DataFrame, walked: tuple) -> pd.DataFrame:
             "account_id": _taken(fills["account_id"], first[keep]),
             "strategy_id": _taken(fills["strategy_id"], first[keep]),
             "symbol": _taken(fills["symbol"], first[keep]),
-            "direction": np.where(direction[keep] > 0, "long", "short"),
+            "direction": _DIRECTIONS.take((direction[keep] > 0).astype(np.intp)),
             "entry_time": entry_time,
             "exit_time": exit_time,
             "entry_price": entry_notional[keep] / entry_qty[keep],
@@ -410,9 +415,17 @@ def _trip_frame(fills: pd.DataFrame, walked: tuple) -> pd.DataFrame:
     return frame
 
 
-def _taken(column: pd.Series, rows: np.ndarray) -> np.ndarray:
-    """``column``'s values at positions ``rows`` as an object array (only those converted)."""
-    return column.take(rows).to_numpy(dtype=object)
+def _taken(column: pd.Series, rows: np.ndarray) -> Any:
+    """``column``'s values at positions ``rows`` as a frame built from their object array
+    holds them (only those converted): a text column's own values (no conversion, the same
+    texts and dtype) when one of them is a text, else the object array."""
+    taken = column.array.take(rows)
+    if taken.dtype == _DIRECTIONS.dtype and len(taken) and not taken.isna().all():
+        return taken  # the default text dtype: a frame infers it from the object array too
+    return np.asarray(taken, dtype=object)
+
+
+_DIRECTIONS = pd.array(np.array(["short", "long"], dtype=object), dtype="str")
 
 
 def _excursions(frame: pd.DataFrame, candles: Mapping[str, pd.DataFrame]) -> None:

@@ -140,7 +140,7 @@ class LiveAccounts:
         state.summary.extend(trips)
         if not isinstance(fills, int) and len(fills):
             volume = fills["volume"].to_numpy(dtype=float)
-            signed = np.where(fills["side"].to_numpy() == "buy", volume, -volume)
+            signed = np.where((fills["side"] == "buy").to_numpy(), volume, -volume)
             codes, symbols = pd.factorize(fills["symbol"])
             order = np.argsort(codes, kind="stable")
             bounds = np.searchsorted(codes[order], np.arange(len(symbols) + 1))

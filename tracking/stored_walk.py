@@ -127,9 +127,13 @@ def walk_stored(fills: pd.DataFrame) -> StoredWalk | None:
         seq, grouped = rows[by_symbol], codes[rows][by_symbol]
         if not np.all((np.diff(seq) > 0) | (np.diff(grouped) != 0)):
             return None
-    walk_codes, walk_symbols = pd.factorize(ordered["symbol"])
-    _, first = np.unique(codes[rows], return_index=True)  # each symbol's first walked fill
-    groups = walk_codes[first].astype(np.int64)
+    if ordered is fills:  # walked in row order: the same codes, each its own group
+        walk_codes, walk_symbols = codes, uniques
+        groups = np.arange(len(uniques), dtype=np.int64)
+    else:
+        walk_codes, walk_symbols = pd.factorize(ordered["symbol"])
+        _, first = np.unique(codes[rows], return_index=True)  # each symbol's first walked fill
+        groups = walk_codes[first].astype(np.int64)
     sign = np.where((ordered["side"] == "buy").to_numpy(), 1, -1).astype(np.int64)
     count = max(len(walk_symbols), 1)
     empty_f, empty_i = np.zeros(0), np.zeros(0, np.int64)

@@ -156,8 +156,11 @@ def label_sets(trips: pd.DataFrame) -> tuple[np.ndarray, list[Any]]:
     return np.where(codes < 0, len(distinct), codes), [*distinct, None]  # -1: no labels
 
 
-def expand(codes: np.ndarray, keys_per_code: Sequence[Sequence[str]]) -> tuple:
-    """(rows, keys): trip i once per key of ``keys_per_code[codes[i]]``, in that order."""
+def expand(codes: np.ndarray, keys_per_code: Sequence[Sequence[Any]]) -> tuple:
+    """(rows, key codes, keys): trip i once per key of ``keys_per_code[codes[i]]``, in that
+    order; each membership's key as its code in ``keys`` (an object array), as ``pd.factorize``
+    of the memberships' keys gives them (first seen first). The keys are factorized once per
+    distinct code, not once per trip: the memberships' codes are integers renumbered."""
     lengths = np.array([len(k) for k in keys_per_code], dtype=np.int64)
     flat = np.empty(int(lengths.sum()), dtype=object)  # keys may be tuples: fill one by one
     for i, key in enumerate(k for keys in keys_per_code for k in keys):
@@ -166,8 +169,13 @@ def expand(codes: np.ndarray, keys_per_code: Sequence[Sequence[str]]) -> tuple:
     counts = lengths[codes]
     rows = np.repeat(np.arange(len(codes)), counts)
     first = np.repeat(np.cumsum(counts) - counts, counts)  # each trip's first membership
-    offset = np.arange(len(rows)) - first
-    return rows, flat[np.repeat(start[codes], counts) + offset]
+    at = np.repeat(start[codes], counts) + (np.arange(len(rows)) - first)
+    flat_codes, flat_keys = pd.factorize(flat)
+    if (flat_codes < 0).any():  # a missing key: factorized as pd.factorize does it, by rows
+        key_codes, keys = pd.factorize(flat[at])
+        return rows, key_codes, keys
+    key_codes, used = pd.factorize(flat_codes[at])
+    return rows, key_codes, np.asarray(flat_keys, dtype=object)[used]
 
 
 def group_codes(
@@ -184,9 +192,8 @@ def group_codes(
     rows = np.arange(len(trips))
     if by == "label":
         sets, distinct = label_sets(trips)
-        label_rows, keys = expand(sets, [labels_of(v) for v in distinct])
-        codes, names = pd.factorize(keys)
-        return label_rows, codes, np.asarray(names, dtype=object)
+        label_rows, codes, names = expand(sets, [labels_of(v) for v in distinct])
+        return label_rows, codes, names
     if by in COLUMN_OF:
         column = COLUMN_OF[by]
         check_columns(trips, (column,), f"by={by!r} reads it")

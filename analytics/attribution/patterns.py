@@ -57,8 +57,7 @@ def pattern_analysis(
     check_columns(trips, ("labels", "net_pnl"), "patterns are label combinations of PnL")
     net = check_finite(trips, "net_pnl")
     sets, distinct = label_sets(trips)
-    rows, keys = expand(sets, [combination_keys(v) for v in distinct])
-    codes, uniques = pd.factorize(keys)
+    rows, codes, uniques = expand(sets, [combination_keys(v) for v in distinct])
     count = len(uniques)
     pnl = net[rows]
     trades = np.bincount(codes, minlength=count)

@@ -12,6 +12,11 @@ at the same path or URL has another one and never reads the files of the one it 
 committed rows may be cached: the repository uses the cache for reads in a session that has
 written nothing (the services' query sessions), never inside a writing transaction.
 
+Texts are stored plain (``large_string``, pandas' own string storage) and the file is mapped,
+not read: a read hands the columns to pandas in place, with no decoding and no copy (format 1
+dictionary-encoded the repeated texts and decoded them on every read). A file is never changed
+once written (replaced by a rename), so a frame over a mapping of it stays valid.
+
 Files are written to a temporary name and renamed into place; a file that cannot be read is
 ignored (logged) and a directory that cannot be written only costs speed. Where: beside the
 candle cache (``CANDLE_CACHE_DIR``'s setting, ``off`` turns both off), in ``trades/``.
@@ -30,11 +35,12 @@ from sqlalchemy import URL
 
 from database.repositories._arrow_files import ArrowFileCache, beside_candles
 
-FORMAT = "1"
+FORMAT = "2"  # 1: repeated texts dictionary-encoded (decoded on every read)
 _SUFFIX = ".trades.arrow"
 _TEXT = ("trade_id", "strategy_id", "symbol", "side", "labels_text", "volatility_regime",
          "market_session", "source", "order_id")  # fmt: skip
 _NUMBERS = ("price", "volume", "commission", "pnl", "cumulative_pnl")
+_STRINGS = {pa.large_string(): pd.StringDtype(na_value=np.nan)}
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,7 @@ class TradeFileCache(ArrowFileCache):
     """The trade cache files of one database, in one directory."""
 
     suffix = _SUFFIX
+    memory_map = True  # the columns are read in place: texts and numbers without a copy
     what = "trade"
     fallback = "trades"
 
@@ -64,25 +71,16 @@ class TradeFileCache(ArrowFileCache):
         if found is None:
             return None
         table, last_id, count = found
-        for k, field in enumerate(table.schema):
-            if pa.types.is_dictionary(field.type):  # texts again: None where null
-                table = table.set_column(k, field.name, table.column(k).cast(pa.string()))
-        frame = table.to_pandas(types_mapper={pa.string(): pd.StringDtype(na_value=np.nan)}.get)
+        frame = table.to_pandas(types_mapper=_STRINGS.get)  # texts: None where null
         return CachedTrades(frame, last_id, count)
 
     def store(self, account: str, database: str, frame: pd.DataFrame, last_id: int) -> bool:
         """Write ``frame`` (the columns of :class:`CachedTrades`) as the account's rows up to
         ``last_id``; False when the directory is not writable (logged once)."""
-        columns = {name: frame[name] for name in (*_TEXT, *_NUMBERS)}
-        arrays = {
-            # from_pandas: a missing text (None or NaN) is null
-            name: pa.array(values, type=pa.string(), from_pandas=True).dictionary_encode()
-            if name in ("strategy_id", "symbol", "side", "labels_text", "volatility_regime",
-                        "market_session", "source")
-            else pa.array(values, type=pa.string(), from_pandas=True)
-            for name, values in columns.items()
-            if name in _TEXT
-        }  # fmt: skip
+        arrays = {  # from_pandas: a missing text (None or NaN) is null
+            name: pa.array(frame[name], type=pa.large_string(), from_pandas=True)
+            for name in _TEXT
+        }
         for name in _NUMBERS:
             arrays[name] = pa.array(frame[name].to_numpy(dtype="float64"))
         arrays["time"] = pa.array(
