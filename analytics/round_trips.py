@@ -242,9 +242,10 @@ def round_trips(
     its entry fill's value."""
     ordered = check_fills(fills)
     walked = _compiled(ordered)
-    frame = _trip_frame(ordered, walked)
+    grouped = _Grouped(walked)
+    frame = _trip_frame(ordered, walked, grouped)
     if carry:
-        _carry(frame, ordered, walked, carry)
+        _carry(frame, ordered, walked, carry, grouped)
     frame["mae"] = np.nan
     frame["mfe"] = np.nan
     if candles and len(frame):
@@ -266,31 +267,50 @@ def _compiled(fills: pd.DataFrame) -> tuple:
     )  # fmt: skip
 
 
-def _carry(frame: pd.DataFrame, fills: pd.DataFrame, walked: tuple, names: Sequence[str]) -> None:
-    (_, opened, closed, _, _, first, last, *_rest) = walked
-    done = walked[-1]
-    keep = np.flatnonzero(done)
-    keep = keep[np.argsort(last[keep], kind="stable")]  # the frame's rows: exit order
+class _Grouped:
+    """What the trip frame and the carried columns share of a walk (:func:`fifo_walk`'s
+    outputs): ``keep``, the closed trips in exit order (the frame's rows), and per side
+    (``entries``, ``exits``) the fills trip by trip, each trip's in time order, with their
+    count per trip."""
+
+    def __init__(self, walked: tuple) -> None:
+        (_, opened, closed, _, _, first, last, *_rest) = walked
+        keep = np.flatnonzero(walked[13])
+        self.keep = keep[np.argsort(last[keep], kind="stable")]
+        self.entries = _by_trip(opened, len(first))
+        self.exits = _by_trip(closed, len(first))
+
+
+def _by_trip(trip_of: np.ndarray, trips: int) -> tuple[np.ndarray, np.ndarray]:
+    """(the fills of a trip (``trip_of``: -1 none) trip by trip, in time order within one;
+    the count of each of the ``trips``)."""
+    rows = np.flatnonzero(trip_of >= 0)
+    rows = rows[np.argsort(trip_of[rows], kind="stable")]
+    return rows, np.bincount(trip_of[rows], minlength=trips)
+
+
+def _carry(
+    frame: pd.DataFrame, fills: pd.DataFrame, walked: tuple, names: Sequence[str],
+    grouped: _Grouped | None = None,
+) -> None:  # fmt: skip
+    grouped = grouped or _Grouped(walked)
+    keep, first = grouped.keep, walked[5]
     for name in names:
         if name == "labels":
-            frame[name] = _label_unions(fills[name], opened, closed, len(first))[keep]
+            frame[name] = _label_unions(fills[name], grouped)[keep]
         else:
             frame[name] = _taken(fills[name], first[keep])
 
 
-def _label_unions(
-    labels: pd.Series, opened: np.ndarray, closed: np.ndarray, trips: int
-) -> np.ndarray:
+def _label_unions(labels: pd.Series, grouped: _Grouped) -> np.ndarray:
     """Per trip, the union of its fills' label tuples (:func:`merge_label_sets`), its fills
     found by the walk's trip of each fill: entries then exits, each in time order. The
     distinct tuples are found by identity first (a stored frame holds one tuple per distinct
     text), then by value among those (analytics.distinct)."""
     codes, distinct = factorized(labels.tolist())
     held = []
-    for trip_of in (opened, closed):
-        rows = np.flatnonzero(trip_of >= 0)
-        rows = rows[np.argsort(trip_of[rows], kind="stable")]  # trip by trip, in time order
-        held += [codes[rows], np.bincount(trip_of[rows], minlength=trips)]
+    for rows, counts in (grouped.entries, grouped.exits):
+        held += [codes[rows], counts]
     return merge_label_sets(*held, distinct.tolist())
 
 
@@ -360,16 +380,16 @@ def _union(codes: list[int], values: list[tuple[str, ...]]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(x for c in codes for x in values[c]))
 
 
-def _ids_by_trip(trip_of: np.ndarray, ids: np.ndarray, trips: np.ndarray, count: int) -> np.ndarray:
-    """The trade ids each of ``trips`` holds (fills in time order), from each fill's trip
-    (-1: none) among ``count`` trips: a tuple each, those of one length made at once
-    (``zip`` of shifted columns)."""
-    rows = np.flatnonzero(trip_of >= 0)
-    order = rows[np.argsort(trip_of[rows], kind="stable")]
-    bounds = np.searchsorted(trip_of[order], np.arange(count + 1))
+def _ids_by_trip(
+    side: tuple[np.ndarray, np.ndarray], ids: np.ndarray, trips: np.ndarray
+) -> np.ndarray:
+    """The trade ids each of ``trips`` holds (fills in time order), from one side of
+    :class:`_Grouped` (the fills trip by trip, the count per trip): a tuple each, those of one
+    length made at once (``zip`` of shifted columns)."""
+    order, counts = side
     held = ids[order]
-    starts = bounds[trips]
-    sizes = bounds[trips + 1] - starts
+    starts = (np.cumsum(counts) - counts)[trips]
+    sizes = counts[trips]
     out = np.empty(len(trips), dtype=object)
     for size in np.unique(sizes).tolist():
         at = np.flatnonzero(sizes == size)
@@ -379,13 +399,14 @@ def _ids_by_trip(trip_of: np.ndarray, ids: np.ndarray, trips: np.ndarray, count:
     return out
 
 
-def _trip_frame(fills: pd.DataFrame, walked: tuple) -> pd.DataFrame:
-    (_, opened, closed, _, direction, first, last, entry_qty, entry_notional, exit_qty,
-     exit_notional, gross, fees, done) = walked  # fmt: skip
-    trips = len(first)
+def _trip_frame(
+    fills: pd.DataFrame, walked: tuple, grouped: _Grouped | None = None
+) -> pd.DataFrame:
+    (_, _, _, _, direction, first, last, entry_qty, entry_notional, exit_qty, exit_notional,
+     gross, fees, _) = walked  # fmt: skip
+    grouped = grouped or _Grouped(walked)
     ids = fills["trade_id"].to_numpy(dtype=object)
-    keep = np.flatnonzero(done)
-    keep = keep[np.argsort(last[keep], kind="stable")]  # exit order
+    keep = grouped.keep  # exit order
     times = pd.DatetimeIndex(fills["time"])
     entry_time = times[first[keep]]
     exit_time = times[last[keep]]
@@ -401,8 +422,8 @@ def _trip_frame(fills: pd.DataFrame, walked: tuple) -> pd.DataFrame:
             "entry_price": entry_notional[keep] / entry_qty[keep],
             "exit_price": exit_notional[keep] / exit_qty[keep],
             "volume": entry_qty[keep],
-            "entry_trade_ids": _ids_by_trip(opened, ids, keep, trips),
-            "exit_trade_ids": _ids_by_trip(closed, ids, keep, trips),
+            "entry_trade_ids": _ids_by_trip(grouped.entries, ids, keep),
+            "exit_trade_ids": _ids_by_trip(grouped.exits, ids, keep),
             "holding_s": (exit_time - entry_time).total_seconds().to_numpy(),
             "gross_pnl": gross[keep],
             "fees": fees[keep],

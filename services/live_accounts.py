@@ -21,6 +21,7 @@ not end at the reset's row: read again when next viewed.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections import defaultdict
 from collections.abc import Iterable
@@ -142,10 +143,14 @@ class LiveAccounts:
             volume = fills["volume"].to_numpy(dtype=float)
             signed = np.where((fills["side"] == "buy").to_numpy(), volume, -volume)
             codes, symbols = pd.factorize(fills["symbol"])
-            order = np.argsort(codes, kind="stable")
-            bounds = np.searchsorted(codes[order], np.arange(len(symbols) + 1))
-            for k, symbol in enumerate(symbols.tolist()):
-                _position(state, str(symbol)).extend(signed[order[bounds[k] : bounds[k + 1]]])
+            if len(symbols) <= 16:  # a few: a pass each (an exact sum takes any order)
+                parts = [signed[codes == k] for k in range(len(symbols))]
+            else:  # grouped by one sort
+                order = np.argsort(codes, kind="stable")
+                bounds = np.searchsorted(codes[order], np.arange(len(symbols) + 1)).tolist()
+                parts = [signed[order[a:b]] for a, b in itertools.pairwise(bounds)]
+            for symbol, part in zip(symbols.tolist(), parts, strict=True):
+                _position(state, str(symbol)).extend(part)
         with self._lock:
             self._accounts[account] = state
 

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from analytics._fifo import fifo_carry
-from analytics.round_trips import _carry, _Trip, _trip_frame, check_fills
+from analytics.round_trips import _carry, _Grouped, _Trip, _trip_frame, check_fills
 from tracking.history import AccountHistory
 
 
@@ -47,9 +47,10 @@ class StoredWalk:
     def trips(self, carry: Sequence[str] = ()) -> pd.DataFrame:
         """``round_trips(fills, carry=carry)`` without candles, from this walk."""
         walked = self._walked[:14]
-        frame = _trip_frame(self.ordered, walked)
+        grouped = _Grouped(walked)
+        frame = _trip_frame(self.ordered, walked, grouped)
         if carry:
-            _carry(frame, self.ordered, walked, carry)
+            _carry(frame, self.ordered, walked, carry, grouped)
         frame["mae"] = np.nan
         frame["mfe"] = np.nan
         return frame
