@@ -9,16 +9,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from caching import SharedCache
 from config.settings import Settings
 from database import migrate
 from database.repositories import CandleRepository
 from database.session import make_engine, make_session_factory
-from strategies.data_integration import StrategyDataIntegrator
+
+if TYPE_CHECKING:  # imported by offline_services only: a command that only stores skips it
+    from strategies.data_integration import StrategyDataIntegrator
 
 log = logging.getLogger("stratlens")
 
@@ -50,6 +52,9 @@ def offline_services(
     settings: Settings,
 ) -> Iterator[tuple[sessionmaker[Session], StrategyDataIntegrator]]:
     """A migrated database (bundled data loaded) and an integrator, for one command."""
+    from caching import SharedCache
+    from strategies.data_integration import StrategyDataIntegrator
+
     engine = prepare_database(settings)
     cache = SharedCache.from_url(settings.redis_url)
     try:

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from analytics.label_batch import FillColumns, annotate_parts, label_names
 from analytics.label_config import LabelConfig
 from analytics.labels import NAN, NewsCalendar, SymbolBars
-from analytics.market_context import CONTEXT_KEYS, SortedWindow
+from analytics.market_context import CONTEXT_KEYS
 from analytics.symbol_bars import FrameBars
 from database.repositories.candles import CandleRepository
 from database.repositories.trades import context_texts, label_texts
@@ -182,18 +182,16 @@ def _label_texts(mask: np.ndarray) -> list[str]:
 
 def _medians(config: LabelConfig, opened: np.ndarray, price: np.ndarray) -> np.ndarray:
     """Per fill, the median notional of the account's earlier entries (NaN: too few, or the
-    fill opened nothing): MarketAnnotator._medians' of an account with no entry before."""
+    fill opened nothing): MarketAnnotator._medians' of an account with no entry before (its
+    SortedWindow's median, a rolling median of the entries: the same floats, tested)."""
     entries = config.entry_sizes
     out = np.full(len(opened), NAN)
-    sizes = SortedWindow(entries.window)
-    enough = entries.min_history
-    push = sizes.push
     opening = np.flatnonzero(opened > 0)
-    for j, notional in zip(opening.tolist(), (opened[opening] * price[opening]).tolist(),
-                           strict=True):  # fmt: skip
-        if len(sizes) >= enough:
-            out[j] = sizes.median()
-        push(notional)
+    if not len(opening) or entries.min_history > entries.window:
+        return out
+    notional = pd.Series(opened[opening] * price[opening])
+    rolling = notional.rolling(entries.window, min_periods=entries.min_history)
+    out[opening] = rolling.median().shift(1).to_numpy()
     return out
 
 

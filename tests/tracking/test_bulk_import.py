@@ -119,3 +119,31 @@ def test_a_file_with_a_problem_stores_nothing(session_factory, tmp_path):
     with pytest.raises(TradeImportError, match=r"row 4, column 'price': 'abc' is not a number"):
         TrackingService(session_factory).import_file(path, "csv", "cols")
     assert _rows(session_factory, "cols") == []
+
+
+def test_the_trailing_medians_are_the_sorted_windows():
+    from analytics.label_config import load_label_config
+    from analytics.market_context import SortedWindow
+    from tracking.bulk_labels import _medians
+
+    config = load_label_config()
+    entries = config.entry_sizes
+    rng = np.random.default_rng(11)
+    for trial in range(60):
+        n = int(rng.integers(1, 400))
+        opened = np.where(rng.random(n) < 0.6, rng.integers(1, 4, n) / 2, 0.0)
+        price = np.round(rng.lognormal(4, 1 + trial % 3, n), 2 + trial % 4)
+        window, wanted = SortedWindow(entries.window), np.full(n, np.nan)
+        for j in np.flatnonzero(opened > 0).tolist():
+            if len(window) >= entries.min_history:
+                wanted[j] = window.median()
+            window.push(float(opened[j]) * float(price[j]))
+        assert np.array_equal(_medians(config, opened, price), wanted, equal_nan=True)
+
+
+def test_the_stripped_spaces_are_those_of_str_strip():
+    import sys
+
+    from tracking.importers.csv_arrow import SPACES
+
+    assert "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()) == SPACES

@@ -20,13 +20,9 @@ and docs/tracking.md.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
 from pathlib import Path
 
-from tracking.importers.csv_fills import read_csv_fills
-from tracking.importers.freqtrade import read_freqtrade
-from tracking.importers.hummingbot import read_hummingbot
-from tracking.importers.orders_csv import read_orders_csv
 from tracking.importers.result import (
     FORMATS,
     ImportedTrades,
@@ -44,11 +40,13 @@ __all__ = [
     "read_trades",
 ]
 
-_READERS: dict[str, Callable[[str | Path, str], ImportedTrades]] = {
-    "freqtrade": read_freqtrade,
-    "hummingbot": read_hummingbot,
-    "csv": read_csv_fills,
-    "orders-csv": read_orders_csv,
+# each format's reader (module, function), imported when a file of it is read: a process
+# that reads one format does not import the others (and what they import)
+_READERS: dict[str, tuple[str, str]] = {
+    "freqtrade": ("tracking.importers.freqtrade", "read_freqtrade"),
+    "hummingbot": ("tracking.importers.hummingbot", "read_hummingbot"),
+    "csv": ("tracking.importers.csv_fills", "read_csv_fills"),
+    "orders-csv": ("tracking.importers.orders_csv", "read_orders_csv"),
 }
 
 
@@ -62,4 +60,6 @@ def read_trades(path: str | Path, fmt: str, account: str) -> ImportedTrades:
         raise ValueError(f"format={fmt!r} is invalid: expected one of {', '.join(FORMATS)}")
     if not isinstance(account, str) or not account.strip():
         raise ValueError(f"account={account!r} is invalid: expected a non-empty account name")
-    return _READERS[fmt](path, account)
+    module, name = _READERS[fmt]
+    reader = getattr(importlib.import_module(module), name)
+    return reader(path, account)

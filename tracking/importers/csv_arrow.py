@@ -13,7 +13,6 @@ correctly; epoch digits), None otherwise.
 from __future__ import annotations
 
 import csv
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +20,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyarrow import csv as pa_csv
 
-# what str.strip strips: every character str.isspace holds
-_SPACES = "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace())
+# what str.strip strips: every character str.isspace holds (a test holds it equal to those
+# of every code point; walking them all here cost ~0.1 s at each start of a process)
+SPACES = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
 _DECIMAL = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 _DIGITS = r"^\d{1,18}$"
 
@@ -62,7 +65,7 @@ def arrow_columns(
     if not table.num_rows:
         return None
     columns = {
-        name: pc.utf8_trim(table.column(slot), characters=_SPACES)
+        name: pc.utf8_trim(table.column(slot), characters=SPACES)
         for name, slot in zip(names, slots, strict=True)
         if name
     }
@@ -84,6 +87,19 @@ def epoch_digits(column: pa.ChunkedArray) -> np.ndarray | None:
     return pc.cast(column, pa.int64()).to_numpy()
 
 
+def texts(column: pa.ChunkedArray | pa.Array) -> list[str]:
+    """The cells as Python strings; a column of few distinct values (symbols, sides,
+    strategies) through one string per value, not one per cell."""
+    encoded = pc.dictionary_encode(column)
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    values = encoded.dictionary
+    if len(values) * 8 > len(column):
+        return column.to_pylist()
+    names = np.array(values.to_pylist(), dtype=object)
+    return names[encoded.indices.to_numpy(zero_copy_only=False)].tolist()
+
+
 def any_equal(column: pa.ChunkedArray, value: str) -> bool:
     return bool(pc.any(pc.equal(column, value)).as_py())
 
@@ -92,4 +108,12 @@ def longest(column: pa.ChunkedArray) -> int:
     return int(pc.max(pc.utf8_length(column)).as_py() or 0)
 
 
-__all__ = ["any_equal", "arrow_columns", "decimals", "epoch_digits", "longest"]
+__all__ = [
+    "SPACES",
+    "any_equal",
+    "arrow_columns",
+    "decimals",
+    "epoch_digits",
+    "longest",
+    "texts",
+]

@@ -34,7 +34,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from database.records import TradeRecord
-from tracking.importers.csv_arrow import any_equal, arrow_columns, decimals, epoch_digits, longest
+from tracking.importers.csv_arrow import (
+    any_equal,
+    arrow_columns,
+    decimals,
+    epoch_digits,
+    longest,
+    texts,
+)
 from tracking.importers.result import (
     TEXT_LIMITS,
     ImportedTrades,
@@ -204,11 +211,11 @@ def _arrow_checked(path: Path, account: str) -> tuple[FillTable, list[datetime] 
             times, times_us = None, _epoch_us(ms)
     except ValueError:
         return None
-    strategies = [DEFAULT_STRATEGY] * n if strategy is None else strategy.to_pylist()
+    strategies = [DEFAULT_STRATEGY] * n if strategy is None else texts(strategy)
     orders = [None] * n if order is None else [o or None for o in order.to_pylist()]
     table = FillTable(path, n, columns["trade_id"].to_pylist(), strategies,
-                      columns["symbol"].to_pylist(), side.to_pylist(), price, volume, fees,
-                      times_us, orders)  # fmt: skip
+                      texts(columns["symbol"]), texts(side), price, volume, fees, times_us,
+                      orders)  # fmt: skip
     return table, times
 
 
