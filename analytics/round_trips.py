@@ -352,7 +352,8 @@ def merge_label_sets(
     packed = size <= longest
     fits = packed[trip]
     digits = np.zeros(len(trip), dtype=np.int64)
-    digits[fits] = (codes[fits] + 1) * base ** at[fits]
+    powers = np.array([base**k for k in range(longest)], dtype=np.int64)  # < 2**62 each
+    digits[fits] = (codes[fits] + 1) * powers[at[fits]]
     keys = np.zeros(trips, dtype=np.int64)
     held = size > 0  # the trips holding a code: their starts increase
     if held.any():
@@ -361,9 +362,8 @@ def merge_label_sets(
     merged = np.empty(len(unique), dtype=object)
     merged[:] = [_union(_unpacked(key, base), values) for key in unique.tolist()]
     unions[packed] = merged[inverse]
-    listed, starts, sizes = codes.tolist(), start.tolist(), size.tolist()
     for t in np.flatnonzero(~packed).tolist():
-        unions[t] = _union(listed[starts[t] : starts[t] + sizes[t]], values)
+        unions[t] = _union(codes[start[t] : start[t] + size[t]].tolist(), values)
     return unions
 
 
