@@ -204,7 +204,7 @@ class TrackingService:
         if columns and not dry_run and fmt == "csv":
             done = import_columns(self._sessions, self.tracker, self._label_config, path, account)
             if done is not None:
-                return ImportReport(done[0], account, done[1], done[1], 0, False, {})
+                return ImportReport(done[0], account, sum(done[1:]), *done[1:], False, {})
         read = read_trades(path, fmt, account)
         records = read.records
         if read.executions is not None:

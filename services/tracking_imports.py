@@ -35,13 +35,13 @@ def import_columns(
     config: LabelConfig | None,
     path: str | Path,
     account: str,
-) -> tuple[str, int] | None:
-    """A plain CSV of fills recorded into an account with no trade yet a column at a time
-    (tracking.bulk_import: the rows ``tracker`` would store, its annotator's rules
-    ``config``), under the tracker's lock; the tracker then reads the account when next
-    used. (The reader's summary, the fills stored), or None when that does not apply (the
-    file is not plain or has a problem, the account has trades or ``tracker`` holds it, no
-    ``config``): nothing was written, the tracker records it."""
+) -> tuple[str, int, int] | None:
+    """A plain CSV of fills recorded a column at a time (tracking.bulk_import: the rows
+    ``tracker`` would store, its annotator's rules ``config``; the tracker's errors for a
+    fill stored with other values or out of order), under the tracker's lock; the tracker
+    reads the account again when next used. (The reader's summary, the fills stored, those
+    already stored), or None when that does not apply (the file is not plain or has a
+    problem, ``tracker`` holds the account, no ``config``): nothing was written."""
     from tracking.bulk_import import import_table
     from tracking.importers.csv_fills import read_fill_table
 
@@ -53,10 +53,12 @@ def import_columns(
     with tracker.exclusive():
         if tracker.holds(account):
             return None
-        with sessions.begin() as session:
-            stored = import_table(session, table, account, config)
-        tracker.forget([account])
-    return None if stored is None else (table.summary(), stored)
+        try:
+            with sessions.begin() as session:
+                stored, already = import_table(session, table, account, config)
+        finally:
+            tracker.forget([account])
+    return table.summary(), stored, already
 
 
 def orders_line(orders: dict[str, Any], dry_run: bool) -> str:

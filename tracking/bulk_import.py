@@ -19,6 +19,7 @@ live view) read it from the database when next used, as for trades another proce
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -28,10 +29,14 @@ from sqlalchemy.orm import Session
 
 from analytics._fifo import fifo_carry
 from analytics.label_config import LabelConfig
+from analytics.round_trips import PositionLedger
+from analytics.trade_batch import time_ns
 from database.repositories._common import DEFAULT_CHUNK_ROWS
 from database.repositories.trades import TRADES, TradeRepository
 from tracking.bulk_labels import Roles, label_symbol
+from tracking.history import AccountHistory, apply_stored
 from tracking.importers.csv_fills import FillTable
+from tracking.tracker import ConflictingTradeError, OutOfOrderTradeError
 from tracking.trade_records import collector_paused
 
 SOURCE = "csv"
@@ -39,40 +44,125 @@ SOURCE = "csv"
 
 def import_table(
     session: Session, table: FillTable, account: str, config: LabelConfig | None
-) -> int | None:
-    """Store the fills of ``table`` as ``account``'s first trades in the session's
-    transaction (the caller commits); how many. None (nothing written) when the account
-    has stored trades. ``config``: the labels' (None: no market context, no labels, as a
-    tracker without annotator)."""
+) -> tuple[int, int]:
+    """Store the fills of ``table`` that ``account`` does not have yet in the session's
+    transaction (the caller commits): (stored, already stored). A fill stored with other
+    values raises ConflictingTradeError, one older than the account's last stored fill of
+    its symbol OutOfOrderTradeError (the tracker's errors and messages; nothing written).
+    ``config``: the labels' (None: no market context, no labels, as a tracker without
+    annotator)."""
     newest = session.scalar(select(func.max(TRADES.c.id)).where(TRADES.c.account_id == account))
-    if newest is not None:
-        return None
-    n = len(table.trade_ids)
-    if not n:
-        return 0
     with collector_paused():
-        columns = _columns(session, table, account, config)
-        TradeRepository(session).add_columns(_chunks(columns, n))
-    return n
+        history = None
+        if newest is not None:  # what the tracker reads of the account first (its own way)
+            history = AccountHistory(account)
+            stored = TradeRepository(session).rows_after(account, 0)[0]
+            apply_stored(history, stored, trips=False, newest_row=int(newest))
+            fresh = _fresh(table, stored, history, account)
+            if not fresh.all():
+                table = _take(table, np.flatnonzero(fresh))
+        n = len(table.trade_ids)
+        if n:
+            columns = _columns(session, table, account, config, history)
+            TradeRepository(session).add_columns(_chunks(columns, n))
+    return n, table.rows_read - n
+
+
+def _fresh(
+    table: FillTable, stored: pd.DataFrame, history: AccountHistory, account: str
+) -> np.ndarray:
+    """Which fills of ``table`` the account has not stored (a fill stored with the same
+    symbol, side, price, volume and time is left out); raises the tracker's error for the
+    first fill (in time order) stored with other values, or older than the account's last
+    stored fill of its symbol."""
+    at = pd.Index(stored["trade_id"]).get_indexer(table.trade_ids)
+    known = at >= 0
+    k = np.flatnonzero(known)
+    s = at[k]
+    stored_us = _micros(stored["time"])
+    same = np.ones(len(k), dtype=bool)
+    for name, given in (("symbol", table.symbols), ("side", table.sides)):
+        same &= stored[name].to_numpy(dtype=object)[s] == np.array(given, dtype=object)[k]
+    for name, values in (("price", table.prices), ("volume", table.volumes)):
+        same &= stored[name].to_numpy(dtype=np.float64)[s] == values[k]
+    same &= stored_us[s] == table.times_us[k]
+    problem = np.zeros(len(known), dtype=bool)
+    problem[k[~same]] = True
+    symbols = np.array(table.symbols, dtype=object)
+    for symbol, last in history.last_time.items():
+        late = table.times_us < _micros(pd.Series([last]))[0]
+        problem |= ~known & late & (symbols == symbol)
+    if problem.any():
+        j = int(np.flatnonzero(problem)[0])
+        trade_id, when = table.trade_ids[j], _datetime(int(table.times_us[j]))
+        if known[j]:
+            row = int(at[j])
+            had = (stored["symbol"].iat[row], stored["side"].iat[row],
+                   float(stored["price"].iat[row]), float(stored["volume"].iat[row]),
+                   _datetime(int(stored_us[row])).timestamp())  # fmt: skip
+            given = (table.symbols[j], table.sides[j], float(table.prices[j]),
+                     float(table.volumes[j]), when.timestamp())  # fmt: skip
+            raise ConflictingTradeError(
+                f"trade {trade_id!r} of account {account!r} is stored with other values"
+                f" {had} than {given}: nothing was written"
+            )
+        last = history.last_time[table.symbols[j]]
+        raise OutOfOrderTradeError(
+            f"trade {trade_id!r} of account {account!r} at {when.isoformat()} is older than"
+            f" the account's last {table.symbols[j]} trade at {last.isoformat()}: trades of an"
+            " account and symbol are recorded in time order (its PnL would change trades"
+            " already stored); nothing was written"
+        )
+    return ~known
+
+
+def _micros(times: pd.Series) -> np.ndarray:
+    """UTC times (a column of the stored frame, or datetimes) as epoch microseconds."""
+    index = pd.DatetimeIndex(times)
+    if index.tz is None:
+        index = index.tz_localize("UTC")
+    return index.as_unit("us").asi8
+
+
+def _datetime(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _take(table: FillTable, rows: np.ndarray) -> FillTable:
+    """The fills ``rows`` of ``table`` (in order)."""
+    take = rows.tolist()
+    lists = {name: [getattr(table, name)[k] for k in take]
+             for name in ("trade_ids", "strategies", "symbols", "sides", "orders")}  # fmt: skip
+    arrays = {name: getattr(table, name)[rows]
+              for name in ("prices", "volumes", "fees", "times_us")}  # fmt: skip
+    return table._replace(**lists, **arrays)
 
 
 def _columns(
-    session: Session, table: FillTable, account: str, config: LabelConfig | None
-) -> dict[str, Any]:
-    """The rows as the writer's columns (TRADE_COLUMNS)."""
+    session: Session, table: FillTable, account: str, config: LabelConfig | None,
+    history: AccountHistory | None,
+) -> dict[str, Any]:  # fmt: skip
+    """The rows as the writer's columns (TRADE_COLUMNS), the account's ``history`` before
+    them (None: none)."""
     n = len(table.trade_ids)
     codes, symbols = pd.factorize(np.array(table.symbols, dtype=object))
     codes = codes.astype(np.int64)
     sign = np.where(np.array(table.sides, dtype=object) == "buy", 1, -1).astype(np.int64)
     t_ns = table.times_us * 1000
-    pnl, roles = _positions(codes, len(symbols), sign, table, t_ns)
-    # the tracker's running sum, from 0.0, one addition per fill in order
-    cumulative = np.cumsum(np.concatenate(([0.0], pnl)))[1:]
+    history = history or AccountHistory(account)
+    ledgers = [history.ledger(symbol) for symbol in symbols]
+    pnl, roles = _positions(codes, ledgers, sign, table, t_ns)
+    # the tracker's running sum, from the account's, one addition per fill in order
+    cumulative = np.cumsum(np.concatenate(([history.cumulative_pnl], pnl)))[1:]
     contexts: list[Any] = ["{}"] * n
     labels: list[Any] = ["[]"] * n
     if config is not None:
-        contexts, labels = _annotations(session, config, codes, list(symbols), sign, table,
-                                        t_ns, roles)  # fmt: skip
+        entries = {symbol: history.entries.get(symbol, []) for symbol in symbols}
+        contexts, labels = _annotations(session, config, codes, entries, sign, table, t_ns,
+                                        roles)  # fmt: skip
     return {
         "trade_id": table.trade_ids, "account_id": [account] * n,
         "strategy_id": table.strategies, "run_id": [None] * n, "symbol": table.symbols,
@@ -84,14 +174,26 @@ def _columns(
 
 
 def _positions(
-    codes: np.ndarray, groups: int, sign: np.ndarray, table: FillTable, t_ns: np.ndarray
-) -> tuple[np.ndarray, Roles]:
+    codes: np.ndarray, ledgers: list[PositionLedger], sign: np.ndarray, table: FillTable,
+    t_ns: np.ndarray,
+) -> tuple[np.ndarray, Roles]:  # fmt: skip
     """Each fill's realised pnl net of its commission and its role in its position, from
-    flat positions (analytics.trade_batch.apply_fills' numbers, without its round trips)."""
-    empty_i, empty_f = np.zeros(0, np.int64), np.zeros(0)
+    the positions ``ledgers`` hold (one per code): analytics.trade_batch.apply_fills'
+    numbers, without its round trips (the ledgers are left as they were)."""
+    groups = len(ledgers)
+    lots = [(g, *lot) for g, ledger in enumerate(ledgers) for lot in ledger.lots]
+    lot_group, lot_qty, lot_price = (np.array(c) for c in zip(*lots, strict=True)) if lots else (
+        np.zeros(0, np.int64), np.zeros(0), np.zeros(0))  # fmt: skip
+    carried = [ledger.trip for ledger in ledgers if ledger.side and ledger.trip is not None]
+    trip0 = np.array(
+        [(t.entry_qty, t.entry_notional, t.exit_qty, t.exit_notional, t.gross, t.fees)
+         for t in carried]
+    ).reshape(len(carried), 6)  # fmt: skip
     walked = fifo_carry(
         codes, sign, table.prices, table.volumes, table.fees, groups,
-        np.zeros(groups, np.int64), empty_i, empty_f, empty_f, np.zeros((0, 6)),
+        np.array([ledger.side for ledger in ledgers], dtype=np.int64),
+        lot_group.astype(np.int64), lot_qty.astype(np.float64), lot_price.astype(np.float64),
+        trip0,
     )  # fmt: skip
     pnl, closed, t_dir, t_first = walked[0], walked[2], walked[4], walked[5]
     opened_qty, closed_qty, closed_cost = walked[20], walked[21], walked[22]
@@ -99,17 +201,22 @@ def _positions(
     at = np.where(closing, closed, 0)
     entry_price = np.full(len(codes), np.nan)
     np.divide(closed_cost, closed_qty, out=entry_price, where=closing)
-    trip_ns = t_ns[t_first] if len(t_first) else np.zeros(1, np.int64)
+    # each trip's entry time: a carried trip's own, a new one's first fill's
+    trip_ns = np.zeros(max(len(t_first), 1), dtype=np.int64)
+    trip_ns[: len(carried)] = [time_ns(t.entry_time) for t in carried]
+    trip_ns[len(carried) : len(t_first)] = t_ns[t_first[len(carried) :]]
     direction = np.where(closing, t_dir[at] if len(t_dir) else 0, 0)
     entry_ns = np.where(closing, trip_ns[at], 0)
     return pnl, Roles(opened_qty, closed_qty, entry_price, direction, entry_ns)
 
 
 def _annotations(
-    session: Session, config: LabelConfig, codes: np.ndarray, symbols: list[str],
+    session: Session, config: LabelConfig, codes: np.ndarray, entries: dict[str, list[float]],
     sign: np.ndarray, table: FillTable, t_ns: np.ndarray, roles: Roles,
 ) -> tuple[list[str], list[str]]:  # fmt: skip
-    """Each fill's context and labels as stored, a symbol at a time."""
+    """Each fill's context and labels as stored, a symbol at a time (``entries``: per
+    symbol, the notionals the account's stored fills opened, in order)."""
+    symbols = list(entries)
     from analytics.labels import NewsCalendar
     from database.repositories.news import NewsRepository
 
@@ -123,7 +230,7 @@ def _annotations(
         rows = order[bounds[code] : bounds[code + 1]]
         part = Roles(*(a[rows] for a in roles))
         made = label_symbol(session, config, news, symbol, t_ns[rows], table.prices[rows],
-                            sign[rows], part)  # fmt: skip
+                            sign[rows], part, entries[symbol])  # fmt: skip
         contexts[rows], labels[rows] = made
     return contexts.tolist(), labels.tolist()
 

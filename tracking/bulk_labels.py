@@ -16,6 +16,7 @@ session; a fill with a bar its own. Tests hold every stored row equal to the tra
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -56,12 +57,14 @@ def label_symbol(
     price: np.ndarray,
     sign: np.ndarray,
     roles: Roles,
+    entries: list[float],
 ) -> tuple[list[str], list[str]]:
     """(context texts, label texts) of one symbol's fills of the import (times ``t`` in ns,
-    in time order), as the annotator's first batch labels them."""
+    in time order), as the annotator's first batch labels them; ``entries``: the notionals
+    the account's stored fills of the symbol opened, in order."""
     bars = _start(session, config, symbol, int(t[0]), int(t.max()))
     opened = roles.opened
-    medians = _medians(config, opened, price)
+    medians = _medians(config, opened, price, entries)
     distinct, bar_of = bars.bars_at(t)
     fills = FillColumns(
         t, price, sign, opened, medians, roles.closed, roles.entry_price, roles.entry_ns,
@@ -180,18 +183,21 @@ def _label_texts(mask: np.ndarray) -> list[str]:
     return np.array(texts, dtype=object)[inverse.reshape(-1)].tolist()
 
 
-def _medians(config: LabelConfig, opened: np.ndarray, price: np.ndarray) -> np.ndarray:
+def _medians(
+    config: LabelConfig, opened: np.ndarray, price: np.ndarray, before: Sequence[float] = ()
+) -> np.ndarray:
     """Per fill, the median notional of the account's earlier entries (NaN: too few, or the
-    fill opened nothing): MarketAnnotator._medians' of an account with no entry before (its
-    SortedWindow's median, a rolling median of the entries: the same floats, tested)."""
+    fill opened nothing): MarketAnnotator._medians' (its SortedWindow's median, warmed with
+    the entries ``before``, as a rolling median: the same floats, tested)."""
     entries = config.entry_sizes
     out = np.full(len(opened), NAN)
     opening = np.flatnonzero(opened > 0)
     if not len(opening) or entries.min_history > entries.window:
         return out
-    notional = pd.Series(opened[opening] * price[opening])
+    warm = list(before[-entries.window :]) if entries.window else []
+    notional = pd.Series([*warm, *(opened[opening] * price[opening]).tolist()], dtype=float)
     rolling = notional.rolling(entries.window, min_periods=entries.min_history)
-    out[opening] = rolling.median().shift(1).to_numpy()
+    out[opening] = rolling.median().shift(1).to_numpy()[len(warm) :]
     return out
 
 

@@ -147,3 +147,50 @@ def test_the_stripped_spaces_are_those_of_str_strip():
     from tracking.importers.csv_arrow import SPACES
 
     assert "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()) == SPACES
+
+
+def _both(session_factory, path, **kwargs):
+    """Import ``path`` into "cols" column-wise and into "recs" by the tracker: each one's
+    report, or the error it raised (its text with the account's name made alike)."""
+    out = []
+    for account, columns in (("cols", True), ("recs", False)):
+        try:
+            report = TrackingService(session_factory).import_file(
+                path, "csv", account, columns=columns, **kwargs
+            )
+            out.append((report.read, report.stored, report.already_stored, report.summary))
+        except ValueError as exc:
+            out.append((type(exc).__name__, str(exc).replace(repr(account), "ACCOUNT")))
+    return out
+
+
+def test_stored_trades_are_left_out_or_refused_as_the_tracker_does(session_factory, tmp_path):
+    _store_bars(session_factory)
+    first = _fills_csv(tmp_path / "first.csv", 400, seed=8)
+    _both(session_factory, first)
+    frame = pd.read_csv(first, dtype=str, keep_default_na=False)
+    later = pd.read_csv(_fills_csv(tmp_path / "later.csv", 200, seed=9, start_minute=8100),
+                        dtype=str, keep_default_na=False)  # fmt: skip
+    # some stored again (the same values) and new ones after them: the new ones stored
+    pd.concat([frame.iloc[::3], later]).to_csv(tmp_path / "mixed.csv", index=False)
+    cols, recs = _both(session_factory, tmp_path / "mixed.csv")
+    assert cols == recs
+    assert cols[1:3] == (200, len(frame.iloc[::3]))
+    assert _rows(session_factory, "cols") == _rows(session_factory, "recs")
+    # a stored trade with another price: refused, naming it, nothing written
+    changed = later.copy()
+    changed.loc[5, "price"] = "123.5"
+    changed.to_csv(tmp_path / "changed.csv", index=False)
+    cols, recs = _both(session_factory, tmp_path / "changed.csv")
+    assert cols == recs
+    assert cols[0] == "ConflictingTradeError"
+    # a new trade older than the account's last of its symbol: refused
+    older = later.iloc[:1].copy()
+    older["trade_id"] = "new-but-old"
+    older["timestamp"] = frame["timestamp"].iloc[-1]
+    older["symbol"] = "RW1"
+    older.to_csv(tmp_path / "older.csv", index=False)
+    cols, recs = _both(session_factory, tmp_path / "older.csv")
+    assert cols == recs
+    assert cols[0] == "OutOfOrderTradeError"
+    assert _rows(session_factory, "cols") == _rows(session_factory, "recs")
