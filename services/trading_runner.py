@@ -44,12 +44,14 @@ from database.repositories.candles import CandleRepository
 from database.repositories.order_requests import OrderRequestRepository
 from database.repositories.strategies import StrategyRepository
 from database.repositories.trading import DeploymentRow, TradingRepository
+from database.repositories.trading_batch import stale_trades
 from database.session import write_session_factory
 from market.candles import Candle, iter_candles
 from market.feeds import FeedEvent
 from market.resample import resample
 from market.timeframes import Timeframe
 from services.bar_sessions import BarSessions
+from services.runner_process import run_forever  # app.py runner's (moved there)
 from strategies.registry import create
 from tracking.annotator import MarketAnnotator
 from tracking.tracker import TradeTracker
@@ -318,7 +320,7 @@ class TradingRunner:
         if len(missed):
             log.info("catching up %d %s %s candles", len(missed), symbol, base.label)
         for candle in iter_candles(missed):
-            self._bar(symbol, candle)
+            self._bar(symbol, candle, base.label)
 
     def _fail(self, row: DeploymentRow, error: str) -> None:
         with self._writes.begin() as session:
@@ -339,11 +341,11 @@ class TradingRunner:
         # the cyclic GC waits until the candle is committed (a full collection walks every
         # object of the process: up to ~100 ms in the middle of a candle otherwise)
         with self.lock, collector_paused():
-            self._closed(event.symbol, event.candle)
+            self._closed(event.symbol, event.candle, event.timeframe.label)
         if self.after_closed is not None:
             self.after_closed(event)
 
-    def _closed(self, symbol: str, candle: Candle) -> None:
+    def _closed(self, symbol: str, candle: Candle, timeframe: str | None = None) -> None:
         if self._clock() - self._last_sync >= self._sync_s:
             self.sync()
         watched = any(d.symbol == symbol for d in self.engine.deployed.values())
@@ -351,7 +353,7 @@ class TradingRunner:
             return
         if self._behind(symbol, candle.ts):
             return
-        self._bar(symbol, candle)
+        self._bar(symbol, candle, timeframe)
 
     def on_forming(self, event: FeedEvent) -> None:
         """FeedRunner's hook: a forming update of a feed's bar. The orders resting on its
@@ -391,7 +393,9 @@ class TradingRunner:
             )
         return True
 
-    def _bar(self, symbol: str, candle) -> None:
+    def _bar(self, symbol: str, candle, timeframe: str | None = None) -> None:
+        if timeframe is not None:  # the trade tracker's labels take the stored bar now
+            self._store.bar_closed(symbol, timeframe, candle)
         # market time: a fill is dated by the bar whose prices made it (a replay feed too)
         outcome = self.engine.on_candle(symbol, candle)
         self._commit(outcome)
@@ -403,13 +407,20 @@ class TradingRunner:
             try:
                 self._write(outcome)
             except DBAPIError as exc:
-                if not exc.connection_invalidated:
+                if exc.connection_invalidated:
+                    # the connection was dead (the server restarted; bars' connections are
+                    # not pinged): nothing was stored, the bar is written again on a new one
+                    log.warning("trading runner: the database connection was lost; writing again")
+                elif stale_trades(exc):
+                    # another writer stored trades of an account of these fills: nothing was
+                    # stored; written again, the trade tracker reading those accounts first
+                    log.info(
+                        "trading runner: an account's trades were stored elsewhere; writing again"
+                    )
+                else:
                     raise
-                # the connection was dead (the server restarted; bars' connections are not
-                # pinged): nothing was stored, the bar is written again on a new connection
-                log.warning("trading runner: the database connection was lost; writing again")
                 self._store.forget_written()
-                self._write(outcome)
+                self._write(outcome, trades_in_batch=False)
             self._bar_sessions.after_commit()
         except Exception:
             self._errors += 1
@@ -421,11 +432,14 @@ class TradingRunner:
         for note in outcome.alerts:
             self._send(note)
 
-    def _write(self, outcome: BarOutcome) -> None:
+    def _write(self, outcome: BarOutcome, *, trades_in_batch: bool = True) -> None:
         with self._bar_sessions.transaction() as session:
             # a bar's commit does not wait for the WAL flush (PostgreSQL): the bar is
-            # processed again after a database crash, as after the runner's own
-            self._store.write(session, [outcome], no_flush_wait=True)
+            # processed again after a database crash, as after the runner's own; its
+            # executed trades join the one statement text of its rows (PostgreSQL)
+            self._store.write(
+                session, [outcome], no_flush_wait=True, trades_in_batch=trades_in_batch
+            )
 
     def _send(self, event: AlertEvent) -> object:
         """``notify(event)``'s answer (the alerts stored), None when it was only logged."""
@@ -538,54 +552,6 @@ def change_stored_order(
     orders, _, _ = broker.drain()
     repo.save_orders(account_id, [order_row(o) for o in orders])
     return order
-
-
-def run_forever(settings) -> int:
-    """``app.py runner``: the feeds and the trading runner in this process, until stopped."""
-    import signal
-
-    from services.runtime import build_services
-
-    services = build_services(settings)
-    if settings.redis_url:  # the web processes push this runner's alerts and trades
-        from services.feed_relay import feed_channel, publish_feeds
-        from services.push import publish_alerts_to_redis, publish_to_redis, push_channel
-
-        channel = push_channel(services.sessions)
-        stops = [
-            publish_alerts_to_redis(services.alert_center, settings.redis_url, channel),
-            publish_to_redis(services.tracking, settings.redis_url, channel),
-            # make serve's web workers follow this process's feeds (LIVE_FEEDS=follow)
-            publish_feeds(services.market, settings.redis_url, feed_channel(services.sessions)),
-        ]
-        stop_push = lambda: [stop() for stop in stops]  # noqa: E731
-    else:
-        stop_push = lambda: None  # noqa: E731
-    stop_metrics = lambda: None  # noqa: E731
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # make serve: /metrics shows this process's
-        from services.metrics import export_runner
-
-        stop_metrics = export_runner(services)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    try:
-        services.trading.start()
-    except RunnerBusyError as exc:
-        log.error("runner: %s", exc)
-        stop_metrics()
-        stop_push()
-        services.close()
-        return 2
-    services.runner.start()
-    log.info("runner: %d deployments running", services.trading.status().deployments)
-    try:
-        stop.wait()
-    finally:
-        stop_metrics()
-        stop_push()
-        services.close()
-    return 0
 
 
 __all__ = [

@@ -20,6 +20,7 @@ tracker labels: a calendar imported later is seen by trackers started after it.
 from __future__ import annotations
 
 import functools
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -78,6 +79,8 @@ class MarketAnnotator:
         self._windows: dict[tuple[str, str], SortedWindow] = {}  # trailing entry sizes
         self._timeframes: dict[str, str | None] = {}
         self._expected: dict[str, tuple[str, pd.DataFrame]] = {}
+        # per symbol, its latest closed bars one after another (timeframe, bar, bars): closed
+        self._closed: dict[str, tuple[str, pd.Timedelta, deque[Candle]]] = {}
 
     def expect(self, symbol: str, timeframe: str, candles: pd.DataFrame | None) -> None:
         """Say which stored bars of ``symbol`` the coming trades are read against, all of
@@ -90,6 +93,45 @@ class MarketAnnotator:
             self._expected.pop(symbol, None)
         elif symbol not in self._symbols:
             self._expected[symbol] = (timeframe, candles)
+
+    def closed(self, symbol: str, timeframe: str, candle: Candle) -> None:
+        """A bar of ``symbol`` in ``timeframe`` closed and is stored (the live runner's, in
+        order): kept, and the bars kept are fed now when they are the ones after the last
+        fed of a symbol followed bar by bar in that timeframe, one after another (as a batch
+        would read and feed them: the same bars, in the same order). Anything else (a gap
+        between them, another timeframe, a rewind) is left to the batches' reading."""
+        kept = self._closed.get(symbol)
+        if (
+            kept is None
+            or kept[0] != timeframe
+            or not kept[2]
+            or candle.ts != kept[2][-1].ts + kept[1]
+        ):  # the first, or not the bar after the last kept: kept from this one on
+            kept = self._closed[symbol] = (
+                timeframe,
+                Timeframe.parse(timeframe).delta,
+                deque(maxlen=KEEP_BARS),
+            )
+        bars = kept[2]
+        bars.append(candle)
+        follow = self._symbols.get(symbol)
+        if (
+            follow is None
+            or follow.timeframe != timeframe
+            or follow.last_open is None
+            or not isinstance(follow.bars, SymbolBars)
+        ):
+            return
+        while bars and bars[0].ts <= follow.last_open:
+            bars.popleft()
+        if not bars or bars[0].ts != follow.last_open + follow.bar:
+            return
+        update = follow.bars.update
+        for bar in bars:
+            row = (bar.open, bar.high, bar.low, bar.close, bar.volume)
+            update(Candle(None, *map(float, row)), bar.ts.value)  # type: ignore[arg-type]
+        follow.last_open = bars[-1].ts
+        bars.clear()
 
     def annotate(
         self,

@@ -28,7 +28,6 @@ its own Future; a failed transaction fails the batch's.
 
 from __future__ import annotations
 
-import functools
 import logging
 import queue
 import threading
@@ -39,16 +38,22 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
-from sqlalchemy import event, func, select, text
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from analytics.trade_batch import FillRoles, apply_fills
 from database.errors import DuplicateTradeError
 from database.records import TradeRecord
+from database.repositories.newest_trades import newest_rows
 from database.repositories.trades import TRADES, TradeRepository
 from tracking.history import AccountHistory, apply_stored, records_of
 from tracking.stored_walk import StoredWalk
-from tracking.trade_records import collector_paused, with_results
+from tracking.trade_records import (
+    checked_records,
+    collector_paused,
+    refuse_repeated,
+    with_results,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +64,11 @@ class OutOfOrderTradeError(ValueError):
 
 class ConflictingTradeError(ValueError):
     """An import meets a stored trade with the same id but other values."""
+
+
+# record_in's writer: (the records as stored, each account's newest stored row before them)
+# -> each account's newest stored row after them
+Writer = Callable[[list[TradeRecord], dict[str, int]], Mapping[str, int]]
 
 
 class Annotator(Protocol):
@@ -132,7 +142,7 @@ class TradeTracker:
         repeated id, an older trade or a failing write raises and stores nothing. With
         ``skip_stored`` an id already stored with the same values is skipped (importing a
         file twice stores nothing new); with other values it raises ConflictingTradeError."""
-        batch = sorted(_checked(records), key=lambda r: r.execution_time)
+        batch = sorted(checked_records(records), key=lambda r: r.execution_time)
         sessions = self._own_sessions()
         with self._lock:
             try:
@@ -145,15 +155,31 @@ class TradeTracker:
         return outcome
 
     def record_in(
-        self, session: Session, records: Sequence[TradeRecord], *, skip_stored: bool = False
+        self,
+        session: Session,
+        records: Sequence[TradeRecord],
+        *,
+        skip_stored: bool = False,
+        write: Writer | None = None,
     ) -> Recorded:
         """Record ``records`` (in the order given) in the caller's transaction, which the
         caller commits: the listeners hear the batch once it is committed; should it roll
-        back, what the tracker knows of those accounts is dropped (read again when next used)."""
-        batch = list(_checked(records))
-        with self._lock:
-            outcome = self._record(session, batch, skip_stored)
+        back, what the tracker knows of those accounts is dropped (read again when next used).
+
+        ``write``: the caller stores them, with the rest of its transaction (the live
+        runner's candle on PostgreSQL: one statement text, trading.store). The tracker reads
+        no account's newest row for those it holds: ``write(stored, newest)`` gets the
+        records as stored (maybe none) and each of their accounts' newest stored row as the
+        tracker knows it, must refuse the whole write (raise) when one is not the newest
+        stored, and returns each account's newest row after them."""
+        batch = list(checked_records(records))
         accounts = {r.account_id for r in batch}
+        with self._lock:
+            try:
+                outcome = self._record(session, batch, skip_stored, write=write)
+            except BaseException:  # what it knows of them may have moved: read them again
+                self._forget(accounts)
+                raise
         rolled_back: list[bool] = []
 
         def on_rollback(*_: Any) -> None:
@@ -181,6 +207,15 @@ class TradeTracker:
                 select(func.max(TRADES.c.id)).where(TRADES.c.account_id == account)
             )
             self._history(session, account, int(newest or 0), cached=True)
+
+    def bar_closed(self, symbol: str, timeframe: str, candle: Any) -> None:
+        """A bar of ``symbol`` closed and is stored (the live runner's candles): the
+        annotator takes it now when it is the next its labels read, so that the batch of a
+        fill after it does not read it (MarketAnnotator.closed)."""
+        closed = getattr(self._annotator, "closed", None)
+        if closed is not None:
+            with self._lock:
+                closed(symbol, timeframe, candle)
 
     def holds(self, account: str) -> bool:
         """Whether this tracker knows ``account`` (read, or adopted: :meth:`adopt`)."""
@@ -321,20 +356,37 @@ class TradeTracker:
     # --- the work -------------------------------------------------------------------------
 
     def _record(
-        self, session: Session, batch: list[TradeRecord], skip_stored: bool, *, each: bool = False
+        self,
+        session: Session,
+        batch: list[TradeRecord],
+        skip_stored: bool,
+        *,
+        each: bool = False,
+        write: Writer | None = None,
     ) -> Recorded:
         """``each``: a refused trade is returned (as its exception) in its place instead of
-        raising; the others are stored."""
+        raising; the others are stored. ``write``: see :meth:`record_in`."""
         with collector_paused():
-            return self._record_batch(session, batch, skip_stored, each)
+            return self._record_batch(session, batch, skip_stored, each, write)
 
     def _record_batch(
-        self, session: Session, batch: list[TradeRecord], skip_stored: bool, each: bool
+        self,
+        session: Session,
+        batch: list[TradeRecord],
+        skip_stored: bool,
+        each: bool,
+        write: Writer | None = None,
     ) -> Recorded:
         if not each:
-            _refuse_repeated(batch)
+            refuse_repeated(batch)
         accounts = sorted({r.account_id for r in batch})
-        newest = _newest_rows(session, accounts)
+        if write is None:
+            newest = newest_rows(session, accounts)
+        else:  # the accounts held as they are (the writer refuses them if stale)
+            held = self._accounts
+            newest = {a: held[a].newest_row for a in accounts if a in held}
+            if len(newest) < len(accounts):
+                newest.update(newest_rows(session, [a for a in accounts if a not in held]))
         histories = {a: self._history(session, a, newest.get(a) or 0) for a in accounts}
         before = {a: history.newest_row for a, history in histories.items()}
         fresh: list[TradeRecord] = []
@@ -382,9 +434,13 @@ class TradeTracker:
             entries = histories[record.account_id].entries
             entries.setdefault(record.symbol, []).append(float(roles.opened[k]) * record.price)
         trips = [histories[t["account_id"]].trip(t) for t in trips]
-        if stored:
+        if write is not None:
+            after = write(stored, {r.account_id: before[r.account_id] for r in stored})
+        elif stored:
             TradeRepository(session).add_many(stored, checked=True)
-            for account, row_id in _newest_rows(session, {r.account_id for r in stored}).items():
+            after = newest_rows(session, {r.account_id for r in stored})
+        if stored:
+            for account, row_id in after.items():
                 histories[account].newest_row = row_id
             for record in stored:
                 histories[record.account_id].rows += 1
@@ -525,53 +581,6 @@ def _positions(
         np.array([r.commission for r in fresh], dtype=np.float64),
         [r.execution_time for r in fresh],
     ), last  # fmt: skip
-
-
-def _newest_rows(session: Session, accounts: Iterable[str]) -> dict[str, int]:
-    """Each account's newest stored row (0: none), one ``max(id)`` per account: both databases
-    answer it from the last entry of the (account_id, id) index, where a GROUP BY over an IN
-    list reads every row of the accounts (0.8 s for one of 1,000,000 trades on PostgreSQL).
-    One statement per number of accounts, made once (compiling one took ~3 ms a batch)."""
-    names = sorted(accounts)
-    out: dict[str, int] = {}
-    for start in range(0, len(names), _ACCOUNTS_PER_QUERY):  # bound parameters within limits
-        part = names[start : start + _ACCOUNTS_PER_QUERY]
-        values = {f"a{k}": name for k, name in enumerate(part)}
-        row = session.execute(_newest_statement(len(part)), values).one()
-        out.update({account: int(newest or 0) for account, newest in zip(part, row, strict=True)})
-    return out
-
-
-_ACCOUNTS_PER_QUERY = 500
-
-
-@functools.lru_cache(maxsize=32)
-def _newest_statement(count: int) -> Any:
-    """SELECT (max id of account :a0), (max id of account :a1), ... as one row."""
-    table = TRADES.name
-    return text(
-        "SELECT "
-        + ", ".join(f"(SELECT max(id) FROM {table} WHERE account_id = :a{k})" for k in range(count))
-    )
-
-
-def _refuse_repeated(batch: list[TradeRecord]) -> None:
-    ids: dict[str, set[str]] = {}
-    for record in batch:
-        seen = ids.setdefault(record.account_id, set())
-        if record.trade_id in seen:
-            repeated = [r.trade_id for r in batch if r.account_id == record.account_id]
-            twice = {t for t in repeated if repeated.count(t) > 1}
-            raise DuplicateTradeError(twice, where="within the batch", account=record.account_id)
-        seen.add(record.trade_id)
-
-
-def _checked(records: Iterable[TradeRecord]) -> list[TradeRecord]:
-    out = list(records)
-    for k, record in enumerate(out):
-        if not isinstance(record, TradeRecord):
-            raise TypeError(f"record {k}: expected TradeRecord, got {type(record).__name__}")
-    return out
 
 
 __all__ = [

@@ -1,6 +1,7 @@
 """TradeRecords made from values already checked, a field at a time through each slot's
 setter: the tracker's stored records (a record with its context, labels and pnl added) and
-the CSV importer's (cells checked a column at a time); and the garbage collector held off
+the CSV importer's (cells checked a column at a time); the checks of a batch given to the
+tracker (records, no id repeated within an account); and the garbage collector held off
 while many are made.
 
 :func:`database.records.unchecked_trade` does the same by keyword; its sixteen keywords cost
@@ -13,9 +14,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
+from database.errors import DuplicateTradeError
 from database.records import TradeRecord
 
 FIELDS = ("trade_id", "account_id", "strategy_id", "symbol", "side", "price", "volume",
@@ -54,9 +56,22 @@ def with_results(
     floats). dataclasses.replace would run every check again."""
     r = record
     return checked_record(
-        r.trade_id, r.account_id, r.strategy_id, r.symbol, r.side, r.price, r.volume,
-        r.execution_time, r.commission, context, labels, float(pnl), float(cumulative),
-        r.run_id, r.source, r.order_id,
+        r.trade_id,
+        r.account_id,
+        r.strategy_id,
+        r.symbol,
+        r.side,
+        r.price,
+        r.volume,
+        r.execution_time,
+        r.commission,
+        context,
+        labels,
+        float(pnl),
+        float(cumulative),
+        r.run_id,
+        r.source,
+        r.order_id,
     )
 
 
@@ -77,4 +92,32 @@ def collector_paused() -> Iterator[None]:
         gc.enable()
 
 
-__all__ = ["FIELDS", "checked_record", "collector_paused", "with_results"]
+def refuse_repeated(batch: list[TradeRecord]) -> None:
+    """DuplicateTradeError naming the ids an account repeats within ``batch``."""
+    ids: dict[str, set[str]] = {}
+    for record in batch:
+        seen = ids.setdefault(record.account_id, set())
+        if record.trade_id in seen:
+            repeated = [r.trade_id for r in batch if r.account_id == record.account_id]
+            twice = {t for t in repeated if repeated.count(t) > 1}
+            raise DuplicateTradeError(twice, where="within the batch", account=record.account_id)
+        seen.add(record.trade_id)
+
+
+def checked_records(records: Iterable[TradeRecord]) -> list[TradeRecord]:
+    """``records`` as a list, TypeError naming the first that is not a TradeRecord."""
+    out = list(records)
+    for k, record in enumerate(out):
+        if not isinstance(record, TradeRecord):
+            raise TypeError(f"record {k}: expected TradeRecord, got {type(record).__name__}")
+    return out
+
+
+__all__ = [
+    "FIELDS",
+    "checked_record",
+    "checked_records",
+    "collector_paused",
+    "refuse_repeated",
+    "with_results",
+]

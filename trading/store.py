@@ -41,6 +41,8 @@ from trading.orders import AccountBook, FillEvent, OrderRequest, PaperOrder, Pos
 
 log = logging.getLogger("stratlens.runner")
 
+TRADES_IN_BATCH = 1000  # fills of a write whose trades may join its batch (PostgreSQL)
+
 
 class TradingStore:
     """Writes :class:`BarOutcome` batches; reads a broker's book back (see the docstring)."""
@@ -73,12 +75,22 @@ class TradingStore:
         return rows, advanced
 
     def write(
-        self, session: Session, outcomes: Iterable[BarOutcome], *, no_flush_wait: bool = False
+        self,
+        session: Session,
+        outcomes: Iterable[BarOutcome],
+        *,
+        no_flush_wait: bool = False,
+        trades_in_batch: bool = False,
     ) -> None:
         """Every outcome's changes in a few statements (on PostgreSQL the orders, fills,
         positions, accounts, deployment states and signals in one round trip, then the
         executed trades). ``no_flush_wait``: PostgreSQL's COMMIT of this transaction
-        does not wait for the WAL flush (the live runner's bars, docs/trading.md)."""
+        does not wait for the WAL flush (the live runner's bars, docs/trading.md).
+        ``trades_in_batch`` (PostgreSQL, up to :data:`TRADES_IN_BATCH` fills): the executed
+        trades go in the same round trip, the trade tracker reading no account it holds
+        (TradeTracker.record_in's ``write``); should another writer have stored trades of
+        one of those accounts meanwhile, nothing is written and the database error says so
+        (``trading_batch.stale_trades``): the caller writes again without it."""
         repo = TradingRepository(session)
         orders: dict[str, tuple[int, PaperOrder]] = {}  # the last state of each order
         fills: list[tuple[int, FillEvent]] = []
@@ -120,28 +132,45 @@ class TradingStore:
                 changed_accounts.append(row)  # is not written again
                 self._accounts[row.id] = row
         rows, advanced = self._states(outcomes_deployed, states)
-        write_batch(
-            session,
-            TradingBatch(
-                last_time,
-                orders=[(a, order_row(o)) for a, o in orders.values()],
-                fills=[(a, fill_row(f)) for a, f in fills],
-                positions=[(a, position_row(p)) for (a, _), p in positions.items()],
-                accounts=changed_accounts,
-                states=rows,
-                advanced=advanced,
-                signals=signals,
-                no_flush_wait=no_flush_wait,
-                last=not statuses and not fills,  # nothing is written after it
-            ),
+        batch = TradingBatch(
+            last_time,
+            orders=[(a, order_row(o)) for a, o in orders.values()],
+            fills=[(a, fill_row(f)) for a, f in fills],
+            positions=[(a, position_row(p)) for (a, _), p in positions.items()],
+            accounts=changed_accounts,
+            states=rows,
+            advanced=advanced,
+            signals=signals,
+            no_flush_wait=no_flush_wait,
+            last=not statuses and not fills,  # nothing is written after it
         )
+        names = {a: b.name for a, b in accounts.items()}
+        records = [trade_record(f, names.get(a) or str(a)) for a, f in fills]
+        if (
+            records
+            and trades_in_batch
+            and len(records) <= TRADES_IN_BATCH
+            and session.get_bind().dialect.name == "postgresql"
+        ):
+            batch.last = not statuses
+
+            def write(stored: list[TradeRecord], newest: dict[str, int]) -> dict[str, int]:
+                batch.trades, batch.trades_newest = stored, newest
+                return write_batch(session, batch)
+
+            self._tracker.record_in(session, records, write=write)
+            records = []
+        else:
+            write_batch(session, batch)
         for deployment_id, (status, error) in statuses.items():
             repo.update_deployment(deployment_id, last_time, status=status, error=error)
-        if fills:
-            names = {a: b.name for a, b in accounts.items()}
-            self._tracker.record_in(
-                session, [trade_record(f, names.get(a) or str(a)) for a, f in fills]
-            )
+        if records:
+            self._tracker.record_in(session, records)
+
+    def bar_closed(self, symbol: str, timeframe: str, candle: Any) -> None:
+        """A closed bar, stored, that the runner is about to process: the trade tracker's
+        labels take it now (TradeTracker.bar_closed), not in the transaction of a fill."""
+        self._tracker.bar_closed(symbol, timeframe, candle)
 
     def forget_written(self) -> None:
         """Forget what was last written (a write that failed): the next write stores every

@@ -17,6 +17,15 @@ per call (its plain SQL text is built once per row count):
 - SQLite: one ``executemany`` per kind (no network: the statements' count costs nothing,
   their compilation did).
 
+The live runner's candle on PostgreSQL also carries its executed trades (``trades``, the
+trade tracker's records: tracking/tracker.py ``record_in(write=...)``), in the same text:
+a guard first refuses the whole batch (an error naming :data:`STALE_TRADES`, nothing
+written: :func:`stale_trades` tells it) when an account's newest stored trade row is not the
+one the tracker holds (another writer stored trades meanwhile: the tracker reads them and the
+batch is written again), then the trades' INSERT, then each account's newest row (after the
+``COMMIT`` when the batch ends its transaction). A candle with fills is then one round trip
+as well.
+
 The rows and their checks are the repository's: the same columns and values are stored
 (tests/trading/test_repository.py compares both ways). Never commits.
 """
@@ -34,8 +43,10 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
-from database.records import SignalRecord, utc_datetime
+from database.records import SignalRecord, TradeRecord, utc_datetime
+from database.repositories.newest_trades import newest_sql
 from database.repositories.signals import SignalRepository, new_signals
+from database.repositories.trades import context_texts, label_texts
 from database.trading_records import AccountRow, FillRow, OrderRow, PositionRow
 
 _ORDER_COLUMNS = (
@@ -94,25 +105,43 @@ class TradingBatch:
     # nothing follows in the transaction: one the batch opens (OPENS_TRANSACTION) it also
     # commits, "COMMIT" ending its statements (a candle without fills: ONE round trip)
     last: bool = False
+    # executed trades stored in the same text (PostgreSQL only: see the module docstring),
+    # refused unless each of their accounts' newest stored trade row is ``trades_newest``'s
+    trades: Sequence[TradeRecord] = ()
+    trades_newest: Mapping[str, int] = field(default_factory=dict)
     _times: dict[Any, Any] = field(default_factory=dict, repr=False)
 
 
-def write_batch(session: Session, batch: TradingBatch) -> None:
-    """Store ``batch`` in the session's transaction (see the module docstring)."""
+def write_batch(session: Session, batch: TradingBatch) -> dict[str, int]:
+    """Store ``batch`` in the session's transaction (see the module docstring); each account
+    of its ``trades``, its newest stored trade row after them (none without trades)."""
     connection = session.connection()
     signals = batch.signals
+    newest: dict[str, int] = {}
     if connection.dialect.name == "postgresql":
-        _write_postgresql(connection, batch, connection.info.pop(OPENS_TRANSACTION, False))
+        opens = connection.info.pop(OPENS_TRANSACTION, False)
+        newest = _write_postgresql(connection, batch, opens)
         if len(signals) <= PG_SIGNALS_IN_STATEMENT:
-            return  # in the batch's statements
+            return newest  # in the batch's statements
     else:
+        if batch.trades:
+            raise ValueError("a batch's trades are stored with it on PostgreSQL only")
         _write_sqlite(connection, batch)
     if signals:
         SignalRepository(session).add_many(signals)
+    return newest
+
+
+def stale_trades(error: BaseException) -> bool:
+    """Whether ``error`` is a batch's refusal of its trades: an account's newest stored trade
+    row was not the one given (nothing of the batch was written)."""
+    return STALE_TRADES in str(getattr(error, "orig", None) or error)
 
 
 # -- PostgreSQL: one round trip --------------------------------------------------------------
-def _write_postgresql(connection: Connection, batch: TradingBatch, opens: bool = False) -> None:
+def _write_postgresql(
+    connection: Connection, batch: TradingBatch, opens: bool = False
+) -> dict[str, int]:
     """Each kind's rows as ONE JSON parameter read by ``json_to_recordset``: the statements'
     text is the same for any row count (parsed and planned in microseconds where a VALUES
     list of thousands of literals took milliseconds), psycopg2 quotes one string per kind
@@ -172,10 +201,43 @@ def _write_postgresql(connection: Connection, batch: TradingBatch, opens: bool =
         params.append(_signals_json(batch.signals))
     elif batch.signals:
         last = False  # the binary COPY follows
+    accounts: list[str] = []
+    if batch.trades:
+        accounts = sorted({r.account_id for r in batch.trades})
+        guard = [{"account_id": a, "newest": int(batch.trades_newest[a])} for a in accounts]
+        parts.extend((_PG_TRADES_GUARD, _PG_TRADES))
+        params.extend((_rows_json(guard), _trades_json(batch.trades, time)))
     if opens and last:
         parts.append("COMMIT")
-    if parts:
-        connection.exec_driver_sql(";\n".join(parts), tuple(params))
+    if accounts:  # the last statement: its row is the text's answer
+        parts.append(newest_sql(len(accounts)))
+        params.extend(accounts)
+    if not parts:
+        return {}
+    result = connection.exec_driver_sql(";\n".join(parts), tuple(params))
+    if not accounts:
+        return {}
+    row = result.one()
+    return {a: int(n or 0) for a, n in zip(accounts, row, strict=True)}
+
+
+def _trades_json(trades: Sequence[TradeRecord], time: Any) -> str:
+    """The trades' rows as the repository's COPY stores them: the JSON columns the same
+    texts (trades.context_texts, label_texts), floats exact, times ISO with their offset."""
+    contexts = context_texts([r.market_context for r in trades])
+    labels = label_texts([r.labels for r in trades])
+    rows = [
+        {
+            "trade_id": r.trade_id, "account_id": r.account_id, "strategy_id": r.strategy_id,
+            "run_id": r.run_id, "symbol": r.symbol, "side": r.side, "price": r.price,
+            "volume": r.volume, "commission": r.commission,
+            "execution_time": time(r.execution_time), "market_context": context,
+            "labels": label, "pnl": r.pnl, "cumulative_pnl": r.cumulative_pnl,
+            "source": r.source, "order_id": r.order_id,
+        }
+        for r, context, label in zip(trades, contexts, labels, strict=True)
+    ]  # fmt: skip
+    return _rows_json(rows)
 
 
 def _rows_json(rows: list[dict[str, Any]]) -> str:
@@ -223,9 +285,10 @@ def _pg_float_text(value: Any) -> Any:
     return value
 
 
-def _pg_recordset(columns: Sequence[tuple[str, str]]) -> str:
+def _pg_recordset(columns: Sequence[tuple[str, str]], alias: str = "v") -> str:
     """``json_to_recordset(%s) AS v (column type, ...)``: a JSON parameter's rows."""
-    return f"json_to_recordset(%s) AS v ({', '.join(f'{n} {kind}' for n, kind in columns)})"
+    listed = ", ".join(f"{n} {kind}" for n, kind in columns)
+    return f"json_to_recordset(%s) AS {alias} ({listed})".replace("AS  (", "AS (")
 
 
 _ORDER_TYPES = (
@@ -290,6 +353,33 @@ _PG_SIGNALS = (
     " CAST(v.signal_metadata AS JSON), v.timestamp, v.price, v.confidence"
     f" FROM {_pg_recordset(_SIGNAL_TYPES)}"
 )
+# an error naming STALE_TRADES (a text cast to INTEGER; evaluated only for an account whose
+# newest stored row is not the one given) refuses the whole text: nothing of it is written
+STALE_TRADES = "stratlens_stale_trades"
+_PG_TRADES_GUARD = (
+    f"SELECT CAST('{STALE_TRADES}: ' || v.account_id AS INTEGER)"
+    f" FROM {_pg_recordset((('account_id', 'TEXT'), ('newest', 'BIGINT')))} WHERE"
+    " COALESCE((SELECT max(t.id) FROM trades AS t WHERE t.account_id = v.account_id), 0)"
+    " <> v.newest"
+)
+_TRADE_TYPES = (
+    ("trade_id", "TEXT"), ("account_id", "TEXT"), ("strategy_id", "TEXT"), ("run_id", "BIGINT"),
+    ("symbol", "TEXT"), ("side", "TEXT"), ("price", "DOUBLE PRECISION"),
+    ("volume", "DOUBLE PRECISION"), ("commission", "DOUBLE PRECISION"),
+    ("execution_time", "TIMESTAMPTZ"), ("market_context", "TEXT"), ("labels", "TEXT"),
+    ("pnl", "DOUBLE PRECISION"), ("cumulative_pnl", "DOUBLE PRECISION"), ("source", "TEXT"),
+    ("order_id", "TEXT"),
+)  # fmt: skip
+_JSONB = {"market_context", "labels"}
+# rows inserted in the given order (their ids: the order the tracker recorded them)
+_PG_TRADES = (
+    f"INSERT INTO trades ({', '.join(c for c, _ in _TRADE_TYPES)}) SELECT"
+    f" {', '.join(f'CAST(v.{c} AS JSONB)' if c in _JSONB else f'v.{c}' for c, _ in _TRADE_TYPES)}"
+    f" FROM ROWS FROM ({_pg_recordset(_TRADE_TYPES, alias='')})"
+    f" WITH ORDINALITY AS v ({', '.join(c for c, _ in _TRADE_TYPES)}, n) ORDER BY v.n"
+)
+
+
 _PG_STATES = (
     "UPDATE deployments AS t SET last_bar_ts = v.last_bar_ts, bar_index = v.bar_index,"
     " updated_at = v.updated_at, state = COALESCE(CAST(v.state AS JSONB), t.state)"
@@ -452,7 +542,9 @@ def _json_dumps(connection: Connection) -> Any:
 __all__ = [
     "ACCOUNT_COLUMNS",
     "OPENS_TRANSACTION",
+    "STALE_TRADES",
     "STATE_COLUMNS",
     "TradingBatch",
+    "stale_trades",
     "write_batch",
 ]

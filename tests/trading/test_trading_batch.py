@@ -219,3 +219,78 @@ def test_a_float_that_is_not_finite_is_stored_as_the_repository_stores_it(sessio
         stored = [repo.positions(a.id)[0] for a in accounts]
     assert stored[0].realised_pnl == float("-inf")
     assert repr(stored[1]) == repr(stored[0])  # NaN: NULL on SQLite, NaN on PostgreSQL
+
+
+def _odd_trades(account: str) -> list:
+    """Trades whose values a text format may mangle: tabs, line breaks, backslashes, quotes,
+    non-ASCII, NULLs, a context of the annotator's shape and one of a source's own."""
+    from analytics.market_context import CONTEXT_KEYS
+    from database.records import TradeRecord
+
+    full = dict.fromkeys(CONTEXT_KEYS, None) | {"close": 101.25, "atr": 1e-300, "trend": "up"}
+    contexts = [full | {"venue": "paper", "note": 'a\tb\nc\\d"é'}, {}, {"_compact": 3}]
+    return [
+        TradeRecord(
+            trade_id=f"t{k}\t\\{'ü' * k}", account_id=account, strategy_id="s\nx",
+            symbol="SP500", side="buy" if k % 2 else "sell", price=100.0 + k / 3, volume=0.1 * 3,
+            execution_time=NOW + timedelta(microseconds=k * 7), commission=k * 1e-17,
+            market_context=contexts[k % 3], labels=("trend", "é\t") if k % 2 else (),
+            pnl=None if k == 0 else -k / 7, cumulative_pnl=None if k == 0 else 5e-324,
+            source=None if k == 1 else "paper", order_id=None if k == 2 else f"o{k}",
+        )
+        for k in range(5)
+    ]  # fmt: skip
+
+
+def test_trades_in_the_batch_are_stored_as_the_trade_repository_stores_them(session_factory):
+    """PostgreSQL: the trades of a batch (the runner's candle) store what
+    TradeRepository.add_many's COPY stores, in the order given; the guard refuses the whole
+    batch (nothing of it written) when an account's newest stored row is not the one given."""
+    from sqlalchemy.exc import DBAPIError
+
+    from database.repositories.trades import TradeRepository
+    from database.repositories.trading_batch import stale_trades
+
+    if session_factory.kw["bind"].dialect.name != "postgresql":
+        with session_factory.begin() as session, pytest.raises(ValueError, match="PostgreSQL"):
+            write_batch(session, TradingBatch(NOW, trades=_odd_trades("b")))
+        return
+    with session_factory.begin() as session:
+        TradeRepository(session).add_many(_odd_trades("copy"), checked=True)
+        account = TradingRepository(session).create_account("acc", 10_000.0, NOW)
+    with session_factory.begin() as session:
+        newest = write_batch(
+            session,
+            TradingBatch(NOW, accounts=[account], trades=_odd_trades("batch"),
+                         trades_newest={"batch": 0}),
+        )  # fmt: skip
+    columns = (
+        "trade_id, strategy_id, run_id, symbol, side, price, volume, commission,"
+        " execution_time, market_context::text, labels::text, pnl, cumulative_pnl, source,"
+        " order_id"
+    )
+    with session_factory() as session:
+        rows = {
+            name: session.execute(
+                text(f"SELECT {columns} FROM trades WHERE account_id = :a ORDER BY id"),
+                {"a": name},
+            ).all()
+            for name in ("copy", "batch")
+        }
+        last = session.execute(text("SELECT max(id) FROM trades WHERE account_id = 'batch'"))
+        assert newest == {"batch": last.scalar()}
+    assert len(rows["batch"]) == 5
+    assert rows["batch"] == rows["copy"]
+
+    # another writer's row since: nothing of the batch is written
+    for stale in (0, newest["batch"] - 1):
+        with pytest.raises(DBAPIError) as refused, session_factory.begin() as session:
+            write_batch(
+                session,
+                TradingBatch(NOW, accounts=[replace(account, cash=1.0)],
+                             trades=_odd_trades("batch")[:1], trades_newest={"batch": stale}),
+            )  # fmt: skip
+        assert stale_trades(refused.value)
+    with session_factory() as session:
+        assert TradingRepository(session).account_by_id(account.id).cash == 10_000.0
+        assert len(TradeRepository(session).list(account_id="batch")) == 5
