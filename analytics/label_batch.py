@@ -287,7 +287,11 @@ def _exits(
     quick = _at_most(held, scalp.max_hold_minutes * MINUTE_NS)
     mask |= np.where(quick & (np.abs(gain) <= scalp.max_move_atr * atr), _BIT["scalping"], 0)
     stop = config.stop_loss
-    reasons = np.array([why in stop.reasons for why in fills.reason], dtype=bool)
+    reason = fills.reason
+    if isinstance(reason, list) and reason.count(None) == len(reason):  # no source's reason
+        reasons = np.full(len(reason), None in stop.reasons, dtype=bool)
+    else:
+        reasons = np.array([why in stop.reasons for why in reason], dtype=bool)
     mask |= np.where(reasons | (-gain >= stop.loss_atr * atr), _BIT["stop_loss"], 0)
     return mask
 

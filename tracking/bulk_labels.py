@@ -86,10 +86,14 @@ class _Bars:
         self.bar = bar
         self.bar_ns = bars.bar_ns
         self._pending = pending
+        self.empty = False  # a symbol without stored bars: none is ever fed
 
     def bars_at(self, t: np.ndarray) -> tuple[list[Any], np.ndarray]:
         """The distinct bars the fills at times ``t`` see and each fill's index into them
         (MarketAnnotator._bars' rule)."""
+        if self.empty:  # no bar ever: every fill sees the one bar-less answer
+            found, _ = self.bars.bars_at(t[:1].tolist())
+            return found, np.zeros(len(t), dtype=np.int64)
         if self._pending is None or not len(self._pending[0]):
             found, of = self.bars.bars_at(t.tolist())
             return found, np.array(of, dtype=np.int64)
@@ -121,8 +125,10 @@ def _start(session: Session, config: LabelConfig, symbol: str, first_ns: int, en
     stored = candles.timeframes(symbol)
     timeframe = min(stored, key=lambda t: Timeframe.parse(t).delta) if stored else None
     if timeframe is None:
-        no_bars = SymbolBars(config, NO_BARS, history=None, keep_bars=KEEP_BARS)
-        return _Bars(no_bars, NO_BARS, None)
+        none = SymbolBars(config, NO_BARS, history=None, keep_bars=KEEP_BARS)
+        no_bars = _Bars(none, NO_BARS, None)
+        no_bars.empty = True
+        return no_bars
     bar = Timeframe.parse(timeframe).delta
     first = pd.Timestamp(first_ns, tz="UTC")
     warm_bars = int(min(_sample_bars(), max(WARMUP_BARS, -(-CALENDAR_SPAN // bar))))
@@ -161,17 +167,17 @@ def _context_texts(parts: Any) -> list[str]:
         rows = np.flatnonzero(has)
         for k, text in zip(rows.tolist(), context_texts(parts.contexts(rows)), strict=True):
             out[k] = text
-    if not has.all():
-        made: dict[str, str] = {}
-        session = parts.session
-        empty = dict.fromkeys(CONTEXT_KEYS)
-        for k in np.flatnonzero(~has).tolist():
-            where = session[k]
-            text = made.get(where)
-            if text is None:
-                context = empty.copy()
-                context["market_session"] = where
-                text = made[where] = context_texts([context])[0]
+    if not has.all():  # a context per session: {market_session: ...} and the null rest
+        rows = np.flatnonzero(~has)
+        codes, sessions = pd.factorize(np.array(parts.session, dtype=object)[rows])
+        texts = np.array(
+            context_texts([{**dict.fromkeys(CONTEXT_KEYS), "market_session": where}
+                           for where in sessions]),
+            dtype=object,
+        )[codes]  # fmt: skip
+        if len(rows) == n:
+            return texts.tolist()
+        for k, text in zip(rows.tolist(), texts.tolist(), strict=True):
             out[k] = text
     return out
 
