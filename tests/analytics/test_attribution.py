@@ -30,7 +30,7 @@ from analytics.attribution import (
     risk_attribution,
     size_edges,
 )
-from analytics.attribution.groups import group_keys, trip_keys
+from analytics.attribution.groups import expand, group_keys, trip_keys
 from market.sample_data import load_sample
 
 EMPYRICAL_TOL = 1e-9
@@ -557,3 +557,29 @@ def test_live_state_without_size_edges_keeps_no_size_table() -> None:
         state.table("size")
     with pytest.raises(ValueError, match="net_pnl=nan"):
         state.add(trip(float("nan")))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_expand_gives_the_codes_pd_factorize_gives_the_memberships_keys(seed: int) -> None:
+    """groups.expand factorizes each distinct code's keys once: the memberships, their codes
+    and the keys equal pd.factorize of every membership's key (first seen first), a missing
+    key included (then as pd.factorize codes it: -1)."""
+    rng = np.random.default_rng(seed)
+    pool = ["a", "b", ("pair", "a|b"), "c", ("set", "c")]
+    keys_per_code = [
+        [pool[k] for k in rng.choice(len(pool), rng.integers(0, 4), replace=False)]
+        for _ in range(6)
+    ]
+    if seed == 2:
+        keys_per_code[1] = [*keys_per_code[1], None]
+    codes = rng.integers(0, len(keys_per_code), 300)
+    rows, key_codes, keys = expand(codes, keys_per_code)
+    expected_rows = [i for i, c in enumerate(codes.tolist()) for _ in keys_per_code[c]]
+    memberships = np.empty(len(expected_rows), dtype=object)
+    memberships[:] = [k for c in codes.tolist() for k in keys_per_code[c]]
+    expected_codes, expected_keys = pd.factorize(memberships)
+    assert rows.tolist() == expected_rows
+    assert key_codes.tolist() == expected_codes.tolist()
+    assert keys.dtype == object
+    assert keys.tolist() == list(expected_keys)
+    assert expand(codes[:0], keys_per_code)[1].tolist() == []

@@ -220,3 +220,29 @@ def test_the_compiled_walk_equals_the_ledger_fill_by_fill():
         np.testing.assert_array_equal(
             trips[column].to_numpy(), np.array([t[column] for t in expected]), column
         )
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        pd.array(["x", None, "y", "x"], dtype="str"),  # texts with a missing one
+        pd.array([None, None, None, None], dtype="str"),  # no text at all
+        pd.array(["x", None, "y", "x"], dtype="string"),  # another text dtype
+        np.array(["x", np.nan, 3, None], dtype=object),  # Python objects
+    ],
+)
+def test_the_trips_text_columns_are_those_a_frame_of_their_values_has(values):
+    """A trip's symbol, strategy and carried columns are its entry fill's values: the same
+    values and dtype as a frame built from those values as Python objects (a text column's
+    values are taken as they are, not converted to objects and back)."""
+    f = fills((0, "buy", 100, 1, 0), (1, "sell", 101, 1, 0), (2, "sell", 102, 2, 0),
+              (3, "buy", 99, 2, 0))  # fmt: skip
+    f["context"] = values
+    trips = round_trips(f, carry=("context",))
+    entry = dict(zip(f["trade_id"], f["context"].to_numpy(dtype=object), strict=True))
+    expected = pd.DataFrame(
+        {"context": np.array([entry[ids[0]] for ids in trips["entry_trade_ids"]], dtype=object)}
+    )["context"]
+    pd.testing.assert_series_equal(trips["context"], expected, check_exact=True)
+    assert trips["symbol"].dtype == pd.DataFrame({"s": np.array(["BTC"], dtype=object)})["s"].dtype
+    assert trips["direction"].tolist() == ["long", "short"]
