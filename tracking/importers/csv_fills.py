@@ -170,15 +170,8 @@ def _arrow_checked(path: Path, account: str) -> tuple[FillTable, list[datetime] 
         given = columns["account_id"]
         if pc.any(pc.and_(pc.not_equal(given, ""), pc.not_equal(given, account))).as_py():
             return None
-    blank = None  # a row whose every named cell is empty: the row reading skips it
-    for values in columns.values():
-        empty = pc.equal(values, "")
-        blank = empty if blank is None else pc.and_(blank, empty)
-    if (
-        pc.any(blank).as_py()
-        or any_equal(columns["trade_id"], "")
-        or any_equal(columns["symbol"], "")
-    ):
+    # an empty trade id or symbol (a blank row, which the row reading skips, among them)
+    if any_equal(columns["trade_id"], "") or any_equal(columns["symbol"], ""):
         return None
     side = columns["side"]
     if not pc.all(pc.string_is_ascii(side)).as_py():
