@@ -203,10 +203,21 @@ def open_positions(net: dict[str, float]) -> dict[str, float]:
 
 def json_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """A table as JSON-ready rows (NaN and infinities as None, numpy scalars as Python's)."""
-    out = []
-    for row in frame.to_dict("records"):
-        out.append({str(k): _plain(v) for k, v in row.items()})
-    return out
+    names = [str(k) for k in frame.columns]
+    if len(set(names)) != len(names) or not all(map(_listed_as_is, frame.dtypes)):
+        return [{str(k): _plain(v) for k, v in row.items()} for row in frame.to_dict("records")]
+    # column by column (Python's values: Series.tolist, as to_dict gives them), not row by row
+    columns = [[_plain(v) for v in frame.iloc[:, k].tolist()] for k in range(len(names))]
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
+def _listed_as_is(dtype: Any) -> bool:
+    """Whether Series.tolist gives a column of ``dtype`` as to_dict("records") does: numpy's
+    dtypes, aware times and the default texts (not the nullable ones: NA, not None)."""
+    return isinstance(dtype, np.dtype | pd.DatetimeTZDtype) or dtype == _TEXT
+
+
+_TEXT = pd.StringDtype(na_value=np.nan)
 
 
 def _plain(value: Any) -> Any:
