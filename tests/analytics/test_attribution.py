@@ -583,3 +583,28 @@ def test_expand_gives_the_codes_pd_factorize_gives_the_memberships_keys(seed: in
     assert keys.dtype == object
     assert keys.tolist() == list(expected_keys)
     assert expand(codes[:0], keys_per_code)[1].tolist() == []
+
+
+def test_json_rows_equal_to_dict_records_made_plain() -> None:
+    """services.live_accounts.json_rows lists a table column by column: the rows
+    to_dict('records') gives, each value made plain (NaN and infinities None, numpy scalars
+    Python's, tuples lists, times ISO texts), for the attribution tables and odd dtypes."""
+    from services.live_accounts import _plain, json_rows
+
+    trips = random_trips(80, seed=4)
+    frames = [pnl_attribution(trips, by) for by in DIMENSIONS]
+    frames += [risk_attribution(trips, "label"), pattern_analysis(trips, min_count=2), trips]
+    frames.append(
+        pd.DataFrame(
+            {
+                "b": [np.nan, np.inf],
+                "c": pd.array(["x", None], dtype="str"),
+                "e": [(1, 2), None],
+                "t": pd.to_datetime(["2024-01-01", None], utc=True),
+                "i": pd.array([1, None], dtype="Int64"),  # NA: to_dict's None
+            }
+        )
+    )
+    for frame in frames:
+        expected = [{str(k): _plain(v) for k, v in r.items()} for r in frame.to_dict("records")]
+        assert repr(json_rows(frame)) == repr(expected)
