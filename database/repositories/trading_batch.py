@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -44,6 +43,7 @@ from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from database.records import SignalRecord, TradeRecord, utc_datetime
+from database.repositories._pg_text import PREPARED, prepared, recordset, rows_json
 from database.repositories.newest_trades import newest_sql
 from database.repositories.signals import SignalRepository, new_signals
 from database.repositories.trades import context_texts, label_texts
@@ -164,13 +164,13 @@ def _write_postgresql(
             values[-1] = dumps(dict(o.extra))
             rows.append(dict(zip(_ORDER_COLUMNS, values, strict=True)))
         parts.append(_PG_ORDERS)
-        params.append(_rows_json(rows))
+        params.append(rows_json(rows))
     if batch.fills:
         rows = [
             dict(zip(_FILL_KEYS, _fill_values(f, a, time), strict=True)) for a, f in batch.fills
         ]
         parts.append(_PG_FILLS)
-        params.append(_rows_json(rows))
+        params.append(rows_json(rows))
     positions = _latest_positions(batch.positions)
     if positions:
         rows = [
@@ -178,12 +178,12 @@ def _write_postgresql(
             for a, p in positions
         ]
         parts.append(_PG_POSITIONS)
-        params.append(_rows_json(rows))
+        params.append(rows_json(rows))
     if batch.accounts:
         names = [c for c, _ in ACCOUNT_COLUMNS]
         rows = [dict(zip(names, _account_values(r, when), strict=True)) for r in batch.accounts]
         parts.append(_PG_ACCOUNTS)
-        params.append(_rows_json(rows))
+        params.append(rows_json(rows))
     if batch.states:
         names = [c for c, _ in STATE_COLUMNS]
         rows = [
@@ -192,7 +192,7 @@ def _write_postgresql(
             for i, ts, bar, st in batch.states
         ]  # fmt: skip
         parts.append(_PG_STATES)
-        params.append(_rows_json(rows))
+        params.append(rows_json(rows))
     for ts, ids in _by_bar(batch.advanced).items():  # the runner's bar: one statement
         parts.append(_PG_ADVANCE)
         params.extend((ts, when, ids))
@@ -206,7 +206,7 @@ def _write_postgresql(
         accounts = sorted({r.account_id for r in batch.trades})
         guard = [{"account_id": a, "newest": int(batch.trades_newest[a])} for a in accounts]
         parts.extend((_PG_TRADES_GUARD, _PG_TRADES))
-        params.extend((_rows_json(guard), _trades_json(batch.trades, time)))
+        params.extend((rows_json(guard), _trades_json(batch.trades, time)))
     if opens and last:
         parts.append("COMMIT")
     if accounts:  # the last statement: its row is the text's answer
@@ -214,7 +214,14 @@ def _write_postgresql(
         params.extend(accounts)
     if not parts:
         return {}
-    result = connection.exec_driver_sql(";\n".join(parts), tuple(params))
+    info = connection.info  # the DBAPI connection's (read before a failure invalidates it)
+    if opens:  # the runner's own connection: its statements prepared once
+        parts = prepared(info, parts, _preparable)
+    try:
+        result = connection.exec_driver_sql(";\n".join(parts), tuple(params))
+    except BaseException:
+        info.pop(PREPARED, None)  # which were prepared: not known any more
+        raise
     if not accounts:
         return {}
     row = result.one()
@@ -237,20 +244,7 @@ def _trades_json(trades: Sequence[TradeRecord], time: Any) -> str:
         }
         for r, context, label in zip(trades, contexts, labels, strict=True)
     ]  # fmt: skip
-    return _rows_json(rows)
-
-
-def _rows_json(rows: list[dict[str, Any]]) -> str:
-    """The rows as a JSON array of objects; a float that is not finite as PostgreSQL's text
-    of it ('NaN', 'Infinity', '-Infinity': json_to_recordset reads a string through the
-    column type's input, as the VALUES statements stored it)."""
-    try:
-        return json.dumps(rows, allow_nan=False, separators=(",", ":"))
-    except ValueError:
-        return json.dumps(
-            [{k: _pg_float_text(v) for k, v in row.items()} for row in rows],
-            separators=(",", ":"),
-        )
+    return rows_json(rows)
 
 
 def _signals_json(records: Sequence[SignalRecord]) -> str:
@@ -276,19 +270,7 @@ def _signals_json(records: Sequence[SignalRecord]) -> str:
                 "confidence": r.confidence,
             }
         )  # fmt: skip
-    return _rows_json(rows)
-
-
-def _pg_float_text(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    return value
-
-
-def _pg_recordset(columns: Sequence[tuple[str, str]], alias: str = "v") -> str:
-    """``json_to_recordset(%s) AS v (column type, ...)``: a JSON parameter's rows."""
-    listed = ", ".join(f"{n} {kind}" for n, kind in columns)
-    return f"json_to_recordset(%s) AS {alias} ({listed})".replace("AS  (", "AS (")
+    return rows_json(rows)
 
 
 _ORDER_TYPES = (
@@ -320,24 +302,24 @@ _POSITION_TYPES = (
 _PG_ORDERS = (
     f"INSERT INTO orders ({', '.join(_ORDER_COLUMNS)})"
     f" SELECT {', '.join(f'v.{c}' for c in _ORDER_COLUMNS[:-1])}, CAST(v.extra AS JSONB)"
-    f" FROM {_pg_recordset(_ORDER_TYPES)} ON CONFLICT (client_order_id) DO UPDATE SET"
+    f" FROM {recordset(_ORDER_TYPES)} ON CONFLICT (client_order_id) DO UPDATE SET"
     f" {', '.join(f'{c} = EXCLUDED.{c}' for c in _ORDER_MUTABLE)}"
 )
 # the fill's order (stored before in this statement list, or earlier) by client order id
 _PG_FILLS = (
     f"INSERT INTO fills ({', '.join(_FILL_COLUMNS)}) SELECT v.fill_id,"
     f" (SELECT o.id FROM orders AS o WHERE o.client_order_id = v.client_order_id),"
-    f" {', '.join(f'v.{c}' for c in _FILL_COLUMNS[2:])} FROM {_pg_recordset(_FILL_TYPES)}"
+    f" {', '.join(f'v.{c}' for c in _FILL_COLUMNS[2:])} FROM {recordset(_FILL_TYPES)}"
 )
 _PG_POSITIONS = (
     f"INSERT INTO positions ({', '.join(_POSITION_COLUMNS)})"
     f" SELECT {', '.join(f'v.{c}' for c in _POSITION_COLUMNS)}"
-    f" FROM {_pg_recordset(_POSITION_TYPES)} ON CONFLICT (account_id, symbol) DO UPDATE SET"
+    f" FROM {recordset(_POSITION_TYPES)} ON CONFLICT (account_id, symbol) DO UPDATE SET"
     f" {', '.join(f'{c} = EXCLUDED.{c}' for c in _POSITION_MUTABLE)}"
 )
 _PG_ACCOUNTS = (
     f"UPDATE accounts AS t SET {', '.join(f'{c} = v.{c}' for c, _ in ACCOUNT_COLUMNS[1:])}"
-    f" FROM {_pg_recordset(ACCOUNT_COLUMNS)} WHERE t.id = v.id"
+    f" FROM {recordset(ACCOUNT_COLUMNS)} WHERE t.id = v.id"
 )
 PG_SIGNALS_IN_STATEMENT = 1000  # more signals (a replay's chunk): the binary COPY after it
 _SIGNAL_TYPES = (
@@ -351,14 +333,14 @@ _PG_SIGNALS = (
     " strategy_config, signal_metadata, timestamp, price, confidence) SELECT v.strategy_name,"
     " v.symbol, v.timeframe, v.signal_type, v.run_id, CAST(v.strategy_config AS JSON),"
     " CAST(v.signal_metadata AS JSON), v.timestamp, v.price, v.confidence"
-    f" FROM {_pg_recordset(_SIGNAL_TYPES)}"
+    f" FROM {recordset(_SIGNAL_TYPES)}"
 )
 # an error naming STALE_TRADES (a text cast to INTEGER; evaluated only for an account whose
 # newest stored row is not the one given) refuses the whole text: nothing of it is written
 STALE_TRADES = "stratlens_stale_trades"
 _PG_TRADES_GUARD = (
     f"SELECT CAST('{STALE_TRADES}: ' || v.account_id AS INTEGER)"
-    f" FROM {_pg_recordset((('account_id', 'TEXT'), ('newest', 'BIGINT')))} WHERE"
+    f" FROM {recordset((('account_id', 'TEXT'), ('newest', 'BIGINT')))} WHERE"
     " COALESCE((SELECT max(t.id) FROM trades AS t WHERE t.account_id = v.account_id), 0)"
     " <> v.newest"
 )
@@ -375,7 +357,7 @@ _JSONB = {"market_context", "labels"}
 _PG_TRADES = (
     f"INSERT INTO trades ({', '.join(c for c, _ in _TRADE_TYPES)}) SELECT"
     f" {', '.join(f'CAST(v.{c} AS JSONB)' if c in _JSONB else f'v.{c}' for c, _ in _TRADE_TYPES)}"
-    f" FROM ROWS FROM ({_pg_recordset(_TRADE_TYPES, alias='')})"
+    f" FROM ROWS FROM ({recordset(_TRADE_TYPES, alias='')})"
     f" WITH ORDINALITY AS v ({', '.join(c for c, _ in _TRADE_TYPES)}, n) ORDER BY v.n"
 )
 
@@ -383,7 +365,7 @@ _PG_TRADES = (
 _PG_STATES = (
     "UPDATE deployments AS t SET last_bar_ts = v.last_bar_ts, bar_index = v.bar_index,"
     " updated_at = v.updated_at, state = COALESCE(CAST(v.state AS JSONB), t.state)"
-    f" FROM {_pg_recordset(STATE_COLUMNS)} WHERE t.id = v.id"
+    f" FROM {recordset(STATE_COLUMNS)} WHERE t.id = v.id"
 )
 
 
@@ -391,6 +373,30 @@ _PG_ADVANCE = (
     "UPDATE deployments SET last_bar_ts = %s, bar_index = bar_index + 1, updated_at = %s"
     " WHERE id = ANY(%s)"
 )
+
+
+# the statements the runner's connection prepares (name, parameter types)
+_PREPARABLE = {
+    statement: (f"stratlens_{name}", types)
+    for statement, name, types in (
+        (_PG_ORDERS, "orders", ("JSON",)), (_PG_FILLS, "fills", ("JSON",)),
+        (_PG_POSITIONS, "positions", ("JSON",)), (_PG_ACCOUNTS, "accounts", ("JSON",)),
+        (_PG_STATES, "states", ("JSON",)),
+        (_PG_ADVANCE, "advance", ("BIGINT", "TIMESTAMPTZ", "BIGINT[]")),
+        (_PG_SIGNALS, "signals", ("JSON",)), (_PG_TRADES_GUARD, "trades_guard", ("JSON",)),
+        (_PG_TRADES, "trades", ("JSON",)),
+    )
+}  # fmt: skip
+_NEWEST_HEAD = newest_sql(1).split("%s", 1)[0]
+
+
+def _preparable(statement: str) -> tuple[str, tuple[str, ...]] | None:
+    """The name and parameter types ``statement`` is prepared as (None: not prepared)."""
+    spec = _PREPARABLE.get(statement)
+    if spec is None and statement.startswith(_NEWEST_HEAD):
+        count = statement.count("%s")
+        spec = (f"stratlens_newest_{count}", ("TEXT",) * count)
+    return spec
 
 
 def _by_bar(advanced: Sequence[tuple[int, int]]) -> dict[int, list[int]]:

@@ -138,3 +138,65 @@ def failing(bars: BarSessions, batch, after: str | None, before: str | None = No
         if after is not None:
             session.execute(text(after))
         raise RuntimeError("the bar failed")
+
+
+@pytest.mark.parametrize("database_backend", ["postgresql"], indirect=True)  # PostgreSQL's only
+def test_the_bar_connection_prepares_its_statements_once_and_again_after_a_failure(
+    session_factory,
+):
+    """The batch's statements are prepared on the bar's connection at their first use and
+    executed after; a text that fails before some of its statements were prepared leaves
+    none assumed (the next text drops and prepares them again); a new connection too."""
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from sqlalchemy.exc import IntegrityError
+
+    from database.repositories.trading import TradingRepository
+    from database.repositories.trading_batch import TradingBatch, write_batch
+
+    now = datetime(2024, 3, 1, tzinfo=UTC)
+    with session_factory.begin() as session:
+        repo = TradingRepository(session)
+        account = repo.create_account("acc", 100.0, now)
+        deployment = repo.create_deployment(
+            "d", account.id, "sma_crossover", {}, "SP", "1m", {}, now
+        )
+
+    def batch(cash: float, bar: int) -> TradingBatch:
+        return TradingBatch(
+            now, accounts=[replace(account, cash=cash)],
+            states=[(deployment.id, 60_000 * bar, bar, {"bar": bar})], last=True,
+        )  # fmt: skip
+
+    def prepared(session) -> set[str]:
+        rows = session.execute(text("SELECT name FROM pg_prepared_statements")).scalars()
+        return set(rows)
+
+    def stored() -> tuple[float, int]:
+        with session_factory() as session:
+            repo = TradingRepository(session)
+            row, d = repo.account_by_id(account.id), repo.deployment("d")
+            assert row is not None
+            assert d is not None
+            return row.cash, d.bar_index
+
+    bars = BarSessions(session_factory)
+    try:
+        with bars.transaction() as session:
+            write_batch(session, batch(5.0, 1))
+            assert prepared(session) == {"stratlens_accounts", "stratlens_states"}
+        with bars.transaction() as session:
+            write_batch(session, batch(6.0, 2))  # executed, nothing prepared again
+        assert stored() == (6.0, 2)
+        advance = [(deployment.id, 60_000 * 3)]  # its statement not prepared yet
+        with pytest.raises(IntegrityError), bars.transaction() as session:
+            # the accounts' check refuses it before the advance's PREPARE is reached
+            write_batch(session, replace(batch(float("inf"), 3), states=[], advanced=advance))
+        assert stored() == (6.0, 2)
+        with bars.transaction() as session:
+            write_batch(session, replace(batch(8.0, 3), states=[], advanced=advance))
+            assert "stratlens_advance" in prepared(session)
+        assert stored() == (8.0, 3)
+    finally:
+        bars.close()
