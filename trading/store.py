@@ -169,8 +169,12 @@ class TradingStore:
 
     def bar_closed(self, symbol: str, timeframe: str, candle: Any) -> None:
         """A closed bar, stored, that the runner is about to process: the trade tracker's
-        labels take it now (TradeTracker.bar_closed), not in the transaction of a fill."""
-        self._tracker.bar_closed(symbol, timeframe, candle)
+        labels take it now (TradeTracker.bar_closed), not in the transaction of a fill. A
+        failure only leaves the bar to be read by the fill's batch, as before."""
+        try:
+            self._tracker.bar_closed(symbol, timeframe, candle)
+        except Exception:
+            log.exception("the trade labels could not take the %s bar of %s", timeframe, symbol)
 
     def forget_written(self) -> None:
         """Forget what was last written (a write that failed): the next write stores every
