@@ -78,7 +78,7 @@ ACCOUNT_COLUMNS = (
 )  # fmt: skip
 STATE_COLUMNS = (
     ("id", "BIGINT"), ("last_bar_ts", "BIGINT"), ("bar_index", "BIGINT"),
-    ("updated_at", "TIMESTAMPTZ"), ("state", "TEXT"),  # the JSON text, cast to JSONB
+    ("updated_at", "TIMESTAMPTZ"), ("state", "JSONB"),  # a JSON object (null: unchanged)
 )  # fmt: skip
 
 
@@ -187,8 +187,7 @@ def _write_postgresql(
     if batch.states:
         names = [c for c, _ in STATE_COLUMNS]
         rows = [
-            dict(zip(names, (i, ts, bar, when, None if st is None else dumps(dict(st))),
-                     strict=True))
+            dict(zip(names, (i, ts, bar, when, None if st is None else dict(st)), strict=True))
             for i, ts, bar, st in batch.states
         ]  # fmt: skip
         parts.append(_PG_STATES)
@@ -364,7 +363,7 @@ _PG_TRADES = (
 
 _PG_STATES = (
     "UPDATE deployments AS t SET last_bar_ts = v.last_bar_ts, bar_index = v.bar_index,"
-    " updated_at = v.updated_at, state = COALESCE(CAST(v.state AS JSONB), t.state)"
+    " updated_at = v.updated_at, state = COALESCE(v.state, t.state)"
     f" FROM {recordset(STATE_COLUMNS)} WHERE t.id = v.id"
 )
 
