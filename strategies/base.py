@@ -456,12 +456,12 @@ def confidence_ratio(part: np.ndarray, whole: np.ndarray, base: float = 0.0) -> 
     >>> confidence_ratio(np.array([1.0, 4.0]), np.array([2.0, 2.0]))
     array([0.5, 1. ])
     """
-    if type(part) is np.ndarray and part.shape == (1,) and np.shape(whole) == (1,):
+    if np.ndim(part) == 0 and np.ndim(whole) == 0:
         # one bar (the live path, once per deployment per candle): the same IEEE operations
         # on Python floats, without numpy's per-call cost
-        w = float(whole[0])
-        value = base + (1.0 - base) * (float(part[0]) / w if w > 0 else math.inf)
-        return np.array([min(max(value, 0.0), 1.0)])  # NaN stays NaN, as np.clip's
+        w = float(whole)
+        value = base + (1.0 - base) * (float(part) / w if w > 0 else math.inf)
+        return np.float64(value if value != value else min(max(value, 0.0), 1.0))  # type: ignore[return-value]
     ratio = np.divide(part, whole, out=np.full(np.shape(part), np.inf), where=whole > 0)
     return np.clip(base + (1.0 - base) * ratio, 0.0, 1.0)
 
@@ -499,7 +499,11 @@ class LiveStrategy:
         self.timeframe = timeframe
         self.long_open = long_open
         self.short_open = short_open
-        self._prev = previous
+        # the previous bar's values as numpy scalars (the rules' element-wise operations on
+        # one bar: the same IEEE results as on arrays, without an array per value)
+        self._prev = None if previous is None else {
+            k: np.float64(np.asarray(v, dtype=np.float64).reshape(-1)[-1])
+            for k, v in previous.items()}  # fmt: skip
         self._slots = [
             (alias, req.key, req.spec.outputs.index(output))
             for alias, (req, output) in strategy._inputs.items()
@@ -508,23 +512,24 @@ class LiveStrategy:
     def on_candle(
         self, candle: Candle, values: Mapping[str, tuple[float, ...]]
     ) -> list[StrategySignal]:
-        """The signals of one new closed candle (exits before entries), updating the state."""
-        cur = {
-            "open": np.array([candle.open]),
-            "high": np.array([candle.high]),
-            "low": np.array([candle.low]),
-            "close": np.array([candle.close]),
-        }
-        ready = self._prev is not None
+        """The signals of one new closed candle (exits before entries), updating the state.
+        The rules run on numpy scalars (float64, bool_): the vectorized rules' operations on
+        one bar, bit for bit (tests/strategies hold live equal to generate)."""
+        f64 = np.float64
+        cur = {"open": f64(candle.open), "high": f64(candle.high), "low": f64(candle.low),
+               "close": f64(candle.close)}  # fmt: skip
+        prev = self._prev
+        ready = prev is not None
         for alias, key, index in self._slots:
             value = float(values[key][index])
-            cur[alias] = np.array([value])
-            ready = ready and math.isfinite(value) and math.isfinite(float(self._prev[alias][0]))  # type: ignore[index]
-        prev = self._prev if self._prev is not None else {k: np.full(1, np.nan) for k in cur}
+            cur[alias] = f64(value)
+            ready = ready and math.isfinite(value) and math.isfinite(prev[alias])  # type: ignore[index]
+        if prev is None:
+            prev = dict.fromkeys(cur, f64(math.nan))
         self._prev = cur
         strategy = self.strategy
-        rules = strategy.rules(cur, prev)
-        el, xl, es, xs = (bool(a[0]) for a in strategy._directed(rules, np.array([ready])))
+        rules = strategy.rules(cur, prev)  # type: ignore[arg-type]
+        el, xl, es, xs = (bool(a) for a in strategy._directed(rules, np.bool_(ready)))  # type: ignore[arg-type]
         fired: list[tuple[str, float]] = []
         if self.long_open and xl:
             self.long_open = False
@@ -534,16 +539,16 @@ class LiveStrategy:
             fired.append(("exit_short", 1.0))
         if not self.long_open and el and not xl:
             self.long_open = True
-            fired.append(("entry_long", float(rules.long_confidence[0])))
+            fired.append(("entry_long", float(rules.long_confidence)))
         if not self.short_open and es and not xs:
             self.short_open = True
-            fired.append(("entry_short", float(rules.short_confidence[0])))
+            fired.append(("entry_short", float(rules.short_confidence)))
         if not fired:
             return []
         columns = (
-            rules.metadata if rules.metadata is not None else _alias_columns(cur, strategy._inputs)
+            rules.metadata if rules.metadata is not None else _alias_columns(cur, strategy._inputs)  # type: ignore[arg-type]
         )
-        metadata = {k: float(np.asarray(v, dtype=np.float64)[0]) for k, v in columns.items()}
+        metadata = {k: float(v) for k, v in columns.items()}
         return [
             StrategySignal(
                 candle.ts, self.symbol, self.timeframe, strategy.name, strategy.config_hash,
