@@ -158,7 +158,8 @@ class MarketAnnotator:
         ends = {}
         for symbol in rows:
             if symbol not in self._symbols:
-                self._symbols[symbol] = self._start(session, firsts[symbol])
+                first = time_ns(firsts[symbol].execution_time)
+                self._symbols[symbol] = self._start(session, symbol, first)
             ends[symbol] = int(times[index[symbol]].max())
             self._reframe(session, symbol, self._symbols[symbol], ends[symbol])
         pending = self._pending(session, ends)
@@ -236,6 +237,9 @@ class MarketAnnotator:
         the pending bars (``opens``, ``values``) fed first (in runs of at most
         :data:`KEEP_BARS` bars, earliest fills first, so that a fill's bar is still kept when
         it is read)."""
+        if follow.timeframe is None:  # no bar ever: every fill sees the one bar-less answer
+            bars, _ = follow.bars.bars_at(t[:1].tolist())
+            return bars, np.zeros(len(t), dtype=np.int64)
         if not len(opens):
             bars, of = follow.bars.bars_at(t.tolist())
             return bars, np.array(of, dtype=np.int64)
@@ -301,24 +305,41 @@ class MarketAnnotator:
             )
         return self._timeframes[symbol]
 
-    def _start(self, session: Session, first: TradeRecord) -> _Symbol:
-        timeframe = self._timeframe(session, first.symbol)
+    def bars_for(
+        self, session: Session, symbol: str, t: np.ndarray
+    ) -> tuple[int, list[tuple[Any, Any]], np.ndarray]:
+        """One symbol's fills at times ``t`` (ns, the first the earliest) as a batch of their
+        own: (the bar length in ns, the distinct bars they see, each fill's index into them),
+        the symbol followed as :meth:`annotate` follows it (started at its first fill, its
+        bars read at once or the pending ones fed). The column-wise import's bars."""
+        follow = self._symbols.get(symbol)
+        if follow is None:
+            follow = self._symbols[symbol] = self._start(session, symbol, int(t[0]))
+        end = int(t.max())
+        self._reframe(session, symbol, follow, end)
+        pending = self._pending(session, {symbol: end}).get(symbol, _NONE)
+        bars, bar_of = self._bars(follow, t, *pending)
+        return follow.bars.bar_ns, bars, bar_of
+
+    def _start(self, session: Session, symbol: str, first_ns: int) -> _Symbol:
+        """A symbol followed from its first trade (at ``first_ns``): its warm-up bars."""
+        timeframe = self._timeframe(session, symbol)
         bar = Timeframe.parse(timeframe).delta if timeframe else NO_BARS
         warm = None
         if timeframe is not None:
             # bars that closed by the first trade: open <= time - bar
-            end = pd.Timestamp(first.execution_time) - bar
+            end = pd.Timestamp(first_ns, tz="UTC") - bar
             warm = CandleRepository(session).frame(
-                first.symbol, timeframe, end=end, last=self._warm_bars(bar)
+                symbol, timeframe, end=end, last=self._warm_bars(bar)
             )
         last_open = None if warm is None or warm.empty else warm.index[-1]
         first_open = None if warm is None or warm.empty else warm.index[0]
-        known = self._expected.pop(first.symbol, None)
+        known = self._expected.pop(symbol, None)
         if known is not None and known[0] == timeframe and last_open is not None:
             candles = known[1]
             if (
                 candles.index[0] <= last_open + bar
-                and time_ns(first.execution_time) < (candles.index[-1] + 2 * bar).value
+                and first_ns < (candles.index[-1] + 2 * bar).value
             ):
                 # the stored bars after the warm-up, all known: nothing left to read
                 after = candles.loc[candles.index > last_open, list(OHLCV)]

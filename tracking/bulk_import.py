@@ -219,8 +219,10 @@ def _annotations(
     symbols = list(entries)
     from analytics.labels import NewsCalendar
     from database.repositories.news import NewsRepository
+    from tracking.annotator import MarketAnnotator
 
     news = NewsCalendar(NewsRepository(session).frame())
+    annotator = MarketAnnotator(config)  # a new process's: the symbols' bars as it follows them
     n = len(codes)
     contexts = np.empty(n, dtype=object)
     labels = np.empty(n, dtype=object)
@@ -229,7 +231,7 @@ def _annotations(
     for code, symbol in enumerate(symbols):
         rows = order[bounds[code] : bounds[code + 1]]
         part = Roles(*(a[rows] for a in roles))
-        made = label_symbol(session, config, news, symbol, t_ns[rows], table.prices[rows],
+        made = label_symbol(session, annotator, news, symbol, t_ns[rows], table.prices[rows],
                             sign[rows], part, entries[symbol])  # fmt: skip
         contexts[rows], labels[rows] = made
     return contexts.tolist(), labels.tolist()
