@@ -22,8 +22,9 @@ older one is refused naming both times: its PnL would change what is already sto
 
 Streaming (:meth:`submit`, :meth:`record`): one writer thread takes what is queued, up to
 ``max_batch`` trades, waiting at most ``window_s`` for more after the first (a group commit),
-stores them in one transaction and then resolves each trade's Future. A bad trade fails only
-its own Future; a failed transaction fails the batch's.
+stores them in one transaction and then resolves each trade's Future (one group's outcome that
+its trades' Futures share: tracking.acknowledgements). A bad trade fails only its own Future; a
+failed transaction fails the batch's.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from database.errors import DuplicateTradeError
 from database.records import TradeRecord
 from database.repositories.newest_trades import newest_rows
 from database.repositories.trades import TRADES, TradeRepository
+from tracking.acknowledgements import Acknowledgement, Pending
 from tracking.history import AccountHistory, apply_stored, records_of
 from tracking.stored_walk import StoredWalk
 from tracking.trade_records import (
@@ -131,7 +133,10 @@ class TradeTracker:
         self._listeners = [(listener, True) for listener in listeners]
         self._accounts: dict[str, AccountHistory] = {}
         self._lock = threading.RLock()
-        self._queue: queue.SimpleQueue[tuple[TradeRecord, Future] | None] = queue.SimpleQueue()
+        # the group commits to write, in order (None: stop); the one open takes new trades
+        self._queue: queue.SimpleQueue[Pending | None] = queue.SimpleQueue()
+        self._open: Pending | None = None
+        self._filling = threading.Lock()  # orders the trades submitted into the open one
         self._writer: threading.Thread | None = None
         self._closed = False
 
@@ -271,8 +276,16 @@ class TradeTracker:
             raise TypeError(f"expected TradeRecord, got {type(record).__name__}")
         if self._closed:
             raise RuntimeError("the trade tracker is closed")
-        future: Future[TradeRecord] = Future()
-        self._queue.put((record, future))
+        with self._filling:
+            pending = self._open
+            if pending is None:
+                pending = self._open = Pending()
+                self._queue.put(pending)
+            index = len(pending.records)
+            pending.records.append(record)
+            if index + 1 >= self._max_batch:  # full: the next trade opens another
+                self._open = None
+                pending.full.set()
         if self._writer is None:
             with self._lock:
                 if self._writer is None:
@@ -280,7 +293,7 @@ class TradeTracker:
                         target=self._write_loop, name="trade-tracker", daemon=True
                     )
                     self._writer.start()
-        return future
+        return Acknowledgement(pending, index)
 
     def record(self, record: TradeRecord, timeout: float | None = 30.0) -> TradeRecord:
         """Store one trade through the group commit; returns it as stored."""
@@ -296,61 +309,50 @@ class TradeTracker:
 
     def _write_loop(self) -> None:
         while True:
-            first = self._queue.get()
-            if first is None:
+            pending = self._queue.get()
+            if pending is None:
                 return
-            batch = [first]
-            deadline = time.perf_counter() + self._window_s
-            stop = False
-            while len(batch) < self._max_batch:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    left = deadline - time.perf_counter()
-                    if left <= 0:
-                        break
-                    try:
-                        item = self._queue.get(timeout=left)
-                    except queue.Empty:
-                        break
-                if item is None:
-                    stop = True
-                    break
-                batch.append(item)
-            self._write_batch(batch)
-            if stop:
-                return
+            # more trades join it until window_s after its first, or until it is full
+            left = pending.opened + self._window_s - time.perf_counter()
+            if left > 0:
+                pending.full.wait(left)
+            with self._filling:
+                if self._open is pending:
+                    self._open = None
+            self._write_batch(pending)
 
-    def _write_batch(self, batch: list[tuple[TradeRecord, Future]]) -> None:
-        accepted: list[tuple[TradeRecord, Future]] = []
+    def _write_batch(self, pending: Pending) -> None:
+        batch = pending.records
+        outcomes: list[Any] = [None] * len(batch)
+        accepted: list[TradeRecord] = []
+        places: list[int] = []
         with self._lock:
             seen: set[tuple[str, str]] = set()
-            for record, future in batch:
+            for k, record in enumerate(batch):
                 key = (record.account_id, record.trade_id)
                 if key in seen:
-                    future.set_exception(
-                        DuplicateTradeError([record.trade_id], where="within the batch",
-                                            account=record.account_id)
-                    )  # fmt: skip
+                    outcomes[k] = DuplicateTradeError(
+                        [record.trade_id], where="within the batch", account=record.account_id
+                    )
                     continue
                 seen.add(key)
-                accepted.append((record, future))
+                accepted.append(record)
+                places.append(k)
             try:
                 with self._own_sessions().begin() as session:
-                    stored = self._record(session, [r for r, _ in accepted], False, each=True)
+                    stored = self._record(session, accepted, False, each=True)
             except BaseException as exc:  # the transaction failed: so does every trade in it
-                self._forget({r.account_id for r, _ in accepted})
-                for _, future in accepted:
-                    if not future.done():
-                        future.set_exception(exc)
+                self._forget({r.account_id for r in accepted})
+                for k in places:
+                    outcomes[k] = exc
+                pending.finish(outcomes)
                 return
         done = []
-        for (_, future), result in zip(accepted, stored.stored, strict=True):
-            if isinstance(result, BaseException):
-                future.set_exception(result)
-            else:
+        for k, result in zip(places, stored.stored, strict=True):
+            outcomes[k] = result
+            if not isinstance(result, BaseException):
                 done.append(result)
-                future.set_result(result)
+        pending.finish(outcomes)
         self._notify(Recorded(done, [], stored.trips, rows=stored.rows))
 
     # --- the work -------------------------------------------------------------------------
