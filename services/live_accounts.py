@@ -22,6 +22,7 @@ not end at the reset's row: read again when next viewed.
 from __future__ import annotations
 
 import itertools
+import operator
 import threading
 from collections import defaultdict
 from collections.abc import Iterable
@@ -40,8 +41,9 @@ from tracking.tracker import Recorded
 DEFAULT_SIZE_EDGES = (1_000.0, 5_000.0, 25_000.0, 100_000.0)
 
 
-# what a batch brings an account: its fills as (symbol, signed volume), its closed trips
-_Fills = list[tuple[str, float]]
+# what a batch brings an account: its fill count and per symbol its fills' signed volumes
+# (bought > 0, sold < 0), its closed trips
+_Fills = tuple[int, dict[str, np.ndarray]]
 _Trips = list[dict[str, Any]]
 
 
@@ -80,12 +82,7 @@ class LiveAccounts:
             followed = self._accounts
             if not followed:  # an import's process follows none: nothing to gather
                 return
-            fills: dict[str, _Fills] = defaultdict(list)
-            for trade in outcome.stored:
-                if trade.account_id not in followed:
-                    continue
-                signed = trade.volume if trade.side == "buy" else -trade.volume
-                fills[trade.account_id].append((trade.symbol, signed))
+            fills = _batch_fills(outcome.stored, followed)
             trips: dict[str, _Trips] = defaultdict(list)
             for trip in outcome.trips:
                 trips[trip["account_id"]].append(trip)
@@ -110,9 +107,15 @@ class LiveAccounts:
 
     @staticmethod
     def _apply(state: _Account, fills: _Fills, trips: _Trips) -> None:
-        state.fills += len(fills)
-        for symbol, signed in fills:
-            _position(state, symbol).add(signed)
+        count, by_symbol = fills
+        state.fills += count
+        for symbol, signed in by_symbol.items():
+            total = _position(state, symbol)
+            if len(signed) < _EXTEND_FROM:  # a few: one at a time (the same exact sum)
+                for value in signed.tolist():
+                    total.add(value)
+            else:
+                total.extend(signed)
         for trip in trips:
             state.summary.add(trip["net_pnl"], trip["fees"], trip["holding_s"], trip["labels"])
         if state.attribution is None:
@@ -187,6 +190,33 @@ class LiveAccounts:
                 "trade_summary": state.summary.trade_summary(),
                 "labels": state.summary.labels(),
             }
+
+
+_FILL = operator.attrgetter("account_id", "symbol", "side", "volume")
+_EXTEND_FROM = 16  # fills of a symbol from which its exact sum takes them column-wise
+
+
+def _batch_fills(stored: list[Any], followed: dict[str, _Account]) -> dict[str, _Fills]:
+    """Per followed account of a batch's stored trades: its fills (see _Fills), column-wise:
+    grouped by (account, symbol) with one stable sort, each group in the batch's order."""
+    if not stored:
+        return {}
+    accounts, symbols, sides, volumes = zip(*map(_FILL, stored), strict=True)
+    index: dict[tuple[str, str], int] = {}
+    keys = zip(accounts, symbols, strict=True)
+    codes = np.array([index.setdefault(key, len(index)) for key in keys])
+    volume = np.array(volumes, dtype=np.float64)
+    signed = np.where(np.array(sides) == "buy", volume, -volume)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(index) + 1)).tolist()
+    out: dict[str, _Fills] = {}
+    for (account, symbol), start, stop in zip(index, bounds, bounds[1:], strict=False):
+        if account not in followed:
+            continue
+        count, by_symbol = out.get(account, (0, {}))
+        by_symbol[symbol] = signed[order[start:stop]]
+        out[account] = (count + stop - start, by_symbol)
+    return out
 
 
 def _position(state: _Account, symbol: str) -> ExactSum:

@@ -20,6 +20,7 @@ tracker labels: a calendar imported later is seen by trackers started after it.
 from __future__ import annotations
 
 import functools
+import operator
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -148,11 +149,10 @@ class MarketAnnotator:
         if self._news is None:
             self._news = NewsCalendar(NewsRepository(session).frame())
         rows: dict[str, list[int]] = {}
-        for k, record in enumerate(records):
-            rows.setdefault(record.symbol, []).append(k)
-        times = np.fromiter(map(time_ns, (r.execution_time for r in records)), np.int64,
-                            len(records))  # fmt: skip
-        prices = np.fromiter((r.price for r in records), np.float64, len(records))
+        for k, symbol in enumerate(map(_SYMBOL, records)):
+            rows.setdefault(symbol, []).append(k)
+        times = np.fromiter(map(time_ns, map(_TIME, records)), np.int64, len(records))
+        prices = np.fromiter(map(_PRICE, records), np.float64, len(records))
         index = {symbol: np.array(ks, dtype=np.int64) for symbol, ks in rows.items()}
         firsts = self._firsts(records, [s for s in rows if s not in self._symbols])
         ends = {}
@@ -192,11 +192,12 @@ class MarketAnnotator:
         opened = roles.opened[rows]
         medians = self._medians(session, symbol, records, ks, opened, price, histories)
         bars, bar_of = self._bars(follow, t, *pending)
-        side = np.fromiter((1 if records[k].side == "buy" else -1 for k in ks), np.int64,
-                           len(ks))  # fmt: skip
+        mine = [records[k] for k in ks]
+        side = np.where(np.array(list(map(_SIDE, mine))) == "buy", 1, -1).astype(np.int64)
+        reasons = list(map(_reason, mine)) if any(map(_CONTEXT, mine)) else [None] * len(ks)
         fills = FillColumns(
             t, price, side, opened, medians, roles.closed[rows], roles.entry_price[rows],
-            roles.entry_ns[rows], roles.direction[rows], [_reason(records[k]) for k in ks],
+            roles.entry_ns[rows], roles.direction[rows], reasons,
         )  # fmt: skip
         assert self._news is not None  # read at the first batch
         return annotate_columns(
@@ -441,6 +442,10 @@ def _reason(record: TradeRecord) -> str | None:
     return reason if isinstance(reason, str) else None
 
 
+_SYMBOL, _TIME, _PRICE, _SIDE, _CONTEXT = (
+    operator.attrgetter(name)
+    for name in ("symbol", "execution_time", "price", "side", "market_context")
+)
 _NONE: tuple[np.ndarray, list] = (np.empty(0, dtype=np.int64), [])
 _MS = 1_000_000  # ns per ms: the candles' open times are stored in epoch ms
 _SERIES_PER_QUERY = 200  # 800 bound parameters at most: far below SQLite's limit

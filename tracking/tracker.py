@@ -30,9 +30,11 @@ failed transaction fails the batch's.
 from __future__ import annotations
 
 import logging
+import operator
 import queue
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -54,6 +56,7 @@ from tracking.trade_records import (
     checked_records,
     collector_paused,
     refuse_repeated,
+    unrepeated,
     with_results,
 )
 
@@ -324,20 +327,8 @@ class TradeTracker:
     def _write_batch(self, pending: Pending) -> None:
         batch = pending.records
         outcomes: list[Any] = [None] * len(batch)
-        accepted: list[TradeRecord] = []
-        places: list[int] = []
         with self._lock:
-            seen: set[tuple[str, str]] = set()
-            for k, record in enumerate(batch):
-                key = (record.account_id, record.trade_id)
-                if key in seen:
-                    outcomes[k] = DuplicateTradeError(
-                        [record.trade_id], where="within the batch", account=record.account_id
-                    )
-                    continue
-                seen.add(key)
-                accepted.append(record)
-                places.append(k)
+            accepted, places = unrepeated(batch, outcomes)
             try:
                 with self._own_sessions().begin() as session:
                     stored = self._record(session, accepted, False, each=True)
@@ -347,11 +338,12 @@ class TradeTracker:
                     outcomes[k] = exc
                 pending.finish(outcomes)
                 return
-        done = []
-        for k, result in zip(places, stored.stored, strict=True):
-            outcomes[k] = result
-            if not isinstance(result, BaseException):
-                done.append(result)
+        if len(places) == len(batch):  # none repeated: the outcomes as they are
+            outcomes = stored.stored
+        else:
+            for k, result in zip(places, stored.stored, strict=True):
+                outcomes[k] = result
+        done = [r for r in outcomes if not isinstance(r, BaseException)]
         pending.finish(outcomes)
         self._notify(Recorded(done, [], stored.trips, rows=stored.rows))
 
@@ -444,8 +436,8 @@ class TradeTracker:
         if stored:
             for account, row_id in after.items():
                 histories[account].newest_row = row_id
-            for record in stored:
-                histories[record.account_id].rows += 1
+            for account, count in Counter(map(_ACCOUNT, stored)).items():
+                histories[account].rows += count
         rows = {
             a: (before[a], h.newest_row) for a, h in histories.items() if h.newest_row > before[a]
         }
@@ -569,20 +561,27 @@ def _positions(
     analytics.trade_batch) and per (account, symbol) the position of its last trade."""
     index: dict[tuple[str, str], int] = {}
     last: dict[tuple[str, str], int] = {}
-    group = []
-    for k, r in enumerate(fresh):
-        key = (r.account_id, r.symbol)
-        group.append(index.setdefault(key, len(index)))
-        last[key] = k
+    keys = list(map(_POSITION, fresh))
+    group = [index.setdefault(key, len(index)) for key in keys]
+    last.update(zip(keys, range(len(keys)), strict=True))  # each key's last position
     ledgers = [histories[account].ledger(symbol) for account, symbol in index]
+    n = len(fresh)
+    trade_ids, strategies, sides, times = (
+        list(map(operator.attrgetter(name), fresh))
+        for name in ("trade_id", "strategy_id", "side", "execution_time")
+    )
+    prices, volumes, fees = (
+        np.fromiter(map(operator.attrgetter(name), fresh), np.float64, n)
+        for name in ("price", "volume", "commission")
+    )
     return *apply_fills(
-        ledgers, np.array(group, dtype=np.int64), [r.trade_id for r in fresh],
-        [r.strategy_id for r in fresh], [r.side for r in fresh],
-        np.array([r.price for r in fresh], dtype=np.float64),
-        np.array([r.volume for r in fresh], dtype=np.float64),
-        np.array([r.commission for r in fresh], dtype=np.float64),
-        [r.execution_time for r in fresh],
+        ledgers, np.array(group, dtype=np.int64), trade_ids, strategies, sides, prices, volumes,
+        fees, times,
     ), last  # fmt: skip
+
+
+_POSITION = operator.attrgetter("account_id", "symbol")
+_ACCOUNT = operator.attrgetter("account_id")
 
 
 __all__ = [

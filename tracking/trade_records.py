@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
+import operator
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -104,6 +105,32 @@ def refuse_repeated(batch: list[TradeRecord]) -> None:
         seen.add(record.trade_id)
 
 
+_KEY = operator.attrgetter("account_id", "trade_id")
+
+
+def unrepeated(
+    batch: list[TradeRecord], outcomes: list[Any]
+) -> tuple[list[TradeRecord], list[int]]:
+    """The trades of a streamed group but those repeating an (account, id) before them in it
+    (each one's outcome set to the DuplicateTradeError naming it), and their places in it."""
+    keys = list(map(_KEY, batch))
+    if len(set(keys)) == len(keys):  # the common case: none repeated
+        return batch, list(range(len(batch)))
+    accepted: list[TradeRecord] = []
+    places: list[int] = []
+    seen: set[tuple[str, str]] = set()
+    for k, (record, key) in enumerate(zip(batch, keys, strict=True)):
+        if key in seen:
+            outcomes[k] = DuplicateTradeError(
+                [record.trade_id], where="within the batch", account=record.account_id
+            )
+            continue
+        seen.add(key)
+        accepted.append(record)
+        places.append(k)
+    return accepted, places
+
+
 def checked_records(records: Iterable[TradeRecord]) -> list[TradeRecord]:
     """``records`` as a list, TypeError naming the first that is not a TradeRecord."""
     out = list(records)
@@ -119,5 +146,6 @@ __all__ = [
     "checked_records",
     "collector_paused",
     "refuse_repeated",
+    "unrepeated",
     "with_results",
 ]
