@@ -117,6 +117,11 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
     from tracking.importers import TradeImportError
     from tracking.tracker import ConflictingTradeError, OutOfOrderTradeError
 
+    if args.fmt == "csv" and not args.dry_run and not settings.redis_url:
+        from tracking.importers.csv_fills import read_fill_table_ahead
+
+        # the file read while the database is migrated (import_file reads it the same way)
+        read_fill_table_ahead(args.file, args.account)
     engine, service = _service(settings)
     stop_push = _push_to_redis(service, engine, settings)
     try:

@@ -78,3 +78,49 @@ def test_plain_clean_files_take_the_arrow_way_and_others_do_not(tmp_path):
     packed.write_bytes(gzip.compress(FILES["plain"].encode()))
     assert csv_fills._arrow_file(packed, "acc1") is None
     assert len(read_trades(packed, "csv", account="acc1").records) == 2
+
+
+def _fields(table) -> list:
+    return None if table is None else [
+        value.tolist() if hasattr(value, "tolist") else value for value in table
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(FILES))
+def test_a_file_read_ahead_gives_what_reading_it_then_gives(tmp_path, monkeypatch, name):
+    path = tmp_path / "fills.csv"
+    path.write_bytes(FILES[name].encode())
+    csv_fills.read_fill_table_ahead(path, "acc1")
+    csv_fills._AHEAD[(str(path), "acc1")][1].result()  # read
+    made = csv_fills._read_fill_table(path, "acc1")
+    monkeypatch.setattr(csv_fills, "_read_fill_table", lambda *a: pytest.fail("read again"))
+    assert _fields(csv_fills.read_fill_table(path, "acc1")) == _fields(made)
+    assert not csv_fills._AHEAD  # taken once
+
+
+def test_a_file_changed_after_its_read_ahead_is_read_again(tmp_path):
+    path = tmp_path / "fills.csv"
+    path.write_bytes(FILES["plain"].encode())
+    csv_fills.read_fill_table_ahead(path, "acc1")
+    csv_fills._AHEAD[(str(path), "acc1")][1].result()
+    path.write_bytes(FILES["strategy and order"].encode())
+    again = csv_fills.read_fill_table(path, "acc1")
+    assert again is not None
+    assert again.trade_ids == ["a", "b"]
+    assert again.orders == ["o1", None]
+    csv_fills.read_fill_table_ahead(path, "other")  # another account: not this reading's
+    assert _fields(csv_fills.read_fill_table(path, "acc1")) == _fields(again)
+    csv_fills._AHEAD.clear()
+
+
+def test_a_read_ahead_that_failed_raises_when_its_table_is_read(tmp_path, monkeypatch):
+    path = tmp_path / "fills.csv"
+    path.write_bytes(FILES["plain"].encode())
+
+    def broken(*args):
+        raise MemoryError("no room")
+
+    monkeypatch.setattr(csv_fills, "_read_fill_table", broken)
+    csv_fills.read_fill_table_ahead(path, "acc1")
+    with pytest.raises(MemoryError, match="no room"):
+        csv_fills.read_fill_table(path, "acc1")

@@ -22,8 +22,10 @@ lines.
 from __future__ import annotations
 
 import re
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
@@ -118,11 +120,49 @@ class FillTable(NamedTuple):
                             len(self.trade_ids), {}, {})  # fmt: skip
 
 
+def read_fill_table_ahead(path: str | Path, account: str) -> None:
+    """Start :func:`read_fill_table` of ``path`` in a thread (Arrow reads and checks the
+    columns without the interpreter's lock): the next :func:`read_fill_table` of the same
+    file, unchanged, and account takes its result (or its exception) instead of reading it
+    again. A one-shot import starts it before it migrates the database and imports the rest."""
+    key = (str(Path(path)), account)
+    ahead: Future[FillTable | None] = Future()
+    _AHEAD[key] = (_file_state(Path(path)), ahead)
+
+    def read() -> None:
+        try:
+            ahead.set_result(_read_fill_table(Path(path), account))
+        except BaseException as exc:  # handed to the reader as reading there would raise it
+            ahead.set_exception(exc)
+
+    threading.Thread(target=read, name="fills-read-ahead", daemon=True).start()
+
+
+_AHEAD: dict[tuple[str, str], tuple[tuple[int, ...] | None, Future[FillTable | None]]] = {}
+
+
+def _file_state(path: Path) -> tuple[int, ...] | None:
+    try:
+        state = path.stat()
+    except OSError:
+        return None
+    return (state.st_ino, state.st_size, state.st_mtime_ns)
+
+
 def read_fill_table(path: str | Path, account: str) -> FillTable | None:
     """The fills of a plain CSV file with no problem as checked columns (see FillTable);
     None when the file is not plain or any cell fails a check (:func:`read_csv_fills` then
     names every problem, or reads the file the careful way)."""
     path = Path(path)
+    started = _AHEAD.pop((str(path), account), None)
+    if started is not None:
+        state, ahead = started
+        if state is not None and state == _file_state(path):  # the file as it was read
+            return ahead.result()
+    return _read_fill_table(path, account)
+
+
+def _read_fill_table(path: Path, account: str) -> FillTable | None:
     read = _arrow_checked(path, account)
     if read is None:
         return None
