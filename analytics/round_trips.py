@@ -399,38 +399,50 @@ def _ids_by_trip(
     return out
 
 
+def trip_ids(fills: pd.DataFrame, grouped: _Grouped) -> tuple[np.ndarray, np.ndarray]:
+    """The ``entry_trade_ids`` and ``exit_trade_ids`` columns of the trip frame of ``fills``
+    (checked, in time order) and its walk's :class:`_Grouped`."""
+    ids = fills["trade_id"].to_numpy(dtype=object)
+    keep = grouped.keep
+    return _ids_by_trip(grouped.entries, ids, keep), _ids_by_trip(grouped.exits, ids, keep)
+
+
 def _trip_frame(
-    fills: pd.DataFrame, walked: tuple, grouped: _Grouped | None = None
+    fills: pd.DataFrame, walked: tuple, grouped: _Grouped | None = None, *, ids: bool = True
 ) -> pd.DataFrame:
+    """The trip frame (``ids`` False: without ``entry_trade_ids`` and ``exit_trade_ids``,
+    :func:`trip_ids` gives them)."""
     (_, _, _, _, direction, first, last, entry_qty, entry_notional, exit_qty, exit_notional,
      gross, fees, _) = walked  # fmt: skip
     grouped = grouped or _Grouped(walked)
-    ids = fills["trade_id"].to_numpy(dtype=object)
     keep = grouped.keep  # exit order
     times = pd.DatetimeIndex(fills["time"])
     entry_time = times[first[keep]]
     exit_time = times[last[keep]]
     net = gross[keep] - fees[keep]
-    frame = pd.DataFrame(
-        {
-            "account_id": _taken(fills["account_id"], first[keep]),
-            "strategy_id": _taken(fills["strategy_id"], first[keep]),
-            "symbol": _taken(fills["symbol"], first[keep]),
-            "direction": _DIRECTIONS.take((direction[keep] > 0).astype(np.intp)),
-            "entry_time": entry_time,
-            "exit_time": exit_time,
-            "entry_price": entry_notional[keep] / entry_qty[keep],
-            "exit_price": exit_notional[keep] / exit_qty[keep],
-            "volume": entry_qty[keep],
-            "entry_trade_ids": _ids_by_trip(grouped.entries, ids, keep),
-            "exit_trade_ids": _ids_by_trip(grouped.exits, ids, keep),
-            "holding_s": (exit_time - entry_time).total_seconds().to_numpy(),
-            "gross_pnl": gross[keep],
-            "fees": fees[keep],
-            "net_pnl": net,
-            "return": net / entry_notional[keep],
-        }
-    )
+    columns: dict[str, Any] = {
+        "account_id": _taken(fills["account_id"], first[keep]),
+        "strategy_id": _taken(fills["strategy_id"], first[keep]),
+        "symbol": _taken(fills["symbol"], first[keep]),
+        "direction": _DIRECTIONS.take((direction[keep] > 0).astype(np.intp)),
+        "entry_time": entry_time,
+        "exit_time": exit_time,
+        "entry_price": entry_notional[keep] / entry_qty[keep],
+        "exit_price": exit_notional[keep] / exit_qty[keep],
+        "volume": entry_qty[keep],
+        "entry_trade_ids": None,
+        "exit_trade_ids": None,
+        "holding_s": (exit_time - entry_time).total_seconds().to_numpy(),
+        "gross_pnl": gross[keep],
+        "fees": fees[keep],
+        "net_pnl": net,
+        "return": net / entry_notional[keep],
+    }  # fmt: skip
+    if ids:
+        columns["entry_trade_ids"], columns["exit_trade_ids"] = trip_ids(fills, grouped)
+    else:
+        del columns["entry_trade_ids"], columns["exit_trade_ids"]
+    frame = pd.DataFrame(columns)
     for column in ("entry_time", "exit_time"):
         frame[column] = pd.to_datetime(frame[column], utc=True)
     return frame
@@ -494,4 +506,5 @@ __all__ = [
     "check_fills",
     "fill_pnl",
     "round_trips",
+    "trip_ids",
 ]

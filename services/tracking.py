@@ -25,16 +25,16 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from analytics.exact_sum import exact_sum
 from analytics.round_trips import round_trips
 from analytics.trade_summary import PERIODS, performance_summary, trip_labels
-from database.models import DatabaseIdentity, Trade
+from database.models import Trade
 from database.repositories.executions import ExecutionRepository
 from database.repositories.trades import TradeRepository
 from services.benchmark_fit import BenchmarkFit, benchmark_bars, fit_benchmark
-from services.live_accounts import DEFAULT_SIZE_EDGES, LiveAccounts, json_rows, open_positions
+from services.live_accounts import DEFAULT_SIZE_EDGES, LiveAccounts, json_rows
 from services.tracking_documents import performance_document
 from services.tracking_imports import import_columns, new_orders, orders_line
+from services.tracking_trips import HeldTrips, bars_of, open_positions_of
 from tracking.annotator import MarketAnnotator
 from tracking.importers import ImportedTrades, read_trades
 from tracking.stored_walk import StoredWalk, walk_stored
@@ -83,7 +83,7 @@ class TrackingService:
     ) -> None:
         self._sessions = sessions
         self.live_accounts = LiveAccounts()
-        self._trips_memo: dict[tuple, pd.DataFrame] = {}
+        self._trips_memo: dict[tuple, HeldTrips] = {}
         self._fills_memo: dict[tuple, pd.DataFrame] = {}  # (account, strategy, start, end)
         self._performance_memo: OrderedDict[tuple, dict[str, Any]] = OrderedDict()
         self._capital_memo: dict[str, tuple[int, float | None]] = {}  # account -> (row, capital)
@@ -155,7 +155,7 @@ class TrackingService:
             else:
                 tracker.adopt(account, walk, int(version[2]))
         row = version[2] if version else tracker.newest_row(account)
-        self.live_accounts.seed(account, self.trips(fills, walk=walk), fills, row)
+        self.live_accounts.seed(account, self._trip_table(fills, walk=walk), fills, row)
 
     def _live_summary(self, account: str) -> dict[str, Any] | None:
         """:meth:`_follow`'s figures; with ``read_in_background``, None while an account not
@@ -312,11 +312,7 @@ class TrackingService:
             found = self._fills_memo.get(key)
         if found is None:
             return None
-        token = session.scalar(select(DatabaseIdentity.token).limit(1))
-        total, last = session.execute(
-            select(func.count(), func.max(Trade.id)).where(Trade.account_id == key[0])
-        ).one()
-        same = found.attrs.get("stored_version") == (token, total, int(last or 0))
+        same = found.attrs.get("stored_version") == TradeRepository(session).stored_version(key[0])
         return _shallow(found) if same else None
 
     def trips(
@@ -329,6 +325,16 @@ class TrackingService:
         (``attrs["stored_version"]``: the database, the account's row count and last row):
         their trips are computed once and kept for the next caller of the same rows (the
         performance and the attribution of one view)."""
+        return self._held_trips(fills, excursions, walk).full()
+
+    def _trip_table(self, fills: pd.DataFrame, walk: StoredWalk | None = None) -> pd.DataFrame:
+        """:meth:`trips` without ``entry_trade_ids`` and ``exit_trade_ids`` (what the
+        summaries and attributions read: a tuple per trip not made for them)."""
+        return self._held_trips(fills, False, walk).table.copy(deep=False)
+
+    def _held_trips(
+        self, fills: pd.DataFrame, excursions: bool, walk: StoredWalk | None
+    ) -> HeldTrips:
         version = fills.attrs.get("stored_version")
         if version is None or not len(fills):
             return self._trips(fills, excursions, walk)
@@ -343,44 +349,36 @@ class TrackingService:
                 self._trips_memo[key] = found
                 while len(self._trips_memo) > 8:
                     self._trips_memo.pop(next(iter(self._trips_memo)))
-        return found.copy()
+        return found
 
     def _trips(
         self, fills: pd.DataFrame, excursions: bool, walk: StoredWalk | None = None
-    ) -> pd.DataFrame:
+    ) -> HeldTrips:
         """``walk``: the fills' one walk (tracking.stored_walk), made if not given for one
         account's fills (the service's queries: the same trips as round_trips')."""
         carried = [c for c in _CARRIED if c in fills.columns]
         if walk is None and not excursions and fills["account_id"].nunique() == 1:
             walk = walk_stored(fills)
-        if walk is not None and not excursions:
-            trips = walk.trips(carried)
+        if walk is not None and not excursions and "labels" in carried:
+            trips = walk.trips(carried, ids=False)
+            held = HeldTrips(trips, walk.trip_ids())
         else:
-            bars = self._bars_of(fills) if excursions else None
-            trips = round_trips(fills, bars, carry=carried)
-        if "labels" not in carried:
-            trips["labels"] = trip_labels(trips, fills)
+            if walk is not None and not excursions:
+                trips = walk.trips(carried)
+            else:
+                bars = self._bars_of(fills) if excursions else None
+                trips = round_trips(fills, bars, carry=carried)
+            if "labels" not in carried:
+                trips["labels"] = trip_labels(trips, fills)
+            held = HeldTrips(trips, None)
         for column in _CARRIED[1:]:
             if column not in carried:
                 trips[column] = None
-        return trips
+        return held
 
     def _bars_of(self, fills: pd.DataFrame) -> dict[str, pd.DataFrame]:
         """Each symbol's finest stored bars over the span of its fills."""
-        from database.repositories.candles import CandleRepository
-        from market.timeframes import Timeframe
-
-        out: dict[str, pd.DataFrame] = {}
-        with self._sessions() as session:
-            repo = CandleRepository(session)
-            for symbol, times in fills.groupby("symbol")["time"]:
-                stored = repo.timeframes(str(symbol))
-                if not stored:
-                    continue
-                finest = min(stored, key=lambda t: Timeframe.parse(t).delta)
-                start = times.min() - Timeframe.parse(finest).delta
-                out[str(symbol)] = repo.frame(str(symbol), finest, start=start, end=times.max())
-        return out
+        return bars_of(self._sessions, fills)
 
     def capital(self, account: str) -> float | None:
         """The paper account's starting cash; None for an account of another source."""
@@ -476,7 +474,7 @@ class TrackingService:
     ) -> dict[str, Any]:
         fills = self.fills(account, strategy=strategy)
         capital = capital if capital is not None else self.capital(account)
-        trips = self.trips(fills)
+        trips = self._trip_table(fills)
         return {
             "account_id": account,
             "strategy_id": strategy,
@@ -484,7 +482,7 @@ class TrackingService:
             "capital": capital,
             "convention": preset,
             "fills": len(fills),
-            "open_positions": _open_positions(fills),
+            "open_positions": open_positions_of(fills),
             "periods": performance_summary(
                 fills, trips, capital=capital, period=period, preset=preset
             ),
@@ -504,7 +502,7 @@ class TrackingService:
         exiting in it (their PnL counted whole, entries before the span included)."""
         fills = self.fills(account, strategy=strategy)
         capital = capital if capital is not None else self.capital(account)
-        trips = self.trips(fills)
+        trips = self._trip_table(fills)
         out = []
         for name, (start, end) in spans.items():
             in_fills = fills[(fills["time"] >= start) & (fills["time"] <= end)]
@@ -534,7 +532,7 @@ class TrackingService:
         from analytics.attribution import pattern_analysis, pnl_attribution, risk_attribution
 
         fills = self.fills(account, strategy=strategy)
-        trips = self.trips(fills)
+        trips = self._trip_table(fills)
         out: dict[str, Any] = {
             "account_id": account,
             "strategy_id": strategy,
@@ -578,14 +576,6 @@ def _shallow(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy(deep=False)
     out.attrs = dict(frame.attrs)
     return out
-
-
-def _open_positions(fills: pd.DataFrame) -> dict[str, float]:
-    """Net quantity per symbol still open after the last fill (summed exactly, as the live
-    state keeps it: services.live_accounts)."""
-    signed = fills["volume"].where(fills["side"] == "buy", -fills["volume"])
-    net = signed.groupby(fills["symbol"]).agg(exact_sum)
-    return open_positions({str(s): float(q) for s, q in net.items()})
 
 
 __all__ = [

@@ -17,15 +17,16 @@ results equal to those functions' on random books.
 
 from __future__ import annotations
 
+import functools
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from analytics._fifo import fifo_carry
-from analytics.round_trips import _carry, _Grouped, _Trip, _trip_frame, check_fills
+from analytics.round_trips import _carry, _Grouped, _Trip, _trip_frame, check_fills, trip_ids
 from tracking.history import AccountHistory
 
 
@@ -43,17 +44,25 @@ class StoredWalk:
         self._symbols = symbols
         self._groups = groups  # per symbol: its group in the walk
         self._walked = walked  # carry_walk's outputs over ``ordered``
+        self._grouped: _Grouped | None = None  # the trips' grouping, made by trips()
 
-    def trips(self, carry: Sequence[str] = ()) -> pd.DataFrame:
-        """``round_trips(fills, carry=carry)`` without candles, from this walk."""
+    def trips(self, carry: Sequence[str] = (), *, ids: bool = True) -> pd.DataFrame:
+        """``round_trips(fills, carry=carry)`` without candles, from this walk (``ids``
+        False: without the trade id columns, :meth:`trip_ids` gives them)."""
         walked = self._walked[:14]
-        grouped = _Grouped(walked)
-        frame = _trip_frame(self.ordered, walked, grouped)
+        grouped = self._grouped = _Grouped(walked)
+        frame = _trip_frame(self.ordered, walked, grouped, ids=ids)
         if carry:
             _carry(frame, self.ordered, walked, carry, grouped)
         frame["mae"] = np.nan
         frame["mfe"] = np.nan
         return frame
+
+    def trip_ids(self) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
+        """What makes the ``entry_trade_ids`` and ``exit_trade_ids`` columns of :meth:`trips`
+        when called (holding the ids and the trips' grouping, not the walk)."""
+        grouped = self._grouped or _Grouped(self._walked[:14])
+        return functools.partial(trip_ids, self.ordered[["trade_id"]], grouped)
 
     def history(self, account: str, newest_row: int) -> AccountHistory:
         """``apply_stored(AccountHistory(account), fills, trips=False, newest_row=...)``."""
@@ -92,8 +101,13 @@ class StoredWalk:
         # per symbol the notional each fill opened, in its order (the walk's, per symbol)
         notional = opened_qty * ordered["price"].to_numpy(dtype=np.float64)
         opening = np.flatnonzero(opened_qty > 0)
-        code = self._codes[self._rows[opening]]
-        for s in pd.unique(self._codes[np.sort(self._rows[opening])]).tolist():
+        rows = self._rows[opening]
+        code = self._codes[rows]
+        # the symbols in the order of their first opening row (no sort of the rows)
+        first = np.full(len(self._symbols), len(fills), dtype=np.int64)
+        np.minimum.at(first, code, rows)
+        held_symbols = np.flatnonzero(first < len(fills))
+        for s in held_symbols[np.argsort(first[held_symbols])].tolist():
             history.entries[self._symbols[s]] = notional[opening[code == s]].tolist()
         latest = _latest_rows(pd.DatetimeIndex(fills["time"]).asi8, self._codes)
         found = _pydatetimes(fills["time"], [k for _, k in latest])

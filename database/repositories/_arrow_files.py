@@ -70,11 +70,15 @@ class ArrowFileCache:
         """``table`` with ``meta``, its last id and row count, into ``path``; False when the
         directory is not writable."""
         meta = {**meta, "last_id": str(last_id), "count": str(table.num_rows)}
-        table = table.replace_schema_metadata(meta)
+        # one record batch: a read's columns are one chunk each (a take, a compare or a
+        # factorize of a chunked column works chunk by chunk or joins them first)
+        table = table.combine_chunks().replace_schema_metadata(meta)
         temporary = self.directory / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            feather.write_feather(table, temporary, compression="uncompressed")
+            feather.write_feather(
+                table, temporary, compression="uncompressed", chunksize=max(table.num_rows, 1)
+            )
             os.replace(temporary, path)
         except OSError as exc:
             with contextlib.suppress(OSError):

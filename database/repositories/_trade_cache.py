@@ -24,9 +24,10 @@ candle cache (``CANDLE_CACHE_DIR``'s setting, ``off`` turns both off), in ``trad
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -40,7 +41,8 @@ _SUFFIX = ".trades.arrow"
 _TEXT = ("trade_id", "strategy_id", "symbol", "side", "labels_text", "volatility_regime",
          "market_session", "source", "order_id")  # fmt: skip
 _NUMBERS = ("price", "volume", "commission", "pnl", "cumulative_pnl")
-_STRINGS = {pa.large_string(): pd.StringDtype(na_value=np.nan)}
+STRING_TYPES = {pa.large_string(): pd.StringDtype(na_value=np.nan)}  # texts: None where null
+_STRINGS = STRING_TYPES
 
 
 @dataclass(frozen=True)
@@ -78,8 +80,7 @@ class TradeFileCache(ArrowFileCache):
         """Write ``frame`` (the columns of :class:`CachedTrades`) as the account's rows up to
         ``last_id``; False when the directory is not writable (logged once)."""
         arrays = {  # from_pandas: a missing text (None or NaN) is null
-            name: pa.array(frame[name], type=pa.large_string(), from_pandas=True)
-            for name in _TEXT
+            name: pa.array(frame[name], type=pa.large_string(), from_pandas=True) for name in _TEXT
         }
         for name in _NUMBERS:
             arrays[name] = pa.array(frame[name].to_numpy(dtype="float64"))
@@ -91,9 +92,28 @@ class TradeFileCache(ArrowFileCache):
         return self._write(self.path(account, database), pa.table(arrays), meta, last_id)
 
 
+def repeated_text(value: str, count: int) -> pd.api.extensions.ExtensionArray:
+    """``value`` ``count`` times as the frame's text column holds it (the default text
+    dtype, Arrow's large strings), made from its buffers: not a string per row."""
+    data = value.encode()
+    offsets = np.arange(count + 1, dtype=np.int64) * len(data)
+    array = pa.LargeStringArray.from_buffers(
+        count, pa.py_buffer(offsets), pa.py_buffer(data * count)
+    )
+    return pa.table({"text": array}).to_pandas(types_mapper=_STRINGS.get)["text"].array
+
+
+def text_column(values: Sequence[Any]) -> pd.api.extensions.ExtensionArray:
+    """Texts (None: missing) as the frame's text column holds them, converted to Arrow's
+    large strings at once; raises ``pa.ArrowInvalid`` or ``pa.ArrowTypeError`` for a value
+    that is not a text (the caller converts those as pandas does)."""
+    array = pa.array(values, type=pa.large_string())
+    return pa.table({"text": array}).to_pandas(types_mapper=_STRINGS.get)["text"].array
+
+
 def trade_cache_for(url: URL | str, env: Mapping[str, str] | None = None) -> TradeFileCache | None:
     """The trade cache of the database at ``url`` (beside its candle cache), or None if off."""
     return beside_candles(TradeFileCache, "trade_cache", url, env)
 
 
-__all__ = ["CachedTrades", "TradeFileCache", "trade_cache_for"]
+__all__ = ["CachedTrades", "TradeFileCache", "repeated_text", "text_column", "trade_cache_for"]

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NoReturn
 
 import numpy as np
 import orjson
 import pandas as pd
+import pyarrow as pa
 from sqlalchemy import (
+    BigInteger,
     String,
     Table,
     Text,
@@ -32,6 +36,7 @@ from database.repositories._common import (
     stored_keys,
     where_matching,
 )
+from database.repositories._trade_copy import copied_rows
 from database.repositories._trade_io import insert_trade_chunks
 
 TRADES: Table = Trade.__table__  # type: ignore[assignment]
@@ -328,42 +333,46 @@ class TradeRepository:
         if with_id:
             columns.append(c.id)
             names.append("id")
-        statement = where_matching(
-            select(*columns),
-            TRADES,
-            {"account_id": account_id, "strategy_id": strategy_id, "symbol": symbol},
-            within="execution_time",
-            start=start,
-            end=end,
-        )
-        if after_id is not None:
-            statement = statement.where(c.id > after_id)
-        result = self._session.execute(statement.order_by(c.id))
-        try:  # the DBAPI cursor's tuples: no Row objects, no per-value type processing
-            rows = result.cursor.fetchall()  # type: ignore[attr-defined]
-        finally:
-            result.close()
-        values = list(zip(*rows, strict=True)) if rows else [() for _ in names]
-        frame = pd.DataFrame(
-            {
-                name: np.asarray(column, dtype=float) if name in _NUMBERS else list(column)
-                for name, column in zip(names, values, strict=True)
-            }
-        )
+        def query(columns: list[Any]) -> Any:
+            statement = where_matching(
+                select(*columns),
+                TRADES,
+                {"account_id": account_id, "strategy_id": strategy_id, "symbol": symbol},
+                within="execution_time",
+                start=start,
+                end=end,
+            )
+            if after_id is not None:
+                statement = statement.where(c.id > after_id)
+            return statement.order_by(c.id)
+
+        if start is None and end is None:  # PostgreSQL: copied as CSV, parsed column-wise
+            micros = cast(func.round(func.extract("epoch", c.execution_time) * 1_000_000),
+                          BigInteger)  # fmt: skip
+            copied = copied_rows(self._session, query([*columns[:8], micros, *columns[9:]]),
+                                 names, _NUMBERS)  # fmt: skip
+            if copied is not None:
+                return copied
+        with _collector_paused():  # a tuple per row: no collection walks them meanwhile
+            result = self._session.execute(query(columns))
+            try:  # the DBAPI cursor's tuples: no Row objects, no per-value type processing
+                rows = result.cursor.fetchall()  # type: ignore[attr-defined]
+            finally:
+                result.close()
+            values = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+            del rows
+            frame = pd.DataFrame(
+                {name: _column(name, column) for name, column in zip(names, values, strict=True)}
+            )
         frame["time"] = _utc_times(frame["time"])
         return frame
 
     def _cached(self, cache: Any, account_id: str) -> pd.DataFrame:
         """Every row of the account (labels as JSON text), the cached ones from the file and
         the newer ones from the database; the file brought up to date."""
-        c = TRADES.c
-        token = self._session.scalar(select(DatabaseIdentity.token).limit(1))
+        token, total, last = self.stored_version(account_id)
         if not token:  # a schema without its identity: nothing to key the files to
             return self._read(account_id, None, None, None, None, False)
-        total, last = self._session.execute(
-            select(func.count(), func.max(c.id)).where(c.account_id == account_id)
-        ).one()
-        last = int(last or 0)
         hit = cache.load(account_id, token)
         frame = None
         if hit is not None and hit.last_id <= last and hit.count <= total:
@@ -384,6 +393,21 @@ class TradeRepository:
         frame.attrs["stored_version"] = (token, total, last)
         return frame
 
+    def stored_version(self, account_id: str) -> tuple[str | None, int, int]:
+        """(the database's identity token, the account's row count, its newest row id: 0
+        without rows) in one statement: the count and the newest row each their own query
+        (the newest an index lookup, not taken along the count's scan)."""
+        c = TRADES.c
+        mine = c.account_id == account_id
+        token, total, last = self._session.execute(
+            select(
+                select(DatabaseIdentity.token).limit(1).scalar_subquery(),
+                select(func.count()).select_from(TRADES).where(mine).scalar_subquery(),
+                select(func.max(c.id)).where(mine).scalar_subquery(),
+            )
+        ).one()
+        return token, int(total or 0), int(last or 0)
+
     def accounts(self) -> list[tuple[str, int, str | None]]:
         """(account, trades, source of its first trade) of every account with trades."""
         return accounts_with_source(self._session, TRADES)
@@ -397,10 +421,42 @@ class TradeRepository:
         raise TradeImmutableError("trades are immutable: a stored trade cannot be deleted")
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic collector held off while the rows are read and regrouped (a tuple per
+    row set off collections that walk every object the process holds, the rows among them);
+    the objects are freed by their counts as ever."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _column(name: str, values: tuple[Any, ...]) -> Any:
+    """One column of the rows read: numbers as floats, texts (and the JSON texts) as the
+    default text dtype converted at once when every value is a text or missing (else as
+    pandas converts them: ``_finished``), the rest as read."""
+    if name in _NUMBERS:
+        return np.asarray(values, dtype=float)
+    if name in _TEXT_COLUMNS or name in ("labels", "market_context"):
+        from database.repositories._trade_cache import text_column
+
+        try:
+            return text_column(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            pass
+    return list(values)
+
+
 def _from_cache(cached: pd.DataFrame, account_id: str) -> pd.DataFrame:
     """The cache file's columns as the frame's (labels still JSON text)."""
+    from database.repositories._trade_cache import repeated_text
+
     frame = cached.rename(columns={"labels_text": "labels"})
-    frame.insert(1, "account_id", account_id)
+    frame.insert(1, "account_id", repeated_text(account_id, len(frame)))
     frame["time"] = pd.DatetimeIndex(
         pd.to_datetime(frame["time"].to_numpy(), unit="ns", utc=True)
     ).as_unit("ns")

@@ -127,3 +127,45 @@ def test_with_the_cache_off_the_database_is_read(session_factory, cache_dir, mon
     plain, cached = both(session_factory)
     pd.testing.assert_frame_equal(cached, plain)
     assert not cache_dir.exists()
+
+
+def test_a_copied_read_equals_the_row_read(session_factory, monkeypatch):
+    """PostgreSQL's rows copied as CSV and parsed by Arrow (_trade_copy) are the frame the
+    rows read one by one give: texts with commas, quotes, line breaks and non-ASCII, empty
+    texts beside missing ones, every float's exact double; elsewhere nothing is copied."""
+    import database.repositories.trades as trades_module
+
+    odd = [
+        TradeRecord(
+            trade_id=f'id,"{k}"\nx', account_id="acc", strategy_id=(" s", "s é")[k % 2],
+            symbol=("BTC/€", "a,b")[k % 2], side=("buy", "sell")[k % 2],
+            price=0.1 + k / 3, volume=1 / 3 + k, commission=(1e-300, 0.0)[k % 2],
+            execution_time=T0 + timedelta(microseconds=123457 * k + 1), labels=(("q\"u,o",
+            "l\nb"), ())[k % 2], market_context={"volatility_regime": ('a"b,c', "")[k % 2],
+            "market_session": (None, "x")[k % 2]}, pnl=(None, 2 / 7)[k % 2],
+            cumulative_pnl=(-1e17 / 3, None)[k % 2], source=("", None)[k % 2],
+            order_id=(None, "")[k % 2],
+        )
+        for k in range(6)
+    ]  # fmt: skip
+    add(session_factory, odd)
+    copied = []
+    real = trades_module.copied_rows
+
+    def spy(*args, **kwargs):
+        found = real(*args, **kwargs)
+        copied.append(found is not None)
+        return found
+
+    def read(copy: bool) -> list[pd.DataFrame]:
+        monkeypatch.setattr(trades_module, "copied_rows", spy if copy else lambda *a, **k: None)
+        with session_factory() as session:
+            repo = TradeRepository(session)
+            after = repo.rows_after("acc", 2)[0]
+            return [repo.frame("acc"), repo.frame("acc", context=True), after]
+
+    for fast, slow in zip(read(True), read(False), strict=True):
+        pd.testing.assert_frame_equal(fast, slow, check_exact=True)
+    with session_factory() as session:
+        postgres = session.connection().dialect.name == "postgresql"
+    assert copied == [postgres] * 3
