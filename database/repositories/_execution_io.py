@@ -53,13 +53,7 @@ def read_columns(
         return _read_postgresql(connection, table, names, where, times, numbers, integers)
     statement = select(*(table.c[name] for name in names)).where(where)
     with _collector_paused():
-        result = connection.execute(statement)
-        try:  # the DBAPI cursor's tuples: no Row objects, no per-value type processing
-            rows = result.cursor.fetchall()  # type: ignore[attr-defined]
-        finally:
-            result.close()
-        values = list(zip(*rows, strict=True)) if rows else [() for _ in names]
-        del rows
+        values = fetched_columns(connection.execute(statement), len(names))
     out: dict[str, Any] = {}
     for name, column in zip(names, values, strict=True):
         if name in numbers:
@@ -98,6 +92,17 @@ def _collector_paused():
     finally:
         if enabled:
             gc.enable()
+
+
+def fetched_columns(result: Any, width: int) -> list[tuple[Any, ...]]:
+    """The rows of ``result`` (``width`` columns) regrouped by column, from the DBAPI cursor's
+    tuples: no Row objects, no per-value type processing (with the collector paused: a tuple
+    per row)."""
+    try:
+        rows = result.cursor.fetchall()
+    finally:
+        result.close()
+    return list(zip(*rows, strict=True)) if rows else [() for _ in range(width)]
 
 
 def text_column(values: pa.Array) -> Any:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-import gc
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
 import numpy as np
@@ -36,6 +34,7 @@ from database.repositories._common import (
     stored_keys,
     where_matching,
 )
+from database.repositories._execution_io import _collector_paused, fetched_columns
 from database.repositories._trade_copy import copied_rows
 from database.repositories._trade_io import insert_trade_chunks
 
@@ -354,13 +353,7 @@ class TradeRepository:
             if copied is not None:
                 return copied
         with _collector_paused():  # a tuple per row: no collection walks them meanwhile
-            result = self._session.execute(query(columns))
-            try:  # the DBAPI cursor's tuples: no Row objects, no per-value type processing
-                rows = result.cursor.fetchall()  # type: ignore[attr-defined]
-            finally:
-                result.close()
-            values = list(zip(*rows, strict=True)) if rows else [() for _ in names]
-            del rows
+            values = fetched_columns(self._session.execute(query(columns)), len(names))
             frame = pd.DataFrame(
                 {name: _column(name, column) for name, column in zip(names, values, strict=True)}
             )
@@ -419,20 +412,6 @@ class TradeRepository:
     def delete(self, *_args: Any, **_kwargs: Any) -> NoReturn:
         """Always raises: a stored trade is immutable."""
         raise TradeImmutableError("trades are immutable: a stored trade cannot be deleted")
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Python's cyclic collector held off while the rows are read and regrouped (a tuple per
-    row set off collections that walk every object the process holds, the rows among them);
-    the objects are freed by their counts as ever."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _column(name: str, values: tuple[Any, ...]) -> Any:
