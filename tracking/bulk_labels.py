@@ -95,10 +95,11 @@ def _context_texts(parts: Any) -> list[str]:
 
 
 def _label_texts(mask: np.ndarray) -> list[str]:
-    """Each fill's labels as stored (JSON text), one text per distinct mask."""
-    values, inverse = np.unique(mask, return_inverse=True)
+    """Each fill's labels as stored (JSON text), one text per distinct mask (found by
+    hashing: np.unique's sort of 1,000,000 masks cost ~0.13 s)."""
+    codes, values = pd.factorize(mask)
     texts = label_texts([label_names(int(v)) for v in values.tolist()])
-    return np.array(texts, dtype=object)[inverse.reshape(-1)].tolist()
+    return np.array(texts, dtype=object)[codes].tolist()
 
 
 def _medians(
