@@ -34,7 +34,11 @@ from database.repositories._common import (
     stored_keys,
     where_matching,
 )
-from database.repositories._execution_io import _collector_paused, fetched_columns
+from database.repositories._execution_io import (
+    _collector_paused,
+    _stored_times,
+    fetched_columns,
+)
 from database.repositories._trade_copy import copied_rows
 from database.repositories._trade_io import insert_trade_chunks
 
@@ -357,7 +361,11 @@ class TradeRepository:
             frame = pd.DataFrame(
                 {name: _column(name, column) for name, column in zip(names, values, strict=True)}
             )
-        frame["time"] = _utc_times(frame["time"])
+        times = values[names.index("time")]
+        if times and isinstance(times[0], str):  # SQLite's texts: parsed by Arrow
+            frame["time"] = pd.Series(_stored_times(times).as_unit("ns"), index=frame.index)
+        else:
+            frame["time"] = _utc_times(frame["time"])
         return frame
 
     def _cached(self, cache: Any, account_id: str) -> pd.DataFrame:
