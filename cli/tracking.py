@@ -113,15 +113,19 @@ def _print_json(document: Any) -> None:
 
 
 def _import(args: argparse.Namespace, settings: Settings) -> int:
+    if args.fmt == "csv" and not args.dry_run and not settings.redis_url:
+        from tracking.importers.csv_arrow import read_columns_ahead  # pyarrow alone
+
+        # Arrow's reader first, on its own threads while pandas and the ORM load; then its
+        # columns checked while the database is migrated (import_file reads it the same way)
+        read_columns_ahead(args.file)
+        from tracking.importers.csv_fills import read_fill_table_ahead
+
+        read_fill_table_ahead(args.file, args.account)
     from database.errors import DuplicateTradeError
     from tracking.importers import TradeImportError
     from tracking.tracker import ConflictingTradeError, OutOfOrderTradeError
 
-    if args.fmt == "csv" and not args.dry_run and not settings.redis_url:
-        from tracking.importers.csv_fills import read_fill_table_ahead
-
-        # the file read while the database is migrated (import_file reads it the same way)
-        read_fill_table_ahead(args.file, args.account)
     engine, service = _service(settings)
     stop_push = _push_to_redis(service, engine, settings)
     try:

@@ -6,10 +6,13 @@ refusal."""
 from __future__ import annotations
 
 import gzip
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from tracking.importers import TradeImportError, csv_fills, read_trades
+from tracking.importers import TradeImportError, csv_arrow, csv_fills, read_trades
 
 HEADER = "trade_id,timestamp,symbol,side,price,volume,commission,account_id"
 FILES = {
@@ -124,3 +127,52 @@ def test_a_read_ahead_that_failed_raises_when_its_table_is_read(tmp_path, monkey
     csv_fills.read_fill_table_ahead(path, "acc1")
     with pytest.raises(MemoryError, match="no room"):
         csv_fills.read_fill_table(path, "acc1")
+
+
+@pytest.mark.parametrize("name", sorted(FILES))
+def test_columns_read_ahead_are_those_read_then_and_taken_once(tmp_path, monkeypatch, name):
+    path = tmp_path / "fills.csv"
+    path.write_bytes(FILES[name].encode())
+    made = csv_arrow.arrow_columns(path, csv_fills.REQUIRED)
+    csv_arrow.read_columns_ahead(path)
+    csv_arrow._AHEAD[str(path)][1].result()  # read
+    monkeypatch.setattr(csv_arrow, "_columns", lambda *a: pytest.fail("read again"))
+    ahead = csv_arrow.arrow_columns(path, csv_fills.REQUIRED)
+    assert (ahead is None) == (made is None)
+    if made is not None:
+        assert ahead[1] == made[1]
+        assert {k: v.to_pylist() for k, v in ahead[0].items()} == {
+            k: v.to_pylist() for k, v in made[0].items()
+        }
+    assert not csv_arrow._AHEAD  # taken once
+
+
+def test_columns_read_ahead_of_a_changed_file_or_failed_read_are_not_used(tmp_path, monkeypatch):
+    path = tmp_path / "fills.csv"
+    path.write_bytes(FILES["plain"].encode())
+    csv_arrow.read_columns_ahead(path)
+    csv_arrow._AHEAD[str(path)][1].result()
+    path.write_bytes(FILES["strategy and order"].encode())
+    columns, rows = csv_arrow.arrow_columns(path, csv_fills.REQUIRED)
+    assert rows == 2
+    assert columns["order_id"].to_pylist() == ["o1", ""]
+    assert csv_arrow.arrow_columns(path, (*csv_fills.REQUIRED, "venue")) is None  # not named
+
+    def broken(*args):
+        raise MemoryError("no room")
+
+    monkeypatch.setattr(csv_arrow, "_columns", broken)
+    csv_arrow.read_columns_ahead(path)
+    with pytest.raises(MemoryError, match="no room"):
+        csv_arrow.arrow_columns(path, csv_fills.REQUIRED)
+
+
+def test_the_columns_reader_starts_without_pandas_or_the_orm():
+    # what lets a CSV import start Arrow's read before the rest of the app loads
+    code = (
+        "import sys, tracking.importers.csv_arrow;"
+        "print(sorted(m for m in ('pandas', 'sqlalchemy') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, cwd=Path(__file__).resolve().parents[2])  # fmt: skip
+    assert done.stdout.strip() == "[]"

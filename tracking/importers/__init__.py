@@ -22,14 +22,28 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from tracking.importers.result import (
-    FORMATS,
-    ImportedTrades,
-    ImportProblem,
-    ImportSource,
-    TradeImportError,
-)
+if TYPE_CHECKING:
+    from tracking.importers.result import (
+        FORMATS,
+        ImportedTrades,
+        ImportProblem,
+        ImportSource,
+        TradeImportError,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    """The names of :mod:`tracking.importers.result`, imported when first used: importing a
+    light module of the package (``csv_arrow``: pyarrow and numpy alone) does not import the
+    records' ORM models and pandas, so a CSV import starts Arrow's read before those load."""
+    if name in __all__ and name != "read_trades":
+        from tracking.importers import result
+
+        return getattr(result, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "FORMATS",
@@ -56,6 +70,8 @@ def read_trades(path: str | Path, fmt: str, account: str) -> ImportedTrades:
     Raises ValueError for an unknown format or an empty account, TradeImportError (a
     ValueError) for a file that is rejected.
     """
+    from tracking.importers.result import FORMATS
+
     if fmt not in _READERS:
         raise ValueError(f"format={fmt!r} is invalid: expected one of {', '.join(FORMATS)}")
     if not isinstance(account, str) or not account.strip():

@@ -13,6 +13,8 @@ correctly; epoch digits), None otherwise.
 from __future__ import annotations
 
 import csv
+import threading
+from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
@@ -30,11 +32,52 @@ _DECIMAL = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 _DIGITS = r"^\d{1,18}$"
 
 
+def read_columns_ahead(path: str | Path) -> None:
+    """Start reading ``path``'s columns (:func:`arrow_columns`' work but the header's names
+    check) in a thread: Arrow's C reader runs on its own threads, without the interpreter's
+    lock, while a one-shot import loads the rest of the app. The next :func:`arrow_columns`
+    of the same file, unchanged, takes the result (or the exception) instead of reading."""
+    path = Path(path)
+    ahead: Future[tuple[dict[str, pa.ChunkedArray], int] | None] = Future()
+    _AHEAD[str(path)] = (file_state(path), ahead)
+
+    def read() -> None:
+        try:
+            ahead.set_result(_columns(path))
+        except BaseException as exc:  # handed to the reader as reading there would raise it
+            ahead.set_exception(exc)
+
+    threading.Thread(target=read, name="csv-columns-ahead", daemon=True).start()
+
+
+_AHEAD: dict[str, tuple[tuple[int, ...] | None, Future]] = {}
+
+
+def file_state(path: Path) -> tuple[int, ...] | None:
+    """What tells the file read ahead from a changed one: (inode, size, modification ns)."""
+    try:
+        state = path.stat()
+    except OSError:
+        return None
+    return (state.st_ino, state.st_size, state.st_mtime_ns)
+
+
 def arrow_columns(
     path: Path, required: tuple[str, ...]
 ) -> tuple[dict[str, pa.ChunkedArray], int] | None:
     """(each named column's cells, stripped, by its lowercased header name; the data rows)
     of a plain CSV file with a header naming ``required``; None otherwise (see above)."""
+    started = _AHEAD.pop(str(path), None)
+    if started is not None and started[0] is not None and started[0] == file_state(path):
+        read = started[1].result()
+    else:
+        read = _columns(path)
+    if read is None or not set(required) <= set(read[0]):
+        return None
+    return read
+
+
+def _columns(path: Path) -> tuple[dict[str, pa.ChunkedArray], int] | None:
     if path.suffix.lower() != ".csv" or not path.is_file():
         return None
     try:
@@ -46,7 +89,7 @@ def arrow_columns(
         return None
     names = [cell.strip().lower() for cell in cells]
     named = [name for name in names if name]
-    if len(set(named)) != len(named) or not set(required) <= set(named):
+    if len(set(named)) != len(named):
         return None
     slots = [f"c{k}" for k in range(len(names))]
     try:
@@ -114,6 +157,8 @@ __all__ = [
     "arrow_columns",
     "decimals",
     "epoch_digits",
+    "file_state",
     "longest",
+    "read_columns_ahead",
     "texts",
 ]

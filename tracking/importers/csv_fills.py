@@ -41,6 +41,7 @@ from tracking.importers.csv_arrow import (
     arrow_columns,
     decimals,
     epoch_digits,
+    file_state,
     longest,
     texts,
 )
@@ -127,7 +128,7 @@ def read_fill_table_ahead(path: str | Path, account: str) -> None:
     again. A one-shot import starts it before it migrates the database and imports the rest."""
     key = (str(Path(path)), account)
     ahead: Future[FillTable | None] = Future()
-    _AHEAD[key] = (_file_state(Path(path)), ahead)
+    _AHEAD[key] = (file_state(Path(path)), ahead)
 
     def read() -> None:
         try:
@@ -141,14 +142,6 @@ def read_fill_table_ahead(path: str | Path, account: str) -> None:
 _AHEAD: dict[tuple[str, str], tuple[tuple[int, ...] | None, Future[FillTable | None]]] = {}
 
 
-def _file_state(path: Path) -> tuple[int, ...] | None:
-    try:
-        state = path.stat()
-    except OSError:
-        return None
-    return (state.st_ino, state.st_size, state.st_mtime_ns)
-
-
 def read_fill_table(path: str | Path, account: str) -> FillTable | None:
     """The fills of a plain CSV file with no problem as checked columns (see FillTable);
     None when the file is not plain or any cell fails a check (:func:`read_csv_fills` then
@@ -157,7 +150,7 @@ def read_fill_table(path: str | Path, account: str) -> FillTable | None:
     started = _AHEAD.pop((str(path), account), None)
     if started is not None:
         state, ahead = started
-        if state is not None and state == _file_state(path):  # the file as it was read
+        if state is not None and state == file_state(path):  # the file as it was read
             return ahead.result()
     return _read_fill_table(path, account)
 
@@ -219,7 +212,7 @@ def _arrow_checked(path: Path, account: str) -> tuple[FillTable, list[datetime] 
     side = pc.utf8_lower(side)
     if not pc.all(pc.is_in(side, pa.array(SIDES))).as_py():
         return None
-    if pc.count_distinct(columns["trade_id"]).as_py() != n:
+    if len(pc.unique(columns["trade_id"])) != n:  # no null cell: unique counts them all
         return None
     strategy = columns.get("strategy_id")
     if strategy is not None:
