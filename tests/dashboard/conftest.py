@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from werkzeug.wsgi import ClosingIterator
 
 from config.settings import Settings
 from dashboard.server import create_app
@@ -18,6 +19,29 @@ from scripts.headless import HEADLESS_CHROME_ARGS
 from tests.dashboard.waits import until
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+
+
+class _Body:
+    """An app's response body that tells when the server is done with it: at ``close()``, the
+    WSGI rule, or when it is freed. werkzeug's development server skips ``close()`` when the
+    client dropped the connection while the server drains the socket after the body (its
+    read raises first): the page left for about:blank at teardown, on a busy machine."""
+
+    def __init__(self, body: Iterable[bytes], done: Callable[[], None]) -> None:
+        self._body = body
+        self._done = done
+        weakref.finalize(self, done)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._body)
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self._done()
 
 
 def pytest_setup_options():
@@ -34,16 +58,17 @@ def pytest_setup_options():
 
 class InFlight:
     """Counts the requests a served app is answering (WSGI middleware: from the call until the
-    server has sent the body)."""
+    server is done with the body)."""
 
     def __init__(self, wsgi_app: Callable[..., Iterable[bytes]]) -> None:
         self._inner = wsgi_app
         self._lock = threading.Lock()
+        self._keys = itertools.count()
         self.count = 0
         self.open: dict[int, tuple[str, int | None]] = {}  # request -> (path, thread id)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        key = id(environ)
+        key = next(self._keys)
         with self._lock:
             self.count += 1
             self.open[key] = (environ.get("PATH_INFO", "?"), threading.get_ident())
@@ -52,12 +77,12 @@ class InFlight:
         except BaseException:
             self._done(key)
             raise
-        return ClosingIterator(body, [lambda: self._done(key)])
+        return _Body(body, lambda: self._done(key))
 
     def _done(self, key: int) -> None:
-        with self._lock:
-            self.count -= 1
-            self.open.pop(key, None)
+        with self._lock:  # once per request, whichever way its end is heard first
+            if self.open.pop(key, None) is not None:
+                self.count -= 1
 
     def describe(self) -> str:
         """The requests still in flight and where their threads are (a teardown that waited
