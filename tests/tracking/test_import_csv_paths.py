@@ -94,18 +94,18 @@ def test_a_file_read_ahead_gives_what_reading_it_then_gives(tmp_path, monkeypatc
     path = tmp_path / "fills.csv"
     path.write_bytes(FILES[name].encode())
     csv_fills.read_fill_table_ahead(path, "acc1")
-    csv_fills._AHEAD[(str(path), "acc1")][1].result()  # read
+    csv_fills._AHEAD.started[(str(path), "acc1")][1].result()  # read
     made = csv_fills._read_fill_table(path, "acc1")
     monkeypatch.setattr(csv_fills, "_read_fill_table", lambda *a: pytest.fail("read again"))
     assert _fields(csv_fills.read_fill_table(path, "acc1")) == _fields(made)
-    assert not csv_fills._AHEAD  # taken once
+    assert not csv_fills._AHEAD.started  # taken once
 
 
 def test_a_file_changed_after_its_read_ahead_is_read_again(tmp_path):
     path = tmp_path / "fills.csv"
     path.write_bytes(FILES["plain"].encode())
     csv_fills.read_fill_table_ahead(path, "acc1")
-    csv_fills._AHEAD[(str(path), "acc1")][1].result()
+    csv_fills._AHEAD.started[(str(path), "acc1")][1].result()
     path.write_bytes(FILES["strategy and order"].encode())
     again = csv_fills.read_fill_table(path, "acc1")
     assert again is not None
@@ -113,7 +113,7 @@ def test_a_file_changed_after_its_read_ahead_is_read_again(tmp_path):
     assert again.orders == ["o1", None]
     csv_fills.read_fill_table_ahead(path, "other")  # another account: not this reading's
     assert _fields(csv_fills.read_fill_table(path, "acc1")) == _fields(again)
-    csv_fills._AHEAD.clear()
+    csv_fills._AHEAD.started.clear()
 
 
 def test_a_read_ahead_that_failed_raises_when_its_table_is_read(tmp_path, monkeypatch):
@@ -135,7 +135,7 @@ def test_columns_read_ahead_are_those_read_then_and_taken_once(tmp_path, monkeyp
     path.write_bytes(FILES[name].encode())
     made = csv_arrow.arrow_columns(path, csv_fills.REQUIRED)
     csv_arrow.read_columns_ahead(path)
-    csv_arrow._AHEAD[str(path)][1].result()  # read
+    csv_arrow._AHEAD.started[str(path)][1].result()  # read
     monkeypatch.setattr(csv_arrow, "_columns", lambda *a: pytest.fail("read again"))
     ahead = csv_arrow.arrow_columns(path, csv_fills.REQUIRED)
     assert (ahead is None) == (made is None)
@@ -144,14 +144,14 @@ def test_columns_read_ahead_are_those_read_then_and_taken_once(tmp_path, monkeyp
         assert {k: v.to_pylist() for k, v in ahead[0].items()} == {
             k: v.to_pylist() for k, v in made[0].items()
         }
-    assert not csv_arrow._AHEAD  # taken once
+    assert not csv_arrow._AHEAD.started  # taken once
 
 
 def test_columns_read_ahead_of_a_changed_file_or_failed_read_are_not_used(tmp_path, monkeypatch):
     path = tmp_path / "fills.csv"
     path.write_bytes(FILES["plain"].encode())
     csv_arrow.read_columns_ahead(path)
-    csv_arrow._AHEAD[str(path)][1].result()
+    csv_arrow._AHEAD.started[str(path)][1].result()
     path.write_bytes(FILES["strategy and order"].encode())
     columns, rows = csv_arrow.arrow_columns(path, csv_fills.REQUIRED)
     assert rows == 2

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import csv
 import threading
+from collections.abc import Callable, Hashable
 from concurrent.futures import Future
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -32,29 +34,36 @@ _DECIMAL = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 _DIGITS = r"^\d{1,18}$"
 
 
-def read_columns_ahead(path: str | Path) -> None:
-    """Start reading ``path``'s columns (:func:`arrow_columns`' work but the header's names
-    check) in a thread: Arrow's C reader runs on its own threads, without the interpreter's
-    lock, while a one-shot import loads the rest of the app. The next :func:`arrow_columns`
-    of the same file, unchanged, takes the result (or the exception) instead of reading."""
-    path = Path(path)
-    ahead: Future[tuple[dict[str, pa.ChunkedArray], int] | None] = Future()
-    _AHEAD[str(path)] = (file_state(path), ahead)
+class ReadAhead:
+    """Reads of files started in a thread (Arrow's work runs without the interpreter's lock
+    while a one-shot import loads the rest of the app), each taken once by the next read of
+    the same key while its file is unchanged (inode, size, modification ns): a changed file is
+    read again."""
 
-    def read() -> None:
-        try:
-            ahead.set_result(_columns(path))
-        except BaseException as exc:  # handed to the reader as reading there would raise it
-            ahead.set_exception(exc)
+    def __init__(self) -> None:
+        self.started: dict[Hashable, tuple[tuple[int, ...] | None, Future[Any]]] = {}
 
-    threading.Thread(target=read, name="csv-columns-ahead", daemon=True).start()
+    def start(self, key: Hashable, path: Path, read: Callable[[], Any], name: str) -> None:
+        ahead: Future[Any] = Future()
+        self.started[key] = (file_state(path), ahead)
 
+        def run() -> None:
+            try:
+                ahead.set_result(read())
+            except BaseException as exc:  # handed to the reader as reading there would raise it
+                ahead.set_exception(exc)
 
-_AHEAD: dict[str, tuple[tuple[int, ...] | None, Future]] = {}
+        threading.Thread(target=run, name=name, daemon=True).start()
+
+    def take(self, key: Hashable, path: Path) -> Future[Any] | None:
+        """The read started for ``key`` if its file is unchanged (None: read it now)."""
+        started = self.started.pop(key, None)
+        if started is None or started[0] is None or started[0] != file_state(path):
+            return None
+        return started[1]
 
 
 def file_state(path: Path) -> tuple[int, ...] | None:
-    """What tells the file read ahead from a changed one: (inode, size, modification ns)."""
     try:
         state = path.stat()
     except OSError:
@@ -62,16 +71,24 @@ def file_state(path: Path) -> tuple[int, ...] | None:
     return (state.st_ino, state.st_size, state.st_mtime_ns)
 
 
+def read_columns_ahead(path: str | Path) -> None:
+    """Start reading ``path``'s columns (:func:`arrow_columns`' work but the header's names
+    check) in a thread (:class:`ReadAhead`): the next :func:`arrow_columns` of the same file,
+    unchanged, takes the result (or the exception) instead of reading."""
+    path = Path(path)
+    _AHEAD.start(str(path), path, lambda: _columns(path), "csv-columns-ahead")
+
+
+_AHEAD = ReadAhead()
+
+
 def arrow_columns(
     path: Path, required: tuple[str, ...]
 ) -> tuple[dict[str, pa.ChunkedArray], int] | None:
     """(each named column's cells, stripped, by its lowercased header name; the data rows)
     of a plain CSV file with a header naming ``required``; None otherwise (see above)."""
-    started = _AHEAD.pop(str(path), None)
-    if started is not None and started[0] is not None and started[0] == file_state(path):
-        read = started[1].result()
-    else:
-        read = _columns(path)
+    ahead = _AHEAD.take(str(path), path)
+    read = _columns(path) if ahead is None else ahead.result()
     if read is None or not set(required) <= set(read[0]):
         return None
     return read
@@ -153,11 +170,11 @@ def longest(column: pa.ChunkedArray) -> int:
 
 __all__ = [
     "SPACES",
+    "ReadAhead",
     "any_equal",
     "arrow_columns",
     "decimals",
     "epoch_digits",
-    "file_state",
     "longest",
     "read_columns_ahead",
     "texts",

@@ -22,10 +22,8 @@ lines.
 from __future__ import annotations
 
 import re
-import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
@@ -37,11 +35,11 @@ import pyarrow.compute as pc
 
 from database.records import TradeRecord
 from tracking.importers.csv_arrow import (
+    ReadAhead,
     any_equal,
     arrow_columns,
     decimals,
     epoch_digits,
-    file_state,
     longest,
     texts,
 )
@@ -123,23 +121,16 @@ class FillTable(NamedTuple):
 
 def read_fill_table_ahead(path: str | Path, account: str) -> None:
     """Start :func:`read_fill_table` of ``path`` in a thread (Arrow reads and checks the
-    columns without the interpreter's lock): the next :func:`read_fill_table` of the same
-    file, unchanged, and account takes its result (or its exception) instead of reading it
-    again. A one-shot import starts it before it migrates the database and imports the rest."""
-    key = (str(Path(path)), account)
-    ahead: Future[FillTable | None] = Future()
-    _AHEAD[key] = (file_state(Path(path)), ahead)
-
-    def read() -> None:
-        try:
-            ahead.set_result(_read_fill_table(Path(path), account))
-        except BaseException as exc:  # handed to the reader as reading there would raise it
-            ahead.set_exception(exc)
-
-    threading.Thread(target=read, name="fills-read-ahead", daemon=True).start()
+    columns without the interpreter's lock; csv_arrow.ReadAhead): the next
+    :func:`read_fill_table` of the same file, unchanged, and account takes its result (or its
+    exception) instead of reading it again. A one-shot import starts it before it migrates
+    the database and imports the rest."""
+    path = Path(path)
+    _AHEAD.start((str(path), account), path, lambda: _read_fill_table(path, account),
+                 "fills-read-ahead")  # fmt: skip
 
 
-_AHEAD: dict[tuple[str, str], tuple[tuple[int, ...] | None, Future[FillTable | None]]] = {}
+_AHEAD = ReadAhead()
 
 
 def read_fill_table(path: str | Path, account: str) -> FillTable | None:
@@ -147,12 +138,8 @@ def read_fill_table(path: str | Path, account: str) -> FillTable | None:
     None when the file is not plain or any cell fails a check (:func:`read_csv_fills` then
     names every problem, or reads the file the careful way)."""
     path = Path(path)
-    started = _AHEAD.pop((str(path), account), None)
-    if started is not None:
-        state, ahead = started
-        if state is not None and state == file_state(path):  # the file as it was read
-            return ahead.result()
-    return _read_fill_table(path, account)
+    ahead = _AHEAD.take((str(path), account), path)
+    return _read_fill_table(path, account) if ahead is None else ahead.result()
 
 
 def _read_fill_table(path: Path, account: str) -> FillTable | None:
