@@ -46,19 +46,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from analytics.trade_batch import FillRoles, apply_fills
 from database.errors import DuplicateTradeError
+from database.gc_pause import collector_paused
 from database.records import TradeRecord
 from database.repositories.newest_trades import newest_rows
 from database.repositories.trades import TRADES, TradeRepository
 from tracking.acknowledgements import Acknowledgement, Pending
 from tracking.history import AccountHistory, apply_stored, records_of
 from tracking.stored_walk import StoredWalk
-from tracking.trade_records import (
-    checked_records,
-    collector_paused,
-    refuse_repeated,
-    unrepeated,
-    with_results,
-)
+from tracking.trade_records import checked_records, refuse_repeated, unrepeated, with_results
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
 """TradeRecords made from values already checked, a field at a time through each slot's
 setter: the tracker's stored records (a record with its context, labels and pnl added) and
 the CSV importer's (cells checked a column at a time); the checks of a batch given to the
-tracker (records, no id repeated within an account); and the garbage collector held off
-while many are made.
+tracker (records, no id repeated within an account); and (from :mod:`database.gc_pause`)
+the garbage collector held off while many are made.
 
 :func:`database.records.unchecked_trade` does the same by keyword; its sixteen keywords cost
 about three times these positional setters (~2 us against ~0.7 us a record), which counted
@@ -11,14 +11,13 @@ at hundreds of thousands of records a second.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import gc
 import operator
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 from database.errors import DuplicateTradeError
+from database.gc_pause import collector_paused  # the tracker's and importers' batches
 from database.records import TradeRecord
 
 FIELDS = ("trade_id", "account_id", "strategy_id", "symbol", "side", "price", "volume",
@@ -74,23 +73,6 @@ def with_results(
         r.source,
         r.order_id,
     )
-
-
-@contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector held off while many records are made (a tracker's
-    batch, a file's records): a few containers per trade (records, contexts, round trips)
-    set off collections that walk every object the process holds (a tracker's histories
-    among them): ~15 % of a batch of 10,000. The objects made are freed by their counts as
-    ever; a collection may run after."""
-    if not gc.isenabled():  # already paused (another batch, or the application's choice)
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def refuse_repeated(batch: list[TradeRecord]) -> None:

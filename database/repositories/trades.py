@@ -23,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from database.errors import DuplicateTradeError, TradeImmutableError
+from database.gc_pause import collector_paused
 from database.models import DatabaseIdentity, Trade
 from database.records import TradeRecord
 from database.repositories._common import (
@@ -34,11 +35,7 @@ from database.repositories._common import (
     stored_keys,
     where_matching,
 )
-from database.repositories._execution_io import (
-    _collector_paused,
-    _stored_times,
-    fetched_columns,
-)
+from database.repositories._execution_io import _stored_times, fetched_columns
 from database.repositories._trade_copy import copied_rows
 from database.repositories._trade_io import insert_trade_chunks
 
@@ -356,7 +353,7 @@ class TradeRepository:
                                  names, _NUMBERS)  # fmt: skip
             if copied is not None:
                 return copied
-        with _collector_paused():  # a tuple per row: no collection walks them meanwhile
+        with collector_paused():  # a tuple per row: no collection walks them meanwhile
             values = fetched_columns(self._session.execute(query(columns)), len(names))
             frame = pd.DataFrame(
                 {name: _column(name, column) for name, column in zip(names, values, strict=True)}
