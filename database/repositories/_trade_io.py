@@ -38,6 +38,13 @@ from sqlalchemy.orm import Session
 from database.repositories._candle_io import _dbapi_cursor
 from database.repositories._columnar import wall_texts
 from database.repositories._common import bulk_dialect
+from database.repositories._pg_binary import (
+    HEADER,
+    TRAILER,
+    UnsupportedColumn,
+    binary_rows,
+    field_types,
+)
 from database.repositories._signal_io import _one_value, _sqlite_rows
 
 TRADE_COLUMNS = (
@@ -173,11 +180,21 @@ def _copy_postgresql(
 def copy_chunks(
     connection: Any, table: str, names: Sequence[str], chunks: Iterable[Mapping[str, Any]]
 ) -> None:
-    """One text COPY of every chunk's rows (each chunk: one list or array per name), each
-    chunk's text made only when the server has read the one before: PostgreSQL parses and
-    stores a chunk while the next one is made."""
-    statement = f"COPY {table} ({', '.join(names)}) FROM STDIN"
-    source = _CopySource(_copy_text(chunk, names) for chunk in chunks)
+    """One COPY of every chunk's rows (each chunk: one list or array per name), each chunk's
+    rows made only when the server has read the one before: PostgreSQL stores a chunk while
+    the next one is made. In the binary format (:mod:`._pg_binary`: the server parses no
+    text) when every column's type has a writer there, else in the text format."""
+    try:
+        kinds = field_types(table, tuple(names))
+    except UnsupportedColumn:
+        kinds = None
+    if kinds is None:
+        statement = f"COPY {table} ({', '.join(names)}) FROM STDIN"
+        parts: Iterator[bytes] = (_copy_text(chunk, names) for chunk in chunks)
+    else:
+        statement = f"COPY {table} ({', '.join(names)}) FROM STDIN WITH (FORMAT binary)"
+        parts = _binary_stream(binary_rows(chunk, names, kinds) for chunk in chunks)
+    source = _CopySource(parts)
     if source.empty():
         return
     try:
@@ -187,6 +204,16 @@ def copy_chunks(
         if source.failed is not None:  # a chunk could not be made: the COPY was cancelled
             raise source.failed from None  # raised as making it raised it
         raise
+
+
+def _binary_stream(rows: Iterator[bytes]) -> Iterator[bytes]:
+    """The binary format's header, the chunks' tuples, its trailer (nothing without rows)."""
+    first = next((part for part in rows if part), b"")
+    if not first:
+        return
+    yield HEADER + first
+    yield from rows
+    yield TRAILER
 
 
 class _CopySource(io.RawIOBase):
