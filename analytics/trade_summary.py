@@ -32,6 +32,7 @@ on the same trips exactly (the functions are its bulk form).
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Iterable
 from itertools import chain
 from typing import Any
@@ -45,6 +46,7 @@ from analytics.round_trips import merge_label_sets
 from analytics.trade_list import TRADE_COLUMNS
 
 NAN = math.nan
+_LABELS = operator.itemgetter("labels")
 PERIODS = {"daily": "D", "weekly": "W-SUN", "monthly": "M", "all": None}
 
 
@@ -255,7 +257,28 @@ class LiveSummary:
         column-wise: as :meth:`add` of each."""
         if not len(trips):
             return
-        pnl = trips["net_pnl"].to_numpy(dtype=float)
+        self._columns(
+            trips["net_pnl"].to_numpy(dtype=float), trips["fees"].to_numpy(dtype=float),
+            trips["holding_s"].to_numpy(dtype=float), trips["labels"].tolist() if labels else None,
+        )  # fmt: skip
+
+    def add_many(self, trips: list[dict[str, Any]]) -> None:
+        """Round trips given as dicts (net_pnl, fees, holding_s, labels), column-wise: as
+        :meth:`add` of each."""
+        if len(trips) < 8:  # a few: one at a time
+            for t in trips:
+                self.add(t["net_pnl"], t["fees"], t["holding_s"], t["labels"])
+            return
+        n = len(trips)
+        self._columns(
+            *(np.fromiter(map(operator.itemgetter(name), trips), np.float64, n)
+              for name in ("net_pnl", "fees", "holding_s")),
+            [v if isinstance(v, tuple) else tuple(v) for v in map(_LABELS, trips)],
+        )  # fmt: skip
+
+    def _columns(
+        self, pnl: np.ndarray, fees: np.ndarray, held: np.ndarray, labels: list[Any] | None
+    ) -> None:
         wins, losses = pnl[pnl > 0], pnl[pnl < 0]
         self._n += len(pnl)
         self._n_win += len(wins)
@@ -263,17 +286,17 @@ class LiveSummary:
         self._net.extend(pnl)
         self._profit.extend(wins)
         self._loss.extend(losses)
-        self._fees.extend(trips["fees"].to_numpy(dtype=float))
-        self._held.extend(trips["holding_s"].to_numpy(dtype=float))
+        self._fees.extend(fees)
+        self._held.extend(held)
         if len(wins):
             high = float(wins.max())
             self._best = high if math.isnan(self._best) else max(self._best, high)
         if len(losses):
             low = float(losses.min())
             self._worst = low if math.isnan(self._worst) else min(self._worst, low)
-        if not labels:
+        if labels is None:
             return
-        codes, distinct = factorized(trips["labels"].tolist())
+        codes, distinct = factorized(labels)
         order = np.argsort(codes, kind="stable")
         bounds = np.searchsorted(codes[order], np.arange(len(distinct) + 1))
         rows: dict[str, list[np.ndarray]] = {}

@@ -116,22 +116,20 @@ class LiveAccounts:
                     total.add(value)
             else:
                 total.extend(signed)
-        for trip in trips:
-            state.summary.add(trip["net_pnl"], trip["fees"], trip["holding_s"], trip["labels"])
+        state.summary.add_many(trips)
         if state.attribution is None:
             state.unattributed.append(trips)
         else:
-            for trip in trips:
-                state.attribution.add(trip)
+            state.attribution.add_many(trips)
 
     def _attribution(self, state: _Account) -> AttributionState:
         """The account's attribution, made from its trips on first use."""
         if state.attribution is None:
             made = AttributionState(size_edges=self._size_edges)
             for trips in state.unattributed:
-                rows = trips.to_dict("records") if isinstance(trips, pd.DataFrame) else trips
-                for trip in rows:
-                    made.add(trip)
+                made.add_many(
+                    trips.to_dict("records") if isinstance(trips, pd.DataFrame) else trips
+                )
             state.attribution, state.unattributed = made, []
         return state.attribution
 
@@ -192,7 +190,8 @@ class LiveAccounts:
             }
 
 
-_FILL = operator.attrgetter("account_id", "symbol", "side", "volume")
+_POSITION = operator.attrgetter("account_id", "symbol")
+_SIDE, _VOLUME = operator.attrgetter("side"), operator.attrgetter("volume")
 _EXTEND_FROM = 16  # fills of a symbol from which its exact sum takes them column-wise
 
 
@@ -201,12 +200,13 @@ def _batch_fills(stored: list[Any], followed: dict[str, _Account]) -> dict[str, 
     grouped by (account, symbol) with one stable sort, each group in the batch's order."""
     if not stored:
         return {}
-    accounts, symbols, sides, volumes = zip(*map(_FILL, stored), strict=True)
+    n = len(stored)
     index: dict[tuple[str, str], int] = {}
-    keys = zip(accounts, symbols, strict=True)
-    codes = np.array([index.setdefault(key, len(index)) for key in keys])
-    volume = np.array(volumes, dtype=np.float64)
-    signed = np.where(np.array(sides) == "buy", volume, -volume)
+    codes = np.fromiter(
+        (index.setdefault(key, len(index)) for key in map(_POSITION, stored)), np.int64, n
+    )
+    volume = np.fromiter(map(_VOLUME, stored), np.float64, n)
+    signed = np.where(np.fromiter(map("buy".__eq__, map(_SIDE, stored)), bool, n), volume, -volume)
     order = np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[order], np.arange(len(index) + 1)).tolist()
     out: dict[str, _Fills] = {}

@@ -53,7 +53,7 @@ from database.repositories.trades import TRADES, TradeRepository
 from tracking.acknowledgements import Acknowledgement, Pending
 from tracking.history import AccountHistory, apply_stored, records_of
 from tracking.stored_walk import StoredWalk
-from tracking.trade_records import checked_records, refuse_repeated, unrepeated, with_results
+from tracking.trade_records import checked_record, checked_records, refuse_repeated, unrepeated
 
 log = logging.getLogger(__name__)
 
@@ -317,7 +317,8 @@ class TradeTracker:
             with self._filling:
                 if self._open is pending:
                     self._open = None
-            self._write_batch(pending)
+            with collector_paused():  # its records, outcomes and live view's work too
+                self._write_batch(pending)
 
     def _write_batch(self, pending: Pending) -> None:
         batch = pending.records
@@ -368,7 +369,7 @@ class TradeTracker:
     ) -> Recorded:
         if not each:
             refuse_repeated(batch)
-        accounts = sorted({r.account_id for r in batch})
+        accounts = sorted(set(map(_ACCOUNT, batch)))
         if write is None:
             newest = newest_rows(session, accounts)
         else:  # the accounts held as they are (the writer refuses them if stale)
@@ -403,19 +404,26 @@ class TradeTracker:
         pnl, trips, roles, groups = _positions(fresh, histories)
         annotations = self._annotate(session, fresh, histories, roles)
         stored: list[TradeRecord] = []
-        for record, (context, labels), made in zip(fresh, annotations, pnl.tolist(), strict=True):
-            history = histories[record.account_id]
-            if record.market_context:  # the source's own context wins over the one read
-                context = {**context, **record.market_context}
-            if record.labels:  # the source's labels first, each once
-                labels = tuple(dict.fromkeys((*record.labels, *labels)))
+        store = stored.append
+        # the sources' own contexts and labels (an import's, the paper broker's): merged
+        given = any(map(_CONTEXT, fresh)) or any(map(_LABELS, fresh))
+        for r, (context, labels), made in zip(fresh, annotations, pnl.tolist(), strict=True):
+            history = histories[r.account_id]
+            if given:
+                if r.market_context:  # the source's own context wins over the one read
+                    context = {**context, **r.market_context}
+                if r.labels:  # the source's labels first, each once
+                    labels = tuple(dict.fromkeys((*r.labels, *labels)))
             cumulative = history.cumulative_pnl = history.cumulative_pnl + made
-            stored.append(with_results(record, context, labels, made, cumulative))
-            trade_id = record.trade_id
-            history.ids[trade_id] = (record.symbol, record.side, record.price, record.volume,
-                                     record.execution_time)  # fmt: skip
-            history.tags[trade_id] = (labels, context.get("volatility_regime"),
-                                      context.get("market_session"))  # fmt: skip
+            # the record as stored (pnl and cumulative: floats, as tolist gives them)
+            store(checked_record(
+                r.trade_id, r.account_id, r.strategy_id, r.symbol, r.side, r.price, r.volume,
+                r.execution_time, r.commission, context, labels, made, cumulative, r.run_id,
+                r.source, r.order_id,
+            ))  # fmt: skip
+            history.ids[r.trade_id] = (r.symbol, r.side, r.price, r.volume, r.execution_time)
+            history.tags[r.trade_id] = (labels, context.get("volatility_regime"),
+                                        context.get("market_session"))  # fmt: skip
         for (account, symbol), last in groups.items():  # records are in time order per group
             histories[account].last_time[symbol] = fresh[last].execution_time
         for k in np.flatnonzero(roles.opened > 0).tolist():
@@ -427,7 +435,7 @@ class TradeTracker:
             after = write(stored, {r.account_id: before[r.account_id] for r in stored})
         elif stored:
             TradeRepository(session).add_many(stored, checked=True)
-            after = newest_rows(session, {r.account_id for r in stored})
+            after = newest_rows(session, set(map(_ACCOUNT, stored)))
         if stored:
             for account, row_id in after.items():
                 histories[account].newest_row = row_id
@@ -577,6 +585,8 @@ def _positions(
 
 _POSITION = operator.attrgetter("account_id", "symbol")
 _ACCOUNT = operator.attrgetter("account_id")
+_CONTEXT = operator.attrgetter("market_context")
+_LABELS = operator.attrgetter("labels")
 
 
 __all__ = [

@@ -48,33 +48,6 @@ def checked_record(
     return out
 
 
-def with_results(
-    record: TradeRecord, context: dict, labels: tuple[str, ...], pnl: float, cumulative: float
-) -> TradeRecord:
-    """``record`` (checked when made) with what the tracker adds, its own values: the market
-    context (a dict), the labels (a tuple of strings), the realised and cumulative pnl (finite
-    floats). dataclasses.replace would run every check again."""
-    r = record
-    return checked_record(
-        r.trade_id,
-        r.account_id,
-        r.strategy_id,
-        r.symbol,
-        r.side,
-        r.price,
-        r.volume,
-        r.execution_time,
-        r.commission,
-        context,
-        labels,
-        float(pnl),
-        float(cumulative),
-        r.run_id,
-        r.source,
-        r.order_id,
-    )
-
-
 def refuse_repeated(batch: list[TradeRecord]) -> None:
     """DuplicateTradeError naming the ids an account repeats within ``batch``."""
     ids: dict[str, set[str]] = {}
@@ -129,5 +102,4 @@ __all__ = [
     "collector_paused",
     "refuse_repeated",
     "unrepeated",
-    "with_results",
 ]

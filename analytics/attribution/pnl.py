@@ -12,7 +12,9 @@ order (trip after trip), so the live table equals the batch one to the last bit.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -20,15 +22,20 @@ import pandas as pd
 
 from analytics.attribution.groups import (
     ALL,
+    COLUMN_OF,
     DIMENSIONS,
+    HOURS,
+    WEEKDAYS,
     Clock,
     TripKeys,
     _edges,
+    _one_text,
     check_by,
     check_clock,
     check_columns,
     edges_for,
     group_codes,
+    labels_of,
     sort_keys,
 )
 
@@ -166,6 +173,100 @@ class AttributionState:
                 _accumulate(sums, win, net, ret)
         _accumulate(self._total, win, net, ret)
 
+    def add_many(self, trips: Sequence[Mapping[str, Any]]) -> None:
+        """Count closed round trips, in order: :meth:`add` of each (the same sums to the bit:
+        each group's sums taken trip after trip, ``np.add.at``), column-wise per dimension.
+        A trip without a finite net PnL or return: one at a time (raising at it, as add)."""
+        n = len(trips)
+        if n < _COLUMNS_FROM:
+            for trip in trips:
+                self.add(trip)
+            return
+        try:
+            net = np.fromiter(map(_NET, trips), np.float64, n)
+            ret = np.fromiter(map(_RETURN, trips), np.float64, n)
+            clocks = self._clocks(trips)
+            usable = clocks is not None and np.isfinite(net).all() and np.isfinite(ret).all()
+            groups = [self._memberships(trips, by, clocks) for by in self._dimensions]
+        except (KeyError, TypeError, ValueError):  # a trip add refuses: where it does
+            usable = False
+        if not usable:
+            for trip in trips:
+                self.add(trip)
+            return
+        win = (net > 0).astype(np.int64)
+        for by, (rows, keys) in zip(self._dimensions, groups, strict=True):
+            _accumulate_many(self._groups[by], keys, win[rows], net[rows], ret[rows])
+        _accumulate_many({ALL: self._total}, [ALL] * n, win, net, ret)
+
+    def _clocks(self, trips: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[str]] | None:
+        """Each trip's hour and weekday groups, as :meth:`TripKeys.stamp` reads them, for
+        trips whose clock time is a datetime (a Timestamp too); None for any other."""
+        hours, weekdays = [], []
+        field = self._keys.time_field
+        for trip in trips:
+            when = trip[field]
+            if not isinstance(when, datetime):
+                return None
+            offset = when.utcoffset()
+            if offset:  # the UTC hour and weekday, as stamp converts it
+                when = self._keys.stamp(trip)
+            hours.append(HOURS[when.hour])
+            weekdays.append(WEEKDAYS[when.weekday()])
+        return hours, weekdays
+
+    def _memberships(
+        self, trips: Sequence[Mapping[str, Any]], by: str, clocks: Any
+    ) -> tuple[np.ndarray, list[str]]:
+        """(rows, keys): trip ``rows[i]`` in group ``keys[i]``, trips in order, each one's
+        groups in :meth:`TripKeys.keys`' order."""
+        n = len(trips)
+        every = np.arange(n)
+        if by == "hour":
+            return every, clocks[0]
+        if by == "weekday":
+            return every, clocks[1]
+        if by == "size":
+            size = np.fromiter(map(_PRICE, trips), np.float64, n) * np.fromiter(
+                map(_VOLUME, trips), np.float64, n
+            )
+            # bisect_left's bucket: the first edge >= size; NaN compares below none: the first
+            at = np.searchsorted(np.asarray(self._keys.edges, dtype=float), size, side="left")
+            names = self._keys.size_names
+            return every, [names[k] for k in np.where(np.isnan(size), 0, at).tolist()]
+        if by in COLUMN_OF:
+            column = COLUMN_OF[by]
+            made: dict[Any, str] = {}
+            keys = []
+            for trip in trips:
+                value = trip.get(column)
+                try:
+                    key = made.get(value)
+                    if key is None:
+                        key = made[value] = _one_text(value)
+                except TypeError:  # unhashable: as it is
+                    key = _one_text(value)
+                keys.append(key)
+            return every, keys
+        rows: list[int] = []
+        keys = []
+        sets: dict[Any, tuple[str, ...]] = {}
+        for k, trip in enumerate(trips):
+            value = trip.get("labels")
+            try:
+                labels = sets.get(value)
+                if labels is None:
+                    labels = sets[value] = labels_of(value)
+            except TypeError:  # a list (from JSON)
+                labels = labels_of(value)
+            if len(labels) == 1:
+                rows.append(k)
+                keys.append(labels[0])
+            else:
+                rows.extend([k] * len(labels))
+                keys.extend(labels)
+        return np.array(rows, dtype=np.int64), keys
+
     def table(self, by: str) -> pd.DataFrame:
         """The attribution table by ``by`` of the trips added so far."""
         check_by(by)
@@ -177,6 +278,40 @@ class AttributionState:
         groups = {k: tuple(v) for k, v in self._groups[by].items()}
         edges = self.size_edges if by == "size" else ()
         return attribution_table(by, groups, tuple(self._total), edges or ())
+
+
+def _accumulate_many(
+    table: dict[str, list], keys: list[str], win: np.ndarray, net: np.ndarray, ret: np.ndarray
+) -> None:
+    """:func:`_accumulate` of each membership in order (group ``keys[i]`` gets ``win[i]``,
+    ``net[i]``, ``ret[i]``): per group the float sums taken one after the other, from the
+    group's own (``np.add.at`` adds repeated indices in order, unbuffered)."""
+    index: dict[str, int] = {}
+    codes = np.fromiter((index.setdefault(k, len(index)) for k in keys), np.int64, len(keys))
+    held = []
+    for key in index:
+        sums = table.get(key)
+        if sums is None:
+            sums = table[key] = [0, 0, 0.0, 0.0]
+        held.append(sums)
+    count = np.bincount(codes, minlength=len(held)).tolist()
+    wins = np.bincount(codes, weights=win, minlength=len(held)).astype(np.int64).tolist()
+    net_sum = np.array([s[2] for s in held], dtype=np.float64)
+    ret_sum = np.array([s[3] for s in held], dtype=np.float64)
+    np.add.at(net_sum, codes, net)
+    np.add.at(ret_sum, codes, ret)
+    for sums, c, w, x, r in zip(held, count, wins, net_sum.tolist(), ret_sum.tolist(),
+                                strict=True):  # fmt: skip
+        sums[0] += c
+        sums[1] += w
+        sums[2] = x
+        sums[3] = r
+
+
+_COLUMNS_FROM = 8  # trips from which add_many works column-wise
+_NET, _RETURN, _PRICE, _VOLUME = (
+    operator.itemgetter(name) for name in ("net_pnl", "return", "entry_price", "volume")
+)
 
 
 def _accumulate(sums: list, win: int, net: float, ret: float) -> None:
