@@ -57,6 +57,8 @@ NAMING_CONVENTION = {
 
 # SQLite only autoincrements a column declared exactly INTEGER PRIMARY KEY
 ID_TYPE = BigInteger().with_variant(Integer(), "sqlite")
+# an identifier's text: PostgreSQL's "C" collation (memcmp), SQLite's default BINARY alike
+BYTE_ORDERED_ID = String(128).with_variant(String(128, collation="C"), "postgresql")
 FINITE_MAX = "1e308"
 
 
@@ -355,8 +357,9 @@ class Trade(Base):
     )
 
     id: Mapped[int] = mapped_column(ID_TYPE, primary_key=True)
-    trade_id: Mapped[str] = mapped_column(String(128))
-    account_id: Mapped[str] = mapped_column(String(128))
+    # ids compared byte by byte on PostgreSQL too, as SQLite's BINARY does (0017)
+    trade_id: Mapped[str] = mapped_column(BYTE_ORDERED_ID)
+    account_id: Mapped[str] = mapped_column(BYTE_ORDERED_ID)
     strategy_id: Mapped[str] = mapped_column(String(128))
     # no cascade: a run that has trades cannot be deleted, the trades stay as they were
     run_id: Mapped[int | None] = mapped_column(ID_TYPE, ForeignKey("strategy_runs.id"))
