@@ -55,8 +55,8 @@ def test_0017_orders_ids_by_bytes_and_keeps_every_row(empty_database_url):
         with engine.connect() as connection:
             ordered = connection.execute(text("SELECT trade_id FROM trades ORDER BY trade_id"))
             assert [row[0] for row in ordered] == sorted(IDS, key=str.encode)
-        with pytest.raises(IntegrityError), sessions.begin() as session:  # the unique key's
-            unchecked = [trade("é", minutes=99, account_id="Acc")]
+        unchecked = [trade("é", minutes=99, account_id="Acc")]  # only the unique key refuses
+        with pytest.raises(IntegrityError), sessions.begin() as session:
             TradeRepository(session).add_many(unchecked, checked=True)
         with sessions() as session:  # the unique key still finds stored ids
             assert TradeRepository(session).stored_ids("Acc", ["é", "e", "B"]) == {"é", "B"}
