@@ -4,9 +4,8 @@
 - SQLite: the query's rows straight from the DBAPI cursor, turned into one tuple per column;
   times are the stored UTC wall-time text, parsed a column at a time.
 - PostgreSQL: ``COPY (query) TO STDOUT (FORMAT csv)``, parsed by pyarrow's CSV reader in one
-  step; times are sent as epoch microseconds (``extract(epoch ...)`` is exact numeric), NULL
-  is an unquoted empty field and an empty text a quoted one, so neither is taken for the
-  other.
+  step (``_arrow_reads.copy_table``, shared with the trades' read; a text it cannot parse
+  raises); times are sent as epoch microseconds (``extract(epoch ...)`` is exact numeric).
 
 Either way the rows come back unsorted and the caller sorts them (numpy, by time then id):
 no sort in the database.
@@ -14,24 +13,17 @@ no sort in the database.
 
 from __future__ import annotations
 
-import contextlib
-import io
 from collections.abc import Collection, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pa_csv
-from sqlalchemy import BigInteger, ColumnElement, Select, Table, cast, extract, select
+from sqlalchemy import BigInteger, ColumnElement, Table, cast, extract, select
 from sqlalchemy.orm import Session
 
 from database.gc_pause import collector_paused
-from database.repositories._candle_io import _dbapi_cursor
-
-_COPY_BUFFER = 1 << 20
-_STORED_TIME_LENGTH = len("2024-01-31 23:59:59.999999")
+from database.repositories._arrow_reads import copy_table, stored_times, utc_micros
 
 
 def read_columns(
@@ -61,22 +53,10 @@ def read_columns(
         elif name in integers:
             out[name] = np.array(column, dtype=np.int64)
         elif name in times:
-            out[name] = _stored_times(column)
+            out[name] = stored_times(column)
         else:
             out[name] = pa.array(column, type=pa.string())
     return out
-
-
-def _stored_times(texts: Sequence[str | None]) -> pd.DatetimeIndex:
-    """SQLite's stored times (UTC wall-time texts) as :func:`_utc` parses them. The texts
-    SQLAlchemy writes, ``YYYY-MM-DD HH:MM:SS.ffffff``, are parsed by Arrow (about six times
-    faster than pandas, the same instants); any other shape, or no time at all, by pandas."""
-    values = pa.array(texts, type=pa.string())
-    bounds = pc.min_max(pc.utf8_length(values))  # of the texts there are (nulls skipped)
-    if bounds["min"].as_py() == _STORED_TIME_LENGTH == bounds["max"].as_py():
-        with contextlib.suppress(pa.ArrowInvalid):
-            return utc_micros(values.cast(pa.timestamp("us")).cast(pa.int64()))
-    return _utc(np.array(texts, dtype=object))
 
 
 def fetched_columns(result: Any, width: int) -> list[tuple[Any, ...]]:
@@ -98,19 +78,6 @@ def text_column(values: pa.Array) -> Any:
     return values.to_pandas(types_mapper={pa.string(): pd.StringDtype(na_value=np.nan)}.get)
 
 
-def _utc(texts: np.ndarray) -> pd.DatetimeIndex:
-    # as pandas parses them: microseconds, or seconds when there is no time at all
-    return pd.to_datetime(texts, utc=True, format="ISO8601")
-
-
-def utc_micros(micros: pa.Array) -> pd.DatetimeIndex:
-    """Epoch microseconds (int64, null for NULL) as the times pandas parses their text to."""
-    if micros.null_count == len(micros):  # the unit pandas gives when there is no time
-        return _utc(np.full(len(micros), None, dtype=object))
-    values = micros.fill_null(np.iinfo(np.int64).min).to_numpy().astype(np.int64)
-    return pd.DatetimeIndex(values.view("datetime64[us]")).tz_localize("UTC")
-
-
 def _read_postgresql(
     connection: Any,
     table: Table,
@@ -126,32 +93,12 @@ def _read_postgresql(
         else table.c[name]
         for name in names
     ]
-    statement: Select[Any] = select(*selected).where(where)
-    compiled = statement.compile(
-        dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
-    )
-    with _dbapi_cursor(connection, str(compiled)) as cursor:
-        query = cursor.mogrify(str(compiled), compiled.params).decode()
-        sink = io.BytesIO()
-        cursor.copy_expert(f"COPY ({query}) TO STDOUT (FORMAT csv)", sink, size=_COPY_BUFFER)
     types = {
         name: pa.float64() if name in numbers else pa.int64() if name in (*integers, *times)
         else pa.string()
         for name in names
     }  # fmt: skip
-    if sink.tell():
-        sink.seek(0)
-        parsed = pa_csv.read_csv(
-            sink,
-            read_options=pa_csv.ReadOptions(column_names=list(names)),
-            parse_options=pa_csv.ParseOptions(newlines_in_values=True),
-            convert_options=pa_csv.ConvertOptions(
-                column_types=types, null_values=[""], strings_can_be_null=True,
-                quoted_strings_can_be_null=False,
-            ),
-        )  # fmt: skip
-    else:
-        parsed = pa.table({name: pa.array([], type=kind) for name, kind in types.items()})
+    parsed = copy_table(connection, select(*selected).where(where), types)
     out: dict[str, Any] = {}
     for name in names:
         column = parsed.column(name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
@@ -11,7 +12,6 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 from sqlalchemy import (
-    BigInteger,
     String,
     Table,
     Text,
@@ -26,6 +26,7 @@ from database.errors import DuplicateTradeError, TradeImmutableError
 from database.gc_pause import collector_paused
 from database.models import DatabaseIdentity, Trade
 from database.records import TradeRecord
+from database.repositories._arrow_reads import sqlite_parts, stored_times
 from database.repositories._common import (
     DEFAULT_CHUNK_ROWS,
     TimeLike,
@@ -35,7 +36,7 @@ from database.repositories._common import (
     stored_keys,
     where_matching,
 )
-from database.repositories._execution_io import _stored_times, fetched_columns
+from database.repositories._execution_io import fetched_columns
 from database.repositories._trade_copy import copied_rows
 from database.repositories._trade_io import insert_trade_chunks
 
@@ -316,9 +317,13 @@ class TradeRepository:
         *,
         after_id: int | None = None,
         with_id: bool = False,
+        committed: tuple[int, int] | None = None,
     ) -> pd.DataFrame:
         """The frame's rows from the database, labels as their JSON text; ``after_id``: only
-        rows stored after that row; ``with_id``: an ``id`` column too."""
+        rows stored after that row; ``with_id``: an ``id`` column too. ``committed``: the
+        session has written nothing and (rows, newest row id) are how many rows the read
+        expects and the newest the session sees (a SQLite file's committed rows are then read
+        by the ADBC driver on connections of its own, many side by side)."""
         c = TRADES.c
         columns = [
             c.trade_id, c.account_id, c.strategy_id, c.symbol, c.side, c.price, c.volume,
@@ -333,7 +338,8 @@ class TradeRepository:
         if with_id:
             columns.append(c.id)
             names.append("id")
-        def query(columns: list[Any]) -> Any:
+
+        def query(columns: list[Any], above: int | None = after_id, upto: int | None = None) -> Any:
             statement = where_matching(
                 select(*columns),
                 TRADES,
@@ -342,16 +348,28 @@ class TradeRepository:
                 start=start,
                 end=end,
             )
-            if after_id is not None:
-                statement = statement.where(c.id > after_id)
+            if above is not None:
+                statement = statement.where(c.id > above)
+            if upto is not None:
+                statement = statement.where(c.id <= upto)
             return statement.order_by(c.id)
 
-        if start is None and end is None:  # PostgreSQL: copied as CSV, parsed column-wise
-            micros = cast(func.round(func.extract("epoch", c.execution_time) * 1_000_000),
-                          BigInteger)  # fmt: skip
-            copied = copied_rows(self._session, query([*columns[:8], micros, *columns[9:]]),
-                                 names, _NUMBERS)  # fmt: skip
+        if start is None and end is None:  # straight into Arrow: PostgreSQL's COPY, SQLite's ADBC
+            arrow = dict(zip(names, columns, strict=True))
+            del arrow["account_id"]  # every row's is account_id: not read
+            parts: list[Any] = []
+            if self._session.get_bind().dialect.name == "postgresql":  # cheaper for the server
+                arrow["time"] = func.timezone("UTC", c.execution_time)
+                arrow["labels"] = c.labels
+            elif committed is not None and sqlite_parts(committed[0]) > 1:
+                edges = self._edges(account_id, after_id, committed[1], sqlite_parts(committed[0]))
+                parts = [query([*arrow.values()], lo, hi) for lo, hi in itertools.pairwise(edges)]
+            copied = copied_rows(self._session, query([*arrow.values()]), [*arrow], _NUMBERS,
+                                 committed=committed is not None, parts=parts)  # fmt: skip
             if copied is not None:
+                from database.repositories._trade_cache import repeated_text
+
+                copied.insert(1, "account_id", repeated_text(account_id, len(copied)))
                 return copied
         with collector_paused():  # a tuple per row: no collection walks them meanwhile
             values = fetched_columns(self._session.execute(query(columns)), len(names))
@@ -360,10 +378,25 @@ class TradeRepository:
             )
         times = values[names.index("time")]
         if times and isinstance(times[0], str):  # SQLite's texts: parsed by Arrow
-            frame["time"] = pd.Series(_stored_times(times).as_unit("ns"), index=frame.index)
+            frame["time"] = pd.Series(stored_times(times).as_unit("ns"), index=frame.index)
         else:
             frame["time"] = _utc_times(frame["time"])
         return frame
+
+    def _edges(self, account_id: str, after: int | None, last: int, parts: int) -> list[Any]:
+        """Row ids splitting the account's rows after ``after`` into ``parts`` shares of
+        about as many rows (by id, from its first such row to ``last``); the last share
+        open-ended (None), as the whole read is."""
+        c = TRADES.c
+        mine = c.account_id == account_id
+        if after is not None:
+            mine &= c.id > after
+        first = self._session.scalar(select(func.min(c.id)).where(mine))
+        if first is None or last <= first:
+            return [after, None]
+        below = int(first) - 1
+        inner = [below + (last - below) * k // parts for k in range(1, parts)]
+        return [after, *inner, None]
 
     def _cached(self, cache: Any, account_id: str) -> pd.DataFrame:
         """Every row of the account (labels as JSON text), the cached ones from the file and
@@ -378,11 +411,12 @@ class TradeRepository:
                 frame = _from_cache(hit.frame, account_id)
                 frame.attrs["stored_version"] = (token, total, last)
                 return frame
-            newer = self._read(account_id, None, None, None, None, False, after_id=hit.last_id)
+            newer = self._read(account_id, None, None, None, None, False, after_id=hit.last_id,
+                               committed=(total - hit.count, last))  # fmt: skip
             if hit.count + len(newer) == total:
                 frame = pd.concat([_from_cache(hit.frame, account_id), newer], ignore_index=True)
         if frame is None:
-            frame = self._read(account_id, None, None, None, None, False)
+            frame = self._read(account_id, None, None, None, None, False, committed=(total, last))
             if len(frame) != total:  # rows came in between the two reads: not cached
                 return frame
         if total:

@@ -230,10 +230,11 @@ def test_a_batch_the_database_refuses_stores_nothing(session_factory, frame, row
 def test_stored_times_parsed_by_arrow_equal_pandas_parse():
     """SQLite's stored time texts through Arrow's parse equal the former pandas parse
     (``_utc``): random instants (microseconds, before 1970, leap days), NULLs, and texts of
-    another shape, which go to pandas."""
+    another shape, which go to pandas; given as texts or as an Arrow array of them."""
     import numpy as np
+    import pyarrow as pa
 
-    from database.repositories._execution_io import _stored_times, _utc
+    from database.repositories._arrow_reads import _utc, stored_times
 
     rng = np.random.default_rng(21)
     micros = rng.integers(-(10**15), 4 * 10**15, 5_000)
@@ -242,9 +243,10 @@ def test_stored_times_parsed_by_arrow_equal_pandas_parse():
     for case in (texts, [None, None], [], ["2024-02-29 12:00:00", None],
                  ["2024-02-29T12:00:00.000001", "2024-02-29 12:00:00.5"]):  # fmt: skip
         expected = _utc(np.array(case, dtype=object))
-        got = _stored_times(case)
-        assert got.dtype == expected.dtype
-        assert got.equals(expected)
+        for given in (case, pa.array(case, pa.string()), pa.array(case, pa.large_string())):
+            got = stored_times(given)
+            assert got.dtype == expected.dtype
+            assert got.equals(expected)
 
 
 def test_the_sort_check_gives_the_stable_sorts_order():
