@@ -18,7 +18,9 @@ live view) read it from the database when next used, as for trades another proce
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -40,6 +42,9 @@ from tracking.tracker import ConflictingTradeError, OutOfOrderTradeError
 from tracking.trade_records import collector_paused
 
 SOURCE = "csv"
+PIPELINED_ROWS = 100_000  # from this many fills, the head is written while the rest is made
+HEAD_SHARE = 6  # the head: a sixth of the fills (the server stores it in ~0.8 s per 1,000,000)
+_log = logging.getLogger(__name__)
 
 
 def import_table(
@@ -62,10 +67,73 @@ def import_table(
             if not fresh.all():
                 table = _take(table, np.flatnonzero(fresh))
         n = len(table.trade_ids)
-        if n:
+        if n and history is None and n >= PIPELINED_ROWS and _second_connection(session):
+            _write_pipelined(session, table, account, config)
+        elif n:
             columns = _columns(session, table, account, config, history)
             TradeRepository(session).add_columns(_chunks(columns, n))
     return n, table.rows_read - n
+
+
+def _write_pipelined(
+    session: Session, table: FillTable, account: str, config: LabelConfig | None
+) -> None:
+    """Store the fills of an account's first import while their columns are made: the
+    first ``1 / HEAD_SHARE`` of them (in time order) is made alone and written first, the
+    whole file's columns are made meanwhile in a thread (reading bars and news through its
+    own connection) and the rest written from those. A fill's values depend only on the
+    fills before it (the labels' truncation rule), so the head's rows equal the whole's
+    first rows; they are compared before the rest is written, and were they ever to differ,
+    the head is rolled back to a savepoint and every row written from the whole (logged).
+    The server stores the head while the client makes the whole: ~0.5 s of 1,000,000 fills'
+    ~0.6 s of columns no longer comes before the first row is written."""
+    n = len(table.trade_ids)
+    head = max(n // HEAD_SHARE, 1)
+    repository = TradeRepository(session)
+    with Session(bind=session.get_bind()) as reader, ThreadPoolExecutor(1) as making:
+        whole = making.submit(_columns, reader, table, account, config, None)
+        first = _columns(session, _take(table, np.arange(head)), account, config, None)
+
+        def chunks() -> Iterator[dict[str, Any]]:
+            yield from _chunks(first, head)
+            rows = whole.result()
+            if not _same_rows(first, rows, head):
+                raise _HeadDiffers
+            yield from _chunks({name: values[head:] for name, values in rows.items()}, n - head)
+
+        savepoint = session.begin_nested()
+        try:
+            repository.add_columns(chunks())
+        except _HeadDiffers:
+            savepoint.rollback()
+            _log.warning("import into %r: the head's columns differ from the whole's first"
+                         " rows; every row written from the whole", account)  # fmt: skip
+            repository.add_columns(_chunks(whole.result(), n))
+        else:
+            savepoint.commit()
+
+
+def _second_connection(session: Session) -> bool:
+    """Whether another connection sees this database (not an in-memory SQLite's)."""
+    url = session.get_bind().url
+    return url.get_backend_name() != "sqlite" or url.database not in (None, "", ":memory:")
+
+
+class _HeadDiffers(Exception):
+    """The head's columns are not the whole's first rows (never expected)."""
+
+
+def _same_rows(head: dict[str, Any], whole: dict[str, Any], n: int) -> bool:
+    """Whether the first ``n`` rows of ``whole`` are the rows of ``head`` (NaN equal NaN)."""
+    for name, values in head.items():
+        other = whole[name][:n]
+        if isinstance(values, np.ndarray):
+            kind = values.dtype.kind
+            if not np.array_equal(values, other, equal_nan=kind in "fcmM"):
+                return False
+        elif list(values) != list(other):
+            return False
+    return True
 
 
 def _fresh(

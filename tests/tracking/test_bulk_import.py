@@ -194,3 +194,33 @@ def test_stored_trades_are_left_out_or_refused_as_the_tracker_does(session_facto
     assert cols == recs
     assert cols[0] == "OutOfOrderTradeError"
     assert _rows(session_factory, "cols") == _rows(session_factory, "recs")
+
+
+@pytest.mark.parametrize("differ", [False, True])
+def test_the_head_written_while_the_rest_is_made_stores_the_same_rows(
+    session_factory, tmp_path, monkeypatch, caplog, differ
+):
+    """A large first import writes its head while a thread makes the whole file's columns:
+    the rows are the tracker's. Were the head ever to differ from the whole's first rows,
+    it is rolled back to a savepoint and every row written from the whole (logged)."""
+    from tracking import bulk_import
+
+    monkeypatch.setattr(bulk_import, "PIPELINED_ROWS", 100)
+    monkeypatch.setattr(bulk_import, "HEAD_SHARE", 4)
+    made = []
+    real = bulk_import._columns
+    monkeypatch.setattr(bulk_import, "_columns",
+                        lambda *a: made.append(len(a[1].trade_ids)) or real(*a))  # fmt: skip
+    if differ:
+        monkeypatch.setattr(bulk_import, "_same_rows", lambda *a: False)
+    _store_bars(session_factory)
+    path = _fills_csv(tmp_path / "fills.csv", 1200, seed=11)
+    report = TrackingService(session_factory).import_file(path, "csv", "cols")
+    TrackingService(session_factory).import_file(path, "csv", "recs", columns=False)
+    assert sorted(made) == [300, 1200]  # the head (a quarter) and the whole
+    assert (report.stored, report.already_stored) == (1200, 0)
+    cols = _rows(session_factory, "cols")
+    assert len(cols) == 1200
+    assert cols == _rows(session_factory, "recs")
+    assert any(r[10] for r in cols)
+    assert ("differ from the whole" in caplog.text) is differ
