@@ -14,8 +14,9 @@ How: every finite double is an integer multiple of 2**-1074, so the sum is kept 
 integer in units of 2**-:data:`_SCALE` (exact, any size); :meth:`ExactSum.value` divides once
 (CPython's int / int is correctly rounded). An array is summed column-wise: each value split
 into its 53-bit integer mantissa and exponent (``np.frexp``), the mantissas summed exactly per
-exponent in int64 (as two 26/27-bit halves: no overflow below 2**36 values), then the few
-exponents' sums shifted into the one integer. A NaN or an infinity makes the sum NaN or
+exponent (as two 26/27-bit halves, by bincount: each partial sum an integer below 2**53, so
+exact in its float64 weights, 2**25 values at a time), then the few exponents' sums shifted
+into the one integer. A NaN or an infinity makes the sum NaN or
 infinite, as in IEEE arithmetic.
 """
 
@@ -28,6 +29,8 @@ import numpy as np
 
 _SCALE = 1074 + 53  # units of 2**-1127: a mantissa (2**53) times the smallest exponent, exact
 _HALF = 26  # the mantissas' low half: 26 bits
+_LOWEST_EXPONENT = -1073  # np.frexp's of the smallest subnormal, 2**-1074 = 0.5 * 2**-1073
+_BINNED_MOST = 1 << 25  # values summed in one pass: 2**25 halves of 2**27 stay below 2**53
 
 
 def _scaled(values: np.ndarray) -> int:
@@ -35,17 +38,21 @@ def _scaled(values: np.ndarray) -> int:
     values = values[values != 0.0]
     if not len(values):
         return 0
+    if len(values) > _BINNED_MOST:  # a share at a time, each summed exactly below
+        return sum(_scaled(values[k : k + _BINNED_MOST])
+                   for k in range(0, len(values), _BINNED_MOST))  # fmt: skip
     mantissa, exponent = np.frexp(values)  # value = mantissa * 2**exponent, 0.5 <= |m| < 1
     whole = (mantissa * 2.0**53).astype(np.int64)  # exact: |whole| < 2**53
-    order = np.argsort(exponent, kind="stable")
-    exponent = exponent[order]
-    whole = whole[order]
-    starts = np.flatnonzero(np.r_[True, exponent[1:] != exponent[:-1]])
-    high = np.add.reduceat(whole >> _HALF, starts)  # floor halves: whole = high * 2**26 + low
-    low = np.add.reduceat(whole & ((1 << _HALF) - 1), starts)
+    # the halves summed per exponent by bincount's float64 weights: exact, every partial sum
+    # an integer below 2**53 (fewer than 2**25 values of |half| <= 2**27): no sort
+    at = exponent - _LOWEST_EXPONENT
+    high = np.bincount(at, weights=whole >> _HALF)  # floor halves: whole = high * 2**26 + low
+    low = np.bincount(at, weights=whole & ((1 << _HALF) - 1))
+    used = np.flatnonzero((high != 0) | (low != 0))  # the exponents with a sum
     total = 0
     # value = whole * 2**(exponent - 53) = whole * 2**(exponent + 1074) units
-    for e, h, lo in zip(exponent[starts].tolist(), high.tolist(), low.tolist(), strict=True):
+    for e, h, lo in zip((used + _LOWEST_EXPONENT).tolist(), high[used].astype(np.int64).tolist(),
+                        low[used].astype(np.int64).tolist(), strict=True):  # fmt: skip
         total += ((h << _HALF) + lo) << (e + 1074)
     return total
 

@@ -34,6 +34,28 @@ def test_exact_sum_equals_fsum_over_magnitudes_signs_and_subnormals():
     assert math.isnan(exact_sum([math.inf, -math.inf]))
 
 
+def test_many_values_of_one_exponent_summed_in_shares_stay_exact(monkeypatch):
+    """The halves' per-exponent sums are float64 (bincount's weights): exact while every
+    partial sum stays below 2**53, so at most 2**25 values a pass; a larger array is summed
+    in shares. Mantissas at their largest (2**53 - 1), one sign and mixed, the most values
+    a pass and, with the pass made 1,000 values, many passes."""
+    import analytics.exact_sum as module
+
+    rng = np.random.default_rng(3)
+    top = np.nextafter(2.0, 0.0)  # 2 - 2**-52: every mantissa bit set
+    cases = [
+        np.full(1 << 16, top),
+        -np.full(1 << 16, top) * 2.0**-1000,
+        rng.choice([top, -top, 1.5, 5e-324], 1 << 16) * 2.0 ** rng.integers(-3, 3, 1 << 16),
+    ]
+    for values in cases:
+        reference = math.fsum(values)
+        assert exact_sum(values) == reference
+        monkeypatch.setattr(module, "_BINNED_MOST", 1000)
+        assert exact_sum(values) == reference
+        monkeypatch.undo()
+
+
 def test_any_split_and_order_give_the_same_double():
     rng = np.random.default_rng(2)
     values = np.round(rng.normal(0, 75, 5000), 6)
