@@ -39,6 +39,7 @@ from database.repositories._common import (
 from database.repositories._execution_io import fetched_columns
 from database.repositories._trade_copy import copied_rows
 from database.repositories._trade_io import insert_trade_chunks
+from database.repositories._trade_rows import context_values
 
 TRADES: Table = Trade.__table__  # type: ignore[assignment]
 _FRAME_COLUMNS = (
@@ -146,7 +147,10 @@ def _columns(records: list[TradeRecord]) -> dict[str, Any]:
                      "order_id")
     }  # fmt: skip
     columns["execution_time"] = _utc_array([r.execution_time for r in records])
-    columns["market_context"] = _context_texts([r.market_context for r in records])
+    contexts = [r.market_context for r in records]
+    columns["market_context"] = _context_texts(contexts)
+    # what the database extracts of them, for the trade cache (not stored: not a column)
+    columns["volatility_regime"], columns["market_session"] = context_values(contexts)
     columns["labels"] = _label_texts([r.labels for r in records])
     return columns
 
@@ -185,15 +189,20 @@ class TradeRepository:
             self._refuse_known(batch)
         step = self._chunk_rows
         chunks = (_columns(batch[start : start + step]) for start in range(0, len(batch), step))
-        insert_trade_chunks(self._session, chunks)
+        self.add_columns(chunks)
         return len(batch)
 
     def add_columns(self, chunks: Iterable[dict[str, Any]]) -> None:
         """Store new trades given as columns, chunk after chunk (each as
         ``_trade_io.insert_trades`` takes them: every name of TRADE_COLUMNS, the JSON ones
         as their text), in the session's transaction: the caller has checked every value and
-        that the ids are new (the database's unique key still refuses one)."""
-        insert_trade_chunks(self._session, chunks)
+        that the ids are new (the database's unique key still refuses one). Once committed,
+        they are appended to their accounts' trade caches (``_trade_cache_sync.Writes``)."""
+        from database.repositories._trade_cache_sync import Writes
+
+        writes = Writes(self._session)
+        insert_trade_chunks(self._session, writes.chunks(chunks))
+        writes.stored()
 
     def _refuse_known(self, batch: list[TradeRecord]) -> None:
         """DuplicateTradeError naming the ids repeated in the batch or already stored."""
@@ -399,31 +408,16 @@ class TradeRepository:
         return [after, *inner, None]
 
     def _cached(self, cache: Any, account_id: str) -> pd.DataFrame:
-        """Every row of the account (labels as JSON text), the cached ones from the file and
-        the newer ones from the database; the file brought up to date."""
-        token, total, last = self.stored_version(account_id)
-        if not token:  # a schema without its identity: nothing to key the files to
-            return self._read(account_id, None, None, None, None, False)
-        hit = cache.load(account_id, token)
-        frame = None
-        if hit is not None and hit.last_id <= last and hit.count <= total:
-            if hit.last_id == last and hit.count == total:
-                frame = _from_cache(hit.frame, account_id)
-                frame.attrs["stored_version"] = (token, total, last)
-                return frame
-            newer = self._read(account_id, None, None, None, None, False, after_id=hit.last_id,
-                               committed=(total - hit.count, last))  # fmt: skip
-            if hit.count + len(newer) == total:
-                frame = pd.concat([_from_cache(hit.frame, account_id), newer], ignore_index=True)
-        if frame is None:
-            frame = self._read(account_id, None, None, None, None, False, committed=(total, last))
-            if len(frame) != total:  # rows came in between the two reads: not cached
-                return frame
-        if total:
-            cache.store(account_id, token, frame.rename(columns={"labels": "labels_text"}), last)
-        # what the frame holds: every row of the account up to row ``last`` of this database
-        frame.attrs["stored_version"] = (token, total, last)
-        return frame
+        """Every row of the account (labels as JSON text), the cached ones from the files and
+        the newer ones from the database; the cache brought up to date
+        (``_trade_cache_sync.read_through``)."""
+        from database.repositories._trade_cache_sync import read_through
+
+        def read(after: int | None, committed: tuple[int, int]) -> pd.DataFrame:
+            return self._read(account_id, None, None, None, None, False, after_id=after,
+                              with_id=True, committed=committed)  # fmt: skip
+
+        return read_through(self._session, cache, account_id, read, _from_cache)
 
     def stored_version(self, account_id: str) -> tuple[str | None, int, int]:
         """(the database's identity token, the account's row count, its newest row id: 0
