@@ -44,13 +44,14 @@ import numpy as np
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from analytics.trade_batch import FillRoles, apply_fills
+from analytics.trade_batch import FillRoles
 from database.errors import DuplicateTradeError
 from database.gc_pause import collector_paused
 from database.records import TradeRecord
 from database.repositories.newest_trades import newest_rows
 from database.repositories.trades import TRADES, TradeRepository
 from tracking.acknowledgements import Acknowledgement, Pending
+from tracking.batch_columns import positions, stored_columns
 from tracking.history import AccountHistory, apply_stored, records_of
 from tracking.stored_walk import StoredWalk
 from tracking.trade_records import checked_record, checked_records, refuse_repeated, unrepeated
@@ -401,13 +402,17 @@ class TradeTracker:
                 continue
             fresh.append(record)
             results.append(None)
-        pnl, trips, roles, groups = _positions(fresh, histories)
+        pnl, trips, roles, groups, read = positions(fresh, histories)
         annotations = self._annotate(session, fresh, histories, roles)
         stored: list[TradeRecord] = []
         store = stored.append
+        made_pnl = pnl.tolist()
+        cumulatives: list[float] = []
+        contexts: list[Any] = []
+        labelled: list[tuple[str, ...]] = []
         # the sources' own contexts and labels (an import's, the paper broker's): merged
         given = any(map(_CONTEXT, fresh)) or any(map(_LABELS, fresh))
-        for r, (context, labels), made in zip(fresh, annotations, pnl.tolist(), strict=True):
+        for r, (context, labels), made in zip(fresh, annotations, made_pnl, strict=True):
             history = histories[r.account_id]
             if given:
                 if r.market_context:  # the source's own context wins over the one read
@@ -415,6 +420,9 @@ class TradeTracker:
                 if r.labels:  # the source's labels first, each once
                     labels = tuple(dict.fromkeys((*r.labels, *labels)))
             cumulative = history.cumulative_pnl = history.cumulative_pnl + made
+            cumulatives.append(cumulative)
+            contexts.append(context)
+            labelled.append(labels)
             # the record as stored (pnl and cumulative: floats, as tolist gives them)
             store(checked_record(
                 r.trade_id, r.account_id, r.strategy_id, r.symbol, r.side, r.price, r.volume,
@@ -434,7 +442,8 @@ class TradeTracker:
         if write is not None:
             after = write(stored, {r.account_id: before[r.account_id] for r in stored})
         elif stored:
-            TradeRepository(session).add_many(stored, checked=True)
+            columns = stored_columns(fresh, read, made_pnl, cumulatives, contexts, labelled)
+            TradeRepository(session).add_columns([columns])  # add_many's, without its pass
             after = newest_rows(session, set(map(_ACCOUNT, stored)))
         if stored:
             for account, row_id in after.items():
@@ -556,34 +565,6 @@ class TradeTracker:
                 log.exception("a trade listener failed")
 
 
-def _positions(
-    fresh: list[TradeRecord], histories: dict[str, AccountHistory]
-) -> tuple[Any, list[dict[str, Any]], FillRoles, dict[tuple[str, str], int]]:
-    """Each fresh trade's realised pnl, the round trips they closed, each one's role in its
-    position (the batch through its accounts' position ledgers in one column-wise pass,
-    analytics.trade_batch) and per (account, symbol) the position of its last trade."""
-    index: dict[tuple[str, str], int] = {}
-    last: dict[tuple[str, str], int] = {}
-    keys = list(map(_POSITION, fresh))
-    group = [index.setdefault(key, len(index)) for key in keys]
-    last.update(zip(keys, range(len(keys)), strict=True))  # each key's last position
-    ledgers = [histories[account].ledger(symbol) for account, symbol in index]
-    n = len(fresh)
-    trade_ids, strategies, sides, times = (
-        list(map(operator.attrgetter(name), fresh))
-        for name in ("trade_id", "strategy_id", "side", "execution_time")
-    )
-    prices, volumes, fees = (
-        np.fromiter(map(operator.attrgetter(name), fresh), np.float64, n)
-        for name in ("price", "volume", "commission")
-    )
-    return *apply_fills(
-        ledgers, np.array(group, dtype=np.int64), trade_ids, strategies, sides, prices, volumes,
-        fees, times,
-    ), last  # fmt: skip
-
-
-_POSITION = operator.attrgetter("account_id", "symbol")
 _ACCOUNT = operator.attrgetter("account_id")
 _CONTEXT = operator.attrgetter("market_context")
 _LABELS = operator.attrgetter("labels")
