@@ -13,6 +13,7 @@ import pandas as pd
 
 from analytics.trade_batch import FillRoles, apply_fills
 from database.records import TradeRecord
+from database.repositories._trade_rows import context_values
 from database.repositories.trades import context_texts, label_texts
 from tracking.history import AccountHistory
 
@@ -66,6 +67,8 @@ def stored_columns(
     out["pnl"] = pnl
     out["cumulative_pnl"] = cumulative
     out["market_context"] = context_texts(contexts)
+    # as add_many's: the trade cache takes them from here rather than from the JSON texts
+    out["volatility_regime"], out["market_session"] = context_values(contexts)
     out["labels"] = label_texts(labels)
     return out
 
