@@ -306,13 +306,13 @@ class TrackingService:
 
     def _fills_kept(self, session: Session, key: tuple) -> pd.DataFrame | None:
         """The fills frame read last for ``key`` if the account's stored rows are still the
-        ones it holds (its stored version: the database, the row count and the last row, as
-        the columnar cache checks them); else None."""
+        ones it holds (its stored version: the database, the row count and the last row;
+        TradeRepository.holds); else None."""
         with self._memo_lock:
             found = self._fills_memo.get(key)
         if found is None:
             return None
-        same = found.attrs.get("stored_version") == TradeRepository(session).stored_version(key[0])
+        same = TradeRepository(session).holds(key[0], found.attrs.get("stored_version"))
         return _shallow(found) if same else None
 
     def trips(

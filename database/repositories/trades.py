@@ -434,6 +434,26 @@ class TradeRepository:
         ).one()
         return token, int(total or 0), int(last or 0)
 
+    def holds(self, account_id: str, version: Any) -> bool:
+        """Whether the account's stored rows are still those ``version`` names (a frame's
+        ``attrs["stored_version"]``, :meth:`stored_version`'s). On SQLite a new row's id is
+        above every stored one (writers take turns, the id is the rowid, no row is ever
+        deleted), so the token and the newest row id say it: two index lookups instead of
+        counting the account's rows (~60 ms at 1,000,000). PostgreSQL numbers rows at insert
+        and commits them in any order: the count too."""
+        if version is None:
+            return False
+        if self._session.get_bind().dialect.name != "sqlite":
+            return tuple(version) == self.stored_version(account_id)
+        c = TRADES.c
+        token, last = self._session.execute(
+            select(
+                select(DatabaseIdentity.token).limit(1).scalar_subquery(),
+                select(func.max(c.id)).where(c.account_id == account_id).scalar_subquery(),
+            )
+        ).one()
+        return (token, int(last or 0)) == (version[0], version[2])
+
     def accounts(self) -> list[tuple[str, int, str | None]]:
         """(account, trades, source of its first trade) of every account with trades."""
         return accounts_with_source(self._session, TRADES)
