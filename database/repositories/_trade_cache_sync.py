@@ -51,6 +51,7 @@ from database.repositories._trade_rows import ChunkRows, Uncacheable, jsonb_know
 log = logging.getLogger(__name__)
 
 FLUSH_ROWS = 4096  # an account's committed rows held in memory before they make a segment
+HELD_AT_MOST = 65_536  # the process's rows held in all (many slow accounts): all written then
 _PENDING = "trade_cache_pending"  # Session.info: batches to append once it commits
 _UNCACHEABLE = (Uncacheable, pa.ArrowException, TypeError, ValueError, KeyError)
 
@@ -304,32 +305,42 @@ class _Registry:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._held: dict[tuple[TradeFileCache, str, str], _Held] = {}
+        self._rows = 0  # held in all
 
     def add(self, batch: _Batch) -> None:
         key = (batch.cache, batch.token, batch.account)
         with self._lock:
             held = self._held.get(key)
             if held is not None and held.last != batch.before:  # not next to it: on its own
-                self._write(key, self._held.pop(key))
+                self._written(key)
                 held = None
             if held is None:
                 held = self._held[key] = _Held(batch.before, batch.before)
             held.batches.append(batch)
             held.last = batch.last
             held.rows += batch.rows
+            self._rows += batch.rows
             if held.rows >= FLUSH_ROWS:
-                self._write(key, self._held.pop(key))
+                self._written(key)
+            if self._rows > HELD_AT_MOST:
+                for other in list(self._held):
+                    self._written(other)
 
     def flush(self, cache: TradeFileCache, token: str, account: str | None = None) -> None:
         with self._lock:
             for key in [k for k in self._held if k[0] is cache and k[1] == token
                         and (account is None or k[2] == account)]:  # fmt: skip
-                self._write(key, self._held.pop(key))
+                self._written(key)
 
     def flush_all(self) -> None:
         with self._lock:
             for key in list(self._held):
-                self._write(key, self._held.pop(key))
+                self._written(key)
+
+    def _written(self, key: tuple[TradeFileCache, str, str]) -> None:
+        held = self._held.pop(key)
+        self._rows -= held.rows
+        self._write(key, held)
 
     @staticmethod
     def _write(key: tuple[TradeFileCache, str, str], held: _Held) -> None:

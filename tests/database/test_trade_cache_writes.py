@@ -177,6 +177,20 @@ def test_the_tracker_and_the_bulk_import_keep_the_cache(session_factory, tmp_pat
     assert total == 700 + len(records) + 300 + 30
 
 
+def test_many_accounts_held_are_written_past_a_bound(session_factory, monkeypatch):
+    monkeypatch.setattr(sync, "HELD_AT_MOST", 20)
+    with session_factory() as session:
+        token = session.scalar(select(DatabaseIdentity.token))
+        cache = trade_cache_for(session.connection().engine.url)
+    for account in "abc":
+        add(session_factory, trades(0, 6, account))
+    assert [len(cache.files(a, token)) for a in "abc"] == [0, 0, 0]  # 18 rows held
+    add(session_factory, trades(0, 6, "d"))  # 24: every account's written
+    assert [len(cache.files(a, token)) for a in "abcd"] == [1, 1, 1, 1]
+    for account in "abcd":
+        assert_cached_as_stored(session_factory, account)
+
+
 def test_a_rolled_back_batch_appends_nothing(session_factory):
     add(session_factory, trades(0, 10))
     session = session_factory()
