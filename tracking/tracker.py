@@ -51,7 +51,7 @@ from database.records import TradeRecord
 from database.repositories.newest_trades import newest_rows
 from database.repositories.trades import TRADES, TradeRepository
 from tracking.acknowledgements import Acknowledgement, Pending
-from tracking.batch_columns import positions, stored_columns
+from tracking.batch_columns import COPY_CHUNK_ROWS, in_chunks, positions, stored_columns
 from tracking.history import AccountHistory, apply_stored, records_of
 from tracking.stored_walk import StoredWalk
 from tracking.trade_records import checked_record, checked_records, refuse_repeated, unrepeated
@@ -443,7 +443,9 @@ class TradeTracker:
             after = write(stored, {r.account_id: before[r.account_id] for r in stored})
         elif stored:
             columns = stored_columns(fresh, read, made_pnl, cumulatives, contexts, labelled)
-            TradeRepository(session).add_columns([columns])  # add_many's, without its pass
+            copied = session.get_bind().dialect.name == "postgresql"  # see COPY_CHUNK_ROWS
+            chunks = in_chunks(columns, COPY_CHUNK_ROWS if copied else len(stored))
+            TradeRepository(session).add_columns(chunks)  # add_many's, without its pass
             after = newest_rows(session, set(map(_ACCOUNT, stored)))
         if stored:
             for account, row_id in after.items():

@@ -9,11 +9,13 @@ import dataclasses
 from datetime import timedelta
 
 import numpy as np
+import pytest
 from sqlalchemy import select
 
 from database.records import TradeRecord
 from database.repositories.trades import TRADES, TradeRepository
 from tests.tracking.test_tracker_batches import book
+from tracking import tracker as tracker_module
 from tracking.annotator import MarketAnnotator
 from tracking.tracker import TradeTracker
 
@@ -42,7 +44,9 @@ def rows(session, account: str) -> list[tuple]:
     return [tuple(row) for row in session.execute(statement)]
 
 
-def test_a_streamed_batch_stores_what_add_many_stores(session_factory):
+@pytest.mark.parametrize("chunk_rows", [2_500, 37])  # on PostgreSQL: one chunk, or many
+def test_a_streamed_batch_stores_what_add_many_stores(session_factory, monkeypatch, chunk_rows):
+    monkeypatch.setattr(tracker_module, "COPY_CHUNK_ROWS", chunk_rows)
     tracker = TradeTracker(session_factory, annotator=MarketAnnotator(), window_s=0.05)
     try:
         futures = [tracker.submit(t) for t in trades(400, 3)]
