@@ -153,11 +153,13 @@ def _context_values(contexts: pa.Array, key: str) -> pa.Array:
     if len(contexts) <= _PARSED_UP_TO:  # a few: parsed (each pyarrow call costs ~20 us)
         return pa.array(_parsed(contexts.to_pylist(), key), type=pa.large_string())
     found = pc.struct_field(pc.extract_regex(contexts, _AT_START[key]), "v")
-    rest = pc.and_(
-        pc.is_null(found),
-        pc.or_(pc.match_substring(contexts, f'"{key}"'), pc.match_substring(contexts, "\\")),
-    )
-    rows = np.flatnonzero(rest.fill_null(False).to_numpy(zero_copy_only=False))
+    missing = np.flatnonzero(pc.is_null(found).to_numpy(zero_copy_only=False))
+    if not len(missing):
+        return found
+    # not at the start: absent (None) unless the text names it somewhere or escapes a char
+    others = contexts.take(missing)
+    named = pc.or_(pc.match_substring(others, f'"{key}"'), pc.match_substring(others, "\\"))
+    rows = missing[named.fill_null(False).to_numpy(zero_copy_only=False)]
     if not len(rows):
         return found
     values = found.to_pylist()

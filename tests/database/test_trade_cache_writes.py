@@ -28,6 +28,7 @@ from database.repositories._trade_cache import trade_cache_for
 from database.repositories.trades import (
     COMPACT_CONTEXT,
     TradeRepository,
+    _columns,
     _finished,
     _from_cache,
 )
@@ -149,6 +150,19 @@ def test_batches_are_appended_as_the_database_gives_them_back(session_factory, m
     frame, afters = read_rows(session_factory, monkeypatch)
     assert afters == []  # no row read: the cache holds them all
     assert frame.attrs["stored_version"] == (token, hit.count, hit.last_id)
+
+
+@pytest.mark.parametrize("parsed_up_to", [0, 10_000])
+def test_contexts_given_as_text_alone(session_factory, monkeypatch, parsed_up_to):
+    """A writer that gives the contexts' JSON text only (the bulk import): the two keys read
+    from the text, matched column-wise at its start or parsed, as the database extracts them."""
+    monkeypatch.setattr(_trade_rows, "_PARSED_UP_TO", parsed_up_to)
+    for start in (0, 100):
+        columns = _columns(odd(start, 60) + trades(start + 60, 30))
+        del columns["volatility_regime"], columns["market_session"]
+        with session_factory.begin() as session:
+            TradeRepository(session).add_columns([columns])
+    assert_cached_as_stored(session_factory)
 
 
 def test_the_tracker_and_the_bulk_import_keep_the_cache(session_factory, tmp_path, monkeypatch):
