@@ -32,6 +32,8 @@ BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
     pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
 ]
+# a test of PostgreSQL's behaviour alone: parametrize("database_backend", [...], indirect=True)
+ONLY_POSTGRESQL = BACKENDS[1]
 
 
 @pytest.fixture(scope="session", autouse=True)

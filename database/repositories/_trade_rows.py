@@ -45,6 +45,7 @@ _HELD = ("trade_id", "strategy_id", "symbol", "side", "labels", "market_context"
          "order_id", *_NUMBERS, "execution_time", *_KEYS)  # fmt: skip
 CONVERTED_FROM = 1024  # a chunk of this many rows is converted at once (else when written)
 _PARSED_UP_TO = 256  # contexts parsed one by one up to this many, else matched column-wise
+_REPEATS_AT_LEAST = 4  # contexts parsed once per distinct text when each repeats this often
 
 
 class Uncacheable(ValueError):
@@ -104,13 +105,12 @@ def cache_table(chunk: Mapping[str, Any], sqlite: bool) -> pa.Table:
     n = len(chunk["trade_id"])
     arrays: dict[str, Any] = {name: _texts(chunk[name]) for name in _TEXTS}
     arrays["labels_text"] = _texts(chunk["labels"])
-    contexts = None
-    for name in _KEYS:
-        if name in chunk:  # the writer's own (trades._columns: from the contexts' dicts)
-            arrays[name] = _texts(chunk[name])
-        else:
-            contexts = _texts(chunk["market_context"]) if contexts is None else contexts
-            arrays[name] = _context_values(contexts, name)
+    given = [name for name in _KEYS if name in chunk]  # the writer's (from the contexts' dicts)
+    for name in given:
+        arrays[name] = _texts(chunk[name])
+    if len(given) < len(_KEYS):
+        read = _context_columns(_texts(chunk["market_context"]), set(_KEYS) - set(given))
+        arrays.update(read)
     arrays["source"] = _texts(chunk["source"])
     arrays["order_id"] = _texts(chunk["order_id"])
     for name in _NUMBERS:
@@ -146,6 +146,23 @@ def _texts(values: Any) -> pa.Array:
         return pa.array(values, type=pa.large_string())
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise Uncacheable(str(exc)) from None
+
+
+def _context_columns(contexts: pa.Array, keys: set[str]) -> dict[str, pa.Array]:
+    """The top-level ``keys`` of each JSON context text, as the database extracts them.
+    Contexts repeat (a bar's, a session's): when they do, each distinct text is parsed once
+    and its values taken per row (1,000,000 imported fills: ~0.05 s against ~0.5 s for the
+    regular expressions, which stay for texts that mostly differ)."""
+    if len(contexts) > _PARSED_UP_TO:
+        encoded = contexts.dictionary_encode()
+        distinct = encoded.dictionary
+        if len(distinct) * _REPEATS_AT_LEAST <= len(contexts):
+            texts = distinct.to_pylist()
+            return {
+                key: pa.array(_parsed(texts, key), type=pa.large_string()).take(encoded.indices)
+                for key in keys
+            }
+    return {key: _context_values(contexts, key) for key in keys}
 
 
 def _context_values(contexts: pa.Array, key: str) -> pa.Array:

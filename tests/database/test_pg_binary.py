@@ -19,8 +19,9 @@ from database.repositories._pg_binary import (
     field_types,
 )
 from database.repositories._trade_io import TRADE_COLUMNS, insert_columns, insert_trades
+from tests.conftest import ONLY_POSTGRESQL
 
-on_postgresql = pytest.mark.parametrize("database_backend", ["postgresql"], indirect=True)
+on_postgresql = pytest.mark.parametrize("database_backend", [ONLY_POSTGRESQL], indirect=True)
 
 FLOATS = [1 / 3, 5e-324, 1.2345678901234567e300, -0.0, 2.5, 1e-300, 123456789.123456789]
 

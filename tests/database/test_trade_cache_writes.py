@@ -33,6 +33,7 @@ from database.repositories.trades import (
     _from_cache,
 )
 from services.tracking import TrackingService
+from tests.conftest import ONLY_POSTGRESQL
 from tests.tracking.test_bulk_import import _fills_csv, _store_bars
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
@@ -152,11 +153,17 @@ def test_batches_are_appended_as_the_database_gives_them_back(session_factory, m
     assert frame.attrs["stored_version"] == (token, hit.count, hit.last_id)
 
 
-@pytest.mark.parametrize("parsed_up_to", [0, 10_000])
-def test_contexts_given_as_text_alone(session_factory, monkeypatch, parsed_up_to):
+@pytest.mark.parametrize(
+    ("parsed_up_to", "repeats"),
+    [(0, 10**9), (10_000, 4), (0, 1)],
+    ids=["matched", "parsed", "parsed-once-per-distinct-text"],
+)
+def test_contexts_given_as_text_alone(session_factory, monkeypatch, parsed_up_to, repeats):
     """A writer that gives the contexts' JSON text only (the bulk import): the two keys read
-    from the text, matched column-wise at its start or parsed, as the database extracts them."""
+    from the text, matched column-wise at its start, parsed, or parsed once per distinct
+    text, as the database extracts them."""
     monkeypatch.setattr(_trade_rows, "_PARSED_UP_TO", parsed_up_to)
+    monkeypatch.setattr(_trade_rows, "_REPEATS_AT_LEAST", repeats)
     for start in (0, 100):
         columns = _columns(odd(start, 60) + trades(start + 60, 30))
         del columns["volatility_regime"], columns["market_session"]
@@ -256,10 +263,8 @@ def test_a_file_missing_a_row_is_found_and_deleted(session_factory, monkeypatch)
     assert_cached_as_stored(session_factory)
 
 
-@pytest.mark.postgres
+@pytest.mark.parametrize("database_backend", [ONLY_POSTGRESQL], indirect=True)
 def test_a_row_committed_late_below_the_cached_ones(session_factory, monkeypatch, database_url):
-    if not database_url.startswith("postgresql"):
-        pytest.skip("rows committed out of id order: PostgreSQL")
     monkeypatch.setattr(sync, "FLUSH_ROWS", 1)
     add(session_factory, trades(0, 5))
     late = session_factory()
