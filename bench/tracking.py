@@ -263,10 +263,10 @@ def stored_views(url: str, n: int) -> None:
     first, first_cpu = _recompute(sessions)  # a fresh service after the writer
     warm, warm_cpu = _recompute(sessions)  # again: the account's columnar trade cache built
     cache = trade_cache_for(url)
-    if cache is not None:  # the account's cache file deleted: truly cold
+    if cache is not None:  # the account's cache files deleted (base and segments): cold
         with sessions() as session:
             token = TradeRepository(session).stored_version("a0")[0]
-        cache.path("a0", str(token)).unlink(missing_ok=True)
+        cache.discard("a0", str(token))
     cold, cold_cpu = _recompute(sessions)
     service.live("a0", ("label", "regime", "hour"))
     times = []
@@ -283,7 +283,7 @@ def stored_views(url: str, n: int) -> None:
         f" ({lv} goal <= 10 ms); full recomputation (performance + attribution from the"
         f" database, fresh service; goal <= 1 s): first after the writer {first:.2f} s"
         f" ({verdict[first <= 1]}), with the account's columnar trade cache {warm:.2f} s"
-        f" ({verdict[warm <= 1]}), its cache file deleted (cold) {cold:.2f} s"
+        f" ({verdict[warm <= 1]}), its cache files deleted (cold) {cold:.2f} s"
         f" ({verdict[cold <= 1]}); CPU {first_cpu:.2f} s, {warm_cpu:.2f} s and {cold_cpu:.2f} s"
         f" (the load moves the wall clock most){vacuumed}"
     )
