@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import bisect
 import math
+import operator
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -418,6 +419,65 @@ class BarStream:
             rsi, upper, lower, high, low,
         )  # fmt: skip
 
+    def update_many(
+        self, opens: list[int], rows: Sequence[Sequence[float]], calendars: bool = False
+    ) -> tuple[list[tuple], list[TradingCalendar] | None]:
+        """:meth:`update_raw` of bars in turn (open times ``opens``, ascending; rows (open,
+        high, low, close, volume)), column by column: the same raw values and state, to the
+        bit, without a candle per bar; with ``calendars``, the calendar as of each bar."""
+        states = self._states
+        handles = [getattr(states[k], "_stream", None) for k in ("atr", "sma", "rsi", "bbands")]
+        last = self.last_open_ns
+        if (
+            None in handles
+            or (last is not None and opens[0] <= last)
+            or any(map(operator.ge, opens, opens[1:]))
+        ):  # an indicator still warming up, or out of order: one at a time (update_raw's)
+            window = self.calendar
+            raws, made = [], []
+            for open_ns, row in zip(opens, rows, strict=True):
+                raws.append(self.update_raw(Candle(None, *row), open_ns))  # type: ignore[arg-type]
+                made.append(window.calendar())
+            return raws, made if calendars else None
+        _, highs, lows, closes, volumes = (list(map(float, c)) for c in zip(*rows, strict=True))
+        atr_of, sma_of, rsi_of, bands_of = (h.update for h in handles)
+        atrs = list(map(atr_of, highs, lows, closes))
+        smas, rsis, bands = (list(map(f, closes)) for f in (sma_of, rsi_of, bands_of))
+        channel = states["donchian"].update
+        channels = [channel(_HighLow(h, lo)) for h, lo in zip(highs, lows, strict=True)]
+        window, made = self.calendar, []
+        for open_ns in opens:
+            window.update(open_ns)
+            calendars and made.append(window.calendar())  # type: ignore[func-returns-value]
+        self.last_open_ns = opens[-1]
+        shares, ranks = self._shares, []
+        for atr, close in zip(atrs, closes, strict=True):
+            share = atr / close
+            if share != share:  # the ATR's warm-up: a rank needs a whole window of numbers
+                shares.clear()
+            else:
+                shares.push(share)
+            ranks.append(rank_pct(shares.sorted, share) if shares.full else NAN)
+        # each bar's values some bars before it: from the windows kept and the new bars
+        before = []
+        for kept, new in ((self._smas, smas), (self._closes, closes), (self._volumes, volumes)):
+            before.append(([*kept, *new], len(kept), kept.maxlen - 1))  # type: ignore[operator]
+            kept.extend(new)
+        (all_smas, p_sma, slope), (all_closes, p_close, look), (all_vols, p_vol, size) = before
+        raws = [
+            (
+                open_ns, close, volume, atr, rank, sma,
+                all_smas[p_sma + j - slope] if p_sma + j >= slope else NAN,
+                all_closes[p_close + j - look] if p_close + j >= look else NAN,
+                tuple(all_vols[max(0, p_vol + j - size) : p_vol + j]),
+                rsi, band[0], band[2], ch[0], ch[2],
+            )
+            for j, (open_ns, close, volume, atr, rank, sma, rsi, band, ch) in enumerate(
+                zip(opens, closes, volumes, atrs, ranks, smas, rsis, bands, channels, strict=True)
+            )
+        ]  # fmt: skip
+        return raws, made if calendars else None
+
     def snapshot(self, raw: tuple) -> BarSnapshot:
         """The snapshot of a bar from :meth:`update_raw`'s values."""
         (open_ns, close, volume, atr, rank, sma, sma_before, close_before, volumes_before,
@@ -437,6 +497,11 @@ class BarStream:
             bollinger=(upper, lower),
             donchian=(high, low),
         )
+
+
+class _HighLow(NamedTuple):  # what DonchianState.update reads of a candle
+    high: float
+    low: float
 
 
 def _number(value: float) -> float | None:

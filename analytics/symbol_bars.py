@@ -100,6 +100,23 @@ class SymbolBars:
         self._closes.append(open_ns + self.bar_ns)
         self._recent.append((raw, calendar))  # type: ignore[arg-type]
 
+    def update_many(self, opens: list[int], rows: Sequence[Sequence[float]]) -> None:
+        """:meth:`update` of bars in turn (open times ``opens``, rows (open, high, low, close,
+        volume)), fed to the indicators column by column (:meth:`BarStream.update_many`)."""
+        if not opens:
+            return
+        fixed = self._calendar
+        raws, calendars = self._stream.update_many(opens, rows, calendars=fixed is None)
+        closes, recent, keep, bar_ns = self._closes, self._recent, self._keep, self.bar_ns
+        for open_ns, raw, calendar in zip(
+            opens, raws, calendars or [fixed] * len(raws), strict=True
+        ):
+            if len(closes) >= 2 * keep:
+                del closes[:keep], recent[:keep]
+                self._dropped = True
+            closes.append(open_ns + bar_ns)
+            recent.append((raw, calendar))
+
     def bar_at(self, time_ns: int) -> tuple[BarSnapshot | None, TradingCalendar]:
         """The snapshot of the last bar closed at or before ``time_ns``, and its calendar."""
         return self._bar(bisect_right(self._closes, time_ns), time_ns)

@@ -420,10 +420,8 @@ class MarketAnnotator:
         follow: _Symbol, opens: np.ndarray, values: list[tuple[float, ...]], fed: int, stop: int
     ) -> int:
         """Feed the pending bars from ``fed`` up to ``stop`` (excluded); the new count fed."""
-        update = follow.bars.update
-        for open_ns, row in zip(opens[fed:stop].tolist(), values[fed:stop], strict=True):
-            update(Candle(None, *row), open_ns)  # type: ignore[arg-type]
         if stop > fed:
+            follow.bars.update_many(opens[fed:stop].tolist(), values[fed:stop])  # type: ignore[union-attr]
             follow.last_open = pd.Timestamp(int(opens[stop - 1]), tz="UTC")
         return max(fed, stop)
 
