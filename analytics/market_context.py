@@ -22,15 +22,16 @@ from __future__ import annotations
 import bisect
 import math
 import operator
-from collections import deque
+from collections import deque, namedtuple
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from analytics.bar_ranks import window_ranks
 from analytics.label_config import LabelConfig
 from analytics.sessions import CalendarGrid, CalendarWindow, market_session
 from indicators.registry import get as indicator
@@ -295,21 +296,24 @@ class BarFrame:
             found = self._snapshots[i] = self._snapshot(i)
         return found
 
-    def _snapshot(self, i: int) -> BarSnapshot:
+    def snapshots(self, positions: list[int]) -> list[BarSnapshot]:
+        """:meth:`snapshot` of each position (>= 0), the ranks of those not made yet at once."""
+        made, new = self._snapshots, [i for i in positions if i not in self._snapshots]
+        ranks = window_ranks(self.share, np.array(new), self.config.volatility.rank_window)
+        made.update((i, self._snapshot(i, r)) for i, r in zip(new, ranks.tolist(), strict=True))
+        return [made[i] for i in positions]
+
+    def _snapshot(self, i: int, rank: float | None = None) -> BarSnapshot:
         c = self.config
-        rank_w, slope, look, vol_w = (
-            c.volatility.rank_window,
-            c.trend.slope_bars,
-            c.momentum.lookback_bars,
-            c.volume.window,
-        )
+        rank_w, slope, look, vol_w = (c.volatility.rank_window, c.trend.slope_bars,
+                                      c.momentum.lookback_bars, c.volume.window)  # fmt: skip
         return bar_snapshot(
             c,
             open_ns=int(self.open_ns[i]),
             close=float(self.close[i]),
             volume=float(self.volume[i]),
             atr=float(self.atr[i]),
-            atr_rank=self._rank(i, rank_w),
+            atr_rank=self._rank(i, rank_w) if rank is None else rank,
             sma=float(self.sma[i]),
             sma_before=float(self.sma[i - slope]) if i >= slope else NAN,
             close_before=float(self.close[i - look]) if i >= look else NAN,
@@ -425,16 +429,14 @@ class BarStream:
         """:meth:`update_raw` of bars in turn (open times ``opens``, ascending; rows (open,
         high, low, close, volume)), column by column: the same raw values and state, to the
         bit, without a candle per bar; with ``calendars``, the calendar as of each bar."""
-        states = self._states
+        states, last = self._states, self.last_open_ns
         handles = [getattr(states[k], "_stream", None) for k in ("atr", "sma", "rsi", "bbands")]
-        last = self.last_open_ns
         if (
             None in handles
             or (last is not None and opens[0] <= last)
             or any(map(operator.ge, opens, opens[1:]))
         ):  # an indicator still warming up, or out of order: one at a time (update_raw's)
-            window = self.calendar
-            raws, made = [], []
+            raws, made, window = [], [], self.calendar
             for open_ns, row in zip(opens, rows, strict=True):
                 raws.append(self.update_raw(Candle(None, *row), open_ns))  # type: ignore[arg-type]
                 made.append(window.calendar())
@@ -499,9 +501,7 @@ class BarStream:
         )
 
 
-class _HighLow(NamedTuple):  # what DonchianState.update reads of a candle
-    high: float
-    low: float
+_HighLow = namedtuple("_HighLow", "high low")  # what DonchianState reads of a candle
 
 
 def _number(value: float) -> float | None:

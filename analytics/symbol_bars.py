@@ -218,11 +218,12 @@ class FrameBars:
         wanted = distinct.tolist()
         calendars = self._frame.calendars(distinct) if self._calendar is None else {}
         bars: list[tuple[BarSnapshot | None, TradingCalendar]] = []
+        read = iter(self._frame.snapshots([i for i in wanted if i >= 0]))
         for i in wanted:
             if i < 0:
                 bars.append((None, self._calendar or ALWAYS_OPEN))
             else:
-                bars.append((self._frame.snapshot(i), self._calendar or calendars[i]))
+                bars.append((next(read), self._calendar or calendars[i]))
         return bars, of.reshape(-1).tolist()
 
 
