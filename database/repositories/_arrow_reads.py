@@ -8,11 +8,12 @@ parsed a column at a time. The trades' reads (``_trade_copy``) and the execution
   the session's setting) and times in the ISO ``DateStyle``, set for the copy only. A NULL is
   an unquoted empty field, an empty text a quoted one: read back as missing and as the empty
   text.
-- SQLite: :func:`sqlite_table`, the ADBC SQLite driver (``adbc-driver-sqlite``, optional)
-  stepping the query in C on a read-only connection of its own, so for committed rows only.
-  It infers a column's type from its values: one batch of every row makes it see them all
-  (a column NULL in its first rows and a text later is a text); a column of another type
-  than asked (a number stored where a text is asked) refuses the read.
+- SQLite: its rows come through Python's ``sqlite3`` (the session's connection) and only
+  its stored times are parsed here (:func:`stored_times`). Not through a driver that links
+  its own copy of the SQLite library (ADBC's, say): two copies of SQLite in one process on one
+  file lose each other's POSIX locks when one closes a descriptor
+  (https://www.sqlite.org/howtocorrupt.html, 2.2.1); a runner reading its trades that way
+  while it wrote failed with "disk I/O error" (tests/cli/test_paper_cli.py's kill -9 resume).
 """
 
 from __future__ import annotations
@@ -20,10 +21,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import os
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -39,9 +37,6 @@ log = logging.getLogger(__name__)
 _COPY_BUFFER = 1 << 20
 # the copy's own: floats' shortest exact texts, dates and times as ISO 8601 (Arrow parses them)
 _SETTINGS = "SELECT set_config('extra_float_digits', %s, true), set_config('DateStyle', %s, true)"
-_ONE_BATCH = str(1 << 30)  # ADBC SQLite's rows per batch: all (a billion), types from all
-_BUSY_MS = 5_000  # an ADBC SQLite connection's wait for a lock (a writer's checkpoint, say)
-_PART_ROWS = 250_000  # SQLite: rows read per thread at least (a read of many split by row id)
 _STORED_TIME_LENGTH = len("2024-01-31 23:59:59.999999")
 
 
@@ -82,87 +77,6 @@ def copy_table(
     )  # fmt: skip
 
 
-def sqlite_table(
-    connection: Connection,
-    statement: Select,
-    types: Mapping[str, pa.DataType],
-    parts: Sequence[Select] = (),
-) -> pa.Table | None:
-    """The committed rows of ``statement`` in a SQLite file read by the ADBC SQLite driver,
-    one column per name of ``types`` (an all-NULL column made that type); None when the
-    driver is not installed, the database is not a file, the read fails (the database busy,
-    say) or a column holds values of another type. ``parts``: statements each giving a share
-    of the rows, read side by side on connections of their own (the driver steps SQLite
-    without the interpreter's lock) and joined in their order, in place of ``statement``."""
-    try:
-        import adbc_driver_manager
-        import adbc_driver_sqlite.dbapi as adbc_sqlite
-    except ImportError:
-        return None
-    url = connection.engine.url
-    database = url.database or ""
-    if database in ("", ":memory:") or database.startswith("file:") or url.query:
-        return None
-    path = Path(database).expanduser().resolve()
-    if not path.is_file():
-        return None
-    uri = path.as_uri() + "?mode=ro"
-    dialect = connection.dialect
-
-    def read(part: Select) -> pa.Table:
-        compiled = part.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
-        values = []
-        for name in compiled.positiontup or ():
-            process = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
-            value = compiled.params[name]
-            values.append(process(value) if process else value)
-        with adbc_sqlite.connect(uri) as adbc, adbc.cursor() as cursor:
-            # readers opening a WAL file side by side wait for each other (else "locked")
-            cursor.execute(f"PRAGMA busy_timeout = {_BUSY_MS}")
-            cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": _ONE_BATCH})
-            cursor.execute(str(compiled), values)
-            return cursor.fetch_arrow_table()
-
-    try:
-        if len(parts) > 1:
-            with ThreadPoolExecutor(len(parts), thread_name_prefix="sqlite-read") as pool:
-                tables = list(pool.map(read, parts))
-        else:
-            tables = [read(statement)]
-    except (adbc_driver_manager.Error, OSError, pa.ArrowException) as exc:
-        log.debug("rows not read by ADBC (%s): read by the session", exc)
-        return None
-    columns = []
-    for k, (name, kind) in enumerate(types.items()):
-        chunks = []
-        for table in tables:
-            column = _as_kind(table.column(k), kind)
-            if column is None:
-                log.debug("rows not read by ADBC (%s is %s): read by the session", name,
-                          table.column(k).type)  # fmt: skip
-                return None
-            chunks.extend(column.chunks)
-        columns.append(pa.chunked_array(chunks, type=kind).combine_chunks())
-    return pa.table(columns, names=list(types))
-
-
-def _as_kind(column: pa.ChunkedArray, kind: pa.DataType) -> pa.ChunkedArray | None:
-    """``column`` as ``kind``: as it is, all NULL (the driver's int64), or a text as a large
-    text; else None."""
-    if column.type == kind:
-        return column
-    if column.null_count == len(column):
-        return pa.chunked_array([pa.nulls(len(column), type=kind)])
-    if pa.types.is_string(column.type) and pa.types.is_large_string(kind):
-        return column.cast(kind)
-    return None
-
-
-def sqlite_parts(count: int) -> int:
-    """Into how many shares a read of ``count`` SQLite rows is split, each on a thread."""
-    return max(1, min(os.cpu_count() or 1, 4, count // _PART_ROWS))
-
-
 def stored_times(texts: Sequence[str | None] | pa.Array) -> pd.DatetimeIndex:
     """SQLite's stored times (UTC wall-time texts) as pandas parses them (ISO 8601). The
     texts SQLAlchemy writes, ``YYYY-MM-DD HH:MM:SS.ffffff``, are parsed by Arrow (about six
@@ -190,6 +104,4 @@ def utc_micros(micros: pa.Array) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(values.view("datetime64[us]")).tz_localize("UTC")
 
 
-__all__ = [
-    "copy_table", "sqlite_parts", "sqlite_table", "stored_times", "utc_micros",
-]  # fmt: skip
+__all__ = ["copy_table", "stored_times", "utc_micros"]

@@ -22,7 +22,7 @@ import pyarrow as pa
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
-from database.repositories._arrow_reads import copy_table, sqlite_table, stored_times
+from database.repositories._arrow_reads import copy_table, stored_times
 from database.repositories._trade_cache import STRING_TYPES
 
 log = logging.getLogger(__name__)
@@ -33,18 +33,12 @@ def copied_rows(
     statement: Select,
     names: Sequence[str],
     numbers: set[str],
-    *,
-    committed: bool = False,
-    parts: Sequence[Select] = (),
 ) -> pd.DataFrame | None:
     """The rows of ``statement`` (columns ``names``: ``numbers`` floats, ``time`` the UTC
     wall time on PostgreSQL and the stored text on SQLite, ``id`` an integer, the rest
     texts, the JSON ones as their text) as a frame, texts in the default text dtype and
-    ``time`` as UTC datetimes; None when not on PostgreSQL through psycopg2 nor, with
-    ``committed``, on a SQLite file with the ADBC driver, with no rows, or when the text or
-    a value's type is refused (a time after the year 9999, say). ``committed``: the session
-    has written nothing, so the committed rows, which a connection of the driver's own
-    reads, are its rows; ``parts`` as ``sqlite_table`` takes them."""
+    ``time`` as UTC datetimes; None when not on PostgreSQL through psycopg2, with no rows,
+    or when the text is refused (a time after the year 9999, say)."""
     connection = session.connection()
     dialect = connection.dialect
     if dialect.name == "postgresql":
@@ -55,9 +49,6 @@ def copied_rows(
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             log.debug("trades copied but not parsed (%s): read as rows", exc)
             return None
-    elif dialect.name == "sqlite" and committed:
-        table = sqlite_table(connection, statement, _kinds(names, numbers, pa.large_string()),
-                             parts)  # fmt: skip
     else:
         return None
     if table is None or not table.num_rows:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
@@ -26,7 +25,7 @@ from database.errors import DuplicateTradeError, TradeImmutableError
 from database.gc_pause import collector_paused
 from database.models import DatabaseIdentity, Trade
 from database.records import TradeRecord
-from database.repositories._arrow_reads import sqlite_parts, stored_times
+from database.repositories._arrow_reads import stored_times
 from database.repositories._common import (
     DEFAULT_CHUNK_ROWS,
     TimeLike,
@@ -326,13 +325,9 @@ class TradeRepository:
         *,
         after_id: int | None = None,
         with_id: bool = False,
-        committed: tuple[int, int] | None = None,
     ) -> pd.DataFrame:
         """The frame's rows from the database, labels as their JSON text; ``after_id``: only
-        rows stored after that row; ``with_id``: an ``id`` column too. ``committed``: the
-        session has written nothing and (rows, newest row id) are how many rows the read
-        expects and the newest the session sees (a SQLite file's committed rows are then read
-        by the ADBC driver on connections of its own, many side by side)."""
+        rows stored after that row; ``with_id``: an ``id`` column too."""
         c = TRADES.c
         columns = [
             c.trade_id, c.account_id, c.strategy_id, c.symbol, c.side, c.price, c.volume,
@@ -363,18 +358,13 @@ class TradeRepository:
                 statement = statement.where(c.id <= upto)
             return statement.order_by(c.id)
 
-        if start is None and end is None:  # straight into Arrow: PostgreSQL's COPY, SQLite's ADBC
+        postgresql = self._session.get_bind().dialect.name == "postgresql"
+        if start is None and end is None and postgresql:  # straight into Arrow: the COPY
             arrow = dict(zip(names, columns, strict=True))
             del arrow["account_id"]  # every row's is account_id: not read
-            parts: list[Any] = []
-            if self._session.get_bind().dialect.name == "postgresql":  # cheaper for the server
-                arrow["time"] = func.timezone("UTC", c.execution_time)
-                arrow["labels"] = c.labels
-            elif committed is not None and sqlite_parts(committed[0]) > 1:
-                edges = self._edges(account_id, after_id, committed[1], sqlite_parts(committed[0]))
-                parts = [query([*arrow.values()], lo, hi) for lo, hi in itertools.pairwise(edges)]
-            copied = copied_rows(self._session, query([*arrow.values()]), [*arrow], _NUMBERS,
-                                 committed=committed is not None, parts=parts)  # fmt: skip
+            arrow["time"] = func.timezone("UTC", c.execution_time)  # cheaper for the server
+            arrow["labels"] = c.labels
+            copied = copied_rows(self._session, query([*arrow.values()]), [*arrow], _NUMBERS)
             if copied is not None:
                 from database.repositories._trade_cache import repeated_text
 
@@ -392,30 +382,15 @@ class TradeRepository:
             frame["time"] = _utc_times(frame["time"])
         return frame
 
-    def _edges(self, account_id: str, after: int | None, last: int, parts: int) -> list[Any]:
-        """Row ids splitting the account's rows after ``after`` into ``parts`` shares of
-        about as many rows (by id, from its first such row to ``last``); the last share
-        open-ended (None), as the whole read is."""
-        c = TRADES.c
-        mine = c.account_id == account_id
-        if after is not None:
-            mine &= c.id > after
-        first = self._session.scalar(select(func.min(c.id)).where(mine))
-        if first is None or last <= first:
-            return [after, None]
-        below = int(first) - 1
-        inner = [below + (last - below) * k // parts for k in range(1, parts)]
-        return [after, *inner, None]
-
     def _cached(self, cache: Any, account_id: str) -> pd.DataFrame:
         """Every row of the account (labels as JSON text), the cached ones from the files and
         the newer ones from the database; the cache brought up to date
         (``_trade_cache_sync.read_through``)."""
         from database.repositories._trade_cache_sync import read_through
 
-        def read(after: int | None, committed: tuple[int, int]) -> pd.DataFrame:
+        def read(after: int | None, _expected: tuple[int, int]) -> pd.DataFrame:
             return self._read(account_id, None, None, None, None, False, after_id=after,
-                              with_id=True, committed=committed)  # fmt: skip
+                              with_id=True)  # fmt: skip
 
         return read_through(self._session, cache, account_id, read, _from_cache)
 
