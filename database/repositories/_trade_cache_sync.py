@@ -63,19 +63,18 @@ def read_through(
     session: Session,
     cache: TradeFileCache,
     account: str,
-    read: Callable[[int | None, tuple[int, int]], pd.DataFrame],
+    read: Callable[[int | None], pd.DataFrame],
     from_cache: Callable[[pd.DataFrame, str], pd.DataFrame],
 ) -> pd.DataFrame:
     """Every row of ``account``, the cached ones from the files, the others read by
-    ``read(after, (rows, newest))`` (the rows after row ``after`` from the database, every
-    row when None, with ``id``; about ``rows`` of them expected, the account's newest row
-    ``newest``) and appended to the cache. ``attrs["stored_version"]``: (the database's
+    ``read(after)`` (the rows after row ``after`` from the database, every row when None,
+    with ``id``) and appended to the cache. ``attrs["stored_version"]``: (the database's
     token, the rows, the newest row)."""
     from database.repositories.trades import TRADES
 
     token = session.scalar(select(DatabaseIdentity.token).limit(1))
     if not token:  # a schema without its identity: nothing to key the files to
-        return read(None, (0, 0)).drop(columns="id")
+        return read(None).drop(columns="id")
     flush(cache, token, account)  # this process's committed rows not written yet
     hit = cache.load(account, token)  # before the count: its rows were committed before it
     c = TRADES.c
@@ -92,8 +91,7 @@ def read_through(
         return frame
     # the base file holds every row up to its last (ids below 1 too: a row may be given one)
     after = None if hit is None else hit.last_id
-    held = 0 if hit is None else hit.count
-    newer = read(after, (max(int(total) - held, 0), int(newest or 0)))
+    newer = read(after)
     ids = newer.pop("id")
     last = int(ids.iat[-1]) if len(newer) else after or 0
     if len(newer):

@@ -388,7 +388,7 @@ class TradeRepository:
         (``_trade_cache_sync.read_through``)."""
         from database.repositories._trade_cache_sync import read_through
 
-        def read(after: int | None, _expected: tuple[int, int]) -> pd.DataFrame:
+        def read(after: int | None) -> pd.DataFrame:
             return self._read(account_id, None, None, None, None, False, after_id=after,
                               with_id=True)  # fmt: skip
 
