@@ -87,3 +87,19 @@ def signals(
         )
         for i in range(count)
     ]
+
+
+def copy_recorder() -> tuple[list[bool], Any]:
+    """(what each call made, a stand-in for ``trades.copied_rows`` that calls it and
+    records whether it copied the rows: True, or gave None)."""
+    import database.repositories.trades as trades_module
+
+    made: list[bool] = []
+    real = trades_module.copied_rows
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        found = real(*args, **kwargs)
+        made.append(found is not None)
+        return found
+
+    return made, recording

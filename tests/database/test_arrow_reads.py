@@ -15,6 +15,7 @@ import database.repositories.trades as trades_module
 from database.records import TradeRecord
 from database.repositories import _arrow_reads
 from database.repositories.trades import TradeRepository
+from tests.database.builders import copy_recorder
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 
@@ -41,13 +42,8 @@ def odd_trades(n: int) -> list[TradeRecord]:
 def test_the_rows_after_a_row_equal_the_row_read(session_factory, monkeypatch):
     with session_factory.begin() as session:
         TradeRepository(session).add_many(odd_trades(1500))
-    copied = []
+    copied, spy = copy_recorder()
     real = trades_module.copied_rows
-
-    def spy(*args, **kwargs):
-        found = real(*args, **kwargs)
-        copied.append(found is not None)
-        return found
 
     with session_factory() as session:
         repo = TradeRepository(session)

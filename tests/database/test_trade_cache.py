@@ -14,6 +14,7 @@ from database.models import DatabaseIdentity
 from database.records import TradeRecord
 from database.repositories._trade_cache import trade_cache_for
 from database.repositories.trades import TradeRepository
+from tests.database.builders import copy_recorder
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 
@@ -149,13 +150,7 @@ def test_a_copied_read_equals_the_row_read(session_factory, monkeypatch):
         for k in range(6)
     ]  # fmt: skip
     add(session_factory, odd)
-    copied = []
-    real = trades_module.copied_rows
-
-    def spy(*args, **kwargs):
-        found = real(*args, **kwargs)
-        copied.append(found is not None)
-        return found
+    copied, spy = copy_recorder()
 
     def read(copy: bool) -> list[pd.DataFrame]:
         monkeypatch.setattr(trades_module, "copied_rows", spy if copy else lambda *a, **k: None)
