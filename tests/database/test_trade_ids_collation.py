@@ -12,6 +12,7 @@ from database.migrate import downgrade, upgrade
 from database.repositories import TradeRepository
 from database.session import make_engine, make_session_factory
 from tests.database.builders import trade
+from tests.database.test_trade_indexes_migration import _rows
 
 IDS = ["b", "B", "a", "é", "Z", "a-1", "a_1", "10", "9"]
 
@@ -26,11 +27,6 @@ def _collations(engine) -> dict[str, str | None]:
     )
     with engine.connect() as connection:
         return dict(connection.execute(query).all())
-
-
-def _rows(engine) -> list[tuple]:
-    with engine.connect() as connection:
-        return connection.execute(text("SELECT * FROM trades ORDER BY id")).all()
 
 
 def test_0017_orders_ids_by_bytes_and_keeps_every_row(empty_database_url):
