@@ -332,9 +332,11 @@ def _write_pending(session: Session) -> None:
         batches.setdefault((engine, account, table.name, frozenset(numbers)), []).append(columns)
     for (engine, account, name, numbers), parts in batches.items():
         table = ORDERS if name == ORDERS.name else FILLS
-        joined = parts[0] if len(parts) == 1 else {
-            key: [v for part in parts for v in part[key]] for key in parts[0]
-        }
+        joined = (
+            parts[0]
+            if len(parts) == 1
+            else {key: [v for part in parts for v in part[key]] for key in parts[0]}
+        )
         try:
             _cache_stored(engine, account, table, joined, set(numbers))
         except Exception:  # the import is committed: the cache is only speed
