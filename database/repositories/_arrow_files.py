@@ -69,6 +69,14 @@ class ArrowFileCache:
     def _write(self, path: Path, table: pa.Table, meta: Mapping[str, str], last_id: int) -> bool:
         """``table`` with ``meta``, its last id and row count, into ``path``; False when the
         directory is not writable."""
+        temporary = self._prepare(path, table, meta, last_id)
+        return temporary is not None and self._place(temporary, path)
+
+    def _prepare(
+        self, path: Path, table: pa.Table, meta: Mapping[str, str], last_id: int
+    ) -> Path | None:
+        """``_write``'s file under a temporary name beside ``path``, to be renamed into place
+        by :meth:`_place` (or deleted by :func:`discard`); None when not writable."""
         meta = {**meta, "last_id": str(last_id), "count": str(table.num_rows)}
         # one record batch: a read's columns are one chunk each (a take, a compare or a
         # factorize of a chunked column works chunk by chunk or joins them first)
@@ -79,18 +87,35 @@ class ArrowFileCache:
             feather.write_feather(
                 table, temporary, compression="uncompressed", chunksize=max(table.num_rows, 1)
             )
+        except OSError as exc:
+            discard(temporary)
+            self._failed(exc)
+            return None
+        return temporary
+
+    def _place(self, temporary: Path, path: Path) -> bool:
+        try:
             os.replace(temporary, path)
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                temporary.unlink(missing_ok=True)
-            with self._lock:
-                if not self._write_failed:
-                    self._write_failed = True
-                    log.warning("%s cache disabled for writing in %s (%s): %s are read from "
-                                "the database", self.what, self.directory, exc,
-                                self.fallback)  # fmt: skip
+            discard(temporary)
+            self._failed(exc)
             return False
         return True
+
+    def _failed(self, exc: OSError) -> None:
+        with self._lock:
+            if not self._write_failed:
+                self._write_failed = True
+                log.warning("%s cache disabled for writing in %s (%s): %s are read from "
+                            "the database", self.what, self.directory, exc,
+                            self.fallback)  # fmt: skip
+
+
+def discard(temporary: Path | None) -> None:
+    """Delete a file written by ``_prepare`` and not placed."""
+    if temporary is not None:
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
 
 
 Cache = TypeVar("Cache", bound=ArrowFileCache)

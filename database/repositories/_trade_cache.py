@@ -48,7 +48,7 @@ import pandas as pd
 import pyarrow as pa
 from sqlalchemy import URL
 
-from database.repositories._arrow_files import ArrowFileCache, beside_candles
+from database.repositories._arrow_files import ArrowFileCache, beside_candles, discard
 
 log = logging.getLogger(__name__)
 
@@ -158,8 +158,20 @@ class TradeFileCache(ArrowFileCache):
     def write(self, account: str, database: str, table: pa.Table, after: int, last: int) -> bool:
         """Write ``table`` (:data:`SCHEMA`) as the account's rows ``(after, last]``."""
         path = self._named(account, database, after, last)
-        meta = {"format": FORMAT, "account": account, "database": database, "after": str(after)}
-        return self._write(path, table, meta, last)
+        return self._write(path, table, self._meta(account, database, after), last)
+
+    def prepare(
+        self, account: str, database: str, table: pa.Table, after: int, last: int
+    ) -> Path | None:
+        """:meth:`write`'s file under a temporary name (not a file of the cache yet): placed
+        by :meth:`append` (``prepared``) or deleted by ``_arrow_files.discard``; None when
+        the directory is not writable."""
+        path = self._named(account, database, after, last)
+        return self._prepare(path, table, self._meta(account, database, after), last)
+
+    @staticmethod
+    def _meta(account: str, database: str, after: int) -> dict[str, str]:
+        return {"format": FORMAT, "account": account, "database": database, "after": str(after)}
 
     def _named(self, account: str, database: str, after: int, last: int) -> Path:
         path = self.path(account, database)
@@ -167,18 +179,26 @@ class TradeFileCache(ArrowFileCache):
             return path
         return path.with_name(f"{path.name[: -len(_SUFFIX)]}.{after}-{last}{_SUFFIX}")
 
-    def append(self, account: str, database: str, table: pa.Table, after: int, last: int) -> bool:
+    def append(
+        self, account: str, database: str, table: pa.Table, after: int, last: int,
+        prepared: Path | None = None,
+    ) -> bool:  # fmt: skip
         """Add ``table`` (:data:`SCHEMA`) as the account's rows ``(after, last]`` when it
         extends the chain (its last file ends at ``after``; the base when there is no chain
         and ``after`` is 0): files it contains are deleted, the chain's tail merged as it
-        grows (see the module). False when nothing was written."""
+        grows (see the module). ``prepared``: the file :meth:`prepare` wrote of ``table``,
+        renamed into place (else deleted). False when nothing was written."""
         files = self.scan(account, database)
         chain = _longest(files)
         if after != (chain[-1].last if chain else 0) or last <= after:
+            discard(prepared)
             return False  # it would not extend the chain: a reader fills the gap
-        if not self.write(account, database, table, after, last):
-            return False
         path = self._named(account, database, after, last)
+        if prepared is not None:
+            if not self._place(prepared, path):
+                return False
+        elif not self.write(account, database, table, after, last):
+            return False
         for file in files:  # within the new file's range: never in a chain again
             if file.path != path and after <= file.after and file.last <= last:
                 _remove(file.path)

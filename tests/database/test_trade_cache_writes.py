@@ -332,3 +332,39 @@ def test_unwritable_or_damaged_files_cost_speed_only(session_factory, cache_dir,
     add(session_factory, trades(10, 5))
     frame, afters = read_rows(session_factory, monkeypatch)
     assert len(frame) == 15
+
+
+def test_a_large_batch_is_written_while_it_commits(session_factory, cache_dir, monkeypatch):
+    """A batch of FLUSH_ROWS rows of one account is written under a temporary name while
+    its transaction commits: renamed into place by the commit (after the account's rows
+    held before it), deleted when rolled back; nothing temporary is left."""
+    monkeypatch.setattr(sync, "FLUSH_ROWS", 8)
+    prepared: list[int] = []
+    original = sync._Batch.prepare
+
+    def spy(batch):
+        prepared.append(batch.rows)
+        original(batch)
+
+    monkeypatch.setattr(sync._Batch, "prepare", spy)
+    add(session_factory, trades(0, 5))  # held (5 < 8)
+    add(session_factory, trades(5, 2) + trades(5, 9, account="other"))  # two accounts: held
+    add(session_factory, odd(20, 9))  # prepared, after the held rows
+    session = session_factory()
+    with session.begin():  # prepared, rolled back
+        TradeRepository(session).add_many(trades(40, 10))
+        session.rollback()
+    session.close()
+    with session_factory.begin() as session:  # prepared in a savepoint rolled back
+        nested = session.begin_nested()
+        TradeRepository(session).add_many(trades(60, 10))
+        nested.rollback()
+    session = session_factory()  # prepared, closed without a commit
+    TradeRepository(session).add_many(trades(80, 9))
+    session.close()
+    sync._preparing().submit(lambda: None).result()  # the thread's work done
+    assert prepared == [9, 10, 10, 9]
+    assert_cached_as_stored(session_factory)
+    _, _, hit = written(session_factory)
+    assert hit.count == 5 + 2 + 9
+    assert not [p.name for p in cache_dir.iterdir() if p.name.endswith(".tmp")]
