@@ -285,7 +285,9 @@ def _range_sql(count: int, sqlite: bool) -> Any:
 
 
 def _committed(session: Session) -> None:
-    if _PENDING not in session.info:
+    # a savepoint released (SQLAlchemy's after_commit fires for it too): its batches wait for
+    # the root transaction's commit
+    if _PENDING not in session.info or session.in_nested_transaction():
         return
     root = session.get_transaction()  # the one committed
     batches = session.info.pop(_PENDING)

@@ -224,16 +224,24 @@ def test_a_rolled_back_batch_appends_nothing(session_factory):
         TradeRepository(session).add_many(trades(20, 5))
         nested.rollback()
         TradeRepository(session).add_many(trades(30, 4))
+    session = session_factory()  # a savepoint released, the transaction rolled back
+    with session.begin():
+        with session.begin_nested():
+            TradeRepository(session).add_many(trades(35, 4))
+        session.rollback()
+    session.close()
     session = session_factory()  # closed without a commit, then used again
     TradeRepository(session).add_many(trades(40, 3))
     session.close()
     TradeRepository(session).add_many(trades(50, 2))
     session.commit()
     session.close()
+    with session_factory.begin() as session, session.begin_nested():  # released, committed
+        TradeRepository(session).add_many(trades(60, 3))
     assert_cached_as_stored(session_factory)
     _, _, hit = written(session_factory)
-    assert hit.count == 16
-    assert set(hit.frame["trade_id"]) >= {"t33", "t51"}
+    assert hit.count == 19
+    assert set(hit.frame["trade_id"]) >= {"t33", "t51", "t62"}
 
 
 def test_a_crash_before_the_append_leaves_the_cache_behind(session_factory, monkeypatch):
