@@ -1,7 +1,8 @@
 """The fills frame's rows read straight into Arrow (``_arrow_reads``), column-wise: no Python
-object per value. PostgreSQL's through ``COPY (query) TO STDOUT`` as CSV (psycopg2's rows: a
-tuple per row, a float, a text and an aware datetime per value, then regrouped by column);
-a SQLite file's committed rows through the ADBC SQLite driver when it is installed.
+object per value kept. PostgreSQL's through ``COPY (query) TO STDOUT`` as CSV (psycopg2's
+rows: a tuple per row, a float, a text and an aware datetime per value, then regrouped by
+column); SQLite's through the session's ``sqlite3`` rows, regrouped into Arrow columns a
+chunk of rows at a time (``rows_table``).
 
 The query is the row read's own (TradeRepository._read) but for the account (every row's
 own: not read) and, on PostgreSQL, the execution time as its UTC wall time (``AT TIME
@@ -22,7 +23,7 @@ import pyarrow as pa
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
-from database.repositories._arrow_reads import copy_table, stored_times
+from database.repositories._arrow_reads import copy_table, rows_table, stored_times
 from database.repositories._trade_cache import STRING_TYPES
 
 log = logging.getLogger(__name__)
@@ -37,19 +38,20 @@ def copied_rows(
     """The rows of ``statement`` (columns ``names``: ``numbers`` floats, ``time`` the UTC
     wall time on PostgreSQL and the stored text on SQLite, ``id`` an integer, the rest
     texts, the JSON ones as their text) as a frame, texts in the default text dtype and
-    ``time`` as UTC datetimes; None when not on PostgreSQL through psycopg2, with no rows,
-    or when the text is refused (a time after the year 9999, say)."""
+    ``time`` as UTC datetimes; None when on neither PostgreSQL through psycopg2 nor SQLite,
+    with no rows, or when a value is refused (a time after the year 9999 in the copy's
+    text, a value SQLite holds in a column of another kind)."""
     connection = session.connection()
     dialect = connection.dialect
-    if dialect.name == "postgresql":
-        if dialect.driver != "psycopg2":
-            return None
-        try:
+    try:
+        if dialect.name == "postgresql" and dialect.driver == "psycopg2":
             table = copy_table(connection, statement, _kinds(names, numbers, pa.timestamp("us")))
-        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-            log.debug("trades copied but not parsed (%s): read as rows", exc)
+        elif dialect.name == "sqlite":
+            table = rows_table(connection, statement, _kinds(names, numbers, pa.large_string()))
+        else:
             return None
-    else:
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
+        log.debug("trades not read as columns (%s): read as rows", exc)
         return None
     if table is None or not table.num_rows:
         return None

@@ -359,11 +359,12 @@ class TradeRepository:
             return statement.order_by(c.id)
 
         postgresql = self._session.get_bind().dialect.name == "postgresql"
-        if start is None and end is None and postgresql:  # straight into Arrow: the COPY
+        if not postgresql or (start is None and end is None):  # straight into Arrow
             arrow = dict(zip(names, columns, strict=True))
             del arrow["account_id"]  # every row's is account_id: not read
-            arrow["time"] = func.timezone("UTC", c.execution_time)  # cheaper for the server
-            arrow["labels"] = c.labels
+            if postgresql:  # the COPY's
+                arrow["time"] = func.timezone("UTC", c.execution_time)  # cheaper for the server
+                arrow["labels"] = c.labels
             copied = copied_rows(self._session, query([*arrow.values()]), [*arrow], _NUMBERS)
             if copied is not None:
                 from database.repositories._trade_cache import repeated_text

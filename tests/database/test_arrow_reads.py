@@ -1,6 +1,7 @@
 """Rows read straight into Arrow (database/repositories/_arrow_reads.py, _trade_copy.py): the
 trades' read of an account's rows after a row equals the row read on both databases
-(PostgreSQL through the COPY parsed by Arrow, SQLite through the session's rows), for texts
+(PostgreSQL through the COPY parsed by Arrow, SQLite through the session's rows regrouped
+into Arrow columns a chunk at a time), for texts
 with commas, quotes, line breaks and non-ASCII, empty texts beside missing ones, columns
 missing in their first rows and set later, and floats that need all their digits."""
 
@@ -10,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
+import pytest
+from sqlalchemy import text
 
 import database.repositories.trades as trades_module
 from database.records import TradeRecord
@@ -39,7 +42,11 @@ def odd_trades(n: int) -> list[TradeRecord]:
     ]  # fmt: skip
 
 
-def test_the_rows_after_a_row_equal_the_row_read(session_factory, monkeypatch):
+@pytest.mark.parametrize("chunk", [65_536, 1000])
+def test_the_rows_after_a_row_equal_the_row_read(session_factory, monkeypatch, chunk):
+    """With SQLite's rows regrouped 1,000 at a time too: a first chunk whose pnl, order and
+    context keys are all missing, the next ones with them."""
+    monkeypatch.setattr(_arrow_reads, "_CHUNK_ROWS", chunk)
     with session_factory.begin() as session:
         TradeRepository(session).add_many(odd_trades(1500))
     copied, spy = copy_recorder()
@@ -61,8 +68,35 @@ def test_the_rows_after_a_row_equal_the_row_read(session_factory, monkeypatch):
             pd.testing.assert_frame_equal(frame(), plain, check_exact=True)
             monkeypatch.setattr(trades_module, "copied_rows", real)
             assert len(plain) == total - after
-        postgresql = session.connection().dialect.name == "postgresql"
-    assert copied == ([True, True] if postgresql else [])
+    assert copied == [True, True]
+
+
+@pytest.mark.parametrize("database_backend", ["sqlite"], indirect=True)
+def test_a_blob_in_a_text_column_is_read_as_the_rows_give_it(session_factory, monkeypatch):
+    """SQLite keeps a blob in a text column as it is: its bytes become the same text either
+    way."""
+    with session_factory.begin() as session:
+        TradeRepository(session).add_many(odd_trades(3))
+        session.execute(
+            text(
+                "INSERT INTO trades (trade_id, account_id, strategy_id, symbol, side, price,"
+                " volume, commission, execution_time, market_context, labels, order_id)"
+                " VALUES ('blob', 'acc', 's', 'X', 'buy', 1.5, 1.0, 0.0,"
+                " '2024-03-02 00:00:00.000000', '{}', '[]', x'6869')"
+            )
+        )
+    made, spy = copy_recorder()
+
+    def frame():
+        with session_factory() as session:
+            rows = TradeRepository(session)._read("acc", None, None, None, None, False)
+            return trades_module._finished(rows, False)
+
+    monkeypatch.setattr(trades_module, "copied_rows", lambda *args: None)
+    plain = frame()
+    monkeypatch.setattr(trades_module, "copied_rows", spy)
+    pd.testing.assert_frame_equal(frame(), plain, check_exact=True)
+    assert made == [True]
 
 
 def test_no_second_copy_of_sqlite_reads_the_file():

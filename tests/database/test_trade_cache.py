@@ -131,9 +131,10 @@ def test_with_the_cache_off_the_database_is_read(session_factory, cache_dir, mon
 
 
 def test_a_copied_read_equals_the_row_read(session_factory, monkeypatch):
-    """PostgreSQL's rows copied as CSV and parsed by Arrow (_trade_copy) are the frame the
-    rows read one by one give: texts with commas, quotes, line breaks and non-ASCII, empty
-    texts beside missing ones, every float's exact double; elsewhere nothing is copied."""
+    """The rows read into Arrow columns (_trade_copy: PostgreSQL's copied as CSV and parsed
+    by Arrow, SQLite's regrouped a chunk at a time) are the frame the rows read one by one
+    give: texts with commas, quotes, line breaks and non-ASCII, empty texts beside missing
+    ones, every float's exact double."""
     import database.repositories.trades as trades_module
 
     odd = [
@@ -161,6 +162,4 @@ def test_a_copied_read_equals_the_row_read(session_factory, monkeypatch):
 
     for fast, slow in zip(read(True), read(False), strict=True):
         pd.testing.assert_frame_equal(fast, slow, check_exact=True)
-    with session_factory() as session:
-        postgres = session.connection().dialect.name == "postgresql"
-    assert copied == ([True] * 3 if postgres else [])  # SQLite: the session's rows, no copy
+    assert copied == [True] * 3
