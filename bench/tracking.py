@@ -397,7 +397,21 @@ def main() -> int:
                 bulk(url("bulk"), url("bulk_alone"), args.bulk, scratch)
             if args.only in ("", "stored"):
                 stored_views(url("stored"), args.stored)
+        if args.postgres:
+            _drop_pg(args.postgres, [f"bench_tr_{part}" for part in
+                                     ("stream", "bulk", "bulk_alone", "stored")])  # fmt: skip
     return 0
+
+
+def _drop_pg(server: str, names: list[str]) -> None:
+    """The bench's databases dropped (their connections ended): nothing left behind."""
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        for name in names:
+            c.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    admin.dispose()
 
 
 if __name__ == "__main__":
