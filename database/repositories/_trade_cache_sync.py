@@ -13,10 +13,12 @@ their transaction commits, built from the very columns they gave the database (`
 when they are provably all of the account's rows in a range of ids ``(before, last]``:
 
 - PostgreSQL: ``before`` is the account's newest row read before the insert (the ids the
-  insert then takes are higher), ``last`` its newest after; the rows after ``before`` counted
-  in the transaction must be exactly the batch's. A row of another transaction committed in
-  that range later (its id taken before ours) is missing from the segment: a read's count
-  finds it out and deletes the segment. The writer never claims a row it did not write.
+  insert then takes are higher), ``last`` its newest after; the rows after ``before`` must be
+  exactly the batch's: so they are when the first of them and ``last`` span as many ids as
+  the batch has rows (its rows all lie there, one per id), else they are counted. A row of
+  another transaction committed in that range later (its id taken before ours) is missing
+  from the segment: a read's count finds it out and deletes the segment. The writer never
+  claims a row it did not write.
 - SQLite: writers take turns (the write lock, held from the insert to the commit), so the
   batch's rows are the account's newest: ``before`` is the row below them.
 
@@ -219,6 +221,18 @@ class Writes:
                 log.debug("trades not cached as written: %s", exc)
             yield chunk
 
+    def _ours_alone(self, account: str, last: int, first: Any, rows: int) -> bool:
+        """PostgreSQL: whether the account's rows after ``before`` up to ``last`` (its newest,
+        ``first`` the first of them) are the batch's ``rows``: at once when they span as
+        many ids (a bulk import's: counting 1,000,000 rows took ~0.2 s), else counted."""
+        if first is not None and last - int(first) + 1 == rows:
+            return True
+        from database.repositories.trades import TRADES
+
+        c = TRADES.c
+        mine = (c.account_id == account) & (c.id > self._before[account])
+        return self._session.scalar(select(func.count()).where(mine)) == rows
+
     def stored(self) -> None:
         """After the insert, in its transaction: register each account's rows for the
         commit when they are all its rows in their range of ids."""
@@ -251,7 +265,7 @@ class Writes:
                 continue
             if self._sqlite:  # the row below the batch's (SQLite: the batch is the newest)
                 before = int(other or 0)
-            elif int(other or 0) == sizes[account]:  # the rows after ``before``: ours alone
+            elif self._ours_alone(account, int(last), other, sizes[account]):
                 before = self._before[account]
             else:
                 continue
@@ -272,7 +286,7 @@ def _cache_for(url: Any, _setting: str | None) -> TradeFileCache | None:
 @functools.lru_cache(maxsize=32)
 def _range_sql(count: int, sqlite: bool) -> Any:
     """The database's token, then per account its newest row and: SQLite, the row below its
-    ``n`` newest (the batch's); PostgreSQL, how many rows it has after row ``n``."""
+    ``n`` newest (the batch's); PostgreSQL, its first row after row ``n``."""
     parts = ["(SELECT token FROM database_identity LIMIT 1)"]
     for k in range(count):
         parts.append(f"(SELECT max(id) FROM trades WHERE account_id = :a{k})")
@@ -280,7 +294,7 @@ def _range_sql(count: int, sqlite: bool) -> Any:
             parts.append(f"(SELECT id FROM trades WHERE account_id = :a{k} ORDER BY id DESC"
                          f" LIMIT 1 OFFSET :n{k})")  # fmt: skip
         else:
-            parts.append(f"(SELECT count(*) FROM trades WHERE account_id = :a{k} AND id > :n{k})")
+            parts.append(f"(SELECT min(id) FROM trades WHERE account_id = :a{k} AND id > :n{k})")
     return text("SELECT " + ", ".join(parts))
 
 
