@@ -4,6 +4,7 @@ and PostgreSQL: a cached read equals the database read, whatever the filters, af
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
@@ -12,7 +13,8 @@ from sqlalchemy import select, update
 
 from database.models import DatabaseIdentity
 from database.records import TradeRecord
-from database.repositories._trade_cache import trade_cache_for
+from database.repositories import _trade_cache_sync as sync
+from database.repositories._trade_cache import TradeFileCache, trade_cache_for
 from database.repositories.trades import TradeRepository
 from tests.database.builders import copy_recorder
 
@@ -47,9 +49,45 @@ def add(session_factory, records) -> None:
 
 
 def both(session_factory, **filters) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the database read, the cached read), the rows the latter read appended to the cache
+    (in the cache's thread) before it returns."""
     with session_factory() as session:
         repo = TradeRepository(session)
-        return repo.frame("acc", **filters), repo.frame("acc", cached=True, **filters)
+        plain, cached = repo.frame("acc", **filters), repo.frame("acc", cached=True, **filters)
+        token = session.scalar(select(DatabaseIdentity.token))
+        sync.flush(trade_cache_for(session.connection().engine.url), token)
+    return plain, cached
+
+
+def test_a_read_appends_its_rows_in_the_cache_thread(session_factory, monkeypatch):
+    """The reader has its frame while the rows it read are written; the next read of the
+    account waits for them and reads none from the database."""
+    add(session_factory, trades(0, 12))
+    with session_factory() as session:
+        token = session.scalar(select(DatabaseIdentity.token))
+        cache = trade_cache_for(session.connection().engine.url)
+    sync.flush(cache, token)
+    cache.discard("acc", token)  # the writer's file: the read reads every row
+    release = threading.Event()
+    appending = TradeFileCache.append
+
+    def held(*args, **kwargs):
+        assert threading.current_thread() is not threading.main_thread()
+        release.wait(30)
+        return appending(*args, **kwargs)
+
+    monkeypatch.setattr(TradeFileCache, "append", held)
+    with session_factory() as session:
+        first = TradeRepository(session).frame("acc", cached=True)  # returns while held
+    assert len(first) == 12
+    assert cache.load("acc", token) is None  # not written yet
+    threading.Timer(0.2, release.set).start()
+    reads = []
+    monkeypatch.setattr(TradeRepository, "_read", lambda *a, **k: reads.append(a) or 1 / 0)
+    with session_factory() as session:  # waits for the append, then reads the file alone
+        again = TradeRepository(session).frame("acc", cached=True)
+    pd.testing.assert_frame_equal(again, first)
+    assert reads == []
 
 
 FILTERS = [

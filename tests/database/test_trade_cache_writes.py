@@ -131,6 +131,7 @@ def read_rows(session_factory, monkeypatch, account: str = "acc") -> tuple[pd.Da
     with session_factory() as session:
         frame = TradeRepository(session).frame(account, cached=True)
     monkeypatch.setattr(TradeRepository, "_read", original)
+    written(session_factory, account)  # the rows it read appended (in the cache's thread)
     with session_factory() as session:
         pd.testing.assert_frame_equal(frame, TradeRepository(session).frame(account))
     return frame, afters
