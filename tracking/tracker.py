@@ -24,7 +24,8 @@ Streaming (:meth:`submit`, :meth:`record`): one writer thread takes what is queu
 ``max_batch`` trades, waiting at most ``window_s`` for more after the first (a group commit),
 stores them in one transaction and then resolves each trade's Future (one group's outcome that
 its trades' Futures share: tracking.acknowledgements). A bad trade fails only its own Future; a
-failed transaction fails the batch's.
+failed transaction fails the batch's. A batch is stored while the next queued one is made
+ready (tracking.group_commits).
 """
 
 from __future__ import annotations
@@ -33,9 +34,8 @@ import logging
 import operator
 import queue
 import threading
-import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -51,10 +51,11 @@ from database.records import TradeRecord
 from database.repositories.newest_trades import newest_rows
 from database.repositories.trades import TRADES, TradeRepository
 from tracking.acknowledgements import Acknowledgement, Pending
-from tracking.batch_columns import COPY_CHUNK_ROWS, in_chunks, positions, stored_columns
+from tracking.batch_columns import positions, stored_columns
+from tracking.group_commits import GroupCommits, Prepared, insert_prepared
 from tracking.history import AccountHistory, apply_stored, records_of
 from tracking.stored_walk import StoredWalk
-from tracking.trade_records import checked_record, checked_records, refuse_repeated, unrepeated
+from tracking.trade_records import checked_record, checked_records, refuse_repeated
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,7 @@ def _identity(symbol: str, side: str, price: float, volume: float, when: Any) ->
     return (symbol, side, float(price), float(volume), when.timestamp())
 
 
-class TradeTracker:
+class TradeTracker(GroupCommits):
     """Records trades (see the module text). Thread-safe: one lock orders the batches."""
 
     def __init__(
@@ -306,44 +307,6 @@ class TradeTracker:
             self._writer.join(timeout)
             self._writer = None
 
-    def _write_loop(self) -> None:
-        while True:
-            pending = self._queue.get()
-            if pending is None:
-                return
-            # more trades join it until window_s after its first, or until it is full
-            left = pending.opened + self._window_s - time.perf_counter()
-            if left > 0:
-                pending.full.wait(left)
-            with self._filling:
-                if self._open is pending:
-                    self._open = None
-            with collector_paused():  # its records, outcomes and live view's work too
-                self._write_batch(pending)
-
-    def _write_batch(self, pending: Pending) -> None:
-        batch = pending.records
-        outcomes: list[Any] = [None] * len(batch)
-        with self._lock:
-            accepted, places = unrepeated(batch, outcomes)
-            try:
-                with self._own_sessions().begin() as session:
-                    stored = self._record(session, accepted, False, each=True)
-            except BaseException as exc:  # the transaction failed: so does every trade in it
-                self._forget({r.account_id for r in accepted})
-                for k in places:
-                    outcomes[k] = exc
-                pending.finish(outcomes)
-                return
-        if len(places) == len(batch):  # none repeated: the outcomes as they are
-            outcomes = stored.stored
-        else:
-            for k, result in zip(places, stored.stored, strict=True):
-                outcomes[k] = result
-        done = [r for r in outcomes if not isinstance(r, BaseException)]
-        pending.finish(outcomes)
-        self._notify(Recorded(done, [], stored.trips, rows=stored.rows))
-
     # --- the work -------------------------------------------------------------------------
 
     def _record(
@@ -352,34 +315,45 @@ class TradeTracker:
         batch: list[TradeRecord],
         skip_stored: bool,
         *,
-        each: bool = False,
         write: Writer | None = None,
     ) -> Recorded:
-        """``each``: a refused trade is returned (as its exception) in its place instead of
-        raising; the others are stored. ``write``: see :meth:`record_in`."""
+        """``write``: see :meth:`record_in`."""
         with collector_paused():
-            return self._record_batch(session, batch, skip_stored, each, write)
+            prepared = self._prepare(session, batch, skip_stored, False, write)
+            if write is not None:
+                histories, stored = prepared.histories, prepared.stored
+                after = write(stored, {r.account_id: histories[r.account_id].newest_row
+                                       for r in stored})  # fmt: skip
+            elif prepared.stored:
+                after = insert_prepared(session, prepared)
+            else:
+                after = {}
+            return self._stored(prepared, after)
 
-    def _record_batch(
+    def _prepare(
         self,
         session: Session,
         batch: list[TradeRecord],
         skip_stored: bool,
         each: bool,
         write: Writer | None = None,
-    ) -> Recorded:
+        held: Collection[str] = (),
+    ) -> Prepared:
+        """The batch made ready to store (refusals, pnl, context and labels, the records as
+        stored, the rows): what the tracker knows of its accounts moves on with it. ``held``:
+        accounts whose newest stored row is not read (a batch of them is being stored)."""
         if not each:
             refuse_repeated(batch)
         accounts = sorted(set(map(_ACCOUNT, batch)))
         if write is None:
-            newest = newest_rows(session, accounts)
+            newest = newest_rows(session, [a for a in accounts if a not in held])
+            newest.update({a: self._accounts[a].newest_row for a in accounts if a in held})
         else:  # the accounts held as they are (the writer refuses them if stale)
-            held = self._accounts
-            newest = {a: held[a].newest_row for a in accounts if a in held}
+            known = self._accounts
+            newest = {a: known[a].newest_row for a in accounts if a in known}
             if len(newest) < len(accounts):
-                newest.update(newest_rows(session, [a for a in accounts if a not in held]))
+                newest.update(newest_rows(session, [a for a in accounts if a not in known]))
         histories = {a: self._history(session, a, newest.get(a) or 0) for a in accounts}
-        before = {a: history.newest_row for a, history in histories.items()}
         fresh: list[TradeRecord] = []
         results: list[Any] = []
         skipped: list[str] = []
@@ -439,14 +413,16 @@ class TradeTracker:
             entries = histories[record.account_id].entries
             entries.setdefault(record.symbol, []).append(float(roles.opened[k]) * record.price)
         trips = [histories[t["account_id"]].trip(t) for t in trips]
-        if write is not None:
-            after = write(stored, {r.account_id: before[r.account_id] for r in stored})
-        elif stored:
+        columns = None
+        if write is None and stored:
             columns = stored_columns(fresh, read, made_pnl, cumulatives, contexts, labelled)
-            copied = session.get_bind().dialect.name == "postgresql"  # see COPY_CHUNK_ROWS
-            chunks = in_chunks(columns, COPY_CHUNK_ROWS if copied else len(stored))
-            TradeRepository(session).add_columns(chunks)  # add_many's, without its pass
-            after = newest_rows(session, set(map(_ACCOUNT, stored)))
+        return Prepared(histories, stored, results if each else None, skipped, trips, columns)
+
+    def _stored(self, prepared: Prepared, after: Mapping[str, int]) -> Recorded:
+        """``prepared`` as stored, each account's newest row now ``after``: the tracker's
+        accounts moved on to those rows, and the batch the listeners hear."""
+        histories, stored = prepared.histories, prepared.stored
+        before = {a: history.newest_row for a, history in histories.items()}
         if stored:
             for account, row_id in after.items():
                 histories[account].newest_row = row_id
@@ -455,11 +431,11 @@ class TradeTracker:
         rows = {
             a: (before[a], h.newest_row) for a, h in histories.items() if h.newest_row > before[a]
         }
-        if each:
+        if prepared.results is not None:
             made = iter(stored)
-            done = [r if r is not None else next(made) for r in results]
-            return Recorded(done, skipped, trips, rows=rows)
-        return Recorded(stored, skipped, trips, rows=rows)
+            done = [r if r is not None else next(made) for r in prepared.results]
+            return Recorded(done, prepared.skipped, prepared.trips, rows=rows)
+        return Recorded(stored, prepared.skipped, prepared.trips, rows=rows)
 
     def _refusal(
         self, record: TradeRecord, history: AccountHistory, skip_stored: bool

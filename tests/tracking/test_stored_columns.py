@@ -15,7 +15,7 @@ from sqlalchemy import select
 from database.records import TradeRecord
 from database.repositories.trades import TRADES, TradeRepository
 from tests.tracking.test_tracker_batches import book
-from tracking import tracker as tracker_module
+from tracking import group_commits as tracker_module
 from tracking.annotator import MarketAnnotator
 from tracking.tracker import TradeTracker
 
