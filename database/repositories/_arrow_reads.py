@@ -22,9 +22,11 @@ parsed a column at a time. The trades' reads (``_trade_copy``) and the execution
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
+import os
+import threading
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -49,13 +51,13 @@ def copy_table(
     connection: Connection, statement: Select, types: Mapping[str, pa.DataType]
 ) -> pa.Table:
     """The rows of ``statement`` (PostgreSQL through psycopg2; one column per name of
-    ``types``, in order, of that Arrow type) copied as CSV and parsed by Arrow. An error of
-    the copy is raised as SQLAlchemy's; a text Arrow cannot parse as asked as
-    ``pa.ArrowInvalid`` (the caller decides: the trades read the rows instead)."""
+    ``types``, in order, of that Arrow type) copied as CSV and parsed by Arrow as they come
+    (:func:`_parsed_as_copied`). An error of the copy is raised as SQLAlchemy's; a text Arrow
+    cannot parse as asked as ``pa.ArrowInvalid`` (the caller decides: the trades read the
+    rows instead)."""
     compiled = statement.compile(
         dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
     )
-    sink = io.BytesIO()
     with _dbapi_cursor(connection, str(compiled)) as cursor:
         query = cursor.mogrify(str(compiled), compiled.params)
         cursor.execute("SELECT current_setting('extra_float_digits'), current_setting('DateStyle')")
@@ -63,23 +65,52 @@ def copy_table(
         cursor.execute(_SETTINGS, ("3", "ISO"))
         try:
             copy = b"COPY (" + query + b") TO STDOUT WITH (FORMAT csv)"
-            cursor.copy_expert(copy, sink, size=_COPY_BUFFER)
+            return _parsed_as_copied(cursor, copy, types)
         finally:
             cursor.execute(_SETTINGS, settings)
-    if not sink.tell():
-        return pa.table({name: pa.array([], type=kind) for name, kind in types.items()})
-    sink.seek(0)
-    return pacsv.read_csv(
-        sink,
-        # one thread: a text may hold a line break, so blocks are not cut at any line end and
-        # the threads save no time (1,000,000 trades: ~0.42 s of CPU against ~0.60)
-        read_options=pacsv.ReadOptions(column_names=list(types), use_threads=False),
-        parse_options=pacsv.ParseOptions(newlines_in_values=True),
-        convert_options=pacsv.ConvertOptions(
-            column_types=dict(types), null_values=[""], strings_can_be_null=True,
-            quoted_strings_can_be_null=False,
-        ),
-    )  # fmt: skip
+
+
+def _parsed_as_copied(cursor: Any, copy: bytes, types: Mapping[str, pa.DataType]) -> pa.Table:
+    """The COPY's CSV parsed by Arrow while it comes: psycopg2 writes it into a pipe from a
+    thread and Arrow's streaming reader parses a block while the server makes the next (it
+    spends ~1.1 s of its CPU on 1,000,000 trades; the parse, ~0.45 s of ours, was after it).
+    The pipe is read to its end whatever the parse did, so the copy always ends; its error
+    is raised before the parse's."""
+    read_end, write_end = os.pipe()
+    failed: list[BaseException] = []
+
+    def copied() -> None:
+        try:
+            with open(write_end, "wb", buffering=_COPY_BUFFER) as sink:
+                cursor.copy_expert(copy, sink)
+        except BaseException as exc:  # raised in the reader's thread
+            failed.append(exc)
+
+    thread = threading.Thread(target=copied, name="copy-to-arrow", daemon=True)
+    thread.start()
+    with open(read_end, "rb", buffering=_COPY_BUFFER) as source:
+        try:
+            if source.peek(1):  # Arrow refuses an empty CSV: no rows
+                table = pacsv.open_csv(
+                    source,
+                    # one thread: a text may hold a line break, so blocks are not cut at any
+                    # line end and the threads save no time
+                    read_options=pacsv.ReadOptions(column_names=list(types), use_threads=False),
+                    parse_options=pacsv.ParseOptions(newlines_in_values=True),
+                    convert_options=pacsv.ConvertOptions(
+                        column_types=dict(types), null_values=[""], strings_can_be_null=True,
+                        quoted_strings_can_be_null=False,
+                    ),
+                ).read_all()  # fmt: skip
+            else:
+                table = pa.table({name: pa.array([], type=kind) for name, kind in types.items()})
+        finally:
+            while source.read(_COPY_BUFFER):  # what the parse left: the copy runs to its end
+                pass
+            thread.join()
+            if failed:
+                raise failed[0]
+    return table
 
 
 def rows_table(

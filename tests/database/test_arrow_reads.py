@@ -11,13 +11,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Text, case, cast, func, literal, select, text
+from sqlalchemy.exc import DBAPIError
 
 import database.repositories.trades as trades_module
 from database.records import TradeRecord
 from database.repositories import _arrow_reads
 from database.repositories.trades import TradeRepository
+from tests.conftest import ONLY_POSTGRESQL
 from tests.database.builders import copy_recorder
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
@@ -106,3 +109,29 @@ def test_no_second_copy_of_sqlite_reads_the_file():
     assert not hasattr(_arrow_reads, "sqlite_table")
     for module in (_arrow_reads, trades_module):
         assert "adbc_driver" not in Path(module.__file__).read_text()
+
+
+@pytest.mark.parametrize("database_backend", [ONLY_POSTGRESQL], indirect=True)
+def test_a_copy_parsed_as_it_comes_ends_whatever_the_parse_or_the_copy_did(session_factory):
+    """The COPY is parsed while it comes (a thread writes it into a pipe): its rows in order;
+    a text Arrow refuses (past the pipe's first blocks) raises ArrowInvalid and an error of
+    the query SQLAlchemy's, each with the copy run to its end: the connection answers after."""
+    rows = select(func.generate_series(1, 200_000).label("n")).subquery()
+    texts = select(cast(rows.c.n, Text), rows.c.n).order_by(rows.c.n)
+    with session_factory() as session:
+        connection = session.connection()
+        table = _arrow_reads.copy_table(connection, texts, {"t": pa.large_string(),
+                                                            "n": pa.int64()})  # fmt: skip
+        assert table.column("n").to_pylist() == list(range(1, 200_001))
+        assert table.column("t").to_pylist()[-1] == "200000"
+        refused = select(case((rows.c.n < 150_000, cast(rows.c.n, Text)), else_="x"))
+        with pytest.raises(pa.ArrowInvalid):
+            _arrow_reads.copy_table(connection, refused, {"n": pa.float64()})
+        assert connection.execute(select(literal(1))).scalar() == 1
+        failing = select(literal(1) / (rows.c.n - 150_000))
+        with pytest.raises(DBAPIError):  # the division by zero (its transaction aborted)
+            _arrow_reads.copy_table(connection, failing, {"n": pa.float64()})
+        session.rollback()
+        assert session.connection().execute(select(literal(1))).scalar() == 1
+        empty = select(rows.c.n).where(rows.c.n < 0)
+        assert _arrow_reads.copy_table(session.connection(), empty, {"n": pa.int64()}).num_rows == 0
