@@ -8,7 +8,8 @@ queued (a quiet stream stores each as it comes). Order and acknowledgements are 
 it: the batches are stored one after another in the order queued, a trade's Future resolves
 once its batch is committed, and the listeners hear the batches in that order, on the writer
 thread. The writer holds the tracker's lock from the first batch it makes ready until none
-is in flight: the tracker's other work (an import, a catch-up) waits for the batches queued.
+is in flight: the tracker's other work (an import, a catch-up) waits for the batches queued,
+:data:`RUN_GROUPS` at most.
 
 What the next batch is made from is what the tracker knows of its accounts once the batch
 in flight is stored: the newest stored row of the accounts in flight is not read while they
@@ -20,6 +21,7 @@ the one made ready after it is made again: both their accounts are read again.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import operator
 import queue
@@ -69,6 +71,12 @@ def insert_prepared(session: Session, prepared: Prepared) -> dict[str, int]:
     chunks = in_chunks(prepared.columns, COPY_CHUNK_ROWS if copied else len(prepared.stored))
     TradeRepository(session).add_columns(chunks)  # add_many's, without its pass
     return newest_rows(session, set(map(_ACCOUNT, prepared.stored)))
+
+
+# groups stored one after another in one run at most: between runs the writer lets go of the
+# tracker's lock (its other work waits no longer) and of the paused collector (the cyclic
+# garbage of a sustained stream is collected)
+RUN_GROUPS = 8
 
 
 class _Moved(Exception):
@@ -133,8 +141,10 @@ class GroupCommits:
 
     def _stream(self, pending: Pending, storing: ThreadPoolExecutor | None) -> bool:
         """Store ``pending`` and the groups queued after it, each made ready while the one
-        before is stored, until none is queued; True when the tracker is closing."""
+        before is stored, until none is queued or :data:`RUN_GROUPS` were (then the lock and
+        the collector are let go before the next run); True when the tracker is closing."""
         flight: _Staged | None = None
+        made = 0
         while True:
             self._gather(pending)
             staged = self._stage(pending, flight.accounts if flight is not None else set())
@@ -147,17 +157,16 @@ class GroupCommits:
                 staged.fail(staged.error)
             else:
                 flight = self._start(staged, storing)
-            try:
-                pending = self._queue.get_nowait()  # type: ignore[assignment]
-            except queue.Empty:
-                pending = None  # type: ignore[assignment]
-                closing = False
-            else:
-                closing = pending is None
-            if pending is None:
+            made += 1
+            queued: Pending | bool | None = False  # False: none taken
+            if made < RUN_GROUPS:
+                with contextlib.suppress(queue.Empty):
+                    queued = self._queue.get_nowait()
+            if not isinstance(queued, Pending):
                 if flight is not None:
                     self._land(flight, storing)
-                return closing
+                return queued is None
+            pending = queued
 
     def _gather(self, pending: Pending) -> None:
         """More trades join ``pending`` until window_s after its first, or until it is full;
@@ -192,33 +201,36 @@ class GroupCommits:
 
     def _store(self, staged: _Staged) -> None:
         """Store the batch in one transaction, then resolve its trades' Futures (on the
-        storing thread: acknowledged as soon as committed)."""
+        storing thread: acknowledged as soon as committed); the writer hears how it went
+        through ``staged.stored`` (a _Moved batch: nothing stored, its Futures left to the
+        batch made again)."""
         prepared = staged.prepared
         assert prepared is not None
         try:
-            after: dict[str, int] = {}
             with self._own_sessions().begin() as session:
+                after: dict[str, int] = {}
                 if prepared.stored:
                     histories = prepared.histories
                     held = {a: histories[a].newest_row for a in set(map(_ACCOUNT, prepared.stored))}
                     if newest_rows(session, held) != held:
                         raise _Moved()
                     after = insert_prepared(session, prepared)
+                recorded = self._stored(prepared, after)
+            outcomes = staged.outcomes
+            if len(staged.places) == len(outcomes):  # none repeated: the outcomes as they are
+                outcomes = recorded.stored
+            else:
+                for k, result in zip(staged.places, recorded.stored, strict=True):
+                    outcomes[k] = result
+            staged.pending.finish(outcomes)
         except _Moved as exc:
             staged.stored.set_exception(exc)
             return
         except BaseException as exc:  # the transaction failed: so does every trade in it
-            staged.fail(exc)
+            if staged.pending.outcomes is None:
+                staged.fail(exc)
             staged.stored.set_exception(exc)
             return
-        recorded = self._stored(prepared, after)
-        outcomes = staged.outcomes
-        if len(staged.places) == len(outcomes):  # none repeated: the outcomes as they are
-            outcomes = recorded.stored
-        else:
-            for k, result in zip(staged.places, recorded.stored, strict=True):
-                outcomes[k] = result
-        staged.pending.finish(outcomes)
         done = [r for r in outcomes if not isinstance(r, BaseException)]
         staged.stored.set_result(dataclasses.replace(recorded, stored=done, skipped=[]))
 

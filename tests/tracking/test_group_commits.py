@@ -48,7 +48,9 @@ def spy_held(tracker: TradeTracker) -> list[set]:
     return seen
 
 
-def test_pipelined_groups_store_what_one_trade_at_a_time_gives(session_factory):
+@pytest.mark.parametrize("run", [8, 3])  # groups in one run: the writer lets go between runs
+def test_pipelined_groups_store_what_one_trade_at_a_time_gives(session_factory, monkeypatch, run):
+    monkeypatch.setattr(group_commits, "RUN_GROUPS", run)
     trades = book(5, 600)
     heard: list[Recorded] = []
     tracker = TradeTracker(
