@@ -35,8 +35,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from sqlalchemy import Connection, Select
 
-from database.gc_pause import collector_paused
 from database.repositories._candle_io import _dbapi_cursor
+from database.repositories._sqlite_columns import columns_of
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,6 @@ _COPY_BUFFER = 1 << 20
 # the copy's own: floats' shortest exact texts, dates and times as ISO 8601 (Arrow parses them)
 _SETTINGS = "SELECT set_config('extra_float_digits', %s, true), set_config('DateStyle', %s, true)"
 _STORED_TIME_LENGTH = len("2024-01-31 23:59:59.999999")
-_CHUNK_ROWS = 65_536  # rows regrouped into columns at a time (rows_table)
 
 
 def copy_table(
@@ -118,33 +117,16 @@ def rows_table(
 ) -> pa.Table:
     """The rows of ``statement`` through the connection's DBAPI cursor (one column per name
     of ``types``, in order: ``float64`` as ``numpy.asarray`` makes them, None as NaN;
-    ``int64``; texts as Arrow's ``large_string``), a chunk of rows at a time. A value that is
-    not of its column's kind raises ``pa.ArrowInvalid``, ``pa.ArrowTypeError``,
-    ``TypeError`` or ``ValueError`` (the caller decides: the trades read the rows instead)."""
-    kinds = list(types.values())
-    parts: list[list[pa.Array]] = [[] for _ in kinds]
+    ``int64``; texts as Arrow's ``large_string``), a chunk of rows at a time
+    (``_sqlite_columns.columns_of``). A value that is not of its column's kind raises
+    ``pa.ArrowInvalid``, ``pa.ArrowTypeError``, ``TypeError`` or ``ValueError`` (the caller
+    decides: the trades read the rows instead)."""
     result = connection.execute(statement)
     try:
-        cursor = result.cursor
-        with collector_paused():  # a tuple per row, freed with its chunk
-            while rows := cursor.fetchmany(_CHUNK_ROWS):
-                for part, kind, values in zip(parts, kinds, zip(*rows, strict=True),
-                                              strict=True):  # fmt: skip
-                    part.append(_arrow(values, kind))
+        columns = columns_of(result.cursor, list(types.values()))
     finally:
         result.close()
-    return pa.table(
-        {name: pa.chunked_array(part, type=kind) for (name, kind), part
-         in zip(types.items(), parts, strict=True)}
-    )  # fmt: skip
-
-
-def _arrow(values: Sequence[object], kind: pa.DataType) -> pa.Array:
-    if kind == pa.float64():
-        return pa.array(np.asarray(values, dtype=np.float64))
-    if kind == pa.int64():
-        return pa.array(np.asarray(values, dtype=np.int64))
-    return pa.array(values, type=kind)
+    return pa.table(dict(zip(types, columns, strict=True)))
 
 
 def stored_times(texts: Sequence[str | None] | pa.Array) -> pd.DatetimeIndex:

@@ -36,7 +36,7 @@ from database.repositories._common import (
     where_matching,
 )
 from database.repositories._execution_io import fetched_columns
-from database.repositories._trade_copy import copied_rows
+from database.repositories._trade_copy import Halves, copied_rows
 from database.repositories._trade_io import insert_trade_chunks
 from database.repositories._trade_rows import context_values
 
@@ -325,9 +325,12 @@ class TradeRepository:
         *,
         after_id: int | None = None,
         with_id: bool = False,
+        committed: bool = False,
     ) -> pd.DataFrame:
         """The frame's rows from the database, labels as their JSON text; ``after_id``: only
-        rows stored after that row; ``with_id``: an ``id`` column too."""
+        rows stored after that row; ``with_id``: an ``id`` column too; ``committed``: the
+        session has written nothing (committed rows alone: others' connections or a child
+        process may read a half of them, ``_trade_copy.Halves``)."""
         c = TRADES.c
         columns = [
             c.trade_id, c.account_id, c.strategy_id, c.symbol, c.side, c.price, c.volume,
@@ -365,7 +368,15 @@ class TradeRepository:
             if postgresql:  # the COPY's
                 arrow["time"] = func.timezone("UTC", c.execution_time)  # cheaper for the server
                 arrow["labels"] = c.labels
-            copied = copied_rows(self._session, query([*arrow.values()]), [*arrow], _NUMBERS)
+            halves = None
+            if committed:
+                mine = select(func.min(c.id), func.max(c.id)).where(c.account_id == account_id)
+                halves = Halves(
+                    mine if after_id is None else mine.where(c.id > after_id),
+                    lambda above, upto: query([*arrow.values()], above, upto), after_id,
+                )  # fmt: skip
+            copied = copied_rows(self._session, query([*arrow.values()]), [*arrow], _NUMBERS,
+                                 halves)  # fmt: skip
             if copied is not None:
                 from database.repositories._trade_cache import repeated_text
 
@@ -391,7 +402,7 @@ class TradeRepository:
 
         def read(after: int | None) -> pd.DataFrame:
             return self._read(account_id, None, None, None, None, False, after_id=after,
-                              with_id=True)  # fmt: skip
+                              with_id=True, committed=True)  # fmt: skip
 
         return read_through(self._session, cache, account_id, read, _from_cache)
 

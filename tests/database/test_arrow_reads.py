@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError
 
 import database.repositories.trades as trades_module
 from database.records import TradeRecord
-from database.repositories import _arrow_reads
+from database.repositories import _arrow_reads, _sqlite_columns
 from database.repositories.trades import TradeRepository
 from tests.conftest import ONLY_POSTGRESQL
 from tests.database.builders import copy_recorder
@@ -49,7 +49,7 @@ def odd_trades(n: int) -> list[TradeRecord]:
 def test_the_rows_after_a_row_equal_the_row_read(session_factory, monkeypatch, chunk):
     """With SQLite's rows regrouped 1,000 at a time too: a first chunk whose pnl, order and
     context keys are all missing, the next ones with them."""
-    monkeypatch.setattr(_arrow_reads, "_CHUNK_ROWS", chunk)
+    monkeypatch.setattr(_sqlite_columns, "CHUNK_ROWS", chunk)
     with session_factory.begin() as session:
         TradeRepository(session).add_many(odd_trades(1500))
     copied, spy = copy_recorder()
@@ -135,3 +135,49 @@ def test_a_copy_parsed_as_it_comes_ends_whatever_the_parse_or_the_copy_did(sessi
         assert session.connection().execute(select(literal(1))).scalar() == 1
         empty = select(rows.c.n).where(rows.c.n < 0)
         assert _arrow_reads.copy_table(session.connection(), empty, {"n": pa.int64()}).num_rows == 0
+
+
+def test_committed_rows_read_in_two_halves_equal_the_row_read(session_factory, monkeypatch):
+    """A read of committed rows is made in two halves of their ids at once (PostgreSQL: two
+    connections in one snapshot; SQLite: a child process reads the lower): the halves
+    together are the rows the row read gives."""
+    assert_halves_read_as_rows(session_factory, monkeypatch)
+
+
+@pytest.mark.parametrize("database_backend", ["sqlite"], indirect=True)
+def test_a_child_that_fails_leaves_its_half_to_the_session(session_factory, monkeypatch):
+    start = _sqlite_columns.Child.__init__
+
+    def elsewhere(self, path, *rest):  # the child is asked for a file that is not there
+        start(self, path + ".gone", *rest)
+
+    monkeypatch.setattr(_sqlite_columns.Child, "__init__", elsewhere)
+    assert_halves_read_as_rows(session_factory, monkeypatch)
+
+
+def assert_halves_read_as_rows(session_factory, monkeypatch) -> None:
+    from database.repositories import _trade_copy
+
+    with session_factory.begin() as session:
+        TradeRepository(session).add_many(odd_trades(1500))
+        postgresql = session.connection().dialect.name == "postgresql"
+    monkeypatch.setattr(_trade_copy, "HALVES_FROM", 2)
+    name = "_copied_in_halves" if postgresql else "_read_in_halves"
+    made = []
+    real = getattr(_trade_copy, name)
+    monkeypatch.setattr(_trade_copy, name, lambda *args: made.append(real(*args)) or made[-1])
+    with session_factory() as session:
+        repo = TradeRepository(session)
+        for after in (None, 1200, 1499):
+            halves = repo._read("acc", None, None, None, None, False, after_id=after,
+                                with_id=True, committed=True)  # fmt: skip
+            monkeypatch.setattr(trades_module, "copied_rows", lambda *args: None)
+            plain = repo._read("acc", None, None, None, None, False, after_id=after,
+                               with_id=True)  # fmt: skip
+            monkeypatch.setattr(trades_module, "copied_rows", _trade_copy.copied_rows)
+            pd.testing.assert_frame_equal(
+                trades_module._finished(halves, False),
+                trades_module._finished(plain, False),
+                check_exact=True,
+            )
+    assert [t is not None and t.num_rows for t in made] == [1500, 300, False]  # 1 row: one read
