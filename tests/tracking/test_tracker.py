@@ -86,9 +86,14 @@ def test_streamed_trades_are_acknowledged_once_committed_and_bad_ones_fail_alone
     session_factory,
 ):
     seen: list[str] = []
-    tracker = TradeTracker(
-        session_factory, listeners=[lambda out: seen.extend(r.trade_id for r in out.stored)]
-    )
+    heard = threading.Condition()
+
+    def listener(out) -> None:
+        with heard:
+            seen.extend(r.trade_id for r in out.stored)
+            heard.notify_all()
+
+    tracker = TradeTracker(session_factory, listeners=[listener])
     try:
         futures = [tracker.submit(fill(f"s{k}", k, "buy" if k % 2 == 0 else "sell", 100 + k, 1))
                    for k in range(200)]  # fmt: skip
@@ -99,6 +104,10 @@ def test_streamed_trades_are_acknowledged_once_committed_and_bad_ones_fail_alone
         # acknowledged means readable by anyone
         assert len(stored(session_factory)) == 200
         assert results[-1].cumulative_pnl == pytest.approx(100 * 1.0)  # each pair: +1
+        # the listeners hear a group on the writer thread once it is committed, maybe after
+        # its trades are acknowledged (the group after it made meanwhile): waited for
+        with heard:
+            assert heard.wait_for(lambda: len(seen) >= 200, timeout=30)
         assert sorted(seen) == sorted(f"s{k}" for k in range(200))
         # producers on several threads: every trade stored once, the FIFO sum still exact
         threads = [
