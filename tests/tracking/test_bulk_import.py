@@ -15,7 +15,6 @@ from sqlalchemy import text
 from database.repositories.candles import CandleRepository
 from market.sample_data import generate_random_walk
 from services.tracking import TrackingService
-from tests.conftest import ONLY_POSTGRESQL
 from tracking.importers import TradeImportError
 
 T0 = pd.Timestamp("2024-01-02", tz="UTC")
@@ -197,13 +196,11 @@ def test_stored_trades_are_left_out_or_refused_as_the_tracker_does(session_facto
     assert _rows(session_factory, "cols") == _rows(session_factory, "recs")
 
 
-@pytest.mark.parametrize("database_backend", [ONLY_POSTGRESQL], indirect=True)
 @pytest.mark.parametrize("differ", [False, True])
 def test_the_head_written_while_the_rest_is_made_stores_the_same_rows(
     session_factory, tmp_path, monkeypatch, caplog, differ
 ):
-    """A large first import into PostgreSQL writes its head while a thread makes the whole
-    file's columns:
+    """A large first import writes its head while a thread makes the whole file's columns:
     the rows are the tracker's. Were the head ever to differ from the whole's first rows,
     it is rolled back to a savepoint and every row written from the whole (logged)."""
     from tracking import bulk_import
