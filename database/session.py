@@ -32,6 +32,7 @@ from typing import Any
 
 from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 LOCK_WAIT_OPTION = "lock_wait_ms"
@@ -93,6 +94,15 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     still holds after the commit stay readable without a new query.
     """
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def threads_connect_apart(bind: Any) -> bool:
+    """Whether another thread reaches the same database through a connection of its own:
+    not a SQLite database in memory (one connection shared by every thread, or one per
+    thread, each its own database)."""
+    return bind is not None and not isinstance(
+        getattr(bind, "pool", None), SingletonThreadPool | StaticPool
+    )
 
 
 def _sqlite_engine(url: URL, **engine_kwargs: Any) -> Engine:

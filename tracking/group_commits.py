@@ -33,12 +33,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
 from database.gc_pause import collector_paused
 from database.records import TradeRecord
 from database.repositories.newest_trades import newest_rows
 from database.repositories.trades import TradeRepository
+from database.session import threads_connect_apart
 from tracking.acknowledgements import Pending
 from tracking.batch_columns import COPY_CHUNK_ROWS, in_chunks
 from tracking.history import AccountHistory
@@ -122,10 +122,7 @@ class GroupCommits:
     def _write_loop(self) -> None:
         # a thread of its own stores the batches, unless each thread has its own database
         # (SQLite in memory: one connection per thread, or one shared by all)
-        bind = self._own_sessions().kw.get("bind")
-        apart = bind is not None and not isinstance(
-            getattr(bind, "pool", None), (SingletonThreadPool, StaticPool)
-        )
+        apart = threads_connect_apart(self._own_sessions().kw.get("bind"))
         storing = ThreadPoolExecutor(1, thread_name_prefix="trade-tracker-store") if apart else None
         try:
             while True:
