@@ -24,8 +24,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -76,18 +76,16 @@ def _parsed_as_copied(cursor: Any, copy: bytes, types: Mapping[str, pa.DataType]
     The pipe is read to its end whatever the parse did, so the copy always ends; its error
     is raised before the parse's."""
     read_end, write_end = os.pipe()
-    failed: list[BaseException] = []
 
     def copied() -> None:
-        try:
-            with open(write_end, "wb", buffering=_COPY_BUFFER) as sink:
-                cursor.copy_expert(copy, sink)
-        except BaseException as exc:  # raised in the reader's thread
-            failed.append(exc)
+        with open(write_end, "wb", buffering=_COPY_BUFFER) as sink:
+            cursor.copy_expert(copy, sink)
 
-    thread = threading.Thread(target=copied, name="copy-to-arrow", daemon=True)
-    thread.start()
-    with open(read_end, "rb", buffering=_COPY_BUFFER) as source:
+    with (
+        ThreadPoolExecutor(1, thread_name_prefix="copy-to-arrow") as copying,
+        open(read_end, "rb", buffering=_COPY_BUFFER) as source,
+    ):
+        done = copying.submit(copied)
         try:
             if source.peek(1):  # Arrow refuses an empty CSV: no rows
                 table = pacsv.open_csv(
@@ -106,9 +104,7 @@ def _parsed_as_copied(cursor: Any, copy: bytes, types: Mapping[str, pa.DataType]
         finally:
             while source.read(_COPY_BUFFER):  # what the parse left: the copy runs to its end
                 pass
-            thread.join()
-            if failed:
-                raise failed[0]
+            done.result()  # the copy's error, raised before the parse's
     return table
 
 

@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -115,30 +116,20 @@ def _copied_in_halves(
             connection.execution_options(isolation_level="REPEATABLE READ")
         with first.begin():
             snapshot = first.scalar(text("SELECT pg_export_snapshot()"))
-            low, high = first.execute(halves.bounds).one()
-            if low is None or high - low < HALVES_FROM or not _SNAPSHOT.fullmatch(snapshot):
+            middle = _middle(first.execute(halves.bounds).one())
+            if middle is None or not _SNAPSHOT.fullmatch(snapshot):
                 return None
-            middle = (low + high) // 2
-            with second.begin():
+            # the executor left first: the lower half's thread done before its transaction
+            with (
+                second.begin(),
+                ThreadPoolExecutor(1, thread_name_prefix="copy-lower-half") as copying,
+            ):
                 second.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
-                lower: list[pa.Table] = []
-                failed: list[BaseException] = []
-
-                def copy_lower() -> None:
-                    try:
-                        lower.append(copy_table(second, halves.rows(halves.after, middle), kinds))
-                    except BaseException as exc:  # raised in the reader's thread
-                        failed.append(exc)
-
-                thread = threading.Thread(target=copy_lower, name="copy-lower-half", daemon=True)
-                thread.start()
-                try:
-                    upper = copy_table(first, halves.rows(middle, None), kinds)
-                finally:
-                    thread.join()
-                if failed:
-                    raise failed[0]
-    return pa.concat_tables([*lower, upper])
+                lower = copying.submit(copy_table, second, halves.rows(halves.after, middle),
+                                       kinds)  # fmt: skip
+                upper = copy_table(first, halves.rows(middle, None), kinds)
+                below = lower.result()
+    return pa.concat_tables([below, upper])
 
 
 def _read_in_halves(
@@ -154,10 +145,9 @@ def _read_in_halves(
     path = connection.engine.url.database
     if not path or path.startswith("file:") or not Path(path).is_file():
         return None
-    low, high = connection.execute(halves.bounds).one()
-    if low is None or high - low < HALVES_FROM:
+    middle = _middle(connection.execute(halves.bounds).one())
+    if middle is None:
         return None
-    middle = (low + high) // 2
     lower = halves.rows(halves.after, middle)
     compiled = lower.compile(dialect=connection.dialect,
                              compile_kwargs={"render_postcompile": True})  # fmt: skip
@@ -184,6 +174,13 @@ def _read_in_halves(
     else:
         below = pa.table(dict(zip(kinds, columns, strict=True)))
     return pa.concat_tables([below, upper])
+
+
+def _middle(bounds: Any) -> int | None:
+    """The row id splitting rows of ids ``bounds`` (the lowest, the highest) in two halves;
+    None when they span fewer than HALVES_FROM ids."""
+    low, high = bounds
+    return None if low is None or high - low < HALVES_FROM else (low + high) // 2
 
 
 _SNAPSHOT = re.compile(r"[0-9A-Fa-f-]+")  # pg_export_snapshot's: 00000003-0000001B-1
