@@ -148,12 +148,7 @@ class GroupCommits:
             if flight is not None and not self._land(flight, storing):
                 self._forget(staged.accounts)  # made from what the failed batch left
                 staged = self._stage(pending, set())
-            flight = None
-            if staged.error is not None:
-                self._forget(staged.accounts)
-                staged.fail(staged.error)
-            else:
-                flight = self._start(staged, storing)
+            flight = self._start(staged, storing)
             made += 1
             queued: Pending | bool | None = False  # False: none taken
             if made < RUN_GROUPS:
@@ -189,7 +184,13 @@ class GroupCommits:
             staged.error = exc
         return staged
 
-    def _start(self, staged: _Staged, storing: ThreadPoolExecutor | None) -> _Staged:
+    def _start(self, staged: _Staged, storing: ThreadPoolExecutor | None) -> _Staged | None:
+        """Store ``staged``, on the storing thread when there is one; None when making it
+        ready failed (its trades fail, its accounts are read again)."""
+        if staged.error is not None:
+            self._forget(staged.accounts)
+            staged.fail(staged.error)
+            return None
         if storing is None:
             self._store(staged)
         else:
@@ -238,12 +239,9 @@ class GroupCommits:
             recorded = staged.stored.result()
         except _Moved:
             self._forget(staged.accounts)
-            again = self._stage(staged.pending, set())
-            if again.error is not None:
-                self._forget(again.accounts)
-                again.fail(again.error)
-            else:
-                self._land(self._start(again, storing), storing)
+            again = self._start(self._stage(staged.pending, set()), storing)
+            if again is not None:
+                self._land(again, storing)
             return False
         except BaseException:
             self._forget(staged.accounts)
