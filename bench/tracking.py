@@ -371,14 +371,19 @@ def _recompute(sessions) -> tuple[float, float]:
 
 
 def _fresh_pg(server: str, name: str) -> str:
+    _on_server(server, [f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}"])
+    return server.rsplit("/", 1)[0] + f"/{name}"
+
+
+def _on_server(server: str, statements: list[str]) -> None:
+    """``statements`` (databases made or dropped) run on the server, each on its own."""
     from sqlalchemy import create_engine, text
 
     admin = create_engine(server, isolation_level="AUTOCOMMIT")
     with admin.connect() as c:
-        c.execute(text(f"DROP DATABASE IF EXISTS {name}"))
-        c.execute(text(f"CREATE DATABASE {name}"))
+        for statement in statements:
+            c.execute(text(statement))
     admin.dispose()
-    return server.rsplit("/", 1)[0] + f"/{name}"
 
 
 def main() -> int:
@@ -403,20 +408,10 @@ def main() -> int:
             if args.only in ("", "stored"):
                 stored_views(url("stored"), args.stored)
         if args.postgres:
-            _drop_pg(args.postgres, [f"bench_tr_{part}" for part in
-                                     ("stream", "bulk", "bulk_alone", "stored")])  # fmt: skip
+            parts = ("stream", "bulk", "bulk_alone", "stored")  # dropped: nothing left behind
+            drops = [f"DROP DATABASE IF EXISTS bench_tr_{p} WITH (FORCE)" for p in parts]
+            _on_server(args.postgres, drops)
     return 0
-
-
-def _drop_pg(server: str, names: list[str]) -> None:
-    """The bench's databases dropped (their connections ended): nothing left behind."""
-    from sqlalchemy import create_engine, text
-
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        for name in names:
-            c.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-    admin.dispose()
 
 
 if __name__ == "__main__":
