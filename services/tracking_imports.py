@@ -42,20 +42,22 @@ def import_columns(
     reads the account again when next used. (The reader's summary, the fills stored, those
     already stored), or None when that does not apply (the file is not plain or has a
     problem, ``tracker`` holds the account, no ``config``): nothing was written."""
-    from tracking.bulk_import import import_table
-    from tracking.importers.csv_fills import read_fill_table
+    from tracking.bulk_import import NotPlain, import_parts
+    from tracking.importers.csv_fills import read_fill_parts
 
     if config is None or not isinstance(account, str) or not account.strip():
         return None
-    table = read_fill_table(path, account)
-    if table is None:
+    parts = read_fill_parts(path, account)  # the head at once, the whole as it is checked
+    if parts.head is None and parts.whole.result() is None:
         return None
     with tracker.exclusive():
         if tracker.holds(account):
             return None
         try:
             with sessions.begin() as session:
-                stored, already = import_table(session, table, account, config)
+                table, stored, already = import_parts(session, parts, account, config)
+        except NotPlain:  # rolled back: nothing stored
+            return None
         finally:
             tracker.forget([account])
     return table.summary(), stored, already

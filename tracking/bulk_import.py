@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -38,7 +38,7 @@ from database.repositories.trades import TRADES, TradeRepository
 from database.session import threads_connect_apart
 from tracking.bulk_labels import Roles, label_symbol
 from tracking.history import AccountHistory, apply_stored
-from tracking.importers.csv_fills import FillTable
+from tracking.importers.csv_fills import FillParts, FillTable
 from tracking.tracker import ConflictingTradeError, OutOfOrderTradeError
 from tracking.trade_records import collector_paused
 
@@ -74,53 +74,103 @@ def import_table(
         # twice)
         pipelined = n >= PIPELINED_ROWS and threads_connect_apart(session.get_bind())
         if n and history is None and pipelined:
-            _write_pipelined(session, table, account, config)
+            head = _take(table, np.arange(max(n // HEAD_SHARE, 1)))
+            _write_pipelined(session, head, _done(table), account, config)
         elif n:
             columns = _columns(session, table, account, config, history)
             TradeRepository(session).add_columns(_chunks(columns, n))
     return n, table.rows_read - n
 
 
-def _write_pipelined(
-    session: Session, table: FillTable, account: str, config: LabelConfig | None
-) -> None:
-    """Store the fills of an account's first import while their columns are made: the
-    first ``1 / HEAD_SHARE`` of them (in time order) is made alone and written first, the
-    whole file's columns are made meanwhile in a thread (reading bars and news through its
-    own connection) and the rest written from those. A fill's values depend only on the
-    fills before it (the labels' truncation rule), so the head's rows equal the whole's
-    first rows; they are compared before the rest is written, and were they ever to differ,
-    the head is rolled back to a savepoint and every row written from the whole (logged).
-    The database stores the head while the whole is made: ~0.5 s of 1,000,000 fills' ~0.6 s
-    of columns no longer comes before the first row is written."""
+def import_parts(
+    session: Session, parts: FillParts, account: str, config: LabelConfig | None
+) -> tuple[FillTable, int, int]:
+    """:func:`import_table` of a file as it is read (csv_fills.read_fill_parts): an
+    account's first import stores the file's head while the rest is read, checked and made
+    (its whole's columns in a thread). (The whole file, stored, already stored.) Raises
+    :class:`NotPlain` when the whole file is not plain (a problem past the head): whatever
+    was stored then is rolled back by the caller, whose transaction it is."""
+    head, bind = parts.head, session.get_bind()
+    newest = None
+    if head is not None:
+        newest = session.scalar(select(func.max(TRADES.c.id))
+                                .where(TRADES.c.account_id == account))  # fmt: skip
+    if head is None or newest is not None or not threads_connect_apart(bind):
+        table = parts.whole.result()
+        if table is None:
+            raise NotPlain
+        return table, *import_table(session, table, account, config)
+    with collector_paused():
+        table = _write_pipelined(session, head, parts.whole, account, config)
     n = len(table.trade_ids)
-    head = max(n // HEAD_SHARE, 1)
+    return table, n, table.rows_read - n
+
+
+class NotPlain(Exception):
+    """The whole file is not plain or has a problem (its head was): the caller rolls back
+    and reads it the careful way, which names every problem."""
+
+
+def _write_pipelined(
+    session: Session, head: FillTable, whole: Future[FillTable | None], account: str,
+    config: LabelConfig | None,
+) -> FillTable:  # fmt: skip
+    """Store the fills of an account's first import while their columns are made: the
+    ``head`` (the whole's first fills in time order, when ``whole`` has them) is made alone
+    and written first, the whole file's columns are made meanwhile in a thread (once
+    ``whole`` is read; reading bars and news through its own connection) and the rest
+    written from those. A fill's values depend only on the fills before it (the labels'
+    truncation rule), so the head's rows equal the whole's first rows; they are compared
+    before the rest is written, and when they differ (a later row older than the head's
+    last), the head is rolled back to a savepoint and every row written from the whole. The
+    database stores the head while the whole is read and made. Returns the whole (raises
+    :class:`NotPlain` when ``whole`` is None)."""
+    k = len(head.trade_ids)
     repository = TradeRepository(session)
+
+    def made(reader: Session) -> tuple[FillTable, dict[str, Any]]:
+        table = whole.result()
+        if table is None:
+            raise NotPlain
+        return table, _columns(reader, table, account, config, None)
+
     with Session(bind=session.get_bind()) as reader, ThreadPoolExecutor(1) as making:
-        whole = making.submit(_columns, reader, table, account, config, None)
-        first = _columns(session, _take(table, np.arange(head)), account, config, None)
+        rest = making.submit(made, reader)
+        first = _columns(session, head, account, config, None)
 
         def chunks() -> Iterator[dict[str, Any]]:
-            yield from _chunks(first, head)
-            rows = whole.result()
-            if not _same_rows(first, rows, head):
+            yield from _chunks(first, k)
+            table, rows = rest.result()
+            if len(table.trade_ids) < k or not _same_rows(first, rows, k):
                 raise _HeadDiffers
-            yield from _chunks({name: values[head:] for name, values in rows.items()}, n - head)
+            n = len(table.trade_ids)
+            yield from _chunks({name: values[k:] for name, values in rows.items()}, n - k)
 
         savepoint = session.begin_nested()
         try:
             repository.add_columns(chunks())
         except _HeadDiffers:
             savepoint.rollback()
-            _log.warning("import into %r: the head's columns differ from the whole's first"
-                         " rows; every row written from the whole", account)  # fmt: skip
-            repository.add_columns(_chunks(whole.result(), n))
+            _log.info(
+                "import into %r: the head's rows differ from the whole's first rows"
+                " (a later row is older); every row written from the whole",
+                account,
+            )
+            table, rows = rest.result()
+            repository.add_columns(_chunks(rows, len(table.trade_ids)))
         else:
             savepoint.commit()
+        return rest.result()[0]
 
 
 class _HeadDiffers(Exception):
-    """The head's columns are not the whole's first rows (never expected)."""
+    """The head's columns are not the whole's first rows."""
+
+
+def _done(table: FillTable) -> Future[FillTable | None]:
+    done: Future[FillTable | None] = Future()
+    done.set_result(table)
+    return done
 
 
 def _same_rows(head: dict[str, Any], whole: dict[str, Any], n: int) -> bool:
@@ -313,4 +363,4 @@ def _chunks(columns: dict[str, Any], n: int) -> Iterator[dict[str, Any]]:
         yield {name: values[start:stop] for name, values in columns.items()}
 
 
-__all__ = ["import_table"]
+__all__ = ["NotPlain", "import_parts", "import_table"]

@@ -6,6 +6,8 @@ ties in time; the account then goes on through the tracker as if it had recorded
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import orjson
 import pandas as pd
@@ -33,7 +35,9 @@ def _store_bars(session_factory) -> None:
         repo.upsert("RW2", "5m", generate_random_walk("RW2", "5m", T0, 900, seed=2))
 
 
-def _fills_csv(path, n: int, seed: int, start_minute: int = 0, *, iso: bool = False):
+def _fills_csv(
+    path, n: int, seed: int, start_minute: int = 0, *, iso: bool = False, ordered: bool = False
+):
     rng = np.random.default_rng(seed)
     symbols = np.array(["RW1", "RW2", "NOBARS"])
     minutes = np.sort(rng.integers(start_minute, start_minute + 8000, size=n))
@@ -56,7 +60,11 @@ def _fills_csv(path, n: int, seed: int, start_minute: int = 0, *, iso: bool = Fa
             "strategy_id": "" if k % 4 == 0 else f"st{k % 3}",
             "order_id": "" if k % 3 else f"o{k // 2}",
         })  # fmt: skip
-    rows.reverse()  # not in time order in the file
+    if ordered:  # in time order in the file (the milliseconds above may step back)
+        rows.sort(key=lambda row: pd.Timestamp(row["timestamp"]) if iso
+                  else int(row["timestamp"]))  # fmt: skip
+    else:
+        rows.reverse()  # not in time order in the file
     pd.DataFrame(rows).to_csv(path, index=False)
     return path
 
@@ -213,6 +221,7 @@ def test_the_head_written_while_the_rest_is_made_stores_the_same_rows(
                         lambda *a: made.append(len(a[1].trade_ids)) or real(*a))  # fmt: skip
     if differ:
         monkeypatch.setattr(bulk_import, "_same_rows", lambda *a: False)
+    caplog.set_level(logging.INFO, logger="tracking.bulk_import")
     _store_bars(session_factory)
     path = _fills_csv(tmp_path / "fills.csv", 1200, seed=11)
     report = TrackingService(session_factory).import_file(path, "csv", "cols")
@@ -224,3 +233,69 @@ def test_the_head_written_while_the_rest_is_made_stores_the_same_rows(
     assert cols == _rows(session_factory, "recs")
     assert any(r[10] for r in cols)
     assert ("differ from the whole" in caplog.text) is differ
+
+
+def _streamed(monkeypatch) -> list[int]:
+    """A file of 100 rows or more read with a head of its first quarter (csv_fills); the
+    sizes of the tables whose columns bulk_import makes, in order."""
+    from tracking import bulk_import
+    from tracking.importers import csv_fills
+
+    monkeypatch.setattr(csv_fills, "HEAD_FROM_ROWS", 100)
+    monkeypatch.setattr(csv_fills, "HEAD_SHARE", 4)
+    made: list[int] = []
+    real = bulk_import._columns
+    monkeypatch.setattr(bulk_import, "_columns",
+                        lambda *a: made.append(len(a[1].trade_ids)) or real(*a))  # fmt: skip
+    return made
+
+
+@pytest.mark.parametrize("older", [False, True])
+def test_a_head_read_first_is_stored_while_the_rest_is_read(
+    session_factory, tmp_path, monkeypatch, caplog, older
+):
+    """A file in time order: its first quarter is checked and stored while the rest is read
+    and checked, the rows are the tracker's. ``older``: a row of the head moved to the end
+    of the file (the whole's first rows are not the head's): the head is rolled back to its
+    savepoint and every row written from the whole."""
+    made = _streamed(monkeypatch)
+    caplog.set_level(logging.INFO, logger="tracking.bulk_import")
+    _store_bars(session_factory)
+    path = _fills_csv(tmp_path / "fills.csv", 1200, seed=12, ordered=True)
+    if older:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        pd.concat([frame.drop(index=10), frame.iloc[[10]]]).to_csv(path, index=False)
+    report = TrackingService(session_factory).import_file(path, "csv", "cols")
+    TrackingService(session_factory).import_file(path, "csv", "recs", columns=False)
+    assert sorted(made) == [300, 1200]  # the head and the whole
+    assert (report.read, report.stored, report.already_stored) == (1200, 1200, 0)
+    cols = _rows(session_factory, "cols")
+    assert len(cols) == 1200
+    assert cols == _rows(session_factory, "recs")
+    assert ("differ from the whole" in caplog.text) is older
+
+
+@pytest.mark.parametrize("problem", ["price", "trade_id"])
+def test_a_problem_past_the_stored_head_stores_nothing(
+    session_factory, tmp_path, monkeypatch, problem
+):
+    """The head is stored before the rest is checked: a bad cell (or a repeated trade id)
+    past it rolls it back, and the careful reading names the row and column."""
+    made = _streamed(monkeypatch)
+    path = _fills_csv(tmp_path / "bad.csv", 1200, seed=13, ordered=True)
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if problem == "price":
+        frame.loc[1099, "price"] = "abc"
+        match = r"row 1100, column 'price': 'abc' is not a number"
+    else:
+        frame.loc[1099, "trade_id"] = frame.loc[5, "trade_id"]
+        match = r"row 1100, column 'trade_id': '.*' repeats row 6"
+    frame.to_csv(path, index=False)
+    with pytest.raises(TradeImportError, match=match):
+        TrackingService(session_factory).import_file(path, "csv", "cols")
+    assert made == [300]  # the head's columns were made (and written)
+    assert _rows(session_factory, "cols") == []
+    again = TrackingService(session_factory).import_file(
+        _fills_csv(tmp_path / "good.csv", 1200, seed=13, ordered=True), "csv", "cols"
+    )
+    assert again.stored == 1200  # nothing of the first was kept

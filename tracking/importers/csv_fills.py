@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
@@ -62,6 +63,8 @@ SIDES = ("buy", "sell")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MIN_EPOCH_MS = 10**11  # 1973-03-03: a smaller integer is epoch seconds, not milliseconds
 MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last time a datetime holds
+HEAD_FROM_ROWS = 100_000  # from this many rows, read_fill_parts gives a head checked first
+HEAD_SHARE = 3  # the head: a third of the rows (an import stores it while the rest is made)
 _DIGITS = re.compile(r"^\d+$")
 
 
@@ -122,15 +125,58 @@ class FillTable(NamedTuple):
 def read_fill_table_ahead(path: str | Path, account: str) -> None:
     """Start :func:`read_fill_table` of ``path`` in a thread (Arrow reads and checks the
     columns without the interpreter's lock; csv_arrow.ReadAhead): the next
-    :func:`read_fill_table` of the same file, unchanged, and account takes its result (or its
-    exception) instead of reading it again. A one-shot import starts it before it migrates
-    the database and imports the rest."""
+    :func:`read_fill_table` (or :func:`read_fill_parts`) of the same file, unchanged, and
+    account takes its result (or its exception) instead of reading it again. A one-shot
+    import starts it before it migrates the database and imports the rest."""
     path = Path(path)
-    _AHEAD.start((str(path), account), path, lambda: _read_fill_table(path, account),
-                 "fills-read-ahead")  # fmt: skip
+    key = (str(path), account)
+    head: Future[FillTable | None] = Future()
+
+    def read() -> FillTable | None:
+        try:
+            return _read_fill_table(path, account, head)
+        finally:
+            if not head.done():  # no head (or the read failed before it): none
+                head.set_result(None)
+
+    _HEADS[key] = head
+    _AHEAD.start(key, path, read, "fills-read-ahead")
 
 
 _AHEAD = ReadAhead()
+_HEADS: dict[tuple[str, str], Future[FillTable | None]] = {}  # each read ahead's head
+
+
+class FillParts(NamedTuple):
+    """A file's fills as they are read: ``head``, its first rows checked before the rest
+    (None: no head), and ``whole``, every row (None: the file is not plain or has a problem,
+    as :func:`read_fill_table`)."""
+
+    head: FillTable | None
+    whole: Future[FillTable | None]
+
+
+def read_fill_parts(path: str | Path, account: str) -> FillParts:
+    """:func:`read_fill_table` of ``path`` in a thread (started now unless read ahead) and,
+    for a file of HEAD_FROM_ROWS rows or more, its first ``1 / HEAD_SHARE`` rows checked
+    before the rest and given at once when they are plain and in time order (the whole's
+    first rows in time order unless a later row is older: the caller compares them). An
+    import stores the head while the rest is read and checked (the whole may still be
+    None: the caller then rolls the head back)."""
+    path = Path(path)
+    key = (str(path), account)
+    if key not in _AHEAD.started:
+        read_fill_table_ahead(path, account)
+    head = _HEADS.pop(key, None)
+    whole = _AHEAD.take(key, path)
+    if whole is None or head is None:  # changed since read ahead: read now, no head
+        whole = Future()
+        try:
+            whole.set_result(_read_fill_table(path, account))
+        except Exception as exc:  # raised when the whole is asked for, as reading raises
+            whole.set_exception(exc)
+        return FillParts(None, whole)
+    return FillParts(head.result(), whole)
 
 
 def read_fill_table(path: str | Path, account: str) -> FillTable | None:
@@ -138,18 +184,25 @@ def read_fill_table(path: str | Path, account: str) -> FillTable | None:
     None when the file is not plain or any cell fails a check (:func:`read_csv_fills` then
     names every problem, or reads the file the careful way)."""
     path = Path(path)
+    _HEADS.pop((str(path), account), None)
     ahead = _AHEAD.take((str(path), account), path)
     return _read_fill_table(path, account) if ahead is None else ahead.result()
 
 
-def _read_fill_table(path: Path, account: str) -> FillTable | None:
-    read = _arrow_checked(path, account)
+def _read_fill_table(
+    path: Path, account: str, head: Future[FillTable | None] | None = None
+) -> FillTable | None:
+    read = _arrow_checked(path, account, head)
     if read is None:
         return None
-    table = read[0]
+    return _in_time_order(read[0])
+
+
+def _in_time_order(table: FillTable) -> FillTable:
+    """The fills sorted by time, ties in file order (the row reading's order)."""
     if len(table.times_us) < 2 or (table.times_us[1:] >= table.times_us[:-1]).all():
         return table
-    ranking = np.argsort(table.times_us, kind="stable")  # (time, row): the row reading's order
+    ranking = np.argsort(table.times_us, kind="stable")
     take = ranking.tolist()
     return table._replace(
         trade_ids=[table.trade_ids[k] for k in take],
@@ -178,14 +231,41 @@ def _arrow_file(path: Path, account: str) -> tuple[list[TradeRecord], int] | Non
     return records, t.rows_read
 
 
-def _arrow_checked(path: Path, account: str) -> tuple[FillTable, list[datetime] | None] | None:
+def _arrow_checked(
+    path: Path, account: str, head: Future[FillTable | None] | None = None
+) -> tuple[FillTable, list[datetime] | None] | None:
     """The checked columns of a plain file in file order, and the times as datetimes when
     they were read as ISO texts (None: epoch milliseconds, ``times_us`` alone); None when
-    the file is not plain or any cell fails a check."""
+    the file is not plain or any cell fails a check. ``head``: given the file's first rows
+    (see :func:`read_fill_parts`) before the rest is checked."""
     read = arrow_columns(path, REQUIRED)
     if read is None:
         return None
     columns, n = read
+    if head is not None:
+        head.set_result(_head(path, account, columns, n))
+    return _checked(path, account, columns, n)
+
+
+def _head(
+    path: Path, account: str, columns: dict[str, pa.ChunkedArray], n: int
+) -> FillTable | None:
+    """The first ``n // HEAD_SHARE`` rows checked, when the file has HEAD_FROM_ROWS rows or
+    more and they are plain and in time order; else None."""
+    if n < HEAD_FROM_ROWS:
+        return None
+    k = n // HEAD_SHARE
+    checked = _checked(path, account, {name: c.slice(0, k) for name, c in columns.items()}, k)
+    if checked is None:
+        return None
+    times = checked[0].times_us
+    return checked[0] if (times[1:] >= times[:-1]).all() else None
+
+
+def _checked(
+    path: Path, account: str, columns: dict[str, pa.ChunkedArray], n: int
+) -> tuple[FillTable, list[datetime] | None] | None:
+    """:func:`_arrow_checked` of the cells ``columns`` (``n`` rows each)."""
     if "account_id" in columns:
         given = columns["account_id"]
         if pc.any(pc.and_(pc.not_equal(given, ""), pc.not_equal(given, account))).as_py():
