@@ -78,7 +78,7 @@ def import_table(
             _write_pipelined(session, head, _done(table), account, config)
         elif n:
             columns = _columns(session, table, account, config, history)
-            TradeRepository(session).add_columns(_chunks(columns, n))
+            TradeRepository(session).add_columns(_chunks(columns, n), _done(columns))
     return n, table.rows_read - n
 
 
@@ -146,9 +146,11 @@ def _write_pipelined(
             n = len(table.trade_ids)
             yield from _chunks({name: values[k:] for name, values in rows.items()}, n - k)
 
+        whole_columns: Future[dict[str, Any]] = Future()  # for the cache's file
+        rest.add_done_callback(lambda done: _settle(whole_columns, done))
         savepoint = session.begin_nested()
         try:
-            repository.add_columns(chunks())
+            repository.add_columns(chunks(), whole_columns)
         except _HeadDiffers:
             savepoint.rollback()
             _log.info(
@@ -157,7 +159,7 @@ def _write_pipelined(
                 account,
             )
             table, rows = rest.result()
-            repository.add_columns(_chunks(rows, len(table.trade_ids)))
+            repository.add_columns(_chunks(rows, len(table.trade_ids)), _done(rows))
         else:
             savepoint.commit()
         return rest.result()[0]
@@ -167,10 +169,21 @@ class _HeadDiffers(Exception):
     """The head's columns are not the whole's first rows."""
 
 
-def _done(table: FillTable) -> Future[FillTable | None]:
-    done: Future[FillTable | None] = Future()
-    done.set_result(table)
+def _done(value: Any) -> Future[Any]:
+    done: Future[Any] = Future()
+    done.set_result(value)
     return done
+
+
+def _settle(
+    columns: Future[dict[str, Any]], made: Future[tuple[FillTable, dict[str, Any]]]
+) -> None:
+    """``columns``: the whole's columns of ``made`` (or its error)."""
+    error = made.exception()
+    if error is None:
+        columns.set_result(made.result()[1])
+    else:
+        columns.set_exception(error)
 
 
 def _same_rows(head: dict[str, Any], whole: dict[str, Any], n: int) -> bool:

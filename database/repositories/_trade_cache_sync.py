@@ -222,8 +222,10 @@ class Writes:
     commit. Nothing of it fails the insert: a value the cache cannot hold as the database
     does leaves the account's rows out."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, whole: Future[Any] | None = None) -> None:
         self._session = session
+        self._whole = whole  # the columns of every row the chunks hold (a bulk insert's)
+        self._ahead: Any = None  # its file written while they are stored (_trade_cache_ahead)
         connection = session.connection()
         self._cache = _cache_for(connection.engine.url, os.environ.get("CANDLE_CACHE_DIR"))
         self._sqlite = connection.dialect.name == "sqlite"
@@ -242,6 +244,12 @@ class Writes:
             from database.repositories.newest_trades import newest_rows
 
             self._before = newest_rows(self._session, set(first["account_id"]))
+            if self._whole is not None and len(self._before) == 1:
+                from database.repositories._trade_cache_ahead import FileAhead
+
+                [(account, before)] = self._before.items()
+                self._ahead = FileAhead(self._session, self._cache, account, before,
+                                        self._whole, _preparing)  # fmt: skip
         return self._noted(itertools.chain([first], chunks))
 
     def _noted(self, chunks: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -265,9 +273,21 @@ class Writes:
         mine = (c.account_id == account) & (c.id > self._before[account])
         return self._session.scalar(select(func.count()).where(mine)) == rows
 
+    def abandon(self) -> None:
+        """The insert failed: a file written ahead is deleted."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            ahead.abandon()
+
     def stored(self) -> None:
         """After the insert, in its transaction: register each account's rows for the
         commit when they are all its rows in their range of ids."""
+        try:
+            self._register()
+        finally:
+            self.abandon()  # not taken
+
+    def _register(self) -> None:
         if self._cache is None or not self._chunks:
             return
         sizes: dict[str, int] = {}
@@ -304,7 +324,11 @@ class Writes:
             mine = [chunk for chunk in self._chunks if account in chunk.counts]
             batch = _Batch(transaction, root, self._cache, token, account, before, int(last),
                            mine, sizes[account])  # fmt: skip
-            if batch.rows >= FLUSH_ROWS and all(len(chunk.counts) == 1 for chunk in mine):
+            if self._ahead is not None and self._ahead.account == account:
+                ahead, self._ahead = self._ahead, None  # its file, if written for these rows
+                batch.prepared = ahead.take(token, other, int(last), batch.rows)
+            single = all(len(chunk.counts) == 1 for chunk in mine)
+            if batch.prepared is None and batch.rows >= FLUSH_ROWS and single:
                 batch.prepare()  # its chunks its own (converted by the thread alone)
             batches.append(batch)
 

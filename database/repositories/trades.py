@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from typing import Any, NoReturn
 
 import numpy as np
@@ -191,16 +192,24 @@ class TradeRepository:
         self.add_columns(chunks)
         return len(batch)
 
-    def add_columns(self, chunks: Iterable[dict[str, Any]]) -> None:
+    def add_columns(
+        self, chunks: Iterable[dict[str, Any]], whole: Future[Any] | None = None
+    ) -> None:
         """Store new trades given as columns, chunk after chunk (each as
         ``_trade_io.insert_trades`` takes them: every name of TRADE_COLUMNS, the JSON ones
         as their text), in the session's transaction: the caller has checked every value and
         that the ids are new (the database's unique key still refuses one). Once committed,
-        they are appended to their accounts' trade caches (``_trade_cache_sync.Writes``)."""
+        they are appended to their accounts' trade caches (``_trade_cache_sync.Writes``).
+        ``whole``: the columns of every row the chunks hold, in order, once made (a bulk
+        import's: the cache's file written while the rows are stored, ``_trade_cache_ahead``)."""
         from database.repositories._trade_cache_sync import Writes
 
-        writes = Writes(self._session)
-        insert_trade_chunks(self._session, writes.chunks(chunks))
+        writes = Writes(self._session, whole)
+        try:
+            insert_trade_chunks(self._session, writes.chunks(chunks))
+        except BaseException:
+            writes.abandon()
+            raise
         writes.stored()
 
     def _refuse_known(self, batch: list[TradeRecord]) -> None:
