@@ -88,7 +88,6 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-
 def _storage() -> tuple[Any, Any, Any]:
     """The modules an import stores with: (database.migrate, make_engine, import_candles)."""
     with importing():
@@ -96,6 +95,7 @@ def _storage() -> tuple[Any, Any, Any]:
         from database.session import make_engine
         from services.candle_import import import_candles
     return migrate, make_engine, import_candles
+
 
 def _db(args: argparse.Namespace, settings: Settings) -> int:
     """upgrade: apply the migrations; current: print the revision; retention: see _retention."""

@@ -61,12 +61,21 @@ def candle(minute: int, close: float) -> Candle:
     [
         StreamState("BTC", Timeframe.parse("1m"), "replay", "starting", None, None),
         StreamState(
-            "BTC", Timeframe.parse("1m"), "ccxt binance", "delayed",
-            pd.Timestamp("2024-01-02 10:04", tz="UTC"), candle(5, 101.5), closed_count=5,
-            updated_at=datetime(2024, 1, 2, 10, 5, 30, tzinfo=UTC), error="database busy",
-            version=17, recent=tuple(candle(k, 100.0 + k) for k in range(5)),
-            delayed_since=datetime(2024, 1, 2, 10, 5, 1, tzinfo=UTC), backlog=3,
-            feed_status="live", feed_note="backfilled 12 bars",
+            "BTC",
+            Timeframe.parse("1m"),
+            "ccxt binance",
+            "delayed",
+            pd.Timestamp("2024-01-02 10:04", tz="UTC"),
+            candle(5, 101.5),
+            closed_count=5,
+            updated_at=datetime(2024, 1, 2, 10, 5, 30, tzinfo=UTC),
+            error="database busy",
+            version=17,
+            recent=tuple(candle(k, 100.0 + k) for k in range(5)),
+            delayed_since=datetime(2024, 1, 2, 10, 5, 1, tzinfo=UTC),
+            backlog=3,
+            feed_status="live",
+            feed_note="backfilled 12 bars",
         ),
     ],
     ids=["starting", "every-field"],
@@ -106,8 +115,10 @@ def test_a_worker_follows_the_runners_feeds_and_runs_none(tmp_path, redis_url):
         for _ in range(3):
             assert runner.runner.step()
         until(
-            lambda: worker.market.get("SP500").version > held.version
-            and same_but_version(worker.market.get("SP500"), runner.market.get("SP500")),
+            lambda: (
+                worker.market.get("SP500").version > held.version
+                and same_but_version(worker.market.get("SP500"), runner.market.get("SP500"))
+            ),
             "the worker moves with the runner",
         )
     finally:
@@ -132,8 +143,10 @@ def test_a_worker_started_later_is_brought_up_by_the_heartbeat(tmp_path, redis_u
         try:
             assert worker.market.get("SP500").status == "starting"
             until(
-                lambda: worker.market.get("SP500").status == "finished"
-                and same_but_version(worker.market.get("SP500"), runner.market.get("SP500")),
+                lambda: (
+                    worker.market.get("SP500").status == "finished"
+                    and same_but_version(worker.market.get("SP500"), runner.market.get("SP500"))
+                ),
                 "a late worker holds the finished feed's state",
             )
         finally:

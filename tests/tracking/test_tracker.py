@@ -189,8 +189,9 @@ def test_a_batch_of_more_accounts_and_symbols_than_one_query_binds(session_facto
     assert all(t.market_context["bar_open"] is not None for t in out.stored)
     with session_factory() as session:
         rows = session.execute(
-            select(TRADES.c.account_id, func.min(TRADES.c.id), func.max(TRADES.c.id))
-            .group_by(TRADES.c.account_id)
+            select(TRADES.c.account_id, func.min(TRADES.c.id), func.max(TRADES.c.id)).group_by(
+                TRADES.c.account_id
+            )
         ).all()
     assert out.rows == {account: (low, high) for account, low, high in rows}
     assert len(out.rows) == 520

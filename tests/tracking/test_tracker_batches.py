@@ -189,4 +189,3 @@ def test_batches_spanning_new_bars_label_as_the_labeller_fed_one_trade_at_a_time
         assert rows[trade_id].market_context == context, trade_id
     seen = {name for _, names in expected.values() for name in names}
     assert {"news_event", "stop_loss", "quick_exit", "high_volatility"} <= seen
-
