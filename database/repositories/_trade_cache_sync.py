@@ -255,7 +255,9 @@ class Writes:
     def _noted(self, chunks: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         for chunk in chunks:
             try:
-                self._chunks.append(ChunkRows(chunk, self._sqlite))
+                # a file written ahead: the chunks only for a batch it does not fit
+                held = self._ahead is not None
+                self._chunks.append(ChunkRows(chunk, self._sqlite, held=held))
             except _UNCACHEABLE as exc:
                 self._broken.update(set(chunk["account_id"]))
                 log.debug("trades not cached as written: %s", exc)

@@ -57,7 +57,7 @@ class ChunkRows:
     cache's columns once needed (:meth:`of`: converted once for all its accounts). A large
     chunk is converted at once and its columns let go."""
 
-    def __init__(self, chunk: Mapping[str, Any], sqlite: bool) -> None:
+    def __init__(self, chunk: Mapping[str, Any], sqlite: bool, *, held: bool = False) -> None:
         self._chunk: dict[str, Any] | None = {n: chunk[n] for n in _HELD if n in chunk}
         self._sqlite = sqlite
         self._table: pa.Table | None = None
@@ -80,7 +80,7 @@ class ChunkRows:
                             for k, name in enumerate(names.tolist())}  # fmt: skip
             self.counts = {name: len(rows) for name, rows in self._groups.items()}
         self.labels: set[str] = set() if sqlite else set(chunk["labels"]) - {None}
-        if n >= CONVERTED_FROM:
+        if n >= CONVERTED_FROM and not held:  # held: converted only if ever needed
             self._convert()
 
     def of(self, account: str) -> pa.Table:
