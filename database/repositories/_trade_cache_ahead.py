@@ -58,7 +58,7 @@ class FileAhead:
         self._made: Future[tuple[Path | None, pa.Table | None]] = Future()
         engine = session.get_bind()
 
-        def made() -> None:
+        def made(whole: Future[Mapping[str, Any]]) -> None:
             try:
                 columns = whole.result()
                 rows = len(columns["trade_id"])
@@ -75,7 +75,8 @@ class FileAhead:
             except BaseException as exc:  # no file ahead: appended the usual way
                 self._made.set_exception(exc)
 
-        whole.add_done_callback(lambda _: preparing().submit(made))
+        # given, not closed over: no cycle through the Future's callbacks keeps its rows
+        whole.add_done_callback(lambda done: preparing().submit(made, done))
 
     def take(
         self, token: str, first: int | None, last: int, rows: int
