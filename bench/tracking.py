@@ -43,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 from bench._bytecode import compile_sources  # noqa: E402
 from config.settings import Settings  # noqa: E402
 from database.records import TradeRecord  # noqa: E402
+from database.repositories._candle_cache import CACHE_DIR_VARIABLE  # noqa: E402
 from database.repositories._trade_cache import trade_cache_for  # noqa: E402
 from database.repositories.candles import CandleRepository  # noqa: E402
 from database.repositories.trades import TradeRepository  # noqa: E402
@@ -396,6 +397,12 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
+        # the caches' files in the scratch directory, this process's and the imports': a
+        # PostgreSQL database's would otherwise stay in ~/.cache/stratlens after it is dropped
+        # (~160 MB a run); a SQLite file's are beside it there anyway. A directory the user
+        # set (or "off") is kept
+        if not os.environ.get(CACHE_DIR_VARIABLE, "").strip():
+            os.environ[CACHE_DIR_VARIABLE] = str(scratch / "candle_cache")
         urls = [("sqlite", lambda part: f"sqlite:///{scratch / f'{part}.db'}")]
         if args.postgres:
             urls.append(("postgresql", lambda part: _fresh_pg(args.postgres, f"bench_tr_{part}")))
