@@ -40,4 +40,8 @@ def create_asgi_app(settings: Settings | None = None) -> Any:
 __all__ = ["create_app", "create_asgi_app", "main"]
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    from cli.process_end import end_command
+
+    end_command()
+    sys.exit(code)

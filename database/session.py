@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ _SQLITE_BEGIN_MODES = ("DEFERRED", "IMMEDIATE", "EXCLUSIVE")
 # max_connections of 100)
 POOL_SIZE = 10
 POOL_OVERFLOW = 10
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()  # every engine make_engine made
 
 
 def make_engine(url: str | URL, **engine_kwargs: Any) -> Engine:
@@ -59,7 +61,9 @@ def make_engine(url: str | URL, **engine_kwargs: Any) -> Engine:
     """
     url = make_url(url)
     if url.get_backend_name() == "sqlite":
-        return _sqlite_engine(url, **engine_kwargs)
+        engine = _sqlite_engine(url, **engine_kwargs)
+        _ENGINES.add(engine)
+        return engine
     engine_kwargs.setdefault("pool_pre_ping", True)
     if "poolclass" not in engine_kwargs:
         engine_kwargs.setdefault("pool_size", POOL_SIZE)
@@ -73,7 +77,16 @@ def make_engine(url: str | URL, **engine_kwargs: Any) -> Engine:
             if wait is not None:  # SET LOCAL: this transaction only
                 connection.exec_driver_sql(f"SET LOCAL lock_timeout = {_lock_wait(wait)}")
 
+    _ENGINES.add(engine)
     return engine
+
+
+def dispose_engines() -> None:
+    """Close the pooled connections of every engine :func:`make_engine` made and that is
+    still alive (a process ending: PostgreSQL's sessions end with their protocol's goodbye,
+    SQLite's files are closed as the interpreter would close them)."""
+    for engine in list(_ENGINES):
+        engine.dispose()
 
 
 def write_session_factory(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
