@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from analytics._fifo import fifo_carry
@@ -34,7 +33,8 @@ from analytics.label_config import LabelConfig
 from analytics.round_trips import PositionLedger
 from analytics.trade_batch import time_ns
 from database.repositories._common import DEFAULT_CHUNK_ROWS
-from database.repositories.trades import TRADES, TradeRepository
+from database.repositories.newest_trades import newest_rows
+from database.repositories.trades import TradeRepository
 from database.session import threads_connect_apart
 from tracking.bulk_labels import Roles, label_symbol
 from tracking.history import AccountHistory, apply_stored
@@ -57,10 +57,10 @@ def import_table(
     its symbol OutOfOrderTradeError (the tracker's errors and messages; nothing written).
     ``config``: the labels' (None: no market context, no labels, as a tracker without
     annotator)."""
-    newest = session.scalar(select(func.max(TRADES.c.id)).where(TRADES.c.account_id == account))
+    newest = newest_rows(session, [account])[account]  # 0: no stored row
     with collector_paused():
         history = None
-        if newest is not None:  # what the tracker reads of the account first (its own way)
+        if newest:  # what the tracker reads of the account first (its own way)
             history = AccountHistory(account)
             stored = TradeRepository(session).rows_after(account, 0)[0]
             apply_stored(history, stored, trips=False, newest_row=int(newest))
@@ -91,11 +91,7 @@ def import_parts(
     :class:`NotPlain` when the whole file is not plain (a problem past the head): whatever
     was stored then is rolled back by the caller, whose transaction it is."""
     head, bind = parts.head, session.get_bind()
-    newest = None
-    if head is not None:
-        newest = session.scalar(select(func.max(TRADES.c.id))
-                                .where(TRADES.c.account_id == account))  # fmt: skip
-    if head is None or newest is not None or not threads_connect_apart(bind):
+    if head is None or newest_rows(session, [account])[account] or not threads_connect_apart(bind):
         table = parts.whole.result()
         if table is None:
             raise NotPlain
