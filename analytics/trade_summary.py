@@ -296,15 +296,19 @@ class LiveSummary:
             self._worst = low if math.isnan(self._worst) else min(self._worst, low)
         if labels is None:
             return
+        # per trip, how often it carries each label (a count per distinct label set, its
+        # last row the missing sets'): each label's trips taken at once, not set by set
         codes, distinct = factorized(labels)
-        order = np.argsort(codes, kind="stable")
-        bounds = np.searchsorted(codes[order], np.arange(len(distinct) + 1))
-        rows: dict[str, list[np.ndarray]] = {}
-        for k, label_set in enumerate(distinct.tolist()):
-            for label in label_set:
-                rows.setdefault(label, []).append(order[bounds[k] : bounds[k + 1]])
-        for label, parts in rows.items():
-            carried = pnl[np.concatenate(parts)]
+        sets = distinct.tolist()
+        flat = np.empty(sum(map(len, sets)), dtype=object)
+        flat[:] = list(chain.from_iterable(sets))
+        names, first = pd.factorize(flat)
+        times = np.zeros((len(sets) + 1, len(first)), dtype=np.int64)
+        np.add.at(times, (np.repeat(np.arange(len(sets)), list(map(len, sets))), names), 1)
+        carries = times[codes]
+        for j, label in enumerate(first.tolist()):
+            each = carries[:, j]
+            carried = pnl[each > 0] if each.max() <= 1 else np.repeat(pnl, each)
             row = self._label(label)
             row[0] += len(carried)
             row[1].extend(carried)
