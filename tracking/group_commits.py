@@ -7,7 +7,8 @@ One batch is in flight at a time, and the next is made ready only from a group a
 queued (a quiet stream stores each as it comes). Order and acknowledgements are as without
 it: the batches are stored one after another in the order queued, a trade's Future resolves
 once its batch is committed, and the listeners hear the batches in that order, on the writer
-thread. The writer holds the tracker's lock from the first batch it makes ready until none
+thread (once the next batch's store has started: the database works while they do). The
+writer holds the tracker's lock from the first batch it makes ready until none
 is in flight: the tracker's other work (an import, a catch-up) waits for the batches queued,
 :data:`RUN_GROUPS` at most.
 
@@ -145,10 +146,13 @@ class GroupCommits:
         while True:
             self._gather(pending)
             staged = self._stage(pending, flight.accounts if flight is not None else set())
-            if flight is not None and not self._land(flight, storing):
+            landed = None if flight is None else self._landed(flight, storing)
+            if flight is not None and landed is None:
                 self._forget(staged.accounts)  # made from what the failed batch left
                 staged = self._stage(pending, set())
             flight = self._start(staged, storing)
+            if landed is not None:  # heard while the next one is stored
+                self._notify(landed)
             made += 1
             queued: Pending | bool | None = False  # False: none taken
             if made < RUN_GROUPS:
@@ -235,19 +239,27 @@ class GroupCommits:
     def _land(self, staged: _Staged, storing: ThreadPoolExecutor | None) -> bool:
         """Wait for the batch in flight: the listeners hear it. False when it was not stored
         (its accounts read again; one that another writer moved is made and stored again)."""
+        recorded = self._landed(staged, storing)
+        if recorded is None:
+            return False
+        self._notify(recorded)
+        return True
+
+    def _landed(self, staged: _Staged, storing: ThreadPoolExecutor | None) -> Recorded | None:
+        """:meth:`_land` but for the listeners: the batch stored, for them to hear (the
+        caller starts the next batch's store first: the database works while they do);
+        None when it was not (one made and stored again is heard here)."""
         try:
-            recorded = staged.stored.result()
+            return staged.stored.result()
         except _Moved:
             self._forget(staged.accounts)
             again = self._start(self._stage(staged.pending, set()), storing)
             if again is not None:
                 self._land(again, storing)
-            return False
+            return None
         except BaseException:
             self._forget(staged.accounts)
-            return False
-        self._notify(recorded)
-        return True
+            return None
 
 
 _ACCOUNT = operator.attrgetter("account_id")
