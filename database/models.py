@@ -387,6 +387,21 @@ class DatabaseIdentity(Base):
     token: Mapped[str] = mapped_column(String(32), primary_key=True)
 
 
+class MarketBar(Base):
+    """A closed bar's part of the stored trades' market contexts (0018): every indicator
+    value read from that bar, as JSON text, stored once and shared by every fill read
+    against it. Keyed by the digest of its text (BLAKE2b 128-bit hex): the same bar read the
+    same way is one row whichever writer stored it. Immutable (database triggers)."""
+
+    __tablename__ = "market_bars"
+    __table_args__ = (CheckConstraint("length(key) = 32", name="key_hex"),)
+
+    key: Mapped[str] = mapped_column(
+        String(32).with_variant(String(32, collation="C"), "postgresql"), primary_key=True
+    )
+    body: Mapped[str] = mapped_column(Text)
+
+
 class NewsEvent(Base):
     """One event of the user's news calendar (migration 0011): scheduled economic releases,
     earnings, ... The ``news_event`` label marks trades near one. ``symbol`` None: an event

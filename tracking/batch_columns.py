@@ -69,7 +69,8 @@ def stored_columns(
     out["execution_time"] = times.as_unit("us").to_numpy()
     out["pnl"] = pnl
     out["cumulative_pnl"] = cumulative
-    out["market_context"] = context_texts(contexts)
+    out["market_bars"] = bars = {}  # the bars' parts the contexts name, stored with them
+    out["market_context"] = context_texts(contexts, bars)
     # as add_many's: the trade cache takes them from here rather than from the JSON texts
     out["volatility_regime"], out["market_session"] = context_values(contexts)
     out["labels"] = label_texts(labels)
@@ -77,12 +78,17 @@ def stored_columns(
 
 
 def in_chunks(columns: dict[str, Any], rows: int) -> list[dict[str, Any]]:
-    """``columns`` (lists and arrays of one length) as chunks of ``rows`` rows, in order."""
+    """``columns`` (lists and arrays of one length) as chunks of ``rows`` rows, in order
+    (the bars' parts, ``market_bars``, with the first)."""
     n = len(columns["trade_id"])
     if n <= rows:
         return [columns]
-    return [{name: values[a : a + rows] for name, values in columns.items()}
-            for a in range(0, n, rows)]  # fmt: skip
+    bars = columns.get("market_bars")
+    chunks = [{name: values[a : a + rows] for name, values in columns.items()
+               if name != "market_bars"} for a in range(0, n, rows)]  # fmt: skip
+    if bars is not None:
+        chunks[0]["market_bars"] = bars
+    return chunks
 
 
 _POSITION = operator.attrgetter("account_id", "symbol")

@@ -102,6 +102,9 @@ def import_parts(
     return table, n, table.rows_read - n
 
 
+_BARS = "market_bars"  # the writer's columns: the bars' parts (key -> text) the contexts name
+
+
 class NotPlain(Exception):
     """The whole file is not plain or has a problem (its head was): the caller rolls back
     and reads it the careful way, which names every problem."""
@@ -140,7 +143,9 @@ def _write_pipelined(
             if len(table.trade_ids) < k or not _same_rows(first, rows, k):
                 raise _HeadDiffers
             n = len(table.trade_ids)
-            yield from _chunks({name: values[k:] for name, values in rows.items()}, n - k)
+            rest_rows = {name: values[k:] for name, values in rows.items() if name != _BARS}
+            rest_rows[_BARS] = rows[_BARS]
+            yield from _chunks(rest_rows, n - k)
 
         whole_columns: Future[dict[str, Any]] = Future()  # for the cache's file
         rest.add_done_callback(lambda done: _settle(whole_columns, done))
@@ -185,6 +190,8 @@ def _settle(
 def _same_rows(head: dict[str, Any], whole: dict[str, Any], n: int) -> bool:
     """Whether the first ``n`` rows of ``whole`` are the rows of ``head`` (NaN equal NaN)."""
     for name, values in head.items():
+        if name == _BARS:  # the bars the contexts name: the contexts' texts say which
+            continue
         other = whole[name][:n]
         if isinstance(values, np.ndarray):
             kind = values.dtype.kind
@@ -286,10 +293,11 @@ def _columns(
     cumulative = np.cumsum(np.concatenate(([history.cumulative_pnl], pnl)))[1:]
     contexts: list[Any] = ["{}"] * n
     labels: list[Any] = ["[]"] * n
+    bars: dict[str, str] = {}
     if config is not None:
         entries = {symbol: history.entries.get(symbol, []) for symbol in symbols}
         contexts, labels = _annotations(session, config, codes, entries, sign, table, t_ns,
-                                        roles)  # fmt: skip
+                                        roles, bars)  # fmt: skip
     return {
         "trade_id": table.trade_ids, "account_id": [account] * n,
         "strategy_id": table.strategies, "run_id": [None] * n, "symbol": table.symbols,
@@ -297,6 +305,7 @@ def _columns(
         "commission": table.fees, "execution_time": table.times_us.astype("datetime64[us]"),
         "market_context": contexts, "labels": labels, "pnl": pnl,
         "cumulative_pnl": cumulative, "source": [SOURCE] * n, "order_id": table.orders,
+        _BARS: bars,
     }  # fmt: skip
 
 
@@ -339,10 +348,11 @@ def _positions(
 
 def _annotations(
     session: Session, config: LabelConfig, codes: np.ndarray, entries: dict[str, list[float]],
-    sign: np.ndarray, table: FillTable, t_ns: np.ndarray, roles: Roles,
+    sign: np.ndarray, table: FillTable, t_ns: np.ndarray, roles: Roles, bars: dict[str, str],
 ) -> tuple[list[str], list[str]]:  # fmt: skip
     """Each fill's context and labels as stored, a symbol at a time (``entries``: per
-    symbol, the notionals the account's stored fills opened, in order)."""
+    symbol, the notionals the account's stored fills opened, in order); the bars' parts the
+    contexts name added to ``bars``."""
     symbols = list(entries)
     from analytics.labels import NewsCalendar
     from database.repositories.news import NewsRepository
@@ -359,17 +369,20 @@ def _annotations(
         rows = order[bounds[code] : bounds[code + 1]]
         part = Roles(*(a[rows] for a in roles))
         made = label_symbol(session, annotator, news, symbol, t_ns[rows], table.prices[rows],
-                            sign[rows], part, entries[symbol])  # fmt: skip
+                            sign[rows], part, entries[symbol], bars)  # fmt: skip
         contexts[rows], labels[rows] = made
     return contexts.tolist(), labels.tolist()
 
 
 def _chunks(columns: dict[str, Any], n: int) -> Iterator[dict[str, Any]]:
     """The columns in chunks of DEFAULT_CHUNK_ROWS rows (PostgreSQL stores one while the
-    next one's text is made)."""
+    next one's text is made); the bars' parts the contexts name with the first."""
     for start in range(0, n, DEFAULT_CHUNK_ROWS):
         stop = start + DEFAULT_CHUNK_ROWS
-        yield {name: values[start:stop] for name, values in columns.items()}
+        chunk = {name: values[start:stop] for name, values in columns.items() if name != _BARS}
+        if start == 0 and columns.get(_BARS):
+            chunk[_BARS] = columns[_BARS]
+        yield chunk
 
 
 __all__ = ["NotPlain", "import_parts", "import_table"]

@@ -3,7 +3,7 @@
 annotator: a new process's import), without a record, a dict or a tuple per fill.
 
 >>> texts = label_symbol(session, MarketAnnotator(config), news, "BTC", t_ns, price, sign,
-...                      roles, rows)
+...                      roles, entries, bars)
 
 Per symbol, the bars its fills see come from the annotator itself
 (:meth:`MarketAnnotator.bars_for`: its finest stored timeframe, the warm-up before its first
@@ -52,11 +52,12 @@ def label_symbol(
     sign: np.ndarray,
     roles: Roles,
     entries: list[float],
+    bars: dict[str, str],
 ) -> tuple[list[str], list[str]]:
     """(context texts, label texts) of one symbol's fills of the import (times ``t`` in ns,
     in time order), as ``annotator``'s first batch of them labels them (a fresh annotator:
     a new process's); ``entries``: the notionals the account's stored fills of the symbol
-    opened, in order."""
+    opened, in order; the bars' parts the contexts name added to ``bars``."""
     config = annotator.config
     opened = roles.opened
     medians = _medians(config, opened, price, entries)
@@ -66,10 +67,10 @@ def label_symbol(
         roles.direction, [None] * len(t),
     )  # fmt: skip
     parts = annotate_parts(config, bar_ns, symbol, fills, distinct, bar_of, news)
-    return _context_texts(parts), _label_texts(parts.mask)
+    return _context_texts(parts, bars), _label_texts(parts.mask)
 
 
-def _context_texts(parts: Any) -> list[str]:
+def _context_texts(parts: Any, bars: dict[str, str]) -> list[str]:
     """Each fill's context as stored: a fill without a bar has its session's (one text per
     session), one with a bar its own."""
     n = len(parts.mask)
@@ -77,7 +78,7 @@ def _context_texts(parts: Any) -> list[str]:
     out: list[str] = [""] * n
     if has.any():
         rows = np.flatnonzero(has)
-        for k, text in zip(rows.tolist(), context_texts(parts.contexts(rows)), strict=True):
+        for k, text in zip(rows.tolist(), context_texts(parts.contexts(rows), bars), strict=True):
             out[k] = text
     if not has.all():  # a context per session: {market_session: ...} and the null rest
         rows = np.flatnonzero(~has)

@@ -50,6 +50,7 @@ from sqlalchemy.orm import Session
 
 from database.models import DatabaseIdentity
 from database.repositories._arrow_files import discard
+from database.repositories._common import within
 from database.repositories._trade_cache import TradeFileCache, loaded, table_of, trade_cache_for
 from database.repositories._trade_rows import ChunkRows, Uncacheable, jsonb_known
 
@@ -381,13 +382,10 @@ def _rolled_back(session: Session, previous: Any) -> None:
         return
     kept = []
     for batch in batches:
-        transaction = batch.transaction
-        while transaction is not None and transaction is not previous:
-            transaction = transaction.parent
-        if transaction is None:
-            kept.append(batch)
-        else:
+        if within(batch.transaction, previous):
             batch.dropped()
+        else:
+            kept.append(batch)
     session.info[_PENDING] = kept
 
 

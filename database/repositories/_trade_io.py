@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 from database.repositories._candle_io import _dbapi_cursor
 from database.repositories._columnar import wall_texts
 from database.repositories._common import bulk_dialect
+from database.repositories._market_bars import store_bars
 from database.repositories._pg_binary import (
     HEADER,
     TRAILER,
@@ -61,19 +62,31 @@ _ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"))
 def insert_trades(session: Session, columns: dict[str, Sequence[Any]]) -> None:
     """Insert the trades given as ``columns`` (every name of :data:`TRADE_COLUMNS`: lists of
     one value per trade; ``execution_time`` a datetime64[us] UTC array; the JSON columns
-    already JSON text)."""
-    insert_columns(session, "trades", TRADE_COLUMNS, columns)
+    already JSON text; ``market_bars``, when given: the bar parts their contexts name,
+    ``_trade_context.context_texts``' key -> text)."""
+    insert_trade_chunks(session, [columns])
 
 
 def insert_trade_chunks(session: Session, chunks: Iterable[dict[str, Sequence[Any]]]) -> None:
     """Insert the trades of every chunk (each as :func:`insert_trades` takes them), made
     as they are needed: on PostgreSQL one COPY, a chunk made while the server stores the
-    one before."""
+    one before. The bar parts the chunks carry are stored after them, in the same
+    transaction (no key ties a trade to its bar: the order does not matter)."""
     connection = session.connection()
+    bars: dict[str, str] = {}
+
+    def noted(chunks: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for chunk in chunks:
+            given = chunk.get("market_bars")
+            if given:
+                bars.update(given)
+            yield chunk
+
     if bulk_dialect(connection, "storing trades") == "postgresql":
-        copy_chunks(connection, "trades", TRADE_COLUMNS, chunks)
+        copy_chunks(connection, "trades", TRADE_COLUMNS, noted(chunks))
     else:
-        _insert_sqlite_chunks(connection, "trades", TRADE_COLUMNS, chunks)
+        _insert_sqlite_chunks(connection, "trades", TRADE_COLUMNS, noted(chunks))
+    store_bars(session, bars)
 
 
 def insert_columns(

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from database.models import Trade
 from database.records import TradeRecord
 from database.repositories._common import TimeLike, where_matching
-from database.repositories.trades import _trade_record
+from database.repositories.trades import trade_records
 
 TRADES: Table = Trade.__table__  # type: ignore[assignment]
 
@@ -51,8 +51,9 @@ class TradePages:
         if label is not None:
             statement = statement.where(self._carries(label))
         statement = statement.order_by(TRADES.c.id).limit(limit)
-        rows = self._session.execute(statement).mappings()
-        return [(int(row["id"]), _trade_record(row)) for row in rows]
+        rows = self._session.execute(statement).mappings().all()
+        records = trade_records(self._session, rows)
+        return [(int(row["id"]), record) for row, record in zip(rows, records, strict=True)]
 
     def _carries(self, label: str) -> Any:
         """The condition "the trade's labels (a JSON list) hold ``label``"."""

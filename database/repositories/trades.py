@@ -37,6 +37,8 @@ from database.repositories._common import (
     where_matching,
 )
 from database.repositories._execution_io import fetched_columns
+from database.repositories._market_bars import bar_parts
+from database.repositories._trade_context import bar_refs, context_of, context_texts
 from database.repositories._trade_copy import Halves, copied_rows
 from database.repositories._trade_io import insert_trade_chunks
 from database.repositories._trade_rows import context_values
@@ -73,71 +75,6 @@ def _json(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
-# A market context holding every key of CONTEXT_KEYS, first and in that order (the
-# annotator's, analytics.market_context.CONTEXT_KEYS: a test holds them equal), is stored
-# without its null entries and marked by the key COMPACT_CONTEXT, whose value names the key
-# set (1: these): a context without bars is ~40 bytes instead of ~420, one with bars drops
-# what its rules could not compute. Read back (:func:`_context_of`) it is the same dict,
-# keys in the same order. A context of any other shape (a source's own, an empty one) is
-# stored as it is (one with a key named COMPACT_CONTEXT of its own: wrapped, marker 0).
-# Should the annotator's keys change, they become key set 2 and set 1 stays.
-CONTEXT_KEYS = (
-    "volatility_regime", "market_session", "trend", "volume_profile", "price_level",
-    "bar_open", "close", "atr", "atr_pct", "atr_pct_rank", "sma", "close_vs_sma_atr",
-    "sma_slope_pct", "volume", "volume_z", "donchian_high", "donchian_low", "to_high_atr",
-    "to_low_atr", "rsi", "bollinger_upper", "bollinger_lower", "momentum_atr",
-)  # fmt: skip
-COMPACT_CONTEXT = "_compact"
-_CONTEXT_WIDTH = len(CONTEXT_KEYS)
-
-
-def _context_texts(contexts: list[Any]) -> list[str]:
-    """Each market context as the JSON text stored (compact when it has the annotator's
-    shape: see CONTEXT_KEYS)."""
-    keys = CONTEXT_KEYS
-    width = _CONTEXT_WIDTH
-    marker = COMPACT_CONTEXT
-    dumps = orjson.dumps
-    numpy = orjson.OPT_SERIALIZE_NUMPY
-    out = []
-    for context in contexts:
-        if tuple(context)[:width] != keys or marker in context:
-            if marker in context:  # a source's own key of that name: wrapped
-                context = {marker: 0, "context": context}
-            out.append(_json(context))
-            continue
-        if len(context) == width:  # the annotator's alone
-            try:
-                full = None not in context.values()  # nothing to leave out: stored as it is
-            except ValueError:  # a value that does not compare (an array): the long way
-                full = False
-            if full:
-                out.append(dumps(context, option=numpy).decode())
-                continue
-            kept = {k: v for k, v in context.items() if v is not None}
-        else:  # the source's keys after CONTEXT_KEYS kept as they are, null or not
-            items = list(context.items())
-            kept = {k: v for k, v in items[:width] if v is not None}
-            kept.update(items[width:])
-        kept[marker] = 1  # key set 1: CONTEXT_KEYS
-        out.append(dumps(kept, option=numpy).decode())
-    return out
-
-
-def _context_of(stored: Any = None) -> dict[str, Any]:
-    """A stored market context as it was recorded: a compact one with its null entries
-    back, CONTEXT_KEYS first and in order, then the source's keys in their stored order."""
-    if not stored:
-        return {} if stored is None else dict(stored)
-    marker = stored.get(COMPACT_CONTEXT)
-    if marker != 1:
-        return dict(stored["context"] if marker == 0 else stored)
-    out: dict[str, Any] = dict.fromkeys(CONTEXT_KEYS)
-    out.update(stored)
-    del out[COMPACT_CONTEXT]
-    return out
-
-
 def _columns(records: list[TradeRecord]) -> dict[str, Any]:
     """The records as the columns the writer takes (the JSON ones as their text)."""
     columns: dict[str, Any] = {
@@ -148,16 +85,12 @@ def _columns(records: list[TradeRecord]) -> dict[str, Any]:
     }  # fmt: skip
     columns["execution_time"] = _utc_array([r.execution_time for r in records])
     contexts = [r.market_context for r in records]
-    columns["market_context"] = _context_texts(contexts)
+    columns["market_bars"] = bars = {}
+    columns["market_context"] = context_texts(contexts, bars)
     # what the database extracts of them, for the trade cache (not stored: not a column)
     columns["volatility_regime"], columns["market_session"] = context_values(contexts)
     columns["labels"] = _label_texts([r.labels for r in records])
     return columns
-
-
-def context_texts(contexts: list[Any]) -> list[str]:
-    """Each market context as the JSON text the table stores (see CONTEXT_KEYS)."""
-    return _context_texts(contexts)
 
 
 def label_texts(labels: list[tuple[str, ...]]) -> list[str]:
@@ -236,7 +169,7 @@ class TradeRepository:
         if account_id is not None:
             statement = statement.where(TRADES.c.account_id == account_id)
         row = self._session.execute(statement.order_by(TRADES.c.id)).mappings().first()
-        return None if row is None else _trade_record(row)
+        return None if row is None else trade_records(self._session, [row])[0]
 
     def list(
         self,
@@ -265,7 +198,7 @@ class TradeRepository:
             end=end,
         )
         statement = ordered(statement, (TRADES.c.execution_time, TRADES.c.id), limit)
-        return [_trade_record(row) for row in self._session.execute(statement).mappings()]
+        return trade_records(self._session, self._session.execute(statement).mappings().all())
 
     def frame(
         self,
@@ -311,7 +244,7 @@ class TradeRepository:
                 frame = frame.loc[keep].reset_index(drop=True)
             if version is not None:
                 frame.attrs["stored_version"] = version
-        return _finished(frame, context)
+        return _finished(frame, context, self._session)
 
     def rows_after(self, account_id: str, row: int) -> tuple[pd.DataFrame, int]:
         """(the account's trades stored after row ``row``, as :meth:`frame` gives them with
@@ -491,11 +424,14 @@ def _from_cache(cached: pd.DataFrame, account_id: str) -> pd.DataFrame:
     return frame[list(_FRAME_COLUMNS)]
 
 
-def _finished(frame: pd.DataFrame, context: bool) -> pd.DataFrame:
-    """Labels (and the context) parsed from their JSON texts, the text columns one dtype."""
+def _finished(frame: pd.DataFrame, context: bool, session: Session | None = None) -> pd.DataFrame:
+    """Labels (and the context: its bars' parts read through ``session``) parsed from their
+    JSON texts, the text columns one dtype."""
     frame["labels"] = _parsed(frame["labels"], tuple)
     if context:
-        frame["market_context"] = _parsed(frame["market_context"], _context_of)
+        stored = _parsed(frame["market_context"], _loaded)
+        bars = bar_parts(session, bar_refs(stored)) if session is not None else {}
+        frame["market_context"] = [context_of(c, bars) for c in stored]
     for name in _TEXT_COLUMNS:  # one dtype whichever way it was read (missing: NaN)
         if frame[name].dtype != "str":
             frame[name] = frame[name].astype("str")
@@ -521,7 +457,18 @@ def _parsed(texts: pd.Series, kind: Callable[..., Any]) -> list[Any]:
     return values[codes].tolist()
 
 
-def _trade_record(row: Any) -> TradeRecord:
+def _loaded(value: Any = None) -> Any:
+    return value
+
+
+def trade_records(session: Session, rows: list[Any]) -> list[TradeRecord]:
+    """The trades table's rows (mappings) as records, their contexts' bars read at once."""
+    refs = bar_refs(row["market_context"] for row in rows)
+    bars = bar_parts(session, refs) if refs else {}
+    return [_trade_record(row, bars) for row in rows]
+
+
+def _trade_record(row: Any, bars: Any = None) -> TradeRecord:
     return TradeRecord(
         trade_id=row["trade_id"],
         account_id=row["account_id"],
@@ -533,7 +480,7 @@ def _trade_record(row: Any) -> TradeRecord:
         volume=row["volume"],
         commission=row["commission"],
         execution_time=row["execution_time"],
-        market_context=_context_of(row["market_context"]),
+        market_context=context_of(row["market_context"], bars),
         labels=tuple(row["labels"]),
         pnl=row["pnl"],
         cumulative_pnl=row["cumulative_pnl"],

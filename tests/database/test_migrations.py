@@ -30,6 +30,7 @@ from tests.database.builders import signal, signals
 ROOT = Path(__file__).resolve().parents[2]
 TABLES = {
     "candles",
+    "market_bars",
     "candle_series_versions",
     "candle_imports",
     "strategy_runs",

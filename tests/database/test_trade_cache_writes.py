@@ -25,8 +25,8 @@ from database.records import TradeRecord
 from database.repositories import _trade_cache_sync as sync
 from database.repositories import _trade_rows
 from database.repositories._trade_cache import trade_cache_for
+from database.repositories._trade_context import COMPACT_CONTEXT
 from database.repositories.trades import (
-    COMPACT_CONTEXT,
     TradeRepository,
     _columns,
     _finished,

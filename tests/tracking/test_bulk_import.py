@@ -14,6 +14,8 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
+from database.repositories._market_bars import bar_parts
+from database.repositories._trade_context import bar_refs, context_of
 from database.repositories.candles import CandleRepository
 from market.sample_data import generate_random_walk
 from services.tracking import TrackingService
@@ -74,14 +76,16 @@ def _rows(session_factory, account: str) -> list[tuple]:
         found = session.execute(
             text(f"SELECT {COLUMNS} FROM trades WHERE account_id = :a ORDER BY id"), {"a": account}
         ).all()
-    out = []
-    for row in found:
-        values = list(row)
-        for k in (9, 10):  # JSON: text on SQLite, jsonb on PostgreSQL
-            if isinstance(values[k], str):
-                values[k] = orjson.loads(values[k])
-        out.append(tuple(values))
-    return out
+        out = []
+        for row in found:
+            values = list(row)
+            for k in (9, 10):  # JSON: text on SQLite, jsonb on PostgreSQL
+                if isinstance(values[k], str):
+                    values[k] = orjson.loads(values[k])
+            out.append(values)
+        # the contexts whole: their bars' parts (stored once in market_bars) read back
+        bars = bar_parts(session, bar_refs(v[9] for v in out))
+    return [(*v[:9], context_of(v[9], bars), *v[10:]) for v in out]
 
 
 @pytest.mark.parametrize("iso", [False, True])

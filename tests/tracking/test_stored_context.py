@@ -13,9 +13,10 @@ from sqlalchemy import text
 
 from analytics.market_context import CONTEXT_KEYS
 from database.records import TradeRecord
+from database.repositories._trade_context import CONTEXT_KEYS as STORED_KEYS
+from database.repositories._trade_context import context_of, context_texts
 from database.repositories.trade_pages import TradePages
-from database.repositories.trades import CONTEXT_KEYS as STORED_KEYS
-from database.repositories.trades import TradeRepository, _context_of, _context_texts
+from database.repositories.trades import TradeRepository
 
 T0 = datetime(2024, 3, 1, 14, 0, tzinfo=UTC)
 
@@ -49,10 +50,13 @@ def test_the_stored_keys_are_the_annotators():
     assert STORED_KEYS == CONTEXT_KEYS
 
 
-def test_contexts_round_trip_in_memory_with_their_key_order():
-    texts = _context_texts(CONTEXTS)
+@pytest.mark.parametrize("with_bars", [False, True], ids=["key set 1", "bars apart"])
+def test_contexts_round_trip_in_memory_with_their_key_order(with_bars):
+    bars: dict[str, str] | None = {} if with_bars else None
+    texts = context_texts(CONTEXTS, bars)
+    parts = {key: orjson.loads(body) for key, body in (bars or {}).items()}
     for given, stored in zip(CONTEXTS, texts, strict=True):
-        back = _context_of(orjson.loads(stored))
+        back = context_of(orjson.loads(stored), parts)
         assert back == given
         assert list(back) == list(given)
     # the annotator's contexts are stored without their nulls
