@@ -24,74 +24,24 @@ import math
 import operator
 from collections import deque, namedtuple
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from analytics.bar_ranks import window_ranks
+from analytics.bar_snapshot import (
+    CONTEXT_KEYS,
+    NAN,
+    BarSnapshot,
+    bar_snapshot,
+    snapshot_of,
+)
 from analytics.label_config import LabelConfig
 from analytics.sessions import CalendarGrid, CalendarWindow, market_session
 from indicators.registry import get as indicator
 from market.calendars import ALWAYS_OPEN, TradingCalendar
 from market.candles import Candle
-
-NAN = float("nan")
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-CONTEXT_KEYS = (
-    "volatility_regime",
-    "market_session",
-    "trend",
-    "volume_profile",
-    "price_level",
-    "bar_open",  # the open time (ISO, UTC) of the bar the context was read from
-    "close",
-    "atr",
-    "atr_pct",
-    "atr_pct_rank",
-    "sma",
-    "close_vs_sma_atr",
-    "sma_slope_pct",
-    "volume",
-    "volume_z",
-    "donchian_high",
-    "donchian_low",
-    "to_high_atr",
-    "to_low_atr",
-    "rsi",
-    "bollinger_upper",
-    "bollinger_lower",
-    "momentum_atr",
-)
-
-
-@dataclass(frozen=True, slots=True)
-class BarSnapshot:
-    """What one closed bar says, all its indicators read; NaN where still warming up."""
-
-    open_ns: int
-    close: float
-    atr: float
-    atr_pct: float  # 100 x ATR / close
-    atr_pct_rank: float  # percentile rank of the ATR share in its trailing window (0-100)
-    volatility_regime: str | None
-    sma: float
-    close_vs_sma_atr: float
-    sma_slope_pct: float
-    trend: str | None
-    volume: float
-    volume_z: float
-    volume_profile: str | None
-    donchian_high: float
-    donchian_low: float
-    rsi: float
-    bollinger_upper: float
-    bollinger_lower: float
-    momentum_atr: float  # close minus the close lookback_bars before, in ATRs
-    context: dict[str, Any]  # this bar's part of a fill's context (JSON values), built once
 
 
 class SortedWindow:
@@ -143,114 +93,6 @@ def rank_pct(ordered: list[float], current: float) -> float:
     return 100.0 * (below + 0.5 * equal) / len(ordered)
 
 
-def zscore(before: Sequence[float], size: int, current: float) -> float:
-    """``current`` against the ``size`` values before it (population deviation; exactly
-    rounded sums, so the batch and the incremental forms agree to the bit). ±inf when they
-    are all equal and ``current`` is not; NaN until there are ``size`` of them."""
-    if len(before) < size:
-        return NAN
-    mean = math.fsum(before) / size
-    spread = math.sqrt(math.fsum([(v - mean) ** 2 for v in before]) / size)
-    if spread == 0.0:
-        return 0.0 if current == mean else math.copysign(math.inf, current - mean)
-    return (current - mean) / spread
-
-
-def bar_snapshot(
-    config: LabelConfig,
-    *,
-    open_ns: int,
-    close: float,
-    volume: float,
-    atr: float,
-    atr_rank: float,
-    sma: float,
-    sma_before: float,
-    close_before: float,
-    volumes_before: Sequence[float],
-    rsi: float,
-    bollinger: tuple[float, float],
-    donchian: tuple[float, float],
-) -> BarSnapshot:
-    """The snapshot of a bar from its raw indicator values: ``atr_rank`` the percentile rank
-    of its ATR/close among the last rank_window (NaN: too few), ``sma_before`` the SMA
-    slope_bars before, ``close_before`` the close lookback_bars before, ``volumes_before``
-    the window volumes before this bar, ``bollinger`` (upper, lower), ``donchian`` (high,
-    low)."""
-    vol, trend_cfg, volume_cfg = config.volatility, config.trend, config.volume
-    rank = atr_rank
-    regime = None
-    if rank == rank:
-        regime = (
-            "high"
-            if rank >= vol.high_percentile
-            else "low"
-            if rank <= vol.low_percentile
-            else "medium"
-        )
-    to_sma = (close - sma) / atr
-    slope = 100.0 * (sma / sma_before - 1.0)
-    trend = None
-    if to_sma == to_sma and slope == slope:
-        trend = "sideways"
-        if to_sma > trend_cfg.band_atr and slope > 0:
-            trend = "uptrend"
-        elif to_sma < -trend_cfg.band_atr and slope < 0:
-            trend = "downtrend"
-    z = zscore(volumes_before, volume_cfg.window, volume)
-    profile = None
-    if z == z:
-        profile = "high" if z >= volume_cfg.high_z else "low" if z <= volume_cfg.low_z else "medium"
-    numbers = {
-        "close": close,
-        "atr": atr,
-        "atr_pct": 100.0 * atr / close,
-        "atr_pct_rank": rank,
-        "sma": sma,
-        "close_vs_sma_atr": to_sma,
-        "sma_slope_pct": slope,
-        "volume": volume,
-        "volume_z": z,
-        "donchian_high": donchian[0],
-        "donchian_low": donchian[1],
-        "rsi": rsi,
-        "bollinger_upper": bollinger[0],
-        "bollinger_lower": bollinger[1],
-        "momentum_atr": (close - close_before) / atr,
-    }
-    context: dict[str, Any] = dict.fromkeys(CONTEXT_KEYS)
-    context.update(
-        volatility_regime=regime,
-        trend=trend,
-        volume_profile=profile,
-        bar_open=(EPOCH + timedelta(microseconds=open_ns // 1000)).isoformat(),
-    )
-    isfinite = math.isfinite
-    context.update({key: v if isfinite(v) else None for key, v in numbers.items()})
-    return BarSnapshot(
-        open_ns=open_ns,
-        volatility_regime=regime,
-        trend=trend,
-        volume_profile=profile,
-        atr_pct_rank=rank,
-        atr_pct=numbers["atr_pct"],
-        close_vs_sma_atr=to_sma,
-        sma_slope_pct=slope,
-        volume_z=z,
-        momentum_atr=numbers["momentum_atr"],
-        close=close,
-        atr=atr,
-        sma=sma,
-        volume=volume,
-        donchian_high=donchian[0],
-        donchian_low=donchian[1],
-        rsi=rsi,
-        bollinger_upper=bollinger[0],
-        bollinger_lower=bollinger[1],
-        context=context,
-    )
-
-
 def _indicator_params(config: LabelConfig) -> dict[str, dict[str, Any]]:
     mr = config.mean_reversion
     return {
@@ -297,31 +139,40 @@ class BarFrame:
         return found
 
     def snapshots(self, positions: list[int]) -> list[BarSnapshot]:
-        """:meth:`snapshot` of each position (>= 0), the ranks of those not made yet at once."""
+        """:meth:`snapshot` of each position (>= 0), those not made yet at once: their ranks
+        counted together, each column's values at them read in one go."""
         made, new = self._snapshots, [i for i in positions if i not in self._snapshots]
-        ranks = window_ranks(self.share, np.array(new), self.config.volatility.rank_window)
-        made.update((i, self._snapshot(i, r)) for i, r in zip(new, ranks.tolist(), strict=True))
+        if new:
+            c = self.config
+            slope, look, size = c.trend.slope_bars, c.momentum.lookback_bars, c.volume.window
+            at = np.array(new, dtype=np.int64)
+            volume = self.volume
+            columns = (
+                self.open_ns[at].tolist(), self.close[at].tolist(), volume[at].tolist(),
+                self.atr[at].tolist(),
+                window_ranks(self.share, at, c.volatility.rank_window).tolist(),
+                self.sma[at].tolist(), _before(self.sma, at, slope),
+                _before(self.close, at, look),
+                [volume[max(0, i - size) : i].tolist() for i in new],
+                *(a[at].tolist() for a in (self.rsi, self.bb_upper, self.bb_lower,
+                                           self.dc_high, self.dc_low)),
+            )  # fmt: skip
+            rows = zip(*columns, strict=True)
+            made.update(zip(new, (snapshot_of(c, *raw) for raw in rows), strict=True))
         return [made[i] for i in positions]
 
-    def _snapshot(self, i: int, rank: float | None = None) -> BarSnapshot:
+    def _snapshot(self, i: int) -> BarSnapshot:
         c = self.config
-        rank_w, slope, look, vol_w = (c.volatility.rank_window, c.trend.slope_bars,
-                                      c.momentum.lookback_bars, c.volume.window)  # fmt: skip
-        return bar_snapshot(
-            c,
-            open_ns=int(self.open_ns[i]),
-            close=float(self.close[i]),
-            volume=float(self.volume[i]),
-            atr=float(self.atr[i]),
-            atr_rank=self._rank(i, rank_w) if rank is None else rank,
-            sma=float(self.sma[i]),
-            sma_before=float(self.sma[i - slope]) if i >= slope else NAN,
-            close_before=float(self.close[i - look]) if i >= look else NAN,
-            volumes_before=self.volume[max(0, i - vol_w) : i].tolist(),
-            rsi=float(self.rsi[i]),
-            bollinger=(float(self.bb_upper[i]), float(self.bb_lower[i])),
-            donchian=(float(self.dc_high[i]), float(self.dc_low[i])),
-        )
+        slope, look, vol_w = c.trend.slope_bars, c.momentum.lookback_bars, c.volume.window
+        return snapshot_of(
+            c, int(self.open_ns[i]), float(self.close[i]), float(self.volume[i]),
+            float(self.atr[i]), self._rank(i, c.volatility.rank_window), float(self.sma[i]),
+            float(self.sma[i - slope]) if i >= slope else NAN,
+            float(self.close[i - look]) if i >= look else NAN,
+            self.volume[max(0, i - vol_w) : i].tolist(), float(self.rsi[i]),
+            float(self.bb_upper[i]), float(self.bb_lower[i]), float(self.dc_high[i]),
+            float(self.dc_low[i]),
+        )  # fmt: skip
 
     def _rank(self, i: int, size: int) -> float:
         window = self.share[max(0, i - size + 1) : i + 1]
@@ -482,23 +333,12 @@ class BarStream:
 
     def snapshot(self, raw: tuple) -> BarSnapshot:
         """The snapshot of a bar from :meth:`update_raw`'s values."""
-        (open_ns, close, volume, atr, rank, sma, sma_before, close_before, volumes_before,
-         rsi, upper, lower, high, low) = raw  # fmt: skip
-        return bar_snapshot(
-            self.config,
-            open_ns=open_ns,
-            close=close,
-            volume=volume,
-            atr=atr,
-            atr_rank=rank,
-            sma=sma,
-            sma_before=sma_before,
-            close_before=close_before,
-            volumes_before=volumes_before,
-            rsi=rsi,
-            bollinger=(upper, lower),
-            donchian=(high, low),
-        )
+        return snapshot_of(self.config, *raw)
+
+
+def _before(values: np.ndarray, at: np.ndarray, bars: int) -> list[float]:
+    """Each position's value ``bars`` before it (NaN before the first)."""
+    return np.where(at >= bars, values[np.maximum(at - bars, 0)], NAN).tolist()
 
 
 _HighLow = namedtuple("_HighLow", "high low")  # what DonchianState reads of a candle
