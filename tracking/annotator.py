@@ -48,7 +48,7 @@ WARMUP_BARS = 400  # the longest window of the default rules (ATR rank 100 on AT
 CALENDAR_SPAN = pd.Timedelta(days=21)  # what the calendar (closed days, session) is read from
 NO_BARS = pd.Timedelta(minutes=1)  # a Labeller needs a bar length even without bars
 KEEP_BARS = 4096  # bars a trade may lag behind the newest bar fed (another account's trades)
-FRAME_BARS = 4096  # a batch that reads at least this many bars not fed yet reads them at once
+FRAME_BARS = 2048  # a batch that reads at least this many bars not fed yet reads them at once
 
 
 @dataclass
