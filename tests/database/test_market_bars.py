@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import orjson
 import pytest
 from sqlalchemy import text
@@ -17,7 +18,7 @@ from sqlalchemy.exc import DBAPIError
 from analytics.market_context import CONTEXT_KEYS
 from database.records import TradeRecord
 from database.repositories._market_bars import known_keys
-from database.repositories._trade_context import BAR_REF, bar_key, context_texts
+from database.repositories._trade_context import BAR_REF, FILL_KEYS, bar_key, context_texts
 from database.repositories._trade_io import insert_trades
 from database.repositories.trade_pages import TradePages
 from database.repositories.trades import TradeRepository, _columns
@@ -227,3 +228,26 @@ def test_stored_bars_are_immutable(session_factory):
 def test_stored_bars_refuse_a_truncate_on_postgresql(session_factory):
     with session_factory() as session, pytest.raises(DBAPIError, match="immutable"):
         session.execute(text("TRUNCATE market_bars"))
+
+
+def test_a_fills_text_is_what_orjson_writes_of_its_part():
+    """The fill's text, made from the JSON of its parts, is byte for byte orjson's text of
+    {its part without nulls, _bar, _compact: 2}, whatever is null or a numpy number."""
+    bar = bar_part()
+    cases = [
+        of_fill(bar, 100.0),
+        {**of_fill(bar, 100.0), "volatility_regime": None, "price_level": None},
+        {**of_fill(bar, 100.0), "to_high_atr": None, "to_low_atr": np.float64(-0.0)},
+        {**of_fill(bar, 100.0), "market_session": 'quote " and \\ back', "to_high_atr": 1e-7},
+        {**of_fill(bar, 100.0), "volatility_regime": None, "market_session": None,
+         "price_level": None, "to_high_atr": None, "to_low_atr": None},
+    ]  # fmt: skip
+    bars: dict[str, str] = {}
+    texts = context_texts(cases, bars)
+    for context, stored in zip(cases, texts, strict=True):
+        key = orjson.loads(stored)[BAR_REF]
+        assert bar_key(bars[key]) == key
+        part = {k: context[k] for k in FILL_KEYS if context[k] is not None}
+        expected = {**part, BAR_REF: key, "_compact": 2}
+        assert stored == orjson.dumps(expected, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    assert len(bars) == 1  # every case read against the one bar
