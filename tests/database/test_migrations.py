@@ -369,3 +369,34 @@ def test_0005_indexes_by_series_only_the_signals_without_a_run(empty_database_ur
             StrategyRepository(session).signals.add_many([signal(run_id=run.id + 1)])
     finally:
         engine.dispose()
+
+
+def test_the_downgrade_below_0018_keeps_the_bars_trades_name(empty_database_url):
+    """market_bars holds a part of the stored contexts: not dropped while a trade names one."""
+    from datetime import UTC, datetime
+
+    from database.records import TradeRecord
+    from database.repositories.trades import TradeRepository
+    from tests.database.test_market_bars import bar_part, of_fill
+
+    engine = make_engine(empty_database_url)
+    try:
+        upgrade(engine)
+        downgrade(engine, "0017")  # no trade names a bar: the table goes
+        assert "market_bars" not in inspect(engine).get_table_names()
+        upgrade(engine)
+        record = TradeRecord(
+            trade_id="t0", account_id="acc", strategy_id="s", symbol="BTC", side="buy",
+            price=100.0, volume=1.0, commission=0.0,
+            execution_time=datetime(2024, 3, 1, tzinfo=UTC),
+            market_context=of_fill(bar_part(), 100.0),
+        )  # fmt: skip
+        with make_session_factory(engine).begin() as session:
+            TradeRepository(session).add_many([record])
+        with pytest.raises(RuntimeError, match="market_bars"):
+            downgrade(engine, "0017")
+        assert current_revision(engine) == head_revision()
+        with make_session_factory(engine)() as session:
+            assert TradeRepository(session).get("t0", "acc") == record
+    finally:
+        engine.dispose()

@@ -11,7 +11,9 @@ every account) repeated it. From now on the tracker stores the bar's part once, 
 the same way is the same row, whichever writer or process stores it), and each trade's
 context holds its own part and that key (docs/tracking.md, "Stored context"). Rows already
 stored stay as they are and read as before. The table is immutable as trades are: triggers
-refuse an update or a delete (and a TRUNCATE on PostgreSQL).
+refuse an update or a delete (and a TRUNCATE on PostgreSQL). The downgrade refuses while
+a stored trade's context names a bar (dropping the table would lose that part of it; the
+trades are immutable, so it cannot be written back into them).
 
 Frozen once released: plain SQL and types here, never classes from database.models.
 """
@@ -61,7 +63,18 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
+    postgresql = op.get_bind().dialect.name == "postgresql"
+    named = (
+        "SELECT 1 FROM trades WHERE market_context ->> '_compact' = '2' LIMIT 1"
+        if postgresql
+        else "SELECT 1 FROM trades WHERE json_extract(market_context, '$._compact') = 2 LIMIT 1"
+    )
+    if op.get_bind().exec_driver_sql(named).first() is not None:
+        raise RuntimeError(
+            "downgrade below 0018 refused: stored trades' market contexts name bars kept in"
+            " market_bars (their bar's part would be lost; trades are immutable)"
+        )
+    if postgresql:
         op.execute("DROP TABLE market_bars")
         op.execute("DROP FUNCTION market_bars_refuse_change()")
     else:
