@@ -35,14 +35,6 @@ def bulk_dialect(connection: Connection, what: str) -> str:
     return dialect
 
 
-def within(transaction: Any, outer: Any) -> bool:
-    """Whether the session transaction ``transaction`` is ``outer`` or one begun inside it
-    (a savepoint of it, at any depth)."""
-    while transaction is not None and transaction is not outer:
-        transaction = transaction.parent
-    return transaction is not None
-
-
 def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]

@@ -15,22 +15,31 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from database.models import MarketBar
-from database.repositories._common import within
+from database.repositories._at_commit import AtCommit
 
 MARKET_BARS = MarketBar.__table__
 _KEYS_PER_QUERY = 1_000
 _KNOWN_AT_MOST = 200_000  # keys noted per database at most (emptied when full)
-_PENDING = "stratlens_market_bars_pending"
 # engine -> {database token -> keys committed by this process through it}
 _known: weakref.WeakKeyDictionary[Any, dict[str, set[str]]] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
+
+
+class _Stored(NamedTuple):
+    """Keys a transaction stored (``_at_commit.Held``)."""
+
+    transaction: Any
+    root: Any
+    engine: Any
+    token: str
+    keys: list[str]
 
 
 def bar_parts(session: Session, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -72,9 +81,7 @@ def store_bars(session: Session, bars: Mapping[str, str]) -> None:
             list(zip(keys, bodies, strict=True)),
         )
     if token:
-        transaction = session.get_nested_transaction() or session.get_transaction()
-        pending = session.info.setdefault(_PENDING, [])
-        pending.append((transaction, session.get_transaction(), (engine, token), keys))
+        _AT_COMMIT.hold(session, _Stored(*AtCommit.transactions(session), engine, token, keys))
 
 
 def known_keys(engine: Any, token: str) -> frozenset[str]:
@@ -82,38 +89,15 @@ def known_keys(engine: Any, token: str) -> frozenset[str]:
     return frozenset(_known.get(engine, {}).get(token, ()))
 
 
-def _committed(session: Session) -> None:
-    # a savepoint released fires after_commit too: its keys wait for the root's commit
-    if _PENDING not in session.info or session.in_nested_transaction():
-        return
-    root = session.get_transaction()
-    for _, their_root, (engine, token), keys in session.info.pop(_PENDING):
-        if their_root is not root:
-            continue
-        with _lock:
-            known = _known.setdefault(engine, {}).setdefault(token, set())
-            if len(known) + len(keys) > _KNOWN_AT_MOST:
-                known.clear()
-            known.update(keys)
+def _noted(stored: _Stored) -> None:
+    """The keys of a committed transaction noted as stored."""
+    with _lock:
+        known = _known.setdefault(stored.engine, {}).setdefault(stored.token, set())
+        if len(known) + len(stored.keys) > _KNOWN_AT_MOST:
+            known.clear()
+        known.update(stored.keys)
 
 
-def _rolled_back(session: Session, previous: Any) -> None:
-    """The keys of the transaction rolled back (and of those within it) forgotten."""
-    pending = session.info.get(_PENDING)
-    if not pending:
-        return
-    session.info[_PENDING] = [entry for entry in pending if not within(entry[0], previous)]
-
-
-def _ended(session: Session, transaction: Any) -> None:
-    """A root transaction ended without its commit (closed): its keys forgotten."""
-    if transaction.parent is None and session.info.get(_PENDING):
-        kept = [e for e in session.info[_PENDING] if e[1] is not transaction]
-        session.info[_PENDING] = kept
-
-
-event.listen(Session, "after_commit", _committed)
-event.listen(Session, "after_soft_rollback", _rolled_back)
-event.listen(Session, "after_transaction_end", _ended)
+_AT_COMMIT = AtCommit("stratlens_market_bars_pending", _noted)
 
 __all__ = ["MARKET_BARS", "bar_parts", "known_keys", "store_bars"]

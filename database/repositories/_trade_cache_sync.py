@@ -45,12 +45,12 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
-from sqlalchemy import event, func, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from database.models import DatabaseIdentity
 from database.repositories._arrow_files import discard
-from database.repositories._common import within
+from database.repositories._at_commit import AtCommit
 from database.repositories._trade_cache import TradeFileCache, loaded, table_of, trade_cache_for
 from database.repositories._trade_rows import ChunkRows, Uncacheable, jsonb_known
 
@@ -58,7 +58,6 @@ log = logging.getLogger(__name__)
 
 FLUSH_ROWS = 4096  # an account's committed rows held in memory before they make a segment
 HELD_AT_MOST = 65_536  # the process's rows held in all (many slow accounts): all written then
-_PENDING = "trade_cache_pending"  # Session.info: batches to append once it commits
 _UNCACHEABLE = (Uncacheable, pa.ArrowException, TypeError, ValueError, KeyError)
 
 
@@ -311,9 +310,7 @@ class Writes:
             return
         if not self._sqlite:
             jsonb_known(self._session, set().union(*(chunk.labels for chunk in self._chunks)))
-        root = self._session.get_transaction()
-        transaction = self._session.get_nested_transaction() or root
-        batches = self._session.info.setdefault(_PENDING, [])
+        transaction, root = AtCommit.transactions(self._session)
         for k, account in enumerate(accounts):
             last, other = found[2 * k], found[2 * k + 1]
             if last is None:
@@ -333,7 +330,7 @@ class Writes:
             single = all(len(chunk.counts) == 1 for chunk in mine)
             if batch.prepared is None and batch.rows >= FLUSH_ROWS and single:
                 batch.prepare()  # its chunks its own (converted by the thread alone)
-            batches.append(batch)
+            _AT_COMMIT.hold(self._session, batch)
 
 
 @functools.lru_cache(maxsize=64)
@@ -357,46 +354,13 @@ def _range_sql(count: int, sqlite: bool) -> Any:
     return text("SELECT " + ", ".join(parts))
 
 
-def _committed(session: Session) -> None:
-    # a savepoint released (SQLAlchemy's after_commit fires for it too): its batches wait for
-    # the root transaction's commit
-    if _PENDING not in session.info or session.in_nested_transaction():
-        return
-    root = session.get_transaction()  # the one committed
-    batches = session.info.pop(_PENDING)
-    for batch in batches:
-        if batch.root is not root:
-            batch.dropped()
-            continue
-        try:
-            _held.add(batch)
-        except Exception:  # the rows are committed: the cache is only speed
-            log.warning("trade cache of %r not appended after the commit", batch.account,
-                        exc_info=True)  # fmt: skip
-
-
-def _rolled_back(session: Session, previous: Any) -> None:
-    """Drop the batches of the transaction rolled back (and of those within it)."""
-    batches = session.info.get(_PENDING)
-    if not batches:
-        return
-    kept = []
-    for batch in batches:
-        if within(batch.transaction, previous):
-            batch.dropped()
-        else:
-            kept.append(batch)
-    session.info[_PENDING] = kept
-
-
-def _ended(session: Session, transaction: Any) -> None:
-    """A session's transaction ended without its commit (closed): its batches dropped."""
-    if transaction.parent is None and session.info.get(_PENDING):
-        batches = session.info[_PENDING]
-        for batch in batches:
-            if batch.root is transaction:
-                batch.dropped()
-        session.info[_PENDING] = [b for b in batches if b.root is not transaction]
+def _append(batch: _Batch) -> None:
+    """A committed batch into the held rows (written as segments)."""
+    try:
+        _held.add(batch)
+    except Exception:  # the rows are committed: the cache is only speed
+        log.warning("trade cache of %r not appended after the commit", batch.account,
+                    exc_info=True)  # fmt: skip
 
 
 @dataclass
@@ -485,11 +449,8 @@ class _Registry:
 
 _held = _Registry()
 atexit.register(_held.flush_all)
-# every session's: a listener per session costs ~0.15 ms to add; these return at once for
-# a session that holds no batch
-event.listen(Session, "after_commit", _committed)
-event.listen(Session, "after_soft_rollback", _rolled_back)
-event.listen(Session, "after_transaction_end", _ended)
+# the batches to append once their transaction commits (a rolled-back one's file deleted)
+_AT_COMMIT = AtCommit("trade_cache_pending", _append, _Batch.dropped)
 
 
 def flush(cache: TradeFileCache, token: str, account: str | None = None) -> None:
