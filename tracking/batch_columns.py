@@ -13,6 +13,7 @@ import pandas as pd
 
 from analytics.trade_batch import FillRoles, apply_fills
 from database.records import TradeRecord
+from database.repositories._trade_io import BARS, column_chunks
 from database.repositories._trade_rows import context_values
 from database.repositories.trades import context_texts, label_texts
 from tracking.history import AccountHistory
@@ -69,7 +70,7 @@ def stored_columns(
     out["execution_time"] = times.as_unit("us").to_numpy()
     out["pnl"] = pnl
     out["cumulative_pnl"] = cumulative
-    out["market_bars"] = bars = {}  # the bars' parts the contexts name, stored with them
+    out[BARS] = bars = {}  # the bars' parts the contexts name, stored with them
     out["market_context"] = context_texts(contexts, bars)
     # as add_many's: the trade cache takes them from here rather than from the JSON texts
     out["volatility_regime"], out["market_session"] = context_values(contexts)
@@ -79,16 +80,10 @@ def stored_columns(
 
 def in_chunks(columns: dict[str, Any], rows: int) -> list[dict[str, Any]]:
     """``columns`` (lists and arrays of one length) as chunks of ``rows`` rows, in order
-    (the bars' parts, ``market_bars``, with the first)."""
-    n = len(columns["trade_id"])
-    if n <= rows:
+    (the bars' parts with the first)."""
+    if len(columns["trade_id"]) <= rows:
         return [columns]
-    bars = columns.get("market_bars")
-    chunks = [{name: values[a : a + rows] for name, values in columns.items()
-               if name != "market_bars"} for a in range(0, n, rows)]  # fmt: skip
-    if bars is not None:
-        chunks[0]["market_bars"] = bars
-    return chunks
+    return list(column_chunks(columns, rows))
 
 
 _POSITION = operator.attrgetter("account_id", "symbol")

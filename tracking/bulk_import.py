@@ -33,6 +33,7 @@ from analytics.label_config import LabelConfig
 from analytics.round_trips import PositionLedger
 from analytics.trade_batch import time_ns
 from database.repositories._common import DEFAULT_CHUNK_ROWS
+from database.repositories._trade_io import BARS, column_chunks
 from database.repositories.newest_trades import newest_rows
 from database.repositories.trades import TradeRepository
 from database.session import threads_connect_apart
@@ -78,7 +79,7 @@ def import_table(
             _write_pipelined(session, head, _done(table), account, config)
         elif n:
             columns = _columns(session, table, account, config, history)
-            TradeRepository(session).add_columns(_chunks(columns, n), _done(columns))
+            TradeRepository(session).add_columns(_chunks(columns), _done(columns))
     return n, table.rows_read - n
 
 
@@ -100,9 +101,6 @@ def import_parts(
         table = _write_pipelined(session, head, parts.whole, account, config)
     n = len(table.trade_ids)
     return table, n, table.rows_read - n
-
-
-_BARS = "market_bars"  # the writer's columns: the bars' parts (key -> text) the contexts name
 
 
 class NotPlain(Exception):
@@ -138,14 +136,13 @@ def _write_pipelined(
         first = _columns(session, head, account, config, None)
 
         def chunks() -> Iterator[dict[str, Any]]:
-            yield from _chunks(first, k)
+            yield from _chunks(first)
             table, rows = rest.result()
             if len(table.trade_ids) < k or not _same_rows(first, rows, k):
                 raise _HeadDiffers
-            n = len(table.trade_ids)
-            rest_rows = {name: values[k:] for name, values in rows.items() if name != _BARS}
-            rest_rows[_BARS] = rows[_BARS]
-            yield from _chunks(rest_rows, n - k)
+            after = {name: values[k:] for name, values in rows.items() if name != BARS}
+            after[BARS] = rows[BARS]
+            yield from _chunks(after)
 
         whole_columns: Future[dict[str, Any]] = Future()  # for the cache's file
         rest.add_done_callback(lambda done: _settle(whole_columns, done))
@@ -159,8 +156,8 @@ def _write_pipelined(
                 " (a later row is older); every row written from the whole",
                 account,
             )
-            table, rows = rest.result()
-            repository.add_columns(_chunks(rows, len(table.trade_ids)), _done(rows))
+            rows = rest.result()[1]
+            repository.add_columns(_chunks(rows), _done(rows))
         else:
             savepoint.commit()
         return rest.result()[0]
@@ -190,7 +187,7 @@ def _settle(
 def _same_rows(head: dict[str, Any], whole: dict[str, Any], n: int) -> bool:
     """Whether the first ``n`` rows of ``whole`` are the rows of ``head`` (NaN equal NaN)."""
     for name, values in head.items():
-        if name == _BARS:  # the bars the contexts name: the contexts' texts say which
+        if name == BARS:  # the bars the contexts name: the contexts' texts say which
             continue
         other = whole[name][:n]
         if isinstance(values, np.ndarray):
@@ -305,7 +302,7 @@ def _columns(
         "commission": table.fees, "execution_time": table.times_us.astype("datetime64[us]"),
         "market_context": contexts, "labels": labels, "pnl": pnl,
         "cumulative_pnl": cumulative, "source": [SOURCE] * n, "order_id": table.orders,
-        _BARS: bars,
+        BARS: bars,
     }  # fmt: skip
 
 
@@ -374,15 +371,10 @@ def _annotations(
     return contexts.tolist(), labels.tolist()
 
 
-def _chunks(columns: dict[str, Any], n: int) -> Iterator[dict[str, Any]]:
+def _chunks(columns: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """The columns in chunks of DEFAULT_CHUNK_ROWS rows (PostgreSQL stores one while the
     next one's text is made); the bars' parts the contexts name with the first."""
-    for start in range(0, n, DEFAULT_CHUNK_ROWS):
-        stop = start + DEFAULT_CHUNK_ROWS
-        chunk = {name: values[start:stop] for name, values in columns.items() if name != _BARS}
-        if start == 0 and columns.get(_BARS):
-            chunk[_BARS] = columns[_BARS]
-        yield chunk
+    return column_chunks(columns, DEFAULT_CHUNK_ROWS)
 
 
 __all__ = ["NotPlain", "import_parts", "import_table"]

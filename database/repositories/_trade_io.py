@@ -59,6 +59,22 @@ _NULL = "\\N"
 _ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"))
 
 
+BARS = "market_bars"  # a chunk's bar parts its contexts name (key -> text): not a column
+
+
+def column_chunks(columns: Mapping[str, Any], rows: int) -> Iterator[dict[str, Any]]:
+    """``columns`` (lists and arrays of one length) in chunks of ``rows`` rows, in order,
+    each made when asked; the bar parts (:data:`BARS`) with the first."""
+    n = len(columns["trade_id"])
+    bars = columns.get(BARS)
+    for start in range(0, n, rows):
+        stop = start + rows
+        chunk = {name: values[start:stop] for name, values in columns.items() if name != BARS}
+        if start == 0 and bars:
+            chunk[BARS] = bars
+        yield chunk
+
+
 def insert_trades(session: Session, columns: dict[str, Sequence[Any]]) -> None:
     """Insert the trades given as ``columns`` (every name of :data:`TRADE_COLUMNS`: lists of
     one value per trade; ``execution_time`` a datetime64[us] UTC array; the JSON columns
@@ -77,7 +93,7 @@ def insert_trade_chunks(session: Session, chunks: Iterable[dict[str, Sequence[An
 
     def noted(chunks: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         for chunk in chunks:
-            given = chunk.get("market_bars")
+            given = chunk.get(BARS)
             if given:
                 bars.update(given)
             yield chunk
@@ -310,4 +326,12 @@ def _escaped(text: str) -> str:
     return text
 
 
-__all__ = ["TRADE_COLUMNS", "copy_chunks", "insert_columns", "insert_trade_chunks", "insert_trades"]
+__all__ = [
+    "BARS",
+    "TRADE_COLUMNS",
+    "column_chunks",
+    "copy_chunks",
+    "insert_columns",
+    "insert_trade_chunks",
+    "insert_trades",
+]

@@ -38,9 +38,9 @@ from database.repositories._common import (
 )
 from database.repositories._execution_io import fetched_columns
 from database.repositories._market_bars import bar_parts
-from database.repositories._trade_context import bar_refs, context_of, context_texts
+from database.repositories._trade_context import bar_refs, context_of, context_texts, json_text
 from database.repositories._trade_copy import Halves, copied_rows
-from database.repositories._trade_io import insert_trade_chunks
+from database.repositories._trade_io import BARS, insert_trade_chunks
 from database.repositories._trade_rows import context_values
 
 TRADES: Table = Trade.__table__  # type: ignore[assignment]
@@ -66,13 +66,9 @@ def _label_texts(labels: list[tuple[str, ...]]) -> list[str]:
     for value in labels:
         text = made.get(value)
         if text is None:
-            text = made[value] = _json(list(value))
+            text = made[value] = json_text(list(value))
         out.append(text)
     return out
-
-
-def _json(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
 def _columns(records: list[TradeRecord]) -> dict[str, Any]:
@@ -85,7 +81,7 @@ def _columns(records: list[TradeRecord]) -> dict[str, Any]:
     }  # fmt: skip
     columns["execution_time"] = _utc_array([r.execution_time for r in records])
     contexts = [r.market_context for r in records]
-    columns["market_bars"] = bars = {}
+    columns[BARS] = bars = {}
     columns["market_context"] = context_texts(contexts, bars)
     # what the database extracts of them, for the trade cache (not stored: not a column)
     columns["volatility_regime"], columns["market_session"] = context_values(contexts)
@@ -428,10 +424,11 @@ def _finished(frame: pd.DataFrame, context: bool, session: Session | None = None
     """Labels (and the context: its bars' parts read through ``session``) parsed from their
     JSON texts, the text columns one dtype."""
     frame["labels"] = _parsed(frame["labels"], tuple)
-    if context:
-        stored = _parsed(frame["market_context"], _loaded)
-        bars = bar_parts(session, bar_refs(stored)) if session is not None else {}
-        frame["market_context"] = [context_of(c, bars) for c in stored]
+    if context:  # the bars' parts the distinct contexts name read first, at once
+        codes, distinct = _distinct(frame["market_context"])
+        bars = bar_parts(session, bar_refs(distinct)) if session is not None else {}
+        contexts = [context_of(c, bars) for c in distinct]
+        frame["market_context"] = _by_code(codes, contexts, context_of())
     for name in _TEXT_COLUMNS:  # one dtype whichever way it was read (missing: NaN)
         if frame[name].dtype != "str":
             frame[name] = frame[name].astype("str")
@@ -448,17 +445,25 @@ def _utc_times(values: pd.Series) -> pd.Series:
 def _parsed(texts: pd.Series, kind: Callable[..., Any]) -> list[Any]:
     """JSON texts parsed once per distinct text (an account's trades repeat few label sets),
     each row then given its text's value by position, not by a Python loop over the rows."""
+    codes, distinct = _distinct(texts)
+    return _by_code(codes, [kind(v) if v is not None else kind() for v in distinct], kind())
+
+
+def _distinct(texts: pd.Series) -> tuple[np.ndarray, list[Any]]:
+    """(each row's code into the distinct values, the distinct JSON texts parsed; a missing
+    text: code -1)."""
     codes, distinct = pd.factorize(texts, use_na_sentinel=True)
-    values = np.empty(len(distinct) + 1, dtype=object)
-    for k, text in enumerate(distinct.tolist()):
-        loaded = orjson.loads(text) if isinstance(text, str | bytes) else text
-        values[k] = kind(loaded) if loaded is not None else kind()
-    values[-1] = kind()  # a missing text (NULL): code -1
-    return values[codes].tolist()
+    loads = orjson.loads
+    return codes, [loads(t) if isinstance(t, str | bytes) else t for t in distinct.tolist()]
 
 
-def _loaded(value: Any = None) -> Any:
-    return value
+def _by_code(codes: np.ndarray, values: list[Any], missing: Any) -> list[Any]:
+    """Each row's value of ``values`` by its code (-1: ``missing``)."""
+    out = np.empty(len(values) + 1, dtype=object)
+    for k, value in enumerate(values):  # one by one: a tuple is a value, not a row of them
+        out[k] = value
+    out[-1] = missing
+    return out[codes].tolist()
 
 
 def trade_records(session: Session, rows: list[Any]) -> list[TradeRecord]:

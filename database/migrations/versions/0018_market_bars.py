@@ -9,7 +9,7 @@ the fill's session, price level and two distances is the bar's: every fill of th
 every account) repeated it. From now on the tracker stores the bar's part once, as a row of
 ``market_bars`` keyed by the digest of its text (BLAKE2b, 128 bits, hex: the same bar read
 the same way is the same row, whichever writer or process stores it), and each trade's
-context holds its own part and that key (docs/tracking.md, "Stored context"). Rows already
+context holds its own part and that key (docs/tracking.md, "The trade record"). Rows already
 stored stay as they are and read as before. The table is immutable as trades are: triggers
 refuse an update or a delete (and a TRUNCATE on PostgreSQL). The downgrade refuses while
 a stored trade's context names a bar (dropping the table would lose that part of it; the
